@@ -1,0 +1,1 @@
+"""Faults: a Toxiproxy client, named links, a fault vocabulary, a timeline, and healing."""

@@ -1,0 +1,5 @@
+import sys
+
+from kugeldrill.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `kugeldrill` sub-command; see kugeldrill.cli."""

@@ -1,0 +1,37 @@
+"""Errors that end a command with a clear, specific message instead of a traceback.
+
+Every user-facing failure (bad scenario, unreachable target, missing binary, refused
+non-loopback address) raises a subclass of DrillError; the CLI prints its message and
+exits with its exit code (2: the drill could not run).
+"""
+
+from __future__ import annotations
+
+
+class DrillError(Exception):
+    """A failure the user can act on; `str(err)` is the whole message."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    def render(self) -> str:
+        return f"{self}\n  hint: {self.hint}" if self.hint else str(self)
+
+
+class ConfigError(DrillError):
+    """A scenario, target or component file is malformed (names file, line and field)."""
+
+
+class MissingBinaryError(DrillError):
+    """A required program (redis-server, toxiproxy-server, ...) is not installed."""
+
+
+class TargetUnreachableError(DrillError):
+    """A service, sidecar, Redis or Toxiproxy endpoint did not answer."""
+
+
+class NotLoopbackError(DrillError):
+    """An address outside 127.0.0.0/8 and ::1 was given without the target allowing it."""

@@ -1,0 +1,1 @@
+"""Locust users that drive Kugelpos' API shapes and record every operation."""

@@ -1,0 +1,1 @@
+"""Outputs for people and CI: live console, verdict JSON, JUnit XML, HTML with plots."""

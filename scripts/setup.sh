@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# One-command, idempotent set-up: a .venv with kugeldrill installed, redis-server, and
+# toxiproxy-server/toxiproxy-cli. Quiet when everything is already in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+TOOLS="$ROOT/tools/bin"
+TOXIPROXY_VERSION="v2.12.0"
+PY=${PYTHON:-python3}
+say() { echo "setup: $*"; }
+
+# --- Python environment -------------------------------------------------------
+stamp=".venv/.kugeldrill-installed"
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+        say "Python >= 3.11 is required (found: $("$PY" --version 2>&1)). Install python3.11+ and re-run, or set PYTHON=/path/to/python3.11."
+        exit 1
+    fi
+    say "creating .venv and installing kugeldrill (editable) ..."
+    [ -x .venv/bin/python ] || "$PY" -m venv .venv
+    .venv/bin/pip install -q --upgrade pip >/dev/null
+    .venv/bin/pip install -q -e ".[dev]"
+    echo "$want" > "$stamp"
+fi
+
+# --- redis-server ---------------------------------------------------------------
+if ! command -v redis-server >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        say "installing redis-server with apt-get ..."
+        apt-get update -qq >/dev/null 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+        # The package may start a system instance; drills start their own on free ports.
+    else
+        say "redis-server not found. Install it: 'sudo apt-get install redis-server' (Debian/Ubuntu),"
+        say "  'brew install redis' (macOS), or run the container image 'redis:7'."
+        exit 1
+    fi
+fi
+
+# --- toxiproxy-server / toxiproxy-cli -------------------------------------------------
+have_toxiproxy() { command -v toxiproxy-server >/dev/null 2>&1 || [ -x "$TOOLS/toxiproxy-server" ]; }
+if ! have_toxiproxy; then
+    if command -v go >/dev/null 2>&1; then
+        say "building toxiproxy $TOXIPROXY_VERSION with 'go install' into tools/bin ..."
+        mkdir -p "$TOOLS"
+        tmp=$(mktemp -d)
+        GOBIN="$tmp" go install "github.com/Shopify/toxiproxy/v2/cmd/...@$TOXIPROXY_VERSION" >/dev/null 2>&1 \
+            || { say "go install failed; see 'go install github.com/Shopify/toxiproxy/v2/cmd/...@$TOXIPROXY_VERSION'"; exit 1; }
+        mv "$tmp/server" "$TOOLS/toxiproxy-server"
+        mv "$tmp/cli" "$TOOLS/toxiproxy-cli"
+        rm -rf "$tmp"
+    else
+        say "toxiproxy-server not found and Go is not installed. Get it from:"
+        say "  a release binary (github.com/Shopify/toxiproxy/releases, $TOXIPROXY_VERSION),"
+        say "  'brew install toxiproxy' (macOS), the container image 'ghcr.io/shopify/toxiproxy:2.12.0',"
+        say "  or install Go and re-run (it runs: go install github.com/Shopify/toxiproxy/v2/cmd/...@$TOXIPROXY_VERSION)."
+        exit 1
+    fi
+fi
+exit 0

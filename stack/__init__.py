@@ -1,0 +1,1 @@
+"""The embedded stand-in: Kugelpos-shaped services and a Dapr-compatible sidecar on real Redis."""
