@@ -1,0 +1,156 @@
+"""Kugelpos' response envelope, field-name convention and error shapes.
+
+A client written for Kugelpos reads `data.cartId`, `success`, `code` and `userError`
+from every answer, and sends snake_case or lowerCamelCase as it likes. Every stand-in
+route therefore uses `ApiModel` for its bodies (accepts both spellings, answers in
+lowerCamelCase) and returns through `ok()` / raises `ApiError`, so the envelope
+`{success, code, message, userError, data, metadata, operation}` is produced in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+# Two-digit service prefixes of the stand-in's user error codes (`userError.code`).
+# Kugelpos composes six-digit codes as <service><kind><detail>; only the report's
+# 412101 (terminal not closed) is quoted in our research, so the other numbers are ours.
+SERVICE_PREFIX = {
+    "account": "10",
+    "terminal": "20",
+    "master-data": "30",
+    "cart": "40",
+    "report": "41",
+    "journal": "42",
+    "stock": "43",
+}
+
+# Kind digits, per HTTP status the stand-in answers with.
+_KIND = {400: "01", 401: "02", 403: "03", 404: "04", 406: "06", 409: "09", 422: "22", 500: "99", 503: "98"}
+
+
+class ApiModel(BaseModel):
+    """Body model: accepts snake_case or lowerCamelCase, dumps lowerCamelCase (by alias)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+def camelize(value: Any) -> Any:
+    """Recursively rename snake_case dict keys to lowerCamelCase (for plain-dict answers)."""
+    if isinstance(value, dict):
+        return {to_camel(k) if isinstance(k, str) else k: camelize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [camelize(v) for v in value]
+    return value
+
+
+def envelope(
+    data: Any = None,
+    *,
+    success: bool = True,
+    code: int = 200,
+    message: str = "",
+    user_error: dict[str, str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    operation: str = "",
+) -> dict[str, Any]:
+    """The Kugelpos ApiResponse document (keys already in their wire spelling)."""
+    if isinstance(data, BaseModel):
+        data = data.model_dump(by_alias=True, mode="json")
+    return {
+        "success": success,
+        "code": code,
+        "message": message,
+        "userError": user_error,
+        "data": jsonable_encoder(data),
+        "metadata": jsonable_encoder(metadata),
+        "operation": operation,
+    }
+
+
+def ok(
+    data: Any = None,
+    *,
+    status_code: int = 200,
+    message: str = "",
+    metadata: dict[str, Any] | None = None,
+    operation: str = "",
+    headers: dict[str, str] | None = None,
+    camel: bool = True,
+) -> JSONResponse:
+    """A success answer. Plain dicts are camelised unless `camel=False` (Kugelpos' snake_case
+    exceptions: delivery-status answers and the terminal token)."""
+    if camel and not isinstance(data, BaseModel):
+        data = camelize(data)
+    body = envelope(data, code=status_code, message=message, metadata=metadata, operation=operation)
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+class ApiError(Exception):
+    """A failure answered with the envelope (`success: false`) and a specific message."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        service: str = "",
+        detail_code: str = "01",
+        user_code: str | None = None,
+        operation: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.service = service
+        self.user_code = user_code or error_code(service, status_code, detail_code)
+        self.operation = operation
+        self.headers = headers
+
+    def response(self, *, service: str = "", operation: str = "") -> JSONResponse:
+        """Render as Kugelpos renders its exceptions (HTTP status == `code`)."""
+        code = self.user_code if (self.service or not service) else error_code(service, self.status_code)
+        body = envelope(
+            None,
+            success=False,
+            code=self.status_code,
+            message=self.message,
+            user_error={"code": code, "message": self.message},
+            operation=self.operation or operation,
+        )
+        return JSONResponse(body, status_code=self.status_code, headers=self.headers)
+
+
+def error_code(service: str, status_code: int, detail: str = "01") -> str:
+    """Six-digit user error code: service prefix + kind of failure + detail."""
+    return f"{SERVICE_PREFIX.get(service, '90')}{_KIND.get(status_code, '00')}{detail}"
+
+
+def bad_request(message: str, **kw: Any) -> ApiError:
+    return ApiError(400, message, **kw)
+
+
+def unauthorized(message: str, **kw: Any) -> ApiError:
+    kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+    return ApiError(401, message, **kw)
+
+
+def forbidden(message: str, **kw: Any) -> ApiError:
+    return ApiError(403, message, **kw)
+
+
+def not_found(message: str, **kw: Any) -> ApiError:
+    return ApiError(404, message, **kw)
+
+
+def conflict(message: str, **kw: Any) -> ApiError:
+    return ApiError(409, message, **kw)
+
+
+def internal(message: str, **kw: Any) -> ApiError:
+    return ApiError(500, message, **kw)
