@@ -20,7 +20,8 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
     say "creating .venv and installing kugeldrill (editable) ..."
     [ -x .venv/bin/python ] || "$PY" -m venv .venv
     .venv/bin/pip install -q --upgrade pip >/dev/null
-    .venv/bin/pip install -q -e ".[dev]"
+    .venv/bin/pip install -q -e ".[dev]" > .venv/install.log 2>&1 \
+        || { cat .venv/install.log; say "pip install failed (log above, also in .venv/install.log)"; exit 1; }
     echo "$want" > "$stamp"
 fi
 
