@@ -17,9 +17,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-KUGELPOS_LOG_FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
-
-
 def _fail(message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
     print(f"stack.services: {message}", file=sys.stderr)
     raise SystemExit(2)
@@ -42,24 +39,9 @@ def load_config(path: str) -> Any:
 
 def setup_logging(config: Any) -> None:
     """Kugelpos' plain-text log format, to `config.log_file` (or stderr)."""
-    try:
-        from stack.services.common import kugel_logging  # written by the subscribers' part
+    from stack.services.common.kugel_logging import setup_kugel_logging
 
-        setup = getattr(kugel_logging, "setup_logging", None)
-        if setup is not None:
-            setup(config)
-            return
-    except ImportError:
-        pass
-    handler: logging.Handler = (
-        logging.FileHandler(config.log_file) if config.log_file else logging.StreamHandler(sys.stderr)
-    )
-    handler.setFormatter(logging.Formatter(KUGELPOS_LOG_FORMAT))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    setup_kugel_logging(config.log_file)
 
 
 def build_app(config: Any) -> Any:

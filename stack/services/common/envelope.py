@@ -154,3 +154,14 @@ def conflict(message: str, **kw: Any) -> ApiError:
 
 def internal(message: str, **kw: Any) -> ApiError:
     return ApiError(500, message, **kw)
+
+
+def snakeize(value: Any) -> Any:
+    """Recursively rename lowerCamelCase dict keys to snake_case (reading peers' answers)."""
+    from pydantic.alias_generators import to_snake
+
+    if isinstance(value, dict):
+        return {to_snake(k) if isinstance(k, str) else k: snakeize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [snakeize(v) for v in value]
+    return value
