@@ -176,3 +176,33 @@ class CheckResult:
             "examples": self.examples,
             "details": self.details,
         }
+
+
+@dataclass(slots=True)
+class StateUnreachable:
+    """A service could not reach its state store (stand-in `state_unreachable` event).
+
+    Marks a moment at which the service's idempotency check could not work, so a
+    duplicate applied around it is tolerated by the seed's policy.
+    """
+
+    service: str
+    mono: float
+    wall: float
+    op: str = ""
+    key: str = ""
+    error: str = ""
+
+
+@dataclass(slots=True)
+class IdempotencyMarker:
+    """A subscriber's idempotency marker as Dapr stores it: Redis hash `<app>||<event_id>`.
+
+    version counts the saves (Dapr HINCRBYs it on every write), so version > 1 means the
+    subscriber saved the marker more than once, i.e. processed the event again.
+    """
+
+    subscriber: str
+    event_id: str
+    version: int | None
+    ttl_seconds: int | None = None  # -1 no expiry, None unknown
