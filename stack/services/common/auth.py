@@ -158,3 +158,30 @@ class RemoteTerminalLookup:
     def forget(self, terminal_id: str) -> None:
         for key in [k for k in self._cache if k[0] == terminal_id]:
             del self._cache[key]
+
+
+async def authenticate(request: Request, *, tenant_id: str | None = None, terminal_id: str | None = None) -> Principal:
+    """Resolve the caller with the app's secret and terminal lookup; check the path tenant.
+
+    `terminal_id` defaults to the `?terminal_id=` query (Kugelpos' API-key mode outside the
+    terminal service).
+    """
+    from stack.services.common.envelope import forbidden
+
+    state = request.app.state
+    tid = terminal_id if terminal_id is not None else request.query_params.get("terminal_id")
+    principal = await resolve_principal(
+        request, state.config.secret_key, terminal_id=tid, lookup=getattr(state, "terminal_lookup", None)
+    )
+    if tenant_id is not None and principal.tenant_id != tenant_id:
+        raise forbidden(f"access to tenant {tenant_id} denied: credentials belong to tenant {principal.tenant_id}")
+    return principal
+
+
+def forward_auth_headers(request: Request) -> dict[str, str]:
+    """The caller's credentials, for a service-to-service call made on its behalf (as Kugelpos)."""
+    headers = {}
+    for name in ("authorization", "x-api-key"):
+        if name in request.headers:
+            headers[name] = request.headers[name]
+    return headers

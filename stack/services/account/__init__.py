@@ -1,0 +1,1 @@
+"""account stand-in: register and token."""

@@ -1,0 +1,1 @@
+"""master-data stand-in: staff, items, payments, tax codes."""
