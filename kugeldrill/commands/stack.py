@@ -1,0 +1,212 @@
+"""`kugeldrill stack up|down|status|logs`: the embedded stand-in from the command line.
+
+`up` returns once every part is healthy; the processes keep running detached and are
+found again through `<state-dir>/stack.json` by `down`, `status` and `logs`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from kugeldrill.errors import DrillError
+
+DEFAULT_STATE_DIR = Path(".kugeldrill")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("stack", help="start, inspect and stop the embedded Kugelpos stand-in")
+    sub = parser.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
+
+    def state_dir(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+                       help="where stack.json, logs, events and data live (default .kugeldrill)")
+
+    up = sub.add_parser("up", help="start Redis, Toxiproxy, sidecars and services; return when healthy")
+    state_dir(up)
+    up.add_argument("--breaker-threshold", type=int, default=3, help="consecutive failures that open the breaker (3)")
+    up.add_argument("--breaker-reset", type=float, default=60.0, help="seconds OPEN before HALF_OPEN (60)")
+    up.add_argument("--half-open-calls", type=int, default=1, help="trial calls admitted in HALF_OPEN (1)")
+    up.add_argument("--republish-interval", type=float, default=300.0, help="seconds between republish runs (300)")
+    up.add_argument("--republish-min-age", type=float, default=None,
+                    help="only republish events older than this (default: the interval)")
+    up.add_argument("--ack-model", choices=["1.18", "1.16"], default="1.18", help="sidecar ack model (1.18)")
+    up.add_argument("--defect", action="append", default=[], metavar="NAME",
+                    help="switch on one documented defect (repeatable)")
+    up.add_argument("--crash-before-effect-every", type=int, default=0, metavar="N",
+                    help="subscribers exit before every Nth effect; a supervisor restarts them (0 = off)")
+    up.add_argument("--no-resiliency", action="store_true", help="render no Dapr Resiliency spec")
+    up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for health (60)")
+    up.add_argument("--json", action="store_true", help="print the status JSON when healthy")
+    up.set_defaults(func=cmd_up)
+
+    down = sub.add_parser("down", help="stop exactly the processes `up` started")
+    state_dir(down)
+    down.set_defaults(func=cmd_down)
+
+    status = sub.add_parser("status", help="show URLs, pids and health of every part")
+    state_dir(status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=cmd_status)
+
+    logs = sub.add_parser("logs", help="tail the logs (all, or one app's service and sidecar)")
+    state_dir(logs)
+    logs.add_argument("app", nargs="?", help="app id, or redis / toxiproxy / supervisor")
+    logs.add_argument("-n", "--lines", type=int, default=40, help="lines per file (40)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until Ctrl-C")
+    logs.set_defaults(func=cmd_logs)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from stack.launcher import Stack, StackOptions
+
+    opts = StackOptions(
+        state_dir=args.state_dir,
+        breaker_threshold=args.breaker_threshold,
+        breaker_reset_seconds=args.breaker_reset,
+        breaker_half_open_max_calls=args.half_open_calls,
+        republish_interval_seconds=args.republish_interval,
+        republish_min_age_seconds=args.republish_min_age,
+        ack_model=args.ack_model,
+        defects=list(args.defect),
+        crash_before_effect_every=args.crash_before_effect_every,
+        resiliency=not args.no_resiliency,
+        health_timeout=args.timeout,
+        supervisor="process",
+    )
+    stack = Stack.up(opts)
+    if args.json:
+        print(json.dumps(stack.status(probe=False), indent=2))
+    else:
+        print(f"stack healthy in {stack.state.get('startup_seconds', 0):.1f}s; state: {stack.state_path}")
+        _print_urls(stack.status(probe=False))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from stack.launch.state import STATE_NAME
+    from stack.launcher import Stack
+
+    path = args.state_dir / STATE_NAME
+    if not path.exists():
+        print(f"no stack state at {path}; nothing to stop")
+        return 0
+    result = Stack.from_state_file(path).down()
+    for part, outcome in result["stopped"].items():
+        print(f"{part:20s} {outcome}")
+    if result["problems"] or result["ports_left"]:
+        raise DrillError(
+            f"stack down left something behind: processes {result['problems'] or 'none'}, "
+            f"ports still listening {result['ports_left'] or 'none'}",
+            hint=f"state kept in {path}; inspect with 'kugeldrill stack status'",
+        )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from stack.launcher import Stack
+
+    stack = Stack.from_state_file(args.state_dir)
+    status = stack.status(probe=True)
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        _print_status(status)
+    running = [status["redis"], status["toxiproxy"], *status["services"].values(), *status["sidecars"].values()]
+    return 0 if all(p and p.get("running") for p in running) else 1
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from stack.launcher import Stack
+
+    stack = Stack.from_state_file(args.state_dir)
+    files = _log_files(stack.state, args.app)
+    for label, path in files:
+        print(f"==> {label} ({path}) <==")
+        if path.exists():
+            for line in path.read_text(errors="replace").splitlines()[-args.lines:]:
+                print(line)
+    if not args.follow:
+        return 0
+    offsets = {path: path.stat().st_size if path.exists() else 0 for _, path in files}
+    try:
+        while True:
+            for label, path in files:
+                if not path.exists():
+                    continue
+                size = path.stat().st_size
+                if size < offsets[path]:
+                    offsets[path] = 0  # truncated or replaced
+                if size > offsets[path]:
+                    with path.open("rb") as fh:
+                        fh.seek(offsets[path])
+                        chunk = fh.read(size - offsets[path])
+                    offsets[path] = size
+                    for line in chunk.decode(errors="replace").splitlines():
+                        print(f"{label}: {line}", flush=True)
+            time.sleep(0.3)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _log_files(state: dict[str, Any], app: str | None) -> list[tuple[str, Path]]:
+    """(label, path) of the logs to show; an unknown app is a DrillError listing the known ones."""
+    files: list[tuple[str, Path]] = []
+    for name in ("redis", "toxiproxy"):
+        if state.get(name, {}).get("log"):
+            files.append((name, Path(state[name]["log"])))
+    if state.get("supervisor", {}).get("log"):
+        files.append(("supervisor", Path(state["supervisor"]["log"])))
+    for a, entry in state.get("services", {}).items():
+        files.append((a, Path(entry["log"])))
+        if a in state.get("sidecars", {}):
+            files.append((f"sidecar {a}", Path(state["sidecars"][a]["log"])))
+    if app is None:
+        return files
+    chosen = [(label, path) for label, path in files if label in (app, f"sidecar {app}")]
+    if not chosen:
+        known = sorted({label.removeprefix("sidecar ") for label, _ in files})
+        raise DrillError(f"no logs for {app!r}", hint=f"known: {', '.join(known)}")
+    return chosen
+
+
+def _print_urls(status: dict[str, Any]) -> None:
+    print(f"  redis      {status['redis_url']}")
+    print(f"  toxiproxy  {status['toxiproxy_url']}")
+    for app, svc in status["services"].items():
+        side = status["sidecars"].get(app)
+        print(f"  {app:12s} {svc['url']}" + (f"   sidecar {side['url']}" if side else ""))
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    print(f"state: {status['state_file']} ({status['status']})")
+
+    def line(name: str, part: dict[str, Any] | None) -> None:
+        if not part:
+            print(f"  {name:20s} -")
+            return
+        health = {True: "healthy", False: "UNHEALTHY", None: ""}[part.get("healthy")]
+        run = "running" if part.get("running") else "NOT RUNNING"
+        extra = f" ({part['problem']})" if part.get("problem") else ""
+        print(f"  {name:20s} {part.get('url') or '':28s} pid {part.get('pid')!s:8s} {run} {health}{extra}")
+
+    line("redis", status["redis"])
+    line("toxiproxy", status["toxiproxy"])
+    for app, part in status["services"].items():
+        line(app, part)
+        if part.get("restarts"):
+            print(f"  {'':20s} restarted {part['restarts']} time(s)")
+    for app, part in status["sidecars"].items():
+        line(f"sidecar {app}", part)
+    for name, link in status["links"].items():
+        print(f"  link {name:15s} {link['listen']:22s} -> {link['upstream']}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from kugeldrill.cli import main
+
+    sys.exit(main(["stack", *sys.argv[1:]]))
