@@ -36,15 +36,24 @@ def breaker_router() -> APIRouter:
 
 
 def install_dapr(app: FastAPI, config: Any, events: EventLog | None, *, backoff_base: float = 0.1) -> DaprClientHelper:
-    """Create the process-wide helper for `config.dapr_url` and mount the breaker endpoints."""
+    """Create the process-wide helper for `config.dapr_url` and mount the breaker endpoints.
+
+    On an app from `common.app.create_service_app` the breaker metrics join its `/metrics`
+    (metrics provider) and the helper is closed by its shutdown hooks; on a bare FastAPI
+    app this mounts its own `/metrics`.
+    """
     registry = BreakerRegistry(config.name)
     helper = DaprClientHelper.from_config(config, events, registry, backoff_base=backoff_base)
     app.state.dapr = helper
     app.state.breakers = registry
-    app.include_router(breaker_router())
+    router = breaker_router()
+    if hasattr(app.state, "metrics_providers"):
+        from stack.services.common.app import add_metrics_provider, on_shutdown
 
-    async def _close() -> None:
-        await helper.close()
-
-    app.add_event_handler("shutdown", _close)
+        add_metrics_provider(app, registry.render_prometheus)
+        on_shutdown(app, helper.close)
+        router.routes[:] = [r for r in router.routes if getattr(r, "path", "") != "/metrics"]
+    else:
+        app.add_event_handler("shutdown", helper.close)
+    app.include_router(router)
     return helper
