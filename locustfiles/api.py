@@ -1,0 +1,231 @@
+"""Kugelpos requests for the load users, and the outcome rule for each step.
+
+A logical operation (a sale) is several requests; only one of them — the *effecting*
+call (bill, cancel, void, return, cash-in/out, open, close) — can make it take effect.
+Jepsen's rule, applied per step:
+
+* any failure *before* the effecting call: the operation is abandoned and never took
+  effect -> `fail` (a sale whose cart creation timed out is a failed sale);
+* the effecting call answered 4xx, or the connection was refused (nothing was sent)
+  -> `fail`;
+* the effecting call timed out, was reset or closed after sending, or answered 5xx
+  -> `info` (unknown: it may have been applied);
+* the effecting call answered 2xx -> `ok`.
+
+Both of Kugelpos' auth modes are handled here: `X-API-KEY` plus `terminal_id` (path on
+terminal routes, query elsewhere), or a terminal JWT from `/api/v1/auth/token`, replaced
+whenever a lifecycle call answers with `X-New-Token`.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from locustfiles.runtime import Terminal
+
+TERMINAL_APP = "terminal"
+
+
+class StepError(Exception):
+    """A step ended the operation: `outcome` is `fail` or `info`, `error` says why."""
+
+    def __init__(self, outcome: str, error: str, status: int = 0) -> None:
+        super().__init__(error)
+        self.outcome = outcome
+        self.error = error
+        self.status = status
+
+
+def _refused(exc: BaseException | None) -> bool:
+    """True when the connection was refused: the request was certainly never sent."""
+    while exc is not None:
+        if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no response"
+    text = str(exc) or ""
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
+
+
+def classify(status: int, error: BaseException | None, *, effecting: bool, step: str,
+             message: str = "") -> StepError | None:
+    """The StepError a response means for this step, or None if the step succeeded."""
+    if 200 <= status < 300:
+        return None
+    if status == 0:
+        what = f"{step}: {_describe(error)}"
+        if _refused(error):
+            return StepError("fail", f"{step}: connection refused")
+        return StepError("info" if effecting else "fail", what)
+    what = f"{step}: HTTP {status}" + (f" {message}" if message else "")
+    if status >= 500 and effecting:
+        return StepError("info", what, status)
+    return StepError("fail", what, status)
+
+
+class PosApi:
+    """Requests of one user on one terminal, through the user's FastHttpSession."""
+
+    def __init__(self, client: Any, urls: dict[str, str], fallback_host: str, auth: str, terminal: Terminal,
+                 provision: dict[str, Any]) -> None:
+        self.client = client
+        self.urls = urls
+        self.fallback_host = (fallback_host or "").rstrip("/")
+        self.auth = auth
+        self.term = terminal
+        self.tenant_id = str(provision["tenant_id"])
+        self.store_code = str(provision["store_code"])
+        # Set just before an effecting request is sent: an interruption after it is `info`.
+        self.effect_started = False
+
+    # -- plumbing ----------------------------------------------------------------------
+    def _url(self, app: str, path: str, query: dict[str, Any] | None) -> str:
+        base = self.urls.get(app) or self.fallback_host
+        q = dict(query or {})
+        if self.auth == "api_key" and app != TERMINAL_APP:
+            q["terminal_id"] = self.term.terminal_id
+        return f"{base}{path}" + (f"?{urlencode(q)}" if q else "")
+
+    def _headers(self, app: str) -> dict[str, str]:
+        if self.auth == "jwt":
+            if not self.term.token:
+                self.fetch_token()
+            return {"Authorization": f"Bearer {self.term.token}"}
+        return {"X-API-KEY": self.term.api_key}
+
+    def request(self, method: str, app: str, path: str, *, name: str, body: Any = None,
+                query: dict[str, Any] | None = None, effecting: bool = False, headers: dict[str, str] | None = None,
+                ) -> tuple[Any, Any]:
+        """Send one request; return (envelope data, response) or raise StepError."""
+        hdrs = headers if headers is not None else self._headers(app)
+        if effecting:
+            self.effect_started = True
+        if body is not None:
+            hdrs = {**hdrs, "Content-Type": "application/json"}
+        resp = self.client.request(method, self._url(app, path, query), name=name, headers=hdrs,
+                                   data=json.dumps(body) if body is not None else None)
+        status = int(resp.status_code or 0)
+        data: Any = None
+        message = ""
+        text = None
+        if status:
+            try:
+                text = resp.text
+                parsed = json.loads(text) if text else None
+            except (ValueError, TypeError):
+                parsed = None
+            if isinstance(parsed, dict):
+                data = parsed.get("data", parsed)
+                message = str(parsed.get("message") or parsed.get("detail") or "")[:200]
+        err = classify(status, getattr(resp, "error", None), effecting=effecting, step=name, message=message)
+        if err is not None:
+            if status == 401 and self.auth == "jwt":
+                self.term.token = None  # expired or stale: fetch a new one next time
+            raise err
+        if self.auth == "jwt":
+            new = resp.headers.get("X-New-Token") if resp.headers is not None else None
+            if new:
+                self.term.token = new
+        return data, resp
+
+    def fetch_token(self) -> None:
+        """Terminal JWT via POST /api/v1/auth/token (X-API-KEY); failure ends the op as `fail`."""
+        data, _ = self.request("POST", TERMINAL_APP, "/api/v1/auth/token", name="POST /api/v1/auth/token",
+                               query={"terminal_id": self.term.terminal_id},
+                               headers={"X-API-KEY": self.term.api_key})
+        token = (data or {}).get("access_token") or (data or {}).get("accessToken")
+        if not token:
+            raise StepError("fail", "POST /api/v1/auth/token: answer without access_token")
+        self.term.token = str(token)
+
+    # -- cart --------------------------------------------------------------------------
+    def create_cart(self, user_id: str) -> str:
+        data, _ = self.request("POST", "cart", "/api/v1/carts", name="POST /api/v1/carts",
+                               body={"transaction_type": 101, "user_id": user_id, "user_name": user_id})
+        cart_id = (data or {}).get("cartId") or (data or {}).get("cart_id")
+        if not cart_id:
+            raise StepError("fail", "POST /api/v1/carts: answer without cartId")
+        return str(cart_id)
+
+    def add_item(self, cart_id: str, item_code: str, quantity: int) -> dict[str, Any]:
+        data, _ = self.request("POST", "cart", f"/api/v1/carts/{cart_id}/lineItems",
+                               name="POST /api/v1/carts/[cart_id]/lineItems",
+                               body=[{"item_code": item_code, "quantity": quantity}])
+        return data or {}
+
+    def subtotal(self, cart_id: str) -> dict[str, Any]:
+        data, _ = self.request("POST", "cart", f"/api/v1/carts/{cart_id}/subtotal",
+                               name="POST /api/v1/carts/[cart_id]/subtotal")
+        return data or {}
+
+    def pay(self, cart_id: str, payment_code: str, amount: int) -> dict[str, Any]:
+        data, _ = self.request("POST", "cart", f"/api/v1/carts/{cart_id}/payments",
+                               name="POST /api/v1/carts/[cart_id]/payments",
+                               body=[{"payment_code": payment_code, "amount": amount}])
+        return data or {}
+
+    def bill(self, cart_id: str) -> dict[str, Any]:
+        data, _ = self.request("POST", "cart", f"/api/v1/carts/{cart_id}/bill",
+                               name="POST /api/v1/carts/[cart_id]/bill", effecting=True)
+        return data or {}
+
+    def cancel(self, cart_id: str) -> dict[str, Any]:
+        data, _ = self.request("POST", "cart", f"/api/v1/carts/{cart_id}/cancel",
+                               name="POST /api/v1/carts/[cart_id]/cancel", effecting=True)
+        return data or {}
+
+    def _tran_path(self, transaction_no: int, action: str) -> str:
+        return (f"/api/v1/tenants/{self.tenant_id}/stores/{self.store_code}/terminals/{self.term.terminal_no}"
+                f"/transactions/{transaction_no}/{action}")
+
+    def void(self, transaction_no: int, payments: list[dict[str, Any]]) -> dict[str, Any]:
+        data, _ = self.request("POST", "cart", self._tran_path(transaction_no, "void"),
+                               name="POST /api/v1/tenants/[t]/stores/[s]/terminals/[n]/transactions/[no]/void",
+                               body=payments, effecting=True)
+        return data or {}
+
+    def return_(self, transaction_no: int, payments: list[dict[str, Any]]) -> dict[str, Any]:
+        data, _ = self.request("POST", "cart", self._tran_path(transaction_no, "return"),
+                               name="POST /api/v1/tenants/[t]/stores/[s]/terminals/[n]/transactions/[no]/return",
+                               body=payments, effecting=True)
+        return data or {}
+
+    # -- terminal ----------------------------------------------------------------------
+    def terminal_info(self) -> dict[str, Any]:
+        data, _ = self.request("GET", TERMINAL_APP, f"/api/v1/terminals/{self.term.terminal_id}",
+                               name="GET /api/v1/terminals/[id]")
+        return data or {}
+
+    def cash(self, direction: str, amount: int, description: str) -> dict[str, Any]:
+        data, _ = self.request("POST", TERMINAL_APP, f"/api/v1/terminals/{self.term.terminal_id}/{direction}",
+                               name=f"POST /api/v1/terminals/[id]/{direction}",
+                               body={"amount": amount, "description": description}, effecting=True)
+        return data or {}
+
+    def open(self, initial_amount: int | None = None) -> dict[str, Any]:
+        body = {"initial_amount": initial_amount} if initial_amount is not None else {}
+        data, _ = self.request("POST", TERMINAL_APP, f"/api/v1/terminals/{self.term.terminal_id}/open",
+                               name="POST /api/v1/terminals/[id]/open", body=body, effecting=True)
+        return data or {}
+
+    def close(self) -> dict[str, Any]:
+        data, _ = self.request("POST", TERMINAL_APP, f"/api/v1/terminals/{self.term.terminal_id}/close",
+                               name="POST /api/v1/terminals/[id]/close", body={}, effecting=True)
+        return data or {}
+
+
+def pick(data: Any, *names: str, default: Any = None) -> Any:
+    """First present field among spellings (camelCase answers, snake_case fallbacks)."""
+    if isinstance(data, dict):
+        for name in names:
+            if data.get(name) is not None:
+                return data[name]
+    return default

@@ -1,0 +1,105 @@
+"""CartUser: full sales on a leased cart terminal, with cancel, void and return variants.
+
+A sale is create cart -> 1..N items from the provisioned master -> subtotal -> cash
+payment rounded up to the next 1000 (so there is change) -> bill. The effecting call
+is bill (cancel for a cancelled cart, the transactions API for void and return); every
+earlier step failing makes the operation `fail`, see locustfiles/api.py.
+
+Void and return act on one of this terminal's own earlier ok sales, each at most once
+(Kugelpos rejects a second void/return of the same transaction).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import gevent
+from locust import between, task
+
+from locustfiles.api import StepError, pick
+from locustfiles.base import PosUser
+
+
+def tender_for(balance: int) -> int:
+    """Cash handed over: the next multiple of 1000 strictly above the balance."""
+    return (balance // 1000 + 1) * 1000
+
+
+class CartUser(PosUser):
+    pool_attr = "cart_pool"
+    wait_time = between(0.1, 0.5)
+
+    @task
+    def iteration(self) -> None:
+        if not self.ready():
+            return
+        cfg = self.rt.settings.config
+        names = list(cfg.variants)
+        variant = random.choices(names, weights=[cfg.variants[n] for n in names])[0]
+        assert self.term is not None
+        if variant in ("void", "return") and self.term.sales:
+            self.void_or_return(variant)
+        elif variant == "cancel":
+            self.sale(cancel=True)
+        else:
+            self.sale()
+
+    def _choose_items(self) -> list[dict[str, Any]]:
+        cfg = self.rt.settings.config
+        master = self.rt.settings.provision["items"]
+        count = random.randint(cfg.items_min, cfg.items_max)
+        return [{"item_code": random.choice(master)["item_code"], "quantity": random.randint(1, cfg.quantity_max)}
+                for _ in range(count)]
+
+    def _fill_cart(self, items: list[dict[str, Any]]) -> str:
+        assert self.api is not None
+        lo, hi = self.rt.settings.config.item_wait
+        cart_id = self.api.create_cart(self.user_id)
+        for item in items:
+            if hi > 0:
+                gevent.sleep(random.uniform(lo, hi))
+            self.api.add_item(cart_id, item["item_code"], item["quantity"])
+        return cart_id
+
+    def sale(self, cancel: bool = False) -> None:
+        """A paid sale (or, with cancel=True, a cart cancelled after its items)."""
+        assert self.api is not None and self.term is not None
+        items = self._choose_items()
+        with self.operation("cancel" if cancel else "sale", items=items) as op:
+            cart_id = self._fill_cart(items)
+            op.value["cart_id"] = cart_id
+            if cancel:
+                data = self.api.cancel(cart_id)
+                op.ok(transaction_no=pick(data, "transactionNo", "transaction_no"),
+                      receipt_no=pick(data, "receiptNo", "receipt_no"),
+                      amount=pick(data, "totalAmountWithTax", "total_amount_with_tax"),
+                      business_date=pick(data, "businessDate", "business_date"))
+                return
+            sub = self.api.subtotal(cart_id)
+            balance = pick(sub, "balanceAmount", "totalAmountWithTax")
+            if not isinstance(balance, (int, float)):
+                raise StepError("fail", "POST /api/v1/carts/[cart_id]/subtotal: answer without balanceAmount")
+            tender = tender_for(int(balance))
+            self.api.pay(cart_id, "01", tender)
+            data = self.api.bill(cart_id)
+            total = pick(data, "totalAmountWithTax", "total_amount_with_tax", default=int(balance))
+            txn = pick(data, "transactionNo", "transaction_no")
+            op.ok(transaction_no=txn, receipt_no=pick(data, "receiptNo", "receipt_no"), amount=total,
+                  deposit=tender, change=pick(data, "changeAmount", "change_amount", default=tender - total),
+                  business_date=pick(data, "businessDate", "business_date"),
+                  open_counter=pick(data, "openCounter", "open_counter"))
+            if txn is not None:
+                self.term.sales.append({"transaction_no": txn, "amount": total})
+
+    def void_or_return(self, kind: str) -> None:
+        """Void or return one earlier own sale of this terminal (paid in cash, code 01)."""
+        assert self.api is not None and self.term is not None
+        original = self.term.sales.pop(random.randrange(len(self.term.sales)))
+        payments = [{"payment_code": "01", "amount": original["amount"]}]
+        with self.operation(kind, original_transaction_no=original["transaction_no"],
+                            amount=original["amount"]) as op:
+            call = self.api.void if kind == "void" else self.api.return_
+            data = call(int(original["transaction_no"]), payments)
+            op.ok(transaction_no=pick(data, "transactionNo", "transaction_no"),
+                  receipt_no=pick(data, "receiptNo", "receipt_no"))

@@ -1,0 +1,60 @@
+"""Entry locustfile: `locust -f locustfiles/pos.py` drives a Kugelpos (or the stand-in).
+
+Reads credentials from KUGELDRILL_PROVISION (provision.json) or KUGELDRILL_PROVISION_JSON,
+the load settings from KUGELDRILL_LOAD_CONFIG / KUGELDRILL_<FIELD>, and writes the
+operation history to KUGELDRILL_HISTORY_DIR (one shard per Locust process) when set.
+See locustfiles/README.md. Missing or bad settings end the process with one clear line.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from locust import between, events
+
+from kugeldrill.errors import DrillError
+from locustfiles.runtime import get_runtime
+
+try:
+    _RT = get_runtime()
+except DrillError as _err:
+    print(f"kugeldrill: error: {_err.render()}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+from locustfiles.base import PosUser  # noqa: E402
+from locustfiles.cart import CartUser  # noqa: E402
+from locustfiles.openclose import OpenCloseUser  # noqa: E402
+from locustfiles.terminal import TerminalUser  # noqa: E402
+
+
+def _configure() -> None:
+    """Apply the load config to the user classes (weights, think times, timeouts, host)."""
+    cfg = _RT.settings.config
+    PosUser.connection_timeout = cfg.connect_timeout
+    PosUser.network_timeout = cfg.network_timeout
+    for cls, weight, wait in ((CartUser, cfg.cart_weight, cfg.cart_wait),
+                              (TerminalUser, cfg.terminal_weight, cfg.terminal_wait),
+                              (OpenCloseUser, cfg.openclose_weight, cfg.openclose_wait)):
+        cls.weight = weight
+        cls.wait_time = between(*wait)
+        # Default host so --host is optional; requests use provision.json's service URLs.
+        cls.host = _RT.settings.urls.get("cart")
+    # A class with weight 0 is not run at all (Locust would still spawn it otherwise).
+    module = sys.modules[__name__]
+    for cls in (CartUser, TerminalUser, OpenCloseUser):
+        if cls.weight == 0:
+            delattr(module, cls.__name__)
+
+
+_configure()
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_kw: Any) -> None:
+    _RT.environment = environment
+
+
+@events.quit.add_listener
+def _on_quit(**_kw: Any) -> None:
+    _RT.close()
