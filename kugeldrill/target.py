@@ -1,0 +1,156 @@
+"""Target files: how to reach, fault and observe a Kugelpos deployment kugeldrill did not start.
+
+A target file (targets/*.yaml) names every service's base URL, the Toxiproxy API, the
+link map, the breaker parameters to judge against, and the observation sources the
+checkers may use (log files or a log command, the Redis URL, optionally MongoDB).
+
+Every address must be loopback unless listed under `allow_hosts`: a target file is the
+one place where a user can knowingly widen kugeldrill's reach.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kugeldrill.errors import ConfigError
+from kugeldrill.netguard import require_loopback
+
+SERVICE_NAMES = ("account", "terminal", "master-data", "cart", "report", "journal", "stock")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class LinkSpec(_Strict):
+    listen: str
+    upstream: str
+
+
+class ToxiproxySpec(_Strict):
+    api: str
+    # populate: kugeldrill creates/updates the link proxies with /populate;
+    # existing: the proxies must already exist (e.g. from Toxiproxy's -config file).
+    manage_links: Literal["populate", "existing"] = "populate"
+
+
+class LogSource(_Strict):
+    """Where the services' plain-text logs can be read after a drill."""
+
+    files: dict[str, str] = Field(default_factory=dict)  # app id -> log file path
+    command: list[str] | None = None  # e.g. docker compose logs --no-color --timestamps
+    cwd: str | None = None  # where the command runs; relative paths are relative to the target file
+    command_timeout_seconds: float = 60.0
+
+    def resolved_cwd(self, target_path: str | None) -> str | None:
+        if self.cwd is None or Path(self.cwd).is_absolute() or not target_path:
+            return self.cwd
+        return str((Path(target_path).parent / self.cwd).resolve())
+
+
+class ObserveSpec(_Strict):
+    logs: LogSource = Field(default_factory=LogSource)
+    redis_url: str | None = None
+    mongodb_url: str | None = None
+    metrics: dict[str, str] = Field(default_factory=dict)  # app id -> Prometheus URL
+
+
+class BreakerSpec(_Strict):
+    """The breaker the target really has (Kugelpos: cumulative failures, >=61 s, unlimited half-open)."""
+
+    threshold: int = 3
+    reset_seconds: float = 60.0
+    half_open: Literal["single", "unlimited"] = "single"
+    failures: Literal["consecutive", "cumulative"] = "consecutive"
+
+
+class AuthSpec(_Strict):
+    mode: Literal["api_key", "jwt"] = "jwt"
+    username: str = "admin"
+    password: str = "admin"
+    tenant_id: str | None = None
+
+
+class TargetFile(_Strict):
+    name: str
+    description: str = ""
+    allow_hosts: list[str] = Field(default_factory=list)
+    services: dict[str, str]
+    auth: AuthSpec = Field(default_factory=AuthSpec)
+    toxiproxy: ToxiproxySpec | None = None
+    links: dict[str, LinkSpec] = Field(default_factory=dict)
+    observe: ObserveSpec = Field(default_factory=ObserveSpec)
+    breaker: BreakerSpec = Field(default_factory=BreakerSpec)
+    path: str | None = Field(default=None, exclude=True)
+
+    @field_validator("services")
+    @classmethod
+    def _known_services(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = set(value) - set(SERVICE_NAMES)
+        if unknown:
+            raise ValueError(f"unknown service(s) {sorted(unknown)}; expected some of {list(SERVICE_NAMES)}")
+        return value
+
+    @field_validator("links")
+    @classmethod
+    def _link_names(cls, value: dict[str, LinkSpec]) -> dict[str, LinkSpec]:
+        for name in value:
+            kind, _, app = name.partition("@")
+            if kind not in ("redis", "sidecar", "app") or not app:
+                raise ValueError(f"link name {name!r} must be <redis|sidecar|app>@<app id>")
+        return value
+
+    def check_addresses(self) -> None:
+        """Refuse any non-loopback address not listed in allow_hosts (before any traffic)."""
+        allow = self.allow_hosts
+        for name, url in self.services.items():
+            require_loopback(url, allow_hosts=allow, what=f"service {name} URL")
+        if self.toxiproxy:
+            require_loopback(self.toxiproxy.api, allow_hosts=allow, what="Toxiproxy API")
+        for name, link in self.links.items():
+            require_loopback(link.upstream, allow_hosts=allow, what=f"upstream of link {name}")
+            require_loopback(link.listen, allow_hosts=allow, what=f"listen address of link {name}")
+        if self.observe.redis_url:
+            require_loopback(self.observe.redis_url, allow_hosts=allow, what="observation Redis URL")
+        if self.observe.mongodb_url:
+            require_loopback(self.observe.mongodb_url, allow_hosts=allow, what="observation MongoDB URL")
+        for app, url in self.observe.metrics.items():
+            require_loopback(url, allow_hosts=allow, what=f"metrics URL of {app}")
+
+
+def _format_validation(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: invalid target file"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {loc}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_target(path: str | Path) -> TargetFile:
+    """Parse and validate a target file, including the loopback rule."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"target file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(err, 'problem', err)}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a target file is a mapping with name, services, toxiproxy, links, observe")
+    try:
+        target = TargetFile.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation(path, err)) from err
+    target.path = str(path)
+    target.check_addresses()
+    return target
+
+
+def dump_target(target: TargetFile) -> str:
+    return yaml.safe_dump(target.model_dump(exclude_none=True, exclude={"path"}), sort_keys=False)
