@@ -1,0 +1,105 @@
+"""Reports rendered from a synthetic run: verdict, JUnit and the self-contained HTML."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from reports.sample import synthetic_summary
+from reports import write_all
+from reports.chart import breaker_lanes, render_timeline_svg
+from reports.summary import ExpectationResult, RunSummary
+
+
+def test_passing_run_writes_three_files_and_exit_0(tmp_path: Path) -> None:
+    paths = write_all(tmp_path, synthetic_summary())
+    assert set(paths) == {"verdict", "junit", "html"}
+    verdict = json.loads((tmp_path / "verdict.json").read_text())
+    assert verdict["verdict"] == "pass" and verdict["exit_code"] == 0
+    suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == "3" and suite.get("failures") == "0"
+
+
+def test_failing_expectation_is_a_failing_testcase_with_evidence(tmp_path: Path) -> None:
+    write_all(tmp_path, synthetic_summary(failing=True))
+    root = ET.parse(tmp_path / "junit.xml").getroot()
+    failures = root.findall(".//testcase/failure")
+    assert len(failures) == 1
+    case = root.find(".//testcase[@name='duplicates.check']")
+    assert case is not None and case.find("failure") is not None
+    assert "ev-42" in (case.find("failure").text or "")
+    html = (tmp_path / "report.html").read_text()
+    assert 'data-verdict="fail"' in html and "ev-42" in html
+    assert re.search(r'<tr class="expectation failed"', html)
+
+
+def test_unknown_expectation_fails_and_empty_run_is_not_a_pass(tmp_path: Path) -> None:
+    s = synthetic_summary()
+    s.expectations.append(ExpectationResult("fanout.check", "fanout", None, "x", "checker did not run"))
+    assert s.verdict == "fail" and s.exit_code == 1
+    write_all(tmp_path, s)
+    assert ET.parse(tmp_path / "junit.xml").getroot().find(".//failure[@type='unknown']") is not None
+    empty = RunSummary(scenario="x")
+    assert empty.verdict == "fail"
+
+
+def test_interrupted_run_reports_partial(tmp_path: Path) -> None:
+    s = synthetic_summary()
+    s.status, s.error, s.expectations = "interrupted", "interrupted by SIGINT during load", []
+    write_all(tmp_path, s)
+    assert s.exit_code == 130
+    root = ET.parse(tmp_path / "junit.xml").getroot()
+    err = root.find(".//testcase[@name='drill.completed']/error")
+    assert err is not None and err.get("type") == "interrupted"
+    html = (tmp_path / "report.html").read_text()
+    assert "INTERRUPTED" in html and "interrupted by SIGINT" in html
+
+
+def test_html_is_self_contained(tmp_path: Path) -> None:
+    write_all(tmp_path, synthetic_summary())
+    html = (tmp_path / "report.html").read_text()
+    assert "<script" not in html and "<link" not in html
+    external = re.findall(r'(?:src|href)="(https?:[^"]*)"', html)
+    assert external == []
+
+
+def test_chart_shades_fault_windows_and_draws_breaker_lanes() -> None:
+    s = synthetic_summary()
+    svg = render_timeline_svg(s)
+    root = ET.fromstring(svg)
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    windows = root.findall(".//s:g[@class='fault-window']", ns)
+    assert len(windows) == 1 and windows[0].get("data-link") == "sidecar@cart"
+    rect = windows[0].find("s:rect", ns)
+    # x scale: 150 px left margin, 790 px plot for 30 s => 10 s at 413.3 px, width 263.3 px
+    assert abs(float(rect.get("x")) - (150 + 10 / 30 * 790)) < 0.2
+    assert abs(float(rect.get("width")) - 10 / 30 * 790) < 0.2
+    lanes = root.findall(".//s:g[@class='breaker-lane']", ns)
+    assert [lane.get("data-service") for lane in lanes] == ["cart"]
+    states = [r.get("data-state") for r in lanes[0].findall("s:rect", ns)]
+    assert states == ["CLOSED", "OPEN", "HALF_OPEN", "OPEN", "HALF_OPEN", "CLOSED"]
+    assert root.findall(".//s:polyline[@class='series rps']", ns)
+
+
+def test_breaker_lanes_cover_the_run() -> None:
+    s = synthetic_summary()
+    lane = breaker_lanes(s, 30.0)[0]
+    segs = lane["segments"]
+    assert segs[0]["start"] == 0.0 and segs[-1]["end"] == 30.0
+    assert all(a["end"] == b["start"] for a, b in zip(segs, segs[1:]))
+
+
+def test_unhealed_fault_is_flagged() -> None:
+    s = synthetic_summary()
+    s.faults[0]["end"] = None
+    svg = render_timeline_svg(s)
+    assert 'data-healed="false"' in svg and "never healed" in svg
+
+
+def test_summary_round_trips(tmp_path: Path) -> None:
+    s = synthetic_summary(failing=True)
+    write_all(tmp_path, s)
+    again = RunSummary.load(tmp_path / "verdict.json")
+    assert again.to_dict() == s.to_dict()

@@ -1,0 +1,123 @@
+"""Scenario files: the library validates, and bad files get errors naming file, line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kugeldrill.errors import ConfigError
+from kugeldrill.scenario import SCENARIO_DIR, load_scenario, parse_scenario_text, suite
+from kugeldrill.scenario_schema import parse_seconds
+
+GOOD = """\
+name: t
+load:
+  users: {CartUser: 2}
+  duration: 20s
+faults:
+  - {at: 5, for: 5, link: redis@cart, kind: down}
+"""
+
+
+def _error(text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_scenario_text(text, "drill.yaml")
+    return str(info.value)
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIO_DIR.glob("*.yaml")) + sorted(SCENARIO_DIR.glob("defects/*.yaml")),
+                         ids=lambda p: p.stem)
+def test_library_scenarios_validate(path: Path) -> None:
+    sc = load_scenario(path).scenario
+    assert sc.load.total_seconds > 0
+    if not sc.long:
+        assert sc.load.total_seconds <= 45, "CI scenarios keep load at or under 45 s"
+
+
+def test_defect_scenarios_each_switch_one_defect() -> None:
+    for path in sorted(SCENARIO_DIR.glob("defects/*.yaml")):
+        assert len(load_scenario(path).scenario.stack.defects) == 1, path
+
+
+def test_ci_suite_is_short_and_excludes_long() -> None:
+    names = [p.stem for p in suite("ci")]
+    assert "baseline" in names and "soak" not in names
+    total = sum(load_scenario(p).scenario.load.total_seconds for p in suite("ci"))
+    assert total <= 200
+
+
+def test_good_text_parses_with_durations() -> None:
+    sc = parse_scenario_text(GOOD).scenario
+    assert sc.load.duration == 20.0 and sc.faults[0].for_ == 5.0 and sc.target == "embedded"
+
+
+def test_unknown_field_names_line_and_field() -> None:
+    msg = _error(GOOD + "stack:\n  breaker:\n    treshold: 3\n")
+    assert "drill.yaml:9:" in msg and "stack.breaker.treshold" in msg and "unknown field" in msg
+
+
+def test_wrong_type_names_line_and_expectation() -> None:
+    msg = _error(GOOD.replace("CartUser: 2", "CartUser: many"))
+    assert "drill.yaml:3:" in msg and "load.users.CartUser" in msg and "integer" in msg
+
+
+def test_unknown_user_class_and_defect() -> None:
+    assert "unknown user class 'Robot'" in _error(GOOD.replace("CartUser", "Robot"))
+    msg = _error(GOOD + "stack:\n  defects: [no_such_defect]\n")
+    assert "drill.yaml:8:" in msg and "no_such_defect" in msg
+
+
+def test_missing_required_field() -> None:
+    msg = _error("name: t\nload:\n  users: {CartUser: 1}\n")
+    assert "drill.yaml:2:" in msg and "give either 'duration' or 'stages'" in msg
+    msg = _error("load:\n  users: {CartUser: 1}\n  duration: 5\n")
+    assert "field 'name'" in msg and "required" in msg
+
+
+def test_fault_past_end_of_load_names_its_line() -> None:
+    msg = _error(GOOD.replace("for: 5", "for: 30"))
+    assert "drill.yaml:6:" in msg and "faults[0].for" in msg and "ends at 35s" in msg
+
+
+def test_fault_params_checked_by_chaos_vocabulary() -> None:
+    text = GOOD.replace("kind: down}", "kind: latency, params: {latncy: 5}}")
+    msg = _error(text)
+    assert "drill.yaml:6:" in msg and "latncy" in msg and "latency" in msg
+    assert "not a fault kind" in _error(GOOD.replace("kind: down", "kind: explode"))
+
+
+def test_link_selector_shape() -> None:
+    assert "<kind>@<app>" in _error(GOOD.replace("redis@cart", "redis"))
+
+
+def test_duplicate_key_and_bad_yaml() -> None:
+    assert "duplicate key 'name'" in _error("name: a\nname: b\nload: {users: {CartUser: 1}, duration: 5}\n")
+    msg = _error("name: a\nload: [1, 2\n")
+    assert "not valid YAML" in msg and "drill.yaml:" in msg
+    assert "must be a YAML mapping" in _error("- 1\n- 2\n")
+
+
+def test_breaker_sequence_rules() -> None:
+    text = GOOD + "expect:\n  breaker:\n    sequences:\n      - {service: cart, states: [CLOSED, CLOSED]}\n"
+    assert "cannot follow itself" in _error(text)
+    assert "unknown service 'kart'" in _error(text.replace("service: cart", "service: kart"))
+
+
+def test_error_is_one_paragraph_per_problem() -> None:
+    msg = _error(GOOD.replace("CartUser: 2", "CartUser: -1") + "bogus: 1\n")
+    lines = msg.splitlines()
+    assert lines[0].startswith("scenario file drill.yaml is invalid")
+    assert all(line.startswith("drill.yaml:") for line in lines[1:]) and len(lines) == 3
+
+
+def test_missing_file_lists_library() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_scenario("no-such-scenario")
+    assert "not found" in str(info.value) and "baseline" in (info.value.hint or "")
+
+
+def test_parse_seconds() -> None:
+    assert parse_seconds("2m") == 120 and parse_seconds("500ms") == 0.5 and parse_seconds(3) == 3.0
+    with pytest.raises(ValueError):
+        parse_seconds("soon")
