@@ -358,6 +358,7 @@ def build_subscriber_app(
     from stack.services.common.app import create_service_app, on_shutdown
     from stack.services.common.dapr_app import install_dapr
     from stack.services.common.events import shared_event_log
+    from stack.services.common.tenants import tenant_router
 
     app = create_service_app(config)
     events = shared_event_log(config.name, config.events_file)
@@ -367,7 +368,7 @@ def build_subscriber_app(
     app.state.db = db
     app.state.subscriber = sub
     app.include_router(sub.router())
-    app.include_router(tenant_router(db, config))
+    app.include_router(tenant_router(db))
     on_shutdown(app, db.close)
     return app, db, sub
 
@@ -387,27 +388,3 @@ async def authorize_tenant(request: Request, tenant_id: str) -> Any:
     if principal.tenant_id != tenant_id:
         raise forbidden(f"tenant {tenant_id} does not match the authenticated tenant {principal.tenant_id}")
     return principal
-
-
-def tenant_router(db: Database, config: Any) -> APIRouter:
-    """POST /api/v1/tenants: the terminal service's tenant fan-out (kugelpos.md §2.2 step 3).
-
-    SQLite needs no per-tenant database; the call records the tenant so the fan-out answers
-    the way Kugelpos does (201 with the tenant id).
-    """
-    from stack.services.common.envelope import ApiModel, bad_request, ok
-
-    class TenantCreate(ApiModel):
-        tenant_id: str
-
-    router = APIRouter()
-
-    @router.post("/api/v1/tenants")
-    async def create_tenant(body: TenantCreate, request: Request) -> JSONResponse:
-        if not body.tenant_id:
-            raise bad_request("tenant_id is required")
-        await authorize_tenant(request, body.tenant_id)
-        await db.execute("INSERT OR IGNORE INTO tenants (tenant_id, created_at) VALUES (?, ?)", (body.tenant_id, time.time()))
-        return ok({"tenant_id": body.tenant_id}, status_code=201, operation="create_tenant")
-
-    return router
