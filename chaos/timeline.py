@@ -1,0 +1,448 @@
+"""The fault timeline: a schedule of faults, validated up front, run beside the load.
+
+Schema (a scenario embeds it under `faults:`; a bare list is accepted too)::
+
+    faults:
+      - id: redis-cut          # optional, default f<N>; letters, digits, - and _
+        at: 5                  # seconds after the timeline starts (>= 0)
+        for: 10                # seconds (> 0, bounded): every fault ends
+        link: redis@cart       # selector: redis@cart, redis@*, *@journal, a,b
+        kind: latency          # see chaos.faults.KINDS
+        latency: 200           # kind parameters, inline ...
+        params: {jitter: 20}   # ... or under params (not both for one key)
+
+Everything is checked before anything is applied — unknown kind, missing or unknown
+parameter, negative or missing duration, a selector matching nothing, a non-loopback
+link, two faults overlapping on one link — and the ConfigError names the entry and
+field (`faults[2].latency is required ...`).
+
+Running: `start()` spawns a background thread (and, by default, a watchdog process)
+that performs each fault's steps at `t0 + at + offset` on the monotonic clock;
+`stop()` heals everything now; `wait()` blocks until the schedule is done. Every
+change rewrites `timeline.json` (contracts §5) atomically, so a crash keeps what
+happened. A selector matching several links yields one entry per link, with id
+`<id>:<link>`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaos.faults import MAX_FAULT_SECONDS, FaultKind, Param, Step, get_kind, validate_duration
+from chaos.heal import HealReport, heal_all
+from chaos.links import Link, LinkMap
+from chaos.toxiproxy import ToxiproxyClient, ToxiproxyError
+from chaos import watchdog as watchdog_mod
+from kugeldrill.errors import ConfigError, DrillError
+
+_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ENTRY_KEYS = ("id", "at", "for", "link", "kind", "params")
+
+
+@dataclass
+class PlannedFault:
+    """One fault on one link, with its steps and what actually happened to it."""
+
+    id: str
+    spec_id: str
+    index: int
+    link: Link
+    kind: FaultKind
+    params: dict[str, Any]
+    at: float
+    duration: float
+    steps: list[Step] = field(default_factory=list)
+    status: str = "pending"  # pending, active, healed, failed, skipped
+    applied_wall: float | None = None
+    applied_mono: float | None = None
+    healed_wall: float | None = None
+    healed_mono: float | None = None
+    error: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: bool = False
+
+    @property
+    def end(self) -> float:
+        return self.at + self.duration
+
+    def record(self) -> dict[str, Any]:
+        """The timeline.json entry (contracts §5, plus status/events for reports)."""
+        return {
+            "id": self.id, "link": self.link.name, "proxy": self.link.proxy, "kind": self.kind.name,
+            "params": dict(self.params), "at": self.at, "for": self.duration,
+            "applied_wall": self.applied_wall, "applied_mono": self.applied_mono,
+            "healed_wall": self.healed_wall, "healed_mono": self.healed_mono,
+            "error": self.error, "status": self.status, "stopped_early": self.stopped_early,
+            "events": list(self.events),
+        }
+
+
+def _entries(spec: Any) -> list[Any]:
+    if isinstance(spec, Mapping):
+        unknown = [k for k in spec if k != "faults"]
+        if unknown:
+            raise ConfigError(f"fault timeline has unknown key(s) {', '.join(map(str, unknown))} (expected 'faults')")
+        spec = spec.get("faults")
+    if spec is None:
+        return []
+    if not isinstance(spec, list):
+        raise ConfigError(f"faults must be a list of fault entries, got {type(spec).__name__}")
+    return spec
+
+
+def plan(spec: Any, links: LinkMap, *, allow_hosts: Iterable[str] | None = None,
+         max_fault_seconds: float = MAX_FAULT_SECONDS) -> list[PlannedFault]:
+    """Validate a timeline spec against the links; no network, nothing applied.
+
+    Scenario loaders call this at parse time to report errors before a stack starts.
+    """
+    allow = tuple(links.allow_hosts if allow_hosts is None else allow_hosts)
+    planned: list[PlannedFault] = []
+    seen_ids: set[str] = set()
+    for i, entry in enumerate(_entries(spec)):
+        where = f"faults[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{where} must be a mapping with at, for, link and kind, got {entry!r}")
+        spec_id = entry.get("id", f"f{i + 1}")
+        if not isinstance(spec_id, str) or not _ID_RE.match(spec_id):
+            raise ConfigError(f"{where}.id must be 1-64 letters, digits, '-' or '_', got {spec_id!r}")
+        if spec_id in seen_ids:
+            raise ConfigError(f"{where}.id {spec_id!r} is used twice")
+        seen_ids.add(spec_id)
+        for key in ("kind", "link", "at", "for"):
+            if key not in entry:
+                raise ConfigError(f"{where}.{key} is missing (every fault needs at, for, link and kind)")
+        kind = get_kind(entry["kind"], where)
+        at = Param("at", float, minimum=0.0, unit="s").parse(entry["at"], where)
+        duration = validate_duration(entry["for"], where, maximum=max_fault_seconds)
+        raw_params: dict[str, Any] = {}
+        if "params" in entry:
+            if not isinstance(entry["params"], Mapping):
+                raise ConfigError(f"{where}.params must be a mapping, got {type(entry['params']).__name__}")
+            raw_params.update(entry["params"])
+        for key, value in entry.items():
+            if key in _ENTRY_KEYS:
+                continue
+            if key in raw_params:
+                raise ConfigError(f"{where}.{key} is given both inline and under params")
+            raw_params[key] = value
+        params = kind.validate(raw_params, duration, where)
+        try:
+            targets = links.select(entry["link"])
+        except ConfigError as err:
+            raise ConfigError(f"{where}.link: {err}") from None
+        for link in targets:
+            try:
+                link.check_loopback(allow)
+            except DrillError as err:
+                raise ConfigError(f"{where}.link: {err}", hint=err.hint) from None
+            fid = spec_id if len(targets) == 1 else f"{spec_id}:{link.name}"
+            fault = PlannedFault(fid, spec_id, i, link, kind, params, at, duration)
+            fault.steps = kind.plan(params, duration, link.proxy, _toxic_id(fid))
+            planned.append(fault)
+    _check_overlaps(planned)
+    return planned
+
+
+def _toxic_id(fault_id: str) -> str:
+    """Fault id as used inside toxic names (the link is implied by the proxy)."""
+    return fault_id.split(":", 1)[0]
+
+
+def _check_overlaps(planned: list[PlannedFault]) -> None:
+    by_link: dict[str, list[PlannedFault]] = {}
+    for fault in planned:
+        by_link.setdefault(fault.link.name, []).append(fault)
+    for link, faults in by_link.items():
+        faults.sort(key=lambda f: f.at)
+        for a, b in zip(faults, faults[1:]):
+            if b.at < a.end - 1e-9:
+                first, second = sorted((a, b), key=lambda f: f.index)
+                raise ConfigError(
+                    f"faults[{second.index}] ({second.kind.name} at {second.at:g}s for {second.duration:g}s) overlaps "
+                    f"faults[{first.index}] ({first.kind.name} at {first.at:g}s for {first.duration:g}s) on link {link}",
+                    hint="one fault per link at a time; shift 'at' or shorten 'for'",
+                )
+
+
+def load_spec(path: str | Path) -> Any:
+    """Read a timeline spec from YAML or JSON (a file with `faults:` or a bare list)."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"timeline file {p} does not exist") from None
+    try:
+        return json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"timeline file {p} cannot be parsed: {exc}") from None
+
+
+def _atomic_write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+@dataclass(order=True)
+class _Event:
+    when: float
+    order: int  # heals (0) before other steps (1) at the same instant
+    seq: int
+    fault: PlannedFault = field(compare=False)
+    step: Step = field(compare=False)
+
+
+class Timeline:
+    """A validated fault schedule bound to a Toxiproxy server; run it with start()/wait()/stop().
+
+    `client` is a ToxiproxyClient or its API URL. `out` is the timeline.json path (None:
+    keep records in memory only). `watchdog` spawns the heal-on-death process; its lease
+    file goes next to `out` (or a temp dir).
+    """
+
+    def __init__(self, spec: Any, links: LinkMap, client: ToxiproxyClient | str, *, out: str | Path | None = None,
+                 allow_hosts: Iterable[str] | None = None, watchdog: bool = True,
+                 max_fault_seconds: float = MAX_FAULT_SECONDS) -> None:
+        self.links = links
+        self.allow_hosts = tuple(links.allow_hosts if allow_hosts is None else allow_hosts)
+        self.faults = plan(spec, links, allow_hosts=self.allow_hosts, max_fault_seconds=max_fault_seconds)
+        self._owns_client = not isinstance(client, ToxiproxyClient)
+        self.client = client if isinstance(client, ToxiproxyClient) else ToxiproxyClient(
+            client, allow_hosts=self.allow_hosts)
+        self.out = Path(out) if out else None
+        self.use_watchdog = watchdog
+        self.t0_wall: float | None = None
+        self.t0_mono: float | None = None
+        self.state = "planned"
+        self.heal_report: HealReport | None = None
+        self._events = self._schedule()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._step_lock = threading.RLock()  # re-entrant: stop() may run in a signal handler during stop()
+        self._heal_lock = threading.RLock()
+        self._write_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._watchdog = None
+        self._lease: Path | None = None
+
+    @classmethod
+    def from_file(cls, path: str | Path, links: LinkMap, client: ToxiproxyClient | str, **kwargs: Any) -> "Timeline":
+        return cls(load_spec(path), links, client, **kwargs)
+
+    # -- schedule
+
+    def _schedule(self) -> list[_Event]:
+        events = []
+        seq = 0
+        for fault in self.faults:
+            for step in fault.steps:
+                events.append(_Event(fault.at + step.offset, 0 if step.label == "heal" else 1, seq, fault, step))
+                seq += 1
+        return sorted(events)
+
+    @property
+    def proxies(self) -> list[str]:
+        return sorted({f.link.proxy for f in self.faults})
+
+    @property
+    def end(self) -> float:
+        """Seconds after t0 when the last fault heals."""
+        return max((f.end for f in self.faults), default=0.0)
+
+    # -- running
+
+    def start(self, *, t0_mono: float | None = None) -> "Timeline":
+        """Begin the schedule now (or at a given monotonic t0, e.g. the load's start)."""
+        if self._thread is not None:
+            raise DrillError("timeline already started")
+        now_mono, now_wall = time.monotonic(), time.time()
+        self.t0_mono = now_mono if t0_mono is None else t0_mono
+        self.t0_wall = now_wall - (now_mono - self.t0_mono)
+        self.state = "running"
+        if self.use_watchdog and self.faults:
+            self._start_watchdog()
+        self._write()
+        self._thread = threading.Thread(target=self._run, name="kugeldrill-timeline", daemon=True)
+        self._thread.start()
+        return self
+
+    def _start_watchdog(self) -> None:
+        base = self.out.parent if self.out else Path(tempfile.mkdtemp(prefix="kugeldrill-lease-"))
+        self._lease = base / f".chaos-lease-{os.getpid()}-{id(self):x}.json"
+        watchdog_mod.write_lease(self._lease, watchdog_mod.make_lease(self.client.api, self.proxies, self.allow_hosts))
+        log = (self.out.parent / "watchdog.log") if self.out else None
+        self._watchdog = watchdog_mod.spawn(self._lease, log)
+
+    def _release_watchdog(self, healed: bool) -> None:
+        if self._lease is None:
+            return
+        if healed:
+            lease = watchdog_mod.read_lease(self._lease) or {}
+            lease["state"] = "done"
+            watchdog_mod.write_lease(self._lease, lease)
+            if self._watchdog is not None:
+                try:
+                    self._watchdog.wait(timeout=2.0)
+                except Exception:  # noqa: BLE001 - it exits on its own within one interval
+                    self._watchdog.terminate()
+            try:
+                self._lease.unlink()
+            except OSError:
+                pass
+            self._lease = None
+        # Not healed: keep the lease active; the watchdog heals after we exit.
+
+    def _run(self) -> None:
+        try:
+            for event in self._events:
+                due = self.t0_mono + event.when  # type: ignore[operator]
+                delay = due - time.monotonic()
+                if delay > 0 and self._stop.wait(delay):
+                    break
+                if self._stop.is_set():
+                    break
+                with self._step_lock:
+                    if self._stop.is_set():
+                        break
+                    self._perform(event)
+                self._write()
+        finally:
+            if not self._stop.is_set():
+                self.state = "finished"
+                self._finish(stopped=False)
+            self._done.set()
+
+    def _perform(self, event: _Event) -> None:
+        fault, step = event.fault, event.step
+        if step.label != "heal" and fault.status in ("failed", "healed"):
+            return  # a failed apply: skip its intermediate steps, still heal on schedule
+        err: str | None = None
+        try:
+            step.run(self.client)
+        except ToxiproxyError as exc:
+            err = str(exc)
+        wall, mono = time.time(), time.monotonic()
+        if step.label == "apply":
+            if err is None:  # checkers use applied_mono only for faults that took effect
+                fault.applied_wall, fault.applied_mono = wall, mono
+            fault.status = "failed" if err else "active"
+        elif step.label == "heal":
+            if err is None or fault.status == "failed":
+                fault.healed_wall, fault.healed_mono = wall, mono
+                fault.status = "failed" if fault.status == "failed" else "healed"
+        else:
+            fault.events.append({"action": step.label, "wall": wall, "mono": mono, "error": err})
+        if err and fault.error is None:
+            fault.error = f"{step.label}: {err}"
+
+    def _finish(self, *, stopped: bool) -> HealReport:
+        """Heal what is left (idempotent), verify, release the watchdog, write the file."""
+        with self._heal_lock:
+            for fault in self.faults:
+                if fault.status == "active" or (fault.status == "failed" and fault.healed_mono is None):
+                    heal = fault.kind.heal_step(fault.params, fault.link.proxy, _toxic_id(fault.id))
+                    try:
+                        heal(self.client)
+                        fault.healed_wall, fault.healed_mono = time.time(), time.monotonic()
+                        if fault.status == "active":
+                            fault.status = "healed"
+                            fault.stopped_early = stopped
+                    except ToxiproxyError as exc:
+                        fault.error = fault.error or f"heal: {exc}"
+                elif fault.status == "pending":
+                    fault.status = "skipped"
+            report = heal_all(self.client, proxies=self.proxies) if self.faults else HealReport()
+            self.heal_report = report
+            self._release_watchdog(report.ok)
+            self._write()
+            return report
+
+    def stop(self, timeout: float | None = None) -> HealReport:
+        """Stop the schedule and heal every fault now; safe from signal handlers, repeatable."""
+        with self._heal_lock:
+            if self.state in ("stopped", "finished") and self.heal_report is not None and self.heal_report.ok:
+                return self.heal_report
+            self._stop.set()
+            limit = timeout if timeout is not None else self.client.timeout * 2 + 1
+            got = self._step_lock.acquire(timeout=limit)  # let an in-flight step finish first
+            try:
+                if self.state == "running" or self.state == "planned":
+                    self.state = "stopped"
+                return self._finish(stopped=True)
+            finally:
+                if got:
+                    self._step_lock.release()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the schedule finished or was stopped; True if it did."""
+        if self._thread is None:
+            return True
+        return self._done.wait(timeout)
+
+    def run(self) -> HealReport:
+        """start() + wait(); heals on any exception, including KeyboardInterrupt."""
+        self.start()
+        try:
+            self.wait()
+        finally:
+            report = self.stop()
+        return report
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+    def __enter__(self) -> "Timeline":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- status and records
+
+    def elapsed(self) -> float:
+        return 0.0 if self.t0_mono is None else time.monotonic() - self.t0_mono
+
+    def status(self) -> dict[str, Any]:
+        """Live view for a console: active faults with time left, counts by status."""
+        now = self.elapsed()
+        counts: dict[str, int] = {}
+        for f in self.faults:
+            counts[f.status] = counts.get(f.status, 0) + 1
+        active = [{"id": f.id, "link": f.link.name, "kind": f.kind.name, "params": f.params,
+                   "remaining": max(0.0, f.end - now)} for f in self.faults if f.status == "active"]
+        upcoming = [{"id": f.id, "link": f.link.name, "kind": f.kind.name, "in": max(0.0, f.at - now)}
+                    for f in self.faults if f.status == "pending"]
+        return {"state": self.state, "elapsed": now, "end": self.end, "active": active,
+                "upcoming": upcoming, "counts": counts}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t0_wall": self.t0_wall, "t0_mono": self.t0_mono, "state": self.state,
+                "api": self.client.api, "faults": [f.record() for f in self.faults]}
+
+    def _write(self) -> None:
+        if self.out is None:
+            return
+        with self._write_lock:
+            _atomic_write_json(self.out, self.to_json())

@@ -1,0 +1,137 @@
+"""The watchdog: heals a drill's links when the process that applied the faults dies.
+
+Signal handlers cannot run on SIGKILL, an OOM kill or a segfault, so a timeline spawns
+this small process (own session, so a terminal's Ctrl-C does not reach it). It watches
+its parent and a lease file written by the timeline:
+
+    {"version": 1, "api": "http://127.0.0.1:8474", "allow_hosts": [],
+     "parent_pid": 123, "proxies": ["kugeldrill.redis@cart"], "state": "active"}
+
+* lease `state` becomes "done" (the timeline healed and finished) or the lease file is
+  removed → exit without touching anything;
+* the parent is gone (our parent pid changed: we were re-parented) while the lease is
+  "active" → `heal_all` restricted to the lease's proxies, retried until healed or
+  `--give-up` seconds pass, then exit.
+
+Run: `python -m chaos.watchdog --lease FILE [--parent PID] [--interval 0.2]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from chaos.heal import heal_all
+
+LEASE_VERSION = 1
+
+
+def write_lease(path: Path, data: dict[str, Any]) -> None:
+    """Atomically (re)write the lease, so the watchdog never reads half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def read_lease(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def make_lease(api: str, proxies: Iterable[str], allow_hosts: Iterable[str] = ()) -> dict[str, Any]:
+    return {"version": LEASE_VERSION, "api": api, "allow_hosts": list(allow_hosts), "parent_pid": os.getpid(),
+            "proxies": sorted(set(proxies)), "state": "active"}
+
+
+def spawn(lease: Path, log: Path | None = None, interval: float = 0.2) -> subprocess.Popen:
+    """Start the watchdog for this process (the caller must have written the lease)."""
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "chaos.watchdog", "--lease", str(lease), "--parent", str(os.getpid()),
+             "--interval", str(interval)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True,
+        )
+    finally:
+        if log:
+            out.close()  # type: ignore[union-attr]
+
+
+def parent_gone(parent_pid: int) -> bool:
+    """True once the watched process died: we were re-parented, or the pid is gone/zombie."""
+    if os.getppid() != parent_pid:
+        return True
+    try:
+        os.kill(parent_pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        stat = Path(f"/proc/{parent_pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def _log(msg: str) -> None:
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} kugeldrill watchdog[{os.getpid()}]: {msg}", flush=True)
+
+
+def watch(lease_path: Path, parent_pid: int, interval: float = 0.2, give_up: float = 120.0) -> int:
+    """Block until the lease is released (exit 0) or the parent dies (heal, exit 0/1)."""
+    while True:
+        lease = read_lease(lease_path)
+        if lease is None or lease.get("state") != "active":
+            _log("lease released; nothing to heal")
+            return 0
+        if parent_gone(parent_pid):
+            break
+        time.sleep(interval)
+    lease = read_lease(lease_path) or lease
+    if lease.get("state") != "active":
+        return 0
+    _log(f"parent {parent_pid} is gone; healing {', '.join(lease['proxies']) or 'nothing'}")
+    deadline = time.monotonic() + give_up
+    while True:
+        try:
+            report = heal_all(lease["api"], proxies=lease["proxies"], allow_hosts=lease.get("allow_hosts", ()))
+        except Exception as exc:  # noqa: BLE001 - keep trying until give_up
+            _log(f"heal failed: {exc}")
+            report = None
+        if report is not None:
+            _log(report.summary())
+            if report.ok:
+                lease["state"] = "healed_by_watchdog"
+                write_lease(lease_path, lease)
+                return 0
+        if time.monotonic() > deadline:
+            _log("giving up; run 'kugeldrill heal' by hand")
+            return 1
+        time.sleep(1.0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chaos.watchdog", description=__doc__.splitlines()[0])
+    parser.add_argument("--lease", required=True, type=Path)
+    parser.add_argument("--parent", type=int, default=None, help="pid to watch (default: our parent)")
+    parser.add_argument("--interval", type=float, default=0.2)
+    parser.add_argument("--give-up", type=float, default=120.0)
+    args = parser.parse_args(argv)
+    parent = args.parent if args.parent is not None else os.getppid()
+    return watch(args.lease, parent, args.interval, args.give_up)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
