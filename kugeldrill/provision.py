@@ -205,8 +205,10 @@ def _ensure_terminals(api: _Api, tenant: str, opts: ProvisionOptions, auth: dict
             terminal_id = f"{tenant}-{opts.store_code}-{number}"
             resp = api.call("GET", "terminal", f"/api/v1/terminals/{terminal_id}", headers=auth, ok=(200,), allow=(404,))
             if resp.status_code == 200:
-                api_key = _get(_data(resp), "apiKey", "api_key") or (known.get(terminal_id) or {}).get("api_key")
-                if not api_key or "*" in str(api_key):
+                api_key = _get(_data(resp), "apiKey", "api_key")
+                if not api_key or "*" in str(api_key):  # masked: only the creator saw it
+                    api_key = (known.get(terminal_id) or {}).get("api_key")
+                if not api_key:
                     raise ProvisionError(
                         f"terminal {terminal_id} exists but its API key is unknown",
                         hint="Kugelpos shows an API key only at creation: keep the provision.json that created it, "

@@ -222,6 +222,11 @@ class PosApi:
         return data or {}
 
 
+def tender_for(balance: int) -> int:
+    """Cash handed over: the next multiple of 1000 strictly above the balance (so there is change)."""
+    return (balance // 1000 + 1) * 1000
+
+
 def pick(data: Any, *names: str, default: Any = None) -> Any:
     """First present field among spellings (camelCase answers, snake_case fallbacks)."""
     if isinstance(data, dict):

@@ -17,13 +17,8 @@ from typing import Any
 import gevent
 from locust import between, task
 
-from locustfiles.api import StepError, pick
+from locustfiles.api import StepError, pick, tender_for
 from locustfiles.base import PosUser
-
-
-def tender_for(balance: int) -> int:
-    """Cash handed over: the next multiple of 1000 strictly above the balance."""
-    return (balance // 1000 + 1) * 1000
 
 
 class CartUser(PosUser):

@@ -1,0 +1,116 @@
+"""History shards: invoke/completion pairing, merging, and corrupt-history errors."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from kugeldrill.history import HistoryError, HistoryWriter, load_ops, merge_shards, summarize
+
+
+def test_writer_pairs_invoke_and_completion(tmp_path: Path) -> None:
+    w = HistoryWriter(tmp_path / "history", "w0")
+    op = w.invoke("sale", "u1", terminal_no=1, items=[{"item_code": "ITEM001", "quantity": 2}])
+    op.ok(transaction_no=7, receipt_no=111112, amount=330)
+    w.invoke("sale", "u1", terminal_no=1).fail("POST /api/v1/carts: HTTP 400")
+    w.invoke("cash_in", "u2", cash_token="kd-x").info("timeout")
+    w.invoke("open", "u3")  # never completed: the worker died
+    w.close()
+    lines = [json.loads(x) for x in (tmp_path / "history" / "w0.jsonl").read_text().splitlines()]
+    assert [x["type"] for x in lines] == ["invoke", "ok", "invoke", "fail", "invoke", "info", "invoke"]
+    assert all(x["worker"] == "w0" and "mono" in x and "wall" in x for x in lines)
+    assert "error" not in lines[0] and lines[1]["error"] is None
+    ops = load_ops(tmp_path / "history")
+    assert [o.outcome for o in ops] == ["ok", "fail", "info", None]
+    assert ops[0].value["transaction_no"] == 7 and ops[0].value["items"][0]["quantity"] == 2
+    assert ops[0].complete_mono is not None and ops[0].complete_mono >= ops[0].invoke_mono
+    assert ops[1].error == "POST /api/v1/carts: HTTP 400"
+    assert summarize(ops)["sale"] == {"ok": 1, "fail": 1, "info": 0, "pending": 0}
+
+
+def test_completing_twice_is_refused(tmp_path: Path) -> None:
+    w = HistoryWriter(tmp_path, "w0")
+    op = w.invoke("sale", "u1")
+    op.ok()
+    with pytest.raises(HistoryError, match="completed twice"):
+        op.info("late")
+
+
+def test_merge_orders_by_monotonic_time_and_keeps_every_line(tmp_path: Path) -> None:
+    hist = tmp_path / "history"
+    a, b = HistoryWriter(hist, "w0"), HistoryWriter(hist, "w1")
+    ops = []
+    for i in range(20):
+        writer = a if i % 2 else b
+        op = writer.invoke("sale", f"u{i}")
+        ops.append(op)
+    for op in ops:
+        op.ok()
+    a.close(), b.close()
+    merged = merge_shards(hist)
+    assert merged == tmp_path / "history.jsonl"
+    recs = [json.loads(x) for x in merged.read_text().splitlines()]
+    assert len(recs) == 40
+    monos = [r["mono"] for r in recs]
+    assert monos == sorted(monos)
+    loaded = load_ops(merged)
+    assert sorted(o.op_id for o in loaded) == sorted(o.op_id for o in ops)
+    assert {o.worker for o in loaded} == {"w0", "w1"}
+
+
+def test_torn_last_line_is_dropped(tmp_path: Path) -> None:
+    w = HistoryWriter(tmp_path / "h", "w0")
+    w.invoke("sale", "u1").ok()
+    w.close()
+    with open(tmp_path / "h" / "w0.jsonl", "a") as fh:
+        fh.write('{"type": "invoke", "op": "abc", "f"')  # crash mid-write
+    assert len(load_ops(merge_shards(tmp_path / "h"))) == 1
+
+
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        ([{"type": "ok", "op": "x", "mono": 1, "wall": 1}], "never invoked"),
+        ([{"type": "invoke", "op": "x", "mono": 1, "wall": 1}] * 2, "invoked twice"),
+        ([{"type": "invoke", "op": "x", "mono": 1, "wall": 1}, {"type": "ok", "op": "x", "mono": 2, "wall": 2},
+          {"type": "fail", "op": "x", "mono": 3, "wall": 3}], "completed twice"),
+        ([{"type": "weird", "op": "x"}], "malformed"),
+    ],
+)
+def test_corrupt_histories_are_named(tmp_path: Path, lines: list[dict], message: str) -> None:
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    with pytest.raises(HistoryError, match=message):
+        load_ops(path)
+
+
+def test_missing_paths_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(HistoryError, match="does not exist"):
+        merge_shards(tmp_path / "nope")
+    with pytest.raises(HistoryError, match="does not exist"):
+        load_ops(tmp_path / "nope.jsonl")
+
+
+def test_shards_from_separate_processes_do_not_interleave(tmp_path: Path) -> None:
+    """Two forked writers append to their own shards; the merge holds every op once."""
+    hist = tmp_path / "history"
+    pids = []
+    for idx in range(2):
+        pid = os.fork()
+        if pid == 0:  # child
+            try:
+                w = HistoryWriter(hist, f"w{idx}")
+                for _ in range(200):
+                    w.invoke("cash_in", "u1").ok()
+                w.close()
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    for pid in pids:
+        assert os.waitpid(pid, 0)[1] == 0
+    ops = load_ops(merge_shards(hist))
+    assert len(ops) == 400 and len({o.op_id for o in ops}) == 400
+    assert all(o.outcome == "ok" for o in ops)
