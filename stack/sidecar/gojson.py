@@ -1,0 +1,181 @@
+"""JSON encoders that reproduce the bytes Dapr's Go code writes.
+
+Why: subscribers and checkers see the exact bytes the sidecar stored, so the stand-in must
+write what daprd writes, not what Python's `json` writes:
+
+* CloudEvents (publish) are written by Go `encoding/json` from a map decoded with
+  `UseNumber`: keys sorted, `<`, `>`, `&`, U+2028, U+2029 escaped as `\\u003c` etc.,
+  non-ASCII as raw UTF-8, and number literals kept as the publisher wrote them.
+* State values are written by json-iterator `ConfigFastest` after a plain (float64)
+  decode: map keys in no particular order, no HTML escaping, floats with at most six
+  decimals below 83,886,079 (dapr.md §4.4).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+_encode_str = json.encoder.encode_basestring  # ensure_ascii=False variant, C-accelerated
+
+_GO_HTML_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+class GoNumber(str):
+    """A JSON number kept as its literal text (Go `json.Number`)."""
+
+    __slots__ = ()
+
+
+def loads_use_number(text: str | bytes) -> Any:
+    """Decode JSON keeping every number literal verbatim (Go `Decoder.UseNumber`)."""
+    return json.loads(text, parse_int=GoNumber, parse_float=GoNumber, parse_constant=_reject_constant)
+
+
+def _reject_constant(name: str) -> Any:
+    # Go rejects NaN/Infinity literals; Python would accept them.
+    raise ValueError(f"invalid JSON literal {name}")
+
+
+def go_string(value: str) -> str:
+    """A JSON string as Go `encoding/json` writes it (HTML-safe escaping)."""
+    return _encode_str(value).translate(_GO_HTML_ESCAPES)
+
+
+def dumps_go(value: Any) -> str:
+    """Serialise like Go `json.Marshal` of a `map[string]interface{}` tree."""
+    parts: list[str] = []
+    _go(value, parts.append)
+    return "".join(parts)
+
+
+def _go(value: Any, out) -> None:
+    if isinstance(value, GoNumber):
+        out(str.__str__(value))
+    elif isinstance(value, str):
+        out(go_string(value))
+    elif value is None:
+        out("null")
+    elif value is True:
+        out("true")
+    elif value is False:
+        out("false")
+    elif isinstance(value, dict):
+        if not value:
+            out("{}")
+            return
+        out("{")
+        first = True
+        for key in sorted(value):
+            if not first:
+                out(",")
+            first = False
+            out(go_string(key))
+            out(":")
+            _go(value[key], out)
+        out("}")
+    elif isinstance(value, (list, tuple)):
+        out("[")
+        for i, item in enumerate(value):
+            if i:
+                out(",")
+            _go(item, out)
+        out("]")
+    elif isinstance(value, int):
+        out(str(value))
+    elif isinstance(value, float):
+        out(_go_float(value))
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def _go_float(value: float) -> str:
+    """Go `encoding/json` float64: shortest round-trip, exponent form only at 1e21+ / <1e-6."""
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError("unsupported value: NaN or Inf")
+    abs_v = abs(value)
+    if abs_v != 0 and (abs_v < 1e-6 or abs_v >= 1e21):
+        text = repr(value)
+        mantissa, _, exp = text.partition("e")
+        sign = exp[0] if exp[:1] in "+-" else "+"
+        digits = exp.lstrip("+-").lstrip("0") or "0"
+        if sign == "+" and len(digits) < 2:  # Go writes e+21 but cleans e-07 to e-7
+            digits = "0" + digits
+        return f"{mantissa}e{sign}{digits}"
+    if value == int(value) and abs_v < 1e17:
+        return str(int(value))
+    return _plain_decimal(repr(value))
+
+
+def _plain_decimal(text: str) -> str:
+    """Rewrite Python's shortest repr without an exponent (Go 'f' with precision -1)."""
+    if "e" not in text:
+        return text[:-2] if text.endswith(".0") else text
+    from decimal import Decimal
+
+    return format(Decimal(text), "f")
+
+
+# --- json-iterator ConfigFastest (state values) -------------------------------------
+
+def dumps_jsoniter_fastest(value: Any) -> str:
+    """Serialise a plainly-decoded value the way Dapr's Redis state store stores it."""
+    parts: list[str] = []
+    _jsoniter(value, parts.append)
+    return "".join(parts)
+
+
+def _jsoniter(value: Any, out) -> None:
+    if isinstance(value, str):
+        out(_encode_str(value))
+    elif value is None:
+        out("null")
+    elif value is True:
+        out("true")
+    elif value is False:
+        out("false")
+    elif isinstance(value, dict):
+        out("{")
+        first = True
+        for key, item in value.items():  # Go map order is random; insertion order is one
+            if not first:
+                out(",")
+            first = False
+            out(_encode_str(key))
+            out(":")
+            _jsoniter(item, out)
+        out("}")
+    elif isinstance(value, list):
+        out("[")
+        for i, item in enumerate(value):
+            if i:
+                out(",")
+            _jsoniter(item, out)
+        out("]")
+    elif isinstance(value, (int, float)):
+        out(_jsoniter_float(float(value)))  # encoding/json decoded every number to float64
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+_POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000]
+
+
+def _jsoniter_float(value: float) -> str:
+    """json-iterator `WriteFloat64Lossy`: six decimals, rounded half up, trailing zeros cut."""
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError("unsupported value: NaN or Inf")
+    sign = ""
+    if value < 0:
+        sign, value = "-", -value
+    if value > 0x4FFFFFF:
+        return sign + _go_float(value)
+    lval = int(value * 1000000.0 + 0.5)
+    whole, frac = divmod(lval, 1000000)
+    if frac == 0:
+        return f"{sign}{whole}"
+    frac_text = str(frac).rjust(6, "0").rstrip("0")
+    return f"{sign}{whole}.{frac_text}"
