@@ -1,0 +1,258 @@
+"""Fan-out checker: did every published event reach every subscriber of its topic exactly once?
+
+Events come from the publishers' records (stand-in `publish` events, or Kugelpos' outbox
+documents) and from the load history's operations (matched by business key, checkers.keys).
+Per event and expected subscriber (tranlog -> report, journal, stock; cashlog, opencloselog
+-> report, journal) the result is one of:
+
+* once / duplicated      -- applied 1 / >1 times (duplicates are judged by the duplicate
+                            checker unless FanoutPolicy.fail_on_duplicates)
+* missing                -- published, never applied                      (fails)
+* skipped                -- never published because the breaker was OPEN (not lost)
+* publish_failed         -- every publish attempt failed (the publisher knows; not lost)
+* recovered              -- first publish failed/skipped but it arrived anyway (republish)
+* unexpected             -- applied by a subscriber of another topic, or applied but never
+                            published (when publisher records exist)          (fails)
+
+From the history: an ok operation with no publication at all is `missing_publication`
+(fails); a `fail` operation whose event exists is `fail_op_applied` (fails: the client was
+told it did not happen); `info` operations may be present or absent (counted).
+
+Unknown when there is nothing to judge: no publisher records and no mappable ok operations,
+or no application records source at all.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from checkers.examples import Examples
+from checkers.index import application_index, key_index
+from checkers.inputs import CheckInputs
+from checkers.keys import OP_TOPIC, cash_scope, cash_tokens, op_cash_token, op_key
+from checkers.model import TOPIC_CASHLOG, CheckResult
+from checkers.params import FanoutPolicy
+
+_OK_INITIAL, _OK_REPUBLISH, _FAILED, _REJECTED = 1, 2, 4, 8
+_CELLS = ("expected", "once", "missing", "duplicated", "skipped", "publish_failed", "recovered", "unexpected")
+
+
+class _Events:
+    """Published events in parallel dicts keyed by event id (small per event, no objects)."""
+
+    __slots__ = ("topic", "key", "state", "mono", "wall", "source")
+
+    def __init__(self) -> None:
+        self.topic: dict[str, str] = {}
+        self.key: dict[str, str] = {}
+        self.state: dict[str, int] = {}
+        self.mono: dict[str, float] = {}
+        self.wall: dict[str, float] = {}
+        self.source = ""
+
+
+def _collect_events(inputs: CheckInputs) -> _Events:
+    ev = _Events()
+    topic, key, state, mono, wall = ev.topic, ev.key, ev.state, ev.mono, ev.wall
+    if inputs.publications:
+        ev.source = "publications"
+        for p in inputs.publications:
+            eid = p.event_id
+            if not eid:
+                continue
+            bit = (_OK_INITIAL if p.attempt == "initial" else _OK_REPUBLISH) if p.outcome == "ok" else (
+                _REJECTED if p.outcome == "rejected_open" else _FAILED)
+            prev = state.get(eid)
+            if prev is None:
+                topic[eid] = p.topic
+                key[eid] = p.key
+                state[eid] = bit
+                mono[eid] = p.mono
+                wall[eid] = p.wall
+            else:
+                state[eid] = prev | bit
+    elif inputs.outbox:
+        ev.source = "outbox"
+        for o in inputs.outbox:
+            topic[o.event_id] = o.topic
+            key[o.event_id] = o.key
+            state[o.event_id] = _FAILED if o.status == "failed" else _OK_INITIAL
+    return ev
+
+
+def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None) -> CheckResult:
+    """Per event and expected subscriber: once / missing / duplicated / unexpected (contracts §8)."""
+    p = policy or FanoutPolicy()
+    expected = p.expected
+    ex = Examples(p.max_examples)
+    unknown: list[str] = []
+    if "applications" in inputs.missing and not inputs.applications:
+        reason = inputs.missing["applications"]
+        return CheckResult("fanout", None, f"unknown: {reason}", details={"unknown": [reason],
+                                                                          "provenance": inputs.provenance()})
+    idx = application_index(inputs)
+    ev = _collect_events(inputs)
+    matrix: dict[str, dict[str, dict[str, int]]] = {
+        t: {s: dict.fromkeys(_CELLS, 0) for s in subs} for t, subs in expected.items()}
+    other_topics: Counter[str] = Counter()
+    empty: dict[str, int] = {}
+    by_event = idx.by_event
+
+    # 1. Every event a publisher recorded.
+    ev_topic, ev_key, ev_state = ev.topic, ev.key, ev.state
+    for eid, st in ev_state.items():
+        t = ev_topic[eid]
+        subs = expected.get(t)
+        if subs is None:
+            other_topics[t] += 1
+            continue
+        row = matrix[t]
+        published = st & (_OK_INITIAL | _OK_REPUBLISH)
+        for sub in subs:
+            n = by_event.get(sub, empty).get(eid, 0)
+            cell = row[sub]
+            if published:
+                cell["expected"] += 1
+                if n == 1:
+                    cell["once"] += 1
+                elif n == 0:
+                    cell["missing"] += 1
+                    ex.add("missing", {"subscriber": sub, "topic": t, "event_id": eid, "key": ev_key[eid],
+                                       "published_mono": round(ev.mono.get(eid, 0.0), 3),
+                                       "published_wall": round(ev.wall.get(eid, 0.0), 3)})
+                else:
+                    cell["duplicated"] += 1
+                    ex.add("duplicated", {"subscriber": sub, "topic": t, "event_id": eid, "key": ev_key[eid],
+                                          "applications": n})
+                if n and not st & _OK_INITIAL:
+                    cell["recovered"] += 1
+            elif n:
+                cell["recovered"] += 1
+            elif st & _REJECTED:
+                cell["skipped"] += 1
+            else:
+                cell["publish_failed"] += 1
+
+    # 2. Applications nobody published, or by a subscriber of another topic.
+    for sub, counts in by_event.items():
+        for eid, n in counts.items():
+            t = ev_topic.get(eid)
+            if t is None:
+                if not ev_state:
+                    continue  # no publisher records: cannot call anything unexpected
+                t = idx.topic_by_event.get(eid, "")
+                kind = "applied_not_published"
+            elif sub in expected.get(t, (sub,)):
+                continue
+            else:
+                kind = "unexpected_subscriber"
+            if t in matrix and sub in matrix[t]:
+                matrix[t][sub]["unexpected"] += 1
+            ex.add("unexpected", {"subscriber": sub, "topic": t, "event_id": eid, "key": idx.keys_by_event.get(eid, ""),
+                                  "applications": n, "why": kind})
+
+    # 3. The load history: ok operations must have produced an event; fail ones must not.
+    hist = Counter()
+    if p.use_history and inputs.ops:
+        _judge_history(inputs, ev, expected, matrix, ex, hist, idx)
+
+    totals = {c: sum(cell[c] for row in matrix.values() for cell in row.values()) for c in _CELLS}
+    judged = totals["expected"] + hist["ok_matched_by_key"]
+    if not ev_state and not inputs.ops:
+        unknown.append("no publisher records and no load history: no events to check")
+    elif judged == 0 and not ex:
+        unknown.append("no published event or mappable ok operation to check")
+    if hist["ok_unmappable"] and hist["ok_unmappable"] >= max(1, hist["ok"]) // 2:
+        unknown.append(f"{hist['ok_unmappable']} of {hist['ok']} ok operations carry no business key")
+
+    failing = {"missing", "unexpected", "missing_publication", "fail_op_applied"}
+    if p.fail_on_duplicates:
+        failing.add("duplicated")
+    bad = {k: v for k, v in ex.counts.items() if k in failing}
+    if bad:
+        valid = False
+        summary = "fan-out broken: " + ", ".join(f"{k} {v}" for k, v in sorted(bad.items()))
+    elif unknown:
+        valid, summary = None, "unknown: " + unknown[0]
+    else:
+        valid = True
+        summary = (f"{totals['once']} deliveries exactly once of {totals['expected']} expected"
+                   + (f"; {totals['duplicated']} duplicated (see duplicates)" if totals["duplicated"] else "")
+                   + (f"; {totals['skipped']} skipped while OPEN" if totals["skipped"] else ""))
+    counts: dict[str, Any] = {"events": len(ev_state), "events_source": ev.source or "none",
+                              "totals": totals, "matrix": matrix, "history": dict(hist),
+                              "failures": dict(bad), "other_topics": dict(other_topics)}
+    return CheckResult("fanout", valid, summary, counts=counts, examples=ex.items,
+                       details={"unknown": unknown, "fail_on_duplicates": p.fail_on_duplicates,
+                                "provenance": inputs.provenance()})
+
+
+def _judge_history(inputs: CheckInputs, ev: _Events, expected: dict[str, tuple[str, ...]],
+                   matrix: dict[str, dict[str, dict[str, int]]], ex: Examples, hist: Counter,
+                   idx: Any) -> None:
+    """Match operations to events by business key; count and flag (see module docstring)."""
+    have_events = bool(ev.state)
+    # Business key -> an event id, from publisher records, else from the applications.
+    key_to_event: dict[str, str] = {}
+    src_keys = ev.key if have_events else idx.keys_by_event
+    for eid, k in src_keys.items():
+        if k:
+            key_to_event.setdefault(k, eid)
+    cash: dict[str, str] = {}
+    for k in key_to_event:
+        if k.startswith("cash|"):
+            scope = cash_scope(k)
+            for tok in cash_tokens(k):
+                cash.setdefault(scope + "|" + tok, k)
+    by_key = key_index(inputs) if not have_events else None
+    for op in inputs.ops:
+        topic = OP_TOPIC.get(op.f)
+        if topic is None:
+            continue
+        outcome = op.outcome or "info"
+        hist[outcome] += 1
+        k = op_key(op.f, op.value)
+        if not k and topic == TOPIC_CASHLOG:
+            ct = op_cash_token(op.value)
+            if ct:
+                k = cash.get(ct[0] + "|" + ct[1], "")
+                if not k and outcome == "ok":
+                    # Not published under that token: keep a key that matches nothing.
+                    k = "cash-token|" + ct[0] + "|" + ct[1]
+        if not k:
+            hist[f"{outcome}_unmappable"] += 1
+            continue
+        eid = key_to_event.get(k)
+        applied_by_key = by_key is not None and any(by_key.get(s, {}).get(k, 0) for s in expected.get(topic, ()))
+        present = eid is not None or applied_by_key
+        if outcome == "ok":
+            if have_events:
+                if eid is None:
+                    ex.add("missing_publication", {"op": op.op_id, "f": op.f, "key": k,
+                                                   "invoke_mono": round(op.invoke_mono, 3),
+                                                   "invoke_wall": round(op.invoke_wall, 3)})
+                else:
+                    hist["ok_with_event"] += 1
+            else:
+                hist["ok_matched_by_key"] += 1
+                for sub in expected.get(topic, ()):
+                    n = by_key.get(sub, {}).get(k, 0) if by_key is not None else 0
+                    cell = matrix[topic][sub]
+                    cell["expected"] += 1
+                    if n == 1:
+                        cell["once"] += 1
+                    elif n == 0:
+                        cell["missing"] += 1
+                        ex.add("missing", {"subscriber": sub, "topic": topic, "op": op.op_id, "f": op.f, "key": k,
+                                           "invoke_mono": round(op.invoke_mono, 3)})
+                    else:
+                        cell["duplicated"] += 1
+                        ex.add("duplicated", {"subscriber": sub, "topic": topic, "op": op.op_id, "key": k,
+                                              "applications": n})
+        elif outcome == "fail":
+            if present:
+                ex.add("fail_op_applied", {"op": op.op_id, "f": op.f, "key": k, "event_id": eid,
+                                           "invoke_mono": round(op.invoke_mono, 3), "error": op.error})
+        else:
+            hist["info_present" if present else "info_absent"] += 1
