@@ -242,6 +242,7 @@ class Timeline:
         self._step_lock = threading.RLock()  # re-entrant: stop() may run in a signal handler during stop()
         self._heal_lock = threading.RLock()
         self._write_lock = threading.Lock()
+        self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._watchdog = None
         self._lease: Path | None = None
@@ -327,11 +328,15 @@ class Timeline:
                         break
                     self._perform(event)
                 self._write()
+                with self._changed:
+                    self._changed.notify_all()
         finally:
             if not self._stop.is_set():
                 self.state = "finished"
                 self._finish(stopped=False)
             self._done.set()
+            with self._changed:
+                self._changed.notify_all()
 
     def _perform(self, event: _Event) -> None:
         fault, step = event.fault, event.step
@@ -399,6 +404,21 @@ class Timeline:
         if self._thread is None:
             return True
         return self._done.wait(timeout)
+
+    def wait_applied(self, fault_id: str | None = None, timeout: float = 10.0) -> bool:
+        """Block until a fault (default: the first scheduled) left `pending`; True if it did.
+
+        Lets a test or a console act once a fault is really in place, not merely scheduled.
+        """
+        targets = [f for f in self.faults if fault_id is None or f.id == fault_id or f.spec_id == fault_id]
+        if fault_id is None and targets:
+            first = min(f.at for f in targets)
+            targets = [f for f in targets if f.at == first]
+        if not targets:
+            raise DrillError(f"timeline has no fault {fault_id!r}")
+        with self._changed:
+            return self._changed.wait_for(lambda: all(f.status != "pending" for f in targets) or self._done.is_set(),
+                                          timeout)
 
     def run(self) -> HealReport:
         """start() + wait(); heals on any exception, including KeyboardInterrupt."""
