@@ -343,3 +343,30 @@ def test_defect_mark_before_effect_loses_an_event_whose_effect_failed(tmp_path: 
             return len(await applied(client))
 
         assert run(app, scenario) == expect_applied, defects
+
+
+def test_concurrent_copies_of_one_event_apply_once(tmp_path: Path, sidecar: FakeSidecar) -> None:
+    """A reclaim or republish racing an in-flight delivery: the copies are serialised per event id."""
+    app = build("stock", config("stock", tmp_path, sidecar))
+    eid = str(uuid.uuid4())
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        answers = await asyncio.gather(*(deliver(client, tranlog(eid, 1, items=(("ITEM001", 1),))) for _ in range(8)))
+        assert all(a.json() == {"status": "SUCCESS"} for a in answers)
+        assert len(await applied(client)) == 1
+        item = (await client.get(f"/api/v1/tenants/{TENANT}/stores/{STORE}/stock/ITEM001", headers=user_auth())).json()
+        assert item["data"]["currentQuantity"] == -1.0
+
+    run(app, scenario)
+
+
+def test_array_body_defect_keeps_callback_failures_real_500(tmp_path: Path, sidecar: FakeSidecar) -> None:
+    """In Kugelpos a failing publisher callback escapes handle_log: a real 500, redelivered."""
+    app = build("journal", config("journal", tmp_path, sidecar, defects=["subscriber_array_body"]))
+    sidecar.state.fail_callbacks = True
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        resp = await deliver(client, tranlog(str(uuid.uuid4()), 1))
+        assert resp.status_code == 500 and resp.json()["status"] == "RETRY"
+
+    run(app, scenario)

@@ -115,6 +115,9 @@ class Subscriber:
         self.crash_every = int(config.crash_before_effect_every or 0)
         self._effects_started = 0
         self._crash_lock = threading.Lock()
+        # Concurrent deliveries of one event id (reclaim while in flight, republish racing
+        # a redelivery) are serialised in-process so the second one sees the first's mark.
+        self._inflight: dict[str, tuple[asyncio.Lock, int]] = {}
 
     # ---- wiring ------------------------------------------------------------------------
 
@@ -184,6 +187,22 @@ class Subscriber:
             return self._answer("DROP", 400, message="event_id and tenant_id are required")
         event_id = str(event_id)
         cloudevent_id = envelope.get("id") if isinstance(envelope, dict) else None
+        lock, users = self._inflight.get(event_id, (asyncio.Lock(), 0))
+        self._inflight[event_id] = (lock, users + 1)
+        try:
+            async with lock:
+                return await self._process(request, route, data, event_id, cloudevent_id)
+        finally:
+            lock, users = self._inflight[event_id]
+            if users <= 1:
+                del self._inflight[event_id]
+            else:
+                self._inflight[event_id] = (lock, users - 1)
+
+    async def _process(
+        self, request: Request, route: Route, data: dict[str, Any], event_id: str, cloudevent_id: str | None
+    ) -> JSONResponse:
+        """Check → apply → mark → call back, for one event id at a time."""
         attempt = await self._count_delivery(event_id)
         dapr = get_dapr_client(request)
 
@@ -215,7 +234,8 @@ class Subscriber:
             applied = await self.db.write(lambda conn: self._apply_tx(conn, route, data, event_id, attempt, dedup, cloudevent_id))
         except Exception as exc:  # noqa: BLE001 - any processing error → RETRY answer
             self.log.error("Error processing %s: %s. event_id: %s", route.log_type, exc, event_id)
-            await self._notify(request, route, data, event_id, "failed", f"{type(exc).__name__}: {exc}")
+            if not await self._notify(request, route, data, event_id, "failed", f"{type(exc).__name__}: {exc}"):
+                return JSONResponse({"status": "RETRY", "message": "delivery-status callback failed"}, status_code=500)
             return self._answer("RETRY", 500, message=f"{type(exc).__name__}: {exc}")
         if applied:
             self.events.emit(
@@ -233,7 +253,8 @@ class Subscriber:
         if not await self._notify(request, route, data, event_id, "received", None):
             # The effect and the mark are in place; a redelivery is skipped as a duplicate
             # and calls back again, which is what heals the publisher's outbox.
-            return self._answer("RETRY", 500, message="delivery-status callback failed")
+            # (Kugelpos too: the callback's exception escapes handle_log → a real 500.)
+            return JSONResponse({"status": "RETRY", "message": "delivery-status callback failed"}, status_code=500)
         return JSONResponse({"status": "SUCCESS"})
 
     async def _finish_duplicate(self, request: Request, route: Route, data: dict[str, Any], event_id: str) -> JSONResponse:
