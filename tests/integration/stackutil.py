@@ -8,7 +8,7 @@ with tests/integration on sys.path, `from stackutil import ...`):
   ~10-20 s of CPU on a 2-core machine.
 * `PosClient(stack.service_urls())`: Kugelpos' public HTTP API as a test client:
   `provision()` (kugelpos.md §2.2 plus payment masters), then `sale`, `cancel`,
-  `void`, `return_`, `cash_in`, `cash_out`, `open`, `close` on a `Terminal`.
+  `void`, `return_`, `cash_in`, `cash_out`, `open`, `close_terminal` on a `Terminal`.
 * `applied(url)`, `wait_for_applications(...)`: the subscribers' ground truth
   (`GET /api/v1/diagnostics/applied`), polled with a deadline.
 
@@ -156,7 +156,7 @@ class PosClient:
         t.open_counter = data.get("openCounter")
         return data
 
-    def close(self, t: Terminal, physical_amount: int | None = None) -> Any:
+    def close_terminal(self, t: Terminal, physical_amount: int | None = None) -> Any:
         body = {"physical_amount": physical_amount} if physical_amount is not None else {}
         return self.call("POST", "terminal", f"/api/v1/terminals/{t.terminal_id}/close",
                          headers={"X-API-KEY": t.api_key}, json=body)

@@ -124,7 +124,7 @@ def test_cash_in_and_out_fan_out_to_report_and_journal(pos: PosClient, prov: Pro
 
 def test_close_fans_out_and_the_daily_report_matches_what_was_sold(pos: PosClient, prov: Provision) -> None:
     t = prov.terminals[0]
-    pos.close(t)
+    pos.close_terminal(t)
     once_each(pos, "topic-opencloselog", terminal_no=t.terminal_no, operation="close")
     # Daily scope also verifies the close log's counts against what report received (403 otherwise).
     report = pos.report(prov, t, scope="daily")
