@@ -98,12 +98,15 @@ def render_components(
     retry_max_retries: int = 10,
     queue_depth: int | None = None,
     concurrency: int | None = None,
+    redis_max_retries: int | None = None,
 ) -> Path:
     """Write the components for `app_id`'s sidecar into `dest_dir` and return it.
 
     `redis_host` is `host:port` (loopback). `processing_timeout` is a Go duration or seconds.
     `redeliver_interval_ms` is written as Dapr honours it (integer milliseconds; None = the
     15 s default). `resiliency=False` leaves the Resiliency file out, as kugelpos has none.
+    `redis_max_retries` (None = go-redis' 3; -1 = none) shortens how long calls fail while
+    Redis is away.
     """
     defects = list(defects)
     unknown = set(defects) - _known_defects()
@@ -134,6 +137,8 @@ def render_components(
     for store in STATE_STORES:
         doc = _load(f"{store}.yaml")
         _set_meta(doc, "redisHost", redis_host)
+        if redis_max_retries is not None:
+            _set_meta(doc, "redisMaxRetries", str(redis_max_retries))
         if "database_index" in defects:
             _rename_meta(doc, "redisDB", "databaseIndex")
         written.append(_write(dest, f"{store}.yaml", doc))
@@ -148,6 +153,8 @@ def render_components(
             _set_meta(doc, "queueDepth", str(queue_depth))
         if concurrency is not None:
             _set_meta(doc, "concurrency", str(concurrency))
+        if redis_max_retries is not None:
+            _set_meta(doc, "redisMaxRetries", str(redis_max_retries))
         if "shared_consumer_id" in defects:
             _set_meta(doc, "consumerID", SHARED_CONSUMER_ID)
         written.append(_write(dest, filename, doc))

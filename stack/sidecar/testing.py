@@ -140,3 +140,32 @@ class RecordingApp:
                 return True
             time.sleep(0.05)
         return predicate(self)
+
+
+def start_sidecar(
+    workdir,
+    *,
+    redis_port: int,
+    app_id: str,
+    app: RecordingApp | None = None,
+    ack_model: str = "1.18",
+    wait_ready: bool = True,
+    **render_kwargs: Any,
+):
+    """Render components for `app_id` into `workdir` and start a SidecarThread on them."""
+    from pathlib import Path
+
+    from stack.components import render_components
+    from stack.sidecar.runtime import SidecarOptions
+    from stack.sidecar.server import SidecarThread
+
+    workdir = Path(workdir)
+    comp = render_components(workdir / f"components-{app_id}", redis_host=f"127.0.0.1:{redis_port}",
+                             app_id=app_id, ack_model=ack_model, **render_kwargs)
+    app_port = app.port if app is not None else free_port()
+    opts = SidecarOptions(app_id=app_id, dapr_http_port=free_port(), app_port=app_port, resources_path=comp,
+                          log_file=workdir / f"sidecar-{app_id}.log", ack_model=ack_model, block_ms=1000)
+    sidecar = SidecarThread(opts).start()
+    if wait_ready and app is not None:
+        sidecar.wait_ready()
+    return sidecar

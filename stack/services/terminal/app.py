@@ -29,9 +29,10 @@ from stack.services.common.app import (
 )
 from stack.services.common.auth import authenticate, forward_auth_headers, resolve_principal, verify_pubsub_notification
 from stack.services.common.dapr_app import install_dapr
+from stack.services.common.delivery import DeliveryStatusIn, apply_delivery_status
 from stack.services.common.db import Database, dumps, is_unique_violation, loads
 from stack.services.common.envelope import (
-    ApiError, ApiModel, bad_request, conflict, forbidden, internal, not_found, ok, snakeize, unauthorized,
+    ApiError, ApiModel, bad_request, conflict, forbidden, not_found, ok, snakeize, unauthorized,
 )
 from stack.services.common.events import shared_event_log
 from stack.services.common.jwt import TERMINAL_TOKEN_HOURS, create_terminal_token
@@ -81,13 +82,6 @@ class CashIn(ApiModel):
 
 class CloseIn(ApiModel):
     physical_amount: float | None = None
-
-
-class DeliveryStatusIn(ApiModel):
-    event_id: str
-    service: str
-    status: str
-    message: str | None = None
 
 
 def public_terminal(doc: dict[str, Any], *, show_key: bool = False) -> dict[str, Any]:
@@ -495,18 +489,3 @@ def _insert_open_close(conn: Any, log_doc: dict[str, Any]) -> None:
         (log_doc["event_id"], log_doc["tenant_id"], log_doc["store_code"], log_doc["terminal_no"],
          log_doc["business_date"], log_doc["open_counter"], log_doc["operation"], dumps(log_doc)),
     )
-
-
-async def apply_delivery_status(db: Database, body: DeliveryStatusIn, service_name: str) -> JSONResponse:
-    """Shared by terminal and cart: update the outbox, answer in snake_case as Kugelpos."""
-    try:
-        await outbox.update_delivery(db, body.event_id, body.service, body.status, body.message)
-    except outbox.UnknownEvent as exc:
-        # Kugelpos raises InternalErrorException here: a real 500 the subscriber sees.
-        raise internal(f"Delivery status not found for event_id {body.event_id}", service=service_name) from exc
-    except outbox.UnknownSubscriber as exc:
-        raise bad_request(f"service {body.service!r} is not a subscriber of event {body.event_id}", service=service_name) from exc
-    except ValueError as exc:
-        raise bad_request(str(exc), service=service_name) from exc
-    return ok({"event_id": body.event_id, "service": body.service, "status": body.status, "success": True},
-              camel=False, message="Delivery status updated", operation="update_delivery_status")

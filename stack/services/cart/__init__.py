@@ -1,0 +1,1 @@
+"""cart stand-in: the cart state machine, tranlogs and their publication."""

@@ -1,0 +1,185 @@
+"""Run stand-in services as real processes on free loopback ports (tests and benches).
+
+`ServiceSet.start([...])` writes a ServiceConfig JSON per service, starts
+`python -m stack.services --config FILE` for each, waits for `/health`, and stops them
+with SIGTERM (then SIGKILL) — exactly the processes it started. `StubSidecar` is a tiny
+Starlette app that records `POST /v1.0/publish/{pubsub}/{topic}` so publishing can be
+verified without the real sidecar; its answer status can be switched to simulate an
+outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from kugeldrill.errors import TargetUnreachableError
+from kugeldrill.ports import free_ports
+from stack.services.common.settings import ServiceConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ServiceProcess:
+    """One `python -m stack.services` process."""
+
+    def __init__(self, config: ServiceConfig, workdir: Path) -> None:
+        self.config = config
+        self.workdir = workdir
+        self.config_path = workdir / f"{config.name}.json"
+        self.stdout_path = workdir / f"{config.name}.out"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.host}:{self.config.port}"
+
+    def start(self) -> "ServiceProcess":
+        self.config_path.write_text(json.dumps(asdict(self.config), indent=2))
+        out = open(self.stdout_path, "wb")
+        env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stack.services", "--config", str(self.config_path)],
+            stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
+        )
+        out.close()
+        return self
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise TargetUnreachableError(
+                    f"service {self.config.name} exited with {self.proc.returncode}:\n{self.tail()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TargetUnreachableError(f"service {self.config.name} not healthy after {timeout:.0f} s:\n{self.tail()}")
+
+    def tail(self, lines: int = 20) -> str:
+        text = ""
+        for path in (self.stdout_path, Path(self.config.log_file or "")):
+            if path.is_file():
+                text += "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) + "\n"
+        return text
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(timeout=5)
+
+
+class ServiceSet:
+    """Several services that know each other's URLs (`service_urls`)."""
+
+    def __init__(self, procs: dict[str, ServiceProcess]) -> None:
+        self.procs = procs
+
+    @classmethod
+    def start(cls, names: list[str], workdir: Path, *, dapr_urls: dict[str, str] | None = None,
+              extra_urls: dict[str, str] | None = None, **overrides: Any) -> "ServiceSet":
+        workdir.mkdir(parents=True, exist_ok=True)
+        ports = free_ports(len(names))
+        urls = {name: f"http://127.0.0.1:{port}" for name, port in zip(names, ports)}
+        urls.update(extra_urls or {})
+        procs = {}
+        for name, port in zip(names, ports):
+            config = ServiceConfig(
+                name=name, port=port, data_dir=str(workdir / "data" / name), log_file=str(workdir / f"{name}.log"),
+                events_file=str(workdir / f"{name}.events.jsonl"), dapr_url=(dapr_urls or {}).get(name),
+                service_urls=urls, **overrides,
+            )
+            procs[name] = ServiceProcess(config, workdir)
+        self = cls(procs)
+        try:
+            for proc in procs.values():
+                proc.start()
+            for proc in procs.values():
+                proc.wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def url(self, name: str) -> str:
+        return self.procs[name].url
+
+    def stop(self) -> dict[str, int | None]:
+        return {name: proc.stop() for name, proc in self.procs.items()}
+
+
+class StubSidecar:
+    """Records publishes; answers `status` (204 default) — switch to 500 to fail them."""
+
+    def __init__(self) -> None:
+        self.published: list[dict[str, Any]] = []
+        self.status = 204
+        self.port = free_ports(1)[0]
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def dapr_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1.0"
+
+    def _app(self) -> Any:
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import Response
+        from starlette.routing import Route
+
+        async def publish(request: Request) -> Response:
+            body = await request.json()
+            self.published.append({"pubsub": request.path_params["pubsub"], "topic": request.path_params["topic"],
+                                   "data": body, "status": self.status, "mono": time.monotonic()})
+            return Response(status_code=self.status)
+
+        async def healthz(_: Request) -> Response:
+            return Response(status_code=204)
+
+        return Starlette(routes=[
+            Route("/v1.0/publish/{pubsub}/{topic:path}", publish, methods=["POST"]),
+            Route("/v1.0/healthz", healthz, methods=["GET"]),
+        ])
+
+    def start(self) -> "StubSidecar":
+        import uvicorn
+
+        self._server = uvicorn.Server(uvicorn.Config(self._app(), host="127.0.0.1", port=self.port, log_config=None,
+                                                     access_log=False, lifespan="off"))
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._server.serve()), daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise TargetUnreachableError("stub sidecar did not start")
+            time.sleep(0.02)
+        return self
+
+    def accepted(self, topic: str | None = None) -> list[dict[str, Any]]:
+        return [p for p in self.published if p["status"] < 300 and (topic is None or p["topic"] == topic)]
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)

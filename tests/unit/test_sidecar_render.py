@@ -1,0 +1,61 @@
+"""The component renderer: correct templates, defects on top, drill knobs, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kugeldrill.errors import ConfigError, NotLoopbackError
+from stack.components import render_components
+from stack.sidecar.resources import load_resources
+
+
+def meta(path: Path) -> dict[str, str]:
+    doc = yaml.safe_load(path.read_text())
+    return {m["name"]: m["value"] for m in doc["spec"]["metadata"]}
+
+
+def test_default_render_is_what_the_seed_intends(tmp_path: Path):
+    out = render_components(tmp_path, redis_host="127.0.0.1:7001", app_id="report")
+    assert meta(out / "statestore.yaml")["redisDB"] == "1" and meta(out / "statestore.yaml")["ttlInSeconds"] == "3600"
+    assert meta(out / "cartstore.yaml")["redisDB"] == "2" and meta(out / "cartstore.yaml")["ttlInSeconds"] == "36000"
+    tran = meta(out / "pubsub_tranlog_report.yaml")
+    assert tran["redisHost"] == "127.0.0.1:7001" and tran["processingTimeout"] == "180s" and "consumerID" not in tran
+    res = load_resources(out, "report")
+    assert set(res.pubsubs) == {"pubsub-tranlog-report", "pubsub-cashlog-report", "pubsub-opencloselog-report"}
+    assert res.states["cartstore"].redis.db == 2 and not res.warnings
+    assert res.resiliencies[0].inbound["pubsub-cashlog-report"].retry == "pubsubInboundRetry"
+    assert json.loads((out / "render.json").read_text())["app_id"] == "report"
+
+
+def test_defects_and_knobs(tmp_path: Path):
+    out = render_components(tmp_path, redis_host="127.0.0.1:7001", app_id="stock",
+                            defects=["shared_consumer_id", "database_index", "stock_no_idempotency"],
+                            processing_timeout=2, redeliver_interval_ms=500, resiliency=False, queue_depth=8,
+                            concurrency=2)
+    res = load_resources(out, "stock")
+    assert {p.consumer_id for p in res.pubsubs.values()} == {"kugelpos-tranlog-consumer"}
+    assert res.states["statestore"].redis.db == 0 and res.states["cartstore"].redis.db == 0
+    tran = res.pubsubs["pubsub-tranlog-report"]
+    assert (tran.processing_timeout, tran.redeliver_interval, tran.queue_depth, tran.concurrency) == (2.0, 0.5, 8, 2)
+    assert not (out / "resiliency.yaml").exists() and res.resiliencies == []
+
+
+@pytest.mark.parametrize(
+    "kwargs,error",
+    [
+        ({"defects": ["nope"]}, ConfigError),
+        ({"processing_timeout": "180"}, ConfigError),
+        ({"ack_model": "1.15"}, ConfigError),
+        ({"redis_host": "10.1.2.3:6379"}, NotLoopbackError),
+        ({"redis_host": "127.0.0.1"}, ConfigError),
+        ({"redeliver_interval_ms": "15s"}, ConfigError),
+    ],
+)
+def test_bad_arguments(tmp_path: Path, kwargs: dict, error: type):
+    args = {"redis_host": "127.0.0.1:7001", "app_id": "cart", **kwargs}
+    with pytest.raises(error):
+        render_components(tmp_path, **args)
