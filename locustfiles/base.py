@@ -55,7 +55,8 @@ class PosUser(FastHttpUser):
         super().__init__(environment)
         self.rt: Runtime = get_runtime()
         self.rt.environment = environment
-        self.user_id = f"u{next(_USER_SEQ)}"
+        # Unique across workers: "<worker>.u<n>" (Jepsen's process id).
+        self.user_id = f"{self.rt.worker_id()}.u{next(_USER_SEQ)}"
         self.term: Terminal | None = None
         self.api: PosApi | None = None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,8 @@ class Runtime:
     def worker_id(self) -> str:
         if self.worker is None:
             self.worker = f"w{self.worker_slot()[0]}"
+            # Workers forked by --processes inherit one random state: reseed so they differ.
+            random.seed(os.urandom(16))
         return self.worker
 
     def history(self) -> HistoryWriter | None:

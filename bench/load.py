@@ -1,0 +1,191 @@
+"""Benchmark: what the operation history costs the load generator.
+
+Runs Locust three times (one process each, headless) against the same trivial HTTP
+endpoint — a canned Kugelpos-shaped JSON answer served by a tiny asyncio server:
+
+* `bare`: a plain FastHttpUser POSTing that endpoint with no think time;
+* `cart_nohistory`: CartUser doing full sales (create, items, subtotal, pay, bill), no history;
+* `cart_history`: the same with the history on (every op written, flushed per line).
+
+Each Locust process measures its own CPU seconds (getrusage) between test start and
+stop, so results are requests per CPU-second ("per core") and do not depend on how
+busy the shared machine or the server is. Writes bench/results/load.json with the
+ratios; the goal is history costs <= 10 % (`cart_history / bare >= 0.9`).
+
+Usage: python bench/load.py [--seconds 10] [--users 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT = ROOT / "bench" / "results" / "load.json"
+BODY = json.dumps({"success": True, "code": 200, "message": "", "userError": None, "metadata": None,
+                   "operation": "", "data": {"cartId": "c1", "cartStatus": "Paying", "balanceAmount": 330,
+                                             "totalAmountWithTax": 330, "changeAmount": 670,
+                                             "transactionNo": 1, "receiptNo": 111112}}).encode()
+RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
+
+# Measures the Locust process itself; shared by both locustfiles below.
+MEASURE = '''
+import json, os, resource, time
+from locust import events
+_m = {}
+def _cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+@events.test_start.add_listener
+def _start(environment, **kw):
+    _m["cpu"], _m["wall"] = _cpu(), time.monotonic()
+@events.test_stop.add_listener
+def _stop(environment, **kw):
+    total = environment.stats.total
+    with open(os.environ["BENCH_OUT"], "w") as fh:
+        json.dump({"requests": total.num_requests, "failures": total.num_failures,
+                   "cpu_seconds": _cpu() - _m["cpu"], "wall_seconds": time.monotonic() - _m["wall"]}, fh)
+'''
+BARE = '''
+from locust import FastHttpUser, task, constant
+class Bare(FastHttpUser):
+    wait_time = constant(0)
+    connection_timeout = 3.0
+    network_timeout = 10.0
+    @task
+    def hit(self):
+        self.client.post("/api/v1/carts", data="{}", headers={"Content-Type": "application/json"})
+''' + MEASURE
+CART = '''
+from locustfiles.pos import CartUser
+''' + MEASURE
+
+
+class _Canned(asyncio.Protocol):
+    """Answers every HTTP/1.1 request on the connection with the canned response."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.buf = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            head_end = self.buf.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            head = self.buf[:head_end].lower()
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            end = head_end + 4 + length
+            if len(self.buf) < end:
+                return
+            self.buf = self.buf[end:]
+            self.transport.write(RESPONSE)  # type: ignore[attr-defined]
+
+
+def serve(port: int) -> None:
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(_Canned, "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def _run_locust(name: str, locustfile: str, url: str, users: int, seconds: int, work: Path,
+                env_extra: dict[str, str]) -> dict[str, float]:
+    lf = work / f"{name}.py"
+    lf.write_text(locustfile)
+    out = work / f"{name}.json"
+    env = {**os.environ, "BENCH_OUT": str(out), "PYTHONPATH": str(ROOT), **env_extra}
+    cmd = [sys.executable, "-m", "locust", "-f", str(lf), "--headless", "-u", str(users), "-r", str(users),
+           "-t", f"{seconds}s", "--host", url, "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0"]
+    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=seconds + 120)
+    if proc.returncode != 0 or not out.exists():
+        raise SystemExit(f"bench/load.py: locust run {name!r} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    m = json.loads(out.read_text())
+    m["requests_per_cpu_second"] = m["requests"] / m["cpu_seconds"] if m["cpu_seconds"] > 0 else 0.0
+    m["requests_per_second"] = m["requests"] / m["wall_seconds"] if m["wall_seconds"] > 0 else 0.0
+    return m
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--users", type=int, default=10)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve)
+        return 0
+    sys.path.insert(0, str(ROOT))
+    from kugeldrill.ports import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)])
+    try:
+        deadline = time.monotonic() + 15
+        import socket
+
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("bench/load.py: the canned HTTP server did not start")
+                time.sleep(0.1)
+        with tempfile.TemporaryDirectory(prefix="kd-bench-load-") as tmp:
+            work = Path(tmp)
+            terminals = [{"terminal_id": f"T0-1-{i}", "terminal_no": i, "api_key": "k"} for i in range(1, args.users + 1)]
+            prov = {"tenant_id": "T0", "store_code": "1", "urls": {a: url for a in ("account", "terminal", "master-data",
+                                                                                    "cart")},
+                    "items": [{"item_code": "ITEM000", "unit_price": 100}], "payments": ["01"],
+                    "terminals": {"cart": terminals}}
+            cart_env = {"KUGELDRILL_PROVISION_JSON": json.dumps(prov), "KUGELDRILL_CART_WAIT": "0,0",
+                        "KUGELDRILL_VARIANTS": '{"sale": 1}', "KUGELDRILL_ITEMS_MIN": "1", "KUGELDRILL_ITEMS_MAX": "3"}
+            runs = {
+                "bare": _run_locust("bare", BARE, url, args.users, args.seconds, work, {}),
+                "cart_nohistory": _run_locust("cart_nohistory", CART, url, args.users, args.seconds, work, cart_env),
+                "cart_history": _run_locust("cart_history", CART, url, args.users, args.seconds, work,
+                                            {**cart_env, "KUGELDRILL_HISTORY_DIR": str(work / "history")}),
+            }
+            history_lines = sum(1 for p in (work / "history").glob("*.jsonl") for _ in p.open())
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    bare = runs["bare"]["requests_per_cpu_second"]
+    on = runs["cart_history"]["requests_per_cpu_second"]
+    off = runs["cart_nohistory"]["requests_per_cpu_second"]
+    result = {
+        "benchmark": "load",
+        "what": "requests per CPU-second of one Locust process against one canned endpoint",
+        "users": args.users, "seconds": args.seconds, "cpu_count": os.cpu_count(),
+        "runs": runs, "history_lines_written": history_lines,
+        "ratio_cart_history_vs_bare": round(on / bare, 4) if bare else None,
+        "ratio_cart_history_vs_cart_nohistory": round(on / off, 4) if off else None,
+        "goal": "history costs <= 10 %: ratio_cart_history_vs_bare >= 0.9",
+        "goal_met": bool(bare and on / bare >= 0.9),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    RESULT.parent.mkdir(parents=True, exist_ok=True)
+    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("ratio_cart_history_vs_bare", "ratio_cart_history_vs_cart_nohistory",
+                                             "goal_met")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
