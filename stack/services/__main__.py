@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -88,8 +88,16 @@ def main(argv: list[str] | None = None) -> int:
             timeout_graceful_shutdown=5,
         )
     )
-    server.run()  # installs SIGTERM/SIGINT handlers: graceful stop, lifespan shutdown
+    # uvicorn handles SIGTERM/SIGINT (graceful stop, lifespan shutdown), then restores the
+    # previous handlers and re-raises the signal; these handlers turn that into exit 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
+    server.run()
     return 0 if server.started else 1
+
+
+def _exit_cleanly(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":
