@@ -189,7 +189,7 @@ class BreakerExpect(_Strict):
     check: bool = True  # the breaker checker's verdict must be valid
     sequences: list[BreakerSequence] = Field(default_factory=list)
     never_open: list[str] = Field(default_factory=list)  # services whose breakers must stay CLOSED
-    tolerance_seconds: float = Field(default=2.0, ge=0)
+    close_tolerance_seconds: float | None = Field(default=None, ge=0)  # None: the checker's default
 
 
 class DuplicatesExpect(_Strict):
