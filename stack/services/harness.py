@@ -183,3 +183,66 @@ class StubSidecar:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+def provision_minimal(urls: dict[str, str], tenant: str, *, terminals: int = 1, items: int = 5,
+                      timeout: float = 15.0) -> dict[str, Any]:
+    """Kugelpos' setup sequence (§2.2) plus payment masters, for tests and benches.
+
+    Returns `{"tenant", "user_headers", "terminals": [{"terminal_id", "terminal_no", "api_key"}]}`;
+    every terminal is signed in (staff001) and opened with 500000.
+    """
+    def expect(resp: httpx.Response, status: int) -> dict[str, Any]:
+        if resp.status_code != status:
+            raise TargetUnreachableError(f"provisioning step {resp.request.method} {resp.request.url} answered "
+                                         f"{resp.status_code}: {resp.text[:300]}")
+        return resp.json()
+
+    with httpx.Client(timeout=timeout) as c:
+        expect(c.post(f"{urls['account']}/api/v1/accounts/register",
+                      json={"username": "admin", "password": "admin", "tenant_id": tenant}), 201)
+        tok = expect(c.post(f"{urls['account']}/api/v1/accounts/token",
+                            data={"username": "admin", "password": "admin", "client_id": tenant}), 200)
+        user = {"Authorization": f"Bearer {tok['access_token']}"}
+        expect(c.post(f"{urls['terminal']}/api/v1/tenants", json={"tenant_id": tenant, "tenant_name": tenant},
+                      headers=user), 201)
+        expect(c.post(f"{urls['terminal']}/api/v1/tenants/{tenant}/stores",
+                      json={"store_code": "5678", "store_name": "Store"}, headers=user), 201)
+        expect(c.post(f"{urls['master-data']}/api/v1/tenants/{tenant}/staff",
+                      json={"id": "staff001", "name": "Staff", "pin": "1234", "roles": ["staff"]}, headers=user), 201)
+        for i in range(items):
+            expect(c.post(f"{urls['master-data']}/api/v1/tenants/{tenant}/items", headers=user, json={
+                "item_code": f"ITEM{i:03d}", "description": f"Item {i}", "unit_price": 100 + i, "unit_cost": 50,
+                "category_code": f"CAT{i % 10:02d}", "tax_code": "01"}), 201)
+        for code in ("01", "11", "12"):
+            expect(c.post(f"{urls['master-data']}/api/v1/tenants/{tenant}/payments", headers=user, json={
+                "payment_code": code, "description": code, "can_deposit_over": code == "01",
+                "can_change": code == "01"}), 201)
+        made = []
+        for no in range(1, terminals + 1):
+            data = expect(c.post(f"{urls['terminal']}/api/v1/terminals", headers=user,
+                                 json={"store_code": "5678", "terminal_no": no}), 201)["data"]
+            h = {"X-API-KEY": data["apiKey"]}
+            expect(c.post(f"{urls['terminal']}/api/v1/terminals/{data['terminalId']}/sign-in",
+                          json={"staff_id": "staff001"}, headers=h), 200)
+            expect(c.post(f"{urls['terminal']}/api/v1/terminals/{data['terminalId']}/open",
+                          json={"initial_amount": 500000}, headers=h), 200)
+            made.append({"terminal_id": data["terminalId"], "terminal_no": no, "api_key": data["apiKey"]})
+    return {"tenant": tenant, "user_headers": user, "terminals": made}
+
+
+def cash_sale(cart_url: str, terminal: dict[str, Any], items: list[tuple[str, int]], cash: float,
+              timeout: float = 15.0) -> dict[str, Any]:
+    """Create → line items → subtotal → cash payment → bill, in API-key mode; returns the billed cart."""
+    with httpx.Client(base_url=cart_url + "/api/v1", timeout=timeout, headers={"X-API-KEY": terminal["api_key"]},
+                      params={"terminal_id": terminal["terminal_id"]}) as c:
+        def step(resp: httpx.Response, status: int = 200) -> dict[str, Any]:
+            if resp.status_code != status:
+                raise AssertionError(f"{resp.request.method} {resp.request.url} -> {resp.status_code}: {resp.text[:300]}")
+            return resp.json()["data"]
+
+        cart_id = step(c.post("/carts", json={"transaction_type": 101}), 201)["cartId"]
+        step(c.post(f"/carts/{cart_id}/lineItems", json=[{"item_code": code, "quantity": q} for code, q in items]))
+        step(c.post(f"/carts/{cart_id}/subtotal"))
+        step(c.post(f"/carts/{cart_id}/payments", json=[{"payment_code": "01", "amount": cash}]))
+        return step(c.post(f"/carts/{cart_id}/bill"))
