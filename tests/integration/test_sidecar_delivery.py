@@ -1,0 +1,196 @@
+"""Publish and delivery conformance on a real redis-server: XADD fields, verbatim delivery,
+every row of the §2.4 response table, consumer groups and fan-out (dapr.md §1.2, §2, §3)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from stack.sidecar.testing import Answer, RecordingApp, start_sidecar
+
+pytestmark = pytest.mark.integration
+
+PUBSUB = "pubsub-tranlog-report"
+
+# (row name, app answer, expected: acked?, ingress process_status, status)
+ROWS = [
+    ("empty-200", Answer(200), True, "success", "success"),
+    ("empty-204", Answer(204), True, "success", "success"),
+    ("invalid-json", Answer(200, b"<html>ok</html>", "text/html"), True, "success", "success"),
+    ("json-array", Answer(200, b'[{"status":"RETRY"},500]'), True, "success", "success"),
+    ("status-not-string", Answer(200, b'{"status":1}'), True, "success", "success"),
+    ("status-success", Answer(200, b'{"status":"SUCCESS"}'), True, "success", "success"),
+    ("status-empty", Answer(200, b'{"status":""}'), True, "success", "success"),
+    ("object-no-status", Answer(200, b'{"ok":true}'), True, "success", "success"),
+    ("status-retry", Answer(200, b'{"status":"RETRY"}'), False, "retry", "retry"),
+    ("status-drop", Answer(200, b'{"status":"DROP"}'), True, "drop", "success"),
+    ("status-lowercase", Answer(200, b'{"status":"success"}'), False, "retry", "retry"),
+    ("not-found-404", Answer(404, b'{"status":"SUCCESS"}'), True, "drop", "drop"),
+    ("bad-request-400", Answer(400), False, "retry", "retry"),
+    ("error-500", Answer(500, b'{"status":"SUCCESS"}'), False, "retry", "retry"),
+]
+
+
+def publish(url: str, topic: str, payload: dict, pubsub: str = PUBSUB, **params: str) -> httpx.Response:
+    return httpx.post(f"{url}/v1.0/publish/{pubsub}/{topic}", json=payload, params=params, timeout=10.0)
+
+
+def pending(r: redis.Redis, topic: str, group: str) -> int:
+    return r.xpending(topic, group)["pending"]
+
+
+def wait_until(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_response_table_acks_and_metrics(tmp_path: Path, redis_server):
+    """≤1.16 model with a long processingTimeout: a retriable answer leaves the entry pending."""
+    answers = {f"/case/{name}": answer for name, answer, *_ in ROWS}
+    app = RecordingApp(
+        subscriptions=[{"pubsubname": PUBSUB, "topic": f"t-{name}", "route": f"/case/{name}"} for name, *_ in ROWS],
+        responder=lambda delivery, nth: answers[delivery.path],
+    ).start()
+    sc = start_sidecar(tmp_path, redis_port=redis_server.port, app_id="journal", app=app, ack_model="1.16",
+                       resiliency=False)
+    r = redis.Redis(port=redis_server.port, socket_timeout=5)
+    try:
+        for name, *_ in ROWS:
+            assert publish(sc.url, f"t-{name}", {"row": name}).status_code == 204
+        assert app.wait_for(lambda a: {d.path for d in a.deliveries} == set(answers), 20), \
+            sorted(set(answers) - {d.path for d in app.deliveries})
+        for name, _answer, acked, *_ in ROWS:
+            expected = 0 if acked else 1
+            assert wait_until(lambda: pending(r, f"t-{name}", "journal") == expected, 10), name
+        metrics = httpx.get(f"{sc.url}/metrics", timeout=5).text
+        for name, _answer, _acked, process_status, status in ROWS:
+            line = (f'dapr_component_pubsub_ingress_count{{app_id="journal",component="{PUBSUB}",namespace="",'
+                    f'process_status="{process_status}",status="{status}",topic="t-{name}"}}')
+            assert line in metrics, name
+        assert len(app.deliveries) == len(ROWS)  # nothing was redelivered within processingTimeout
+        log = (tmp_path / "sidecar-journal.log").read_text()
+        assert "retriable error returned from app while processing pub/sub event" in log
+        assert "status code returned: 500" in log
+        assert "DROP status returned from app while processing pub/sub event" in log
+    finally:
+        sc.stop()
+        app.stop()
+
+
+def test_publish_envelope_is_delivered_verbatim(tmp_path: Path, redis_server):
+    app = RecordingApp(subscriptions=[{"pubsubname": PUBSUB, "topic": "topic-tranlog", "route": "/api/v1/tranlog"}]).start()
+    sc = start_sidecar(tmp_path, redis_port=redis_server.port, app_id="report", app=app)
+    r = redis.Redis(port=redis_server.port, socket_timeout=5)
+    try:
+        body = b'{"amount": 1.50, "note": "<&>", "n": 12345678901234567890}'
+        resp = httpx.post(f"{sc.url}/v1.0/publish/{PUBSUB}/topic-tranlog", content=body,
+                          headers={"content-type": "application/json"}, params={"metadata.tenant": "T1"}, timeout=10)
+        assert resp.status_code == 204 and resp.content == b""
+        (entry_id, fields), = r.xrange("topic-tranlog")
+        assert set(fields) == {b"data", b"metadata"}
+        assert json.loads(fields[b"metadata"]) == {"tenant": "T1"}
+        assert fields[b"data"].startswith(b'{"data":{"amount":1.50,"n":12345678901234567890,"note":"\\u003c\\u0026\\u003e"},')
+        assert app.wait_for(lambda a: len(a.deliveries) == 1, 10)
+        delivery = app.deliveries[0]
+        assert delivery.body == fields[b"data"]
+        assert delivery.headers["content-type"] == "application/cloudevents+json"
+        assert delivery.headers["pubsubname"] == PUBSUB and delivery.headers["tenant"] == "T1"
+        # plain publish without metadata.* → metadata field is "{}"
+        publish(sc.url, "topic-tranlog", {"x": 1})
+        assert r.xrange("topic-tranlog")[-1][1][b"metadata"] == b"{}"
+        assert [g["name"] for g in r.xinfo_groups("topic-tranlog")] == [b"report"]
+        meta = httpx.get(f"{sc.url}/v1.0/metadata", timeout=5).json()
+        assert meta["id"] == "report"
+        assert {"pubsubname": PUBSUB, "topic": "topic-tranlog"}.items() <= meta["subscriptions"][0].items()
+    finally:
+        sc.stop()
+        app.stop()
+
+
+def test_publish_errors(tmp_path: Path, redis_server):
+    sc = start_sidecar(tmp_path, redis_port=redis_server.port, app_id="cart", redis_max_retries=0)
+    try:
+        missing = publish(sc.url, "topic-tranlog", {}, pubsub="nope")
+        assert missing.status_code == 404 and missing.json()["errorCode"] == "ERR_PUBSUB_NOT_FOUND"
+        assert missing.json()["details"][0]["reason"] == "DAPR_PUBSUB_NOT_FOUND"
+        empty = httpx.post(f"{sc.url}/v1.0/publish/{PUBSUB}/", json={}, timeout=10)
+        assert empty.status_code == 404 and empty.json()["errorCode"] == "ERR_TOPIC_NAME_EMPTY"
+        raw = publish(sc.url, "topic-tranlog", {}, **{"metadata.rawPayload": "maybe"})
+        assert raw.status_code == 400 and raw.json()["errorCode"] == "ERR_PUBSUB_REQUEST_METADATA"
+        ce = httpx.post(f"{sc.url}/v1.0/publish/{PUBSUB}/topic-tranlog", content=b"nope",
+                        headers={"content-type": "application/cloudevents+json"}, timeout=10)
+        assert ce.status_code == 500 and ce.json()["errorCode"] == "ERR_PUBSUB_CLOUD_EVENTS_SER"
+        redis_server.kill()
+        down = publish(sc.url, "topic-tranlog", {"a": 1})
+        assert down.status_code == 500 and down.json()["errorCode"] == "ERR_PUBSUB_PUBLISH_MESSAGE"
+        assert "redis streams: error from publish" in down.json()["message"]
+        metrics = httpx.get(f"{sc.url}/metrics", timeout=5).text
+        assert 'dapr_component_pubsub_egress_count{app_id="cart",component="pubsub-tranlog-report",namespace="",success="false",topic="topic-tranlog"} 1' in metrics
+    finally:
+        sc.stop()
+
+
+def _fanout(tmp_path: Path, redis_port: int, defects: list[str], count: int = 30):
+    apps, sidecars = {}, {}
+    try:
+        for app_id in ("report", "journal"):
+            apps[app_id] = RecordingApp(subscriptions=[{"pubsubname": PUBSUB, "topic": "topic-tranlog",
+                                                        "route": "/api/v1/tranlog"}]).start()
+            sidecars[app_id] = start_sidecar(tmp_path, redis_port=redis_port, app_id=app_id, app=apps[app_id],
+                                             defects=defects)
+        publisher = sidecars["report"]
+        sent = []
+        for i in range(count):
+            resp = publish(publisher.url, "topic-tranlog", {"i": i})
+            assert resp.status_code == 204
+            sent.append(i)
+            time.sleep(0.01)
+        return apps, sidecars, count
+    except Exception:
+        for sc in sidecars.values():
+            sc.stop()
+        for app in apps.values():
+            app.stop()
+        raise
+
+
+def test_distinct_groups_each_receive_every_message(tmp_path: Path, redis_server):
+    apps, sidecars, count = _fanout(tmp_path, redis_server.port, [])
+    try:
+        for app in apps.values():
+            assert app.wait_for(lambda a: len(set(a.ids())) == count, 20)
+        assert set(apps["report"].ids()) == set(apps["journal"].ids())
+        groups = {g["name"] for g in redis.Redis(port=redis_server.port).xinfo_groups("topic-tranlog")}
+        assert groups == {b"report", b"journal"}
+    finally:
+        for sc in sidecars.values():
+            sc.stop()
+        for app in apps.values():
+            app.stop()
+
+
+def test_shared_consumer_id_splits_messages(tmp_path: Path, redis_server):
+    apps, sidecars, count = _fanout(tmp_path, redis_server.port, ["shared_consumer_id"])
+    try:
+        both = lambda: len(apps["report"].ids()) + len(apps["journal"].ids())  # noqa: E731
+        assert wait_until(lambda: both() >= count, 20)
+        time.sleep(0.5)
+        report, journal = set(apps["report"].ids()), set(apps["journal"].ids())
+        assert len(report | journal) == count and not (report & journal)
+        assert report and journal, "both competing consumers should get a share"
+        groups = {g["name"] for g in redis.Redis(port=redis_server.port).xinfo_groups("topic-tranlog")}
+        assert groups == {b"kugelpos-tranlog-consumer"}
+    finally:
+        for sc in sidecars.values():
+            sc.stop()
+        for app in apps.values():
+            app.stop()
