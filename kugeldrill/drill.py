@@ -11,6 +11,7 @@ so cleanup cannot itself be cut short.
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 import traceback
@@ -173,6 +174,8 @@ class Drill:
         s.t0_wall, s.t0_mono = self.locust.started_wall, self.locust.started_mono
         if self.timeline is not None:
             self.timeline.start(t0_mono=s.t0_mono)
+        else:  # no faults: still say so, with the run's clock, for checkers and reports
+            _write_empty_timeline(self.run_dir / "timeline.json", s.t0_wall, s.t0_mono)
         self._watch_load()
 
         self._phase("heal")
@@ -180,10 +183,14 @@ class Drill:
 
         self._phase("quiescence")
         files = self.env.events_files()
-        secs, ok, details = wait_for_quiescence(self.env.redis_url, files, sc.expect.convergence.max_seconds * 1.5)
+        secs, ok, details = wait_for_quiescence(self.env.redis_url, files, sc.expect.convergence.max_seconds * 1.5,
+                                                outbox_probe=self.env.outbox_probe(),
+                                                allow_hosts=tuple(self.env.allow_hosts))
         s.convergence_seconds, s.converged = secs, ok
         if details.get("note"):
             s.notes.append(f"quiescence: {details['note']}")
+        if ok is not True:
+            s.notes.append(f"not quiescent after {secs or 0:.1f}s: {details.get('reason') or 'unknown'}")
 
         self._phase("check")
         self._merge_history()
@@ -315,6 +322,11 @@ class Drill:
             s.notes.append("expectations were not judged: the drill did not complete; "
                            "the charts and tables show what was gathered")
         self._safe("write reports", lambda: write_all(self.run_dir, s))
+
+
+def _write_empty_timeline(path: Path, t0_wall: float, t0_mono: float) -> None:
+    path.write_text(json.dumps({"t0_wall": t0_wall, "t0_mono": t0_mono, "state": "finished", "faults": []}),
+                    encoding="utf-8")
 
 
 def run_drill(loaded: LoadedScenario, run_dir: Path, options: DrillOptions | None = None) -> RunSummary:

@@ -97,7 +97,8 @@ def _files_quiet(files: Mapping[str, Path], bound: float, quiet_for: float = 2.0
 
 
 def wait_for_quiescence(redis_url: str | None, files: Mapping[str, Path], bound: float,
-                        stop: Callable[[], bool] | None = None) -> tuple[float | None, bool | None, dict[str, Any]]:
+                        stop: Callable[[], bool] | None = None, outbox_probe: Callable[[], Any] | None = None,
+                        allow_hosts: tuple[str, ...] = ()) -> tuple[float | None, bool | None, dict[str, Any]]:
     """(seconds to quiescence, converged, details) after load stopped and faults healed."""
     try:
         from checkers.quiescence import wait_quiescent
@@ -105,7 +106,7 @@ def wait_for_quiescence(redis_url: str | None, files: Mapping[str, Path], bound:
         wait_quiescent = None  # type: ignore[assignment]
     if wait_quiescent is not None and redis_url:
         try:
-            res = wait_quiescent(redis_url, None, bound)
+            res = wait_quiescent(redis_url, outbox_probe, bound, allow_hosts=allow_hosts)
             secs = getattr(res, "seconds", None) or getattr(res, "convergence_seconds", None)
             ok = getattr(res, "converged", None)
             if ok is None:

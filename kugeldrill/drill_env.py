@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
 import httpx
@@ -20,6 +21,32 @@ from kugeldrill.netguard import require_loopback
 from kugeldrill.scenario_schema import Scenario
 
 PROBE_TIMEOUT = 3.0
+PUBLISHERS = ("cart", "terminal")
+SETTLED = {"delivered"}
+
+
+def make_outbox_probe(urls: dict[str, str]) -> Callable[[], Hashable | None]:
+    """Snapshot of the publishers' outbox counts, or None while any event is not delivered.
+
+    None means "not quiet": an undelivered event waits for the republish job, and judging
+    fan-out before it runs would call in-flight deliveries missing.
+    """
+    client = httpx.Client(timeout=PROBE_TIMEOUT)
+
+    def probe() -> Hashable | None:
+        snap = []
+        for app, url in sorted(urls.items()):
+            try:
+                resp = client.get(url.rstrip("/") + "/api/v1/diagnostics/outbox", params={"limit": 1})
+                counts = resp.json().get("counts", {})
+            except (httpx.HTTPError, ValueError, AttributeError):
+                return None
+            if any(status not in SETTLED and n for status, n in counts.items()):
+                return None
+            snap.append((app, tuple(sorted(counts.items()))))
+        return tuple(snap)
+
+    return probe
 
 
 class DrillEnvironment(Protocol):
@@ -36,6 +63,7 @@ class DrillEnvironment(Protocol):
     def check_inputs(self, run_dir: Path) -> Any: ...  # checkers.inputs.CheckInputs
     def breaker_params(self) -> dict[str, Any]: ...  # threshold, reset_seconds, half_open, failures
     def events_files(self) -> dict[str, Path]: ...  # live per-service event files (may be empty)
+    def outbox_probe(self) -> Callable[[], Hashable | None] | None: ...  # for quiescence (None: no outbox)
     def save_into(self, run_dir: Path) -> None: ...  # stack.json / target.yaml, logs, events
     def heal(self) -> list[str]: ...  # problems left (empty: healed)
     def teardown(self) -> None: ...
@@ -96,6 +124,10 @@ class EmbeddedEnvironment:
 
     def events_files(self) -> dict[str, Path]:
         return {app: Path(e["events"]) for app, e in self.stack.state.get("services", {}).items() if e.get("events")}
+
+    def outbox_probe(self) -> Callable[[], Hashable | None] | None:
+        urls = {app: url for app, url in self.service_urls().items() if app in PUBLISHERS}
+        return make_outbox_probe(urls) if urls else None
 
     def check_inputs(self, run_dir: Path) -> Any:
         from checkers.adapters.standin import load_standin_inputs
@@ -184,6 +216,9 @@ class TargetEnvironment:
 
     def events_files(self) -> dict[str, Path]:
         return {}
+
+    def outbox_probe(self) -> Callable[[], Hashable | None] | None:
+        return None  # a real target's outbox lives in MongoDB; quiescence uses the streams only
 
     def check_inputs(self, run_dir: Path) -> Any:
         from checkers.adapters.kugelpos import ObservationSources, load_kugelpos_inputs

@@ -1,0 +1,97 @@
+"""Reading a run folder's raw files (Locust CSV, timeline.json, events) into the summary."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from kugeldrill.drill_gather import fill_from_folder, read_timeline
+from kugeldrill.drill_watch import EventTail
+from kugeldrill.runfolder import run_dir_for
+from reports.console import Console, LiveStatus
+from reports.summary import RunSummary
+
+HISTORY_HEADER = ("Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,"
+                  "99.99%,100%,Total Request Count,Total Failure Count\n")
+STATS_HEADER = ("Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,"
+                "Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,"
+                "99.99%,100%\n")
+
+
+def _folder(tmp_path: Path) -> Path:
+    (tmp_path / "locust_stats_history.csv").write_text(
+        HISTORY_HEADER
+        + "1000,5,,Aggregated,0.000000,0.000000,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,0,0\n"
+        + "1001,5,POST,/cart,3.0,0.0,10,11,12,13,14,15,16,17,18,19,20,3,0\n"
+        + "1002,5,,Aggregated,30.5,1.5,12,13,14,15,16,40,50,80,90,95,100,60,3\n")
+    (tmp_path / "locust_stats.csv").write_text(
+        STATS_HEADER
+        + "POST,/cart,40,2,12,15,3,100,10,20.0,1.0,12,13,14,15,16,40,50,80,90,95,100\n"
+        + ",Aggregated,60,3,12,15,3,100,10,30.0,1.5,12,13,14,15,16,40,50,80,90,95,100\n")
+    (tmp_path / "timeline.json").write_text(json.dumps({"t0_wall": 1000.0, "t0_mono": 50.0, "faults": [
+        {"id": "f1", "link": "redis@cart", "kind": "down", "params": {}, "at": 5, "for": 5,
+         "applied_mono": 55.02, "healed_mono": 60.01, "status": "healed", "error": None},
+        {"id": "f2", "link": "redis@stock", "kind": "down", "params": {}, "at": 30, "for": 5,
+         "applied_mono": None, "healed_mono": None, "status": "skipped", "error": None},
+        {"id": "f3", "link": "app@journal", "kind": "down", "params": {}, "at": 8, "for": 5,
+         "applied_mono": 58.0, "healed_mono": None, "status": "failed", "error": "heal: boom"}]}))
+    events = tmp_path / "events"
+    events.mkdir()
+    lines = [{"kind": "breaker", "service": "cart", "breaker": "dapr", "from": "closed", "to": "open", "mono": 56.0},
+             {"kind": "publish", "service": "cart", "outcome": "ok", "mono": 51.0},
+             {"kind": "publish", "service": "cart", "outcome": "rejected_open", "mono": 57.0},
+             {"kind": "applied", "service": "stock", "mono": 51.5}]
+    (events / "cart.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"torn')
+    return tmp_path
+
+
+def test_fill_from_folder(tmp_path: Path) -> None:
+    s = RunSummary(scenario="x", t0_wall=1000.0, t0_mono=50.0)
+    fill_from_folder(s, _folder(tmp_path))
+    assert [r["t"] for r in s.series] == [0.0, 2.0]  # only Aggregated rows
+    assert s.series[1]["rps"] == 30.5 and s.series[1]["p95"] == 40.0 and s.series[0]["p50"] is None
+    assert s.totals["requests"] == 60 and abs(s.totals["error_rate"] - 0.05) < 1e-9 and s.totals["p99"] == 80
+    assert [e["Name"] for e in s.endpoints] == ["/cart"]
+    assert [(f["id"], f["start"], f["end"]) for f in s.faults] == [("f1", 5.02, 10.01), ("f3", 8.0, None)]
+    assert s.breaker_transitions == [{"service": "cart", "breaker": "dapr", "t": 6.0, "from": "CLOSED", "to": "OPEN",
+                                      "failures": None, "reason": ""}]
+    assert s.events == {"published": 1, "publish_failed": 1, "applied": 1, "duplicates_skipped": 0}
+
+
+def test_missing_files_leave_summary_empty(tmp_path: Path) -> None:
+    s = RunSummary(scenario="x")
+    fill_from_folder(s, tmp_path)
+    assert s.series == [] and s.faults == [] and s.totals == {}
+    assert read_timeline(tmp_path, 0.0) == []
+
+
+def test_event_tail_is_incremental(tmp_path: Path) -> None:
+    path = tmp_path / "cart.jsonl"
+    path.write_text('{"kind": "publish", "outcome": "ok"}\n{"kind": "breaker", "service": "cart", "breaker": "dapr", "to": "open"}\n{"kind": "appl')
+    tail = EventTail({"cart": path})
+    tail.poll()
+    assert (tail.published, tail.breakers) == (1, {"cart/dapr": "OPEN"})
+    with open(path, "a") as fh:
+        fh.write('ied"}\n')
+    tail.poll()
+    tail.poll()
+    assert tail.applied == 1 and tail.published == 1
+
+
+def test_plain_console_throttles_but_shows_phase_changes() -> None:
+    out = io.StringIO()
+    console = Console(out, live=False, plain_interval=60)
+    for phase in ("load", "load", "load", "heal"):
+        console.update(LiveStatus(scenario="s", phase=phase, rps=3.0, breakers={"cart/dapr": "OPEN"},
+                                  active_faults=[{"kind": "down", "link": "sidecar@cart"}]))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and "down sidecar@cart" in lines[0] and "cart/dapr=OPEN" in lines[0]
+
+
+def test_run_dir_naming(tmp_path: Path) -> None:
+    a = run_dir_for("baseline", out=tmp_path, several=True, now=0)
+    b = run_dir_for("baseline", out=tmp_path, several=True, now=0)
+    assert a != b and a.name.endswith("-baseline") and b.name.endswith("-baseline-2")
+    single = run_dir_for("x", out=tmp_path / "one", several=False)
+    assert single == (tmp_path / "one").resolve()
