@@ -172,6 +172,7 @@ class Drill:
         self.locust = start_locust(self.run_dir, sc.load, provision_path=self.run_dir / "provision.json",
                                    processes=processes)
         s.t0_wall, s.t0_mono = self.locust.started_wall, self.locust.started_mono
+        s.t0_wall, s.t0_mono = self._wait_first_operation()
         if self.timeline is not None:
             self.timeline.start(t0_mono=s.t0_mono)
         else:  # no faults: still say so, with the run's clock, for checkers and reports
@@ -240,6 +241,27 @@ class Drill:
         if not (self.run_dir / "locust_stats.csv").exists():
             raise DrillError(f"Locust exited with code {code} and wrote no statistics; last lines of its output:\n"
                              + self.locust.log_tail())
+
+    def _wait_first_operation(self, timeout: float = 60.0) -> tuple[float, float]:
+        """(wall, mono) of the load's first operation: the t0 that fault times count from.
+
+        Locust needs seconds to import and spawn on a busy machine; counting `at` from the
+        process launch would put early faults before any traffic exists.
+        """
+        assert self.locust is not None
+        deadline = time.monotonic() + timeout
+        hist = self.run_dir / "history"
+        while time.monotonic() < deadline:
+            first = _first_record(hist)
+            if first is not None:
+                return first
+            if self.locust.poll() is not None:
+                raise DrillError(f"Locust exited with code {self.locust.poll()} before the first operation; "
+                                 "last lines of its output:\n" + self.locust.log_tail())
+            self._update_console()
+            time.sleep(0.1)
+        raise DrillError(f"no load operation was recorded {timeout:g}s after Locust started; last lines of its "
+                         "output:\n" + self.locust.log_tail())
 
     def _update_console(self) -> None:
         s = self.summary
@@ -322,6 +344,27 @@ class Drill:
             s.notes.append("expectations were not judged: the drill did not complete; "
                            "the charts and tables show what was gathered")
         self._safe("write reports", lambda: write_all(self.run_dir, s))
+
+
+def _first_record(history_dir: Path) -> tuple[float, float] | None:
+    """Earliest (wall, mono) among the first complete line of each history shard."""
+    best: tuple[float, float] | None = None
+    for shard in history_dir.glob("*.jsonl"):
+        try:
+            with open(shard, "rb") as fh:
+                line = fh.readline()
+        except OSError:
+            continue
+        if not line.endswith(b"\n"):
+            continue
+        try:
+            rec = json.loads(line)
+            cand = (float(rec["wall"]), float(rec["mono"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+        if best is None or cand[1] < best[1]:
+            best = cand
+    return best
 
 
 def _write_empty_timeline(path: Path, t0_wall: float, t0_mono: float) -> None:

@@ -155,6 +155,12 @@ def _check_semantics(loaded: LoadedScenario, source: str) -> None:
             line = loaded.line_of(("expect", "breaker", "sequences", i, "states"))
             raise ConfigError(f"{source}:{line}: field 'expect.breaker.sequences[{i}].states': "
                               f"a state cannot follow itself ({seq.states})")
+    if sc.target != "embedded":
+        target = Path(sc.target)
+        candidates = [target] if target.is_absolute() else [target, Path(source).parent / target]
+        if not any(c.is_file() for c in candidates):
+            raise ConfigError(f"{source}:{loaded.line_of(('target',))}: field 'target': expected 'embedded' or the "
+                              f"path of a target file (targets/*.yaml), but {sc.target!r} does not exist")
     _check_faults_with_chaos(loaded, source)
 
 

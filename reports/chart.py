@@ -90,7 +90,7 @@ def render_timeline_svg(summary: RunSummary) -> str:
         f'<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="#fff"/>',
     ]
     # Fault windows first, so lines draw over them; they span the traffic and latency panels and the lanes.
-    band_top, band_bottom = top_a - 14, top_lanes + lane_block - 20
+    band_top, band_bottom = top_a, top_lanes + lane_block - 20
     for i, f in enumerate(summary.faults):
         start = float(f.get("start") or 0.0)
         healed = f.get("end") is not None
@@ -106,7 +106,7 @@ def render_timeline_svg(summary: RunSummary) -> str:
             f'<rect x="{x(start):.1f}" y="{band_top}" width="{max(x(end) - x(start), 1.5):.1f}" '
             f'height="{band_bottom - band_top}" fill="{"#90a4ae" if healed else "#ff7043"}" fill-opacity="0.22" '
             f'stroke="#607d8b" stroke-dasharray="3,2"/>'
-            f'<text x="{x(start) + 3:.1f}" y="{band_top + 10 + (i % 3) * 11}" fill="#37474f">{escape(label)}</text></g>')
+            f'<text x="{x(start) + 3:.1f}" y="{band_top + 12 + (i % 3) * 11}" fill="#37474f">{escape(label)}</text></g>')
 
     def panel(top: int, title: str, keys: list[tuple[str, str]], unit: str) -> None:
         values = [float(row.get(k) or 0.0) for row in summary.series for k, _ in keys]

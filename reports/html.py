@@ -21,7 +21,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;
 h1{margin:0 0 4px}h2{margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f5f5f5}.badge{display:inline-block;padding:3px 10px;border-radius:4px;color:#fff;font-weight:bold}
-.pass,.passed{background:#2e7d32}.fail,.failed{background:#c62828}.unknown,.interrupted,.error{background:#ef6c00}
+.badge.pass,.badge.passed{background:#2e7d32}.badge.fail,.badge.failed{background:#c62828}.badge.unknown,.badge.interrupted,.badge.error{background:#ef6c00}
+tr.failed{background:#ffebee}tr.unknown{background:#fff3e0}
 tr.failed td:first-child,tr.unknown td:first-child{border-left:4px solid #c62828}
 pre{background:#fafafa;border:1px solid #eee;padding:6px;max-height:320px;overflow:auto;font-size:12px;margin:4px 0}
 .muted{color:#777}.num{text-align:right;font-variant-numeric:tabular-nums}

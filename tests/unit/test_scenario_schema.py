@@ -121,3 +121,11 @@ def test_parse_seconds() -> None:
     assert parse_seconds("2m") == 120 and parse_seconds("500ms") == 0.5 and parse_seconds(3) == 3.0
     with pytest.raises(ValueError):
         parse_seconds("soon")
+
+
+def test_target_must_be_embedded_or_an_existing_file(tmp_path: Path) -> None:
+    msg = _error("target: targets/nope.yaml\n" + GOOD)
+    assert "drill.yaml:1:" in msg and "field 'target'" in msg and "does not exist" in msg
+    (tmp_path / "t.yaml").write_text("name: t\n")
+    loaded = parse_scenario_text(f"target: {tmp_path / 't.yaml'}\n" + GOOD)
+    assert loaded.scenario.target.endswith("t.yaml")
