@@ -96,7 +96,20 @@ class ServiceSet:
 
     @classmethod
     def start(cls, names: list[str], workdir: Path, *, dapr_urls: dict[str, str] | None = None,
-              extra_urls: dict[str, str] | None = None, **overrides: Any) -> "ServiceSet":
+              extra_urls: dict[str, str] | None = None, attempts: int = 3, **overrides: Any) -> "ServiceSet":
+        """Start every service; a port taken between choosing and binding it is retried
+        (a few times) with fresh ports for all, since each config names every peer's URL."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return cls._start_once(names, workdir, dapr_urls, extra_urls, overrides)
+            except TargetUnreachableError as exc:
+                if "address already in use" not in str(exc) or attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _start_once(cls, names: list[str], workdir: Path, dapr_urls: dict[str, str] | None,
+                    extra_urls: dict[str, str] | None, overrides: dict[str, Any]) -> "ServiceSet":
         workdir.mkdir(parents=True, exist_ok=True)
         ports = free_ports(len(names))
         urls = {name: f"http://127.0.0.1:{port}" for name, port in zip(names, ports)}
