@@ -39,20 +39,30 @@ class StepError(Exception):
         self.status = status
 
 
+def _causes(exc: BaseException | None) -> list[BaseException]:
+    """The error and what it wraps (`original` of geventhttpclient's RetriesExceeded, causes)."""
+    out: list[BaseException] = []
+    while exc is not None and exc not in out and len(out) < 8:
+        out.append(exc)
+        nxt = getattr(exc, "original", None)
+        exc = nxt if isinstance(nxt, BaseException) else (exc.__cause__ or exc.__context__)
+    return out
+
+
 def _refused(exc: BaseException | None) -> bool:
     """True when the connection was refused: the request was certainly never sent."""
-    while exc is not None:
-        if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return any(isinstance(e, ConnectionRefusedError) or getattr(e, "errno", None) == errno.ECONNREFUSED
+               for e in _causes(exc))
 
 
 def _describe(exc: BaseException | None) -> str:
-    if exc is None:
+    """Short, stable text: the innermost error's type and message (e.g. 'timeout: timed out')."""
+    chain = _causes(exc)
+    if not chain:
         return "no response"
-    text = str(exc) or ""
-    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
+    inner = chain[-1]
+    text = str(inner)
+    return f"{type(inner).__name__}: {text}"[:300] if text else type(inner).__name__
 
 
 def classify(status: int, error: BaseException | None, *, effecting: bool, step: str,

@@ -49,3 +49,17 @@ def test_tender_always_gives_change() -> None:
     assert tender_for(330) == 1000
     assert tender_for(1000) == 2000
     assert tender_for(0) == 1000
+
+
+def test_wrapped_errors_are_unwrapped() -> None:
+    """geventhttpclient wraps a POST's timeout in RetriesExceeded(original=...)."""
+
+    class RetriesExceeded(ConnectionError):
+        def __init__(self, url: str, n: int, original: BaseException | None = None) -> None:
+            super().__init__(url, n)
+            self.original = original
+
+    err = classify(0, RetriesExceeded("u", 0, original=socket.timeout("timed out")), effecting=True, step="bill")
+    assert err is not None and err.outcome == "info" and err.error == "bill: TimeoutError: timed out"
+    refused = RetriesExceeded("u", 0, original=ConnectionRefusedError(errno.ECONNREFUSED, "x"))
+    assert classify(0, refused, effecting=True, step="bill").outcome == "fail"
