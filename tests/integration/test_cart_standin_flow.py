@@ -245,3 +245,41 @@ def test_delivery_status_callbacks_update_outbox(stack: dict[str, Any], provisio
         assert r.status_code == 500  # Kugelpos: unknown event → InternalErrorException
     outbox = httpx.get(u["cart"] + "/api/v1/diagnostics/outbox", params={"status": "delivered"}, timeout=TIMEOUT).json()
     assert event_id in {e["event_id"] for e in outbox["events"]}
+
+
+def test_kugelpos_own_locust_scenario(stack: dict[str, Any], provisioned: dict[str, Any]) -> None:
+    """The request sequence of Kugelpos' performance_tests/locustfile.py, verbatim shapes."""
+    t = provisioned["terminals"][0]
+    with httpx.Client(base_url=stack["urls"]["cart"], timeout=TIMEOUT, headers={"X-API-KEY": t["api_key"]}) as c:
+        q = f"?terminal_id={t['terminal_id']}"
+        r = c.post(f"/api/v1/carts{q}", json={"transaction_type": 101, "user_id": "perf_user_1_1700000000",
+                                              "user_name": "Performance Test User 1"})
+        assert r.status_code == 201
+        cart_id = r.json()["data"]["cartId"]
+        for idx in (3, 1, 4):
+            r = c.post(f"/api/v1/carts/{cart_id}/lineItems{q}",
+                       json=[{"item_code": f"ITEM{idx:03d}", "quantity": 1, "unit_price": 100 + idx}])
+            assert r.status_code == 200 and r.json()["data"]["cartStatus"] == "EnteringItem"
+        r = c.post(f"/api/v1/carts/{cart_id}/cancel{q}")
+        assert r.status_code == 200 and r.json()["data"]["cartStatus"] == "Cancelled"
+        assert len(r.json()["data"]["lineItems"]) == 3
+
+
+def test_terminal_delivery_status_callback(stack: dict[str, Any], provisioned: dict[str, Any]) -> None:
+    u = stack["urls"]
+    t = provisioned["terminals"][1]
+    h = {"X-API-KEY": t["api_key"]}
+    expect(httpx.post(f"{u['terminal']}/api/v1/terminals/{t['terminal_id']}/cash-in",
+                      json={"amount": 77, "description": "cb-token"}, headers=h, timeout=TIMEOUT))
+    event_id = published(stack, "topic-cashlog", description="cb-token")[0]["event_id"]
+    path = f"{u['terminal']}/api/v1/terminals/{t['terminal_id']}/delivery-status"
+    svc = {"Authorization": "Bearer " + create_service_token("journal", provisioned["tenant"], SECRET)}
+    expect(httpx.post(path, json={"event_id": event_id, "service": "journal", "status": "received"}, headers=svc,
+                      params={"terminal_id": t["terminal_id"]}, timeout=TIMEOUT))
+    r = httpx.post(path, json={"event_id": event_id, "service": "stock", "status": "received"}, headers=svc, timeout=TIMEOUT)
+    assert r.status_code == 400  # stock does not subscribe to cash logs
+    outbox = httpx.get(u["terminal"] + "/api/v1/diagnostics/outbox", timeout=TIMEOUT).json()
+    row = next(e for e in outbox["events"] if e["event_id"] == event_id)
+    assert row["status"] == "partially_delivered" and row["services"]["journal"]["status"] == "received"
+    health = httpx.get(u["terminal"] + "/health", timeout=TIMEOUT).json()
+    assert health["status"] == "healthy" and health["checks"]["dapr_sidecar"]["status"] == "healthy"
