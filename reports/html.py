@@ -66,35 +66,55 @@ def _kv_table(data: dict[str, Any], cls: str = "") -> str:
     rows = "".join(f"<tr><th>{escape(str(k))}</th><td class='num'>{_fmt(v, 3) if isinstance(v, float) else escape(str(v))}</td></tr>"
                    for k, v in data.items() if not isinstance(v, (dict, list)))
     nested = {k: v for k, v in data.items() if isinstance(v, (dict, list))}
-    extra = f"<pre>{_json(nested)}</pre>" if nested else ""
+    extra = ""
+    for key, value in nested.items():
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            extra += f"<p><b>{escape(str(key))}</b></p>" + _rows_table(value, "", f"{cls}-{key}")
+        elif value:
+            extra += f"<p><b>{escape(str(key))}</b></p><pre>{_json(value)}</pre>"
     return f'<table class="{cls}">{rows}</table>{extra}'
 
 
 def _fanout(summary: RunSummary) -> str:
+    """Topic × subscriber table: expected, once, missing, duplicated, ... (the checker's matrix)."""
     check = summary.check("fanout")
     if check is None:
         return '<p class="muted">The fan-out checker did not run.</p>'
-    matrix = check.get("details", {}).get("matrix")
-    parts = [f'<p>{escape(check.get("summary", ""))}</p>']
+    counts = check.get("counts") or {}
+    matrix = counts.get("matrix") or (check.get("details") or {}).get("matrix")
+    valid = check.get("valid")
+    outcome = {True: "passed", False: "failed", None: "unknown"}[valid]
+    parts = [f'<p><span class="badge {outcome}">{outcome}</span> {escape(check.get("summary", ""))}</p>']
     if isinstance(matrix, dict) and matrix:
         cols: list[str] = []
         for per_sub in matrix.values():
-            for counts in per_sub.values():
-                for k in counts:
-                    if k not in cols:
-                        cols.append(k)
+            for cell in per_sub.values():
+                cols += [k for k in cell if k not in cols]
         head = "".join(f"<th>{escape(c)}</th>" for c in cols)
         rows = []
         for topic, per_sub in matrix.items():
-            for sub, counts in per_sub.items():
-                bad = any(counts.get(k) for k in ("missing", "duplicated", "unexpected"))
-                cells = "".join(f'<td class="num">{escape(str(counts.get(c, 0)))}</td>' for c in cols)
+            for sub, cell in per_sub.items():
+                bad = any(cell.get(k) for k in ("missing", "duplicated", "unexpected"))
+                cells = "".join(f'<td class="num">{escape(str(cell.get(c, 0)))}</td>' for c in cols)
                 rows.append(f'<tr class="{"failed" if bad else ""}"><td>{escape(topic)}</td><td>{escape(sub)}</td>{cells}</tr>')
         parts.append(f'<table class="fanout-matrix"><tr><th>topic</th><th>subscriber</th>{head}</tr>{"".join(rows)}</table>')
+        rest = {k: v for k, v in counts.items() if k != "matrix"}
+        parts.append(_kv_table(rest, "fanout-counts"))
     else:
-        parts.append(_kv_table(check.get("counts", {}), "fanout-matrix"))
+        parts.append(_kv_table(counts, "fanout-matrix"))
     parts.append(_examples(check))
     return "".join(parts)
+
+
+def _rows_table(rows: dict[str, dict[str, Any]], first: str, cls: str) -> str:
+    """A dict of dicts (e.g. per-subscriber counts) as a table."""
+    cols: list[str] = []
+    for cell in rows.values():
+        cols += [k for k in cell if k not in cols and not isinstance(cell[k], (dict, list))]
+    head = "".join(f"<th>{escape(c)}</th>" for c in cols)
+    body = "".join(f"<tr><td>{escape(name)}</td>" + "".join(
+        f'<td class="num">{escape(str(cell.get(c, "")))}</td>' for c in cols) + "</tr>" for name, cell in rows.items())
+    return f'<table class="{cls}"><tr><th>{escape(first)}</th>{head}</tr>{body}</table>'
 
 
 def _examples(check: dict[str, Any]) -> str:

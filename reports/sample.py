@@ -25,9 +25,8 @@ def synthetic_summary(*, failing: bool = False) -> RunSummary:
     ]
     checks = [
         {"checker": "fanout", "valid": True, "summary": "every event reached its subscribers once",
-         "counts": {"events": 120}, "examples": {},
-         "details": {"matrix": {"topic-tranlog": {"report": {"expected": 100, "exactly_once": 100, "missing": 0, "duplicated": 0},
-                                                  "stock": {"expected": 100, "exactly_once": 98, "missing": 0, "duplicated": 2 if failing else 0}}}}},
+         "counts": {"events": 120, "matrix": {"topic-tranlog": {"report": {"expected": 100, "exactly_once": 100, "missing": 0, "duplicated": 0},
+                                                  "stock": {"expected": 100, "exactly_once": 98, "missing": 0, "duplicated": 2 if failing else 0}}}}, "examples": {}, "details": {}},
         {"checker": "duplicates", "valid": not failing, "summary": "2 duplicates at stock" if failing else "no duplicates",
          "counts": {"duplicates": 2 if failing else 0}, "examples": {"duplicate": [{"event_id": "ev-42"}]} if failing else {},
          "details": {}},

@@ -103,3 +103,14 @@ def test_summary_round_trips(tmp_path: Path) -> None:
     write_all(tmp_path, s)
     again = RunSummary.load(tmp_path / "verdict.json")
     assert again.to_dict() == s.to_dict()
+
+
+def test_fanout_matrix_and_duplicate_tables(tmp_path: Path) -> None:
+    s = synthetic_summary(failing=True)
+    s.checks[1]["counts"]["per_subscriber"] = {"stock": {"events": 100, "duplicated_events": 2}}
+    write_all(tmp_path, s)
+    html = (tmp_path / "report.html").read_text()
+    matrix = re.search(r'<table class="fanout-matrix">(.*?)</table>', html, re.S)
+    assert matrix and "topic-tranlog" in matrix.group(1)
+    assert re.search(r'<tr class="failed"><td>topic-tranlog</td><td>stock</td>', matrix.group(1))
+    assert '<table class="duplicates-counts-per_subscriber">' in html
