@@ -1,0 +1,55 @@
+"""Standalone `locust -f locustfiles/pos.py`: web UI starts; bad settings end with one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from kugeldrill.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+PROV = {"tenant_id": "T1", "store_code": "1", "urls": {"cart": "http://127.0.0.1:9"},
+        "items": [{"item_code": "ITEM000", "unit_price": 100}],
+        "terminals": {"cart": [{"terminal_id": "T1-1-1", "terminal_no": 1, "api_key": "k"}]}}
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUGELDRILL_")}
+    return {**env, "PYTHONPATH": str(ROOT), **extra}
+
+
+def test_web_ui_starts_without_host_flag(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "pos.py"), "--web-host", "127.0.0.1",
+         "--web-port", str(port)],
+        cwd=tmp_path, env=_env(KUGELDRILL_PROVISION_JSON=json.dumps(PROV)),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/", timeout=2.0).status_code
+                break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert status == 200, proc.stdout.read() if proc.poll() is not None else "web UI did not answer"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_missing_credentials_is_one_clear_line(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "pos.py"), "--headless",
+                           "-u", "1", "-t", "1s"], cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert "kugeldrill: error: no credentials: set KUGELDRILL_PROVISION" in proc.stderr
+    assert "Traceback" not in proc.stderr
