@@ -9,6 +9,7 @@ or refunded in the same transaction.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -19,9 +20,9 @@ from fastapi.responses import JSONResponse
 
 from stack.services.cart import tranlog as tl
 from stack.services.common.auth import authenticate, verify_pubsub_notification
-from stack.services.common.db import Database, dumps, loads
+from stack.services.common.db import Database, dumps, is_unique_violation, loads
 from stack.services.common.delivery import DeliveryStatusIn, apply_delivery_status
-from stack.services.common.envelope import ApiModel, bad_request, forbidden, not_found, ok
+from stack.services.common.envelope import ApiModel, bad_request, conflict, forbidden, not_found, ok
 from stack.services.common.timeutil import now_iso
 
 SORTABLE = {"transaction_no", "receipt_no", "business_date", "generate_date_time", "transaction_type", "open_counter"}
@@ -57,7 +58,6 @@ def mount_transactions(
 ) -> None:
     config = app.state.config
     base = "/api/v1/tenants/{tenant_id}/stores/{store_code}/terminals/{terminal_no}/transactions"
-    import asyncio
 
     locks: defaultdict[tuple, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -162,7 +162,16 @@ def mount_transactions(
                 )
                 return tran
 
-            tran = await db.write(commit)
+            try:
+                tran = await db.write(commit)
+            except Exception as exc:
+                if not is_unique_violation(exc):
+                    raise
+                # Kugelpos numbers a return from the requesting terminal's counter but keeps the
+                # original's terminal_no; from another terminal the pair can already exist.
+                raise conflict(f"{kind} from terminal {ctx.get('terminal_id')} collides with an existing transaction "
+                               f"number of terminal {terminal_no}; {kind} on the original terminal",
+                               service=config.name) from exc
         await publish(tran)
         return ok(public_tran(tran), operation=f"{kind}_transaction")
 
