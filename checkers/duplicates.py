@@ -34,12 +34,21 @@ def check_duplicates(inputs: CheckInputs, policy: DuplicatePolicy | None = None)
         return CheckResult("duplicates", None, f"unknown: {reason}", counts={"applications": 0},
                            details={"unknown": [reason], "provenance": inputs.provenance()})
     idx = application_index(inputs)
+    ev = idx.events
     dup_ids: dict[str, set[str]] = {}
     dup_keys: dict[str, set[str]] = {}
-    for sub, counts in idx.by_event.items():
-        ids = {eid for eid, n in counts.items() if n > 1}
+    for sub, arr in idx.counts.items():
+        ids: set[str] = set()
+        if arr and max(arr) > 1:  # C-level scan first; the per-row loop only when needed
+            ids = {ev.event_id[r] for r, n in enumerate(arr) if n > 1}
+        ids |= {eid for eid, n in idx.extra.get(sub, {}).items() if n > 1}
         if ids:
             dup_ids[sub] = ids
+    for sub, d in idx.extra.items():
+        if sub not in idx.counts:
+            ids = {eid for eid, n in d.items() if n > 1}
+            if ids:
+                dup_ids[sub] = ids
     # Records without event ids (some log sources) are judged by business key.
     for sub, c in idx.noid_by_key.items():
         keys = {k for k, n in c.items() if n > 1}
@@ -82,8 +91,10 @@ def check_duplicates(inputs: CheckInputs, policy: DuplicatePolicy | None = None)
 
     ex = Examples(p.max_examples)
     per_sub: dict[str, dict[str, Any]] = {}
-    for sub in sorted(set(idx.by_event) | set(idx.noid_by_key)):
-        per_sub[sub] = {"events": len(idx.by_event.get(sub, {})) + len(idx.noid_by_key.get(sub, {})),
+    for sub in idx.subscribers():
+        arr = idx.counts.get(sub)
+        applied_rows = len(arr) - arr.count(0) if arr is not None else 0
+        per_sub[sub] = {"events": applied_rows + len(idx.extra.get(sub, {})) + len(idx.noid_by_key.get(sub, {})),
                         "duplicated_events": 0, "extra_applications": 0, "tolerated": 0, "not_tolerated": 0}
     for (sub, ident), apps in sorted(groups.items(), key=lambda kv: min(a.mono for a in kv[1])):
         apps.sort(key=lambda a: a.mono)

@@ -24,61 +24,18 @@ or no application records source at all.
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from typing import Any
 
 from checkers.examples import Examples
-from checkers.index import application_index, key_index
+from checkers.index import OK_INITIAL, OK_REPUBLISH, REJECTED, EventTable, application_index, key_index
 from checkers.inputs import CheckInputs
 from checkers.keys import OP_TOPIC, cash_scope, cash_tokens, op_cash_token, op_key
 from checkers.model import TOPIC_CASHLOG, CheckResult
 from checkers.params import FanoutPolicy
 
-_OK_INITIAL, _OK_REPUBLISH, _FAILED, _REJECTED = 1, 2, 4, 8
 _CELLS = ("expected", "once", "missing", "duplicated", "skipped", "publish_failed", "recovered", "unexpected")
-
-
-class _Events:
-    """Published events in parallel dicts keyed by event id (small per event, no objects)."""
-
-    __slots__ = ("topic", "key", "state", "mono", "wall", "source")
-
-    def __init__(self) -> None:
-        self.topic: dict[str, str] = {}
-        self.key: dict[str, str] = {}
-        self.state: dict[str, int] = {}
-        self.mono: dict[str, float] = {}
-        self.wall: dict[str, float] = {}
-        self.source = ""
-
-
-def _collect_events(inputs: CheckInputs) -> _Events:
-    ev = _Events()
-    topic, key, state, mono, wall = ev.topic, ev.key, ev.state, ev.mono, ev.wall
-    if inputs.publications:
-        ev.source = "publications"
-        for p in inputs.publications:
-            eid = p.event_id
-            if not eid:
-                continue
-            bit = (_OK_INITIAL if p.attempt == "initial" else _OK_REPUBLISH) if p.outcome == "ok" else (
-                _REJECTED if p.outcome == "rejected_open" else _FAILED)
-            prev = state.get(eid)
-            if prev is None:
-                topic[eid] = p.topic
-                key[eid] = p.key
-                state[eid] = bit
-                mono[eid] = p.mono
-                wall[eid] = p.wall
-            else:
-                state[eid] = prev | bit
-    elif inputs.outbox:
-        ev.source = "outbox"
-        for o in inputs.outbox:
-            topic[o.event_id] = o.topic
-            key[o.event_id] = o.key
-            state[o.event_id] = _FAILED if o.status == "failed" else _OK_INITIAL
-    return ev
 
 
 def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None) -> CheckResult:
@@ -92,65 +49,67 @@ def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None) -> Che
         return CheckResult("fanout", None, f"unknown: {reason}", details={"unknown": [reason],
                                                                           "provenance": inputs.provenance()})
     idx = application_index(inputs)
-    ev = _collect_events(inputs)
+    ev = idx.events
     matrix: dict[str, dict[str, dict[str, int]]] = {
         t: {s: dict.fromkeys(_CELLS, 0) for s in subs} for t, subs in expected.items()}
     other_topics: Counter[str] = Counter()
-    empty: dict[str, int] = {}
-    by_event = idx.by_event
+    n_rows = len(ev.event_id)
+    zeros = array("H", bytes(2 * n_rows))
 
-    # 1. Every event a publisher recorded.
-    ev_topic, ev_key, ev_state = ev.topic, ev.key, ev.state
-    for eid, st in ev_state.items():
-        t = ev_topic[eid]
-        subs = expected.get(t)
-        if subs is None:
+    # 1. Every event a publisher recorded. Per topic, the (cell, per-row counts) pairs are
+    #    looked up once, so the loop body is a few list/array reads per subscriber.
+    plan = {t: [(sub, matrix[t][sub], idx.counts.get(sub, zeros)) for sub in subs] for t, subs in expected.items()}
+    ok_bits = OK_INITIAL | OK_REPUBLISH
+    topics, states = ev.topic, ev.state
+    for r in range(n_rows):
+        t = topics[r]
+        targets = plan.get(t)
+        if targets is None:
             other_topics[t] += 1
             continue
-        row = matrix[t]
-        published = st & (_OK_INITIAL | _OK_REPUBLISH)
-        for sub in subs:
-            n = by_event.get(sub, empty).get(eid, 0)
-            cell = row[sub]
+        st = states[r]
+        published = st & ok_bits
+        for sub, cell, applied in targets:
+            n = applied[r]
             if published:
-                cell["expected"] += 1
                 if n == 1:
                     cell["once"] += 1
-                elif n == 0:
+                    if not st & OK_INITIAL:
+                        cell["recovered"] += 1
+                    continue
+                if n == 0:
                     cell["missing"] += 1
-                    ex.add("missing", {"subscriber": sub, "topic": t, "event_id": eid, "key": ev_key[eid],
-                                       "published_mono": round(ev.mono.get(eid, 0.0), 3),
-                                       "published_wall": round(ev.wall.get(eid, 0.0), 3)})
+                    ex.add("missing", {"subscriber": sub, "topic": t, "event_id": ev.event_id[r], "key": ev.key[r],
+                                       "published_mono": round(ev.mono[r], 3), "published_wall": round(ev.wall[r], 3)})
                 else:
                     cell["duplicated"] += 1
-                    ex.add("duplicated", {"subscriber": sub, "topic": t, "event_id": eid, "key": ev_key[eid],
-                                          "applications": n})
-                if n and not st & _OK_INITIAL:
-                    cell["recovered"] += 1
+                    ex.add("duplicated", {"subscriber": sub, "topic": t, "event_id": ev.event_id[r],
+                                          "key": ev.key[r], "applications": n})
+                    if not st & OK_INITIAL:
+                        cell["recovered"] += 1
             elif n:
                 cell["recovered"] += 1
-            elif st & _REJECTED:
+            elif st & REJECTED:
                 cell["skipped"] += 1
             else:
                 cell["publish_failed"] += 1
+    for targets in plan.values():
+        for _sub, cell, _applied in targets:
+            cell["expected"] = cell["once"] + cell["missing"] + cell["duplicated"]
 
     # 2. Applications nobody published, or by a subscriber of another topic.
-    for sub, counts in by_event.items():
-        for eid, n in counts.items():
-            t = ev_topic.get(eid)
-            if t is None:
-                if not ev_state:
-                    continue  # no publisher records: cannot call anything unexpected
-                t = idx.topic_by_event.get(eid, "")
-                kind = "applied_not_published"
-            elif sub in expected.get(t, (sub,)):
-                continue
-            else:
-                kind = "unexpected_subscriber"
-            if t in matrix and sub in matrix[t]:
-                matrix[t][sub]["unexpected"] += 1
-            ex.add("unexpected", {"subscriber": sub, "topic": t, "event_id": eid, "key": idx.keys_by_event.get(eid, ""),
-                                  "applications": n, "why": kind})
+    if ev.published_records:
+        for sub, d in idx.extra.items():
+            for eid, n in d.items():
+                _unexpected(matrix, ex, sub, idx.extra_topic.get(eid, ""), eid, idx.extra_key.get(eid, ""), n,
+                            "applied_not_published")
+    all_topics_subs = set.intersection(*(set(x) for x in expected.values())) if expected else set()
+    for sub, arr in idx.counts.items():
+        if sub in all_topics_subs or not arr or max(arr) == 0:
+            continue
+        for r, n in enumerate(arr):
+            if n and topics[r] in expected and sub not in expected[topics[r]]:
+                _unexpected(matrix, ex, sub, topics[r], ev.event_id[r], ev.key[r], n, "unexpected_subscriber")
 
     # 3. The load history: ok operations must have produced an event; fail ones must not.
     hist = Counter()
@@ -159,7 +118,7 @@ def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None) -> Che
 
     totals = {c: sum(cell[c] for row in matrix.values() for cell in row.values()) for c in _CELLS}
     judged = totals["expected"] + hist["ok_matched_by_key"]
-    if not ev_state and not inputs.ops:
+    if not n_rows and not inputs.ops:
         unknown.append("no publisher records and no load history: no events to check")
     elif judged == 0 and not ex:
         unknown.append("no published event or mappable ok operation to check")
@@ -180,7 +139,7 @@ def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None) -> Che
         summary = (f"{totals['once']} deliveries exactly once of {totals['expected']} expected"
                    + (f"; {totals['duplicated']} duplicated (see duplicates)" if totals["duplicated"] else "")
                    + (f"; {totals['skipped']} skipped while OPEN" if totals["skipped"] else ""))
-    counts: dict[str, Any] = {"events": len(ev_state), "events_source": ev.source or "none",
+    counts: dict[str, Any] = {"events": n_rows, "events_source": ev.source or "none",
                               "totals": totals, "matrix": matrix, "history": dict(hist),
                               "failures": dict(bad), "other_topics": dict(other_topics)}
     return CheckResult("fanout", valid, summary, counts=counts, examples=ex.items,
@@ -188,17 +147,28 @@ def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None) -> Che
                                 "provenance": inputs.provenance()})
 
 
-def _judge_history(inputs: CheckInputs, ev: _Events, expected: dict[str, tuple[str, ...]],
+def _unexpected(matrix: dict[str, dict[str, dict[str, int]]], ex: Examples, sub: str, t: str, eid: str, key: str,
+                n: int, why: str) -> None:
+    if t in matrix and sub in matrix[t]:
+        matrix[t][sub]["unexpected"] += 1
+    ex.add("unexpected", {"subscriber": sub, "topic": t, "event_id": eid, "key": key, "applications": n,
+                          "why": why})
+
+
+def _judge_history(inputs: CheckInputs, ev: EventTable, expected: dict[str, tuple[str, ...]],
                    matrix: dict[str, dict[str, dict[str, int]]], ex: Examples, hist: Counter,
                    idx: Any) -> None:
     """Match operations to events by business key; count and flag (see module docstring)."""
-    have_events = bool(ev.state)
+    have_events = ev.published_records
     # Business key -> an event id, from publisher records, else from the applications.
     key_to_event: dict[str, str] = {}
-    src_keys = ev.key if have_events else idx.keys_by_event
-    for eid, k in src_keys.items():
-        if k:
-            key_to_event.setdefault(k, eid)
+    if have_events:
+        key_to_event = dict(zip(reversed(ev.key), reversed(ev.event_id)))  # first event wins
+        key_to_event.pop("", None)
+    else:
+        for eid, k in idx.extra_key.items():
+            if k:
+                key_to_event.setdefault(k, eid)
     cash: dict[str, str] = {}
     for k in key_to_event:
         if k.startswith("cash|"):
@@ -206,8 +176,9 @@ def _judge_history(inputs: CheckInputs, ev: _Events, expected: dict[str, tuple[s
             for tok in cash_tokens(k):
                 cash.setdefault(scope + "|" + tok, k)
     by_key = key_index(inputs) if not have_events else None
+    op_topic = OP_TOPIC.get
     for op in inputs.ops:
-        topic = OP_TOPIC.get(op.f)
+        topic = op_topic(op.f)
         if topic is None:
             continue
         outcome = op.outcome or "info"
@@ -224,32 +195,32 @@ def _judge_history(inputs: CheckInputs, ev: _Events, expected: dict[str, tuple[s
             hist[f"{outcome}_unmappable"] += 1
             continue
         eid = key_to_event.get(k)
-        applied_by_key = by_key is not None and any(by_key.get(s, {}).get(k, 0) for s in expected.get(topic, ()))
-        present = eid is not None or applied_by_key
-        if outcome == "ok":
-            if have_events:
-                if eid is None:
-                    ex.add("missing_publication", {"op": op.op_id, "f": op.f, "key": k,
-                                                   "invoke_mono": round(op.invoke_mono, 3),
-                                                   "invoke_wall": round(op.invoke_wall, 3)})
-                else:
-                    hist["ok_with_event"] += 1
+        if outcome == "ok" and have_events:  # the common case at scale: one dict read
+            if eid is None:
+                ex.add("missing_publication", {"op": op.op_id, "f": op.f, "key": k,
+                                               "invoke_mono": round(op.invoke_mono, 3),
+                                               "invoke_wall": round(op.invoke_wall, 3)})
             else:
-                hist["ok_matched_by_key"] += 1
-                for sub in expected.get(topic, ()):
-                    n = by_key.get(sub, {}).get(k, 0) if by_key is not None else 0
-                    cell = matrix[topic][sub]
-                    cell["expected"] += 1
-                    if n == 1:
-                        cell["once"] += 1
-                    elif n == 0:
-                        cell["missing"] += 1
-                        ex.add("missing", {"subscriber": sub, "topic": topic, "op": op.op_id, "f": op.f, "key": k,
-                                           "invoke_mono": round(op.invoke_mono, 3)})
-                    else:
-                        cell["duplicated"] += 1
-                        ex.add("duplicated", {"subscriber": sub, "topic": topic, "op": op.op_id, "key": k,
-                                              "applications": n})
+                hist["ok_with_event"] += 1
+            continue
+        present = eid is not None or (by_key is not None and
+                                      any(by_key.get(s, {}).get(k, 0) for s in expected.get(topic, ())))
+        if outcome == "ok":
+            hist["ok_matched_by_key"] += 1
+            for sub in expected.get(topic, ()):
+                n = by_key.get(sub, {}).get(k, 0) if by_key is not None else 0
+                cell = matrix[topic][sub]
+                cell["expected"] += 1
+                if n == 1:
+                    cell["once"] += 1
+                elif n == 0:
+                    cell["missing"] += 1
+                    ex.add("missing", {"subscriber": sub, "topic": topic, "op": op.op_id, "f": op.f, "key": k,
+                                       "invoke_mono": round(op.invoke_mono, 3)})
+                else:
+                    cell["duplicated"] += 1
+                    ex.add("duplicated", {"subscriber": sub, "topic": topic, "op": op.op_id, "key": k,
+                                          "applications": n})
         elif outcome == "fail":
             if present:
                 ex.add("fail_op_applied", {"op": op.op_id, "f": op.f, "key": k, "event_id": eid,

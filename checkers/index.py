@@ -1,60 +1,153 @@
-"""Counting indexes over applications and publications, built once per CheckInputs.
+"""Counting indexes over events and applications, built once per CheckInputs.
 
-The duplicate and fan-out checkers both need "how many times did subscriber S apply
-event E"; at a million operations that is several million records, so the index is a
-plain dict per subscriber keyed by the (interned) event id string -- no per-record tuples
-or objects -- and is cached in `inputs.cache` for the next checker.
+A million operations mean about a million events and three million applications, so the
+indexes avoid per-application objects: every published event gets a dense row number
+(one dict: event id -> row), per-row facts live in lists/arrays, and each subscriber's
+applications are counted in an `array('H')` indexed by row (2 bytes per event). Only
+applications of events no publisher recorded go to a small per-subscriber dict. Both the
+duplicate and the fan-out checker read the same cached index (`inputs.cache`).
 """
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 
 from checkers.inputs import CheckInputs
 
+OK_INITIAL, OK_REPUBLISH, FAILED, REJECTED = 1, 2, 4, 8
+_CAP = 65535
+
+
+@dataclass(slots=True)
+class EventTable:
+    """Events by dense row: from publications, else outbox entries, else application ids.
+
+    state: bit set of OK_INITIAL / OK_REPUBLISH / FAILED / REJECTED over its publications
+    (events known only from applications have state 0). source says which it came from.
+    """
+
+    row: dict[str, int] = field(default_factory=dict)
+    event_id: list[str] = field(default_factory=list)
+    topic: list[str] = field(default_factory=list)
+    key: list[str] = field(default_factory=list)
+    state: bytearray = field(default_factory=bytearray)
+    mono: array = field(default_factory=lambda: array("d"))
+    wall: array = field(default_factory=lambda: array("d"))
+    source: str = ""
+    published_records: bool = False  # True when rows come from publisher records
+
+    def add(self, eid: str, topic: str, key: str, state: int, mono: float, wall: float) -> int:
+        r = len(self.event_id)
+        self.row[eid] = r
+        self.event_id.append(eid)
+        self.topic.append(topic)
+        self.key.append(key)
+        self.state.append(state)
+        self.mono.append(mono)
+        self.wall.append(wall)
+        return r
+
+
+def event_table(inputs: CheckInputs) -> EventTable:
+    cached = inputs.cache.get("events")
+    if cached is not None:
+        return cached
+    t = EventTable()
+    row, state = t.row, t.state
+    if inputs.publications:
+        t.source, t.published_records = "publications", True
+        for p in inputs.publications:
+            eid = p.event_id
+            if not eid:
+                continue
+            o = p.outcome
+            bit = (OK_INITIAL if p.attempt == "initial" else OK_REPUBLISH) if o == "ok" else (
+                REJECTED if o == "rejected_open" else FAILED)
+            r = row.get(eid)
+            if r is None:
+                t.add(eid, p.topic, p.key, bit, p.mono, p.wall)
+            else:
+                state[r] |= bit
+    elif inputs.outbox:
+        t.source, t.published_records = "outbox", True
+        for o in inputs.outbox:
+            if o.event_id and o.event_id not in row:
+                t.add(o.event_id, o.topic, o.key, FAILED if o.status == "failed" else OK_INITIAL, 0.0, 0.0)
+    inputs.cache["events"] = t
+    return t
+
 
 @dataclass(slots=True)
 class ApplicationIndex:
-    """by_event[subscriber][event_id] = applications; noid_by_key likewise for records without ids.
-
-    Applications marked dedup="db_existing" (the repository skipped an existing document)
-    are not effects and are counted apart in `db_existing`.
+    """counts[subscriber][row] = applications of that event (capped at 65535);
+    extra[subscriber][event_id] for events not in the table (never published, as far as
+    the publisher records go); noid_by_key for records without an event id.
+    Applications marked dedup="db_existing" are not effects: counted in db_existing only.
     """
 
-    by_event: dict[str, dict[str, int]] = field(default_factory=dict)
-    noid_by_key: dict[str, dict[str, int]] = field(default_factory=dict)  # records with no event id
-    keys_by_event: dict[str, str] = field(default_factory=dict)  # event id -> business key (first seen)
-    topic_by_event: dict[str, str] = field(default_factory=dict)
+    events: EventTable
+    counts: dict[str, array] = field(default_factory=dict)
+    extra: dict[str, dict[str, int]] = field(default_factory=dict)
+    extra_topic: dict[str, str] = field(default_factory=dict)
+    extra_key: dict[str, str] = field(default_factory=dict)
+    noid_by_key: dict[str, dict[str, int]] = field(default_factory=dict)
     db_existing: int = 0
     total: int = 0
+
+    def applied(self, subscriber: str, event_id: str) -> int:
+        r = self.events.row.get(event_id)
+        if r is not None:
+            c = self.counts.get(subscriber)
+            return c[r] if c is not None else 0
+        return self.extra.get(subscriber, {}).get(event_id, 0)
+
+    def subscribers(self) -> list[str]:
+        return sorted(set(self.counts) | set(self.extra) | set(self.noid_by_key))
 
 
 def application_index(inputs: CheckInputs) -> ApplicationIndex:
     cached = inputs.cache.get("applications")
     if cached is not None:
         return cached
-    idx = ApplicationIndex()
-    by_event, noid = idx.by_event, idx.noid_by_key
-    keys_by_event, topic_by_event = idx.keys_by_event, idx.topic_by_event
+    ev = event_table(inputs)
+    idx = ApplicationIndex(ev)
+    row_get = ev.row.get
+    n_rows = len(ev.event_id)
+    counts, extra, noid = idx.counts, idx.extra, idx.noid_by_key
+    last_sub, arr = None, None
+    total = db_existing = 0
     for a in inputs.applications:
         if a.dedup == "db_existing":
-            idx.db_existing += 1
+            db_existing += 1
             continue
-        idx.total += 1
+        total += 1
+        sub = a.subscriber
+        if sub is not last_sub:
+            arr = counts.get(sub)
+            if arr is None:
+                arr = counts[sub] = array("H", bytes(2 * n_rows))
+            last_sub = sub
         eid = a.event_id
         if eid:
-            d = by_event.get(a.subscriber)
+            r = row_get(eid)
+            if r is not None:
+                if arr[r] < _CAP:
+                    arr[r] += 1
+                continue
+            d = extra.get(sub)
             if d is None:
-                d = by_event[a.subscriber] = {}
+                d = extra[sub] = {}
             d[eid] = d.get(eid, 0) + 1
-            if eid not in keys_by_event:
-                keys_by_event[eid] = a.key
-                topic_by_event[eid] = a.topic
+            if eid not in idx.extra_topic:
+                idx.extra_topic[eid] = a.topic
+                idx.extra_key[eid] = a.key
         elif a.key:
-            k = noid.get(a.subscriber)
+            k = noid.get(sub)
             if k is None:
-                k = noid[a.subscriber] = {}
+                k = noid[sub] = {}
             k[a.key] = k.get(a.key, 0) + 1
+    idx.total, idx.db_existing = total, db_existing
     inputs.cache["applications"] = idx
     return idx
 
@@ -62,8 +155,8 @@ def application_index(inputs: CheckInputs) -> ApplicationIndex:
 def key_index(inputs: CheckInputs) -> dict[str, dict[str, int]]:
     """by_key[subscriber][business key] = applications (all records with a key); built on demand.
 
-    Needed only when events must be matched by business key (no publisher records, or
-    history operations); kept out of the main index to save memory on large runs.
+    Needed only when events must be matched by business key (no publisher records);
+    kept out of the main index to save memory on large runs.
     """
     cached = inputs.cache.get("applications_by_key")
     if cached is not None:

@@ -39,10 +39,15 @@ _WORD_SPLIT = re.compile(r"[\s,;:()\[\]{}\"'=]+")
 
 def _norm(value: Any) -> str:
     """Terminal numbers arrive as 1, "1" or 1.0 depending on the source; compare as text."""
+    t = type(value)
+    if t is int:
+        return str(value)
+    if t is str:
+        return value
     if value is None:
         return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
+    if t is float and value.is_integer():
+        return str(int(value))
     return str(value).strip()
 
 
@@ -128,9 +133,14 @@ def op_key(f: str, value: Mapping[str, Any]) -> str:
     if t is None or s is None or n is None:
         return ""
     if topic == TOPIC_TRANLOG:
-        if value.get("transaction_no") is None:
+        txno = value.get("transaction_no")
+        if txno is None:
             return ""
-        return tran_key(t, s, n, value["transaction_no"])
+        # Not interned: a lookup key, dropped after the match. f-strings format int and str
+        # exactly as _norm does; floats (1.0) and others take the slow path.
+        if type(n) is float or type(txno) is float or type(t) is float or type(s) is float:
+            return f"tran|{_norm(t)}|{_norm(s)}|{_norm(n)}|{_norm(txno)}"
+        return f"tran|{t}|{s}|{n}|{txno}"
     if topic == TOPIC_OPENCLOSELOG:
         if value.get("business_date") is None or value.get("open_counter") is None:
             return ""
