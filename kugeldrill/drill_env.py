@@ -78,6 +78,20 @@ def _heal(api: str | None, proxies: list[str] | None, allow_hosts: tuple[str, ..
     return list(report.remaining)
 
 
+def _component_renderer(processing_timeout: float | None, redeliver_ms: int | None) -> Callable[..., Any]:
+    """The stand-in's component renderer with the scenario's pub/sub redelivery timings."""
+    from stack.components import render_components
+
+    def render(dest: Path, **kwargs: Any) -> Any:
+        if processing_timeout is not None:
+            kwargs["processing_timeout"] = processing_timeout
+        if redeliver_ms is not None:
+            kwargs["redeliver_interval_ms"] = redeliver_ms
+        return render_components(dest, **kwargs)
+
+    return render
+
+
 class EmbeddedEnvironment:
     """The stand-in started for this run, with its state dir inside the run folder."""
 
@@ -109,6 +123,8 @@ class EmbeddedEnvironment:
             crash_before_effect_every=opts.crash_before_effect_every,
             resiliency=opts.resiliency,
         )
+        if opts.processing_timeout_seconds is not None or opts.redeliver_interval_ms is not None:
+            options.render_components = _component_renderer(opts.processing_timeout_seconds, opts.redeliver_interval_ms)
         return cls(Stack.up(options))
 
     def service_urls(self) -> dict[str, str]:

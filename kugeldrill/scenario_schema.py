@@ -157,8 +157,14 @@ class StackSpec(_Strict):
     defects: list[str] = Field(default_factory=list)
     crash_before_effect_every: int = Field(default=0, ge=0)
     resiliency: bool = True
+    # Dapr Redis pub/sub: how long an unacknowledged entry stays pending before the sidecar
+    # reclaims and redelivers it (component default 180 s), and how often it looks. A Redis
+    # fault can lose ACKs; a drill shortens these so redelivery happens within its run.
+    processing_timeout_seconds: float | None = Field(default=None, gt=0)
+    redeliver_interval_ms: int | None = Field(default=None, ge=0)
 
-    _secs = field_validator("republish_interval_seconds", mode="before")(parse_seconds)
+    _secs = field_validator("republish_interval_seconds", "processing_timeout_seconds", mode="before")(
+        lambda v: v if v is None else parse_seconds(v))
 
     @field_validator("defects")
     @classmethod
