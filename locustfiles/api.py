@@ -95,20 +95,30 @@ class PosApi:
         self.store_code = str(provision["store_code"])
         # Set just before an effecting request is sent: an interruption after it is `info`.
         self.effect_started = False
+        # Per-terminal constants, built once (the load generator's CPU is the drill's budget).
+        self._tq = "?" + urlencode({"terminal_id": terminal.terminal_id})
+        self._key_headers = {"X-API-KEY": terminal.api_key, "Content-Type": "application/json"}
+        self._jwt_headers: dict[str, str] | None = None
+        self._jwt_token: str | None = None
 
     # -- plumbing ----------------------------------------------------------------------
     def _url(self, app: str, path: str, query: dict[str, Any] | None) -> str:
         base = self.urls.get(app) or self.fallback_host
         if self.auth == "api_key" and app != TERMINAL_APP:
-            query = {**(query or {}), "terminal_id": self.term.terminal_id}
+            if not query:  # the common case: precomputed `?terminal_id=...`
+                return f"{base}{path}{self._tq}"
+            query = {**query, "terminal_id": self.term.terminal_id}
         return f"{base}{path}?{urlencode(query)}" if query else f"{base}{path}"
 
     def _headers(self, app: str) -> dict[str, str]:
         if self.auth == "jwt":
             if not self.term.token:
                 self.fetch_token()
-            return {"Authorization": f"Bearer {self.term.token}", "Content-Type": "application/json"}
-        return {"X-API-KEY": self.term.api_key, "Content-Type": "application/json"}
+            if self._jwt_headers is None or self._jwt_token != self.term.token:
+                self._jwt_token = self.term.token
+                self._jwt_headers = {"Authorization": f"Bearer {self.term.token}", "Content-Type": "application/json"}
+            return self._jwt_headers
+        return self._key_headers
 
     def request(self, method: str, app: str, path: str, *, name: str, body: Any = None,
                 query: dict[str, Any] | None = None, effecting: bool = False, headers: dict[str, str] | None = None,
