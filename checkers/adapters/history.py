@@ -60,6 +60,10 @@ def load_history(path: str | Path) -> CheckInputs:
         from kugeldrill.history import load_ops  # type: ignore[attr-defined]
     except ImportError:
         load_ops = parse_history
-    inputs.ops = list(load_ops(path))
+    try:
+        inputs.ops = list(load_ops(path))
+    except Exception as exc:  # noqa: BLE001 - a corrupt history is "ops unknown", named, not a crash
+        inputs.mark_missing("ops", f"history {path} unreadable: {type(exc).__name__}: {exc}")
+        return inputs
     inputs.mark("ops", str(path))
     return inputs

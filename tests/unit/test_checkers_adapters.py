@@ -153,3 +153,13 @@ def test_outbox_document_shape():
            "services": [{"service_name": "report", "status": "received"}, {"service_name": "stock", "status": "pending"}]}
     e = outbox_entry("cart", TOPIC_TRANLOG, doc)
     assert e.key == tran_key("T1", "S1", 1, 7) and e.services == {"report": "received", "stock": "pending"}
+
+
+def test_corrupt_history_is_missing_with_reason(tmp_path: Path):
+    path = tmp_path / "history.jsonl"
+    path.write_text('{"type": "ok", "op": "x", "f": "sale", "wall": 1, "mono": 1}\n')
+    inp = load_history(path)
+    if inp.has("ops"):  # a reader that tolerates a completion without invoke keeps it
+        assert inp.ops[0].outcome == "ok"
+    else:
+        assert "unreadable" in inp.missing["ops"]
