@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from stack.sidecar.durations import DurationError, parse_go_duration
-from stack.sidecar.gojson import GoNumber, dumps_go
+from stack.sidecar.gojson import NumberPreservingCodec, dumps_go
 
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
 DEFAULT_TYPE = "com.dapr.event.sent"
-_GO_WS = " \t\r\n"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _CE_OVERRIDES = ("id", "source", "type", "subject", "traceid", "traceparent", "tracestate")
 
 
@@ -54,14 +55,6 @@ def parse_bool(value: str) -> bool:
     raise PublishMetadataError(f"rawPayload value {value!r} is not a boolean")
 
 
-def _decode_first_json_value(text: str, **kw: Any) -> Any:
-    """Go `json.Decoder.Decode`: the first value; trailing bytes are not an error."""
-    decoder = json.JSONDecoder(**kw)
-    stripped = text.lstrip(_GO_WS)
-    value, _ = decoder.raw_decode(stripped)
-    return value
-
-
 def _ttl_seconds(metadata: dict[str, str]) -> int | None:
     raw = metadata.get("ttlInSeconds") or metadata.get("ttl")
     if raw is None or raw == "":
@@ -95,10 +88,12 @@ def build_envelope(
         return body
     ttl = _ttl_seconds(metadata)
     text = body.decode("utf-8", errors="replace")
+    codec = None
     if media_type(content_type) == CLOUDEVENTS_CONTENT_TYPE:
         event = _from_cloudevent(text)
     else:
-        event = _new_envelope(text, body, content_type, app_id=app_id)
+        codec = NumberPreservingCodec()
+        event = _new_envelope(text, body, content_type, app_id=app_id, codec=codec)
         if "time" not in event:
             event["time"] = rfc3339_seconds(now)
     event["topic"] = topic
@@ -110,7 +105,13 @@ def build_envelope(
             event[name] = value
     if ttl is not None:
         event["expiration"] = rfc3339_seconds(now + timedelta(seconds=ttl))
-    return dumps_go(event).encode("utf-8")
+    # A new envelope holds only strings, dicts, lists, bools, None and number placeholders:
+    # the C encoder writes it as Go would. A passed-through CloudEvent holds float64s.
+    text = codec.dumps(event) if codec is not None else dumps_go(event)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone \ud800-style escape: Go decodes it to U+FFFD
+        return _LONE_SURROGATE.sub("\ufffd", text).encode("utf-8")
 
 
 def _from_cloudevent(text: str) -> dict[str, Any]:
@@ -131,7 +132,8 @@ def _from_cloudevent(text: str) -> dict[str, Any]:
     return event
 
 
-def _new_envelope(text: str, body: bytes, content_type: str | None, *, app_id: str) -> dict[str, Any]:
+def _new_envelope(text: str, body: bytes, content_type: str | None, *, app_id: str,
+                  codec: NumberPreservingCodec) -> dict[str, Any]:
     datacontenttype = content_type if content_type else "text/plain"
     event: dict[str, Any] = {
         "id": str(uuid.uuid4()),
@@ -145,9 +147,7 @@ def _new_envelope(text: str, body: bytes, content_type: str | None, *, app_id: s
     }
     if is_json_content_type(content_type) and body:
         try:
-            event["data"] = _decode_first_json_value(
-                text, parse_int=GoNumber, parse_float=GoNumber, parse_constant=_no_constant
-            )
+            event["data"] = codec.loads_first(text)
         except ValueError:
             event["data"] = text
     elif media_type(content_type) == "application/octet-stream":
@@ -156,6 +156,3 @@ def _new_envelope(text: str, body: bytes, content_type: str | None, *, app_id: s
         event["data"] = text
     return event
 
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(name)

@@ -152,7 +152,13 @@ class Sidecar:
         subs = [SubscriptionState(s) for s in self.resources.subscriptions]
         programmatic = await self._get_programmatic()
         subs.extend(SubscriptionState(s) for s in programmatic)
+        seen: set[tuple[str, str]] = set()
         for state in subs:
+            key = (state.sub.pubsubname, state.sub.topic)
+            if key in seen:
+                self.log.warning(f"duplicate subscription to topic {key[1]} on pubsub {key[0]} ignored")
+                continue
+            seen.add(key)
             await self._start_subscription(state)
             self.subscriptions.append(state)
         self.ready = True

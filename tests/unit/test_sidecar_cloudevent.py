@@ -76,3 +76,17 @@ def test_metadata_overrides_and_ttl_expiration():
     assert event["expiration"] == "2026-03-29T10:12:12Z"
     with pytest.raises(PublishMetadataError):
         env(b"{}", ttlInSeconds="0")
+
+
+def test_user_strings_cannot_forge_number_placeholders_and_match_slow_encoder():
+    from stack.sidecar.gojson import dumps_go, loads_use_number
+
+    body = '{"s":"\\u0000abcdef0123456789\\u00001\\u0000","n":[1,2.50,-3e2],"o":{"b":"&","a":null}}'
+    event = json.loads(env(body.encode()))
+    assert event["data"]["s"] == "\x00abcdef0123456789\x001\x00"
+    data_text = env(body.encode()).decode().split('"data":', 1)[1].split(',"datacontenttype"', 1)[0]
+    assert data_text == dumps_go(loads_use_number(body))
+
+
+def test_lone_surrogate_escape_becomes_replacement_character():
+    assert json.loads(env(b'{"s":"\\ud800x"}'))["data"]["s"] == "\ufffdx"
