@@ -95,3 +95,14 @@ def test_run_dir_naming(tmp_path: Path) -> None:
     assert a != b and a.name.endswith("-baseline") and b.name.endswith("-baseline-2")
     single = run_dir_for("x", out=tmp_path / "one", several=False)
     assert single == (tmp_path / "one").resolve()
+
+
+def test_rich_live_console_renders_faults_and_breakers() -> None:
+    out = io.StringIO()
+    with Console(out, live=True) as console:
+        console.update(LiveStatus(scenario="sc", phase="load", elapsed=7, remaining=13, rps=42.0, fails_s=1.0,
+                                  requests=300, failures=4, breakers={"cart/dapr": "OPEN"},
+                                  active_faults=[{"kind": "down", "link": "sidecar@cart", "remaining": 5}],
+                                  published=10, applied=25))
+    text = out.getvalue()
+    assert "sidecar@cart" in text and "cart/dapr" in text and "OPEN" in text and "42.0 req/s" in text
