@@ -158,3 +158,22 @@ def test_non_loopback_sidecar_is_refused() -> None:
 def test_service_without_sidecar_gets_a_clear_error() -> None:
     with pytest.raises(ValueError, match="has no dapr_url"):
         DaprClientHelper.from_config(ServiceConfig(name="account", port=1, data_dir="/tmp"))
+
+
+def test_async_with_on_the_installed_helper_keeps_the_pool_open() -> None:
+    from fastapi import FastAPI
+
+    from stack.services.common.dapr_app import install_dapr
+
+    app = FastAPI()
+    cfg = ServiceConfig(name="report", port=1, data_dir="/tmp", dapr_url=URL)
+    h = install_dapr(app, cfg, None)
+
+    async def main() -> None:
+        async with h.scoped() as client:
+            assert client is h
+        assert not h._http.is_closed
+        await h.close()
+        assert h._http.is_closed
+
+    asyncio.run(main())

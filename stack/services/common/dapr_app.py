@@ -44,6 +44,7 @@ def install_dapr(app: FastAPI, config: Any, events: EventLog | None, *, backoff_
     """
     registry = BreakerRegistry(config.name)
     helper = DaprClientHelper.from_config(config, events, registry, backoff_base=backoff_base)
+    helper.close_on_exit = False  # closed by the app's shutdown, not by `async with`
     app.state.dapr = helper
     app.state.breakers = registry
     router = breaker_router()

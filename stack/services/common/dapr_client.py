@@ -88,6 +88,7 @@ class DaprClientHelper:
         self.per_request_breakers = per_request_breakers
         self._breaker_factory = breaker_factory
         self._owns_http = http is None
+        self.close_on_exit = self._owns_http
         # Seed "接続プール設定": 20 keep-alive, 100 connections.
         self._http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
@@ -156,7 +157,10 @@ class DaprClientHelper:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        # `async with get_dapr_client(request) as dapr:` (the seed's usage) must not close
+        # the process-wide pool; install_dapr clears close_on_exit for that helper.
+        if self.close_on_exit:
+            await self.close()
 
     # ---- pub/sub -----------------------------------------------------------------------
 
