@@ -177,8 +177,21 @@ class Stack:
 
     @classmethod
     def up(cls, opts: StackOptions) -> "Stack":
-        """Start everything and wait for health; raise StackStartError naming the failed part."""
+        """Start everything and wait for health; raise StackStartError naming the failed part.
+
+        Ports are chosen free but not reserved, so another program (a parallel test run)
+        can take one before our process binds it; that one case is retried once, on new ports.
+        """
         opts.validate()
+        try:
+            return cls._up_once(opts)
+        except StackStartError as exc:
+            if "address already in use" not in str(exc).lower():
+                raise
+        return cls._up_once(opts)
+
+    @classmethod
+    def _up_once(cls, opts: StackOptions) -> "Stack":
         state_dir = Path(opts.state_dir).resolve()
         path = state_dir / STATE_NAME
         _refuse_running(path)
@@ -203,7 +216,8 @@ class Stack:
         try:
             stack._start(opts, state_dir)
         except BaseException as exc:
-            stack.down()
+            # A port that failed to bind may belong to someone else: do not wait for it to close.
+            stack.down(wait_ports=False)
             if isinstance(exc, DrillError):
                 raise
             if isinstance(exc, KeyboardInterrupt):
@@ -479,8 +493,11 @@ class Stack:
             if client is not None:
                 client.close()
 
-    def down(self, timeout: float = 8.0) -> dict[str, Any]:
-        """Stop exactly the recorded processes; return what happened to each and ports still open."""
+    def down(self, timeout: float = 8.0, *, wait_ports: bool = True) -> dict[str, Any]:
+        """Stop exactly the recorded processes; return what happened to each and ports still open.
+
+        With `wait_ports` it also waits (up to 5 s) until no recorded port listens any more.
+        """
         if self._supervisor is not None:
             self._supervisor.stop()
             # The thread may have restarted a service; its handle is the current one.
@@ -500,7 +517,14 @@ class Stack:
             [p for p in self.parts() if p[0] == "toxiproxy"],
             [p for p in self.parts() if p[0] == "redis"],
         ]
-        for group in groups:  # in order; in parallel within a group (each may wait seconds)
+        for i, group in enumerate(groups):  # in order; in parallel within a group (each may wait seconds)
+            if i == 1 and groups[0] and self._supervisor is None:
+                # The detached supervisor may have restarted a service since we read the file.
+                try:
+                    self._file.state = read_state(self._file.path)
+                except DrillError:
+                    pass
+                group = [p for p in self.parts() if p[0].startswith(("service ", "sidecar "))]
             threads = [threading.Thread(target=stop, args=part, daemon=True) for part in group]
             for t in threads:
                 t.start()
@@ -511,7 +535,7 @@ class Stack:
             if handle.alive():
                 handle.stop()
                 outcomes.setdefault(handle.name, "stopped")
-        ports_left = _ports_still_open(self.ports(), deadline=time.monotonic() + 5.0)
+        ports_left = _ports_still_open(self.ports(), deadline=time.monotonic() + 5.0) if wait_ports else []
         leftover = {p: o for p, o in outcomes.items() if o in ("not ours", "unkillable")}
         if not ports_left and not [o for o in outcomes.values() if o == "unkillable"]:
             self._file.remove()

@@ -151,8 +151,9 @@ def test_down_from_state_file_skips_a_pid_that_is_not_ours(tmp_path: Path) -> No
     # Pretend the recorded pid now belongs to another program: the test process itself.
     state["services"]["account"]["pid"] = os.getpid()
     path.write_text(json.dumps(state))
-    result = Stack.from_state_file(path).down()
+    result = Stack.from_state_file(path).down(wait_ports=False)
     assert result["stopped"]["service account"] == "not ours"
+    assert result["problems"] == {"service account": "not ours"}
     assert result["stopped"]["service cart"] == "stopped"
     assert os.getpid() and pid_running(os.getpid())
     # Clean the real one up ourselves.
@@ -196,3 +197,60 @@ def _our_children_alive(tmp_path: Path) -> bool:
             if marker in cmd and pid_running(int(entry.name)):
                 return True
     return False
+
+
+def test_a_port_taken_between_choice_and_bind_is_retried_on_new_ports(tmp_path: Path, monkeypatch) -> None:
+    import socket
+
+    from stack.launch import plan as plan_mod
+    import stack.launcher as launcher_mod
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    real = plan_mod.PortPlan.allocate
+    calls: list[int] = []
+
+    def allocate(host: str = "127.0.0.1") -> plan_mod.PortPlan:
+        plan = real(host)
+        calls.append(1)
+        if len(calls) == 1:
+            plan.services["cart"] = taken  # someone else got there first
+        return plan
+
+    monkeypatch.setattr(launcher_mod.PortPlan, "allocate", staticmethod(allocate))
+    try:
+        stack = Stack.up(options(tmp_path))
+        try:
+            assert len(calls) == 2
+            assert stack.state["services"]["cart"]["port"] != taken
+        finally:
+            stack.down()
+    finally:
+        squatter.close()
+
+
+def test_a_port_conflict_twice_is_reported(tmp_path: Path, monkeypatch) -> None:
+    import socket
+
+    import stack.launcher as launcher_mod
+    from stack.launch import plan as plan_mod
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    real = plan_mod.PortPlan.allocate
+
+    def allocate(host: str = "127.0.0.1") -> plan_mod.PortPlan:
+        plan = real(host)
+        plan.services["stock"] = taken
+        return plan
+
+    monkeypatch.setattr(launcher_mod.PortPlan, "allocate", staticmethod(allocate))
+    try:
+        with pytest.raises(StackStartError, match=r"(?s)service stock.*Address already in use"):
+            Stack.up(options(tmp_path))
+    finally:
+        squatter.close()
