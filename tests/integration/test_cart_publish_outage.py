@@ -32,13 +32,14 @@ def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "condit
 
 
 @pytest.fixture
-def outage_stack(tmp_path: Path) -> Iterator[tuple[ServiceSet, StubSidecar]]:
+def outage_stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[ServiceSet, StubSidecar]]:
+    defects = getattr(request, "param", [])
     sidecar = StubSidecar().start()
     services = ServiceSet.start(
         ["account", "terminal", "master-data", "cart"], tmp_path,
         dapr_urls={"terminal": sidecar.dapr_url, "cart": sidecar.dapr_url},
-        republish_interval_seconds=0.5, republish_min_age_seconds=1.0,
-        breaker=BreakerConfig(threshold=3, reset_seconds=2.0, half_open_max_calls=1),
+        republish_interval_seconds=0.5 if not defects else 3600.0, republish_min_age_seconds=1.0,
+        breaker=BreakerConfig(threshold=3, reset_seconds=2.0, half_open_max_calls=1), defects=defects,
     )
     try:
         yield services, sidecar
@@ -68,6 +69,8 @@ def test_failed_publishes_are_skipped_then_republished(outage_stack: tuple[Servi
     outcomes = [e["outcome"] for e in events]
     assert outcomes[:3] == ["failed"] * 3 and outcomes[3] == "rejected_open"  # one breaker shared by requests
     failed_ids = [e["event_id"] for e in events[:4]]
+    metrics = httpx.get(urls["cart"] + "/metrics", timeout=15.0).text
+    assert 'kugeldrill_breaker_state{service="cart",breaker="dapr"} 2' in metrics  # OPEN
     outbox = httpx.get(urls["cart"] + "/api/v1/diagnostics/outbox", timeout=15.0).json()
     assert {e["event_id"]: e["status"] for e in outbox["events"]} == {i: "failed" for i in failed_ids}
 
@@ -82,3 +85,17 @@ def test_failed_publishes_are_skipped_then_republished(outage_stack: tuple[Servi
     assert "Undelivered tranlogs found" in Path(cart_proc.config.log_file).read_text()
     by_id = {p["data"]["event_id"]: p["data"] for p in sidecar.accepted("topic-tranlog")}
     assert sorted(by_id[i]["transaction_no"] for i in failed_ids) == sorted(s["transactionNo"] for s in sales)
+
+
+@pytest.mark.parametrize("outage_stack", [["breaker_per_request"]], indirect=True)
+def test_breaker_per_request_never_opens_in_the_request_path(outage_stack: tuple[ServiceSet, StubSidecar]) -> None:
+    """Kugelpos builds a helper (and breaker) per request: one publish each, never 3 failures."""
+    services, sidecar = outage_stack
+    urls = {n: services.url(n) for n in services.procs}
+    term = provision_minimal(urls, "T7002")["terminals"][0]
+    sidecar.status = 500
+    for _ in range(5):
+        cash_sale(urls["cart"], term, [("ITEM000", 1)], 200)
+    events = [e for e in read_jsonl(services.procs["cart"].config.events_file) if e["kind"] == "publish"]
+    assert [e["outcome"] for e in events] == ["failed"] * 5
+    assert len([p for p in sidecar.published if p["topic"] == "topic-tranlog"]) == 5  # every publish reached the sidecar: nothing was rejected
