@@ -54,7 +54,7 @@ def install_dapr(app: FastAPI, config: Any, events: EventLog | None, *, backoff_
         add_metrics_provider(app, registry.render_prometheus)
         on_shutdown(app, helper.close)
         router.routes[:] = [r for r in router.routes if getattr(r, "path", "") != "/metrics"]
-    else:
+    elif hasattr(app, "add_event_handler"):  # bare FastAPI (newer releases dropped event handlers)
         app.add_event_handler("shutdown", helper.close)
     app.include_router(router)
     return helper
