@@ -6,7 +6,7 @@
 * a blackhole (Toxiproxy timeout toxic, timeout 0) in front of cart's HTTP port: timed
   out effecting calls are `info` — and some of them did take effect, which is why `fail`
   would have been wrong — while time-outs before the effecting call are `fail`;
-* `--processes 2`: two shards on disjoint terminals whose merge loses and doubles nothing.
+* `--processes 2` (terminal JWT auth): two shards on disjoint terminals whose merge loses and doubles nothing.
 """
 
 from __future__ import annotations
@@ -226,7 +226,8 @@ def test_blackhole_on_cart_link_records_timeouts_as_info(stack: Any, prov: tuple
 def test_two_processes_two_disjoint_shards_merge_without_loss(prov: tuple[Path, dict[str, Any]],
                                                               tmp_path: Path) -> None:
     prov_file, data = prov
-    run_locust(prov_file, tmp_path, seconds=20, users=8, extra=["--processes", "2"])
+    # Terminal-JWT auth here (the other tests use X-API-KEY), so both modes run end to end.
+    run_locust(prov_file, tmp_path, seconds=20, users=8, extra=["--processes", "2"], env={"KUGELDRILL_AUTH": "jwt"})
     shards = shard_paths(tmp_path / "history")
     assert [p.name for p in shards] == ["w0.jsonl", "w1.jsonl"]
     per_shard = {p.stem: load_ops(p) for p in shards}
@@ -243,3 +244,6 @@ def test_two_processes_two_disjoint_shards_merge_without_loss(prov: tuple[Path, 
     assert not terminals["w0"] & terminals["w1"], terminals
     seen = _check_against_cart(ops, CartApi(data))
     assert seen[("sale", "ok")] >= 10, seen
+    assert seen[("open", "ok")] + seen[("close", "ok")] >= 2, seen
+    stats = (tmp_path / "locust_stats.csv").read_text()
+    assert "POST /api/v1/auth/token" in stats  # the users really used terminal JWTs
