@@ -7,7 +7,7 @@ journal and stock; the latency is from sending the bill to the third subscriber'
 application (the `ts` of the subscribers' applied records). Writes
 bench/results/stack.json. Runs in about a minute on a 2-core machine.
 
-    .venv/bin/python bench/stack.py [--levels 4,8,16] [--seconds 8]
+    .venv/bin/python bench/stack.py [--levels 4,8,16] [--seconds 6]
 """
 
 from __future__ import annotations
@@ -109,13 +109,44 @@ def fanout(stack: Stack, sales: list[dict[str, Any]], wait: float) -> dict[str, 
                                              "mean": round(statistics.fmean(lat), 1) if lat else None}}
 
 
+def cli_cycle() -> dict[str, Any]:
+    """Time `kugeldrill stack up` and `down` as a user runs them (separate processes)."""
+    import subprocess
+
+    state_dir = Path(tempfile.mkdtemp(prefix="kd-bench-cli-"))
+    cmd = [sys.executable, "-m", "kugeldrill", "stack"]
+    t0 = time.monotonic()
+    up = subprocess.run([*cmd, "up", "--state-dir", str(state_dir), "--timeout", "120"],
+                        capture_output=True, text=True, timeout=180, cwd=ROOT)
+    up_s = time.monotonic() - t0
+    state = json.loads((state_dir / "stack.json").read_text()) if (state_dir / "stack.json").exists() else {}
+    t0 = time.monotonic()
+    down = subprocess.run([*cmd, "down", "--state-dir", str(state_dir)], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    down_s = time.monotonic() - t0
+    from stack.launch.procs import pid_running, port_listening
+
+    pids = [e["pid"] for g in ("services", "sidecars") for e in state.get(g, {}).values()]
+    pids += [state[k]["pid"] for k in ("redis", "toxiproxy") if state.get(k)]
+    ports = [e["port"] for g in ("services", "sidecars") for e in state.get(g, {}).values()]
+    ports += [int(link["listen"].rsplit(":", 1)[1]) for link in state.get("links", {}).values()]
+    return {"up_exit": up.returncode, "up_seconds": round(up_s, 2), "healthy_after_seconds": state.get("startup_seconds"),
+            "down_exit": down.returncode, "down_seconds": round(down_s, 2),
+            "processes_left": sum(1 for p in pids if pid_running(p)),
+            "ports_left": sum(1 for p in ports if port_listening("127.0.0.1", p)),
+            "up_error": up.stderr[-500:] if up.returncode else None}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="4,8,16", help="comma list of worker counts")
-    parser.add_argument("--seconds", type=float, default=8.0, help="seconds per level")
+    parser.add_argument("--seconds", type=float, default=6.0, help="seconds per level")
     parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
+    cli = cli_cycle()
+    print(f"CLI: stack up {cli['up_seconds']}s (healthy after {cli['healthy_after_seconds']}s), "
+          f"down {cli['down_seconds']}s, left {cli['processes_left']} processes / {cli['ports_left']} ports", flush=True)
     state_dir = Path(tempfile.mkdtemp(prefix="kd-bench-stack-"))
     t0 = time.monotonic()
     stack = Stack.up(StackOptions(state_dir=state_dir, health_timeout=120.0))
@@ -146,6 +177,7 @@ def main() -> int:
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                         "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]},
             "startup_seconds": round(startup, 2),
+            "cli": cli,
             "saturation": {
                 "workers": best["workers"],
                 "completed_sales_per_second": best["completed_sales_per_second"],
