@@ -370,3 +370,38 @@ def test_array_body_defect_keeps_callback_failures_real_500(tmp_path: Path, side
         assert resp.status_code == 500 and resp.json()["status"] == "RETRY"
 
     run(app, scenario)
+
+
+def test_log_lines_parse_with_the_kugelpos_log_adapter(tmp_path: Path, sidecar: FakeSidecar) -> None:
+    """The stand-in's subscriber lines are Kugelpos' wording: the real-deployment adapter reads them."""
+    from checkers.adapters.kugelpos_logs import parse_log_lines
+    from stack.services.common.kugel_logging import setup_kugel_logging
+
+    log_file = tmp_path / "subs.log"
+    handler = setup_kugel_logging(log_file)
+    try:
+        e1, e2 = str(uuid.uuid4()), str(uuid.uuid4())
+        for name in ("report", "stock"):
+            app = build(name, config(name, tmp_path, sidecar))
+
+            async def scenario(client: httpx.AsyncClient) -> None:
+                await deliver(client, tranlog(e1, 1))
+                await deliver(client, tranlog(e1, 1))  # marker found: skipped
+                sidecar.state.store.pop(e1, None)
+                await deliver(client, tranlog(e1, 1))  # marker gone: report's business key, stock applies again
+                await deliver(client, tranlog(e2, 2))
+
+            run(app, scenario)
+            sidecar.state.store.clear()
+    finally:
+        import logging
+
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    lines = log_file.read_text().splitlines()
+    report = parse_log_lines([ln for ln in lines if "app.api.v1.tran:" in ln], service="report")
+    stock = parse_log_lines([ln for ln in lines if "app.api.v1.stock:" in ln], service="stock")
+    assert [(a.event_id, a.dedup) for a in report.applications] == [(e1, ""), (e1, "db_existing"), (e2, "")]
+    assert [a.event_id for a in stock.applications] == [e1, e1, e2]
+    assert [s[1] for s in report.duplicate_skips] == [e1]
+    assert [s[1] for s in stock.duplicate_skips] == [e1]

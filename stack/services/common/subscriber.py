@@ -69,6 +69,10 @@ CASHLOG = ("pubsub-cashlog-report", "topic-cashlog", "/api/v1/cashlog", "cashlog
 OPENCLOSELOG = ("pubsub-opencloselog-report", "topic-opencloselog", "/api/v1/opencloselog", "opencloselog")
 
 
+#: Kugelpos' repository wording for an existing business key ("Transaction already exists…").
+EXISTS_NOUN = {"tranlog": "Transaction", "cashlog": "Cashlog", "opencloselog": "OpenCloseLog"}
+
+
 class BusinessDuplicate(Exception):
     """The business key already exists (Kugelpos' unique index): the effect is already there."""
 
@@ -212,7 +216,11 @@ class Subscriber:
         else:
             result = await dapr.get_state_result(STATESTORE, event_id)
             if result.found:
-                self.log.warning("Message already processed. event_id: %s, %s: %s", event_id, route.log_type, dumps(data)[:500])
+                if self.name == "stock":
+                    self.log.info("Duplicate transaction log received: %s", event_id)
+                else:
+                    self.log.warning("Message already processed. event_id: %s, %s: %s", event_id, route.log_type,
+                                     dumps(payload_keys(data)))
                 self.events.emit("duplicate_skipped", event_id=event_id, topic=route.topic, subscriber=self.name)
                 return await self._finish_duplicate(request, route, data, event_id)
             if result.error:
@@ -237,14 +245,20 @@ class Subscriber:
             if not await self._notify(request, route, data, event_id, "failed", f"{type(exc).__name__}: {exc}"):
                 return JSONResponse({"status": "RETRY", "message": "delivery-status callback failed"}, status_code=500)
             return self._answer("RETRY", 500, message=f"{type(exc).__name__}: {exc}")
+        keys = dumps({"event_id": event_id, **payload_keys(data)})
         if applied:
             self.events.emit(
                 "applied", event_id=event_id, topic=route.topic, subscriber=self.name, attempt=attempt,
                 dedup=dedup, payload_keys=payload_keys(data),
             )
-            self.log.info("%s received successfully. event_id: %s, %s: %s", route.log_type, event_id, route.log_type, dumps(data)[:500])
+            if self.name == "stock":
+                self.log.info("Received transaction log: %s", keys)
+            else:
+                self.log.info("%s received successfully. event_id: %s, %s: %s", route.log_type, event_id, route.log_type, keys)
         else:
-            self.log.warning("%s already exists (business key). event_id: %s", route.log_type, event_id)
+            # Kugelpos' repository warning, then its (misleading) "received successfully" line.
+            self.log.warning("%s already exists. %s", EXISTS_NOUN.get(route.log_type, route.log_type), keys)
+            self.log.info("%s received successfully. event_id: %s, %s: %s", route.log_type, event_id, route.log_type, keys)
             self.events.emit("duplicate_skipped", event_id=event_id, topic=route.topic, subscriber=self.name)
 
         # 3. mark, then tell the publisher.
@@ -259,7 +273,8 @@ class Subscriber:
 
     async def _finish_duplicate(self, request: Request, route: Route, data: dict[str, Any], event_id: str) -> JSONResponse:
         """A duplicate still reports `received`, so the publisher's outbox can settle."""
-        await self._notify(request, route, data, event_id, "received", "Duplicate event")
+        if not await self._notify(request, route, data, event_id, "received", "Duplicate event"):
+            return JSONResponse({"status": "RETRY", "message": "delivery-status callback failed"}, status_code=500)
         return JSONResponse({"status": "SUCCESS"})
 
     def _apply_tx(
