@@ -174,6 +174,7 @@ def test_prometheus_text_and_snapshot() -> None:
     snap = registry.snapshot()
     assert snap["breakers"][0]["state"] == "open"
     assert [t["to"] for t in snap["breakers"][0]["transitions"]] == ["open"]
+    assert [(t["breaker"], t["from"], t["to"]) for t in snap["transitions"]] == [("dapr", "closed", "open")]
 
 
 def test_from_config_reads_numbers_and_defects() -> None:

@@ -294,7 +294,9 @@ class BreakerRegistry:
                         "calls": [{"op": op, "outcome": oc, "count": n} for (op, oc), n in sorted(st.calls.items())],
                     }
                 )
-        return {"service": self.service, "breakers": out}
+        # Also flat, oldest first, for readers that want every transition of the process.
+        flat = sorted((t for b in out for t in b["transitions"]), key=lambda t: t.get("mono", 0.0))
+        return {"service": self.service, "breakers": out, "transitions": flat}
 
     def render_prometheus(self) -> str:
         """Prometheus text exposition of the three breaker metric families (contracts §3)."""
