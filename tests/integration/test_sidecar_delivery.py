@@ -194,3 +194,22 @@ def test_shared_consumer_id_splits_messages(tmp_path: Path, redis_server):
             sc.stop()
         for app in apps.values():
             app.stop()
+
+
+def test_concurrency_bounds_parallel_deliveries(tmp_path: Path, redis_server):
+    hold = 0.4
+    app = RecordingApp(subscriptions=[{"pubsubname": PUBSUB, "topic": "topic-tranlog", "route": "/t"}],
+                       responder=lambda delivery, nth: Answer(200, delay=hold)).start()
+    sc = start_sidecar(tmp_path, redis_port=redis_server.port, app_id="stock", app=app, concurrency=2,
+                       queue_depth=4)
+    try:
+        for i in range(6):
+            assert publish(sc.url, "topic-tranlog", {"i": i}).status_code == 204
+        assert app.wait_for(lambda a: len(a.deliveries) == 6, 20)
+        starts = sorted(d.mono for d in app.deliveries)
+        overlap = max(sum(1 for s in starts if t - hold < s <= t) for t in starts)
+        assert overlap == 2, starts  # two workers, each busy for `hold` seconds per message
+        assert starts[-1] - starts[0] >= 2 * hold * 0.9
+    finally:
+        sc.stop()
+        app.stop()
