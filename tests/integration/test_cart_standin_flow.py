@@ -203,7 +203,7 @@ def test_cash_in_out_and_close_counts(stack: dict[str, Any], provisioned: dict[s
     h = {"X-API-KEY": t["api_key"]}
     with httpx.Client(base_url=u["terminal"] + "/api/v1", timeout=TIMEOUT, headers=h) as c:
         r = expect(c.post(f"/terminals/{t['terminal_id']}/cash-in", json={"amount": 1000, "description": "tok-in-1"}))
-        assert r["data"]["amount"] == 1000
+        assert r["data"]["amount"] == 1000 and r["data"]["openCounter"] == 1 and r["data"]["businessDate"]
         r = expect(c.post(f"/terminals/{t['terminal_id']}/cash-out", json={"amount": 300, "description": "tok-out-1"}))
         assert r["data"]["amount"] == -300
         with api_key_client(stack, t) as cc:

@@ -378,8 +378,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
             await db.write(commit)
         await publish_logs([(eid, *model.CASHLOG, cash, "Failed to publish cash in/out log: {error}. Continuing processing...")])
+        # Kugelpos answers the first five fields; the period and timestamp are the stand-in's
+        # additive extras so a load history can correlate the cash log it caused.
         data = {"terminal_id": terminal_id, "amount": amount, "description": description,
-                "receipt_text": cash["receipt_text"], "journal_text": cash["journal_text"]}
+                "receipt_text": cash["receipt_text"], "journal_text": cash["journal_text"],
+                "business_date": cash["business_date"], "open_counter": cash["open_counter"],
+                "generate_date_time": cash["generate_date_time"]}
         return ok(data, message="Cash in/out recorded", operation="cash_in" if sign > 0 else "cash_out")
 
     @app.post("/api/v1/terminals/{terminal_id}/cash-in")
