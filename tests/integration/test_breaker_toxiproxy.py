@@ -57,6 +57,13 @@ def test_cut_sidecar_link_opens_half_opens_and_closes(tmp_path: Path, toxiproxy_
             ("closed", "open"), ("open", "half_open"), ("half_open", "closed")]
         applied = httpx.get(svc.url + "/api/v1/diagnostics/applied", timeout=5.0).json()["applied"]
         assert [r["dedup"] for r in applied] == ["miss", "error", "error", "error", "miss"]
+        # The checkers' stand-in adapter reads the same facts from the diagnostics endpoints.
+        from checkers.adapters.standin import read_diagnostics
+
+        inputs = read_diagnostics({"report": svc.url})
+        assert [(t.from_state, t.to_state) for t in inputs.breaker_transitions] == [
+            ("CLOSED", "OPEN"), ("OPEN", "HALF_OPEN"), ("HALF_OPEN", "CLOSED")]
+        assert len(inputs.applications) == 5
     finally:
         svc.stop()
         sidecar.stop()
