@@ -189,7 +189,8 @@ def _ensure(api: _Api, app: str, get_path: str, post_path: str, body: Any, auth:
     resp = api.call("GET", app, get_path, headers=auth, ok=(200,), allow=(404,))
     if resp.status_code == 200:
         return _data(resp) or {}
-    return _data(api.call("POST", app, post_path, json=body, headers=auth)) or {}
+    # 409: created meanwhile (or a target without the GET route): it exists, which is the goal.
+    return _data(api.call("POST", app, post_path, json=body, headers=auth, allow=(409,))) or {}
 
 
 def _ensure_terminals(api: _Api, tenant: str, opts: ProvisionOptions, auth: dict[str, str],

@@ -154,6 +154,29 @@ def _check_against_cart(ops: list[Any], api: CartApi) -> Counter:
     return seen
 
 
+def test_provision_cli_against_the_stack_is_idempotent(stack: Any, tmp_path: Path) -> None:
+    state_file = Path(stack.state["state_dir"]) / "stack.json"
+    cmd = [sys.executable, "-m", "kugeldrill", "provision", "--stack-state", str(state_file), "--out", str(tmp_path),
+           "--tenant", "T7200", "--items", "3", "--cart-terminals", "2", "--cash-terminals", "1",
+           "--openclose-terminals", "1"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["terminals"] == {"cart": 2, "cash": 1, "openclose": 1}
+    before = json.loads((tmp_path / "provision.json").read_text())
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert second.returncode == 0, second.stderr
+    assert json.loads((tmp_path / "provision.json").read_text()) == before
+    # The cart terminals are usable at once: opened, with a staff signed in.
+    term = before["terminals"]["cart"][0]
+    info = httpx.get(f"{before['urls']['terminal']}/api/v1/terminals/{term['terminal_id']}",
+                     headers={"X-API-KEY": term["api_key"]}, timeout=10.0).json()["data"]
+    assert info["status"] == "Opened" and info["staff"]["id"] == "staff001"
+    oc = before["terminals"]["openclose"][0]
+    info = httpx.get(f"{before['urls']['terminal']}/api/v1/terminals/{oc['terminal_id']}",
+                     headers={"X-API-KEY": oc["api_key"]}, timeout=10.0).json()["data"]
+    assert info["status"] != "Opened"
+
+
 def test_headless_run_history_matches_cart(prov: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     prov_file, data = prov
     run_locust(prov_file, tmp_path, seconds=20, users=8)
