@@ -177,3 +177,25 @@ def test_async_with_on_the_installed_helper_keeps_the_pool_open() -> None:
         assert h._http.is_closed
 
     asyncio.run(main())
+
+
+def test_get_dapr_client_works_as_a_fastapi_dependency() -> None:
+    from fastapi import Depends, FastAPI
+
+    from stack.services.common.dapr_app import install_dapr
+    from stack.services.common.dapr_client import get_dapr_client
+
+    for defects, shared in (([], True), (["breaker_per_request"], False)):
+        app = FastAPI()
+        cfg = ServiceConfig(name="cart", port=1, data_dir="/tmp", dapr_url=URL, defects=defects)
+        process_wide = install_dapr(app, cfg, None)
+
+        @app.get("/probe")
+        async def probe(dapr: DaprClientHelper = Depends(get_dapr_client)) -> dict:
+            return {"shared": dapr is process_wide, "same_breaker": dapr.breaker is process_wide.breaker}
+
+        async def main() -> dict:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+                return (await c.get("/probe")).json()
+
+        assert asyncio.run(main()) == {"shared": shared, "same_breaker": shared}

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from starlette.requests import Request
 
 from kugeldrill.netguard import require_loopback
 from stack.services.common.breaker import BreakerRegistry, CircuitBreaker
@@ -358,7 +359,7 @@ class DaprClientHelper:
         raise _CallFailed(last)
 
 
-def get_dapr_client(request: Any) -> DaprClientHelper:
+def get_dapr_client(request: Request) -> DaprClientHelper:
     """FastAPI dependency: the helper for this request (see `DaprClientHelper.scoped`).
 
     `install_dapr(app, ...)` (stack.services.common.dapr_app) must have run; the
