@@ -27,14 +27,26 @@ GOAL_SECONDS = 10.0
 GOAL_BYTES = 1 << 30
 
 
-def child(n_ops: int, uuids: bool) -> dict:
+def _rss_now() -> int:
+    """Current resident set size (bytes) from /proc, 0 where unavailable."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def child(n_ops: int, uuids: bool, compact: bool) -> dict:
     sys.path.insert(0, str(ROOT))
     from checkers import CheckParams, run_all
     from checkers.synthetic import full_fanout_run
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     t0 = time.perf_counter()
-    inputs = full_fanout_run(n_ops, uuids=uuids)
+    inputs = full_fanout_run(n_ops, uuids=uuids, compact=compact)
+    rss_built = _rss_now()
     t1, c1 = time.perf_counter(), time.process_time()
     results = run_all(inputs, CheckParams())
     t2, c2 = time.perf_counter(), time.process_time()
@@ -44,6 +56,8 @@ def child(n_ops: int, uuids: bool) -> dict:
         "publications": len(inputs.publications),
         "applications": len(inputs.applications),
         "uuid_event_ids": uuids,
+        "compact_records": compact,
+        "rss_after_records_bytes": rss_built,
         "build_seconds": round(t1 - t0, 3),
         "check_seconds": round(t2 - t1, 3),
         "check_cpu_seconds": round(c2 - c1, 3),
@@ -60,13 +74,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ops", type=int, default=1_000_000)
     ap.add_argument("--uuids", action="store_true", help="36-character event ids, as in a real run")
+    ap.add_argument("--lists", action="store_true", help="records as lists of dataclasses, not columns")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=RESULT)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.ops, args.uuids)))
+        print(json.dumps(child(args.ops, args.uuids, not args.lists)))
         return 0
-    cmd = [sys.executable, __file__, "--child", "--ops", str(args.ops)] + (["--uuids"] if args.uuids else [])
+    cmd = [sys.executable, __file__, "--child", "--ops", str(args.ops)] + (["--uuids"] if args.uuids else []) + (
+        ["--lists"] if args.lists else [])
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     if proc.returncode != 0:
         print(proc.stderr, file=sys.stderr)

@@ -28,6 +28,7 @@ from array import array
 from collections import Counter
 from typing import Any
 
+from checkers.columns import rows
 from checkers.examples import Examples
 from checkers.index import OK_INITIAL, OK_REPUBLISH, REJECTED, EventTable, application_index, key_index
 from checkers.inputs import CheckInputs
@@ -177,15 +178,16 @@ def _judge_history(inputs: CheckInputs, ev: EventTable, expected: dict[str, tupl
                 cash.setdefault(scope + "|" + tok, k)
     by_key = key_index(inputs) if not have_events else None
     op_topic = OP_TOPIC.get
-    for op in inputs.ops:
-        topic = op_topic(op.f)
+    for op_id, f, outcome, value, invoke_mono, invoke_wall, error in rows(
+            inputs.ops, "op_id", "f", "outcome", "value", "invoke_mono", "invoke_wall", "error"):
+        topic = op_topic(f)
         if topic is None:
             continue
-        outcome = op.outcome or "info"
+        outcome = outcome or "info"
         hist[outcome] += 1
-        k = op_key(op.f, op.value)
+        k = op_key(f, value)
         if not k and topic == TOPIC_CASHLOG:
-            ct = op_cash_token(op.value)
+            ct = op_cash_token(value)
             if ct:
                 k = cash.get(ct[0] + "|" + ct[1], "")
                 if not k and outcome == "ok":
@@ -197,9 +199,9 @@ def _judge_history(inputs: CheckInputs, ev: EventTable, expected: dict[str, tupl
         eid = key_to_event.get(k)
         if outcome == "ok" and have_events:  # the common case at scale: one dict read
             if eid is None:
-                ex.add("missing_publication", {"op": op.op_id, "f": op.f, "key": k,
-                                               "invoke_mono": round(op.invoke_mono, 3),
-                                               "invoke_wall": round(op.invoke_wall, 3)})
+                ex.add("missing_publication", {"op": op_id, "f": f, "key": k,
+                                               "invoke_mono": round(invoke_mono, 3),
+                                               "invoke_wall": round(invoke_wall, 3)})
             else:
                 hist["ok_with_event"] += 1
             continue
@@ -215,15 +217,15 @@ def _judge_history(inputs: CheckInputs, ev: EventTable, expected: dict[str, tupl
                     cell["once"] += 1
                 elif n == 0:
                     cell["missing"] += 1
-                    ex.add("missing", {"subscriber": sub, "topic": topic, "op": op.op_id, "f": op.f, "key": k,
-                                       "invoke_mono": round(op.invoke_mono, 3)})
+                    ex.add("missing", {"subscriber": sub, "topic": topic, "op": op_id, "f": f, "key": k,
+                                       "invoke_mono": round(invoke_mono, 3)})
                 else:
                     cell["duplicated"] += 1
-                    ex.add("duplicated", {"subscriber": sub, "topic": topic, "op": op.op_id, "key": k,
+                    ex.add("duplicated", {"subscriber": sub, "topic": topic, "op": op_id, "key": k,
                                           "applications": n})
         elif outcome == "fail":
             if present:
-                ex.add("fail_op_applied", {"op": op.op_id, "f": op.f, "key": k, "event_id": eid,
-                                           "invoke_mono": round(op.invoke_mono, 3), "error": op.error})
+                ex.add("fail_op_applied", {"op": op_id, "f": f, "key": k, "event_id": eid,
+                                           "invoke_mono": round(invoke_mono, 3), "error": error})
         else:
             hist["info_present" if present else "info_absent"] += 1

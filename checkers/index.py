@@ -13,6 +13,7 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 
+from checkers.columns import rows
 from checkers.inputs import CheckInputs
 
 OK_INITIAL, OK_REPUBLISH, FAILED, REJECTED = 1, 2, 4, 8
@@ -57,16 +58,15 @@ def event_table(inputs: CheckInputs) -> EventTable:
     row, state = t.row, t.state
     if inputs.publications:
         t.source, t.published_records = "publications", True
-        for p in inputs.publications:
-            eid = p.event_id
+        for eid, topic, key, o, attempt, mono, wall in rows(
+                inputs.publications, "event_id", "topic", "key", "outcome", "attempt", "mono", "wall"):
             if not eid:
                 continue
-            o = p.outcome
-            bit = (OK_INITIAL if p.attempt == "initial" else OK_REPUBLISH) if o == "ok" else (
+            bit = (OK_INITIAL if attempt == "initial" else OK_REPUBLISH) if o == "ok" else (
                 REJECTED if o == "rejected_open" else FAILED)
             r = row.get(eid)
             if r is None:
-                t.add(eid, p.topic, p.key, bit, p.mono, p.wall)
+                t.add(eid, topic, key, bit, mono, wall)
             else:
                 state[r] |= bit
     elif inputs.outbox:
@@ -117,18 +117,16 @@ def application_index(inputs: CheckInputs) -> ApplicationIndex:
     counts, extra, noid = idx.counts, idx.extra, idx.noid_by_key
     last_sub, arr = None, None
     total = db_existing = 0
-    for a in inputs.applications:
-        if a.dedup == "db_existing":
+    for sub, eid, topic, key, dedup in rows(inputs.applications, "subscriber", "event_id", "topic", "key", "dedup"):
+        if dedup == "db_existing":
             db_existing += 1
             continue
         total += 1
-        sub = a.subscriber
         if sub is not last_sub:
             arr = counts.get(sub)
             if arr is None:
                 arr = counts[sub] = array("H", bytes(2 * n_rows))
             last_sub = sub
-        eid = a.event_id
         if eid:
             r = row_get(eid)
             if r is not None:
@@ -140,13 +138,13 @@ def application_index(inputs: CheckInputs) -> ApplicationIndex:
                 d = extra[sub] = {}
             d[eid] = d.get(eid, 0) + 1
             if eid not in idx.extra_topic:
-                idx.extra_topic[eid] = a.topic
-                idx.extra_key[eid] = a.key
-        elif a.key:
+                idx.extra_topic[eid] = topic
+                idx.extra_key[eid] = key
+        elif key:
             k = noid.get(sub)
             if k is None:
                 k = noid[sub] = {}
-            k[a.key] = k.get(a.key, 0) + 1
+            k[key] = k.get(key, 0) + 1
     idx.total, idx.db_existing = total, db_existing
     inputs.cache["applications"] = idx
     return idx

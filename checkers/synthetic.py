@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import uuid
 
+from checkers.columns import application_columns, op_columns, publication_columns
 from checkers.inputs import FIELDS, CheckInputs
 from checkers.keys import cash_key, openclose_key, tran_key
 from checkers.model import (
@@ -43,11 +44,14 @@ def call(service: str, mono: float, state: str, outcome: str, op: str = "save", 
 
 
 def full_fanout_run(n_ops: int, *, tenant: str = "T1", store: str = "S1", terminals: int = 20,
-                    uuids: bool = False) -> CheckInputs:
+                    uuids: bool = False, compact: bool = False) -> CheckInputs:
     """n ok operations (sales, cancels, voids, returns, cash-ins), each published once and
     applied once by every expected subscriber. Event ids are short unique strings unless
-    `uuids` (real ids are uuid4: 36 characters)."""
+    `uuids` (real ids are uuid4: 36 characters). compact: store the records in columns
+    (checkers.columns), as a large run's adapters do."""
     inp = CheckInputs()
+    if compact:
+        inp.ops, inp.publications, inp.applications = op_columns(), publication_columns(), application_columns()  # type: ignore[assignment]
     ops, pubs, apps = inp.ops, inp.publications, inp.applications
     intern = sys.intern
     subs_tran = EXPECTED_SUBSCRIBERS[TOPIC_TRANLOG]

@@ -17,6 +17,7 @@ import httpx
 
 from checkers.adapters.history import load_history
 from checkers.adapters.timeline import load_timeline
+from checkers.columns import application_columns, publication_columns
 from checkers.inputs import CheckInputs
 from checkers.keys import event_key
 from checkers.model import (
@@ -111,9 +112,14 @@ def events_files(run_dir: str | Path | None, stack_state: Mapping[str, Any] | No
     return files
 
 
-def read_events_files(files: Mapping[str, Path]) -> CheckInputs:
-    """All records of the given events files (one pass each, torn last lines skipped)."""
+def read_events_files(files: Mapping[str, Path], *, compact: bool = False) -> CheckInputs:
+    """All records of the given events files (one pass each, torn last lines skipped).
+
+    compact: keep publications and applications in columns (checkers.columns), for runs
+    with millions of events."""
     inputs = CheckInputs()
+    if compact:
+        inputs.publications, inputs.applications = publication_columns(), application_columns()  # type: ignore[assignment]
     conv = EventConverter(inputs)
     for path in files.values():
         for rec in read_jsonl(path):
@@ -188,7 +194,8 @@ def read_diagnostics(services: Mapping[str, str], *, timeout: float = 5.0,
 
 def load_standin_inputs(run_dir: str | Path | None, stack_state: Mapping[str, Any] | None, *,
                         use_diagnostics: bool = False, timeout: float = 5.0,
-                        history: str | Path | None = None, timeline: str | Path | None = None) -> CheckInputs:
+                        history: str | Path | None = None, timeline: str | Path | None = None,
+                        compact: bool = False) -> CheckInputs:
     """Everything the checkers need from a stand-in run (contracts §8).
 
     Reads `<run_dir>/history.jsonl` and `<run_dir>/timeline.json` (or the given paths), then
@@ -203,7 +210,11 @@ def load_standin_inputs(run_dir: str | Path | None, stack_state: Mapping[str, An
     inputs.merge(load_timeline(tl) if tl else _missing("faults", "no run folder or timeline path"))
     files = events_files(base, stack_state)
     if files:
-        inputs.merge(read_events_files(files))
+        events = read_events_files(files, compact=compact)
+        if compact:  # keep the column stores instead of copying them into lists
+            inputs.publications, inputs.applications = events.publications, events.applications
+            events.publications, events.applications = [], []  # type: ignore[assignment]
+        inputs.merge(events)
     elif use_diagnostics and stack_state:
         urls = {app: svc["url"] for app, svc in (stack_state.get("services") or {}).items()
                 if isinstance(svc, Mapping) and svc.get("url")}
