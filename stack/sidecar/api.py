@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
@@ -23,7 +22,7 @@ from stack.sidecar.cloudevent import CloudEventError, PublishMetadataError, buil
 from stack.sidecar.gojson import dumps_jsoniter_fastest
 from stack.sidecar.pubsub import PublishError
 from stack.sidecar.resiliency import DeadlineExceeded, PermanentError
-from stack.sidecar.runtime import Sidecar
+from stack.sidecar.runtime import ComponentInitError, Sidecar
 from stack.sidecar.state import ETagInvalid, ETagMismatch, SetRequest, StateError
 
 _NO_CONTENT = 204
@@ -44,7 +43,7 @@ def _err_text(exc: BaseException) -> str:
     return str(exc)
 
 
-def build_app(sidecar: Sidecar) -> Starlette:
+def build_app(sidecar: Sidecar) -> "SidecarASGI":
     """The ASGI app; its lifespan starts and stops `sidecar`."""
     app_id = sidecar.app_id
     metrics = sidecar.metrics
@@ -292,14 +291,6 @@ def build_app(sidecar: Sidecar) -> Starlette:
     async def prometheus(request: Request) -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette):
-        await sidecar.start()
-        try:
-            yield
-        finally:
-            await sidecar.stop()
-
     routes = [
         Route("/v1.0/publish/{pubsub}/{topic:path}", publish, methods=["POST", "PUT"]),
         Route("/v1.0/publish/{pubsub}/", publish, methods=["POST", "PUT"]),
@@ -313,7 +304,39 @@ def build_app(sidecar: Sidecar) -> Starlette:
         Route("/v1.0/metadata", metadata, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return SidecarASGI(sidecar, Starlette(routes=routes))
+
+
+class SidecarASGI:
+    """The routes plus a lifespan that starts/stops the runtime.
+
+    Why not Starlette's lifespan: a component that cannot reach Redis at start-up must end
+    the process with one clear line (as daprd's "daprd will exit gracefully"), not with
+    the traceback Starlette would hand to uvicorn.
+    """
+
+    def __init__(self, sidecar: Sidecar, app: Starlette) -> None:
+        self.sidecar = sidecar
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.sidecar.start()
+                except ComponentInitError as exc:
+                    await self.sidecar.stop()
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.sidecar.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
 
 async def _permanent_etag(coro):
