@@ -47,6 +47,13 @@ def _helper(app: FastAPI, scoped: Any = None) -> Any:
     return helper.scoped() if helper is not None else None
 
 
+def request_helper(app: FastAPI) -> Any:
+    """The helper one request (or one job run) uses for all its publishes: the shared one,
+    or under `breaker_per_request` one with its own fresh breaker (Kugelpos' per-request
+    PubsubManager). None when the service has no sidecar."""
+    return _helper(app)
+
+
 async def publish_event(
     app: FastAPI,
     db: Database,

@@ -37,7 +37,9 @@ from stack.services.common.envelope import (
 from stack.services.common.events import shared_event_log
 from stack.services.common.jwt import TERMINAL_TOKEN_HOURS, create_terminal_token
 from stack.services.common.kugel_logging import TERMINAL_SERVICE
-from stack.services.common.publisher import TERMINALLOG, mount_outbox_diagnostics, publish_event, republish_loop
+from stack.services.common.publisher import (
+    TERMINALLOG, mount_outbox_diagnostics, publish_event, republish_loop, request_helper,
+)
 from stack.services.common.settings import ServiceConfig
 from stack.services.common.timeutil import business_date_today, now_iso
 from stack.services.terminal import model
@@ -143,9 +145,10 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return {"X-New-Token": create_terminal_token(token_claims_source(doc), config.secret_key)}
 
     async def publish_logs(items: list[tuple[str, str, str, dict[str, Any], str]]) -> None:
+        helper = request_helper(app)  # open publishes two logs through one request-scoped helper
         for event_id, pubsub, topic, payload, failure in items:
             await publish_event(app, db, events, log, event_id=event_id, pubsub=pubsub, topic=topic,
-                                payload=payload, failure_text=failure)
+                                payload=payload, failure_text=failure, helper=helper)
 
     # ---- tenants and stores -------------------------------------------------------------
 
