@@ -8,6 +8,7 @@ drill against real Dapr scrape the same series. Counters have no `_total` suffix
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import defaultdict
 
 BUCKETS_MS = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 20, 25, 30, 40, 50, 65, 80, 100, 130, 160, 200, 250,
@@ -39,10 +40,9 @@ class _Histogram:
     def observe(self, value_ms: float) -> None:
         self.sum += value_ms
         self.count += 1
-        for i, bound in enumerate(BUCKETS_MS):
-            if value_ms <= bound:
-                self.counts[i] += 1
-                break
+        i = bisect_left(BUCKETS_MS, value_ms)
+        if i < len(BUCKETS_MS):
+            self.counts[i] += 1
 
 
 class Metrics:
