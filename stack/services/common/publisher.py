@@ -142,6 +142,9 @@ async def republish_loop(app: FastAPI, db: Database, events: EventLog | None, lo
                          flavor: RepublishFlavor) -> None:
     """The background job: every `republish_interval_seconds`, one `republish_once` run."""
     config = app.state.config
+    if config.republish_interval_seconds <= 0:
+        logger.info("republish job disabled (republish_interval_seconds = %s)", config.republish_interval_seconds)
+        return
     while True:
         await asyncio.sleep(config.republish_interval_seconds)
         try:
