@@ -28,6 +28,7 @@ import pytest
 from chaos.toxiproxy import ToxiproxyClient
 from kugeldrill.history import load_ops, merge_shards, shard_paths
 from kugeldrill.provision import provision
+from locustfiles.command import locust_command
 
 pytestmark = pytest.mark.integration
 
@@ -59,17 +60,13 @@ def prov(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, di
 
 def run_locust(prov_file: Path, workdir: Path, *, seconds: int, users: int, extra: list[str] | None = None,
                env: dict[str, str] | None = None, background: bool = False) -> Any:
-    """Locust as the drill runner runs it; returns the CompletedProcess (or Popen)."""
-    history = workdir / "history"
-    cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "pos.py"), "--headless",
-           "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--stop-timeout", "10",
-           "--exit-code-on-error", "0", "--only-summary", "--csv", str(workdir / "locust"), *(extra or [])]
-    full_env = {**os.environ, "KUGELDRILL_PROVISION": str(prov_file), "KUGELDRILL_HISTORY_DIR": str(history),
-                "PYTHONPATH": str(ROOT), **(env or {})}
-    kw = dict(cwd=workdir, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """Locust exactly as the drill runner starts it (locustfiles.command); CompletedProcess or Popen."""
+    cmd = locust_command(workdir, users=users, run_time=f"{seconds}s", stop_timeout=10, html=False,
+                         provision_file=prov_file, extra_args=extra or [], extra_env=env)
+    kw = dict(cwd=workdir, env=cmd.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if background:
-        return subprocess.Popen(cmd, **kw)
-    proc = subprocess.run(cmd, timeout=seconds + 120, **kw)
+        return subprocess.Popen(cmd.argv, **kw)
+    proc = subprocess.run(cmd.argv, timeout=seconds + 120, **kw)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 

@@ -1,0 +1,56 @@
+"""The Locust command line a drill runner uses, built in one place.
+
+The runner, the tests and the benchmark all start Locust the same way: a subprocess
+(Locust monkey-patches whatever process imports it), headless, with the run folder's
+provision.json, history folder and load config in the environment (contracts §8).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOCUSTFILE = Path(__file__).resolve().parent / "pos.py"
+PROJECT_ROOT = LOCUSTFILE.parent.parent
+
+
+@dataclass
+class LocustRun:
+    """argv + env for `subprocess.run/Popen(argv, env=env, cwd=run_dir)`."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def locust_command(run_dir: str | Path, *, users: int, spawn_rate: float | None = None, run_time: str = "60s",
+                   processes: int = 0, stop_timeout: int = 15, load_config: str | Path | None = None,
+                   provision_file: str | Path | None = None, csv: bool = True, html: bool = True,
+                   extra_args: Sequence[str] = (), extra_env: Mapping[str, str] | None = None) -> LocustRun:
+    """Headless Locust on locustfiles/pos.py writing into `run_dir` (contracts §7 layout).
+
+    `--exit-code-on-error 0`: request failures inside fault windows are expected; the
+    checkers own the verdict. `--stop-timeout` lets in-flight operations finish with a real
+    outcome. `processes` > 0 adds `--processes N` (one history shard per worker).
+    """
+    run = Path(run_dir).resolve()
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(users),
+            "-r", str(spawn_rate if spawn_rate is not None else users), "-t", run_time,
+            "--stop-timeout", str(stop_timeout), "--exit-code-on-error", "0", "--only-summary"]
+    if csv:
+        argv += ["--csv", str(run / "locust")]
+    if html:
+        argv += ["--html", str(run / "locust.html")]
+    if processes:
+        argv += ["--processes", str(processes)]
+    argv += list(extra_args)
+    env = {**os.environ,
+           "KUGELDRILL_PROVISION": str(Path(provision_file).resolve() if provision_file else run / "provision.json"),
+           "KUGELDRILL_HISTORY_DIR": str(run / "history"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]))}
+    if load_config is not None:
+        env["KUGELDRILL_LOAD_CONFIG"] = str(Path(load_config).resolve())
+    env.update(extra_env or {})
+    return LocustRun(argv, env)
