@@ -66,7 +66,7 @@ def judge_checker(name: str, summary: RunSummary, policy: str | None = None) -> 
     observed = check.get("summary") or {True: "valid", False: "invalid", None: "unknown: data missing"}[valid]
     evidence: dict[str, Any] = {}
     if valid is not True:
-        evidence = {"counts": check.get("counts", {}), "examples": check.get("examples", {})}
+        evidence = {"examples": check.get("examples", {}), "counts": check.get("counts", {})}
     return ExpectationResult(f"{name}.check", name, valid, what, observed, evidence)
 
 
