@@ -165,7 +165,7 @@ def _judge_history(inputs: CheckInputs, ev: EventTable, expected: dict[str, tupl
     key_to_event: dict[str, str] = {}
     if have_events:
         key_to_event = dict(zip(reversed(ev.key), reversed(ev.event_id)))  # first event wins
-        key_to_event.pop("", None)
+        key_to_event.pop("", None)  # (values are the table's own strings: no copies)
     else:
         for eid, k in idx.extra_key.items():
             if k:

@@ -9,14 +9,14 @@ subscribers did is the business key of the log the event carries:
                 a unique `cash_token` into the description, found again with `cash_tokens`
 * opencloselog: (tenant, store, terminal_no, business_date, open_counter, operation)
 
-Keys are plain strings (joined with `|`) and interned, so millions of records that name the
-same event share one string object.
+Keys are plain strings (joined with `|`). They are not interned here: sys.intern's table
+lives for the whole process, so adapters share equal strings through their own
+`StringPool`, which is dropped once the records are loaded.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,20 +52,16 @@ def _norm(value: Any) -> str:
 
 
 def tran_key(tenant: Any, store: Any, terminal_no: Any, transaction_no: Any) -> str:
-    return sys.intern(f"tran|{_norm(tenant)}|{_norm(store)}|{_norm(terminal_no)}|{_norm(transaction_no)}")
+    return f"tran|{_norm(tenant)}|{_norm(store)}|{_norm(terminal_no)}|{_norm(transaction_no)}"
 
 
 def cash_key(tenant: Any, store: Any, terminal_no: Any, generate_date_time: Any, description: Any) -> str:
-    return sys.intern(
-        f"cash|{_norm(tenant)}|{_norm(store)}|{_norm(terminal_no)}|{_norm(generate_date_time)}|{_norm(description)}"
-    )
+    return f"cash|{_norm(tenant)}|{_norm(store)}|{_norm(terminal_no)}|{_norm(generate_date_time)}|{_norm(description)}"
 
 
 def openclose_key(tenant: Any, store: Any, terminal_no: Any, business_date: Any, open_counter: Any, operation: Any) -> str:
-    return sys.intern(
-        f"oc|{_norm(tenant)}|{_norm(store)}|{_norm(terminal_no)}|{_norm(business_date)}|"
-        f"{_norm(open_counter)}|{_norm(operation)}"
-    )
+    return (f"oc|{_norm(tenant)}|{_norm(store)}|{_norm(terminal_no)}|{_norm(business_date)}|"
+            f"{_norm(open_counter)}|{_norm(operation)}")
 
 
 def topic_of_log_type(log_type: str) -> str | None:
@@ -155,3 +151,18 @@ def op_cash_token(value: Mapping[str, Any]) -> tuple[str, str] | None:
     if not token or t is None or s is None or n is None:
         return None
     return f"{_norm(t)}|{_norm(s)}|{_norm(n)}", str(token)
+
+
+class StringPool:
+    """Shares equal strings among the records one adapter builds (event ids, keys, names).
+
+    A plain dict, so it is freed with the adapter, unlike sys.intern's process-wide table.
+    """
+
+    __slots__ = ("_pool",)
+
+    def __init__(self) -> None:
+        self._pool: dict[str, str] = {}
+
+    def __call__(self, value: str) -> str:
+        return self._pool.setdefault(value, value)

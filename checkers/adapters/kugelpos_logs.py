@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import calendar
 import re
-import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from checkers.inputs import CheckInputs
-from checkers.keys import event_key, topic_of_log_type
+from checkers.keys import StringPool, event_key, topic_of_log_type
 from checkers.model import TOPIC_TRANLOG, Application, BreakerCall, BreakerTransition, StateUnreachable
 
 LINE_RE = re.compile(
@@ -122,6 +121,7 @@ class LogParser:
     unparsed: int = 0
     _breakers: dict[tuple[str, str], _BreakerTrack] = field(default_factory=dict)
     _db_existing: dict[tuple[str, str], deque] = field(default_factory=dict)
+    _pool: StringPool = field(default_factory=StringPool)
 
     def feed(self, line: str, service: str = "") -> None:
         self.lines += 1
@@ -228,14 +228,14 @@ class LogParser:
                         del pending[i]
                         dedup = "db_existing"
                         break
-            self.inputs.applications.append(Application(svc, sys.intern(event_id), topic, key, mono, wall, None, dedup))
+            self.inputs.applications.append(Application(svc, self._pool(event_id), topic, key, mono, wall, None, dedup))
             return True
         m = _STOCK_RECEIVED.match(msg)
         if m:
             fields = extract_fields(m.group(1))
             event_id = fields.get("event_id")
             self.inputs.applications.append(Application(
-                svc or "stock", sys.intern(event_id) if event_id else None, TOPIC_TRANLOG,
+                svc or "stock", self._pool(event_id) if event_id else None, TOPIC_TRANLOG,
                 event_key(TOPIC_TRANLOG, fields), mono, wall))
             return True
         m = _ALREADY_PROCESSED.match(msg) or _STOCK_DUPLICATE.match(msg)

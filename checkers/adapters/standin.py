@@ -8,7 +8,6 @@ files are complete; the endpoints may only hold a recent tail, so they are a fal
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from checkers.adapters.history import load_history
 from checkers.adapters.timeline import load_timeline
 from checkers.columns import application_columns, publication_columns
 from checkers.inputs import CheckInputs
-from checkers.keys import event_key
+from checkers.keys import StringPool, event_key
 from checkers.model import (
     Application,
     BreakerCall,
@@ -46,7 +45,7 @@ class EventConverter:
     def __init__(self, inputs: CheckInputs) -> None:
         self.inputs = inputs
         self.skipped = 0
-        self._intern = sys.intern
+        self._intern = StringPool()
 
     def add(self, rec: Mapping[str, Any]) -> None:
         kind = rec.get("kind")
@@ -60,7 +59,7 @@ class EventConverter:
                 subscriber=self._intern(str(rec.get("subscriber") or service)),
                 event_id=self._intern(str(rec["event_id"])) if rec.get("event_id") else None,
                 topic=topic,
-                key=event_key(topic, rec.get("payload_keys") or {}),
+                key=self._intern(event_key(topic, rec.get("payload_keys") or {})),
                 mono=mono, wall=wall,
                 attempt=rec.get("attempt"),
                 dedup=str(rec.get("dedup") or ""),
@@ -71,7 +70,7 @@ class EventConverter:
                 publisher=service,
                 event_id=self._intern(str(rec.get("event_id", ""))),
                 topic=topic,
-                key=event_key(topic, rec.get("payload_keys") or {}),
+                key=self._intern(event_key(topic, rec.get("payload_keys") or {})),
                 mono=mono, wall=wall,
                 outcome=rec.get("outcome", "ok"),
                 attempt=rec.get("attempt", "initial"),
