@@ -114,3 +114,15 @@ def test_fanout_matrix_and_duplicate_tables(tmp_path: Path) -> None:
     assert matrix and "topic-tranlog" in matrix.group(1)
     assert re.search(r'<tr class="failed"><td>topic-tranlog</td><td>stock</td>', matrix.group(1))
     assert '<table class="duplicates-counts-per_subscriber">' in html
+
+
+def test_report_command_rerenders_a_run_folder(tmp_path: Path) -> None:
+    from kugeldrill.cli import main
+
+    write_all(tmp_path, synthetic_summary(failing=True))
+    (tmp_path / "report.html").unlink()
+    (tmp_path / "junit.xml").unlink()
+    assert main(["report", str(tmp_path)]) == 0
+    assert 'data-verdict="fail"' in (tmp_path / "report.html").read_text()
+    assert (tmp_path / "junit.xml").exists()
+    assert main(["report", str(tmp_path / "missing")]) == 2
