@@ -167,6 +167,7 @@ class Sidecar:
     async def _wait_app_port(self) -> None:
         host, port = self.opts.app_host, self.opts.app_port
         logged = False
+        delay = 0.05
         while True:
             try:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=2.0)
@@ -177,7 +178,8 @@ class Sidecar:
                     self.log.info(f"application protocol: http. waiting on port {port}. "
                                   f"This will block until the app is listening on that port.")
                     logged = True
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(delay)
+                delay = min(delay * 1.5, 0.5)  # quick when the app is nearly up, quiet when it is not
 
     async def _get_programmatic(self) -> list[Subscription]:
         """GET /dapr/subscribe; transport errors are retried until the app answers."""
