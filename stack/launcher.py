@@ -482,8 +482,8 @@ class Stack:
                 "status": self.state.get("status"),
                 "redis_url": redis.get("url"),
                 "toxiproxy_url": toxi.get("api"),
-                "redis": proc(redis, None) if redis else None,
-                "toxiproxy": proc(toxi, None) if toxi else None,
+                "redis": proc(redis, _redis_probe(redis.get("port", 0))) if redis else None,
+                "toxiproxy": proc(toxi, _toxiproxy_probe(toxi.get("api", ""))) if toxi else None,
                 "services": services,
                 "sidecars": sidecars,
                 "links": {name: dict(link) for name, link in self.state.get("links", {}).items()},
@@ -636,6 +636,33 @@ def _sidecar_probe(url: str, expect_subscriptions: bool) -> Callable[[httpx.Clie
                 if subs is not None and len(subs) == 0:
                     return "sidecar has no subscriptions yet"
         return None
+
+    return probe
+
+
+def _redis_probe(port: int) -> Callable[[httpx.Client], str | None]:
+    def probe(_client: httpx.Client) -> str | None:
+        import socket
+
+        try:
+            with socket.create_connection((HOST, port), timeout=PROBE_TIMEOUT) as sock:
+                sock.settimeout(PROBE_TIMEOUT)
+                sock.sendall(b"PING\r\n")
+                answer = sock.recv(64)
+        except OSError as exc:
+            return f"redis PING on {HOST}:{port}: {exc}"
+        return None if answer.startswith(b"+PONG") else f"redis answered {answer!r} to PING"
+
+    return probe
+
+
+def _toxiproxy_probe(api: str) -> Callable[[httpx.Client], str | None]:
+    def probe(client: httpx.Client) -> str | None:
+        try:
+            resp = client.get(require_loopback(api, what="Toxiproxy API") + "/version")
+        except httpx.HTTPError as exc:
+            return f"GET {api}/version: {type(exc).__name__}"
+        return None if resp.status_code == 200 else f"GET {api}/version answered {resp.status_code}"
 
     return probe
 

@@ -203,7 +203,7 @@ def _print_status(status: dict[str, Any]) -> None:
     for app, part in status["sidecars"].items():
         line(f"sidecar {app}", part)
     for name, link in status["links"].items():
-        print(f"  link {name:15s} {link['listen']:22s} -> {link['upstream']}")
+        print(f"  link {name:16s} {link['listen']:22s} -> {link['upstream']}")
 
 
 if __name__ == "__main__":  # pragma: no cover

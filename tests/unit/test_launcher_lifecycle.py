@@ -106,6 +106,7 @@ def test_up_status_down_leaves_nothing(tmp_path: Path) -> None:
         assert status["redis_url"] == state["redis"]["url"]
         assert all(s["running"] and s["healthy"] for s in status["services"].values())
         assert all(s["running"] and s["healthy"] for s in status["sidecars"].values())
+        assert status["redis"]["healthy"] and status["toxiproxy"]["healthy"]
         with pytest.raises(DrillError, match="already running"):
             Stack.up(options(tmp_path))
     finally:
