@@ -108,13 +108,18 @@ class ApiError(Exception):
         self.status_code = status_code
         self.message = message
         self.service = service
+        self.detail_code = detail_code
+        self.explicit_code = user_code
         self.user_code = user_code or error_code(service, status_code, detail_code)
         self.operation = operation
         self.headers = headers
 
     def response(self, *, service: str = "", operation: str = "") -> JSONResponse:
         """Render as Kugelpos renders its exceptions (HTTP status == `code`)."""
-        code = self.user_code if (self.service or not service) else error_code(service, self.status_code)
+        if self.explicit_code or self.service or not service:
+            code = self.user_code
+        else:  # raised without a service name: the app that answers supplies the prefix
+            code = error_code(service, self.status_code, self.detail_code)
         body = envelope(
             None,
             success=False,
