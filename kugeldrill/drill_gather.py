@@ -93,11 +93,14 @@ def transitions_from_inputs(inputs: Any, t0_mono: float) -> list[dict[str, Any]]
 
 def fill_from_folder(summary: RunSummary, run_dir: Path, live_events: Mapping[str, Path] | None = None) -> None:
     """Series, totals, endpoints, faults, breaker transitions and event counts from files."""
-    summary.series = read_history(run_dir, summary.t0_wall)
+    # A missing source file keeps what the summary already has (re-rendering an old run).
+    if (run_dir / "locust_stats_history.csv").exists():
+        summary.series = read_history(run_dir, summary.t0_wall)
     totals, endpoints = read_totals(run_dir)
     if totals:
         summary.totals, summary.endpoints = totals, endpoints
-    summary.faults = read_timeline(run_dir, summary.t0_mono)
+    if (run_dir / "timeline.json").exists():
+        summary.faults = read_timeline(run_dir, summary.t0_mono)
     files = event_files(run_dir, live_events)
     if files:
         summary.breaker_transitions, summary.events = read_breakers_and_counts(files, summary.t0_mono)

@@ -123,6 +123,7 @@ def test_report_command_rerenders_a_run_folder(tmp_path: Path) -> None:
     (tmp_path / "report.html").unlink()
     (tmp_path / "junit.xml").unlink()
     assert main(["report", str(tmp_path)]) == 0
-    assert 'data-verdict="fail"' in (tmp_path / "report.html").read_text()
+    html = (tmp_path / "report.html").read_text()
+    assert 'data-verdict="fail"' in html and 'class="fault-window"' in html  # kept from verdict.json
     assert (tmp_path / "junit.xml").exists()
     assert main(["report", str(tmp_path / "missing")]) == 2
