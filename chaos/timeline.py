@@ -32,6 +32,7 @@ import re
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,8 +317,8 @@ class Timeline:
 
     def _run(self) -> None:
         try:
-            for event in self._events:
-                due = self.t0_mono + event.when  # type: ignore[operator]
+            for batch in self._batches():
+                due = self.t0_mono + batch[0].when  # type: ignore[operator]
                 delay = due - time.monotonic()
                 if delay > 0 and self._stop.wait(delay):
                     break
@@ -326,7 +327,7 @@ class Timeline:
                 with self._step_lock:
                     if self._stop.is_set():
                         break
-                    self._perform(event)
+                    self._perform_batch(batch)
                 self._write()
                 with self._changed:
                     self._changed.notify_all()
@@ -337,6 +338,35 @@ class Timeline:
             self._done.set()
             with self._changed:
                 self._changed.notify_all()
+
+    def _batches(self) -> list[list[_Event]]:
+        """Events due at the same instant form one batch (sorted: heals before applies)."""
+        batches: list[list[_Event]] = []
+        for event in self._events:
+            if batches and batches[-1][0].when == event.when:
+                batches[-1].append(event)
+            else:
+                batches.append([event])
+        return batches
+
+    def _perform_batch(self, batch: list[_Event]) -> None:
+        """Run a batch: proxies in parallel (a selector over many links applies at once, not
+        one API round trip after another), each proxy's steps in order (heal, then apply)."""
+        by_proxy: dict[str, list[_Event]] = {}
+        for event in batch:
+            by_proxy.setdefault(event.fault.link.proxy, []).append(event)
+        groups = list(by_proxy.values())
+
+        def run(group: list[_Event]) -> None:
+            for event in group:
+                self._perform(event)
+
+        if len(groups) == 1:
+            run(groups[0])
+            return
+        with ThreadPoolExecutor(max_workers=min(8, len(groups)), thread_name_prefix="kugeldrill-step") as pool:
+            for future in [pool.submit(run, group) for group in groups]:
+                future.result()
 
     def _perform(self, event: _Event) -> None:
         fault, step = event.fault, event.step

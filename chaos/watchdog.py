@@ -28,7 +28,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from chaos.heal import heal_all
+# chaos.heal (httpx) is imported only when healing: the watchdog starts beside a timeline
+# whose first fault may be due at once, so its start-up must cost next to no CPU.
 
 LEASE_VERSION = 1
 
@@ -103,6 +104,8 @@ def watch(lease_path: Path, parent_pid: int, interval: float = 0.2, give_up: flo
     if lease.get("state") != "active":
         return 0
     _log(f"parent {parent_pid} is gone; healing {', '.join(lease['proxies']) or 'nothing'}")
+    from chaos.heal import heal_all
+
     deadline = time.monotonic() + give_up
     while True:
         try:
