@@ -14,6 +14,7 @@ from typing import Any
 from locust import between, events
 
 from kugeldrill.errors import DrillError
+from kugeldrill.netguard import require_loopback
 from locustfiles.runtime import get_runtime
 
 try:
@@ -52,7 +53,14 @@ _configure()
 
 @events.init.add_listener
 def _on_init(environment: Any, **_kw: Any) -> None:
+    """Check --host like every other address: loopback unless KUGELDRILL_ALLOW_HOSTS lists it."""
     _RT.environment = environment
+    if environment.host:
+        try:
+            require_loopback(environment.host, allow_hosts=_RT.settings.allow_hosts, what="--host")
+        except DrillError as err:
+            print(f"kugeldrill: error: {err.render()}", file=sys.stderr)
+            raise SystemExit(2) from None
 
 
 @events.quit.add_listener

@@ -48,6 +48,7 @@ class Settings:
     config: LoadConfig
     urls: dict[str, str]
     history_dir: Path | None
+    allow_hosts: tuple[str, ...] = ()
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -74,7 +75,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         if pool not in prov["terminals"]:
             log.warning("provision has no terminal pool %r; users of that pool will idle", pool)
     history = env.get("KUGELDRILL_HISTORY_DIR")
-    return Settings(prov, config, urls, Path(history) if history else None)
+    return Settings(prov, config, urls, Path(history) if history else None, tuple(allow))
 
 
 class Runtime:

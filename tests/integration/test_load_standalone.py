@@ -53,3 +53,12 @@ def test_missing_credentials_is_one_clear_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "kugeldrill: error: no credentials: set KUGELDRILL_PROVISION" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_non_loopback_host_is_refused(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "pos.py"), "--headless",
+                           "-u", "1", "-t", "1s", "--host", "http://192.0.2.10:8003"], cwd=tmp_path,
+                          env=_env(KUGELDRILL_PROVISION_JSON=json.dumps(PROV)), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "refusing --host 'http://192.0.2.10:8003'" in proc.stderr
