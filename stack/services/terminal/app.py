@@ -262,9 +262,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
         if store_code:
             sql += " AND store_code = ?"
             params.append(store_code)
+        limit, page = max(1, min(limit, 1000)), max(1, page)
+        total = await db.fetchone(sql.replace("SELECT doc", "SELECT COUNT(*) AS n"), tuple(params))
         rows = await db.fetchall(sql + " ORDER BY store_code, terminal_no LIMIT ? OFFSET ?",
-                                 (*params, max(1, limit), (max(1, page) - 1) * max(1, limit)))
-        return ok([public_terminal(loads(r["doc"])) for r in rows], metadata={"total": len(rows), "page": page, "limit": limit})
+                                 (*params, limit, (page - 1) * limit))
+        return ok([public_terminal(loads(r["doc"])) for r in rows],
+                  metadata={"total": total["n"] if total else 0, "page": page, "limit": limit})
 
     @app.get("/api/v1/terminals/{terminal_id}")
     async def get_terminal_route(terminal_id: str, request: Request) -> JSONResponse:
