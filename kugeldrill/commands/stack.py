@@ -128,7 +128,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     for label, path in files:
         print(f"==> {label} ({path}) <==")
         if path.exists():
-            for line in path.read_text(errors="replace").splitlines()[-args.lines:]:
+            for line in path.read_text(errors="replace").splitlines()[-args.lines:] if args.lines > 0 else []:
                 print(line)
     if not args.follow:
         return 0
