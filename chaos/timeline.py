@@ -247,6 +247,7 @@ class Timeline:
         self._thread: threading.Thread | None = None
         self._watchdog = None
         self._lease: Path | None = None
+        self._lease_tmpdir: Path | None = None
 
     @classmethod
     def from_file(cls, path: str | Path, links: LinkMap, client: ToxiproxyClient | str, **kwargs: Any) -> "Timeline":
@@ -291,6 +292,7 @@ class Timeline:
 
     def _start_watchdog(self) -> None:
         base = self.out.parent if self.out else Path(tempfile.mkdtemp(prefix="kugeldrill-lease-"))
+        self._lease_tmpdir = None if self.out else base
         self._lease = base / f".chaos-lease-{os.getpid()}-{id(self):x}.json"
         watchdog_mod.write_lease(self._lease, watchdog_mod.make_lease(self.client.api, self.proxies, self.allow_hosts))
         log = (self.out.parent / "watchdog.log") if self.out else None
@@ -310,6 +312,8 @@ class Timeline:
                     self._watchdog.terminate()
             try:
                 self._lease.unlink()
+                if self._lease_tmpdir is not None:
+                    self._lease_tmpdir.rmdir()
             except OSError:
                 pass
             self._lease = None

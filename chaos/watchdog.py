@@ -69,9 +69,13 @@ def spawn(lease: Path, log: Path | None = None, interval: float = 0.2) -> subpro
             out.close()  # type: ignore[union-attr]
 
 
-def parent_gone(parent_pid: int) -> bool:
-    """True once the watched process died: we were re-parented, or the pid is gone/zombie."""
-    if os.getppid() != parent_pid:
+def parent_gone(parent_pid: int, is_our_parent: bool = True) -> bool:
+    """True once the watched process died: we were re-parented, or the pid is gone/zombie.
+
+    Re-parenting is the fastest and pid-reuse-proof signal, but only means something when
+    the watched pid really was our parent (it is when spawned by a timeline).
+    """
+    if is_our_parent and os.getppid() != parent_pid:
         return True
     try:
         os.kill(parent_pid, 0)
@@ -92,12 +96,13 @@ def _log(msg: str) -> None:
 
 def watch(lease_path: Path, parent_pid: int, interval: float = 0.2, give_up: float = 120.0) -> int:
     """Block until the lease is released (exit 0) or the parent dies (heal, exit 0/1)."""
+    is_our_parent = os.getppid() == parent_pid
     while True:
         lease = read_lease(lease_path)
         if lease is None or lease.get("state") != "active":
             _log("lease released; nothing to heal")
             return 0
-        if parent_gone(parent_pid):
+        if parent_gone(parent_pid, is_our_parent):
             break
         time.sleep(interval)
     lease = read_lease(lease_path) or lease

@@ -73,3 +73,24 @@ def test_bind_conflict_is_server_error(client, redis_server):
         port = s.getsockname()[1]
         with pytest.raises(ServerError, match="address already in use"):
             client.create_proxy("kugeldrill.taken", f"127.0.0.1:{redis_server.port}", listen=f"127.0.0.1:{port}")
+
+
+def test_async_client_against_real_server(toxiproxy_server, redis_server):
+    import asyncio
+
+    from chaos.toxiproxy import AsyncToxiproxyClient
+
+    async def main():
+        async with AsyncToxiproxyClient(toxiproxy_server.api) as c:
+            (p,) = await c.populate([{"name": "kugeldrill.a", "listen": "127.0.0.1:0",
+                                      "upstream": f"127.0.0.1:{redis_server.port}"}])
+            await c.add_toxic(p.name, type="latency", attributes={"latency": 5}, name="kugeldrill.t")
+            t = await c.update_toxic(p.name, "kugeldrill.t", attributes={"latency": 7})
+            disabled = await c.update_proxy(p.name, enabled=False)
+            await c.remove_toxic(p.name, "kugeldrill.t")
+            with pytest.raises(NotFound):
+                await c.get_toxic(p.name, "kugeldrill.t")
+            return t.attributes["latency"], disabled.enabled, await c.version()
+
+    latency, enabled, version = asyncio.run(main())
+    assert (latency, enabled) == (7, False) and version

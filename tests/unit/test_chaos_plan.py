@@ -149,3 +149,22 @@ def test_flap_and_ramp_steps():
     assert [(s.offset, s.label) for s in ramp.steps] == [
         (0.0, "apply"), (2.0, "latency=200"), (4.0, "latency=300"), (6.0, "latency=400"), (8.0, "heal")]
     assert ramp_values({"start": 0, "end": 10, "steps": 2}, 4) == [(0.0, 0), (2.0, 10)]
+
+
+def test_timeline_rechecks_loopback_with_its_own_allow_list():
+    remote = LinkMap([Link("redis@cart", "127.0.0.1:1", "db.test:6379")], allow_hosts=["db.test"])
+    assert len(plan([entry()], remote)) == 1  # the map's allow list applies by default
+    with pytest.raises(ConfigError, match=r"faults\[0\]\.link: refusing upstream of link redis@cart"):
+        plan([entry()], remote, allow_hosts=())
+
+
+def test_timeline_spec_shape_errors():
+    with pytest.raises(ConfigError, match="unknown key"):
+        plan({"fault": []}, links())
+    with pytest.raises(ConfigError, match="must be a list"):
+        plan({"faults": {"at": 1}}, links())
+    with pytest.raises(ConfigError, match=r"faults\[0\] must be a mapping"):
+        plan(["down"], links())
+    with pytest.raises(ConfigError, match=r"faults\[1\]\.id 'x' is used twice"):
+        plan([entry(id="x"), entry(id="x", at=20)], links())
+    assert plan(None, links()) == []
