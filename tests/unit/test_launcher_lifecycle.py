@@ -255,3 +255,50 @@ def test_a_port_conflict_twice_is_reported(tmp_path: Path, monkeypatch) -> None:
             Stack.up(options(tmp_path))
     finally:
         squatter.close()
+
+
+def test_launcher_killed_mid_start_leaves_a_state_file_that_down_cleans_up(tmp_path: Path) -> None:
+    """SIGKILL the launching process while it waits for health; `down` from the file stops all."""
+    script = tmp_path / "launch.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+        "from test_launcher_lifecycle import options\n"
+        "from stack.launcher import Stack\n"
+        "from pathlib import Path\n"
+        f"opts = options(Path({str(tmp_path)!r}))\n"
+        "opts.health_timeout = 600\n"
+        "Stack.up(opts)\n"
+    )
+    env = dict(os.environ, FAKE_HANG="stock")  # stock never becomes healthy: the launcher keeps waiting
+    launcher = __import__("subprocess").Popen([sys.executable, str(script)], env=env)
+    path = tmp_path / "st" / "stack.json"
+    try:
+        deadline = time.monotonic() + 60
+        state: dict = {}
+        while time.monotonic() < deadline:
+            if path.exists():
+                try:
+                    state = json.loads(path.read_text())
+                except ValueError:
+                    state = {}
+                if len(state.get("sidecars", {})) == len(SIDECAR_APPS) and all(
+                        e.get("pid") for e in state["sidecars"].values()):
+                    break
+            time.sleep(0.1)
+        assert state.get("status") == "starting"
+        launcher.kill()
+        launcher.wait(timeout=10)
+        pids = [e["pid"] for g in ("services", "sidecars") for e in state[g].values()]
+        pids += [state["redis"]["pid"], state["toxiproxy"]["pid"]]
+        assert all(pid_running(p) for p in pids)  # orphans now
+        result = Stack.from_state_file(path).down(wait_ports=False)
+        assert set(result["stopped"].values()) == {"stopped"}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(pid_running(p) for p in pids):
+            time.sleep(0.1)
+        assert not any(pid_running(p) for p in pids)
+        assert not path.exists()
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
