@@ -26,6 +26,7 @@ happened. A selector matching several links yields one entry per link, with id
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -286,9 +287,14 @@ class Timeline:
         if self.use_watchdog and self.faults:
             self._start_watchdog()
         self._write()
+        atexit.register(self._at_exit)  # an interpreter exiting without stop() still heals
         self._thread = threading.Thread(target=self._run, name="kugeldrill-timeline", daemon=True)
         self._thread.start()
         return self
+
+    def _at_exit(self) -> None:
+        if self.state == "running":
+            self.stop()
 
     def _start_watchdog(self) -> None:
         base = self.out.parent if self.out else Path(tempfile.mkdtemp(prefix="kugeldrill-lease-"))
@@ -413,6 +419,7 @@ class Timeline:
                     fault.status = "skipped"
             report = heal_all(self.client, proxies=self.proxies) if self.faults else HealReport()
             self.heal_report = report
+            atexit.unregister(self._at_exit)
             self._release_watchdog(report.ok)
             self._write()
             return report
@@ -471,7 +478,10 @@ class Timeline:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        try:
+            self.stop()
+        finally:
+            self.close()
 
     # -- status and records
 

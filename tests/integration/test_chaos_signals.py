@@ -126,3 +126,27 @@ def test_heal_command_bad_input(tmp_path):
     remote = subprocess.run([sys.executable, "-m", "kugeldrill", "heal", "--toxiproxy", "http://192.0.2.1:8474"],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert remote.returncode == 2 and "not loopback" in remote.stderr
+
+
+CRASHING_SCRIPT = """
+import json, sys
+from chaos.links import LinkMap
+from chaos.timeline import Timeline
+state = json.load(open(sys.argv[1]))
+tl = Timeline([{"at": 0, "for": 60, "link": "redis@cart", "kind": "down"}],
+              LinkMap.from_state(state["links"]), state["toxiproxy"]["api"], watchdog=False)
+tl.start()
+assert tl.wait_applied(timeout=10)
+print("applied", tl.faults[0].status, flush=True)
+raise RuntimeError("the drill crashed without calling stop()")
+"""
+
+
+def test_uncaught_exception_without_stop_still_heals(stack):
+    tmp, client = stack
+    script = tmp / "crash.py"
+    script.write_text(CRASHING_SCRIPT)
+    run = subprocess.run([sys.executable, str(script), str(tmp / "stack.json")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and "applied active" in run.stdout and "RuntimeError" in run.stderr
+    assert verify_healed(client) == []  # healed at interpreter exit, no watchdog involved
