@@ -30,7 +30,7 @@ from typing import Any
 
 from checkers.columns import rows
 from checkers.examples import Examples
-from checkers.index import OK_INITIAL, OK_REPUBLISH, REJECTED, EventTable, application_index, key_index
+from checkers.index import OK_INITIAL, OK_REPUBLISH, REJECTED, SECONDARY, EventTable, application_index, key_index
 from checkers.inputs import CheckInputs
 from checkers.keys import OP_TOPIC, cash_scope, cash_tokens, op_cash_token, op_key
 from checkers.model import TOPIC_CASHLOG, CheckResult
@@ -63,12 +63,14 @@ def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None) -> Che
     ok_bits = OK_INITIAL | OK_REPUBLISH
     topics, states = ev.topic, ev.state
     for r in range(n_rows):
+        st = states[r]
+        if st & SECONDARY:
+            continue
         t = topics[r]
         targets = plan.get(t)
         if targets is None:
             other_topics[t] += 1
             continue
-        st = states[r]
         published = st & ok_bits
         for sub, cell, applied in targets:
             n = applied[r]
@@ -109,7 +111,7 @@ def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None) -> Che
         if sub in all_topics_subs or not arr or max(arr) == 0:
             continue
         for r, n in enumerate(arr):
-            if n and topics[r] in expected and sub not in expected[topics[r]]:
+            if n and not states[r] & SECONDARY and topics[r] in expected and sub not in expected[topics[r]]:
                 _unexpected(matrix, ex, sub, topics[r], ev.event_id[r], ev.key[r], n, "unexpected_subscriber")
 
     # 3. The load history: ok operations must have produced an event; fail ones must not.
@@ -119,7 +121,7 @@ def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None) -> Che
 
     totals = {c: sum(cell[c] for row in matrix.values() for cell in row.values()) for c in _CELLS}
     judged = totals["expected"] + hist["ok_matched_by_key"]
-    if not n_rows and not inputs.ops:
+    if not ev.row and not inputs.ops:
         unknown.append("no publisher records and no load history: no events to check")
     elif judged == 0 and not ex:
         unknown.append("no published event or mappable ok operation to check")
@@ -140,7 +142,7 @@ def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None) -> Che
         summary = (f"{totals['once']} deliveries exactly once of {totals['expected']} expected"
                    + (f"; {totals['duplicated']} duplicated (see duplicates)" if totals["duplicated"] else "")
                    + (f"; {totals['skipped']} skipped while OPEN" if totals["skipped"] else ""))
-    counts: dict[str, Any] = {"events": n_rows, "events_source": ev.source or "none",
+    counts: dict[str, Any] = {"events": len(ev.row), "events_source": ev.source or "none",
                               "totals": totals, "matrix": matrix, "history": dict(hist),
                               "failures": dict(bad), "other_topics": dict(other_topics)}
     return CheckResult("fanout", valid, summary, counts=counts, examples=ex.items,
@@ -165,6 +167,7 @@ def _judge_history(inputs: CheckInputs, ev: EventTable, expected: dict[str, tupl
     key_to_event: dict[str, str] = {}
     if have_events:
         key_to_event = dict(zip(reversed(ev.key), reversed(ev.event_id)))  # first event wins
+        key_to_event.pop("", None)
         key_to_event.pop("", None)  # (values are the table's own strings: no copies)
     else:
         for eid, k in idx.extra_key.items():

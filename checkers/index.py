@@ -13,10 +13,11 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 
-from checkers.columns import rows
+from checkers.columns import RecordColumns, rows
 from checkers.inputs import CheckInputs
 
 OK_INITIAL, OK_REPUBLISH, FAILED, REJECTED = 1, 2, 4, 8
+SECONDARY = 0x80  # a row that repeats an earlier row's event (a republish): skipped by checkers
 _CAP = 65535
 
 
@@ -56,7 +57,9 @@ def event_table(inputs: CheckInputs) -> EventTable:
         return cached
     t = EventTable()
     row, state = t.row, t.state
-    if inputs.publications:
+    if isinstance(inputs.publications, RecordColumns) and inputs.publications:
+        _event_table_from_columns(t, inputs.publications)
+    elif inputs.publications:
         t.source, t.published_records = "publications", True
         for eid, topic, key, o, attempt, mono, wall in rows(
                 inputs.publications, "event_id", "topic", "key", "outcome", "attempt", "mono", "wall"):
@@ -76,6 +79,29 @@ def event_table(inputs: CheckInputs) -> EventTable:
                 t.add(o.event_id, o.topic, o.key, FAILED if o.status == "failed" else OK_INITIAL, 0.0, 0.0)
     inputs.cache["events"] = t
     return t
+
+
+def _event_table_from_columns(t: EventTable, pubs: RecordColumns) -> None:
+    """Rows = publication positions, sharing the store's columns (no copies); a repeated
+    event id (republish) ORs its outcome into the first row and is marked SECONDARY."""
+    t.source, t.published_records = "publications", True
+    eids = pubs.column("event_id")
+    t.event_id, t.topic, t.key = eids, pubs.column("topic"), pubs.column("key")
+    t.mono, t.wall = pubs.column("mono"), pubs.column("wall")
+    row = t.row
+    state = t.state = bytearray(len(eids))
+    i = 0
+    for eid, o, attempt in zip(eids, pubs.column("outcome"), pubs.column("attempt")):
+        bit = (OK_INITIAL if attempt == "initial" else OK_REPUBLISH) if o == "ok" else (
+            REJECTED if o == "rejected_open" else FAILED)
+        if not eid:
+            state[i] = SECONDARY
+        else:
+            r = row.setdefault(eid, i)
+            state[r] |= bit
+            if r != i:
+                state[i] = SECONDARY
+        i += 1
 
 
 @dataclass(slots=True)

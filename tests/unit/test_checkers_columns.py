@@ -50,3 +50,19 @@ def test_standin_events_read_compact(tmp_path: Path):
     assert keys[0] is keys[1]
     res = {r.checker: r for r in run_all(inp)}
     assert res["duplicates"].valid is False and res["duplicates"].counts["duplicated_events"] == 1
+
+
+def test_republished_event_in_columns_counts_once_and_recovers():
+    from checkers.fanout import check_fanout
+    from checkers.model import Publication
+
+    inp = full_fanout_run(10, compact=True)
+    pubs = list(inp.publications)
+    pubs[1].outcome = "failed"
+    pubs.append(Publication(pubs[1].publisher, pubs[1].event_id, pubs[1].topic, pubs[1].key, 900.0, 900.0, "ok",
+                            "republish"))
+    inp.publications = publication_columns(pubs)
+    r = check_fanout(inp)
+    assert r.valid is True and r.counts["events"] == 10
+    assert r.counts["matrix"][TOPIC_TRANLOG]["report"]["recovered"] == 1
+    assert r.counts["totals"]["expected"] == 29
