@@ -136,6 +136,7 @@ class Stack:
         self._handles: dict[str, ManagedProcess] = {}
         self._servers: dict[str, RedisServer | ToxiproxyServer] = {}
         self._supervisor: Supervisor | None = None
+        self._down_result: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ accessors
 
@@ -497,7 +498,10 @@ class Stack:
         """Stop exactly the recorded processes; return what happened to each and ports still open.
 
         With `wait_ports` it also waits (up to 5 s) until no recorded port listens any more.
+        A second call returns the first call's result: the ports may belong to others by then.
         """
+        if self._down_result is not None:
+            return self._down_result
         if self._supervisor is not None:
             self._supervisor.stop()
             # The thread may have restarted a service; its handle is the current one.
@@ -539,7 +543,8 @@ class Stack:
         leftover = {p: o for p, o in outcomes.items() if o in ("not ours", "unkillable")}
         if not ports_left and not [o for o in outcomes.values() if o == "unkillable"]:
             self._file.remove()
-        return {"stopped": outcomes, "ports_left": ports_left, "problems": leftover}
+        self._down_result = {"stopped": outcomes, "ports_left": ports_left, "problems": leftover}
+        return self._down_result
 
     def _stop_part(self, part: str, entry: dict[str, Any], timeout: float) -> str:
         pid = entry.get("pid")

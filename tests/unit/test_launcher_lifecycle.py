@@ -114,6 +114,7 @@ def test_up_status_down_leaves_nothing(tmp_path: Path) -> None:
         pids = [e["pid"] for _, e in stack.parts()]
         result = stack.down()
     assert result["ports_left"] == [] and result["problems"] == {}
+    assert stack.down() is result  # idempotent
     assert not any(pid_running(p) for p in pids)
     assert not any(port_listening("127.0.0.1", p) for p in ports)
     assert not (tmp_path / "st" / "stack.json").exists()
