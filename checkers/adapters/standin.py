@@ -29,6 +29,9 @@ from checkers.model import (
 from kugeldrill.jsonl import read_jsonl
 from kugeldrill.netguard import require_loopback
 
+#: Events files larger than this in total are read into column stores (checkers.columns).
+COMPACT_BYTES = 64 * 1024 * 1024
+
 _STATES = {"closed": "CLOSED", "open": "OPEN", "half_open": "HALF_OPEN", "half-open": "HALF_OPEN"}
 _EVENT_FIELDS = ("breaker_transitions", "breaker_calls", "publications", "applications", "duplicate_skips",
                  "state_unreachable")
@@ -194,11 +197,12 @@ def read_diagnostics(services: Mapping[str, str], *, timeout: float = 5.0,
 def load_standin_inputs(run_dir: str | Path | None, stack_state: Mapping[str, Any] | None, *,
                         use_diagnostics: bool = False, timeout: float = 5.0,
                         history: str | Path | None = None, timeline: str | Path | None = None,
-                        compact: bool = False) -> CheckInputs:
+                        compact: bool | None = None) -> CheckInputs:
     """Everything the checkers need from a stand-in run (contracts §8).
 
     Reads `<run_dir>/history.jsonl` and `<run_dir>/timeline.json` (or the given paths), then
-    the events files; the diagnostics endpoints are used only if no events file exists and
+    the events files (kept in column stores when `compact`, or when None and the files
+    exceed COMPACT_BYTES -- a run of millions of events); the diagnostics endpoints are used only if no events file exists and
     `use_diagnostics` is set. Redis stream groups are read by `checkers.quiescence`.
     """
     inputs = CheckInputs()
@@ -209,6 +213,8 @@ def load_standin_inputs(run_dir: str | Path | None, stack_state: Mapping[str, An
     inputs.merge(load_timeline(tl) if tl else _missing("faults", "no run folder or timeline path"))
     files = events_files(base, stack_state)
     if files:
+        if compact is None:
+            compact = sum(p.stat().st_size for p in files.values()) > COMPACT_BYTES
         events = read_events_files(files, compact=compact)
         if compact:  # keep the column stores instead of copying them into lists
             inputs.publications, inputs.applications = events.publications, events.applications
