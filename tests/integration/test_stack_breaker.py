@@ -27,7 +27,7 @@ RESET = 3.0
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with running_stack(tmp_path_factory.mktemp("breaker") / "st", breaker_threshold=3,
-                       breaker_reset_seconds=RESET, dapr_timeout_seconds=2.0) as s:
+                       breaker_reset_seconds=RESET) as s:
         yield s
 
 
