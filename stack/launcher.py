@@ -458,9 +458,12 @@ class Stack:
         ports += [int(link["listen"].rsplit(":", 1)[1]) for link in self.state.get("links", {}).values()]
         return ports
 
-    def status(self, probe: bool = True) -> dict[str, Any]:
-        """URLs of everything, plus (with `probe`) whether each process runs and answers."""
-        client = httpx.Client(timeout=PROBE_TIMEOUT) if probe else None
+    def status(self, probe: bool = True, timeout: float = 5.0) -> dict[str, Any]:
+        """URLs of everything, plus (with `probe`) whether each process runs and answers.
+
+        One probe per part with `timeout` seconds: a busy machine must not read as unhealthy.
+        """
+        client = httpx.Client(timeout=timeout) if probe else None
         try:
             def proc(entry: dict[str, Any], probe_fn: Callable[[httpx.Client], str | None] | None) -> dict[str, Any]:
                 out = {"url": entry.get("url") or entry.get("api"), "pid": entry.get("pid"), "log": entry.get("log"),
