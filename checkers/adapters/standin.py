@@ -23,6 +23,7 @@ from checkers.model import (
     Application,
     BreakerCall,
     BreakerTransition,
+    OutboxEntry,
     Publication,
     StateUnreachable,
 )
@@ -176,6 +177,15 @@ def read_diagnostics(services: Mapping[str, str], *, timeout: float = 5.0,
                 if resp.status_code != 200:
                     errors.append(f"{url}: HTTP {resp.status_code}")
                     continue
+                if path == "outbox":  # delivery-status documents, not publish attempts
+                    for rec in _items(resp.json(), *names):
+                        topic = str(rec.get("topic", ""))
+                        services = {str(k): str(v.get("status") if isinstance(v, Mapping) else v)
+                                    for k, v in (rec.get("services") or {}).items()}
+                        inputs.outbox.append(OutboxEntry(app, str(rec.get("event_id", "")), topic,
+                                                         event_key(topic, rec.get("payload_keys") or {}),
+                                                         str(rec.get("status", "")), services))
+                    continue
                 for rec in _items(resp.json(), *names):
                     rec = dict(rec)
                     rec.setdefault("kind", kind_default)
@@ -186,11 +196,13 @@ def read_diagnostics(services: Mapping[str, str], *, timeout: float = 5.0,
             http.close()
     if errors:
         inputs.notes.extend(errors)
-        for name in _EVENT_FIELDS:
+        for name in (*_EVENT_FIELDS, "outbox"):
             inputs.mark_missing(name, "diagnostics endpoints failed: " + "; ".join(errors[:3]))
     else:
-        for name in _EVENT_FIELDS:
-            inputs.mark(name, "diagnostics endpoints (recent tail only)")
+        for name in (*_EVENT_FIELDS, "outbox"):
+            if name != "publications":
+                inputs.mark(name, "diagnostics endpoints (recent tail only)")
+        inputs.mark_missing("publications", "diagnostics endpoints give outbox documents, not publish attempts")
     return inputs
 
 

@@ -113,6 +113,10 @@ def test_diagnostics_endpoints_through_mock_transport():
             return httpx.Response(200, json={"items": [{"ts": 1.0, "mono": 2.0, "kind": "applied", "event_id": "e1",
                                                         "topic": TOPIC_CASHLOG, "subscriber": "journal",
                                                         "payload_keys": PK}]})
+        if path.endswith("/outbox"):
+            return httpx.Response(200, json={"counts": {"failed": 1}, "service": "journal", "events": [
+                {"event_id": "e9", "topic": TOPIC_TRANLOG, "status": "failed", "payload_keys": PK,
+                 "services": {"report": {"status": "pending"}}}]})
         if path.endswith("/breaker"):
             return httpx.Response(200, json={"data": {"transitions": [
                 {"ts": 1.0, "mono": 3.0, "breaker": "dapr", "from": "closed", "to": "open", "failures": 3}],
@@ -123,7 +127,9 @@ def test_diagnostics_endpoints_through_mock_transport():
     inp = read_diagnostics({"journal": "http://127.0.0.1:9"}, client=client)
     assert [(a.subscriber, a.topic) for a in inp.applications] == [("journal", TOPIC_CASHLOG)]
     assert [(t.service, t.to_state) for t in inp.breaker_transitions] == [("journal", "OPEN")]
-    assert inp.has("applications")
+    assert [(o.event_id, o.status, o.key, o.services) for o in inp.outbox] == [
+        ("e9", "failed", tran_key("T1", "S1", 1, 7), {"report": "pending"})]
+    assert inp.has("applications") and inp.has("outbox") and "publications" in inp.missing
     with pytest.raises(NotLoopbackError):
         read_diagnostics({"journal": "http://192.0.2.1:80"}, client=client)
 
