@@ -108,10 +108,10 @@ def test_latency_within_tolerance_and_direction(drill):
     r = drill.redis()
     base = rtt(r)
     with drill.active(kind="latency", latency=150):
-        assert 0.14 <= rtt(r) <= 0.25  # the existing pooled connection is affected too
+        assert 0.14 <= rtt(r) <= 0.35  # the existing pooled connection is affected too
     assert rtt(r) < base + 0.05
     with drill.active(kind="latency", latency=100, direction="both"):
-        assert 0.19 <= rtt(r) <= 0.32
+        assert 0.19 <= rtt(r) <= 0.45
     with drill.active(kind="latency", latency=200, toxicity=0.0):
         assert rtt(r) < 0.1
     drill.healthy()
@@ -122,7 +122,7 @@ def test_latency_on_http(drill):
     with httpx.Client(timeout=3) as http, drill.active(kind="latency", latency=200, link="app@t"):
         t0 = time.perf_counter()
         assert http.get(url).text == "hello"
-        assert 0.19 <= time.perf_counter() - t0 <= 0.4
+        assert 0.19 <= time.perf_counter() - t0 <= 0.6
         with pytest.raises(httpx.ReadTimeout):
             http.get(url, timeout=0.1)
     drill.healthy()
@@ -266,12 +266,13 @@ def test_flap_alternates(drill):
 def test_ramp_steps_latency_up(drill):
     r = drill.redis()
     r.ping()  # connect first: a new connection's handshake adds round trips
-    tl = drill.timeline(kind="ramp", start=50, end=250, steps=3, **{"for": 1.5}).start()
+    tl = drill.timeline(kind="ramp", start=50, end=250, steps=3, **{"for": 3.0}).start()
     samples = []
-    for offset in (0.2, 0.7, 1.2):  # middle of each 0.5 s step
+    for offset in (0.2, 1.2, 2.2):  # early in each 1 s step; 3 pings fit in a step
         time.sleep(max(0.0, tl.t0_mono + offset - time.monotonic()))
-        samples.append(rtt(r, 1))
+        samples.append(rtt(r, 3))
     assert tl.wait(5)
     for got, want in zip(samples, (0.05, 0.15, 0.25)):
-        assert want - 0.01 <= got <= want + 0.08, samples
+        assert want - 0.01 <= got <= want + 0.09, samples  # each step distinct from its neighbours
+    assert [e["action"] for e in tl.faults[0].events] == ["latency=150", "latency=250"]
     drill.healthy()
