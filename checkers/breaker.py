@@ -22,6 +22,7 @@ breaker stayed OPEN after a heal with no traffic to close it.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter, defaultdict
 from typing import Any
@@ -48,6 +49,7 @@ class _BreakerJudge:
         self.svc, self.name = service, breaker
         self.trans = sorted(trans, key=lambda t: t.mono)
         self.calls = sorted(calls, key=lambda c: c.mono)
+        self._monos = [c.mono for c in self.calls]  # for bisect in _calls_between
         self.windows = windows
         self.p = params
         self.ex = ex
@@ -111,12 +113,8 @@ class _BreakerJudge:
         self.details["max_half_open_trials"] = most
 
     def _calls_between(self, lo: float, hi: float) -> list[BreakerCall]:
-        import bisect
-
-        monos = self.details.setdefault("_monos", [c.mono for c in self.calls])
-        i = bisect.bisect_left(monos, lo)
-        j = bisect.bisect_right(monos, hi)
-        return self.calls[i:j]
+        """Calls with lo <= mono <= hi (binary search on the sorted calls)."""
+        return self.calls[bisect.bisect_left(self._monos, lo):bisect.bisect_right(self._monos, hi)]
 
     def _opens_justified(self) -> None:
         has_calls = bool(self.calls)
@@ -235,7 +233,6 @@ def check_breakers(inputs: CheckInputs, params: BreakerParams | None = None) -> 
     for (svc, name), (trans, calls) in sorted(groups.items()):
         judge = _BreakerJudge(svc, name, trans, calls, windows.get(svc, []), p, ex, unknown)
         d = judge.run()
-        d.pop("_monos", None)
         per_breaker[f"{svc}/{name}"] = d
 
     # Faults that should have made calls fail: did they, and do we see those services at all?
