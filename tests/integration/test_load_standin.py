@@ -222,7 +222,7 @@ def test_blackhole_on_cart_link_records_timeouts_as_info(stack: Any, prov: tuple
             assert any(s in op.error for s in NON_EFFECTING_STEPS), f"effecting timeout recorded as fail: {op}"
         else:
             assert op.outcome == "info", op
-        assert t_on - 1 <= op.complete_mono <= t_off + 5, op
+        assert t_on - 1 <= op.complete_mono <= t_off + 10, op
     infos = [o for o in timed_out if o.outcome == "info"]
     assert infos, "no effecting call was in flight under the blackhole"
     # At least one info op did take effect (its request reached cart): `fail` would have lied.
