@@ -10,8 +10,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from kugeldrill.ports import free_port
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 PROV = {"tenant_id": "T1", "store_code": "1", "urls": {"cart": "http://127.0.0.1:9"},

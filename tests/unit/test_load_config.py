@@ -55,3 +55,8 @@ def test_bad_values_name_the_field(tmp_path: Path, text: str, message: str) -> N
 def test_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(environ={"KUGELDRILL_LOAD_CONFIG": str(tmp_path / "none.yaml")})
+
+
+def test_example_file_is_valid_and_equals_the_defaults() -> None:
+    example = Path(__file__).resolve().parents[2] / "locustfiles" / "load.example.yaml"
+    assert load_config(example, environ={}) == LoadConfig()
