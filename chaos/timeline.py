@@ -42,12 +42,14 @@ from typing import Any
 from chaos.faults import MAX_FAULT_SECONDS, FaultKind, Param, Step, get_kind, validate_duration
 from chaos.heal import HealReport, heal_all
 from chaos.links import Link, LinkMap
-from chaos.toxiproxy import ToxiproxyClient, ToxiproxyError
+from chaos.toxiproxy import ToxiproxyClient, ToxiproxyError, version_tuple
 from chaos import watchdog as watchdog_mod
 from kugeldrill.errors import ConfigError, DrillError
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ENTRY_KEYS = ("id", "at", "for", "link", "kind", "params")
+# Toxic types newer than Toxiproxy 2.0 (CHANGELOG): the server must have them.
+MIN_SERVER: dict[str, tuple[int, ...]] = {"reset_peer": (2, 2, 0), "limit_data": (2, 1, 0)}
 
 
 @dataclass
@@ -276,10 +278,34 @@ class Timeline:
 
     # -- running
 
-    def start(self, *, t0_mono: float | None = None) -> "Timeline":
-        """Begin the schedule now (or at a given monotonic t0, e.g. the load's start)."""
+    def preflight(self) -> None:
+        """Check the server before anything is applied: every fault's proxy exists and the
+        server version has the toxic types used. Raises DrillError naming what is wrong."""
+        if not self.faults:
+            return
+        existing = self.client.proxies()
+        missing = sorted({f.link.proxy for f in self.faults} - set(existing))
+        if missing:
+            raise DrillError(f"Toxiproxy {self.client.api} has no proxy {', '.join(missing)}",
+                             hint="create the links first (LinkMap.ensure, or 'kugeldrill stack up')")
+        version = version_tuple(self.client.version())
+        for fault in self.faults:
+            need = MIN_SERVER.get(fault.kind.name)
+            if version and need and version < need:
+                raise DrillError(
+                    f"faults[{fault.index}].kind {fault.kind.name!r} needs Toxiproxy >= "
+                    f"{'.'.join(map(str, need))}, server {self.client.api} is {'.'.join(map(str, version))}")
+
+    def start(self, *, t0_mono: float | None = None, preflight: bool = True) -> "Timeline":
+        """Begin the schedule now (or at a given monotonic t0, e.g. the load's start).
+
+        With `preflight` (default) the server is checked first, so a missing proxy or an
+        old server is an error before any fault is applied, not a failure mid-run.
+        """
         if self._thread is not None:
             raise DrillError("timeline already started")
+        if preflight:
+            self.preflight()
         now_mono, now_wall = time.monotonic(), time.time()
         self.t0_mono = now_mono if t0_mono is None else t0_mono
         self.t0_wall = now_wall - (now_mono - self.t0_mono)

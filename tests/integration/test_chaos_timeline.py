@@ -12,7 +12,7 @@ from chaos.heal import heal_all, verify_healed
 from chaos.links import Link, LinkMap
 from chaos.timeline import Timeline
 from chaos.toxiproxy import ToxiproxyClient
-from kugeldrill.errors import ConfigError
+from kugeldrill.errors import ConfigError, DrillError
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +101,10 @@ def test_apply_error_recorded_not_fatal(client, links, tmp_path):
                    {"at": 0, "for": 0.3, "link": "redis@journal", "kind": "latency", "latency": 10}],
                   links, client, out=out, watchdog=False)
     client.delete_proxy("kugeldrill.redis@cart")  # vanished between validation and run
-    tl.start()
+    with pytest.raises(DrillError, match="has no proxy kugeldrill.redis@cart"):
+        tl.start()  # the preflight notices before anything is applied
+    assert not client.get_proxy("kugeldrill.redis@journal").toxics
+    tl.start(preflight=False)  # without it, the failure is recorded and the run goes on
     assert tl.wait(5)
     tl.stop()
     doc = json.loads(out.read_text())

@@ -23,8 +23,12 @@ class Recorder:
     def __call__(self, req: httpx.Request) -> httpx.Response:
         with self.lock:
             self.calls.append((time.monotonic(), req.method, req.url.path))
+        if req.method == "GET" and req.url.path == "/version":
+            return httpx.Response(200, text='{"version": "2.12.0"}\n')
         if req.method == "GET":
-            return httpx.Response(200, json={})
+            return httpx.Response(200, json={name: {"name": name, "listen": "127.0.0.1:1", "upstream": "127.0.0.1:2",
+                                                    "enabled": True, "toxics": []}
+                                             for name in ("kugeldrill.redis@cart", "kugeldrill.redis@stock")})
         if req.method == "DELETE":
             return httpx.Response(204)
         body = json.loads(req.content)
@@ -65,3 +69,21 @@ def test_stop_before_time_skips_without_api_calls():
     assert [f.status for f in tl.faults] == ["skipped", "skipped"]
     assert all(m == "GET" for _, m, _ in rec.calls)  # only the verifying read
     assert tl.status()["state"] == "stopped"
+
+
+def test_preflight_refuses_toxics_the_server_lacks():
+    import pytest
+
+    from kugeldrill.errors import DrillError
+
+    class OldServer(Recorder):
+        def __call__(self, req):
+            if req.url.path == "/version":
+                return httpx.Response(200, text="2.1.4")
+            return super().__call__(req)
+
+    rec = OldServer()
+    tl = make([{"at": 0, "for": 1, "link": "redis@cart", "kind": "reset_peer"}], rec)
+    with pytest.raises(DrillError, match=r"faults\[0\]\.kind 'reset_peer' needs Toxiproxy >= 2.2.0, .* is 2.1.4"):
+        tl.start()
+    assert all(m == "GET" for _, m, _ in rec.calls)
