@@ -28,9 +28,16 @@ TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.Incomplet
 
 
 def make_client(settings: RedisSettings, *, block_margin: float = 0.0) -> aioredis.Redis:
-    """A pooled asyncio client; `block_margin` widens the socket timeout for blocking reads."""
+    """A pooled asyncio client; `block_margin` widens the socket timeout for blocking reads.
+
+    The pool is a blocking one, like go-redis': when all `poolSize` connections are busy a
+    call waits (up to readTimeout + 1 s, go-redis' poolTimeout) instead of failing at once.
+    """
     require_loopback(f"{settings.host}:{settings.port}", what="redisHost")
-    return aioredis.Redis(
+    no_retry = Retry(NoBackoff(), 0)
+    pool = aioredis.BlockingConnectionPool(
+        max_connections=settings.pool_size,
+        timeout=max(settings.read_timeout, 0.1) + 1.0,
         host=settings.host,
         port=settings.port,
         db=settings.db,
@@ -38,11 +45,9 @@ def make_client(settings: RedisSettings, *, block_margin: float = 0.0) -> aiored
         username=settings.username,
         socket_connect_timeout=settings.dial_timeout,
         socket_timeout=max(settings.read_timeout, 0.1) + block_margin,
-        max_connections=settings.pool_size,
-        retry=Retry(NoBackoff(), 0),
-        decode_responses=False,
-        client_name=None,
+        retry=no_retry,
     )
+    return aioredis.Redis(connection_pool=pool, retry=no_retry, decode_responses=False)
 
 
 def backoff(attempt: int, settings: RedisSettings) -> float:

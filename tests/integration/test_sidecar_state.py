@@ -169,3 +169,20 @@ def test_redis_down_statuses_and_metrics(sidecar, redis_server):
     metrics = httpx.get(str(client.base_url).split("/v1.0")[0] + "/metrics", timeout=5).text
     assert 'dapr_component_state_count{app_id="cart",component="statestore",namespace="",operation="get",success="false"} 1' in metrics
     assert 'operation="set",success="true"' in metrics
+
+
+def test_calls_beyond_the_pool_size_wait_instead_of_failing(sidecar):
+    import asyncio
+
+    client, _ = sidecar
+    base = str(client.base_url).rstrip("/")
+    save(client, "statestore", {"key": "p", "value": 1})
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=120)) as c:
+            calls = [c.get(f"{base}/state/statestore/p") for _ in range(60)]
+            calls += [c.post(f"{base}/publish/pubsub-tranlog-report/topic-burst", json={"i": i}) for i in range(60)]
+            return [r.status_code for r in await asyncio.gather(*calls)]
+
+    statuses = asyncio.run(burst())
+    assert statuses.count(200) == 60 and statuses.count(204) == 60  # 120 concurrent calls, pool of 20
