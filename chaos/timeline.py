@@ -30,6 +30,7 @@ import atexit
 import json
 import os
 import re
+import subprocess
 import tempfile
 import threading
 import time
@@ -240,6 +241,7 @@ class Timeline:
         self.t0_mono: float | None = None
         self.state = "planned"
         self.heal_report: HealReport | None = None
+        self.error: str | None = None  # an unexpected failure of the schedule thread
         self._events = self._schedule()
         self._stop = threading.Event()
         self._done = threading.Event()
@@ -340,8 +342,9 @@ class Timeline:
             if self._watchdog is not None:
                 try:
                     self._watchdog.wait(timeout=2.0)
-                except Exception:  # noqa: BLE001 - it exits on its own within one interval
+                except subprocess.TimeoutExpired:  # it exits on its own within one interval
                     self._watchdog.terminate()
+                    self._watchdog.wait(timeout=2.0)
             try:
                 self._lease.unlink()
                 if self._lease_tmpdir is not None:
@@ -367,9 +370,11 @@ class Timeline:
                 self._write()
                 with self._changed:
                     self._changed.notify_all()
+        except Exception as exc:  # noqa: BLE001 - a bug must not leave faults applied
+            self.error = f"{type(exc).__name__}: {exc}"
         finally:
             if not self._stop.is_set():
-                self.state = "finished"
+                self.state = "finished" if self.error is None else "failed"
                 self._finish(stopped=False)
             self._done.set()
             with self._changed:
@@ -453,7 +458,7 @@ class Timeline:
     def stop(self, timeout: float | None = None) -> HealReport:
         """Stop the schedule and heal every fault now; safe from signal handlers, repeatable."""
         with self._heal_lock:
-            if self.state in ("stopped", "finished") and self.heal_report is not None and self.heal_report.ok:
+            if self.state in ("stopped", "finished", "failed") and self.heal_report is not None and self.heal_report.ok:
                 return self.heal_report
             self._stop.set()
             limit = timeout if timeout is not None else self.client.timeout * 2 + 1
@@ -529,7 +534,7 @@ class Timeline:
 
     def to_json(self) -> dict[str, Any]:
         return {"t0_wall": self.t0_wall, "t0_mono": self.t0_mono, "state": self.state,
-                "api": self.client.api, "faults": [f.record() for f in self.faults]}
+                "api": self.client.api, "error": self.error, "faults": [f.record() for f in self.faults]}
 
     def _write(self) -> None:
         if self.out is None:
