@@ -104,23 +104,20 @@ class LocustRun:
             return ""
 
 
-def start_locust(run_dir: Path, load: LoadSpec, *, provision_path: Path, processes: int,
-                 host: str | None = None) -> LocustRun:
-    """Launch Locust headless with the scenario's users, ramp and duration (or stages)."""
-    if not LOCUSTFILE.exists():
-        raise DrillError(f"locustfile {LOCUSTFILE} is missing (the load part is not installed)")
-    history_dir = run_dir / "history"
-    history_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-    cfg_path = run_dir / "load_config.json"
-    cfg_path.write_text(json.dumps(load_config_for(load, processes), indent=2), encoding="utf-8")
+def locust_command(run_dir: Path, load: LoadSpec, *, provision_path: Path, processes: int,
+                   host: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """The Locust command line and the environment variables it needs (no side effects)."""
     users = load.peak_users
-    files = str(LOCUSTFILE)
-    cmd = [sys.executable, "-m", "locust", "-f", files, "--headless",
+    cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
            "--csv", str(run_dir / CSV_PREFIX), "--html", str(run_dir / "locust.html"),
            "--only-summary", "--exit-code-on-error", "0", "--stop-timeout", f"{load.stop_timeout:g}",
            "--loglevel", "INFO", "--logfile", str(run_dir / "logs" / "locust.log")]
-    env = dict(os.environ)
+    env: dict[str, str] = {
+        "KUGELDRILL_PROVISION": str(provision_path),
+        "KUGELDRILL_HISTORY_DIR": str(run_dir / "history"),
+        "KUGELDRILL_LOAD_CONFIG": str(run_dir / "load_config.json"),
+        "PYTHONUNBUFFERED": "1",
+    }
     if load.stages:
         cmd[4] = f"{LOCUSTFILE},{SHAPEFILE}"
         env["KUGELDRILL_STAGES"] = json.dumps([{"duration": s.duration, "users": sum(s.users.values()),
@@ -131,13 +128,22 @@ def start_locust(run_dir: Path, load: LoadSpec, *, provision_path: Path, process
         cmd += ["--processes", str(processes)]
     if host:
         cmd += ["--host", host]
-    env.update({
-        "KUGELDRILL_PROVISION": str(provision_path),
-        "KUGELDRILL_HISTORY_DIR": str(history_dir),
-        "KUGELDRILL_LOAD_CONFIG": str(cfg_path),
-        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        "PYTHONUNBUFFERED": "1",
-    })
+    return cmd, env
+
+
+def start_locust(run_dir: Path, load: LoadSpec, *, provision_path: Path, processes: int,
+                 host: str | None = None) -> LocustRun:
+    """Launch Locust headless with the scenario's users, ramp and duration (or stages)."""
+    if not LOCUSTFILE.exists():
+        raise DrillError(f"locustfile {LOCUSTFILE} is missing (the load part is not installed)")
+    (run_dir / "history").mkdir(parents=True, exist_ok=True)
+    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    (run_dir / "load_config.json").write_text(json.dumps(load_config_for(load, processes), indent=2),
+                                              encoding="utf-8")
+    cmd, extra = locust_command(run_dir, load, provision_path=provision_path, processes=processes, host=host)
+    env = dict(os.environ)
+    env.update(extra)
+    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     out_path = run_dir / "logs" / "locust.out"
     out = open(out_path, "wb")
     try:

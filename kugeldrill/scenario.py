@@ -155,6 +155,14 @@ def _check_semantics(loaded: LoadedScenario, source: str) -> None:
             line = loaded.line_of(("expect", "breaker", "sequences", i, "states"))
             raise ConfigError(f"{source}:{line}: field 'expect.breaker.sequences[{i}].states': "
                               f"a state cannot follow itself ({seq.states})")
+    from kugeldrill.drill_locust import load_config_for
+
+    try:
+        load_config_for(sc.load, sc.load.processes)
+    except ConfigError as exc:
+        named = [k for k in sc.load.config if re.search(rf"\b{re.escape(str(k))}\b", str(exc))]
+        line = loaded.line_of(("load", "config", named[0]) if named else ("load", "config"))
+        raise ConfigError(f"{source}:{line}: field 'load.config': {exc}", hint=exc.hint) from None
     if sc.target != "embedded":
         target = Path(sc.target)
         candidates = [target] if target.is_absolute() else [target, Path(source).parent / target]

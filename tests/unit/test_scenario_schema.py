@@ -129,3 +129,8 @@ def test_target_must_be_embedded_or_an_existing_file(tmp_path: Path) -> None:
     (tmp_path / "t.yaml").write_text("name: t\n")
     loaded = parse_scenario_text(f"target: {tmp_path / 't.yaml'}\n" + GOOD)
     assert loaded.scenario.target.endswith("t.yaml")
+
+
+def test_load_config_checked_by_the_locustfile_schema() -> None:
+    msg = _error(GOOD.replace("duration: 20s", "duration: 20s\n  config:\n    cart_wait: [0.1, 0.2]\n    no_such_knob: 1"))
+    assert "drill.yaml:" in msg and "load.config" in msg and "no_such_knob" in msg

@@ -1,0 +1,49 @@
+"""The Locust command line and load config a scenario turns into."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kugeldrill.drill_locust import SHAPEFILE, load_config_for, locust_command
+from kugeldrill.errors import ConfigError
+from kugeldrill.scenario import parse_scenario_text
+from kugeldrill.scenario_schema import LoadSpec
+
+
+def _load(text: str):
+    return parse_scenario_text("name: t\nload:\n" + text).scenario.load
+
+
+def test_duration_scenario_command(tmp_path: Path) -> None:
+    load = _load("  users: {CartUser: 3, TerminalUser: 1}\n  spawn_rate: 4\n  duration: 1m\n")
+    cmd, env = locust_command(tmp_path, load, provision_path=tmp_path / "provision.json", processes=1)
+    assert cmd[cmd.index("-u") + 1] == "4" and cmd[cmd.index("-t") + 1] == "60s" and cmd[cmd.index("-r") + 1] == "4"
+    assert cmd[cmd.index("--exit-code-on-error") + 1] == "0"  # the verdict is ours, not Locust's
+    assert "--processes" not in cmd and "--headless" in cmd
+    assert cmd[cmd.index("--csv") + 1] == str(tmp_path / "locust")
+    assert env["KUGELDRILL_HISTORY_DIR"] == str(tmp_path / "history")
+
+
+def test_stages_use_the_shape_and_processes(tmp_path: Path) -> None:
+    load = _load("  stages:\n    - {duration: 5s, users: {CartUser: 2}}\n    - {duration: 5s, users: {CartUser: 4, TerminalUser: 1}}\n")
+    cmd, env = locust_command(tmp_path, load, provision_path=tmp_path / "p.json", processes=2)
+    assert cmd[cmd.index("-f") + 1].endswith(str(SHAPEFILE)) and "-u" not in cmd and "-t" not in cmd
+    assert json.loads(env["KUGELDRILL_STAGES"])[1]["users"] == 5
+    assert cmd[cmd.index("--processes") + 1] == "2"
+
+
+def test_load_config_weights_are_user_counts() -> None:
+    load = _load("  users: {CartUser: 3, OpenCloseUser: 1}\n  duration: 5\n  config: {cart_wait: [0.2, 0.4]}\n")
+    cfg = load_config_for(load, 2)
+    assert (cfg["cart_weight"], cfg["terminal_weight"], cfg["openclose_weight"]) == (3, 0, 1)
+    assert cfg["workers"] == 2 and cfg["cart_wait"] == [0.2, 0.4]
+
+
+def test_bad_load_config_is_refused_before_anything_runs() -> None:
+    load = LoadSpec.model_validate({"users": {"CartUser": 1}, "duration": 5, "config": {"no_such_knob": 1}})
+    with pytest.raises(ConfigError) as info:
+        load_config_for(load, 1)
+    assert "no_such_knob" in str(info.value)
