@@ -205,7 +205,7 @@ class Deliverer:
         except httpx.HTTPError as exc:
             latency = (time.monotonic() - started) * 1000
             self._ingress("retry", "retry", latency)
-            self.log.error(f"error returned from app channel while sending pub/sub event to app: {exc!r}",
+            self.log.error(f"error from app channel while sending pub/sub event to app: {exc!r}",
                            scope="dapr.runtime.processor.pubsub")
             raise DeliveryError(f"error from app channel while sending pub/sub event to app: {exc!r}") from None
         latency = (time.monotonic() - started) * 1000

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from redis.exceptions import ResponseError
 
-from stack.sidecar.redisconn import TRANSIENT, describe, make_client, with_retries
+from stack.sidecar.redisconn import describe, make_client, with_retries
 from stack.sidecar.resources import PubsubComponent
 from stack.sidecar.sidelog import SidecarLog
 
@@ -216,11 +216,11 @@ class RedisStreamsPubsub:
                 await self._reclaim_once(topic)
             except asyncio.CancelledError:
                 raise
-            except TRANSIENT as exc:
-                self.log.error(f"error retrieving pending Redis messages: {describe(exc)}", scope="dapr.contrib")
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     self.log.error(f"error retrieving pending Redis messages: {exc}", scope="dapr.contrib")
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive any Redis trouble
+                self.log.error(f"error retrieving pending Redis messages: {describe(exc)}", scope="dapr.contrib")
             await asyncio.sleep(self.comp.redeliver_interval)
 
     async def _reclaim_once(self, topic: str) -> None:

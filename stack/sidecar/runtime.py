@@ -148,6 +148,15 @@ class Sidecar:
 
     # -- app connection and subscriptions -------------------------------------------
     async def _connect_app(self) -> None:
+        try:
+            await self._connect_app_inner()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - logged, not silently lost in a task
+            self.log.error(f"failed to start subscriptions: {exc!r}")
+            raise
+
+    async def _connect_app_inner(self) -> None:
         await self._wait_app_port()
         subs = [SubscriptionState(s) for s in self.resources.subscriptions]
         programmatic = await self._get_programmatic()
