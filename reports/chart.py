@@ -151,6 +151,12 @@ def render_timeline_svg(summary: RunSummary) -> str:
                        f'{seg["start"]:.1f}s–{seg["end"]:.1f}s</title></rect>')
         out.append("</g>")
     out.append("</g>")
+    # Where the load ended: what follows is recovery and quiescence, without traffic.
+    if 0 < summary.load_seconds < x_max:
+        lx = x(summary.load_seconds)
+        out.append(f'<g class="load-end"><line x1="{lx:.1f}" x2="{lx:.1f}" y1="{top_a}" y2="{band_bottom}" '
+                   f'stroke="#455a64" stroke-dasharray="6,3"/><text x="{lx - 3:.1f}" y="{top_b - 8}" '
+                   f'text-anchor="end" fill="#455a64">load end</text></g>')
     # Time axis under the lanes.
     axis_y = top_lanes + lane_block - 14
     out.append(f'<g class="time-axis"><line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{axis_y}" y2="{axis_y}" stroke="#555"/>')

@@ -127,3 +127,12 @@ def test_report_command_rerenders_a_run_folder(tmp_path: Path) -> None:
     assert 'data-verdict="fail"' in html and 'class="fault-window"' in html  # kept from verdict.json
     assert (tmp_path / "junit.xml").exists()
     assert main(["report", str(tmp_path / "missing")]) == 2
+
+
+def test_load_end_marker_when_recovery_is_charted() -> None:
+    s = synthetic_summary()
+    s.phases.append({"name": "quiescence", "start": 30.0, "end": 36.0})
+    svg = render_timeline_svg(s)
+    assert 'class="load-end"' in svg
+    s.phases.pop()
+    assert 'class="load-end"' not in render_timeline_svg(s)  # the chart ends with the load
