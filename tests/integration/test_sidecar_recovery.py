@@ -131,3 +131,47 @@ def test_process_cli_rejects_bad_arguments(tmp_path: Path):
     )
     assert proc.returncode == 2
     assert "not a directory" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_subscriptions_wait_for_an_app_behind_a_proxy(tmp_path: Path, redis_server):
+    """The launcher puts a Toxiproxy proxy on the app port: TCP is accepted before the app is
+    up. GET /dapr/subscribe is retried until the app answers, then delivery starts."""
+    import socket
+    import threading
+
+    port = free_port()
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def accept_and_close() -> None:  # what a proxy does while its upstream is down
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+                conn.close()
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept_and_close, daemon=True)
+    thread.start()
+    sc = start_sidecar(tmp_path, redis_port=redis_server.port, app_id="journal", wait_ready=False,
+                       app=RecordingApp(subscriptions=SUB, port=port))  # not started: only its port is used
+    app = None
+    try:
+        time.sleep(1.5)
+        assert httpx.get(f"{sc.url}/v1.0/healthz", timeout=5).status_code == 500  # not ready without the app
+        stop.set()
+        thread.join(5)
+        listener.close()
+        app = RecordingApp(subscriptions=SUB, port=port).start()
+        sc.wait_ready(30)
+        assert publish(sc.url, {"late": True}).status_code == 204
+        assert app.wait_for(lambda a: len(a.deliveries) == 1, 15)
+        assert "error getting topic list from app" in (tmp_path / "sidecar-journal.log").read_text()
+    finally:
+        sc.stop()
+        if app:
+            app.stop()
