@@ -150,6 +150,9 @@ class Drill:
         self.env = open_environment(sc, self.run_dir, self.loaded.path)
         self.env.save_into(self.run_dir)
         s.target = self.env.description
+        if self.env.kind != "embedded" and sc.stack != type(sc.stack)():
+            s.notes.append("the scenario's 'stack' options apply to the embedded stand-in only; "
+                           "they were ignored for this target (its breaker comes from the target file)")
         self.tail = EventTail(self.env.events_files())
 
         self._phase("provision")
