@@ -20,7 +20,7 @@ from stack.services.common.breaker import BreakerStats, CircuitBreaker
 from stack.services.common.events import EventLog
 
 RESET = 0.3
-PARAMS = BreakerParams(reset_seconds=RESET, close_tolerance_seconds=1.0, order_slack_seconds=0.05)
+PARAMS = BreakerParams(reset_seconds=RESET, close_tolerance_seconds=1.0, order_slack_seconds=0.25)
 
 
 def _fault(start: float, end: float) -> FaultWindow:
