@@ -3,6 +3,7 @@ every row of the §2.4 response table, consumer groups and fan-out (dapr.md §1.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from pathlib import Path
@@ -210,6 +211,57 @@ def test_concurrency_bounds_parallel_deliveries(tmp_path: Path, redis_server):
         overlap = max(sum(1 for s in starts if t - hold < s <= t) for t in starts)
         assert overlap == 2, starts  # two workers, each busy for `hold` seconds per message
         assert starts[-1] - starts[0] >= 2 * hold * 0.9
+    finally:
+        sc.stop()
+        app.stop()
+
+
+def test_declarative_subscription_files_and_raw_payload(tmp_path: Path, redis_server):
+    from stack.components import render_components
+    from stack.sidecar.runtime import SidecarOptions
+    from stack.sidecar.server import SidecarThread
+    from kugeldrill.ports import free_port
+
+    comp = render_components(tmp_path / "comp", redis_host=f"127.0.0.1:{redis_server.port}", app_id="journal")
+    (comp / "subscriptions.yaml").write_text(f"""
+apiVersion: dapr.io/v2alpha1
+kind: Subscription
+metadata: {{name: tranlog}}
+spec:
+  pubsubname: {PUBSUB}
+  topic: topic-tranlog
+  routes: {{default: /declared}}
+scopes: [journal]
+---
+apiVersion: dapr.io/v1alpha1
+kind: Subscription
+metadata: {{name: raw}}
+spec:
+  pubsubname: {PUBSUB}
+  topic: topic-raw
+  route: /raw
+  metadata: {{rawPayload: "true"}}
+---
+apiVersion: dapr.io/v1alpha1
+kind: Subscription
+metadata: {{name: other-app}}
+spec: {{pubsubname: {PUBSUB}, topic: topic-other, route: /other}}
+scopes: [report]
+""")
+    app = RecordingApp(subscriptions=None).start()  # /dapr/subscribe answers 404
+    sc = SidecarThread(SidecarOptions(app_id="journal", dapr_http_port=free_port(), app_port=app.port,
+                                      resources_path=comp, log_file=tmp_path / "sc.log")).start()
+    try:
+        sc.wait_ready()
+        assert publish(sc.url, "topic-tranlog", {"a": 1}).status_code == 204
+        assert publish(sc.url, "topic-raw", {"b": 2}).status_code == 204
+        assert app.wait_for(lambda a: {d.path for d in a.deliveries} == {"/declared", "/raw"}, 15)
+        raw = next(d for d in app.deliveries if d.path == "/raw").event
+        assert raw["datacontenttype"] == "application/octet-stream" and "data_base64" in raw
+        stored = json.loads(base64.b64decode(raw["data_base64"]))
+        assert stored["data"] == {"b": 2} and stored["topic"] == "topic-raw"
+        types = {s["topic"]: s["type"] for s in httpx.get(f"{sc.url}/v1.0/metadata", timeout=5).json()["subscriptions"]}
+        assert types == {"topic-tranlog": "DECLARATIVE", "topic-raw": "DECLARATIVE"}
     finally:
         sc.stop()
         app.stop()
