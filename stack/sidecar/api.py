@@ -23,7 +23,7 @@ from stack.sidecar.gojson import dumps_jsoniter_fastest
 from stack.sidecar.pubsub import PublishError
 from stack.sidecar.resiliency import DeadlineExceeded, PermanentError
 from stack.sidecar.runtime import ComponentInitError, Sidecar
-from stack.sidecar.state import ETagInvalid, ETagMismatch, SetRequest, StateError
+from stack.sidecar.state import ETagInvalid, ETagMismatch, SetRequest
 
 _NO_CONTENT = 204
 

@@ -6,7 +6,6 @@ conformance tests need many short-lived sidecars without paying a process start 
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 
