@@ -230,3 +230,63 @@ def group_ops_by_terminal(ops: Sequence[Op]) -> dict[str, list[Op]]:
         if op.f in TRAN_FS:
             out[str(op.value.get("terminal_no"))].append(op)
     return dict(out)
+
+
+#: History operation -> Kugelpos stock update_type (stock_service.process_transaction_async).
+_UPDATE_TYPE = {"sale": "SALE", "void": "VOID", "return": "RETURN"}
+
+
+def expected_stock_rows(ops: Sequence[Op]) -> tuple[Counter, Counter]:
+    """(must, may) counts of stock history rows per (reference_id, item_code, update_type).
+
+    Kugelpos writes one `stock_updates` row per non-cancelled line with quantity > 0, with
+    reference_id = str(transaction_no) -- no terminal number, so transactions of different
+    terminals with the same number share a reference (counted together here too)."""
+    by_txn = {(op.value.get("terminal_no"), op.value.get("transaction_no")): op for op in ops if op.f == "sale"}
+    must: Counter = Counter()
+    may: Counter = Counter()
+    for op in ops:
+        utype = _UPDATE_TYPE.get(op.f)
+        if utype is None or op.outcome == "fail" or op.value.get("transaction_no") is None:
+            continue
+        items = op.value.get("items")
+        if op.f != "sale" and not items:
+            orig = by_txn.get((op.value.get("terminal_no"), op.value.get("original_transaction_no")))
+            items = orig.value.get("items") if orig else None
+        for it in items or ():
+            if int(it.get("quantity", 0) or 0) <= 0:
+                continue
+            key = (str(op.value["transaction_no"]), str(it.get("item_code")), utype)
+            (must if op.outcome == "ok" else may)[key] += 1
+    return must, may
+
+
+def check_stock_history(rows: Sequence[Mapping[str, Any]] | None, ops: Sequence[Op], *, reason: str = "",
+                        max_examples: int = 10) -> CheckResult:
+    """Stock movements applied more often than the history allows are duplicates (stock has no
+    business-key dedup in Kugelpos, Surprise 2/5); fewer than the ok operations need are missing.
+    Unknown without the rows (pymongo absent, MongoDB unreachable) or without transactions."""
+    if rows is None:
+        return CheckResult("stock_history", None, f"unknown: {reason or 'no stock history'}",
+                           details={"unknown": [reason or "no stock history"]})
+    must, may = expected_stock_rows(ops)
+    if not must and not may:
+        return CheckResult("stock_history", None, "unknown: no stock-moving transactions in the history",
+                           details={"unknown": ["no stock-moving transactions in the history"]})
+    seen: Counter = Counter((str(r.get("reference_id")), str(r.get("item_code")), str(r.get("update_type")))
+                            for r in rows)
+    ex = Examples(max_examples)
+    for key in sorted(set(must) | set(may) | set(seen)):
+        lo, hi, n = must[key], must[key] + may[key], seen[key]
+        if n > hi:
+            ex.add("duplicated_movement", {"reference_id": key[0], "item_code": key[1], "update_type": key[2],
+                                           "rows": n, "expected_max": hi})
+        elif n < lo:
+            ex.add("missing_movement", {"reference_id": key[0], "item_code": key[1], "update_type": key[2],
+                                        "rows": n, "expected_min": lo})
+    counts = {"rows": len(rows), "expected_min": sum(must.values()), "expected_max": sum(must.values()) + sum(may.values()),
+              "violations": dict(ex.counts)}
+    if ex:
+        return CheckResult("stock_history", False, "stock history disagrees with the history: " + ", ".join(
+            f"{k} {v}" for k, v in sorted(ex.counts.items())), counts=counts, examples=ex.items)
+    return CheckResult("stock_history", True, f"{len(rows)} stock movements match the history", counts=counts)

@@ -11,7 +11,7 @@ import pytest
 
 from checkers import run_all
 from checkers.adapters.history import load_history, parse_history
-from checkers.adapters.mongo import outbox_entry, read_outbox
+from checkers.adapters.mongo import outbox_entry, read_outbox, read_stock_history
 from checkers.adapters.standin import load_standin_inputs, read_diagnostics
 from checkers.adapters.timeline import clock_offset, load_timeline
 from checkers.keys import tran_key
@@ -151,6 +151,8 @@ def test_mongo_absent_is_unknown_with_reason(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_pymongo)
     inp = read_outbox("mongodb://127.0.0.1:27017")
     assert "pymongo is not installed" in inp.missing["outbox"]
+    rows, reason = read_stock_history("mongodb://127.0.0.1:27017", "T1")
+    assert rows is None and "pymongo is not installed" in reason
 
 
 def test_outbox_document_shape():

@@ -80,3 +80,18 @@ def test_unreachable_api_is_unknown():
     r = check_public_apis(URLS, PROV, OPS, client=_server(fail_stock=True))
     assert r.valid is None and "stock of A" in r.summary
     assert check_public_apis(URLS, PROV, [], client=_server()).valid is None
+
+
+def test_stock_history_rows_against_the_history():
+    from checkers.crosscheck import check_stock_history, expected_stock_rows
+
+    must, may = expected_stock_rows(OPS)
+    assert must == {("1", "A", "SALE"): 1, ("1", "B", "SALE"): 1, ("2", "A", "SALE"): 1, ("3", "A", "VOID"): 1}
+    assert may == {("4", "A", "SALE"): 1}
+    rows = [{"reference_id": r, "item_code": i, "update_type": t, "quantity_change": -1}
+            for (r, i, t) in must]
+    assert check_stock_history(rows, OPS).valid is True
+    assert check_stock_history(rows + [rows[0]], OPS).examples["duplicated_movement"][0]["rows"] == 2
+    assert check_stock_history(rows[1:], OPS).examples["missing_movement"][0]["reference_id"] == "1"
+    r = check_stock_history(None, OPS, reason="pymongo is not installed")
+    assert r.valid is None and "pymongo" in r.summary
