@@ -7,7 +7,7 @@ journal and stock; the latency is from sending the bill to the third subscriber'
 application (the `ts` of the subscribers' applied records). Writes
 bench/results/stack.json. Runs in about a minute on a 2-core machine.
 
-    .venv/bin/python bench/stack.py [--levels 4,8,16] [--seconds 6]
+    .venv/bin/python bench/stack.py [--levels 4,8,16] [--seconds 5]
 """
 
 from __future__ import annotations
@@ -140,10 +140,11 @@ def cli_cycle() -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="4,8,16", help="comma list of worker counts")
-    parser.add_argument("--seconds", type=float, default=6.0, help="seconds per level")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per level")
     parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     cli = cli_cycle()
     print(f"CLI: stack up {cli['up_seconds']}s (healthy after {cli['healthy_after_seconds']}s), "
           f"down {cli['down_seconds']}s, left {cli['processes_left']} processes / {cli['ports_left']} ports", flush=True)
@@ -175,6 +176,7 @@ def main() -> int:
             "benchmark": "stack",
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                        "loadavg_at_start": load_at_start,
                         "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]},
             "startup_seconds": round(startup, 2),
             "cli": cli,
@@ -186,7 +188,8 @@ def main() -> int:
             "levels": results,
             "notes": "sale = create cart, 3 line items (1 request), subtotal, cash payment with change, bill; "
                      "completed = tranlog applied by report, journal and stock; latency from sending the bill "
-                     "to the latest of the three applied-record timestamps.",
+                     "to the latest of the three applied-record timestamps. The machine is shared (see loadavg): "
+                     "rates vary by 2x between runs.",
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(out, indent=2) + "\n")
