@@ -165,8 +165,15 @@ def test_down_from_state_file_skips_a_pid_that_is_not_ours(tmp_path: Path) -> No
 
 
 def test_supervisor_restarts_a_crashed_subscriber(tmp_path: Path) -> None:
-    stack = Stack.up(options(tmp_path, crash_before_effect_every=2))
+    stack = Stack.up(options(tmp_path, crash_before_effect_every=2, ack_model="1.16", republish_interval_seconds=7.0))
     try:
+        # Options reach every process: ack model to sidecars and renderer, knobs to subscribers only.
+        side = stack.state["sidecars"]["stock"]["cmd"]
+        assert side[side.index("--ack-model") + 1] == "1.16"
+        assert "ack: 1.16" in (Path(stack.state["sidecars"]["stock"]["resources"]) / "pubsub.yaml").read_text()
+        cfg = {a: json.loads(Path(e["config"]).read_text()) for a, e in stack.state["services"].items()}
+        assert cfg["journal"]["crash_before_effect_every"] == 2 and cfg["cart"]["crash_before_effect_every"] == 0
+        assert cfg["cart"]["republish_interval_seconds"] == 7.0 and cfg["cart"]["republish_min_age_seconds"] == 7.0
         old = stack.state["services"]["journal"]["pid"]
         os.kill(old, signal.SIGKILL)
         deadline = time.monotonic() + 15
