@@ -4,8 +4,8 @@ Importable by every integration test (`from tests.integration.stackutil import .
 with tests/integration on sys.path, `from stackutil import ...`):
 
 * `running_stack(state_dir, **options)`: context manager; `Stack.up` then `down` always.
-  Share one stack per test module with a module-scoped fixture; a full start costs
-  ~10-20 s of CPU on a 2-core machine.
+  `module_stack(**options)`: the same as a module-scoped fixture (`stack = module_stack()`).
+  Share one stack per test module; a full start costs 5-15 s on a busy 2-core machine.
 * `PosClient(stack.service_urls())`: Kugelpos' public HTTP API as a test client:
   `provision()` (kugelpos.md §2.2 plus payment masters), then `sale`, `cancel`,
   `void`, `return_`, `cash_in`, `cash_out`, `open`, `close_terminal` on a `Terminal`.
@@ -45,6 +45,22 @@ def running_stack(state_dir: Path, **options: Any) -> Iterator[Stack]:
         yield stack
     finally:
         stack.down()
+
+
+def module_stack(**options: Any) -> Any:
+    """A module-scoped pytest fixture running one stand-in for all tests of a module.
+
+    In a test module: `stack = module_stack(breaker_reset_seconds=3.0)`; tests then take
+    `stack` as an argument.
+    """
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def _stack(tmp_path_factory: Any) -> Iterator[Stack]:
+        with running_stack(tmp_path_factory.mktemp("stack") / "st", **options) as stack:
+            yield stack
+
+    return _stack
 
 
 class ApiFailure(AssertionError):

@@ -11,24 +11,19 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chaos.toxiproxy import ToxiproxyClient
-from stackutil import PosClient, running_stack, wait_until
+from stackutil import PosClient, module_stack, wait_until
 
 pytestmark = pytest.mark.integration
 RESET = 3.0
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with running_stack(tmp_path_factory.mktemp("breaker") / "st", breaker_threshold=3,
-                       breaker_reset_seconds=RESET) as s:
-        yield s
+stack = module_stack(breaker_threshold=3, breaker_reset_seconds=RESET)
 
 
 def transitions(stack: Any) -> list[tuple[str, str]]:
