@@ -331,6 +331,7 @@ class Drill:
             self._safe("merge history", self._merge_history)
         if self.env is not None:
             self._safe("save stack state", lambda: self.env.save_into(self.run_dir))  # type: ignore[union-attr]
+            self._phase("teardown")
             self._safe("tear down", self.env.teardown)  # type: ignore[union-attr]
             self._safe("copy logs", lambda: self.env.save_into(self.run_dir))  # type: ignore[union-attr]
         s.ended_wall = time.time()

@@ -57,10 +57,22 @@ def event_files(run_dir: Path, live: Mapping[str, Path] | None = None) -> dict[s
     return {k: Path(v) for k, v in (live or {}).items() if Path(v).exists()}
 
 
-def read_breakers_and_counts(files: Mapping[str, Path], t0_mono: float) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Breaker transitions (t since t0) and published/applied counts from stand-in events."""
+def read_breakers_and_counts(files: Mapping[str, Path], t0_mono: float,
+                             buckets: dict[int, dict[str, float]] | None = None
+                             ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Breaker transitions (t since t0) and published/applied counts from stand-in events.
+
+    `buckets`, when given, is filled with per-second counts (published, republished,
+    applied, duplicates) — the picture of republish amplification after a fault.
+    """
     transitions: list[dict[str, Any]] = []
     counts = {"published": 0, "publish_failed": 0, "applied": 0, "duplicates_skipped": 0}
+
+    def bump(rec: Mapping[str, Any], key: str) -> None:
+        if buckets is not None:
+            sec = int(float(rec.get("mono", 0.0)) - t0_mono)
+            buckets.setdefault(sec, {"published": 0, "republished": 0, "applied": 0, "duplicates": 0})[key] += 1
+
     for _app, path in files.items():
         try:
             for rec in read_jsonl(path):
@@ -71,11 +83,16 @@ def read_breakers_and_counts(files: Mapping[str, Path], t0_mono: float) -> tuple
                                         "from": _state(rec.get("from")), "to": _state(rec.get("to")),
                                         "failures": rec.get("failures"), "reason": rec.get("reason", "")})
                 elif kind == "publish":
-                    counts["published" if rec.get("outcome") == "ok" else "publish_failed"] += 1
+                    ok = rec.get("outcome") == "ok"
+                    counts["published" if ok else "publish_failed"] += 1
+                    if ok:
+                        bump(rec, "republished" if rec.get("attempt") == "republish" else "published")
                 elif kind == "applied":
                     counts["applied"] += 1
+                    bump(rec, "applied")
                 elif kind == "duplicate_skipped":
                     counts["duplicates_skipped"] += 1
+                    bump(rec, "duplicates")
         except OSError:
             continue
     transitions.sort(key=lambda r: r["t"])
@@ -103,4 +120,12 @@ def fill_from_folder(summary: RunSummary, run_dir: Path, live_events: Mapping[st
         summary.faults = read_timeline(run_dir, summary.t0_mono)
     files = event_files(run_dir, live_events)
     if files:
-        summary.breaker_transitions, summary.events = read_breakers_and_counts(files, summary.t0_mono)
+        buckets: dict[int, dict[str, float]] = {}
+        transitions, summary.events = read_breakers_and_counts(files, summary.t0_mono, buckets)
+        # Stopping the stack makes breakers trip (sidecars go first): not part of the drill.
+        cutoff = next((p["start"] for p in summary.phases if p.get("name") == "teardown"), None)
+        if cutoff is not None:
+            transitions = [t for t in transitions if t["t"] <= cutoff]
+            buckets = {sec: b for sec, b in buckets.items() if sec <= cutoff}
+        summary.breaker_transitions = transitions
+        summary.event_series = [{"t": float(sec) + 0.5, **buckets[sec]} for sec in sorted(buckets)]

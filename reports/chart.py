@@ -20,7 +20,8 @@ RIGHT = 20
 PANEL_H = 150
 LANE_H = 18
 STATE_COLOURS = {"CLOSED": "#4caf50", "HALF_OPEN": "#ffb300", "OPEN": "#e53935"}
-SERIES_COLOURS = {"rps": "#1e88e5", "fails_s": "#e53935", "p50": "#43a047", "p95": "#fb8c00", "p99": "#8e24aa"}
+SERIES_COLOURS = {"rps": "#1e88e5", "fails_s": "#e53935", "p50": "#43a047", "p95": "#fb8c00", "p99": "#8e24aa",
+                  "published": "#1e88e5", "republished": "#fb8c00", "applied": "#43a047", "duplicates": "#8e24aa"}
 
 
 def _axis_max(values: list[float]) -> float:
@@ -64,6 +65,31 @@ def breaker_lanes(summary: RunSummary, x_max: float) -> list[dict[str, Any]]:
     return lanes
 
 
+def _fault_labels(faults: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """(label, row) per fault: one label for faults of one kind starting together (a
+    selector like redis@* yields one entry per link), rows staggered so labels do not collide."""
+    out: list[tuple[str, int]] = [("", 0)] * len(faults)
+    groups: list[tuple[int, list[int]]] = []
+    for i, f in enumerate(faults):
+        for head, members in groups:
+            g = faults[head]
+            if g.get("kind") == f.get("kind") and abs(float(g.get("start") or 0) - float(f.get("start") or 0)) < 1.0:
+                members.append(i)
+                break
+        else:
+            groups.append((i, [i]))
+    for row, (head, members) in enumerate(groups):
+        f = faults[head]
+        links = [str(faults[m].get("link", "?")) for m in members]
+        if len(links) == 1:
+            text = f'{f.get("kind", "?")} {links[0]}'
+        else:
+            kinds = {ln.split("@", 1)[0] for ln in links}
+            text = f'{f.get("kind", "?")} {kinds.pop() + "@*" if len(kinds) == 1 else "…"} ({len(links)} links)'
+        out[head] = (text, row % 3)
+    return out
+
+
 def _polyline(points: list[tuple[float, float]], colour: str, cls: str) -> str:
     if not points:
         return ""
@@ -78,7 +104,8 @@ def render_timeline_svg(summary: RunSummary) -> str:
     lanes = breaker_lanes(summary, x_max)
     lane_block = max(len(lanes), 1) * (LANE_H + 4) + 24
     top_a, top_b = 28, 28 + PANEL_H + 30
-    top_lanes = top_b + PANEL_H + 34
+    top_c = top_b + PANEL_H + 30  # events panel, when the source publishes events
+    top_lanes = (top_c if summary.event_series else top_b) + PANEL_H + 34
     height = top_lanes + lane_block + 30
 
     def x(t: float) -> float:
@@ -91,6 +118,7 @@ def render_timeline_svg(summary: RunSummary) -> str:
     ]
     # Fault windows first, so lines draw over them; they span the traffic and latency panels and the lanes.
     band_top, band_bottom = top_a, top_lanes + lane_block - 20
+    labels = _fault_labels(summary.faults)
     for i, f in enumerate(summary.faults):
         start = float(f.get("start") or 0.0)
         healed = f.get("end") is not None
@@ -106,10 +134,13 @@ def render_timeline_svg(summary: RunSummary) -> str:
             f'<rect x="{x(start):.1f}" y="{band_top}" width="{max(x(end) - x(start), 1.5):.1f}" '
             f'height="{band_bottom - band_top}" fill="{"#90a4ae" if healed else "#ff7043"}" fill-opacity="0.22" '
             f'stroke="#607d8b" stroke-dasharray="3,2"/>'
-            f'<text x="{x(start) + 3:.1f}" y="{band_top + 12 + (i % 3) * 11}" fill="#37474f">{escape(label)}</text></g>')
+            + (f'<text x="{x(start) + 3:.1f}" y="{band_top + 12 + labels[i][1] * 11}" fill="#37474f">'
+               f'{escape(labels[i][0])}</text>' if labels[i][0] else "") + '</g>')
 
-    def panel(top: int, title: str, keys: list[tuple[str, str]], unit: str) -> None:
-        values = [float(row.get(k) or 0.0) for row in summary.series for k, _ in keys]
+    def panel(top: int, title: str, keys: list[tuple[str, str]], unit: str,
+              rows: list[dict[str, Any]] | None = None) -> None:
+        rows = summary.series if rows is None else rows
+        values = [float(row.get(k) or 0.0) for row in rows for k, _ in keys]
         y_max = _axis_max(values)
         out.append(f'<g class="panel" data-panel="{escape(title)}">')
         out.append(f'<text x="{LEFT}" y="{top - 4}" font-weight="bold">{escape(title)}</text>')
@@ -120,18 +151,22 @@ def render_timeline_svg(summary: RunSummary) -> str:
                        f'<text x="{LEFT - 6}" y="{yy + 4:.1f}" text-anchor="end">{frac * y_max:g}{unit}</text>')
         for key, label in keys:
             pts = [(x(float(row.get("t", 0.0))), top + PANEL_H - float(row.get(key) or 0.0) / y_max * PANEL_H)
-                   for row in summary.series if row.get(key) is not None]
+                   for row in rows if row.get(key) is not None]
             out.append(_polyline(pts, SERIES_COLOURS[key], key))
         lx = LEFT + plot_w - 10
         for j, (key, label) in enumerate(reversed(keys)):
             out.append(f'<text x="{lx - j * 90}" y="{top - 4}" text-anchor="end" fill="{SERIES_COLOURS[key]}">■ {escape(label)}</text>')
-        if not summary.series:
+        if not rows:
             out.append(f'<text x="{LEFT + plot_w / 2}" y="{top + PANEL_H / 2}" text-anchor="middle" fill="#999">'
                        'no load statistics recorded</text>')
         out.append("</g>")
 
     panel(top_a, "Requests/s and failures/s", [("rps", "requests/s"), ("fails_s", "failures/s")], "")
     panel(top_b, "Latency (ms)", [("p50", "p50"), ("p95", "p95"), ("p99", "p99")], "")
+    if summary.event_series:
+        panel(top_c, "Events/s (publish, republish, applied, duplicate skipped)",
+              [("published", "published"), ("republished", "republished"), ("applied", "applied"),
+               ("duplicates", "dup. skipped")], "", summary.event_series)
 
     out.append(f'<g class="breaker-lanes"><text x="{LEFT}" y="{top_lanes - 6}" font-weight="bold">Circuit breakers</text>')
     for c_i, (state, colour) in enumerate(STATE_COLOURS.items()):
@@ -155,7 +190,7 @@ def render_timeline_svg(summary: RunSummary) -> str:
     if 0 < summary.load_seconds < x_max:
         lx = x(summary.load_seconds)
         out.append(f'<g class="load-end"><line x1="{lx:.1f}" x2="{lx:.1f}" y1="{top_a}" y2="{band_bottom}" '
-                   f'stroke="#455a64" stroke-dasharray="6,3"/><text x="{lx - 3:.1f}" y="{top_b - 8}" '
+                   f'stroke="#455a64" stroke-dasharray="6,3"/><text x="{lx - 3:.1f}" y="{band_bottom - 4}" '
                    f'text-anchor="end" fill="#455a64">load end</text></g>')
     # Time axis under the lanes.
     axis_y = top_lanes + lane_block - 14

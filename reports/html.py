@@ -24,7 +24,8 @@ th{background:#f5f5f5}.badge{display:inline-block;padding:3px 10px;border-radius
 .badge.pass,.badge.passed{background:#2e7d32}.badge.fail,.badge.failed{background:#c62828}.badge.unknown,.badge.interrupted,.badge.error{background:#ef6c00}
 tr.failed{background:#ffebee}tr.unknown{background:#fff3e0}
 tr.failed td:first-child,tr.unknown td:first-child{border-left:4px solid #c62828}
-pre{background:#fafafa;border:1px solid #eee;padding:6px;max-height:320px;overflow:auto;font-size:12px;margin:4px 0}
+pre{background:#fafafa;border:1px solid #eee;padding:6px;max-height:320px;overflow:auto;font-size:12px;margin:4px 0;white-space:pre-wrap;word-break:break-all}
+td.observed{overflow-wrap:anywhere}.badge{white-space:nowrap}
 .muted{color:#777}.num{text-align:right;font-variant-numeric:tabular-nums}
 details summary{cursor:pointer;color:#1565c0}
 """
@@ -55,7 +56,7 @@ def _expectations(summary: RunSummary) -> str:
                     f'<pre>{_json(e.evidence)}</pre></details>') if e.evidence else ""
         rows.append(f'<tr class="expectation {e.outcome}" data-outcome="{e.outcome}"><td><span class="badge {e.outcome}">'
                     f'{e.outcome}</span></td><td>{escape(e.name)}</td><td>{escape(e.expected)}</td>'
-                    f'<td>{escape(e.observed)}{evidence}</td></tr>')
+                    f'<td class="observed">{escape(e.observed)}{evidence}</td></tr>')
     return ('<table class="expectations"><tr><th>outcome</th><th>expectation</th><th>expected</th>'
             '<th>observed / evidence</th></tr>' + "".join(rows) + "</table>")
 

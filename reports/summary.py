@@ -59,6 +59,7 @@ class RunSummary:
     convergence_seconds: float | None = None
     converged: bool | None = None
     events: dict[str, int] = field(default_factory=dict)  # published / applied totals
+    event_series: list[dict[str, float]] = field(default_factory=list)  # per second: t, published, republished, applied, duplicates
     notes: list[str] = field(default_factory=list)  # things the reader must know (partial data, ...)
 
     @property

@@ -57,6 +57,7 @@ def test_fill_from_folder(tmp_path: Path) -> None:
     assert s.breaker_transitions == [{"service": "cart", "breaker": "dapr", "t": 6.0, "from": "CLOSED", "to": "OPEN",
                                       "failures": None, "reason": ""}]
     assert s.events == {"published": 1, "publish_failed": 1, "applied": 1, "duplicates_skipped": 0}
+    assert s.event_series == [{"t": 1.5, "published": 1, "republished": 0, "applied": 1, "duplicates": 0}]
 
 
 def test_missing_files_leave_summary_empty(tmp_path: Path) -> None:
@@ -106,3 +107,11 @@ def test_rich_live_console_renders_faults_and_breakers() -> None:
                                   published=10, applied=25))
     text = out.getvalue()
     assert "sidecar@cart" in text and "cart/dapr" in text and "OPEN" in text and "42.0 req/s" in text
+
+
+def test_transitions_after_teardown_started_are_dropped(tmp_path: Path) -> None:
+    _folder(tmp_path)
+    s = RunSummary(scenario="x", t0_wall=1000.0, t0_mono=50.0, phases=[{"name": "teardown", "start": 5.0, "end": 9.0}])
+    fill_from_folder(s, tmp_path)
+    assert s.breaker_transitions == []  # the cart breaker opened at 6.0 s, during teardown
+    assert all(row["t"] <= 5.5 for row in s.event_series)

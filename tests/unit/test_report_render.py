@@ -136,3 +136,27 @@ def test_load_end_marker_when_recovery_is_charted() -> None:
     assert 'class="load-end"' in svg
     s.phases.pop()
     assert 'class="load-end"' not in render_timeline_svg(s)  # the chart ends with the load
+
+
+def test_events_panel_drawn_only_with_event_series() -> None:
+    s = synthetic_summary()
+    assert "Events/s" not in render_timeline_svg(s)
+    s.event_series = [{"t": 1.5, "published": 3, "republished": 0, "applied": 9, "duplicates": 0},
+                      {"t": 2.5, "published": 2, "republished": 5, "applied": 6, "duplicates": 4}]
+    svg = render_timeline_svg(s)
+    assert "Events/s" in svg and 'class="series republished"' in svg
+    root = ET.fromstring(svg)
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    rect = root.find(".//s:g[@class='fault-window']/s:rect", ns)
+    lanes_y = float(root.find(".//s:g[@class='breaker-lane']/s:rect", ns).get("y"))
+    assert float(rect.get("y")) + float(rect.get("height")) > lanes_y  # the band still spans the lanes
+
+
+def test_one_label_for_a_selector_that_hit_several_links() -> None:
+    s = synthetic_summary()
+    s.faults = [{"id": f"f1:redis@{app}", "link": f"redis@{app}", "kind": "down", "start": 5.0 + i * 0.01, "end": 11.0}
+                for i, app in enumerate(("cart", "report", "stock"))]
+    s.faults.append({"id": "f2", "link": "app@journal", "kind": "down", "start": 20.0, "end": 24.0})
+    svg = render_timeline_svg(s)
+    assert svg.count("down redis@* (3 links)") == 1 and "down app@journal" in svg
+    assert svg.count('class="fault-window"') == 4
