@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,10 @@ def test_state_file_round_trip_and_errors(tmp_path: Path) -> None:
 def test_stop_pid_checks_the_command_line_first() -> None:
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "kd-marker-xyz"])
     try:
+        # Between fork and exec the child still shows our command line: wait for the exec.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not pid_matches(proc.pid, ["kd-marker-xyz"]):
+            time.sleep(0.02)
         assert pid_matches(proc.pid, ["kd-marker-xyz"])
         assert stop_pid(proc.pid, ["something-else"]) == "not ours"
         assert proc.poll() is None
