@@ -290,6 +290,10 @@ class Stack:
             if proxy is None:
                 raise StackStartError(f"stack start failed at toxiproxy proxies: /populate did not return {proxy_name(link)}")
             listen = proxy.listen
+            if int(listen.rsplit(":", 1)[1]) in plan.all_ports():
+                # The kernel gave a proxy a port we chose but have not bound yet: start over.
+                raise StackStartError(f"stack start failed at toxiproxy proxies: {proxy.name} got port {listen}, "
+                                      "planned for another part (address already in use)")
             links[link] = {"proxy": proxy.name, "listen": listen, "upstream": proxy.upstream, "url": link_url(link, listen)}
         return links
 
@@ -373,16 +377,21 @@ class Stack:
         self._file.update(lambda s: s[group].__setitem__(app, entry))
 
     def _wait_healthy(self, timeout: float) -> None:
-        """Poll every part until healthy; a part that exits or stays unhealthy fails the start."""
+        """Poll every part until healthy; a part that exits, cannot bind, or stays unhealthy fails the start."""
         pending: dict[str, Callable[[httpx.Client], str | None]] = {}
+        # Sidecars first: a service's health includes its sidecar, so a sidecar problem is the cause.
         for app, entry in self.state["sidecars"].items():
             pending[f"sidecars:{app}"] = _sidecar_probe(entry["url"], app in SUBSCRIBERS)
         for app, entry in self.state["services"].items():
             pending[f"services:{app}"] = _service_probe(entry["url"])
         last: dict[str, str] = {}
         deadline = time.monotonic() + timeout
+        next_log_scan = 0.0
         with httpx.Client(timeout=PROBE_TIMEOUT) as client:
             while pending:
+                scan_logs = time.monotonic() >= next_log_scan
+                if scan_logs:
+                    next_log_scan = time.monotonic() + 0.5
                 for key in list(pending):
                     handle = self._handles[key]
                     if not handle.alive():
@@ -390,6 +399,12 @@ class Stack:
                         raise StackStartError(
                             f"stack start failed at {handle.name}: the process exited with code {code} "
                             f"before it was healthy; last log lines ({handle.log_path}):\n{log_tail(handle.log_path)}"
+                        )
+                    if scan_logs and _log_mentions(handle.log_path, "address already in use"):
+                        # Some servers keep running after their listener failed; do not wait for them.
+                        raise StackStartError(
+                            f"stack start failed at {handle.name}: its port was taken (address already in use); "
+                            f"last log lines ({handle.log_path}):\n{log_tail(handle.log_path)}"
                         )
                     problem = pending[key](client)
                     if problem is None:
@@ -402,13 +417,16 @@ class Stack:
                 if not pending:
                     break
                 if time.monotonic() > deadline:
-                    key = sorted(pending)[0]
-                    handle = self._handles[key]
-                    others = ", ".join(self._handles[k].name for k in sorted(pending)[1:])
+                    keys = list(pending)
+                    details = "\n".join(
+                        f"--- {self._handles[k].name}: {last.get(k, 'no answer')}; last log lines "
+                        f"({self._handles[k].log_path}):\n{log_tail(self._handles[k].log_path, 8)}"
+                        for k in keys[:3]
+                    )
+                    more = f" (and {len(keys) - 3} more)" if len(keys) > 3 else ""
                     raise StackStartError(
-                        f"stack start failed at {handle.name}: not healthy within {timeout:.0f}s "
-                        f"({last.get(key, 'no answer')})" + (f"; also not healthy: {others}" if others else "")
-                        + f"; last log lines ({handle.log_path}):\n{log_tail(handle.log_path)}"
+                        f"stack start failed at {self._handles[keys[0]].name}: not healthy within {timeout:.0f}s; "
+                        f"not healthy: {', '.join(self._handles[k].name for k in keys)}{more}\n{details}"
                     )
                 time.sleep(0.1)
 
@@ -673,6 +691,18 @@ def _toxiproxy_probe(api: str) -> Callable[[httpx.Client], str | None]:
         return None if resp.status_code == 200 else f"GET {api}/version answered {resp.status_code}"
 
     return probe
+
+
+def _log_mentions(path: Path, text: str, tail_bytes: int = 16384) -> bool:
+    """True if the last `tail_bytes` of the log contain `text` (case-insensitive)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - tail_bytes))
+            return text.lower() in fh.read().decode(errors="replace").lower()
+    except OSError:
+        return False
 
 
 def _ports_still_open(ports: list[int], deadline: float) -> list[int]:

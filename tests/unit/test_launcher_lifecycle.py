@@ -38,6 +38,9 @@ if os.environ.get("FAKE_FAIL") == name:
     sys.exit(3)
 if os.environ.get("FAKE_HANG") == name:
     time.sleep(3600)
+if os.environ.get("FAKE_BIND_FAIL") == name:
+    print("ERROR:    [Errno 98] error while attempting to bind on address: address already in use", flush=True)
+    time.sleep(3600)  # like a server whose listener died but whose process did not
 class H(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
@@ -310,3 +313,12 @@ def test_launcher_killed_mid_start_leaves_a_state_file_that_down_cleans_up(tmp_p
     finally:
         if launcher.poll() is None:
             launcher.kill()
+
+
+def test_a_part_that_lost_its_port_but_keeps_running_fails_fast(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_BIND_FAIL", "sidecar-cart")
+    started = time.monotonic()
+    with pytest.raises(StackStartError, match=r"sidecar cart: its port was taken"):
+        Stack.up(options(tmp_path))  # health_timeout is 20 s; the log tells us much sooner
+    assert time.monotonic() - started < 15
+    assert not _our_children_alive(tmp_path)
