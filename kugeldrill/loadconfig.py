@@ -49,7 +49,8 @@ class LoadConfig:
     cart_pool: str = "cart"
     cash_pool: str = "cash"
     openclose_pool: str = "openclose"
-    # Distributed runs: how many worker processes share the pools (0 = ask Locust).
+    # Workers on several machines: split each pool into this many slices by worker index
+    # (0/1: one machine, where per-terminal lease files already keep users apart).
     workers: int = 0
 
     def to_dict(self) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kugeldrill.ports import free_port
+
 LOCUSTFILE = Path(__file__).resolve().parent / "pos.py"
 PROJECT_ROOT = LOCUSTFILE.parent.parent
 
@@ -28,12 +30,14 @@ class LocustRun:
 def locust_command(run_dir: str | Path, *, users: int, spawn_rate: float | None = None, run_time: str = "60s",
                    processes: int = 0, stop_timeout: int = 15, load_config: str | Path | None = None,
                    provision_file: str | Path | None = None, csv: bool = True, html: bool = True,
+                   master_port: int | None = None,
                    extra_args: Sequence[str] = (), extra_env: Mapping[str, str] | None = None) -> LocustRun:
     """Headless Locust on locustfiles/pos.py writing into `run_dir` (contracts §7 layout).
 
     `--exit-code-on-error 0`: request failures inside fault windows are expected; the
     checkers own the verdict. `--stop-timeout` lets in-flight operations finish with a real
-    outcome. `processes` > 0 adds `--processes N` (one history shard per worker).
+    outcome. `processes` > 0 adds `--processes N` (one history shard per worker) with the
+    master bound to 127.0.0.1 on `master_port` (default: a free port).
     """
     run = Path(run_dir).resolve()
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(users),
@@ -44,7 +48,11 @@ def locust_command(run_dir: str | Path, *, users: int, spawn_rate: float | None 
     if html:
         argv += ["--html", str(run / "locust.html")]
     if processes:
-        argv += ["--processes", str(processes)]
+        # Locust's master binds *:5557 by default: on a shared machine two drills collide, and it
+        # would listen beyond loopback. Bind loopback on a free port; the forked workers follow it.
+        port = master_port or free_port()
+        argv += ["--processes", str(processes), "--master-bind-host", "127.0.0.1",
+                 "--master-bind-port", str(port), "--master-host", "127.0.0.1", "--master-port", str(port)]
     argv += list(extra_args)
     env = {**os.environ,
            "KUGELDRILL_PROVISION": str(Path(provision_file).resolve() if provision_file else run / "provision.json"),

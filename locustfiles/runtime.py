@@ -1,10 +1,11 @@
 """Per-process load state: settings, the history shard, and terminal leases.
 
 Kugelpos serialises nothing per terminal for us: two users driving one terminal would
-interleave carts and counters and make the history ambiguous. So terminals are leased:
-each Locust process owns a disjoint slice of every pool (worker index i of N takes
-`pool[i::N]`), and within a process a terminal is held by one user at a time. The
-history writer is created lazily, after Locust has told a worker its index, so the
+interleave carts and counters and make the history ambiguous. So terminals are leased,
+one user at a time, through an flock-ed file per terminal (locustfiles/leases.py) that
+every Locust process on the machine respects. Workers on several machines additionally
+split each pool by worker index (`KUGELDRILL_WORKERS=N`: worker i takes `pool[i % N::N]`).
+The history writer is created lazily, after Locust has told a worker its index, so the
 shard is named after the worker (`w<index>.jsonl`).
 """
 
@@ -23,6 +24,7 @@ from kugeldrill.history import HistoryWriter
 from kugeldrill.loadconfig import LoadConfig, load_config
 from kugeldrill.netguard import require_loopback
 from kugeldrill.provision import check_provision, load_provision
+from locustfiles.leases import LeaseBoard, default_lease_dir
 
 log = logging.getLogger("kugeldrill.load")
 
@@ -49,6 +51,7 @@ class Settings:
     urls: dict[str, str]
     history_dir: Path | None
     allow_hosts: tuple[str, ...] = ()
+    lease_dir: Path | None = None  # None: default_lease_dir(tenant, store)
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -75,7 +78,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         if pool not in prov["terminals"]:
             log.warning("provision has no terminal pool %r; users of that pool will idle", pool)
     history = env.get("KUGELDRILL_HISTORY_DIR")
-    return Settings(prov, config, urls, Path(history) if history else None, tuple(allow))
+    lease = env.get("KUGELDRILL_LEASE_DIR")
+    return Settings(prov, config, urls, Path(history) if history else None, tuple(allow),
+                    Path(lease) if lease else None)
 
 
 class Runtime:
@@ -87,26 +92,19 @@ class Runtime:
         self.worker: str | None = None
         self._history: HistoryWriter | None = None
         self._free: dict[str, list[Terminal]] | None = None
+        self._board: LeaseBoard | None = None
         self._warned: set[str] = set()
 
     # -- identity --------------------------------------------------------------------
     def worker_slot(self) -> tuple[int, int]:
-        """(index, count) of this process among the workers sharing the pools."""
+        """(index, count) for splitting pools between machines; (index, 1) unless
+        KUGELDRILL_WORKERS is set (one machine needs no split: the lease files suffice)."""
         runner = getattr(self.environment, "runner", None)
         index = max(int(getattr(runner, "worker_index", 0) or 0), 0)
         if type(runner).__name__ != "WorkerRunner":
             return 0, 1
         count = self.settings.config.workers
-        if not count:
-            opts = getattr(self.environment, "parsed_options", None)
-            procs = int(getattr(opts, "processes", 0) or 0)
-            count = (os.cpu_count() or 1) if procs == -1 else procs
-        if not count:
-            raise ConfigError("distributed run without a worker count: set KUGELDRILL_WORKERS=<number of "
-                              "workers> so that terminal pools can be split between them")
-        if index >= count:
-            raise ConfigError(f"worker index {index} >= KUGELDRILL_WORKERS={count}; raise KUGELDRILL_WORKERS")
-        return index, count
+        return (index, count) if count > 1 else (index, 1)
 
     def worker_id(self) -> str:
         if self.worker is None:
@@ -125,24 +123,29 @@ class Runtime:
         if self._history is not None:
             self._history.close()
             self._history = None
+        if self._board is not None:
+            self._board.release_all()
 
     # -- terminals -------------------------------------------------------------------
     def _pools(self) -> dict[str, list[Terminal]]:
         if self._free is None:
             index, count = self.worker_slot()
+            prov = self.settings.provision
+            self._board = LeaseBoard(self.settings.lease_dir
+                                     or default_lease_dir(str(prov["tenant_id"]), str(prov["store_code"])))
             self._free = {}
-            for pool, terms in self.settings.provision["terminals"].items():
-                mine = terms[index::count]
+            for pool, terms in prov["terminals"].items():
+                mine = terms[index % count::count]
                 self._free[pool] = [Terminal(pool, t["terminal_id"], int(t["terminal_no"]), t["api_key"])
                                     for t in mine]
-                self._free[pool].reverse()  # pop() hands them out in provision order
         return self._free
 
     def acquire(self, pool: str) -> Terminal | None:
-        """A terminal of `pool` no other user of this process holds, or None."""
+        """A terminal of `pool` that no other user, in any process, holds; or None."""
         free = self._pools().get(pool) or []
-        if free:
-            return free.pop()
+        for i, term in enumerate(free):
+            if self._board.try_acquire(term.terminal_id):
+                return free.pop(i)
         if pool not in self._warned:
             self._warned.add(pool)
             log.warning("terminal pool %r exhausted on worker %s: extra users idle (provision more terminals)",
@@ -151,6 +154,7 @@ class Runtime:
 
     def release(self, term: Terminal) -> None:
         self._pools().setdefault(term.pool, []).append(term)
+        self._board.release(term.terminal_id)
 
 
 _RUNTIME: Runtime | None = None

@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -63,10 +65,18 @@ def run_locust(prov_file: Path, workdir: Path, *, seconds: int, users: int, extr
                          provision_file=prov_file, extra_args=extra or [], extra_env=env)
     kw = dict(cwd=workdir, env=cmd.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if background:
-        return subprocess.Popen(cmd.argv, **kw)
-    proc = subprocess.run(cmd.argv, timeout=seconds + 120, **kw)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
+        return subprocess.Popen(cmd.argv, start_new_session=True, **kw)
+    # Popen + communicate with a deadline; on expiry kill the whole process group (the forked
+    # workers of --processes hold the pipes open and would outlive a killed master).
+    proc = subprocess.Popen(cmd.argv, start_new_session=True, **kw)
+    try:
+        out, err = proc.communicate(timeout=seconds + 120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+        raise AssertionError(f"locust did not finish in time:\n{err[-3000:]}") from None
+    assert proc.returncode == 0, err[-3000:]
+    return subprocess.CompletedProcess(cmd.argv, proc.returncode, out, err)
 
 
 class CartApi:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 
 from kugeldrill.errors import ConfigError
 from kugeldrill.loadconfig import LoadConfig
+from locustfiles.leases import LeaseBoard
 from locustfiles.runtime import Runtime, Settings, load_settings
 
 PROV = {"tenant_id": "T1", "store_code": "1", "urls": {"cart": "http://127.0.0.1:1"},
@@ -22,14 +24,21 @@ class WorkerRunner:  # same class name as Locust's, which is what the runtime ch
         self.worker_index = index
 
 
-def _runtime(runner: Any, workers: int = 0, processes: int = 0, history: Path | None = None) -> Runtime:
-    rt = Runtime(Settings(PROV, LoadConfig(workers=workers), PROV["urls"], history))
-    rt.environment = SimpleNamespace(runner=runner, parsed_options=SimpleNamespace(processes=processes))
+def _runtime(runner: Any, lease_dir: Path, workers: int = 0, history: Path | None = None) -> Runtime:
+    rt = Runtime(Settings(PROV, LoadConfig(workers=workers), PROV["urls"], history, (), lease_dir))
+    rt.environment = SimpleNamespace(runner=runner, parsed_options=SimpleNamespace(processes=0))
     return rt
 
 
-def test_local_runner_leases_each_terminal_once() -> None:
-    rt = _runtime(SimpleNamespace(worker_index=0))
+def _drain(rt: Runtime) -> list[int]:
+    out = []
+    while (t := rt.acquire("cart")) is not None:
+        out.append(t.terminal_no)
+    return out
+
+
+def test_local_runner_leases_each_terminal_once(tmp_path: Path) -> None:
+    rt = _runtime(SimpleNamespace(worker_index=0), tmp_path)
     got = [rt.acquire("cart") for _ in range(8)]
     assert [t.terminal_no for t in got[:7]] == [1, 2, 3, 4, 5, 6, 7] and got[7] is None
     rt.release(got[2])
@@ -37,31 +46,52 @@ def test_local_runner_leases_each_terminal_once() -> None:
     assert rt.acquire("nope") is None
 
 
-def test_workers_get_disjoint_slices() -> None:
-    slices = []
-    for index in range(3):
-        rt = _runtime(WorkerRunner(index), processes=3)
-        mine = []
-        while (t := rt.acquire("cart")) is not None:
-            mine.append(t.terminal_no)
-        slices.append(mine)
-        assert rt.worker_id() == f"w{index}"
+def test_processes_sharing_a_lease_dir_never_share_a_terminal(tmp_path: Path) -> None:
+    """Whatever worker indexes Locust hands out (15 is possible): the lease files decide."""
+    a = _runtime(WorkerRunner(0), tmp_path)
+    b = _runtime(WorkerRunner(15), tmp_path)
+    first = [a.acquire("cart").terminal_no for _ in range(3)]
+    rest = _drain(b)
+    assert sorted(first + rest) == [1, 2, 3, 4, 5, 6, 7] and not set(first) & set(rest)
+    assert b.worker_id() == "w15"
+    a.close()  # a worker that ends releases its leases
+    assert sorted(_drain(b)) == sorted(first)
+
+
+def test_lease_is_held_against_another_process(tmp_path: Path) -> None:
+    read_fd, write_fd = os.pipe()
+    go_fd_r, go_fd_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: hold terminal 1 until told to exit
+        try:
+            board = LeaseBoard(tmp_path)
+            os.write(write_fd, b"1" if board.try_acquire("T1-1-1") else b"0")
+            os.read(go_fd_r, 1)
+        finally:
+            os._exit(0)
+    try:
+        assert os.read(read_fd, 1) == b"1"
+        board = LeaseBoard(tmp_path)
+        assert not board.try_acquire("T1-1-1")
+        assert board.try_acquire("T1-1-2")
+    finally:
+        os.write(go_fd_w, b"x")
+        os.waitpid(pid, 0)
+    assert board.try_acquire("T1-1-1")  # the kernel dropped the dead holder's lock
+
+
+def test_workers_on_several_machines_split_pools_by_index(tmp_path: Path) -> None:
+    slices = [_drain(_runtime(WorkerRunner(i), tmp_path / f"m{i}", workers=3)) for i in range(3)]
     assert slices == [[1, 4, 7], [2, 5], [3, 6]]
-
-
-def test_worker_count_from_config_and_missing_count_is_an_error() -> None:
-    assert _runtime(WorkerRunner(1), workers=2).worker_slot() == (1, 2)
-    with pytest.raises(ConfigError, match="KUGELDRILL_WORKERS"):
-        _runtime(WorkerRunner(0)).worker_slot()
-    with pytest.raises(ConfigError, match="worker index 2"):
-        _runtime(WorkerRunner(2), workers=2).worker_slot()
+    assert _runtime(WorkerRunner(4), tmp_path / "late", workers=3).worker_slot() == (4, 3)
+    assert _drain(_runtime(WorkerRunner(4), tmp_path / "late2", workers=3)) == [2, 5]
 
 
 def test_history_shard_is_named_after_the_worker(tmp_path: Path) -> None:
-    rt = _runtime(WorkerRunner(1), processes=2, history=tmp_path)
+    rt = _runtime(WorkerRunner(1), tmp_path / "leases", history=tmp_path / "h")
     rt.history().invoke("sale", "w1.u1").ok()
     rt.close()
-    assert (tmp_path / "w1.jsonl").exists()
+    assert (tmp_path / "h" / "w1.jsonl").exists()
 
 
 def test_settings_errors_are_specific(tmp_path: Path) -> None:
