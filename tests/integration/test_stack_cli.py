@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,17 @@ def test_up_status_logs_down_leave_nothing_behind(tmp_path: Path) -> None:
         assert st["options"]["breaker"]["reset_seconds"] == 5.0
         state = json.loads((state_dir / "stack.json").read_text())
         assert state["supervisor"]["mode"] == "process"  # up returned; a detached supervisor remains
+        # The detached supervisor restarts a subscriber that dies, and records it.
+        old_pid = state["services"]["stock"]["pid"]
+        os.kill(old_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            state = json.loads((state_dir / "stack.json").read_text())
+            if state["services"]["stock"].get("restarts"):
+                break
+            time.sleep(0.2)
+        assert state["services"]["stock"]["restarts"][0]["old_pid"] == old_pid
+        assert pid_running(state["services"]["stock"]["pid"])
 
         logs = kd("stack", "logs", "cart", "--state-dir", str(state_dir), "-n", "5")
         assert logs.returncode == 0 and "==> cart" in logs.stdout and "==> sidecar cart" in logs.stdout
