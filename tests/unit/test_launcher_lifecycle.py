@@ -63,7 +63,7 @@ def fake_render(dest: Path, *, redis_host: str, app_id: str, ack_model: str, def
 def options(tmp_path: Path, **kw: object) -> StackOptions:
     cmd = [sys.executable, "-c", FAKE]
     return StackOptions(state_dir=tmp_path / "st", sidecar_cmd=cmd, service_cmd=cmd,
-                        render_components=fake_render, health_timeout=20.0, **kw)
+                        render_components=fake_render, health_timeout=60.0, **kw)  # busy shared CI
 
 
 def test_bad_options_are_refused_before_anything_starts(tmp_path: Path) -> None:
@@ -179,7 +179,7 @@ def test_supervisor_restarts_a_crashed_subscriber(tmp_path: Path) -> None:
         assert cfg["cart"]["republish_interval_seconds"] == 7.0 and cfg["cart"]["republish_min_age_seconds"] == 7.0
         old = stack.state["services"]["journal"]["pid"]
         os.kill(old, signal.SIGKILL)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not stack.restarts("journal"):
             time.sleep(0.1)
         restarts = stack.restarts("journal")
@@ -318,7 +318,9 @@ def test_launcher_killed_mid_start_leaves_a_state_file_that_down_cleans_up(tmp_p
 def test_a_part_that_lost_its_port_but_keeps_running_fails_fast(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("FAKE_BIND_FAIL", "sidecar-cart")
     started = time.monotonic()
+    opts = options(tmp_path)
+    opts.health_timeout = 120.0
     with pytest.raises(StackStartError, match=r"sidecar cart: its port was taken"):
-        Stack.up(options(tmp_path))  # health_timeout is 20 s; the log tells us much sooner
-    assert time.monotonic() - started < 15
+        Stack.up(opts)  # two attempts, each ended by the log line, not by the 120 s timeout
+    assert time.monotonic() - started < 60
     assert not _our_children_alive(tmp_path)
