@@ -62,3 +62,27 @@ def locust_command(run_dir: str | Path, *, users: int, spawn_rate: float | None 
         env["KUGELDRILL_LOAD_CONFIG"] = str(Path(load_config).resolve())
     env.update(extra_env or {})
     return LocustRun(argv, env)
+
+
+def default_master_binding(argv: Sequence[str], environ: dict[str, str] | os._Environ) -> dict[str, str]:
+    """Environment defaults that keep a `--processes` master on loopback and a private port.
+
+    Locust imports the locustfile before it parses the command line and reads
+    `LOCUST_*` environment variables as option defaults, so setting them here protects any
+    `locust -f locustfiles/pos.py --processes N` command line: without them the master binds
+    `*:5557`, listens beyond loopback and collides with every other distributed run on the
+    machine. Only for `--processes` (master and workers are one process tree, so a random port
+    is consistent) and only when the user chose no binding or port of their own.
+    """
+    args = list(argv)
+    chosen = ("--master-bind-host", "--master-bind-port", "--master-port", "--master-host", "--worker", "--master")
+    if not any(a == "--processes" or a.startswith("--processes=") for a in args) and not environ.get("LOCUST_PROCESSES"):
+        return {}
+    if any(a.split("=", 1)[0] in chosen for a in args):
+        return {}
+    if any(environ.get(k) for k in ("LOCUST_MASTER_BIND_HOST", "LOCUST_MASTER_BIND_PORT", "LOCUST_MASTER_NODE_PORT",
+                                    "LOCUST_MASTER_NODE_HOST", "LOCUST_MODE_WORKER", "LOCUST_MODE_MASTER")):
+        return {}
+    port = str(free_port())
+    return {"LOCUST_MASTER_BIND_HOST": "127.0.0.1", "LOCUST_MASTER_BIND_PORT": port,
+            "LOCUST_MASTER_NODE_HOST": "127.0.0.1", "LOCUST_MASTER_NODE_PORT": port}

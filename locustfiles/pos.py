@@ -8,6 +8,7 @@ See locustfiles/README.md. Missing or bad settings end the process with one clea
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -15,7 +16,11 @@ from locust import between, events
 
 from kugeldrill.errors import DrillError
 from kugeldrill.netguard import require_loopback
+from locustfiles.command import default_master_binding
 from locustfiles.runtime import get_runtime
+
+# Before Locust parses its options: a --processes master on loopback and a private port.
+os.environ.update(default_master_binding(sys.argv, os.environ))
 
 try:
     _RT = get_runtime()

@@ -65,3 +65,33 @@ def test_non_loopback_host_is_refused(tmp_path: Path) -> None:
                           timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "refusing --host 'http://192.0.2.10:8003'" in proc.stderr
+
+
+def test_processes_run_survives_a_taken_default_master_port(tmp_path: Path) -> None:
+    """A plain `--processes 2` command line while *:5557 is taken (another drill) still runs."""
+    import socket
+
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        blocker.bind(("127.0.0.1", 5557))
+        blocker.listen(1)
+    except OSError:
+        blocker.close()
+        blocker = None  # someone else holds it already: same situation
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "pos.py"), "--headless", "-u", "2",
+             "-r", "2", "-t", "3s", "--processes", "2", "--exit-code-on-error", "0", "--only-summary"],
+            cwd=tmp_path, env=_env(KUGELDRILL_PROVISION_JSON=json.dumps(PROV)), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            _, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            raise
+        assert proc.returncode == 0, err[-2000:]
+        assert "Address already in use" not in err
+    finally:
+        if blocker is not None:
+            blocker.close()

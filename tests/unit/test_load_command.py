@@ -27,3 +27,17 @@ def test_distributed_run_binds_its_master_on_loopback_and_a_private_port(tmp_pat
     assert a[a.index("--master-bind-port") + 1] == a[a.index("--master-port") + 1] != "5557"
     fixed = locust_command(tmp_path, users=8, processes=2, master_port=6000).argv
     assert fixed[fixed.index("--master-port") + 1] == "6000"
+
+
+def test_default_master_binding_only_for_processes_without_a_user_choice() -> None:
+    from locustfiles.command import default_master_binding
+
+    env = default_master_binding(["locust", "-f", "pos.py", "--processes", "2"], {})
+    assert env["LOCUST_MASTER_BIND_HOST"] == "127.0.0.1" == env["LOCUST_MASTER_NODE_HOST"]
+    assert env["LOCUST_MASTER_BIND_PORT"] == env["LOCUST_MASTER_NODE_PORT"]
+    assert default_master_binding(["locust", "--processes=4"], {})
+    assert default_master_binding(["locust"], {"LOCUST_PROCESSES": "2"})
+    assert default_master_binding(["locust", "-f", "pos.py"], {}) == {}
+    assert default_master_binding(["locust", "--processes", "2", "--master-bind-port", "6000"], {}) == {}
+    assert default_master_binding(["locust", "--worker", "--master-host", "10.0.0.2"], {}) == {}
+    assert default_master_binding(["locust", "--processes", "2"], {"LOCUST_MASTER_NODE_PORT": "7000"}) == {}
