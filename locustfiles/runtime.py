@@ -98,12 +98,16 @@ class Runtime:
     # -- identity --------------------------------------------------------------------
     def worker_slot(self) -> tuple[int, int]:
         """(index, count) for splitting pools between machines; (index, 1) unless
-        KUGELDRILL_WORKERS is set (one machine needs no split: the lease files suffice)."""
+        KUGELDRILL_WORKERS is set and the workers were not forked by --processes (one
+        machine needs no split: the lease files suffice, whatever the indexes)."""
         runner = getattr(self.environment, "runner", None)
         index = max(int(getattr(runner, "worker_index", 0) or 0), 0)
         if type(runner).__name__ != "WorkerRunner":
             return 0, 1
         count = self.settings.config.workers
+        opts = getattr(self.environment, "parsed_options", None)
+        if int(getattr(opts, "processes", 0) or 0) != 0:
+            return index, 1  # forked by --processes: one machine, the lease files keep users apart
         return (index, count) if count > 1 else (index, 1)
 
     def worker_id(self) -> str:

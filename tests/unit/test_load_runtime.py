@@ -24,9 +24,10 @@ class WorkerRunner:  # same class name as Locust's, which is what the runtime ch
         self.worker_index = index
 
 
-def _runtime(runner: Any, lease_dir: Path, workers: int = 0, history: Path | None = None) -> Runtime:
+def _runtime(runner: Any, lease_dir: Path, workers: int = 0, history: Path | None = None,
+             processes: int = 0) -> Runtime:
     rt = Runtime(Settings(PROV, LoadConfig(workers=workers), PROV["urls"], history, (), lease_dir))
-    rt.environment = SimpleNamespace(runner=runner, parsed_options=SimpleNamespace(processes=0))
+    rt.environment = SimpleNamespace(runner=runner, parsed_options=SimpleNamespace(processes=processes))
     return rt
 
 
@@ -85,6 +86,13 @@ def test_workers_on_several_machines_split_pools_by_index(tmp_path: Path) -> Non
     assert slices == [[1, 4, 7], [2, 5], [3, 6]]
     assert _runtime(WorkerRunner(4), tmp_path / "late", workers=3).worker_slot() == (4, 3)
     assert _drain(_runtime(WorkerRunner(4), tmp_path / "late2", workers=3)) == [2, 5]
+
+
+def test_forked_workers_ignore_the_machine_split(tmp_path: Path) -> None:
+    """--processes workers share one machine: a non-dense index must not strand terminals."""
+    rt = _runtime(WorkerRunner(15), tmp_path, workers=2, processes=2)
+    assert rt.worker_slot() == (15, 1)
+    assert _drain(rt) == [1, 2, 3, 4, 5, 6, 7]
 
 
 def test_history_shard_is_named_after_the_worker(tmp_path: Path) -> None:
