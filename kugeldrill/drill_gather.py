@@ -9,6 +9,7 @@ produce a report of what was gathered.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ def read_breakers_and_counts(files: Mapping[str, Path], t0_mono: float,
 
     def bump(rec: Mapping[str, Any], key: str) -> None:
         if buckets is not None:
-            sec = int(float(rec.get("mono", 0.0)) - t0_mono)
+            sec = math.floor(float(rec.get("mono", 0.0)) - t0_mono)
             buckets.setdefault(sec, {"published": 0, "republished": 0, "applied": 0, "duplicates": 0})[key] += 1
 
     for _app, path in files.items():
@@ -128,4 +129,5 @@ def fill_from_folder(summary: RunSummary, run_dir: Path, live_events: Mapping[st
             transitions = [t for t in transitions if t["t"] <= cutoff]
             buckets = {sec: b for sec, b in buckets.items() if sec <= cutoff}
         summary.breaker_transitions = transitions
-        summary.event_series = [{"t": float(sec) + 0.5, **buckets[sec]} for sec in sorted(buckets)]
+        # Before t0 is provisioning (opens publish too); the chart starts with the load.
+        summary.event_series = [{"t": float(sec) + 0.5, **buckets[sec]} for sec in sorted(buckets) if sec >= 0]
