@@ -6,6 +6,8 @@ conformance tests need many short-lived sidecars without paying a process start 
 
 from __future__ import annotations
 
+import socket
+import sys
 import threading
 import time
 
@@ -33,11 +35,34 @@ def _config(sidecar: Sidecar) -> uvicorn.Config:
     )
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything starts, so a taken port ends the process.
+
+    Letting uvicorn bind after the runtime started left a process that logged errno 98 and
+    kept its subscription loops running without serving the API.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def serve(opts: SidecarOptions) -> int:
-    """Run until SIGTERM/SIGINT; returns the exit code (1 when a component failed to init)."""
+    """Run until SIGTERM/SIGINT; returns the exit code (1 when a component failed to init,
+    2 when the Dapr HTTP port cannot be bound)."""
+    try:
+        sock = _bind(opts.host, opts.dapr_http_port)
+    except OSError as exc:
+        print(f"sidecar {opts.app_id}: cannot listen on {opts.host}:{opts.dapr_http_port}: {exc}",
+              file=sys.stderr, flush=True)
+        return 2
     sidecar = Sidecar(opts)
     server = uvicorn.Server(_config(sidecar))
-    server.run()
+    server.run(sockets=[sock])
     return 0 if server.started else 1
 
 
