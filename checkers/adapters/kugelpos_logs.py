@@ -2,7 +2,8 @@
 
 Format (services/*/app/logging.conf): `%(asctime)s [%(levelname)s] %(name)s: %(message)s`,
 asctime `YYYY-MM-DD HH:MM:SS,mmm` in UTC, optionally behind a `docker compose logs` prefix
-(`report-1  | ...`). The wording matched here is Kugelpos' own (kugelpos.md §5.2, §5.3, §6.1).
+(`report-1  | ...`, with `--timestamps` also Docker's RFC 3339 time, which is skipped:
+asctime is the service's own clock). The wording matched here is Kugelpos' own (kugelpos.md §5.2, §5.3, §6.1).
 
 Quirks of the real breaker that shape this parser (kugelpos.md §6.1, Surprise 6):
 * "Circuit breaker OPEN after N failures" is logged on every failure at or over the
@@ -15,6 +16,13 @@ Quirks of the real breaker that shape this parser (kugelpos.md §6.1, Surprise 6
   share one log, so transitions of different instances interleave in one stream; the
   adapter cannot separate them and names the breaker per service and kind
   ("dapr" for DaprClientHelper, "cartstore" for the cart cache's own breaker).
+* A log line says when a call *ended*, not when it was admitted. A call admitted while
+  CLOSED that fails or succeeds after concurrent calls opened the breaker is logged while
+  OPEN (the seed's breaker logs nothing for it; Kugelpos' logs "OPEN after N failures"
+  again). Neither breaker admits a call while OPEN without logging its move to HALF_OPEN,
+  so such a line within `max_call_seconds` (the client's timeout x attempts + retry
+  delays) of the opening is attributed to the state the breaker opened from; only a line
+  later than any call can last is a call that passed while OPEN.
 
 Applications: report/journal "<log_type> received successfully. event_id: <id>, ..." (also
 logged when the repository skipped an existing document: a preceding "... already exists"
@@ -40,6 +48,7 @@ from checkers.model import TOPIC_TRANLOG, Application, BreakerCall, BreakerTrans
 
 LINE_RE = re.compile(
     r"^(?:(?P<container>[\w.-]+)\s+\|\s+)?"
+    r"(?:\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})\s+)?"
     r"(?P<date>\d{4}-\d{2}-\d{2}) (?P<time>\d{2}:\d{2}:\d{2}),(?P<ms>\d{3}) "
     r"\[(?P<level>[A-Z]+)\] (?P<logger>[^:\s]+): (?P<msg>.*)$"
 )
@@ -75,6 +84,7 @@ _FIELD_RE = re.compile(
     r"transactionNo|business_date|businessDate|open_counter|openCounter|operation|generate_date_time|"
     r"generateDateTime|description|amount|event_type|eventType)['\"]?\s*[:=]\s*(?:['\"]([^'\"]*)['\"]|([^,}\s)]+))"
 )
+_LOG_FIELDS = ("breaker_transitions", "breaker_calls", "applications", "duplicate_skips", "state_unreachable")
 _LOG_TYPE_OF_EXISTS = {"Transaction": "tranlog", "Cashlog": "cashlog", "OpenCloseLog": "opencloselog"}
 
 
@@ -103,10 +113,48 @@ def app_of_container(container: str, apps: Iterable[str]) -> str:
     return best
 
 
+# Longest one Dapr call of the stand-in can take (5 s timeout x 3 attempts + backoff), the
+# default bound for attributing a call logged while OPEN to the state it opened from.
+DEFAULT_MAX_CALL_SECONDS = 20.0
+
+
+# A transition line and the line of the call that caused it are written back to back (no
+# await between them, in the seed and in Kugelpos); further apart, they are not one call.
+ADJACENT_SECONDS = 0.1
+
+
 @dataclass(slots=True)
 class _BreakerTrack:
     state: str = "CLOSED"
-    admitted_as: deque = field(default_factory=deque)  # states for the next ok/fail lines
+    # The state the call that caused the last transition was admitted in, for its own
+    # ok/fail line right after: (state, wall of the transition line, outcome it must have).
+    pending: tuple[str, float, str] | None = None
+    opened_from: str = "CLOSED"  # the state of the last move to OPEN
+    opened_wall: float = float("-inf")
+
+    def admitted_state(self, wall: float, max_call_seconds: float) -> str:
+        """State a call ending now was admitted in (no transition line told us).
+
+        While OPEN, a call that ended within max_call_seconds of the opening may have been
+        admitted before it; later than that it can only have passed while OPEN.
+        """
+        if self.state == "OPEN" and wall - self.opened_wall <= max_call_seconds:
+            return self.opened_from
+        return self.state
+
+    def take_pending(self, wall: float, outcome: str) -> str | None:
+        """The causing call's admission state, if this line is that call's own line.
+
+        A half-open `get` that succeeds logs nothing after "CLOSED after successful
+        operation", so a pending entry is dropped unless the very next call line matches.
+        """
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return None
+        state, at, needs = pending
+        if outcome == needs and wall - at <= ADJACENT_SECONDS:
+            return state
+        return None
 
 
 @dataclass(slots=True)
@@ -115,6 +163,8 @@ class LogParser:
 
     inputs: CheckInputs
     clock_offset: float = 0.0  # mono = wall + offset
+    max_call_seconds: float = DEFAULT_MAX_CALL_SECONDS
+    since_wall: float | None = None  # earlier lines only update breaker state (a log older than the drill)
     apps: tuple[str, ...] = ("account", "terminal", "master-data", "cart", "report", "journal", "stock")
     lines: int = 0
     matched: int = 0
@@ -122,6 +172,8 @@ class LogParser:
     _breakers: dict[tuple[str, str], _BreakerTrack] = field(default_factory=dict)
     _db_existing: dict[tuple[str, str], deque] = field(default_factory=dict)
     _pool: StringPool = field(default_factory=StringPool)
+    _scratch: CheckInputs = field(default_factory=CheckInputs)
+    _out: CheckInputs | None = None
 
     def feed(self, line: str, service: str = "") -> None:
         self.lines += 1
@@ -133,8 +185,16 @@ class LogParser:
         svc = service or app_of_container(m.group("container") or "", self.apps)
         wall = parse_asctime(m.group("date"), m.group("time"), m.group("ms"))
         mono = wall + self.clock_offset
+        # Lines before the drill keep the breaker state machine right but record nothing.
+        self._out = self._scratch if self.since_wall is not None and wall < self.since_wall else self.inputs
+        if self._out is self._scratch:
+            for name in _LOG_FIELDS:
+                getattr(self._scratch, name).clear()
         if self._breaker_line(svc, m.group("msg"), wall, mono) or self._subscriber_line(svc, m.group("msg"), wall, mono):
             self.matched += 1
+
+    def _rec(self) -> CheckInputs:
+        return self._out if self._out is not None else self.inputs
 
     # ---- breakers ---------------------------------------------------------------------
 
@@ -150,16 +210,19 @@ class LogParser:
         tr = self._track(svc, name)
         if tr.state == to:
             return
-        self.inputs.breaker_transitions.append(BreakerTransition(svc, name, mono, wall, tr.state, to,  # type: ignore[arg-type]
+        self._rec().breaker_transitions.append(BreakerTransition(svc, name, mono, wall, tr.state, to,  # type: ignore[arg-type]
                                                                  failures, reason))
+        if to == "OPEN":
+            tr.opened_from, tr.opened_wall = tr.state, wall
         tr.state = to
 
     def _call(self, svc: str, name: str, op: str, outcome: str, wall: float, mono: float) -> None:
         tr = self._track(svc, name)
-        state = tr.admitted_as.popleft() if tr.admitted_as else tr.state
         if outcome == "rejected":
-            state = "OPEN"
-        self.inputs.breaker_calls.append(BreakerCall(svc, name, mono, wall, state, op, outcome))  # type: ignore[arg-type]
+            tr.pending, state = None, "OPEN"
+        else:
+            state = tr.take_pending(wall, outcome) or tr.admitted_state(wall, self.max_call_seconds)
+        self._rec().breaker_calls.append(BreakerCall(svc, name, mono, wall, state, op, outcome))  # type: ignore[arg-type]
 
     def _breaker_line(self, svc: str, msg: str, wall: float, mono: float) -> bool:
         if not (msg.startswith("Circuit") or msg.startswith("Successfully") or msg.startswith("Failed to")):
@@ -167,15 +230,17 @@ class LogParser:
         m = _OPEN_AFTER.match(msg)
         if m:
             tr = self._track(svc, "dapr")
-            # The call whose failure this is was admitted before the breaker (re)opened.
-            tr.admitted_as.append("HALF_OPEN" if tr.state in ("HALF_OPEN", "OPEN") else "CLOSED")
+            # The call whose failure this is was admitted before the breaker (re)opened: in the
+            # current state, or (a repeated line while OPEN) in the state it opened from.
+            tr.pending = (tr.admitted_state(wall, self.max_call_seconds), wall, "fail")
             self._transition(svc, "dapr", "OPEN", wall, mono, int(m.group(1)), msg)
             return True
         if msg.startswith(_HALF_OPEN):
+            self._track(svc, "dapr").pending = None
             self._transition(svc, "dapr", "HALF_OPEN", wall, mono, None, msg)
             return True
         if msg.startswith(_CLOSED):
-            self._track(svc, "dapr").admitted_as.append("HALF_OPEN")
+            self._track(svc, "dapr").pending = ("HALF_OPEN", wall, "ok")
             self._transition(svc, "dapr", "CLOSED", wall, mono, 0, msg)
             return True
         m = _REJECT.match(msg)
@@ -183,7 +248,7 @@ class LogParser:
             op = _OP_OF[m.group(1)]
             self._call(svc, "dapr", op, "rejected", wall, mono)
             if op == "get":
-                self.inputs.state_unreachable.append(StateUnreachable(svc, mono, wall, op, m.group(2), "breaker open"))
+                self._rec().state_unreachable.append(StateUnreachable(svc, mono, wall, op, m.group(2), "breaker open"))
             return True
         m = _OK.match(msg)
         if m:
@@ -194,7 +259,7 @@ class LogParser:
             op = _OP_OF[m.group(1)]
             self._call(svc, "dapr", op, "fail", wall, mono)
             if op == "get":
-                self.inputs.state_unreachable.append(StateUnreachable(svc, mono, wall, op, m.group(2).strip(), msg))
+                self._rec().state_unreachable.append(StateUnreachable(svc, mono, wall, op, m.group(2).strip(), msg))
             return True
         if msg.startswith(_CART_TRIP):
             self._transition(svc, "cartstore", "OPEN", wall, mono, None, msg)
@@ -228,19 +293,19 @@ class LogParser:
                         del pending[i]
                         dedup = "db_existing"
                         break
-            self.inputs.applications.append(Application(svc, self._pool(event_id), topic, key, mono, wall, None, dedup))
+            self._rec().applications.append(Application(svc, self._pool(event_id), topic, key, mono, wall, None, dedup))
             return True
         m = _STOCK_RECEIVED.match(msg)
         if m:
             fields = extract_fields(m.group(1))
             event_id = fields.get("event_id")
-            self.inputs.applications.append(Application(
+            self._rec().applications.append(Application(
                 svc or "stock", self._pool(event_id) if event_id else None, TOPIC_TRANLOG,
                 event_key(TOPIC_TRANLOG, fields), mono, wall))
             return True
         m = _ALREADY_PROCESSED.match(msg) or _STOCK_DUPLICATE.match(msg)
         if m:
-            self.inputs.duplicate_skips.append((svc, m.group(1), mono))
+            self._rec().duplicate_skips.append((svc, m.group(1), mono))
             return True
         m = _ALREADY_EXISTS.match(msg)
         if m:
@@ -250,16 +315,17 @@ class LogParser:
             self._db_existing.setdefault((svc, log_type), deque()).append(key)
             return True
         if _DUP_CHECK_ERROR.match(msg):
-            self.inputs.state_unreachable.append(StateUnreachable(svc, mono, wall, "get", "", msg))
+            self._rec().state_unreachable.append(StateUnreachable(svc, mono, wall, "get", "", msg))
             return True
         return False
 
 
 def parse_log_lines(lines: Iterable[str], *, service: str = "", clock_offset: float = 0.0,
-                    inputs: CheckInputs | None = None) -> CheckInputs:
+                    inputs: CheckInputs | None = None, max_call_seconds: float = DEFAULT_MAX_CALL_SECONDS,
+                    since_wall: float | None = None) -> CheckInputs:
     """Parse one stream of lines (one service's file, or a compose stream with prefixes)."""
     inputs = inputs if inputs is not None else CheckInputs()
-    parser = LogParser(inputs, clock_offset)
+    parser = LogParser(inputs, clock_offset, max_call_seconds, since_wall)
     for line in lines:
         parser.feed(line, service)
     if parser.unparsed:
@@ -267,12 +333,17 @@ def parse_log_lines(lines: Iterable[str], *, service: str = "", clock_offset: fl
     return inputs
 
 
-def parse_log_files(files: Mapping[str, Iterable[str | Path]], *, clock_offset: float = 0.0) -> CheckInputs:
-    """app -> log files ("" as app: compose-prefixed streams). Marks the log-derived fields."""
+def parse_log_files(files: Mapping[str, Iterable[str | Path]], *, clock_offset: float = 0.0,
+                    max_call_seconds: float = DEFAULT_MAX_CALL_SECONDS, since_wall: float | None = None) -> CheckInputs:
+    """app -> log files ("" as app: compose-prefixed streams). Marks the log-derived fields.
+
+    since_wall: lines older than this (a deployment's log from before the drill) only
+    advance the breaker state machines; they produce no records.
+    """
     inputs = CheckInputs()
     read: list[str] = []
     for app, paths in files.items():
-        parser = LogParser(inputs, clock_offset)
+        parser = LogParser(inputs, clock_offset, max_call_seconds, since_wall)
         for path in paths:
             try:
                 with open(path, encoding="utf-8", errors="replace") as fh:
@@ -284,7 +355,7 @@ def parse_log_files(files: Mapping[str, Iterable[str | Path]], *, clock_offset: 
             read.append(str(path))
         if parser.unparsed:
             inputs.notes.append(f"{parser.unparsed} lines of {app or 'compose'} logs were not in Kugelpos' format")
-    names = ("breaker_transitions", "breaker_calls", "applications", "duplicate_skips", "state_unreachable")
+    names = _LOG_FIELDS
     if read:
         for name in names:
             inputs.mark(name, "Kugelpos logs: " + ", ".join(read))
