@@ -35,6 +35,7 @@ from reports.console import Console, LiveStatus
 from reports.summary import RunSummary
 
 HANG_MARGIN = 45.0  # Locust running this long past its planned end is stopped
+MAX_INPUT_NOTES = 20  # adapters' notes (unread logs, unapplied faults) shown in the summary
 
 
 class DrillInterrupted(KeyboardInterrupt):
@@ -202,6 +203,10 @@ class Drill:
         self._check_inputs = inputs
         for name, reason in (getattr(inputs, "missing", {}) or {}).items():
             s.notes.append(f"checker input '{name}' missing: {reason}")
+        notes = list(getattr(inputs, "notes", []) or [])
+        s.notes.extend(f"checker inputs: {n}" for n in notes[:MAX_INPUT_NOTES])
+        if len(notes) > MAX_INPUT_NOTES:
+            s.notes.append(f"checker inputs: {len(notes) - MAX_INPUT_NOTES} more notes left out")
         s.checks = run_checks(inputs, build_params(sc, self.env.breaker_params()))
 
     def _provision(self) -> None:

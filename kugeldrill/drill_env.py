@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
@@ -192,6 +193,8 @@ class TargetEnvironment:
         self.description = f"target {target.name} ({target.path})"
         self.allow_hosts = tuple(target.allow_hosts)
         self.redis_url = target.observe.redis_url
+        # Log lines older than this are a deployment's history, not this drill's.
+        self.opened_wall = time.time()
 
     @classmethod
     def open(cls, path: str | Path) -> "TargetEnvironment":
@@ -237,18 +240,25 @@ class TargetEnvironment:
         return None  # a real target's outbox lives in MongoDB; quiescence uses the streams only
 
     def check_inputs(self, run_dir: Path) -> Any:
+        """Only the target file's observation sources: its logs (copied into run_dir/logs
+        first, and parsed from there), its Redis and its MongoDB; never stand-in events."""
         from checkers.adapters.kugelpos import ObservationSources, load_kugelpos_inputs
+        from kugeldrill.target_logs import gather_logs
 
         obs = self.target.observe
-        sources = ObservationSources(logs={app: [p] for app, p in obs.logs.files.items()},
-                                     redis_url=obs.redis_url, mongo_url=obs.mongodb_url,
-                                     allow_hosts=self.allow_hosts)
-        return load_kugelpos_inputs(run_dir, sources)
+        logs = gather_logs(obs.logs, self.target.path, run_dir)
+        sources = ObservationSources(logs=logs.files, redis_url=obs.redis_url, mongo_url=obs.mongodb_url,
+                                     allow_hosts=self.allow_hosts,
+                                     max_call_seconds=self.target.breaker.max_call_seconds,
+                                     since_wall=self.opened_wall)
+        inputs = load_kugelpos_inputs(run_dir, sources)
+        inputs.notes.extend(logs.notes)
+        return inputs
 
     def breaker_params(self) -> dict[str, Any]:
         b = self.target.breaker
         return {"threshold": b.threshold, "reset_seconds": b.reset_seconds,
-                "half_open_max_calls": 1 if b.half_open == "single" else None, "mode": b.failures}
+                "half_open_max_calls": b.half_open_max_calls, "mode": b.failures}
 
     def save_into(self, run_dir: Path) -> None:
         from kugeldrill.target import dump_target

@@ -60,12 +60,33 @@ class ObserveSpec(_Strict):
 
 
 class BreakerSpec(_Strict):
-    """The breaker the target really has (Kugelpos: cumulative failures, >=61 s, unlimited half-open)."""
+    """The breaker the target really has (Kugelpos: cumulative failures, >=61 s, unlimited half-open).
 
-    threshold: int = 3
-    reset_seconds: float = 60.0
-    half_open: Literal["single", "unlimited"] = "single"
+    half_open: trials admitted per HALF_OPEN episode ("single" = 1, a number, or "unlimited").
+    max_call_seconds: the longest one Dapr call can take (client timeout x attempts + retry
+    delays; Kugelpos: 3 x 30 s + 3 x 1 s). Logs say when a call ended, not when it was
+    admitted: a call logged while OPEN this soon after the opening may have been in flight.
+    """
+
+    threshold: int = Field(default=3, ge=1)
+    reset_seconds: float = Field(default=60.0, ge=0)
+    half_open: Literal["single", "unlimited"] | int = "single"
     failures: Literal["consecutive", "cumulative"] = "consecutive"
+    max_call_seconds: float = Field(default=93.0, gt=0)
+
+    @field_validator("half_open")
+    @classmethod
+    def _trials(cls, value: str | int) -> str | int:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("half_open must be 'single', 'unlimited' or a number of trials >= 1")
+        return value
+
+    @property
+    def half_open_max_calls(self) -> int | None:
+        """checkers.params.BreakerParams.half_open_max_calls (None: any number allowed)."""
+        if self.half_open == "unlimited":
+            return None
+        return 1 if self.half_open == "single" else int(self.half_open)
 
 
 class AuthSpec(_Strict):

@@ -17,7 +17,7 @@ from pathlib import Path
 import redis
 
 from checkers.adapters.history import load_history
-from checkers.adapters.kugelpos_logs import parse_log_files
+from checkers.adapters.kugelpos_logs import DEFAULT_MAX_CALL_SECONDS, parse_log_files
 from checkers.adapters.mongo import read_outbox
 from checkers.adapters.redis_state import SUBSCRIBERS, TOPICS, connect, read_markers, read_stream_groups
 from checkers.adapters.timeline import clock_offset, load_timeline
@@ -30,6 +30,9 @@ class ObservationSources:
 
     logs: app -> log files; the app "" means compose-style streams whose line prefix
     (`report-1  | ...`) names the service. clock_offset: mono − wall; None = from timeline.
+    max_call_seconds: the longest one Dapr call of the target can take (a call logged while
+    OPEN within this of the opening was admitted before it). since_wall: log lines older
+    than this (before the drill) only set breaker state.
     """
 
     logs: Mapping[str, Iterable[str | Path]] = field(default_factory=dict)
@@ -41,6 +44,8 @@ class ObservationSources:
     allow_hosts: tuple[str, ...] = ()
     timeout: float = 5.0
     clock_offset: float | None = None
+    max_call_seconds: float = DEFAULT_MAX_CALL_SECONDS
+    since_wall: float | None = None
 
 
 def load_kugelpos_inputs(run_dir: str | Path | None, sources: ObservationSources) -> CheckInputs:
@@ -60,7 +65,8 @@ def load_kugelpos_inputs(run_dir: str | Path | None, sources: ObservationSources
         offset = 0.0
         inputs.notes.append("no clock offset: log times are compared as wall clock")
     if sources.logs:
-        inputs.merge(parse_log_files(sources.logs, clock_offset=offset))
+        inputs.merge(parse_log_files(sources.logs, clock_offset=offset, max_call_seconds=sources.max_call_seconds,
+                                     since_wall=sources.since_wall))
     else:
         for name in ("breaker_transitions", "breaker_calls", "applications", "duplicate_skips", "state_unreachable"):
             inputs.mark_missing(name, "no log source in the target's observation sources")

@@ -1,4 +1,7 @@
-"""`kugeldrill run SCENARIO… [--suite ci|nightly|defects] [--out DIR] [--processes N]`.
+"""`kugeldrill run SCENARIO… [--suite ci|nightly|defects] [--target FILE] [--out DIR] [--processes N]`.
+
+`--target FILE` runs every named scenario against the deployment a target file describes,
+whatever the scenario's own `target:` says (a library scenario can drill a real stack).
 
 Exit code: 0 every expectation of every scenario met, 1 one failed, 2 a drill could not
 run, 130 interrupted (the suite stops; the interrupted drill still wrote its report).
@@ -8,9 +11,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from kugeldrill.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kugeldrill.scenario import LoadedScenario
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +31,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="run folder (one scenario) or parent folder (several); default runs/")
     p.add_argument("--processes", type=int, help="Locust worker processes (overrides load.processes)")
     p.add_argument("--plain", action="store_true", help="plain console lines even on a terminal")
+    p.add_argument("--target", type=Path, metavar="FILE",
+                   help="target file to drill instead of each scenario's own target (e.g. from 'kugeldrill target from-stack')")
     p.set_defaults(func=run_command)
+
+
+def with_target(loaded: LoadedScenario, target: Path) -> LoadedScenario:
+    """The scenario pointed at `target` (absolute, so the scenario's folder does not matter)."""
+    if not target.is_file():
+        raise ConfigError(f"--target {target}: no such target file", hint="write one with 'kugeldrill target from-stack' "
+                          "or 'kugeldrill target compose-overlay'")
+    scenario = loaded.scenario.model_copy(update={"target": str(target.resolve())})
+    return replace(loaded, scenario=scenario, text=loaded.text + f"\n# --target {target.resolve()}\n")
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -39,6 +59,8 @@ def run_command(args: argparse.Namespace) -> int:
     if args.processes is not None and not 1 <= args.processes <= 16:
         raise ConfigError(f"--processes must be between 1 and 16, got {args.processes}")
     loaded = [load_scenario(p) for p in paths]  # every file validated before anything starts
+    if args.target is not None:
+        loaded = [with_target(item, args.target) for item in loaded]
     console = Console(live=False if args.plain else None)
     results: list[tuple[str, int, Path]] = []
     worst = 0

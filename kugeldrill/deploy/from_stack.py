@@ -7,15 +7,49 @@ files, the Redis URL) and none of the stand-in's structured events.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from kugeldrill.target import (AuthSpec, BreakerSpec, LinkSpec, LogSource, ObserveSpec, TargetFile,
                                ToxiproxySpec)
 
 
+# The stand-in's DaprClientHelper backs off 0.1, 0.2, ... s (at most 2 s) between attempts.
+_BACKOFF_BASE, _BACKOFF_MAX = 0.1, 2.0
+
+
+def max_call_seconds(state: dict[str, Any]) -> float:
+    """Longest one Dapr call of the stand-in can take: timeout x attempts + backoffs.
+
+    Read from the publishers'/subscribers' service configs (ServiceConfig JSON); the
+    ServiceConfig defaults (5 s, 3 attempts) when none can be read.
+    """
+    worst = 0.0
+    for svc in state.get("services", {}).values():
+        try:
+            cfg = json.loads(Path(svc["config"]).read_text())
+        except (KeyError, OSError, ValueError, TypeError):
+            continue
+        if not cfg.get("dapr_url"):
+            continue
+        timeout, attempts = float(cfg.get("dapr_timeout_seconds", 5.0)), int(cfg.get("dapr_max_attempts", 3))
+        backoff = sum(min(_BACKOFF_MAX, _BACKOFF_BASE * 2 ** i) for i in range(attempts - 1))
+        worst = max(worst, timeout * attempts + backoff)
+    return round(worst or 5.0 * 3 + 0.3, 3)
+
+
 def target_from_stack(state: dict[str, Any], name: str = "embedded-as-external") -> TargetFile:
+    """The stand-in as a target file: its URLs, links, log files and Redis; its breaker as configured.
+
+    The breaker section describes the stand-in's breaker as it behaves, defect switches
+    included (as a real deployment's target file declares its real quirks); a defect
+    that is not a breaker policy (e.g. shared_consumer_id) stays for the checkers to find.
+    """
     options = state.get("options", {})
     breaker = options.get("breaker", {})
+    defects = set(options.get("defects", []))
+    trials = int(breaker.get("half_open_max_calls", 1))
     return TargetFile(
         name=name,
         description="The embedded stand-in described as an external deployment (observed through "
@@ -32,7 +66,8 @@ def target_from_stack(state: dict[str, Any], name: str = "embedded-as-external")
         breaker=BreakerSpec(
             threshold=int(breaker.get("threshold", 3)),
             reset_seconds=float(breaker.get("reset_seconds", 60.0)),
-            half_open="unlimited" if "breaker_unlimited_half_open" in options.get("defects", []) else "single",
-            failures="cumulative" if "breaker_cumulative_failures" in options.get("defects", []) else "consecutive",
+            half_open="unlimited" if "breaker_unlimited_half_open" in defects else ("single" if trials == 1 else trials),
+            failures="cumulative" if "breaker_cumulative_failures" in defects else "consecutive",
+            max_call_seconds=max_call_seconds(state),
         ),
     )

@@ -84,6 +84,11 @@ def check_toxiproxy(target: TargetFile, timeout: float) -> list[CheckItem]:
     return items
 
 
+def _text(value: object) -> str:
+    """redis-py answers bytes unless decode_responses; group names are compared as text."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
 def check_redis(target: TargetFile, timeout: float) -> list[CheckItem]:
     url = target.observe.redis_url
     if not url:
@@ -97,8 +102,7 @@ def check_redis(target: TargetFile, timeout: float) -> list[CheckItem]:
     items = [CheckItem("redis", True, f"{url} answers PING")]
     for topic, groups in TOPIC_GROUPS.items():
         try:
-            found = {g[b"name"].decode() if isinstance(g.get(b"name"), bytes) else g["name"]
-                     for g in client.xinfo_groups(topic)}
+            found = {_text(g.get("name", g.get(b"name"))) for g in client.xinfo_groups(topic)}
         except redis.ResponseError:
             found = set()
         missing = [g for g in groups if g not in found]
