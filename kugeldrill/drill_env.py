@@ -122,6 +122,7 @@ class EmbeddedEnvironment:
             ack_model=opts.ack_model,
             defects=list(opts.defects),
             crash_before_effect_every=opts.crash_before_effect_every,
+            fail_effect_every=opts.fail_effect_every,
             resiliency=opts.resiliency,
         )
         if opts.processing_timeout_seconds is not None or opts.redeliver_interval_ms is not None:

@@ -156,6 +156,8 @@ class StackSpec(_Strict):
     ack_model: Literal["1.18", "1.16"] = "1.18"
     defects: list[str] = Field(default_factory=list)
     crash_before_effect_every: int = Field(default=0, ge=0)
+    # every Nth business write of a subscriber fails (a processing error the redelivery heals)
+    fail_effect_every: int = Field(default=0, ge=0)
     resiliency: bool = True
     # Dapr Redis pub/sub: how long an unacknowledged entry stays pending before the sidecar
     # reclaims and redelivers it (component default 180 s), and how often it looks. A Redis

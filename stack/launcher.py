@@ -64,6 +64,7 @@ class StackOptions:
     ack_model: str = "1.18"
     defects: list[str] = field(default_factory=list)
     crash_before_effect_every: int = 0
+    fail_effect_every: int = 0
     resiliency: bool = True
     dapr_timeout_seconds: float = 5.0
     dapr_max_attempts: int = 3
@@ -94,6 +95,9 @@ class StackOptions:
             raise ConfigError(f"republish interval must be > 0 s, got {self.republish_interval_seconds}")
         if self.crash_before_effect_every < 0:
             raise ConfigError(f"crash_before_effect_every must be >= 0, got {self.crash_before_effect_every}")
+        if self.fail_effect_every < 0 or self.fail_effect_every == 1:
+            raise ConfigError(f"fail_effect_every must be 0 (off) or >= 2, got {self.fail_effect_every}",
+                              hint="with 1 every write fails, redeliveries too, and nothing is ever applied")
         if self.health_timeout <= 0:
             raise ConfigError(f"health timeout must be > 0 s, got {self.health_timeout}")
 
@@ -106,6 +110,7 @@ class StackOptions:
             "republish_interval_seconds": self.republish_interval_seconds,
             "republish_min_age_seconds": self._min_age(),
             "crash_before_effect_every": self.crash_before_effect_every,
+            "fail_effect_every": self.fail_effect_every,
             "resiliency": self.resiliency,
         }
 
@@ -325,6 +330,7 @@ class Stack:
                 republish_min_age_seconds=opts._min_age(),
                 defects=list(opts.defects),
                 crash_before_effect_every=opts.crash_before_effect_every if app in SUBSCRIBERS else 0,
+                fail_effect_every=opts.fail_effect_every if app in SUBSCRIBERS else 0,
             )
             config_path = state_dir / "config" / f"{app}.json"
             config_path.parent.mkdir(parents=True, exist_ok=True)

@@ -405,3 +405,30 @@ def test_log_lines_parse_with_the_kugelpos_log_adapter(tmp_path: Path, sidecar: 
     assert [a.event_id for a in stock.applications] == [e1, e1, e2]
     assert [s[1] for s in report.duplicate_skips] == [e1]
     assert [s[1] for s in stock.duplicate_skips] == [e1]
+
+
+@pytest.mark.parametrize("defects", [[], ["subscriber_array_body"]])
+def test_fail_effect_every_is_a_processing_error_the_redelivery_heals(tmp_path: Path, sidecar: FakeSidecar,
+                                                                      defects: list[str]) -> None:
+    """Knob `fail_effect_every=2`: the 2nd business write fails. The healthy report answers a
+    real 500 RETRY (redelivered, and the next write applies it); with the array-body defect
+    the same failure is HTTP 200 + `[{"status":"RETRY"},500]`, which Dapr acknowledges."""
+    app = build("report", config("report", tmp_path, sidecar, defects=defects, fail_effect_every=2))
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        assert (await deliver(client, tranlog(first, 1))).json() == {"status": "SUCCESS"}
+        failed = await deliver(client, tranlog(second, 2))
+        if defects:
+            assert failed.status_code == 200
+            body = failed.json()
+            assert body[0]["status"] == "RETRY" and "fail_effect_every=2" in body[0]["message"] and body[1] == 500
+        else:
+            assert failed.status_code == 500 and failed.json()["status"] == "RETRY"
+        assert [r["event_id"] for r in await applied(client)] == [first]
+        assert second not in sidecar.state.store  # no mark: nothing was applied
+        redelivered = await deliver(client, tranlog(second, 2))  # what the sidecar does after a real 500
+        assert redelivered.json() == {"status": "SUCCESS"}
+        assert [r["event_id"] for r in await applied(client)] == [first, second]
+
+    run(app, scenario)

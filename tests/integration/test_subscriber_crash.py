@@ -106,3 +106,55 @@ def test_crash_before_effect_then_redelivery(tmp_path: Path, sidecar: FakeSideca
         svc.stop()
     log = (tmp_path / "stock.log").read_text()
     assert "crash_before_effect_every=2: exiting before the effect of event_id: " + second in log
+
+
+def test_crash_waits_for_committed_effects_to_be_recorded(tmp_path: Path, sidecar: FakeSidecar,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash while another delivery's effect is committed but its `applied` event not yet
+    written must not lose that event: the events file is what the checkers read, and a
+    healthy crash drill would otherwise report a lost event that was applied."""
+    import asyncio
+
+    from stack.services.common import subscriber as subscriber_module
+    from test_subscriber_apps import build, config, deliver as deliver_async
+
+    events = tmp_path / "stock.events.jsonl"
+    app = build("stock", config("stock", tmp_path, sidecar, events_file=str(events), crash_before_effect_every=2))
+    sub = app.state.subscriber
+    real_write = sub.db.write
+
+    async def slow_write(fn):  # committed in the DB thread, the result comes back late
+        result = await real_write(fn)
+        await asyncio.sleep(0.5)
+        return result
+
+    monkeypatch.setattr(sub.db, "write", slow_write)
+
+    class Exited(BaseException):
+        pass
+
+    seen_at_exit: list[str] = []
+
+    def fake_exit(code: int) -> None:
+        seen_at_exit.append(events.read_text() if events.exists() else "")
+        raise Exited(code)
+
+    monkeypatch.setattr(subscriber_module.os, "_exit", fake_exit)
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=10) as c:
+            try:
+                slow = asyncio.create_task(deliver_async(c, tranlog(first, 1)))
+                await asyncio.sleep(0.3)  # the first effect is in its commit → record window
+                with pytest.raises(Exited):
+                    await deliver_async(c, tranlog(second, 2))
+                await slow
+            finally:
+                await app.state.dapr.close()
+
+    asyncio.run(main())
+    assert len(seen_at_exit) == 1
+    applied_at_exit = [line for line in seen_at_exit[0].splitlines() if '"applied"' in line]
+    assert len(applied_at_exit) == 1 and first in applied_at_exit[0]
+    assert second not in seen_at_exit[0]

@@ -52,6 +52,9 @@ class ServiceConfig:
     republish_min_age_seconds: float = 300.0
     defects: list[str] = field(default_factory=list)
     crash_before_effect_every: int = 0
+    # Knob: every Nth business write of a subscriber fails (a processing error, as Kugelpos'
+    # MongoDB write when its database is unreachable); the redelivery's write succeeds.
+    fail_effect_every: int = 0
     terminal_cache_seconds: float = 300.0  # API-key terminal lookups cached per process (Kugelpos: 300 s)
 
     def has_defect(self, name: str) -> bool:

@@ -36,6 +36,7 @@ from stack.services.common.db import Database, dumps, is_unique_violation
 from stack.services.common.events import EventLog, payload_keys
 
 STATESTORE = "statestore"
+CRASH_DRAIN_SECONDS = 10.0  # the crash knob's bound on waiting for committed effects' records
 
 #: The `applied` table (ground truth) and the per-event delivery counter; every
 #: subscriber's schema includes this.
@@ -117,8 +118,13 @@ class Subscriber:
         self.no_idempotency = config.has_defect("stock_no_idempotency") and self.name == "stock"
         self.mark_first = config.has_defect("mark_before_effect")
         self.crash_every = int(config.crash_before_effect_every or 0)
+        self.fail_every = int(getattr(config, "fail_effect_every", 0) or 0)
+        self._writes_started = 0
         self._effects_started = 0
         self._crash_lock = threading.Lock()
+        # Effects between their SQLite commit and their `applied` event (see _apply_and_record).
+        self._recording = 0
+        self._crashing = False
         # Concurrent deliveries of one event id (reclaim while in flight, republish racing
         # a redelivery) are serialised in-process so the second one sees the first's mark.
         self._inflight: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -237,9 +243,9 @@ class Subscriber:
             await self._mark(dapr, event_id)
 
         # 2. apply (business effect + applied record, one transaction)
-        self._maybe_crash(event_id)
+        await self._maybe_crash(event_id)
         try:
-            applied = await self.db.write(lambda conn: self._apply_tx(conn, route, data, event_id, attempt, dedup, cloudevent_id))
+            applied = await self._apply_and_record(route, data, event_id, attempt, dedup, cloudevent_id)
         except Exception as exc:  # noqa: BLE001 - any processing error → RETRY answer
             self.log.error("Error processing %s: %s. event_id: %s", route.log_type, exc, event_id)
             if not await self._notify(request, route, data, event_id, "failed", f"{type(exc).__name__}: {exc}"):
@@ -247,10 +253,6 @@ class Subscriber:
             return self._answer("RETRY", 500, message=f"{type(exc).__name__}: {exc}")
         keys = dumps({"event_id": event_id, **payload_keys(data)})
         if applied:
-            self.events.emit(
-                "applied", event_id=event_id, topic=route.topic, subscriber=self.name, attempt=attempt,
-                dedup=dedup, payload_keys=payload_keys(data),
-            )
             if self.name == "stock":
                 self.log.info("Received transaction log: %s", keys)
             else:
@@ -277,6 +279,29 @@ class Subscriber:
             return JSONResponse({"status": "RETRY", "message": "delivery-status callback failed"}, status_code=500)
         return JSONResponse({"status": "SUCCESS"})
 
+    async def _apply_and_record(
+        self, route: Route, data: dict[str, Any], event_id: str, attempt: int, dedup: str, cloudevent_id: str | None
+    ) -> bool:
+        """Effect + `applied` row (one SQLite transaction), then the `applied` event.
+
+        Counted in `_recording` from before the first await until the event is written, so
+        the crash knob, which waits for the count to drain, never exits between a commit and
+        its event. (A real crash could; but then the events file — what the checkers read —
+        would miss an application that happened, and a healthy crash drill would report a
+        lost event that was not lost.)
+        """
+        self._recording += 1
+        try:
+            applied = await self.db.write(lambda conn: self._apply_tx(conn, route, data, event_id, attempt, dedup, cloudevent_id))
+            if applied:
+                self.events.emit(
+                    "applied", event_id=event_id, topic=route.topic, subscriber=self.name, attempt=attempt,
+                    dedup=dedup, payload_keys=payload_keys(data),
+                )
+            return applied
+        finally:
+            self._recording -= 1
+
     def _apply_tx(
         self,
         conn: sqlite3.Connection,
@@ -288,6 +313,7 @@ class Subscriber:
         cloudevent_id: str | None,
     ) -> bool:
         """Business effect + applied row; False when the business key already existed."""
+        self._maybe_fail_write(event_id)
         conn.execute("SAVEPOINT effect")
         try:
             route.apply(conn, data)
@@ -323,18 +349,46 @@ class Subscriber:
 
         return await self.db.write(tx)
 
-    def _maybe_crash(self, event_id: str) -> None:
-        """Knob `crash_before_effect_every`: exit hard before every Nth effect."""
+    async def _maybe_crash(self, event_id: str) -> None:
+        """Knob `crash_before_effect_every`: exit hard before every Nth effect.
+
+        Before exiting it parks every other delivery that reaches its effect and waits (up to
+        CRASH_DRAIN_SECONDS) until effects already committed have written their `applied`
+        events: the crash still falls between an effect and its mark (the window the seed's
+        order leaves open), but never between an effect and its record.
+        """
         if self.crash_every <= 0:
             return
+        if self._crashing:
+            await asyncio.Event().wait()  # the process is about to exit; do nothing more
         with self._crash_lock:
             self._effects_started += 1
             n = self._effects_started
         if n % self.crash_every == 0:
+            self._crashing = True
+            deadline = time.monotonic() + CRASH_DRAIN_SECONDS
+            while self._recording and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
             self.log.error("crash_before_effect_every=%d: exiting before the effect of event_id: %s", self.crash_every, event_id)
             for handler in logging.getLogger().handlers:
                 handler.flush()
             os._exit(70)
+
+    def _maybe_fail_write(self, event_id: str) -> None:
+        """Knob `fail_effect_every`: every Nth business write raises (runs in the DB thread).
+
+        A processing error, as when Kugelpos' MongoDB write fails: the healthy subscriber
+        answers a real 500 RETRY and the redelivery (the next write) applies the event;
+        under `subscriber_array_body` the 200 + array answer is acked and it is not.
+        """
+        if self.fail_every <= 0:
+            return
+        with self._crash_lock:
+            self._writes_started += 1
+            n = self._writes_started
+        if n % self.fail_every == 0:
+            raise sqlite3.OperationalError(
+                f"fail_effect_every={self.fail_every}: the business write of event_id {event_id} failed (injected)")
 
     async def _mark(self, dapr: DaprClientHelper, event_id: str) -> None:
         if not await dapr.save_state(STATESTORE, event_id, {"event_id": event_id}):
