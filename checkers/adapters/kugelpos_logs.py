@@ -169,6 +169,7 @@ class LogParser:
     lines: int = 0
     matched: int = 0
     unparsed: int = 0
+    in_flight: int = 0  # call lines logged while OPEN, attributed to the state it opened from
     _breakers: dict[tuple[str, str], _BreakerTrack] = field(default_factory=dict)
     _db_existing: dict[tuple[str, str], deque] = field(default_factory=dict)
     _pool: StringPool = field(default_factory=StringPool)
@@ -221,7 +222,11 @@ class LogParser:
         if outcome == "rejected":
             tr.pending, state = None, "OPEN"
         else:
-            state = tr.take_pending(wall, outcome) or tr.admitted_state(wall, self.max_call_seconds)
+            state = tr.take_pending(wall, outcome)
+            if state is None:
+                state = tr.admitted_state(wall, self.max_call_seconds)
+                if tr.state == "OPEN" and state != "OPEN":
+                    self.in_flight += 1
         self._rec().breaker_calls.append(BreakerCall(svc, name, mono, wall, state, op, outcome))  # type: ignore[arg-type]
 
     def _breaker_line(self, svc: str, msg: str, wall: float, mono: float) -> bool:
@@ -355,6 +360,9 @@ def parse_log_files(files: Mapping[str, Iterable[str | Path]], *, clock_offset: 
             read.append(str(path))
         if parser.unparsed:
             inputs.notes.append(f"{parser.unparsed} lines of {app or 'compose'} logs were not in Kugelpos' format")
+        if parser.in_flight:
+            inputs.notes.append(f"{parser.in_flight} call(s) of {app or 'compose'} logged while a breaker was OPEN, "
+                                f"within {max_call_seconds:g}s of its opening, were counted as admitted before it")
     names = _LOG_FIELDS
     if read:
         for name in names:

@@ -67,6 +67,7 @@ def test_calls_in_flight_at_the_opening_are_admitted_closed(tmp_path: Path) -> N
     inputs = parse_log_files({"cart": [log]}, clock_offset=-time.time())
     inputs.mark("faults", "test")
     assert [c.state for c in inputs.breaker_calls] == ["CLOSED"] * 5
+    assert any("2 call(s) of cart logged while a breaker was OPEN" in n for n in inputs.notes), inputs.notes
     result = check_breakers(inputs, BreakerParams())
     assert "passed_while_open" not in result.counts["violations"], result.examples
 
