@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from redis.exceptions import ResponseError
 
-from stack.sidecar.redisconn import describe, make_client, with_retries
+from stack.sidecar.redisconn import describe, make_client, with_retries, wait_for_ping
 from stack.sidecar.resources import PubsubComponent
 from stack.sidecar.sidelog import SidecarLog
 
@@ -76,13 +76,7 @@ class RedisStreamsPubsub:
     # -- lifecycle ---------------------------------------------------------------
     async def init(self, timeout: float = 5.0) -> None:
         """PING like the component's Init (raises after `timeout`)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                try:
-                    await self.client.ping()
-                    return
-                except Exception:  # noqa: BLE001
-                    await asyncio.sleep(0.2)
+        await wait_for_ping(self.client, timeout)
 
     async def close(self) -> None:
         for task in self._tasks:

@@ -50,6 +50,17 @@ def make_client(settings: RedisSettings, *, block_margin: float = 0.0) -> aiored
     return aioredis.Redis(connection_pool=pool, retry=no_retry, decode_responses=False)
 
 
+async def wait_for_ping(client: aioredis.Redis, timeout: float = 5.0) -> None:
+    """PING until Redis answers, like a component's Init (raises TimeoutError after `timeout`)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                await client.ping()
+                return
+            except Exception:  # noqa: BLE001 - any failure means "not yet"
+                await asyncio.sleep(0.2)
+
+
 def backoff(attempt: int, settings: RedisSettings) -> float:
     """go-redis `internal.RetryBackoff`: min<<attempt, randomised, capped at max."""
     lo, hi = settings.min_retry_interval, settings.max_retry_interval

@@ -7,12 +7,11 @@ below have the same accept/reject rules as components-contrib's `setQuery`/`delQ
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from redis.exceptions import ResponseError
 
-from stack.sidecar.redisconn import describe, make_client, with_retries
+from stack.sidecar.redisconn import describe, make_client, with_retries, wait_for_ping
 from stack.sidecar.resources import StateComponent
 
 SET_SCRIPT = """
@@ -83,13 +82,7 @@ class RedisStateStore:
 
     async def init(self, timeout: float = 5.0) -> None:
         """PING like the component's Init (raises after `timeout`)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                try:
-                    await self.client.ping()
-                    return
-                except Exception:  # noqa: BLE001
-                    await asyncio.sleep(0.2)
+        await wait_for_ping(self.client, timeout)
 
     async def close(self) -> None:
         await self.client.aclose()
