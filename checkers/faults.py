@@ -4,11 +4,9 @@ A service's Dapr calls (publish, state get/save/delete/bulk) go app -> sidecar -
 a fault on `sidecar@X` (app -> its sidecar) or `redis@X` (X's sidecar -> Redis) makes X's
 calls fail when the fault stops traffic or breaks connections:
 
-* kinds `down`, `flap` (down part of every period), `blackhole`, `reset_peer`, `timeout`,
-  `limit_data` -> calls fail;
+* kinds `down`, `blackhole`, `reset_peer`, `timeout`, `limit_data` -> calls fail;
 * `latency` -> calls fail only when latency + jitter reaches the client timeout
-  (`BreakerParams.client_timeout_seconds`); smaller delays only slow calls; `ramp` likewise
-  by its highest step (`end`);
+  (`BreakerParams.client_timeout_seconds`); smaller delays only slow calls;
 * `bandwidth`, `slicer`, `slow_close` and faults on `app@X` (sidecar -> app deliveries)
   do not make X's own Dapr calls fail.
 """
@@ -19,7 +17,7 @@ from collections.abc import Iterable
 
 from checkers.model import FaultWindow
 
-FAILING_KINDS = frozenset({"down", "flap", "blackhole", "reset_peer", "timeout", "limit_data"})
+FAILING_KINDS = frozenset({"down", "blackhole", "reset_peer", "timeout", "limit_data"})
 CALL_LINKS = frozenset({"sidecar", "redis"})
 STATE_LINKS = frozenset({"redis"})
 
@@ -42,9 +40,6 @@ def makes_calls_fail(fault: FaultWindow, client_timeout_seconds: float) -> bool:
         return True
     if fault.kind == "latency":
         return _latency_seconds(fault.params) >= client_timeout_seconds
-    if fault.kind == "ramp":
-        peak = max(fault.params.get("start", 0) or 0, fault.params.get("end", 0) or 0)
-        return _latency_seconds({**fault.params, "latency": peak}) >= client_timeout_seconds
     return False
 
 
