@@ -39,12 +39,16 @@ def _bind(host: str, port: int) -> socket.socket:
     """The listening socket, bound before anything starts, so a taken port ends the process.
 
     Letting uvicorn bind after the runtime started left a process that logged errno 98 and
-    kept its subscription loops running without serving the API.
+    kept its subscription loops running without serving the API. It also listens at once:
+    with SO_REUSEADDR a port that is only bound is not yet taken on Linux, so a second
+    sidecar (another stack starting at the same time) could bind it too, and two stacks
+    were seen sharing one sidecar port, each publishing into the other's Redis.
     """
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(2048)  # uvicorn listens again with its own backlog; that is harmless
     except OSError:
         sock.close()
         raise

@@ -25,3 +25,25 @@ def test_taken_port_ends_the_process(tmp_path, redis_server):
         holder.close()
     assert proc.returncode == 2, proc.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+
+
+def test_bound_port_is_taken_at_once() -> None:
+    """The sidecar's socket listens as soon as it is bound: a second bind of that port (a
+    sidecar of another stack starting at the same time) fails instead of sharing it."""
+    from stack.sidecar.server import _bind
+
+    first = _bind("127.0.0.1", 0)
+    port = first.getsockname()[1]
+    try:
+        second = socket.socket()
+        second.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            try:
+                second.bind(("127.0.0.1", port))
+            except OSError:
+                return  # taken, as it must be
+            raise AssertionError(f"port {port} could be bound twice")
+        finally:
+            second.close()
+    finally:
+        first.close()
