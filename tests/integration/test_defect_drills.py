@@ -10,10 +10,10 @@ subscriber that missed events, the service whose breaker misbehaved).
 The same scenario with the defect switched off (the loaded YAML minus `stack.defects`,
 written to a temporary file) must pass (exit 0) — so the checker failed because of the
 defect, not because of the fault or the load. CI time: one drill takes 25–45 s on a
-2-core machine, so fourteen do not fit in the module's 6-minute budget, and drills must
-not run concurrently (each starts a whole stand-in; two stacks starting at once were seen
-to share a port). The healthy counterparts run here only where no library scenario runs
-that form already:
+2-core machine and they run one after another (each starts a whole stand-in; two side by
+side starve each other's subscribers), so fourteen do not fit in the module's 6-minute
+budget (ten measured at 4 min 53 s alone). The healthy counterparts run here only where
+no library scenario runs that form already:
 
 * subscriber-array-body, breaker-cumulative-failures, mark-before-effect — run here;
 * shared-consumer-id (no fault) — `baseline`;
