@@ -39,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="switch on one documented defect (repeatable)")
     up.add_argument("--crash-before-effect-every", type=int, default=0, metavar="N",
                     help="subscribers exit before every Nth effect; a supervisor restarts them (0 = off)")
+    up.add_argument("--fail-effect-every", type=int, default=0, metavar="N",
+                    help="every Nth business write of a subscriber fails (a processing error; 0 = off)")
     up.add_argument("--no-resiliency", action="store_true", help="render no Dapr Resiliency spec")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for health (60)")
     up.add_argument("--json", action="store_true", help="print the status JSON when healthy")
@@ -74,6 +76,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         ack_model=args.ack_model,
         defects=list(args.defect),
         crash_before_effect_every=args.crash_before_effect_every,
+        fail_effect_every=args.fail_effect_every,
         resiliency=not args.no_resiliency,
         health_timeout=args.timeout,
         supervisor="process",
