@@ -27,6 +27,9 @@ from urllib.parse import urlencode
 from locustfiles.runtime import Terminal
 
 TERMINAL_APP = "terminal"
+# Kugelpos answers UTF-8 JSON: decoding it ourselves skips json.loads' encoding sniffing.
+_DECODE = json.JSONDecoder().decode
+_JSON_STR = json.JSONEncoder().encode  # a JSON string literal, escaped (item and payment codes)
 
 
 class StepError(Exception):
@@ -100,6 +103,9 @@ class PosApi:
         self._key_headers = {"X-API-KEY": terminal.api_key, "Content-Type": "application/json"}
         self._jwt_headers: dict[str, str] | None = None
         self._jwt_token: str | None = None
+        self._create_user = ""
+        self._create_body: bytes | None = None  # POST /carts body: the same for every sale of this user
+        self._codes: dict[str, str] = {}  # item/payment code -> its JSON literal
 
     # -- plumbing ----------------------------------------------------------------------
     def _url(self, app: str, path: str, query: dict[str, Any] | None) -> str:
@@ -109,6 +115,13 @@ class PosApi:
                 return f"{base}{path}{self._tq}"
             query = {**query, "terminal_id": self.term.terminal_id}
         return f"{base}{path}?{urlencode(query)}" if query else f"{base}{path}"
+
+    def _code(self, code: str) -> str:
+        """`code` as a JSON string literal, escaped once per distinct code."""
+        lit = self._codes.get(code)
+        if lit is None:
+            lit = self._codes[code] = _JSON_STR(code)
+        return lit
 
     def _headers(self, app: str) -> dict[str, str]:
         if self.auth == "jwt":
@@ -122,39 +135,39 @@ class PosApi:
 
     def request(self, method: str, app: str, path: str, *, name: str, body: Any = None,
                 query: dict[str, Any] | None = None, effecting: bool = False, headers: dict[str, str] | None = None,
-                parse: bool = True) -> tuple[Any, Any]:
+                parse: bool = True, raw: bytes | None = None) -> tuple[Any, Any]:
         """Send one request; return (envelope data, response) or raise StepError.
 
+        `raw` is a body already rendered as JSON bytes (the hot cart steps render theirs from
+        a template instead of json.dumps per request); otherwise `body` is JSON-encoded.
         `parse=False` skips decoding a successful answer the caller does not read (the load
         generator's CPU is the drill's budget); error answers are always decoded for the message.
         """
         hdrs = headers if headers is not None else self._headers(app)
         if effecting:
             self.effect_started = True
-        resp = self.client.request(method, self._url(app, path, query), name=name, headers=hdrs,
-                                   data=json.dumps(body) if body is not None else None)
+        if raw is None and body is not None:
+            raw = json.dumps(body, separators=(",", ":")).encode()
+        resp = self.client.request(method, self._url(app, path, query), name=name, headers=hdrs, data=raw)
         status = int(resp.status_code or 0)
-        data: Any = None
+        if 200 <= status < 300:  # the hot path: no classification, decode only what is read
+            data = _envelope_data(resp.content) if parse else None
+            if self.auth == "jwt" and resp.headers is not None:
+                new = resp.headers.get("X-New-Token")
+                if new:
+                    self.term.token = new
+            return data, resp
         message = ""
-        if status and (parse or not 200 <= status < 300):
-            try:
-                content = resp.content
-                parsed = json.loads(content) if content else None
-            except (ValueError, TypeError):
-                parsed = None
+        if status:
+            parsed = _envelope(resp.content)
             if isinstance(parsed, dict):
-                data = parsed.get("data", parsed)
                 message = str(parsed.get("message") or parsed.get("detail") or "")[:200]
         err = classify(status, getattr(resp, "error", None), effecting=effecting, step=name, message=message)
-        if err is not None:
-            if status == 401 and self.auth == "jwt":
-                self.term.token = None  # expired or stale: fetch a new one next time
-            raise err
-        if self.auth == "jwt" and resp.headers is not None:
-            new = resp.headers.get("X-New-Token")
-            if new:
-                self.term.token = new
-        return data, resp
+        if err is None:  # cannot happen: classify passes only 2xx
+            err = StepError("fail", f"{name}: HTTP {status}", status)
+        if status == 401 and self.auth == "jwt":
+            self.term.token = None  # expired or stale: fetch a new one next time
+        raise err
 
     def fetch_token(self) -> None:
         """Terminal JWT via POST /api/v1/auth/token (X-API-KEY); failure ends the op as `fail`."""
@@ -168,8 +181,11 @@ class PosApi:
 
     # -- cart --------------------------------------------------------------------------
     def create_cart(self, user_id: str) -> str:
-        data, _ = self.request("POST", "cart", "/api/v1/carts", name="POST /api/v1/carts",
-                               body={"transaction_type": 101, "user_id": user_id, "user_name": user_id})
+        if self._create_body is None or self._create_user != user_id:
+            self._create_user = user_id
+            self._create_body = json.dumps({"transaction_type": 101, "user_id": user_id, "user_name": user_id},
+                                           separators=(",", ":")).encode()
+        data, _ = self.request("POST", "cart", "/api/v1/carts", name="POST /api/v1/carts", raw=self._create_body)
         cart_id = (data or {}).get("cartId") or (data or {}).get("cart_id")
         if not cart_id:
             raise StepError("fail", "POST /api/v1/carts: answer without cartId")
@@ -178,7 +194,8 @@ class PosApi:
     def add_item(self, cart_id: str, item_code: str, quantity: int) -> dict[str, Any]:
         data, _ = self.request("POST", "cart", f"/api/v1/carts/{cart_id}/lineItems",
                                name="POST /api/v1/carts/[cart_id]/lineItems",
-                               body=[{"item_code": item_code, "quantity": quantity}], parse=False)
+                               raw=f'[{{"item_code":{self._code(item_code)},"quantity":{int(quantity)}}}]'.encode(),
+                               parse=False)
         return data or {}
 
     def subtotal(self, cart_id: str) -> dict[str, Any]:
@@ -189,7 +206,8 @@ class PosApi:
     def pay(self, cart_id: str, payment_code: str, amount: int) -> dict[str, Any]:
         data, _ = self.request("POST", "cart", f"/api/v1/carts/{cart_id}/payments",
                                name="POST /api/v1/carts/[cart_id]/payments",
-                               body=[{"payment_code": payment_code, "amount": amount}], parse=False)
+                               raw=f'[{{"payment_code":{self._code(payment_code)},"amount":{int(amount)}}}]'.encode(),
+                               parse=False)
         return data or {}
 
     def bill(self, cart_id: str) -> dict[str, Any]:
@@ -240,6 +258,22 @@ class PosApi:
         data, _ = self.request("POST", TERMINAL_APP, f"/api/v1/terminals/{self.term.terminal_id}/close",
                                name="POST /api/v1/terminals/[id]/close", body={}, effecting=True)
         return data or {}
+
+
+def _envelope(content: bytes | str | None) -> Any:
+    """The decoded answer, or None when it is empty or not JSON."""
+    if not content:
+        return None
+    try:
+        return _DECODE(content.decode("utf-8") if isinstance(content, (bytes, bytearray)) else content)
+    except (ValueError, TypeError):
+        return None
+
+
+def _envelope_data(content: bytes | str | None) -> Any:
+    """Kugelpos' `data` member of a decoded answer (the whole answer if it has none)."""
+    parsed = _envelope(content)
+    return parsed.get("data", parsed) if isinstance(parsed, dict) else None
 
 
 def tender_for(balance: int) -> int:

@@ -11,6 +11,7 @@ Void and return act on one of this terminal's own earlier ok sales, each at most
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -29,9 +30,8 @@ class CartUser(PosUser):
     def iteration(self) -> None:
         if not self.ready():
             return
-        cfg = self.rt.settings.config
-        names = list(cfg.variants)
-        variant = random.choices(names, weights=[cfg.variants[n] for n in names])[0]
+        names, cum = self._variant_table()
+        variant = random.choices(names, cum_weights=cum)[0]
         assert self.term is not None
         if variant in ("void", "return") and self.term.sales:
             self.void_or_return(variant)
@@ -39,6 +39,15 @@ class CartUser(PosUser):
             self.sale(cancel=True)
         else:
             self.sale()
+
+    def _variant_table(self) -> tuple[list[str], list[float]]:
+        """Variant names and cumulative weights, built once per user (not per iteration)."""
+        table = self.__dict__.get("_variants")
+        if table is None:
+            variants = self.rt.settings.config.variants
+            names = list(variants)
+            table = self._variants = (names, list(itertools.accumulate(variants[n] for n in names)))
+        return table
 
     def _choose_items(self) -> list[dict[str, Any]]:
         cfg = self.rt.settings.config

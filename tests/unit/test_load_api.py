@@ -79,3 +79,15 @@ def test_effecting_flag_and_outcomes() -> None:
     with pytest.raises(StepError) as err:
         api.void(3, [{"payment_code": "01", "amount": 330}])
     assert err.value.outcome == "info"
+
+
+def test_pre_rendered_cart_bodies_are_the_same_json_as_before() -> None:
+    api, client = _api([Resp(201, {"cartId": "c9"}), Resp(200, {}), Resp(200, {}), Resp(201, {"cartId": "c10"})])
+    api.create_cart("w0.u1")
+    api.add_item("c9", 'IT"EM\\1', 2)
+    api.pay("c9", "01", 1000)
+    api.create_cart("w0.u1")
+    assert json.loads(client.sent[0]["data"]) == {"transaction_type": 101, "user_id": "w0.u1", "user_name": "w0.u1"}
+    assert json.loads(client.sent[1]["data"]) == [{"item_code": 'IT"EM\\1', "quantity": 2}]
+    assert json.loads(client.sent[2]["data"]) == [{"payment_code": "01", "amount": 1000}]
+    assert client.sent[3]["data"] == client.sent[0]["data"]
