@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 _encode_str = json.encoder.encode_basestring  # ensure_ascii=False variant, C-accelerated
@@ -48,15 +50,29 @@ def go_string(value: str) -> str:
 def dumps_go(value: Any) -> str:
     """Serialise like Go `json.Marshal` of a `map[string]interface{}` tree."""
     parts: list[str] = []
-    _go(value, parts.append)
+    _encode(value, parts.append, _GO)
     return "".join(parts)
 
 
-def _go(value: Any, out) -> None:
-    if isinstance(value, GoNumber):
+@dataclass(frozen=True)
+class _Dialect:
+    """What differs between Go's encoding/json and json-iterator's ConfigFastest."""
+
+    string: Callable[[str], str]  # key and string escaping
+    number: Callable[[Any], str]  # int/float formatting
+    sort_keys: bool  # Go sorts map keys; json-iterator keeps (random) map order
+    go_numbers: bool  # GoNumber literals (UseNumber decode) are written verbatim
+
+
+def _go_number(value: Any) -> str:
+    return str(value) if isinstance(value, int) else _go_float(value)
+
+
+def _encode(value: Any, out: Callable[[str], Any], d: "_Dialect") -> None:
+    if d.go_numbers and isinstance(value, GoNumber):
         out(str.__str__(value))
     elif isinstance(value, str):
-        out(go_string(value))
+        out(d.string(value))
     elif value is None:
         out("null")
     elif value is True:
@@ -64,30 +80,23 @@ def _go(value: Any, out) -> None:
     elif value is False:
         out("false")
     elif isinstance(value, dict):
-        if not value:
-            out("{}")
-            return
         out("{")
-        first = True
-        for key in sorted(value):
-            if not first:
+        for i, key in enumerate(sorted(value) if d.sort_keys else value):
+            if i:
                 out(",")
-            first = False
-            out(go_string(key))
+            out(d.string(key))
             out(":")
-            _go(value[key], out)
+            _encode(value[key], out, d)
         out("}")
     elif isinstance(value, (list, tuple)):
         out("[")
         for i, item in enumerate(value):
             if i:
                 out(",")
-            _go(item, out)
+            _encode(item, out, d)
         out("]")
-    elif isinstance(value, int):
-        out(str(value))
-    elif isinstance(value, float):
-        out(_go_float(value))
+    elif isinstance(value, (int, float)):
+        out(d.number(value))
     else:
         raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
@@ -124,41 +133,8 @@ def _plain_decimal(text: str) -> str:
 def dumps_jsoniter_fastest(value: Any) -> str:
     """Serialise a plainly-decoded value the way Dapr's Redis state store stores it."""
     parts: list[str] = []
-    _jsoniter(value, parts.append)
+    _encode(value, parts.append, _JSONITER)
     return "".join(parts)
-
-
-def _jsoniter(value: Any, out) -> None:
-    if isinstance(value, str):
-        out(_encode_str(value))
-    elif value is None:
-        out("null")
-    elif value is True:
-        out("true")
-    elif value is False:
-        out("false")
-    elif isinstance(value, dict):
-        out("{")
-        first = True
-        for key, item in value.items():  # Go map order is random; insertion order is one
-            if not first:
-                out(",")
-            first = False
-            out(_encode_str(key))
-            out(":")
-            _jsoniter(item, out)
-        out("}")
-    elif isinstance(value, list):
-        out("[")
-        for i, item in enumerate(value):
-            if i:
-                out(",")
-            _jsoniter(item, out)
-        out("]")
-    elif isinstance(value, (int, float)):
-        out(_jsoniter_float(float(value)))  # encoding/json decoded every number to float64
-    else:
-        raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
 _POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000]
@@ -179,6 +155,12 @@ def _jsoniter_float(value: float) -> str:
         return f"{sign}{whole}"
     frac_text = str(frac).rjust(6, "0").rstrip("0")
     return f"{sign}{whole}.{frac_text}"
+
+
+_GO = _Dialect(string=go_string, number=_go_number, sort_keys=True, go_numbers=True)
+# encoding/json decoded every number to float64 before json-iterator wrote it.
+_JSONITER = _Dialect(string=_encode_str, number=lambda v: _jsoniter_float(float(v)), sort_keys=False,
+                     go_numbers=False)
 
 
 # --- fast path for publish ----------------------------------------------------------
