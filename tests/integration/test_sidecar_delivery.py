@@ -12,6 +12,7 @@ import httpx
 import pytest
 import redis
 
+from stack.servers import wait_for
 from stack.sidecar.testing import Answer, RecordingApp, start_sidecar
 
 pytestmark = pytest.mark.integration
@@ -46,12 +47,8 @@ def pending(r: redis.Redis, topic: str, group: str) -> int:
 
 
 def wait_until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
+    """Poll until true; one last look at the deadline (a late truth still counts)."""
+    return wait_for(predicate, timeout) or bool(predicate())
 
 
 def test_response_table_acks_and_metrics(tmp_path: Path, redis_server):

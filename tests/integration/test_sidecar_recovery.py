@@ -17,7 +17,7 @@ import redis
 
 from kugeldrill.ports import free_port
 from stack.components import render_components
-from stack.servers import RedisServer
+from stack.servers import RedisServer, wait_for
 from stack.sidecar.testing import RecordingApp, start_sidecar
 
 pytestmark = pytest.mark.integration
@@ -32,15 +32,8 @@ def publish(url: str, payload: dict) -> httpx.Response:
 
 
 def wait_until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except Exception:  # noqa: BLE001 - the server may still be coming back
-            pass
-        time.sleep(0.1)
-    return predicate()
+    """Poll until true (errors count as "not yet": the server may be coming back); one last look."""
+    return wait_for(predicate, timeout, interval=0.1) or bool(predicate())
 
 
 @pytest.mark.parametrize("persist", [False, True], ids=["empty-restart", "persistent-restart"])

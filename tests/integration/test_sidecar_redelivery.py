@@ -10,6 +10,7 @@ import httpx
 import pytest
 import redis
 
+from stack.servers import wait_for
 from stack.sidecar.testing import Answer, RecordingApp, fail_first, fixed, start_sidecar
 
 pytestmark = pytest.mark.integration
@@ -28,12 +29,8 @@ def pending(redis_port: int, group: str) -> int:
 
 
 def wait_until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
+    """Poll until true; one last look at the deadline (a late truth still counts)."""
+    return wait_for(predicate, timeout) or bool(predicate())
 
 
 def test_116_failed_message_is_redelivered_after_processing_timeout(tmp_path: Path, redis_server):
