@@ -73,23 +73,24 @@ def stop_pid(pid: int | None, markers: list[str], timeout: float = 5.0) -> str:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return "gone"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _reap(pid)
-        if not pid_running(pid):
-            return "stopped"
-        time.sleep(0.05)
+    if _gone_within(pid, timeout):
+        return "stopped"
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return "stopped"
+    return "killed" if _gone_within(pid, timeout) else "unkillable"
+
+
+def _gone_within(pid: int, timeout: float) -> bool:
+    """Reap and poll until the pid is gone or `timeout` passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _reap(pid)
         if not pid_running(pid):
-            return "killed"
+            return True
         time.sleep(0.05)
-    return "unkillable"
+    return False
 
 
 def port_listening(host: str, port: int, timeout: float = 0.3) -> bool:
