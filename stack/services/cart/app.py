@@ -18,6 +18,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -124,35 +125,32 @@ def create_app(config: ServiceConfig) -> FastAPI:
             raise ApiError(401, "Terminal JWT or API key required", service=config.name)
         return principal, principal.terminal
 
-    async def master(request: Request, ctx: dict[str, Any], kind: str, code: str, what: str) -> dict[str, Any]:
-        key = (ctx["tenant_id"], kind, code)
-        cached = masters.get(key)
+    async def lookup(request: Request, ctx: dict[str, Any], cache: Any, key: tuple, service: str, path: str,
+                     missing: str, what: str, transform: Callable[[dict[str, Any]], Any]) -> Any:
+        """A cached GET of another service's record (404 -> not found, other errors -> 503)."""
+        cached = cache.get(key)
         if cached is not None:
             return cached
-        resp = await call_service(app, "master-data", "GET", f"/tenants/{ctx['tenant_id']}/{kind}/{code}",
-                                  headers=forward_auth_headers(request), params={"terminal_id": ctx["terminal_id"]})
+        resp = await call_service(app, service, "GET", path, headers=forward_auth_headers(request),
+                                  params={"terminal_id": ctx["terminal_id"]})
         if resp.status_code == 404:
-            raise not_found(f"{what} not found: {code}", service=config.name)
+            raise not_found(missing, service=config.name)
         if resp.status_code != 200:
-            raise ServiceUnavailable(f"master-data answered {resp.status_code} to the lookup of {what} {code}")
-        doc = snakeize(resp.json().get("data") or {})
-        masters.put(key, doc)
-        return doc
+            raise ServiceUnavailable(f"{service} answered {resp.status_code} to the lookup of {what}")
+        value = transform(resp.json().get("data") or {})
+        cache.put(key, value)
+        return value
+
+    async def master(request: Request, ctx: dict[str, Any], kind: str, code: str, what: str) -> dict[str, Any]:
+        return await lookup(request, ctx, masters, (ctx["tenant_id"], kind, code), "master-data",
+                            f"/tenants/{ctx['tenant_id']}/{kind}/{code}", f"{what} not found: {code}",
+                            f"{what} {code}", snakeize)
 
     async def store_name(request: Request, ctx: dict[str, Any]) -> str:
-        key = (ctx["tenant_id"], ctx["store_code"])
-        cached = stores.get(key)
-        if cached is not None:
-            return cached
-        resp = await call_service(app, "terminal", "GET", f"/tenants/{ctx['tenant_id']}/stores/{ctx['store_code']}",
-                                  headers=forward_auth_headers(request), params={"terminal_id": ctx["terminal_id"]})
-        if resp.status_code == 404:
-            raise not_found(f"Store not found: {ctx['tenant_id']}/{ctx['store_code']}", service=config.name)
-        if resp.status_code != 200:
-            raise ServiceUnavailable(f"terminal answered {resp.status_code} to the store lookup")
-        name = (resp.json().get("data") or {}).get("storeName", "")
-        stores.put(key, name)
-        return name
+        return await lookup(request, ctx, stores, (ctx["tenant_id"], ctx["store_code"]), "terminal",
+                            f"/tenants/{ctx['tenant_id']}/stores/{ctx['store_code']}",
+                            f"Store not found: {ctx['tenant_id']}/{ctx['store_code']}", "the store",
+                            lambda data: data.get("storeName", ""))
 
     async def load_cart(cart_id: str, ctx: dict[str, Any]) -> dict[str, Any]:
         row = await db.fetchone("SELECT doc FROM carts WHERE cart_id = ?", (cart_id,))
