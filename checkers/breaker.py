@@ -128,10 +128,13 @@ class _BreakerJudge:
                 window = [c for c in self._calls_between(last_closed, t.mono + self.p.order_slack_seconds)
                           if c.state == "CLOSED" and c.outcome != "rejected"]
                 if self.p.mode == "consecutive":
-                    run = 0
+                    # The longest run, not the run at the window's end: calls admitted while
+                    # CLOSED that finish just after the opening (inside order_slack) are
+                    # ordered after it and must not hide the run that opened the breaker.
+                    run = failures = 0
                     for c in window:
                         run = run + 1 if c.outcome == "fail" else 0
-                    failures = run
+                        failures = max(failures, run)
                 else:
                     failures = sum(1 for c in window if c.outcome == "fail")
                 if failures < self.p.threshold:

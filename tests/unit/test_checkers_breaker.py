@@ -75,6 +75,17 @@ def test_cumulative_failures_open_without_consecutive_failures():
     assert "opened_without_failures" not in r2.examples
 
 
+def test_in_flight_success_finishing_after_the_opening_does_not_hide_the_run():
+    """Under a flap, a call admitted while CLOSED can succeed just after three others failed
+    and opened the breaker; it is recorded after the opening but the run of three stands."""
+    calls = [call("cart", 10.0, "CLOSED", "ok"), call("cart", 10.1, "CLOSED", "fail"),
+             call("cart", 10.2, "CLOSED", "fail"), call("cart", 10.3 + EPS, "CLOSED", "fail"),
+             call("cart", 10.5, "CLOSED", "ok")]  # in flight at the opening, finished inside order_slack
+    trans = [transition("cart", 10.3, "CLOSED", "OPEN", failures=3)]
+    r = check_breakers(_inputs(trans, calls, [fault("f1", "sidecar@cart", "down", 10.05, 10.35)]))
+    assert "opened_without_failures" not in r.examples, r.examples
+
+
 def test_open_without_calls_outside_fault_uses_timeline():
     trans = [transition("journal", 50.0, "CLOSED", "OPEN")]
     r = check_breakers(_inputs(trans, [], [fault("f1", "redis@journal", "down", 200.0, 210.0)]))
