@@ -21,6 +21,7 @@ import pytest
 from kugeldrill.errors import ConfigError, DrillError
 from stack.launch.plan import SIDECAR_APPS, link_names
 from stack.launch.procs import pid_running, port_listening
+from stack.servers import wait_for
 from stack.launcher import Stack, StackOptions, StackStartError
 
 FAKE = r"""
@@ -187,8 +188,9 @@ def test_supervisor_restarts_a_crashed_subscriber(tmp_path: Path) -> None:
         assert restarts[0]["exit_code"] == -signal.SIGKILL
         new = stack.state["services"]["journal"]["pid"]
         assert new != old and pid_running(new)
-        on_disk = json.loads(stack.state_path.read_text())
-        assert on_disk["services"]["journal"]["pid"] == new
+        # The supervisor records the restart in memory first, then rewrites stack.json.
+        assert wait_for(lambda: json.loads(stack.state_path.read_text())["services"]["journal"]["pid"] == new,
+                        10), "stack.json never got the restarted pid"
         # Publishers are not supervised.
         assert stack.state["supervisor"]["apps"] == ["report", "journal", "stock"]
     finally:
