@@ -22,7 +22,7 @@ from chaos.heal import heal_on_signals
 from chaos.links import LinkMap
 from chaos.timeline import Timeline, load_spec
 from chaos.toxiproxy import ToxiproxyClient
-from kugeldrill.errors import ConfigError, DrillError
+from kugeldrill.errors import ConfigError, run_handler
 
 
 def _api_from_state(path: Path) -> str:
@@ -66,14 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except DrillError as err:
-        print(f"chaos: error: {err.render()}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print("chaos: interrupted (links healed)", file=sys.stderr)
-        return 130
+    return run_handler("chaos", args.func, args, interrupted="interrupted (links healed)")
 
 
 if __name__ == "__main__":

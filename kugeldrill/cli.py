@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from kugeldrill import __version__
 from kugeldrill import commands as commands_pkg
-from kugeldrill.errors import DrillError
+from kugeldrill.errors import run_handler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,14 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
-    try:
-        return int(func(args) or 0)
-    except DrillError as err:
-        print(f"kugeldrill: error: {err.render()}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print("kugeldrill: interrupted", file=sys.stderr)
-        return 130
+    return run_handler("kugeldrill", func, args)
 
 
 if __name__ == "__main__":

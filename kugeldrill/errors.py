@@ -7,6 +7,10 @@ exits with its exit code (2: the drill could not run).
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from typing import Any
+
 
 class DrillError(Exception):
     """A failure the user can act on; `str(err)` is the whole message."""
@@ -35,3 +39,17 @@ class TargetUnreachableError(DrillError):
 
 class NotLoopbackError(DrillError):
     """An address outside 127.0.0.0/8 and ::1 was given without the target allowing it."""
+
+
+def run_handler(prog: str, handler: Callable[[Any], int | None], args: Any,
+                interrupted: str = "interrupted") -> int:
+    """Run a command handler the way every kugeldrill entry point does: a DrillError is one
+    message and its exit code, Ctrl-C is exit 130, never a traceback."""
+    try:
+        return int(handler(args) or 0)
+    except DrillError as err:
+        print(f"{prog}: error: {err.render()}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: {interrupted}", file=sys.stderr)
+        return 130
