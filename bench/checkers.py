@@ -40,8 +40,8 @@ def _rss_now() -> int:
 
 def child(n_ops: int, uuids: bool, compact: bool) -> dict:
     sys.path.insert(0, str(ROOT))
-    from checkers import CheckParams, run_all
-    from checkers.synthetic import full_fanout_run
+    from kugeldrill.checkers import CheckParams, run_all
+    from kugeldrill.checkers.synthetic import full_fanout_run
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     t0 = time.perf_counter()

@@ -103,7 +103,7 @@ class Shaped(FastHttpUser):
         s.request("POST", u + "/api/v1/carts/c1/bill" + Q, name="POST /api/v1/carts/[cart_id]/bill", headers=H)
 ''' + MEASURE
 CART = '''
-from locustfiles.pos import CartUser
+from kugeldrill.locustfiles.pos import CartUser
 ''' + MEASURE
 
 
@@ -162,7 +162,7 @@ def history_us_per_op(n: int = 20000) -> float:
     """CPU microseconds one sale's history costs (invoke + ok line), measured in isolation."""
     import resource
 
-    from kugeldrill.history import HistoryWriter
+    from kugeldrill.ground.history import HistoryWriter
 
     with tempfile.TemporaryDirectory(prefix="kd-bench-hist-") as tmp:
         writer = HistoryWriter(tmp, "w0")
@@ -198,8 +198,8 @@ def cart_work_us(n: int = 20000) -> dict[str, float]:
     `envelope_decode_us`: decoding one Kugelpos answer (create, subtotal and bill are read:
     cart id, balance to tender, transaction/receipt numbers and amounts for the history).
     """
-    from locustfiles.api import PosApi, _envelope_data
-    from locustfiles.runtime import Terminal
+    from kugeldrill.locustfiles.api import PosApi, _envelope_data
+    from kugeldrill.locustfiles.runtime import Terminal
 
     class _Resp:
         status_code = 200
@@ -231,9 +231,9 @@ def _cart_iteration_us(client: Any, n: int) -> float:
     """CPU per request of a whole CartUser iteration (sale loop + PosApi, no history), 2 items per sale."""
     from locust.env import Environment
 
-    from kugeldrill.loadconfig import load_config
-    from locustfiles.cart import CartUser
-    from locustfiles.runtime import Runtime, Settings, set_runtime
+    from kugeldrill.locustfiles.loadconfig import load_config
+    from kugeldrill.locustfiles.cart import CartUser
+    from kugeldrill.locustfiles.runtime import Runtime, Settings, set_runtime
 
     cfg = load_config(environ={"KUGELDRILL_CART_WAIT": "0,0", "KUGELDRILL_VARIANTS": '{"sale": 1}',
                                "KUGELDRILL_ITEMS_MIN": "2", "KUGELDRILL_ITEMS_MAX": "2"})
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.serve)
         return 0
     sys.path.insert(0, str(ROOT))
-    from kugeldrill.ports import free_port
+    from kugeldrill.ground.ports import free_port
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -33,9 +33,9 @@ os.environ["PATH"] = f"{ROOT / 'tools' / 'bin'}{os.pathsep}{os.environ.get('PATH
 
 import redis  # noqa: E402
 
-from kugeldrill.ports import free_port  # noqa: E402
-from stack.components import render_components  # noqa: E402
-from stack.servers import RedisServer, wait_for  # noqa: E402
+from kugeldrill.ground.ports import free_port  # noqa: E402
+from kugeldrill.stack.components import render_components  # noqa: E402
+from kugeldrill.stack.servers import RedisServer, wait_for  # noqa: E402
 
 PAYLOAD = json.dumps({
     "tenant_id": "T1234", "store_code": "5678", "terminal_no": 1, "transaction_no": 42,
@@ -76,7 +76,7 @@ def main() -> int:
                              resiliency=False)
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stack.sidecar", "--app-id", "cart", "--dapr-http-port", str(port),
+        [sys.executable, "-m", "kugeldrill.stack.sidecar", "--app-id", "cart", "--dapr-http-port", str(port),
          "--app-port", str(free_port()), "--resources-path", str(comp), "--log-file", str(work / "sidecar.log")],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )

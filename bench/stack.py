@@ -31,7 +31,7 @@ os.environ["PATH"] = f"{ROOT / 'tools' / 'bin'}{os.pathsep}{os.environ.get('PATH
 
 import httpx  # noqa: E402
 
-from stack.launcher import Stack, StackOptions  # noqa: E402
+from kugeldrill.stack.launcher import Stack, StackOptions  # noqa: E402
 from stackutil import PosClient, Terminal, applied  # noqa: E402
 
 RESULT = ROOT / "bench" / "results" / "stack.json"
@@ -124,7 +124,7 @@ def cli_cycle() -> dict[str, Any]:
     down = subprocess.run([*cmd, "down", "--state-dir", str(state_dir)], capture_output=True, text=True,
                           timeout=120, cwd=ROOT)
     down_s = time.monotonic() - t0
-    from stack.launch.procs import pid_running, port_listening
+    from kugeldrill.stack.launch.procs import pid_running, port_listening
 
     pids = [e["pid"] for g in ("services", "sidecars") for e in state.get(g, {}).values()]
     pids += [state[k]["pid"] for k in ("redis", "toxiproxy") if state.get(k)]

@@ -18,11 +18,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from chaos.heal import heal_on_signals
-from chaos.links import LinkMap
-from chaos.timeline import Timeline, load_spec
-from chaos.toxiproxy import ToxiproxyClient
-from kugeldrill.errors import ConfigError, run_handler
+from kugeldrill.chaos.heal import heal_on_signals
+from kugeldrill.chaos.links import LinkMap
+from kugeldrill.chaos.timeline import Timeline, load_spec
+from kugeldrill.chaos.toxiproxy import ToxiproxyClient
+from kugeldrill.ground.errors import ConfigError, run_handler
 
 
 def _api_from_state(path: Path) -> str:

@@ -27,9 +27,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaos.links import PREFIX
-from chaos.toxiproxy import NotFound, ToxiproxyClient
-from kugeldrill.errors import ConfigError
+from kugeldrill.chaos.links import PREFIX
+from kugeldrill.chaos.toxiproxy import NotFound, ToxiproxyClient
+from kugeldrill.ground.errors import ConfigError
 
 DIRECTIONS = ("upstream", "downstream", "both")
 _STREAM_SHORT = {"upstream": "up", "downstream": "down"}

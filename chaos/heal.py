@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from chaos.links import PREFIX
-from chaos.toxiproxy import NotFound, Proxy, ToxiproxyClient, ToxiproxyError, ToxiproxyTimeout, Unavailable
+from kugeldrill.chaos.links import PREFIX
+from kugeldrill.chaos.toxiproxy import NotFound, Proxy, ToxiproxyClient, ToxiproxyError, ToxiproxyTimeout, Unavailable
 
 HEAL_TIMEOUT = 10.0
 

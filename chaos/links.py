@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chaos.toxiproxy import Proxy, ToxiproxyClient
-from kugeldrill.errors import ConfigError
-from kugeldrill.netguard import require_loopback
+from kugeldrill.chaos.toxiproxy import Proxy, ToxiproxyClient
+from kugeldrill.ground.errors import ConfigError
+from kugeldrill.ground.netguard import require_loopback
 
 PREFIX = "kugeldrill."
 KNOWN_KINDS = ("redis", "sidecar", "app")

@@ -6,7 +6,7 @@ per process) and has no timeouts, so the fixture sets the address for the test a
 it back afterwards, and teardown heals with kugeldrill's own timeout-safe `heal_all`
 (never through toxiproxy-python). `kugeldrill_toxiproxy` is our typed client.
 
-Enable in a conftest.py:  `pytest_plugins = ["chaos.pytest_plugin"]`
+Enable in a conftest.py:  `pytest_plugins = ["kugeldrill.chaos.pytest_plugin"]`
 
 Which server: the `kugeldrill_toxiproxy_api` fixture. By default it reads
 `--toxiproxy-url`, else env `TOXIPROXY_URL`, else `.kugeldrill/stack.json` (what
@@ -30,9 +30,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from chaos.heal import heal_all
-from chaos.toxiproxy import ToxiproxyClient
-from kugeldrill.netguard import require_loopback
+from kugeldrill.chaos.heal import heal_all
+from kugeldrill.chaos.toxiproxy import ToxiproxyClient
+from kugeldrill.ground.netguard import require_loopback
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -40,12 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos.faults import MAX_FAULT_SECONDS, FaultKind, Param, Step, get_kind, validate_duration
-from chaos.heal import HealReport, heal_all
-from chaos.links import Link, LinkMap
-from chaos.toxiproxy import ToxiproxyClient, ToxiproxyError, version_tuple
-from chaos import watchdog as watchdog_mod
-from kugeldrill.errors import ConfigError, DrillError
+from kugeldrill.chaos.faults import MAX_FAULT_SECONDS, FaultKind, Param, Step, get_kind, validate_duration
+from kugeldrill.chaos.heal import HealReport, heal_all
+from kugeldrill.chaos.links import Link, LinkMap
+from kugeldrill.chaos.toxiproxy import ToxiproxyClient, ToxiproxyError, version_tuple
+from kugeldrill.chaos import watchdog as watchdog_mod
+from kugeldrill.ground.errors import ConfigError, DrillError
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ENTRY_KEYS = ("id", "at", "for", "link", "kind", "params")

@@ -30,8 +30,8 @@ from typing import Any, TypeVar
 import httpx
 
 from kugeldrill import __version__
-from kugeldrill.errors import DrillError, TargetUnreachableError
-from kugeldrill.netguard import require_loopback
+from kugeldrill.ground.errors import DrillError, TargetUnreachableError
+from kugeldrill.ground.netguard import require_loopback
 
 USER_AGENT = f"kugeldrill/{__version__} (toxiproxy client)"
 STREAMS = ("upstream", "downstream")

@@ -59,7 +59,7 @@ def spawn(lease: Path, log: Path | None = None, interval: float = 0.2) -> subpro
     out = open(log, "ab") if log else subprocess.DEVNULL
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "chaos.watchdog", "--lease", str(lease), "--parent", str(os.getpid()),
+            [sys.executable, "-m", "kugeldrill.chaos.watchdog", "--lease", str(lease), "--parent", str(os.getpid()),
              "--interval", str(interval)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True, close_fds=True,
@@ -109,7 +109,7 @@ def watch(lease_path: Path, parent_pid: int, interval: float = 0.2, give_up: flo
     if lease.get("state") != "active":
         return 0
     _log(f"parent {parent_pid} is gone; healing {', '.join(lease['proxies']) or 'nothing'}")
-    from chaos.heal import heal_all
+    from kugeldrill.chaos.heal import heal_all
 
     deadline = time.monotonic() + give_up
     while True:

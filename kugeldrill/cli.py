@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from kugeldrill import __version__
 from kugeldrill import commands as commands_pkg
-from kugeldrill.errors import run_handler
+from kugeldrill.ground.errors import run_handler
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from kugeldrill.errors import ConfigError
-from reports.chart import breaker_lanes, time_extent
-from reports.summary import RunSummary
+from kugeldrill.ground.errors import ConfigError
+from kugeldrill.reports.chart import breaker_lanes, time_extent
+from kugeldrill.reports.summary import RunSummary
 
 # name -> (label, higher_is_better, absolute floor)
 METRICS: dict[str, tuple[str, bool, float]] = {

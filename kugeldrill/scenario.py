@@ -16,10 +16,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from kugeldrill.errors import ConfigError
+from kugeldrill.ground.errors import ConfigError
+from kugeldrill.ground.tools import PROJECT_ROOT
 from kugeldrill.scenario_schema import Scenario
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCENARIO_DIR = PROJECT_ROOT / "scenarios"
 
 Path_ = tuple[str | int, ...]
@@ -155,10 +155,10 @@ def _check_semantics(loaded: LoadedScenario, source: str) -> None:
             line = loaded.line_of(("expect", "breaker", "sequences", i, "states"))
             raise ConfigError(f"{source}:{line}: field 'expect.breaker.sequences[{i}].states': "
                               f"a state cannot follow itself ({seq.states})")
-    from kugeldrill.drill_locust import load_config_for
+    from kugeldrill.locustfiles.loadconfig import config_for_users
 
     try:
-        load_config_for(sc.load, sc.load.processes)
+        config_for_users(sc.load.config, sc.load.peak_users, sc.load.processes)
     except ConfigError as exc:
         named = [k for k in sc.load.config if re.search(rf"\b{re.escape(str(k))}\b", str(exc))]
         line = loaded.line_of(("load", "config", named[0]) if named else ("load", "config"))
@@ -178,7 +178,7 @@ def _check_faults_with_chaos(loaded: LoadedScenario, source: str) -> None:
     if not faults:
         return
     try:
-        from chaos.faults import get_kind
+        from kugeldrill.chaos.faults import get_kind
     except ImportError:  # the chaos part is not installed: the timeline validates at run time
         return
     for i, fault in enumerate(faults):

@@ -16,8 +16,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from kugeldrill.errors import ConfigError
-from kugeldrill.netguard import require_loopback
+from kugeldrill.ground.errors import ConfigError
+from kugeldrill.ground.netguard import require_loopback
 
 SERVICE_NAMES = ("account", "terminal", "master-data", "cart", "report", "journal", "stock")
 
@@ -83,7 +83,7 @@ class BreakerSpec(_Strict):
 
     @property
     def half_open_max_calls(self) -> int | None:
-        """checkers.params.BreakerParams.half_open_max_calls (None: any number allowed)."""
+        """kugeldrill.checkers.params.BreakerParams.half_open_max_calls (None: any number allowed)."""
         if self.half_open == "unlimited":
             return None
         return 1 if self.half_open == "single" else int(self.half_open)

@@ -24,7 +24,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from locustfiles.runtime import Terminal
+from kugeldrill.locustfiles.runtime import Terminal
 
 TERMINAL_APP = "terminal"
 # Kugelpos answers UTF-8 JSON: decoding it ourselves skips json.loads' encoding sniffing.

@@ -16,8 +16,8 @@ from typing import Any
 import gevent
 from locust import FastHttpUser
 
-from locustfiles.api import PosApi, StepError
-from locustfiles.runtime import Runtime, Terminal, get_runtime
+from kugeldrill.locustfiles.api import PosApi, StepError
+from kugeldrill.locustfiles.runtime import Runtime, Terminal, get_runtime
 
 _USER_SEQ = itertools.count(1)
 

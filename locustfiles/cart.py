@@ -18,8 +18,8 @@ from typing import Any
 import gevent
 from locust import between, task
 
-from locustfiles.api import StepError, pick, tender_for
-from locustfiles.base import PosUser
+from kugeldrill.locustfiles.api import StepError, pick, tender_for
+from kugeldrill.locustfiles.base import PosUser
 
 
 class CartUser(PosUser):

@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kugeldrill.ports import free_port
+from kugeldrill.ground.ports import free_port
+from kugeldrill.ground.tools import PROJECT_ROOT
 
 LOCUSTFILE = Path(__file__).resolve().parent / "pos.py"
-PROJECT_ROOT = LOCUSTFILE.parent.parent
 
 
 @dataclass

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from locust import between, task
 
-from locustfiles.api import StepError, pick
-from locustfiles.base import PosUser
+from kugeldrill.locustfiles.api import StepError, pick
+from kugeldrill.locustfiles.base import PosUser
 
 
 class OpenCloseUser(PosUser):

@@ -14,10 +14,10 @@ from typing import Any
 
 from locust import between, events
 
-from kugeldrill.errors import DrillError
-from kugeldrill.netguard import require_loopback
-from locustfiles.command import default_master_binding
-from locustfiles.runtime import get_runtime
+from kugeldrill.ground.errors import DrillError
+from kugeldrill.ground.netguard import require_loopback
+from kugeldrill.locustfiles.command import default_master_binding
+from kugeldrill.locustfiles.runtime import get_runtime
 
 # Before Locust parses its options: a --processes master on loopback and a private port.
 os.environ.update(default_master_binding(sys.argv, os.environ))
@@ -28,10 +28,10 @@ except DrillError as _err:
     print(f"kugeldrill: error: {_err.render()}", file=sys.stderr)
     raise SystemExit(2) from None
 
-from locustfiles.base import PosUser  # noqa: E402
-from locustfiles.cart import CartUser  # noqa: E402
-from locustfiles.openclose import OpenCloseUser  # noqa: E402
-from locustfiles.terminal import TerminalUser  # noqa: E402
+from kugeldrill.locustfiles.base import PosUser  # noqa: E402
+from kugeldrill.locustfiles.cart import CartUser  # noqa: E402
+from kugeldrill.locustfiles.openclose import OpenCloseUser  # noqa: E402
+from kugeldrill.locustfiles.terminal import TerminalUser  # noqa: E402
 
 
 def _configure() -> None:

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kugeldrill.errors import ConfigError
-from kugeldrill.history import HistoryWriter
-from kugeldrill.loadconfig import LoadConfig, load_config
-from kugeldrill.netguard import require_loopback
-from kugeldrill.provision import check_provision, load_provision
-from locustfiles.leases import LeaseBoard, default_lease_dir
+from kugeldrill.ground.errors import ConfigError
+from kugeldrill.ground.history import HistoryWriter
+from kugeldrill.locustfiles.loadconfig import LoadConfig, load_config
+from kugeldrill.ground.netguard import require_loopback
+from kugeldrill.locustfiles.provision import check_provision, load_provision
+from kugeldrill.locustfiles.leases import LeaseBoard, default_lease_dir
 
 log = logging.getLogger("kugeldrill.load")
 

@@ -11,8 +11,8 @@ import uuid
 
 from locust import between, task
 
-from locustfiles.api import pick
-from locustfiles.base import PosUser
+from kugeldrill.locustfiles.api import pick
+from kugeldrill.locustfiles.base import PosUser
 
 
 class TerminalUser(PosUser):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports.summary import ExpectationResult, RunSummary
+from kugeldrill.reports.summary import ExpectationResult, RunSummary
 
 
 def write_all(run_dir: str | Path, summary: RunSummary) -> dict[str, Path]:
@@ -13,9 +13,9 @@ def write_all(run_dir: str | Path, summary: RunSummary) -> dict[str, Path]:
     Each writer runs even if another failed, so one rendering bug cannot cost the
     machine-readable verdict (written first).
     """
-    from reports.html import write_html
-    from reports.junit import write_junit
-    from reports.verdict import write_verdict
+    from kugeldrill.reports.html import write_html
+    from kugeldrill.reports.junit import write_junit
+    from kugeldrill.reports.verdict import write_verdict
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from reports.summary import RunSummary
+from kugeldrill.reports.summary import RunSummary
 
 WIDTH = 960
 LEFT = 150

@@ -13,8 +13,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from reports.chart import render_timeline_svg
-from reports.summary import RunSummary
+from kugeldrill.reports.chart import render_timeline_svg
+from kugeldrill.reports.summary import RunSummary
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1100px}

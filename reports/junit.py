@@ -12,7 +12,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from reports.summary import RunSummary
+from kugeldrill.reports.summary import RunSummary
 
 
 def build_junit(summary: RunSummary) -> ET.Element:

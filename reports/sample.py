@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reports.summary import ExpectationResult, RunSummary
+from kugeldrill.reports.summary import ExpectationResult, RunSummary
 
 
 def synthetic_summary(*, failing: bool = False) -> RunSummary:

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from reports.summary import RunSummary
+from kugeldrill.reports.summary import RunSummary
 
 
 def write_verdict(run_dir: Path, summary: RunSummary) -> Path:

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from kugeldrill.audit.model import Resource
-from kugeldrill.errors import ConfigError
+from kugeldrill.ground.errors import ConfigError
 
 KNOWN_KINDS = {"Component", "Subscription", "Resiliency", "Configuration", "HTTPEndpoint"}
 

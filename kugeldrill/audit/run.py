@@ -9,7 +9,7 @@ from kugeldrill.audit import rules
 from kugeldrill.audit.dapr_facts import KUGELPOS_SUBSCRIBERS
 from kugeldrill.audit.loader import discover_compose_files, load_compose_images, load_resources
 from kugeldrill.audit.model import Finding, Severity
-from kugeldrill.errors import ConfigError
+from kugeldrill.ground.errors import ConfigError
 
 
 def parse_version(text: str) -> tuple[int, int]:

@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from kugeldrill.errors import ConfigError
+from kugeldrill.ground.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from kugeldrill.errors import ConfigError
+from kugeldrill.ground.errors import ConfigError
 
 DEFAULT_STATE = Path(".kugeldrill/stack.json")
 
@@ -36,7 +36,7 @@ def api_from_file(path: Path) -> tuple[str, list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chaos.heal import heal_all  # imported here so the CLI starts fast
+    from kugeldrill.chaos.heal import heal_all  # imported here so the CLI starts fast
 
     allow = list(args.allow_host)
     if args.toxiproxy:

@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kugeldrill.provision import ProvisionError, ProvisionOptions, parse_urls, provision, urls_from_stack_state
+    from kugeldrill.locustfiles.provision import ProvisionError, ProvisionOptions, parse_urls, provision, urls_from_stack_state
 
     for name in ("items", "cart_terminals", "cash_terminals", "openclose_terminals"):
         if getattr(args, name) < 0:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kugeldrill.errors import ConfigError
+from kugeldrill.ground.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,9 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def rerender(run_dir: Path) -> Path:
     """Rebuild the reports of `run_dir`; returns report.html's path."""
-    from kugeldrill.drill_gather import fill_from_folder
-    from reports import write_all
-    from reports.summary import RunSummary
+    from kugeldrill.drill.gather import fill_from_folder
+    from kugeldrill.reports import write_all
+    from kugeldrill.reports.summary import RunSummary
 
     verdict = run_dir / "verdict.json"
     if not verdict.is_file():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from kugeldrill.errors import ConfigError
+from kugeldrill.ground.errors import ConfigError
 
 if TYPE_CHECKING:
     from kugeldrill.scenario import LoadedScenario
@@ -47,9 +47,9 @@ def with_target(loaded: LoadedScenario, target: Path) -> LoadedScenario:
 
 def run_command(args: argparse.Namespace) -> int:
     from kugeldrill.drill import DrillOptions, run_drill
-    from kugeldrill.runfolder import run_dir_for
+    from kugeldrill.drill.runfolder import run_dir_for
     from kugeldrill.scenario import load_scenario, suite
-    from reports.console import Console
+    from kugeldrill.reports.console import Console
 
     paths: list[str | Path] = list(args.scenarios)
     if args.suite:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from kugeldrill.errors import DrillError
+from kugeldrill.ground.errors import DrillError
 
 DEFAULT_STATE_DIR = Path(".kugeldrill")
 
@@ -64,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from stack.launcher import Stack, StackOptions
+    from kugeldrill.stack.launcher import Stack, StackOptions
 
     opts = StackOptions(
         state_dir=args.state_dir,
@@ -91,8 +90,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from stack.launch.state import STATE_NAME
-    from stack.launcher import Stack
+    from kugeldrill.stack.launch.state import STATE_NAME
+    from kugeldrill.stack.launcher import Stack
 
     path = args.state_dir / STATE_NAME
     if not path.exists():
@@ -111,7 +110,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from stack.launcher import Stack
+    from kugeldrill.stack.launcher import Stack
 
     stack = Stack.from_state_file(args.state_dir)
     status = stack.status(probe=True)
@@ -124,7 +123,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from stack.launcher import Stack
+    from kugeldrill.stack.launcher import Stack
 
     stack = Stack.from_state_file(args.state_dir)
     files = _log_files(stack.state, args.app)
@@ -207,9 +206,3 @@ def _print_status(status: dict[str, Any]) -> None:
         line(f"sidecar {app}", part)
     for name, link in status["links"].items():
         print(f"  link {name:16s} {link['listen']:22s} -> {link['upstream']}")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from kugeldrill.cli import main
-
-    sys.exit(main(["stack", *sys.argv[1:]]))

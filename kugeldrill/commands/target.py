@@ -9,7 +9,7 @@ from pathlib import Path
 from kugeldrill.deploy.compose_overlay import build_overlay
 from kugeldrill.deploy.from_stack import target_from_stack
 from kugeldrill.deploy.target_check import all_fatal_ok, check_target, render
-from kugeldrill.errors import ConfigError
+from kugeldrill.ground.errors import ConfigError
 from kugeldrill.target import dump_target, load_target
 
 

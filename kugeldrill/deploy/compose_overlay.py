@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from kugeldrill.errors import ConfigError
+from kugeldrill.ground.errors import ConfigError
 from kugeldrill.target import (AuthSpec, BreakerSpec, LinkSpec, LogSource, ObserveSpec, TargetFile,
                                ToxiproxySpec, dump_target)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from chaos.toxiproxy import ToxiproxyClient, ToxiproxyError
+from kugeldrill.chaos.toxiproxy import ToxiproxyClient, ToxiproxyError
 from kugeldrill.target import TargetFile
 
 TOPIC_GROUPS = {

@@ -27,8 +27,8 @@ from typing import Any
 
 import httpx
 
-from kugeldrill.netguard import require_loopback
-from stack.launcher import Stack, StackOptions
+from kugeldrill.ground.netguard import require_loopback
+from kugeldrill.stack.launcher import Stack, StackOptions
 
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 SUBSCRIBERS_OF = {"topic-tranlog": ("report", "journal", "stock"),

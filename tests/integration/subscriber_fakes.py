@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from kugeldrill.ports import free_port
+from kugeldrill.ground.ports import free_port
 
 
 @dataclass

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import httpx
 
-from chaos.toxiproxy import ToxiproxyClient
-from kugeldrill.jsonl import read_jsonl
-from kugeldrill.ports import free_port
-from stack.services.common.settings import BreakerConfig, ServiceConfig
+from kugeldrill.chaos.toxiproxy import ToxiproxyClient
+from kugeldrill.ground.jsonl import read_jsonl
+from kugeldrill.ground.ports import free_port
+from kugeldrill.stack.services.common.settings import BreakerConfig, ServiceConfig
 from subscriber_fakes import FakeSidecar
 from test_subscriber_apps import tranlog
 from test_subscriber_crash import ServiceProcess, deliver
@@ -58,7 +58,7 @@ def test_cut_sidecar_link_opens_half_opens_and_closes(tmp_path: Path, toxiproxy_
         applied = httpx.get(svc.url + "/api/v1/diagnostics/applied", timeout=5.0).json()["applied"]
         assert [r["dedup"] for r in applied] == ["miss", "error", "error", "error", "miss"]
         # The checkers' stand-in adapter reads the same facts from the diagnostics endpoints.
-        from checkers.adapters.standin import read_diagnostics
+        from kugeldrill.checkers.adapters.standin import read_diagnostics
 
         inputs = read_diagnostics({"report": svc.url})
         assert [(t.from_state, t.to_state) for t in inputs.breaker_transitions] == [

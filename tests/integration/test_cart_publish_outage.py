@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from kugeldrill.jsonl import read_jsonl
-from stack.services.common.settings import BreakerConfig
-from stack.services.harness import ServiceSet, StubSidecar, cash_sale, provision_minimal
+from kugeldrill.ground.jsonl import read_jsonl
+from kugeldrill.stack.services.common.settings import BreakerConfig
+from kugeldrill.stack.services.harness import ServiceSet, StubSidecar, cash_sale, provision_minimal
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from kugeldrill.jsonl import read_jsonl
-from stack.services.common.jwt import create_service_token, decode
-from stack.services.harness import ServiceSet, StubSidecar
+from kugeldrill.ground.jsonl import read_jsonl
+from kugeldrill.stack.services.common.jwt import create_service_token, decode
+from kugeldrill.stack.services.harness import ServiceSet, StubSidecar
 
 pytestmark = pytest.mark.integration
 SECRET = "test-secret-key-for-development-only"

@@ -17,10 +17,10 @@ import httpx
 import pytest
 import redis
 
-from chaos.heal import verify_healed
-from chaos.links import Link, LinkMap
-from chaos.timeline import Timeline
-from chaos.toxiproxy import ToxiproxyClient
+from kugeldrill.chaos.heal import verify_healed
+from kugeldrill.chaos.links import Link, LinkMap
+from kugeldrill.chaos.timeline import Timeline
+from kugeldrill.chaos.toxiproxy import ToxiproxyClient
 
 pytestmark = pytest.mark.integration
 

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from chaos.heal import verify_healed
-from chaos.links import Link, LinkMap
-from chaos.toxiproxy import ToxiproxyClient
+from kugeldrill.chaos.heal import verify_healed
+from kugeldrill.chaos.links import Link, LinkMap
+from kugeldrill.chaos.toxiproxy import ToxiproxyClient
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 USER_TEST = '''
-pytest_plugins = ["chaos.pytest_plugin"]
+pytest_plugins = ["kugeldrill.chaos.pytest_plugin"]
 '''
 
 USER_TESTS = '''

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from chaos.heal import verify_healed
-from chaos.links import Link, LinkMap
-from chaos.toxiproxy import ToxiproxyClient
-from stack.servers import wait_for
+from kugeldrill.chaos.heal import verify_healed
+from kugeldrill.chaos.links import Link, LinkMap
+from kugeldrill.chaos.toxiproxy import ToxiproxyClient
+from kugeldrill.stack.servers import wait_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,8 +130,8 @@ def test_heal_command_bad_input(tmp_path):
 
 CRASHING_SCRIPT = """
 import json, sys
-from chaos.links import LinkMap
-from chaos.timeline import Timeline
+from kugeldrill.chaos.links import LinkMap
+from kugeldrill.chaos.timeline import Timeline
 state = json.load(open(sys.argv[1]))
 tl = Timeline([{"at": 0, "for": 60, "link": "redis@cart", "kind": "down"}],
               LinkMap.from_state(state["links"]), state["toxiproxy"]["api"], watchdog=False)

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from chaos.heal import heal_all, verify_healed
-from chaos.links import Link, LinkMap
-from chaos.timeline import Timeline
-from chaos.toxiproxy import ToxiproxyClient
-from kugeldrill.errors import ConfigError, DrillError
+from kugeldrill.chaos.heal import heal_all, verify_healed
+from kugeldrill.chaos.links import Link, LinkMap
+from kugeldrill.chaos.timeline import Timeline
+from kugeldrill.chaos.toxiproxy import ToxiproxyClient
+from kugeldrill.ground.errors import ConfigError, DrillError
 
 pytestmark = pytest.mark.integration
 
@@ -140,7 +140,7 @@ def test_ensure_reenables_a_leftover_disabled_proxy(client, links):
 
 def test_toxiproxy_python_fixture_bound_to_our_server(toxiproxy_server, links, client):
     """The user's toxiproxy-python client works against our server; our heal cleans after it."""
-    from chaos import pytest_plugin
+    from kugeldrill.chaos import pytest_plugin
 
     gen = pytest_plugin.toxiproxy_client.__wrapped__(toxiproxy_server.api)
     tp = next(gen)

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from chaos.toxiproxy import BadRequest, Conflict, NotFound, ServerError, ToxiproxyClient
+from kugeldrill.chaos.toxiproxy import BadRequest, Conflict, NotFound, ServerError, ToxiproxyClient
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +78,7 @@ def test_bind_conflict_is_server_error(client, redis_server):
 def test_async_client_against_real_server(toxiproxy_server, redis_server):
     import asyncio
 
-    from chaos.toxiproxy import AsyncToxiproxyClient
+    from kugeldrill.chaos.toxiproxy import AsyncToxiproxyClient
 
     async def main():
         async with AsyncToxiproxyClient(toxiproxy_server.api) as c:

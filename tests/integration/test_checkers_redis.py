@@ -14,11 +14,11 @@ import time
 import pytest
 import redis
 
-from checkers.adapters.kugelpos import ObservationSources, load_kugelpos_inputs
-from checkers.adapters.redis_state import connect, read_markers, read_stream_groups
-from checkers.model import TOPIC_TRANLOG
-from checkers.quiescence import wait_quiescent
-from kugeldrill.errors import NotLoopbackError
+from kugeldrill.checkers.adapters.kugelpos import ObservationSources, load_kugelpos_inputs
+from kugeldrill.checkers.adapters.redis_state import connect, read_markers, read_stream_groups
+from kugeldrill.checkers.model import TOPIC_TRANLOG
+from kugeldrill.checkers.quiescence import wait_quiescent
+from kugeldrill.ground.errors import NotLoopbackError
 
 pytestmark = pytest.mark.integration
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from checkers.adapters.standin import events_files, read_events_files
-from checkers.breaker import check_breakers
-from checkers.model import FaultWindow
-from checkers.params import BreakerParams
-from stack.services.common.breaker import BreakerStats, CircuitBreaker
-from stack.services.common.events import EventLog
+from kugeldrill.checkers.adapters.standin import events_files, read_events_files
+from kugeldrill.checkers.breaker import check_breakers
+from kugeldrill.checkers.model import FaultWindow
+from kugeldrill.checkers.params import BreakerParams
+from kugeldrill.stack.services.common.breaker import BreakerStats, CircuitBreaker
+from kugeldrill.stack.services.common.events import EventLog
 
 RESET = 0.3
 PARAMS = BreakerParams(reset_seconds=RESET, close_tolerance_seconds=1.0, order_slack_seconds=0.25)

@@ -17,14 +17,14 @@ import httpx
 import pytest
 from subscriber_fakes import FakeSidecar
 
-from checkers.adapters.standin import events_files, read_events_files
-from checkers.duplicates import check_duplicates
-from checkers.fanout import check_fanout
-from checkers.inputs import CheckInputs
-from checkers.keys import tran_key
-from checkers.model import TOPIC_TRANLOG, Publication
-from checkers.params import FanoutPolicy
-from stack.services.common.settings import ServiceConfig
+from kugeldrill.checkers.adapters.standin import events_files, read_events_files
+from kugeldrill.checkers.duplicates import check_duplicates
+from kugeldrill.checkers.fanout import check_fanout
+from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.checkers.keys import tran_key
+from kugeldrill.checkers.model import TOPIC_TRANLOG, Publication
+from kugeldrill.checkers.params import FanoutPolicy
+from kugeldrill.stack.services.common.settings import ServiceConfig
 
 pytestmark = pytest.mark.integration
 TENANT, STORE = "T1234", "5678"
@@ -61,7 +61,7 @@ def run_subscriber(name: str, tmp_path: Path, sidecar: FakeSidecar, defects: lis
     cfg = ServiceConfig(name=name, port=1, data_dir=str(tmp_path / name), dapr_url=sidecar.url,
                         service_urls={"cart": sidecar.peer, "terminal": sidecar.peer}, dapr_max_attempts=1,
                         defects=defects, events_file=str(events))
-    app = __import__(f"stack.services.{name}.app", fromlist=["create_app"]).create_app(cfg)
+    app = __import__(f"kugeldrill.stack.services.{name}.app", fromlist=["create_app"]).create_app(cfg)
 
     async def main() -> None:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=10) as c:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kugeldrill.ports import free_port
+from kugeldrill.ground.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -25,10 +25,10 @@ from typing import Any
 import httpx
 import pytest
 
-from chaos.toxiproxy import ToxiproxyClient
-from kugeldrill.history import load_ops, merge_shards, shard_paths
-from kugeldrill.provision import provision
-from locustfiles.command import locust_command
+from kugeldrill.chaos.toxiproxy import ToxiproxyClient
+from kugeldrill.ground.history import load_ops, merge_shards, shard_paths
+from kugeldrill.locustfiles.provision import provision
+from kugeldrill.locustfiles.command import locust_command
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 import redis
 
-from stack.servers import wait_for
-from stack.sidecar.testing import Answer, RecordingApp, start_sidecar
+from kugeldrill.stack.servers import wait_for
+from kugeldrill.stack.sidecar.testing import Answer, RecordingApp, start_sidecar
 
 pytestmark = pytest.mark.integration
 
@@ -214,10 +214,10 @@ def test_concurrency_bounds_parallel_deliveries(tmp_path: Path, redis_server):
 
 
 def test_declarative_subscription_files_and_raw_payload(tmp_path: Path, redis_server):
-    from stack.components import render_components
-    from stack.sidecar.runtime import SidecarOptions
-    from stack.sidecar.server import SidecarThread
-    from kugeldrill.ports import free_port
+    from kugeldrill.stack.components import render_components
+    from kugeldrill.stack.sidecar.runtime import SidecarOptions
+    from kugeldrill.stack.sidecar.server import SidecarThread
+    from kugeldrill.ground.ports import free_port
 
     comp = render_components(tmp_path / "comp", redis_host=f"127.0.0.1:{redis_server.port}", app_id="journal")
     (comp / "subscriptions.yaml").write_text(f"""

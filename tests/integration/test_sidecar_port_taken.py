@@ -8,7 +8,7 @@ import sys
 
 
 def test_taken_port_ends_the_process(tmp_path, redis_server):
-    from stack.components import render_components
+    from kugeldrill.stack.components import render_components
 
     components = render_components(tmp_path / "c", redis_host=f"127.0.0.1:{redis_server.port}", app_id="cart")
     holder = socket.socket()
@@ -17,7 +17,7 @@ def test_taken_port_ends_the_process(tmp_path, redis_server):
     port = holder.getsockname()[1]
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "stack.sidecar", "--app-id", "cart", "--dapr-http-port", str(port),
+            [sys.executable, "-m", "kugeldrill.stack.sidecar", "--app-id", "cart", "--dapr-http-port", str(port),
              "--app-port", "1", "--resources-path", str(components)],
             capture_output=True, text=True, timeout=60,
         )
@@ -30,7 +30,7 @@ def test_taken_port_ends_the_process(tmp_path, redis_server):
 def test_bound_port_is_taken_at_once() -> None:
     """The sidecar's socket listens as soon as it is bound: a second bind of that port (a
     sidecar of another stack starting at the same time) fails instead of sharing it."""
-    from stack.sidecar.server import _bind
+    from kugeldrill.stack.sidecar.server import _bind
 
     first = _bind("127.0.0.1", 0)
     port = first.getsockname()[1]

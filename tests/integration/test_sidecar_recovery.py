@@ -15,10 +15,10 @@ import httpx
 import pytest
 import redis
 
-from kugeldrill.ports import free_port
-from stack.components import render_components
-from stack.servers import RedisServer, wait_for
-from stack.sidecar.testing import RecordingApp, start_sidecar
+from kugeldrill.ground.ports import free_port
+from kugeldrill.stack.components import render_components
+from kugeldrill.stack.servers import RedisServer, wait_for
+from kugeldrill.stack.sidecar.testing import RecordingApp, start_sidecar
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +83,7 @@ def test_process_cli_serves_and_stops_on_sigterm(tmp_path: Path, redis_server):
     port = free_port()
     log = tmp_path / "sidecar.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stack.sidecar", "--app-id", "report", "--dapr-http-port", str(port),
+        [sys.executable, "-m", "kugeldrill.stack.sidecar", "--app-id", "report", "--dapr-http-port", str(port),
          "--app-port", str(app.port), "--resources-path", str(comp), "--log-file", str(log), "--ack-model", "1.16"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
@@ -108,7 +108,7 @@ def test_process_cli_exits_when_redis_is_unreachable_at_start(tmp_path: Path):
     comp = render_components(tmp_path / "comp", redis_host=f"127.0.0.1:{dead_port}", app_id="cart")
     log = tmp_path / "sidecar.log"
     proc = subprocess.run(
-        [sys.executable, "-m", "stack.sidecar", "--app-id", "cart", "--dapr-http-port", str(free_port()),
+        [sys.executable, "-m", "kugeldrill.stack.sidecar", "--app-id", "cart", "--dapr-http-port", str(free_port()),
          "--app-port", str(free_port()), "--resources-path", str(comp), "--log-file", str(log)],
         cwd=ROOT, capture_output=True, timeout=60,
     )
@@ -118,7 +118,7 @@ def test_process_cli_exits_when_redis_is_unreachable_at_start(tmp_path: Path):
 
 def test_process_cli_rejects_bad_arguments(tmp_path: Path):
     proc = subprocess.run(
-        [sys.executable, "-m", "stack.sidecar", "--app-id", "cart", "--dapr-http-port", "1", "--app-port", "2",
+        [sys.executable, "-m", "kugeldrill.stack.sidecar", "--app-id", "cart", "--dapr-http-port", "1", "--app-port", "2",
          "--resources-path", str(tmp_path / "missing")],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )

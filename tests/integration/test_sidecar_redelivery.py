@@ -10,8 +10,8 @@ import httpx
 import pytest
 import redis
 
-from stack.servers import wait_for
-from stack.sidecar.testing import Answer, RecordingApp, fail_first, fixed, start_sidecar
+from kugeldrill.stack.servers import wait_for
+from kugeldrill.stack.sidecar.testing import Answer, RecordingApp, fail_first, fixed, start_sidecar
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import redis
 
-from stack.sidecar.testing import start_sidecar
+from kugeldrill.stack.sidecar.testing import start_sidecar
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kugeldrill.ports import free_port
-from stack.sidecar.testing import RecordingApp, start_sidecar
+from kugeldrill.ground.ports import free_port
+from kugeldrill.stack.sidecar.testing import RecordingApp, start_sidecar
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from chaos.toxiproxy import ToxiproxyClient
+from kugeldrill.chaos.toxiproxy import ToxiproxyClient
 from stackutil import PosClient, module_stack, wait_until
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.launch.procs import pid_running, port_listening
+from kugeldrill.stack.launch.procs import pid_running, port_listening
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from kugeldrill.ports import free_port
-from stack.components import render_components
-from stack.launch.procs import pid_running
-from stack.launcher import Stack, StackOptions, StackStartError
+from kugeldrill.ground.ports import free_port
+from kugeldrill.stack.components import render_components
+from kugeldrill.stack.launch.procs import pid_running
+from kugeldrill.stack.launcher import Stack, StackOptions, StackStartError
 
 pytestmark = pytest.mark.integration
 

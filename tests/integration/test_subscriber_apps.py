@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from stack.services.common import jwt
-from stack.services.common.settings import ServiceConfig
+from kugeldrill.stack.services.common import jwt
+from kugeldrill.stack.services.common.settings import ServiceConfig
 from subscriber_fakes import FakeSidecar
 
 TENANT, STORE = "T1234", "5678"
@@ -41,7 +41,7 @@ def config(name: str, tmp_path: Path, sidecar: FakeSidecar, **kw: Any) -> Servic
 
 
 def build(name: str, cfg: ServiceConfig) -> Any:
-    module = __import__(f"stack.services.{name}.app", fromlist=["create_app"])
+    module = __import__(f"kugeldrill.stack.services.{name}.app", fromlist=["create_app"])
     return module.create_app(cfg)
 
 
@@ -374,8 +374,8 @@ def test_array_body_defect_keeps_callback_failures_real_500(tmp_path: Path, side
 
 def test_log_lines_parse_with_the_kugelpos_log_adapter(tmp_path: Path, sidecar: FakeSidecar) -> None:
     """The stand-in's subscriber lines are Kugelpos' wording: the real-deployment adapter reads them."""
-    from checkers.adapters.kugelpos_logs import parse_log_lines
-    from stack.services.common.kugel_logging import setup_kugel_logging
+    from kugeldrill.checkers.adapters.kugelpos_logs import parse_log_lines
+    from kugeldrill.stack.services.common.kugel_logging import setup_kugel_logging
 
     log_file = tmp_path / "subs.log"
     handler = setup_kugel_logging(log_file)

@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kugeldrill.ports import free_port
-from stack.services.common.settings import ServiceConfig
+from kugeldrill.ground.ports import free_port
+from kugeldrill.stack.services.common.settings import ServiceConfig
 from subscriber_fakes import FakeSidecar
 from test_subscriber_apps import cloudevent, tranlog
 
@@ -49,7 +49,7 @@ class ServiceProcess:
 
     def start(self) -> "ServiceProcess":
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stack.services", "--config", str(self.path)],
+            [sys.executable, "-m", "kugeldrill.stack.services", "--config", str(self.path)],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ},
         )
         deadline = time.monotonic() + 30
@@ -115,7 +115,7 @@ def test_crash_waits_for_committed_effects_to_be_recorded(tmp_path: Path, sideca
     healthy crash drill would otherwise report a lost event that was applied."""
     import asyncio
 
-    from stack.services.common import subscriber as subscriber_module
+    from kugeldrill.stack.services.common import subscriber as subscriber_module
     from test_subscriber_apps import build, config, deliver as deliver_async
 
     events = tmp_path / "stock.events.jsonl"

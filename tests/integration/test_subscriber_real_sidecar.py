@@ -19,12 +19,12 @@ from pathlib import Path
 import httpx
 import redis
 
-from kugeldrill.ports import free_port
-from stack.components import render_components
-from stack.services.common.breaker import BreakerRegistry
-from stack.services.common.dapr_client import DaprClientHelper, StateResult
-from stack.services.common.events import EventLog
-from stack.services.common.settings import ServiceConfig
+from kugeldrill.ground.ports import free_port
+from kugeldrill.stack.components import render_components
+from kugeldrill.stack.services.common.breaker import BreakerRegistry
+from kugeldrill.stack.services.common.dapr_client import DaprClientHelper, StateResult
+from kugeldrill.stack.services.common.events import EventLog
+from kugeldrill.stack.services.common.settings import ServiceConfig
 from test_subscriber_apps import tranlog
 from test_subscriber_crash import ROOT, ServiceProcess
 
@@ -35,7 +35,7 @@ def start_sidecar(tmp_path: Path, redis_port: int, dapr_port: int, app_port: int
                                   redis_max_retries=0)
     log = open(tmp_path / "sidecar.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stack.sidecar", "--app-id", "report", "--dapr-http-port", str(dapr_port),
+        [sys.executable, "-m", "kugeldrill.stack.sidecar", "--app-id", "report", "--dapr-http-port", str(dapr_port),
          "--app-port", str(app_port), "--resources-path", str(resources), "--block-ms", "200"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
     )

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from stack.services.account.app import create_app
-from stack.services.common import jwt
-from stack.services.common.settings import ServiceConfig
+from kugeldrill.stack.services.account.app import create_app
+from kugeldrill.stack.services.common import jwt
+from kugeldrill.stack.services.common.settings import ServiceConfig
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from stack.services.common import jwt
-from stack.services.common.app import create_service_app
-from stack.services.common.auth import authenticate, verify_pubsub_notification
-from stack.services.common.settings import ServiceConfig
+from kugeldrill.stack.services.common import jwt
+from kugeldrill.stack.services.common.app import create_service_app
+from kugeldrill.stack.services.common.auth import authenticate, verify_pubsub_notification
+from kugeldrill.stack.services.common.settings import ServiceConfig
 
 SECRET = "test-secret-key-for-development-only"
 TERMINAL = {"terminal_id": "T1-5678-1", "tenant_id": "T1", "store_code": "5678", "terminal_no": 1, "status": "Opened"}

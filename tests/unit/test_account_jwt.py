@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from stack.services.common import jwt
+from kugeldrill.stack.services.common import jwt
 
 SECRET = "s3cret"
 

@@ -13,7 +13,7 @@ import pytest
 
 from kugeldrill.audit import audit_directory
 from kugeldrill.audit.run import exit_code
-from kugeldrill.errors import ConfigError
+from kugeldrill.ground.errors import ConfigError
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 KUGELPOS = FIXTURES / "kugelpos" / "services" / "dapr" / "components"
@@ -113,7 +113,7 @@ def test_cli_json_and_exit_code():
 
 
 def test_standin_components_have_no_findings(tmp_path):
-    from stack.components import render_components
+    from kugeldrill.stack.components import render_components
 
     out = render_components(tmp_path / "components", redis_host="127.0.0.1:6379", app_id="report")
     findings = [f for f in audit_directory(Path(out), compose_files=[]) if f.severity.value != "info"]
@@ -121,7 +121,7 @@ def test_standin_components_have_no_findings(tmp_path):
 
 
 def test_standin_defect_components_are_caught(tmp_path):
-    from stack.components import render_components
+    from kugeldrill.stack.components import render_components
 
     out = render_components(tmp_path / "c", redis_host="127.0.0.1:6379", app_id="report",
                             defects=["shared_consumer_id", "database_index"])

@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from kugeldrill.errors import NotLoopbackError
-from stack.services.common.breaker import BreakerRegistry, BreakerState
-from stack.services.common.dapr_client import DaprClientHelper, StateResult
-from stack.services.common.events import EventLog
-from stack.services.common.settings import ServiceConfig
+from kugeldrill.ground.errors import NotLoopbackError
+from kugeldrill.stack.services.common.breaker import BreakerRegistry, BreakerState
+from kugeldrill.stack.services.common.dapr_client import DaprClientHelper, StateResult
+from kugeldrill.stack.services.common.events import EventLog
+from kugeldrill.stack.services.common.settings import ServiceConfig
 
 URL = "http://127.0.0.1:3500/v1.0"
 
@@ -163,7 +163,7 @@ def test_service_without_sidecar_gets_a_clear_error() -> None:
 def test_async_with_on_the_installed_helper_keeps_the_pool_open() -> None:
     from fastapi import FastAPI
 
-    from stack.services.common.dapr_app import install_dapr
+    from kugeldrill.stack.services.common.dapr_app import install_dapr
 
     app = FastAPI()
     cfg = ServiceConfig(name="report", port=1, data_dir="/tmp", dapr_url=URL)
@@ -182,8 +182,8 @@ def test_async_with_on_the_installed_helper_keeps_the_pool_open() -> None:
 def test_get_dapr_client_works_as_a_fastapi_dependency() -> None:
     from fastapi import Depends, FastAPI
 
-    from stack.services.common.dapr_app import install_dapr
-    from stack.services.common.dapr_client import get_dapr_client
+    from kugeldrill.stack.services.common.dapr_app import install_dapr
+    from kugeldrill.stack.services.common.dapr_client import get_dapr_client
 
     for defects, shared in (([], True), (["breaker_per_request"], False)):
         app = FastAPI()

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from stack.services.common.breaker import BreakerRegistry, BreakerState, CircuitBreaker
-from stack.services.common.events import EventLog
-from stack.services.common.settings import ServiceConfig
+from kugeldrill.stack.services.common.breaker import BreakerRegistry, BreakerState, CircuitBreaker
+from kugeldrill.stack.services.common.events import EventLog
+from kugeldrill.stack.services.common.settings import ServiceConfig
 
 
 class FakeClock:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stack.services.cart import calc
-from stack.services.common.envelope import ApiError
+from kugeldrill.stack.services.cart import calc
+from kugeldrill.stack.services.common.envelope import ApiError
 
 CTX = {"tenant_id": "T1", "store_code": "5678", "terminal_no": 1, "terminal_id": "T1-5678-1",
        "business_date": "20260101", "open_counter": 1, "business_counter": 1, "staff_id": "s1", "staff_name": "S"}

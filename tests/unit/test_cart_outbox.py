@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from stack.services.common import outbox
-from stack.services.common.db import Database
+from kugeldrill.stack.services.common import outbox
+from kugeldrill.stack.services.common.db import Database
 
 
 def run(coro):  # type: ignore[no-untyped-def]

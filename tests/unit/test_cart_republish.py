@@ -11,9 +11,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from stack.services.common import outbox
-from stack.services.common.db import Database
-from stack.services.common.publisher import TRANLOG, republish_once
+from kugeldrill.stack.services.common import outbox
+from kugeldrill.stack.services.common.db import Database
+from kugeldrill.stack.services.common.publisher import TRANLOG, republish_once
 
 
 class RecordingHelper:

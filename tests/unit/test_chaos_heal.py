@@ -10,8 +10,8 @@ import signal
 import httpx
 import pytest
 
-from chaos.heal import heal_all, heal_on_signals
-from chaos.toxiproxy import ToxiproxyClient
+from kugeldrill.chaos.heal import heal_all, heal_on_signals
+from kugeldrill.chaos.toxiproxy import ToxiproxyClient
 
 
 class FlakyServer:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.faults import KINDS, ramp_values, toxic_names
-from chaos.links import Link, LinkMap, link_name, proxy_name
-from chaos.timeline import plan
-from kugeldrill.errors import ConfigError, NotLoopbackError
+from kugeldrill.chaos.faults import KINDS, ramp_values, toxic_names
+from kugeldrill.chaos.links import Link, LinkMap, link_name, proxy_name
+from kugeldrill.chaos.timeline import plan
+from kugeldrill.ground.errors import ConfigError, NotLoopbackError
 
 
 def links(**extra) -> LinkMap:

@@ -10,9 +10,9 @@ import time
 
 import httpx
 
-from chaos.links import Link, LinkMap
-from chaos.timeline import Timeline
-from chaos.toxiproxy import ToxiproxyClient
+from kugeldrill.chaos.links import Link, LinkMap
+from kugeldrill.chaos.timeline import Timeline
+from kugeldrill.chaos.toxiproxy import ToxiproxyClient
 
 
 class Recorder:
@@ -74,7 +74,7 @@ def test_stop_before_time_skips_without_api_calls():
 def test_preflight_refuses_toxics_the_server_lacks():
     import pytest
 
-    from kugeldrill.errors import DrillError
+    from kugeldrill.ground.errors import DrillError
 
     class OldServer(Recorder):
         def __call__(self, req):

@@ -9,11 +9,11 @@ import json
 import httpx
 import pytest
 
-from chaos.toxiproxy import (
+from kugeldrill.chaos.toxiproxy import (
     AsyncToxiproxyClient, BadRequest, Conflict, NotFound, ServerError, ToxiproxyClient,
     ToxiproxyTimeout, Unavailable, parse_version, version_tuple,
 )
-from kugeldrill.errors import NotLoopbackError
+from kugeldrill.ground.errors import NotLoopbackError
 
 API = "http://127.0.0.1:8474"
 

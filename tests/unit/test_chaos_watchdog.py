@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from chaos import watchdog
+from kugeldrill.chaos import watchdog
 
 
 def test_parent_gone_detection():
@@ -41,7 +41,7 @@ def test_explicit_parent_that_is_not_ours_is_not_mistaken_for_dead(tmp_path):
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     lease = tmp_path / "lease.json"
     watchdog.write_lease(lease, watchdog.make_lease("http://127.0.0.1:9", []))
-    proc = subprocess.Popen([sys.executable, "-m", "chaos.watchdog", "--lease", str(lease), "--parent",
+    proc = subprocess.Popen([sys.executable, "-m", "kugeldrill.chaos.watchdog", "--lease", str(lease), "--parent",
                              str(sleeper.pid), "--interval", "0.05", "--give-up", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

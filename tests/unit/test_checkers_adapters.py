@@ -9,15 +9,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from checkers import run_all
-from checkers.adapters.history import load_history, parse_history
-from checkers.adapters.mongo import outbox_entry, read_outbox, read_stock_history
-from checkers.adapters.standin import load_standin_inputs, read_diagnostics
-from checkers.adapters.timeline import clock_offset, load_timeline
-from checkers.keys import tran_key
-from checkers.model import TOPIC_CASHLOG, TOPIC_TRANLOG
-from kugeldrill.errors import NotLoopbackError
-from kugeldrill.jsonl import JsonlWriter
+from kugeldrill.checkers import run_all
+from kugeldrill.checkers.adapters.history import load_history
+from kugeldrill.ground.history import load_ops
+from kugeldrill.checkers.adapters.mongo import outbox_entry, read_outbox, read_stock_history
+from kugeldrill.checkers.adapters.standin import load_standin_inputs, read_diagnostics
+from kugeldrill.checkers.adapters.timeline import clock_offset, load_timeline
+from kugeldrill.checkers.keys import tran_key
+from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_TRANLOG
+from kugeldrill.ground.errors import NotLoopbackError
+from kugeldrill.ground.jsonl import JsonlWriter
 
 PK = {"tenant_id": "T1", "store_code": "S1", "terminal_no": 1, "transaction_no": 7, "transaction_type": 101}
 
@@ -62,7 +63,7 @@ def _write_run(tmp_path: Path) -> dict:
 
 def test_history_pairs_invoke_and_completion(tmp_path: Path):
     setup = _write_run(tmp_path)
-    ops = {o.op_id: o for o in parse_history(setup["run"] / "history.jsonl")}
+    ops = {o.op_id: o for o in load_ops(setup["run"] / "history.jsonl")}
     assert ops["o1"].outcome == "ok" and ops["o1"].complete_mono == 101.5 and ops["o1"].value["transaction_no"] == 7
     assert ops["o2"].outcome is None  # invoke without completion (torn line skipped)
     assert "ops" in load_history(tmp_path / "none.jsonl").missing
@@ -166,5 +167,5 @@ def test_outbox_document_shape():
 def test_corrupt_history_is_missing_with_reason(tmp_path: Path):
     path = tmp_path / "history.jsonl"
     path.write_text('{"type": "ok", "op": "x", "f": "sale", "wall": 1, "mono": 1}\n')
-    inp = load_history(path)  # kugeldrill.history.load_ops refuses a completion without invoke
+    inp = load_history(path)  # kugeldrill.ground.history.load_ops refuses a completion without invoke
     assert not inp.has("ops") and "unreadable" in inp.missing["ops"] and "never invoked" in inp.missing["ops"]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from checkers.breaker import check_breakers
-from checkers.inputs import CheckInputs
-from checkers.params import BreakerParams
-from checkers.synthetic import call, fault, transition
+from kugeldrill.checkers.breaker import check_breakers
+from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.checkers.params import BreakerParams
+from kugeldrill.checkers.synthetic import call, fault, transition
 
 EPS = 0.0001
 

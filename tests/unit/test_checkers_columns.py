@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from checkers import run_all
-from checkers.adapters.standin import events_files, read_events_files
-from checkers.columns import application_columns, op_columns, publication_columns, rows
-from checkers.model import TOPIC_TRANLOG, Application, Op
-from checkers.synthetic import full_fanout_run
-from kugeldrill.jsonl import JsonlWriter
+from kugeldrill.checkers import run_all
+from kugeldrill.checkers.adapters.standin import events_files, read_events_files
+from kugeldrill.checkers.columns import application_columns, op_columns, publication_columns, rows
+from kugeldrill.checkers.model import TOPIC_TRANLOG, Application, Op
+from kugeldrill.checkers.synthetic import full_fanout_run
+from kugeldrill.ground.jsonl import JsonlWriter
 
 
 def _verdicts(inp):
@@ -53,8 +53,8 @@ def test_standin_events_read_compact(tmp_path: Path):
 
 
 def test_republished_event_in_columns_counts_once_and_recovers():
-    from checkers.fanout import check_fanout
-    from checkers.model import Publication
+    from kugeldrill.checkers.fanout import check_fanout
+    from kugeldrill.checkers.model import Publication
 
     inp = full_fanout_run(10, compact=True)
     pubs = list(inp.publications)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from checkers.crosscheck import check_public_apis, expected_journal, expected_sales_count, expected_stock
-from checkers.model import Op
+from kugeldrill.checkers.crosscheck import check_public_apis, expected_journal, expected_sales_count, expected_stock
+from kugeldrill.checkers.model import Op
 
 PROV = {"tenant_id": "T1", "store_code": "S1", "items": [{"item_code": "A", "initial_stock": 100}, {"item_code": "B"}],
         "terminals": {"cart": [{"terminal_id": "T1-S1-1", "terminal_no": 1, "api_key": "k"}]}}
@@ -83,7 +83,7 @@ def test_unreachable_api_is_unknown():
 
 
 def test_stock_history_rows_against_the_history():
-    from checkers.crosscheck import check_stock_history, expected_stock_rows
+    from kugeldrill.checkers.crosscheck import check_stock_history, expected_stock_rows
 
     must, may = expected_stock_rows(OPS)
     assert must == {("1", "A", "SALE"): 1, ("1", "B", "SALE"): 1, ("2", "A", "SALE"): 1, ("3", "A", "VOID"): 1}

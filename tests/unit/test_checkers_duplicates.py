@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from checkers.duplicates import check_duplicates
-from checkers.inputs import CheckInputs
-from checkers.keys import tran_key
-from checkers.model import TOPIC_TRANLOG, Application, IdempotencyMarker, StateUnreachable
-from checkers.params import DuplicatePolicy
-from checkers.synthetic import fault, full_fanout_run
+from kugeldrill.checkers.duplicates import check_duplicates
+from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.checkers.keys import tran_key
+from kugeldrill.checkers.model import TOPIC_TRANLOG, Application, IdempotencyMarker, StateUnreachable
+from kugeldrill.checkers.params import DuplicatePolicy
+from kugeldrill.checkers.synthetic import fault, full_fanout_run
 
 KEY = tran_key("T1", "S1", 1, 7)
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from checkers import CheckParams, combine, run_all
-from checkers.fanout import check_fanout
-from checkers.inputs import FIELDS, CheckInputs
-from checkers.keys import cash_key, tran_key
-from checkers.model import TOPIC_CASHLOG, TOPIC_TRANLOG, Application, Op, OutboxEntry, Publication
-from checkers.params import FanoutPolicy
-from checkers.synthetic import full_fanout_run
+from kugeldrill.checkers import CheckParams, combine, run_all
+from kugeldrill.checkers.fanout import check_fanout
+from kugeldrill.checkers.inputs import FIELDS, CheckInputs
+from kugeldrill.checkers.keys import cash_key, tran_key
+from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_TRANLOG, Application, Op, OutboxEntry, Publication
+from kugeldrill.checkers.params import FanoutPolicy
+from kugeldrill.checkers.synthetic import full_fanout_run
 
 
 def _drop(inp: CheckInputs, sub: str, eid: str) -> None:

@@ -11,12 +11,12 @@ import logging
 import time
 from pathlib import Path
 
-from checkers.adapters.kugelpos_logs import LINE_RE, extract_fields, parse_log_files, parse_log_lines
-from checkers.breaker import check_breakers
-from checkers.duplicates import check_duplicates
-from checkers.keys import cash_key, openclose_key, tran_key
-from checkers.model import TOPIC_CASHLOG, TOPIC_OPENCLOSELOG, TOPIC_TRANLOG
-from checkers.params import BreakerParams
+from kugeldrill.checkers.adapters.kugelpos_logs import LINE_RE, extract_fields, parse_log_files, parse_log_lines
+from kugeldrill.checkers.breaker import check_breakers
+from kugeldrill.checkers.duplicates import check_duplicates
+from kugeldrill.checkers.keys import cash_key, openclose_key, tran_key
+from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_OPENCLOSELOG, TOPIC_TRANLOG
+from kugeldrill.checkers.params import BreakerParams
 
 H = "kugel_common.utils.dapr_client_helper"
 T0 = calendar.timegm(time.strptime("2026-03-29 10:00:00", "%Y-%m-%d %H:%M:%S"))

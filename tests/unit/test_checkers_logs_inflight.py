@@ -18,12 +18,12 @@ from pathlib import Path
 
 import httpx
 
-from checkers.adapters.kugelpos_logs import parse_log_files, parse_log_lines
-from checkers.breaker import check_breakers
-from checkers.params import BreakerParams
-from stack.services.common.breaker import CircuitBreaker
-from stack.services.common.dapr_client import DaprClientHelper
-from stack.services.common.kugel_logging import setup_kugel_logging
+from kugeldrill.checkers.adapters.kugelpos_logs import parse_log_files, parse_log_lines
+from kugeldrill.checkers.breaker import check_breakers
+from kugeldrill.checkers.params import BreakerParams
+from kugeldrill.stack.services.common.breaker import CircuitBreaker
+from kugeldrill.stack.services.common.dapr_client import DaprClientHelper
+from kugeldrill.stack.services.common.kugel_logging import setup_kugel_logging
 
 H = "kugel_common.utils.dapr_client_helper"
 

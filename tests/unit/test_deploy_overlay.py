@@ -11,7 +11,7 @@ import yaml
 
 from kugeldrill.audit import audit_directory
 from kugeldrill.deploy.compose_overlay import LINKED_APPS, OVERLAY_FILE, build_overlay, link_ports
-from kugeldrill.errors import ConfigError, NotLoopbackError
+from kugeldrill.ground.errors import ConfigError, NotLoopbackError
 from kugeldrill.target import load_target
 
 ROOT = Path(__file__).resolve().parents[2]

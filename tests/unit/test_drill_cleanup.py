@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-import kugeldrill.drill as drill_mod
+import kugeldrill.drill.run as drill_mod
 from kugeldrill.drill import DrillOptions, run_drill
-from kugeldrill.errors import DrillError, TargetUnreachableError
+from kugeldrill.ground.errors import DrillError, TargetUnreachableError
 from kugeldrill.scenario import parse_scenario_text
-from reports.console import Console
+from kugeldrill.reports.console import Console
 
 SCENARIO = """\
 name: fake

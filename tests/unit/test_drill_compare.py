@@ -7,8 +7,8 @@ from pathlib import Path
 
 from kugeldrill.cli import main
 from kugeldrill.compare import breaker_open_seconds, compare_summaries
-from reports import write_all
-from reports.sample import synthetic_summary
+from kugeldrill.reports import write_all
+from kugeldrill.reports.sample import synthetic_summary
 
 
 def test_breaker_open_seconds_from_transitions() -> None:

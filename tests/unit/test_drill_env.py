@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from kugeldrill.drill_env import TargetEnvironment, open_environment
-from kugeldrill.errors import NotLoopbackError, TargetUnreachableError
-from kugeldrill.ports import free_port
+from kugeldrill.drill.env import TargetEnvironment, open_environment
+from kugeldrill.ground.errors import NotLoopbackError, TargetUnreachableError
+from kugeldrill.ground.ports import free_port
 from kugeldrill.scenario import parse_scenario_text
 
 

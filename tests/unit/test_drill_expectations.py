@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from reports.sample import synthetic_summary
+from kugeldrill.reports.sample import synthetic_summary
 
-from kugeldrill.expectations import contains_in_order, judge_all, observed_sequences
+from kugeldrill.drill.expectations import contains_in_order, judge_all, observed_sequences
 from kugeldrill.scenario import parse_scenario_text
 
 BASE = """\

@@ -6,11 +6,11 @@ import io
 import json
 from pathlib import Path
 
-from kugeldrill.drill_gather import fill_from_folder, read_timeline
-from kugeldrill.drill_watch import EventTail
-from kugeldrill.runfolder import run_dir_for
-from reports.console import Console, LiveStatus
-from reports.summary import RunSummary
+from kugeldrill.drill.gather import fill_from_folder, read_timeline
+from kugeldrill.drill.watch import EventTail
+from kugeldrill.drill.runfolder import run_dir_for
+from kugeldrill.reports.console import Console, LiveStatus
+from kugeldrill.reports.summary import RunSummary
 
 HISTORY_HEADER = ("Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,"
                   "99.99%,100%,Total Request Count,Total Failure Count\n")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kugeldrill.drill_locust import SHAPEFILE, load_config_for, locust_command
-from kugeldrill.errors import ConfigError
+from kugeldrill.drill.locust import SHAPEFILE, load_config_for, locust_command
+from kugeldrill.ground.errors import ConfigError
 from kugeldrill.scenario import parse_scenario_text
 from kugeldrill.scenario_schema import LoadSpec
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kugeldrill.errors import ConfigError, DrillError
-from stack.launch.plan import SIDECAR_APPS, link_names
-from stack.launch.procs import pid_running, port_listening
-from stack.servers import wait_for
-from stack.launcher import Stack, StackOptions, StackStartError
+from kugeldrill.ground.errors import ConfigError, DrillError
+from kugeldrill.stack.launch.plan import SIDECAR_APPS, link_names
+from kugeldrill.stack.launch.procs import pid_running, port_listening
+from kugeldrill.stack.servers import wait_for
+from kugeldrill.stack.launcher import Stack, StackOptions, StackStartError
 
 FAKE = r"""
 import json, os, sys, time
@@ -216,8 +216,8 @@ def _our_children_alive(tmp_path: Path) -> bool:
 def test_a_port_taken_between_choice_and_bind_is_retried_on_new_ports(tmp_path: Path, monkeypatch) -> None:
     import socket
 
-    from stack.launch import plan as plan_mod
-    import stack.launcher as launcher_mod
+    from kugeldrill.stack.launch import plan as plan_mod
+    import kugeldrill.stack.launcher as launcher_mod
 
     squatter = socket.socket()
     squatter.bind(("127.0.0.1", 0))
@@ -248,8 +248,8 @@ def test_a_port_taken_between_choice_and_bind_is_retried_on_new_ports(tmp_path: 
 def test_a_port_conflict_twice_is_reported(tmp_path: Path, monkeypatch) -> None:
     import socket
 
-    import stack.launcher as launcher_mod
-    from stack.launch import plan as plan_mod
+    import kugeldrill.stack.launcher as launcher_mod
+    from kugeldrill.stack.launch import plan as plan_mod
 
     squatter = socket.socket()
     squatter.bind(("127.0.0.1", 0))
@@ -277,7 +277,7 @@ def test_launcher_killed_mid_start_leaves_a_state_file_that_down_cleans_up(tmp_p
         "import sys\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
         "from test_launcher_lifecycle import options\n"
-        "from stack.launcher import Stack\n"
+        "from kugeldrill.stack.launcher import Stack\n"
         "from pathlib import Path\n"
         f"opts = options(Path({str(tmp_path)!r}))\n"
         "opts.health_timeout = 600\n"

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from kugeldrill.errors import ConfigError, DrillError
-from stack.launch.plan import PortPlan, link_names, link_url, proxy_specs
-from stack.launch.procs import pid_matches, stop_pid
-from stack.launch.state import StateFile, read_state
+from kugeldrill.ground.errors import ConfigError, DrillError
+from kugeldrill.stack.launch.plan import PortPlan, link_names, link_url, proxy_specs
+from kugeldrill.stack.launch.procs import pid_matches, stop_pid
+from kugeldrill.stack.launch.state import StateFile, read_state
 
 
 def test_every_sidecar_app_has_three_links_with_the_contract_names() -> None:

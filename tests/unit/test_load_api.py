@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from locustfiles.api import PosApi, StepError
-from locustfiles.runtime import Terminal
+from kugeldrill.locustfiles.api import PosApi, StepError
+from kugeldrill.locustfiles.runtime import Terminal
 
 PROV = {"tenant_id": "T1", "store_code": "5678"}
 URLS = {"cart": "http://127.0.0.1:1", "terminal": "http://127.0.0.1:2"}

@@ -10,12 +10,12 @@ import pytest
 import subprocess
 import sys
 
-from locustfiles.api import classify, tender_for
+from kugeldrill.locustfiles.api import classify, tender_for
 
 
 def test_outcome_rules_do_not_import_locust() -> None:
     """Locust monkey-patches whatever imports it; the rules must be testable without it."""
-    code = "import sys, locustfiles.api, kugeldrill.history, kugeldrill.provision; print('locust' in sys.modules)"
+    code = "import sys, locustfiles.api, kugeldrill.ground.history, kugeldrill.locustfiles.provision; print('locust' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from locustfiles.command import LOCUSTFILE, locust_command
+from kugeldrill.locustfiles.command import LOCUSTFILE, locust_command
 
 
 def test_local_run(tmp_path: Path) -> None:
@@ -30,7 +30,7 @@ def test_distributed_run_binds_its_master_on_loopback_and_a_private_port(tmp_pat
 
 
 def test_default_master_binding_only_for_processes_without_a_user_choice() -> None:
-    from locustfiles.command import default_master_binding
+    from kugeldrill.locustfiles.command import default_master_binding
 
     env = default_master_binding(["locust", "-f", "pos.py", "--processes", "2"], {})
     assert env["LOCUST_MASTER_BIND_HOST"] == "127.0.0.1" == env["LOCUST_MASTER_NODE_HOST"]

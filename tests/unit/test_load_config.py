@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kugeldrill.errors import ConfigError
-from kugeldrill.loadconfig import LoadConfig, load_config
+from kugeldrill.ground.errors import ConfigError
+from kugeldrill.locustfiles.loadconfig import LoadConfig, load_config
 
 
 def test_defaults_without_file() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kugeldrill.history import HistoryError, HistoryWriter, load_ops, merge_shards, summarize
+from kugeldrill.ground.history import HistoryError, HistoryWriter, load_ops, merge_shards, summarize
 
 
 def test_writer_pairs_invoke_and_completion(tmp_path: Path) -> None:

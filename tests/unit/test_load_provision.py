@@ -10,8 +10,8 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from kugeldrill.provision import ProvisionError, parse_urls, provision, urls_from_stack_state
-from kugeldrill.errors import NotLoopbackError, TargetUnreachableError
+from kugeldrill.locustfiles.provision import ProvisionError, parse_urls, provision, urls_from_stack_state
+from kugeldrill.ground.errors import NotLoopbackError, TargetUnreachableError
 
 URLS = {app: f"http://127.0.0.1:{9000 + i}" for i, app in
         enumerate(("account", "terminal", "master-data", "cart", "report", "journal", "stock"))}

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from kugeldrill.errors import ConfigError
-from kugeldrill.loadconfig import LoadConfig
-from locustfiles.leases import LeaseBoard
-from locustfiles.runtime import Runtime, Settings, load_settings
+from kugeldrill.ground.errors import ConfigError
+from kugeldrill.locustfiles.loadconfig import LoadConfig
+from kugeldrill.locustfiles.leases import LeaseBoard
+from kugeldrill.locustfiles.runtime import Runtime, Settings, load_settings
 
 PROV = {"tenant_id": "T1", "store_code": "1", "urls": {"cart": "http://127.0.0.1:1"},
         "items": [{"item_code": "ITEM000", "unit_price": 100}],

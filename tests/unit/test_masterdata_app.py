@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from stack.services.common import jwt
-from stack.services.common.settings import ServiceConfig
-from stack.services.master_data.app import create_app
+from kugeldrill.stack.services.common import jwt
+from kugeldrill.stack.services.common.settings import ServiceConfig
+from kugeldrill.stack.services.master_data.app import create_app
 
 SECRET = "test-secret-key-for-development-only"
 USER = {"Authorization": "Bearer " + jwt.create_user_token("admin", "T1", SECRET)}

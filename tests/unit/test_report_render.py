@@ -7,10 +7,10 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from reports.sample import synthetic_summary
-from reports import write_all
-from reports.chart import breaker_lanes, render_timeline_svg
-from reports.summary import ExpectationResult, RunSummary
+from kugeldrill.reports.sample import synthetic_summary
+from kugeldrill.reports import write_all
+from kugeldrill.reports.chart import breaker_lanes, render_timeline_svg
+from kugeldrill.reports.summary import ExpectationResult, RunSummary
 
 
 def test_passing_run_writes_three_files_and_exit_0(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kugeldrill.errors import ConfigError
+from kugeldrill.ground.errors import ConfigError
 from kugeldrill.scenario import SCENARIO_DIR, load_scenario, parse_scenario_text, suite
 from kugeldrill.scenario_schema import parse_seconds
 

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from stack.sidecar.cloudevent import CloudEventError, PublishMetadataError, build_envelope
+from kugeldrill.stack.sidecar.cloudevent import CloudEventError, PublishMetadataError, build_envelope
 
 NOW = datetime(2026, 3, 29, 10, 11, 12, 987654, tzinfo=timezone.utc)
 
@@ -79,7 +79,7 @@ def test_metadata_overrides_and_ttl_expiration():
 
 
 def test_user_strings_cannot_forge_number_placeholders_and_match_slow_encoder():
-    from stack.sidecar.gojson import dumps_go, loads_use_number
+    from kugeldrill.stack.sidecar.gojson import dumps_go, loads_use_number
 
     body = '{"s":"\\u0000abcdef0123456789\\u00001\\u0000","n":[1,2.50,-3e2],"o":{"b":"&","a":null}}'
     event = json.loads(env(body.encode()))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stack.sidecar.gojson import dumps_go, dumps_jsoniter_fastest, loads_use_number
+from kugeldrill.stack.sidecar.gojson import dumps_go, dumps_jsoniter_fastest, loads_use_number
 
 
 def test_use_number_round_trip_keeps_literals():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stack.sidecar.delivery import Verdict, interpret
+from kugeldrill.stack.sidecar.delivery import Verdict, interpret
 
 S, R, D, N = Verdict.SUCCESS, Verdict.RETRY, Verdict.DROP, Verdict.NOT_FOUND
 

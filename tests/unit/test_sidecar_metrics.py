@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stack.sidecar.metrics import Metrics
+from kugeldrill.stack.sidecar.metrics import Metrics
 
 
 def test_ingress_egress_state_series():

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kugeldrill.errors import ConfigError, NotLoopbackError
-from stack.components import render_components
-from stack.sidecar.resources import load_resources
+from kugeldrill.ground.errors import ConfigError, NotLoopbackError
+from kugeldrill.stack.components import render_components
+from kugeldrill.stack.sidecar.resources import load_resources
 
 
 def meta(path: Path) -> dict[str, str]:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kugeldrill.errors import ConfigError
-from stack.sidecar.resiliency import DeadlineExceeded, PermanentError, Policy, component_policy
-from stack.sidecar.resources import RetryPolicy, load_resources
+from kugeldrill.ground.errors import ConfigError
+from kugeldrill.stack.sidecar.resiliency import DeadlineExceeded, PermanentError, Policy, component_policy
+from kugeldrill.stack.sidecar.resources import RetryPolicy, load_resources
 
 PUBSUB = """
 apiVersion: dapr.io/v1alpha1

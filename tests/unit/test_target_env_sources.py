@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from kugeldrill.deploy.from_stack import max_call_seconds, target_from_stack
-from kugeldrill.drill_checks import build_params
-from kugeldrill.drill_env import TargetEnvironment
-from kugeldrill.errors import ConfigError
+from kugeldrill.drill.checks import build_params
+from kugeldrill.drill.env import TargetEnvironment
+from kugeldrill.ground.errors import ConfigError
 from kugeldrill.scenario import parse_scenario_text
 from kugeldrill.target import dump_target, load_target
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from kugeldrill.ports import free_port
-from stack.services.common import jwt
-from stack.services.common.settings import ServiceConfig
-from stack.services.terminal.app import create_app
+from kugeldrill.ground.ports import free_port
+from kugeldrill.stack.services.common import jwt
+from kugeldrill.stack.services.common.settings import ServiceConfig
+from kugeldrill.stack.services.terminal.app import create_app
 
 SECRET = "test-secret-key-for-development-only"
 

@@ -1,0 +1,25 @@
+"""Load history (contracts §4) -> CheckInputs.ops, through the ground floor's one reader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.ground.history import HistoryError, load_ops
+
+
+def load_history(path: str | Path) -> CheckInputs:
+    """CheckInputs with `ops` from one merged history file (missing file -> marked missing)."""
+    inputs = CheckInputs()
+    path = Path(path)
+    if not path.is_file():
+        inputs.mark_missing("ops", f"no history file at {path}")
+        return inputs
+    try:
+        inputs.ops = load_ops(path)
+    except (HistoryError, OSError, ValueError, KeyError, TypeError) as exc:
+        # A corrupt history is "ops unknown", named, not a crash.
+        inputs.mark_missing("ops", f"history {path} unreadable: {type(exc).__name__}: {exc}")
+        return inputs
+    inputs.mark("ops", str(path))
+    return inputs

@@ -1,0 +1,379 @@
+"""Kugelpos' plain-text log lines -> breaker transitions/calls, applications, skips.
+
+Format (services/*/app/logging.conf): `%(asctime)s [%(levelname)s] %(name)s: %(message)s`,
+asctime `YYYY-MM-DD HH:MM:SS,mmm` in UTC, optionally behind a `docker compose logs` prefix
+(`report-1  | ...`, with `--timestamps` also Docker's RFC 3339 time, which is skipped:
+asctime is the service's own clock). The wording matched here is Kugelpos' own (kugelpos.md §5.2, §5.3, §6.1).
+
+Quirks of the real breaker that shape this parser (kugelpos.md §6.1, Surprise 6):
+* "Circuit breaker OPEN after N failures" is logged on every failure at or over the
+  threshold, so a failed half-open trial logs it again, and with unlimited HALF_OPEN
+  several concurrent trials can each log it; only a change of state is a transition.
+* The opening call's own "Failed to ..." line follows the WARNING, and a half-open success's
+  "Successfully ..." line follows the CLOSED line; such a line is attributed to the state
+  in which the call was admitted, not the state it was logged in.
+* Breakers are per instance: publishers create one per request and several uvicorn workers
+  share one log, so transitions of different instances interleave in one stream; the
+  adapter cannot separate them and names the breaker per service and kind
+  ("dapr" for DaprClientHelper, "cartstore" for the cart cache's own breaker).
+* A log line says when a call *ended*, not when it was admitted. A call admitted while
+  CLOSED that fails or succeeds after concurrent calls opened the breaker is logged while
+  OPEN (the seed's breaker logs nothing for it; Kugelpos' logs "OPEN after N failures"
+  again). Neither breaker admits a call while OPEN without logging its move to HALF_OPEN,
+  so such a line within `max_call_seconds` (the client's timeout x attempts + retry
+  delays) of the opening is attributed to the state the breaker opened from; only a line
+  later than any call can last is a call that passed while OPEN.
+
+Applications: report/journal "<log_type> received successfully. event_id: <id>, ..." (also
+logged when the repository skipped an existing document: a preceding "... already exists"
+warning marks the application `dedup="db_existing"`, an effect that did not happen again);
+stock "Received transaction log: {...}". Skips: "Message already processed. event_id: <id>"
+and "Duplicate transaction log received: <id>".
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.checkers.keys import StringPool, event_key, topic_of_log_type
+from kugeldrill.checkers.model import TOPIC_TRANLOG, Application, BreakerCall, BreakerTransition, StateUnreachable
+
+LINE_RE = re.compile(
+    r"^(?:(?P<container>[\w.-]+)\s+\|\s+)?"
+    r"(?:\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})\s+)?"
+    r"(?P<date>\d{4}-\d{2}-\d{2}) (?P<time>\d{2}:\d{2}:\d{2}),(?P<ms>\d{3}) "
+    r"\[(?P<level>[A-Z]+)\] (?P<logger>[^:\s]+): (?P<msg>.*)$"
+)
+
+_OPEN_AFTER = re.compile(r"^Circuit breaker OPEN after (\d+) failures")
+_HALF_OPEN = "Circuit breaker moved to HALF_OPEN state"
+_CLOSED = "Circuit breaker CLOSED after successful operation"
+_REJECT = re.compile(r"^Circuit breaker OPEN - rejecting (publish to|get state for|save state for|delete state for|bulk state operation)\s*(.*)$")
+_OK = re.compile(r"^Successfully (published event to|saved state for|deleted state for) (.*)$")
+_FAIL = re.compile(r"^Failed to (publish event to|save state for|get state for|delete state for) ([^:]*)(?::|$)")
+_CART_TRIP = "Circuit breaker tripped. Opening the circuit."
+_CART_HALF = "Circuit breaker reset timeout elapsed. Moving to half-open state."
+_CART_CLOSE = "Circuit breaker successful request in half-open state. Closing the circuit."
+_CART_BYPASS = "Circuit is open. Bypassing cache and using database directly."
+
+_RECEIVED = re.compile(r"^(\w+) received successfully\. event_id: ([^,\s]+)(?:, (.*))?$")
+_ALREADY_PROCESSED = re.compile(r"^Message already processed\. event_id: ([^,\s]+)")
+_STOCK_RECEIVED = re.compile(r"^Received transaction log: (.*)$")
+_STOCK_DUPLICATE = re.compile(r"^Duplicate transaction log received: (\S+)")
+_ALREADY_EXISTS = re.compile(r"^(Transaction|Cashlog|OpenCloseLog) already exists(.*)$")
+_DUP_CHECK_ERROR = re.compile(r"^Error checking for duplicates")
+
+_OP_OF = {
+    "publish to": "publish", "published event to": "publish", "publish event to": "publish",
+    "get state for": "get", "save state for": "save", "saved state for": "save",
+    "delete state for": "delete", "deleted state for": "delete", "bulk state operation": "bulk",
+}
+_CAMEL = {"tenantId": "tenant_id", "storeCode": "store_code", "terminalNo": "terminal_no",
+          "transactionNo": "transaction_no", "businessDate": "business_date", "openCounter": "open_counter",
+          "generateDateTime": "generate_date_time", "eventId": "event_id", "eventType": "event_type"}
+_FIELD_RE = re.compile(
+    r"['\"]?(event_id|eventId|tenant_id|tenantId|store_code|storeCode|terminal_no|terminalNo|transaction_no|"
+    r"transactionNo|business_date|businessDate|open_counter|openCounter|operation|generate_date_time|"
+    r"generateDateTime|description|amount|event_type|eventType)['\"]?\s*[:=]\s*(?:['\"]([^'\"]*)['\"]|([^,}\s)]+))"
+)
+_LOG_FIELDS = ("breaker_transitions", "breaker_calls", "applications", "duplicate_skips", "state_unreachable")
+_LOG_TYPE_OF_EXISTS = {"Transaction": "tranlog", "Cashlog": "cashlog", "OpenCloseLog": "opencloselog"}
+
+
+def extract_fields(text: str) -> dict[str, str]:
+    """First occurrence of each correlation field in JSON, Python-repr or k=v text."""
+    out: dict[str, str] = {}
+    for m in _FIELD_RE.finditer(text):
+        name = _CAMEL.get(m.group(1), m.group(1))
+        if name not in out:
+            out[name] = m.group(2) if m.group(2) is not None else m.group(3)
+    return out
+
+
+def parse_asctime(date: str, clock: str, ms: str) -> float:
+    """Kugelpos' asctime (UTC) -> epoch seconds."""
+    return calendar.timegm(time.strptime(f"{date} {clock}", "%Y-%m-%d %H:%M:%S")) + int(ms) / 1000.0
+
+
+def app_of_container(container: str, apps: Iterable[str]) -> str:
+    """`kugelpos-report-1` / `report_1` / `report` -> `report` (longest app id contained)."""
+    best = ""
+    name = container.lower()
+    for app in apps:
+        if app in name and len(app) > len(best):
+            best = app
+    return best
+
+
+# Longest one Dapr call of the stand-in can take (5 s timeout x 3 attempts + backoff), the
+# default bound for attributing a call logged while OPEN to the state it opened from.
+DEFAULT_MAX_CALL_SECONDS = 20.0
+
+
+# A transition line and the line of the call that caused it are written back to back (no
+# await between them, in the seed and in Kugelpos); further apart, they are not one call.
+ADJACENT_SECONDS = 0.1
+
+
+@dataclass(slots=True)
+class _BreakerTrack:
+    state: str = "CLOSED"
+    # The state the call that caused the last transition was admitted in, for its own
+    # ok/fail line right after: (state, wall of the transition line, outcome it must have).
+    pending: tuple[str, float, str] | None = None
+    opened_from: str = "CLOSED"  # the state of the last move to OPEN
+    opened_wall: float = float("-inf")
+
+    def admitted_state(self, wall: float, max_call_seconds: float) -> str:
+        """State a call ending now was admitted in (no transition line told us).
+
+        While OPEN, a call that ended within max_call_seconds of the opening may have been
+        admitted before it; later than that it can only have passed while OPEN.
+        """
+        if self.state == "OPEN" and wall - self.opened_wall <= max_call_seconds:
+            return self.opened_from
+        return self.state
+
+    def take_pending(self, wall: float, outcome: str) -> str | None:
+        """The causing call's admission state, if this line is that call's own line.
+
+        A half-open `get` that succeeds logs nothing after "CLOSED after successful
+        operation", so a pending entry is dropped unless the very next call line matches.
+        """
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return None
+        state, at, needs = pending
+        if outcome == needs and wall - at <= ADJACENT_SECONDS:
+            return state
+        return None
+
+
+@dataclass(slots=True)
+class LogParser:
+    """Stateful parser: feed lines of one service (or a compose stream) in order."""
+
+    inputs: CheckInputs
+    clock_offset: float = 0.0  # mono = wall + offset
+    max_call_seconds: float = DEFAULT_MAX_CALL_SECONDS
+    since_wall: float | None = None  # earlier lines only update breaker state (a log older than the drill)
+    apps: tuple[str, ...] = ("account", "terminal", "master-data", "cart", "report", "journal", "stock")
+    lines: int = 0
+    matched: int = 0
+    unparsed: int = 0
+    in_flight: int = 0  # call lines logged while OPEN, attributed to the state it opened from
+    _breakers: dict[tuple[str, str], _BreakerTrack] = field(default_factory=dict)
+    _db_existing: dict[tuple[str, str], deque] = field(default_factory=dict)
+    _pool: StringPool = field(default_factory=StringPool)
+    _scratch: CheckInputs = field(default_factory=CheckInputs)
+    _out: CheckInputs | None = None
+
+    def feed(self, line: str, service: str = "") -> None:
+        self.lines += 1
+        m = LINE_RE.match(line.rstrip("\n"))
+        if m is None:
+            if line.strip():
+                self.unparsed += 1
+            return
+        svc = service or app_of_container(m.group("container") or "", self.apps)
+        wall = parse_asctime(m.group("date"), m.group("time"), m.group("ms"))
+        mono = wall + self.clock_offset
+        # Lines before the drill keep the breaker state machine right but record nothing.
+        self._out = self._scratch if self.since_wall is not None and wall < self.since_wall else self.inputs
+        if self._out is self._scratch:
+            for name in _LOG_FIELDS:
+                getattr(self._scratch, name).clear()
+        if self._breaker_line(svc, m.group("msg"), wall, mono) or self._subscriber_line(svc, m.group("msg"), wall, mono):
+            self.matched += 1
+
+    def _rec(self) -> CheckInputs:
+        return self._out if self._out is not None else self.inputs
+
+    # ---- breakers ---------------------------------------------------------------------
+
+    def _track(self, svc: str, name: str) -> _BreakerTrack:
+        key = (svc, name)
+        tr = self._breakers.get(key)
+        if tr is None:
+            tr = self._breakers[key] = _BreakerTrack()
+        return tr
+
+    def _transition(self, svc: str, name: str, to: str, wall: float, mono: float, failures: int | None,
+                    reason: str) -> None:
+        tr = self._track(svc, name)
+        if tr.state == to:
+            return
+        self._rec().breaker_transitions.append(BreakerTransition(svc, name, mono, wall, tr.state, to,  # type: ignore[arg-type]
+                                                                 failures, reason))
+        if to == "OPEN":
+            tr.opened_from, tr.opened_wall = tr.state, wall
+        tr.state = to
+
+    def _call(self, svc: str, name: str, op: str, outcome: str, wall: float, mono: float) -> None:
+        tr = self._track(svc, name)
+        if outcome == "rejected":
+            tr.pending, state = None, "OPEN"
+        else:
+            state = tr.take_pending(wall, outcome)
+            if state is None:
+                state = tr.admitted_state(wall, self.max_call_seconds)
+                if tr.state == "OPEN" and state != "OPEN":
+                    self.in_flight += 1
+        self._rec().breaker_calls.append(BreakerCall(svc, name, mono, wall, state, op, outcome))  # type: ignore[arg-type]
+
+    def _breaker_line(self, svc: str, msg: str, wall: float, mono: float) -> bool:
+        if not (msg.startswith("Circuit") or msg.startswith("Successfully") or msg.startswith("Failed to")):
+            return False
+        m = _OPEN_AFTER.match(msg)
+        if m:
+            tr = self._track(svc, "dapr")
+            # The call whose failure this is was admitted before the breaker (re)opened: in the
+            # current state, or (a repeated line while OPEN) in the state it opened from.
+            tr.pending = (tr.admitted_state(wall, self.max_call_seconds), wall, "fail")
+            self._transition(svc, "dapr", "OPEN", wall, mono, int(m.group(1)), msg)
+            return True
+        if msg.startswith(_HALF_OPEN):
+            self._track(svc, "dapr").pending = None
+            self._transition(svc, "dapr", "HALF_OPEN", wall, mono, None, msg)
+            return True
+        if msg.startswith(_CLOSED):
+            self._track(svc, "dapr").pending = ("HALF_OPEN", wall, "ok")
+            self._transition(svc, "dapr", "CLOSED", wall, mono, 0, msg)
+            return True
+        m = _REJECT.match(msg)
+        if m:
+            op = _OP_OF[m.group(1)]
+            self._call(svc, "dapr", op, "rejected", wall, mono)
+            if op == "get":
+                self._rec().state_unreachable.append(StateUnreachable(svc, mono, wall, op, m.group(2), "breaker open"))
+            return True
+        m = _OK.match(msg)
+        if m:
+            self._call(svc, "dapr", _OP_OF[m.group(1)], "ok", wall, mono)
+            return True
+        m = _FAIL.match(msg)
+        if m:
+            op = _OP_OF[m.group(1)]
+            self._call(svc, "dapr", op, "fail", wall, mono)
+            if op == "get":
+                self._rec().state_unreachable.append(StateUnreachable(svc, mono, wall, op, m.group(2).strip(), msg))
+            return True
+        if msg.startswith(_CART_TRIP):
+            self._transition(svc, "cartstore", "OPEN", wall, mono, None, msg)
+            return True
+        if msg.startswith(_CART_HALF):
+            self._transition(svc, "cartstore", "HALF_OPEN", wall, mono, None, msg)
+            return True
+        if msg.startswith(_CART_CLOSE):
+            self._transition(svc, "cartstore", "CLOSED", wall, mono, 0, msg)
+            return True
+        if msg.startswith(_CART_BYPASS):
+            self._call(svc, "cartstore", "get", "rejected", wall, mono)
+            return True
+        return False
+
+    # ---- subscribers ------------------------------------------------------------------
+
+    def _subscriber_line(self, svc: str, msg: str, wall: float, mono: float) -> bool:
+        m = _RECEIVED.match(msg)
+        if m:
+            log_type, event_id, body = m.group(1), m.group(2), m.group(3) or ""
+            topic = topic_of_log_type(log_type) or ""
+            fields = extract_fields(body)
+            key = event_key(topic, fields)
+            dedup = ""
+            pending = self._db_existing.get((svc, log_type.lower()))
+            if pending:
+                # Match the "already exists" warning of this document: by key if it named one.
+                for i, pkey in enumerate(pending):
+                    if pkey == "" or pkey == key:
+                        del pending[i]
+                        dedup = "db_existing"
+                        break
+            self._rec().applications.append(Application(svc, self._pool(event_id), topic, key, mono, wall, None, dedup))
+            return True
+        m = _STOCK_RECEIVED.match(msg)
+        if m:
+            fields = extract_fields(m.group(1))
+            event_id = fields.get("event_id")
+            self._rec().applications.append(Application(
+                svc or "stock", self._pool(event_id) if event_id else None, TOPIC_TRANLOG,
+                event_key(TOPIC_TRANLOG, fields), mono, wall))
+            return True
+        m = _ALREADY_PROCESSED.match(msg) or _STOCK_DUPLICATE.match(msg)
+        if m:
+            self._rec().duplicate_skips.append((svc, m.group(1), mono))
+            return True
+        m = _ALREADY_EXISTS.match(msg)
+        if m:
+            log_type = _LOG_TYPE_OF_EXISTS[m.group(1)]
+            fields = extract_fields(m.group(2))
+            key = event_key(topic_of_log_type(log_type) or "", fields) if fields else ""
+            self._db_existing.setdefault((svc, log_type), deque()).append(key)
+            return True
+        if _DUP_CHECK_ERROR.match(msg):
+            self._rec().state_unreachable.append(StateUnreachable(svc, mono, wall, "get", "", msg))
+            return True
+        return False
+
+
+def parse_log_lines(lines: Iterable[str], *, service: str = "", clock_offset: float = 0.0,
+                    inputs: CheckInputs | None = None, max_call_seconds: float = DEFAULT_MAX_CALL_SECONDS,
+                    since_wall: float | None = None) -> CheckInputs:
+    """Parse one stream of lines (one service's file, or a compose stream with prefixes)."""
+    inputs = inputs if inputs is not None else CheckInputs()
+    parser = LogParser(inputs, clock_offset, max_call_seconds, since_wall)
+    for line in lines:
+        parser.feed(line, service)
+    if parser.unparsed:
+        inputs.notes.append(f"{parser.unparsed} log lines were not in Kugelpos' format")
+    return inputs
+
+
+def parse_log_files(files: Mapping[str, Iterable[str | Path]], *, clock_offset: float = 0.0,
+                    max_call_seconds: float = DEFAULT_MAX_CALL_SECONDS, since_wall: float | None = None) -> CheckInputs:
+    """app -> log files ("" as app: compose-prefixed streams). Marks the log-derived fields.
+
+    since_wall: lines older than this (a deployment's log from before the drill) only
+    advance the breaker state machines; they produce no records.
+    """
+    inputs = CheckInputs()
+    read: list[str] = []
+    for app, paths in files.items():
+        parser = LogParser(inputs, clock_offset, max_call_seconds, since_wall)
+        for path in paths:
+            try:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    for line in fh:
+                        parser.feed(line, app)
+            except OSError as exc:
+                inputs.notes.append(f"cannot read log {path}: {exc}")
+                continue
+            read.append(str(path))
+        if parser.unparsed:
+            inputs.notes.append(f"{parser.unparsed} lines of {app or 'compose'} logs were not in Kugelpos' format")
+        if parser.in_flight:
+            inputs.notes.append(f"{parser.in_flight} call(s) of {app or 'compose'} logged while a breaker was OPEN, "
+                                f"within {max_call_seconds:g}s of its opening, were counted as admitted before it")
+    names = _LOG_FIELDS
+    if read:
+        for name in names:
+            inputs.mark(name, "Kugelpos logs: " + ", ".join(read))
+    else:
+        for name in names:
+            inputs.mark_missing(name, "no Kugelpos log file could be read")
+    return inputs
+
+
+def describe(inputs: CheckInputs) -> dict[str, Any]:
+    """Small summary for tests and notes."""
+    return {"transitions": len(inputs.breaker_transitions), "calls": len(inputs.breaker_calls),
+            "applications": len(inputs.applications), "skips": len(inputs.duplicate_skips)}

@@ -1,0 +1,84 @@
+"""Kugelpos' publisher outboxes (delivery-status documents) from MongoDB, if pymongo is installed.
+
+Collections (kugelpos.md §3.2, §4): `<prefix>_cart_commons.status_tran_delivery` (tranlog)
+and `<prefix>_terminal_commons.status_terminal_delivery` (cash and open/close logs), one
+document per event with `services[{service_name, status}]`. pymongo is an optional extra
+(`pip install kugeldrill[mongo]`); it is imported only here and only when asked for, and
+its absence makes the outbox "missing" with that reason instead of failing the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.checkers.keys import event_key
+from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_OPENCLOSELOG, TOPIC_TRANLOG, OutboxEntry
+from kugeldrill.ground.netguard import require_loopback
+
+
+def _terminal_topic(doc: dict[str, Any]) -> str:
+    payload = doc.get("payload") or {}
+    etype = payload.get("event_type")
+    if etype in ("open", "close") or "operation" in payload:
+        return TOPIC_OPENCLOSELOG
+    return TOPIC_CASHLOG
+
+
+def outbox_entry(publisher: str, topic: str, doc: dict[str, Any]) -> OutboxEntry:
+    """One delivery-status document -> OutboxEntry (key from the embedded payload)."""
+    payload = dict(doc.get("payload") or {})
+    for name in ("tenant_id", "store_code", "terminal_no", "transaction_no", "business_date", "open_counter"):
+        payload.setdefault(name, doc.get(name))
+    services = {str(s.get("service_name")): str(s.get("status")) for s in doc.get("services") or []}
+    return OutboxEntry(publisher, str(doc.get("event_id", "")), topic, event_key(topic, payload),
+                       str(doc.get("status", "")), services)
+
+
+def read_outbox(mongo_url: str, *, db_prefix: str = "db", timeout: float = 5.0,
+                allow_hosts: Iterable[str] = ()) -> CheckInputs:
+    """CheckInputs with `outbox` filled, or marked missing (no pymongo / unreachable)."""
+    inputs = CheckInputs()
+    try:
+        import pymongo  # noqa: PLC0415 - optional dependency, imported on use
+    except ImportError:
+        inputs.mark_missing("outbox", "pymongo is not installed (pip install 'kugeldrill[mongo]'); outbox unknown")
+        return inputs
+    require_loopback(mongo_url, allow_hosts=allow_hosts, what="MongoDB URL")
+    ms = int(timeout * 1000)
+    client = pymongo.MongoClient(mongo_url, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms)
+    try:
+        for db, coll, publisher in ((f"{db_prefix}_cart_commons", "status_tran_delivery", "cart"),
+                                    (f"{db_prefix}_terminal_commons", "status_terminal_delivery", "terminal")):
+            for doc in client[db][coll].find({}, {"payload.line_items": 0, "payload.receipt_text": 0,
+                                                   "payload.journal_text": 0}):
+                topic = TOPIC_TRANLOG if publisher == "cart" else _terminal_topic(doc)
+                inputs.outbox.append(outbox_entry(publisher, topic, doc))
+        inputs.mark("outbox", f"MongoDB {db_prefix}_*_commons delivery-status collections")
+    except pymongo.errors.PyMongoError as exc:
+        inputs.mark_missing("outbox", f"MongoDB unreachable: {exc}")
+    finally:
+        client.close()
+    return inputs
+
+
+def read_stock_history(mongo_url: str, tenant_id: str, *, db_prefix: str = "db", timeout: float = 5.0,
+                       allow_hosts: Iterable[str] = ()) -> tuple[list[dict[str, Any]] | None, str]:
+    """Kugelpos stock's `stock_updates` rows of one tenant (`<prefix>_stock_<tenant>`), or
+    (None, reason) when pymongo is missing or MongoDB cannot be read. Only the fields the
+    stock-history check needs are fetched."""
+    try:
+        import pymongo  # noqa: PLC0415 - optional dependency, imported on use
+    except ImportError:
+        return None, "pymongo is not installed (pip install 'kugeldrill[mongo]'); stock history unknown"
+    require_loopback(mongo_url, allow_hosts=allow_hosts, what="MongoDB URL")
+    ms = int(timeout * 1000)
+    client = pymongo.MongoClient(mongo_url, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms)
+    try:
+        fields = {"_id": 0, "store_code": 1, "item_code": 1, "update_type": 1, "quantity_change": 1, "reference_id": 1}
+        return list(client[f"{db_prefix}_stock_{tenant_id}"]["stock_updates"].find({}, fields)), ""
+    except pymongo.errors.PyMongoError as exc:
+        return None, f"MongoDB unreachable: {exc}"
+    finally:
+        client.close()

@@ -1,0 +1,262 @@
+"""The stand-in's structured events (contracts §3) -> normalised records.
+
+Sources, in order of preference: the per-service events files listed in stack.json
+(`state["services"][app]["events"]`), the copies in `<run_dir>/events/*.jsonl`, and, when
+`use_diagnostics=True`, the read-only diagnostics endpoints of each service. The events
+files are complete; the endpoints may only hold a recent tail, so they are a fallback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from kugeldrill.checkers.adapters.history import load_history
+from kugeldrill.checkers.adapters.timeline import load_timeline
+from kugeldrill.checkers.columns import application_columns, publication_columns
+from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.checkers.keys import StringPool, event_key
+from kugeldrill.checkers.model import (
+    Application,
+    BreakerCall,
+    BreakerTransition,
+    OutboxEntry,
+    Publication,
+    StateUnreachable,
+)
+from kugeldrill.ground.jsonl import read_jsonl
+from kugeldrill.ground.netguard import require_loopback
+
+#: Events files larger than this in total are read into column stores (checkers.columns).
+COMPACT_BYTES = 64 * 1024 * 1024
+
+_STATES = {"closed": "CLOSED", "open": "OPEN", "half_open": "HALF_OPEN", "half-open": "HALF_OPEN"}
+_EVENT_FIELDS = ("breaker_transitions", "breaker_calls", "publications", "applications", "duplicate_skips",
+                 "state_unreachable")
+
+
+def _state(value: Any) -> str:
+    text = str(value or "")
+    return _STATES.get(text.lower(), text.upper())
+
+
+class EventConverter:
+    """Turns event dicts into records, appending to a CheckInputs; counts what it skipped."""
+
+    def __init__(self, inputs: CheckInputs) -> None:
+        self.inputs = inputs
+        self.skipped = 0
+        self._intern = StringPool()
+
+    def add(self, rec: Mapping[str, Any]) -> None:
+        kind = rec.get("kind")
+        service = self._intern(str(rec.get("service", "")))
+        mono = float(rec.get("mono", 0.0))
+        wall = float(rec.get("ts", rec.get("wall", 0.0)) or 0.0)
+        inp = self.inputs
+        if kind == "applied":
+            topic = self._intern(str(rec.get("topic", "")))
+            inp.applications.append(Application(
+                subscriber=self._intern(str(rec.get("subscriber") or service)),
+                event_id=self._intern(str(rec["event_id"])) if rec.get("event_id") else None,
+                topic=topic,
+                key=self._intern(event_key(topic, rec.get("payload_keys") or {})),
+                mono=mono, wall=wall,
+                attempt=rec.get("attempt"),
+                dedup=str(rec.get("dedup") or ""),
+            ))
+        elif kind == "publish":
+            topic = self._intern(str(rec.get("topic", "")))
+            inp.publications.append(Publication(
+                publisher=service,
+                event_id=self._intern(str(rec.get("event_id", ""))),
+                topic=topic,
+                key=self._intern(event_key(topic, rec.get("payload_keys") or {})),
+                mono=mono, wall=wall,
+                outcome=rec.get("outcome", "ok"),
+                attempt=rec.get("attempt", "initial"),
+            ))
+        elif kind == "breaker":
+            inp.breaker_transitions.append(BreakerTransition(
+                service=service, breaker=str(rec.get("breaker", "")), mono=mono, wall=wall,
+                from_state=_state(rec.get("from")), to_state=_state(rec.get("to")),  # type: ignore[arg-type]
+                failures=rec.get("failures"), reason=str(rec.get("reason") or ""),
+            ))
+        elif kind == "breaker_call":
+            inp.breaker_calls.append(BreakerCall(
+                service=service, breaker=str(rec.get("breaker", "")), mono=mono, wall=wall,
+                state=_state(rec.get("state")), op=str(rec.get("op", "")),  # type: ignore[arg-type]
+                outcome=rec.get("outcome", "ok"),
+            ))
+        elif kind == "duplicate_skipped":
+            inp.duplicate_skips.append((str(rec.get("subscriber") or service), str(rec.get("event_id", "")), mono))
+        elif kind == "state_unreachable":
+            inp.state_unreachable.append(StateUnreachable(
+                service=service, mono=mono, wall=wall, op=str(rec.get("op", "")),
+                key=str(rec.get("key", "")), error=str(rec.get("error", "")),
+            ))
+        else:
+            self.skipped += 1
+
+
+def events_files(run_dir: str | Path | None, stack_state: Mapping[str, Any] | None) -> dict[str, Path]:
+    """app -> events file: stack.json's paths if they exist, else `<run_dir>/events/<app>.jsonl`."""
+    files: dict[str, Path] = {}
+    for app, svc in ((stack_state or {}).get("services") or {}).items():
+        path = svc.get("events") if isinstance(svc, Mapping) else None
+        if path and Path(path).is_file():
+            files[app] = Path(path)
+    if run_dir is not None:
+        for path in sorted(Path(run_dir, "events").glob("*.jsonl")):
+            files.setdefault(path.stem, path)
+    return files
+
+
+def read_events_files(files: Mapping[str, Path], *, compact: bool = False) -> CheckInputs:
+    """All records of the given events files (one pass each, torn last lines skipped).
+
+    compact: keep publications and applications in columns (checkers.columns), for runs
+    with millions of events."""
+    inputs = CheckInputs()
+    if compact:
+        inputs.publications, inputs.applications = publication_columns(), application_columns()  # type: ignore[assignment]
+    conv = EventConverter(inputs)
+    for path in files.values():
+        for rec in read_jsonl(path):
+            conv.add(rec)
+    src = "events files: " + ", ".join(str(p) for p in files.values())
+    for name in _EVENT_FIELDS:
+        inputs.mark(name, src)
+    if conv.skipped:
+        inputs.notes.append(f"{conv.skipped} stand-in event records of unknown kind were skipped")
+    return inputs
+
+
+def _items(body: Any, *names: str) -> list[dict[str, Any]]:
+    """Lists out of a diagnostics body: a bare list, the Kugelpos envelope's data, or named keys."""
+    if isinstance(body, Mapping) and "data" in body and isinstance(body["data"], (list, Mapping)):
+        body = body["data"]
+    if isinstance(body, list):
+        return [b for b in body if isinstance(b, Mapping)]
+    out: list[dict[str, Any]] = []
+    if isinstance(body, Mapping):
+        for name in names:
+            val = body.get(name)
+            if isinstance(val, list):
+                out.extend(v for v in val if isinstance(v, Mapping))
+    return out
+
+
+def read_diagnostics(services: Mapping[str, str], *, timeout: float = 5.0,
+                     client: httpx.Client | None = None) -> CheckInputs:
+    """GET /api/v1/diagnostics/{applied,outbox,breaker} of each service (app -> base URL)."""
+    inputs = CheckInputs()
+    conv = EventConverter(inputs)
+    errors: list[str] = []
+    own = client is None
+    http = client or httpx.Client(timeout=timeout)
+    try:
+        for app, base in services.items():
+            require_loopback(base, what=f"diagnostics URL of {app}")
+            for path, names, kind_default in (
+                ("applied", ("items", "applied", "events"), "applied"),
+                ("outbox", ("items", "publications", "events", "outbox"), "publish"),
+                ("breaker", ("transitions", "items", "events"), "breaker"),
+            ):
+                url = f"{base.rstrip('/')}/api/v1/diagnostics/{path}"
+                try:
+                    resp = http.get(url, timeout=timeout)
+                except httpx.HTTPError as exc:
+                    errors.append(f"{url}: {exc}")
+                    continue
+                if resp.status_code == 404:
+                    continue  # this service does not serve that view (e.g. outbox on a subscriber)
+                if resp.status_code != 200:
+                    errors.append(f"{url}: HTTP {resp.status_code}")
+                    continue
+                if path == "outbox":  # delivery-status documents, not publish attempts
+                    for rec in _items(resp.json(), *names):
+                        topic = str(rec.get("topic", ""))
+                        services = {str(k): str(v.get("status") if isinstance(v, Mapping) else v)
+                                    for k, v in (rec.get("services") or {}).items()}
+                        inputs.outbox.append(OutboxEntry(app, str(rec.get("event_id", "")), topic,
+                                                         event_key(topic, rec.get("payload_keys") or {}),
+                                                         str(rec.get("status", "")), services))
+                    continue
+                for rec in _items(resp.json(), *names):
+                    rec = dict(rec)
+                    rec.setdefault("kind", kind_default)
+                    rec.setdefault("service", app)
+                    conv.add(rec)
+    finally:
+        if own:
+            http.close()
+    if errors:
+        inputs.notes.extend(errors)
+        for name in (*_EVENT_FIELDS, "outbox"):
+            inputs.mark_missing(name, "diagnostics endpoints failed: " + "; ".join(errors[:3]))
+    else:
+        for name in (*_EVENT_FIELDS, "outbox"):
+            if name != "publications":
+                inputs.mark(name, "diagnostics endpoints (recent tail only)")
+        inputs.mark_missing("publications", "diagnostics endpoints give outbox documents, not publish attempts")
+    return inputs
+
+
+def load_standin_inputs(run_dir: str | Path | None, stack_state: Mapping[str, Any] | None, *,
+                        use_diagnostics: bool = False, timeout: float = 5.0,
+                        history: str | Path | None = None, timeline: str | Path | None = None,
+                        compact: bool | None = None) -> CheckInputs:
+    """Everything the checkers need from a stand-in run (contracts §8).
+
+    Reads `<run_dir>/history.jsonl` and `<run_dir>/timeline.json` (or the given paths), then
+    the events files (kept in column stores when `compact`, or when None and the files
+    exceed COMPACT_BYTES -- a run of millions of events); the diagnostics endpoints are used only if no events file exists and
+    `use_diagnostics` is set. Redis stream groups are read by `checkers.quiescence`.
+    """
+    inputs = CheckInputs()
+    base = Path(run_dir) if run_dir is not None else None
+    hist = Path(history) if history else (base / "history.jsonl" if base else None)
+    tl = Path(timeline) if timeline else (base / "timeline.json" if base else None)
+    inputs.merge(load_history(hist) if hist else _missing("ops", "no run folder or history path"))
+    inputs.merge(load_timeline(tl) if tl else _missing("faults", "no run folder or timeline path"))
+    files = events_files(base, stack_state)
+    if files:
+        if compact is None:
+            compact = sum(p.stat().st_size for p in files.values()) > COMPACT_BYTES
+        events = read_events_files(files, compact=compact)
+        if compact:  # keep the column stores instead of copying them into lists
+            inputs.publications, inputs.applications = events.publications, events.applications
+            events.publications, events.applications = [], []  # type: ignore[assignment]
+        inputs.merge(events)
+    elif use_diagnostics and stack_state:
+        urls = {app: svc["url"] for app, svc in (stack_state.get("services") or {}).items()
+                if isinstance(svc, Mapping) and svc.get("url")}
+        inputs.merge(read_diagnostics(urls, timeout=timeout))
+    else:
+        for name in _EVENT_FIELDS:
+            inputs.mark_missing(name, "no stand-in events files found (stack.json services[*].events, run/events/)")
+    # The stand-in keeps no Kugelpos-style outbox documents or Dapr markers in its events.
+    inputs.mark_missing("outbox", "not read by the stand-in adapter (publications come from events)")
+    inputs.mark_missing("markers", "not read by the stand-in adapter")
+    return inputs
+
+
+def _missing(name: str, reason: str) -> CheckInputs:
+    inputs = CheckInputs()
+    inputs.mark_missing(name, reason)
+    return inputs
+
+
+def iter_records(lines: Iterable[Mapping[str, Any]]) -> CheckInputs:
+    """Records from already-parsed event dicts (tests, in-memory tails)."""
+    inputs = CheckInputs()
+    conv = EventConverter(inputs)
+    for rec in lines:
+        conv.add(rec)
+    for name in _EVENT_FIELDS:
+        inputs.mark(name, "in-memory events")
+    return inputs

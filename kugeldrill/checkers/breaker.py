@@ -1,0 +1,275 @@
+"""Breaker checker: does each service's circuit breaker follow its declared policy?
+
+Per (service, breaker), from its transitions and the calls it admitted or rejected, with
+the fault timeline saying when its Dapr calls were made to fail (checkers.faults):
+
+* not_opened            -- `threshold` (+ extra_failures_allowed) failures in a row while CLOSED
+                           and no OPEN within order_slack (a per-request breaker never opens)
+* opened_without_failures -- CLOSED -> OPEN with fewer than `threshold` (consecutive, in
+                           "consecutive" mode) failures since it last closed
+* open_too_short        -- left OPEN before reset_seconds
+* half_open_extra_trials -- more than half_open_max_calls calls admitted in one HALF_OPEN
+* passed_while_open     -- a call admitted while OPEN
+* invalid_transition    -- anything but CLOSED->OPEN->HALF_OPEN->CLOSED|OPEN
+* slow_close / not_closed -- not CLOSED again by heal + reset + close_tolerance (not_closed
+                           only when calls kept arriving; with no calls it is unknown)
+
+Unknown (valid None) when: there are no breaker records at all; a service under a failing
+fault has no breaker records; the faults that should make calls fail produced no failed
+calls anywhere (the checker would be judging nothing); the timeline is missing; or a
+breaker stayed OPEN after a heal with no traffic to close it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import Counter, defaultdict
+from typing import Any
+
+from kugeldrill.checkers.examples import Examples
+from kugeldrill.checkers.faults import Window, failing_windows_by_app, in_windows
+from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.checkers.model import BreakerCall, BreakerTransition, CheckResult
+from kugeldrill.checkers.params import BreakerParams
+
+ALLOWED = {("CLOSED", "OPEN"), ("OPEN", "HALF_OPEN"), ("HALF_OPEN", "CLOSED"), ("HALF_OPEN", "OPEN")}
+_TIMELINE_CAP = 200
+
+
+def _t(mono: float, wall: float) -> dict[str, float]:
+    return {"mono": round(mono, 3), "wall": round(wall, 3)}
+
+
+class _BreakerJudge:
+    """Checks one breaker's records; adds violations to the shared Examples."""
+
+    def __init__(self, service: str, breaker: str, trans: list[BreakerTransition], calls: list[BreakerCall],
+                 windows: list[Window], params: BreakerParams, ex: Examples, unknown: list[str]) -> None:
+        self.svc, self.name = service, breaker
+        self.trans = sorted(trans, key=lambda t: t.mono)
+        self.calls = sorted(calls, key=lambda c: c.mono)
+        self._monos = [c.mono for c in self.calls]  # for bisect in _calls_between
+        self.windows = windows
+        self.p = params
+        self.ex = ex
+        self.unknown = unknown
+        self.details: dict[str, Any] = {}
+
+    def _add(self, kind: str, mono: float, wall: float, **extra: Any) -> None:
+        ids = in_windows(mono, self.windows, self.p.order_slack_seconds)
+        self.ex.add(kind, {"service": self.svc, "breaker": self.name, **_t(mono, wall), "fault_ids": ids or [], **extra})
+
+    def run(self) -> dict[str, Any]:
+        self._transitions()
+        self._calls_while_open()
+        self._half_open()
+        self._opens_justified()
+        self._not_opened()
+        self._close_after_heal()
+        outcomes = Counter(f"{c.state}:{c.outcome}" for c in self.calls)
+        self.details.update({
+            "transitions": len(self.trans),
+            "opens": sum(1 for t in self.trans if t.to_state == "OPEN"),
+            "calls": dict(outcomes),
+            "timeline": [{"from": t.from_state, "to": t.to_state, "failures": t.failures, **_t(t.mono, t.wall)}
+                         for t in self.trans[:_TIMELINE_CAP]],
+        })
+        return self.details
+
+    def _transitions(self) -> None:
+        opens: list[float] = []
+        for i, t in enumerate(self.trans):
+            if (t.from_state, t.to_state) not in ALLOWED:
+                self._add("invalid_transition", t.mono, t.wall, transition=f"{t.from_state}->{t.to_state}")
+            if t.to_state == "OPEN" and i + 1 < len(self.trans):
+                nxt = self.trans[i + 1]
+                dur = nxt.mono - t.mono
+                opens.append(dur)
+                if dur < self.p.reset_seconds - self.p.reset_slack_seconds:
+                    self._add("open_too_short", t.mono, t.wall, open_seconds=round(dur, 3),
+                              reset_seconds=self.p.reset_seconds, left_to=nxt.to_state)
+        if opens:
+            self.details["open_seconds"] = {"min": round(min(opens), 3), "max": round(max(opens), 3)}
+
+    def _calls_while_open(self) -> None:
+        for c in self.calls:
+            if c.state == "OPEN" and c.outcome != "rejected":
+                self._add("passed_while_open", c.mono, c.wall, op=c.op, outcome=c.outcome)
+
+    def _half_open(self) -> None:
+        limit = self.p.half_open_max_calls
+        most = 0
+        for i, t in enumerate(self.trans):
+            if t.to_state != "HALF_OPEN":
+                continue
+            end = self.trans[i + 1].mono if i + 1 < len(self.trans) else math.inf
+            trials = [c for c in self._calls_between(t.mono, end + self.p.order_slack_seconds)
+                      if c.state == "HALF_OPEN" and c.outcome != "rejected"]
+            most = max(most, len(trials))
+            if limit is not None and len(trials) > limit:
+                self._add("half_open_extra_trials", t.mono, t.wall, trials=len(trials), allowed=limit,
+                          trial_times=[round(c.mono, 3) for c in trials[:10]])
+        self.details["max_half_open_trials"] = most
+
+    def _calls_between(self, lo: float, hi: float) -> list[BreakerCall]:
+        """Calls with lo <= mono <= hi (binary search on the sorted calls)."""
+        return self.calls[bisect.bisect_left(self._monos, lo):bisect.bisect_right(self._monos, hi)]
+
+    def _opens_justified(self) -> None:
+        has_calls = bool(self.calls)
+        last_closed = -math.inf
+        for t in self.trans:
+            if t.to_state == "CLOSED":
+                last_closed = t.mono
+            if not (t.from_state == "CLOSED" and t.to_state == "OPEN"):
+                continue
+            if has_calls:
+                window = [c for c in self._calls_between(last_closed, t.mono + self.p.order_slack_seconds)
+                          if c.state == "CLOSED" and c.outcome != "rejected"]
+                if self.p.mode == "consecutive":
+                    # The longest run, not the run at the window's end: calls admitted while
+                    # CLOSED that finish just after the opening (inside order_slack) are
+                    # ordered after it and must not hide the run that opened the breaker.
+                    run = failures = 0
+                    for c in window:
+                        run = run + 1 if c.outcome == "fail" else 0
+                        failures = max(failures, run)
+                else:
+                    failures = sum(1 for c in window if c.outcome == "fail")
+                if failures < self.p.threshold:
+                    self._add("opened_without_failures", t.mono, t.wall, failures=failures,
+                              threshold=self.p.threshold, mode=self.p.mode,
+                              successes_between=sum(1 for c in window if c.outcome == "ok"))
+            elif in_windows(t.mono, self.windows, self.p.order_slack_seconds) is None:
+                # No call records: fall back to the timeline (no failing fault -> no reason to open).
+                self._add("opened_without_failures", t.mono, t.wall, failures=None,
+                          threshold=self.p.threshold, note="no call records; no failing fault at that time")
+
+    def _not_opened(self) -> None:
+        events: list[tuple[float, int, Any]] = [(t.mono, 0, t) for t in self.trans]
+        events += [(c.mono, 1, c) for c in self.calls if c.state == "CLOSED" and c.outcome != "rejected"]
+        events.sort(key=lambda e: (e[0], e[1]))
+        open_times = [t.mono for t in self.trans if t.to_state == "OPEN"]
+        state, run, reported, first_fail = "CLOSED", 0, False, None
+        limit = self.p.threshold + self.p.extra_failures_allowed
+        for mono, kind, rec in events:
+            if kind == 0:
+                state = rec.to_state
+                if state == "CLOSED":
+                    run, reported, first_fail = 0, False, None
+                continue
+            if state != "CLOSED":
+                continue  # a call admitted before the breaker opened, finishing after
+            if rec.outcome == "ok":
+                if self.p.mode == "consecutive":
+                    run, first_fail = 0, None
+                continue
+            run += 1
+            first_fail = first_fail if first_fail is not None else rec
+            if run >= limit and not reported:
+                if any(mono < o <= mono + self.p.order_slack_seconds for o in open_times):
+                    continue
+                reported = True
+                self._add("not_opened", rec.mono, rec.wall, failures=run, threshold=self.p.threshold,
+                          first_failure=_t(first_fail.mono, first_fail.wall), op=rec.op)
+        self.details["failures_in_closed_run_at_end"] = run
+
+    def _state_at(self, mono: float) -> str:
+        state = "CLOSED"
+        for t in self.trans:
+            if t.mono > mono:
+                break
+            state = t.to_state
+        return state
+
+    def _close_after_heal(self) -> None:
+        delays: list[float] = []
+        for start, end, ids in self.windows:
+            if end is None:
+                continue
+            # A breaker opened by calls still in flight at the heal counts as open at the heal.
+            probe = end + self.p.order_slack_seconds
+            if self._state_at(probe) == "CLOSED":
+                continue
+            deadline = end + self.p.reset_seconds + self.p.close_tolerance_seconds
+            closed = next((t for t in self.trans if t.mono > end and t.to_state == "CLOSED"
+                           and self._state_at(t.mono + 1e-9) == "CLOSED"), None)
+            if closed is not None:
+                delay = closed.mono - end
+                delays.append(delay)
+                if closed.mono > deadline:
+                    self._add("slow_close", closed.mono, closed.wall, healed_mono=round(end, 3),
+                              close_seconds=round(delay, 3),
+                              allowed_seconds=self.p.reset_seconds + self.p.close_tolerance_seconds, heal_fault_ids=ids)
+                continue
+            later = [c for c in self.calls if c.mono > deadline]
+            if later:
+                self._add("not_closed", deadline, later[0].wall, healed_mono=round(end, 3), heal_fault_ids=ids,
+                          calls_after_deadline=len(later), state_at_end=self._state_at(math.inf))
+            elif self.p.require_close_after_heal:
+                self.unknown.append(f"{self.svc}/{self.name} stayed {self._state_at(math.inf)} after the heal at "
+                                    f"mono {end:.3f} with no calls to close it")
+        if delays:
+            self.details["close_after_heal_seconds"] = [round(d, 3) for d in delays]
+
+
+def check_breakers(inputs: CheckInputs, params: BreakerParams | None = None) -> CheckResult:
+    """Judge every breaker in `inputs` against `params` (contracts §8)."""
+    p = params or BreakerParams()
+    ex = Examples(p.max_examples)
+    unknown: list[str] = []
+    if not inputs.breaker_transitions and not inputs.breaker_calls:
+        reason = inputs.missing.get("breaker_transitions") or "no breaker transitions or calls were recorded"
+        return CheckResult("breaker", None, f"unknown: {reason}", counts={"breakers": 0},
+                           details={"unknown": [reason], "provenance": inputs.provenance()})
+    if "faults" in inputs.missing:
+        unknown.append(f"fault timeline missing ({inputs.missing['faults']}): close-after-heal not checked")
+    windows = failing_windows_by_app(inputs.faults, p.client_timeout_seconds)
+    groups: dict[tuple[str, str], tuple[list[BreakerTransition], list[BreakerCall]]] = defaultdict(lambda: ([], []))
+    for t in inputs.breaker_transitions:
+        groups[(t.service, t.breaker)][0].append(t)
+    for c in inputs.breaker_calls:
+        groups[(c.service, c.breaker)][1].append(c)
+
+    per_breaker: dict[str, Any] = {}
+    for (svc, name), (trans, calls) in sorted(groups.items()):
+        judge = _BreakerJudge(svc, name, trans, calls, windows.get(svc, []), p, ex, unknown)
+        d = judge.run()
+        per_breaker[f"{svc}/{name}"] = d
+
+    # Faults that should have made calls fail: did they, and do we see those services at all?
+    services = {svc for svc, _ in groups}
+    failed_in_window = 0
+    window_report = []
+    for app, wins in sorted(windows.items()):
+        for start, end, ids in wins:
+            fails = sum(1 for c in inputs.breaker_calls if c.service == app and c.outcome in ("fail", "rejected")
+                        and start <= c.mono <= (end if end is not None else math.inf) + p.order_slack_seconds)
+            failed_in_window += fails
+            window_report.append({"service": app, "fault_ids": ids, "start_mono": round(start, 3),
+                                  "end_mono": None if end is None else round(end, 3), "failed_or_rejected_calls": fails})
+        if app not in services:
+            unknown.append(f"service {app} was under a failing fault but has no breaker records")
+    if windows and inputs.breaker_calls and failed_in_window == 0:
+        unknown.append("the faults that should make calls fail produced no failed calls")
+
+    counts: dict[str, Any] = {
+        "breakers": len(groups),
+        "transitions": len(inputs.breaker_transitions),
+        "opens": sum(1 for t in inputs.breaker_transitions if t.to_state == "OPEN"),
+        "calls": len(inputs.breaker_calls),
+        "rejected": sum(1 for c in inputs.breaker_calls if c.outcome == "rejected"),
+        "failing_fault_windows": sum(len(w) for w in windows.values()),
+        "violations": dict(ex.counts),
+    }
+    if ex:
+        valid, summary = False, "breaker violations: " + ", ".join(f"{k} {v}" for k, v in sorted(ex.counts.items()))
+    elif unknown:
+        valid, summary = None, "unknown: " + unknown[0]
+    else:
+        valid, summary = True, f"{len(groups)} breaker(s) followed the policy ({counts['opens']} opens)"
+    return CheckResult("breaker", valid, summary, counts=counts, examples=ex.items,
+                       details={"breakers": per_breaker, "fault_windows": window_report, "unknown": unknown,
+                                "params": {k: getattr(p, k) for k in p.__slots__},
+                                "provenance": inputs.provenance()})

@@ -1,0 +1,234 @@
+"""Fan-out checker: did every published event reach every subscriber of its topic exactly once?
+
+Events come from the publishers' records (stand-in `publish` events, or Kugelpos' outbox
+documents) and from the load history's operations (matched by business key, checkers.keys).
+Per event and expected subscriber (tranlog -> report, journal, stock; cashlog, opencloselog
+-> report, journal) the result is one of:
+
+* once / duplicated      -- applied 1 / >1 times (duplicates are judged by the duplicate
+                            checker unless FanoutPolicy.fail_on_duplicates)
+* missing                -- published, never applied                      (fails)
+* skipped                -- never published because the breaker was OPEN (not lost)
+* publish_failed         -- every publish attempt failed (the publisher knows; not lost)
+* recovered              -- first publish failed/skipped but it arrived anyway (republish)
+* unexpected             -- applied by a subscriber of another topic, or applied but never
+                            published (when publisher records exist)          (fails)
+
+From the history: an ok operation with no publication at all is `missing_publication`
+(fails); a `fail` operation whose event exists is `fail_op_applied` (fails: the client was
+told it did not happen); `info` operations may be present or absent (counted).
+
+Unknown when there is nothing to judge: no publisher records and no mappable ok operations,
+or no application records source at all.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from typing import Any
+
+from kugeldrill.checkers.columns import rows
+from kugeldrill.checkers.examples import Examples
+from kugeldrill.checkers.index import OK_INITIAL, OK_REPUBLISH, REJECTED, SECONDARY, EventTable, application_index, key_index
+from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.checkers.keys import OP_TOPIC, cash_scope, cash_tokens, op_cash_token, op_key
+from kugeldrill.checkers.model import TOPIC_CASHLOG, CheckResult
+from kugeldrill.checkers.params import FanoutPolicy
+
+_CELLS = ("expected", "once", "missing", "duplicated", "skipped", "publish_failed", "recovered", "unexpected")
+
+
+def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None) -> CheckResult:
+    """Per event and expected subscriber: once / missing / duplicated / unexpected (contracts §8)."""
+    p = policy or FanoutPolicy()
+    expected = p.expected
+    ex = Examples(p.max_examples)
+    unknown: list[str] = []
+    if "applications" in inputs.missing and not inputs.applications:
+        reason = inputs.missing["applications"]
+        return CheckResult("fanout", None, f"unknown: {reason}", details={"unknown": [reason],
+                                                                          "provenance": inputs.provenance()})
+    idx = application_index(inputs)
+    ev = idx.events
+    matrix: dict[str, dict[str, dict[str, int]]] = {
+        t: {s: dict.fromkeys(_CELLS, 0) for s in subs} for t, subs in expected.items()}
+    other_topics: Counter[str] = Counter()
+    n_rows = len(ev.event_id)
+    zeros = array("H", bytes(2 * n_rows))
+
+    # 1. Every event a publisher recorded. Per topic, the (cell, per-row counts) pairs are
+    #    looked up once, so the loop body is a few list/array reads per subscriber.
+    plan = {t: [(sub, matrix[t][sub], idx.counts.get(sub, zeros)) for sub in subs] for t, subs in expected.items()}
+    ok_bits = OK_INITIAL | OK_REPUBLISH
+    topics, states = ev.topic, ev.state
+    for r in range(n_rows):
+        st = states[r]
+        if st & SECONDARY:
+            continue
+        t = topics[r]
+        targets = plan.get(t)
+        if targets is None:
+            other_topics[t] += 1
+            continue
+        published = st & ok_bits
+        for sub, cell, applied in targets:
+            n = applied[r]
+            if published:
+                if n == 1:
+                    cell["once"] += 1
+                    if not st & OK_INITIAL:
+                        cell["recovered"] += 1
+                    continue
+                if n == 0:
+                    cell["missing"] += 1
+                    ex.add("missing", {"subscriber": sub, "topic": t, "event_id": ev.event_id[r], "key": ev.key[r],
+                                       "published_mono": round(ev.mono[r], 3), "published_wall": round(ev.wall[r], 3)})
+                else:
+                    cell["duplicated"] += 1
+                    ex.add("duplicated", {"subscriber": sub, "topic": t, "event_id": ev.event_id[r],
+                                          "key": ev.key[r], "applications": n})
+                    if not st & OK_INITIAL:
+                        cell["recovered"] += 1
+            elif n:
+                cell["recovered"] += 1
+            elif st & REJECTED:
+                cell["skipped"] += 1
+            else:
+                cell["publish_failed"] += 1
+    for targets in plan.values():
+        for _sub, cell, _applied in targets:
+            cell["expected"] = cell["once"] + cell["missing"] + cell["duplicated"]
+
+    # 2. Applications nobody published, or by a subscriber of another topic.
+    if ev.published_records:
+        for sub, d in idx.extra.items():
+            for eid, n in d.items():
+                _unexpected(matrix, ex, sub, idx.extra_topic.get(eid, ""), eid, idx.extra_key.get(eid, ""), n,
+                            "applied_not_published")
+    all_topics_subs = set.intersection(*(set(x) for x in expected.values())) if expected else set()
+    for sub, arr in idx.counts.items():
+        if sub in all_topics_subs or not arr or max(arr) == 0:
+            continue
+        for r, n in enumerate(arr):
+            if n and not states[r] & SECONDARY and topics[r] in expected and sub not in expected[topics[r]]:
+                _unexpected(matrix, ex, sub, topics[r], ev.event_id[r], ev.key[r], n, "unexpected_subscriber")
+
+    # 3. The load history: ok operations must have produced an event; fail ones must not.
+    hist = Counter()
+    if p.use_history and inputs.ops:
+        _judge_history(inputs, ev, expected, matrix, ex, hist, idx)
+
+    totals = {c: sum(cell[c] for row in matrix.values() for cell in row.values()) for c in _CELLS}
+    judged = totals["expected"] + hist["ok_matched_by_key"]
+    if not ev.row and not inputs.ops:
+        unknown.append("no publisher records and no load history: no events to check")
+    elif judged == 0 and not ex:
+        unknown.append("no published event or mappable ok operation to check")
+    if hist["ok_unmappable"] and hist["ok_unmappable"] >= max(1, hist["ok"]) // 2:
+        unknown.append(f"{hist['ok_unmappable']} of {hist['ok']} ok operations carry no business key")
+
+    failing = {"missing", "unexpected", "missing_publication", "fail_op_applied"}
+    if p.fail_on_duplicates:
+        failing.add("duplicated")
+    bad = {k: v for k, v in ex.counts.items() if k in failing}
+    if bad:
+        valid = False
+        summary = "fan-out broken: " + ", ".join(f"{k} {v}" for k, v in sorted(bad.items()))
+    elif unknown:
+        valid, summary = None, "unknown: " + unknown[0]
+    else:
+        valid = True
+        summary = (f"{totals['once']} deliveries exactly once of {totals['expected']} expected"
+                   + (f"; {totals['duplicated']} duplicated (see duplicates)" if totals["duplicated"] else "")
+                   + (f"; {totals['skipped']} skipped while OPEN" if totals["skipped"] else ""))
+    counts: dict[str, Any] = {"events": len(ev.row), "events_source": ev.source or "none",
+                              "totals": totals, "matrix": matrix, "history": dict(hist),
+                              "failures": dict(bad), "other_topics": dict(other_topics)}
+    return CheckResult("fanout", valid, summary, counts=counts, examples=ex.items,
+                       details={"unknown": unknown, "fail_on_duplicates": p.fail_on_duplicates,
+                                "provenance": inputs.provenance()})
+
+
+def _unexpected(matrix: dict[str, dict[str, dict[str, int]]], ex: Examples, sub: str, t: str, eid: str, key: str,
+                n: int, why: str) -> None:
+    if t in matrix and sub in matrix[t]:
+        matrix[t][sub]["unexpected"] += 1
+    ex.add("unexpected", {"subscriber": sub, "topic": t, "event_id": eid, "key": key, "applications": n,
+                          "why": why})
+
+
+def _judge_history(inputs: CheckInputs, ev: EventTable, expected: dict[str, tuple[str, ...]],
+                   matrix: dict[str, dict[str, dict[str, int]]], ex: Examples, hist: Counter,
+                   idx: Any) -> None:
+    """Match operations to events by business key; count and flag (see module docstring)."""
+    have_events = ev.published_records
+    # Business key -> an event id, from publisher records, else from the applications.
+    key_to_event: dict[str, str] = {}
+    if have_events:
+        key_to_event = dict(zip(reversed(ev.key), reversed(ev.event_id)))  # first event wins
+        key_to_event.pop("", None)
+        key_to_event.pop("", None)  # (values are the table's own strings: no copies)
+    else:
+        for eid, k in idx.extra_key.items():
+            if k:
+                key_to_event.setdefault(k, eid)
+    cash: dict[str, str] = {}
+    for k in key_to_event:
+        if k.startswith("cash|"):
+            scope = cash_scope(k)
+            for tok in cash_tokens(k):
+                cash.setdefault(scope + "|" + tok, k)
+    by_key = key_index(inputs) if not have_events else None
+    op_topic = OP_TOPIC.get
+    for op_id, f, outcome, value, invoke_mono, invoke_wall, error in rows(
+            inputs.ops, "op_id", "f", "outcome", "value", "invoke_mono", "invoke_wall", "error"):
+        topic = op_topic(f)
+        if topic is None:
+            continue
+        outcome = outcome or "info"
+        hist[outcome] += 1
+        k = op_key(f, value)
+        if not k and topic == TOPIC_CASHLOG:
+            ct = op_cash_token(value)
+            if ct:
+                k = cash.get(ct[0] + "|" + ct[1], "")
+                if not k and outcome == "ok":
+                    # Not published under that token: keep a key that matches nothing.
+                    k = "cash-token|" + ct[0] + "|" + ct[1]
+        if not k:
+            hist[f"{outcome}_unmappable"] += 1
+            continue
+        eid = key_to_event.get(k)
+        if outcome == "ok" and have_events:  # the common case at scale: one dict read
+            if eid is None:
+                ex.add("missing_publication", {"op": op_id, "f": f, "key": k,
+                                               "invoke_mono": round(invoke_mono, 3),
+                                               "invoke_wall": round(invoke_wall, 3)})
+            else:
+                hist["ok_with_event"] += 1
+            continue
+        present = eid is not None or (by_key is not None and
+                                      any(by_key.get(s, {}).get(k, 0) for s in expected.get(topic, ())))
+        if outcome == "ok":
+            hist["ok_matched_by_key"] += 1
+            for sub in expected.get(topic, ()):
+                n = by_key.get(sub, {}).get(k, 0) if by_key is not None else 0
+                cell = matrix[topic][sub]
+                cell["expected"] += 1
+                if n == 1:
+                    cell["once"] += 1
+                elif n == 0:
+                    cell["missing"] += 1
+                    ex.add("missing", {"subscriber": sub, "topic": topic, "op": op_id, "f": f, "key": k,
+                                       "invoke_mono": round(invoke_mono, 3)})
+                else:
+                    cell["duplicated"] += 1
+                    ex.add("duplicated", {"subscriber": sub, "topic": topic, "op": op_id, "key": k,
+                                          "applications": n})
+        elif outcome == "fail":
+            if present:
+                ex.add("fail_op_applied", {"op": op_id, "f": f, "key": k, "event_id": eid,
+                                           "invoke_mono": round(invoke_mono, 3), "error": error})
+        else:
+            hist["info_present" if present else "info_absent"] += 1

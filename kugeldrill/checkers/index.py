@@ -1,0 +1,197 @@
+"""Counting indexes over events and applications, built once per CheckInputs.
+
+A million operations mean about a million events and three million applications, so the
+indexes avoid per-application objects: every published event gets a dense row number
+(one dict: event id -> row), per-row facts live in lists/arrays, and each subscriber's
+applications are counted in an `array('H')` indexed by row (2 bytes per event). Only
+applications of events no publisher recorded go to a small per-subscriber dict. Both the
+duplicate and the fan-out checker read the same cached index (`inputs.cache`).
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+
+from kugeldrill.checkers.columns import RecordColumns, rows
+from kugeldrill.checkers.inputs import CheckInputs
+
+OK_INITIAL, OK_REPUBLISH, FAILED, REJECTED = 1, 2, 4, 8
+SECONDARY = 0x80  # a row that repeats an earlier row's event (a republish): skipped by checkers
+_CAP = 65535
+
+
+@dataclass(slots=True)
+class EventTable:
+    """Events by dense row: from publications, else outbox entries, else application ids.
+
+    state: bit set of OK_INITIAL / OK_REPUBLISH / FAILED / REJECTED over its publications
+    (events known only from applications have state 0). source says which it came from.
+    """
+
+    row: dict[str, int] = field(default_factory=dict)
+    event_id: list[str] = field(default_factory=list)
+    topic: list[str] = field(default_factory=list)
+    key: list[str] = field(default_factory=list)
+    state: bytearray = field(default_factory=bytearray)
+    mono: array = field(default_factory=lambda: array("d"))
+    wall: array = field(default_factory=lambda: array("d"))
+    source: str = ""
+    published_records: bool = False  # True when rows come from publisher records
+
+    def add(self, eid: str, topic: str, key: str, state: int, mono: float, wall: float) -> int:
+        r = len(self.event_id)
+        self.row[eid] = r
+        self.event_id.append(eid)
+        self.topic.append(topic)
+        self.key.append(key)
+        self.state.append(state)
+        self.mono.append(mono)
+        self.wall.append(wall)
+        return r
+
+
+def event_table(inputs: CheckInputs) -> EventTable:
+    cached = inputs.cache.get("events")
+    if cached is not None:
+        return cached
+    t = EventTable()
+    row, state = t.row, t.state
+    if isinstance(inputs.publications, RecordColumns) and inputs.publications:
+        _event_table_from_columns(t, inputs.publications)
+    elif inputs.publications:
+        t.source, t.published_records = "publications", True
+        for eid, topic, key, o, attempt, mono, wall in rows(
+                inputs.publications, "event_id", "topic", "key", "outcome", "attempt", "mono", "wall"):
+            if not eid:
+                continue
+            bit = (OK_INITIAL if attempt == "initial" else OK_REPUBLISH) if o == "ok" else (
+                REJECTED if o == "rejected_open" else FAILED)
+            r = row.get(eid)
+            if r is None:
+                t.add(eid, topic, key, bit, mono, wall)
+            else:
+                state[r] |= bit
+    elif inputs.outbox:
+        t.source, t.published_records = "outbox", True
+        for o in inputs.outbox:
+            if o.event_id and o.event_id not in row:
+                t.add(o.event_id, o.topic, o.key, FAILED if o.status == "failed" else OK_INITIAL, 0.0, 0.0)
+    inputs.cache["events"] = t
+    return t
+
+
+def _event_table_from_columns(t: EventTable, pubs: RecordColumns) -> None:
+    """Rows = publication positions, sharing the store's columns (no copies); a repeated
+    event id (republish) ORs its outcome into the first row and is marked SECONDARY."""
+    t.source, t.published_records = "publications", True
+    eids = pubs.column("event_id")
+    t.event_id, t.topic, t.key = eids, pubs.column("topic"), pubs.column("key")
+    t.mono, t.wall = pubs.column("mono"), pubs.column("wall")
+    row = t.row
+    state = t.state = bytearray(len(eids))
+    i = 0
+    for eid, o, attempt in zip(eids, pubs.column("outcome"), pubs.column("attempt")):
+        bit = (OK_INITIAL if attempt == "initial" else OK_REPUBLISH) if o == "ok" else (
+            REJECTED if o == "rejected_open" else FAILED)
+        if not eid:
+            state[i] = SECONDARY
+        else:
+            r = row.setdefault(eid, i)
+            state[r] |= bit
+            if r != i:
+                state[i] = SECONDARY
+        i += 1
+
+
+@dataclass(slots=True)
+class ApplicationIndex:
+    """counts[subscriber][row] = applications of that event (capped at 65535);
+    extra[subscriber][event_id] for events not in the table (never published, as far as
+    the publisher records go); noid_by_key for records without an event id.
+    Applications marked dedup="db_existing" are not effects: counted in db_existing only.
+    """
+
+    events: EventTable
+    counts: dict[str, array] = field(default_factory=dict)
+    extra: dict[str, dict[str, int]] = field(default_factory=dict)
+    extra_topic: dict[str, str] = field(default_factory=dict)
+    extra_key: dict[str, str] = field(default_factory=dict)
+    noid_by_key: dict[str, dict[str, int]] = field(default_factory=dict)
+    db_existing: int = 0
+    total: int = 0
+
+    def applied(self, subscriber: str, event_id: str) -> int:
+        r = self.events.row.get(event_id)
+        if r is not None:
+            c = self.counts.get(subscriber)
+            return c[r] if c is not None else 0
+        return self.extra.get(subscriber, {}).get(event_id, 0)
+
+    def subscribers(self) -> list[str]:
+        return sorted(set(self.counts) | set(self.extra) | set(self.noid_by_key))
+
+
+def application_index(inputs: CheckInputs) -> ApplicationIndex:
+    cached = inputs.cache.get("applications")
+    if cached is not None:
+        return cached
+    ev = event_table(inputs)
+    idx = ApplicationIndex(ev)
+    row_get = ev.row.get
+    n_rows = len(ev.event_id)
+    counts, extra, noid = idx.counts, idx.extra, idx.noid_by_key
+    last_sub, arr = None, None
+    total = db_existing = 0
+    for sub, eid, topic, key, dedup in rows(inputs.applications, "subscriber", "event_id", "topic", "key", "dedup"):
+        if dedup == "db_existing":
+            db_existing += 1
+            continue
+        total += 1
+        if sub is not last_sub:
+            arr = counts.get(sub)
+            if arr is None:
+                arr = counts[sub] = array("H", bytes(2 * n_rows))
+            last_sub = sub
+        if eid:
+            r = row_get(eid)
+            if r is not None:
+                if arr[r] < _CAP:
+                    arr[r] += 1
+                continue
+            d = extra.get(sub)
+            if d is None:
+                d = extra[sub] = {}
+            d[eid] = d.get(eid, 0) + 1
+            if eid not in idx.extra_topic:
+                idx.extra_topic[eid] = topic
+                idx.extra_key[eid] = key
+        elif key:
+            k = noid.get(sub)
+            if k is None:
+                k = noid[sub] = {}
+            k[key] = k.get(key, 0) + 1
+    idx.total, idx.db_existing = total, db_existing
+    inputs.cache["applications"] = idx
+    return idx
+
+
+def key_index(inputs: CheckInputs) -> dict[str, dict[str, int]]:
+    """by_key[subscriber][business key] = applications (all records with a key); built on demand.
+
+    Needed only when events must be matched by business key (no publisher records);
+    kept out of the main index to save memory on large runs.
+    """
+    cached = inputs.cache.get("applications_by_key")
+    if cached is not None:
+        return cached
+    by_key: dict[str, dict[str, int]] = {}
+    for a in inputs.applications:
+        if a.dedup == "db_existing" or not a.key:
+            continue
+        k = by_key.get(a.subscriber)
+        if k is None:
+            k = by_key[a.subscriber] = {}
+        k[a.key] = k.get(a.key, 0) + 1
+    inputs.cache["applications_by_key"] = by_key
+    return by_key

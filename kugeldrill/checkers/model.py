@@ -1,0 +1,188 @@
+"""Normalised records that adapters produce and checkers consume.
+
+Adapters turn a source (the stand-in's structured events and diagnostics endpoints, or a
+real Kugelpos deployment's log lines, Redis markers and consumer groups) into these
+records. Checkers see only these types, which is what lets one checker judge both.
+
+Times: every record carries `mono` (CLOCK_MONOTONIC seconds, comparable across
+processes on one machine) and `wall` (epoch seconds). Records from a source without a
+monotonic clock (log files of a remote deployment) set `mono` from `wall` via the run's
+clock offset, see `checkers.adapters`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kugeldrill.ground.history import Op, Outcome  # the load's records live on the ground floor
+
+BreakerState = Literal["CLOSED", "OPEN", "HALF_OPEN"]
+
+# Topic -> subscribers that must apply each event exactly once (the seed's fan-out).
+TOPIC_TRANLOG = "topic-tranlog"
+TOPIC_CASHLOG = "topic-cashlog"
+TOPIC_OPENCLOSELOG = "topic-opencloselog"
+EXPECTED_SUBSCRIBERS: dict[str, tuple[str, ...]] = {
+    TOPIC_TRANLOG: ("report", "journal", "stock"),
+    TOPIC_CASHLOG: ("report", "journal"),
+    TOPIC_OPENCLOSELOG: ("report", "journal"),
+}
+
+
+@dataclass(slots=True)
+class FaultWindow:
+    """A fault as it actually happened: applied at start, healed at end (None: never healed)."""
+
+    fault_id: str
+    link: str  # e.g. "redis@report", "sidecar@cart", "app@journal"
+    kind: str  # down | blackhole | latency | ... (chaos.faults)
+    start_mono: float
+    start_wall: float
+    end_mono: float | None
+    end_wall: float | None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def app(self) -> str:
+        return self.link.split("@", 1)[1] if "@" in self.link else ""
+
+    @property
+    def link_kind(self) -> str:
+        return self.link.split("@", 1)[0]
+
+
+@dataclass(slots=True)
+class BreakerTransition:
+    service: str  # app id: cart, terminal, report, journal, stock
+    breaker: str  # breaker name within the service (e.g. "dapr", "republish")
+    mono: float
+    wall: float
+    from_state: BreakerState
+    to_state: BreakerState
+    failures: int | None = None
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class BreakerCall:
+    """One call that met the breaker: admitted in some state, or rejected while OPEN."""
+
+    service: str
+    breaker: str
+    mono: float
+    wall: float
+    state: BreakerState  # the state in which the call was admitted or rejected
+    op: str  # publish | get | save | delete | bulk
+    outcome: Literal["ok", "fail", "rejected"]
+
+
+@dataclass(slots=True)
+class Publication:
+    """A publisher's attempt to publish one event (initial or republish)."""
+
+    publisher: str  # cart | terminal
+    event_id: str
+    topic: str
+    key: str  # business key, see checkers.keys
+    mono: float
+    wall: float
+    outcome: Literal["ok", "failed", "rejected_open"]
+    attempt: Literal["initial", "republish"] = "initial"
+
+
+@dataclass(slots=True)
+class Application:
+    """A subscriber applying an event's business effect (its ground truth)."""
+
+    subscriber: str  # report | journal | stock
+    event_id: str | None  # None where the source cannot see event ids
+    topic: str
+    key: str
+    mono: float
+    wall: float
+    attempt: int | None = None
+    dedup: str = ""  # how the idempotency check went: miss | error | disabled | ""
+
+
+@dataclass(slots=True)
+class StreamGroup:
+    """A Redis Streams consumer group's position on one topic stream."""
+
+    topic: str
+    group: str
+    lag: int | None  # entries not yet delivered to the group (None: Redis < 7 cannot tell)
+    pending: int  # delivered, not acknowledged
+    consumers: int = 0
+
+
+@dataclass(slots=True)
+class OutboxEntry:
+    """A publisher's delivery-status document: per-subscriber pending/received/failed."""
+
+    publisher: str
+    event_id: str
+    topic: str
+    key: str
+    status: str  # published | delivered | partially_delivered | failed
+    services: dict[str, str] = field(default_factory=dict)
+
+
+Validity = bool | None  # None = unknown (data missing)
+
+
+@dataclass(slots=True)
+class CheckResult:
+    """What a checker returns; reports render it, expectations judge it.
+
+    valid: True, False, or None when the data needed were missing ("unknown" is never
+    silently a pass). counts: the checker's totals. examples: up to N first examples per
+    failure kind, as plain dicts with times.
+    """
+
+    checker: str
+    valid: Validity
+    summary: str
+    counts: dict[str, Any] = field(default_factory=dict)
+    examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checker": self.checker,
+            "valid": self.valid,
+            "summary": self.summary,
+            "counts": self.counts,
+            "examples": self.examples,
+            "details": self.details,
+        }
+
+
+@dataclass(slots=True)
+class StateUnreachable:
+    """A service could not reach its state store (stand-in `state_unreachable` event).
+
+    Marks a moment at which the service's idempotency check could not work, so a
+    duplicate applied around it is tolerated by the seed's policy.
+    """
+
+    service: str
+    mono: float
+    wall: float
+    op: str = ""
+    key: str = ""
+    error: str = ""
+
+
+@dataclass(slots=True)
+class IdempotencyMarker:
+    """A subscriber's idempotency marker as Dapr stores it: Redis hash `<app>||<event_id>`.
+
+    version counts the saves (Dapr HINCRBYs it on every write), so version > 1 means the
+    subscriber saved the marker more than once, i.e. processed the event again.
+    """
+
+    subscriber: str
+    event_id: str
+    version: int | None
+    ttl_seconds: int | None = None  # -1 no expiry, None unknown

@@ -1,0 +1,77 @@
+"""Thresholds and policies of the checkers, in one place so a scenario can set them.
+
+Defaults are the seed's intended behaviour (contracts §2: threshold 3, reset 60 s, one
+half-open trial, consecutive failures); a drill against the real Kugelpos sets
+`BreakerParams(mode="cumulative", half_open_max_calls=None, reset_seconds=61)` to judge it
+by its own documented quirks instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from kugeldrill.checkers.model import EXPECTED_SUBSCRIBERS
+
+
+@dataclass(slots=True)
+class BreakerParams:
+    """What a correct breaker does, and how much timing slack the checker allows.
+
+    threshold: failures that open it. mode: "consecutive" (a success while CLOSED resets the
+    count) or "cumulative" (Kugelpos: never reset while CLOSED). reset_seconds: minimum time
+    OPEN before a trial. half_open_max_calls: trials admitted per HALF_OPEN episode (None:
+    unlimited allowed). close_tolerance_seconds: a breaker must be CLOSED again by heal +
+    reset + this. extra_failures_allowed: failures beyond the threshold tolerated while
+    CLOSED before "not_opened" (concurrent in-flight calls). order_slack_seconds: events of
+    one call may be written just after the transition they caused. client_timeout_seconds:
+    latency faults at least this large make calls fail. require_close_after_heal: a breaker
+    left OPEN with no calls after the heal makes the verdict unknown (not a pass).
+    """
+
+    threshold: int = 3
+    mode: Literal["consecutive", "cumulative"] = "consecutive"
+    reset_seconds: float = 60.0
+    reset_slack_seconds: float = 0.05
+    half_open_max_calls: int | None = 1
+    close_tolerance_seconds: float = 10.0
+    extra_failures_allowed: int = 0
+    order_slack_seconds: float = 0.5
+    client_timeout_seconds: float = 5.0
+    require_close_after_heal: bool = True
+    max_examples: int = 10
+
+
+@dataclass(slots=True)
+class DuplicatePolicy:
+    """strict: duplicates tolerated by the seed (state store unreachable) fail too.
+    window_slack_seconds: an application this close to a state-store outage counts as
+    overlapping it (the dedup check ran a moment before the effect)."""
+
+    strict: bool = False
+    window_slack_seconds: float = 5.0
+    client_timeout_seconds: float = 5.0
+    max_examples: int = 10
+
+
+@dataclass(slots=True)
+class FanoutPolicy:
+    """expected: topic -> subscribers that must apply each event exactly once.
+    fail_on_duplicates: duplicated deliveries also fail fan-out (by default they are
+    counted here and judged by the duplicate checker).
+    """
+
+    expected: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(EXPECTED_SUBSCRIBERS))
+    fail_on_duplicates: bool = False
+    use_history: bool = True
+    max_examples: int = 10
+
+
+@dataclass(slots=True)
+class CheckParams:
+    """Everything `checkers.run_all` needs; `enabled` picks the checkers to run."""
+
+    breaker: BreakerParams = field(default_factory=BreakerParams)
+    duplicates: DuplicatePolicy = field(default_factory=DuplicatePolicy)
+    fanout: FanoutPolicy = field(default_factory=FanoutPolicy)
+    enabled: tuple[str, ...] = ("breaker", "duplicates", "fanout")

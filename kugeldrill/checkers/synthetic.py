@@ -1,0 +1,88 @@
+"""Synthetic records for the checkers' tests and benchmark.
+
+`full_fanout_run(n)` builds the records of a healthy run of n load operations in which
+every event reached every expected subscriber once: the shape the benchmark checks at a
+million operations, and the baseline that tests break one way at a time.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from kugeldrill.checkers.columns import application_columns, op_columns, publication_columns
+from kugeldrill.checkers.inputs import FIELDS, CheckInputs
+from kugeldrill.checkers.keys import cash_key, openclose_key, tran_key
+from kugeldrill.checkers.model import (
+    EXPECTED_SUBSCRIBERS,
+    TOPIC_CASHLOG,
+    TOPIC_OPENCLOSELOG,
+    TOPIC_TRANLOG,
+    Application,
+    BreakerCall,
+    BreakerTransition,
+    FaultWindow,
+    Op,
+    Publication,
+)
+
+_MIX = ("sale", "sale", "sale", "sale", "sale", "sale", "cancel", "void", "return", "cash_in")
+
+
+def fault(fid: str, link: str, kind: str, start: float, end: float | None, **params: object) -> FaultWindow:
+    return FaultWindow(fid, link, kind, start, 1_700_000_000.0 + start, end,
+                       None if end is None else 1_700_000_000.0 + end, dict(params))
+
+
+def transition(service: str, mono: float, frm: str, to: str, breaker: str = "dapr", failures: int | None = None
+               ) -> BreakerTransition:
+    return BreakerTransition(service, breaker, mono, 1_700_000_000.0 + mono, frm, to, failures)  # type: ignore[arg-type]
+
+
+def call(service: str, mono: float, state: str, outcome: str, op: str = "save", breaker: str = "dapr") -> BreakerCall:
+    return BreakerCall(service, breaker, mono, 1_700_000_000.0 + mono, state, op, outcome)  # type: ignore[arg-type]
+
+
+def full_fanout_run(n_ops: int, *, tenant: str = "T1", store: str = "S1", terminals: int = 20,
+                    uuids: bool = False, compact: bool = False) -> CheckInputs:
+    """n ok operations (sales, cancels, voids, returns, cash-ins), each published once and
+    applied once by every expected subscriber. Event ids are short unique strings unless
+    `uuids` (real ids are uuid4: 36 characters). compact: store the records in columns
+    (checkers.columns), as a large run's adapters do."""
+    inp = CheckInputs()
+    if compact:
+        inp.ops, inp.publications, inp.applications = op_columns(), publication_columns(), application_columns()  # type: ignore[assignment]
+    ops, pubs, apps = inp.ops, inp.publications, inp.applications
+    subs_tran = EXPECTED_SUBSCRIBERS[TOPIC_TRANLOG]
+    subs_cash = EXPECTED_SUBSCRIBERS[TOPIC_CASHLOG]
+    mono = 1000.0
+    for i in range(n_ops):
+        f = _MIX[i % len(_MIX)]
+        term = i % terminals + 1
+        txno = i // terminals + 1
+        mono += 0.001
+        wall = 1_700_000_000.0 + mono
+        eid = str(uuid.uuid4()) if uuids else f"e{i:08x}"  # one object shared by all its records
+        if f == "cash_in":
+            token = f"kd{i:x}"
+            topic, subs = TOPIC_CASHLOG, subs_cash
+            key = cash_key(tenant, store, term, f"2026-01-01T00:00:{i % 60:02d}", f"drill {token}")
+            value = {"tenant_id": tenant, "store_code": store, "terminal_no": term, "cash_token": token, "amount": 100}
+        else:
+            topic, subs = TOPIC_TRANLOG, subs_tran
+            key = tran_key(tenant, store, term, txno)
+            value = {"tenant_id": tenant, "store_code": store, "terminal_no": term, "transaction_no": txno,
+                     "amount": 110}
+        ops.append(Op(f"op{i}", f, "ok", "w1", f"u{term}", mono, wall, mono + 0.0005, wall + 0.0005, value))
+        pubs.append(Publication("cart" if topic == TOPIC_TRANLOG else "terminal", eid, topic, key, mono, wall, "ok"))
+        for sub in subs:
+            apps.append(Application(sub, eid, topic, key, mono + 0.01, wall + 0.01, 1, "miss"))
+    for name in FIELDS:
+        inp.mark(name, "synthetic")
+    return inp
+
+
+def openclose_event_key(tenant: str, store: str, term: int, date: str, counter: int, operation: str) -> str:
+    return openclose_key(tenant, store, term, date, counter, operation)
+
+
+TOPICS = (TOPIC_TRANLOG, TOPIC_CASHLOG, TOPIC_OPENCLOSELOG)

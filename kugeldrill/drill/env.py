@@ -1,0 +1,283 @@
+"""What a drill runs against: the embedded stand-in it starts, or a target it was given.
+
+The orchestration (`kugeldrill.drill`) only talks to a `DrillEnvironment`: service URLs,
+the Toxiproxy API, the link map, how to read the observations checkers need, the breaker
+the target really has, and heal/teardown. The embedded stack and a real deployment
+described by a target file (targets/*.yaml) plug in behind this one interface.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from collections.abc import Callable, Hashable
+from typing import Any, Protocol
+
+import httpx
+
+from kugeldrill.ground.errors import DrillError, TargetUnreachableError
+from kugeldrill.ground.netguard import require_loopback
+from kugeldrill.scenario_schema import Scenario
+
+PROBE_TIMEOUT = 3.0
+PUBLISHERS = ("cart", "terminal")
+SETTLED = {"delivered"}
+
+
+def make_outbox_probe(urls: dict[str, str]) -> Callable[[], Hashable | None]:
+    """Snapshot of the publishers' outbox counts, or None while any event is not delivered.
+
+    None means "not quiet": an undelivered event waits for the republish job, and judging
+    fan-out before it runs would call in-flight deliveries missing.
+    """
+    client = httpx.Client(timeout=PROBE_TIMEOUT)
+
+    def probe() -> Hashable | None:
+        snap = []
+        for app, url in sorted(urls.items()):
+            try:
+                resp = client.get(url.rstrip("/") + "/api/v1/diagnostics/outbox", params={"limit": 1})
+                counts = resp.json().get("counts", {})
+            except (httpx.HTTPError, ValueError, AttributeError):
+                return None
+            if any(status not in SETTLED and n for status, n in counts.items()):
+                return None
+            snap.append((app, tuple(sorted(counts.items()))))
+        return tuple(snap)
+
+    return probe
+
+
+class DrillEnvironment(Protocol):
+    """The contract between the drill and whatever it drills."""
+
+    kind: str  # "embedded" | "target"
+    description: str
+    allow_hosts: tuple[str, ...]
+    redis_url: str | None
+
+    def service_urls(self) -> dict[str, str]: ...
+    def toxiproxy_api(self) -> str | None: ...
+    def link_map(self) -> Any: ...  # chaos.links.LinkMap
+    def check_inputs(self, run_dir: Path) -> Any: ...  # checkers.inputs.CheckInputs
+    def breaker_params(self) -> dict[str, Any]: ...  # threshold, reset_seconds, half_open, failures
+    def events_files(self) -> dict[str, Path]: ...  # live per-service event files (may be empty)
+    def outbox_probe(self) -> Callable[[], Hashable | None] | None: ...  # for quiescence (None: no outbox)
+    def save_into(self, run_dir: Path) -> None: ...  # stack.json / target.yaml, logs, events
+    def heal(self) -> list[str]: ...  # problems left (empty: healed)
+    def teardown(self) -> None: ...
+
+
+def _heal(api: str | None, proxies: list[str] | None, allow_hosts: tuple[str, ...]) -> list[str]:
+    if not api:
+        return []
+    from kugeldrill.chaos.heal import heal_all
+
+    report = heal_all(api, proxies=proxies, allow_hosts=allow_hosts)
+    return list(report.remaining)
+
+
+def _component_renderer(processing_timeout: float | None, redeliver_ms: int | None) -> Callable[..., Any]:
+    """The stand-in's component renderer with the scenario's pub/sub redelivery timings."""
+    from kugeldrill.stack.components import render_components
+
+    def render(dest: Path, **kwargs: Any) -> Any:
+        if processing_timeout is not None:
+            kwargs["processing_timeout"] = processing_timeout
+        if redeliver_ms is not None:
+            kwargs["redeliver_interval_ms"] = redeliver_ms
+        return render_components(dest, **kwargs)
+
+    return render
+
+
+class EmbeddedEnvironment:
+    """The stand-in started for this run, with its state dir inside the run folder."""
+
+    kind = "embedded"
+    allow_hosts: tuple[str, ...] = ()
+
+    def __init__(self, stack: Any) -> None:
+        self.stack = stack
+        self.description = "embedded stand-in"
+        self.redis_url: str | None = stack.redis_url
+        self._torn_down = False
+
+    @classmethod
+    def start(cls, scenario: Scenario, run_dir: Path) -> "EmbeddedEnvironment":
+        """Stack.up with the scenario's stack options; raises DrillError naming the failed part."""
+        try:
+            from kugeldrill.stack.launcher import Stack, StackOptions
+        except ImportError as exc:
+            raise DrillError(f"the embedded stack is not available: {exc}") from None
+        opts = scenario.stack
+        options = StackOptions(
+            state_dir=run_dir / "stack",
+            breaker_threshold=opts.breaker.threshold,
+            breaker_reset_seconds=opts.breaker.reset_seconds,
+            breaker_half_open_max_calls=opts.breaker.half_open_max_calls,
+            republish_interval_seconds=opts.republish_interval_seconds,
+            ack_model=opts.ack_model,
+            defects=list(opts.defects),
+            crash_before_effect_every=opts.crash_before_effect_every,
+            fail_effect_every=opts.fail_effect_every,
+            resiliency=opts.resiliency,
+        )
+        if opts.processing_timeout_seconds is not None or opts.redeliver_interval_ms is not None:
+            options.render_components = _component_renderer(opts.processing_timeout_seconds, opts.redeliver_interval_ms)
+        return cls(Stack.up(options))
+
+    def service_urls(self) -> dict[str, str]:
+        return self.stack.service_urls()
+
+    def toxiproxy_api(self) -> str | None:
+        return self.stack.toxiproxy_url
+
+    def link_map(self) -> Any:
+        from kugeldrill.chaos.links import LinkMap
+
+        return LinkMap.from_state(self.stack.state.get("links", {}))
+
+    def events_files(self) -> dict[str, Path]:
+        return {app: Path(e["events"]) for app, e in self.stack.state.get("services", {}).items() if e.get("events")}
+
+    def outbox_probe(self) -> Callable[[], Hashable | None] | None:
+        urls = {app: url for app, url in self.service_urls().items() if app in PUBLISHERS}
+        return make_outbox_probe(urls) if urls else None
+
+    def check_inputs(self, run_dir: Path) -> Any:
+        from kugeldrill.checkers.adapters.standin import load_standin_inputs
+
+        return load_standin_inputs(run_dir, self.stack.state)
+
+    def breaker_params(self) -> dict[str, Any]:
+        b = (self.stack.state.get("options") or {}).get("breaker") or {}
+        defects = set((self.stack.state.get("options") or {}).get("defects") or [])
+        return {"threshold": b.get("threshold", 3), "reset_seconds": b.get("reset_seconds", 60.0),
+                "half_open_max_calls": b.get("half_open_max_calls", 1),
+                # The checker judges the seed's breaker; defect switches are what it must catch.
+                "defects": sorted(defects)}
+
+    def save_into(self, run_dir: Path) -> None:
+        """stack.json, events/ and logs/ at the run folder's top level (contracts §7)."""
+        (run_dir / "stack.json").write_text(json.dumps(self.stack.state, indent=2, default=str), encoding="utf-8")
+        state_dir = Path(self.stack.state.get("state_dir", run_dir / "stack"))
+        for sub in ("events", "logs"):
+            src = state_dir / sub
+            if src.is_dir():
+                shutil.copytree(src, run_dir / sub, dirs_exist_ok=True)
+
+    def heal(self) -> list[str]:
+        from kugeldrill.chaos.links import proxy_name
+
+        proxies = [proxy_name(n) for n in self.stack.state.get("links", {})]
+        return _heal(self.toxiproxy_api(), proxies, self.allow_hosts)
+
+    def teardown(self) -> None:
+        if self._torn_down:
+            return
+        self._torn_down = True
+        result = self.stack.down()
+        if result.get("ports_left") or result.get("problems"):
+            raise DrillError(f"stack teardown left something behind: {result}")
+
+
+class TargetEnvironment:
+    """A deployment kugeldrill did not start, described by a target file; never torn down."""
+
+    kind = "target"
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self.description = f"target {target.name} ({target.path})"
+        self.allow_hosts = tuple(target.allow_hosts)
+        self.redis_url = target.observe.redis_url
+        # Log lines older than this are a deployment's history, not this drill's.
+        self.opened_wall = time.time()
+
+    @classmethod
+    def open(cls, path: str | Path) -> "TargetEnvironment":
+        from kugeldrill.target import load_target  # loopback rule checked there
+
+        env = cls(load_target(path))
+        env.check_reachable()
+        return env
+
+    def check_reachable(self) -> None:
+        """Every service and the Toxiproxy API answer, before any load or fault."""
+        problems = []
+        with httpx.Client(timeout=PROBE_TIMEOUT) as client:
+            urls = dict(self.service_urls())
+            if self.toxiproxy_api():
+                urls["Toxiproxy API"] = self.toxiproxy_api().rstrip("/") + "/version"
+            for name, url in urls.items():
+                require_loopback(url, allow_hosts=self.allow_hosts, what=f"{name} URL")
+                try:
+                    client.get(url)
+                except httpx.HTTPError as exc:
+                    problems.append(f"{name} at {url}: {type(exc).__name__}")
+        if problems:
+            raise TargetUnreachableError(f"target file {self.target.path}: not reachable: " + "; ".join(problems),
+                                         hint="start the deployment (and Toxiproxy) first, or fix the URLs")
+
+    def service_urls(self) -> dict[str, str]:
+        return dict(self.target.services)
+
+    def toxiproxy_api(self) -> str | None:
+        return self.target.toxiproxy.api if self.target.toxiproxy else None
+
+    def link_map(self) -> Any:
+        from kugeldrill.chaos.links import Link, LinkMap
+
+        return LinkMap([Link(n, s.listen, s.upstream) for n, s in self.target.links.items()],
+                       allow_hosts=self.allow_hosts)
+
+    def events_files(self) -> dict[str, Path]:
+        return {}
+
+    def outbox_probe(self) -> Callable[[], Hashable | None] | None:
+        return None  # a real target's outbox lives in MongoDB; quiescence uses the streams only
+
+    def check_inputs(self, run_dir: Path) -> Any:
+        """Only the target file's observation sources: its logs (copied into run_dir/logs
+        first, and parsed from there), its Redis and its MongoDB; never stand-in events."""
+        from kugeldrill.checkers.adapters.kugelpos import ObservationSources, load_kugelpos_inputs
+        from kugeldrill.target_logs import gather_logs
+
+        obs = self.target.observe
+        logs = gather_logs(obs.logs, self.target.path, run_dir)
+        sources = ObservationSources(logs=logs.files, redis_url=obs.redis_url, mongo_url=obs.mongodb_url,
+                                     allow_hosts=self.allow_hosts,
+                                     max_call_seconds=self.target.breaker.max_call_seconds,
+                                     since_wall=self.opened_wall)
+        inputs = load_kugelpos_inputs(run_dir, sources)
+        inputs.notes.extend(logs.notes)
+        return inputs
+
+    def breaker_params(self) -> dict[str, Any]:
+        b = self.target.breaker
+        return {"threshold": b.threshold, "reset_seconds": b.reset_seconds,
+                "half_open_max_calls": b.half_open_max_calls, "mode": b.failures}
+
+    def save_into(self, run_dir: Path) -> None:
+        from kugeldrill.target import dump_target
+
+        (run_dir / "target.yaml").write_text(dump_target(self.target), encoding="utf-8")
+
+    def heal(self) -> list[str]:
+        return _heal(self.toxiproxy_api(), None, self.allow_hosts)
+
+    def teardown(self) -> None:
+        """Nothing to stop: only our faults are healed (by heal())."""
+
+
+def open_environment(scenario: Scenario, run_dir: Path, scenario_path: Path) -> DrillEnvironment:
+    """`embedded` starts the stand-in; anything else is a target file (relative to the scenario)."""
+    if scenario.target == "embedded":
+        return EmbeddedEnvironment.start(scenario, run_dir)
+    path = Path(scenario.target)
+    if not path.is_absolute() and not path.exists():
+        path = scenario_path.parent / path
+    return TargetEnvironment.open(path)

@@ -1,0 +1,203 @@
+"""Locust as a subprocess: command line, environment, stop, and reading its CSV output.
+
+Locust runs out of process (it gevent-patches whatever imports it) in its own session,
+so a Ctrl-C at the terminal reaches the drill, which then stops Locust in order: SIGTERM
+(Locust stops users and still writes its CSV and HTML), then SIGKILL to the whole
+process group if it does not exit. Locust's own exit code is ignored (`--exit-code-on-error
+0`): in a chaos run failures inside fault windows are expected, and the verdict is ours.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kugeldrill.ground.errors import ConfigError, DrillError
+from kugeldrill.ground.tools import PROJECT_ROOT
+from kugeldrill.locustfiles.command import LOCUSTFILE
+from kugeldrill.locustfiles.loadconfig import config_for_users
+from kugeldrill.scenario_schema import LoadSpec
+
+SHAPEFILE = LOCUSTFILE.parent / "shape.py"
+CSV_PREFIX = "locust"
+def load_config_for(load: LoadSpec, processes: int) -> dict[str, Any]:
+    """The locustfile's config for a scenario's load (locustfiles.loadconfig.config_for_users)."""
+    return config_for_users(load.config, load.peak_users, processes)
+
+
+def _seconds(value: float) -> str:
+    return f"{max(1, int(round(value)))}s"
+
+
+@dataclass
+class LocustRun:
+    """A running Locust subprocess writing into a run folder."""
+
+    proc: subprocess.Popen[bytes]
+    run_dir: Path
+    started_mono: float
+    started_wall: float
+    command: list[str]
+    log_path: Path
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, grace: float = 15.0) -> int | None:
+        """SIGTERM (Locust writes its reports), then SIGKILL the group; returns the exit code."""
+        if self.proc.poll() is not None:
+            return self.proc.returncode
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return self.proc.poll()
+        code = self.wait(grace)
+        if code is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            code = self.wait(5.0)
+        return code
+
+    def kill_group_leftovers(self) -> None:
+        """Workers forked by --processes live in the same group; make sure none survive."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def locust_command(run_dir: Path, load: LoadSpec, *, provision_path: Path, processes: int,
+                   host: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """The Locust command line and the environment variables it needs (no side effects)."""
+    users = load.peak_users
+    cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+           "--csv", str(run_dir / CSV_PREFIX), "--html", str(run_dir / "locust.html"),
+           "--only-summary", "--exit-code-on-error", "0", "--stop-timeout", f"{load.stop_timeout:g}",
+           "--loglevel", "INFO", "--logfile", str(run_dir / "logs" / "locust.log")]
+    env: dict[str, str] = {
+        "KUGELDRILL_PROVISION": str(provision_path),
+        "KUGELDRILL_HISTORY_DIR": str(run_dir / "history"),
+        "KUGELDRILL_LOAD_CONFIG": str(run_dir / "load_config.json"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    if load.stages:
+        cmd[4] = f"{LOCUSTFILE},{SHAPEFILE}"
+        env["KUGELDRILL_STAGES"] = json.dumps([{"duration": s.duration, "users": sum(s.users.values()),
+                                                 "spawn_rate": s.spawn_rate} for s in load.stages])
+    else:
+        cmd += ["-u", str(sum(users.values())), "-r", f"{load.spawn_rate:g}", "-t", _seconds(load.total_seconds)]
+    if processes > 1:
+        cmd += ["--processes", str(processes)]
+    if host:
+        cmd += ["--host", host]
+    return cmd, env
+
+
+def start_locust(run_dir: Path, load: LoadSpec, *, provision_path: Path, processes: int,
+                 host: str | None = None) -> LocustRun:
+    """Launch Locust headless with the scenario's users, ramp and duration (or stages)."""
+    if not LOCUSTFILE.exists():
+        raise DrillError(f"locustfile {LOCUSTFILE} is missing (the load part is not installed)")
+    (run_dir / "history").mkdir(parents=True, exist_ok=True)
+    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    (run_dir / "load_config.json").write_text(json.dumps(load_config_for(load, processes), indent=2),
+                                              encoding="utf-8")
+    cmd, extra = locust_command(run_dir, load, provision_path=provision_path, processes=processes, host=host)
+    env = dict(os.environ)
+    env.update(extra)
+    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    out_path = run_dir / "logs" / "locust.out"
+    out = open(out_path, "wb")
+    try:
+        proc = subprocess.Popen(cmd, cwd=str(PROJECT_ROOT), env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    except OSError as exc:
+        raise DrillError(f"cannot start Locust ({cmd[0]} -m locust): {exc}") from None
+    finally:
+        out.close()
+    return LocustRun(proc, run_dir, time.monotonic(), time.time(), cmd, out_path)
+
+
+# ------------------------------------------------------------------ reading Locust's CSV
+
+
+def _num(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v
+
+
+def read_history(run_dir: Path, t0_wall: float) -> list[dict[str, float]]:
+    """Aggregated rows of locust_stats_history.csv as chart series (t relative to t0)."""
+    path = run_dir / f"{CSV_PREFIX}_stats_history.csv"
+    if not path.exists():
+        return []
+    rows: list[dict[str, float]] = []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                if row.get("Name") != "Aggregated":
+                    continue
+                ts = _num(row.get("Timestamp"))
+                if ts is None:
+                    continue
+                rows.append({"t": round(ts - t0_wall, 3), "rps": _num(row.get("Requests/s")) or 0.0,
+                             "fails_s": _num(row.get("Failures/s")) or 0.0, "p50": _num(row.get("50%")),
+                             "p95": _num(row.get("95%")), "p99": _num(row.get("99%")),
+                             "users": _num(row.get("User Count")) or 0.0,
+                             "requests": _num(row.get("Total Request Count")) or 0.0,
+                             "failures": _num(row.get("Total Failure Count")) or 0.0})
+    except (OSError, csv.Error):
+        return rows
+    return rows
+
+
+def read_totals(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(Aggregated totals, per-endpoint rows) from locust_stats.csv; ({}, []) if absent."""
+    path = run_dir / f"{CSV_PREFIX}_stats.csv"
+    if not path.exists():
+        return {}, []
+    totals: dict[str, Any] = {}
+    endpoints: list[dict[str, Any]] = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row.get("Name") == "Aggregated":
+                req = int(_num(row.get("Request Count")) or 0)
+                fail = int(_num(row.get("Failure Count")) or 0)
+                totals = {"requests": req, "failures": fail, "error_rate": (fail / req) if req else 0.0,
+                          "rps": _num(row.get("Requests/s")), "p50": _num(row.get("50%")),
+                          "p95": _num(row.get("95%")), "p99": _num(row.get("99%")),
+                          "max": _num(row.get("Max Response Time")), "avg": _num(row.get("Average Response Time"))}
+            else:
+                endpoints.append(dict(row))
+    return totals, endpoints
+
+
+def check_load_spec(load: LoadSpec) -> None:
+    """Refuse what Locust cannot do here before starting anything."""
+    if load.processes > 1 and sys.platform == "win32":
+        raise ConfigError("load.processes > 1 needs fork (Linux/macOS)")

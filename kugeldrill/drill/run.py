@@ -1,0 +1,386 @@
+"""One drill, end to end: environment → provision → links → load + timeline → heal →
+quiescence → checkers → expectations → reports.
+
+Cleanup is the point of this module's shape. Whatever happens — a DrillError, a bug, a
+SIGINT or SIGTERM in any phase — the `finally` block stops Locust (and its workers),
+heals every fault (the timeline's own heal, then a prefix heal of every link), copies
+stack logs and events, tears the stack down, and writes a report of what was gathered.
+The first signal interrupts the drill; signals during cleanup are recorded, not obeyed,
+so cleanup cannot itself be cut short.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from kugeldrill.drill.checks import build_params, run_checks, wait_for_quiescence
+from kugeldrill.drill.env import DrillEnvironment, open_environment
+from kugeldrill.drill.gather import fill_from_folder, transitions_from_inputs
+from kugeldrill.drill.locust import LocustRun, start_locust
+from kugeldrill.drill.watch import EventTail, latest_load
+from kugeldrill.ground.errors import DrillError
+from kugeldrill.drill.expectations import judge_all
+from kugeldrill.drill.runfolder import write_scenario
+from kugeldrill.scenario import LoadedScenario
+from kugeldrill.reports import write_all
+from kugeldrill.reports.console import Console, LiveStatus
+from kugeldrill.reports.summary import RunSummary
+
+HANG_MARGIN = 45.0  # Locust running this long past its planned end is stopped
+MAX_INPUT_NOTES = 20  # adapters' notes (unread logs, unapplied faults) shown in the summary
+
+
+class DrillInterrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM arrived; a KeyboardInterrupt so the launcher cleans up mid-start too."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@dataclass
+class DrillOptions:
+    processes: int | None = None  # overrides load.processes
+    console: Console | None = None
+    poll_interval: float = 1.0
+
+
+@dataclass
+class _State:
+    phase: str = "start"
+    phases: list[dict[str, Any]] = field(default_factory=list)
+    interrupted_by: int | None = None
+    cleaning: bool = False
+
+
+class _Signals:
+    """First SIGINT/SIGTERM raises DrillInterrupted; later ones (during cleanup) are noted only."""
+
+    def __init__(self, state: _State) -> None:
+        self.state = state
+        self.previous: dict[int, Any] = {}
+
+    def handler(self, signum: int, frame: FrameType | None) -> None:
+        if self.state.interrupted_by is None:
+            self.state.interrupted_by = signum
+            if not self.state.cleaning:
+                raise DrillInterrupted(signum)
+
+    def __enter__(self) -> "_Signals":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.previous[sig] = signal.signal(sig, self.handler)
+            except ValueError:  # not the main thread (tests): no signal handling
+                pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, prev in self.previous.items():
+            signal.signal(sig, prev)
+
+
+class Drill:
+    """Runs one loaded scenario into one run folder; `run()` returns the RunSummary."""
+
+    def __init__(self, loaded: LoadedScenario, run_dir: Path, options: DrillOptions | None = None) -> None:
+        self.loaded = loaded
+        self.sc = loaded.scenario
+        self.run_dir = run_dir
+        self.opts = options or DrillOptions()
+        self.console = self.opts.console or Console(live=False)
+        self.state = _State()
+        self.env: DrillEnvironment | None = None
+        self.locust: LocustRun | None = None
+        self.timeline: Any = None
+        self.tail: EventTail | None = None
+        self.summary = RunSummary(scenario=self.sc.name, description=self.sc.description.strip(),
+                                  run_dir=str(run_dir), target=self.sc.target,
+                                  stack_options=self.sc.stack.model_dump(), load_seconds=self.sc.load.total_seconds)
+        self._check_inputs: Any = None
+
+    # ------------------------------------------------------------------ phases
+
+    def _phase(self, name: str) -> None:
+        now = time.time()
+        if self.state.phases:
+            self.state.phases[-1]["end_wall"] = now
+        self.state.phases.append({"name": name, "start_wall": now, "end_wall": None})
+        self.state.phase = name
+        self.console.message(f"[{self.sc.name}] {name}")
+
+    def run(self) -> RunSummary:
+        s = self.summary
+        s.started_wall = time.time()
+        s.t0_wall, s.t0_mono = s.started_wall, time.monotonic()
+        write_scenario(self.run_dir, self.loaded)
+        with _Signals(self.state):
+            try:
+                self._run_phases()
+                s.status = "completed"
+            except DrillInterrupted as exc:
+                s.status = "interrupted"
+                s.error = f"interrupted by {signal.Signals(exc.signum).name} during phase '{self.state.phase}'"
+            except KeyboardInterrupt:
+                s.status = "interrupted"
+                s.error = f"interrupted during phase '{self.state.phase}'"
+            except DrillError as exc:
+                s.status = "error"
+                s.error = f"during phase '{self.state.phase}': {exc.render()}"
+            except Exception as exc:  # noqa: BLE001 - a bug still gets cleanup and a report
+                s.status = "error"
+                s.error = f"internal error during phase '{self.state.phase}': {type(exc).__name__}: {exc}"
+                s.notes.append(traceback.format_exc(limit=8))
+            finally:
+                self.state.cleaning = True
+                self._cleanup()
+        if self.state.interrupted_by is not None and s.status == "completed":
+            s.notes.append(f"{signal.Signals(self.state.interrupted_by).name} arrived during cleanup and was deferred")
+        return s
+
+    def _run_phases(self) -> None:
+        sc, s = self.sc, self.summary
+        self._phase("environment")
+        self.env = open_environment(sc, self.run_dir, self.loaded.path)
+        self.env.save_into(self.run_dir)
+        s.target = self.env.description
+        if self.env.kind != "embedded" and sc.stack != type(sc.stack)():
+            s.notes.append("the scenario's 'stack' options apply to the embedded stand-in only; "
+                           "they were ignored for this target (its breaker comes from the target file)")
+        self.tail = EventTail(self.env.events_files())
+
+        self._phase("provision")
+        self._provision()
+
+        self._phase("links")
+        links = self.env.link_map()
+        api = self.env.toxiproxy_api()
+        if sc.faults:
+            if not api:
+                raise DrillError(f"scenario {sc.name} has faults but the target has no Toxiproxy API")
+            from kugeldrill.chaos.timeline import Timeline
+
+            self.timeline = Timeline([f.as_timeline_entry() for f in sc.faults], links, api,
+                                     out=self.run_dir / "timeline.json")
+            self._ensure_links(links, api)
+
+        self._phase("load")
+        processes = self.opts.processes or sc.load.processes
+        self.locust = start_locust(self.run_dir, sc.load, provision_path=self.run_dir / "provision.json",
+                                   processes=processes)
+        s.t0_wall, s.t0_mono = self.locust.started_wall, self.locust.started_mono
+        s.t0_wall, s.t0_mono = self._wait_first_operation()
+        if self.timeline is not None:
+            self.timeline.start(t0_mono=s.t0_mono)
+        else:  # no faults: still say so, with the run's clock, for checkers and reports
+            _write_empty_timeline(self.run_dir / "timeline.json", s.t0_wall, s.t0_mono)
+        self._watch_load()
+
+        self._phase("heal")
+        self._heal(strict=True)
+
+        self._phase("quiescence")
+        files = self.env.events_files()
+        secs, ok, details = wait_for_quiescence(self.env.redis_url, files, sc.expect.convergence.max_seconds * 1.5,
+                                                outbox_probe=self.env.outbox_probe(),
+                                                allow_hosts=tuple(self.env.allow_hosts))
+        s.convergence_seconds, s.converged = secs, ok
+        if details.get("note"):
+            s.notes.append(f"quiescence: {details['note']}")
+        if ok is not True:
+            s.notes.append(f"not quiescent after {secs or 0:.1f}s: {details.get('reason') or 'unknown'}")
+
+        self._phase("check")
+        self._merge_history()
+        inputs = self.env.check_inputs(self.run_dir)
+        self._check_inputs = inputs
+        for name, reason in (getattr(inputs, "missing", {}) or {}).items():
+            s.notes.append(f"checker input '{name}' missing: {reason}")
+        notes = list(getattr(inputs, "notes", []) or [])
+        s.notes.extend(f"checker inputs: {n}" for n in notes[:MAX_INPUT_NOTES])
+        if len(notes) > MAX_INPUT_NOTES:
+            s.notes.append(f"checker inputs: {len(notes) - MAX_INPUT_NOTES} more notes left out")
+        s.checks = run_checks(inputs, build_params(sc, self.env.breaker_params()))
+
+    def _provision(self) -> None:
+        from kugeldrill.locustfiles.provision import ProvisionOptions, provision
+
+        users = self.sc.load.peak_users
+        opts = ProvisionOptions(cart_terminals=max(8, users.get("CartUser", 0)),
+                                cash_terminals=max(2, users.get("TerminalUser", 0)),
+                                openclose_terminals=max(2, users.get("OpenCloseUser", 0)),
+                                allow_hosts=tuple(self.env.allow_hosts) if self.env else ())
+        target = getattr(self.env, "target", None)
+        if target is not None:
+            opts.username, opts.password = target.auth.username, target.auth.password
+            opts.tenant_id = target.auth.tenant_id
+        provision(self.env.service_urls(), self.run_dir, opts)  # type: ignore[union-attr]
+
+    def _ensure_links(self, links: Any, api: str) -> None:
+        """A target with manage_links=populate gets its proxies created; the stand-in has them."""
+        target = getattr(self.env, "target", None)
+        if target is None or target.toxiproxy is None or target.toxiproxy.manage_links != "populate":
+            return
+        from kugeldrill.chaos.toxiproxy import ToxiproxyClient
+
+        with ToxiproxyClient(api, allow_hosts=self.env.allow_hosts) as client:  # type: ignore[union-attr]
+            links.ensure(client)
+
+    def _watch_load(self) -> None:
+        """Console once a second until Locust ends; stop it if it overruns its plan."""
+        assert self.locust is not None
+        sc, s = self.sc, self.summary
+        deadline = s.t0_mono + sc.load.total_seconds + sc.load.stop_timeout + HANG_MARGIN
+        while self.locust.poll() is None:
+            self._update_console()
+            if time.monotonic() > deadline:
+                s.notes.append(f"Locust overran its {sc.load.total_seconds:g}s plan by {HANG_MARGIN:g}s and was stopped")
+                break
+            self.locust.wait(self.opts.poll_interval)
+        code = self.locust.stop()
+        self._update_console()
+        if not (self.run_dir / "locust_stats.csv").exists():
+            raise DrillError(f"Locust exited with code {code} and wrote no statistics; last lines of its output:\n"
+                             + self.locust.log_tail())
+
+    def _wait_first_operation(self, timeout: float = 60.0) -> tuple[float, float]:
+        """(wall, mono) of the load's first operation: the t0 that fault times count from.
+
+        Locust needs seconds to import and spawn on a busy machine; counting `at` from the
+        process launch would put early faults before any traffic exists.
+        """
+        assert self.locust is not None
+        deadline = time.monotonic() + timeout
+        hist = self.run_dir / "history"
+        while time.monotonic() < deadline:
+            first = _first_record(hist)
+            if first is not None:
+                return first
+            if self.locust.poll() is not None:
+                raise DrillError(f"Locust exited with code {self.locust.poll()} before the first operation; "
+                                 "last lines of its output:\n" + self.locust.log_tail())
+            self._update_console()
+            time.sleep(0.1)
+        raise DrillError(f"no load operation was recorded {timeout:g}s after Locust started; last lines of its "
+                         "output:\n" + self.locust.log_tail())
+
+    def _update_console(self) -> None:
+        s = self.summary
+        if self.tail is not None:
+            self.tail.poll()
+        row = latest_load(self.run_dir, s.t0_wall)
+        status = {} if self.timeline is None else self.timeline.status()
+        elapsed = time.monotonic() - s.t0_mono
+        self.console.update(LiveStatus(
+            scenario=self.sc.name, phase=self.state.phase, elapsed=elapsed,
+            remaining=max(0.0, self.sc.load.total_seconds - elapsed),
+            active_faults=status.get("active", []),
+            breakers=dict(self.tail.breakers) if self.tail else {},
+            rps=row.get("rps") if row else None, fails_s=row.get("fails_s") if row else None,
+            requests=int(row.get("requests") or 0) if row else None,
+            failures=int(row.get("failures") or 0) if row else None,
+            published=self.tail.published if self.tail else 0, applied=self.tail.applied if self.tail else 0))
+
+    def _heal(self, *, strict: bool) -> None:
+        """Timeline heal, then a prefix heal of every link; strict: leftovers are an error."""
+        problems: list[str] = []
+        if self.timeline is not None:
+            try:
+                report = self.timeline.stop()
+                problems += list(getattr(report, "remaining", []) or [])
+            except Exception as exc:  # noqa: BLE001 - the prefix heal below still runs
+                problems.append(f"timeline stop: {type(exc).__name__}: {exc}")
+        if self.env is not None:
+            try:
+                problems = list(self.env.heal())
+            except Exception as exc:  # noqa: BLE001
+                problems.append(f"heal: {type(exc).__name__}: {exc}")
+        if problems:
+            msg = "faults could not be healed: " + "; ".join(problems)
+            self.summary.notes.append(msg + " — run 'kugeldrill heal'")
+            if strict:
+                raise DrillError(msg, hint="run 'kugeldrill heal' and check the Toxiproxy server")
+
+    def _merge_history(self) -> None:
+        hist = self.run_dir / "history"
+        if not hist.is_dir() or not any(hist.glob("*.jsonl")):
+            return
+        try:
+            from kugeldrill.ground.history import merge_shards
+
+            merge_shards(hist, self.run_dir / "history.jsonl")
+        except Exception as exc:  # noqa: BLE001 - shards stay; the report says so
+            self.summary.notes.append(f"history merge failed: {type(exc).__name__}: {exc}")
+
+    def _safe(self, what: str, fn: Callable[[], Any]) -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - cleanup must go on, whatever failed
+            self.summary.notes.append(f"cleanup: {what} failed: {type(exc).__name__}: {exc}")
+
+    def _cleanup(self) -> None:
+        s = self.summary
+        self._phase("cleanup")
+        if self.locust is not None:
+            self._safe("stop Locust", self.locust.stop)
+            self._safe("kill Locust workers", self.locust.kill_group_leftovers)
+        self._safe("heal faults", lambda: self._heal(strict=False))
+        if s.status != "completed":
+            self._safe("merge history", self._merge_history)
+        if self.env is not None:
+            self._safe("save stack state", lambda: self.env.save_into(self.run_dir))  # type: ignore[union-attr]
+            self._phase("teardown")
+            self._safe("tear down", self.env.teardown)  # type: ignore[union-attr]
+            self._safe("copy logs", lambda: self.env.save_into(self.run_dir))  # type: ignore[union-attr]
+        s.ended_wall = time.time()
+        if self.state.phases:
+            self.state.phases[-1]["end_wall"] = s.ended_wall
+        s.phases = [{"name": p["name"], "start": round(p["start_wall"] - s.t0_wall, 2),
+                     "end": round((p["end_wall"] or s.ended_wall) - s.t0_wall, 2)} for p in self.state.phases]
+        self._safe("gather", lambda: fill_from_folder(s, self.run_dir))
+        if not s.breaker_transitions and self._check_inputs is not None:
+            s.breaker_transitions = transitions_from_inputs(self._check_inputs, s.t0_mono)
+        if s.status == "completed":
+            s.expectations = judge_all(self.sc.expect, s)
+        else:
+            s.notes.append("expectations were not judged: the drill did not complete; "
+                           "the charts and tables show what was gathered")
+        self._safe("write reports", lambda: write_all(self.run_dir, s))
+
+
+def _first_record(history_dir: Path) -> tuple[float, float] | None:
+    """Earliest (wall, mono) among the first complete line of each history shard."""
+    best: tuple[float, float] | None = None
+    for shard in history_dir.glob("*.jsonl"):
+        try:
+            with open(shard, "rb") as fh:
+                line = fh.readline()
+        except OSError:
+            continue
+        if not line.endswith(b"\n"):
+            continue
+        try:
+            rec = json.loads(line)
+            cand = (float(rec["wall"]), float(rec["mono"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+        if best is None or cand[1] < best[1]:
+            best = cand
+    return best
+
+
+def _write_empty_timeline(path: Path, t0_wall: float, t0_mono: float) -> None:
+    path.write_text(json.dumps({"t0_wall": t0_wall, "t0_mono": t0_mono, "state": "finished", "faults": []}),
+                    encoding="utf-8")
+
+
+def run_drill(loaded: LoadedScenario, run_dir: Path, options: DrillOptions | None = None) -> RunSummary:
+    """Run one scenario into `run_dir`; always returns a summary (reports already written)."""
+    return Drill(loaded, run_dir, options).run()

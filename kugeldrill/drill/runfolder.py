@@ -1,0 +1,44 @@
+"""The run folder: one directory per drill holding everything it produced (contracts §7).
+
+`runs/<YYYYmmdd-HHMMSS>-<scenario>/` by default. With `--out DIR` a single scenario
+writes straight into DIR; several scenarios get one sub-folder each under DIR, so a
+suite's junit.xml files never overwrite each other.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from kugeldrill.ground.errors import ConfigError
+from kugeldrill.scenario import LoadedScenario
+
+DEFAULT_BASE = Path("runs")
+
+
+def run_dir_for(scenario: str, *, out: Path | None, several: bool, now: float | None = None) -> Path:
+    """Create and return a fresh run folder; never reuse one that holds a previous run."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now if now is not None else time.time()))
+    if out is not None and not several:
+        path = out
+        if (path / "verdict.json").exists():
+            raise ConfigError(f"--out {path} already holds a run (verdict.json); choose an empty folder")
+    else:
+        base = out if out is not None else DEFAULT_BASE
+        path = base / f"{stamp}-{scenario}"
+        n = 2
+        while path.exists():
+            path = base / f"{stamp}-{scenario}-{n}"
+            n += 1
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create run folder {path}: {exc.strerror}") from None
+    return path.resolve()
+
+
+def write_scenario(run_dir: Path, loaded: LoadedScenario) -> Path:
+    """The scenario exactly as run (its original text, with where it came from)."""
+    path = run_dir / "scenario.yaml"
+    path.write_text(f"# scenario as run, from {loaded.path}\n{loaded.text}", encoding="utf-8")
+    return path

@@ -1,0 +1,112 @@
+"""Restart crashed subscribers during crash drills (`crash_before_effect_every`).
+
+A subscriber with the crash knob exits just before applying every Nth event, as a real
+process killed mid-delivery would. Kugelpos runs under `restart: always`, so the stand-in
+restarts it too: this supervisor notices the exit within `interval` seconds, starts the
+same command again (same port, same config, log appended) and records the restart in the
+state file (`services.<app>.restarts`), which the checkers read.
+
+It runs as a thread of the launching process (Python API) or, for `kugeldrill stack up`
+which returns while the stack keeps running, as a detached process:
+`python -m stack.launch.supervisor --state-file .kugeldrill/stack.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from kugeldrill.stack.launch.procs import pid_matches
+from kugeldrill.stack.launch.state import StateFile, read_state
+from kugeldrill.stack.servers import ManagedProcess
+
+
+class Supervisor(threading.Thread):
+    """Watches `apps` (service entries of the state) and restarts any that exited."""
+
+    def __init__(
+        self,
+        state_file: StateFile,
+        apps: list[str],
+        *,
+        handles: dict[str, ManagedProcess] | None = None,
+        interval: float = 0.2,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(name="kugeldrill-supervisor", daemon=True)
+        self.state_file = state_file
+        self.apps = list(apps)
+        self.handles: dict[str, ManagedProcess] = handles if handles is not None else {}
+        self.interval = interval
+        self.env = env
+        self._halt = threading.Event()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._halt.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout)
+
+    def run(self) -> None:
+        while not self._halt.wait(self.interval):
+            for app in self.apps:
+                if self._halt.is_set():
+                    return
+                try:
+                    self._check(app)
+                except Exception as exc:  # noqa: BLE001 - one bad restart must not end supervision
+                    print(f"supervisor: restart of {app} failed: {exc}", file=sys.stderr, flush=True)
+
+    def _check(self, app: str) -> None:
+        entry: dict[str, Any] = self.state_file.state.get("services", {}).get(app) or {}
+        handle = self.handles.get(app)
+        if handle is not None:
+            if handle.alive():
+                return
+            exit_code = handle.proc.returncode if handle.proc else None
+        else:
+            if not entry.get("pid") or pid_matches(entry["pid"], entry.get("match", [])):
+                return
+            exit_code = None
+        if self._halt.is_set():
+            return
+        old_pid = entry.get("pid")
+        proc = ManagedProcess(f"service {app}", list(entry["cmd"]), Path(entry["log"]), env=self.env)
+        proc.start()
+        self.handles[app] = proc
+        record = {"wall": time.time(), "old_pid": old_pid, "new_pid": proc.pid, "exit_code": exit_code}
+
+        def change(state: dict[str, Any]) -> None:
+            svc = state["services"][app]
+            svc["pid"] = proc.pid
+            svc.setdefault("restarts", []).append(record)
+
+        self.state_file.update(change)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stack.launch.supervisor", description=__doc__.splitlines()[0])
+    parser.add_argument("--state-file", required=True, type=Path)
+    parser.add_argument("--apps", default="report,journal,stock", help="comma list of service app ids to watch")
+    parser.add_argument("--interval", type=float, default=0.2)
+    args = parser.parse_args(argv)
+    try:
+        state = read_state(args.state_file)
+    except Exception as exc:  # noqa: BLE001 - print one line, not a traceback
+        print(f"supervisor: {exc}", file=sys.stderr)
+        return 2
+    sup = Supervisor(StateFile(args.state_file, state), [a for a in args.apps.split(",") if a], interval=args.interval)
+    signal.signal(signal.SIGTERM, lambda *_: sup._halt.set())
+    signal.signal(signal.SIGINT, lambda *_: sup._halt.set())
+    sup.start()
+    while sup.is_alive():
+        sup.join(0.5)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

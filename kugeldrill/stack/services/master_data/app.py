@@ -1,0 +1,174 @@
+"""master-data stand-in: the masters a sale needs (staff, items, payments, taxes).
+
+Paths as Kugelpos (`/api/v1/tenants/{tenant_id}/staff|items|payments|taxes`); auth by
+Bearer (user or terminal JWT) or X-API-KEY + `?terminal_id=`. Payments can be created
+for any code, but the cart only has plugins for 01 (cash), 11 (cashless), 12 (others),
+as Kugelpos. Taxes are Kugelpos' built-in TAX_MASTER (read-only).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from kugeldrill.stack.services.common.app import create_service_app
+from kugeldrill.stack.services.common.auth import RemoteTerminalLookup, authenticate
+from kugeldrill.stack.services.common.db import Database, dumps, is_unique_violation, loads
+from kugeldrill.stack.services.common.envelope import ApiModel, conflict, not_found, ok
+from kugeldrill.stack.services.common.settings import ServiceConfig
+from kugeldrill.stack.services.common.tax import TAX_MASTER, tax_of
+from kugeldrill.stack.services.common.tenants import SCHEMA as TENANT_SCHEMA
+from kugeldrill.stack.services.common.tenants import tenant_router
+
+SCHEMA = TENANT_SCHEMA + """
+CREATE TABLE IF NOT EXISTS staff (
+    tenant_id TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL, created_at REAL NOT NULL,
+    UNIQUE (tenant_id, id));
+CREATE TABLE IF NOT EXISTS items (
+    tenant_id TEXT NOT NULL, item_code TEXT NOT NULL, doc TEXT NOT NULL, created_at REAL NOT NULL,
+    UNIQUE (tenant_id, item_code));
+CREATE TABLE IF NOT EXISTS payments (
+    tenant_id TEXT NOT NULL, payment_code TEXT NOT NULL, doc TEXT NOT NULL, created_at REAL NOT NULL,
+    UNIQUE (tenant_id, payment_code));
+"""
+
+
+class StaffIn(ApiModel):
+    id: str
+    name: str = ""
+    pin: str = ""
+    roles: list[str] = []
+
+
+class ItemIn(ApiModel):
+    item_code: str
+    description: str = ""
+    description_short: str = ""
+    description_long: str = ""
+    unit_price: float = 0.0
+    unit_cost: float = 0.0
+    item_details: list[Any] = []
+    image_urls: list[str] = []
+    category_code: str = ""
+    tax_code: str = "01"
+    is_discount_restricted: bool = False
+
+
+class PaymentIn(ApiModel):
+    payment_code: str
+    description: str = ""
+    limit_amount: float = 0.0
+    can_refund: bool = True
+    can_deposit_over: bool = False
+    can_change: bool = False
+    is_active: bool = True
+
+
+# table, key column, model, entity name used in messages
+_KINDS: dict[str, tuple[str, str, type[ApiModel], str]] = {
+    "staff": ("staff", "id", StaffIn, "staff"),
+    "items": ("items", "item_code", ItemIn, "item"),
+    "payments": ("payments", "payment_code", PaymentIn, "payment"),
+}
+
+
+def create_app(config: ServiceConfig) -> FastAPI:
+    app = create_service_app(config)
+    db = Database.for_service(config.data_dir, config.name, SCHEMA)
+    app.state.db = db
+    app.state.terminal_lookup = RemoteTerminalLookup(app, ttl=config.terminal_cache_seconds)
+    app.include_router(tenant_router(db))
+
+    async def _create(kind: str, tenant_id: str, body: ApiModel) -> JSONResponse:
+        table, key, _model, entity = _KINDS[kind]
+        doc = body.model_dump()
+        now = time.time()
+        doc.update({"tenant_id": tenant_id, "created_at": now, "updated_at": now})
+        try:
+            await db.execute(
+                f"INSERT INTO {table} (tenant_id, {key}, doc, created_at) VALUES (?, ?, ?, ?)",
+                (tenant_id, doc[key], dumps(doc), now),
+            )
+        except Exception as exc:
+            if is_unique_violation(exc):
+                raise conflict(f"{entity} {doc[key]} already exists in tenant {tenant_id}", service=config.name) from exc
+            raise
+        return ok(doc, status_code=201, message=f"{entity} created", operation=f"create_{entity}")
+
+    async def _get(kind: str, tenant_id: str, code: str) -> dict[str, Any]:
+        table, key, _model, entity = _KINDS[kind]
+        row = await db.fetchone(f"SELECT doc FROM {table} WHERE tenant_id = ? AND {key} = ?", (tenant_id, code))
+        if row is None:
+            raise not_found(f"{entity} {code} not found in tenant {tenant_id}", service=config.name)
+        return loads(row["doc"])
+
+    async def _list(kind: str, tenant_id: str, limit: int, page: int) -> JSONResponse:
+        table, key, _model, _entity = _KINDS[kind]
+        total = await db.fetchone(f"SELECT COUNT(*) AS n FROM {table} WHERE tenant_id = ?", (tenant_id,))
+        rows = await db.fetchall(
+            f"SELECT doc FROM {table} WHERE tenant_id = ? ORDER BY {key} LIMIT ? OFFSET ?",
+            (tenant_id, limit, (page - 1) * limit),
+        )
+        return ok([loads(r["doc"]) for r in rows], metadata={"total": total["n"] if total else 0, "page": page, "limit": limit})
+
+    @app.post("/api/v1/tenants/{tenant_id}/staff", status_code=201)
+    async def create_staff(tenant_id: str, body: StaffIn, request: Request) -> JSONResponse:
+        await authenticate(request, tenant_id=tenant_id)
+        return await _create("staff", tenant_id, body)
+
+    @app.post("/api/v1/tenants/{tenant_id}/items", status_code=201)
+    async def create_item(tenant_id: str, body: ItemIn, request: Request) -> JSONResponse:
+        await authenticate(request, tenant_id=tenant_id)
+        if tax_of(body.tax_code) is None:
+            from kugeldrill.stack.services.common.envelope import bad_request
+
+            raise bad_request(f"unknown tax_code {body.tax_code!r}; known: {[t['tax_code'] for t in TAX_MASTER]}")
+        return await _create("items", tenant_id, body)
+
+    @app.post("/api/v1/tenants/{tenant_id}/payments", status_code=201)
+    async def create_payment(tenant_id: str, body: PaymentIn, request: Request) -> JSONResponse:
+        await authenticate(request, tenant_id=tenant_id)
+        return await _create("payments", tenant_id, body)
+
+    for kind in _KINDS:
+        _mount_reads(app, kind, _get, _list, authenticate)
+
+    @app.get("/api/v1/tenants/{tenant_id}/taxes")
+    async def list_taxes(tenant_id: str, request: Request) -> JSONResponse:
+        await authenticate(request, tenant_id=tenant_id)
+        return ok(TAX_MASTER, metadata={"total": len(TAX_MASTER)})
+
+    @app.get("/api/v1/tenants/{tenant_id}/taxes/{tax_code}")
+    async def get_tax(tenant_id: str, tax_code: str, request: Request) -> JSONResponse:
+        await authenticate(request, tenant_id=tenant_id)
+        tax = tax_of(tax_code)
+        if tax is None:
+            raise not_found(f"tax {tax_code} not found", service=config.name)
+        return ok(tax)
+
+    async def _close() -> None:
+        await db.close()
+
+    from kugeldrill.stack.services.common.app import on_shutdown
+
+    on_shutdown(app, _close)
+    return app
+
+
+def _mount_reads(app: FastAPI, kind: str, get: Any, list_: Any, auth: Any) -> None:
+    """GET list and GET one for a master kind (closures need their own scope per kind)."""
+    _table, key, _model, _entity = _KINDS[kind]
+
+    async def list_route(tenant_id: str, request: Request, limit: int = 100, page: int = 1) -> JSONResponse:
+        await auth(request, tenant_id=tenant_id)
+        return await list_(kind, tenant_id, max(1, min(limit, 1000)), max(1, page))
+
+    async def get_route(tenant_id: str, code: str, request: Request) -> JSONResponse:
+        await auth(request, tenant_id=tenant_id)
+        return ok(await get(kind, tenant_id, code))
+
+    app.add_api_route(f"/api/v1/tenants/{{tenant_id}}/{kind}", list_route, methods=["GET"])
+    app.add_api_route(f"/api/v1/tenants/{{tenant_id}}/{kind}/{{code}}", get_route, methods=["GET"])
