@@ -48,9 +48,10 @@ def breaker_open_seconds(summary: RunSummary) -> float:
 
 
 def metrics_of(summary: RunSummary) -> dict[str, float | None]:
-    t = summary.totals or {}
-    return {"rps": t.get("rps"), "p50": t.get("p50"), "p95": t.get("p95"), "p99": t.get("p99"),
-            "error_rate": t.get("error_rate"), "convergence_seconds": summary.convergence_seconds,
+    t = summary.totals
+    return {"rps": t.rps if t else None, "p50": t.p50 if t else None, "p95": t.p95 if t else None,
+            "p99": t.p99 if t else None, "error_rate": t.error_rate if t else None,
+            "convergence_seconds": summary.convergence_seconds,
             "breaker_open_seconds": breaker_open_seconds(summary)}
 
 

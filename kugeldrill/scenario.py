@@ -16,8 +16,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from kugeldrill.chaos.faults import get_kind
 from kugeldrill.ground.errors import ConfigError
 from kugeldrill.ground.tools import PROJECT_ROOT
+from kugeldrill.locustfiles.loadconfig import config_for_users
 from kugeldrill.scenario_schema import Scenario
 
 SCENARIO_DIR = PROJECT_ROOT / "scenarios"
@@ -155,8 +157,6 @@ def _check_semantics(loaded: LoadedScenario, source: str) -> None:
             line = loaded.line_of(("expect", "breaker", "sequences", i, "states"))
             raise ConfigError(f"{source}:{line}: field 'expect.breaker.sequences[{i}].states': "
                               f"a state cannot follow itself ({seq.states})")
-    from kugeldrill.locustfiles.loadconfig import config_for_users
-
     try:
         config_for_users(sc.load.config, sc.load.peak_users, sc.load.processes)
     except ConfigError as exc:
@@ -176,10 +176,6 @@ def _check_faults_with_chaos(loaded: LoadedScenario, source: str) -> None:
     """Let chaos' fault vocabulary judge each kind and its params, mapped back to our lines."""
     faults = loaded.scenario.faults
     if not faults:
-        return
-    try:
-        from kugeldrill.chaos.faults import get_kind
-    except ImportError:  # the chaos part is not installed: the timeline validates at run time
         return
     for i, fault in enumerate(faults):
         where = f"faults[{i}]"

@@ -9,10 +9,11 @@ attributes so tests and readers' tools can find them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from kugeldrill.reports.summary import RunSummary
+from kugeldrill.reports.summary import BreakerPoint, EventBucket, FaultSpan, RunSummary, SeriesPoint
 
 WIDTH = 960
 LEFT = 150
@@ -38,34 +39,32 @@ def _axis_max(values: list[float]) -> float:
 def time_extent(summary: RunSummary) -> float:
     """The chart's right edge in seconds since t0."""
     ends = [summary.load_seconds]
-    ends += [row.get("t", 0.0) for row in summary.series]
-    for f in summary.faults:
-        ends.append(f.get("end") if f.get("end") is not None else f.get("start", 0.0))
-    ends += [tr.get("t", 0.0) for tr in summary.breaker_transitions]
-    ends += [p.get("end") or 0.0 for p in summary.phases]
+    ends += [row.t for row in summary.series]
+    ends += [f.end if f.end is not None else f.start for f in summary.faults]
+    ends += [tr.t for tr in summary.breaker_transitions]
+    ends += [p.end for p in summary.phases]
     return max([e for e in ends if e is not None] + [1.0])
 
 
 def breaker_lanes(summary: RunSummary, x_max: float) -> list[dict[str, Any]]:
     """Per (service, breaker): segments [start, end, state] covering the run."""
-    by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for tr in sorted(summary.breaker_transitions, key=lambda r: r.get("t", 0.0)):
-        by_key.setdefault((tr.get("service", "?"), tr.get("breaker", "")), []).append(tr)
+    by_key: dict[tuple[str, str], list[BreakerPoint]] = {}
+    for tr in sorted(summary.breaker_transitions, key=lambda r: r.t):
+        by_key.setdefault((tr.service, tr.breaker), []).append(tr)
     lanes = []
     for (service, breaker), trs in sorted(by_key.items()):
         segs = []
-        start = min(0.0, trs[0].get("t", 0.0))
-        state = trs[0].get("from", "CLOSED")
+        start = min(0.0, trs[0].t)
+        state = trs[0].from_state
         for tr in trs:
-            t = tr.get("t", 0.0)
-            segs.append({"start": start, "end": t, "state": state})
-            start, state = t, tr.get("to", "CLOSED")
+            segs.append({"start": start, "end": tr.t, "state": state})
+            start, state = tr.t, tr.to_state
         segs.append({"start": start, "end": max(x_max, start), "state": state})
         lanes.append({"service": service, "breaker": breaker, "segments": [s for s in segs if s["end"] > s["start"]]})
     return lanes
 
 
-def _fault_labels(faults: list[dict[str, Any]]) -> list[tuple[str, int]]:
+def _fault_labels(faults: list[FaultSpan]) -> list[tuple[str, int]]:
     """(label, row) per fault: one label for faults of one kind starting together (a
     selector like redis@* yields one entry per link), rows staggered so labels do not collide."""
     out: list[tuple[str, int]] = [("", 0)] * len(faults)
@@ -73,19 +72,19 @@ def _fault_labels(faults: list[dict[str, Any]]) -> list[tuple[str, int]]:
     for i, f in enumerate(faults):
         for head, members in groups:
             g = faults[head]
-            if g.get("kind") == f.get("kind") and abs(float(g.get("start") or 0) - float(f.get("start") or 0)) < 1.0:
+            if g.kind == f.kind and abs(g.start - f.start) < 1.0:
                 members.append(i)
                 break
         else:
             groups.append((i, [i]))
     for row, (head, members) in enumerate(groups):
         f = faults[head]
-        links = [str(faults[m].get("link", "?")) for m in members]
+        links = [faults[m].link for m in members]
         if len(links) == 1:
-            text = f'{f.get("kind", "?")} {links[0]}'
+            text = f"{f.kind} {links[0]}"
         else:
             kinds = {ln.split("@", 1)[0] for ln in links}
-            text = f'{f.get("kind", "?")} {kinds.pop() + "@*" if len(kinds) == 1 else "…"} ({len(links)} links)'
+            text = f'{f.kind} {kinds.pop() + "@*" if len(kinds) == 1 else "…"} ({len(links)} links)'
         out[head] = (text, row % 3)
     return out
 
@@ -120,15 +119,15 @@ def render_timeline_svg(summary: RunSummary) -> str:
     band_top, band_bottom = top_a, top_lanes + lane_block - 20
     labels = _fault_labels(summary.faults)
     for i, f in enumerate(summary.faults):
-        start = float(f.get("start") or 0.0)
-        healed = f.get("end") is not None
-        end = float(f["end"]) if healed else x_max
-        label = f'{f.get("kind", "?")} {f.get("link", "?")}'
-        title = f'{label}: {start:.1f}s → ' + (f"{end:.1f}s" if healed else "never healed")
-        if f.get("error"):
-            title += f' (error: {f["error"]})'
+        start = f.start
+        healed = f.end is not None
+        end = f.end if f.end is not None else x_max
+        label = f"{f.kind} {f.link}"
+        title = f"{label}: {start:.1f}s → " + (f"{end:.1f}s" if healed else "never healed")
+        if f.error:
+            title += f" (error: {f.error})"
         out.append(
-            f'<g class="fault-window" data-link="{escape(str(f.get("link", "")))}" data-kind="{escape(str(f.get("kind", "")))}" '
+            f'<g class="fault-window" data-link="{escape(f.link)}" data-kind="{escape(f.kind)}" '
             f'data-start="{start:.3f}" data-end="{end:.3f}" data-healed="{str(healed).lower()}">'
             f'<title>{escape(title)}</title>'
             f'<rect x="{x(start):.1f}" y="{band_top}" width="{max(x(end) - x(start), 1.5):.1f}" '
@@ -138,9 +137,9 @@ def render_timeline_svg(summary: RunSummary) -> str:
                f'{escape(labels[i][0])}</text>' if labels[i][0] else "") + '</g>')
 
     def panel(top: int, title: str, keys: list[tuple[str, str]], unit: str,
-              rows: list[dict[str, Any]] | None = None) -> None:
+              rows: Sequence[SeriesPoint | EventBucket] | None = None) -> None:
         rows = summary.series if rows is None else rows
-        values = [float(row.get(k) or 0.0) for row in rows for k, _ in keys]
+        values = [float(getattr(row, k) or 0.0) for row in rows for k, _ in keys]
         y_max = _axis_max(values)
         out.append(f'<g class="panel" data-panel="{escape(title)}">')
         out.append(f'<text x="{LEFT}" y="{top - 4}" font-weight="bold">{escape(title)}</text>')
@@ -150,8 +149,8 @@ def render_timeline_svg(summary: RunSummary) -> str:
             out.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#eee"/>'
                        f'<text x="{LEFT - 6}" y="{yy + 4:.1f}" text-anchor="end">{frac * y_max:g}{unit}</text>')
         for key, label in keys:
-            pts = [(x(float(row.get("t", 0.0))), top + PANEL_H - float(row.get(key) or 0.0) / y_max * PANEL_H)
-                   for row in rows if row.get(key) is not None]
+            pts = [(x(row.t), top + PANEL_H - float(getattr(row, key)) / y_max * PANEL_H)
+                   for row in rows if getattr(row, key) is not None]
             out.append(_polyline(pts, SERIES_COLOURS[key], key))
         lx = LEFT + plot_w - 10
         for j, (key, label) in enumerate(reversed(keys)):

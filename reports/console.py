@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from kugeldrill.reports.summary import ExpectationResult, RunSummary
+
 STATE_STYLE = {"CLOSED": "green", "HALF_OPEN": "yellow", "OPEN": "bold red"}
 
 
@@ -104,3 +106,48 @@ class Console:
         table.add_row("breakers", brk or "[green]no transitions yet[/]")
         table.add_row("events", f"published {s.published} · applied {s.applied}")
         return table
+
+
+MAX_LINE = 220
+
+
+def _flat(record: dict[str, Any]) -> str:
+    """`k=v` for a record's plain fields (nested values left out), for one evidence line."""
+    return ", ".join(f"{k}={v}" for k, v in record.items() if not isinstance(v, (dict, list)) and v not in (None, ""))
+
+
+def one_line_evidence(exp: ExpectationResult) -> str:
+    """The first piece of evidence of a failed or unknown expectation, on one line.
+
+    Comparison tables (key, expected, observed) give their first row; checkers give the
+    first example of their first failure kind; otherwise the observed value says it.
+    """
+    ev = exp.evidence or {}
+    rows = ev.get("mismatches")
+    if isinstance(rows, list) and rows and isinstance(rows[0], dict):
+        r = rows[0]
+        more = f" (and {len(rows) - 1} more)" if len(rows) > 1 else ""
+        return f"{r.get('key')}: expected {r.get('expected')}, observed {r.get('observed')}{more}"
+    examples = ev.get("examples")
+    if isinstance(examples, dict):
+        for kind, items in examples.items():
+            if items and isinstance(items[0], dict):
+                return f"{kind}: {_flat(items[0])}"
+    return exp.observed
+
+
+def failure_lines(summary: RunSummary) -> list[str]:
+    """One line per failed or unknown expectation: what was expected, what was seen, first evidence.
+
+    Printed at the end of a drill's console output (a terminal or a CI log), so the reason
+    for a red verdict is where the user is looking, not only inside report.html.
+    """
+    out = []
+    for exp in summary.failed_expectations():
+        label = "UNKNOWN" if exp.passed is None else "FAILED"
+        line = f"  {label} {exp.name}: expected {exp.expected}; observed {exp.observed}"
+        evidence = one_line_evidence(exp)
+        if evidence and evidence != exp.observed:
+            line += f" | {evidence}"
+        out.append(line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…")
+    return out

@@ -13,8 +13,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from kugeldrill.checkers.model import CheckResult
 from kugeldrill.reports.chart import render_timeline_svg
-from kugeldrill.reports.summary import RunSummary
+from kugeldrill.reports.summary import LoadTotals, RunSummary
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1100px}
@@ -39,12 +40,54 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return escape(str(value))
 
 
-def _json(value: Any) -> str:
-    return escape(json.dumps(value, indent=2, default=str))
-
-
 def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)) if ts else "–"
+
+
+MAX_ROWS = 20
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return f"<code>{escape(json.dumps(value, default=str))[:300]}</code>"
+    return _fmt(value, 3) if isinstance(value, float) else escape("–" if value is None else str(value))
+
+
+def _records_table(items: list[dict[str, Any]], cls: str = "evidence") -> str:
+    """A list of flat records as a table: one column per key, first rows only."""
+    cols: list[str] = []
+    for item in items:
+        cols += [k for k in item if k not in cols]
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(item.get(c))}</td>" for c in cols) + "</tr>"
+                   for item in items[:MAX_ROWS])
+    more = f'<p class="muted">… {len(items) - MAX_ROWS} more</p>' if len(items) > MAX_ROWS else ""
+    return f'<table class="{cls}"><tr>{head}</tr>{body}</table>{more}'
+
+
+def evidence_html(evidence: dict[str, Any]) -> str:
+    """Evidence as tables a person reads: lists of records as tables (e.g. key, expected,
+    observed), mappings as key/value rows, nested groups (examples per kind) each titled."""
+    parts: list[str] = []
+    scalars = {k: v for k, v in evidence.items() if not isinstance(v, (dict, list))}
+    if scalars:
+        parts.append(_kv_table(scalars, "evidence"))
+    for key, value in evidence.items():
+        if key in scalars or not value:
+            continue
+        if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            parts.append(f"<p><b>{escape(str(key))}</b></p>" + _records_table(value))
+        elif isinstance(value, dict) and all(isinstance(v, list) for v in value.values()):
+            for kind, items in value.items():
+                if items and all(isinstance(i, dict) for i in items):
+                    parts.append(f"<p><b>{escape(str(key))}: {escape(str(kind))}</b></p>" + _records_table(items))
+                elif items:
+                    parts.append(f"<p><b>{escape(str(key))}: {escape(str(kind))}</b> {_cell(items)}</p>")
+        elif isinstance(value, dict):
+            parts.append(f"<p><b>{escape(str(key))}</b></p>" + _kv_table(value, "evidence"))
+        else:
+            parts.append(f"<p><b>{escape(str(key))}</b> {_cell(value)}</p>")
+    return "".join(parts)
 
 
 def _expectations(summary: RunSummary) -> str:
@@ -53,7 +96,7 @@ def _expectations(summary: RunSummary) -> str:
     rows = []
     for e in summary.expectations:
         evidence = (f'<details{" open" if e.passed is not True else ""}><summary>evidence</summary>'
-                    f'<pre>{_json(e.evidence)}</pre></details>') if e.evidence else ""
+                    f'{evidence_html(e.evidence)}</details>') if e.evidence else ""
         rows.append(f'<tr class="expectation {e.outcome}" data-outcome="{e.outcome}"><td><span class="badge {e.outcome}">'
                     f'{e.outcome}</span></td><td>{escape(e.name)}</td><td>{escape(e.expected)}</td>'
                     f'<td class="observed">{escape(e.observed)}{evidence}</td></tr>')
@@ -71,8 +114,12 @@ def _kv_table(data: dict[str, Any], cls: str = "") -> str:
     for key, value in nested.items():
         if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             extra += f"<p><b>{escape(str(key))}</b></p>" + _rows_table(value, "", f"{cls}-{key}")
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            extra += f"<p><b>{escape(str(key))}</b></p>" + _records_table(value, f"{cls}-{key}")
+        elif isinstance(value, dict) and value:
+            extra += f"<p><b>{escape(str(key))}</b></p>" + _kv_table(value, f"{cls}-{key}")
         elif value:
-            extra += f"<p><b>{escape(str(key))}</b></p><pre>{_json(value)}</pre>"
+            extra += f"<p><b>{escape(str(key))}</b> {_cell(value)}</p>"
     return f'<table class="{cls}">{rows}</table>{extra}'
 
 
@@ -81,11 +128,10 @@ def _fanout(summary: RunSummary) -> str:
     check = summary.check("fanout")
     if check is None:
         return '<p class="muted">The fan-out checker did not run.</p>'
-    counts = check.get("counts") or {}
-    matrix = counts.get("matrix") or (check.get("details") or {}).get("matrix")
-    valid = check.get("valid")
-    outcome = {True: "passed", False: "failed", None: "unknown"}[valid]
-    parts = [f'<p><span class="badge {outcome}">{outcome}</span> {escape(check.get("summary", ""))}</p>']
+    counts = check.counts
+    matrix = counts.get("matrix") or check.details.get("matrix")
+    outcome = {True: "passed", False: "failed", None: "unknown"}[check.valid]
+    parts = [f'<p><span class="badge {outcome}">{outcome}</span> {escape(check.summary)}</p>']
     if isinstance(matrix, dict) and matrix:
         cols: list[str] = []
         for per_sub in matrix.values():
@@ -118,33 +164,29 @@ def _rows_table(rows: dict[str, dict[str, Any]], first: str, cls: str) -> str:
     return f'<table class="{cls}"><tr><th>{escape(first)}</th>{head}</tr>{body}</table>'
 
 
-def _examples(check: dict[str, Any]) -> str:
-    examples = check.get("examples") or {}
-    if not examples:
-        return ""
-    return "".join(f'<details><summary>{escape(kind)} ({len(items)} first examples)</summary><pre>{_json(items)}</pre></details>'
-                   for kind, items in examples.items())
+def _examples(check: CheckResult) -> str:
+    return "".join(f'<details><summary>{escape(kind)} ({len(items)} first examples)</summary>'
+                   f'{_records_table(items)}</details>' for kind, items in check.examples.items() if items)
 
 
 def _checker_section(summary: RunSummary, name: str, empty: str) -> str:
     check = summary.check(name)
     if check is None:
         return f'<p class="muted">{escape(empty)}</p>'
-    valid = check.get("valid")
-    outcome = {True: "passed", False: "failed", None: "unknown"}[valid]
-    return (f'<p><span class="badge {outcome}">{outcome}</span> {escape(check.get("summary", ""))}</p>'
-            + _kv_table(check.get("counts", {}), f"{name}-counts") + _examples(check))
+    outcome = {True: "passed", False: "failed", None: "unknown"}[check.valid]
+    return (f'<p><span class="badge {outcome}">{outcome}</span> {escape(check.summary)}</p>'
+            + _kv_table(check.counts, f"{name}-counts") + _examples(check))
 
 
 def _faults(summary: RunSummary) -> str:
     if not summary.faults:
         return '<p class="muted">No faults in this scenario.</p>'
     rows = "".join(
-        f'<tr class="{"failed" if f.get("end") is None or f.get("error") else ""}"><td>{escape(str(f.get("id", "")))}</td>'
-        f'<td>{escape(str(f.get("link", "")))}</td><td>{escape(str(f.get("kind", "")))}</td>'
-        f'<td>{escape(json.dumps(f.get("params") or {}))}</td><td class="num">{_fmt(f.get("start"))}</td>'
-        f'<td class="num">{_fmt(f.get("end")) if f.get("end") is not None else "<b>never healed</b>"}</td>'
-        f'<td>{escape(str(f.get("error") or ""))}</td></tr>' for f in summary.faults)
+        f'<tr class="{"failed" if f.end is None or f.error else ""}"><td>{escape(f.id)}</td>'
+        f'<td>{escape(f.link)}</td><td>{escape(f.kind)}</td>'
+        f'<td>{escape(json.dumps(f.params))}</td><td class="num">{_fmt(f.start)}</td>'
+        f'<td class="num">{_fmt(f.end) if f.end is not None else "<b>never healed</b>"}</td>'
+        f'<td>{escape(f.error or "")}</td></tr>' for f in summary.faults)
     return ('<table class="faults"><tr><th>id</th><th>link</th><th>kind</th><th>params</th><th>applied (s)</th>'
             f'<th>healed (s)</th><th>error</th></tr>{rows}</table>')
 
@@ -169,12 +211,13 @@ def _files(run_dir: Path) -> str:
 
 def render_html(summary: RunSummary, run_dir: Path | None = None) -> str:
     verdict = summary.verdict
-    totals = summary.totals
+    totals = summary.totals or LoadTotals()
+    events = summary.events
     conv = ("not measured" if summary.convergence_seconds is None else
             f"{summary.convergence_seconds:.1f} s" + ("" if summary.converged is not False else " (bound reached, not quiescent)"))
     notes = "".join(f"<li>{escape(n)}</li>" for n in summary.notes)
     error = f'<p><b>Error:</b> {escape(summary.error)}</p>' if summary.error else ""
-    phases = " → ".join(f'{escape(p.get("name", ""))} ({_fmt(p.get("start"))}–{_fmt(p.get("end"))} s)' for p in summary.phases)
+    phases = " → ".join(f"{escape(p.name)} ({_fmt(p.start)}–{_fmt(p.end)} s)" for p in summary.phases)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>kugeldrill: {escape(summary.scenario)} — {verdict}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>
@@ -191,11 +234,11 @@ def render_html(summary: RunSummary, run_dir: Path | None = None) -> str:
 <p class="muted">Phases: {phases or '–'}</p>
 <h2>Load</h2>
 <table class="totals"><tr><th>requests</th><th>failures</th><th>error rate</th><th>requests/s</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th></tr>
-<tr><td class="num">{_fmt(totals.get("requests"))}</td><td class="num">{_fmt(totals.get("failures"))}</td>
-<td class="num">{_fmt((totals.get("error_rate") or 0) * 100, 2)} %</td><td class="num">{_fmt(totals.get("rps"))}</td>
-<td class="num">{_fmt(totals.get("p50"))}</td><td class="num">{_fmt(totals.get("p95"))}</td><td class="num">{_fmt(totals.get("p99"))}</td>
-<td class="num">{_fmt(totals.get("max"))}</td></tr></table>
-<p>Events published {summary.events.get("published", "–")} · applied {summary.events.get("applied", "–")}</p>
+<tr><td class="num">{_fmt(totals.requests)}</td><td class="num">{_fmt(totals.failures)}</td>
+<td class="num">{_fmt(totals.error_rate * 100, 2)} %</td><td class="num">{_fmt(totals.rps)}</td>
+<td class="num">{_fmt(totals.p50)}</td><td class="num">{_fmt(totals.p95)}</td><td class="num">{_fmt(totals.p99)}</td>
+<td class="num">{_fmt(totals.max)}</td></tr></table>
+<p>{f"Events published {events.published} · applied {events.applied}" if events else "Events: not recorded by this source"}</p>
 <h2>Fan-out</h2>{_fanout(summary)}
 <h2>Duplicates</h2>{_checker_section(summary, "duplicates", "The duplicate checker did not run.")}
 <h2>Breakers</h2>{_checker_section(summary, "breaker", "The breaker checker did not run.")}

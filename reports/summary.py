@@ -1,19 +1,26 @@
-"""RunSummary: everything a report shows about one drill, as plain JSON-able data.
+"""RunSummary: everything a report shows about one drill, as typed records.
 
-The drill gathers it; the HTML, JUnit and verdict writers only render it. Keeping it
-plain data (times in seconds since the load started) is what lets `kugeldrill report`
-re-render a run folder later and lets unit tests feed the writers synthetic runs.
+The drill builds it from the checkers' typed inputs and results (one reader per run-folder
+file: nothing here parses a run file other than verdict.json); the HTML, JUnit, console and
+verdict writers only render it. Times are seconds since the load's first operation (t0), so
+`kugeldrill report` can re-render a run folder later and unit tests can feed the writers
+synthetic runs.
+
+verdict.json is `RunSummary.to_dict()`; `RunSummary.load` reads it back (version 1 files,
+written before these records were typed, are read too).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from kugeldrill.checkers.model import CheckResult
+
 Status = Literal["completed", "interrupted", "error"]
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2
 
 
 @dataclass
@@ -21,7 +28,7 @@ class ExpectationResult:
     """One expectation of the scenario, judged: passed True/False, or None = unknown."""
 
     name: str  # e.g. "breaker.sequence[cart]", "load.max_error_rate"
-    checker: str  # breaker | duplicates | fanout | load | convergence
+    checker: str  # breaker | duplicates | fanout | outcomes | load | convergence
     passed: bool | None
     expected: str
     observed: str
@@ -33,8 +40,93 @@ class ExpectationResult:
 
 
 @dataclass
+class Phase:
+    """A drill phase (environment, provision, load, heal, quiescence, check, cleanup, ...)."""
+
+    name: str
+    start: float
+    end: float
+
+
+@dataclass
+class SeriesPoint:
+    """One row of Locust's aggregated stats history (t since t0)."""
+
+    t: float
+    rps: float = 0.0
+    fails_s: float = 0.0
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    users: float = 0.0
+    requests: float = 0.0
+    failures: float = 0.0
+
+
+@dataclass
+class LoadTotals:
+    """Locust's aggregated totals of the whole run."""
+
+    requests: int = 0
+    failures: int = 0
+    error_rate: float = 0.0
+    rps: float | None = None
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    max: float | None = None
+    avg: float | None = None
+
+
+@dataclass
+class FaultSpan:
+    """A scheduled fault as it happened (start/end since t0; end None: never healed)."""
+
+    id: str
+    link: str
+    kind: str
+    start: float
+    end: float | None
+    params: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    status: str = ""
+
+
+@dataclass
+class BreakerPoint:
+    """A breaker transition on the report's time axis."""
+
+    service: str
+    breaker: str
+    t: float
+    from_state: str
+    to_state: str
+    failures: int | None = None
+    reason: str = ""
+
+
+@dataclass
+class EventBucket:
+    """Per-second stand-in event counts: the picture of republish amplification after a fault."""
+
+    t: float
+    published: int = 0
+    republished: int = 0
+    applied: int = 0
+    duplicates: int = 0
+
+
+@dataclass
+class EventTotals:
+    published: int = 0
+    publish_failed: int = 0
+    applied: int = 0
+    duplicates_skipped: int = 0
+
+
+@dataclass
 class RunSummary:
-    """A drill's outcome. `series` rows: t, rps, fails_s, p50, p95, p99, users (t in s since t0)."""
+    """A drill's outcome."""
 
     scenario: str
     description: str = ""
@@ -43,23 +135,23 @@ class RunSummary:
     error: str | None = None
     started_wall: float = 0.0
     ended_wall: float = 0.0
-    t0_wall: float = 0.0  # load start (Locust launched); every `t` below is relative to it
+    t0_wall: float = 0.0  # the load's first operation; every `t` below is relative to it
     t0_mono: float = 0.0
     load_seconds: float = 0.0
     target: str = "embedded"
-    stack_options: dict[str, Any] = field(default_factory=dict)
-    phases: list[dict[str, Any]] = field(default_factory=list)  # {name, start, end}
-    series: list[dict[str, float]] = field(default_factory=list)
-    totals: dict[str, Any] = field(default_factory=dict)  # requests, failures, error_rate, rps, p50, p95, p99
-    endpoints: list[dict[str, Any]] = field(default_factory=list)  # Locust per-name rows
-    faults: list[dict[str, Any]] = field(default_factory=list)  # {id, link, kind, start, end, error}
-    breaker_transitions: list[dict[str, Any]] = field(default_factory=list)  # {service, breaker, t, from, to}
-    checks: list[dict[str, Any]] = field(default_factory=list)  # CheckResult.to_dict()
+    stack_options: dict[str, Any] = field(default_factory=dict)  # the scenario's `stack` block as run (display)
+    phases: list[Phase] = field(default_factory=list)
+    series: list[SeriesPoint] = field(default_factory=list)
+    totals: LoadTotals | None = None
+    endpoints: list[dict[str, str]] = field(default_factory=list)  # Locust's per-name CSV rows, verbatim
+    faults: list[FaultSpan] = field(default_factory=list)
+    breaker_transitions: list[BreakerPoint] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
     expectations: list[ExpectationResult] = field(default_factory=list)
     convergence_seconds: float | None = None
     converged: bool | None = None
-    events: dict[str, int] = field(default_factory=dict)  # published / applied totals
-    event_series: list[dict[str, float]] = field(default_factory=list)  # per second: t, published, republished, applied, duplicates
+    events: EventTotals | None = None
+    event_series: list[EventBucket] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # things the reader must know (partial data, ...)
 
     @property
@@ -75,11 +167,12 @@ class RunSummary:
     def exit_code(self) -> int:
         return {"pass": 0, "fail": 1, "error": 2, "interrupted": 130}[self.verdict]
 
-    def check(self, name: str) -> dict[str, Any] | None:
-        for c in self.checks:
-            if c.get("checker") == name:
-                return c
-        return None
+    def check(self, name: str) -> CheckResult | None:
+        return next((c for c in self.checks if c.checker == name), None)
+
+    def failed_expectations(self) -> list[ExpectationResult]:
+        """Expectations that failed or could not be judged, in the order they were judged."""
+        return [e for e in self.expectations if e.passed is not True]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -90,11 +183,35 @@ class RunSummary:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunSummary":
-        known = {f for f in cls.__dataclass_fields__}
-        kwargs = {k: v for k, v in data.items() if k in known}
-        kwargs["expectations"] = [ExpectationResult(**e) for e in data.get("expectations", [])]
-        return cls(**kwargs)
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in data.items() if k in known}
+        kw["expectations"] = [ExpectationResult(**e) for e in data.get("expectations") or []]
+        kw["phases"] = [_record(Phase, p) for p in data.get("phases") or []]
+        kw["series"] = [_record(SeriesPoint, r) for r in data.get("series") or []]
+        kw["totals"] = _record(LoadTotals, data["totals"]) if data.get("totals") else None
+        kw["faults"] = [_record(FaultSpan, f) for f in data.get("faults") or []]
+        kw["breaker_transitions"] = [_record(BreakerPoint, _renamed(t)) for t in data.get("breaker_transitions") or []]
+        kw["checks"] = [_record(CheckResult, c) for c in data.get("checks") or []]
+        kw["events"] = _record(EventTotals, data["events"]) if data.get("events") else None
+        kw["event_series"] = [_record(EventBucket, b) for b in data.get("event_series") or []]
+        return cls(**kw)
 
     @classmethod
     def load(cls, path: str | Path) -> "RunSummary":
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _renamed(row: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 wrote a transition's states as `from`/`to`."""
+    row = dict(row)
+    if "from" in row:
+        row.setdefault("from_state", row.pop("from"))
+    if "to" in row:
+        row.setdefault("to_state", row.pop("to"))
+    return row
+
+
+def _record(cls: type, data: dict[str, Any]) -> Any:
+    """A record from a dict, ignoring keys the record does not have (older or newer files)."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})

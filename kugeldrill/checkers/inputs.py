@@ -22,6 +22,7 @@ from kugeldrill.checkers.model import (
     Publication,
     StateUnreachable,
     StreamGroup,
+    UnappliedFault,
 )
 
 #: The names used in `sources` / `missing`, one per kind of record.
@@ -60,6 +61,8 @@ class CheckInputs:
     outbox: list[OutboxEntry] = field(default_factory=list)
     stream_groups: list[StreamGroup] = field(default_factory=list)
     markers: list[IdempotencyMarker] = field(default_factory=list)
+    unapplied_faults: list[UnappliedFault] = field(default_factory=list)
+    t0: tuple[float, float] | None = None  # (wall, mono) of the load's first operation, from the timeline
     sources: dict[str, str] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -89,9 +92,16 @@ class CheckInputs:
         for name, reason in other.missing.items():
             if name not in self.sources:
                 self.missing.setdefault(name, reason)
+        self.unapplied_faults.extend(other.unapplied_faults)
+        self.t0 = self.t0 or other.t0
         self.notes.extend(other.notes)
         self.cache.clear()
         return self
+
+    @property
+    def clock_offset(self) -> float | None:
+        """mono − wall of the run, to put wall-clock-only sources (log lines) on the monotonic axis."""
+        return None if self.t0 is None else self.t0[1] - self.t0[0]
 
     def provenance(self) -> dict[str, Any]:
         """{"sources", "missing", "records"} for reports."""

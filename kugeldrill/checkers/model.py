@@ -42,6 +42,8 @@ class FaultWindow:
     end_mono: float | None
     end_wall: float | None
     params: dict[str, Any] = field(default_factory=dict)
+    status: str = ""  # the timeline's last word on it: healed, active, error, ...
+    error: str | None = None  # e.g. a heal that failed
 
     @property
     def app(self) -> str:
@@ -50,6 +52,19 @@ class FaultWindow:
     @property
     def link_kind(self) -> str:
         return self.link.split("@", 1)[0]
+
+
+@dataclass(slots=True)
+class UnappliedFault:
+    """A scheduled fault that never took effect (the run stopped first, or applying it failed)."""
+
+    fault_id: str
+    link: str
+    kind: str
+    at: float  # seconds after t0 it was due
+    params: dict[str, Any] = field(default_factory=dict)
+    status: str = ""  # pending | skipped | error
+    error: str | None = None
 
 
 @dataclass(slots=True)

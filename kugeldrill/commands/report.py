@@ -1,7 +1,7 @@
 """`kugeldrill report RUN_DIR`: re-render verdict.json, junit.xml and report.html of a run.
 
-Charts and tables are rebuilt from the run folder's files (Locust CSV, timeline.json,
-events); checker results and expectations are taken from its verdict.json.
+The run's summary (checker results, expectations, faults, breaker transitions) comes from its
+verdict.json; the load charts are refreshed from Locust's CSV files when they are there.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kugeldrill.ground.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,18 +19,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def rerender(run_dir: Path) -> Path:
     """Rebuild the reports of `run_dir`; returns report.html's path."""
-    from kugeldrill.drill.gather import fill_from_folder
+    from kugeldrill.compare import load_run
+    from kugeldrill.drill.gather import fill_load
     from kugeldrill.reports import write_all
-    from kugeldrill.reports.summary import RunSummary
 
-    verdict = run_dir / "verdict.json"
-    if not verdict.is_file():
-        raise ConfigError(f"{run_dir} is not a run folder (no verdict.json)")
-    try:
-        summary = RunSummary.load(verdict)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ConfigError(f"{verdict}: cannot read the run summary: {exc}") from None
-    fill_from_folder(summary, run_dir)
+    summary = load_run(run_dir)
+    fill_load(summary, run_dir)
     summary.run_dir = str(run_dir.resolve())
     return write_all(run_dir, summary)["html"]
 

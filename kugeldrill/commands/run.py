@@ -49,7 +49,7 @@ def run_command(args: argparse.Namespace) -> int:
     from kugeldrill.drill import DrillOptions, run_drill
     from kugeldrill.drill.runfolder import run_dir_for
     from kugeldrill.scenario import load_scenario, suite
-    from kugeldrill.reports.console import Console
+    from kugeldrill.reports.console import Console, failure_lines
 
     paths: list[str | Path] = list(args.scenarios)
     if args.suite:
@@ -63,6 +63,7 @@ def run_command(args: argparse.Namespace) -> int:
         loaded = [with_target(item, args.target) for item in loaded]
     console = Console(live=False if args.plain else None)
     results: list[tuple[str, int, Path]] = []
+    why: dict[str, list[str]] = {}
     worst = 0
     with console:
         for item in loaded:
@@ -73,6 +74,7 @@ def run_command(args: argparse.Namespace) -> int:
             console.message(f"[{item.scenario.name}] {summary.verdict.upper()} (exit {code}) → {run_dir / 'report.html'}")
             if summary.error:
                 console.message(f"[{item.scenario.name}] {summary.error}")
+            why[item.scenario.name] = failure_lines(summary)
             if code == 130:
                 worst = 130
                 break
@@ -81,4 +83,10 @@ def run_command(args: argparse.Namespace) -> int:
     for name, code, run_dir in results:
         verdict = {0: "pass", 1: "FAIL", 2: "ERROR", 130: "INTERRUPTED"}.get(code, str(code))
         print(f"  {verdict:<11} {name:<28} {run_dir / 'report.html'}", file=sys.stdout)
+    # Last, where a person or a CI log reader looks first: why each red drill is red.
+    for name, lines in why.items():
+        if lines:
+            print(f"\nkugeldrill: {name}: expectations not met", file=sys.stdout)
+            for line in lines:
+                print(line, file=sys.stdout)
     return worst

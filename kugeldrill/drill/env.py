@@ -17,9 +17,19 @@ from typing import Any, Protocol
 
 import httpx
 
+from kugeldrill.chaos.heal import heal_all
+from kugeldrill.chaos.links import Link, LinkMap, proxy_name
+from kugeldrill.checkers.adapters.kugelpos import ObservationSources, load_kugelpos_inputs
+from kugeldrill.checkers.adapters.standin import load_standin_inputs
+from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.checkers.params import BreakerParams
 from kugeldrill.ground.errors import DrillError, TargetUnreachableError
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.scenario_schema import Scenario
+from kugeldrill.stack.components import render_components
+from kugeldrill.stack.launcher import Stack, StackOptions
+from kugeldrill.target import dump_target, load_target
+from kugeldrill.target_logs import gather_logs
 
 PROBE_TIMEOUT = 3.0
 PUBLISHERS = ("cart", "terminal")
@@ -60,9 +70,9 @@ class DrillEnvironment(Protocol):
 
     def service_urls(self) -> dict[str, str]: ...
     def toxiproxy_api(self) -> str | None: ...
-    def link_map(self) -> Any: ...  # chaos.links.LinkMap
-    def check_inputs(self, run_dir: Path) -> Any: ...  # checkers.inputs.CheckInputs
-    def breaker_params(self) -> dict[str, Any]: ...  # threshold, reset_seconds, half_open, failures
+    def link_map(self) -> LinkMap: ...
+    def check_inputs(self, run_dir: Path) -> CheckInputs: ...
+    def breaker_params(self) -> BreakerParams: ...  # the breaker the system really has
     def events_files(self) -> dict[str, Path]: ...  # live per-service event files (may be empty)
     def outbox_probe(self) -> Callable[[], Hashable | None] | None: ...  # for quiescence (None: no outbox)
     def save_into(self, run_dir: Path) -> None: ...  # stack.json / target.yaml, logs, events
@@ -73,15 +83,12 @@ class DrillEnvironment(Protocol):
 def _heal(api: str | None, proxies: list[str] | None, allow_hosts: tuple[str, ...]) -> list[str]:
     if not api:
         return []
-    from kugeldrill.chaos.heal import heal_all
-
     report = heal_all(api, proxies=proxies, allow_hosts=allow_hosts)
     return list(report.remaining)
 
 
 def _component_renderer(processing_timeout: float | None, redeliver_ms: int | None) -> Callable[..., Any]:
     """The stand-in's component renderer with the scenario's pub/sub redelivery timings."""
-    from kugeldrill.stack.components import render_components
 
     def render(dest: Path, **kwargs: Any) -> Any:
         if processing_timeout is not None:
@@ -99,8 +106,9 @@ class EmbeddedEnvironment:
     kind = "embedded"
     allow_hosts: tuple[str, ...] = ()
 
-    def __init__(self, stack: Any) -> None:
+    def __init__(self, stack: Stack, options: StackOptions) -> None:
         self.stack = stack
+        self.options = options
         self.description = "embedded stand-in"
         self.redis_url: str | None = stack.redis_url
         self._torn_down = False
@@ -108,10 +116,6 @@ class EmbeddedEnvironment:
     @classmethod
     def start(cls, scenario: Scenario, run_dir: Path) -> "EmbeddedEnvironment":
         """Stack.up with the scenario's stack options; raises DrillError naming the failed part."""
-        try:
-            from kugeldrill.stack.launcher import Stack, StackOptions
-        except ImportError as exc:
-            raise DrillError(f"the embedded stack is not available: {exc}") from None
         opts = scenario.stack
         options = StackOptions(
             state_dir=run_dir / "stack",
@@ -127,7 +131,7 @@ class EmbeddedEnvironment:
         )
         if opts.processing_timeout_seconds is not None or opts.redeliver_interval_ms is not None:
             options.render_components = _component_renderer(opts.processing_timeout_seconds, opts.redeliver_interval_ms)
-        return cls(Stack.up(options))
+        return cls(Stack.up(options), options)
 
     def service_urls(self) -> dict[str, str]:
         return self.stack.service_urls()
@@ -135,9 +139,7 @@ class EmbeddedEnvironment:
     def toxiproxy_api(self) -> str | None:
         return self.stack.toxiproxy_url
 
-    def link_map(self) -> Any:
-        from kugeldrill.chaos.links import LinkMap
-
+    def link_map(self) -> LinkMap:
         return LinkMap.from_state(self.stack.state.get("links", {}))
 
     def events_files(self) -> dict[str, Path]:
@@ -147,18 +149,15 @@ class EmbeddedEnvironment:
         urls = {app: url for app, url in self.service_urls().items() if app in PUBLISHERS}
         return make_outbox_probe(urls) if urls else None
 
-    def check_inputs(self, run_dir: Path) -> Any:
-        from kugeldrill.checkers.adapters.standin import load_standin_inputs
-
+    def check_inputs(self, run_dir: Path) -> CheckInputs:
         return load_standin_inputs(run_dir, self.stack.state)
 
-    def breaker_params(self) -> dict[str, Any]:
-        b = (self.stack.state.get("options") or {}).get("breaker") or {}
-        defects = set((self.stack.state.get("options") or {}).get("defects") or [])
-        return {"threshold": b.get("threshold", 3), "reset_seconds": b.get("reset_seconds", 60.0),
-                "half_open_max_calls": b.get("half_open_max_calls", 1),
-                # The checker judges the seed's breaker; defect switches are what it must catch.
-                "defects": sorted(defects)}
+    def breaker_params(self) -> BreakerParams:
+        """The seed's breaker as the stand-in was configured (defect switches are what the
+        checker must catch, so they do not change what it judges against)."""
+        o = self.options
+        return BreakerParams(threshold=o.breaker_threshold, reset_seconds=o.breaker_reset_seconds,
+                             half_open_max_calls=o.breaker_half_open_max_calls)
 
     def save_into(self, run_dir: Path) -> None:
         """stack.json, events/ and logs/ at the run folder's top level (contracts §7)."""
@@ -170,8 +169,6 @@ class EmbeddedEnvironment:
                 shutil.copytree(src, run_dir / sub, dirs_exist_ok=True)
 
     def heal(self) -> list[str]:
-        from kugeldrill.chaos.links import proxy_name
-
         proxies = [proxy_name(n) for n in self.stack.state.get("links", {})]
         return _heal(self.toxiproxy_api(), proxies, self.allow_hosts)
 
@@ -199,8 +196,6 @@ class TargetEnvironment:
 
     @classmethod
     def open(cls, path: str | Path) -> "TargetEnvironment":
-        from kugeldrill.target import load_target  # loopback rule checked there
-
         env = cls(load_target(path))
         env.check_reachable()
         return env
@@ -228,9 +223,7 @@ class TargetEnvironment:
     def toxiproxy_api(self) -> str | None:
         return self.target.toxiproxy.api if self.target.toxiproxy else None
 
-    def link_map(self) -> Any:
-        from kugeldrill.chaos.links import Link, LinkMap
-
+    def link_map(self) -> LinkMap:
         return LinkMap([Link(n, s.listen, s.upstream) for n, s in self.target.links.items()],
                        allow_hosts=self.allow_hosts)
 
@@ -240,12 +233,9 @@ class TargetEnvironment:
     def outbox_probe(self) -> Callable[[], Hashable | None] | None:
         return None  # a real target's outbox lives in MongoDB; quiescence uses the streams only
 
-    def check_inputs(self, run_dir: Path) -> Any:
+    def check_inputs(self, run_dir: Path) -> CheckInputs:
         """Only the target file's observation sources: its logs (copied into run_dir/logs
         first, and parsed from there), its Redis and its MongoDB; never stand-in events."""
-        from kugeldrill.checkers.adapters.kugelpos import ObservationSources, load_kugelpos_inputs
-        from kugeldrill.target_logs import gather_logs
-
         obs = self.target.observe
         logs = gather_logs(obs.logs, self.target.path, run_dir)
         sources = ObservationSources(logs=logs.files, redis_url=obs.redis_url, mongo_url=obs.mongodb_url,
@@ -256,14 +246,12 @@ class TargetEnvironment:
         inputs.notes.extend(logs.notes)
         return inputs
 
-    def breaker_params(self) -> dict[str, Any]:
+    def breaker_params(self) -> BreakerParams:
         b = self.target.breaker
-        return {"threshold": b.threshold, "reset_seconds": b.reset_seconds,
-                "half_open_max_calls": b.half_open_max_calls, "mode": b.failures}
+        return BreakerParams(threshold=b.threshold, reset_seconds=b.reset_seconds,
+                             half_open_max_calls=b.half_open_max_calls, mode=b.failures)
 
     def save_into(self, run_dir: Path) -> None:
-        from kugeldrill.target import dump_target
-
         (run_dir / "target.yaml").write_text(dump_target(self.target), encoding="utf-8")
 
     def heal(self) -> list[str]:

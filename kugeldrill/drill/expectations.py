@@ -11,21 +11,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from kugeldrill.scenario_schema import BreakerSequence, Expectations
+from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.checkers.model import BreakerTransition
 from kugeldrill.reports.summary import ExpectationResult, RunSummary
+from kugeldrill.scenario_schema import BreakerSequence, Expectations
 
 ARROW = "→"
 
 
-def observed_sequences(transitions: list[dict[str, Any]], service: str,
+def observed_sequences(transitions: list[BreakerTransition], service: str,
                        breaker: str | None = None) -> dict[str, list[str]]:
-    """State sequence per breaker of `service` (first `from`, then every `to`)."""
+    """State sequence per breaker of `service` (first `from`, then every `to`), in time order."""
     per: dict[str, list[str]] = {}
-    for tr in sorted(transitions, key=lambda r: r.get("t", 0.0)):
-        if tr.get("service") != service or (breaker and tr.get("breaker") != breaker):
+    for tr in sorted(transitions, key=lambda t: t.mono):
+        if tr.service != service or (breaker and tr.breaker != breaker):
             continue
-        seq = per.setdefault(str(tr.get("breaker", "")), [str(tr.get("from", "CLOSED"))])
-        seq.append(str(tr.get("to")))
+        per.setdefault(tr.breaker, [tr.from_state]).append(tr.to_state)
     return per
 
 
@@ -35,26 +36,37 @@ def contains_in_order(observed: list[str], expected: list[str]) -> bool:
     return all(any(state == want for state in it) for want in expected)
 
 
-def judge_sequence(seq: BreakerSequence, summary: RunSummary) -> ExpectationResult:
-    per = observed_sequences(summary.breaker_transitions, seq.service, seq.breaker)
+def _transition_rows(transitions: list[BreakerTransition], service: str, t0_mono: float) -> list[dict[str, Any]]:
+    return [{"t": round(t.mono - t0_mono, 3), "breaker": t.breaker, "from": t.from_state, "to": t.to_state,
+             "failures": t.failures} for t in sorted(transitions, key=lambda t: t.mono) if t.service == service][:50]
+
+
+def judge_sequence(seq: BreakerSequence, inputs: CheckInputs, t0_mono: float) -> ExpectationResult:
     name = f"breaker.sequence[{seq.service}{'/' + seq.breaker if seq.breaker else ''}]"
     expected = ARROW.join(seq.states) + (" exactly" if seq.exact else " (in order)")
+    if not inputs.has("breaker_transitions"):
+        why = inputs.missing.get("breaker_transitions", "no breaker records were read")
+        return ExpectationResult(name, "breaker", None, expected, f"unknown: {why}", {})
+    per = observed_sequences(inputs.breaker_transitions, seq.service, seq.breaker)
     if not per:
-        observed = "no transition recorded (stayed CLOSED, or breaker events missing)"
-        passed = seq.states == ["CLOSED"]
-        return ExpectationResult(name, "breaker", passed, expected, observed,
+        observed = "no transition recorded (stayed CLOSED)"
+        return ExpectationResult(name, "breaker", seq.states == ["CLOSED"], expected, observed,
                                  {"transitions": [], "service": seq.service})
     matches = {b: (s == seq.states if seq.exact else contains_in_order(s, seq.states)) for b, s in per.items()}
     observed = "; ".join(f"{b or '-'}: {ARROW.join(s)}" for b, s in per.items())
-    evidence = {"transitions": [t for t in summary.breaker_transitions if t.get("service") == seq.service][:50]}
+    evidence = {"transitions": _transition_rows(inputs.breaker_transitions, seq.service, t0_mono)}
     return ExpectationResult(name, "breaker", any(matches.values()), expected, observed, evidence)
 
 
-def judge_never_open(service: str, summary: RunSummary) -> ExpectationResult:
-    opened = [t for t in summary.breaker_transitions if t.get("service") == service and t.get("to") == "OPEN"]
-    return ExpectationResult(
-        f"breaker.never_open[{service}]", "breaker", not opened, "no breaker of this service opens",
-        f"opened {len(opened)} time(s)" if opened else "never opened", {"openings": opened[:20]} if opened else {})
+def judge_never_open(service: str, inputs: CheckInputs, t0_mono: float) -> ExpectationResult:
+    name, expected = f"breaker.never_open[{service}]", "no breaker of this service opens"
+    if not inputs.has("breaker_transitions"):
+        why = inputs.missing.get("breaker_transitions", "no breaker records were read")
+        return ExpectationResult(name, "breaker", None, expected, f"unknown: {why}", {})
+    opened = [t for t in inputs.breaker_transitions if t.service == service and t.to_state == "OPEN"]
+    evidence = {"openings": [r for r in _transition_rows(opened, service, t0_mono)][:20]} if opened else {}
+    return ExpectationResult(name, "breaker", not opened, expected,
+                             f"opened {len(opened)} time(s)" if opened else "never opened", evidence)
 
 
 def judge_checker(name: str, summary: RunSummary, policy: str | None = None) -> ExpectationResult:
@@ -62,25 +74,22 @@ def judge_checker(name: str, summary: RunSummary, policy: str | None = None) -> 
     what = f"the {name} checker finds no violation" + (f" (policy {policy})" if policy else "")
     if check is None:
         return ExpectationResult(f"{name}.check", name, None, what, "the checker did not run (no result)", {})
-    valid = check.get("valid")
-    observed = check.get("summary") or {True: "valid", False: "invalid", None: "unknown: data missing"}[valid]
+    observed = check.summary or {True: "valid", False: "invalid", None: "unknown: data missing"}[check.valid]
     evidence: dict[str, Any] = {}
-    if valid is not True:
-        evidence = {"examples": check.get("examples", {}), "counts": check.get("counts", {})}
-    return ExpectationResult(f"{name}.check", name, valid, what, observed, evidence)
+    if check.valid is not True:
+        evidence = {"examples": check.examples, "counts": check.counts}
+    return ExpectationResult(f"{name}.check", name, check.valid, what, observed, evidence)
 
 
 def _outside_fault_rates(summary: RunSummary) -> tuple[float, float]:
     """Requests and failures per second summed over series rows outside every fault window."""
-    windows = [(f.get("start") or 0.0, f.get("end") if f.get("end") is not None else float("inf"))
-               for f in summary.faults]
+    windows = [(f.start, f.end if f.end is not None else float("inf")) for f in summary.faults]
     req = fail = 0.0
     for row in summary.series:
-        t = row.get("t", 0.0)
-        if any(a <= t <= b for a, b in windows):
+        if any(a <= row.t <= b for a, b in windows):
             continue
-        req += row.get("rps") or 0.0
-        fail += row.get("fails_s") or 0.0
+        req += row.rps
+        fail += row.fails_s
     return req, fail
 
 
@@ -88,16 +97,16 @@ def judge_load(exp: Expectations, summary: RunSummary) -> list[ExpectationResult
     out: list[ExpectationResult] = []
     bounds = exp.load
     totals = summary.totals
-    have = bool(totals) and totals.get("requests") is not None
+    have = totals is not None
 
     def add(name: str, ok: bool | None, expected: str, observed: str, ev: dict[str, Any] | None = None) -> None:
         out.append(ExpectationResult(name, "load", ok if have else None, expected,
                                      observed if have else "no Locust statistics were gathered", ev or {}))
 
     if bounds.max_error_rate is not None:
-        rate = totals.get("error_rate") or 0.0
+        rate = totals.error_rate if totals else 0.0
         add("load.max_error_rate", rate <= bounds.max_error_rate, f"error rate ≤ {bounds.max_error_rate:.2%}",
-            f"{rate:.2%} ({totals.get('failures')} of {totals.get('requests')} requests)")
+            f"{rate:.2%} ({totals.failures if totals else 0} of {totals.requests if totals else 0} requests)")
     if bounds.max_error_rate_outside_faults is not None:
         req, fail = _outside_fault_rates(summary)
         rate = fail / req if req else 0.0
@@ -105,11 +114,11 @@ def judge_load(exp: Expectations, summary: RunSummary) -> list[ExpectationResult
             f"error rate outside fault windows ≤ {bounds.max_error_rate_outside_faults:.2%}", f"{rate:.2%}")
     for key, bound in (("p95", bounds.max_p95_ms), ("p99", bounds.max_p99_ms)):
         if bound is not None:
-            value = totals.get(key)
+            value = getattr(totals, key) if totals else None
             add(f"load.max_{key}_ms", value is not None and value <= bound, f"{key} ≤ {bound:g} ms",
                 f"{value:g} ms" if value is not None else "not measured")
     if bounds.min_requests is not None:
-        n = int(totals.get("requests") or 0)
+        n = totals.requests if totals else 0
         add("load.min_requests", n >= bounds.min_requests, f"≥ {bounds.min_requests} requests", f"{n} requests")
     return out
 
@@ -126,13 +135,17 @@ def judge_convergence(exp: Expectations, summary: RunSummary) -> ExpectationResu
                              {"convergence_seconds": secs, "converged": summary.converged})
 
 
-def judge_all(exp: Expectations, summary: RunSummary) -> list[ExpectationResult]:
-    """Every expectation of the scenario, in a stable order (breaker, duplicates, fan-out, load, convergence)."""
+def judge_all(exp: Expectations, summary: RunSummary, inputs: CheckInputs) -> list[ExpectationResult]:
+    """Every expectation of the scenario, in a stable order (breaker, duplicates, fan-out, load, convergence).
+
+    Checker expectations take the checkers' results; breaker sequences are judged from the
+    checkers' inputs (the transitions as read), never from the report's chart data.
+    """
     results: list[ExpectationResult] = []
     if exp.breaker.check:
         results.append(judge_checker("breaker", summary))
-    results += [judge_sequence(seq, summary) for seq in exp.breaker.sequences]
-    results += [judge_never_open(svc, summary) for svc in exp.breaker.never_open]
+    results += [judge_sequence(seq, inputs, summary.t0_mono) for seq in exp.breaker.sequences]
+    results += [judge_never_open(svc, inputs, summary.t0_mono) for svc in exp.breaker.never_open]
     if exp.duplicates.check:
         results.append(judge_checker("duplicates", summary, exp.duplicates.policy))
     if exp.fanout.check:

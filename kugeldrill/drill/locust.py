@@ -24,6 +24,7 @@ from kugeldrill.ground.errors import ConfigError, DrillError
 from kugeldrill.ground.tools import PROJECT_ROOT
 from kugeldrill.locustfiles.command import LOCUSTFILE
 from kugeldrill.locustfiles.loadconfig import config_for_users
+from kugeldrill.reports.summary import LoadTotals, SeriesPoint
 from kugeldrill.scenario_schema import LoadSpec
 
 SHAPEFILE = LOCUSTFILE.parent / "shape.py"
@@ -151,12 +152,12 @@ def _num(value: Any) -> float | None:
     return v
 
 
-def read_history(run_dir: Path, t0_wall: float) -> list[dict[str, float]]:
+def read_history(run_dir: Path, t0_wall: float) -> list[SeriesPoint]:
     """Aggregated rows of locust_stats_history.csv as chart series (t relative to t0)."""
     path = run_dir / f"{CSV_PREFIX}_stats_history.csv"
     if not path.exists():
         return []
-    rows: list[dict[str, float]] = []
+    rows: list[SeriesPoint] = []
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
@@ -165,33 +166,33 @@ def read_history(run_dir: Path, t0_wall: float) -> list[dict[str, float]]:
                 ts = _num(row.get("Timestamp"))
                 if ts is None:
                     continue
-                rows.append({"t": round(ts - t0_wall, 3), "rps": _num(row.get("Requests/s")) or 0.0,
-                             "fails_s": _num(row.get("Failures/s")) or 0.0, "p50": _num(row.get("50%")),
-                             "p95": _num(row.get("95%")), "p99": _num(row.get("99%")),
-                             "users": _num(row.get("User Count")) or 0.0,
-                             "requests": _num(row.get("Total Request Count")) or 0.0,
-                             "failures": _num(row.get("Total Failure Count")) or 0.0})
+                rows.append(SeriesPoint(
+                    t=round(ts - t0_wall, 3), rps=_num(row.get("Requests/s")) or 0.0,
+                    fails_s=_num(row.get("Failures/s")) or 0.0, p50=_num(row.get("50%")),
+                    p95=_num(row.get("95%")), p99=_num(row.get("99%")), users=_num(row.get("User Count")) or 0.0,
+                    requests=_num(row.get("Total Request Count")) or 0.0,
+                    failures=_num(row.get("Total Failure Count")) or 0.0))
     except (OSError, csv.Error):
         return rows
     return rows
 
 
-def read_totals(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(Aggregated totals, per-endpoint rows) from locust_stats.csv; ({}, []) if absent."""
+def read_totals(run_dir: Path) -> tuple[LoadTotals | None, list[dict[str, str]]]:
+    """(Aggregated totals, per-endpoint rows) from locust_stats.csv; (None, []) if absent."""
     path = run_dir / f"{CSV_PREFIX}_stats.csv"
     if not path.exists():
-        return {}, []
-    totals: dict[str, Any] = {}
-    endpoints: list[dict[str, Any]] = []
+        return None, []
+    totals: LoadTotals | None = None
+    endpoints: list[dict[str, str]] = []
     with open(path, newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             if row.get("Name") == "Aggregated":
                 req = int(_num(row.get("Request Count")) or 0)
                 fail = int(_num(row.get("Failure Count")) or 0)
-                totals = {"requests": req, "failures": fail, "error_rate": (fail / req) if req else 0.0,
-                          "rps": _num(row.get("Requests/s")), "p50": _num(row.get("50%")),
-                          "p95": _num(row.get("95%")), "p99": _num(row.get("99%")),
-                          "max": _num(row.get("Max Response Time")), "avg": _num(row.get("Average Response Time"))}
+                totals = LoadTotals(requests=req, failures=fail, error_rate=(fail / req) if req else 0.0,
+                                    rps=_num(row.get("Requests/s")), p50=_num(row.get("50%")),
+                                    p95=_num(row.get("95%")), p99=_num(row.get("99%")),
+                                    max=_num(row.get("Max Response Time")), avg=_num(row.get("Average Response Time")))
             else:
                 endpoints.append(dict(row))
     return totals, endpoints

@@ -21,18 +21,24 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from kugeldrill.drill.checks import build_params, run_checks, wait_for_quiescence
+from kugeldrill.chaos.timeline import Timeline
+from kugeldrill.chaos.toxiproxy import ToxiproxyClient
+from kugeldrill.checkers import run_all
+from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.drill.checks import build_params, wait_for_quiescence
 from kugeldrill.drill.env import DrillEnvironment, open_environment
-from kugeldrill.drill.gather import fill_from_folder, transitions_from_inputs
-from kugeldrill.drill.locust import LocustRun, start_locust
-from kugeldrill.drill.watch import EventTail, latest_load
-from kugeldrill.ground.errors import DrillError
 from kugeldrill.drill.expectations import judge_all
+from kugeldrill.drill.gather import fill_from_inputs, fill_load
+from kugeldrill.drill.locust import LocustRun, start_locust
 from kugeldrill.drill.runfolder import write_scenario
-from kugeldrill.scenario import LoadedScenario
+from kugeldrill.drill.watch import LiveEvents, latest_load
+from kugeldrill.ground.errors import DrillError
+from kugeldrill.ground.history import first_record, merge_shards
+from kugeldrill.locustfiles.provision import ProvisionOptions, provision
 from kugeldrill.reports import write_all
 from kugeldrill.reports.console import Console, LiveStatus
-from kugeldrill.reports.summary import RunSummary
+from kugeldrill.reports.summary import Phase, RunSummary
+from kugeldrill.scenario import LoadedScenario
 
 HANG_MARGIN = 45.0  # Locust running this long past its planned end is stopped
 MAX_INPUT_NOTES = 20  # adapters' notes (unread logs, unapplied faults) shown in the summary
@@ -99,12 +105,12 @@ class Drill:
         self.state = _State()
         self.env: DrillEnvironment | None = None
         self.locust: LocustRun | None = None
-        self.timeline: Any = None
-        self.tail: EventTail | None = None
+        self.timeline: Timeline | None = None
+        self.live: LiveEvents | None = None
         self.summary = RunSummary(scenario=self.sc.name, description=self.sc.description.strip(),
                                   run_dir=str(run_dir), target=self.sc.target,
                                   stack_options=self.sc.stack.model_dump(), load_seconds=self.sc.load.total_seconds)
-        self._check_inputs: Any = None
+        self._check_inputs: CheckInputs | None = None
 
     # ------------------------------------------------------------------ phases
 
@@ -154,7 +160,7 @@ class Drill:
         if self.env.kind != "embedded" and sc.stack != type(sc.stack)():
             s.notes.append("the scenario's 'stack' options apply to the embedded stand-in only; "
                            "they were ignored for this target (its breaker comes from the target file)")
-        self.tail = EventTail(self.env.events_files())
+        self.live = LiveEvents(self.env.events_files())
 
         self._phase("provision")
         self._provision()
@@ -165,8 +171,6 @@ class Drill:
         if sc.faults:
             if not api:
                 raise DrillError(f"scenario {sc.name} has faults but the target has no Toxiproxy API")
-            from kugeldrill.chaos.timeline import Timeline
-
             self.timeline = Timeline([f.as_timeline_entry() for f in sc.faults], links, api,
                                      out=self.run_dir / "timeline.json")
             self._ensure_links(links, api)
@@ -188,30 +192,25 @@ class Drill:
 
         self._phase("quiescence")
         files = self.env.events_files()
-        secs, ok, details = wait_for_quiescence(self.env.redis_url, files, sc.expect.convergence.max_seconds * 1.5,
-                                                outbox_probe=self.env.outbox_probe(),
-                                                allow_hosts=tuple(self.env.allow_hosts))
-        s.convergence_seconds, s.converged = secs, ok
-        if details.get("note"):
-            s.notes.append(f"quiescence: {details['note']}")
-        if ok is not True:
-            s.notes.append(f"not quiescent after {secs or 0:.1f}s: {details.get('reason') or 'unknown'}")
+        q = wait_for_quiescence(self.env.redis_url, files, sc.expect.convergence.max_seconds * 1.5,
+                                outbox_probe=self.env.outbox_probe(), allow_hosts=tuple(self.env.allow_hosts))
+        s.convergence_seconds, s.converged = q.seconds, q.converged
+        if q.note:
+            s.notes.append(f"quiescence: {q.note}")
+        if q.converged is not True:
+            s.notes.append(f"not quiescent after {q.seconds or 0:.1f}s: {q.reason or 'unknown'}")
 
         self._phase("check")
         self._merge_history()
-        inputs = self.env.check_inputs(self.run_dir)
-        self._check_inputs = inputs
-        for name, reason in (getattr(inputs, "missing", {}) or {}).items():
+        inputs = self._check_inputs = self.env.check_inputs(self.run_dir)
+        for name, reason in inputs.missing.items():
             s.notes.append(f"checker input '{name}' missing: {reason}")
-        notes = list(getattr(inputs, "notes", []) or [])
-        s.notes.extend(f"checker inputs: {n}" for n in notes[:MAX_INPUT_NOTES])
-        if len(notes) > MAX_INPUT_NOTES:
-            s.notes.append(f"checker inputs: {len(notes) - MAX_INPUT_NOTES} more notes left out")
-        s.checks = run_checks(inputs, build_params(sc, self.env.breaker_params()))
+        s.notes.extend(f"checker inputs: {n}" for n in inputs.notes[:MAX_INPUT_NOTES])
+        if len(inputs.notes) > MAX_INPUT_NOTES:
+            s.notes.append(f"checker inputs: {len(inputs.notes) - MAX_INPUT_NOTES} more notes left out")
+        s.checks = run_all(inputs, build_params(sc, self.env.breaker_params()))
 
     def _provision(self) -> None:
-        from kugeldrill.locustfiles.provision import ProvisionOptions, provision
-
         users = self.sc.load.peak_users
         opts = ProvisionOptions(cart_terminals=max(8, users.get("CartUser", 0)),
                                 cash_terminals=max(2, users.get("TerminalUser", 0)),
@@ -228,8 +227,6 @@ class Drill:
         target = getattr(self.env, "target", None)
         if target is None or target.toxiproxy is None or target.toxiproxy.manage_links != "populate":
             return
-        from kugeldrill.chaos.toxiproxy import ToxiproxyClient
-
         with ToxiproxyClient(api, allow_hosts=self.env.allow_hosts) as client:  # type: ignore[union-attr]
             links.ensure(client)
 
@@ -258,9 +255,8 @@ class Drill:
         """
         assert self.locust is not None
         deadline = time.monotonic() + timeout
-        hist = self.run_dir / "history"
         while time.monotonic() < deadline:
-            first = _first_record(hist)
+            first = first_record(self.run_dir / "history")
             if first is not None:
                 return first
             if self.locust.poll() is not None:
@@ -273,8 +269,8 @@ class Drill:
 
     def _update_console(self) -> None:
         s = self.summary
-        if self.tail is not None:
-            self.tail.poll()
+        if self.live is not None:
+            self.live.poll()
         row = latest_load(self.run_dir, s.t0_wall)
         status = {} if self.timeline is None else self.timeline.status()
         elapsed = time.monotonic() - s.t0_mono
@@ -282,11 +278,10 @@ class Drill:
             scenario=self.sc.name, phase=self.state.phase, elapsed=elapsed,
             remaining=max(0.0, self.sc.load.total_seconds - elapsed),
             active_faults=status.get("active", []),
-            breakers=dict(self.tail.breakers) if self.tail else {},
-            rps=row.get("rps") if row else None, fails_s=row.get("fails_s") if row else None,
-            requests=int(row.get("requests") or 0) if row else None,
-            failures=int(row.get("failures") or 0) if row else None,
-            published=self.tail.published if self.tail else 0, applied=self.tail.applied if self.tail else 0))
+            breakers=dict(self.live.breakers) if self.live else {},
+            rps=row.rps if row else None, fails_s=row.fails_s if row else None,
+            requests=int(row.requests) if row else None, failures=int(row.failures) if row else None,
+            published=self.live.published if self.live else 0, applied=self.live.applied if self.live else 0))
 
     def _heal(self, *, strict: bool) -> None:
         """Timeline heal, then a prefix heal of every link; strict: leftovers are an error."""
@@ -313,8 +308,6 @@ class Drill:
         if not hist.is_dir() or not any(hist.glob("*.jsonl")):
             return
         try:
-            from kugeldrill.ground.history import merge_shards
-
             merge_shards(hist, self.run_dir / "history.jsonl")
         except Exception as exc:  # noqa: BLE001 - shards stay; the report says so
             self.summary.notes.append(f"history merge failed: {type(exc).__name__}: {exc}")
@@ -342,38 +335,29 @@ class Drill:
         s.ended_wall = time.time()
         if self.state.phases:
             self.state.phases[-1]["end_wall"] = s.ended_wall
-        s.phases = [{"name": p["name"], "start": round(p["start_wall"] - s.t0_wall, 2),
-                     "end": round((p["end_wall"] or s.ended_wall) - s.t0_wall, 2)} for p in self.state.phases]
-        self._safe("gather", lambda: fill_from_folder(s, self.run_dir))
-        if not s.breaker_transitions and self._check_inputs is not None:
-            s.breaker_transitions = transitions_from_inputs(self._check_inputs, s.t0_mono)
-        if s.status == "completed":
-            s.expectations = judge_all(self.sc.expect, s)
+        s.phases = [Phase(p["name"], round(p["start_wall"] - s.t0_wall, 2),
+                          round((p["end_wall"] or s.ended_wall) - s.t0_wall, 2)) for p in self.state.phases]
+        self._safe("gather", self._gather)
+        if s.status == "completed" and self._check_inputs is not None:
+            s.expectations = judge_all(self.sc.expect, s, self._check_inputs)
         else:
             s.notes.append("expectations were not judged: the drill did not complete; "
                            "the charts and tables show what was gathered")
         self._safe("write reports", lambda: write_all(self.run_dir, s))
 
-
-def _first_record(history_dir: Path) -> tuple[float, float] | None:
-    """Earliest (wall, mono) among the first complete line of each history shard."""
-    best: tuple[float, float] | None = None
-    for shard in history_dir.glob("*.jsonl"):
-        try:
-            with open(shard, "rb") as fh:
-                line = fh.readline()
-        except OSError:
-            continue
-        if not line.endswith(b"\n"):
-            continue
-        try:
-            rec = json.loads(line)
-            cand = (float(rec["wall"]), float(rec["mono"]))
-        except (ValueError, KeyError, TypeError):
-            continue
-        if best is None or cand[1] < best[1]:
-            best = cand
-    return best
+    def _gather(self) -> None:
+        """The report's pictures from the checkers' inputs (read now if the run never got to
+        its check phase) and Locust's CSV."""
+        s = self.summary
+        fill_load(s, self.run_dir)
+        inputs = self._check_inputs
+        until = float("inf")
+        if inputs is None and self.env is not None:
+            inputs = self.env.check_inputs(self.run_dir)
+            # Stopping the stack makes breakers trip (sidecars go first): not part of the drill.
+            until = next((p.start for p in s.phases if p.name == "teardown"), until)
+        if inputs is not None:
+            fill_from_inputs(s, inputs, until)
 
 
 def _write_empty_timeline(path: Path, t0_wall: float, t0_mono: float) -> None:

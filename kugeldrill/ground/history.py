@@ -141,6 +141,31 @@ def shard_paths(directory: str | Path) -> list[Path]:
     return sorted(p for p in directory.glob("*.jsonl") if p.is_file())
 
 
+def first_record(directory: str | Path) -> tuple[float, float] | None:
+    """(wall, mono) of the earliest first complete line among the shards (None: nothing yet).
+
+    The drill's t0 while the load runs: fault times count from the load's first operation.
+    A shard whose first line is still being written is skipped until it is complete.
+    """
+    best: tuple[float, float] | None = None
+    for shard in Path(directory).glob("*.jsonl"):
+        try:
+            with open(shard, "rb") as fh:
+                line = fh.readline()
+        except OSError:
+            continue
+        if not line.endswith(b"\n"):
+            continue
+        try:
+            rec = json.loads(line)
+            cand = (float(rec["wall"]), float(rec["mono"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+        if best is None or cand[1] < best[1]:
+            best = cand
+    return best
+
+
 def merge_shards(directory: str | Path, out: str | Path | None = None) -> Path:
     """Merge every shard of `directory` into one file ordered by monotonic time.
 

@@ -14,7 +14,7 @@ from kugeldrill.checkers.adapters.history import load_history
 from kugeldrill.ground.history import load_ops
 from kugeldrill.checkers.adapters.mongo import outbox_entry, read_outbox, read_stock_history
 from kugeldrill.checkers.adapters.standin import load_standin_inputs, read_diagnostics
-from kugeldrill.checkers.adapters.timeline import clock_offset, load_timeline
+from kugeldrill.checkers.adapters.timeline import load_timeline
 from kugeldrill.checkers.keys import tran_key
 from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_TRANLOG
 from kugeldrill.ground.errors import NotLoopbackError
@@ -75,7 +75,7 @@ def test_timeline_keeps_applied_faults_and_notes_the_rest(tmp_path: Path):
     assert [(f.fault_id, f.app, f.link_kind, f.start_mono, f.end_mono) for f in inp.faults] == [
         ("f1", "stock", "redis", 105.0, 115.0)]
     assert any("f2" in n and "proxy missing" in n for n in inp.notes)
-    assert clock_offset(setup["run"] / "timeline.json") == -900.0
+    assert inp.clock_offset == -900.0 and [u.fault_id for u in inp.unapplied_faults] == ["f2"]
     assert "faults" in load_timeline(tmp_path / "missing.json").missing
 
 

@@ -24,9 +24,9 @@ def test_identical_runs_have_no_regression() -> None:
 def test_regressions_detected_per_metric() -> None:
     base = synthetic_summary()
     run = copy.deepcopy(base)
-    run.totals["rps"] = base.totals["rps"] * 0.5
-    run.totals["p95"] = base.totals["p95"] * 2
-    run.totals["p50"] = base.totals["p50"] + 3  # +25 % but under the 5 ms floor: noise
+    run.totals.rps = base.totals.rps * 0.5
+    run.totals.p95 = base.totals.p95 * 2
+    run.totals.p50 = base.totals.p50 + 3  # +25 % but under the 5 ms floor: noise
     run.convergence_seconds = 12.0
     deltas = {d.metric: d for d in compare_summaries(base, run, 0.2)}
     assert deltas["rps"].regression and deltas["p95"].regression and deltas["convergence_seconds"].regression
@@ -36,8 +36,8 @@ def test_regressions_detected_per_metric() -> None:
 def test_improvement_is_not_a_regression() -> None:
     base = synthetic_summary()
     run = copy.deepcopy(base)
-    run.totals["rps"] *= 2
-    run.totals["p99"] /= 2
+    run.totals.rps *= 2
+    run.totals.p99 /= 2
     assert not any(d.regression for d in compare_summaries(base, run))
 
 
@@ -48,7 +48,7 @@ def test_cli_exit_codes(tmp_path: Path, capsys) -> None:
     write_all(run, s)
     assert main(["compare", str(base), str(run)]) == 0
     worse = copy.deepcopy(s)
-    worse.totals["error_rate"] = 0.2
+    worse.totals.error_rate = 0.2
     write_all(run, worse)
     assert main(["compare", str(base), str(run), "--json", str(tmp_path / "c.json")]) == 1
     assert "REGRESSION" in capsys.readouterr().out and (tmp_path / "c.json").exists()

@@ -1,4 +1,5 @@
-"""Reading a run folder's raw files (Locust CSV, timeline.json, events) into the summary."""
+"""The summary's pictures from a run folder: Locust CSV (drill.locust), and timeline.json and
+events through the checkers' adapters (each file's one reader)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import io
 import json
 from pathlib import Path
 
-from kugeldrill.drill.gather import fill_from_folder, read_timeline
-from kugeldrill.drill.watch import EventTail
+from kugeldrill.checkers.adapters.standin import load_standin_inputs
+from kugeldrill.drill.gather import fill_from_inputs, fill_load
 from kugeldrill.drill.runfolder import run_dir_for
+from kugeldrill.drill.watch import LiveEvents
 from kugeldrill.reports.console import Console, LiveStatus
-from kugeldrill.reports.summary import RunSummary
+from kugeldrill.reports.summary import BreakerPoint, EventBucket, EventTotals, Phase, RunSummary
 
 HISTORY_HEADER = ("Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,"
                   "99.99%,100%,Total Request Count,Total Failure Count\n")
@@ -46,31 +48,36 @@ def _folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _fill(s: RunSummary, run: Path, until: float = float("inf")) -> None:
+    fill_load(s, run)
+    fill_from_inputs(s, load_standin_inputs(run, None), until)
+
+
 def test_fill_from_folder(tmp_path: Path) -> None:
     s = RunSummary(scenario="x", t0_wall=1000.0, t0_mono=50.0)
-    fill_from_folder(s, _folder(tmp_path))
-    assert [r["t"] for r in s.series] == [0.0, 2.0]  # only Aggregated rows
-    assert s.series[1]["rps"] == 30.5 and s.series[1]["p95"] == 40.0 and s.series[0]["p50"] is None
-    assert s.totals["requests"] == 60 and abs(s.totals["error_rate"] - 0.05) < 1e-9 and s.totals["p99"] == 80
+    _fill(s, _folder(tmp_path))
+    assert [r.t for r in s.series] == [0.0, 2.0]  # only Aggregated rows
+    assert s.series[1].rps == 30.5 and s.series[1].p95 == 40.0 and s.series[0].p50 is None
+    assert s.totals is not None
+    assert s.totals.requests == 60 and abs(s.totals.error_rate - 0.05) < 1e-9 and s.totals.p99 == 80
     assert [e["Name"] for e in s.endpoints] == ["/cart"]
-    assert [(f["id"], f["start"], f["end"]) for f in s.faults] == [("f1", 5.02, 10.01), ("f3", 8.0, None)]
-    assert s.breaker_transitions == [{"service": "cart", "breaker": "dapr", "t": 6.0, "from": "CLOSED", "to": "OPEN",
-                                      "failures": None, "reason": ""}]
-    assert s.events == {"published": 1, "publish_failed": 1, "applied": 1, "duplicates_skipped": 0}
-    assert s.event_series == [{"t": 1.5, "published": 1, "republished": 0, "applied": 1, "duplicates": 0}]
+    assert [(f.id, f.start, f.end, f.error) for f in s.faults] == [("f1", 5.02, 10.01, None),
+                                                                   ("f3", 8.0, None, "heal: boom")]
+    assert s.breaker_transitions == [BreakerPoint("cart", "dapr", 6.0, "CLOSED", "OPEN")]
+    assert s.events == EventTotals(published=1, publish_failed=1, applied=1, duplicates_skipped=0)
+    assert s.event_series == [EventBucket(t=1.5, published=1, applied=1)]
 
 
 def test_missing_files_leave_summary_empty(tmp_path: Path) -> None:
     s = RunSummary(scenario="x")
-    fill_from_folder(s, tmp_path)
-    assert s.series == [] and s.faults == [] and s.totals == {}
-    assert read_timeline(tmp_path, 0.0) == []
+    _fill(s, tmp_path)
+    assert s.series == [] and s.faults == [] and s.totals is None and s.events is None
 
 
 def test_event_tail_is_incremental(tmp_path: Path) -> None:
     path = tmp_path / "cart.jsonl"
     path.write_text('{"kind": "publish", "outcome": "ok"}\n{"kind": "breaker", "service": "cart", "breaker": "dapr", "to": "open"}\n{"kind": "appl')
-    tail = EventTail({"cart": path})
+    tail = LiveEvents({"cart": path})
     tail.poll()
     assert (tail.published, tail.breakers) == (1, {"cart/dapr": "OPEN"})
     with open(path, "a") as fh:
@@ -111,7 +118,7 @@ def test_rich_live_console_renders_faults_and_breakers() -> None:
 
 def test_transitions_after_teardown_started_are_dropped(tmp_path: Path) -> None:
     _folder(tmp_path)
-    s = RunSummary(scenario="x", t0_wall=1000.0, t0_mono=50.0, phases=[{"name": "teardown", "start": 5.0, "end": 9.0}])
-    fill_from_folder(s, tmp_path)
+    s = RunSummary(scenario="x", t0_wall=1000.0, t0_mono=50.0, phases=[Phase("teardown", 5.0, 9.0)])
+    _fill(s, tmp_path, until=5.0)
     assert s.breaker_transitions == []  # the cart breaker opened at 6.0 s, during teardown
-    assert all(row["t"] <= 5.5 for row in s.event_series)
+    assert all(row.t <= 5.5 for row in s.event_series)

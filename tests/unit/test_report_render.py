@@ -10,7 +10,7 @@ from pathlib import Path
 from kugeldrill.reports.sample import synthetic_summary
 from kugeldrill.reports import write_all
 from kugeldrill.reports.chart import breaker_lanes, render_timeline_svg
-from kugeldrill.reports.summary import ExpectationResult, RunSummary
+from kugeldrill.reports.summary import EventBucket, ExpectationResult, FaultSpan, Phase, RunSummary
 
 
 def test_passing_run_writes_three_files_and_exit_0(tmp_path: Path) -> None:
@@ -93,7 +93,7 @@ def test_breaker_lanes_cover_the_run() -> None:
 
 def test_unhealed_fault_is_flagged() -> None:
     s = synthetic_summary()
-    s.faults[0]["end"] = None
+    s.faults[0].end = None
     svg = render_timeline_svg(s)
     assert 'data-healed="false"' in svg and "never healed" in svg
 
@@ -107,7 +107,7 @@ def test_summary_round_trips(tmp_path: Path) -> None:
 
 def test_fanout_matrix_and_duplicate_tables(tmp_path: Path) -> None:
     s = synthetic_summary(failing=True)
-    s.checks[1]["counts"]["per_subscriber"] = {"stock": {"events": 100, "duplicated_events": 2}}
+    s.checks[1].counts["per_subscriber"] = {"stock": {"events": 100, "duplicated_events": 2}}
     write_all(tmp_path, s)
     html = (tmp_path / "report.html").read_text()
     matrix = re.search(r'<table class="fanout-matrix">(.*?)</table>', html, re.S)
@@ -131,7 +131,7 @@ def test_report_command_rerenders_a_run_folder(tmp_path: Path) -> None:
 
 def test_load_end_marker_when_recovery_is_charted() -> None:
     s = synthetic_summary()
-    s.phases.append({"name": "quiescence", "start": 30.0, "end": 36.0})
+    s.phases.append(Phase("quiescence", 30.0, 36.0))
     svg = render_timeline_svg(s)
     assert 'class="load-end"' in svg
     s.phases.pop()
@@ -141,8 +141,8 @@ def test_load_end_marker_when_recovery_is_charted() -> None:
 def test_events_panel_drawn_only_with_event_series() -> None:
     s = synthetic_summary()
     assert "Events/s" not in render_timeline_svg(s)
-    s.event_series = [{"t": 1.5, "published": 3, "republished": 0, "applied": 9, "duplicates": 0},
-                      {"t": 2.5, "published": 2, "republished": 5, "applied": 6, "duplicates": 4}]
+    s.event_series = [EventBucket(1.5, published=3, republished=0, applied=9, duplicates=0),
+                      EventBucket(2.5, published=2, republished=5, applied=6, duplicates=4)]
     svg = render_timeline_svg(s)
     assert "Events/s" in svg and 'class="series republished"' in svg
     root = ET.fromstring(svg)
@@ -154,9 +154,40 @@ def test_events_panel_drawn_only_with_event_series() -> None:
 
 def test_one_label_for_a_selector_that_hit_several_links() -> None:
     s = synthetic_summary()
-    s.faults = [{"id": f"f1:redis@{app}", "link": f"redis@{app}", "kind": "down", "start": 5.0 + i * 0.01, "end": 11.0}
+    s.faults = [FaultSpan(id=f"f1:redis@{app}", link=f"redis@{app}", kind="down", start=5.0 + i * 0.01, end=11.0)
                 for i, app in enumerate(("cart", "report", "stock"))]
-    s.faults.append({"id": "f2", "link": "app@journal", "kind": "down", "start": 20.0, "end": 24.0})
+    s.faults.append(FaultSpan(id="f2", link="app@journal", kind="down", start=20.0, end=24.0))
     svg = render_timeline_svg(s)
     assert svg.count("down redis@* (3 links)") == 1 and "down app@journal" in svg
     assert svg.count('class="fault-window"') == 4
+
+
+def test_failing_evidence_is_a_table_not_a_json_box(tmp_path: Path) -> None:
+    s = synthetic_summary(failing=True)
+    s.expectations.append(ExpectationResult(
+        "outcomes.check", "outcomes", False, "business state matches the load", "1 mismatch",
+        {"mismatches": [{"key": "report/T1-5678-1/20261202/sales_gross.count", "expected": "10", "observed": "9"}]}))
+    write_all(tmp_path, s)
+    html = (tmp_path / "report.html").read_text()
+    assert "<pre>" not in html
+    table = re.search(r'<table class="evidence"><tr><th>key</th><th>expected</th><th>observed</th></tr>(.*?)</table>',
+                      html, re.S)
+    assert table and "sales_gross.count" in table.group(1) and "<td>9</td>" in table.group(1)
+    assert re.search(r"<td>ev-42</td>", html)  # checker examples as table rows too
+
+
+def test_failure_lines_name_each_failed_or_unknown_expectation_with_its_first_evidence() -> None:
+    from kugeldrill.reports.console import failure_lines
+
+    s = synthetic_summary(failing=True)
+    s.expectations.append(ExpectationResult(
+        "outcomes.check", "outcomes", False, "report, journal and stock match the load", "2 mismatches",
+        {"mismatches": [{"key": "stock/ITEM007", "expected": "93", "observed": "91"},
+                        {"key": "journal/T-1/42", "expected": "1 entry", "observed": "0"}]}))
+    s.expectations.append(ExpectationResult("fanout.check", "fanout", None, "no violation", "unknown: no events"))
+    lines = failure_lines(s)
+    assert len(lines) == 3
+    assert lines[0].startswith("  FAILED duplicates.check") and "event_id=ev-42" in lines[0]
+    assert "stock/ITEM007: expected 93, observed 91 (and 1 more)" in lines[1]
+    assert lines[2].startswith("  UNKNOWN fanout.check") and "unknown: no events" in lines[2]
+    assert failure_lines(synthetic_summary()) == []

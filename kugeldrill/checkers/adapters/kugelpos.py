@@ -20,7 +20,7 @@ from kugeldrill.checkers.adapters.history import load_history
 from kugeldrill.checkers.adapters.kugelpos_logs import DEFAULT_MAX_CALL_SECONDS, parse_log_files
 from kugeldrill.checkers.adapters.mongo import read_outbox
 from kugeldrill.checkers.adapters.redis_state import SUBSCRIBERS, TOPICS, connect, read_markers, read_stream_groups
-from kugeldrill.checkers.adapters.timeline import clock_offset, load_timeline
+from kugeldrill.checkers.adapters.timeline import load_timeline
 from kugeldrill.checkers.inputs import CheckInputs
 
 
@@ -59,8 +59,8 @@ def load_kugelpos_inputs(run_dir: str | Path | None, sources: ObservationSources
         inputs.mark_missing("ops", "no run folder")
         inputs.mark_missing("faults", "no run folder")
     offset = sources.clock_offset
-    if offset is None and base is not None:
-        offset = clock_offset(base / "timeline.json")
+    if offset is None:
+        offset = inputs.clock_offset
     if offset is None:
         offset = 0.0
         inputs.notes.append("no clock offset: log times are compared as wall clock")

@@ -1,4 +1,4 @@
-"""Fault timeline (`timeline.json`, contracts §5) -> FaultWindow records."""
+"""Fault timeline (`timeline.json`, contracts §5) -> FaultWindow records: its one reader."""
 
 from __future__ import annotations
 
@@ -7,16 +7,22 @@ from pathlib import Path
 from typing import Any
 
 from kugeldrill.checkers.inputs import CheckInputs
-from kugeldrill.checkers.model import FaultWindow
+from kugeldrill.checkers.model import FaultWindow, UnappliedFault
 
 
-def parse_timeline(doc: dict[str, Any], notes: list[str] | None = None) -> list[FaultWindow]:
-    """Faults that were actually applied; ones with an error or never applied are noted, not used."""
+def parse_timeline(doc: dict[str, Any], notes: list[str] | None = None,
+                   unapplied: list[UnappliedFault] | None = None) -> list[FaultWindow]:
+    """Faults that were actually applied; the others are noted (and kept in `unapplied`)."""
     out: list[FaultWindow] = []
     for f in doc.get("faults", []):
         if f.get("applied_mono") is None:
             if notes is not None:
                 notes.append(f"fault {f.get('id')} on {f.get('link')} was not applied: {f.get('error')}")
+            if unapplied is not None:
+                unapplied.append(UnappliedFault(
+                    fault_id=str(f.get("id", "")), link=str(f.get("link", "")), kind=str(f.get("kind", "")),
+                    at=float(f.get("at") or 0.0), params=dict(f.get("params") or {}),
+                    status=str(f.get("status") or ""), error=f.get("error")))
             continue
         out.append(
             FaultWindow(
@@ -28,13 +34,15 @@ def parse_timeline(doc: dict[str, Any], notes: list[str] | None = None) -> list[
                 end_mono=None if f.get("healed_mono") is None else float(f["healed_mono"]),
                 end_wall=None if f.get("healed_wall") is None else float(f["healed_wall"]),
                 params=dict(f.get("params") or {}),
+                status=str(f.get("status") or ""),
+                error=f.get("error"),
             )
         )
     return out
 
 
 def load_timeline(path: str | Path) -> CheckInputs:
-    """CheckInputs with `faults`; a missing or unreadable file is marked missing."""
+    """CheckInputs with `faults` and the run's clock (t0); a missing or unreadable file is marked missing."""
     inputs = CheckInputs()
     path = Path(path)
     if not path.is_file():
@@ -45,15 +53,10 @@ def load_timeline(path: str | Path) -> CheckInputs:
     except (OSError, json.JSONDecodeError) as exc:
         inputs.mark_missing("faults", f"unreadable timeline {path}: {exc}")
         return inputs
-    inputs.faults = parse_timeline(doc, inputs.notes)
+    inputs.faults = parse_timeline(doc, inputs.notes, inputs.unapplied_faults)
+    try:
+        inputs.t0 = (float(doc["t0_wall"]), float(doc["t0_mono"]))
+    except (KeyError, TypeError, ValueError):
+        inputs.notes.append(f"timeline {path} has no t0 (t0_wall, t0_mono)")
     inputs.mark("faults", str(path))
     return inputs
-
-
-def clock_offset(path: str | Path) -> float | None:
-    """mono − wall of the run (from t0), to put wall-clock-only sources on the monotonic axis."""
-    try:
-        doc = json.loads(Path(path).read_text())
-        return float(doc["t0_mono"]) - float(doc["t0_wall"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None

@@ -24,6 +24,7 @@ import yaml
 
 from kugeldrill.ground.errors import ConfigError
 from kugeldrill.ground.netguard import require_loopback
+from kugeldrill.stack.services.common.settings import KNOWN_DEFECTS
 from kugeldrill.stack.sidecar.durations import DurationError, parse_go_duration
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -39,12 +40,7 @@ ACK_MODELS = ("1.18", "1.16")
 
 
 def _known_defects() -> frozenset[str]:
-    try:
-        from kugeldrill.stack.services.common.settings import KNOWN_DEFECTS
-
-        return frozenset(KNOWN_DEFECTS) | COMPONENT_DEFECTS
-    except ImportError:  # pragma: no cover - the services package is always present in the repo
-        return COMPONENT_DEFECTS
+    return frozenset(KNOWN_DEFECTS) | COMPONENT_DEFECTS
 
 
 def _duration_text(value: str | float | int, what: str) -> str:
