@@ -23,6 +23,7 @@ from kugeldrill.chaos.links import LinkMap
 from kugeldrill.chaos.timeline import Timeline, load_spec
 from kugeldrill.chaos.toxiproxy import ToxiproxyClient
 from kugeldrill.ground.errors import ConfigError, run_handler
+from kugeldrill.ground.runfolder import RunFolder
 
 
 def _api_from_state(path: Path) -> str:
@@ -59,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = sub.add_parser("run", help="run a fault timeline against the links of a stack.json")
     run.add_argument("--state", type=Path, required=True, help="stack.json with 'links' (and toxiproxy.api)")
     run.add_argument("--timeline", type=Path, required=True, help="YAML/JSON with 'faults:'")
-    run.add_argument("--out", type=Path, default=Path("timeline.json"))
+    run.add_argument("--out", type=Path, default=RunFolder(".").timeline_json)
     run.add_argument("--toxiproxy", help="Toxiproxy API URL (default: from --state)")
     run.add_argument("--allow-host", action="append", default=[], help="non-loopback host to allow")
     run.add_argument("--no-watchdog", action="store_true")

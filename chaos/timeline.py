@@ -541,3 +541,9 @@ class Timeline:
             return
         with self._write_lock:
             _atomic_write_json(self.out, self.to_json())
+
+
+def write_empty_timeline(path: Path, t0_wall: float, t0_mono: float) -> None:
+    """timeline.json of a drill without faults: still the run's clock (t0) for checkers and reports."""
+    path.write_text(json.dumps({"t0_wall": t0_wall, "t0_mono": t0_mono, "state": "finished", "faults": []}),
+                    encoding="utf-8")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kugeldrill.ground.errors import ConfigError
+from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.reports.chart import breaker_lanes, time_extent
 from kugeldrill.reports.summary import RunSummary
 
@@ -74,7 +75,7 @@ def compare_summaries(base: RunSummary, run: RunSummary, threshold: float = 0.2)
 
 
 def load_run(run_dir: Path) -> RunSummary:
-    path = Path(run_dir) / "verdict.json"
+    path = RunFolder(run_dir).verdict_json
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run folder (no verdict.json)")
     try:

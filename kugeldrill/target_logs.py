@@ -14,6 +14,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.target import LogSource
 
 COMMAND_LOG = "target.log"
@@ -67,7 +68,7 @@ def _run_command(logs: LogSource, target_path: str | None, dest: Path, out: Gath
 
 def gather_logs(logs: LogSource, target_path: str | None, run_dir: Path) -> GatheredLogs:
     """Copy the log files and run the log command into run_dir/logs/."""
-    dest = run_dir / "logs"
+    dest = RunFolder(run_dir).logs_dir
     dest.mkdir(parents=True, exist_ok=True)
     out = GatheredLogs()
     _copy_files(logs, dest, out)

@@ -7,6 +7,7 @@ provision.json, history folder and load config in the environment (contracts §8
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -14,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kugeldrill.ground.ports import free_port
+from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.ground.tools import PROJECT_ROOT
 
 LOCUSTFILE = Path(__file__).resolve().parent / "pos.py"
+SHAPEFILE = LOCUSTFILE.with_name("shape.py")
 
 
 @dataclass
@@ -27,26 +30,29 @@ class LocustRun:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def locust_command(run_dir: str | Path, *, users: int, spawn_rate: float | None = None, run_time: str = "60s",
-                   processes: int = 0, stop_timeout: int = 15, load_config: str | Path | None = None,
+def locust_command(run_dir: str | Path, *, users: int = 0, spawn_rate: float | None = None, run_time: str = "60s",
+                   processes: int = 0, stop_timeout: float = 15, load_config: str | Path | None = None,
                    provision_file: str | Path | None = None, csv: bool = True, html: bool = True,
-                   master_port: int | None = None,
+                   master_port: int | None = None, stages: Sequence[Mapping[str, float]] | None = None,
                    extra_args: Sequence[str] = (), extra_env: Mapping[str, str] | None = None) -> LocustRun:
     """Headless Locust on locustfiles/pos.py writing into `run_dir` (contracts §7 layout).
 
     `--exit-code-on-error 0`: request failures inside fault windows are expected; the
     checkers own the verdict. `--stop-timeout` lets in-flight operations finish with a real
-    outcome. `processes` > 0 adds `--processes N` (one history shard per worker) with the
-    master bound to 127.0.0.1 on `master_port` (default: a free port).
+    outcome. `stages` ([{duration, users, spawn_rate}]) runs the staged shape (shape.py)
+    instead of fixed users and a run time. `processes` > 0 adds `--processes N` (one history
+    shard per worker) with the master bound to 127.0.0.1 on `master_port` (default: a free port).
     """
-    run = Path(run_dir).resolve()
-    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(users),
-            "-r", str(spawn_rate if spawn_rate is not None else users), "-t", run_time,
-            "--stop-timeout", str(stop_timeout), "--exit-code-on-error", "0", "--only-summary"]
+    run = RunFolder(Path(run_dir).resolve())
+    files = f"{LOCUSTFILE},{SHAPEFILE}" if stages else str(LOCUSTFILE)
+    argv = [sys.executable, "-m", "locust", "-f", files, "--headless",
+            "--stop-timeout", f"{stop_timeout:g}", "--exit-code-on-error", "0", "--only-summary"]
+    if not stages:
+        argv += ["-u", str(users), "-r", f"{spawn_rate if spawn_rate is not None else users:g}", "-t", run_time]
     if csv:
-        argv += ["--csv", str(run / "locust")]
+        argv += ["--csv", str(run.locust_prefix)]
     if html:
-        argv += ["--html", str(run / "locust.html")]
+        argv += ["--html", str(run.locust_html)]
     if processes:
         # Locust's master binds *:5557 by default: on a shared machine two drills collide, and it
         # would listen beyond loopback. Bind loopback on a free port; the forked workers follow it.
@@ -55,11 +61,14 @@ def locust_command(run_dir: str | Path, *, users: int, spawn_rate: float | None 
                  "--master-bind-port", str(port), "--master-host", "127.0.0.1", "--master-port", str(port)]
     argv += list(extra_args)
     env = {**os.environ,
-           "KUGELDRILL_PROVISION": str(Path(provision_file).resolve() if provision_file else run / "provision.json"),
-           "KUGELDRILL_HISTORY_DIR": str(run / "history"),
+           "KUGELDRILL_PROVISION": str(Path(provision_file).resolve() if provision_file else run.provision_json),
+           "KUGELDRILL_HISTORY_DIR": str(run.history_dir),
+           "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]))}
     if load_config is not None:
         env["KUGELDRILL_LOAD_CONFIG"] = str(Path(load_config).resolve())
+    if stages:
+        env["KUGELDRILL_STAGES"] = json.dumps(list(stages))
     env.update(extra_env or {})
     return LocustRun(argv, env)
 

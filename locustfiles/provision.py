@@ -26,6 +26,7 @@ import httpx
 
 from kugeldrill.ground.errors import DrillError, TargetUnreachableError
 from kugeldrill.ground.netguard import require_loopback
+from kugeldrill.ground.runfolder import RunFolder
 
 APPS = ("account", "terminal", "master-data", "cart", "report", "journal", "stock")
 REQUIRED_APPS = ("account", "terminal", "master-data", "cart")
@@ -147,7 +148,7 @@ class _Api:
 
 
 def _previous(out_dir: Path) -> dict[str, Any]:
-    file = out_dir / "provision.json"
+    file = RunFolder(out_dir).provision_json
     if not file.is_file():
         return {}
     try:
@@ -302,8 +303,8 @@ def provision(urls: Mapping[str, str], out: str | Path, options: ProvisionOption
         "user": {"username": opts.username, "password": opts.password}, "staff_id": opts.staff_id,
         "items": items, "payments": [p["payment_code"] for p in PAYMENTS], "terminals": pools,
     }
-    target = out_dir / "provision.json"
-    tmp = target.with_name("provision.json.tmp")
+    target = RunFolder(out_dir).provision_json
+    tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, target)
     return result

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kugeldrill.checkers.model import CheckResult
+from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.reports.chart import render_timeline_svg
 from kugeldrill.reports.summary import LoadTotals, RunSummary
 
@@ -202,10 +203,7 @@ def _endpoints(summary: RunSummary) -> str:
 
 
 def _files(run_dir: Path) -> str:
-    names = ["verdict.json", "junit.xml", "timeline.json", "history.jsonl", "locust.html", "locust_stats.csv",
-             "locust_stats_history.csv", "scenario.yaml", "stack.json", "provision.json"]
-    have = [n for n in names if (run_dir / n).exists()] + sorted(
-        f"{d}/" for d in ("events", "logs", "history") if (run_dir / d).is_dir())
+    have = RunFolder(run_dir).present()
     return " · ".join(f'<a href="{escape(n)}">{escape(n)}</a>' for n in have) or '<span class="muted">none</span>'
 
 
@@ -252,6 +250,6 @@ def render_html(summary: RunSummary, run_dir: Path | None = None) -> str:
 
 
 def write_html(run_dir: Path, summary: RunSummary) -> Path:
-    path = run_dir / "report.html"
+    path = RunFolder(run_dir).report_html
     path.write_text(render_html(summary, run_dir), encoding="utf-8")
     return path

@@ -12,6 +12,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.reports.summary import RunSummary
 
 
@@ -56,7 +57,7 @@ def build_junit(summary: RunSummary) -> ET.Element:
 
 
 def write_junit(run_dir: Path, summary: RunSummary) -> Path:
-    path = run_dir / "junit.xml"
+    path = RunFolder(run_dir).junit_xml
     tree = ET.ElementTree(build_junit(summary))
     ET.indent(tree)
     tree.write(path, encoding="utf-8", xml_declaration=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kugeldrill.ground.errors import ConfigError
+from kugeldrill.ground.runfolder import RunFolder
 
 if TYPE_CHECKING:
     from kugeldrill.scenario import LoadedScenario
@@ -71,7 +72,7 @@ def run_command(args: argparse.Namespace) -> int:
             summary = run_drill(item, run_dir, DrillOptions(processes=args.processes, console=console))
             code = summary.exit_code
             results.append((item.scenario.name, code, run_dir))
-            console.message(f"[{item.scenario.name}] {summary.verdict.upper()} (exit {code}) → {run_dir / 'report.html'}")
+            console.message(f"[{item.scenario.name}] {summary.verdict.upper()} (exit {code}) → {RunFolder(run_dir).report_html}")
             if summary.error:
                 console.message(f"[{item.scenario.name}] {summary.error}")
             why[item.scenario.name] = failure_lines(summary)
@@ -82,7 +83,7 @@ def run_command(args: argparse.Namespace) -> int:
     print("\nkugeldrill: reports", file=sys.stdout)
     for name, code, run_dir in results:
         verdict = {0: "pass", 1: "FAIL", 2: "ERROR", 130: "INTERRUPTED"}.get(code, str(code))
-        print(f"  {verdict:<11} {name:<28} {run_dir / 'report.html'}", file=sys.stdout)
+        print(f"  {verdict:<11} {name:<28} {RunFolder(run_dir).report_html}", file=sys.stdout)
     # Last, where a person or a CI log reader looks first: why each red drill is red.
     for name, lines in why.items():
         if lines:

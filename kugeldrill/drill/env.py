@@ -25,6 +25,7 @@ from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.params import BreakerParams
 from kugeldrill.ground.errors import DrillError, TargetUnreachableError
 from kugeldrill.ground.netguard import require_loopback
+from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.scenario_schema import Scenario
 from kugeldrill.stack.components import render_components
 from kugeldrill.stack.launcher import Stack, StackOptions
@@ -118,7 +119,7 @@ class EmbeddedEnvironment:
         """Stack.up with the scenario's stack options; raises DrillError naming the failed part."""
         opts = scenario.stack
         options = StackOptions(
-            state_dir=run_dir / "stack",
+            state_dir=RunFolder(run_dir).stack_dir,
             breaker_threshold=opts.breaker.threshold,
             breaker_reset_seconds=opts.breaker.reset_seconds,
             breaker_half_open_max_calls=opts.breaker.half_open_max_calls,
@@ -252,7 +253,7 @@ class TargetEnvironment:
                              half_open_max_calls=b.half_open_max_calls, mode=b.failures)
 
     def save_into(self, run_dir: Path) -> None:
-        (run_dir / "target.yaml").write_text(dump_target(self.target), encoding="utf-8")
+        RunFolder(run_dir).target_yaml.write_text(dump_target(self.target), encoding="utf-8")
 
     def heal(self) -> list[str]:
         return _heal(self.toxiproxy_api(), None, self.allow_hosts)

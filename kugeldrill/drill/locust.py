@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from kugeldrill.ground.errors import ConfigError, DrillError
+from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.ground.tools import PROJECT_ROOT
-from kugeldrill.locustfiles.command import LOCUSTFILE
+from kugeldrill.locustfiles.command import LOCUSTFILE, SHAPEFILE
+from kugeldrill.locustfiles.command import locust_command as command_for
 from kugeldrill.locustfiles.loadconfig import config_for_users
 from kugeldrill.reports.summary import LoadTotals, SeriesPoint
 from kugeldrill.scenario_schema import LoadSpec
 
-SHAPEFILE = LOCUSTFILE.parent / "shape.py"
-CSV_PREFIX = "locust"
 def load_config_for(load: LoadSpec, processes: int) -> dict[str, Any]:
     """The locustfile's config for a scenario's load (locustfiles.loadconfig.config_for_users)."""
     return config_for_users(load.config, load.peak_users, processes)
@@ -92,28 +92,16 @@ class LocustRun:
 def locust_command(run_dir: Path, load: LoadSpec, *, provision_path: Path, processes: int,
                    host: str | None = None) -> tuple[list[str], dict[str, str]]:
     """The Locust command line and the environment variables it needs (no side effects)."""
-    users = load.peak_users
-    cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-           "--csv", str(run_dir / CSV_PREFIX), "--html", str(run_dir / "locust.html"),
-           "--only-summary", "--exit-code-on-error", "0", "--stop-timeout", f"{load.stop_timeout:g}",
-           "--loglevel", "INFO", "--logfile", str(run_dir / "logs" / "locust.log")]
-    env: dict[str, str] = {
-        "KUGELDRILL_PROVISION": str(provision_path),
-        "KUGELDRILL_HISTORY_DIR": str(run_dir / "history"),
-        "KUGELDRILL_LOAD_CONFIG": str(run_dir / "load_config.json"),
-        "PYTHONUNBUFFERED": "1",
-    }
-    if load.stages:
-        cmd[4] = f"{LOCUSTFILE},{SHAPEFILE}"
-        env["KUGELDRILL_STAGES"] = json.dumps([{"duration": s.duration, "users": sum(s.users.values()),
-                                                 "spawn_rate": s.spawn_rate} for s in load.stages])
-    else:
-        cmd += ["-u", str(sum(users.values())), "-r", f"{load.spawn_rate:g}", "-t", _seconds(load.total_seconds)]
-    if processes > 1:
-        cmd += ["--processes", str(processes)]
-    if host:
-        cmd += ["--host", host]
-    return cmd, env
+    run = RunFolder(run_dir)
+    extra = ["--loglevel", "INFO", "--logfile", str(run.logs_dir / "locust.log")] + (["--host", host] if host else [])
+    stages = [{"duration": s.duration, "users": sum(s.users.values()), "spawn_rate": s.spawn_rate}
+              for s in load.stages] if load.stages else None
+    cmd = command_for(run_dir, users=sum(load.peak_users.values()), spawn_rate=load.spawn_rate,
+                      run_time=_seconds(load.total_seconds), processes=processes if processes > 1 else 0,
+                      stop_timeout=load.stop_timeout, load_config=run.load_config_json, provision_file=provision_path,
+                      stages=stages, extra_args=extra, extra_env={})
+    env = {k: v for k, v in cmd.env.items() if k.startswith(("KUGELDRILL_", "PYTHON"))}
+    return cmd.argv, env
 
 
 def start_locust(run_dir: Path, load: LoadSpec, *, provision_path: Path, processes: int,
@@ -121,15 +109,14 @@ def start_locust(run_dir: Path, load: LoadSpec, *, provision_path: Path, process
     """Launch Locust headless with the scenario's users, ramp and duration (or stages)."""
     if not LOCUSTFILE.exists():
         raise DrillError(f"locustfile {LOCUSTFILE} is missing (the load part is not installed)")
-    (run_dir / "history").mkdir(parents=True, exist_ok=True)
-    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-    (run_dir / "load_config.json").write_text(json.dumps(load_config_for(load, processes), indent=2),
-                                              encoding="utf-8")
+    run = RunFolder(run_dir)
+    run.history_dir.mkdir(parents=True, exist_ok=True)
+    run.logs_dir.mkdir(parents=True, exist_ok=True)
+    run.load_config_json.write_text(json.dumps(load_config_for(load, processes), indent=2), encoding="utf-8")
     cmd, extra = locust_command(run_dir, load, provision_path=provision_path, processes=processes, host=host)
     env = dict(os.environ)
     env.update(extra)
-    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    out_path = run_dir / "logs" / "locust.out"
+    out_path = run.logs_dir / "locust.out"
     out = open(out_path, "wb")
     try:
         proc = subprocess.Popen(cmd, cwd=str(PROJECT_ROOT), env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -152,9 +139,19 @@ def _num(value: Any) -> float | None:
     return v
 
 
+def _csv(run_dir: Path, kind: str) -> Path:
+    prefix = RunFolder(run_dir).locust_prefix
+    return prefix.with_name(f"{prefix.name}_{kind}.csv")
+
+
+def stats_written(run_dir: Path) -> bool:
+    """Locust wrote its final statistics (it ran to its end, or was stopped cleanly)."""
+    return _csv(run_dir, "stats").exists()
+
+
 def read_history(run_dir: Path, t0_wall: float) -> list[SeriesPoint]:
     """Aggregated rows of locust_stats_history.csv as chart series (t relative to t0)."""
-    path = run_dir / f"{CSV_PREFIX}_stats_history.csv"
+    path = _csv(run_dir, "stats_history")
     if not path.exists():
         return []
     rows: list[SeriesPoint] = []
@@ -179,7 +176,7 @@ def read_history(run_dir: Path, t0_wall: float) -> list[SeriesPoint]:
 
 def read_totals(run_dir: Path) -> tuple[LoadTotals | None, list[dict[str, str]]]:
     """(Aggregated totals, per-endpoint rows) from locust_stats.csv; (None, []) if absent."""
-    path = run_dir / f"{CSV_PREFIX}_stats.csv"
+    path = _csv(run_dir, "stats")
     if not path.exists():
         return None, []
     totals: LoadTotals | None = None

@@ -11,7 +11,6 @@ so cleanup cannot itself be cut short.
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 import traceback
@@ -21,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from kugeldrill.chaos.timeline import Timeline
+from kugeldrill.chaos.timeline import Timeline, write_empty_timeline
 from kugeldrill.chaos.toxiproxy import ToxiproxyClient
 from kugeldrill.checkers import run_all
 from kugeldrill.checkers.inputs import CheckInputs
@@ -29,11 +28,12 @@ from kugeldrill.drill.checks import build_params, wait_for_quiescence
 from kugeldrill.drill.env import DrillEnvironment, open_environment
 from kugeldrill.drill.expectations import judge_all
 from kugeldrill.drill.gather import fill_from_inputs, fill_load
-from kugeldrill.drill.locust import LocustRun, start_locust
+from kugeldrill.drill.locust import LocustRun, start_locust, stats_written
 from kugeldrill.drill.runfolder import write_scenario
 from kugeldrill.drill.watch import LiveEvents, latest_load
 from kugeldrill.ground.errors import DrillError
 from kugeldrill.ground.history import first_record, merge_shards
+from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.locustfiles.provision import ProvisionOptions, provision
 from kugeldrill.reports import write_all
 from kugeldrill.reports.console import Console, LiveStatus
@@ -100,6 +100,7 @@ class Drill:
         self.loaded = loaded
         self.sc = loaded.scenario
         self.run_dir = run_dir
+        self.folder = RunFolder(run_dir)
         self.opts = options or DrillOptions()
         self.console = self.opts.console or Console(live=False)
         self.state = _State()
@@ -172,19 +173,19 @@ class Drill:
             if not api:
                 raise DrillError(f"scenario {sc.name} has faults but the target has no Toxiproxy API")
             self.timeline = Timeline([f.as_timeline_entry() for f in sc.faults], links, api,
-                                     out=self.run_dir / "timeline.json")
+                                     out=self.folder.timeline_json)
             self._ensure_links(links, api)
 
         self._phase("load")
         processes = self.opts.processes or sc.load.processes
-        self.locust = start_locust(self.run_dir, sc.load, provision_path=self.run_dir / "provision.json",
+        self.locust = start_locust(self.run_dir, sc.load, provision_path=self.folder.provision_json,
                                    processes=processes)
         s.t0_wall, s.t0_mono = self.locust.started_wall, self.locust.started_mono
         s.t0_wall, s.t0_mono = self._wait_first_operation()
         if self.timeline is not None:
             self.timeline.start(t0_mono=s.t0_mono)
         else:  # no faults: still say so, with the run's clock, for checkers and reports
-            _write_empty_timeline(self.run_dir / "timeline.json", s.t0_wall, s.t0_mono)
+            write_empty_timeline(self.folder.timeline_json, s.t0_wall, s.t0_mono)
         self._watch_load()
 
         self._phase("heal")
@@ -243,7 +244,7 @@ class Drill:
             self.locust.wait(self.opts.poll_interval)
         code = self.locust.stop()
         self._update_console()
-        if not (self.run_dir / "locust_stats.csv").exists():
+        if not stats_written(self.run_dir):
             raise DrillError(f"Locust exited with code {code} and wrote no statistics; last lines of its output:\n"
                              + self.locust.log_tail())
 
@@ -256,7 +257,7 @@ class Drill:
         assert self.locust is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            first = first_record(self.run_dir / "history")
+            first = first_record(self.folder.history_dir)
             if first is not None:
                 return first
             if self.locust.poll() is not None:
@@ -304,11 +305,11 @@ class Drill:
                 raise DrillError(msg, hint="run 'kugeldrill heal' and check the Toxiproxy server")
 
     def _merge_history(self) -> None:
-        hist = self.run_dir / "history"
+        hist = self.folder.history_dir
         if not hist.is_dir() or not any(hist.glob("*.jsonl")):
             return
         try:
-            merge_shards(hist, self.run_dir / "history.jsonl")
+            merge_shards(hist, self.folder.history_jsonl)
         except Exception as exc:  # noqa: BLE001 - shards stay; the report says so
             self.summary.notes.append(f"history merge failed: {type(exc).__name__}: {exc}")
 
@@ -358,11 +359,6 @@ class Drill:
             until = next((p.start for p in s.phases if p.name == "teardown"), until)
         if inputs is not None:
             fill_from_inputs(s, inputs, until)
-
-
-def _write_empty_timeline(path: Path, t0_wall: float, t0_mono: float) -> None:
-    path.write_text(json.dumps({"t0_wall": t0_wall, "t0_mono": t0_mono, "state": "finished", "faults": []}),
-                    encoding="utf-8")
 
 
 def run_drill(loaded: LoadedScenario, run_dir: Path, options: DrillOptions | None = None) -> RunSummary:

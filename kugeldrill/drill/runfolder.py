@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from kugeldrill.ground.errors import ConfigError
+from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.scenario import LoadedScenario
 
 DEFAULT_BASE = Path("runs")
@@ -21,7 +22,7 @@ def run_dir_for(scenario: str, *, out: Path | None, several: bool, now: float | 
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now if now is not None else time.time()))
     if out is not None and not several:
         path = out
-        if (path / "verdict.json").exists():
+        if RunFolder(path).verdict_json.exists():
             raise ConfigError(f"--out {path} already holds a run (verdict.json); choose an empty folder")
     else:
         base = out if out is not None else DEFAULT_BASE
@@ -39,6 +40,6 @@ def run_dir_for(scenario: str, *, out: Path | None, several: bool, now: float | 
 
 def write_scenario(run_dir: Path, loaded: LoadedScenario) -> Path:
     """The scenario exactly as run (its original text, with where it came from)."""
-    path = run_dir / "scenario.yaml"
+    path = RunFolder(run_dir).scenario_yaml
     path.write_text(f"# scenario as run, from {loaded.path}\n{loaded.text}", encoding="utf-8")
     return path

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from kugeldrill.ground.errors import DrillError
 from kugeldrill.ground.jsonl import read_jsonl
+from kugeldrill.ground.runfolder import RunFolder
 
 COMPLETIONS = ("ok", "fail", "info")
 Outcome = Literal["ok", "fail", "info"]
@@ -175,7 +176,7 @@ def merge_shards(directory: str | Path, out: str | Path | None = None) -> Path:
     """
     directory = Path(directory)
     shards = shard_paths(directory)
-    target = Path(out) if out is not None else directory.parent / "history.jsonl"
+    target = Path(out) if out is not None else RunFolder(directory.parent).history_jsonl
     records: list[dict[str, Any]] = []
     for shard in shards:
         records.extend(read_jsonl(shard))

@@ -22,6 +22,7 @@ from kugeldrill.checkers.adapters.mongo import read_outbox
 from kugeldrill.checkers.adapters.redis_state import SUBSCRIBERS, TOPICS, connect, read_markers, read_stream_groups
 from kugeldrill.checkers.adapters.timeline import load_timeline
 from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.ground.runfolder import RunFolder
 
 
 @dataclass(slots=True)
@@ -53,8 +54,8 @@ def load_kugelpos_inputs(run_dir: str | Path | None, sources: ObservationSources
     inputs = CheckInputs()
     base = Path(run_dir) if run_dir is not None else None
     if base is not None:
-        inputs.merge(load_history(base / "history.jsonl"))
-        inputs.merge(load_timeline(base / "timeline.json"))
+        inputs.merge(load_history(RunFolder(base).history_jsonl))
+        inputs.merge(load_timeline(RunFolder(base).timeline_json))
     else:
         inputs.mark_missing("ops", "no run folder")
         inputs.mark_missing("faults", "no run folder")

@@ -30,6 +30,7 @@ from kugeldrill.checkers.model import (
 )
 from kugeldrill.ground.jsonl import read_jsonl
 from kugeldrill.ground.netguard import require_loopback
+from kugeldrill.ground.runfolder import RunFolder
 
 #: Events files larger than this in total are read into column stores (checkers.columns).
 COMPACT_BYTES = 64 * 1024 * 1024
@@ -111,7 +112,7 @@ def events_files(run_dir: str | Path | None, stack_state: Mapping[str, Any] | No
         if path and Path(path).is_file():
             files[app] = Path(path)
     if run_dir is not None:
-        for path in sorted(Path(run_dir, "events").glob("*.jsonl")):
+        for path in sorted(RunFolder(run_dir).events_dir.glob("*.jsonl")):
             files.setdefault(path.stem, path)
     return files
 
@@ -220,8 +221,9 @@ def load_standin_inputs(run_dir: str | Path | None, stack_state: Mapping[str, An
     """
     inputs = CheckInputs()
     base = Path(run_dir) if run_dir is not None else None
-    hist = Path(history) if history else (base / "history.jsonl" if base else None)
-    tl = Path(timeline) if timeline else (base / "timeline.json" if base else None)
+    folder = RunFolder(base) if base is not None else None
+    hist = Path(history) if history else (folder.history_jsonl if folder else None)
+    tl = Path(timeline) if timeline else (folder.timeline_json if folder else None)
     inputs.merge(load_history(hist) if hist else _missing("ops", "no run folder or history path"))
     inputs.merge(load_timeline(tl) if tl else _missing("faults", "no run folder or timeline path"))
     files = events_files(base, stack_state)
