@@ -86,18 +86,6 @@ def parse_urls(spec: str) -> dict[str, str]:
     return urls
 
 
-def urls_from_stack_state(path: str | Path) -> dict[str, str]:
-    """Service URLs from the launcher's stack.json (contracts §2)."""
-    file = Path(path)
-    try:
-        state = json.loads(file.read_text(encoding="utf-8"))
-        return {app: str(svc["url"]).rstrip("/") for app, svc in state["services"].items()}
-    except FileNotFoundError:
-        raise ProvisionError(f"stack state file {file} does not exist") from None
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-        raise ProvisionError(f"stack state file {file} has no usable services.<app>.url entries: {exc}") from None
-
-
 def _data(resp: httpx.Response) -> Any:
     """The envelope's `data` (or the whole body for Kugelpos' un-enveloped answers)."""
     try:

@@ -7,6 +7,7 @@ the embedded stack's `--stack-state stack.json`; the result is `<out>/provision.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import json
 from typing import Any
 
@@ -20,7 +21,8 @@ def register(subparsers: Any) -> None:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--urls", help="app=url pairs (account=http://127.0.0.1:8000,terminal=...) or a base URL "
                        "such as http://127.0.0.1 (Kugelpos ports 8000-8006)")
-    where.add_argument("--stack-state", help="stack.json of the embedded stand-in")
+    where.add_argument("--state-dir", type=Path, metavar="DIR",
+                       help="the embedded stand-in's state dir (as given to 'kugeldrill stack up'), or its stack.json")
     parser.add_argument("--out", required=True, help="folder for provision.json (re-used on re-runs)")
     parser.add_argument("--tenant", dest="tenant_id", help="tenant id (default: the earlier provision.json's, "
                         "else a random T####)")
@@ -37,14 +39,15 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kugeldrill.locustfiles.provision import ProvisionError, ProvisionOptions, parse_urls, provision, urls_from_stack_state
+    from kugeldrill.locustfiles.provision import ProvisionError, ProvisionOptions, parse_urls, provision
+    from kugeldrill.stack.launcher import Stack
 
     for name in ("items", "cart_terminals", "cash_terminals", "openclose_terminals"):
         if getattr(args, name) < 0:
             raise ProvisionError(f"--{name.replace('_', '-')} must be >= 0")
     if args.items < 1 or args.cart_terminals < 1:
         raise ProvisionError("a sale needs --items >= 1 and --cart-terminals >= 1")
-    urls = parse_urls(args.urls) if args.urls else urls_from_stack_state(args.stack_state)
+    urls = parse_urls(args.urls) if args.urls else Stack.from_state_file(args.state_dir).service_urls()
     opts = ProvisionOptions(
         tenant_id=args.tenant_id, store_code=args.store_code, username=args.username, password=args.password,
         items=args.items, cart_terminals=args.cart_terminals, cash_terminals=args.cash_terminals,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from kugeldrill.deploy.compose_overlay import build_overlay
 from kugeldrill.deploy.from_stack import target_from_stack
 from kugeldrill.deploy.target_check import all_fatal_ok, check_target, render
-from kugeldrill.ground.errors import ConfigError
+from kugeldrill.stack.launch.state import read_state
 from kugeldrill.target import dump_target, load_target
 
 
@@ -23,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.set_defaults(func=_check)
 
     derive = tsub.add_parser("from-stack", help="write a target file for a running embedded stand-in")
-    derive.add_argument("--state", type=Path, default=Path(".kugeldrill/stack.json"))
+    derive.add_argument("--state-dir", type=Path, default=Path(".kugeldrill"), metavar="DIR",
+                        help="the stand-in's state dir (as given to 'kugeldrill stack up'), or its stack.json")
     derive.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
     derive.set_defaults(func=_from_stack)
 
@@ -46,9 +46,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _from_stack(args: argparse.Namespace) -> int:
-    if not args.state.is_file():
-        raise ConfigError(f"no stack state at {args.state}; start one with 'kugeldrill stack up'")
-    text = dump_target(target_from_stack(json.loads(args.state.read_text())))
+    text = dump_target(target_from_stack(read_state(args.state_dir)))
     if args.out:
         args.out.write_text(text)
         print(f"wrote {args.out}")

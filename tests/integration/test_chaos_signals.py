@@ -47,7 +47,7 @@ def stack(tmp_path, toxiproxy_server, redis_server):
 def start_run(tmp: Path, *extra: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "chaos", "run", "--state", str(tmp / "stack.json"), "--timeline",
+        [sys.executable, "-m", "kugeldrill.chaos", "run", "--state", str(tmp / "stack.json"), "--timeline",
          str(tmp / "faults.yaml"), "--out", str(tmp / "run" / "timeline.json"), *extra],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )

@@ -161,7 +161,7 @@ def _check_against_cart(ops: list[Any], api: CartApi) -> Counter:
 
 def test_provision_cli_against_the_stack_is_idempotent(stack: Any, tmp_path: Path) -> None:
     state_file = Path(stack.state["state_dir"]) / "stack.json"
-    cmd = [sys.executable, "-m", "kugeldrill", "provision", "--stack-state", str(state_file), "--out", str(tmp_path),
+    cmd = [sys.executable, "-m", "kugeldrill", "provision", "--state-dir", str(state_file), "--out", str(tmp_path),
            "--tenant", "T7200", "--items", "3", "--cart-terminals", "2", "--cash-terminals", "1",
            "--openclose-terminals", "1"]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)

@@ -41,7 +41,7 @@ def _drill_through_target(tmp: Path, *, defects: list[str], via_option: bool) ->
                        defects=defects) as stack:
         target = tmp / "drill" / "target.yaml"
         target.parent.mkdir(parents=True)
-        derived = _kugeldrill("target", "from-stack", "--state", str(stack.state_path),
+        derived = _kugeldrill("target", "from-stack", "--state-dir", str(stack.state_path),
                               "--out", str(target), timeout=60)
         assert derived.returncode == 0, derived.stdout
         scenario = target.parent / SCENARIO.name  # its `target: target.yaml` is relative to it

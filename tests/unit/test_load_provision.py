@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from kugeldrill.locustfiles.provision import ProvisionError, parse_urls, provision, urls_from_stack_state
+from kugeldrill.locustfiles.provision import ProvisionError, parse_urls, provision
 from kugeldrill.ground.errors import NotLoopbackError, TargetUnreachableError
 
 URLS = {app: f"http://127.0.0.1:{9000 + i}" for i, app in
@@ -151,17 +151,11 @@ def test_url_specs(tmp_path: Path) -> None:
         "cart": "http://127.0.0.1:1", "account": "http://127.0.0.1:2"}
     with pytest.raises(ProvisionError, match="bad entry"):
         parse_urls("carts=http://127.0.0.1:1")
-    state = tmp_path / "stack.json"
-    state.write_text(json.dumps({"services": {"cart": {"url": "http://127.0.0.1:5/"}}}))
-    assert urls_from_stack_state(state) == {"cart": "http://127.0.0.1:5"}
-    state.write_text("{}")
-    with pytest.raises(ProvisionError, match="services"):
-        urls_from_stack_state(state)
 
 
 def test_cli_reports_errors_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from kugeldrill.cli import main
 
-    code = main(["provision", "--stack-state", str(tmp_path / "missing.json"), "--out", str(tmp_path)])
+    code = main(["provision", "--state-dir", str(tmp_path / "missing"), "--out", str(tmp_path)])
     assert code == 2
     assert "stack state file" in capsys.readouterr().err
