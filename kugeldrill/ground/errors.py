@@ -11,6 +11,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from kugeldrill.ground.signals import react_to_sigint
+
 
 class DrillError(Exception):
     """A failure the user can act on; `str(err)` is the whole message."""
@@ -44,7 +46,9 @@ class NotLoopbackError(DrillError):
 def run_handler(prog: str, handler: Callable[[Any], int | None], args: Any,
                 interrupted: str = "interrupted") -> int:
     """Run a command handler the way every kugeldrill entry point does: a DrillError is one
-    message and its exit code, Ctrl-C is exit 130, never a traceback."""
+    message and its exit code, Ctrl-C is exit 130 (even when SIGINT was inherited as ignored),
+    never a traceback."""
+    react_to_sigint()
     try:
         return int(handler(args) or 0)
     except DrillError as err:

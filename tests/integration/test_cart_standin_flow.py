@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from kugeldrill.ground.jsonl import read_jsonl
-from kugeldrill.stack.services.common.jwt import create_service_token, decode
+from kugeldrill.stack.services.common.tokens import create_service_token, decode
 from kugeldrill.stack.services.harness import ServiceSet, StubSidecar
 
 pytestmark = pytest.mark.integration

@@ -97,7 +97,10 @@ def test_sigkill_healed_by_watchdog(stack):
     doc = json.loads((tmp / "run" / "timeline.json").read_text())
     assert doc["state"] == "running"  # the crash kept what had happened
     assert sum(f["applied_mono"] is not None for f in doc["faults"]) == 3
-    log = (tmp / "run" / "watchdog.log").read_text()
+    log_file = tmp / "run" / "watchdog.log"
+    # The server is healed a moment before the watchdog logs what it did: wait for its line.
+    assert wait_for(lambda: "removed 4 toxic(s)" in log_file.read_text(), 10), log_file.read_text()
+    log = log_file.read_text()
     assert "is gone; healing" in log and "removed 4 toxic(s), re-enabled 1 proxy(ies)" in log
 
 

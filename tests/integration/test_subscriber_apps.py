@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kugeldrill.stack.services.common import jwt
+from kugeldrill.stack.services.common import tokens as jwt
 from kugeldrill.stack.services.common.settings import ServiceConfig
 from subscriber_fakes import FakeSidecar
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kugeldrill.stack.services.account.app import create_app
-from kugeldrill.stack.services.common import jwt
+from kugeldrill.stack.services.common import tokens as jwt
 from kugeldrill.stack.services.common.settings import ServiceConfig
 
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from kugeldrill.stack.services.common import jwt
+from kugeldrill.stack.services.common import tokens as jwt
 from kugeldrill.stack.services.common.app import create_service_app
 from kugeldrill.stack.services.common.auth import authenticate, verify_pubsub_notification
 from kugeldrill.stack.services.common.settings import ServiceConfig

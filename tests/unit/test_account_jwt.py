@@ -1,4 +1,4 @@
-"""HS256 tokens: round trip, and every way a token must be refused."""
+"""HS256 tokens (PyJWT): round trip, and every way a token must be refused."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from kugeldrill.stack.services.common import jwt
+from kugeldrill.stack.services.common import tokens as jwt
 
 SECRET = "s3cret"
 
@@ -34,7 +34,7 @@ def test_service_token() -> None:
 
 @pytest.mark.parametrize("mutate, reason", [
     (lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"), "signature"),
-    (lambda t: "a.b", "three"),
+    (lambda t: "a.b", "malformed"),
     (lambda t: t.replace(t.split(".")[0], base64.urlsafe_b64encode(b'{"alg":"none"}').decode().rstrip("=")), "HS256"),
 ])
 def test_refuses_tampered_tokens(mutate, reason: str) -> None:  # type: ignore[no-untyped-def]

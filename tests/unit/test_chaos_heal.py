@@ -10,6 +10,8 @@ import signal
 import httpx
 import pytest
 
+from kugeldrill.ground.signals import react_to_sigint
+
 from kugeldrill.chaos.heal import heal_all, heal_on_signals
 from kugeldrill.chaos.toxiproxy import ToxiproxyClient
 
@@ -93,7 +95,17 @@ def test_signal_handler_heals_once_and_chains_previous():
         signal.signal(signal.SIGUSR1, previous)
 
 
-def test_sigint_still_raises_keyboardinterrupt_after_heal():
+@pytest.fixture
+def reacts_to_sigint():
+    """This process reacts to SIGINT as the kugeldrill entry points make theirs (ground.signals),
+    even when the test run was started with SIGINT ignored (`nohup make test &`)."""
+    previous = signal.getsignal(signal.SIGINT)
+    react_to_sigint()
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_sigint_still_raises_keyboardinterrupt_after_heal(reacts_to_sigint):
     healed = []
     with pytest.raises(KeyboardInterrupt):
         with heal_on_signals(lambda: healed.append(True)):
@@ -102,7 +114,7 @@ def test_sigint_still_raises_keyboardinterrupt_after_heal():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_failing_heal_does_not_swallow_the_signal(capsys):
+def test_failing_heal_does_not_swallow_the_signal(capsys, reacts_to_sigint):
     def boom():
         raise RuntimeError("toxiproxy gone")
 

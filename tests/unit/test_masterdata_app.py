@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from kugeldrill.stack.services.common import jwt
+from kugeldrill.stack.services.common import tokens as jwt
 from kugeldrill.stack.services.common.settings import ServiceConfig
 from kugeldrill.stack.services.master_data.app import create_app
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kugeldrill.ground.ports import free_port
-from kugeldrill.stack.services.common import jwt
+from kugeldrill.stack.services.common import tokens as jwt
 from kugeldrill.stack.services.common.settings import ServiceConfig
 from kugeldrill.stack.services.terminal.app import create_app
 

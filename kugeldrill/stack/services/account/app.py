@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from kugeldrill.stack.services.common.app import create_service_app, on_shutdown
 from kugeldrill.stack.services.common.db import Database, is_unique_violation
 from kugeldrill.stack.services.common.envelope import ApiModel, bad_request, ok, unauthorized
-from kugeldrill.stack.services.common.jwt import create_user_token
+from kugeldrill.stack.services.common.tokens import create_user_token
 from kugeldrill.stack.services.common.settings import ServiceConfig
 
 SCHEMA = """

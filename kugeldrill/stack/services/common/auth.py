@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from kugeldrill.stack.services.common import jwt
+from kugeldrill.stack.services.common import tokens as jwt
 from kugeldrill.stack.services.common.envelope import snakeize, unauthorized
 
 TerminalLookup = Callable[[str, str], Awaitable[dict[str, Any] | None]]

@@ -30,7 +30,7 @@ import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from kugeldrill.stack.services.common import jwt
+from kugeldrill.stack.services.common import tokens as jwt
 from kugeldrill.stack.services.common.dapr_client import DaprClientHelper, get_dapr_client
 from kugeldrill.stack.services.common.db import Database, dumps, is_unique_violation
 from kugeldrill.stack.services.common.events import EventLog, payload_keys

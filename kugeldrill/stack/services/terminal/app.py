@@ -35,7 +35,7 @@ from kugeldrill.stack.services.common.envelope import (
     ApiError, ApiModel, bad_request, conflict, forbidden, not_found, ok, snakeize, unauthorized,
 )
 from kugeldrill.stack.services.common.events import shared_event_log
-from kugeldrill.stack.services.common.jwt import TERMINAL_TOKEN_HOURS, create_terminal_token
+from kugeldrill.stack.services.common.tokens import TERMINAL_TOKEN_HOURS, create_terminal_token
 from kugeldrill.stack.services.common.kugel_logging import TERMINAL_SERVICE
 from kugeldrill.stack.services.common.publisher import (
     TERMINALLOG, mount_outbox_diagnostics, publish_event, republish_loop, request_helper,
