@@ -210,6 +210,20 @@ class FanoutExpect(_Strict):
     policy: Literal["exactly_once", "at_least_once"] = "exactly_once"
 
 
+class OutcomesExpect(_Strict):
+    """The business state (report, journal, stock read through the public APIs) must show
+    exactly what the load did; each part can be switched off on its own."""
+
+    check: bool = True
+    report: bool = True
+    journal: bool = True
+    stock: bool = True
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(part for part in ("report", "journal", "stock") if getattr(self, part))
+
+
 class LoadExpect(_Strict):
     """Bounds on Locust's aggregate numbers (None: not judged)."""
 
@@ -230,6 +244,7 @@ class Expectations(_Strict):
     breaker: BreakerExpect = Field(default_factory=BreakerExpect)
     duplicates: DuplicatesExpect = Field(default_factory=DuplicatesExpect)
     fanout: FanoutExpect = Field(default_factory=FanoutExpect)
+    outcomes: OutcomesExpect = Field(default_factory=OutcomesExpect)
     load: LoadExpect = Field(default_factory=LoadExpect)
     convergence: ConvergenceExpect = Field(default_factory=ConvergenceExpect)
 

@@ -20,6 +20,7 @@ from locust import between, task
 
 from kugeldrill.locustfiles.api import StepError, pick, tender_for
 from kugeldrill.locustfiles.base import PosUser
+from kugeldrill.locustfiles.totals import totals_of
 
 
 class CartUser(PosUser):
@@ -67,7 +68,11 @@ class CartUser(PosUser):
         return cart_id
 
     def sale(self, cancel: bool = False) -> None:
-        """A paid sale (or, with cancel=True, a cart cancelled after its items)."""
+        """A paid sale (or, with cancel=True, a cart cancelled after its items).
+
+        The subtotal's figures go into the history before the bill, so a sale whose bill
+        answer is lost (`info`) still says exactly what it would have moved.
+        """
         assert self.api is not None and self.term is not None
         items = self._choose_items()
         with self.operation("cancel" if cancel else "sale", items=items) as op:
@@ -77,33 +82,45 @@ class CartUser(PosUser):
                 data = self.api.cancel(cart_id)
                 op.ok(transaction_no=pick(data, "transactionNo", "transaction_no"),
                       receipt_no=pick(data, "receiptNo", "receipt_no"),
-                      amount=pick(data, "totalAmountWithTax", "total_amount_with_tax"),
-                      business_date=pick(data, "businessDate", "business_date"))
+                      business_date=pick(data, "businessDate", "business_date"), **totals_of(data))
                 return
             sub = self.api.subtotal(cart_id)
             balance = pick(sub, "balanceAmount", "totalAmountWithTax")
             if not isinstance(balance, (int, float)):
                 raise StepError("fail", "POST /api/v1/carts/[cart_id]/subtotal: answer without balanceAmount")
+            op.value.update(totals_of(sub))
             tender = tender_for(int(balance))
             self.api.pay(cart_id, "01", tender)
+            op.value["payments"] = [{"payment_code": "01", "amount": float(balance)}]
             data = self.api.bill(cart_id)
-            total = pick(data, "totalAmountWithTax", "total_amount_with_tax", default=int(balance))
+            totals = totals_of(data)
+            total = totals.get("amount", float(balance))
             txn = pick(data, "transactionNo", "transaction_no")
-            op.ok(transaction_no=txn, receipt_no=pick(data, "receiptNo", "receipt_no"), amount=total,
-                  deposit=tender, change=pick(data, "changeAmount", "change_amount", default=tender - total),
+            op.ok(transaction_no=txn, receipt_no=pick(data, "receiptNo", "receipt_no"), deposit=tender,
+                  change=pick(data, "changeAmount", "change_amount", default=tender - total),
                   business_date=pick(data, "businessDate", "business_date"),
-                  open_counter=pick(data, "openCounter", "open_counter"))
+                  open_counter=pick(data, "openCounter", "open_counter"), **totals)
             if txn is not None:
-                self.term.sales.append({"transaction_no": txn, "amount": total})
+                self.term.sales.append({"transaction_no": txn, **{k: op.value[k] for k in SALE_FIGURES
+                                                                    if k in op.value}})
 
     def void_or_return(self, kind: str) -> None:
-        """Void or return one earlier own sale of this terminal (paid in cash, code 01)."""
+        """Void or return one earlier own sale of this terminal (paid in cash, code 01).
+
+        The operation carries the original sale's figures (Kugelpos copies them into the
+        void or return), replaced by the answer's own when it comes back.
+        """
         assert self.api is not None and self.term is not None
         original = self.term.sales.pop(random.randrange(len(self.term.sales)))
         payments = [{"payment_code": "01", "amount": original["amount"]}]
-        with self.operation(kind, original_transaction_no=original["transaction_no"],
-                            amount=original["amount"]) as op:
+        figures = {k: original[k] for k in SALE_FIGURES if k in original}
+        with self.operation(kind, original_transaction_no=original["transaction_no"], **figures) as op:
             call = self.api.void if kind == "void" else self.api.return_
             data = call(int(original["transaction_no"]), payments)
             op.ok(transaction_no=pick(data, "transactionNo", "transaction_no"),
-                  receipt_no=pick(data, "receiptNo", "receipt_no"))
+                  receipt_no=pick(data, "receiptNo", "receipt_no"),
+                  business_date=pick(data, "businessDate", "business_date"), **totals_of(data))
+
+
+#: The figures of a sale that a void or return of it moves back (locustfiles/totals.py).
+SALE_FIGURES = ("amount", "amount_without_tax", "tax", "quantity", "taxes", "payments", "items")

@@ -305,7 +305,7 @@ def load_provision(path: str | Path) -> dict[str, Any]:
         data = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ProvisionError(f"provision file {file} does not exist",
-                             hint="run 'kugeldrill provision --stack-state .kugeldrill/stack.json --out DIR'") from None
+                             hint="run 'kugeldrill provision --state-dir .kugeldrill --out DIR'") from None
     except json.JSONDecodeError as exc:
         raise ProvisionError(f"provision file {file} is not valid JSON: {exc}") from None
     return check_provision(data, str(file))

@@ -54,15 +54,15 @@ def _cell(value: Any) -> str:
     return _fmt(value, 3) if isinstance(value, float) else escape("–" if value is None else str(value))
 
 
-def _records_table(items: list[dict[str, Any]], cls: str = "evidence") -> str:
+def _records_table(items: list[dict[str, Any]], cls: str = "evidence", limit: int = MAX_ROWS) -> str:
     """A list of flat records as a table: one column per key, first rows only."""
     cols: list[str] = []
     for item in items:
         cols += [k for k in item if k not in cols]
     head = "".join(f"<th>{escape(str(c))}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{_cell(item.get(c))}</td>" for c in cols) + "</tr>"
-                   for item in items[:MAX_ROWS])
-    more = f'<p class="muted">… {len(items) - MAX_ROWS} more</p>' if len(items) > MAX_ROWS else ""
+                   for item in items[:limit])
+    more = f'<p class="muted">… {len(items) - limit} more</p>' if len(items) > limit else ""
     return f'<table class="{cls}"><tr>{head}</tr>{body}</table>{more}'
 
 
@@ -179,6 +179,32 @@ def _checker_section(summary: RunSummary, name: str, empty: str) -> str:
             + _kv_table(check.counts, f"{name}-counts") + _examples(check))
 
 
+def _outcomes(summary: RunSummary) -> str:
+    """Report, journal and stock: what the load should have changed against what they show."""
+    check = summary.check("outcomes")
+    if check is None:
+        return '<p class="muted">The outcome checker did not run.</p>'
+    outcome = {True: "passed", False: "failed", None: "unknown"}[check.valid]
+    parts = [f'<p><span class="badge {outcome}">{outcome}</span> {escape(check.summary)}</p>']
+    for why in check.details.get("unknown") or []:
+        parts.append(f'<p class="muted">unknown: {escape(str(why))}</p>')
+    for part, rows in (check.details.get("tables") or {}).items():
+        bad = [r for r in rows if r.get("ok") is not True]
+        verdict = {True: "ok", False: "MISMATCH", None: "unknown"}
+        shown = [{"key": r["key"], "expected": r["expected"], "observed": r["observed"],
+                  "verdict": verdict[r.get("ok")], **({"note": r["note"]} if r.get("note") else {})} for r in rows]
+        head = (f"<p><b>{escape(part)}</b>: {len(rows)} figures compared, "
+                f"{sum(1 for r in rows if r.get('ok') is False)} mismatched, "
+                f"{sum(1 for r in rows if r.get('ok') is None)} unknown</p>")
+        parts.append(head)
+        if bad:
+            parts.append(_records_table([x for x, r in zip(shown, rows) if r.get("ok") is not True],
+                                        f"outcomes-{part} outcome-mismatches"))
+        parts.append(f'<details><summary>all {escape(part)} figures</summary>'
+                     f'{_records_table(shown, f"outcomes-{part}")}</details>')
+    return "".join(parts)
+
+
 def _faults(summary: RunSummary) -> str:
     if not summary.faults:
         return '<p class="muted">No faults in this scenario.</p>'
@@ -237,6 +263,7 @@ def render_html(summary: RunSummary, run_dir: Path | None = None) -> str:
 <td class="num">{_fmt(totals.p50)}</td><td class="num">{_fmt(totals.p95)}</td><td class="num">{_fmt(totals.p99)}</td>
 <td class="num">{_fmt(totals.max)}</td></tr></table>
 <p>{f"Events published {events.published} · applied {events.applied}" if events else "Events: not recorded by this source"}</p>
+<h2>Business state: report, journal, stock</h2>{_outcomes(summary)}
 <h2>Fan-out</h2>{_fanout(summary)}
 <h2>Duplicates</h2>{_checker_section(summary, "duplicates", "The duplicate checker did not run.")}
 <h2>Breakers</h2>{_checker_section(summary, "breaker", "The breaker checker did not run.")}

@@ -1,4 +1,5 @@
-"""Verdicts: breaker transitions, duplicate processing, fan-out counts.
+"""Verdicts: breaker transitions, duplicate processing, fan-out counts, and the business outcome
+(report, journal, stock) against the load.
 
 Checkers read normalised records (checkers.model) produced by adapters; they never
 import the stand-in (stack), so the same checkers judge a real Kugelpos deployment.
@@ -12,9 +13,9 @@ Entry point for the drill runner (contracts §8):
 from __future__ import annotations
 
 from kugeldrill.checkers.model import CheckResult
-from kugeldrill.checkers.params import BreakerParams, CheckParams, DuplicatePolicy, FanoutPolicy
+from kugeldrill.checkers.params import BreakerParams, CheckParams, DuplicatePolicy, FanoutPolicy, OutcomePolicy
 
-__all__ = ["run_all", "combine", "CheckParams", "BreakerParams", "DuplicatePolicy", "FanoutPolicy", "CheckResult"]
+__all__ = ["run_all", "combine", "CheckParams", "BreakerParams", "DuplicatePolicy", "FanoutPolicy", "OutcomePolicy", "CheckResult"]
 
 
 def run_all(inputs, params: CheckParams | None = None) -> list[CheckResult]:  # noqa: ANN001 - CheckInputs
@@ -22,12 +23,14 @@ def run_all(inputs, params: CheckParams | None = None) -> list[CheckResult]:  # 
     from kugeldrill.checkers.breaker import check_breakers
     from kugeldrill.checkers.duplicates import check_duplicates
     from kugeldrill.checkers.fanout import check_fanout
+    from kugeldrill.checkers.outcomes import check_outcomes
 
     p = params or CheckParams()
     table = {
         "breaker": lambda: check_breakers(inputs, p.breaker),
         "duplicates": lambda: check_duplicates(inputs, p.duplicates),
         "fanout": lambda: check_fanout(inputs, p.fanout),
+        "outcomes": lambda: check_outcomes(inputs, p.outcomes),
     }
     results: list[CheckResult] = []
     for name in p.enabled:

@@ -15,6 +15,7 @@ from kugeldrill.checkers.model import (
     Application,
     BreakerCall,
     BreakerTransition,
+    BusinessSnapshot,
     FaultWindow,
     IdempotencyMarker,
     Op,
@@ -63,6 +64,8 @@ class CheckInputs:
     markers: list[IdempotencyMarker] = field(default_factory=list)
     unapplied_faults: list[UnappliedFault] = field(default_factory=list)
     t0: tuple[float, float] | None = None  # (wall, mono) of the load's first operation, from the timeline
+    business_before: BusinessSnapshot | None = None  # report, journal, stock before the load
+    business_after: BusinessSnapshot | None = None  # ... and after the drill (checkers/adapters/business.py)
     sources: dict[str, str] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -94,6 +97,8 @@ class CheckInputs:
                 self.missing.setdefault(name, reason)
         self.unapplied_faults.extend(other.unapplied_faults)
         self.t0 = self.t0 or other.t0
+        self.business_before = self.business_before or other.business_before
+        self.business_after = self.business_after or other.business_after
         self.notes.extend(other.notes)
         self.cache.clear()
         return self

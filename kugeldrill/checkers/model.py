@@ -201,3 +201,67 @@ class IdempotencyMarker:
     event_id: str
     version: int | None
     ttl_seconds: int | None = None  # -1 no expiry, None unknown
+
+
+# ---------------------------------------------------------------- business state (what users see)
+
+
+@dataclass
+class JournalEntry:
+    """One electronic-journal entry (transaction, cash movement, open/close)."""
+
+    terminal_no: int
+    transaction_type: int
+    transaction_no: int | None
+    receipt_no: int | None
+    amount: float | None
+    quantity: float | None
+    business_date: str | None
+    generate_date_time: str
+
+    def identity(self) -> tuple[Any, ...]:
+        return (self.terminal_no, self.transaction_type, self.transaction_no, self.receipt_no,
+                self.generate_date_time, self.amount)
+
+
+@dataclass
+class Figure:
+    """An amount/quantity/count block of the sales report."""
+
+    amount: float = 0.0
+    quantity: float = 0.0
+    count: float = 0.0
+
+
+@dataclass
+class SalesReport:
+    """A terminal's flash sales report for one business date (Kugelpos' figures)."""
+
+    terminal_no: int
+    business_date: str
+    gross: Figure = field(default_factory=Figure)
+    returns: Figure = field(default_factory=Figure)
+    net: Figure = field(default_factory=Figure)
+    taxes: dict[str, dict[str, float]] = field(default_factory=dict)  # tax code -> tax/target amount, quantity
+    payments: dict[str, dict[str, float]] = field(default_factory=dict)  # payment code -> amount, count
+    cash_in: Figure = field(default_factory=Figure)
+    cash_out: Figure = field(default_factory=Figure)
+
+
+@dataclass
+class BusinessSnapshot:
+    """Report, journal and stock of the drill's tenant and store at one moment.
+
+    A part that could not be read is absent (None) with its reason in `errors`.
+    `terminal_dates`: each terminal's business date at the moment (GET /terminals/{id}).
+    """
+
+    taken_wall: float
+    journal: list[JournalEntry] | None = None
+    stock: dict[str, float] | None = None
+    reports: dict[str, SalesReport] = field(default_factory=dict)  # "<terminal_no>/<business_date>"
+    terminal_dates: dict[int, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def report(self, terminal_no: int, business_date: str) -> SalesReport | None:
+        return self.reports.get(f"{terminal_no}/{business_date}")

@@ -68,10 +68,23 @@ class FanoutPolicy:
 
 
 @dataclass(slots=True)
+class OutcomePolicy:
+    """parts: which business views to judge (report, journal, stock). amount_tolerance:
+    summed amounts are floats (yen with tax rounding); a difference this small is rounding,
+    not a lost effect."""
+
+    parts: tuple[str, ...] = ("report", "journal", "stock")
+    amount_tolerance: float = 0.01
+    max_examples: int = 10
+    max_rows: int = 400  # rows kept per table for the report
+
+
+@dataclass(slots=True)
 class CheckParams:
     """Everything `checkers.run_all` needs; `enabled` picks the checkers to run."""
 
     breaker: BreakerParams = field(default_factory=BreakerParams)
     duplicates: DuplicatePolicy = field(default_factory=DuplicatePolicy)
     fanout: FanoutPolicy = field(default_factory=FanoutPolicy)
-    enabled: tuple[str, ...] = ("breaker", "duplicates", "fanout")
+    outcomes: OutcomePolicy = field(default_factory=OutcomePolicy)
+    enabled: tuple[str, ...] = ("breaker", "duplicates", "fanout", "outcomes")

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-from kugeldrill.checkers.params import BreakerParams, CheckParams, DuplicatePolicy, FanoutPolicy
+from kugeldrill.checkers.params import BreakerParams, CheckParams, DuplicatePolicy, FanoutPolicy, OutcomePolicy
 from kugeldrill.checkers.quiescence import OutboxProbe, wait_quiescent
 from kugeldrill.scenario_schema import Scenario
 
@@ -28,9 +28,11 @@ def build_params(scenario: Scenario, breaker: BreakerParams) -> CheckParams:
     fan = FanoutPolicy()
     if exp.fanout.policy == "exactly_once":
         fan.fail_on_duplicates = False  # duplicates are the duplicate checker's verdict
+    outcomes = OutcomePolicy(parts=exp.outcomes.parts)
     enabled = tuple(n for n, on in (("breaker", exp.breaker.check), ("duplicates", exp.duplicates.check),
-                                    ("fanout", exp.fanout.check)) if on)
-    return CheckParams(breaker=breaker, duplicates=dup, fanout=fan, enabled=enabled)
+                                    ("fanout", exp.fanout.check),
+                                    ("outcomes", exp.outcomes.check and bool(exp.outcomes.parts))) if on)
+    return CheckParams(breaker=breaker, duplicates=dup, fanout=fan, outcomes=outcomes, enabled=enabled)
 
 
 @dataclass

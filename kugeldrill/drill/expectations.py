@@ -78,6 +78,10 @@ def judge_checker(name: str, summary: RunSummary, policy: str | None = None) -> 
     evidence: dict[str, Any] = {}
     if check.valid is not True:
         evidence = {"examples": check.examples, "counts": check.counts}
+        if check.details.get("mismatches"):  # a comparison table: (key, expected, observed) rows first
+            evidence = {"mismatches": check.details["mismatches"], **evidence}
+        elif check.valid is None and check.details.get("unknown"):
+            evidence = {"unknown": check.details["unknown"], **evidence}
     return ExpectationResult(f"{name}.check", name, check.valid, what, observed, evidence)
 
 
@@ -150,6 +154,8 @@ def judge_all(exp: Expectations, summary: RunSummary, inputs: CheckInputs) -> li
         results.append(judge_checker("duplicates", summary, exp.duplicates.policy))
     if exp.fanout.check:
         results.append(judge_checker("fanout", summary, exp.fanout.policy))
+    if exp.outcomes.check and exp.outcomes.parts:
+        results.append(judge_checker("outcomes", summary, "+".join(exp.outcomes.parts)))
     results += judge_load(exp, summary)
     results.append(judge_convergence(exp, summary))
     return results

@@ -23,7 +23,11 @@ from typing import Any
 from kugeldrill.chaos.timeline import Timeline, write_empty_timeline
 from kugeldrill.chaos.toxiproxy import ToxiproxyClient
 from kugeldrill.checkers import run_all
+from kugeldrill.checkers.adapters.business import read_business, save_snapshots
 from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.checkers.model import BusinessSnapshot
+from kugeldrill.checkers.outcomes import snapshot_dates
+from kugeldrill.checkers.params import BreakerParams, CheckParams
 from kugeldrill.drill.checks import build_params, wait_for_quiescence
 from kugeldrill.drill.env import DrillEnvironment, open_environment
 from kugeldrill.drill.expectations import judge_all
@@ -41,7 +45,8 @@ from kugeldrill.reports.summary import Phase, RunSummary
 from kugeldrill.scenario import LoadedScenario
 
 HANG_MARGIN = 45.0  # Locust running this long past its planned end is stopped
-MAX_INPUT_NOTES = 20  # adapters' notes (unread logs, unapplied faults) shown in the summary
+MAX_INPUT_NOTES = 20
+BASELINE_QUIESCENCE_SECONDS = 20.0  # provisioning's events landing before the business state is read  # adapters' notes (unread logs, unapplied faults) shown in the summary
 
 
 class DrillInterrupted(KeyboardInterrupt):
@@ -112,6 +117,9 @@ class Drill:
                                   run_dir=str(run_dir), target=self.sc.target,
                                   stack_options=self.sc.stack.model_dump(), load_seconds=self.sc.load.total_seconds)
         self._check_inputs: CheckInputs | None = None
+        self.params: CheckParams = build_params(self.sc, BreakerParams())  # the environment's breaker: see run
+        self.provisioned: dict[str, Any] = {}
+        self.business: dict[str, BusinessSnapshot] = {}
 
     # ------------------------------------------------------------------ phases
 
@@ -156,6 +164,7 @@ class Drill:
         sc, s = self.sc, self.summary
         self._phase("environment")
         self.env = open_environment(sc, self.run_dir, self.loaded.path)
+        self.params = build_params(sc, self.env.breaker_params())
         self.env.save_into(self.run_dir)
         s.target = self.env.description
         if self.env.kind != "embedded" and sc.stack != type(sc.stack)():
@@ -175,6 +184,9 @@ class Drill:
             self.timeline = Timeline([f.as_timeline_entry() for f in sc.faults], links, api,
                                      out=self.folder.timeline_json)
             self._ensure_links(links, api)
+        if self.params.outcomes.parts and "outcomes" in self.params.enabled:
+            self._phase("business before")
+            self._business_before()
 
         self._phase("load")
         processes = self.opts.processes or sc.load.processes
@@ -209,7 +221,9 @@ class Drill:
         s.notes.extend(f"checker inputs: {n}" for n in inputs.notes[:MAX_INPUT_NOTES])
         if len(inputs.notes) > MAX_INPUT_NOTES:
             s.notes.append(f"checker inputs: {len(inputs.notes) - MAX_INPUT_NOTES} more notes left out")
-        s.checks = run_all(inputs, build_params(sc, self.env.breaker_params()))
+        if "outcomes" in self.params.enabled:
+            self._business_after(inputs)
+        s.checks = run_all(inputs, self.params)
 
     def _provision(self) -> None:
         users = self.sc.load.peak_users
@@ -221,7 +235,34 @@ class Drill:
         if target is not None:
             opts.username, opts.password = target.auth.username, target.auth.password
             opts.tenant_id = target.auth.tenant_id
-        provision(self.env.service_urls(), self.run_dir, opts)  # type: ignore[union-attr]
+        self.provisioned = provision(self.env.service_urls(), self.run_dir, opts)  # type: ignore[union-attr]
+
+    def _business_before(self) -> None:
+        """Report, journal and stock before the load, once provisioning's own events have
+        landed (the outcome checker judges what the drill changes, not what was there)."""
+        assert self.env is not None
+        q = wait_for_quiescence(self.env.redis_url, self.env.events_files(), BASELINE_QUIESCENCE_SECONDS,
+                                outbox_probe=self.env.outbox_probe(), allow_hosts=tuple(self.env.allow_hosts))
+        if q.converged is not True:
+            self.summary.notes.append(f"before the load: not quiescent after {q.seconds or 0:.1f}s ({q.reason}); "
+                                      "the business state read then may still change")
+        self.business["before"] = read_business(self.env.service_urls(), self.provisioned,
+                                                parts=self.params.outcomes.parts,
+                                                allow_hosts=tuple(self.env.allow_hosts))
+
+    def _business_after(self, inputs: CheckInputs) -> None:
+        """Report, journal and stock after quiescence; both snapshots saved, both given to the checkers."""
+        assert self.env is not None
+        before = self.business.get("before")
+        if before is None:
+            inputs.mark_missing("business", "the business state was not read before the load")
+            return
+        self.business["after"] = read_business(self.env.service_urls(), self.provisioned,
+                                               dates=snapshot_dates(inputs.ops), parts=self.params.outcomes.parts,
+                                               allow_hosts=tuple(self.env.allow_hosts))
+        save_snapshots(self.folder.business_json, self.business)
+        inputs.business_before, inputs.business_after = before, self.business["after"]
+        inputs.mark("business", "report, journal and stock APIs before the load and after the drill")
 
     def _ensure_links(self, links: Any, api: str) -> None:
         """A target with manage_links=populate gets its proxies created; the stand-in has them."""

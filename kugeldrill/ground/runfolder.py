@@ -49,6 +49,9 @@ LAYOUT: tuple[RunFile, ...] = (
     RunFile("logs_dir", "service, sidecar and Locust logs; a target's copied logs",
             ("kugeldrill.stack.launcher", "kugeldrill.target_logs", "kugeldrill.drill.locust"),
             "kugeldrill.checkers.adapters.kugelpos_logs", ("kugeldrill.drill.env",)),
+    RunFile("business_json", "report, journal and stock as read before the load and after the drill",
+            ("kugeldrill.checkers.adapters.business",), "kugeldrill.checkers.adapters.business",
+            ("kugeldrill.drill.run",)),
     RunFile("locust_prefix", "Locust's CSV statistics (<prefix>_stats.csv, _stats_history.csv, ...)",
             ("kugeldrill.locustfiles.command",), "kugeldrill.drill.locust"),
     RunFile("load_config_json", "the locustfile's configuration", ("kugeldrill.drill.locust",),
@@ -103,6 +106,10 @@ class RunFolder:
     @property
     def logs_dir(self) -> Path:
         return self.root / "logs"
+
+    @property
+    def business_json(self) -> Path:
+        return self.root / "business.json"
 
     @property
     def locust_prefix(self) -> Path:

@@ -41,48 +41,85 @@ def _amount_block() -> dict[str, float]:
     return {"amount": 0.0, "quantity": 0.0, "count": 0}
 
 
+#: Kugelpos' aggregation factor (sales_report_maker._return_factor): normal sales and voided
+#: returns add, returns and voided sales subtract.
+FACTOR = {NORMAL_SALES: 1, VOID_RETURN: 1, RETURN_SALES: -1, VOID_SALES: -1}
+
+
 def compute_sales(trans: list[dict[str, Any]], cash: list[dict[str, Any]]) -> dict[str, Any]:
-    """Kugelpos' sales report figures (amounts with tax; counts net of voids, cancels excluded)."""
+    """Kugelpos' sales report figures (report/app/services/plugins/sales_report_maker.py):
+
+    gross = normal − void sales, amount with tax plus discounts; returns = returns − voided
+    returns; net = gross − returns − line and subtotal discounts − net tax, quantity and
+    count gross − returns; taxes and payments per code summed with the factor above;
+    cancelled carts excluded; cash in/out from the cash logs.
+    """
     gross, returns = _amount_block(), _amount_block()
+    line_disc, sub_disc = _amount_block(), _amount_block()
+    taxes: dict[str, dict[str, Any]] = {}
     payments: dict[str, dict[str, Any]] = {}
-    cash_sales = 0.0
+    net_tax = cash_sales = 0.0
     for row in trans:
         if row["is_cancelled"]:
             continue
         t = row["transaction_type"]
+        factor = FACTOR.get(t)
+        if factor is None:
+            continue
+        data = json.loads(row["data"])
         amount, qty = row["total_amount_with_tax"], row["total_quantity"]
+        discount = row["total_discount_amount"] or 0.0
         if t in (NORMAL_SALES, VOID_SALES):
             sign = 1 if t == NORMAL_SALES else -1
-            gross["amount"] += sign * amount
+            gross["amount"] += sign * (amount + discount)
             gross["quantity"] += sign * qty
             gross["count"] += sign
-        elif t in (RETURN_SALES, VOID_RETURN):
+        else:
             sign = 1 if t == RETURN_SALES else -1
             returns["amount"] += sign * amount
             returns["quantity"] += sign * qty
             returns["count"] += sign
-        else:
-            continue
-        pay_sign = 1 if t in (NORMAL_SALES, VOID_RETURN) else -1
-        data = json.loads(row["data"])
-        for p in data.get("payments") or []:
-            code = str(p.get("payment_code"))
-            entry = payments.setdefault(code, {"payment_code": code, "payment_name": p.get("description") or code, "amount": 0.0, "count": 0})
-            entry["amount"] += pay_sign * float(p.get("amount") or 0)
-            entry["count"] += pay_sign
+        tran_tax = 0.0
+        for tax in data.get("taxes") or []:
+            code = str(tax.get("tax_code"))
+            entry = taxes.setdefault(code, {"tax_code": code, "tax_type": tax.get("tax_type"),
+                                            "tax_name": tax.get("tax_name"), "tax_amount": 0.0,
+                                            "target_amount": 0.0, "target_quantity": 0.0})
+            entry["tax_amount"] += factor * float(tax.get("tax_amount") or 0)
+            entry["target_amount"] += factor * float(tax.get("target_amount") or 0)
+            entry["target_quantity"] += factor * float(tax.get("target_quantity") or 0)
+            tran_tax += float(tax.get("tax_amount") or 0)
+        net_tax += factor * tran_tax
+        for li in data.get("line_items") or []:
+            if li.get("is_cancelled"):
+                continue
+            d = sum(float(x.get("discount_amount") or 0) for x in li.get("discounts") or [])
+            if d:
+                line_disc["amount"] += factor * d
+                line_disc["quantity"] += factor * float(li.get("quantity") or 0)
+                line_disc["count"] += factor
+        for x in data.get("subtotal_discounts") or []:
+            sub_disc["amount"] += factor * float(x.get("discount_amount") or 0)
+            sub_disc["count"] += factor
+        for pay in data.get("payments") or []:
+            code = str(pay.get("payment_code"))
+            entry = payments.setdefault(code, {"payment_code": code, "payment_name": pay.get("description") or code,
+                                               "amount": 0.0, "count": 0})
+            entry["amount"] += factor * float(pay.get("amount") or 0)
+            entry["count"] += factor
             if code == "01":
-                cash_sales += pay_sign * float(p.get("amount") or 0)
-    net = {k: gross[k] - returns[k] for k in ("amount", "quantity")}
-    net["count"] = gross["count"]
+                cash_sales += factor * float(pay.get("amount") or 0)
+    net = {"amount": gross["amount"] - returns["amount"] - line_disc["amount"] - sub_disc["amount"] - net_tax,
+           "quantity": gross["quantity"] - returns["quantity"], "count": gross["count"] - returns["count"]}
     cash_in = {"amount": sum(c["amount"] for c in cash if c["amount"] > 0), "count": sum(1 for c in cash if c["amount"] > 0)}
-    cash_out = {"amount": sum(c["amount"] for c in cash if c["amount"] <= 0), "count": sum(1 for c in cash if c["amount"] <= 0)}
+    cash_out = {"amount": sum(c["amount"] for c in cash if c["amount"] < 0), "count": sum(1 for c in cash if c["amount"] < 0)}
     return {
         "sales_gross": gross,
         "sales_net": net,
-        "discount_for_lineitems": {"amount": 0.0, "quantity": 0, "count": 0},
-        "discount_for_subtotal": {"amount": 0.0, "quantity": 0, "count": 0},
+        "discount_for_lineitems": line_disc,
+        "discount_for_subtotal": sub_disc,
         "returns": returns,
-        "taxes": [],
+        "taxes": sorted(taxes.values(), key=lambda t: t["tax_code"]),
         "payments": sorted(payments.values(), key=lambda p: p["payment_code"]),
         "cash": {
             "logical_amount": cash_sales + cash_in["amount"] + cash_out["amount"],

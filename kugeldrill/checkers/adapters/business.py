@@ -1,0 +1,244 @@
+"""What a store manager sees: report, journal and stock read through Kugelpos' public APIs.
+
+The outcome checker's evidence (checkers/outcomes.py). Two snapshots are taken: `before`
+the load (after provisioning, once nothing is in flight) and `after` it (after
+quiescence); the checker compares their difference with what the load's history says was
+done, so a deployment with data of its own (a reused tenant, earlier drills) is judged by
+what this drill changed.
+
+Reads use a user token (account `/accounts/token`), not a terminal's API key: in Kugelpos an
+API-key report request also posts the rendered report to the journal (kugelpos.md §5.7), and
+the drill must not write what it then reads. Every call has a timeout and goes through the
+loopback guard; a part that cannot be read is recorded as an error (its checks become
+unknown, never a pass). Snapshots are saved in the run folder's business.json (this module
+is its one reader).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from kugeldrill.checkers.model import BusinessSnapshot, Figure, JournalEntry, SalesReport
+from kugeldrill.ground.netguard import require_loopback
+
+PAGE = 1000  # rows per page (the report's cash logs are read with the request's limit: no cap of 100)
+REPORT_PARTS = ("report", "journal", "stock")
+
+
+def _pick(d: Mapping[str, Any], *names: str, default: Any = None) -> Any:
+    for n in names:
+        if isinstance(d, Mapping) and d.get(n) is not None:
+            return d[n]
+    return default
+
+
+def _f(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _figure(d: Any) -> Figure:
+    d = d if isinstance(d, Mapping) else {}
+    return Figure(_f(d.get("amount")), _f(d.get("quantity")), _f(d.get("count")))
+
+
+def parse_report(terminal_no: int, business_date: str, data: Mapping[str, Any]) -> SalesReport:
+    """Kugelpos' sales report body (either spelling) as a typed record."""
+    cash = _pick(data, "cash", default={})
+    taxes = {}
+    for t in _pick(data, "taxes", default=[]) or []:
+        code = str(_pick(t, "taxCode", "tax_code", default=""))
+        entry = taxes.setdefault(code, {"tax_amount": 0.0, "target_amount": 0.0, "target_quantity": 0.0})
+        entry["tax_amount"] += _f(_pick(t, "taxAmount", "tax_amount"))
+        entry["target_amount"] += _f(_pick(t, "targetAmount", "target_amount"))
+        entry["target_quantity"] += _f(_pick(t, "targetQuantity", "target_quantity"))
+    payments = {}
+    for p in _pick(data, "payments", default=[]) or []:
+        code = str(_pick(p, "paymentCode", "payment_code", "paymentName", "payment_name", default=""))
+        entry = payments.setdefault(code, {"amount": 0.0, "count": 0.0})
+        entry["amount"] += _f(_pick(p, "amount"))
+        entry["count"] += _f(_pick(p, "count"))
+    return SalesReport(
+        terminal_no=terminal_no, business_date=business_date,
+        gross=_figure(_pick(data, "salesGross", "sales_gross")), returns=_figure(_pick(data, "returns")),
+        net=_figure(_pick(data, "salesNet", "sales_net")), taxes=taxes, payments=payments,
+        cash_in=_figure(_pick(cash, "cashIn", "cash_in")), cash_out=_figure(_pick(cash, "cashOut", "cash_out")))
+
+
+def parse_journal_entry(e: Mapping[str, Any]) -> JournalEntry:
+    def opt_int(v: Any) -> int | None:
+        try:
+            return None if v is None else int(v)
+        except (TypeError, ValueError):
+            return None
+
+    amount = _pick(e, "amount")
+    quantity = _pick(e, "quantity")
+    return JournalEntry(
+        terminal_no=int(_pick(e, "terminalNo", "terminal_no", default=0)),
+        transaction_type=int(_pick(e, "transactionType", "transaction_type", default=0)),
+        transaction_no=opt_int(_pick(e, "transactionNo", "transaction_no")),
+        receipt_no=opt_int(_pick(e, "receiptNo", "receipt_no")),
+        amount=None if amount is None else _f(amount), quantity=None if quantity is None else _f(quantity),
+        business_date=_pick(e, "businessDate", "business_date"),
+        generate_date_time=str(_pick(e, "generateDateTime", "generate_date_time", default="")))
+
+
+class _Reader:
+    """The HTTP side: a user token, then GETs with the Kugelpos envelope unwrapped."""
+
+    def __init__(self, urls: Mapping[str, str], provision: Mapping[str, Any], timeout: float,
+                 allow_hosts: Iterable[str], client: httpx.Client | None) -> None:
+        self.urls = {k: require_loopback(v, allow_hosts=tuple(allow_hosts), what=f"{k} URL").rstrip("/")
+                     for k, v in urls.items()}
+        self.tenant, self.store = str(provision["tenant_id"]), str(provision["store_code"])
+        self.user = provision.get("user") or {}
+        self.timeout = timeout
+        self.client = client or httpx.Client(timeout=timeout)
+        self.own = client is None
+        self.headers: dict[str, str] = {}
+
+    def login(self) -> None:
+        resp = self.client.post(self.urls["account"] + "/api/v1/accounts/token", timeout=self.timeout,
+                                data={"username": self.user.get("username", "admin"),
+                                      "password": self.user.get("password", "admin"), "client_id": self.tenant})
+        resp.raise_for_status()
+        token = resp.json().get("access_token")
+        if not token:
+            raise httpx.HTTPError("account token answer without access_token")
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get(self, app: str, path: str, **params: Any) -> tuple[Any, dict[str, Any]]:
+        resp = self.client.get(self.urls[app] + path, params=params, headers=self.headers, timeout=self.timeout)
+        resp.raise_for_status()
+        body = resp.json()
+        if isinstance(body, Mapping) and "data" in body:
+            return body["data"], dict(body.get("metadata") or {})
+        return body, {}
+
+    def close(self) -> None:
+        if self.own:
+            self.client.close()
+
+
+def _rows(data: Any) -> list[Mapping[str, Any]]:
+    """List payloads: a bare list, or stock's nested `data.data[]`."""
+    if isinstance(data, Mapping):
+        data = data.get("data") or data.get("items") or []
+    return [r for r in data or [] if isinstance(r, Mapping)]
+
+
+def _paged(reader: _Reader, app: str, path: str, **params: Any) -> list[Mapping[str, Any]]:
+    out: list[Mapping[str, Any]] = []
+    page = 1
+    while True:
+        data, meta = reader.get(app, path, limit=PAGE, page=page, **params)
+        rows = _rows(data)
+        out.extend(rows)
+        total = meta.get("total") if meta else (data.get("metadata") or {}).get("total") if isinstance(data, Mapping) else None
+        if len(rows) < PAGE or (total is not None and len(out) >= int(total)):
+            return out
+        page += 1
+
+
+def read_business(urls: Mapping[str, str], provision: Mapping[str, Any], *,
+                  dates: Mapping[int, Iterable[str]] | None = None, parts: Iterable[str] = REPORT_PARTS,
+                  timeout: float = 10.0, allow_hosts: Iterable[str] = (),
+                  client: httpx.Client | None = None) -> BusinessSnapshot:
+    """Read the drill's tenant and store: each provisioned terminal's business date, its flash
+    sales reports (for its current date and any in `dates`), the journal of those terminals,
+    and every item's stock. Unreadable parts are recorded in `errors`, never raised."""
+    snap = BusinessSnapshot(taken_wall=time.time())
+    parts = set(parts)
+    terminals = sorted({(int(t["terminal_no"]), str(t["terminal_id"]))
+                        for pool in (provision.get("terminals") or {}).values() for t in pool})
+    try:
+        reader = _Reader(urls, provision, timeout, allow_hosts, client)
+    except KeyError as exc:
+        snap.errors = {p: f"no {exc} in the provisioning record" for p in parts}
+        return snap
+    base = f"/api/v1/tenants/{reader.tenant}/stores/{reader.store}"
+    try:
+        try:
+            reader.login()
+        except (httpx.HTTPError, ValueError) as exc:
+            snap.errors = {p: f"cannot log in to read it: {type(exc).__name__}: {exc}" for p in parts}
+            return snap
+        for no, tid in terminals:
+            try:
+                info, _ = reader.get("terminal", f"/api/v1/terminals/{tid}")
+                date = _pick(info, "businessDate", "business_date")
+                if date:
+                    snap.terminal_dates[no] = str(date)
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                snap.errors.setdefault("terminal", f"GET terminal {tid}: {type(exc).__name__}: {exc}")
+        if "report" in parts:
+            _read_reports(reader, base, terminals, snap, dates or {})
+        if "journal" in parts:
+            try:
+                rows = _paged(reader, "journal", base + "/journals", terminals=[no for no, _ in terminals])
+                snap.journal = [parse_journal_entry(r) for r in rows]
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                snap.errors["journal"] = f"GET journals: {type(exc).__name__}: {exc}"
+        if "stock" in parts:
+            try:
+                rows = _paged(reader, "stock", base + "/stock")
+                snap.stock = {str(_pick(r, "itemCode", "item_code")): _f(_pick(r, "currentQuantity", "current_quantity"))
+                              for r in rows}
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                snap.errors["stock"] = f"GET stock: {type(exc).__name__}: {exc}"
+    finally:
+        reader.close()
+    return snap
+
+
+def _read_reports(reader: _Reader, base: str, terminals: list[tuple[int, str]], snap: BusinessSnapshot,
+                  dates: Mapping[int, Iterable[str]]) -> None:
+    for no, _tid in terminals:
+        wanted = set(dates.get(no, ()))
+        if no in snap.terminal_dates:
+            wanted.add(snap.terminal_dates[no])
+        for date in sorted(wanted):
+            try:
+                data, _ = reader.get("report", f"{base}/terminals/{no}/reports", report_scope="flash",
+                                     report_type="sales", business_date=date, limit=PAGE)
+                snap.reports[f"{no}/{date}"] = parse_report(no, date, data or {})
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                snap.errors.setdefault("report", f"GET report terminal {no} {date}: {type(exc).__name__}: {exc}")
+
+
+# ---------------------------------------------------------------------- business.json
+
+
+def save_snapshots(path: Path, snapshots: Mapping[str, BusinessSnapshot]) -> None:
+    """business.json: {"before": ..., "after": ...} as read, for the report and a re-check."""
+    path.write_text(json.dumps({k: asdict(v) for k, v in snapshots.items()}, indent=1, default=str), encoding="utf-8")
+
+
+def load_snapshots(path: Path) -> dict[str, BusinessSnapshot]:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    out = {}
+    for name, s in doc.items():
+        snap = BusinessSnapshot(taken_wall=float(s.get("taken_wall") or 0.0), errors=dict(s.get("errors") or {}),
+                                terminal_dates={int(k): str(v) for k, v in (s.get("terminal_dates") or {}).items()})
+        if s.get("journal") is not None:
+            snap.journal = [JournalEntry(**e) for e in s["journal"]]
+        if s.get("stock") is not None:
+            snap.stock = {str(k): float(v) for k, v in s["stock"].items()}
+        for key, r in (s.get("reports") or {}).items():
+            snap.reports[key] = SalesReport(
+                terminal_no=int(r["terminal_no"]), business_date=str(r["business_date"]),
+                gross=Figure(**r["gross"]), returns=Figure(**r["returns"]), net=Figure(**r["net"]),
+                taxes=dict(r.get("taxes") or {}), payments=dict(r.get("payments") or {}),
+                cash_in=Figure(**r["cash_in"]), cash_out=Figure(**r["cash_out"]))
+        out[name] = snap
+    return out

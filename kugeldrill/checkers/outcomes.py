@@ -1,0 +1,408 @@
+"""Outcome checker: do report, journal and stock show what the load did?
+
+Jepsen's rule: a verdict comes from what a user can observe. The system's own records
+(events, log lines) say what it believes it did; this checker compares the business state a
+store manager reads through the public APIs — the sales report, the electronic journal,
+the stock levels — with the load's history. It compares *changes*: the state after the
+drill minus the state before the load (checkers/adapters/business.py), so data a
+deployment already had is not counted.
+
+What each operation must change (Kugelpos' own formulas, kugelpos.md §5.2–5.7):
+
+* sale (NormalSales 101): report gross +1 / +amount / +quantity, net +amount − tax, taxes and
+  payments per code +; journal one 101 entry with its transaction number and amount;
+  stock − each item's quantity.
+* void of a sale (VoidSales 201): the sale's figures back out of gross, net, taxes, payments;
+  journal one 201 entry; stock + the items.
+* return (ReturnSales 102): report returns +1 / +amount / +quantity, net −amount + tax, taxes
+  and payments per code −; journal one 102 entry; stock + the items.
+* cancel (NormalSalesCancel): only a journal entry (−101); the report excludes it.
+* cash-in / cash-out: report cash in/out +1 and ±amount; journal 401/402 with the signed amount.
+* open / close: journal 301 / 302.
+
+An `ok` operation must have its effect exactly once, a `fail` one never, an `info` one
+(unknown outcome) may or may not: each figure is a band [low, high] and `info` widens it by
+what the operation would have moved. A figure outside its band is a mismatch (fails), with
+(key, expected, observed) as evidence. A part (report, journal, stock) that could not be read
+before or after, or a figure whose starting value is unknown, is unknown — never a pass.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kugeldrill.checkers.examples import Examples
+from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.checkers.params import OutcomePolicy
+from kugeldrill.checkers.model import BusinessSnapshot, CheckResult, Figure, JournalEntry, Op, SalesReport
+
+PARTS = ("report", "journal", "stock")
+JOURNAL_TYPE = {"sale": 101, "cancel": -101, "void": 201, "return": 102, "cash_in": 401, "cash_out": 402,
+                "open": 301, "close": 302}
+TRAN_TYPES = {101, -101, 102, 201, 202}
+REPORT_JOURNAL_TYPES = {501, 502}  # flash/daily reports a reader may have journalled: not the load's
+# How an operation moves the report: (block, sign) for gross/returns, the sign of its taxes,
+# payments and net figures.
+REPORT_BLOCK = {"sale": ("gross", 1), "void": ("gross", -1), "return": ("returns", 1)}
+FACTOR = {"sale": 1, "void": -1, "return": -1}
+STOCK_SIGN = {"sale": -1, "void": 1, "return": 1}
+
+
+@dataclass(slots=True)
+class Band:
+    """The values a figure may take: ok effects move both ends, info effects one."""
+
+    lo: float = 0.0
+    hi: float = 0.0
+    unknown: str = ""  # why the band cannot be trusted (an info effect of unknown size)
+
+    def add(self, value: float, certain: bool) -> None:
+        if certain:
+            self.lo += value
+            self.hi += value
+        elif value < 0:
+            self.lo += value
+        else:
+            self.hi += value
+
+    def holds(self, observed: float, tol: float) -> bool:
+        return self.lo - tol <= observed <= self.hi + tol
+
+    def text(self) -> str:
+        return _fmt(self.lo) if abs(self.hi - self.lo) < 1e-9 else f"{_fmt(self.lo)} … {_fmt(self.hi)}"
+
+
+def _fmt(v: float) -> str:
+    return str(int(v)) if abs(v - round(v)) < 1e-9 else f"{v:.2f}"
+
+
+@dataclass
+class Table:
+    """One part's comparison: rows of (key, expected, observed, verdict)."""
+
+    part: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+    def add(self, key: str, band: Band, observed: float | None, tol: float) -> bool | None:
+        if band.unknown or observed is None:
+            verdict: bool | None = None
+        else:
+            verdict = band.holds(observed, tol)
+        self.rows.append({"key": key, "expected": band.text(), "observed": "–" if observed is None else _fmt(observed),
+                          "ok": verdict, **({"note": band.unknown} if band.unknown else {})})
+        return verdict
+
+
+def _certain(op: Op) -> bool | None:
+    """True: its effect must be there; None: may be; False (a `fail`): must not."""
+    if op.outcome == "ok":
+        return True
+    if op.outcome == "fail":
+        return False
+    return None
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------- report
+
+
+def _report_date(op: Op, before: BusinessSnapshot, after: BusinessSnapshot) -> str | None:
+    date = op.value.get("business_date")
+    if date:
+        return str(date)
+    no = op.value.get("terminal_no")
+    return before.terminal_dates.get(int(no)) if no is not None else None
+
+
+def expected_report(ops: Iterable[Op], before: BusinessSnapshot, after: BusinessSnapshot
+                    ) -> tuple[dict[tuple[int, str], dict[str, Band]], list[str]]:
+    """(terminal, business date) -> figure key -> band of the change the load made."""
+    out: dict[tuple[int, str], dict[str, Band]] = defaultdict(lambda: defaultdict(Band))
+    notes: list[str] = []
+    for op in ops:
+        certain = _certain(op)
+        if certain is False or op.f not in (*REPORT_BLOCK, "cash_in", "cash_out"):
+            continue
+        certain = bool(certain)
+        no, date = op.value.get("terminal_no"), _report_date(op, before, after)
+        if no is None or date is None:
+            notes.append(f"{op.f} {op.op_id}: no terminal or business date; its report effect is not placed")
+            continue
+        bands = out[(int(no), date)]
+        if op.f in ("cash_in", "cash_out"):
+            amount = _num(op.value.get("amount"))
+            block = op.f
+            bands[f"{block}.count"].add(1, certain)
+            if amount is None:
+                bands[f"{block}.amount"].unknown = "a cash movement of unknown amount"
+            else:
+                bands[f"{block}.amount"].add(amount if op.f == "cash_in" else -abs(amount), certain)
+            continue
+        block, sign = REPORT_BLOCK[op.f]
+        factor = FACTOR[op.f]
+        amount, quantity, tax = (_num(op.value.get(k)) for k in ("amount", "quantity", "tax"))
+        bands[f"{block}.count"].add(sign, certain)
+        bands["net.count"].add(factor, certain)
+        for key, value in ((f"{block}.amount", None if amount is None else sign * amount),
+                           (f"{block}.quantity", None if quantity is None else sign * quantity),
+                           ("net.quantity", None if quantity is None else factor * quantity),
+                           ("net.amount", None if amount is None or tax is None else factor * (amount - tax))):
+            if value is None:
+                bands[key].unknown = f"a {op.f} whose figures the load never saw"
+            else:
+                bands[key].add(value, certain)
+        for t in op.value.get("taxes") or []:
+            code = str(t.get("tax_code"))
+            for field_ in ("tax_amount", "target_amount", "target_quantity"):
+                bands[f"tax[{code}].{field_}"].add(factor * float(t.get(field_) or 0.0), certain)
+        for p in op.value.get("payments") or []:
+            code = str(p.get("payment_code"))
+            bands[f"payment[{code}].amount"].add(factor * float(p.get("amount") or 0.0), certain)
+            bands[f"payment[{code}].count"].add(factor, certain)
+    return out, notes
+
+
+def report_figures(report: SalesReport | None) -> dict[str, float]:
+    """The figures of a report as flat keys (absent report: every figure 0)."""
+    if report is None:
+        return {}
+    out: dict[str, float] = {}
+    for block in ("gross", "returns", "net", "cash_in", "cash_out"):
+        fig: Figure = getattr(report, block)
+        out[f"{block}.amount"], out[f"{block}.quantity"], out[f"{block}.count"] = fig.amount, fig.quantity, fig.count
+    for code, t in report.taxes.items():
+        for field_, value in t.items():
+            out[f"tax[{code}].{field_}"] = value
+    for code, p in report.payments.items():
+        out[f"payment[{code}].amount"], out[f"payment[{code}].count"] = p["amount"], p["count"]
+    return out
+
+
+# Quantities of cash blocks are not figures Kugelpos fills; they are not compared.
+_NOT_COMPARED = {"cash_in.quantity", "cash_out.quantity"}
+
+
+def judge_report(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapshot, p: OutcomePolicy,
+                 ex: Examples) -> Table:
+    table = Table("report")
+    expected, notes = expected_report(ops, before, after)
+    table.unknown += notes[:5]
+    keys = set(expected) | {(r.terminal_no, r.business_date) for r in after.reports.values()}
+    for no, date in sorted(keys):
+        after_r = after.report(no, date)
+        before_r = before.report(no, date)
+        if after_r is None:
+            table.unknown.append(f"no report read after the drill for terminal {no}, {date}")
+            continue
+        if before_r is None and before.terminal_dates.get(no, "") >= date:
+            # The terminal already had that business date before the load, and we did not read it.
+            table.unknown.append(f"no report read before the load for terminal {no}, {date}")
+            continue
+        a, b = report_figures(after_r), report_figures(before_r)
+        bands = expected.get((no, date), {})
+        for key in sorted((set(a) | set(bands)) - _NOT_COMPARED):
+            observed = a.get(key, 0.0) - b.get(key, 0.0)
+            band = bands.get(key, Band())
+            verdict = table.add(f"{no}/{date}/{key}", band, observed, p.amount_tolerance)
+            if verdict is False:
+                ex.add("report_mismatch", {"key": f"report {no}/{date} {key}", "expected": band.text(),
+                                           "observed": _fmt(observed)})
+    return table
+
+
+# ---------------------------------------------------------------------- journal
+
+
+def _journal_key(terminal: int, ttype: int, txn: Any, amount: Any) -> tuple[Any, ...]:
+    if ttype in TRAN_TYPES:
+        return ("tran", terminal, ttype, None if txn is None else int(txn))
+    if ttype in (401, 402):
+        return ("cash", terminal, ttype, None if amount is None else round(float(amount), 2))
+    return ("oc", terminal, ttype)
+
+
+def _delta(before: list[JournalEntry], after: list[JournalEntry]) -> list[JournalEntry]:
+    """Entries after the drill that were not there before (a multiset difference)."""
+    seen = Counter(e.identity() for e in before)
+    out = []
+    for e in after:
+        if seen[e.identity()] > 0:
+            seen[e.identity()] -= 1
+        else:
+            out.append(e)
+    return [e for e in out if e.transaction_type not in REPORT_JOURNAL_TYPES]
+
+
+def judge_journal(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapshot, p: OutcomePolicy,
+                  ex: Examples) -> Table:
+    table = Table("journal")
+    assert before.journal is not None and after.journal is not None
+    new = _delta(before.journal, after.journal)
+    observed: Counter[tuple[Any, ...]] = Counter()
+    amounts: dict[tuple[Any, ...], list[float | None]] = defaultdict(list)
+    for e in new:
+        key = _journal_key(e.terminal_no, e.transaction_type, e.transaction_no, e.amount)
+        observed[key] += 1
+        amounts[key].append(e.amount)
+    must: Counter[tuple[Any, ...]] = Counter()
+    may: Counter[tuple[Any, ...]] = Counter()
+    loose: Counter[tuple[Any, ...]] = Counter()  # info transactions without a number: (terminal, type, amount)
+    want_amount: dict[tuple[Any, ...], float] = {}
+    for op in ops:
+        certain = _certain(op)
+        ttype = JOURNAL_TYPE.get(op.f)
+        if certain is False or ttype is None or op.value.get("terminal_no") is None:
+            continue
+        no = int(op.value["terminal_no"])
+        amount = _num(op.value.get("amount"))
+        if op.f == "cash_out" and amount is not None:
+            amount = -abs(amount)
+        txn = op.value.get("transaction_no")
+        if ttype in TRAN_TYPES and txn is None:
+            if certain:
+                table.unknown.append(f"ok {op.f} {op.op_id} carries no transaction number")
+            else:
+                loose[("tran-amount", no, ttype, None if amount is None else round(amount, 2))] += 1
+            continue
+        key = _journal_key(no, ttype, txn, amount)
+        (must if certain else may)[key] += 1
+        if ttype in TRAN_TYPES and amount is not None:
+            want_amount[key] = amount
+    for key in sorted(set(must) | set(may) | set(observed), key=str):
+        n, lo, hi = observed[key], must[key], must[key] + may[key]
+        if n > hi and key[0] == "tran":
+            # An info transaction whose number the load never learnt explains one entry of its
+            # kind and amount that no operation names.
+            for amount in amounts[key]:
+                lk = ("tran-amount", key[1], key[2], None if amount is None else round(amount, 2))
+                if n > hi and loose[lk] > 0:
+                    loose[lk] -= 1
+                    hi += 1
+        band, label = Band(lo, hi), _journal_label(key)
+        if table.add(label, band, n, 0) is False:
+            ex.add("journal_missing" if n < lo else "journal_extra",
+                   {"key": f"journal {label}", "expected": band.text(), "observed": str(n)})
+        if key in want_amount:
+            for got in amounts.get(key, []):
+                if got is None or abs(got - want_amount[key]) > p.amount_tolerance:
+                    table.add(f"{label} amount", Band(want_amount[key], want_amount[key]), got, p.amount_tolerance)
+                    ex.add("journal_amount", {"key": f"journal {label} amount", "expected": _fmt(want_amount[key]),
+                                              "observed": "–" if got is None else _fmt(got)})
+    return table
+
+
+def _journal_label(key: tuple[Any, ...]) -> str:
+    kind, terminal, ttype = key[0], key[1], key[2]
+    if kind == "tran":
+        return f"terminal {terminal} type {ttype} transaction {key[3]}"
+    if kind == "cash":
+        return f"terminal {terminal} type {ttype} amount {key[3]}"
+    return f"terminal {terminal} type {ttype}"
+
+
+# ---------------------------------------------------------------------- stock
+
+
+def judge_stock(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapshot, p: OutcomePolicy,
+                ex: Examples) -> Table:
+    table = Table("stock")
+    assert before.stock is not None and after.stock is not None
+    bands: dict[str, Band] = defaultdict(Band)
+    for op in ops:
+        certain = _certain(op)
+        sign = STOCK_SIGN.get(op.f)
+        if certain is False or sign is None:
+            continue
+        items = op.value.get("items")
+        if not items:
+            table.unknown.append(f"{op.f} {op.op_id} carries no items")
+            continue
+        for it in items:
+            bands[str(it.get("item_code"))].add(sign * float(it.get("quantity") or 0), bool(certain))
+    for item in sorted(set(bands) | set(after.stock) | set(before.stock)):
+        observed = after.stock.get(item, 0.0) - before.stock.get(item, 0.0)
+        band = bands.get(item, Band())
+        if table.add(item, band, observed, 1e-9) is False:
+            ex.add("stock_mismatch", {"key": f"stock {item}", "expected": band.text(), "observed": _fmt(observed)})
+    return table
+
+
+# ---------------------------------------------------------------------- the checker
+
+
+JUDGES = {"report": judge_report, "journal": judge_journal, "stock": judge_stock}
+
+
+def _readable(part: str, before: BusinessSnapshot, after: BusinessSnapshot) -> str | None:
+    """Why `part` cannot be judged (None: it can)."""
+    for name, snap in (("before the load", before), ("after the drill", after)):
+        if part in snap.errors:
+            return f"{part} unreadable {name}: {snap.errors[part]}"
+    if part == "journal" and (before.journal is None or after.journal is None):
+        return "journal was not read"
+    if part == "stock" and (before.stock is None or after.stock is None):
+        return "stock was not read"
+    return None
+
+
+def check_outcomes(inputs: CheckInputs, policy: OutcomePolicy | None = None) -> CheckResult:
+    """Judge report, journal and stock changes against the history (see the module docstring)."""
+    p = policy or OutcomePolicy()
+    before, after = inputs.business_before, inputs.business_after
+    if before is None or after is None:
+        reason = inputs.missing.get("business") or "report, journal and stock were not read before and after the drill"
+        return CheckResult("outcomes", None, f"unknown: {reason}", details={"unknown": [reason]})
+    if not inputs.has("ops"):
+        reason = inputs.missing.get("ops") or "no load history"
+        return CheckResult("outcomes", None, f"unknown: {reason}", details={"unknown": [reason]})
+    ops = [op for op in inputs.ops if op.f in JOURNAL_TYPE]
+    ex = Examples(p.max_examples)
+    unknown: list[str] = []
+    tables: dict[str, Table] = {}
+    for part in p.parts:
+        why = _readable(part, before, after)
+        if why:
+            unknown.append(why)
+            continue
+        tables[part] = JUDGES[part](ops, before, after, p, ex)
+        unknown += [f"{part}: {u}" for u in tables[part].unknown]
+    if not ops:
+        unknown.append("the load recorded no business operation")
+    counts: dict[str, Any] = {part: {"figures": len(t.rows), "mismatches": sum(1 for r in t.rows if r["ok"] is False),
+                                     "unknown": sum(1 for r in t.rows if r["ok"] is None)}
+                              for part, t in tables.items()}
+    counts["operations"] = dict(Counter(f"{op.f}:{op.outcome or 'info'}" for op in ops))
+    counts["violations"] = dict(ex.counts)
+    mismatches = [{k: v for k, v in row.items() if k in ("key", "expected", "observed")}
+                  for items in ex.items.values() for row in items]
+    details = {"tables": {part: t.rows[: p.max_rows] for part, t in tables.items()}, "unknown": unknown,
+               "mismatches": mismatches, "provenance": inputs.provenance()}
+    if ex:
+        valid, summary = False, "the business state disagrees with the load: " + ", ".join(
+            f"{k} {v}" for k, v in sorted(ex.counts.items()))
+    elif unknown:
+        valid, summary = None, "unknown: " + unknown[0]
+    else:
+        figures = sum(len(t.rows) for t in tables.values())
+        valid, summary = True, f"{', '.join(tables)} agree with the load ({figures} figures compared)"
+    return CheckResult("outcomes", valid, summary, counts=counts, examples=ex.items, details=details)
+
+
+def snapshot_dates(ops: Iterable[Op]) -> dict[int, set[str]]:
+    """Business dates per terminal that the history names (for the `after` report reads)."""
+    out: dict[int, set[str]] = defaultdict(set)
+    for op in ops:
+        no, date = op.value.get("terminal_no"), op.value.get("business_date")
+        if no is not None and date:
+            out[int(no)].add(str(date))
+    return out
