@@ -30,7 +30,7 @@ def run_all(inputs, params: CheckParams | None = None) -> list[CheckResult]:  # 
         "breaker": lambda: check_breakers(inputs, p.breaker),
         "duplicates": lambda: check_duplicates(inputs, p.duplicates),
         "fanout": lambda: check_fanout(inputs, p.fanout),
-        "outcomes": lambda: check_outcomes(inputs, p.outcomes),
+        "outcomes": lambda: check_outcomes(inputs, p.outcomes, p.duplicates),
     }
     results: list[CheckResult] = []
     for name in p.enabled:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from kugeldrill.checkers.examples import Examples
@@ -26,13 +27,19 @@ from kugeldrill.checkers.model import Application, CheckResult
 from kugeldrill.checkers.params import DuplicatePolicy
 
 
-def check_duplicates(inputs: CheckInputs, policy: DuplicatePolicy | None = None) -> CheckResult:
-    """Per subscriber and event: applications; duplicates split into tolerated / not (contracts §8)."""
-    p = policy or DuplicatePolicy()
-    if not inputs.applications:
-        reason = inputs.missing.get("applications") or "no application records (no subscriber applied anything)"
-        return CheckResult("duplicates", None, f"unknown: {reason}", counts={"applications": 0},
-                           details={"unknown": [reason], "provenance": inputs.provenance()})
+@dataclass(slots=True)
+class DuplicateGroup:
+    """One event (or business key) a subscriber applied more than once, and whether the seed
+    tolerates it (None: it does not)."""
+
+    subscriber: str
+    ident: str  # event id, or "key:<business key>" for sources without event ids
+    applications: list[Application]
+    tolerated_because: str | None
+
+
+def duplicate_groups(inputs: CheckInputs, p: DuplicatePolicy) -> list[DuplicateGroup]:
+    """Every duplicated (subscriber, event), earliest first, with the seed's tolerance decided."""
     idx = application_index(inputs)
     ev = idx.events
     dup_ids: dict[str, set[str]] = {}
@@ -89,6 +96,35 @@ def check_duplicates(inputs: CheckInputs, policy: DuplicatePolicy | None = None)
                     return "state store unreachable (state_unreachable record)"
         return None
 
+    out = []
+    for (sub, ident), apps in sorted(groups.items(), key=lambda kv: min(a.mono for a in kv[1])):
+        apps.sort(key=lambda a: a.mono)
+        out.append(DuplicateGroup(sub, ident, apps, tolerance(sub, apps)))
+    return out
+
+
+def tolerated_extras(inputs: CheckInputs, policy: DuplicatePolicy | None = None) -> dict[str, Counter[str]]:
+    """subscriber -> business key -> applications beyond the first that the seed tolerates
+    (state store unreachable): the outcome checker lets a business figure move that much more.
+    Empty in strict mode, where tolerated duplicates fail too."""
+    p = policy or DuplicatePolicy()
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    if p.strict or not inputs.applications:
+        return out
+    for g in duplicate_groups(inputs, p):
+        if g.tolerated_because and g.applications[0].key:
+            out[g.subscriber][g.applications[0].key] += len(g.applications) - 1
+    return out
+
+
+def check_duplicates(inputs: CheckInputs, policy: DuplicatePolicy | None = None) -> CheckResult:
+    """Per subscriber and event: applications; duplicates split into tolerated / not (contracts §8)."""
+    p = policy or DuplicatePolicy()
+    if not inputs.applications:
+        reason = inputs.missing.get("applications") or "no application records (no subscriber applied anything)"
+        return CheckResult("duplicates", None, f"unknown: {reason}", counts={"applications": 0},
+                           details={"unknown": [reason], "provenance": inputs.provenance()})
+    idx = application_index(inputs)
     ex = Examples(p.max_examples)
     per_sub: dict[str, dict[str, Any]] = {}
     for sub in idx.subscribers():
@@ -96,9 +132,8 @@ def check_duplicates(inputs: CheckInputs, policy: DuplicatePolicy | None = None)
         applied_rows = len(arr) - arr.count(0) if arr is not None else 0
         per_sub[sub] = {"events": applied_rows + len(idx.extra.get(sub, {})) + len(idx.noid_by_key.get(sub, {})),
                         "duplicated_events": 0, "extra_applications": 0, "tolerated": 0, "not_tolerated": 0}
-    for (sub, ident), apps in sorted(groups.items(), key=lambda kv: min(a.mono for a in kv[1])):
-        apps.sort(key=lambda a: a.mono)
-        why = tolerance(sub, apps)
+    for g in duplicate_groups(inputs, p):
+        sub, apps, why = g.subscriber, g.applications, g.tolerated_because
         row = per_sub.setdefault(sub, {"events": 0, "duplicated_events": 0, "extra_applications": 0,
                                        "tolerated": 0, "not_tolerated": 0})
         row["duplicated_events"] += 1

@@ -30,13 +30,15 @@ before or after, or a figure whose starting value is unknown, is unknown — nev
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kugeldrill.checkers.duplicates import tolerated_extras
 from kugeldrill.checkers.examples import Examples
 from kugeldrill.checkers.inputs import CheckInputs
-from kugeldrill.checkers.params import OutcomePolicy
+from kugeldrill.checkers.keys import op_key
+from kugeldrill.checkers.params import DuplicatePolicy, OutcomePolicy
 from kugeldrill.checkers.model import BusinessSnapshot, CheckResult, Figure, JournalEntry, Op, SalesReport
 
 PARTS = ("report", "journal", "stock")
@@ -58,6 +60,7 @@ class Band:
     lo: float = 0.0
     hi: float = 0.0
     unknown: str = ""  # why the band cannot be trusted (an info effect of unknown size)
+    note: str = ""  # why it is wider than the operations alone say (a tolerated duplicate)
 
     def add(self, value: float, certain: bool) -> None:
         if certain:
@@ -92,8 +95,9 @@ class Table:
             verdict: bool | None = None
         else:
             verdict = band.holds(observed, tol)
+        note = band.unknown or band.note
         self.rows.append({"key": key, "expected": band.text(), "observed": "–" if observed is None else _fmt(observed),
-                          "ok": verdict, **({"note": band.unknown} if band.unknown else {})})
+                          "ok": verdict, **({"note": note} if note else {})})
         return verdict
 
 
@@ -124,52 +128,69 @@ def _report_date(op: Op, before: BusinessSnapshot, after: BusinessSnapshot) -> s
     return before.terminal_dates.get(int(no)) if no is not None else None
 
 
-def expected_report(ops: Iterable[Op], before: BusinessSnapshot, after: BusinessSnapshot
+def expected_report(ops: Iterable[Op], before: BusinessSnapshot, after: BusinessSnapshot,
+                    tolerated: Mapping[str, int] | None = None
                     ) -> tuple[dict[tuple[int, str], dict[str, Band]], list[str]]:
-    """(terminal, business date) -> figure key -> band of the change the load made."""
+    """(terminal, business date) -> figure key -> band of the change the load made.
+
+    `tolerated`: business key -> extra applications by the report subscriber that the seed
+    tolerates (its state store was unreachable); each may add the operation's effect again."""
     out: dict[tuple[int, str], dict[str, Band]] = defaultdict(lambda: defaultdict(Band))
     notes: list[str] = []
     for op in ops:
         certain = _certain(op)
         if certain is False or op.f not in (*REPORT_BLOCK, "cash_in", "cash_out"):
             continue
-        certain = bool(certain)
-        no, date = op.value.get("terminal_no"), _report_date(op, before, after)
-        if no is None or date is None:
-            notes.append(f"{op.f} {op.op_id}: no terminal or business date; its report effect is not placed")
-            continue
-        bands = out[(int(no), date)]
-        if op.f in ("cash_in", "cash_out"):
-            amount = _num(op.value.get("amount"))
-            block = op.f
-            bands[f"{block}.count"].add(1, certain)
-            if amount is None:
-                bands[f"{block}.amount"].unknown = "a cash movement of unknown amount"
-            else:
-                bands[f"{block}.amount"].add(amount if op.f == "cash_in" else -abs(amount), certain)
-            continue
-        block, sign = REPORT_BLOCK[op.f]
-        factor = FACTOR[op.f]
-        amount, quantity, tax = (_num(op.value.get(k)) for k in ("amount", "quantity", "tax"))
-        bands[f"{block}.count"].add(sign, certain)
-        bands["net.count"].add(factor, certain)
-        for key, value in ((f"{block}.amount", None if amount is None else sign * amount),
-                           (f"{block}.quantity", None if quantity is None else sign * quantity),
-                           ("net.quantity", None if quantity is None else factor * quantity),
-                           ("net.amount", None if amount is None or tax is None else factor * (amount - tax))):
-            if value is None:
-                bands[key].unknown = f"a {op.f} whose figures the load never saw"
-            else:
-                bands[key].add(value, certain)
-        for t in op.value.get("taxes") or []:
-            code = str(t.get("tax_code"))
-            for field_ in ("tax_amount", "target_amount", "target_quantity"):
-                bands[f"tax[{code}].{field_}"].add(factor * float(t.get(field_) or 0.0), certain)
-        for p in op.value.get("payments") or []:
-            code = str(p.get("payment_code"))
-            bands[f"payment[{code}].amount"].add(factor * float(p.get("amount") or 0.0), certain)
-            bands[f"payment[{code}].count"].add(factor, certain)
+        extra = (tolerated or {}).get(op_key(op.f, op.value), 0) if op.f in REPORT_BLOCK else 0
+        for _ in range(extra):
+            _report_effect(op, False, out, notes, before, after, TOLERATED)
+        _report_effect(op, bool(certain), out, notes, before, after, "")
     return out, notes
+
+
+TOLERATED = "a tolerated duplicate (the subscriber's state store was unreachable) may add it again"
+
+
+def _report_effect(op: Op, certain: bool, out: dict[tuple[int, str], dict[str, Band]], notes: list[str],
+                   before: BusinessSnapshot, after: BusinessSnapshot, note: str) -> None:
+    """Add one application of `op` to the report bands (`note`: why it may apply again)."""
+    no, date = op.value.get("terminal_no"), _report_date(op, before, after)
+    if no is None or date is None:
+        notes.append(f"{op.f} {op.op_id}: no terminal or business date; its report effect is not placed")
+        return
+    bands = out[(int(no), date)]
+    if op.f in ("cash_in", "cash_out"):
+        amount = _num(op.value.get("amount"))
+        bands[f"{op.f}.count"].add(1, certain)
+        if amount is None:
+            bands[f"{op.f}.amount"].unknown = "a cash movement of unknown amount"
+        else:
+            bands[f"{op.f}.amount"].add(amount if op.f == "cash_in" else -abs(amount), certain)
+        return
+    block, sign = REPORT_BLOCK[op.f]
+    factor = FACTOR[op.f]
+    amount, quantity, tax = (_num(op.value.get(k)) for k in ("amount", "quantity", "tax"))
+    moved: list[tuple[str, float | None]] = [
+        (f"{block}.count", sign), ("net.count", factor),
+        (f"{block}.amount", None if amount is None else sign * amount),
+        (f"{block}.quantity", None if quantity is None else sign * quantity),
+        ("net.quantity", None if quantity is None else factor * quantity),
+        ("net.amount", None if amount is None or tax is None else factor * (amount - tax))]
+    for t in op.value.get("taxes") or []:
+        code = str(t.get("tax_code"))
+        moved += [(f"tax[{code}].{f}", factor * float(t.get(f) or 0.0))
+                  for f in ("tax_amount", "target_amount", "target_quantity")]
+    for pay in op.value.get("payments") or []:
+        code = str(pay.get("payment_code"))
+        moved += [(f"payment[{code}].amount", factor * float(pay.get("amount") or 0.0)),
+                  (f"payment[{code}].count", factor)]
+    for key, value in moved:
+        if value is None:
+            bands[key].unknown = f"a {op.f} whose figures the load never saw"
+        else:
+            bands[key].add(value, certain)
+        if note:
+            bands[key].note = note
 
 
 def report_figures(report: SalesReport | None) -> dict[str, float]:
@@ -193,9 +214,9 @@ _NOT_COMPARED = {"cash_in.quantity", "cash_out.quantity"}
 
 
 def judge_report(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapshot, p: OutcomePolicy,
-                 ex: Examples) -> Table:
+                 ex: Examples, tolerated: Mapping[str, Counter[str]]) -> Table:
     table = Table("report")
-    expected, notes = expected_report(ops, before, after)
+    expected, notes = expected_report(ops, before, after, tolerated.get("report"))
     table.unknown += notes[:5]
     keys = set(expected) | {(r.terminal_no, r.business_date) for r in after.reports.values()}
     for no, date in sorted(keys):
@@ -244,7 +265,7 @@ def _delta(before: list[JournalEntry], after: list[JournalEntry]) -> list[Journa
 
 
 def judge_journal(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapshot, p: OutcomePolicy,
-                  ex: Examples) -> Table:
+                  ex: Examples, tolerated: Mapping[str, Counter[str]]) -> Table:
     table = Table("journal")
     assert before.journal is not None and after.journal is not None
     new = _delta(before.journal, after.journal)
@@ -276,6 +297,7 @@ def judge_journal(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsh
             continue
         key = _journal_key(no, ttype, txn, amount)
         (must if certain else may)[key] += 1
+        may[key] += tolerated.get("journal", Counter()).get(op_key(op.f, op.value), 0)
         if ttype in TRAN_TYPES and amount is not None:
             want_amount[key] = amount
     for key in sorted(set(must) | set(may) | set(observed), key=str):
@@ -314,10 +336,11 @@ def _journal_label(key: tuple[Any, ...]) -> str:
 
 
 def judge_stock(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapshot, p: OutcomePolicy,
-                ex: Examples) -> Table:
+                ex: Examples, tolerated: Mapping[str, Counter[str]]) -> Table:
     table = Table("stock")
     assert before.stock is not None and after.stock is not None
     bands: dict[str, Band] = defaultdict(Band)
+    extras = tolerated.get("stock", Counter())
     for op in ops:
         certain = _certain(op)
         sign = STOCK_SIGN.get(op.f)
@@ -327,8 +350,13 @@ def judge_stock(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapshot
         if not items:
             table.unknown.append(f"{op.f} {op.op_id} carries no items")
             continue
+        extra = extras.get(op_key(op.f, op.value), 0)
         for it in items:
-            bands[str(it.get("item_code"))].add(sign * float(it.get("quantity") or 0), bool(certain))
+            band = bands[str(it.get("item_code"))]
+            for i in range(1 + extra):
+                band.add(sign * float(it.get("quantity") or 0), bool(certain) and i == 0)
+            if extra:
+                band.note = TOLERATED
     for item in sorted(set(bands) | set(after.stock) | set(before.stock)):
         observed = after.stock.get(item, 0.0) - before.stock.get(item, 0.0)
         band = bands.get(item, Band())
@@ -355,8 +383,13 @@ def _readable(part: str, before: BusinessSnapshot, after: BusinessSnapshot) -> s
     return None
 
 
-def check_outcomes(inputs: CheckInputs, policy: OutcomePolicy | None = None) -> CheckResult:
-    """Judge report, journal and stock changes against the history (see the module docstring)."""
+def check_outcomes(inputs: CheckInputs, policy: OutcomePolicy | None = None,
+                   duplicates: DuplicatePolicy | None = None) -> CheckResult:
+    """Judge report, journal and stock changes against the history (see the module docstring).
+
+    A duplicate the seed tolerates (the subscriber's state store was unreachable; the
+    duplicate checker's policy, `duplicates`) may move a figure once more; in strict mode it
+    may not."""
     p = policy or OutcomePolicy()
     before, after = inputs.business_before, inputs.business_after
     if before is None or after is None:
@@ -369,12 +402,13 @@ def check_outcomes(inputs: CheckInputs, policy: OutcomePolicy | None = None) -> 
     ex = Examples(p.max_examples)
     unknown: list[str] = []
     tables: dict[str, Table] = {}
+    tolerated = tolerated_extras(inputs, duplicates)
     for part in p.parts:
         why = _readable(part, before, after)
         if why:
             unknown.append(why)
             continue
-        tables[part] = JUDGES[part](ops, before, after, p, ex)
+        tables[part] = JUDGES[part](ops, before, after, p, ex, tolerated)
         unknown += [f"{part}: {u}" for u in tables[part].unknown]
     if not ops:
         unknown.append("the load recorded no business operation")

@@ -104,7 +104,7 @@ def test_standin_without_events_is_missing_not_empty(tmp_path: Path):
     inp = load_standin_inputs(tmp_path, {"services": {}})
     assert "applications" in inp.missing and "ops" in inp.missing
     results = run_all(inp)
-    assert [r.valid for r in results] == [None, None, None]
+    assert [r.valid for r in results] == [None, None, None, None]
 
 
 def test_diagnostics_endpoints_through_mock_transport():

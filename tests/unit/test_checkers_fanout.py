@@ -135,11 +135,12 @@ def test_published_but_no_subscriber_applied_anything_fails():
 
 def test_run_all_and_combine():
     results = run_all(full_fanout_run(30), CheckParams())
-    assert [r.checker for r in results] == ["breaker", "duplicates", "fanout"]
-    # No breaker records in this synthetic run: the breaker verdict is unknown, so overall unknown.
+    assert [r.checker for r in results] == ["breaker", "duplicates", "fanout", "outcomes"]
+    # No breaker records (nor business state) in this synthetic run: those verdicts are unknown, so overall unknown.
     assert results[0].valid is None and results[1].valid is True and results[2].valid is True
+    assert results[3].valid is None and "not read" in results[3].summary
     assert combine(results) is None
-    assert combine(results[1:]) is True
+    assert combine(results[1:3]) is True
     assert all(isinstance(r.to_dict()["counts"], dict) for r in results)
 
 

@@ -1,0 +1,242 @@
+"""The outcome checker on synthetic business states: what report, journal and stock must show
+for a history, and every way they can disagree (wrong figure, missing or extra entry, stock
+moved the wrong way, unreadable part)."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.checkers.model import BusinessSnapshot, Figure, JournalEntry, Op, SalesReport
+from kugeldrill.checkers.outcomes import check_outcomes, expected_report, snapshot_dates
+from kugeldrill.checkers.params import OutcomePolicy
+
+DATE = "20261202"
+_ids = itertools.count(1)
+
+
+def _op(f: str, outcome: str | None = "ok", **value) -> Op:
+    value.setdefault("terminal_no", 1)
+    value.setdefault("business_date", DATE)
+    return Op(op_id=f"o{next(_ids)}", f=f, outcome=outcome, worker="w", user="u", invoke_mono=0.0, invoke_wall=0.0,
+              value=value)
+
+
+def _sale(txn: int | None, amount: float = 110.0, tax: float = 10.0, items=(("ITEM1", 1),), f: str = "sale",
+          outcome: str | None = "ok", terminal_no: int = 1) -> Op:
+    qty = float(sum(q for _, q in items))
+    return _op(f, outcome, terminal_no=terminal_no, transaction_no=txn, amount=amount, tax=tax, quantity=qty,
+               amount_without_tax=amount - tax,
+               taxes=[{"tax_code": "01", "tax_amount": tax, "target_amount": amount - tax, "target_quantity": qty}],
+               payments=[{"payment_code": "01", "amount": amount}],
+               items=[{"item_code": c, "quantity": q} for c, q in items])
+
+
+def _before() -> BusinessSnapshot:
+    snap = BusinessSnapshot(taken_wall=1.0, journal=[
+        JournalEntry(1, 301, None, None, 0.0, 0.0, DATE, "t0"),
+        JournalEntry(1, 401, None, None, 500000.0, 0.0, DATE, "t0")],
+        stock={"ITEM1": 100.0, "ITEM2": 50.0}, terminal_dates={1: DATE, 2: DATE})
+    snap.reports[f"1/{DATE}"] = SalesReport(1, DATE, cash_in=Figure(500000.0, 0.0, 1.0))
+    snap.reports[f"2/{DATE}"] = SalesReport(2, DATE)
+    return snap
+
+
+def _apply(before: BusinessSnapshot, ops: list[Op], *, skip: set[str] = frozenset()) -> BusinessSnapshot:
+    """A correct system: every ok (and the given info) operation applied once, by Kugelpos' rules."""
+    after = copy.deepcopy(before)
+    after.taken_wall = 2.0
+    clock = itertools.count(1)
+    for op in ops:
+        if op.outcome == "fail" or op.op_id in skip:
+            continue
+        v = op.value
+        no = v["terminal_no"]
+        rep = after.reports.setdefault(f"{no}/{DATE}", SalesReport(no, DATE))
+        ttype = {"sale": 101, "cancel": -101, "void": 201, "return": 102, "cash_in": 401, "cash_out": 402,
+                 "open": 301, "close": 302}[op.f]
+        amount = v.get("amount")
+        if op.f == "cash_out":
+            amount = -amount
+        after.journal.append(JournalEntry(no, ttype, v.get("transaction_no") or 900 + next(clock), None, amount,
+                                          v.get("quantity"), DATE, f"t{next(clock)}"))
+        if op.f in ("cash_in", "cash_out"):
+            block = rep.cash_in if op.f == "cash_in" else rep.cash_out
+            block.count += 1
+            block.amount += amount
+        if op.f in ("sale", "void", "return"):
+            factor = {"sale": 1, "void": -1, "return": -1}[op.f]
+            block = rep.returns if op.f == "return" else rep.gross
+            sign = -1 if op.f == "void" else 1
+            block.count += sign
+            block.amount += sign * v["amount"]
+            block.quantity += sign * v["quantity"]
+            rep.net.count += factor
+            rep.net.quantity += factor * v["quantity"]
+            rep.net.amount += factor * (v["amount"] - v["tax"])
+            for t in v["taxes"]:
+                entry = rep.taxes.setdefault(t["tax_code"], {"tax_amount": 0.0, "target_amount": 0.0,
+                                                             "target_quantity": 0.0})
+                for k in entry:
+                    entry[k] += factor * t[k]
+            for p in v["payments"]:
+                entry = rep.payments.setdefault(p["payment_code"], {"amount": 0.0, "count": 0.0})
+                entry["amount"] += factor * p["amount"]
+                entry["count"] += factor
+            for it in v["items"]:
+                after.stock[it["item_code"]] = after.stock.get(it["item_code"], 0.0) + (
+                    -1 if op.f == "sale" else 1) * it["quantity"]
+    return after
+
+
+def _inputs(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapshot) -> CheckInputs:
+    inputs = CheckInputs(ops=ops, business_before=before, business_after=after)
+    inputs.mark("ops", "synthetic")
+    inputs.mark("business", "synthetic")
+    return inputs
+
+
+def _history() -> list[Op]:
+    return [_sale(1), _sale(2, amount=220.0, tax=20.0, items=(("ITEM1", 1), ("ITEM2", 1))),
+            _sale(3, amount=330.0, tax=30.0, items=(("ITEM2", 3),), terminal_no=2),
+            _sale(4, amount=110.0, f="void"), _sale(5, amount=220.0, tax=20.0, f="return", items=(("ITEM2", 1),)),
+            _op("cancel", transaction_no=6, amount=55.0, quantity=1.0),
+            _op("cash_in", amount=1000), _op("cash_out", amount=300), _op("open"), _op("close")]
+
+
+def test_a_correct_system_passes_with_every_part_compared() -> None:
+    ops = _history()
+    before = _before()
+    res = check_outcomes(_inputs(ops, before, _apply(before, ops)))
+    assert res.valid is True, res.summary
+    assert {p: res.counts[p]["mismatches"] for p in ("report", "journal", "stock")} == {
+        "report": 0, "journal": 0, "stock": 0}
+    rows = {r["key"]: r for r in res.details["tables"]["report"]}
+    assert rows[f"1/{DATE}/gross.count"]["expected"] == "1"  # two sales, one void
+    assert rows[f"1/{DATE}/returns.amount"]["expected"] == "220"
+    assert rows[f"1/{DATE}/net.amount"]["expected"] == str(int(100 + 200 - 100 - 200))
+    assert rows[f"1/{DATE}/cash_out.amount"]["expected"] == "-300"
+    stock = {r["key"]: r for r in res.details["tables"]["stock"]}
+    assert stock["ITEM2"]["expected"] == "-3"  # −1 −3 +1
+
+
+def test_a_report_figure_counted_twice_fails_with_key_expected_observed() -> None:
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    after.reports[f"1/{DATE}"].gross.amount += 110.0  # one sale's amount applied twice
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is False and res.counts["violations"] == {"report_mismatch": 1}
+    assert res.details["mismatches"][0] == {"key": f"report 1/{DATE} gross.amount", "expected": "220",
+                                            "observed": "330"}
+
+
+def test_journal_missing_duplicated_and_unexplained_entries_fail() -> None:
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    sale1 = next(e for e in after.journal if e.transaction_no == 1)
+    after.journal.remove(sale1)
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.counts["violations"] == {"journal_missing": 1}
+    after.journal.append(sale1)
+    after.journal.append(JournalEntry(1, 101, 2, None, 220.0, 2.0, DATE, "again"))  # sale 2 twice
+    after.journal.append(JournalEntry(1, 401, None, None, 777.0, 0.0, DATE, "ghost"))  # nobody did this
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.counts["violations"] == {"journal_extra": 2}, res.details["mismatches"]
+
+
+def test_a_journal_entry_with_the_wrong_amount_fails() -> None:
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    entry = next(e for e in after.journal if e.transaction_no == 2)
+    entry.amount = 200.0
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.counts["violations"] == {"journal_amount": 1}
+
+
+def test_stock_moved_the_wrong_way_fails() -> None:
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    after.stock["ITEM1"] += 2  # a sale added instead of subtracting
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.counts["violations"] == {"stock_mismatch": 1}
+    assert res.details["mismatches"][0]["key"] == "stock ITEM1"
+
+
+def test_info_operations_may_or_may_not_have_happened() -> None:
+    ops = _history() + [_sale(None, amount=440.0, tax=40.0, outcome="info"), _op("cash_in", outcome="info", amount=5)]
+    before = _before()
+    info = {op.op_id for op in ops if op.outcome == "info"}
+    assert check_outcomes(_inputs(ops, before, _apply(before, ops))).valid is True  # both happened
+    assert check_outcomes(_inputs(ops, before, _apply(before, ops, skip=info))).valid is True  # neither
+    twice = _apply(before, ops)
+    twice.journal.append(JournalEntry(1, 101, 977, None, 440.0, 1.0, DATE, "dup"))  # the info sale applied twice
+    assert check_outcomes(_inputs(ops, before, twice)).counts["violations"] == {"journal_extra": 1}
+
+
+def test_a_failed_operation_that_took_effect_fails() -> None:
+    ops = _history() + [_op("cash_in", outcome="fail", amount=50)]
+    before = _before()
+    after = _apply(before, ops)
+    after.journal.append(JournalEntry(1, 401, None, None, 50.0, 0.0, DATE, "x"))
+    rep = after.reports[f"1/{DATE}"]
+    rep.cash_in.count += 1
+    rep.cash_in.amount += 50
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is False and set(res.counts["violations"]) == {"journal_extra", "report_mismatch"}
+
+
+def test_unreadable_parts_and_missing_baselines_are_unknown_never_a_pass() -> None:
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    after.errors["stock"] = "GET stock: ConnectError"
+    after.stock = None
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is None and "stock unreadable after the drill" in res.summary
+    res = check_outcomes(_inputs(ops, before, after), OutcomePolicy(parts=("report", "journal")))
+    assert res.valid is True
+    no_baseline = copy.deepcopy(before)
+    del no_baseline.reports[f"2/{DATE}"]  # the terminal had that date already, but its report was not read
+    res = check_outcomes(_inputs(ops, no_baseline, _apply(before, ops)), OutcomePolicy(parts=("report",)))
+    assert res.valid is None and "before the load for terminal 2" in res.summary
+    assert check_outcomes(CheckInputs(ops=ops)).valid is None
+
+
+def test_a_new_business_date_starts_from_zero() -> None:
+    later = "20261203"
+    op = _sale(1)
+    op.value["business_date"] = later
+    before = _before()
+    bands, notes = expected_report([op], before, before)
+    assert (1, later) in bands and not notes
+    assert snapshot_dates([op]) == {1: {later}}
+
+
+def test_a_duplicate_the_seed_tolerates_may_move_stock_again_but_not_in_strict_mode() -> None:
+    from kugeldrill.checkers.keys import op_key
+    from kugeldrill.checkers.model import TOPIC_TRANLOG, Application, FaultWindow
+    from kugeldrill.checkers.params import DuplicatePolicy
+
+    ops = _history()
+    for op in ops:
+        op.value.update(tenant_id="T1", store_code="5678")
+    before = _before()
+    after = _apply(before, ops)
+    after.stock["ITEM1"] -= 1  # stock applied sale 1 twice while its Redis link was down
+    key = op_key("sale", ops[0].value)
+    inputs = _inputs(ops, before, after)
+    inputs.applications = [Application("stock", "e1", TOPIC_TRANLOG, key, mono, mono) for mono in (10.0, 12.0)]
+    inputs.faults = [FaultWindow("f1", "redis@stock", "down", 9.0, 9.0, 13.0, 13.0)]
+    tolerant = check_outcomes(inputs, duplicates=DuplicatePolicy())
+    assert tolerant.valid is True, tolerant.details["mismatches"]
+    row = next(r for r in tolerant.details["tables"]["stock"] if r["key"] == "ITEM1")
+    assert row["expected"] == "-2 … -1" and "tolerated duplicate" in row["note"]  # −1 −1 +1, and sale 1 again
+    strict = check_outcomes(inputs, duplicates=DuplicatePolicy(strict=True))
+    assert strict.counts["violations"] == {"stock_mismatch": 1}
+    inputs.faults = []  # no outage: the same double movement is a real defect
+    assert check_outcomes(inputs, duplicates=DuplicatePolicy()).valid is False
