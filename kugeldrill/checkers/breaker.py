@@ -6,8 +6,12 @@ the fault timeline saying when its Dapr calls were made to fail (checkers.faults
 * not_opened            -- `threshold` (+ extra_failures_allowed) failures in a row while CLOSED
                            and no OPEN within order_slack (a per-request breaker never opens)
 * opened_without_failures -- CLOSED -> OPEN with fewer than `threshold` (consecutive, in
-                           "consecutive" mode) failures since it last closed
+                           "consecutive" mode) failures completed before it: the calls recorded
+                           before the transition plus the one call that caused it, in record
+                           order; failures of calls still in flight that land after the opening
+                           do not count; the breaker's own count, where recorded, must agree
 * open_too_short        -- left OPEN before reset_seconds
+* open_too_long         -- still OPEN (rejecting calls) past reset_seconds + reset_slack
 * half_open_extra_trials -- more than half_open_max_calls calls admitted in one HALF_OPEN
 * passed_while_open     -- a call admitted while OPEN
 * invalid_transition    -- anything but CLOSED->OPEN->HALF_OPEN->CLOSED|OPEN
@@ -47,9 +51,12 @@ class _BreakerJudge:
     def __init__(self, service: str, breaker: str, trans: list[BreakerTransition], calls: list[BreakerCall],
                  windows: list[Window], params: BreakerParams, ex: Examples, unknown: list[str]) -> None:
         self.svc, self.name = service, breaker
-        self.trans = sorted(trans, key=lambda t: t.mono)
-        self.calls = sorted(calls, key=lambda c: c.mono)
-        self._monos = [c.mono for c in self.calls]  # for bisect in _calls_between
+        # Record order where every record carries it (one stream per service), else time.
+        self.ordered = bool(trans or calls) and all(r.seq is not None for r in (*trans, *calls))
+        self.trans = sorted(trans, key=(lambda t: t.seq) if self.ordered else (lambda t: t.mono))  # type: ignore[arg-type,return-value]
+        self.calls = sorted(calls, key=(lambda c: c.seq) if self.ordered else (lambda c: c.mono))  # type: ignore[arg-type,return-value]
+        self._by_mono = sorted(calls, key=lambda c: c.mono)
+        self._monos = [c.mono for c in self._by_mono]  # for bisect in _calls_between
         self.windows = windows
         self.p = params
         self.ex = ex
@@ -65,6 +72,7 @@ class _BreakerJudge:
         self._calls_while_open()
         self._half_open()
         self._opens_justified()
+        self._open_too_long()
         self._not_opened()
         self._close_after_heal()
         outcomes = Counter(f"{c.state}:{c.outcome}" for c in self.calls)
@@ -104,8 +112,13 @@ class _BreakerJudge:
             if t.to_state != "HALF_OPEN":
                 continue
             end = self.trans[i + 1].mono if i + 1 < len(self.trans) else math.inf
-            trials = [c for c in self._calls_between(t.mono, end + self.p.order_slack_seconds)
-                      if c.state == "HALF_OPEN" and c.outcome != "rejected"]
+            if self.calls and all(c.admitted_mono is not None for c in self.calls):
+                # Admission times say which HALF_OPEN episode let each call through, however late it ended.
+                trials = [c for c in self.calls if c.state == "HALF_OPEN" and c.outcome != "rejected"
+                          and t.mono <= c.admitted_mono <= end]  # type: ignore[operator]
+            else:
+                trials = [c for c in self._calls_between(t.mono, end + self.p.order_slack_seconds)
+                          if c.state == "HALF_OPEN" and c.outcome != "rejected"]
             most = max(most, len(trials))
             if limit is not None and len(trials) > limit:
                 self._add("half_open_extra_trials", t.mono, t.wall, trials=len(trials), allowed=limit,
@@ -114,37 +127,91 @@ class _BreakerJudge:
 
     def _calls_between(self, lo: float, hi: float) -> list[BreakerCall]:
         """Calls with lo <= mono <= hi (binary search on the sorted calls)."""
-        return self.calls[bisect.bisect_left(self._monos, lo):bisect.bisect_right(self._monos, hi)]
+        return self._by_mono[bisect.bisect_left(self._monos, lo):bisect.bisect_right(self._monos, hi)]
+
+    def _around(self, t: BreakerTransition, before: int = 5, after: int = 3) -> list[dict[str, Any]]:
+        """The calls recorded just before and after a transition, for the evidence."""
+        if self.ordered:
+            prior = [c for c in self.calls if c.seq < t.seq][-before:]  # type: ignore[operator]
+            later = [c for c in self.calls if c.seq > t.seq][:after]  # type: ignore[operator]
+        else:
+            i = bisect.bisect_left(self._monos, t.mono)
+            prior, later = self._by_mono[max(0, i - before):i], self._by_mono[i:i + after]
+        return [{"seq": c.seq, "dt": round(c.mono - t.mono, 3), "state": c.state, "op": c.op, "outcome": c.outcome}
+                for c in (*prior, *later)]
+
+    def _failures_before(self, t: BreakerTransition, since: float, since_seq: int) -> int:
+        """Failures that completed before the opening `t`, in the breaker's counting mode.
+
+        In record order (the source keeps it) the calls before the transition count, plus the
+        one CLOSED-admitted failure recorded right after it: the call that caused it (the
+        stand-in writes both in one critical section; Kugelpos logs the WARNING before that
+        call's error). Without record order, times decide, with write_slack for the causing
+        call's record. Later failures of calls still in flight never count.
+        """
+        if self.ordered:
+            prior = [c for c in self.calls if since_seq < c.seq < t.seq]  # type: ignore[operator]
+            after = [c for c in self.calls if c.seq > t.seq][:1]  # type: ignore[operator]
+        else:
+            prior = [c for c in self._calls_between(since, t.mono) if c.mono < t.mono]
+            after = [c for c in self._calls_between(t.mono, t.mono + self.p.write_slack_seconds)][:1]
+        closed = [c for c in prior if c.state == "CLOSED" and c.outcome != "rejected"]
+        if self.p.mode == "consecutive":
+            failures = 0
+            for c in closed:
+                failures = failures + 1 if c.outcome == "fail" else 0
+        else:
+            failures = sum(1 for c in closed if c.outcome == "fail")
+        if after and after[0].state == "CLOSED" and after[0].outcome == "fail":
+            failures += 1
+        return failures
 
     def _opens_justified(self) -> None:
         has_calls = bool(self.calls)
-        last_closed = -math.inf
+        last_closed, last_closed_seq = -math.inf, -1
         for t in self.trans:
             if t.to_state == "CLOSED":
-                last_closed = t.mono
+                last_closed, last_closed_seq = t.mono, (t.seq if t.seq is not None else -1)
             if not (t.from_state == "CLOSED" and t.to_state == "OPEN"):
                 continue
+            own = t.failures  # the breaker's own count, where the source records it
             if has_calls:
-                window = [c for c in self._calls_between(last_closed, t.mono + self.p.order_slack_seconds)
-                          if c.state == "CLOSED" and c.outcome != "rejected"]
-                if self.p.mode == "consecutive":
-                    # The longest run, not the run at the window's end: calls admitted while
-                    # CLOSED that finish just after the opening (inside order_slack) are
-                    # ordered after it and must not hide the run that opened the breaker.
-                    run = failures = 0
-                    for c in window:
-                        run = run + 1 if c.outcome == "fail" else 0
-                        failures = max(failures, run)
-                else:
-                    failures = sum(1 for c in window if c.outcome == "fail")
-                if failures < self.p.threshold:
+                failures = self._failures_before(t, last_closed, last_closed_seq)
+                if failures < self.p.threshold or (own is not None and own < self.p.threshold):
                     self._add("opened_without_failures", t.mono, t.wall, failures=failures,
-                              threshold=self.p.threshold, mode=self.p.mode,
-                              successes_between=sum(1 for c in window if c.outcome == "ok"))
+                              breaker_count=own, threshold=self.p.threshold, mode=self.p.mode,
+                              calls_around=self._around(t))
+            elif own is not None and own < self.p.threshold:
+                self._add("opened_without_failures", t.mono, t.wall, failures=None, breaker_count=own,
+                          threshold=self.p.threshold, note="no call records; the breaker's own count")
             elif in_windows(t.mono, self.windows, self.p.order_slack_seconds) is None:
                 # No call records: fall back to the timeline (no failing fault -> no reason to open).
                 self._add("opened_without_failures", t.mono, t.wall, failures=None,
                           threshold=self.p.threshold, note="no call records; no failing fault at that time")
+
+    def _open_too_long(self) -> None:
+        """A call rejected while OPEN after reset_seconds: the breaker should have let a trial through."""
+        opens = [t for t in self.trans if t.to_state == "OPEN"]
+        flagged: set[int] = set()
+        for c in self.calls:
+            if c.state != "OPEN" or c.outcome != "rejected":
+                continue
+            when = c.admitted_mono if c.admitted_mono is not None else c.mono
+            slack = self.p.reset_slack_seconds + (0.0 if c.admitted_mono is not None else self.p.write_slack_seconds)
+            if self.ordered:
+                opener = next((t for t in reversed(opens) if t.seq < c.seq), None)  # type: ignore[operator]
+            else:
+                opener = next((t for t in reversed(opens) if t.mono <= when), None)
+            if opener is None or id(opener) in flagged:
+                continue
+            age = when - opener.mono
+            if age > self.p.reset_seconds + slack:
+                flagged.add(id(opener))
+                rejected = [x for x in self.calls if x.state == "OPEN" and x.outcome == "rejected"
+                            and (x.admitted_mono or x.mono) - opener.mono > self.p.reset_seconds]
+                self._add("open_too_long", opener.mono, opener.wall, open_seconds_at_rejection=round(age, 3),
+                          reset_seconds=self.p.reset_seconds, rejected_after_reset=len(rejected),
+                          first_rejection_mono=round(when, 3), calls_around=self._around(opener))
 
     def _not_opened(self) -> None:
         events: list[tuple[float, int, Any]] = [(t.mono, 0, t) for t in self.trans]

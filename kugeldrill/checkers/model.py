@@ -75,8 +75,9 @@ class BreakerTransition:
     wall: float
     from_state: BreakerState
     to_state: BreakerState
-    failures: int | None = None
+    failures: int | None = None  # the breaker's own count at the transition, where the source records it
     reason: str = ""
+    seq: int | None = None  # position in the service's record stream (events file, log): exact order
 
 
 @dataclass(slots=True)
@@ -90,6 +91,8 @@ class BreakerCall:
     state: BreakerState  # the state in which the call was admitted or rejected
     op: str  # publish | get | save | delete | bulk
     outcome: Literal["ok", "fail", "rejected"]
+    seq: int | None = None  # position in the service's record stream: exact order against transitions
+    admitted_mono: float | None = None  # when the breaker admitted (or rejected) it, where recorded
 
 
 @dataclass(slots=True)

@@ -23,8 +23,12 @@ class BreakerParams:
     OPEN before a trial. half_open_max_calls: trials admitted per HALF_OPEN episode (None:
     unlimited allowed). close_tolerance_seconds: a breaker must be CLOSED again by heal +
     reset + this. extra_failures_allowed: failures beyond the threshold tolerated while
-    CLOSED before "not_opened" (concurrent in-flight calls). order_slack_seconds: events of
-    one call may be written just after the transition they caused. client_timeout_seconds:
+    CLOSED before "not_opened" (concurrent in-flight calls). order_slack_seconds: without
+    record order, events of one call may be written just after the transition they caused.
+    write_slack_seconds: without record order (or admission times), how late a record may be
+    written after the moment it describes; with them (the stand-in, Kugelpos' log lines) the
+    opening and OPEN-duration judgements need no slack at all. reset_slack_seconds: timing
+    noise allowed on the reset time, both ways (open_too_short, open_too_long). client_timeout_seconds:
     latency faults at least this large make calls fail. require_close_after_heal: a breaker
     left OPEN with no calls after the heal makes the verdict unknown (not a pass).
     """
@@ -33,10 +37,11 @@ class BreakerParams:
     mode: Literal["consecutive", "cumulative"] = "consecutive"
     reset_seconds: float = 60.0
     reset_slack_seconds: float = 0.05
+    write_slack_seconds: float = 0.25
     half_open_max_calls: int | None = 1
     close_tolerance_seconds: float = 10.0
     extra_failures_allowed: int = 0
-    order_slack_seconds: float = 0.5
+    order_slack_seconds: float = 0.5  # only where a source gives no record order
     client_timeout_seconds: float = 5.0
     require_close_after_heal: bool = True
     max_examples: int = 10

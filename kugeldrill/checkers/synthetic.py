@@ -33,13 +33,23 @@ def fault(fid: str, link: str, kind: str, start: float, end: float | None, **par
                        None if end is None else 1_700_000_000.0 + end, dict(params))
 
 
-def transition(service: str, mono: float, frm: str, to: str, breaker: str = "dapr", failures: int | None = None
-               ) -> BreakerTransition:
-    return BreakerTransition(service, breaker, mono, 1_700_000_000.0 + mono, frm, to, failures)  # type: ignore[arg-type]
+def transition(service: str, mono: float, frm: str, to: str, breaker: str = "dapr", failures: int | None = None,
+               seq: int | None = None) -> BreakerTransition:
+    return BreakerTransition(service, breaker, mono, 1_700_000_000.0 + mono, frm, to, failures,  # type: ignore[arg-type]
+                             seq=seq)
 
 
-def call(service: str, mono: float, state: str, outcome: str, op: str = "save", breaker: str = "dapr") -> BreakerCall:
-    return BreakerCall(service, breaker, mono, 1_700_000_000.0 + mono, state, op, outcome)  # type: ignore[arg-type]
+def call(service: str, mono: float, state: str, outcome: str, op: str = "save", breaker: str = "dapr",
+         seq: int | None = None, admitted: float | None = None) -> BreakerCall:
+    return BreakerCall(service, breaker, mono, 1_700_000_000.0 + mono, state, op, outcome,  # type: ignore[arg-type]
+                       seq=seq, admitted_mono=admitted)
+
+
+def numbered(*records: BreakerCall | BreakerTransition) -> list[BreakerCall | BreakerTransition]:
+    """Give records their stream order (seq) as listed: how one service's events file holds them."""
+    for i, rec in enumerate(records):
+        rec.seq = i
+    return list(records)
 
 
 def full_fanout_run(n_ops: int, *, tenant: str = "T1", store: str = "S1", terminals: int = 20,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from kugeldrill.checkers.breaker import check_breakers
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.params import BreakerParams
-from kugeldrill.checkers.synthetic import call, fault, transition
+from kugeldrill.checkers.model import BreakerCall, BreakerTransition
+from kugeldrill.checkers.synthetic import call, fault, numbered, transition
 
 EPS = 0.0001
 
@@ -69,7 +70,8 @@ def test_cumulative_failures_open_without_consecutive_failures():
     r = check_breakers(_inputs(trans, calls, []))
     assert r.valid is False
     ex = r.examples["opened_without_failures"][0]
-    assert ex["failures"] == 1 and ex["successes_between"] == 2
+    assert ex["failures"] == 1 and ex["breaker_count"] == 3
+    assert [c["outcome"] for c in ex["calls_around"]] == ["fail", "ok", "fail", "ok", "fail"]
     # The same records are correct under Kugelpos' own (cumulative) policy.
     r2 = check_breakers(_inputs(trans, calls, []), BreakerParams(mode="cumulative"))
     assert "opened_without_failures" not in r2.examples
@@ -160,3 +162,62 @@ def test_small_latency_does_not_count_as_failing_fault():
     assert r.valid is True and r.counts["failing_fault_windows"] == 0
     big = fault("f1", "redis@report", "latency", 100.0, 130.0, latency=10_000)
     assert check_breakers(_inputs([], calls, [big])).counts["failing_fault_windows"] == 1
+
+
+def _split(records):
+    return ([r for r in records if isinstance(r, BreakerTransition)], [r for r in records if isinstance(r, BreakerCall)])
+
+
+def test_an_opening_one_failure_early_is_caught_even_when_failures_land_just_after_it():
+    """Threshold − 1: the breaker opens at the 2nd failure; a 3rd and 4th (calls in flight) fail
+    right after. In record order only the causing call counts after the opening."""
+    records = numbered(
+        call("cart", 10.0, "CLOSED", "ok"), call("cart", 10.1, "CLOSED", "fail"),
+        transition("cart", 10.2, "CLOSED", "OPEN", failures=2), call("cart", 10.2, "CLOSED", "fail"),
+        call("cart", 10.25, "CLOSED", "fail"), call("cart", 10.3, "CLOSED", "fail"))
+    trans, calls = _split(records)
+    r = check_breakers(_inputs(trans, calls, [fault("f1", "sidecar@cart", "down", 10.05, 11.0)]))
+    ex = r.examples["opened_without_failures"][0]
+    assert r.valid is False and ex["failures"] == 2 and ex["breaker_count"] == 2
+    assert [c["dt"] >= 0 for c in ex["calls_around"]].count(True) == 3  # the calls after it are shown
+    # Even when the breaker does not say how many it counted, the calls convict it.
+    trans[0].failures = None
+    assert "opened_without_failures" in check_breakers(_inputs(trans, calls, [])).examples
+    # Without record order (times only), the in-flight failures 50 ms later still do not count.
+    for rec in (*trans, *calls):
+        rec.seq = None
+    r = check_breakers(_inputs(trans, calls, []))
+    assert r.examples["opened_without_failures"][0]["failures"] == 2
+
+
+def test_a_breaker_whose_own_count_is_below_the_threshold_is_caught():
+    records = numbered(*(call("stock", 10.0 + i, "CLOSED", "fail") for i in range(2)),
+                       transition("stock", 12.0, "CLOSED", "OPEN", failures=2), call("stock", 12.0, "CLOSED", "fail"))
+    trans, calls = _split(records)
+    r = check_breakers(_inputs(trans, calls, []))
+    assert r.examples["opened_without_failures"][0]["breaker_count"] == 2  # the calls say 3; the breaker said 2
+
+
+def test_open_far_past_its_reset_time_is_caught():
+    trans = [transition("report", 103.0, "CLOSED", "OPEN", failures=3)]
+    calls = [call("report", t, "CLOSED", "fail", admitted=t) for t in (101.0, 102.0, 103.0 + EPS)]
+    calls += [call("report", t, "OPEN", "rejected", admitted=t) for t in (110.0, 150.0, 162.9, 200.0, 250.0)]
+    trans += [transition("report", 280.0, "OPEN", "HALF_OPEN"), transition("report", 280.1, "HALF_OPEN", "CLOSED")]
+    calls += [call("report", 280.1 + EPS, "HALF_OPEN", "ok", admitted=280.0)]
+    r = check_breakers(_inputs(trans, calls, [fault("f1", "redis@report", "down", 100.0, 130.0)]))
+    ex = r.examples["open_too_long"][0]
+    assert r.valid is False and ex["open_seconds_at_rejection"] == 97.0 and ex["rejected_after_reset"] == 2
+    # A rejection just inside the reset time is the breaker doing its job.
+    calls = [c for c in calls if c.mono not in (200.0, 250.0)]
+    assert "open_too_long" not in check_breakers(_inputs(trans, calls, [])).examples
+
+
+def test_half_open_trials_are_counted_by_admission_even_when_they_end_late():
+    trans, calls, faults = healthy_cycle()
+    for c in calls:
+        c.admitted_mono = c.mono - EPS
+    # Two more trials admitted in the same HALF_OPEN episode, ending long after it closed.
+    calls += [call("report", 165.0, "HALF_OPEN", "ok", admitted=163.15), call("report", 168.0, "HALF_OPEN", "ok",
+                                                                             admitted=163.18)]
+    r = check_breakers(_inputs(trans, calls, faults))
+    assert r.examples["half_open_extra_trials"][0]["trials"] == 3

@@ -212,7 +212,7 @@ class LogParser:
         if tr.state == to:
             return
         self._rec().breaker_transitions.append(BreakerTransition(svc, name, mono, wall, tr.state, to,  # type: ignore[arg-type]
-                                                                 failures, reason))
+                                                                 failures, reason, seq=self.lines))
         if to == "OPEN":
             tr.opened_from, tr.opened_wall = tr.state, wall
         tr.state = to
@@ -227,7 +227,8 @@ class LogParser:
                 state = tr.admitted_state(wall, self.max_call_seconds)
                 if tr.state == "OPEN" and state != "OPEN":
                     self.in_flight += 1
-        self._rec().breaker_calls.append(BreakerCall(svc, name, mono, wall, state, op, outcome))  # type: ignore[arg-type]
+        self._rec().breaker_calls.append(BreakerCall(svc, name, mono, wall, state, op, outcome,  # type: ignore[arg-type]
+                                                     seq=self.lines))
 
     def _breaker_line(self, svc: str, msg: str, wall: float, mono: float) -> bool:
         if not (msg.startswith("Circuit") or msg.startswith("Successfully") or msg.startswith("Failed to")):

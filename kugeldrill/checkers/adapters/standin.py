@@ -52,8 +52,10 @@ class EventConverter:
         self.inputs = inputs
         self.skipped = 0
         self._intern = StringPool()
+        self._seq: dict[str, int] = {}
 
     def add(self, rec: Mapping[str, Any]) -> None:
+        """One event record; records of one service are numbered in the order they come."""
         kind = rec.get("kind")
         service = self._intern(str(rec.get("service", "")))
         mono = float(rec.get("mono", 0.0))
@@ -85,13 +87,15 @@ class EventConverter:
             inp.breaker_transitions.append(BreakerTransition(
                 service=service, breaker=str(rec.get("breaker", "")), mono=mono, wall=wall,
                 from_state=_state(rec.get("from")), to_state=_state(rec.get("to")),  # type: ignore[arg-type]
-                failures=rec.get("failures"), reason=str(rec.get("reason") or ""),
+                failures=rec.get("failures"), reason=str(rec.get("reason") or ""), seq=self._next(service),
             ))
         elif kind == "breaker_call":
+            admitted = rec.get("admitted_mono")
             inp.breaker_calls.append(BreakerCall(
                 service=service, breaker=str(rec.get("breaker", "")), mono=mono, wall=wall,
                 state=_state(rec.get("state")), op=str(rec.get("op", "")),  # type: ignore[arg-type]
-                outcome=rec.get("outcome", "ok"),
+                outcome=rec.get("outcome", "ok"), seq=self._next(service),
+                admitted_mono=None if admitted is None else float(admitted),
             ))
         elif kind == "duplicate_skipped":
             inp.duplicate_skips.append((str(rec.get("subscriber") or service), str(rec.get("event_id", "")), mono))
@@ -102,6 +106,12 @@ class EventConverter:
             ))
         else:
             self.skipped += 1
+
+
+    def _next(self, service: str) -> int:
+        n = self._seq.get(service, 0)
+        self._seq[service] = n + 1
+        return n
 
 
 def events_files(run_dir: str | Path | None, stack_state: Mapping[str, Any] | None) -> dict[str, Path]:

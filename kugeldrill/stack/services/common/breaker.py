@@ -15,10 +15,14 @@ can prove its checker catches it:
 machine; `dapr_client.DaprClientHelper.scoped` implements it.)
 
 Every transition is written as a `breaker` structured event and as Kugelpos' exact log
-line; every call that meets the breaker as a `breaker_call` event. Transitions happen
-only when a call arrives (as in Kugelpos), so an idle OPEN breaker stays OPEN.
-Thread-safe: state changes are short critical sections under one lock, never across an
-await, so it is safe from many asyncio tasks and threads at once.
+line; every call that meets the breaker as a `breaker_call` event, with the moment it was
+admitted. Both are written inside the breaker's critical section, so the events file holds
+them in the order the state machine saw them: the call that opens the breaker is the record
+right after the opening, and a checker needs no timing slack to tell calls before a
+transition from calls after it. Transitions happen only when a call arrives (as in
+Kugelpos), so an idle OPEN breaker stays OPEN. Thread-safe: state changes are short
+critical sections under one lock, never across an await, so it is safe from many asyncio
+tasks and threads at once.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ class Admission:
     state: BreakerState
     generation: int
     trial: bool
+    mono: float  # when it was admitted
 
 
 class BreakerStats:
@@ -179,17 +184,18 @@ class CircuitBreaker:
             if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.reset_seconds:
                 self._transition(BreakerState.HALF_OPEN, f"reset time {self.reset_seconds:g}s elapsed")
             state = self._state
+            now = self._clock()
             if state is BreakerState.CLOSED:
-                return Admission(op, state, self._generation, trial=False)
+                return Admission(op, state, self._generation, trial=False, mono=now)
             if state is BreakerState.HALF_OPEN:
                 if self.unlimited_half_open or self._trials_in_flight < self.half_open_max_calls:
                     self._trials_in_flight += 1
-                    return Admission(op, state, self._generation, trial=True)
-        # Rejected (OPEN, or HALF_OPEN with its trial already in flight).
-        with self.stats.lock:
-            self.stats.rejections[op] += 1
-            self.stats.calls[(op, "rejected")] += 1
-        self._emit("breaker_call", state=state.value, op=op, outcome="rejected")
+                    return Admission(op, state, self._generation, trial=True, mono=now)
+            # Rejected (OPEN, or HALF_OPEN with its trial already in flight).
+            with self.stats.lock:
+                self.stats.rejections[op] += 1
+                self.stats.calls[(op, "rejected")] += 1
+            self._emit("breaker_call", state=state.value, op=op, outcome="rejected", admitted_mono=now)
         return None
 
     def record_success(self, admission: Admission) -> None:
@@ -203,7 +209,7 @@ class CircuitBreaker:
                 elif self._state is BreakerState.CLOSED and not self.cumulative_failures:
                     self._failures = 0
             # A result from an earlier generation (admitted before a transition) changes nothing.
-        self._count_call(admission, "ok")
+            self._count_call(admission, "ok")
 
     def record_failure(self, admission: Admission, reason: str = "") -> None:
         """The admitted call failed (HTTP error or transport error after retries)."""
@@ -219,7 +225,7 @@ class CircuitBreaker:
                     if self._failures >= self.threshold:
                         self._opened_at = self._clock()
                         self._transition(BreakerState.OPEN, f"{admission.op} failed: {reason}".rstrip(": "))
-        self._count_call(admission, "fail")
+            self._count_call(admission, "fail")
 
     # ---- internals -------------------------------------------------------------------
 
@@ -248,10 +254,12 @@ class CircuitBreaker:
             )
 
     def _count_call(self, admission: Admission, outcome: str) -> None:
+        """Caller holds self._lock: the record lands right after any transition the call caused."""
         with self.stats.lock:
             self.stats.calls[(admission.op, outcome)] += 1
             self.stats.failures = self._failures
-        self._emit("breaker_call", state=admission.state.value, op=admission.op, outcome=outcome)
+        self._emit("breaker_call", state=admission.state.value, op=admission.op, outcome=outcome,
+                   admitted_mono=admission.mono)
 
     def _emit(self, kind: str, **fields: Any) -> dict[str, Any] | None:
         if self._events is None:
