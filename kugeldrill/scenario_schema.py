@@ -235,9 +235,15 @@ class LoadExpect(_Strict):
 
 
 class ConvergenceExpect(_Strict):
-    max_seconds: float = Field(default=30.0, gt=0)
+    """Quiescence within max_seconds of the heal. wait_for_republish: when events whose publish
+    failed are still due for the deployment's republish job, wait for that run (at most
+    max_republish_wait_seconds) and judge after it, instead of reporting them as pending."""
 
-    _secs = field_validator("max_seconds", mode="before")(parse_seconds)
+    max_seconds: float = Field(default=30.0, gt=0)
+    wait_for_republish: bool = False
+    max_republish_wait_seconds: float = Field(default=420.0, gt=0)
+
+    _secs = field_validator("max_seconds", "max_republish_wait_seconds", mode="before")(parse_seconds)
 
 
 class Expectations(_Strict):

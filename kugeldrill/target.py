@@ -89,6 +89,21 @@ class BreakerSpec(_Strict):
         return 1 if self.half_open == "single" else int(self.half_open)
 
 
+class PublisherSpec(_Strict):
+    """How the deployment's publishers heal a failed publish: the outbox republish job.
+
+    Kugelpos republishes anything undelivered every 5 minutes (cron minute=*/5), once it is
+    5 minutes old, for 24 hours. An event whose publish failed during a drill is *pending*
+    until that run, not missing; a drill either waits for it (expect.convergence.
+    wait_for_republish) or reports it as unknown with this schedule as the reason.
+    republish_interval_seconds: null when the deployment has no republish job.
+    """
+
+    republish_interval_seconds: float | None = Field(default=300.0, gt=0)
+    republish_min_age_seconds: float = Field(default=300.0, ge=0)
+    republish_window_seconds: float = Field(default=24 * 3600.0, gt=0)
+
+
 class AuthSpec(_Strict):
     mode: Literal["api_key", "jwt"] = "jwt"
     username: str = "admin"
@@ -106,6 +121,7 @@ class TargetFile(_Strict):
     links: dict[str, LinkSpec] = Field(default_factory=dict)
     observe: ObserveSpec = Field(default_factory=ObserveSpec)
     breaker: BreakerSpec = Field(default_factory=BreakerSpec)
+    publisher: PublisherSpec = Field(default_factory=PublisherSpec)
     path: str | None = Field(default=None, exclude=True)
 
     @field_validator("services")

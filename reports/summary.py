@@ -150,6 +150,8 @@ class RunSummary:
     expectations: list[ExpectationResult] = field(default_factory=list)
     convergence_seconds: float | None = None
     converged: bool | None = None
+    convergence_basis: str = ""  # what quiescence was judged on (streams, outboxes, events files)
+    pending_republish: str = ""  # operations still owed by the republish job, and why (empty: none)
     events: EventTotals | None = None
     event_series: list[EventBucket] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # things the reader must know (partial data, ...)

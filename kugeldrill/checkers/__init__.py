@@ -24,13 +24,15 @@ def run_all(inputs, params: CheckParams | None = None) -> list[CheckResult]:  # 
     from kugeldrill.checkers.duplicates import check_duplicates
     from kugeldrill.checkers.fanout import check_fanout
     from kugeldrill.checkers.outcomes import check_outcomes
+    from kugeldrill.checkers.pending import pending_republish
 
     p = params or CheckParams()
+    pending = pending_republish(inputs, p.republish)
     table = {
         "breaker": lambda: check_breakers(inputs, p.breaker),
         "duplicates": lambda: check_duplicates(inputs, p.duplicates),
-        "fanout": lambda: check_fanout(inputs, p.fanout),
-        "outcomes": lambda: check_outcomes(inputs, p.outcomes, p.duplicates),
+        "fanout": lambda: check_fanout(inputs, p.fanout, pending),
+        "outcomes": lambda: check_outcomes(inputs, p.outcomes, p.duplicates, pending),
     }
     results: list[CheckResult] = []
     for name in p.enabled:

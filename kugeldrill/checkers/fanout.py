@@ -13,6 +13,8 @@ Per event and expected subscriber (tranlog -> report, journal, stock; cashlog, o
 * recovered              -- first publish failed/skipped but it arrived anyway (republish)
 * unexpected             -- applied by a subscriber of another topic, or applied but never
                             published (when publisher records exist)          (fails)
+* pending_republish      -- not applied yet, but its publish failed and the publisher's
+                            republish job still owes it (checkers.pending): unknown, not missing
 
 From the history: an ok operation with no publication at all is `missing_publication`
 (fails); a `fail` operation whose event exists is `fail_op_applied` (fails: the client was
@@ -35,13 +37,20 @@ from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.keys import OP_TOPIC, cash_scope, cash_tokens, op_cash_token, op_key
 from kugeldrill.checkers.model import TOPIC_CASHLOG, CheckResult
 from kugeldrill.checkers.params import FanoutPolicy
+from kugeldrill.checkers.pending import Pending
 
-_CELLS = ("expected", "once", "missing", "duplicated", "skipped", "publish_failed", "recovered", "unexpected")
+_CELLS = ("expected", "once", "missing", "duplicated", "skipped", "publish_failed", "recovered", "unexpected",
+          "pending_republish")
 
 
-def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None) -> CheckResult:
-    """Per event and expected subscriber: once / missing / duplicated / unexpected (contracts §8)."""
+def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None, pending: Pending | None = None
+                 ) -> CheckResult:
+    """Per event and expected subscriber: once / missing / duplicated / unexpected (contracts §8).
+
+    `pending`: operations whose events are still due for republish (checkers.pending); their
+    absence is pending_republish (unknown with the reason), never missing."""
     p = policy or FanoutPolicy()
+    pending = pending or Pending()
     expected = p.expected
     ex = Examples(p.max_examples)
     unknown: list[str] = []
@@ -117,7 +126,7 @@ def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None) -> Che
     # 3. The load history: ok operations must have produced an event; fail ones must not.
     hist = Counter()
     if p.use_history and inputs.ops:
-        _judge_history(inputs, ev, expected, matrix, ex, hist, idx)
+        _judge_history(inputs, ev, expected, matrix, ex, hist, idx, pending)
 
     totals = {c: sum(cell[c] for row in matrix.values() for cell in row.values()) for c in _CELLS}
     judged = totals["expected"] + hist["ok_matched_by_key"]
@@ -127,6 +136,8 @@ def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None) -> Che
         unknown.append("no published event or mappable ok operation to check")
     if hist["ok_unmappable"] and hist["ok_unmappable"] >= max(1, hist["ok"]) // 2:
         unknown.append(f"{hist['ok_unmappable']} of {hist['ok']} ok operations carry no business key")
+    if totals["pending_republish"]:
+        unknown.append(f"{totals['pending_republish']} deliveries not made yet: " + pending.reason())
 
     failing = {"missing", "unexpected", "missing_publication", "fail_op_applied"}
     if p.fail_on_duplicates:
@@ -160,7 +171,7 @@ def _unexpected(matrix: dict[str, dict[str, dict[str, int]]], ex: Examples, sub:
 
 def _judge_history(inputs: CheckInputs, ev: EventTable, expected: dict[str, tuple[str, ...]],
                    matrix: dict[str, dict[str, dict[str, int]]], ex: Examples, hist: Counter,
-                   idx: Any) -> None:
+                   idx: Any, pending: Pending) -> None:
     """Match operations to events by business key; count and flag (see module docstring)."""
     have_events = ev.published_records
     # Business key -> an event id, from publisher records, else from the applications.
@@ -218,6 +229,11 @@ def _judge_history(inputs: CheckInputs, ev: EventTable, expected: dict[str, tupl
                 cell["expected"] += 1
                 if n == 1:
                     cell["once"] += 1
+                elif n == 0 and op_id in pending.ops:
+                    cell["expected"] -= 1  # owed by the republish job: neither once nor missing yet
+                    cell["pending_republish"] += 1
+                    ex.add("pending_republish", {"subscriber": sub, "topic": topic, "op": op_id, "f": f, "key": k,
+                                                 "invoke_mono": round(invoke_mono, 3)})
                 elif n == 0:
                     cell["missing"] += 1
                     ex.add("missing", {"subscriber": sub, "topic": topic, "op": op_id, "f": f, "key": k,

@@ -39,6 +39,7 @@ from kugeldrill.checkers.examples import Examples
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.keys import op_key
 from kugeldrill.checkers.params import DuplicatePolicy, OutcomePolicy
+from kugeldrill.checkers.pending import Pending
 from kugeldrill.checkers.model import BusinessSnapshot, CheckResult, Figure, JournalEntry, Op, SalesReport
 
 PARTS = ("report", "journal", "stock")
@@ -55,14 +56,20 @@ STOCK_SIGN = {"sale": -1, "void": 1, "return": 1}
 
 @dataclass(slots=True)
 class Band:
-    """The values a figure may take: ok effects move both ends, info effects one."""
+    """The values a figure may take: ok effects move both ends, info effects one.
+
+    Effects still due for republish (checkers.pending) are maybe-effects of the band and
+    certain ones of `full` (the band once they land): a value in the band but not in `full`
+    is pending, not wrong."""
 
     lo: float = 0.0
     hi: float = 0.0
+    full_lo: float = 0.0
+    full_hi: float = 0.0
     unknown: str = ""  # why the band cannot be trusted (an info effect of unknown size)
     note: str = ""  # why it is wider than the operations alone say (a tolerated duplicate)
 
-    def add(self, value: float, certain: bool) -> None:
+    def add(self, value: float, certain: bool, pending: bool = False) -> None:
         if certain:
             self.lo += value
             self.hi += value
@@ -70,12 +77,28 @@ class Band:
             self.lo += value
         else:
             self.hi += value
+        if certain or pending:
+            self.full_lo += value
+            self.full_hi += value
+        elif value < 0:
+            self.full_lo += value
+        else:
+            self.full_hi += value
 
     def holds(self, observed: float, tol: float) -> bool:
         return self.lo - tol <= observed <= self.hi + tol
 
+    def holds_full(self, observed: float, tol: float) -> bool:
+        return self.full_lo - tol <= observed <= self.full_hi + tol
+
     def text(self) -> str:
-        return _fmt(self.lo) if abs(self.hi - self.lo) < 1e-9 else f"{_fmt(self.lo)} … {_fmt(self.hi)}"
+        def span(lo: float, hi: float) -> str:
+            return _fmt(lo) if abs(hi - lo) < 1e-9 else f"{_fmt(lo)} … {_fmt(hi)}"
+
+        base = span(self.full_lo, self.full_hi)
+        if abs(self.full_lo - self.lo) > 1e-9 or abs(self.full_hi - self.hi) > 1e-9:
+            return f"{base} (or {span(self.lo, self.hi)} while republish is pending)"
+        return base
 
 
 def _fmt(v: float) -> str:
@@ -91,11 +114,16 @@ class Table:
     unknown: list[str] = field(default_factory=list)
 
     def add(self, key: str, band: Band, observed: float | None, tol: float) -> bool | None:
+        pending = ""
         if band.unknown or observed is None:
             verdict: bool | None = None
+        elif band.holds_full(observed, tol):
+            verdict = True
+        elif band.holds(observed, tol):
+            verdict, pending = None, "effects still due for republish are not in it yet"
         else:
-            verdict = band.holds(observed, tol)
-        note = band.unknown or band.note
+            verdict = False
+        note = band.unknown or pending or band.note
         self.rows.append({"key": key, "expected": band.text(), "observed": "–" if observed is None else _fmt(observed),
                           "ok": verdict, **({"note": note} if note else {})})
         return verdict
@@ -129,7 +157,7 @@ def _report_date(op: Op, before: BusinessSnapshot, after: BusinessSnapshot) -> s
 
 
 def expected_report(ops: Iterable[Op], before: BusinessSnapshot, after: BusinessSnapshot,
-                    tolerated: Mapping[str, int] | None = None
+                    tolerated: Mapping[str, int] | None = None, pending: set[str] = frozenset()
                     ) -> tuple[dict[tuple[int, str], dict[str, Band]], list[str]]:
     """(terminal, business date) -> figure key -> band of the change the load made.
 
@@ -144,7 +172,8 @@ def expected_report(ops: Iterable[Op], before: BusinessSnapshot, after: Business
         extra = (tolerated or {}).get(op_key(op.f, op.value), 0) if op.f in REPORT_BLOCK else 0
         for _ in range(extra):
             _report_effect(op, False, out, notes, before, after, TOLERATED)
-        _report_effect(op, bool(certain), out, notes, before, after, "")
+        owed = op.op_id in pending
+        _report_effect(op, bool(certain) and not owed, out, notes, before, after, "", owed)
     return out, notes
 
 
@@ -152,7 +181,7 @@ TOLERATED = "a tolerated duplicate (the subscriber's state store was unreachable
 
 
 def _report_effect(op: Op, certain: bool, out: dict[tuple[int, str], dict[str, Band]], notes: list[str],
-                   before: BusinessSnapshot, after: BusinessSnapshot, note: str) -> None:
+                   before: BusinessSnapshot, after: BusinessSnapshot, note: str, owed: bool = False) -> None:
     """Add one application of `op` to the report bands (`note`: why it may apply again)."""
     no, date = op.value.get("terminal_no"), _report_date(op, before, after)
     if no is None or date is None:
@@ -161,11 +190,11 @@ def _report_effect(op: Op, certain: bool, out: dict[tuple[int, str], dict[str, B
     bands = out[(int(no), date)]
     if op.f in ("cash_in", "cash_out"):
         amount = _num(op.value.get("amount"))
-        bands[f"{op.f}.count"].add(1, certain)
+        bands[f"{op.f}.count"].add(1, certain, owed)
         if amount is None:
             bands[f"{op.f}.amount"].unknown = "a cash movement of unknown amount"
         else:
-            bands[f"{op.f}.amount"].add(amount if op.f == "cash_in" else -abs(amount), certain)
+            bands[f"{op.f}.amount"].add(amount if op.f == "cash_in" else -abs(amount), certain, owed)
         return
     block, sign = REPORT_BLOCK[op.f]
     factor = FACTOR[op.f]
@@ -188,7 +217,7 @@ def _report_effect(op: Op, certain: bool, out: dict[tuple[int, str], dict[str, B
         if value is None:
             bands[key].unknown = f"a {op.f} whose figures the load never saw"
         else:
-            bands[key].add(value, certain)
+            bands[key].add(value, certain, owed)
         if note:
             bands[key].note = note
 
@@ -214,9 +243,9 @@ _NOT_COMPARED = {"cash_in.quantity", "cash_out.quantity"}
 
 
 def judge_report(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapshot, p: OutcomePolicy,
-                 ex: Examples, tolerated: Mapping[str, Counter[str]]) -> Table:
+                 ex: Examples, tolerated: Mapping[str, Counter[str]], pending: set[str]) -> Table:
     table = Table("report")
-    expected, notes = expected_report(ops, before, after, tolerated.get("report"))
+    expected, notes = expected_report(ops, before, after, tolerated.get("report"), pending)
     table.unknown += notes[:5]
     keys = set(expected) | {(r.terminal_no, r.business_date) for r in after.reports.values()}
     for no, date in sorted(keys):
@@ -265,7 +294,7 @@ def _delta(before: list[JournalEntry], after: list[JournalEntry]) -> list[Journa
 
 
 def judge_journal(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapshot, p: OutcomePolicy,
-                  ex: Examples, tolerated: Mapping[str, Counter[str]]) -> Table:
+                  ex: Examples, tolerated: Mapping[str, Counter[str]], pending: set[str]) -> Table:
     table = Table("journal")
     assert before.journal is not None and after.journal is not None
     new = _delta(before.journal, after.journal)
@@ -277,6 +306,7 @@ def judge_journal(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsh
         amounts[key].append(e.amount)
     must: Counter[tuple[Any, ...]] = Counter()
     may: Counter[tuple[Any, ...]] = Counter()
+    owed: Counter[tuple[Any, ...]] = Counter()  # ok operations whose events are still due for republish
     loose: Counter[tuple[Any, ...]] = Counter()  # info transactions without a number: (terminal, type, amount)
     want_amount: dict[tuple[Any, ...], float] = {}
     for op in ops:
@@ -296,12 +326,12 @@ def judge_journal(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsh
                 loose[("tran-amount", no, ttype, None if amount is None else round(amount, 2))] += 1
             continue
         key = _journal_key(no, ttype, txn, amount)
-        (must if certain else may)[key] += 1
+        (owed if certain and op.op_id in pending else must if certain else may)[key] += 1
         may[key] += tolerated.get("journal", Counter()).get(op_key(op.f, op.value), 0)
         if ttype in TRAN_TYPES and amount is not None:
             want_amount[key] = amount
-    for key in sorted(set(must) | set(may) | set(observed), key=str):
-        n, lo, hi = observed[key], must[key], must[key] + may[key]
+    for key in sorted(set(must) | set(may) | set(owed) | set(observed), key=str):
+        n, lo, hi = observed[key], must[key], must[key] + may[key] + owed[key]
         if n > hi and key[0] == "tran":
             # An info transaction whose number the load never learnt explains one entry of its
             # kind and amount that no operation names.
@@ -310,7 +340,7 @@ def judge_journal(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsh
                 if n > hi and loose[lk] > 0:
                     loose[lk] -= 1
                     hi += 1
-        band, label = Band(lo, hi), _journal_label(key)
+        band, label = Band(lo, hi, lo + owed[key], hi), _journal_label(key)
         if table.add(label, band, n, 0) is False:
             ex.add("journal_missing" if n < lo else "journal_extra",
                    {"key": f"journal {label}", "expected": band.text(), "observed": str(n)})
@@ -336,7 +366,7 @@ def _journal_label(key: tuple[Any, ...]) -> str:
 
 
 def judge_stock(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapshot, p: OutcomePolicy,
-                ex: Examples, tolerated: Mapping[str, Counter[str]]) -> Table:
+                ex: Examples, tolerated: Mapping[str, Counter[str]], pending: set[str]) -> Table:
     table = Table("stock")
     assert before.stock is not None and after.stock is not None
     bands: dict[str, Band] = defaultdict(Band)
@@ -353,8 +383,9 @@ def judge_stock(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapshot
         extra = extras.get(op_key(op.f, op.value), 0)
         for it in items:
             band = bands[str(it.get("item_code"))]
+            owed = op.op_id in pending
             for i in range(1 + extra):
-                band.add(sign * float(it.get("quantity") or 0), bool(certain) and i == 0)
+                band.add(sign * float(it.get("quantity") or 0), bool(certain) and i == 0 and not owed, owed and i == 0)
             if extra:
                 band.note = TOLERATED
     for item in sorted(set(bands) | set(after.stock) | set(before.stock)):
@@ -384,7 +415,7 @@ def _readable(part: str, before: BusinessSnapshot, after: BusinessSnapshot) -> s
 
 
 def check_outcomes(inputs: CheckInputs, policy: OutcomePolicy | None = None,
-                   duplicates: DuplicatePolicy | None = None) -> CheckResult:
+                   duplicates: DuplicatePolicy | None = None, pending: Pending | None = None) -> CheckResult:
     """Judge report, journal and stock changes against the history (see the module docstring).
 
     A duplicate the seed tolerates (the subscriber's state store was unreachable; the
@@ -403,15 +434,19 @@ def check_outcomes(inputs: CheckInputs, policy: OutcomePolicy | None = None,
     unknown: list[str] = []
     tables: dict[str, Table] = {}
     tolerated = tolerated_extras(inputs, duplicates)
+    pending = pending or Pending()
+    owed = pending.ops
     for part in p.parts:
         why = _readable(part, before, after)
         if why:
             unknown.append(why)
             continue
-        tables[part] = JUDGES[part](ops, before, after, p, ex, tolerated)
+        tables[part] = JUDGES[part](ops, before, after, p, ex, tolerated, owed)
         unknown += [f"{part}: {u}" for u in tables[part].unknown]
     if not ops:
         unknown.append("the load recorded no business operation")
+    if any(r["ok"] is None and r.get("note", "").startswith("effects still due") for t in tables.values() for r in t.rows):
+        unknown.append(pending.reason())
     counts: dict[str, Any] = {part: {"figures": len(t.rows), "mismatches": sum(1 for r in t.rows if r["ok"] is False),
                                      "unknown": sum(1 for r in t.rows if r["ok"] is None)}
                               for part, t in tables.items()}

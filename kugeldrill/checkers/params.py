@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from kugeldrill.checkers.model import EXPECTED_SUBSCRIBERS
+from kugeldrill.checkers.pending import RepublishPolicy
 
 
 @dataclass(slots=True)
@@ -92,4 +93,5 @@ class CheckParams:
     duplicates: DuplicatePolicy = field(default_factory=DuplicatePolicy)
     fanout: FanoutPolicy = field(default_factory=FanoutPolicy)
     outcomes: OutcomePolicy = field(default_factory=OutcomePolicy)
+    republish: RepublishPolicy = field(default_factory=RepublishPolicy)
     enabled: tuple[str, ...] = ("breaker", "duplicates", "fanout", "outcomes")

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kugeldrill.target import (AuthSpec, BreakerSpec, LinkSpec, LogSource, ObserveSpec, TargetFile,
+from kugeldrill.target import (AuthSpec, BreakerSpec, LinkSpec, LogSource, ObserveSpec, PublisherSpec, TargetFile,
                                ToxiproxySpec)
 
 
@@ -69,5 +69,10 @@ def target_from_stack(state: dict[str, Any], name: str = "embedded-as-external")
             half_open="unlimited" if "breaker_unlimited_half_open" in defects else ("single" if trials == 1 else trials),
             failures="cumulative" if "breaker_cumulative_failures" in defects else "consecutive",
             max_call_seconds=max_call_seconds(state),
+        ),
+        publisher=PublisherSpec(
+            republish_interval_seconds=float(options.get("republish_interval_seconds", 300.0)),
+            republish_min_age_seconds=float(options.get("republish_min_age_seconds")
+                                            or options.get("republish_interval_seconds", 300.0)),
         ),
     )

@@ -15,12 +15,13 @@ from typing import Any
 import redis
 
 from kugeldrill.checkers.params import BreakerParams, CheckParams, DuplicatePolicy, FanoutPolicy, OutcomePolicy
+from kugeldrill.checkers.pending import RepublishPolicy
 from kugeldrill.checkers.quiescence import OutboxProbe, wait_quiescent
 from kugeldrill.scenario_schema import Scenario
 
 
-def build_params(scenario: Scenario, breaker: BreakerParams) -> CheckParams:
-    """The checkers' parameters: the environment's breaker, the scenario's expectations."""
+def build_params(scenario: Scenario, breaker: BreakerParams, republish: RepublishPolicy | None = None) -> CheckParams:
+    """The checkers' parameters: the environment's breaker and republish job, the scenario's expectations."""
     exp = scenario.expect
     if exp.breaker.close_tolerance_seconds is not None:
         breaker = replace(breaker, close_tolerance_seconds=exp.breaker.close_tolerance_seconds)
@@ -32,7 +33,8 @@ def build_params(scenario: Scenario, breaker: BreakerParams) -> CheckParams:
     enabled = tuple(n for n, on in (("breaker", exp.breaker.check), ("duplicates", exp.duplicates.check),
                                     ("fanout", exp.fanout.check),
                                     ("outcomes", exp.outcomes.check and bool(exp.outcomes.parts))) if on)
-    return CheckParams(breaker=breaker, duplicates=dup, fanout=fan, outcomes=outcomes, enabled=enabled)
+    return CheckParams(breaker=breaker, duplicates=dup, fanout=fan, outcomes=outcomes,
+                       republish=republish or RepublishPolicy(), enabled=enabled)
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Quiescence:
     converged: bool | None
     reason: str = ""
     note: str = ""
+    basis: str = ""  # what was watched: stream groups (and outboxes), or the events files
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -75,11 +78,14 @@ def wait_for_quiescence(redis_url: str | None, files: Mapping[str, Path], bound:
         except (redis.RedisError, OSError) as exc:
             note = f"quiescence through Redis failed ({type(exc).__name__}: {exc}); used events files"
         else:
-            return Quiescence(res.seconds, res.converged, res.reason, details=res.to_dict())
+            basis = ("Redis stream groups and the publishers' outboxes" if outbox_probe is not None else
+                     "Redis stream groups only: the publishers' outboxes were not read")
+            return Quiescence(res.seconds, res.converged, res.reason, basis=basis, details=res.to_dict())
     else:
         note = "no Redis URL: used the events files' growth"
     if not files:
         return Quiescence(None, None, "nothing to watch", note=note + "; no events files to watch")
     secs, ok = _files_quiet(files, bound)
-    return Quiescence(secs, ok, "" if ok else "events files still growing", note=note)
+    return Quiescence(secs, ok, "" if ok else "events files still growing", note=note,
+                      basis="the stand-in's events files stopped growing")
 

@@ -23,6 +23,7 @@ from kugeldrill.checkers.adapters.kugelpos import ObservationSources, load_kugel
 from kugeldrill.checkers.adapters.standin import load_standin_inputs
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.params import BreakerParams
+from kugeldrill.checkers.pending import RepublishPolicy
 from kugeldrill.ground.errors import DrillError, TargetUnreachableError
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.ground.runfolder import RunFolder
@@ -74,6 +75,7 @@ class DrillEnvironment(Protocol):
     def link_map(self) -> LinkMap: ...
     def check_inputs(self, run_dir: Path) -> CheckInputs: ...
     def breaker_params(self) -> BreakerParams: ...  # the breaker the system really has
+    def republish_policy(self) -> RepublishPolicy: ...  # when a failed publish is healed
     def events_files(self) -> dict[str, Path]: ...  # live per-service event files (may be empty)
     def outbox_probe(self) -> Callable[[], Hashable | None] | None: ...  # for quiescence (None: no outbox)
     def save_into(self, run_dir: Path) -> None: ...  # stack.json / target.yaml, logs, events
@@ -159,6 +161,12 @@ class EmbeddedEnvironment:
         o = self.options
         return BreakerParams(threshold=o.breaker_threshold, reset_seconds=o.breaker_reset_seconds,
                              half_open_max_calls=o.breaker_half_open_max_calls)
+
+    def republish_policy(self) -> RepublishPolicy:
+        o = self.options
+        min_age = o.republish_interval_seconds if o.republish_min_age_seconds is None else o.republish_min_age_seconds
+        return RepublishPolicy(interval_seconds=o.republish_interval_seconds, min_age_seconds=min_age,
+                               max_call_seconds=o.dapr_timeout_seconds * o.dapr_max_attempts)
 
     def save_into(self, run_dir: Path) -> None:
         """stack.json, events/ and logs/ at the run folder's top level (contracts §7)."""
@@ -251,6 +259,12 @@ class TargetEnvironment:
         b = self.target.breaker
         return BreakerParams(threshold=b.threshold, reset_seconds=b.reset_seconds,
                              half_open_max_calls=b.half_open_max_calls, mode=b.failures)
+
+    def republish_policy(self) -> RepublishPolicy:
+        p = self.target.publisher
+        return RepublishPolicy(interval_seconds=p.republish_interval_seconds, min_age_seconds=p.republish_min_age_seconds,
+                               window_seconds=p.republish_window_seconds,
+                               max_call_seconds=self.target.breaker.max_call_seconds)
 
     def save_into(self, run_dir: Path) -> None:
         RunFolder(run_dir).target_yaml.write_text(dump_target(self.target), encoding="utf-8")

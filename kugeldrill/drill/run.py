@@ -28,6 +28,7 @@ from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.model import BusinessSnapshot
 from kugeldrill.checkers.outcomes import snapshot_dates
 from kugeldrill.checkers.params import BreakerParams, CheckParams
+from kugeldrill.checkers.pending import Pending, pending_republish
 from kugeldrill.drill.checks import build_params, wait_for_quiescence
 from kugeldrill.drill.env import DrillEnvironment, open_environment
 from kugeldrill.drill.expectations import judge_all
@@ -43,10 +44,12 @@ from kugeldrill.reports import write_all
 from kugeldrill.reports.console import Console, LiveStatus
 from kugeldrill.reports.summary import Phase, RunSummary
 from kugeldrill.scenario import LoadedScenario
+from kugeldrill.scenario_schema import Scenario
 
 HANG_MARGIN = 45.0  # Locust running this long past its planned end is stopped
 MAX_INPUT_NOTES = 20
-BASELINE_QUIESCENCE_SECONDS = 20.0  # provisioning's events landing before the business state is read  # adapters' notes (unread logs, unapplied faults) shown in the summary
+BASELINE_QUIESCENCE_SECONDS = 20.0
+REPUBLISH_MARGIN_SECONDS = 30.0  # after the republish run is due, for it to run and its deliveries to land  # provisioning's events landing before the business state is read  # adapters' notes (unread logs, unapplied faults) shown in the summary
 
 
 class DrillInterrupted(KeyboardInterrupt):
@@ -164,12 +167,12 @@ class Drill:
         sc, s = self.sc, self.summary
         self._phase("environment")
         self.env = open_environment(sc, self.run_dir, self.loaded.path)
-        self.params = build_params(sc, self.env.breaker_params())
+        self.params = build_params(sc, self.env.breaker_params(), self.env.republish_policy())
         self.env.save_into(self.run_dir)
         s.target = self.env.description
-        if self.env.kind != "embedded" and sc.stack != type(sc.stack)():
-            s.notes.append("the scenario's 'stack' options apply to the embedded stand-in only; "
-                           "they were ignored for this target (its breaker comes from the target file)")
+        for warning in unhonoured_stack_options(sc, self.env):
+            self.console.message(f"[{sc.name}] warning: {warning}")
+            s.notes.append(f"warning: {warning}")
         self.live = LiveEvents(self.env.events_files())
 
         self._phase("provision")
@@ -207,7 +210,7 @@ class Drill:
         files = self.env.events_files()
         q = wait_for_quiescence(self.env.redis_url, files, sc.expect.convergence.max_seconds * 1.5,
                                 outbox_probe=self.env.outbox_probe(), allow_hosts=tuple(self.env.allow_hosts))
-        s.convergence_seconds, s.converged = q.seconds, q.converged
+        s.convergence_seconds, s.converged, s.convergence_basis = q.seconds, q.converged, q.basis
         if q.note:
             s.notes.append(f"quiescence: {q.note}")
         if q.converged is not True:
@@ -216,6 +219,12 @@ class Drill:
         self._phase("check")
         self._merge_history()
         inputs = self._check_inputs = self.env.check_inputs(self.run_dir)
+        pending = pending_republish(inputs, self.params.republish)
+        if pending and sc.expect.convergence.wait_for_republish:
+            self._wait_for_republish(pending)
+            inputs = self._check_inputs = self.env.check_inputs(self.run_dir)
+            pending = pending_republish(inputs, self.params.republish)
+        s.pending_republish = pending.reason() if pending else ""
         for name, reason in inputs.missing.items():
             s.notes.append(f"checker input '{name}' missing: {reason}")
         s.notes.extend(f"checker inputs: {n}" for n in inputs.notes[:MAX_INPUT_NOTES])
@@ -224,6 +233,28 @@ class Drill:
         if "outcomes" in self.params.enabled:
             self._business_after(inputs)
         s.checks = run_all(inputs, self.params)
+
+    def _wait_for_republish(self, pending: Pending) -> None:
+        """Wait (bounded, on the console) for the republish run that owes `pending`, then for quiet."""
+        assert self.env is not None
+        sc = self.sc
+        self._phase("republish wait")
+        due = (pending.next_due_wall or time.time()) + REPUBLISH_MARGIN_SECONDS
+        until = min(due, time.time() + sc.expect.convergence.max_republish_wait_seconds)
+        self.console.message(f"[{sc.name}] {pending.reason()}; waiting until "
+                             f"{time.strftime('%H:%M:%S', time.localtime(until))} for the republish job")
+        if until < due:
+            self.summary.notes.append(f"the republish wait was cut at {sc.expect.convergence.max_republish_wait_seconds:g} s "
+                                      "(expect.convergence.max_republish_wait_seconds)")
+        last = 0.0
+        while time.time() < until:
+            if time.monotonic() - last >= 30:
+                last = time.monotonic()
+                self.console.message(f"[{sc.name}] republish wait: {until - time.time():.0f} s left")
+            time.sleep(min(1.0, max(0.0, until - time.time())))
+        q = wait_for_quiescence(self.env.redis_url, self.env.events_files(), sc.expect.convergence.max_seconds,
+                                outbox_probe=self.env.outbox_probe(), allow_hosts=tuple(self.env.allow_hosts))
+        self.summary.notes.append(f"after the republish wait: quiescent={q.converged} after {q.seconds or 0:.1f}s")
 
     def _provision(self) -> None:
         users = self.sc.load.peak_users
@@ -400,6 +431,31 @@ class Drill:
             until = next((p.start for p in s.phases if p.name == "teardown"), until)
         if inputs is not None:
             fill_from_inputs(s, inputs, until)
+
+
+def unhonoured_stack_options(scenario: Scenario, env: DrillEnvironment) -> list[str]:
+    """The scenario's stand-in options a target cannot honour, each said once, at the start.
+
+    A target's breaker, republish job and sidecars are what they are (the target file says
+    so); a scenario written for the stand-in still runs, but the user must know which of its
+    settings did not apply."""
+    if env.kind == "embedded":
+        return []
+    defaults = type(scenario.stack)()
+    out = []
+    for name in type(scenario.stack).model_fields:
+        value, default = getattr(scenario.stack, name), getattr(defaults, name)
+        if value == default:
+            continue
+        shown = value.model_dump() if hasattr(value, "model_dump") else value
+        if name == "breaker":
+            why = "the target's breaker is the target file's `breaker`"
+        elif name == "republish_interval_seconds":
+            why = f"the target republishes every {env.republish_policy().interval_seconds} s (its `publisher`)"
+        else:
+            why = "it is an option of the embedded stand-in"
+        out.append(f"scenario option stack.{name}={shown} does not apply to this target: {why}")
+    return out
 
 
 def run_drill(loaded: LoadedScenario, run_dir: Path, options: DrillOptions | None = None) -> RunSummary:

@@ -5,6 +5,7 @@ moved the wrong way, unreadable part)."""
 from __future__ import annotations
 
 import copy
+import time
 import itertools
 
 from kugeldrill.checkers.inputs import CheckInputs
@@ -240,3 +241,21 @@ def test_a_duplicate_the_seed_tolerates_may_move_stock_again_but_not_in_strict_m
     assert strict.counts["violations"] == {"stock_mismatch": 1}
     inputs.faults = []  # no outage: the same double movement is a real defect
     assert check_outcomes(inputs, duplicates=DuplicatePolicy()).valid is False
+
+
+def test_effects_still_due_for_republish_are_pending_not_wrong() -> None:
+    from kugeldrill.checkers.pending import Pending
+
+    ops = _history()
+    before = _before()
+    owed = Pending(ops={ops[0].op_id}, source="test", next_due_wall=time.time() + 300)
+    absent = check_outcomes(_inputs(ops, before, _apply(before, ops, skip={ops[0].op_id})), pending=owed)
+    assert absent.valid is None and "due for republish" in absent.summary, absent.details["mismatches"]
+    row = next(r for r in absent.details["tables"]["report"] if r["key"] == f"1/{DATE}/gross.count")
+    assert row["ok"] is None and row["expected"].startswith("1 (or 0 … 1")
+    landed = check_outcomes(_inputs(ops, before, _apply(before, ops)), pending=owed)
+    assert landed.valid is True
+    # Pending widens nothing else: a sale counted twice is still wrong.
+    twice = _apply(before, ops)
+    twice.reports[f"1/{DATE}"].gross.count += 1
+    assert check_outcomes(_inputs(ops, before, twice), pending=owed).valid is False

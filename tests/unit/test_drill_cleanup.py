@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from kugeldrill.checkers.params import BreakerParams
+from kugeldrill.checkers.pending import RepublishPolicy
+
 import kugeldrill.drill.run as drill_mod
 from kugeldrill.drill import DrillOptions, run_drill
 from kugeldrill.ground.errors import DrillError, TargetUnreachableError
@@ -50,8 +53,11 @@ class FakeEnv:
     def check_inputs(self, run_dir: Path) -> Any:
         return None
 
-    def breaker_params(self) -> dict[str, Any]:
-        return {}
+    def breaker_params(self) -> BreakerParams:
+        return BreakerParams()
+
+    def republish_policy(self) -> RepublishPolicy:
+        return RepublishPolicy()
 
     def save_into(self, run_dir: Path) -> None:
         self.calls.append("save")
