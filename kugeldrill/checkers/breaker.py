@@ -191,24 +191,28 @@ class _BreakerJudge:
 
     def _open_too_long(self) -> None:
         """A call rejected while OPEN after reset_seconds: the breaker should have let a trial through."""
-        opens = [t for t in self.trans if t.to_state == "OPEN"]
         flagged: set[int] = set()
         for c in self.calls:
             if c.state != "OPEN" or c.outcome != "rejected":
                 continue
             when = c.admitted_mono if c.admitted_mono is not None else c.mono
             slack = self.p.reset_slack_seconds + (0.0 if c.admitted_mono is not None else self.p.write_slack_seconds)
+            # The breaker's state at the rejection is its last transition before it: a rejection
+            # after a move to HALF_OPEN (its trial in flight) is not an OPEN one, whatever it is labelled.
             if self.ordered:
-                opener = next((t for t in reversed(opens) if t.seq < c.seq), None)  # type: ignore[operator]
+                last = next((t for t in reversed(self.trans) if t.seq < c.seq), None)  # type: ignore[operator]
             else:
-                opener = next((t for t in reversed(opens) if t.mono <= when), None)
+                last = next((t for t in reversed(self.trans) if t.mono <= when), None)
+            opener = last if last is not None and last.to_state == "OPEN" else None
             if opener is None or id(opener) in flagged:
                 continue
             age = when - opener.mono
             if age > self.p.reset_seconds + slack:
                 flagged.add(id(opener))
+                i = self.trans.index(opener)
+                end = self.trans[i + 1].mono if i + 1 < len(self.trans) else math.inf
                 rejected = [x for x in self.calls if x.state == "OPEN" and x.outcome == "rejected"
-                            and (x.admitted_mono or x.mono) - opener.mono > self.p.reset_seconds]
+                            and opener.mono + self.p.reset_seconds < (x.admitted_mono or x.mono) <= end]
                 self._add("open_too_long", opener.mono, opener.wall, open_seconds_at_rejection=round(age, 3),
                           reset_seconds=self.p.reset_seconds, rejected_after_reset=len(rejected),
                           first_rejection_mono=round(when, 3), calls_around=self._around(opener))

@@ -19,11 +19,12 @@ Which operations' events did not get published, by the best source at hand:
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from kugeldrill.checkers.faults import failing_windows_by_app, in_windows
+from kugeldrill.checkers.faults import failing_windows_by_app
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.keys import OP_TOPIC, cash_scope, cash_tokens, op_cash_token, op_key
 from kugeldrill.checkers.model import TOPIC_TRANLOG, Op
@@ -131,12 +132,33 @@ def pending_republish(inputs: CheckInputs, policy: RepublishPolicy, now_wall: fl
                 add(op)
         return out
     windows = failing_windows_by_app(inputs.faults, policy.client_timeout_seconds)
-    out.source = ("neither publication records nor outboxes: operations while their publisher's Dapr calls "
-                  "were made to fail")
+    spans: dict[str, list[tuple[float, float]]] = {
+        app: [(start, end if end is not None else math.inf) for start, end, _ in wins] for app, wins in windows.items()}
+    for app, periods in _breaker_not_closed(inputs).items():
+        spans.setdefault(app, []).extend(periods)
+    out.source = ("neither publication records nor outboxes: operations in flight while their publisher's Dapr "
+                  "calls were made to fail or its breaker was not CLOSED")
     for op in ops:
         start = op.invoke_mono
-        end = op.complete_mono if op.complete_mono is not None else start
-        wins = windows.get(_publisher(op), [])
-        if in_windows(start, wins, policy.max_call_seconds) or in_windows(end, wins, policy.max_call_seconds):
+        end = op.complete_mono if op.complete_mono is not None else start + policy.max_call_seconds
+        if any(start <= hi + WRITE_SLACK and lo - WRITE_SLACK <= end for lo, hi in spans.get(_publisher(op), [])):
             add(op)
+    return out
+
+
+WRITE_SLACK = 0.25  # a log line or record may be written this long after the moment it describes
+
+
+def _breaker_not_closed(inputs: CheckInputs) -> dict[str, list[tuple[float, float]]]:
+    """Per service, the periods its breaker was OPEN or HALF_OPEN: publishes then may have been rejected."""
+    out: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    opened: dict[tuple[str, str], float] = {}
+    for t in sorted(inputs.breaker_transitions, key=lambda t: t.mono):
+        key = (t.service, t.breaker)
+        if t.to_state != "CLOSED" and key not in opened:
+            opened[key] = t.mono
+        elif t.to_state == "CLOSED" and key in opened:
+            out[t.service].append((opened.pop(key), t.mono))
+    for (service, _), since in opened.items():
+        out[service].append((since, math.inf))
     return out

@@ -220,7 +220,7 @@ class Drill:
         self._merge_history()
         inputs = self._check_inputs = self.env.check_inputs(self.run_dir)
         pending = pending_republish(inputs, self.params.republish)
-        if pending and sc.expect.convergence.wait_for_republish:
+        if pending and self._worth_waiting(pending):
             self._wait_for_republish(pending)
             inputs = self._check_inputs = self.env.check_inputs(self.run_dir)
             pending = pending_republish(inputs, self.params.republish)
@@ -234,12 +234,24 @@ class Drill:
             self._business_after(inputs)
         s.checks = run_all(inputs, self.params)
 
+    def _republish_margin(self) -> float:
+        """After a republish run is due: time for it to run and its deliveries to land."""
+        interval = self.params.republish.interval_seconds or 0.0
+        return max(2.0, min(REPUBLISH_MARGIN_SECONDS, interval))
+
+    def _worth_waiting(self, pending: Pending) -> bool:
+        """Wait when asked to, or when the run that owes them is due within the convergence bound."""
+        if self.sc.expect.convergence.wait_for_republish:
+            return True
+        due = (pending.next_due_wall or time.time()) + self._republish_margin()
+        return due - time.time() <= self.sc.expect.convergence.max_seconds
+
     def _wait_for_republish(self, pending: Pending) -> None:
         """Wait (bounded, on the console) for the republish run that owes `pending`, then for quiet."""
         assert self.env is not None
         sc = self.sc
         self._phase("republish wait")
-        due = (pending.next_due_wall or time.time()) + REPUBLISH_MARGIN_SECONDS
+        due = (pending.next_due_wall or time.time()) + self._republish_margin()
         until = min(due, time.time() + sc.expect.convergence.max_republish_wait_seconds)
         self.console.message(f"[{sc.name}] {pending.reason()}; waiting until "
                              f"{time.strftime('%H:%M:%S', time.localtime(until))} for the republish job")

@@ -221,3 +221,18 @@ def test_half_open_trials_are_counted_by_admission_even_when_they_end_late():
                                                                              admitted=163.18)]
     r = check_breakers(_inputs(trans, calls, faults))
     assert r.examples["half_open_extra_trials"][0]["trials"] == 3
+
+
+def test_rejections_while_half_open_are_not_open_too_long():
+    """The seed's HALF_OPEN rejects calls beyond its trial (Kugelpos logs them as 'OPEN - rejecting'):
+    after the move to HALF_OPEN they belong to HALF_OPEN, however they are labelled."""
+    records = numbered(
+        *(call("cart", 10.0 + i * 0.1, "CLOSED", "fail") for i in range(2)),
+        transition("cart", 10.3, "CLOSED", "OPEN", failures=3), call("cart", 10.3, "CLOSED", "fail"),
+        call("cart", 11.0, "OPEN", "rejected"), transition("cart", 13.1, "OPEN", "HALF_OPEN"),
+        call("cart", 13.3, "OPEN", "rejected"), call("cart", 13.35, "OPEN", "rejected"),  # trial in flight
+        transition("cart", 13.4, "HALF_OPEN", "OPEN"), call("cart", 13.4, "HALF_OPEN", "fail"))
+    trans, calls = _split(records)
+    r = check_breakers(_inputs(trans, calls, [fault("f1", "sidecar@cart", "down", 9.0, 20.0)]),
+                       BreakerParams(reset_seconds=2.7))
+    assert "open_too_long" not in r.examples, r.examples

@@ -109,3 +109,24 @@ def test_an_event_past_its_republish_is_missing_again():
     inp.faults = [fault("f1", "sidecar@cart", "down", op0.invoke_mono - 1.0, op0.invoke_mono + 0.5)]
     _age(inp, 10)
     assert not pending_republish(inp, RepublishPolicy(interval_seconds=2, min_age_seconds=2))
+
+
+def test_publishes_rejected_by_an_open_breaker_after_the_heal_are_pending():
+    from kugeldrill.checkers.synthetic import transition
+
+    inp = _without_publications()
+    for i, op in enumerate(inp.ops):  # one operation every 0.5 s
+        op.invoke_mono, op.complete_mono = 1000.0 + i * 0.5, 1000.0 + i * 0.5 + 0.05
+    op0 = next(op for op in inp.ops if op.op_id == "op0")
+    others = [op for op in inp.ops if op.op_id != "op0"]
+    t0 = op0.invoke_mono
+    inp.faults = [fault("f1", "sidecar@cart", "down", t0 - 10.0, t0 - 5.0)]  # healed before op0
+    inp.breaker_transitions = [transition("cart", t0 - 9.0, "CLOSED", "OPEN"),
+                               transition("cart", t0 + 0.5, "OPEN", "HALF_OPEN"),
+                               transition("cart", t0 + 0.6, "HALF_OPEN", "CLOSED")]
+    _age(inp, 10)
+    policy = RepublishPolicy(interval_seconds=300, min_age_seconds=300, max_call_seconds=0.1)
+    pending = pending_republish(inp, policy)
+    assert "op0" in pending.ops and "breaker" in pending.reason()
+    late = [op.op_id for op in others if op.invoke_mono > t0 + 1.0]
+    assert late and not set(late) & pending.ops  # in flight only after the breaker closed

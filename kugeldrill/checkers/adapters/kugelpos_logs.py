@@ -220,7 +220,9 @@ class LogParser:
     def _call(self, svc: str, name: str, op: str, outcome: str, wall: float, mono: float) -> None:
         tr = self._track(svc, name)
         if outcome == "rejected":
-            tr.pending, state = None, "OPEN"
+            # Kugelpos' HALF_OPEN admits everything; the seed's rejects calls beyond its trial
+            # with the same wording: a rejection is in whichever of the two the breaker is in.
+            tr.pending, state = None, tr.state if tr.state in ("OPEN", "HALF_OPEN") else "OPEN"
         else:
             state = tr.take_pending(wall, outcome)
             if state is None:
