@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 export PATH := $(CURDIR)/tools/bin:$(PATH)
 
-.PHONY: setup test test-unit drill bench mutants heal clean
+.PHONY: setup test test-unit drill bench mutants breaker-repeat heal clean
 
 setup:
 	@scripts/setup.sh
@@ -24,6 +24,12 @@ bench: setup
 # (about 15 minutes): bench/results/mutants.json.
 mutants: setup
 	@$(VENV)/python bench/mutants.py
+
+# The breaker checker on real drills: threshold − 1 and 3x the reset caught, the healthy
+# breaker passing 10 times in a row (about 6 minutes): bench/results/breaker.json.
+breaker-repeat: setup
+	@$(VENV)/python bench/mutants.py --only breaker-opens-one-early,breaker-open-3x-reset \
+		--repeat-healthy mut-sidecar-cut=10 --out bench/results/breaker.json
 
 heal: setup
 	@$(VENV)/kugeldrill heal

@@ -223,8 +223,8 @@ def failed_groups(verdict: dict) -> list[str]:
     return groups
 
 
-def run_one(m: Mutant | None, drill: str, work: Path) -> Outcome:
-    tree = work / (m.id if m else f"healthy-{drill}")
+def run_one(m: Mutant | None, drill: str, work: Path, label: str = "") -> Outcome:
+    tree = work / (m.id if m else f"healthy-{label or drill}")
     copy_tree(tree)
     if m is not None:
         apply(tree, m)
@@ -243,7 +243,12 @@ def run_one(m: Mutant | None, drill: str, work: Path) -> Outcome:
     if v == "error":
         out.error = verdict.get("error") or ""
         out.caught, out.counted = None, False  # a mutant that stops the drill proves nothing about checkers
-    shutil.rmtree(tree, ignore_errors=True) if out.verdict in ("pass", "fail") else None
+    # A run folder worth reading stays: a missed mutant's, or a healthy drill that did not pass.
+    keep = (m is not None and out.counted and not out.caught) or (m is None and out.verdict != "pass")
+    if keep:
+        out.error = (out.error + f" run folder kept: {tree / 'run'}").strip()
+    else:
+        shutil.rmtree(tree, ignore_errors=True)
     return out
 
 
@@ -253,59 +258,78 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated mutant ids")
     parser.add_argument("--check", action="store_true", help="only check that every mutant applies")
     parser.add_argument("--out", type=Path, default=RESULT)
+    parser.add_argument("--repeat-healthy", metavar="DRILL=N", action="append", default=[],
+                        help="run a drill unmutated N times in all (e.g. mut-sidecar-cut=10): each must pass")
     args = parser.parse_args(argv)
     mutants = [m for m in MUTANTS if not args.only or m.id in args.only.split(",")]
     ids = [m.id for m in MUTANTS]
     assert len(set(ids)) == len(ids), "mutant ids must be unique"
-    with tempfile.TemporaryDirectory(prefix="kd-mutants-") as tmp:
-        work = Path(tmp)
-        for m in mutants:  # every mutant applies before anything runs
-            tree = work / "check"
-            if not tree.exists():
-                copy_tree(tree)
-            apply(tree, m)
-            shutil.rmtree(tree)
-        if args.check:
-            print(f"{len(mutants)} mutants apply")
-            return 0
-        t0 = time.monotonic()
-        drills = sorted({m.drill for m in mutants})
-        healthy = []
-        for drill in drills:  # alone, so a healthy pass is not a quiet-machine accident either way
-            h = run_one(None, drill, work)
+    tmp = tempfile.mkdtemp(prefix="kd-mutants-")
+    try:
+        return _run(args, mutants, ids, Path(tmp))
+    finally:
+        # Keep the folder only if a kept run folder is in it.
+        if not any(Path(tmp).iterdir()):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, mutants: list[Mutant], ids: list[str], work: Path) -> int:
+    for m in mutants:  # every mutant applies before anything runs
+        tree = work / "check"
+        if not tree.exists():
+            copy_tree(tree)
+        apply(tree, m)
+        shutil.rmtree(tree)
+    if args.check:
+        print(f"{len(mutants)} mutants apply")
+        return 0
+    t0 = time.monotonic()
+    drills = sorted({m.drill for m in mutants})
+    healthy = []
+    for drill in drills:  # alone, so a healthy pass is not a quiet-machine accident either way
+        h = run_one(None, drill, work)
+        healthy.append(h)
+        print(f"healthy {drill}: {h.verdict} ({h.seconds:g} s) {', '.join(h.caught_by)} {h.error}", flush=True)
+    repeats = [(spec.split("=", 1)[0], int(spec.split("=", 1)[1])) for spec in args.repeat_healthy]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        extra = [pool.submit(run_one, None, drill, work, f"{drill}-{i}")
+                 for drill, n in repeats for i in range(2 if drill in drills else 1, n + 1)]
+        for fut in concurrent.futures.as_completed(extra):
+            h = fut.result()
             healthy.append(h)
-            print(f"healthy {drill}: {h.verdict} ({h.seconds:g} s) {', '.join(h.caught_by)} {h.error}", flush=True)
-        results: list[Outcome] = []
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            futures = {pool.submit(run_one, m, m.drill, work): m for m in mutants}
-            for fut in concurrent.futures.as_completed(futures):
-                r = fut.result()
-                results.append(r)
-                mark = "EQUIVALENT" if r.equivalent else ("caught" if r.caught else ("ERROR" if r.caught is None else "MISSED"))
-                print(f"{mark:<10} {r.id:<32} {r.drill:<20} {r.verdict:<5} by {', '.join(r.caught_by) or '-'} "
-                      f"({r.seconds:g} s) {r.error}", flush=True)
-        results.sort(key=lambda r: ids.index(r.id))
-        counted = [r for r in results if r.counted]
-        caught = [r for r in counted if r.caught]
-        score = len(caught) / len(counted) if counted else 0.0
-        doc = {
-            "what": "source mutants of the stand-in, each run through the drill that should expose it (bench/mutants.py)",
-            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_average": os.getloadavg()},
-            "wall_seconds": round(time.monotonic() - t0, 1),
-            "jobs": args.jobs,
-            "score": {"counted": len(counted), "caught": len(caught), "ratio": round(score, 3),
-                      "equivalent": sum(1 for r in results if r.equivalent),
-                      "errors": sum(1 for r in results if r.caught is None and not r.equivalent)},
-            "healthy": [asdict(h) for h in healthy],
-            "mutants": [asdict(r) for r in results],
-        }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-        healthy_ok = all(h.verdict == "pass" for h in healthy)
-        print(f"\nmutation score {len(caught)}/{len(counted)} = {score:.0%}; healthy drills "
-              f"{'all pass' if healthy_ok else 'NOT all pass'}; {doc['wall_seconds']:g} s → {args.out}")
-        return 0 if healthy_ok and score >= 0.95 else 1
+            print(f"healthy {h.drill} (again): {h.verdict} ({h.seconds:g} s) {', '.join(h.caught_by)} {h.error}",
+                  flush=True)
+    results: list[Outcome] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = {pool.submit(run_one, m, m.drill, work): m for m in mutants}
+        for fut in concurrent.futures.as_completed(futures):
+            r = fut.result()
+            results.append(r)
+            mark = "EQUIVALENT" if r.equivalent else ("caught" if r.caught else ("ERROR" if r.caught is None else "MISSED"))
+            print(f"{mark:<10} {r.id:<32} {r.drill:<20} {r.verdict:<5} by {', '.join(r.caught_by) or '-'} "
+                  f"({r.seconds:g} s) {r.error}", flush=True)
+    results.sort(key=lambda r: ids.index(r.id))
+    counted = [r for r in results if r.counted]
+    caught = [r for r in counted if r.caught]
+    score = len(caught) / len(counted) if counted else 0.0
+    doc = {
+        "what": "source mutants of the stand-in, each run through the drill that should expose it (bench/mutants.py)",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_average": os.getloadavg()},
+        "wall_seconds": round(time.monotonic() - t0, 1),
+        "jobs": args.jobs,
+        "score": {"counted": len(counted), "caught": len(caught), "ratio": round(score, 3),
+                  "equivalent": sum(1 for r in results if r.equivalent),
+                  "errors": sum(1 for r in results if r.caught is None and not r.equivalent)},
+        "healthy": [asdict(h) for h in healthy],
+        "mutants": [asdict(r) for r in results],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    healthy_ok = all(h.verdict == "pass" for h in healthy)
+    print(f"\nmutation score {len(caught)}/{len(counted)} = {score:.0%}; healthy drills "
+          f"{'all pass' if healthy_ok else 'NOT all pass'}; {doc['wall_seconds']:g} s → {args.out}")
+    return 0 if healthy_ok and score >= 0.95 else 1
 
 
 if __name__ == "__main__":
