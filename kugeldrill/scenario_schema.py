@@ -159,6 +159,8 @@ class StackSpec(_Strict):
     # every Nth business write of a subscriber fails (a processing error the redelivery heals)
     fail_effect_every: int = Field(default=0, ge=0)
     resiliency: bool = True
+    # The services' Dapr client helper: attempts per call on transport errors (Kugelpos: 3).
+    dapr_max_attempts: int = Field(default=3, ge=1, le=10)
     # Dapr Redis pub/sub: how long an unacknowledged entry stays pending before the sidecar
     # reclaims and redelivers it (component default 180 s), and how often it looks. A Redis
     # fault can lose ACKs; a drill shortens these so redelivery happens within its run.

@@ -131,6 +131,7 @@ class EmbeddedEnvironment:
             crash_before_effect_every=opts.crash_before_effect_every,
             fail_effect_every=opts.fail_effect_every,
             resiliency=opts.resiliency,
+            dapr_max_attempts=opts.dapr_max_attempts,
         )
         if opts.processing_timeout_seconds is not None or opts.redeliver_interval_ms is not None:
             options.render_components = _component_renderer(opts.processing_timeout_seconds, opts.redeliver_interval_ms)
