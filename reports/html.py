@@ -205,6 +205,24 @@ def _outcomes(summary: RunSummary) -> str:
     return "".join(parts)
 
 
+def _origin_and_shrink(summary: RunSummary) -> str:
+    """A drawn drill says where it came from; a shrunk one shows the path that led to it."""
+    parts = []
+    if summary.origin:
+        parts.append('<p class="origin">Drawn by ' + escape(", ".join(f"{k} {v}" for k, v in summary.origin.items()))
+                     + ". The same seed draws the same drill.</p>")
+    rec = summary.shrink
+    if rec is not None:
+        parts.append(f'<h2>Shrink</h2><p>From the failing drill <code>{escape(rec.original)}</code>, keeping '
+                     f'<b>{escape(" ".join(rec.failure))}</b>; ended at {escape(rec.finished)}. Minimal scenario: '
+                     f'<code>{escape(rec.minimal_scenario)}</code></p>')
+        rows = [{"step": i + 1, "change": st.change, "schedule": st.schedule, "runs": "; ".join(st.verdicts),
+                 "kept": "KEPT" if st.kept else "rejected"} for i, st in enumerate(rec.steps)]
+        parts.append(_records_table(rows, "shrink-path", limit=500) if rows else
+                     '<p class="muted">No candidate was tried.</p>')
+    return "".join(parts)
+
+
 def _faults(summary: RunSummary) -> str:
     if not summary.faults:
         return '<p class="muted">No faults in this scenario.</p>'
@@ -251,6 +269,7 @@ def render_html(summary: RunSummary, run_dir: Path | None = None) -> str:
 <p class="muted">target {escape(summary.target)} · started {_when(summary.started_wall)} · ended {_when(summary.ended_wall)}
  · load {summary.load_seconds:g} s · status {escape(summary.status)} · exit code {summary.exit_code}</p>
 {error}{f'<ul class="notes">{notes}</ul>' if notes else ''}
+{_origin_and_shrink(summary)}
 <h2>Expectations</h2>{_expectations(summary)}
 <h2>Timeline</h2>
 <p class="muted">Shaded bands are fault windows (orange: never healed); lanes show each breaker's state. Time is seconds since the load started.</p>

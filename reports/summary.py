@@ -125,6 +125,28 @@ class EventTotals:
 
 
 @dataclass
+class ShrinkStep:
+    """One candidate of a shrink: what changed, its runs' verdicts, whether it was kept."""
+
+    change: str
+    schedule: str
+    verdicts: list[str]
+    kept: bool
+    run_dirs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ShrinkRecord:
+    """From a failing drill to a minimal one that fails the same way."""
+
+    original: str  # the failing run folder
+    failure: list[str]  # [checker, kind] kept throughout
+    minimal_scenario: str
+    steps: list[ShrinkStep] = field(default_factory=list)
+    finished: str = ""  # "fixpoint" (nothing smaller fails the same way) | "budget"
+
+
+@dataclass
 class RunSummary:
     """A drill's outcome."""
 
@@ -155,6 +177,8 @@ class RunSummary:
     events: EventTotals | None = None
     event_series: list[EventBucket] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # things the reader must know (partial data, ...)
+    origin: dict[str, Any] = field(default_factory=dict)  # a drawn drill: generator, version, seed, index
+    shrink: ShrinkRecord | None = None  # a shrunk drill: the path from the failing drill to this one
 
     @property
     def verdict(self) -> str:
@@ -196,6 +220,10 @@ class RunSummary:
         kw["checks"] = [_record(CheckResult, c) for c in data.get("checks") or []]
         kw["events"] = _record(EventTotals, data["events"]) if data.get("events") else None
         kw["event_series"] = [_record(EventBucket, b) for b in data.get("event_series") or []]
+        if data.get("shrink"):
+            rec = _record(ShrinkRecord, data["shrink"])
+            rec.steps = [_record(ShrinkStep, st) for st in data["shrink"].get("steps") or []]
+            kw["shrink"] = rec
         return cls(**kw)
 
     @classmethod

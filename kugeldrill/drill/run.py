@@ -65,6 +65,7 @@ class DrillOptions:
     processes: int | None = None  # overrides load.processes
     console: Console | None = None
     poll_interval: float = 1.0
+    origin: dict[str, Any] = field(default_factory=dict)  # who drew the scenario (explore: generator, seed, index)
 
 
 @dataclass
@@ -118,7 +119,8 @@ class Drill:
         self.live: LiveEvents | None = None
         self.summary = RunSummary(scenario=self.sc.name, description=self.sc.description.strip(),
                                   run_dir=str(run_dir), target=self.sc.target,
-                                  stack_options=self.sc.stack.model_dump(), load_seconds=self.sc.load.total_seconds)
+                                  stack_options=self.sc.stack.model_dump(), load_seconds=self.sc.load.total_seconds,
+                                  origin=dict(self.opts.origin))
         self._check_inputs: CheckInputs | None = None
         self.params: CheckParams = build_params(self.sc, BreakerParams())  # the environment's breaker: see run
         self.provisioned: dict[str, Any] = {}

@@ -1,0 +1,106 @@
+"""`kugeldrill explore [--seed N] [--budget 10m] [--links …] [--kinds …] [--target FILE] [--defect D] [--shrink]`.
+
+Draws seeded random fault schedules within safety bounds (fault kinds, links, overlap,
+durations, load mix and intensity) and runs them as drills, one after another, until one
+does not pass or the budget is spent. Every drawn drill is a scenario file in the session
+folder (re-run it with `kugeldrill run FILE`); `explore.json` lists them. The same seed
+draws the same drills. With --shrink the failing drill is shrunk right away.
+
+Exit code: 0 nothing found within the budget, 1 a failing drill was found, 2 a drill could
+not run, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+
+import yaml
+
+from kugeldrill.ground.errors import ConfigError
+
+
+def duration(text: str) -> float:
+    from kugeldrill.scenario_schema import parse_seconds
+
+    try:
+        seconds = parse_seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return seconds
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("explore", help="run seeded random fault schedules until one fails",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seed", type=int, help="seed of the draws (default: a random one, printed)")
+    p.add_argument("--budget", type=duration, default=600.0, help="wall time for the session, e.g. 5m (default 10m)")
+    p.add_argument("--links", help="comma-separated link selectors faults may hit, e.g. 'sidecar@*,redis@cart'")
+    p.add_argument("--kinds", help="comma-separated fault kinds to draw (default: down, blackhole, reset_peer, "
+                   "timeout, latency, flap)")
+    p.add_argument("--max-faults", type=int, default=2, help="faults per drill, at most (default 2)")
+    p.add_argument("--target", type=Path, metavar="FILE", help="drill a deployment through its target file")
+    p.add_argument("--defect", action="append", default=[], metavar="SWITCH",
+                   help="a stand-in defect switch to plant (repeatable), e.g. breaker_per_request")
+    p.add_argument("--base", type=Path, metavar="SCENARIO",
+                   help="scenario whose stack, expectations and load config every drawn drill keeps")
+    p.add_argument("--shrink", action="store_true", help="shrink the failing drill at once")
+    p.add_argument("--shrink-budget", type=duration, default=600.0, help="wall time for the shrink (default 10m)")
+    p.add_argument("--out", type=Path, help="parent folder of the session folder (default runs/)")
+    p.add_argument("--plain", action="store_true", help="plain console lines even on a terminal")
+    p.set_defaults(func=run)
+
+
+def _base(args: argparse.Namespace) -> dict:
+    from kugeldrill.explore.generate import DEFAULT_BASE
+    from kugeldrill.scenario import load_scenario
+
+    base = yaml.safe_load(yaml.safe_dump(DEFAULT_BASE))
+    if args.base is not None:
+        loaded = load_scenario(args.base)
+        doc = yaml.safe_load(loaded.text) or {}
+        for key in ("description", "stack", "expect"):
+            if key in doc:
+                base[key] = doc[key]
+        if (doc.get("load") or {}).get("config"):
+            base["load"]["config"] = doc["load"]["config"]
+    if args.target is not None:
+        if not args.target.is_file():
+            raise ConfigError(f"--target {args.target}: no such target file")
+        base["target"] = str(args.target.resolve())
+    if args.defect:
+        if args.target is not None:
+            raise ConfigError("--defect plants a defect in the embedded stand-in; it cannot apply to a target")
+        base.setdefault("stack", {})["defects"] = list(args.defect)
+    return base
+
+
+def run(args: argparse.Namespace) -> int:
+    from kugeldrill.explore.explore import explore, session_folder
+    from kugeldrill.explore.shrink import shrink
+    from kugeldrill.explore.space import build_space
+    from kugeldrill.reports.console import Console
+
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10_000)
+    space = build_space(args.target, args.links, args.kinds, args.max_faults)
+    base = _base(args)
+    folder = session_folder(args.out, seed)
+    console = Console(live=False if args.plain else None)
+    with console:
+        console.message(f"kugeldrill explore: seed {seed}, budget {args.budget:g} s, {len(space.links)} link(s), "
+                        f"kinds {', '.join(space.kinds)} → {folder}")
+        result = explore(seed, args.budget, space, folder, console, base)
+        if result.found is not None and args.shrink and result.stopped == "failure":
+            shrink(Path(result.found.run_dir), args.shrink_budget, console)
+    print(f"\nkugeldrill explore: seed {seed}: {len(result.drills)} drill(s), stopped on {result.stopped or 'budget'}")
+    for a in result.drills:
+        print(f"  {a.verdict.upper():<5} {Path(a.scenario).name:<28} {a.run_dir}")
+    if result.found is None:
+        print("  nothing failed within the budget")
+        return 0
+    if not args.shrink and result.stopped == "failure":
+        print(f"\nshrink it: kugeldrill shrink {result.found.run_dir}")
+    return 2 if result.stopped == "error" else 1

@@ -1,0 +1,36 @@
+"""What explore may draw from, for the environment it drills: its links, optionally narrowed."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from kugeldrill.explore.generate import NETWORK_KINDS, Space
+from kugeldrill.ground.errors import ConfigError
+from kugeldrill.stack.launch.plan import link_names
+from kugeldrill.target import load_target
+
+
+def available_links(target: Path | None) -> list[str]:
+    """The stand-in's links, or the ones a target file names (faults go nowhere else)."""
+    if target is None:
+        return link_names()
+    return sorted(load_target(target).links)
+
+
+def narrow(links: list[str], selectors: str | None) -> tuple[str, ...]:
+    """Links matching any of the comma-separated selectors (`redis@*`, `*@cart`, `sidecar@cart`)."""
+    if not selectors:
+        return tuple(links)
+    wanted = [s.strip() for s in selectors.split(",") if s.strip()]
+    chosen = tuple(link for link in links if any(fnmatchcase(link, sel) for sel in wanted))
+    if not chosen:
+        raise ConfigError(f"--links {selectors!r} matches none of the links: {', '.join(links)}")
+    return chosen
+
+
+def build_space(target: Path | None, links: str | None, kinds: str | None, max_faults: int) -> Space:
+    chosen_kinds = tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else tuple(NETWORK_KINDS)
+    space = Space(links=narrow(available_links(target), links), kinds=chosen_kinds, max_faults=max_faults)
+    space.check()
+    return space
