@@ -26,7 +26,8 @@ class RunFile:
 
 
 LAYOUT: tuple[RunFile, ...] = (
-    RunFile("scenario_yaml", "the scenario as run", ("kugeldrill.drill.runfolder",), "kugeldrill.scenario"),
+    RunFile("scenario_yaml", "the scenario as run", ("kugeldrill.drill.runfolder",), "kugeldrill.scenario",
+            ("kugeldrill.explore.shrink",)),
     RunFile("stack_dir", "the embedded stand-in's state dir (stack.json, config, data)",
             ("kugeldrill.stack.launch.state",), "kugeldrill.stack.launch.state", ("kugeldrill.drill.env",)),
     RunFile("target_yaml", "the target file as run", ("kugeldrill.drill.env",), "kugeldrill.target"),
