@@ -144,6 +144,10 @@ class NativeKugelpos:
     def service_urls(self) -> dict[str, str]:
         return {app: entry["url"] for app, entry in self.state.get("services", {}).items()}
 
+    def record_target(self, path: Path) -> None:
+        """Note in the state file where the target file for this deployment was written."""
+        self._file.update(lambda s: s.update(target=str(path)))
+
     def app_logs(self) -> dict[str, str]:
         """app id -> Kugelpos' own log file (`app.log` in the service's working directory)."""
         return {app: entry["app_log"] for app, entry in self.state.get("services", {}).items()}

@@ -9,7 +9,7 @@ import java.util.concurrent.atomic.AtomicLong;
 
 import de.bwaldvogel.mongo.MongoCollection;
 import de.bwaldvogel.mongo.MongoDatabase;
-import de.bwaldvogel.mongo.ServerVersion;
+import de.bwaldvogel.mongo.MongoVersion;
 import de.bwaldvogel.mongo.backend.Utils;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
 import de.bwaldvogel.mongo.bson.Document;
@@ -51,12 +51,29 @@ public final class ReplicaSetBackend extends MemoryBackend {
     private final AtomicLong commits = new AtomicLong();
     private final AtomicLong aborts = new AtomicLong();
     private final AtomicLong transactionalCommands = new AtomicLong();
+    /**
+     * MongoDB 7.0 (wire version 21), as Kugelpos' Compose file runs (`mongo:7.0`): current
+     * drivers refuse older servers (pymongo 4.20 needs wire version 9), and the version is
+     * only reported, it changes nothing in mongo-java-server's behaviour.
+     */
+    static final MongoVersion MONGO_7_0 = new MongoVersion() {
+        @Override
+        public List<Integer> getVersionArray() {
+            return List.of(7, 0, 0);
+        }
+
+        @Override
+        public int getWireVersion() {
+            return 21;
+        }
+    };
+
     private final PipelineUpdates pipelines = new PipelineUpdates(this::runCommand, this::collection);
 
     public ReplicaSetBackend(String setName, String hostAndPort) {
         this.setName = setName;
         this.hostAndPort = hostAndPort;
-        version(ServerVersion.MONGO_5_0);
+        version(MONGO_7_0);
     }
 
     /** The address `hello` reports (known only after binding when port 0 was asked for). */
@@ -86,6 +103,8 @@ public final class ReplicaSetBackend extends MemoryBackend {
                 return ok();
             case "kugeldrillstats":
                 return stats();
+            case "listdatabases":
+                return listDatabases(channel, databaseName, command, stripped);
             case "findandmodify":
                 if (stripped.get("update") instanceof List<?>) {
                     return snapshot(pipelines.findAndModify(channel, databaseName, command, stripped));
@@ -152,6 +171,30 @@ public final class ReplicaSetBackend extends MemoryBackend {
         }
     }
 
+    /**
+     * listDatabases as MongoDB answers it: only databases holding a collection.
+     *
+     * <p>mongo-java-server creates a database on any access (a read of a missing tenant's
+     * data included) and lists it from then on. Kugelpos' account service decides whether a
+     * tenant exists by `list_database_names()`, so a read-only probe of an unknown tenant
+     * would make it "exist" and registration would silently pick another tenant id.
+     */
+    private Document listDatabases(Channel channel, String db, String command, Document query) {
+        Document response = super.handleCommand(channel, db, command, query);
+        List<Object> kept = new ArrayList<>();
+        for (Object entry : list(response.get("databases"))) {
+            String name = (String) ((Document) entry).get("name");
+            Document collections = super.handleCommand(channel, name, "listCollections",
+                new Document("listCollections", Integer.valueOf(1)).append("nameOnly", Boolean.TRUE));
+            Document cursor = (Document) collections.get("cursor");
+            if (cursor != null && !list(cursor.get("firstBatch")).isEmpty()) {
+                kept.add(entry);
+            }
+        }
+        response.put("databases", kept);
+        return response;
+    }
+
     private static Document snapshot(Document response) {
         return response.cloneDeeply();
     }
@@ -192,7 +235,7 @@ public final class ReplicaSetBackend extends MemoryBackend {
         response.put("maxMessageSizeBytes", Integer.valueOf(MongoWireProtocolHandler.MAX_MESSAGE_SIZE_BYTES));
         response.put("localTime", Instant.now(getClock()));
         response.put("minWireVersion", Integer.valueOf(0));
-        response.put("maxWireVersion", Integer.valueOf(ServerVersion.MONGO_5_0.getWireVersion()));
+        response.put("maxWireVersion", Integer.valueOf(MONGO_7_0.getWireVersion()));
         response.put("connectionId", Long.valueOf(connectionIds.incrementAndGet()));
         response.put("readOnly", Boolean.FALSE);
         Utils.markOkay(response);
