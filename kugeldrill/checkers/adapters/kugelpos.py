@@ -10,6 +10,7 @@ are wall clock; they are put on the run's monotonic axis with the timeline's t0.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,17 @@ class ObservationSources:
     clock_offset: float | None = None
     max_call_seconds: float = DEFAULT_MAX_CALL_SECONDS
     since_wall: float | None = None
+
+
+def _drill_tenant(run_dir: Path | None) -> str | None:
+    """The tenant this drill provisioned (provision.json), if the run folder says."""
+    if run_dir is None:
+        return None
+    try:
+        tenant = json.loads((run_dir / "provision.json").read_text(encoding="utf-8")).get("tenant_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(tenant) if tenant else None
 
 
 def load_kugelpos_inputs(run_dir: str | Path | None, sources: ObservationSources) -> CheckInputs:
@@ -89,7 +101,8 @@ def load_kugelpos_inputs(run_dir: str | Path | None, sources: ObservationSources
         inputs.mark_missing("stream_groups", "no Redis URL in the observation sources")
     if sources.mongo_url:
         inputs.merge(read_outbox(sources.mongo_url, db_prefix=sources.mongo_db_prefix, timeout=sources.timeout,
-                                 allow_hosts=sources.allow_hosts))
+                                 allow_hosts=sources.allow_hosts, since_wall=sources.since_wall,
+                                 tenant_id=_drill_tenant(base)))
     else:
         inputs.mark_missing("outbox", "no MongoDB URL in the observation sources")
     inputs.mark_missing("publications", "Kugelpos records publications only in its outbox (see outbox)")
