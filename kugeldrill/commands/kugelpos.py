@@ -3,8 +3,8 @@
 `up --src PATH` builds what is missing (each service's environment from its Pipfile.lock,
 kugel_common from the checkout's source, the MongoDB server; all cached), starts Redis,
 Toxiproxy with the named links, MongoDB, a sidecar per Dapr app and the seven services,
-waits until all are healthy, and writes a target file (`<state-dir>/target.yaml`), so that
-`kugeldrill run SCENARIO --target <state-dir>/target.yaml` drills the real code. The
+waits until all are healthy, and writes a target file (`<state-dir>/kugelpos-target.yaml`), so that
+`kugeldrill run SCENARIO --target <state-dir>/kugelpos-target.yaml` drills the real code. The
 processes keep running detached; `down` stops exactly them and checks no port is left.
 """
 
@@ -21,6 +21,7 @@ from typing import Any
 from kugeldrill.ground.errors import ConfigError, DrillError
 
 DEFAULT_STATE_DIR = Path(".kugeldrill") / "kugelpos"
+TARGET_NAME = "kugelpos-target.yaml"  # beside kugelpos.json in the state dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,13 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     def state_dir(p: argparse.ArgumentParser) -> None:
         p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
-                       help="where kugelpos.json, logs, components and target.yaml live (default .kugeldrill/kugelpos)")
+                       help="where kugelpos.json, logs, components and kugelpos-target.yaml live (default .kugeldrill/kugelpos)")
 
     up = sub.add_parser("up", help="build what is missing, start everything, wait for health, write a target file")
     up.add_argument("--src", type=Path, default=os.environ.get("KUGELPOS_SRC"),
                     help="the Kugelpos checkout (its root, with services/); default $KUGELPOS_SRC")
     state_dir(up)
-    up.add_argument("--target-out", type=Path, help="where to write the target file (default <state-dir>/target.yaml)")
+    up.add_argument("--target-out", type=Path, help="where to write the target file (default <state-dir>/kugelpos-target.yaml)")
     up.add_argument("--sidecar", default="standin", help="sidecar kind for the Dapr apps (standin)")
     up.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="an extra environment variable for every service, e.g. a Kugelpos setting (repeatable)")
@@ -107,7 +108,7 @@ def cmd_up(args: argparse.Namespace) -> int:
              f"MongoDB server {'built now' if prepared.mongo.built_now else 'cached'}")
         return 0
     native = NativeKugelpos.up(opts, prepared)
-    target_path = (args.target_out or Path(native.state["state_dir"]) / "target.yaml").resolve()
+    target_path = (args.target_out or Path(native.state["state_dir"]) / TARGET_NAME).resolve()
     target_path.parent.mkdir(parents=True, exist_ok=True)
     target_path.write_text(
         "# Written by 'kugeldrill kugelpos up' for the native Kugelpos in "

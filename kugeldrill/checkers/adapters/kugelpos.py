@@ -10,7 +10,6 @@ are wall clock; they are put on the run's monotonic axis with the timeline's t0.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,9 @@ class ObservationSources:
     (`report-1  | ...`) names the service. clock_offset: mono − wall; None = from timeline.
     max_call_seconds: the longest one Dapr call of the target can take (a call logged while
     OPEN within this of the opening was admitted before it). since_wall: log lines older
-    than this (before the drill) only set breaker state.
+    than this (before the drill) only set breaker state, and outbox events published
+    earlier are not this drill's; tenant_id: the tenant the drill provisioned (outbox
+    events of other tenants are not this drill's).
     """
 
     logs: Mapping[str, Iterable[str | Path]] = field(default_factory=dict)
@@ -48,17 +49,7 @@ class ObservationSources:
     clock_offset: float | None = None
     max_call_seconds: float = DEFAULT_MAX_CALL_SECONDS
     since_wall: float | None = None
-
-
-def _drill_tenant(run_dir: Path | None) -> str | None:
-    """The tenant this drill provisioned (provision.json), if the run folder says."""
-    if run_dir is None:
-        return None
-    try:
-        tenant = json.loads((run_dir / "provision.json").read_text(encoding="utf-8")).get("tenant_id")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return str(tenant) if tenant else None
+    tenant_id: str | None = None  # the drill's own tenant: the outbox holds only its events
 
 
 def load_kugelpos_inputs(run_dir: str | Path | None, sources: ObservationSources) -> CheckInputs:
@@ -102,7 +93,7 @@ def load_kugelpos_inputs(run_dir: str | Path | None, sources: ObservationSources
     if sources.mongo_url:
         inputs.merge(read_outbox(sources.mongo_url, db_prefix=sources.mongo_db_prefix, timeout=sources.timeout,
                                  allow_hosts=sources.allow_hosts, since_wall=sources.since_wall,
-                                 tenant_id=_drill_tenant(base)))
+                                 tenant_id=sources.tenant_id))
     else:
         inputs.mark_missing("outbox", "no MongoDB URL in the observation sources")
     inputs.mark_missing("publications", "Kugelpos records publications only in its outbox (see outbox)")
