@@ -12,11 +12,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from kugeldrill.target import (AuthSpec, BreakerSpec, LinkSpec, LogSource, ObserveSpec, TargetFile,
+from kugeldrill.target import (AuthSpec, BreakerSpec, LinkSpec, LogSource, ObserveSpec, PublisherSpec, TargetFile,
                                ToxiproxySpec)
 
 KUGELPOS_BREAKER = BreakerSpec(threshold=3, reset_seconds=61.0, half_open="unlimited", failures="cumulative",
                                max_call_seconds=93.0)
+
+
+def publisher_from_env(env: dict[str, str]) -> PublisherSpec:
+    """Kugelpos' republish job as the services were started (`--env` may change its settings):
+    every UNDELIVERED_CHECK_INTERVAL_IN_MINUTES (5) for events at least that old, for
+    UNDELIVERED_CHECK_PERIOD_IN_HOURS (24) hours (kugelpos.md §3.3)."""
+    def number(name: str, default: float) -> float:
+        try:
+            return float(env[name])
+        except (KeyError, ValueError):
+            return default
+
+    interval = number("UNDELIVERED_CHECK_INTERVAL_IN_MINUTES", 5.0) * 60.0
+    return PublisherSpec(republish_interval_seconds=interval, republish_min_age_seconds=interval,
+                         republish_window_seconds=number("UNDELIVERED_CHECK_PERIOD_IN_HOURS", 24.0) * 3600.0)
 
 
 def target_from_native(state: dict[str, Any], name: str = "kugelpos-native") -> TargetFile:
@@ -39,4 +54,5 @@ def target_from_native(state: dict[str, Any], name: str = "kugelpos-native") -> 
             mongodb_url=state["mongo"]["url"],
         ),
         breaker=KUGELPOS_BREAKER.model_copy(),
+        publisher=publisher_from_env((state["services"].get("cart") or {}).get("env") or {}),
     )

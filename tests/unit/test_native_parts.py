@@ -141,9 +141,17 @@ def test_the_target_file_declares_kugelpos_breaker_and_sources(tmp_path: Path):
     assert target.observe.logs.files["cart"].endswith("cart/app.log")
     assert target.observe.mongodb_url.startswith("mongodb://127.0.0.1:27999/")
     assert target.toxiproxy.manage_links == "existing" and "sidecar@cart" in target.links
+    assert target.publisher.republish_interval_seconds == 300.0  # Kugelpos' job: every 5 minutes
     path = tmp_path / "target.yaml"
     path.write_text(dump_target(target))
     assert load_target(path).services == target.services  # round trip through the schema
+
+
+def test_the_target_file_follows_a_changed_republish_setting(tmp_path: Path):
+    state = _state(tmp_path)
+    state["services"]["cart"]["env"] = {"UNDELIVERED_CHECK_INTERVAL_IN_MINUTES": "1"}
+    publisher = target_from_native(state).publisher
+    assert publisher.republish_interval_seconds == 60.0 and publisher.republish_min_age_seconds == 60.0
 
 
 def test_service_environment_is_the_dev_override_on_loopback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
