@@ -106,3 +106,20 @@ def test_outbox_keeps_only_this_drills_events():
     assert not in_drill(_doc("T6578", after), since_wall=start, tenant_id="T7727")
     assert in_drill(_doc("T6578", before))  # no scope given: everything
     assert in_drill({"event_id": "e", "tenant_id": "T7727"}, since_wall=start)  # no time: kept, not dropped
+
+
+def test_a_real_report_is_keyed_by_tax_and_payment_code():
+    """Kugelpos' flash report (real body, terminal 2 of a native drill) names taxes and
+    payments without their codes; the figures the outcome checker compares are keyed by code."""
+    from kugeldrill.checkers.adapters.business import parse_report
+
+    body = {"tenantId": "T4150", "storeCode": "5678", "terminalNo": 2, "businessDate": "20261202",
+            "salesGross": {"amount": 112.0, "quantity": 1, "count": 1}, "salesNet": {"amount": 102.0, "quantity": 1, "count": 1},
+            "returns": {"amount": 0.0, "quantity": 0, "count": 0},
+            "taxes": [{"taxName": "外税10%", "taxAmount": 10.0, "targetAmount": 102.0, "targetQuantity": 1}],
+            "payments": [{"paymentName": "Cash", "amount": 112.0, "count": 1}],
+            "cash": {"logicalAmount": 500112.0, "physicalAmount": 0.0, "differenceAmount": -500112.0,
+                     "cashIn": {"amount": 500000.0, "count": 1}, "cashOut": {"amount": 0.0, "count": 0}}}
+    report = parse_report(2, "20261202", body)
+    assert report.payments == {"01": {"amount": 112.0, "count": 1.0}}
+    assert report.taxes == {"01": {"tax_amount": 10.0, "target_amount": 102.0, "target_quantity": 1.0}}
