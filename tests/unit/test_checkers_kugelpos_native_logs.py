@@ -1,7 +1,7 @@
 """The Kugelpos log adapter and the outbox reader on lines and documents of the real code.
 
 The fixtures in tests/fixtures/kugelpos/ are verbatim lines of the real services' `app.log`
-(commit 33ef985, run natively by `kugeldrill kugelpos up`): cart's while its sidecar link was
+(commit 33ef985, run natively by `kugeldrill kugelpos up`; one throwaway API key redacted): cart's while its sidecar link was
 down (four sales, each publish failing after three attempts), a terminal receipt logged as
 one multi-line record, and the subscribers' "received" lines of the same events.
 """
