@@ -6,7 +6,8 @@ cached afterwards), then
 
 * a provisioned sale through the real cart reaches the real report, journal and stock:
   exact counts and amounts read through their APIs, and the cart's outbox says delivered;
-* `kugeldrill run baseline --target <its target file>` passes;
+* `kugeldrill run baseline --target <its target file>`: breaker, duplicates, fan-out and load
+  pass; the business outcome is unknown when a terminal was closed (a Kugelpos defect, tested);
 * `kugeldrill run sidecar-cut --target ...` fails on the real breaker: cart's publishes fail
   while its sidecar link is down, and no breaker ever opens (a breaker built per request,
   kugelpos.md §6.3), judged from Kugelpos' own log lines;
@@ -156,21 +157,45 @@ def test_a_sale_reaches_report_journal_and_stock_exactly(native: Native) -> None
                 "report": "received", "journal": "received", "stock": "received"}
 
 
-def test_baseline_drill_passes_against_the_real_code(native: Native, tmp_path: Path) -> None:
+def test_flash_report_of_a_closed_terminal_fails_with_422(native: Native) -> None:
+    """A defect found by the drills (docs/findings.md §5): after a terminal closes without a
+    counted amount, its sales report cannot be computed (`int + None` in report generation)
+    and the error response, nested into another's `message`, comes back as HTTP 422
+    "Validation error". This test fails the day Kugelpos answers it."""
+    with PosClient(native.urls) as pos:
+        prov = pos.provision(terminals=1, items=1)
+        term = prov.terminals[0]
+        assert pos.report(prov, term)["salesGross"]["count"] == 0  # readable while open
+        pos.close_terminal(term)
+        path = f"/api/v1/tenants/{prov.tenant_id}/stores/{prov.store_code}/terminals/{term.terminal_no}/reports"
+        resp = pos.http.get(native.urls["report"] + path, headers={"Authorization": f"Bearer {prov.token}"},
+                            params={"report_scope": "flash", "report_type": "sales", "business_date": term.business_date})
+        assert resp.status_code == 422 and resp.json()["message"] == "Validation error", resp.text[:500]
+    log = Path(native.state["services"]["report"]["app_log"]).read_text(errors="replace")
+    assert "unsupported operand type(s) for +: 'int' and 'NoneType'" in log
+
+
+def test_baseline_drill_against_the_real_code(native: Native, tmp_path: Path) -> None:
+    """Breaker, duplicates and fan-out pass; the business outcome passes or, when the load closed
+    a terminal, is unknown because Kugelpos cannot report a closed terminal (the test above)."""
     run_dir = tmp_path / "baseline"
     proc = _kugeldrill("run", "baseline", "--target", str(native.target), "--out", str(run_dir), "--plain", timeout=600)
     verdict = _verdict(run_dir)
-    failed = {e["name"]: e.get("observed") for e in verdict["expectations"] if not e["passed"]}
-    # The real services need an otherwise idle machine for baseline's load figures (50
-    # requests in 15 s, 10 s client timeout); say how busy it was when they are missed.
-    assert proc.returncode == 0, (f"failed expectations {failed}; load average {os.getloadavg()}\n"
-                                  + proc.stdout[-2000:])
     checks = _checks(verdict)
-    assert {name: c["valid"] for name, c in checks.items()} == {"breaker": True, "duplicates": True, "fanout": True}
+    assert {name: checks[name]["valid"] for name in ("breaker", "duplicates", "fanout")} == {
+        "breaker": True, "duplicates": True, "fanout": True}, proc.stdout[-3000:]
     totals = checks["fanout"]["counts"]["totals"]
     assert totals["expected"] > 0 and totals["once"] == totals["expected"]
     sources = checks["fanout"]["details"]["provenance"]["sources"]
     assert sources["applications"].startswith("Kugelpos logs: ") and sources["outbox"].startswith("MongoDB ")
+    outcomes = checks["outcomes"]
+    assert outcomes["valid"] is True or (outcomes["valid"] is None and "report unreadable" in outcomes["summary"]
+                                         and "422" in outcomes["summary"]), outcomes["summary"]
+    failed = {e["name"]: e.get("observed") for e in verdict["expectations"]
+              if e["passed"] is not True and e["name"] != "outcomes.check"}
+    # The real services need an otherwise idle machine for baseline's load figures (50
+    # requests in 15 s, 10 s client timeout); say how busy it was when they are missed.
+    assert not failed, f"failed expectations {failed}; load average {os.getloadavg()}\n" + proc.stdout[-2000:]
 
 
 def test_sidecar_cut_reports_the_real_breaker_from_its_log_lines(native: Native, tmp_path: Path) -> None:
