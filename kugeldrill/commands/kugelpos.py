@@ -103,8 +103,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     prepared = prepare(opts)
     if args.prepare_only:
         built = [app for app, env in prepared.envs.items() if env.built_now]
-        _say(f"prepared in {prepared.seconds:.1f}s: Python {prepared.python_version}, environments "
-             f"{len({e.key for e in prepared.envs.values()})} ({', '.join(built) or 'all cached'} built now), "
+        envs = f"{', '.join(built)} built now" if built else "all cached"
+        _say(f"prepared in {prepared.seconds:.1f}s: Python {prepared.python_version}, "
+             f"{len({e.key for e in prepared.envs.values()})} environments ({envs}), "
              f"MongoDB server {'built now' if prepared.mongo.built_now else 'cached'}")
         return 0
     native = NativeKugelpos.up(opts, prepared)
@@ -142,10 +143,17 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from kugeldrill.stack.native.launcher import NativeKugelpos
+def _attach(state_dir: Path) -> Any:
+    from kugeldrill.stack.native.launcher import STATE_NAME, NativeKugelpos
 
-    native = NativeKugelpos.from_state_file(args.state_dir)
+    if not (state_dir / STATE_NAME).exists():
+        raise DrillError(f"no native Kugelpos state at {state_dir / STATE_NAME}",
+                         hint="start one with 'kugeldrill kugelpos up --src PATH' (or pass the --state-dir it used)")
+    return NativeKugelpos.from_state_file(state_dir)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    native = _attach(args.state_dir)
     status = native.status(probe=not args.no_probe)
     if args.json:
         print(json.dumps(status, indent=2))
@@ -157,9 +165,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from kugeldrill.stack.native.launcher import NativeKugelpos
-
-    state = NativeKugelpos.from_state_file(args.state_dir).state
+    state = _attach(args.state_dir).state
     files: list[tuple[str, Path]] = []
     for app, entry in state.get("services", {}).items():
         files.append((app, Path(entry["app_log"])))
