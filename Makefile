@@ -3,7 +3,9 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 export PATH := $(CURDIR)/tools/bin:$(PATH)
 
-.PHONY: setup test test-unit drill bench mutants breaker-repeat heal clean
+.PHONY: setup test test-unit drill bench mutants breaker-repeat heal clean kugelpos
+
+KUGELPOS_SRC ?= ../shared/kugelpos-backend
 
 setup:
 	@scripts/setup.sh
@@ -30,6 +32,11 @@ mutants: setup
 breaker-repeat: setup
 	@$(VENV)/python bench/mutants.py --only breaker-opens-one-early,breaker-open-3x-reset \
 		--repeat-healthy mut-sidecar-cut=10 --out bench/results/breaker.json
+
+# Build (or find cached) what `kugeldrill kugelpos up` needs for a Kugelpos checkout: each
+# service's environment from its Pipfile.lock and the MongoDB server. Starts nothing.
+kugelpos: setup
+	@$(VENV)/kugeldrill kugelpos up --prepare-only --src $(KUGELPOS_SRC)
 
 heal: setup
 	@$(VENV)/kugeldrill heal

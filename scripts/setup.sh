@@ -20,7 +20,7 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
     say "creating .venv and installing kugeldrill (editable) ..."
     [ -x .venv/bin/python ] || "$PY" -m venv .venv
     .venv/bin/pip install -q --upgrade pip >/dev/null
-    .venv/bin/pip install -q -e ".[dev]" > .venv/install.log 2>&1 \
+    .venv/bin/pip install -q -e ".[dev,native]" > .venv/install.log 2>&1 \
         || { cat .venv/install.log; say "pip install failed (log above, also in .venv/install.log)"; exit 1; }
     echo "$want" > "$stamp"
 fi
@@ -37,6 +37,13 @@ if ! command -v redis-server >/dev/null 2>&1; then
         say "  'brew install redis' (macOS), or run the container image 'redis:7'."
         exit 1
     fi
+fi
+
+# --- glibc locale sources (the native Kugelpos compiles ja_JP.UTF-8 from them) ----------
+if [ ! -f /usr/share/i18n/locales/ja_JP ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    say "installing glibc locale sources (locales) with apt-get ..."
+    apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq locales >/dev/null || say "could not install locales; 'kugeldrill kugelpos up' will say what is missing"
 fi
 
 # --- toxiproxy-server / toxiproxy-cli -------------------------------------------------

@@ -335,11 +335,16 @@ def judge_journal(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsh
         if n > hi and key[0] == "tran":
             # An info transaction whose number the load never learnt explains one entry of its
             # kind and amount that no operation names.
+            # One whose amount the load never learnt either (a cancel interrupted before its
+            # answer) explains one entry of its kind with any amount.
             for amount in amounts[key]:
                 lk = ("tran-amount", key[1], key[2], None if amount is None else round(amount, 2))
-                if n > hi and loose[lk] > 0:
-                    loose[lk] -= 1
-                    hi += 1
+                unknown_amount = ("tran-amount", key[1], key[2], None)
+                for candidate in (lk, unknown_amount):
+                    if n > hi and loose[candidate] > 0:
+                        loose[candidate] -= 1
+                        hi += 1
+                        break
         band, label = Band(lo, hi, lo + owed[key], hi), _journal_label(key)
         if table.add(label, band, n, 0) is False:
             ex.add("journal_missing" if n < lo else "journal_extra",

@@ -27,6 +27,7 @@ from kugeldrill.checkers.pending import RepublishPolicy
 from kugeldrill.ground.errors import DrillError, TargetUnreachableError
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.ground.runfolder import RunFolder
+from kugeldrill.locustfiles.provision import load_provision
 from kugeldrill.scenario_schema import Scenario
 from kugeldrill.stack.components import render_components
 from kugeldrill.stack.launcher import Stack, StackOptions
@@ -251,7 +252,7 @@ class TargetEnvironment:
         sources = ObservationSources(logs=logs.files, redis_url=obs.redis_url, mongo_url=obs.mongodb_url,
                                      allow_hosts=self.allow_hosts,
                                      max_call_seconds=self.target.breaker.max_call_seconds,
-                                     since_wall=self.opened_wall)
+                                     since_wall=self.opened_wall, tenant_id=_provisioned_tenant(run_dir))
         inputs = load_kugelpos_inputs(run_dir, sources)
         inputs.notes.extend(logs.notes)
         return inputs
@@ -275,6 +276,15 @@ class TargetEnvironment:
 
     def teardown(self) -> None:
         """Nothing to stop: only our faults are healed (by heal())."""
+
+
+def _provisioned_tenant(run_dir: Path) -> str | None:
+    """The tenant this drill provisioned: a deployment's outbox also holds other tenants' events."""
+    try:
+        tenant = load_provision(RunFolder(run_dir).provision_json).get("tenant_id")
+    except DrillError:
+        return None
+    return str(tenant) if tenant else None
 
 
 def open_environment(scenario: Scenario, run_dir: Path, scenario_path: Path) -> DrillEnvironment:

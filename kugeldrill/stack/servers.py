@@ -51,6 +51,7 @@ class ManagedProcess:
     log_path: Path
     proc: subprocess.Popen | None = None
     env: dict[str, str] | None = None
+    cwd: Path | None = None  # working directory (None: inherited)
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +63,7 @@ class ManagedProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=self.env,
+                cwd=self.cwd,
                 start_new_session=True,  # Ctrl-C in a terminal reaches us, not the child
             )
         finally:

@@ -187,7 +187,7 @@ def test_compose_prefixed_stream_and_files(tmp_path: Path):
     path.write_text(
         f"kugelpos-report-1   | 2026-03-29 10:00:00,000 [INFO] app.api.v1.tran: tranlog received successfully. event_id: e-1, tranlog: {TRAN_JSON}\n"
         f"stock-1  | 2026-03-29 10:00:00,000 [WARNING] {H}: Circuit breaker OPEN after 3 failures\n"
-        "stock-1  | some uvicorn banner\n"
+        "stock-1  | INFO:     Started server process [7]\n"
     )
     inp = parse_log_files({"": [path]})
     assert [a.subscriber for a in inp.applications] == ["report"]

@@ -179,6 +179,19 @@ def test_info_operations_may_or_may_not_have_happened() -> None:
     assert check_outcomes(_inputs(ops, before, twice)).counts["violations"] == {"journal_extra": 1}
 
 
+def test_an_info_cancel_without_number_or_amount_may_explain_one_cancel_entry() -> None:
+    """Seen on the real Kugelpos: the load stopped while a cancel was in flight (info, neither
+    its transaction number nor its amount known) and the journal shows the -101 entry."""
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    cancel = _op("cancel", outcome="info", items=[{"item_code": "ITEM1", "quantity": 2}])
+    after.journal.append(JournalEntry(1, -101, 2, 111112, 457.0, 4.0, DATE, "c"))
+    assert check_outcomes(_inputs(ops + [cancel], before, after)).valid is True
+    # Without that info operation the entry is extra.
+    assert check_outcomes(_inputs(ops, before, after)).counts["violations"] == {"journal_extra": 1}
+
+
 def test_a_failed_operation_that_took_effect_fails() -> None:
     ops = _history() + [_op("cash_in", outcome="fail", amount=50)]
     before = _before()

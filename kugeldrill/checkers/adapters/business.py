@@ -27,6 +27,7 @@ import httpx
 
 from kugeldrill.checkers.model import BusinessSnapshot, Figure, JournalEntry, SalesReport
 from kugeldrill.ground.netguard import require_loopback
+from kugeldrill.locustfiles.provision import PAYMENTS
 
 PAGE = 1000  # rows per page (the report's cash logs are read with the request's limit: no cap of 100)
 REPORT_PARTS = ("report", "journal", "stock")
@@ -51,19 +52,32 @@ def _figure(d: Any) -> Figure:
     return Figure(_f(d.get("amount")), _f(d.get("quantity")), _f(d.get("count")))
 
 
+# Kugelpos' report names its taxes and payments but does not give their codes (kugelpos.md
+# §5.7: `taxes[{taxName, ...}]`, `payments[{paymentName, ...}]`); the figures are keyed by
+# code, so a name is mapped back: taxes through Kugelpos' built-in TAX_MASTER
+# (kugel_common/config/settings_tax.py), payments through the payment masters kugeldrill
+# provisions (locustfiles/provision.py). An unknown name stays as it is (and will not match).
+TAX_CODES_BY_NAME = {"非課税": "00", "外税10%": "01", "内税10%": "02", "外税 8%": "11", "内税 8%": "12"}
+PAYMENT_CODES_BY_NAME = {str(p["description"]): str(p["payment_code"]) for p in PAYMENTS}
+
+
 def parse_report(terminal_no: int, business_date: str, data: Mapping[str, Any]) -> SalesReport:
-    """Kugelpos' sales report body (either spelling) as a typed record."""
+    """Kugelpos' sales report body (either spelling) as a typed record, keyed by tax and payment code."""
     cash = _pick(data, "cash", default={})
     taxes = {}
     for t in _pick(data, "taxes", default=[]) or []:
-        code = str(_pick(t, "taxCode", "tax_code", default=""))
+        code = str(_pick(t, "taxCode", "tax_code", default="")) or TAX_CODES_BY_NAME.get(
+            str(_pick(t, "taxName", "tax_name", default="")), str(_pick(t, "taxName", "tax_name", default="")))
         entry = taxes.setdefault(code, {"tax_amount": 0.0, "target_amount": 0.0, "target_quantity": 0.0})
         entry["tax_amount"] += _f(_pick(t, "taxAmount", "tax_amount"))
         entry["target_amount"] += _f(_pick(t, "targetAmount", "target_amount"))
         entry["target_quantity"] += _f(_pick(t, "targetQuantity", "target_quantity"))
     payments = {}
     for p in _pick(data, "payments", default=[]) or []:
-        code = str(_pick(p, "paymentCode", "payment_code", "paymentName", "payment_name", default=""))
+        code = str(_pick(p, "paymentCode", "payment_code", default=""))
+        if not code:
+            name = str(_pick(p, "paymentName", "payment_name", default=""))
+            code = PAYMENT_CODES_BY_NAME.get(name, name)
         entry = payments.setdefault(code, {"amount": 0.0, "count": 0.0})
         entry["amount"] += _f(_pick(p, "amount"))
         entry["count"] += _f(_pick(p, "count"))

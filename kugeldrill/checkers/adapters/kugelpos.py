@@ -33,7 +33,9 @@ class ObservationSources:
     (`report-1  | ...`) names the service. clock_offset: mono − wall; None = from timeline.
     max_call_seconds: the longest one Dapr call of the target can take (a call logged while
     OPEN within this of the opening was admitted before it). since_wall: log lines older
-    than this (before the drill) only set breaker state.
+    than this (before the drill) only set breaker state, and outbox events published
+    earlier are not this drill's; tenant_id: the tenant the drill provisioned (outbox
+    events of other tenants are not this drill's).
     """
 
     logs: Mapping[str, Iterable[str | Path]] = field(default_factory=dict)
@@ -47,6 +49,7 @@ class ObservationSources:
     clock_offset: float | None = None
     max_call_seconds: float = DEFAULT_MAX_CALL_SECONDS
     since_wall: float | None = None
+    tenant_id: str | None = None  # the drill's own tenant: the outbox holds only its events
 
 
 def load_kugelpos_inputs(run_dir: str | Path | None, sources: ObservationSources) -> CheckInputs:
@@ -89,7 +92,8 @@ def load_kugelpos_inputs(run_dir: str | Path | None, sources: ObservationSources
         inputs.mark_missing("stream_groups", "no Redis URL in the observation sources")
     if sources.mongo_url:
         inputs.merge(read_outbox(sources.mongo_url, db_prefix=sources.mongo_db_prefix, timeout=sources.timeout,
-                                 allow_hosts=sources.allow_hosts))
+                                 allow_hosts=sources.allow_hosts, since_wall=sources.since_wall,
+                                 tenant_id=sources.tenant_id))
     else:
         inputs.mark_missing("outbox", "no MongoDB URL in the observation sources")
     inputs.mark_missing("publications", "Kugelpos records publications only in its outbox (see outbox)")

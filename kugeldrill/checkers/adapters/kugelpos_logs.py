@@ -53,6 +53,9 @@ LINE_RE = re.compile(
     r"\[(?P<level>[A-Z]+)\] (?P<logger>[^:\s]+): (?P<msg>.*)$"
 )
 
+# A line of Python's default logging format or uvicorn's (`INFO:     Started server process`),
+# optionally behind a compose prefix: output of another logger, not a continuation line.
+_FOREIGN_RE = re.compile(r"^(?:[\w.-]+\s+\|\s+)?(?:DEBUG|INFO|WARNING|ERROR|CRITICAL):\s")
 _OPEN_AFTER = re.compile(r"^Circuit breaker OPEN after (\d+) failures")
 _HALF_OPEN = "Circuit breaker moved to HALF_OPEN state"
 _CLOSED = "Circuit breaker CLOSED after successful operation"
@@ -169,6 +172,8 @@ class LogParser:
     lines: int = 0
     matched: int = 0
     unparsed: int = 0
+    continued: int = 0  # lines of a multi-line record (a receipt's XML, a traceback) after its first line
+    matched_records: int = 0  # lines that start a record in Kugelpos' format
     in_flight: int = 0  # call lines logged while OPEN, attributed to the state it opened from
     _breakers: dict[tuple[str, str], _BreakerTrack] = field(default_factory=dict)
     _db_existing: dict[tuple[str, str], deque] = field(default_factory=dict)
@@ -181,8 +186,16 @@ class LogParser:
         m = LINE_RE.match(line.rstrip("\n"))
         if m is None:
             if line.strip():
-                self.unparsed += 1
+                # Kugelpos logs multi-line messages (receipts, journals, tracebacks) as one
+                # record: the lines after a record's first belong to it. Text before any
+                # record, and another logger's lines in a container's output (uvicorn's
+                # `INFO:     ...`), are not in Kugelpos' format.
+                if self.matched_records and not _FOREIGN_RE.match(line):
+                    self.continued += 1
+                else:
+                    self.unparsed += 1
             return
+        self.matched_records += 1
         svc = service or app_of_container(m.group("container") or "", self.apps)
         wall = parse_asctime(m.group("date"), m.group("time"), m.group("ms"))
         mono = wall + self.clock_offset

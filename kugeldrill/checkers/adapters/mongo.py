@@ -10,6 +10,7 @@ its absence makes the outbox "missing" with that reason instead of failing the r
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from typing import Any
 
 from kugeldrill.checkers.inputs import CheckInputs
@@ -36,9 +37,42 @@ def outbox_entry(publisher: str, topic: str, doc: dict[str, Any]) -> OutboxEntry
                        str(doc.get("status", "")), services)
 
 
+def _as_epoch(value: Any) -> float | None:
+    """A BSON date as pymongo returns it (naive UTC, or aware) -> epoch seconds."""
+    if not isinstance(value, datetime):
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.timestamp()
+
+
+def in_drill(doc: dict[str, Any], *, since_wall: float | None = None, tenant_id: str | None = None) -> bool:
+    """Whether a delivery-status document belongs to this drill.
+
+    A deployment's outboxes keep every event for 24 h and beyond (Kugelpos never deletes
+    them), so earlier drills' and other tenants' events are there too; judging them would
+    call their deliveries, made before this drill's logs begin, missing. An event belongs to
+    the drill when it was first published after the drill started (`published_at`, else
+    `created_at`; a republish keeps the original time) and, when the drill's tenant is
+    known, is that tenant's. A document without any time is kept (unknown is not dropped).
+    """
+    if tenant_id is not None:
+        tenant = doc.get("tenant_id") or (doc.get("payload") or {}).get("tenant_id")
+        if tenant is not None and tenant != tenant_id:
+            return False
+    if since_wall is not None:
+        when = _as_epoch(doc.get("published_at")) or _as_epoch(doc.get("created_at"))
+        if when is not None and when < since_wall:
+            return False
+    return True
+
+
 def read_outbox(mongo_url: str, *, db_prefix: str = "db", timeout: float = 5.0,
-                allow_hosts: Iterable[str] = ()) -> CheckInputs:
-    """CheckInputs with `outbox` filled, or marked missing (no pymongo / unreachable)."""
+                allow_hosts: Iterable[str] = (), since_wall: float | None = None,
+                tenant_id: str | None = None) -> CheckInputs:
+    """CheckInputs with `outbox` filled, or marked missing (no pymongo / unreachable).
+
+    `since_wall` / `tenant_id`: only this drill's events (see `in_drill`)."""
     inputs = CheckInputs()
     try:
         import pymongo  # noqa: PLC0415 - optional dependency, imported on use
@@ -48,14 +82,22 @@ def read_outbox(mongo_url: str, *, db_prefix: str = "db", timeout: float = 5.0,
     require_loopback(mongo_url, allow_hosts=allow_hosts, what="MongoDB URL")
     ms = int(timeout * 1000)
     client = pymongo.MongoClient(mongo_url, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms)
+    skipped = 0
     try:
         for db, coll, publisher in ((f"{db_prefix}_cart_commons", "status_tran_delivery", "cart"),
                                     (f"{db_prefix}_terminal_commons", "status_terminal_delivery", "terminal")):
             for doc in client[db][coll].find({}, {"payload.line_items": 0, "payload.receipt_text": 0,
                                                    "payload.journal_text": 0}):
+                if not in_drill(doc, since_wall=since_wall, tenant_id=tenant_id):
+                    skipped += 1
+                    continue
                 topic = TOPIC_TRANLOG if publisher == "cart" else _terminal_topic(doc)
                 inputs.outbox.append(outbox_entry(publisher, topic, doc))
-        inputs.mark("outbox", f"MongoDB {db_prefix}_*_commons delivery-status collections")
+        scope = [f"tenant {tenant_id}"] if tenant_id else []
+        if since_wall is not None:
+            scope.append("published since the drill began")
+        inputs.mark("outbox", f"MongoDB {db_prefix}_*_commons delivery-status collections"
+                    + (f" ({', '.join(scope)}; {skipped} older or other events left out)" if scope else ""))
     except pymongo.errors.PyMongoError as exc:
         inputs.mark_missing("outbox", f"MongoDB unreachable: {exc}")
     finally:

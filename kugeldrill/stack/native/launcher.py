@@ -1,0 +1,570 @@
+"""Start, inspect and stop the real Kugelpos services from a checkout, natively.
+
+`NativeKugelpos.up(NativeOptions(src=...))` builds (or finds cached) the services' Python
+environments and the MongoDB server, then starts on free loopback ports: redis-server,
+toxiproxy-server with the stand-in's links (`redis@`, `sidecar@`, `app@` for each Dapr app),
+the MongoDB server, one sidecar per Dapr app (components: the checkout's own YAMLs with
+`redisHost` on that app's `redis@` link) and the seven services (`uvicorn app.main:app`
+from the checkout, one worker each, as Kugelpos' dev Compose stack runs them). It waits
+until every sidecar is ready and every service's `/health` says `healthy` (which covers
+MongoDB, the app's sidecar through its `sidecar@` link, the state store and pub/sub), and
+records everything in `<state_dir>/kugelpos.json`, rewritten after every started part so
+that `down` can clean up after a launcher that died half-way.
+
+How each service reaches what it needs (Kugelpos' dev override, on loopback):
+* its sidecar: `DAPR_HTTP_PORT` = its `sidecar@<app>` link (made effective by the hook in
+  `shim/`, see envs.py), cart's cartstore `BASE_URL_DAPR` = the same link;
+* other services: `BASE_URL_<SERVICE>` direct (as the override; not Dapr service invocation);
+* MongoDB: `MONGODB_URI` with `replicaSet=rs0&directConnection=true`, `DB_NAME_PREFIX` per service;
+* logs: its logging.conf writes `app.log`/`request.log` into its working directory
+  `<state_dir>/run/<app>/`; stdout and stderr go to `<state_dir>/logs/<app>.log`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from kugeldrill.ground.errors import ConfigError, DrillError
+from kugeldrill.ground.netguard import require_loopback
+from kugeldrill.ground.ports import free_port
+from kugeldrill.stack.components.checkout import render_checkout_components
+from kugeldrill.stack.launch.plan import APPS, HOST, SIDECAR_APPS, SUBSCRIBERS, PortPlan, link_names, link_url, proxy_name, proxy_specs
+from kugeldrill.stack.launch.procs import pid_matches, port_listening, stop_pid
+from kugeldrill.stack.launch.state import StateFile, read_state
+from kugeldrill.stack.native.checkout import KugelposCheckout, open_checkout
+from kugeldrill.stack.native.envs import EnvBuilder, ServiceEnv, cache_root, find_python
+from kugeldrill.stack.native.locales import LOCALE, ensure_locale
+from kugeldrill.stack.native.mongo_server import MongoServer, ensure_built, transaction_stats
+from kugeldrill.stack.native.sidecars import SidecarSpec, sidecar_kind
+from kugeldrill.stack.servers import ManagedProcess, RedisServer, ToxiproxyServer, log_tail
+
+STATE_NAME = "kugelpos.json"
+DEFAULT_STATE_DIR = Path(".kugeldrill") / "kugelpos"
+PROBE_TIMEOUT = 5.0
+BASE_URL_ENV = {"master-data": "BASE_URL_MASTER_DATA", "terminal": "BASE_URL_TERMINAL", "cart": "BASE_URL_CART",
+                "report": "BASE_URL_REPORT", "journal": "BASE_URL_JOURNAL", "stock": "BASE_URL_STOCK"}
+# Variables of the launching environment that must not reach the services' own interpreters.
+_SCRUBBED_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
+
+
+class NativeStartError(DrillError):
+    """A part of the native Kugelpos failed to start; the message names it and quotes its log."""
+
+
+@dataclass
+class NativeOptions:
+    """What `kugeldrill kugelpos up` can vary."""
+
+    src: Path
+    state_dir: Path = DEFAULT_STATE_DIR
+    health_timeout: float = 180.0
+    sidecar: str = "standin"
+    extra_env: dict[str, str] = field(default_factory=dict)  # passed to every service (e.g. Kugelpos settings)
+    progress: Callable[[str], None] | None = None
+    cache: Path | None = None
+
+    def validate(self) -> None:
+        if self.health_timeout <= 0:
+            raise ConfigError(f"health timeout must be > 0 s, got {self.health_timeout}")
+        for key in self.extra_env:
+            if not key or not key.replace("_", "").isalnum():
+                raise ConfigError(f"environment variable name {key!r} is not NAME=value")
+        sidecar_kind(self.sidecar)
+
+
+@dataclass
+class Prepared:
+    """What is built before anything starts: checkout, environments, MongoDB server."""
+
+    checkout: KugelposCheckout
+    envs: dict[str, ServiceEnv]
+    python_version: str
+    mongo: Any  # mongo_server.MongoBuild
+    locpath: Path  # LOCPATH holding ja_JP.UTF-8
+    seconds: float
+
+
+def prepare(opts: NativeOptions) -> Prepared:
+    """Validate the checkout; build or find the environments and the MongoDB server."""
+    say = opts.progress or (lambda _m: None)
+    t0 = time.monotonic()
+    checkout = open_checkout(opts.src)
+    locks = {app: checkout.lock(app) for app in APPS}
+    wanted = {lock.python_version for lock in locks.values()} - {None}
+    if len(wanted) > 1:
+        raise ConfigError(f"the services' Pipfile.locks require different Pythons: {sorted(wanted)}")
+    python, version = find_python(next(iter(wanted), None))
+    builder = EnvBuilder(python, version, cache=opts.cache, progress=say)
+    wheel = builder.common_wheel(checkout.commons_dir)
+    envs = {app: builder.ensure(app, locks[app], wheel) for app in APPS}
+    mongo = ensure_built(say)
+    locpath = ensure_locale(builder.root)
+    return Prepared(checkout, envs, version, mongo, locpath, time.monotonic() - t0)
+
+
+class NativeKugelpos:
+    """A running (or re-attached) native Kugelpos; `state` is the kugelpos.json contents."""
+
+    def __init__(self, state_file: StateFile) -> None:
+        self._file = state_file
+        self._handles: dict[str, ManagedProcess] = {}
+        self._down_result: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ accessors
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self._file.state
+
+    @property
+    def state_path(self) -> Path:
+        return self._file.path
+
+    @property
+    def redis_url(self) -> str:
+        return self.state["redis"]["url"]
+
+    @property
+    def mongo_url(self) -> str:
+        return self.state["mongo"]["url"]
+
+    @property
+    def toxiproxy_url(self) -> str:
+        return self.state["toxiproxy"]["api"]
+
+    def service_urls(self) -> dict[str, str]:
+        return {app: entry["url"] for app, entry in self.state.get("services", {}).items()}
+
+    def record_target(self, path: Path) -> None:
+        """Note in the state file where the target file for this deployment was written."""
+        self._file.update(lambda s: s.update(target=str(path)))
+
+    def app_logs(self) -> dict[str, str]:
+        """app id -> Kugelpos' own log file (`app.log` in the service's working directory)."""
+        return {app: entry["app_log"] for app, entry in self.state.get("services", {}).items()}
+
+    # ------------------------------------------------------------------ start
+
+    @classmethod
+    def up(cls, opts: NativeOptions, prepared: Prepared | None = None) -> "NativeKugelpos":
+        """Prepare (build/cache), start everything, wait for health; NativeStartError names a failed part."""
+        opts.validate()
+        prepared = prepared or prepare(opts)
+        state_dir = Path(opts.state_dir).resolve()
+        path = state_dir / STATE_NAME
+        _refuse_running(path)
+        for sub in ("logs", "components", "run", "redis", "toxiproxy", "mongo"):
+            shutil.rmtree(state_dir / sub, ignore_errors=True)
+        state: dict[str, Any] = {
+            "version": 1, "kind": "kugelpos-native", "state_dir": str(state_dir), "started_wall": time.time(),
+            "status": "starting", "launcher_pid": os.getpid(),
+            "checkout": {"path": str(prepared.checkout.root), "commit": prepared.checkout.commit},
+            "python": prepared.python_version, "sidecar": opts.sidecar,
+            "envs": {app: {"path": str(env.path), "key": env.key} for app, env in prepared.envs.items()},
+            "prepare_seconds": round(prepared.seconds, 2),
+            "redis": {}, "toxiproxy": {}, "mongo": {}, "services": {}, "sidecars": {}, "links": {},
+        }
+        native = cls(StateFile(path, state))
+        native._file.write()
+        t0 = time.monotonic()
+        say = opts.progress or (lambda _m: None)
+        try:
+            native._start(opts, prepared, state_dir, say)
+        except BaseException as exc:
+            native.down(wait_ports=False)
+            if isinstance(exc, (DrillError, KeyboardInterrupt)):
+                raise
+            raise NativeStartError(f"native Kugelpos start failed: {type(exc).__name__}: {exc}") from exc
+        native._file.update(lambda s: s.update(status="running", startup_seconds=round(time.monotonic() - t0, 2)))
+        return native
+
+    def _start(self, opts: NativeOptions, prepared: Prepared, state_dir: Path, say: Callable[[str], None]) -> None:
+        plan = PortPlan.allocate(HOST)
+        (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        say("starting redis-server and toxiproxy-server ...")
+        redis = RedisServer(workdir=state_dir / "redis", port=plan.redis, host=HOST)
+        (state_dir / "redis").mkdir(parents=True, exist_ok=True)
+        self._start_server("redis-server", redis.start)
+        self._handles["redis"] = redis.process  # type: ignore[assignment]
+        self._file.update(lambda s: s.update(redis={
+            "url": redis.url, "host": HOST, "port": redis.port, "pid": redis.process.pid,  # type: ignore[union-attr]
+            "log": str(redis.process.log_path), "match": ["redis-server", f":{redis.port}"]}))  # type: ignore[union-attr]
+        toxi = ToxiproxyServer(workdir=state_dir / "toxiproxy", port=plan.toxiproxy, host=HOST)
+        (state_dir / "toxiproxy").mkdir(parents=True, exist_ok=True)
+        self._start_server("toxiproxy-server", toxi.start)
+        self._handles["toxiproxy"] = toxi.process  # type: ignore[assignment]
+        self._file.update(lambda s: s.update(toxiproxy={
+            "api": toxi.api, "host": HOST, "port": toxi.port, "pid": toxi.process.pid,  # type: ignore[union-attr]
+            "log": str(toxi.process.log_path), "match": ["toxiproxy-server", str(toxi.port)]}))  # type: ignore[union-attr]
+        links = _create_links(toxi.api, plan)
+        self._file.update(lambda s: s.update(links=links))
+
+        say("starting the MongoDB server ...")
+        mongo = MongoServer(prepared.mongo, state_dir / "mongo" / "mongo.log", port=free_port(HOST))
+        self._start_server("mongodb server", mongo.start)
+        self._handles["mongo"] = mongo.process  # type: ignore[assignment]
+        self._file.update(lambda s: s.update(mongo={
+            "url": mongo.url, "host": HOST, "port": mongo.port, "pid": mongo.process.pid,  # type: ignore[union-attr]
+            "log": str(mongo.log_path), "cmd": mongo.command(),
+            "match": ["kugeldrill.mongo.Main", "--port", str(mongo.port)]}))
+
+        kind = sidecar_kind(opts.sidecar)
+        service_urls = {app: f"http://{HOST}:{port}" for app, port in plan.services.items()}
+        say(f"starting {len(APPS)} services and {len(SIDECAR_APPS)} sidecars ({kind.name}) ...")
+        for app in APPS:
+            self._spawn_service(app, opts, prepared, state_dir, plan, links, service_urls, mongo.url)
+        for app in SIDECAR_APPS:
+            resources = state_dir / "components" / app
+            try:
+                render_checkout_components(prepared.checkout.components_dir, resources,
+                                           redis_host=links[f"redis@{app}"]["listen"], app_id=app)
+            except DrillError as exc:
+                raise NativeStartError(f"native Kugelpos start failed at components for {app}: {exc.render()}") from exc
+            spec = SidecarSpec(app_id=app, dapr_http_port=plan.sidecars[app], app_host=HOST,
+                               app_port=int(links[f"app@{app}"]["listen"].rsplit(":", 1)[1]), resources=resources,
+                               log_file=state_dir / "logs" / f"sidecar-{app}.log")
+            entry = {"url": f"http://{HOST}:{spec.dapr_http_port}", "port": spec.dapr_http_port, "pid": None,
+                     "log": str(spec.log_file), "resources": str(resources), "kind": kind.name,
+                     "cmd": kind.command(spec), "match": kind.match(spec)}
+            self._spawn("sidecars", app, entry, env=_launcher_env(), cwd=None)
+        self._wait_healthy(opts.health_timeout, say)
+
+    def _start_server(self, part: str, start: Callable[[], Any]) -> None:
+        try:
+            start()
+        except DrillError as exc:
+            raise NativeStartError(f"native Kugelpos start failed at {part}: {exc.render()}") from exc
+
+    def _spawn_service(self, app: str, opts: NativeOptions, prepared: Prepared, state_dir: Path, plan: PortPlan,
+                       links: dict[str, dict[str, Any]], service_urls: dict[str, str], mongo_url: str) -> None:
+        cwd = _working_dir(state_dir / "run" / app, prepared.checkout.service_dir(app))
+        env = _service_env(app, prepared.checkout, mongo_url, service_urls, links, opts.extra_env,
+                           pycache=(opts.cache or cache_root()) / "kugelpos" / "pycache", locpath=prepared.locpath)
+        port = plan.services[app]
+        python = prepared.envs[app].python
+        cmd = [str(python), "-m", "uvicorn", "app.main:app", "--host", HOST, "--port", str(port), "--app-dir", str(cwd)]
+        entry = {"url": service_urls[app], "port": port, "pid": None, "log": str(state_dir / "logs" / f"{app}.log"),
+                 "app_log": str(cwd / "app.log"), "request_log": str(cwd / "request.log"), "cwd": str(cwd),
+                 "env_dir": str(prepared.envs[app].path), "cmd": cmd,
+                 "env": {k: v for k, v in env.items() if k in _SERVICE_ENV_KEYS or k in opts.extra_env},
+                 "match": ["uvicorn", "app.main:app", "--port", str(port)]}
+        self._spawn("services", app, entry, env=env, cwd=cwd)
+
+    def _spawn(self, group: str, app: str, entry: dict[str, Any], *, env: dict[str, str], cwd: Path | None) -> None:
+        kind = "service" if group == "services" else "sidecar"
+        proc = ManagedProcess(f"{kind} {app}", entry["cmd"], Path(entry["log"]), env=env, cwd=cwd)
+        try:
+            proc.start()
+        except OSError as exc:
+            raise NativeStartError(f"native Kugelpos start failed at {kind} {app}: cannot run {entry['cmd'][0]}: {exc}") from exc
+        self._handles[f"{group}:{app}"] = proc
+        entry["pid"] = proc.pid
+        self._file.update(lambda s: s[group].__setitem__(app, entry))
+
+    def _wait_healthy(self, timeout: float, say: Callable[[str], None]) -> None:
+        """Sidecars ready, then each service answering `/`, then its `/health` healthy.
+
+        `/health` of cart and terminal publishes a test message to their topics (Kugelpos'
+        own check), so it is asked only once the service answers at all, and at most every
+        second: a start leaves a handful of those messages, as a Compose healthcheck does.
+        """
+        pending: dict[str, Callable[[httpx.Client], str | None]] = {}
+        for app, entry in self.state["sidecars"].items():
+            pending[f"sidecars:{app}"] = _sidecar_probe(entry["url"], app in SUBSCRIBERS)
+        for app, entry in self.state["services"].items():
+            pending[f"services:{app}"] = _service_probe(entry["url"])
+        last: dict[str, str] = {}
+        next_health: dict[str, float] = {}
+        deadline = time.monotonic() + timeout
+        t0 = time.monotonic()
+        with httpx.Client(timeout=PROBE_TIMEOUT) as client:
+            while pending:
+                for key in list(pending):
+                    handle = self._handles[key]
+                    if not handle.alive():
+                        code = handle.proc.returncode if handle.proc else None
+                        raise NativeStartError(
+                            f"native Kugelpos start failed at {handle.name}: the process exited with code {code} "
+                            f"before it was healthy; last log lines ({handle.log_path}):\n{log_tail(handle.log_path, 25)}")
+                    if time.monotonic() < next_health.get(key, 0.0):
+                        continue
+                    problem = pending[key](client)
+                    if problem is None:
+                        del pending[key]
+                        group, app = key.split(":", 1)
+                        say(f"{handle.name} healthy after {time.monotonic() - t0:.1f}s")
+                        self._file.update(lambda s, g=group, a=app: s[g][a].__setitem__(
+                            "healthy_after", round(time.time() - s["started_wall"], 2)))
+                    else:
+                        last[key] = problem
+                        if problem.startswith("health:"):
+                            next_health[key] = time.monotonic() + 1.0
+                if not pending:
+                    break
+                if time.monotonic() > deadline:
+                    keys = list(pending)
+                    details = "\n".join(
+                        f"--- {self._handles[k].name}: {last.get(k, 'no answer')}; last log lines "
+                        f"({self._handles[k].log_path}):\n{log_tail(self._handles[k].log_path, 10)}" for k in keys[:3])
+                    raise NativeStartError(
+                        f"native Kugelpos start failed at {self._handles[keys[0]].name}: not healthy within {timeout:.0f}s; "
+                        f"not healthy: {', '.join(self._handles[k].name for k in keys)}\n{details}")
+                time.sleep(0.2)
+
+    # ------------------------------------------------------------------ attach, status, stop
+
+    @classmethod
+    def from_state_file(cls, path: Path | str) -> "NativeKugelpos":
+        path = Path(path)
+        if path.is_dir():
+            path = path / STATE_NAME
+        return cls(StateFile(path, read_state(path)))
+
+    def parts(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every recorded process as (part name, state entry), in stop order."""
+        out = [(f"service {a}", e) for a, e in self.state.get("services", {}).items()]
+        out += [(f"sidecar {a}", e) for a, e in self.state.get("sidecars", {}).items()]
+        for name in ("mongo", "toxiproxy", "redis"):
+            if self.state.get(name):
+                out.append((name, self.state[name]))
+        return out
+
+    def ports(self) -> list[int]:
+        ports = [e["port"] for _, e in self.parts() if e.get("port")]
+        ports += [int(link["listen"].rsplit(":", 1)[1]) for link in self.state.get("links", {}).values()]
+        return ports
+
+    def status(self, probe: bool = True) -> dict[str, Any]:
+        """URLs, pids and (with `probe`) health of every part; MongoDB's transaction counters.
+
+        Probing a service asks its `/health`, which for cart and terminal publishes a test
+        message (Kugelpos' own check); `probe=False` only checks that the processes run.
+        """
+        client = httpx.Client(timeout=PROBE_TIMEOUT) if probe else None
+        try:
+            def proc(entry: dict[str, Any], probe_fn: Callable[[httpx.Client], str | None] | None) -> dict[str, Any]:
+                out = {"url": entry.get("url") or entry.get("api"), "pid": entry.get("pid"), "log": entry.get("log"),
+                       "running": pid_matches(entry.get("pid"), entry.get("match", []))}
+                if client is not None and probe_fn is not None and out["running"]:
+                    problem = probe_fn(client)
+                    out["healthy"] = problem is None
+                    if problem:
+                        out["problem"] = problem
+                return out
+
+            services = {a: {**proc(e, _service_probe(e["url"])), "app_log": e.get("app_log")}
+                        for a, e in self.state.get("services", {}).items()}
+            sidecars = {a: proc(e, _sidecar_probe(e["url"], False)) for a, e in self.state.get("sidecars", {}).items()}
+            mongo = self.state.get("mongo") or {}
+            mongo_status = proc(mongo, None) if mongo else None
+            if mongo_status and mongo_status["running"] and probe:
+                mongo_status["transactions"] = transaction_stats(mongo["url"])
+            return {
+                "state_file": str(self.state_path), "status": self.state.get("status"),
+                "checkout": self.state.get("checkout"), "sidecar": self.state.get("sidecar"),
+                "redis_url": (self.state.get("redis") or {}).get("url"),
+                "toxiproxy_url": (self.state.get("toxiproxy") or {}).get("api"),
+                "mongodb_url": mongo.get("url"), "mongo": mongo_status,
+                "redis": proc(self.state["redis"], None) if self.state.get("redis") else None,
+                "toxiproxy": proc(self.state["toxiproxy"], None) if self.state.get("toxiproxy") else None,
+                "services": services, "sidecars": sidecars,
+                "links": {name: dict(link) for name, link in self.state.get("links", {}).items()},
+                "target": self.state.get("target"),
+            }
+        finally:
+            if client is not None:
+                client.close()
+
+    def down(self, timeout: float = 8.0, *, wait_ports: bool = True) -> dict[str, Any]:
+        """Stop exactly the recorded processes; services and sidecars first, then MongoDB, Toxiproxy, Redis."""
+        if self._down_result is not None:
+            return self._down_result
+        outcomes: dict[str, str] = {}
+        lock = threading.Lock()
+
+        def stop(part: str, entry: dict[str, Any]) -> None:
+            outcome = stop_pid(entry.get("pid"), entry.get("match", []), timeout)
+            with lock:
+                outcomes[part] = outcome
+
+        parts = self.parts()
+        groups = [[p for p in parts if p[0].startswith(("service ", "sidecar "))],
+                  [p for p in parts if p[0] == "mongo"], [p for p in parts if p[0] == "toxiproxy"],
+                  [p for p in parts if p[0] == "redis"]]
+        for group in groups:
+            threads = [threading.Thread(target=stop, args=part, daemon=True) for part in group]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout * 2 + 5)
+        for handle in self._handles.values():  # started but not yet recorded (a crash between spawn and write)
+            if handle is not None and handle.alive():
+                handle.stop()
+                outcomes.setdefault(handle.name, "stopped")
+        ports_left = _ports_still_open(self.ports(), time.monotonic() + 5.0) if wait_ports else []
+        problems = {p: o for p, o in outcomes.items() if o in ("not ours", "unkillable")}
+        if not ports_left and "unkillable" not in outcomes.values():
+            self._file.remove()
+        self._down_result = {"stopped": outcomes, "ports_left": ports_left, "problems": problems}
+        return self._down_result
+
+
+# ---------------------------------------------------------------------- helpers
+
+_SERVICE_ENV_KEYS = {"MONGODB_URI", "DB_NAME_PREFIX", "DAPR_HTTP_PORT", "BASE_URL_DAPR", "TOKEN_URL", "USE_GRPC",
+                     "DEBUG", "TZ", *BASE_URL_ENV.values()}
+
+
+def _launcher_env() -> dict[str, str]:
+    """Our own children (sidecars) import this checkout of kugeldrill."""
+    from kugeldrill.ground.tools import PROJECT_ROOT
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def _service_env(app: str, checkout: KugelposCheckout, mongo_url: str, service_urls: dict[str, str],
+                 links: dict[str, dict[str, Any]], extra: dict[str, str], pycache: Path,
+                 locpath: Path) -> dict[str, str]:
+    """A Kugelpos service's environment: its settings as the dev override sets them, on loopback;
+    locale and time zone as its Dockerfile and container have them (ja_JP.UTF-8, UTC)."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV and not k.startswith("BASE_URL_")}
+    env.update(PYTHONUNBUFFERED="1", TZ="UTC", PYTHONPYCACHEPREFIX=str(pycache),
+               LOCPATH=str(locpath), LANG=LOCALE, LC_ALL=LOCALE, LANGUAGE=LOCALE,
+               MONGODB_URI=mongo_url, DB_NAME_PREFIX=checkout.db_prefix(app), USE_GRPC="false", DEBUG="false",
+               TOKEN_URL=f"{service_urls['account']}/api/v1/accounts/token")
+    for other, var in BASE_URL_ENV.items():
+        env[var] = f"{service_urls[other]}/api/v1"
+    if app in SIDECAR_APPS:
+        listen = links[f"sidecar@{app}"]["listen"]
+        env["DAPR_HTTP_PORT"] = listen.rsplit(":", 1)[1]
+        env["BASE_URL_DAPR"] = f"http://{listen}/v1.0"
+    env.update(extra)
+    return env
+
+
+def _working_dir(run_dir: Path, service_dir: Path) -> Path:
+    """The service's working directory, laid out like its container's WORKDIR (/app).
+
+    Kugelpos' Dockerfiles copy the service folder to /app and run there: code opens files
+    relative to it (`app/services/strategies/plugins.json`) and logging.conf writes
+    `app.log`/`request.log` into it. The checkout may be read-only, so the working
+    directory is a folder of the state dir whose entries are symlinks to the service
+    folder's entries; the logs are written beside them.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(service_dir.iterdir()):
+        if entry.name in ("app.log", "request.log", ".env", "__pycache__"):
+            continue
+        link = run_dir / entry.name
+        if link.is_symlink() or link.exists():
+            continue
+        link.symlink_to(entry, target_is_directory=entry.is_dir())
+    return run_dir
+
+
+def _create_links(api: str, plan: PortPlan) -> dict[str, dict[str, Any]]:
+    """One Toxiproxy proxy per link (the stand-in's names and wiring), through /populate."""
+    try:
+        resp = httpx.post(f"{api}/populate", json=proxy_specs(plan, HOST), timeout=5.0)
+        resp.raise_for_status()
+        created = {p["name"]: p for p in resp.json().get("proxies", [])}
+    except (httpx.HTTPError, ValueError, AttributeError) as exc:
+        raise NativeStartError(f"native Kugelpos start failed at toxiproxy proxies: POST {api}/populate: "
+                               f"{type(exc).__name__}: {exc}") from exc
+    links: dict[str, dict[str, Any]] = {}
+    for link in link_names():
+        proxy = created.get(proxy_name(link))
+        if proxy is None:
+            raise NativeStartError(f"native Kugelpos start failed at toxiproxy proxies: /populate did not return {proxy_name(link)}")
+        links[link] = {"proxy": proxy["name"], "listen": proxy["listen"], "upstream": proxy["upstream"],
+                       "url": link_url(link, proxy["listen"])}
+    return links
+
+
+def _refuse_running(path: Path) -> None:
+    if not path.exists():
+        return
+    try:
+        old = NativeKugelpos.from_state_file(path)
+    except DrillError:
+        return
+    alive = [part for part, entry in old.parts() if pid_matches(entry.get("pid"), entry.get("match", []))]
+    if alive:
+        raise DrillError(f"a native Kugelpos is already running from {path} ({', '.join(alive)})",
+                         hint="stop it with 'kugeldrill kugelpos down' (same --state-dir) or use another --state-dir")
+
+
+def _service_probe(url: str) -> Callable[[httpx.Client], str | None]:
+    base = require_loopback(url, what="service URL")
+    answered = {"root": False}
+
+    def probe(client: httpx.Client) -> str | None:
+        if not answered["root"]:
+            try:
+                resp = client.get(base + "/")
+            except httpx.HTTPError as exc:
+                return f"GET {base}/: {type(exc).__name__}"
+            if resp.status_code != 200:
+                return f"GET {base}/ answered {resp.status_code}"
+            answered["root"] = True
+        try:
+            resp = client.get(base + "/health")
+        except httpx.HTTPError as exc:
+            return f"health: GET {base}/health: {type(exc).__name__}"
+        try:
+            body = resp.json()
+        except ValueError:
+            return f"health: GET {base}/health answered {resp.status_code} with a non-JSON body"
+        if resp.status_code != 200 or body.get("status") != "healthy":
+            bad = {k: v.get("error") for k, v in (body.get("checks") or {}).items()
+                   if isinstance(v, dict) and v.get("status") != "healthy"}
+            return f"health: {body.get('status')!r} {bad}"
+        return None
+
+    return probe
+
+
+def _sidecar_probe(url: str, expect_subscriptions: bool) -> Callable[[httpx.Client], str | None]:
+    base = require_loopback(url, what="sidecar URL")
+
+    def probe(client: httpx.Client) -> str | None:
+        try:
+            resp = client.get(base + "/v1.0/healthz")
+        except httpx.HTTPError as exc:
+            return f"GET {base}/v1.0/healthz: {type(exc).__name__}"
+        if resp.status_code not in (200, 204):
+            return f"GET {base}/v1.0/healthz answered {resp.status_code}"
+        if expect_subscriptions:
+            try:
+                subs = client.get(base + "/v1.0/metadata").json().get("subscriptions")
+            except (httpx.HTTPError, ValueError, AttributeError):
+                subs = None
+            if not subs:
+                return "sidecar has no subscriptions yet"
+        return None
+
+    return probe
+
+
+def _ports_still_open(ports: list[int], deadline: float) -> list[int]:
+    remaining = list(ports)
+    while remaining:
+        remaining = [p for p in remaining if port_listening(HOST, p)]
+        if not remaining or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    return remaining
+
+
+__all__ = ["NativeKugelpos", "NativeOptions", "NativeStartError", "Prepared", "prepare", "DEFAULT_STATE_DIR", "STATE_NAME"]
