@@ -44,7 +44,12 @@ def signature(summary: RunSummary) -> list[Failure]:
     return list(dict.fromkeys(out))
 
 
+CHECKERS = ("breaker", "duplicates", "fanout", "outcomes")
+
+
 def primary(sig: list[Failure]) -> Failure | None:
-    """The failure shrinking must keep: the first real violation, else the first unknown."""
-    real = [f for f in sig if f[1] not in ("unknown",) and f[0] != "drill"]
-    return (real or sig or [None])[0]
+    """The failure shrinking must keep: a checker's violation first (the system did something
+    wrong), then another expectation that failed (a sequence, a bound), then an unknown."""
+    violations = [f for f in sig if f[0] in CHECKERS and f[1] != "unknown"]
+    others = [f for f in sig if f[0] not in CHECKERS and f[1] != "unknown" and f[0] != "drill"]
+    return (violations or others or sig or [None])[0]
