@@ -265,6 +265,7 @@ class BusinessSnapshot:
     reports: dict[str, SalesReport] = field(default_factory=dict)  # "<terminal_no>/<business_date>"
     terminal_dates: dict[int, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    unsettled: str = ""  # why events may still have been landing when it was read (empty: quiescent)
 
     def report(self, terminal_no: int, business_date: str) -> SalesReport | None:
         return self.reports.get(f"{terminal_no}/{business_date}")

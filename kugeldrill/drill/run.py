@@ -294,6 +294,9 @@ class Drill:
         self.business["before"] = read_business(self.env.service_urls(), self.provisioned,
                                                 parts=self.params.outcomes.parts,
                                                 allow_hosts=tuple(self.env.allow_hosts))
+        if q.converged is not True:
+            self.business["before"].unsettled = (f"not quiescent after {q.seconds or 0:.1f} s: "
+                                                 f"{q.reason or 'unknown'}")
 
     def _business_after(self, inputs: CheckInputs) -> None:
         """Report, journal and stock after quiescence; both snapshots saved, both given to the checkers."""

@@ -272,3 +272,15 @@ def test_effects_still_due_for_republish_are_pending_not_wrong() -> None:
     twice = _apply(before, ops)
     twice.reports[f"1/{DATE}"].gross.count += 1
     assert check_outcomes(_inputs(ops, before, twice), pending=owed).valid is False
+
+
+def test_a_first_reading_taken_while_events_still_landed_is_not_judged() -> None:
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    after.journal.append(JournalEntry(1, 301, None, None, 0.0, 0.0, DATE, "late set-up open"))
+    assert check_outcomes(_inputs(ops, before, after)).valid is False  # an extra entry
+    before.unsettled = "not quiescent after 20.0 s: still busy"
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is None and "still landing" in res.summary
+    assert res.counts["violations"] == {"journal_extra": 1}  # the table still shows what differed

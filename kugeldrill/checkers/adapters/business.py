@@ -243,6 +243,7 @@ def load_snapshots(path: Path) -> dict[str, BusinessSnapshot]:
     out = {}
     for name, s in doc.items():
         snap = BusinessSnapshot(taken_wall=float(s.get("taken_wall") or 0.0), errors=dict(s.get("errors") or {}),
+                                unsettled=str(s.get("unsettled") or ""),
                                 terminal_dates={int(k): str(v) for k, v in (s.get("terminal_dates") or {}).items()})
         if s.get("journal") is not None:
             snap.journal = [JournalEntry(**e) for e in s["journal"]]
