@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from kugeldrill.ground.errors import DrillError
+from kugeldrill.ground.pids import pid_stopped
 from kugeldrill.ground.ports import free_port
 from kugeldrill.ground.tools import find_binary
 
@@ -81,6 +82,8 @@ class ManagedProcess:
             return
         try:
             self.proc.send_signal(signal.SIGTERM)
+            if pid_stopped(self.proc.pid):  # paused by a fault: SIGTERM acts only once continued
+                self.proc.send_signal(signal.SIGCONT)
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()

@@ -2,17 +2,20 @@
 
 Written atomically (temp file + rename) after every started part, so a launcher that dies
 half-way still leaves a file from which `kugeldrill stack down` can stop what was started.
+Other processes write it too (the detached crash supervisor, a process fault's restart,
+the watchdog or `kugeldrill heal` after a drill died): every update takes the file's lock
+and re-reads it first (`ground.jsonfile`), so nobody's change is lost.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
 from kugeldrill.ground.errors import ConfigError, DrillError
+from kugeldrill.ground.jsonfile import file_lock, lock_path, read_json, write_json_atomic
 
 STATE_VERSION = 1
 STATE_NAME = "stack.json"
@@ -27,21 +30,38 @@ class StateFile:
         self._lock = threading.RLock()
 
     def write(self) -> None:
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_text(json.dumps(self.state, indent=2, sort_keys=False))
-            os.replace(tmp, self.path)
+        """Write the in-memory state as it is (the launcher's first write of a new stack)."""
+        with self._lock, file_lock(self.path):
+            write_json_atomic(self.path, self.state)
 
     def update(self, change: Any) -> None:
-        """Call `change(state)` and persist the result, atomically with respect to other threads."""
-        with self._lock:
+        """Re-read the file, call `change(state)`, persist: atomic with respect to other
+        threads and, through the file lock, to other processes writing the same file.
+
+        The dict is refreshed in place, so holders of `state` see other writers' changes."""
+        with self._lock, file_lock(self.path):
+            self._refresh_from_disk()
             change(self.state)
-            self.write()
+            write_json_atomic(self.path, self.state)
+
+    def reload(self) -> dict[str, Any]:
+        """Pick up other processes' changes (a supervisor process watching pids others restart)."""
+        with self._lock:
+            self._refresh_from_disk()
+        return self.state
+
+    def _refresh_from_disk(self) -> None:
+        # Key by key, never clear(): a reader in another thread sees old or new values, never none.
+        disk = read_json(self.path)
+        if isinstance(disk, dict) and disk.get("version") == STATE_VERSION:
+            self.state.update(disk)
+            for key in [k for k in self.state if k not in disk]:
+                del self.state[key]
 
     def remove(self) -> None:
         with self._lock:
             self.path.unlink(missing_ok=True)
+            lock_path(self.path).unlink(missing_ok=True)
 
 
 def read_state(path: Path) -> dict[str, Any]:
