@@ -49,8 +49,13 @@ class Param:
     maximum: float | None = None
     unit: str = ""
     doc: str = ""
+    choices: tuple[str, ...] = ()  # a word parameter (e.g. restart: after|immediately)
 
     def parse(self, raw: Any, where: str) -> Any:
+        if self.choices:
+            if raw not in self.choices:
+                raise ConfigError(f"{where}.{self.name} must be one of {', '.join(self.choices)}, got {raw!r}")
+            return raw
         if self.unit == "s" and isinstance(raw, str):
             raw = parse_seconds(raw, f"{where}.{self.name}")
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
@@ -95,9 +100,26 @@ class Step:
     run: Callable[[ToxiproxyClient], None]
 
 
+@dataclass(frozen=True)
+class ProcessStep:
+    """A timed step of a process fault: actions on its target, in order, `offset` s after the start.
+
+    Declarative (action names and keyword arguments for `chaos.processes.ProcessControl`)
+    so the timeline can time and record each action, and tests can read a plan.
+    """
+
+    offset: float
+    label: str  # "apply", "heal", "kill", ...
+    actions: tuple[tuple[str, dict[str, Any]], ...]
+
+
 @dataclass
 class FaultKind:
-    """A fault kind: parameters, the steps it needs, and the effects users will see."""
+    """A fault kind: parameters, the steps it needs, and the effects users will see.
+
+    `acts_on` is "link" (a Toxiproxy proxy; steps are `Step`) or "process" (a process
+    target; steps are `ProcessStep`, healed by `heal_actions`, see chaos.process_faults).
+    """
 
     name: str
     summary: str
@@ -107,7 +129,10 @@ class FaultKind:
     direction_default: str | None = None  # None: direction does not apply
     toxicity: bool = False
     extra_check: Callable[[dict[str, Any], float, str], None] | None = None
-    planner: Callable[["FaultKind", dict[str, Any], float, str, str], list[Step]] = field(default=None)  # type: ignore[assignment]
+    planner: Callable[["FaultKind", dict[str, Any], float, str, str], list[Any]] = field(default=None)  # type: ignore[assignment]
+    acts_on: str = "link"
+    heal_actions: tuple[str, ...] = ()  # process kinds: what undoes the fault ("start", "resume")
+    needs: Callable[[dict[str, Any]], tuple[str, ...]] | None = None  # process kinds: actions used
 
     def allowed(self) -> list[str]:
         names = [p.name for p in self.params]
@@ -401,6 +426,10 @@ _register(FaultKind(
             Param("jitter", int, default=0, minimum=0, unit=_MS, doc="uniform ± variation")),
     direction_default="downstream", toxicity=True, extra_check=_check_ramp, planner=_plan_ramp,
 ))
+
+
+# The process kinds (kill, pause, restart) register themselves into KINDS.
+from kugeldrill.chaos import process_faults as _process_faults  # noqa: E402,F401
 
 
 def get_kind(name: Any, where: str) -> FaultKind:

@@ -43,7 +43,8 @@ class HealReport:
     removed: list[str] = field(default_factory=list)   # "proxy/toxic"
     enabled: list[str] = field(default_factory=list)   # proxy names
     errors: list[str] = field(default_factory=list)
-    remaining: list[str] = field(default_factory=list)  # problems still seen by the final GET
+    remaining: list[str] = field(default_factory=list)  # problems still seen by the final GET (and process check)
+    processes: list[str] = field(default_factory=list)  # process heals done: "start app@journal: done"
 
     @property
     def ok(self) -> bool:
@@ -51,6 +52,8 @@ class HealReport:
 
     def summary(self) -> str:
         parts = [f"removed {len(self.removed)} toxic(s)", f"re-enabled {len(self.enabled)} proxy(ies)"]
+        if self.processes:
+            parts.append(f"started or continued {len(self.processes)} process(es)")
         if self.remaining:
             parts.append("NOT healed: " + "; ".join(self.remaining))
         return ", ".join(parts)

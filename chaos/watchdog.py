@@ -1,17 +1,22 @@
-"""The watchdog: heals a drill's links when the process that applied the faults dies.
+"""The watchdog: heals a drill's faults when the process that applied them dies.
 
 Signal handlers cannot run on SIGKILL, an OOM kill or a segfault, so a timeline spawns
 this small process (own session, so a terminal's Ctrl-C does not reach it). It watches
 its parent and a lease file written by the timeline:
 
-    {"version": 1, "api": "http://127.0.0.1:8474", "allow_hosts": [],
-     "parent_pid": 123, "proxies": ["kugeldrill.redis@cart"], "state": "active"}
+    {"version": 2, "api": "http://127.0.0.1:8474", "allow_hosts": [],
+     "parent_pid": 123, "proxies": ["kugeldrill.redis@cart"], "state": "active",
+     "processes": {"crash": {"target": "app@journal", "need": "start", "do": "spawn", ...}}}
+
+`processes` holds one self-contained entry per process fault that is active right now
+(written before its first action, dropped after its heal; see chaos.procheal): a paused
+Redis left behind would freeze everything, a killed subscriber would never come back.
 
 * lease `state` becomes "done" (the timeline healed and finished) or the lease file is
   removed → exit without touching anything;
 * the parent is gone (our parent pid changed: we were re-parented) while the lease is
-  "active" → `heal_all` restricted to the lease's proxies, retried until healed or
-  `--give-up` seconds pass, then exit.
+  "active" → `heal_all` restricted to the lease's proxies and every process entry run
+  (continue / start again), retried until healed or `--give-up` seconds pass, then exit.
 
 Run: `python -m chaos.watchdog --lease FILE [--parent PID] [--interval 0.2]`.
 """
@@ -31,7 +36,7 @@ from typing import Any
 # chaos.heal (httpx) is imported only when healing: the watchdog starts beside a timeline
 # whose first fault may be due at once, so its start-up must cost next to no CPU.
 
-LEASE_VERSION = 1
+LEASE_VERSION = 2
 
 
 def write_lease(path: Path, data: dict[str, Any]) -> None:
@@ -49,9 +54,29 @@ def read_lease(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def make_lease(api: str, proxies: Iterable[str], allow_hosts: Iterable[str] = ()) -> dict[str, Any]:
+def make_lease(api: str | None, proxies: Iterable[str], allow_hosts: Iterable[str] = ()) -> dict[str, Any]:
     return {"version": LEASE_VERSION, "api": api, "allow_hosts": list(allow_hosts), "parent_pid": os.getpid(),
-            "proxies": sorted(set(proxies)), "state": "active"}
+            "proxies": sorted(set(proxies)), "state": "active", "processes": {}}
+
+
+def heal_lease(lease: dict[str, Any]) -> tuple[bool, list[str]]:
+    """Heal everything a lease names (links and processes); (all healed, log lines)."""
+    lines: list[str] = []
+    ok = True
+    if lease.get("api") and lease.get("proxies"):
+        from kugeldrill.chaos.heal import heal_all
+
+        report = heal_all(lease["api"], proxies=lease["proxies"], allow_hosts=lease.get("allow_hosts", ()))
+        lines.append(report.summary())
+        ok = ok and report.ok
+    entries = lease.get("processes") or {}
+    if entries:
+        from kugeldrill.chaos.procheal import heal_entries
+
+        for outcome in heal_entries(entries):
+            lines.append(f"process {outcome.target}: {outcome.message}")
+            ok = ok and outcome.ok
+    return ok, lines
 
 
 def spawn(lease: Path, log: Path | None = None, interval: float = 0.2) -> subprocess.Popen:
@@ -105,25 +130,26 @@ def watch(lease_path: Path, parent_pid: int, interval: float = 0.2, give_up: flo
         if parent_gone(parent_pid, is_our_parent):
             break
         time.sleep(interval)
+    # Re-read: the timeline rewrites the lease as process faults start and heal.
     lease = read_lease(lease_path) or lease
     if lease.get("state") != "active":
         return 0
-    _log(f"parent {parent_pid} is gone; healing {', '.join(lease['proxies']) or 'nothing'}")
-    from kugeldrill.chaos.heal import heal_all
+    what = list(lease.get("proxies") or []) + [e.get("target", "?") for e in (lease.get("processes") or {}).values()]
+    _log(f"parent {parent_pid} is gone; healing {', '.join(what) or 'nothing'}")
 
     deadline = time.monotonic() + give_up
     while True:
         try:
-            report = heal_all(lease["api"], proxies=lease["proxies"], allow_hosts=lease.get("allow_hosts", ()))
+            ok, lines = heal_lease(lease)
         except Exception as exc:  # noqa: BLE001 - keep trying until give_up
             _log(f"heal failed: {exc}")
-            report = None
-        if report is not None:
-            _log(report.summary())
-            if report.ok:
-                lease["state"] = "healed_by_watchdog"
-                write_lease(lease_path, lease)
-                return 0
+            ok, lines = False, []
+        for line in lines:
+            _log(line)
+        if ok:
+            lease["state"] = "healed_by_watchdog"
+            write_lease(lease_path, lease)
+            return 0
         if time.monotonic() > deadline:
             _log("giving up; run 'kugeldrill heal' by hand")
             return 1
