@@ -41,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--fail-effect-every", type=int, default=0, metavar="N",
                     help="every Nth business write of a subscriber fails (a processing error; 0 = off)")
     up.add_argument("--no-resiliency", action="store_true", help="render no Dapr Resiliency spec")
+    up.add_argument("--redis-persistence", choices=["none", "aof"], default="none",
+                    help="none: a Redis restart loses everything (default); aof: append-only file, fsync every second")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for health (60)")
     up.add_argument("--json", action="store_true", help="print the status JSON when healthy")
     up.set_defaults(func=cmd_up)
@@ -53,6 +55,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     state_dir(status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=cmd_status)
+
+    proc = sub.add_parser("process", help="kill, pause, resume, stop or start one process of the stand-in "
+                                          "(what process faults do; also the halt button for one part)")
+    state_dir(proc)
+    proc.add_argument("action", choices=["kill", "pause", "resume", "stop", "start", "pids", "ready", "running"],
+                      help="pids prints the pids; ready waits for its health probe; running exits 0 when it "
+                           "runs and is not stopped")
+    proc.add_argument("target", help="redis, sidecar@<app> or app@<app>")
+    proc.add_argument("--grace", type=float, default=10.0, help="stop: seconds between SIGTERM and SIGKILL (10)")
+    proc.add_argument("--timeout", type=float, default=60.0, help="ready: seconds to wait (60)")
+    proc.add_argument("--json", action="store_true", help="print the action's record as JSON")
+    proc.set_defaults(func=cmd_process)
 
     logs = sub.add_parser("logs", help="tail the logs (all, or one app's service and sidecar)")
     state_dir(logs)
@@ -77,6 +91,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         crash_before_effect_every=args.crash_before_effect_every,
         fail_effect_every=args.fail_effect_every,
         resiliency=not args.no_resiliency,
+        redis_persistence=args.redis_persistence,
         health_timeout=args.timeout,
         supervisor="process",
     )
@@ -119,7 +134,33 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         _print_status(status)
     running = [status["redis"], status["toxiproxy"], *status["services"].values(), *status["sidecars"].values()]
-    return 0 if all(p and p.get("running") for p in running) else 1
+    return 0 if all(p and p.get("running") and not p.get("stopped") for p in running) else 1
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from kugeldrill.stack.launch.control import StandinProcesses
+
+    ctl = StandinProcesses.from_state_file(args.state_dir)
+    if args.target not in ctl.targets():
+        raise DrillError(f"the stand-in has no process {args.target!r}", hint=f"known: {', '.join(ctl.targets())}")
+    if args.action == "pids":
+        print(" ".join(str(p) for p in ctl.pids(args.target)))
+        return 0
+    if args.action == "running":
+        problems = ctl.problems([args.target])
+        print(problems[0] if problems else f"{args.target} running")
+        return 1 if problems else 0
+    if args.action == "ready":
+        problem = ctl.wait_ready(args.target, args.timeout)
+        print(problem or f"{args.target} ready")
+        return 1 if problem else 0
+    result = ctl.stop(args.target, args.grace) if args.action == "stop" else getattr(ctl, args.action)(args.target)
+    if args.json:
+        print(json.dumps(result.record()))
+    else:
+        print(f"{args.action} {args.target}: {result.outcome}; pids {list(result.pids_before)} -> "
+              f"{list(result.pids_after)}" + (f" ({result.detail})" if result.detail else ""))
+    return 0
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -192,7 +233,7 @@ def _print_status(status: dict[str, Any]) -> None:
             print(f"  {name:20s} -")
             return
         health = {True: "healthy", False: "UNHEALTHY", None: ""}[part.get("healthy")]
-        run = "running" if part.get("running") else "NOT RUNNING"
+        run = ("STOPPED (SIGSTOP)" if part.get("stopped") else "running") if part.get("running") else "NOT RUNNING"
         extra = f" ({part['problem']})" if part.get("problem") else ""
         print(f"  {name:20s} {part.get('url') or '':28s} pid {part.get('pid')!s:8s} {run} {health}{extra}")
 

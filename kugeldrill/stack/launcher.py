@@ -41,7 +41,7 @@ from kugeldrill.stack.launch.plan import (
     proxy_name,
     proxy_specs,
 )
-from kugeldrill.stack.launch.procs import pid_matches, pid_running, port_listening, stop_pid
+from kugeldrill.stack.launch.procs import pid_matches, pid_running, pid_stopped, port_listening, stop_pid
 from kugeldrill.stack.launch.state import STATE_NAME, STATE_VERSION, StateFile, read_state
 from kugeldrill.stack.launch.supervisor import Supervisor
 from kugeldrill.stack.servers import ManagedProcess, RedisServer, ToxiproxyServer, log_tail
@@ -49,6 +49,7 @@ from kugeldrill.stack.services.common.settings import KNOWN_DEFECTS, BreakerConf
 
 COMPONENT_DEFECTS = frozenset({"shared_consumer_id", "database_index"})
 ACK_MODELS = ("1.18", "1.16")
+REDIS_PERSISTENCE = ("none", "aof")  # none: a restart loses everything; aof: appendonly, fsync every second
 PROBE_TIMEOUT = 1.0  # seconds per health probe; the overall wait is StackOptions.health_timeout
 
 
@@ -67,6 +68,7 @@ class StackOptions:
     crash_before_effect_every: int = 0
     fail_effect_every: int = 0
     resiliency: bool = True
+    redis_persistence: str = "none"
     dapr_timeout_seconds: float = 5.0
     dapr_max_attempts: int = 3
     health_timeout: float = 60.0
@@ -101,6 +103,8 @@ class StackOptions:
                               hint="with 1 every write fails, redeliveries too, and nothing is ever applied")
         if self.health_timeout <= 0:
             raise ConfigError(f"health timeout must be > 0 s, got {self.health_timeout}")
+        if self.redis_persistence not in REDIS_PERSISTENCE:
+            raise ConfigError(f"redis persistence {self.redis_persistence!r} is not one of {', '.join(REDIS_PERSISTENCE)}")
 
     def summary(self) -> dict[str, Any]:
         """The `options` block of stack.json."""
@@ -113,6 +117,7 @@ class StackOptions:
             "crash_before_effect_every": self.crash_before_effect_every,
             "fail_effect_every": self.fail_effect_every,
             "resiliency": self.resiliency,
+            "redis_persistence": self.redis_persistence,
         }
 
     def _breaker(self) -> BreakerConfig:
@@ -126,12 +131,17 @@ class StackStartError(DrillError):
     """A part of the stand-in failed to start; the message names it and shows its log tail."""
 
 
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def _child_env_overrides() -> dict[str, str]:
+    """What the launcher adds to its own environment for the services and sidecars; recorded
+    per process in stack.json (`env`), so a restart from the file runs them the same way."""
     # Children must import this checkout even when started from another directory.
     root = str(PROJECT_ROOT)
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
+    return {"PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": root + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")}
+
+
+def _child_env() -> dict[str, str]:
+    return dict(os.environ, **_child_env_overrides())
 
 
 class Stack:
@@ -239,13 +249,15 @@ class Stack:
         logs = state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
 
-        redis = RedisServer(workdir=state_dir / "redis", port=plan.redis, host=HOST)
+        redis = RedisServer(workdir=state_dir / "redis", port=plan.redis, host=HOST,
+                            persist=opts.redis_persistence == "aof")
         (state_dir / "redis").mkdir(parents=True, exist_ok=True)
         self._servers["redis"] = redis
         self._start_server("redis-server", redis)
         self._file.update(lambda s: s.update(redis={
             "url": redis.url, "host": HOST, "port": redis.port, "pid": redis.process.pid,
             "log": str(redis.process.log_path), "match": ["redis-server", f":{redis.port}"],
+            "cmd": list(redis.process.argv), "persistence": opts.redis_persistence,
         }))
 
         toxi = ToxiproxyServer(workdir=state_dir / "toxiproxy", port=plan.toxiproxy, host=HOST)
@@ -340,6 +352,7 @@ class Stack:
                 "url": service_urls[app], "port": plan.services[app], "pid": None, "log": str(log),
                 "events": str(events), "config": str(config_path), "data_dir": str(data_dir),
                 "cmd": [*base, "--config", str(config_path)], "match": [str(config_path)],
+                "env": _child_env_overrides(),
             }
         return entries
 
@@ -369,6 +382,7 @@ class Stack:
             entries[app] = {
                 "url": f"http://{HOST}:{port}", "port": port, "pid": None, "log": str(log),
                 "resources": str(resources), "cmd": cmd, "match": ["--dapr-http-port", str(port), "--app-id", app],
+                "env": _child_env_overrides(),
             }
         return entries
 
@@ -493,7 +507,8 @@ class Stack:
             def proc(entry: dict[str, Any], probe_fn: Callable[[httpx.Client], str | None] | None) -> dict[str, Any]:
                 out = {"url": entry.get("url") or entry.get("api"), "pid": entry.get("pid"), "log": entry.get("log"),
                        "running": pid_matches(entry.get("pid"), entry.get("match", []))}
-                if client is not None and probe_fn is not None and out["running"]:
+                out["stopped"] = bool(out["running"]) and pid_stopped(entry.get("pid"))
+                if client is not None and probe_fn is not None and out["running"] and not out["stopped"]:
                     problem = probe_fn(client)
                     out["healthy"] = problem is None
                     if problem:

@@ -6,6 +6,10 @@ restarts it too: this supervisor notices the exit within `interval` seconds, sta
 same command again (same port, same config, log appended) and records the restart in the
 state file (`services.<app>.restarts`), which the checkers read.
 
+A process fault on a supervised service (`kill app@journal`, restarted when the fault
+ends) marks the entry `held` while it keeps the process down, and restarts it itself: the
+supervisor leaves a held entry alone, and watches a pid someone else started by pid.
+
 It runs as a thread of the launching process (Python API) or, for `kugeldrill stack up`
 which returns while the stack keeps running, as a detached process:
 `python -m stack.launch.supervisor --state-file .kugeldrill/stack.json`.
@@ -37,6 +41,7 @@ class Supervisor(threading.Thread):
         handles: dict[str, ManagedProcess] | None = None,
         interval: float = 0.2,
         env: dict[str, str] | None = None,
+        reload_state: bool = False,
     ) -> None:
         super().__init__(name="kugeldrill-supervisor", daemon=True)
         self.state_file = state_file
@@ -44,6 +49,8 @@ class Supervisor(threading.Thread):
         self.handles: dict[str, ManagedProcess] = handles if handles is not None else {}
         self.interval = interval
         self.env = env
+        # A detached supervisor process re-reads stack.json each round: others restart parts too.
+        self.reload_state = reload_state
         self._halt = threading.Event()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -53,6 +60,11 @@ class Supervisor(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.wait(self.interval):
+            if self.reload_state:
+                try:
+                    self.state_file.reload()
+                except Exception as exc:  # noqa: BLE001 - keep the last good view
+                    print(f"supervisor: cannot re-read {self.state_file.path}: {exc}", file=sys.stderr, flush=True)
             for app in self.apps:
                 if self._halt.is_set():
                     return
@@ -63,7 +75,14 @@ class Supervisor(threading.Thread):
 
     def _check(self, app: str) -> None:
         entry: dict[str, Any] = self.state_file.state.get("services", {}).get(app) or {}
+        old_seen = entry.get("pid")
+        if entry.get("held"):
+            return  # a process fault keeps it down on purpose and will start it itself
         handle = self.handles.get(app)
+        if handle is not None and entry.get("pid") and handle.pid != entry.get("pid"):
+            handle.alive()  # reap the old child
+            del self.handles[app]  # restarted by someone else: watch the recorded pid instead
+            handle = None
         if handle is not None:
             if handle.alive():
                 return
@@ -73,6 +92,11 @@ class Supervisor(threading.Thread):
                 return
             exit_code = None
         if self._halt.is_set():
+            return
+        # A process fault may have held it (or started it) since this round began: look again.
+        fresh = self.state_file.reload() if self.reload_state else self.state_file.state
+        entry = fresh.get("services", {}).get(app) or {}
+        if entry.get("held") or (entry.get("pid") != old_seen and pid_matches(entry.get("pid"), entry.get("match", []))):
             return
         old_pid = entry.get("pid")
         proc = ManagedProcess(f"service {app}", list(entry["cmd"]), Path(entry["log"]), env=self.env)
@@ -99,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - print one line, not a traceback
         print(f"supervisor: {exc}", file=sys.stderr)
         return 2
-    sup = Supervisor(StateFile(args.state_file, state), [a for a in args.apps.split(",") if a], interval=args.interval)
+    sup = Supervisor(StateFile(args.state_file, state), [a for a in args.apps.split(",") if a], interval=args.interval,
+                     reload_state=True)
     signal.signal(signal.SIGTERM, lambda *_: sup._halt.set())
     signal.signal(signal.SIGINT, lambda *_: sup._halt.set())
     sup.start()
