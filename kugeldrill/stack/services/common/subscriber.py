@@ -292,13 +292,13 @@ class Subscriber:
         """
         self._recording += 1
         try:
-            applied = await self.db.write(lambda conn: self._apply_tx(conn, route, data, event_id, attempt, dedup, cloudevent_id))
-            if applied:
+            row = await self.db.write(lambda conn: self._apply_tx(conn, route, data, event_id, attempt, dedup, cloudevent_id))
+            if row is not None:
                 self.events.emit(
                     "applied", event_id=event_id, topic=route.topic, subscriber=self.name, attempt=attempt,
-                    dedup=dedup, payload_keys=payload_keys(data),
+                    dedup=dedup, payload_keys=payload_keys(data), row=row,
                 )
-            return applied
+            return row is not None
         finally:
             self._recording -= 1
 
@@ -311,8 +311,8 @@ class Subscriber:
         attempt: int,
         dedup: str,
         cloudevent_id: str | None,
-    ) -> bool:
-        """Business effect + applied row; False when the business key already existed."""
+    ) -> int | None:
+        """Business effect + applied row; the row id, or None when the business key already existed."""
         self._maybe_fail_write(event_id)
         conn.execute("SAVEPOINT effect")
         try:
@@ -320,21 +320,60 @@ class Subscriber:
         except BusinessDuplicate:
             conn.execute("ROLLBACK TO effect")
             conn.execute("RELEASE effect")
-            return False
+            return None
         except sqlite3.IntegrityError as exc:
             conn.execute("ROLLBACK TO effect")
             conn.execute("RELEASE effect")
             if is_unique_violation(exc):
-                return False
+                return None
             raise
         conn.execute("RELEASE effect")
-        conn.execute(
+        cur = conn.execute(
             "INSERT INTO applied (event_id, topic, subscriber, attempt, dedup, cloudevent_id, ts, mono, payload_keys)"
             " VALUES (?,?,?,?,?,?,?,?,?)",
             (event_id, route.topic, self.name, attempt, dedup, cloudevent_id, time.time(), time.monotonic(),
              dumps(payload_keys(data))),
         )
-        return True
+        return int(cur.lastrowid)
+
+    async def reconcile_applied_events(self) -> int:
+        """At start-up: write the `applied` event of every committed application whose event
+        line is missing — the process was killed (SIGKILL, a process fault) between its
+        SQLite commit and the line. The line carries the row's own times and
+        `recovered: true`; without it the events file, which the checkers read, would show
+        a lost event that was applied. Returns how many lines were written."""
+        path = self.events.path
+        if path is None:
+            return 0
+        total = await self.db.read(lambda conn: int(conn.execute("SELECT COUNT(*) FROM applied").fetchone()[0]))
+        if not total:
+            return 0
+        seen: set[int] = set()
+        if path.exists():
+            with open(path, "rb") as fh:
+                for line in fh:
+                    if b'"applied"' not in line:
+                        continue
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        continue  # a torn last line: its row is re-emitted below
+                    if rec.get("kind") == "applied" and isinstance(rec.get("row"), int):
+                        seen.add(rec["row"])
+        if len(seen) >= total:
+            return 0
+        rows = await self.db.read(lambda conn: [dict(r) for r in conn.execute("SELECT * FROM applied ORDER BY id")])
+        written = 0
+        for row in rows:
+            if row["id"] in seen:
+                continue
+            self.events.emit("applied", ts=row["ts"], mono=row["mono"], event_id=row["event_id"], topic=row["topic"],
+                             subscriber=row["subscriber"], attempt=row["attempt"], dedup=row["dedup"],
+                             payload_keys=json.loads(row["payload_keys"]), row=row["id"], recovered=True)
+            written += 1
+        if written:
+            self.log.warning("Recovered %d applied record(s) whose event line was lost when the process stopped", written)
+        return written
 
     async def _count_delivery(self, event_id: str) -> int:
         """How many times this app has seen the event (persisted, so it survives a crash)."""
@@ -445,7 +484,7 @@ def build_subscriber_app(
     array_body_capable: bool,
 ) -> tuple[FastAPI, Database, Subscriber]:
     """The common app (envelope, /health, /metrics), SQLite, Dapr helper and pub/sub routes."""
-    from kugeldrill.stack.services.common.app import create_service_app, on_shutdown
+    from kugeldrill.stack.services.common.app import create_service_app, on_shutdown, on_startup
     from kugeldrill.stack.services.common.dapr_app import install_dapr
     from kugeldrill.stack.services.common.events import shared_event_log
     from kugeldrill.stack.services.common.tenants import tenant_router
@@ -459,6 +498,7 @@ def build_subscriber_app(
     app.state.subscriber = sub
     app.include_router(sub.router())
     app.include_router(tenant_router(db))
+    on_startup(app, sub.reconcile_applied_events)
     on_shutdown(app, db.close)
     return app, db, sub
 
