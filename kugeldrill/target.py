@@ -1,8 +1,10 @@
 """Target files: how to reach, fault and observe a Kugelpos deployment kugeldrill did not start.
 
 A target file (targets/*.yaml) names every service's base URL, the Toxiproxy API, the
-link map, the breaker parameters to judge against, and the observation sources the
-checkers may use (log files or a log command, the Redis URL, optionally MongoDB).
+link map, the breaker parameters to judge against, the observation sources the
+checkers may use (log files or a log command, the Redis URL, optionally MongoDB), and —
+for process faults — the processes and the commands that kill, pause and start them
+(`processes:`, see kugeldrill.target_processes).
 
 Every address must be loopback unless listed under `allow_hosts`: a target file is the
 one place where a user can knowingly widen kugeldrill's reach.
@@ -10,6 +12,7 @@ one place where a user can knowingly widen kugeldrill's reach.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -104,6 +107,85 @@ class PublisherSpec(_Strict):
     republish_window_seconds: float = Field(default=24 * 3600.0, gt=0)
 
 
+PROCESS_ACTIONS = ("kill", "pause", "resume", "stop", "start")
+PROCESS_QUERIES = ("pids", "running", "ready")  # optional: pids for the record, verification, readiness
+PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+BUILTIN_PLACEHOLDERS = ("target", "kind", "app", "grace")
+
+
+class ProcessTargetSpec(_Strict):
+    """One process a drill may kill or pause: values for the command placeholders, and
+    commands of its own where they differ from the shared ones."""
+
+    vars: dict[str, str] = Field(default_factory=dict)  # e.g. {container: kugelpos-cart-1}
+    commands: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class ProcessesSpec(_Strict):
+    """Command templates for process faults (kill, pause, restart) on a deployment.
+
+    A template is an argv list; `{name}` is replaced by the target's `vars`, or by
+    `target` (app@cart), `kind` (app), `app` (cart) and, for `stop`, `grace` (seconds).
+    Other braces (e.g. docker's `{{.State.Pid}}`) are left alone. Actions: kill, pause,
+    resume, stop, start; queries (optional): `pids` (prints pids), `running` (exit 0 when
+    the process runs and is not paused — used to verify heals), `ready` (exit 0 when it
+    serves). A fault whose kind needs an action with no command is refused before the drill.
+    """
+
+    commands: dict[str, list[str]] = Field(default_factory=dict)
+    targets: dict[str, ProcessTargetSpec] = Field(default_factory=dict)
+    cwd: str | None = None  # relative to the target file
+    timeout_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("commands")
+    @classmethod
+    def _known_commands(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        return _check_commands(value, "processes.commands")
+
+    @field_validator("targets")
+    @classmethod
+    def _target_names(cls, value: dict[str, ProcessTargetSpec]) -> dict[str, ProcessTargetSpec]:
+        for name, spec in value.items():
+            kind, _, app = name.partition("@")
+            if not (name == "redis" or (kind in ("sidecar", "app") and app)):
+                raise ValueError(f"process target {name!r} must be redis, sidecar@<app id> or app@<app id>")
+            _check_commands(spec.commands, f"processes.targets.{name}.commands")
+        return value
+
+    def command(self, target: str, action: str) -> list[str] | None:
+        spec = self.targets.get(target)
+        if spec is not None and action in spec.commands:
+            return spec.commands[action]
+        return self.commands.get(action)
+
+    def check_placeholders(self) -> None:
+        """Every `{name}` of every command a target uses has a value (caught at load time)."""
+        for target, spec in self.targets.items():
+            known = set(BUILTIN_PLACEHOLDERS) | set(spec.vars)
+            for action in (*PROCESS_ACTIONS, *PROCESS_QUERIES):
+                argv = self.command(target, action) or []
+                for arg in argv:
+                    for name in PLACEHOLDER_RE.findall(arg):
+                        if name not in known:
+                            raise ConfigError(f"processes: the {action} command of {target} uses {{{name}}}, "
+                                              f"which {target} does not define (vars: {', '.join(sorted(spec.vars)) or 'none'})")
+
+    def resolved_cwd(self, target_path: str | None) -> str | None:
+        if self.cwd is None or Path(self.cwd).is_absolute() or not target_path:
+            return self.cwd
+        return str((Path(target_path).parent / self.cwd).resolve())
+
+
+def _check_commands(value: dict[str, list[str]], where: str) -> dict[str, list[str]]:
+    for action, argv in value.items():
+        if action not in (*PROCESS_ACTIONS, *PROCESS_QUERIES):
+            raise ValueError(f"{where}: unknown command {action!r}; expected some of "
+                             f"{', '.join((*PROCESS_ACTIONS, *PROCESS_QUERIES))}")
+        if not argv or not all(isinstance(a, str) and a for a in argv):
+            raise ValueError(f"{where}.{action} must be a non-empty list of strings (an argv)")
+    return value
+
+
 class AuthSpec(_Strict):
     mode: Literal["api_key", "jwt"] = "jwt"
     username: str = "admin"
@@ -122,6 +204,9 @@ class TargetFile(_Strict):
     observe: ObserveSpec = Field(default_factory=ObserveSpec)
     breaker: BreakerSpec = Field(default_factory=BreakerSpec)
     publisher: PublisherSpec = Field(default_factory=PublisherSpec)
+
+
+    processes: ProcessesSpec | None = None
     path: str | None = Field(default=None, exclude=True)
 
     @field_validator("services")
@@ -186,6 +271,11 @@ def load_target(path: str | Path) -> TargetFile:
         raise ConfigError(_format_validation(path, err)) from err
     target.path = str(path)
     target.check_addresses()
+    if target.processes is not None:
+        try:
+            target.processes.check_placeholders()
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
     return target
 
 

@@ -8,11 +8,12 @@ files, the Redis URL) and none of the stand-in's structured events.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from kugeldrill.target import (AuthSpec, BreakerSpec, LinkSpec, LogSource, ObserveSpec, PublisherSpec, TargetFile,
-                               ToxiproxySpec)
+from kugeldrill.target import (AuthSpec, BreakerSpec, LinkSpec, LogSource, ObserveSpec, ProcessesSpec,
+                               ProcessTargetSpec, PublisherSpec, TargetFile, ToxiproxySpec)
 
 
 # The stand-in's DaprClientHelper backs off 0.1, 0.2, ... s (at most 2 s) between attempts.
@@ -37,6 +38,23 @@ def max_call_seconds(state: dict[str, Any]) -> float:
         backoff = sum(min(_BACKOFF_MAX, _BACKOFF_BASE * 2 ** i) for i in range(attempts - 1))
         worst = max(worst, timeout * attempts + backoff)
     return round(worst or 5.0 * 3 + 0.3, 3)
+
+
+def processes_from_stack(state: dict[str, Any]) -> ProcessesSpec | None:
+    """Command templates that act on the stand-in's processes through its own CLI
+    (`kugeldrill stack process ACTION TARGET`), as a deployment's file would name docker
+    or systemctl commands: process faults on this target go through the command path.
+    None when the state names no state directory to point the commands at."""
+    if not state.get("state_dir"):
+        return None
+    base = [sys.executable, "-m", "kugeldrill", "stack", "process"]
+    tail = ["{target}", "--state-dir", str(state["state_dir"])]
+    commands = {action: [*base, action, *tail] for action in ("kill", "pause", "resume", "start", "pids", "running")}
+    commands["stop"] = [*base, "stop", *tail, "--grace", "{grace}"]
+    commands["ready"] = [*base, "ready", *tail, "--timeout", "1"]
+    names = (["redis"] if state.get("redis") else []) + [f"sidecar@{a}" for a in state.get("sidecars", {})] \
+        + [f"app@{a}" for a in state.get("services", {})]
+    return ProcessesSpec(commands=commands, targets={n: ProcessTargetSpec() for n in names})
 
 
 def target_from_stack(state: dict[str, Any], name: str = "embedded-as-external") -> TargetFile:
@@ -75,4 +93,5 @@ def target_from_stack(state: dict[str, Any], name: str = "embedded-as-external")
             republish_min_age_seconds=float(options.get("republish_min_age_seconds")
                                             or options.get("republish_interval_seconds", 300.0)),
         ),
+        processes=processes_from_stack(state),
     )
