@@ -296,12 +296,16 @@ def check_breakers(inputs: CheckInputs, params: BreakerParams | None = None) -> 
                            details={"unknown": [reason], "provenance": inputs.provenance()})
     if "faults" in inputs.missing:
         unknown.append(f"fault timeline missing ({inputs.missing['faults']}): close-after-heal not checked")
-    windows = failing_windows_by_app(inputs.faults, p.client_timeout_seconds)
     groups: dict[tuple[str, str], tuple[list[BreakerTransition], list[BreakerCall]]] = defaultdict(lambda: ([], []))
     for t in inputs.breaker_transitions:
         groups[(t.service, t.breaker)][0].append(t)
     for c in inputs.breaker_calls:
         groups[(c.service, c.breaker)][1].append(c)
+    services_judged = sorted({svc for svc, _ in groups})
+    # Where a failure is possible (a long pause too): judged windows. Where one is certain:
+    # the windows whose lack of failed calls makes the verdict unknown.
+    windows = failing_windows_by_app(inputs.faults, p.client_timeout_seconds, apps=services_judged, possible=True)
+    certain = failing_windows_by_app(inputs.faults, p.client_timeout_seconds, apps=services_judged)
 
     per_breaker: dict[str, Any] = {}
     for (svc, name), (trans, calls) in sorted(groups.items()):
@@ -311,18 +315,21 @@ def check_breakers(inputs: CheckInputs, params: BreakerParams | None = None) -> 
 
     # Faults that should have made calls fail: did they, and do we see those services at all?
     services = {svc for svc, _ in groups}
-    failed_in_window = 0
     window_report = []
+
+    def failed_calls(app: str, start: float, end: float | None) -> int:
+        return sum(1 for c in inputs.breaker_calls if c.service == app and c.outcome in ("fail", "rejected")
+                   and start <= c.mono <= (end if end is not None else math.inf) + p.order_slack_seconds)
+
+    failed_in_window = sum(failed_calls(app, start, end) for app, wins in certain.items() for start, end, _ in wins)
     for app, wins in sorted(windows.items()):
         for start, end, ids in wins:
-            fails = sum(1 for c in inputs.breaker_calls if c.service == app and c.outcome in ("fail", "rejected")
-                        and start <= c.mono <= (end if end is not None else math.inf) + p.order_slack_seconds)
-            failed_in_window += fails
             window_report.append({"service": app, "fault_ids": ids, "start_mono": round(start, 3),
-                                  "end_mono": None if end is None else round(end, 3), "failed_or_rejected_calls": fails})
-        if app not in services:
+                                  "end_mono": None if end is None else round(end, 3),
+                                  "failed_or_rejected_calls": failed_calls(app, start, end)})
+        if app not in services and app in certain:
             unknown.append(f"service {app} was under a failing fault but has no breaker records")
-    if windows and inputs.breaker_calls and failed_in_window == 0:
+    if certain and inputs.breaker_calls and failed_in_window == 0:
         unknown.append("the faults that should make calls fail produced no failed calls")
 
     counts: dict[str, Any] = {

@@ -4,8 +4,15 @@ More than once is a duplicate. The seed's policy tolerates a duplicate whose app
 overlap a moment when that subscriber's state store was unreachable -- its idempotency
 check could not work (kugelpos.md Surprise 2) -- i.e. any of its applications:
 * carries dedup="error" (the check failed and the service went on), or
-* lies within window_slack of a failing fault on redis@<subscriber> or sidecar@<subscriber>, or
-* lies within window_slack of a `state_unreachable` record of that subscriber.
+* lies within window_slack of a failing fault on redis@<subscriber> or sidecar@<subscriber>
+  (link or process fault; a Redis process fault counts for every subscriber), or
+* lies within window_slack of a `state_unreachable` record of that subscriber;
+or whose applications straddle
+* a Redis restart that lost the idempotency markers (the store itself was lost:
+  "Redis障害: 重複処理許容"), one application before it and one after, however far apart, or
+* a kill of that subscriber's process (`app@<subscriber>`) that came at most window_slack
+  after one of its applications: the crash fell between the effect and its mark, the
+  window the seed's order (check → apply → mark) leaves open.
 Tolerated duplicates fail only in strict mode. Applications with dedup="disabled" (the
 subscriber had no idempotency at all) are never tolerated.
 
@@ -72,8 +79,17 @@ def duplicate_groups(inputs: CheckInputs, p: DuplicatePolicy) -> list[DuplicateG
             elif not a.event_id and a.key in dup_keys.get(a.subscriber, ()):
                 groups[(a.subscriber, "key:" + a.key)].append(a)
 
-    state_windows = failing_windows_by_app([f for f in inputs.faults if f.link_kind in ("redis", "sidecar")],
-                                           p.client_timeout_seconds)
+    subscribers = sorted({a.subscriber for apps in groups.values() for a in apps})
+    state_windows = failing_windows_by_app(
+        [f for f in inputs.faults if f.link_kind in ("redis", "sidecar") or f.process_kind in ("redis", "sidecar")],
+        p.client_timeout_seconds, apps=subscribers)
+    losses = sorted((f.start_mono, f.fault_id) for f in inputs.faults if f.process_kind == "redis" and f.state_lost)
+    kills: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for f in inputs.faults:
+        if f.process_kind == "app":
+            kills[f.app].extend((k, f.fault_id) for k in f.kills)
+    for v in kills.values():
+        v.sort()
     unreachable: dict[str, list[float]] = defaultdict(list)
     for u in inputs.state_unreachable:
         unreachable[u.service].append(u.mono)
@@ -94,6 +110,14 @@ def duplicate_groups(inputs: CheckInputs, p: DuplicatePolicy) -> list[DuplicateG
                 i = bisect.bisect_left(monos, a.mono - p.window_slack_seconds)
                 if i < len(monos) and monos[i] <= a.mono + p.window_slack_seconds:
                     return "state store unreachable (state_unreachable record)"
+        first, last = apps[0].mono, apps[-1].mono
+        for mono, fid in losses:
+            if first < mono < last:
+                return f"state store lost (Redis restarted without its markers, fault {fid})"
+        for a, b in zip(apps, apps[1:]):
+            for mono, fid in kills.get(sub, []):
+                if a.mono <= mono <= a.mono + p.window_slack_seconds and mono < b.mono:
+                    return f"subscriber killed between effect and mark (fault {fid})"
         return None
 
     out = []

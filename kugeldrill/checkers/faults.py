@@ -9,6 +9,15 @@ calls fail when the fault stops traffic or breaks connections:
   (`BreakerParams.client_timeout_seconds`); smaller delays only slow calls;
 * `bandwidth`, `slicer`, `slow_close` and faults on `app@X` (sidecar -> app deliveries)
   do not make X's own Dapr calls fail.
+
+Process faults act the same way through the process: a kill or restart of `sidecar@X`
+makes X's calls fail (refused); of `redis`, every app's calls (one Redis behind every
+sidecar); of `app@X`, none (X makes no calls while it is down). Their window lasts until
+the process answers again. A pause only *may* make calls fail: calls hang, an attempt
+fails once the pause outlasts the client timeout, but a retry after SIGCONT succeeds —
+like a latency fault whose delay ends mid-call. Such windows count where a failure is
+possible (a state-store check that may have failed, a breaker that may have opened) but
+not where failures are required (the breaker checker's "faults produced no failed calls").
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ from kugeldrill.checkers.model import FaultWindow
 FAILING_KINDS = frozenset({"down", "blackhole", "reset_peer", "timeout", "limit_data"})
 CALL_LINKS = frozenset({"sidecar", "redis"})
 STATE_LINKS = frozenset({"redis"})
+PROCESS_KINDS = frozenset({"kill", "pause", "restart"})
+EVERY_APP = "*"  # the app key of a fault that affects every app (a Redis process fault)
 
 
 def _latency_seconds(params: dict) -> float:
@@ -34,6 +45,8 @@ def _latency_seconds(params: dict) -> float:
 
 def makes_calls_fail(fault: FaultWindow, client_timeout_seconds: float) -> bool:
     """True when `fault` makes its app's Dapr calls fail (see the module docstring)."""
+    if fault.process is not None:
+        return fault.process_kind in CALL_LINKS and fault.kind in ("kill", "restart")
     if fault.link_kind not in CALL_LINKS:
         return False
     if fault.kind in FAILING_KINDS:
@@ -43,13 +56,22 @@ def makes_calls_fail(fault: FaultWindow, client_timeout_seconds: float) -> bool:
     return False
 
 
+def may_make_calls_fail(fault: FaultWindow, client_timeout_seconds: float) -> bool:
+    """makes_calls_fail, or a pause of a sidecar or Redis longer than the client timeout."""
+    if makes_calls_fail(fault, client_timeout_seconds):
+        return True
+    if fault.process is None or fault.kind != "pause" or fault.process_kind not in CALL_LINKS:
+        return False
+    return fault.end_mono is None or fault.end_mono - fault.start_mono >= client_timeout_seconds
+
+
 def breaks_state_store(fault: FaultWindow, client_timeout_seconds: float) -> bool:
-    """True when `fault` leaves its app's state store unreachable (idempotency checks fail).
+    """True when `fault` may leave its app's state store unreachable (idempotency checks fail).
 
     redis@X cuts the store itself; sidecar@X cuts the app from the sidecar, which fronts
-    the store, so both count.
+    the store, so both count (links and processes; a long pause counts too).
     """
-    return makes_calls_fail(fault, client_timeout_seconds)
+    return may_make_calls_fail(fault, client_timeout_seconds)
 
 
 Window = tuple[float, float | None, list[str]]  # start_mono, end_mono (None: never healed), fault ids
@@ -70,12 +92,25 @@ def merge_windows(faults: Iterable[FaultWindow]) -> list[Window]:
     return merged
 
 
-def failing_windows_by_app(faults: Iterable[FaultWindow], client_timeout_seconds: float) -> dict[str, list[Window]]:
-    """app id -> merged windows of the faults that make its calls fail."""
+def affected_app(fault: FaultWindow) -> str:
+    """The app whose calls the fault touches, or EVERY_APP for a Redis process fault."""
+    return EVERY_APP if fault.process_kind == "redis" else fault.app
+
+
+def failing_windows_by_app(faults: Iterable[FaultWindow], client_timeout_seconds: float,
+                           apps: Iterable[str] = (), *, possible: bool = False) -> dict[str, list[Window]]:
+    """app id -> merged windows of the faults that make its calls fail (`possible`: or may).
+
+    A fault on every app (a Redis process fault) is given to each of `apps` (the services
+    the caller judges); without `apps` it has nowhere to go."""
+    every = list(apps)
+    fails = may_make_calls_fail if possible else makes_calls_fail
     per_app: dict[str, list[FaultWindow]] = {}
     for f in faults:
-        if makes_calls_fail(f, client_timeout_seconds):
-            per_app.setdefault(f.app, []).append(f)
+        if fails(f, client_timeout_seconds):
+            target = affected_app(f)
+            for app in (every if target == EVERY_APP else [target]):
+                per_app.setdefault(app, []).append(f)
     return {app: merge_windows(fs) for app, fs in per_app.items()}
 
 
