@@ -170,6 +170,46 @@ def _check_semantics(loaded: LoadedScenario, source: str) -> None:
             raise ConfigError(f"{source}:{loaded.line_of(('target',))}: field 'target': expected 'embedded' or the "
                               f"path of a target file (targets/*.yaml), but {sc.target!r} does not exist")
     _check_faults_with_chaos(loaded, source)
+    if sc.target != "embedded":
+        check_process_commands(loaded, next(c for c in candidates if c.is_file()))
+
+
+def check_process_commands(loaded: LoadedScenario, target_path: Path) -> None:
+    """A process fault against a target file needs its commands: refused now, not mid-drill.
+
+    (The embedded stand-in can do every action; a target can only what its file names.)"""
+    faults = [(i, f) for i, f in enumerate(loaded.scenario.faults) if f.process]
+    if not faults:
+        return
+    try:
+        from kugeldrill.chaos.faults import get_kind
+        from kugeldrill.chaos.processes import select_targets
+    except ImportError:
+        return
+    from kugeldrill.target import load_target
+
+    source = str(loaded.path)
+    target = load_target(target_path)
+    for i, fault in faults:
+        where = f"{source}:{loaded.line_of(('faults', i, 'process'))}: field 'faults[{i}].process'"
+        if target.processes is None:
+            raise ConfigError(f"{where}: {fault.kind} {fault.process} is a process fault, but target file "
+                              f"{target_path} names no process commands",
+                              hint="add a 'processes:' section (commands kill/pause/resume/stop/start and targets) "
+                                   "to the target file; see kugeldrill/target_processes.py")
+        kind = get_kind(fault.kind, f"faults[{i}]")
+        params = kind.validate(fault.params, fault.for_, f"faults[{i}].params")
+        needs = kind.needs(params) if kind.needs else ()
+        try:
+            targets = select_targets(fault.process, list(target.processes.targets))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc} in target file {target_path}") from None
+        for name in targets:
+            missing = [a for a in needs if target.processes.command(name, a) is None]
+            if missing:
+                raise ConfigError(f"{where}: {fault.kind} {name} needs the command(s) {', '.join(missing)}, which "
+                                  f"target file {target_path} does not name",
+                                  hint=f"add processes.commands.{missing[0]} (an argv template) to the target file")
 
 
 def _check_faults_with_chaos(loaded: LoadedScenario, source: str) -> None:
@@ -184,6 +224,12 @@ def _check_faults_with_chaos(loaded: LoadedScenario, source: str) -> None:
         except ConfigError as exc:
             raise ConfigError(f"{source}:{loaded.line_of(('faults', i, 'kind'))}: field '{where}.kind': {exc}",
                               hint=exc.hint) from None
+        subject = "process" if kind.acts_on == "process" else "link"
+        if getattr(fault, subject) is None:
+            other = "link" if subject == "process" else "process"
+            raise ConfigError(f"{source}:{loaded.line_of(('faults', i, other))}: field '{where}.{other}': fault kind "
+                              f"{fault.kind!r} acts on a {subject}; give '{subject}:' instead",
+                              hint="process kinds (kill, pause, restart) take process: redis | sidecar@X | app@X")
         try:
             kind.validate(fault.params, fault.for_, f"{where}.params")
         except ConfigError as exc:

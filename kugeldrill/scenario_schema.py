@@ -114,11 +114,15 @@ class LoadSpec(_Strict):
 
 
 class FaultSpec(_Strict):
-    """One scheduled fault. `kind` and `params` are checked by chaos' own vocabulary."""
+    """One scheduled fault. `kind` and `params` are checked by chaos' own vocabulary.
+
+    Link kinds (down, latency, ...) name a `link`; process kinds (kill, pause, restart)
+    name a `process` (redis, sidecar@X, app@X, selectors like app@*)."""
 
     at: float = Field(ge=0)
     for_: float = Field(alias="for", gt=0)
-    link: str = Field(min_length=3)
+    link: str | None = Field(default=None, min_length=3)
+    process: str | None = Field(default=None, min_length=1)
     kind: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
     id: str | None = None
@@ -127,12 +131,29 @@ class FaultSpec(_Strict):
 
     @field_validator("link")
     @classmethod
-    def _selector(cls, link: str) -> str:
-        for part in link.split(","):
+    def _selector(cls, link: str | None) -> str | None:
+        for part in (link or "").split(",") if link is not None else []:
             part = part.strip()
             if "@" not in part:
                 raise ValueError(f"link selector {part!r} must look like '<kind>@<app>' (e.g. redis@cart, *@journal)")
         return link
+
+    @field_validator("process")
+    @classmethod
+    def _process_selector(cls, process: str | None) -> str | None:
+        for part in (process or "").split(",") if process is not None else []:
+            part = part.strip()
+            if part not in ("redis", "*") and "@" not in part:
+                raise ValueError(f"process selector {part!r} must be 'redis', 'sidecar@<app>' or 'app@<app>' "
+                                 "(e.g. app@journal, sidecar@*)")
+        return process
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> "FaultSpec":
+        if (self.link is None) == (self.process is None):
+            raise ValueError("give either 'link' (a link fault) or 'process' (kill, pause, restart), not "
+                             + ("both" if self.link is not None else "neither"))
+        return self
 
     def as_timeline_entry(self) -> dict[str, Any]:
         """The dict chaos' timeline parser receives ('for' spelled as in the file)."""
@@ -153,6 +174,10 @@ class StackSpec(_Strict):
 
     breaker: BreakerOptions = Field(default_factory=BreakerOptions)
     republish_interval_seconds: float = Field(default=5.0, gt=0)
+    # only events older than this are republished (None: the interval). Kugelpos waits 5 min;
+    # a drill that keeps a subscriber down repeatedly needs more than the interval, or every
+    # round republishes the whole backlog to every subscriber (Surprise 4, amplification).
+    republish_min_age_seconds: float | None = Field(default=None, gt=0)
     ack_model: Literal["1.18", "1.16"] = "1.18"
     defects: list[str] = Field(default_factory=list)
     crash_before_effect_every: int = Field(default=0, ge=0)
@@ -166,8 +191,11 @@ class StackSpec(_Strict):
     # fault can lose ACKs; a drill shortens these so redelivery happens within its run.
     processing_timeout_seconds: float | None = Field(default=None, gt=0)
     redeliver_interval_ms: int | None = Field(default=None, ge=0)
+    # none: a Redis restart loses markers, streams, pending lists and groups; aof: it keeps them
+    redis_persistence: Literal["none", "aof"] = "none"
 
-    _secs = field_validator("republish_interval_seconds", "processing_timeout_seconds", mode="before")(
+    _secs = field_validator("republish_interval_seconds", "republish_min_age_seconds", "processing_timeout_seconds",
+                            mode="before")(
         lambda v: v if v is None else parse_seconds(v))
 
     @field_validator("defects")

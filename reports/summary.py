@@ -79,8 +79,25 @@ class LoadTotals:
 
 
 @dataclass
+class ProcessAction:
+    """One action of a process fault (kill, pause, resume, stop, start) on the time axis."""
+
+    action: str
+    t: float
+    pids_before: list[int] = field(default_factory=list)
+    pids_after: list[int] = field(default_factory=list)
+    outcome: str = ""  # done | already | escalated
+    error: str | None = None
+    ready_t: float | None = None  # a start: when the process answered its health probe
+    ready_error: str | None = None
+
+
+@dataclass
 class FaultSpan:
-    """A scheduled fault as it happened (start/end since t0; end None: never healed)."""
+    """A scheduled fault as it happened (start/end since t0; end None: never healed).
+
+    A process fault has `process` (redis, sidecar@X, app@X) instead of a link, and its
+    actions with the pids before and after each."""
 
     id: str
     link: str
@@ -90,6 +107,29 @@ class FaultSpan:
     params: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     status: str = ""
+    process: str | None = None
+    actions: list[ProcessAction] = field(default_factory=list)
+
+    @property
+    def subject(self) -> str:
+        """The link of a link fault, the process target of a process fault."""
+        return self.process or self.link or "?"
+
+
+@dataclass
+class ProcessFaultReport:
+    """What a process fault did to the events in flight and, for Redis, to its contents.
+
+    recovery: counts of kugeldrill.checkers.recovery (in flight, recovered, lost,
+    republished, ...). redis: inventories before the fault, right after the restart (with
+    how many of the earlier markers, stream entries, groups and pending entries survived),
+    at the end, and what was lost."""
+
+    id: str
+    process: str
+    kind: str
+    recovery: dict[str, Any] | None = None
+    redis: dict[str, Any] | None = None
 
 
 @dataclass
@@ -167,6 +207,7 @@ class RunSummary:
     totals: LoadTotals | None = None
     endpoints: list[dict[str, str]] = field(default_factory=list)  # Locust's per-name CSV rows, verbatim
     faults: list[FaultSpan] = field(default_factory=list)
+    process_faults: list[ProcessFaultReport] = field(default_factory=list)
     breaker_transitions: list[BreakerPoint] = field(default_factory=list)
     checks: list[CheckResult] = field(default_factory=list)
     expectations: list[ExpectationResult] = field(default_factory=list)
@@ -215,7 +256,8 @@ class RunSummary:
         kw["phases"] = [_record(Phase, p) for p in data.get("phases") or []]
         kw["series"] = [_record(SeriesPoint, r) for r in data.get("series") or []]
         kw["totals"] = _record(LoadTotals, data["totals"]) if data.get("totals") else None
-        kw["faults"] = [_record(FaultSpan, f) for f in data.get("faults") or []]
+        kw["faults"] = [_fault(f) for f in data.get("faults") or []]
+        kw["process_faults"] = [_record(ProcessFaultReport, p) for p in data.get("process_faults") or []]
         kw["breaker_transitions"] = [_record(BreakerPoint, _renamed(t)) for t in data.get("breaker_transitions") or []]
         kw["checks"] = [_record(CheckResult, c) for c in data.get("checks") or []]
         kw["events"] = _record(EventTotals, data["events"]) if data.get("events") else None
@@ -239,6 +281,12 @@ def _renamed(row: dict[str, Any]) -> dict[str, Any]:
     if "to" in row:
         row.setdefault("to_state", row.pop("to"))
     return row
+
+
+def _fault(data: dict[str, Any]) -> FaultSpan:
+    span = _record(FaultSpan, data)
+    span.actions = [_record(ProcessAction, a) for a in data.get("actions") or []]
+    return span
 
 
 def _record(cls: type, data: dict[str, Any]) -> Any:

@@ -43,7 +43,11 @@ def with_target(loaded: LoadedScenario, target: Path) -> LoadedScenario:
         raise ConfigError(f"--target {target}: no such target file", hint="write one with 'kugeldrill target from-stack' "
                           "or 'kugeldrill target compose-overlay'")
     scenario = loaded.scenario.model_copy(update={"target": str(target.resolve())})
-    return replace(loaded, scenario=scenario, text=loaded.text + f"\n# --target {target.resolve()}\n")
+    pointed = replace(loaded, scenario=scenario, text=loaded.text + f"\n# --target {target.resolve()}\n")
+    from kugeldrill.scenario import check_process_commands
+
+    check_process_commands(pointed, target)
+    return pointed
 
 
 def run_command(args: argparse.Namespace) -> int:

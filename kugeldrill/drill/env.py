@@ -80,6 +80,7 @@ class DrillEnvironment(Protocol):
     def events_files(self) -> dict[str, Path]: ...  # live per-service event files (may be empty)
     def outbox_probe(self) -> Callable[[], Hashable | None] | None: ...  # for quiescence (None: no outbox)
     def save_into(self, run_dir: Path) -> None: ...  # stack.json / target.yaml, logs, events
+    def process_control(self) -> Any: ...  # chaos.processes.ProcessControl, or None (no process faults)
     def heal(self) -> list[str]: ...  # problems left (empty: healed)
     def teardown(self) -> None: ...
 
@@ -116,6 +117,7 @@ class EmbeddedEnvironment:
         self.description = "embedded stand-in"
         self.redis_url: str | None = stack.redis_url
         self._torn_down = False
+        self._processes: Any = None
 
     @classmethod
     def start(cls, scenario: Scenario, run_dir: Path) -> "EmbeddedEnvironment":
@@ -127,12 +129,14 @@ class EmbeddedEnvironment:
             breaker_reset_seconds=opts.breaker.reset_seconds,
             breaker_half_open_max_calls=opts.breaker.half_open_max_calls,
             republish_interval_seconds=opts.republish_interval_seconds,
+            republish_min_age_seconds=opts.republish_min_age_seconds,
             ack_model=opts.ack_model,
             defects=list(opts.defects),
             crash_before_effect_every=opts.crash_before_effect_every,
             fail_effect_every=opts.fail_effect_every,
             resiliency=opts.resiliency,
             dapr_max_attempts=opts.dapr_max_attempts,
+            redis_persistence=opts.redis_persistence,
         )
         if opts.processing_timeout_seconds is not None or opts.redeliver_interval_ms is not None:
             options.render_components = _component_renderer(opts.processing_timeout_seconds, opts.redeliver_interval_ms)
@@ -179,9 +183,23 @@ class EmbeddedEnvironment:
             if src.is_dir():
                 shutil.copytree(src, run_dir / sub, dirs_exist_ok=True)
 
+    def process_control(self) -> Any:
+        """The stand-in's own processes (kill, pause, restart them from stack.json)."""
+        if self._processes is None:
+            from kugeldrill.stack.launch.control import StandinProcesses
+
+            self._processes = StandinProcesses.for_stack(self.stack)
+        return self._processes
+
     def heal(self) -> list[str]:
+        """Every link healed, every process of the stand-in running and none stopped."""
         proxies = [proxy_name(n) for n in self.stack.state.get("links", {})]
-        return _heal(self.toxiproxy_api(), proxies, self.allow_hosts)
+        problems = _heal(self.toxiproxy_api(), proxies, self.allow_hosts)
+        if not self._torn_down:
+            ctl = self.process_control()
+            ctl.heal_all()
+            problems += ctl.problems(ctl.targets())
+        return problems
 
     def teardown(self) -> None:
         if self._torn_down:
@@ -270,6 +288,14 @@ class TargetEnvironment:
 
     def save_into(self, run_dir: Path) -> None:
         RunFolder(run_dir).target_yaml.write_text(dump_target(self.target), encoding="utf-8")
+
+    def process_control(self) -> Any:
+        """The target file's process command templates, or None when it names none."""
+        if self.target.processes is None:
+            return None
+        from kugeldrill.target_processes import TargetProcesses
+
+        return TargetProcesses(self.target)
 
     def heal(self) -> list[str]:
         return _heal(self.toxiproxy_api(), None, self.allow_hosts)

@@ -13,7 +13,8 @@ from pathlib import Path
 from kugeldrill.checkers.columns import rows
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.drill.locust import read_history, read_totals
-from kugeldrill.reports.summary import BreakerPoint, EventBucket, EventTotals, FaultSpan, RunSummary
+from kugeldrill.reports.summary import (BreakerPoint, EventBucket, EventTotals, FaultSpan, ProcessAction,
+                                        RunSummary)
 
 
 def fill_load(summary: RunSummary, run_dir: Path) -> None:
@@ -31,13 +32,29 @@ def fault_spans(inputs: CheckInputs, t0_mono: float) -> list[FaultSpan]:
     spans = [FaultSpan(id=f.fault_id, link=f.link, kind=f.kind, params=dict(f.params),
                        start=round(f.start_mono - t0_mono, 3),
                        end=None if f.end_mono is None else round(f.end_mono - t0_mono, 3),
-                       error=f.error, status=f.status) for f in inputs.faults]
+                       error=f.error, status=f.status, process=f.process,
+                       actions=process_actions(f.actions, t0_mono)) for f in inputs.faults]
     # A fault that errored before it took effect is shown where it was due; pending and
     # skipped ones (the run stopped before them) have nothing to shade.
     spans += [FaultSpan(id=u.fault_id, link=u.link, kind=u.kind, params=dict(u.params), start=round(u.at, 3),
-                        end=None, error=u.error, status=u.status)
+                        end=None, error=u.error, status=u.status, process=u.process)
               for u in inputs.unapplied_faults if u.status not in ("pending", "skipped")]
     return sorted(spans, key=lambda f: f.start)
+
+
+def process_actions(events: list[dict], t0_mono: float) -> list[ProcessAction]:
+    """A process fault's actions (kill, pause, resume, stop, start) on the report's time axis."""
+    out = []
+    for e in events:
+        if e.get("mono") is None:
+            continue
+        out.append(ProcessAction(
+            action=str(e.get("action")), t=round(float(e["mono"]) - t0_mono, 3),
+            pids_before=list(e.get("pids_before") or []), pids_after=list(e.get("pids_after") or []),
+            outcome=str(e.get("outcome") or ""), error=e.get("error"),
+            ready_t=None if e.get("ready_mono") is None else round(float(e["ready_mono"]) - t0_mono, 3),
+            ready_error=e.get("ready_error")))
+    return out
 
 
 def breaker_points(inputs: CheckInputs, t0_mono: float, until: float = math.inf) -> list[BreakerPoint]:

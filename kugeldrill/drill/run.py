@@ -34,6 +34,8 @@ from kugeldrill.drill.env import DrillEnvironment, open_environment
 from kugeldrill.drill.expectations import judge_all
 from kugeldrill.drill.gather import fill_from_inputs, fill_load
 from kugeldrill.drill.locust import LocustRun, start_locust, stats_written
+from kugeldrill.drill.observe import redis_observer
+from kugeldrill.drill.procfaults import process_fault_summary
 from kugeldrill.drill.runfolder import write_scenario
 from kugeldrill.drill.watch import LiveEvents, latest_load
 from kugeldrill.ground.errors import DrillError
@@ -184,11 +186,9 @@ class Drill:
         links = self.env.link_map()
         api = self.env.toxiproxy_api()
         if sc.faults:
-            if not api:
-                raise DrillError(f"scenario {sc.name} has faults but the target has no Toxiproxy API")
-            self.timeline = Timeline([f.as_timeline_entry() for f in sc.faults], links, api,
-                                     out=self.folder.timeline_json)
-            self._ensure_links(links, api)
+            self.timeline = self._make_timeline(links, api)
+            if api:
+                self._ensure_links(links, api)
         if self.params.outcomes.parts and "outcomes" in self.params.enabled:
             self._phase("business before")
             self._business_before()
@@ -235,6 +235,8 @@ class Drill:
         if "outcomes" in self.params.enabled:
             self._business_after(inputs)
         s.checks = run_all(inputs, self.params)
+        if any(f.process for f in sc.faults):
+            s.process_faults = process_fault_summary(inputs, self.env.redis_url, tuple(self.env.allow_hosts))
 
     def _republish_margin(self) -> float:
         """After a republish run is due: time for it to run and its deliveries to land."""
@@ -311,6 +313,23 @@ class Drill:
         save_snapshots(self.folder.business_json, self.business)
         inputs.business_before, inputs.business_after = before, self.business["after"]
         inputs.mark("business", "report, journal and stock APIs before the load and after the drill")
+
+    def _make_timeline(self, links: Any, api: str | None) -> Any:
+        """The fault timeline, with the environment's process control when there are process faults."""
+        sc = self.sc
+        if any(f.link for f in sc.faults) and not api:
+            raise DrillError(f"scenario {sc.name} has link faults but the target has no Toxiproxy API")
+        processes = None
+        if any(f.process for f in sc.faults):
+            processes = self.env.process_control()  # type: ignore[union-attr]
+            if processes is None:
+                raise DrillError(f"scenario {sc.name} has process faults but {self.env.description} names no "  # type: ignore[union-attr]
+                                 "process commands", hint="add a 'processes:' section to the target file "
+                                                          "(kill/pause/resume/stop/start command templates)")
+        return Timeline([f.as_timeline_entry() for f in sc.faults], links,
+                        api if any(f.link for f in sc.faults) else None, processes=processes,
+                        observe=redis_observer(self.env.redis_url, tuple(self.env.allow_hosts)) if processes else None,  # type: ignore[union-attr]
+                        out=self.folder.timeline_json)
 
     def _ensure_links(self, links: Any, api: str) -> None:
         """A target with manage_links=populate gets its proxies created; the stand-in has them."""
