@@ -3,8 +3,10 @@
 Drawn by our own code (no charting library, no CDN) so report.html opens offline and
 stays one file. Locust's charts cannot mark fault windows (its issue #2397); this chart
 exists to show, on one time axis, what the faults did to traffic and to the breakers.
-Elements carry classes (`fault-window`, `breaker-lane`, `breaker-segment`) and data
-attributes so tests and readers' tools can find them.
+Elements carry classes (`fault-window`, `breaker-lane`, `breaker-segment`,
+`process-action`) and data attributes so tests and readers' tools can find them. A
+process fault (kill, pause, restart) is a window like a link fault's, labelled with its
+process target, with a tick at each action (kill, stop, start, pause, resume).
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ def _fault_labels(faults: list[FaultSpan]) -> list[tuple[str, int]]:
             groups.append((i, [i]))
     for row, (head, members) in enumerate(groups):
         f = faults[head]
-        links = [faults[m].link for m in members]
+        links = [faults[m].subject for m in members]
         if len(links) == 1:
             text = f"{f.kind} {links[0]}"
         else:
@@ -87,6 +89,9 @@ def _fault_labels(faults: list[FaultSpan]) -> list[tuple[str, int]]:
             text = f'{f.kind} {kinds.pop() + "@*" if len(kinds) == 1 else "…"} ({len(links)} links)'
         out[head] = (text, row % 3)
     return out
+
+
+ACTION_COLOURS = {"kill": "#b71c1c", "stop": "#e65100", "start": "#1b5e20", "pause": "#4a148c", "resume": "#1b5e20"}
 
 
 def _polyline(points: list[tuple[float, float]], colour: str, cls: str) -> str:
@@ -122,17 +127,24 @@ def render_timeline_svg(summary: RunSummary) -> str:
         start = f.start
         healed = f.end is not None
         end = f.end if f.end is not None else x_max
-        label = f"{f.kind} {f.link}"
+        label = f"{f.kind} {f.subject}"
         title = f"{label}: {start:.1f}s → " + (f"{end:.1f}s" if healed else "never healed")
         if f.error:
             title += f" (error: {f.error})"
+        subject_attr = f'data-process="{escape(f.process)}"' if f.process else f'data-link="{escape(f.link)}"'
+        ticks = "".join(
+            f'<line class="process-action" data-action="{escape(a.action)}" data-t="{a.t:.3f}" '
+            f'x1="{x(a.t):.1f}" x2="{x(a.t):.1f}" y1="{band_top}" y2="{band_bottom}" '
+            f'stroke="{ACTION_COLOURS.get(a.action, "#455a64")}" stroke-width="1.2">'
+            f'<title>{escape(a.action)} {escape(f.subject)} at {a.t:.2f}s: pids {a.pids_before} → {a.pids_after}'
+            f'</title></line>' for a in f.actions if not a.error and a.outcome != "already")
         out.append(
-            f'<g class="fault-window" data-link="{escape(f.link)}" data-kind="{escape(f.kind)}" '
+            f'<g class="fault-window" {subject_attr} data-kind="{escape(f.kind)}" '
             f'data-start="{start:.3f}" data-end="{end:.3f}" data-healed="{str(healed).lower()}">'
             f'<title>{escape(title)}</title>'
             f'<rect x="{x(start):.1f}" y="{band_top}" width="{max(x(end) - x(start), 1.5):.1f}" '
             f'height="{band_bottom - band_top}" fill="{"#90a4ae" if healed else "#ff7043"}" fill-opacity="0.22" '
-            f'stroke="#607d8b" stroke-dasharray="3,2"/>'
+            f'stroke="#607d8b" stroke-dasharray="3,2"/>' + ticks
             + (f'<text x="{x(start) + 3:.1f}" y="{band_top + 12 + labels[i][1] * 11}" fill="#37474f">'
                f'{escape(labels[i][0])}</text>' if labels[i][0] else "") + '</g>')
 

@@ -16,6 +16,7 @@ from typing import Any
 from kugeldrill.checkers.model import CheckResult
 from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.reports.chart import render_timeline_svg
+from kugeldrill.reports.process_faults import render_process_faults
 from kugeldrill.reports.summary import LoadTotals, RunSummary
 
 CSS = """
@@ -228,11 +229,11 @@ def _faults(summary: RunSummary) -> str:
         return '<p class="muted">No faults in this scenario.</p>'
     rows = "".join(
         f'<tr class="{"failed" if f.end is None or f.error else ""}"><td>{escape(f.id)}</td>'
-        f'<td>{escape(f.link)}</td><td>{escape(f.kind)}</td>'
+        f'<td>{escape(f.subject)}</td><td>{escape(f.kind)}</td>'
         f'<td>{escape(json.dumps(f.params))}</td><td class="num">{_fmt(f.start)}</td>'
         f'<td class="num">{_fmt(f.end) if f.end is not None else "<b>never healed</b>"}</td>'
         f'<td>{escape(f.error or "")}</td></tr>' for f in summary.faults)
-    return ('<table class="faults"><tr><th>id</th><th>link</th><th>kind</th><th>params</th><th>applied (s)</th>'
+    return ('<table class="faults"><tr><th>id</th><th>link / process</th><th>kind</th><th>params</th><th>applied (s)</th>'
             f'<th>healed (s)</th><th>error</th></tr>{rows}</table>')
 
 
@@ -288,6 +289,7 @@ def render_html(summary: RunSummary, run_dir: Path | None = None) -> str:
 <h2>Breakers</h2>{_checker_section(summary, "breaker", "The breaker checker did not run.")}
 <h2>Convergence</h2><p class="convergence">Time to quiescence after the heal: <b>{conv}</b></p>
 <h2>Faults as applied</h2>{_faults(summary)}
+{('<h2>Process faults</h2>' + render_process_faults(summary)) if any(f.process for f in summary.faults) else ''}
 <h2>Endpoints</h2>{_endpoints(summary)}
 <h2>Files</h2><p>{_files(run_dir) if run_dir else ''}</p>
 <p class="muted">kugeldrill report · run folder {escape(summary.run_dir)}</p>
