@@ -82,7 +82,7 @@ def duplicate_groups(inputs: CheckInputs, p: DuplicatePolicy) -> list[DuplicateG
     subscribers = sorted({a.subscriber for apps in groups.values() for a in apps})
     state_windows = failing_windows_by_app(
         [f for f in inputs.faults if f.link_kind in ("redis", "sidecar") or f.process_kind in ("redis", "sidecar")],
-        p.client_timeout_seconds, apps=subscribers)
+        p.client_timeout_seconds, apps=subscribers, possible=True)
     losses = sorted((f.start_mono, f.fault_id) for f in inputs.faults if f.process_kind == "redis" and f.state_lost)
     kills: dict[str, list[tuple[float, str]]] = defaultdict(list)
     for f in inputs.faults:
