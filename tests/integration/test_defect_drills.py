@@ -22,6 +22,10 @@ no library scenario runs that form already:
   breaker cycle) — `sidecar-cut`;
 
 those library scenarios are part of `kugeldrill run --suite ci` (`make drill`).
+
+mark_before_effect is also caught without the crash knob, by process faults alone: the
+library scenario subscriber-crash (subscribers SIGKILLed repeatedly under load) with the
+defect switched on; its healthy form is tests/integration/test_process_drills.py's.
 """
 
 from __future__ import annotations
@@ -125,3 +129,25 @@ def test_same_drill_passes_without_the_defect(pair: Pair, tmp_path: Path) -> Non
     result = checker_result(out, pair.checker)
     assert code == 0, f"{result['summary']}\n{tail}"
     assert result["valid"] is True and not result["examples"].get(pair.kind)
+
+
+def test_mark_before_effect_is_caught_by_subscriber_crash_alone(tmp_path: Path) -> None:
+    """Real kills on the timeline, no crash knob: a kill between the early mark and the effect
+    loses the event, and the fan-out checker names the subscriber that never applied it."""
+    data = yaml.safe_load((ROOT / "scenarios" / "subscriber-crash.yaml").read_text())
+    assert not data["stack"].get("crash_before_effect_every") and not data["stack"].get("defects")
+    assert [f["kind"] for f in data["faults"]] == ["kill"]
+    data["name"] = "subscriber-crash-mark-before-effect"
+    data["stack"]["defects"] = ["mark_before_effect"]
+    scenario = tmp_path / "subscriber-crash-mark-before-effect.yaml"
+    scenario.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "run"
+    code, tail = run_drill(scenario, out)
+    assert code == 1, tail
+    result = checker_result(out, "fanout")
+    assert result["valid"] is False, result["summary"]
+    missing = result["examples"].get("missing") or []
+    assert missing and {ex["subscriber"] for ex in missing} <= {"report", "journal", "stock"}, result["examples"]
+    verdict = json.loads((out / "verdict.json").read_text())
+    lost = sum(p["recovery"]["lost"] for p in verdict["process_faults"])
+    assert lost >= 1, verdict["process_faults"]  # lost at a kill, never applied afterwards
