@@ -28,8 +28,8 @@ from typing import Any
 import yaml
 
 from kugeldrill.ground.errors import ConfigError
-from kugeldrill.target import (AuthSpec, BreakerSpec, LinkSpec, LogSource, ObserveSpec, TargetFile,
-                               ToxiproxySpec, dump_target)
+from kugeldrill.target import (AuthSpec, BreakerSpec, LinkSpec, LogSource, ObserveSpec, ProcessesSpec,
+                               ProcessTargetSpec, TargetFile, ToxiproxySpec, dump_target)
 
 # Kugelpos' apps in compose order; the index fixes host ports (8000+i) and proxy ports.
 APPS = ("account", "terminal", "master-data", "cart", "report", "journal", "stock")
@@ -128,6 +128,32 @@ def _retarget_components(text: str, redis_host: str, source: Path) -> str:
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 
+def overlay_processes(apps: tuple[str, ...] = LINKED_APPS) -> ProcessesSpec:
+    """Process faults through `docker compose` (kill / pause / unpause / stop / start a service).
+
+    Kugelpos runs each sidecar in its app's network namespace (`network_mode: service:<app>`):
+    killing `app@X` leaves `dapr_X` without a network until it is restarted as well, which a
+    real deployment's crash would do too (Compose has no restart for it: `restart: always`)."""
+    compose = ["docker", "compose", *sum((["-f", f] for f in COMPOSE_FILES), [])]
+    files = " ".join(f"-f {f}" for f in COMPOSE_FILES)
+    targets = {"redis": ProcessTargetSpec(vars={"service": "redis"})}
+    for app in apps:
+        targets[f"sidecar@{app}"] = ProcessTargetSpec(vars={"service": sidecar_service(app)})
+        targets[f"app@{app}"] = ProcessTargetSpec(vars={"service": app})
+    return ProcessesSpec(
+        cwd="..",  # kugeldrill/target.yaml sits in services/kugeldrill/
+        commands={
+            "kill": [*compose, "kill", "-s", "KILL", "{service}"],
+            "pause": [*compose, "pause", "{service}"],
+            "resume": [*compose, "unpause", "{service}"],
+            "stop": [*compose, "stop", "-t", "{grace}", "{service}"],
+            "start": [*compose, "start", "{service}"],
+            "running": ["sh", "-c", f"docker compose {files} ps --status running --services | grep -qx '{{service}}'"],
+        },
+        targets=targets,
+    )
+
+
 def overlay_target(apps: tuple[str, ...] = LINKED_APPS) -> TargetFile:
     links = link_map(apps)
     return TargetFile(
@@ -147,6 +173,7 @@ def overlay_target(apps: tuple[str, ...] = LINKED_APPS) -> TargetFile:
         ),
         # Kugelpos' real breaker (kugelpos.md §6): cumulative failures, reset >= 61 s, HALF_OPEN unlimited.
         breaker=BreakerSpec(threshold=3, reset_seconds=61.0, half_open="unlimited", failures="cumulative"),
+        processes=overlay_processes(apps),
     )
 
 
