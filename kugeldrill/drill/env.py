@@ -195,10 +195,9 @@ class EmbeddedEnvironment:
         """Every link healed, every process of the stand-in running and none stopped."""
         proxies = [proxy_name(n) for n in self.stack.state.get("links", {})]
         problems = _heal(self.toxiproxy_api(), proxies, self.allow_hosts)
-        if not self._torn_down:
-            ctl = self.process_control()
-            ctl.heal_all()
-            problems += ctl.problems(ctl.targets())
+        if not self._torn_down and self._processes is not None:  # a drill with process faults
+            self._processes.heal_all()
+            problems += self._processes.problems(self._processes.targets())
         return problems
 
     def teardown(self) -> None:

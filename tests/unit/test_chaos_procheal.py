@@ -135,3 +135,23 @@ def test_watchdog_heals_process_entries_when_its_parent_dies(tmp_path: Path, sle
     finally:
         parent.kill()
         wd.kill()
+
+
+def test_kugeldrill_heal_carries_out_the_leases_beside_a_timeline(tmp_path: Path) -> None:
+    """A drill killed with its watchdog gone: `kugeldrill heal --state run/timeline.json`."""
+    (tmp_path / "timeline.json").write_text(json.dumps({"t0_wall": 0, "t0_mono": 0, "state": "running",
+                                                        "api": None, "faults": []}))
+    marker = tmp_path / "started"
+    lease = tmp_path / ".chaos-lease-1-abc.json"
+    data = watchdog.make_lease(None, [])
+    data["processes"] = {"crash": {"target": "app@cart", "need": "start", "do": "command",
+                                   "argv": ["touch", str(marker)]}}
+    watchdog.write_lease(lease, data)
+    run = subprocess.run([sys.executable, "-m", "kugeldrill", "heal", "--state", str(tmp_path / "timeline.json")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert marker.exists() and f"process app@cart: ran touch {marker}" in run.stdout
+    assert json.loads(lease.read_text())["state"] == "healed_by_hand"  # a late watchdog leaves it alone
+    again = subprocess.run([sys.executable, "-m", "kugeldrill", "heal", "--state", str(lease)],
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and "all running, none stopped" in again.stdout

@@ -134,3 +134,44 @@ def test_target_must_be_embedded_or_an_existing_file(tmp_path: Path) -> None:
 def test_load_config_checked_by_the_locustfile_schema() -> None:
     msg = _error(GOOD.replace("duration: 20s", "duration: 20s\n  config:\n    cart_wait: [0.1, 0.2]\n    no_such_knob: 1"))
     assert "drill.yaml:" in msg and "load.config" in msg and "no_such_knob" in msg
+
+
+PROCESS = """\
+name: t
+load:
+  users: {CartUser: 2}
+  duration: 20s
+stack:
+  redis_persistence: aof
+  republish_min_age_seconds: 12s
+faults:
+  - {at: 2, for: 5, process: "app@journal,redis", kind: kill, params: {uptime: 1}}
+"""
+
+
+def test_process_faults_parse_and_keep_their_subject() -> None:
+    sc = parse_scenario_text(PROCESS, "drill.yaml").scenario
+    (f,) = sc.faults
+    assert (f.process, f.link, f.kind) == ("app@journal,redis", None, "kill")
+    assert f.as_timeline_entry() == {"at": 2.0, "for": 5.0, "process": "app@journal,redis", "kind": "kill",
+                                     "params": {"uptime": 1}}
+    assert sc.stack.redis_persistence == "aof" and sc.stack.republish_min_age_seconds == 12.0
+
+
+@pytest.mark.parametrize("fault,message", [
+    ("{at: 2, for: 5, kind: kill}", "give either 'link' (a link fault) or 'process'"),
+    ("{at: 2, for: 5, link: redis@cart, process: redis, kind: down}", "not both"),
+    ("{at: 2, for: 5, link: redis@cart, kind: kill}",
+     "drill.yaml:6: field 'faults[0].link': fault kind 'kill' acts on a process; give 'process:' instead"),
+    ("{at: 2, for: 5, process: redis, kind: down}",
+     "drill.yaml:6: field 'faults[0].process': fault kind 'down' acts on a link; give 'link:' instead"),
+    ("{at: 2, for: 5, process: postgres, kind: kill}", "process selector 'postgres' must be 'redis'"),
+    ("{at: 2, for: 5, process: redis, kind: kill, params: {every: 9}}", "every (9s) must be shorter than the fault"),
+])
+def test_bad_process_faults_name_line_and_field(fault: str, message: str) -> None:
+    text = PROCESS.split("faults:")[0].replace("stack:\n  redis_persistence: aof\n  republish_min_age_seconds: 12s\n", "")
+    assert message in _error(text + "faults:\n  - " + fault + "\n")
+
+
+def test_bad_redis_persistence_is_refused() -> None:
+    assert "redis_persistence" in _error(PROCESS.replace("aof", "rdb"))

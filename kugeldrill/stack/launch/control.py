@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from kugeldrill.ground.errors import ConfigError
-from kugeldrill.ground.pids import gone_within, pid_matches, pid_stopped, proc_state, state_within
+from kugeldrill.ground.pids import gone_within, pid_matches, pid_running, pid_stopped, proc_state, state_within
 from kugeldrill.ground.processes import ACTIONS, ProcessActionError, ProcessResult
 from kugeldrill.stack.launch.state import StateFile, read_state
 from kugeldrill.stack.servers import ManagedProcess
@@ -264,6 +264,8 @@ class StandinProcesses:
                 out.append(str(exc))
                 continue
             pid = self._live_pid(entry)
+            if pid is None and self.supervised(target):
+                continue  # between a crash-knob exit and its supervisor's restart
             if pid is None:
                 out.append(f"process {target} is not running (pid {entry.get('pid')})")
             elif pid_stopped(pid):
@@ -286,19 +288,31 @@ class StandinProcesses:
 
     # ------------------------------------------------------------------ the halt button
 
+    def supervised(self, target: str) -> bool:
+        """A service the crash supervisor restarts by itself: crash knob on, the supervisor (a
+        thread of the launching process, or a process) alive, and not held by a fault."""
+        group, app = target_key(target)
+        sup = self.file.state.get("supervisor") or {}
+        entry = self._entry(target, reload=False)
+        return (group == "services" and app in (sup.get("apps") or []) and not entry.get("held")
+                and pid_running(sup.get("pid")))
+
     def heal_all(self) -> list[str]:
         """Continue every stopped process and start every dead one (`kugeldrill heal`).
 
-        Returns one line per action taken; raises nothing for a part that cannot be
-        healed, it is listed by `problems()` afterwards."""
+        A service the crash supervisor restarts on its own is left to it (two starters would
+        race for its port). Returns one line per action taken; raises nothing for a part
+        that cannot be healed, it is listed by `problems()` afterwards."""
         lines = []
         for target in self.targets():
             entry = self._entry(target)
             pid = self._live_pid(entry)
             try:
                 if pid is not None and pid_stopped(pid):
-                    res = self.resume(target)
+                    self.resume(target)
                     lines.append(f"continued {target} (pid {pid})")
+                elif pid is None and self.supervised(target):
+                    continue
                 elif pid is None and entry.get("cmd"):
                     res = self.start(target)
                     lines.append(f"started {target} again (pid {res.pids_after[0] if res.pids_after else '?'})")
