@@ -140,6 +140,7 @@ class StandinProcesses:
 
     def missing_actions(self, target: str, actions: Iterable[str]) -> list[str]:
         entry = self._entry(target, reload=False)
+        actions = list(actions)
         missing = [a for a in actions if a not in ACTIONS]
         if "start" in actions and not entry.get("cmd"):
             missing.append("start")
