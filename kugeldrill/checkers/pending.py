@@ -14,7 +14,8 @@ Which operations' events did not get published, by the best source at hand:
 1. publication records (the stand-in's events): every publish attempt of the event failed;
 2. the publishers' outboxes (a real deployment's MongoDB): the entry's status is `failed`;
 3. neither: the operation ran while its publisher's Dapr calls were made to fail (a failing
-   fault on `sidecar@` or `redis@` of cart/terminal, widened by the longest a call can take).
+   fault on `sidecar@` or `redis@` of cart/terminal, a process fault on their sidecar or on
+   Redis, widened by the longest a call can take).
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ class Pending:
         due = "" if self.next_due_wall is None else f", all due by {time.strftime('%H:%M:%S', time.localtime(self.next_due_wall))}"
         return (f"{len(self.ops)} operation(s) whose events were not published are still due for republish "
                 f"({self.source}{due})")
+
+
+PUBLISHERS = ("cart", "terminal")
 
 
 def _publisher(op: Op) -> str:
@@ -131,7 +135,8 @@ def pending_republish(inputs: CheckInputs, policy: RepublishPolicy, now_wall: fl
             if key and key in failed:
                 add(op)
         return out
-    windows = failing_windows_by_app(inputs.faults, policy.client_timeout_seconds)
+    # A Redis process fault fails both publishers' calls; a long pause of one may have failed them.
+    windows = failing_windows_by_app(inputs.faults, policy.client_timeout_seconds, apps=PUBLISHERS, possible=True)
     spans: dict[str, list[tuple[float, float]]] = {
         app: [(start, end if end is not None else math.inf) for start, end, _ in wins] for app, wins in windows.items()}
     for app, periods in _breaker_not_closed(inputs).items():

@@ -486,7 +486,7 @@ def unhonoured_stack_options(scenario: Scenario, env: DrillEnvironment) -> list[
         shown = value.model_dump() if hasattr(value, "model_dump") else value
         if name == "breaker":
             why = "the target's breaker is the target file's `breaker`"
-        elif name == "republish_interval_seconds":
+        elif name in ("republish_interval_seconds", "republish_min_age_seconds"):
             why = f"the target republishes every {env.republish_policy().interval_seconds} s (its `publisher`)"
         else:
             why = "it is an option of the embedded stand-in"
