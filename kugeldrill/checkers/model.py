@@ -36,8 +36,8 @@ class FaultWindow:
 
     A process fault (kill, pause, restart) has `process` (redis, sidecar@X, app@X) and an
     empty `link`; its end is when the target was running again (ready, where recorded).
-    `kills` are the instants its process was SIGKILLed (each repeated kill, a stop that
-    needed SIGKILL); `state_lost` says whether a Redis restart lost the idempotency
+    `kills` are the instants its process was SIGKILLed and gone (each repeated kill, a stop
+    that needed SIGKILL: when the action returned); `state_lost` says whether a Redis restart lost the idempotency
     markers (True / False, None = not measured).
     """
 

@@ -109,7 +109,8 @@ def test_timeline_adapter_reads_process_faults() -> None:
         "error": None,
         "events": [{"action": "stop", "mono": 100.0, "outcome": "escalated", "seconds": 5.2, "pids_before": [1]},
                    {"action": "start", "mono": 103.0, "ready_mono": 103.4, "pids_after": [2]},
-                   {"action": "kill", "mono": 104.0, "error": "gone"}],
+                   {"action": "kill", "mono": 104.0, "error": "gone"},
+                   {"action": "kill", "mono": 106.0, "seconds": 0.3, "pids_before": [2]}],
         "observations": [{"phase": "before", "data": {"markers_total": 40}},
                          {"phase": "after", "data": {"markers_total": 3, "survived": {"markers_survived": 0}}}],
     }, {"id": "x", "process": "app@cart", "kind": "kill", "applied_mono": None, "status": "failed", "error": "boom"}]}
@@ -117,8 +118,8 @@ def test_timeline_adapter_reads_process_faults() -> None:
     unapplied: list = []
     (w,) = parse_timeline(doc, notes, unapplied)
     assert w.process == "redis" and w.link == "" and w.end_mono == 103.4  # until it answered again
-    assert w.kills == [105.2]  # the stop that needed SIGKILL; the failed kill is not one
-    assert w.state_lost is True and [a["action"] for a in w.actions] == ["stop", "start", "kill"]
+    assert w.kills == [105.2, 106.3]  # when each returned (the process gone); the failed kill is not one
+    assert w.state_lost is True and [a["action"] for a in w.actions] == ["stop", "start", "kill", "kill"]
     assert unapplied[0].process == "app@cart" and "app@cart was not applied: boom" in notes[0]
 
 

@@ -49,12 +49,13 @@ def _process_facts(window: FaultWindow, f: dict[str, Any]) -> None:
     events = [e for e in f.get("events") or [] if isinstance(e, dict)]
     window.actions = [dict(e) for e in events]
     window.observations = [dict(o) for o in f.get("observations") or [] if isinstance(o, dict)]
+    # A kill's instant is when the action returned — the process was gone by then. (It began
+    # earlier: checks and bookkeeping come before the signal, and the process works on
+    # meanwhile; an effect it commits then is still before its death.)
     for e in events:
         if e.get("error"):
             continue
-        if e.get("action") == "kill":
-            window.kills.append(float(e["mono"]))
-        elif e.get("action") == "stop" and e.get("outcome") == "escalated":
+        if e.get("action") == "kill" or (e.get("action") == "stop" and e.get("outcome") == "escalated"):
             window.kills.append(float(e["mono"]) + float(e.get("seconds") or 0.0))
     # Not serving until the restarted process answers: the window lasts until then.
     ready = [float(e["ready_mono"]) for e in events if e.get("action") == "start" and e.get("ready_mono")]
