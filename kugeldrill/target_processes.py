@@ -81,9 +81,13 @@ class TargetProcesses:
         return done
 
     def _act(self, target: str, action: str, extra: dict[str, str] | None = None) -> ProcessResult:
-        before = tuple(self.pids(target))
+        """Run the action's command; one `pids` query for the record (each is a command too):
+        the pids it acted on before a kill/pause/stop, the pids it brought up after a start/resume."""
+        before = tuple(self.pids(target)) if action in ("kill", "pause", "stop") else ()
         done = self._run(target, action, extra)
-        after = tuple(self.pids(target))
+        after = tuple(self.pids(target)) if action in ("start", "resume") else ()
+        if action == "pause":
+            after = before  # frozen, not replaced
         detail = (done.stdout or "").strip()[-200:]
         return ProcessResult(target, action, before, after, detail=detail)
 

@@ -69,7 +69,7 @@ def test_actions_run_the_rendered_commands(tmp_path: Path) -> None:
     assert ctl.targets() == ["redis", "app@cart", "sidecar@cart"]
     assert ctl.pids("redis") == [4242]  # docker's {{.State.Pid}} is not a placeholder and stays as it is
     res = ctl.pause("redis")
-    assert (res.action, res.outcome, res.pids_before) == ("pause", "done", (4242,))
+    assert (res.action, res.outcome, res.pids_before, res.pids_after) == ("pause", "done", (4242,), (4242,))
     assert state.joinpath("redis").read_text() == "paused\n"
     assert ctl.problems(["redis", "app@cart"]) == [
         "process redis is not running (or paused) according to its 'running' command"]
