@@ -5,9 +5,9 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from kugeldrill.explore.generate import NETWORK_KINDS, Space
+from kugeldrill.explore.generate import NETWORK_KINDS, PROCESS_KINDS, Space
 from kugeldrill.ground.errors import ConfigError
-from kugeldrill.stack.launch.plan import link_names
+from kugeldrill.stack.launch.plan import SIDECAR_APPS, SUBSCRIBERS, link_names
 from kugeldrill.target import load_target
 
 
@@ -16,6 +16,19 @@ def available_links(target: Path | None) -> list[str]:
     if target is None:
         return link_names()
     return sorted(load_target(target).links)
+
+
+def available_processes(target: Path | None) -> list[str]:
+    """The stand-in's process targets, or the ones a target file's `processes:` names.
+
+    On the stand-in: Redis, every sidecar and the subscribers. Not the publishers: a kill
+    between a publish and its `publish` event line leaves the events file without the
+    publication (the outbox cannot tell whether it went out), and the fan-out checker would
+    call the subscribers' applications of it unexpected — a false alarm."""
+    if target is None:
+        return ["redis", *(f"sidecar@{a}" for a in SIDECAR_APPS), *(f"app@{a}" for a in SUBSCRIBERS)]
+    spec = load_target(target).processes
+    return list(spec.targets) if spec is not None else []
 
 
 def narrow(links: list[str], selectors: str | None) -> tuple[str, ...]:
@@ -31,6 +44,8 @@ def narrow(links: list[str], selectors: str | None) -> tuple[str, ...]:
 
 def build_space(target: Path | None, links: str | None, kinds: str | None, max_faults: int) -> Space:
     chosen_kinds = tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else tuple(NETWORK_KINDS)
-    space = Space(links=narrow(available_links(target), links), kinds=chosen_kinds, max_faults=max_faults)
+    processes = tuple(available_processes(target)) if set(chosen_kinds) & set(PROCESS_KINDS) else ()
+    space = Space(links=narrow(available_links(target), links), kinds=chosen_kinds, max_faults=max_faults,
+                  processes=processes)
     space.check()
     return space

@@ -90,3 +90,14 @@ def test_signature_names_checker_and_kind_and_prefers_real_failures():
     assert primary(sig) == ("breaker", "not_opened")
     assert primary(signature(_summary(fanout=None))) == ("fanout", "unknown")
     assert signature(_summary(breaker=True)) == []
+
+
+def test_process_kinds_draw_from_the_stand_in_s_process_targets() -> None:
+    from kugeldrill.explore.generate import draw
+    from kugeldrill.explore.space import build_space
+
+    space = build_space(None, "redis@*", "kill,pause,restart", 2)
+    assert "redis" in space.processes and "app@journal" in space.processes and "app@cart" not in space.processes
+    for i in range(10):
+        for f in draw(7, i, space).faults:
+            assert f.process and f.target in space.processes
