@@ -178,6 +178,11 @@ class StackSpec(_Strict):
     # a drill that keeps a subscriber down repeatedly needs more than the interval, or every
     # round republishes the whole backlog to every subscriber (Surprise 4, amplification).
     republish_min_age_seconds: float | None = Field(default=None, gt=0)
+    # The Dapr sidecar beside each app: real daprd, or kugeldrill's stand-in sidecar; None:
+    # daprd where it is installed (make setup), else the stand-in, with a note in the report.
+    sidecar: Literal["daprd", "standin"] | None = None
+    # 1.18: a failed delivery is acked (Dapr >= 1.17); 1.16: it stays pending and is
+    # redelivered. With daprd, 1.16 needs tools/bin/daprd-1.16 (make daprd-1.16).
     ack_model: Literal["1.18", "1.16"] = "1.18"
     defects: list[str] = Field(default_factory=list)
     crash_before_effect_every: int = Field(default=0, ge=0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--republish-interval", type=float, default=300.0, help="seconds between republish runs (300)")
     up.add_argument("--republish-min-age", type=float, default=None,
                     help="only republish events older than this (default: the interval)")
-    up.add_argument("--ack-model", choices=["1.18", "1.16"], default="1.18", help="sidecar ack model (1.18)")
+    up.add_argument("--sidecar", choices=["daprd", "standin"], default=None,
+                    help="Dapr sidecar beside each app: daprd (real Dapr, tools/bin/daprd) or standin "
+                         "(kugeldrill's own); default: daprd where installed, else standin")
+    up.add_argument("--ack-model", choices=["1.18", "1.16"], default="1.18",
+                    help="Dapr ack model (1.18); with daprd, 1.16 runs tools/bin/daprd-1.16 (make daprd-1.16)")
     up.add_argument("--defect", action="append", default=[], metavar="NAME",
                     help="switch on one documented defect (repeatable)")
     up.add_argument("--crash-before-effect-every", type=int, default=0, metavar="N",
@@ -86,6 +91,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         breaker_half_open_max_calls=args.half_open_calls,
         republish_interval_seconds=args.republish_interval,
         republish_min_age_seconds=args.republish_min_age,
+        sidecar=args.sidecar,
         ack_model=args.ack_model,
         defects=list(args.defect),
         crash_before_effect_every=args.crash_before_effect_every,
@@ -96,11 +102,16 @@ def cmd_up(args: argparse.Namespace) -> int:
         supervisor="process",
     )
     stack = Stack.up(opts)
+    status = stack.status(probe=False)
+    note = status["sidecar"].get("note")
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     if args.json:
-        print(json.dumps(stack.status(probe=False), indent=2))
+        print(json.dumps(status, indent=2))
     else:
         print(f"stack healthy in {stack.state.get('startup_seconds', 0):.1f}s; state: {stack.state_path}")
-        _print_urls(stack.status(probe=False))
+        print(f"  sidecars   {_sidecar_line(status['sidecar'])}")
+        _print_urls(status)
     return 0
 
 
@@ -225,8 +236,20 @@ def _print_urls(status: dict[str, Any]) -> None:
         print(f"  {app:12s} {svc['url']}" + (f"   sidecar {side['url']}" if side else ""))
 
 
+def _sidecar_line(sidecar: dict[str, Any]) -> str:
+    """e.g. "daprd 1.18.0 (ack model 1.18)" or "standin 0.1.0 (ack model 1.18; asked for: auto)"."""
+    text = f"{sidecar.get('kind')} {sidecar.get('version') or ''}".rstrip()
+    extra = [f"ack model {sidecar['ack_model']}"] if sidecar.get("ack_model") else []
+    if sidecar.get("requested") not in (None, sidecar.get("kind")):
+        extra.append(f"asked for: {sidecar['requested']}")
+    return text + (f" ({'; '.join(extra)})" if extra else "")
+
+
 def _print_status(status: dict[str, Any]) -> None:
     print(f"state: {status['state_file']} ({status['status']})")
+    print(f"  {'sidecars':20s} {_sidecar_line(status['sidecar'])}")
+    if status["sidecar"].get("note"):
+        print(f"  {'':20s} {status['sidecar']['note']}")
 
     def line(name: str, part: dict[str, Any] | None) -> None:
         if not part:

@@ -114,7 +114,10 @@ class EmbeddedEnvironment:
     def __init__(self, stack: Stack, options: StackOptions) -> None:
         self.stack = stack
         self.options = options
-        self.description = "embedded stand-in"
+        sidecar = stack.state.get("sidecar") or {"kind": "standin"}
+        self.description = f"embedded stand-in (sidecars: {sidecar['kind']} {sidecar.get('version') or ''}".rstrip() + ")"
+        # Why the sidecar is not the one asked for (real daprd not installed), for the report.
+        self.notes: list[str] = [f"sidecars: {sidecar['note']}"] if sidecar.get("note") else []
         self.redis_url: str | None = stack.redis_url
         self._torn_down = False
         self._processes: Any = None
@@ -130,6 +133,7 @@ class EmbeddedEnvironment:
             breaker_half_open_max_calls=opts.breaker.half_open_max_calls,
             republish_interval_seconds=opts.republish_interval_seconds,
             republish_min_age_seconds=opts.republish_min_age_seconds,
+            sidecar=opts.sidecar,
             ack_model=opts.ack_model,
             defects=list(opts.defects),
             crash_before_effect_every=opts.crash_before_effect_every,

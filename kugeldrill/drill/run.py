@@ -174,6 +174,9 @@ class Drill:
         self.params = build_params(sc, self.env.breaker_params(), self.env.republish_policy())
         self.env.save_into(self.run_dir)
         s.target = self.env.description
+        for note in getattr(self.env, "notes", []):  # e.g. why the sidecars are not real daprd
+            self.console.message(f"[{sc.name}] note: {note}")
+            s.notes.append(note)
         for warning in unhonoured_stack_options(sc, self.env):
             self.console.message(f"[{sc.name}] warning: {warning}")
             s.notes.append(f"warning: {warning}")

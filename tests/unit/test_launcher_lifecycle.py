@@ -164,7 +164,7 @@ def test_down_from_state_file_skips_a_pid_that_is_not_ours(tmp_path: Path) -> No
     assert os.getpid() and pid_running(os.getpid())
     # Clean the real one up ourselves.
     os.kill(victim, signal.SIGTERM)
-    stack._handles["services:account"].proc.wait(timeout=10)
+    stack._running.handles["services:account"].proc.wait(timeout=10)
     path.unlink(missing_ok=True)
 
 
@@ -217,7 +217,6 @@ def test_a_port_taken_between_choice_and_bind_is_retried_on_new_ports(tmp_path: 
     import socket
 
     from kugeldrill.stack.launch import plan as plan_mod
-    import kugeldrill.stack.launcher as launcher_mod
 
     squatter = socket.socket()
     squatter.bind(("127.0.0.1", 0))
@@ -233,7 +232,7 @@ def test_a_port_taken_between_choice_and_bind_is_retried_on_new_ports(tmp_path: 
             plan.services["cart"] = taken  # someone else got there first
         return plan
 
-    monkeypatch.setattr(launcher_mod.PortPlan, "allocate", staticmethod(allocate))
+    monkeypatch.setattr(plan_mod.PortPlan, "allocate", staticmethod(allocate))
     try:
         stack = Stack.up(options(tmp_path))
         try:
@@ -248,7 +247,6 @@ def test_a_port_taken_between_choice_and_bind_is_retried_on_new_ports(tmp_path: 
 def test_a_port_conflict_twice_is_reported(tmp_path: Path, monkeypatch) -> None:
     import socket
 
-    import kugeldrill.stack.launcher as launcher_mod
     from kugeldrill.stack.launch import plan as plan_mod
 
     squatter = socket.socket()
@@ -262,7 +260,7 @@ def test_a_port_conflict_twice_is_reported(tmp_path: Path, monkeypatch) -> None:
         plan.services["stock"] = taken
         return plan
 
-    monkeypatch.setattr(launcher_mod.PortPlan, "allocate", staticmethod(allocate))
+    monkeypatch.setattr(plan_mod.PortPlan, "allocate", staticmethod(allocate))
     try:
         with pytest.raises(StackStartError, match=r"(?s)service stock.*Address already in use"):
             Stack.up(options(tmp_path))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kugeldrill.ground.errors import ConfigError, DrillError
-from kugeldrill.stack.launch.plan import PortPlan, link_names, link_url, proxy_specs
+from kugeldrill.stack.launch.plan import PortPlan, SidecarPorts, link_names, link_url, proxy_specs
 from kugeldrill.stack.launch.procs import pid_matches, stop_pid
 from kugeldrill.stack.launch.state import StateFile, read_state
 
@@ -25,22 +25,27 @@ def test_every_sidecar_app_has_three_links_with_the_contract_names() -> None:
 
 
 def test_proxy_specs_point_at_the_right_upstreams() -> None:
+    def ports(http: int) -> SidecarPorts:
+        return SidecarPorts(http=http, grpc=http + 100, metrics=http + 200, internal_grpc=http + 300)
+
     plan = PortPlan(redis=1000, toxiproxy=1001, services={"cart": 2000, "stock": 2001},
-                    sidecars={"cart": 3000, "stock": 3001})
+                    sidecars={"cart": ports(3000), "stock": ports(3001)})
     specs = {s["name"]: s for s in proxy_specs(PortPlan(
         redis=1000, toxiproxy=1001,
         services={a: 2000 + i for i, a in enumerate(["account", "terminal", "master-data", "cart", "report", "journal", "stock"])},
-        sidecars={a: 3000 + i for i, a in enumerate(["terminal", "cart", "report", "journal", "stock"])}))}
+        sidecars={a: ports(3000 + i) for i, a in enumerate(["terminal", "cart", "report", "journal", "stock"])}))}
     assert specs["kugeldrill.redis@cart"]["upstream"] == "127.0.0.1:1000"
     assert specs["kugeldrill.sidecar@cart"]["upstream"] == "127.0.0.1:3001"
     assert specs["kugeldrill.app@stock"]["upstream"] == "127.0.0.1:2006"
     assert all(s["listen"] == "127.0.0.1:0" and s["enabled"] for s in specs.values())
     assert plan.all_ports()[:2] == [1000, 1001]
+    assert {3100, 3200, 3300} <= set(plan.all_ports())  # a sidecar's gRPC, metrics and internal ports too
 
 
 def test_allocated_ports_are_distinct() -> None:
     plan = PortPlan.allocate()
-    assert len(set(plan.all_ports())) == 14
+    # redis, toxiproxy, 7 services, 5 sidecars x (HTTP, gRPC, metrics, internal gRPC)
+    assert len(set(plan.all_ports())) == len(plan.all_ports()) == 2 + 7 + 5 * 4
 
 
 def test_link_urls() -> None:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from kugeldrill.ground.errors import ConfigError, NotLoopbackError
-from kugeldrill.stack.components import render_components
+from kugeldrill.stack.components import manifest_path, render_components
 from kugeldrill.stack.sidecar.resources import load_resources
 
 
@@ -19,7 +19,7 @@ def meta(path: Path) -> dict[str, str]:
 
 
 def test_default_render_is_what_the_seed_intends(tmp_path: Path):
-    out = render_components(tmp_path, redis_host="127.0.0.1:7001", app_id="report")
+    out = render_components(tmp_path / "comp", redis_host="127.0.0.1:7001", app_id="report")
     assert meta(out / "statestore.yaml")["redisDB"] == "1" and meta(out / "statestore.yaml")["ttlInSeconds"] == "3600"
     assert meta(out / "cartstore.yaml")["redisDB"] == "2" and meta(out / "cartstore.yaml")["ttlInSeconds"] == "36000"
     tran = meta(out / "pubsub_tranlog_report.yaml")
@@ -28,11 +28,12 @@ def test_default_render_is_what_the_seed_intends(tmp_path: Path):
     assert set(res.pubsubs) == {"pubsub-tranlog-report", "pubsub-cashlog-report", "pubsub-opencloselog-report"}
     assert res.states["cartstore"].redis.db == 2 and not res.warnings
     assert res.resiliencies[0].inbound["pubsub-cashlog-report"].retry == "pubsubInboundRetry"
-    assert json.loads((out / "render.json").read_text())["app_id"] == "report"
+    assert json.loads(manifest_path(out).read_text())["app_id"] == "report"
+    assert sorted(f.suffix for f in out.iterdir()) == [".yaml"] * 6  # daprd warns about any other file
 
 
 def test_defects_and_knobs(tmp_path: Path):
-    out = render_components(tmp_path, redis_host="127.0.0.1:7001", app_id="stock",
+    out = render_components(tmp_path / "comp", redis_host="127.0.0.1:7001", app_id="stock",
                             defects=["shared_consumer_id", "database_index", "stock_no_idempotency"],
                             processing_timeout=2, redeliver_interval_ms=500, resiliency=False, queue_depth=8,
                             concurrency=2)
@@ -58,4 +59,4 @@ def test_defects_and_knobs(tmp_path: Path):
 def test_bad_arguments(tmp_path: Path, kwargs: dict, error: type):
     args = {"redis_host": "127.0.0.1:7001", "app_id": "cart", **kwargs}
     with pytest.raises(error):
-        render_components(tmp_path, **args)
+        render_components(tmp_path / "comp", **args)

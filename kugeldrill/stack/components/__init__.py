@@ -168,8 +168,16 @@ def render_components(
         "defects": sorted(set(defects) & COMPONENT_DEFECTS), "processing_timeout": pt,
         "redeliver_interval_ms": redeliver_interval_ms, "resiliency": resiliency, "files": written,
     }
-    (dest / "render.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    # Beside the folder, not in it: daprd warns about every non-YAML file in a resources path.
+    manifest_path(dest).write_text(json.dumps(manifest, indent=2) + "\n")
+    (dest / "render.json").unlink(missing_ok=True)  # where older renders put it
     return dest
+
+
+def manifest_path(dest_dir: str | Path) -> Path:
+    """What `render_components` rendered into `dest_dir`, as JSON: `<dest_dir>.render.json`."""
+    dest = Path(dest_dir)
+    return dest.with_name(dest.name + ".render.json")
 
 
 def _write(dest: Path, name: str, doc: dict) -> str:

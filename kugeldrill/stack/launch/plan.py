@@ -29,23 +29,41 @@ def proxy_name(link: str) -> str:
 
 
 @dataclass(frozen=True)
+class SidecarPorts:
+    """A sidecar's own listeners. daprd binds all four (its defaults 3500/50001/9090 would
+    collide between five sidecars); the stand-in sidecar serves everything on `http`."""
+
+    http: int
+    grpc: int
+    metrics: int
+    internal_grpc: int
+
+    def all(self) -> list[int]:
+        return [self.http, self.grpc, self.metrics, self.internal_grpc]
+
+
+@dataclass(frozen=True)
 class PortPlan:
     """Ports chosen before anything starts (the proxies get theirs from Toxiproxy: port 0)."""
 
     redis: int
     toxiproxy: int
     services: dict[str, int]
-    sidecars: dict[str, int]
+    sidecars: dict[str, SidecarPorts]
 
     @classmethod
     def allocate(cls, host: str = HOST) -> "PortPlan":
-        ports = free_ports(2 + len(APPS) + len(SIDECAR_APPS), host)
+        per_sidecar = 4
+        ports = free_ports(2 + len(APPS) + per_sidecar * len(SIDECAR_APPS), host)
         services = dict(zip(APPS, ports[2 : 2 + len(APPS)]))
-        sidecars = dict(zip(SIDECAR_APPS, ports[2 + len(APPS) :]))
+        rest = ports[2 + len(APPS) :]
+        sidecars = {app: SidecarPorts(*rest[i * per_sidecar : (i + 1) * per_sidecar])
+                    for i, app in enumerate(SIDECAR_APPS)}
         return cls(redis=ports[0], toxiproxy=ports[1], services=services, sidecars=sidecars)
 
     def all_ports(self) -> list[int]:
-        return [self.redis, self.toxiproxy, *self.services.values(), *self.sidecars.values()]
+        sidecar_ports = [port for ports in self.sidecars.values() for port in ports.all()]
+        return [self.redis, self.toxiproxy, *self.services.values(), *sidecar_ports]
 
 
 def link_upstream(link: str, plan: PortPlan, host: str = HOST) -> str:
@@ -54,7 +72,7 @@ def link_upstream(link: str, plan: PortPlan, host: str = HOST) -> str:
     if kind == "redis":
         return f"{host}:{plan.redis}"
     if kind == "sidecar":
-        return f"{host}:{plan.sidecars[app]}"
+        return f"{host}:{plan.sidecars[app].http}"
     if kind == "app":
         return f"{host}:{plan.services[app]}"
     raise ValueError(f"unknown link kind {kind!r} in {link!r}")

@@ -1,0 +1,138 @@
+"""The start-up sequence of the stand-in (contracts §2), one part after the other.
+
+redis-server, toxiproxy-server and its proxies, then the seven services, then each app's
+sidecar as soon as its service answers HTTP (a sidecar reads its app's `/dapr/subscribe`
+once, at start), then the wait until everything is healthy. stack.json is rewritten after
+every started part, so a launcher that dies half-way leaves a file `down` can clean up from.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from kugeldrill.ground.errors import DrillError
+from kugeldrill.stack.launch.apps import child_env_overrides, service_entries, sidecar_entries
+from kugeldrill.stack.launch.failures import StackStartError
+from kugeldrill.stack.launch.health import PROBE_TIMEOUT, check_started, not_healthy, service_answers, wait_healthy
+from kugeldrill.stack.launch.links import create_links
+from kugeldrill.stack.launch.options import StackOptions
+from kugeldrill.stack.launch.plan import HOST, SUBSCRIBERS, PortPlan
+from kugeldrill.stack.launch.running import Running
+from kugeldrill.stack.launch.sidecars import SidecarChoice
+from kugeldrill.stack.launch.state import StateFile
+from kugeldrill.stack.launch.supervisor import Supervisor
+from kugeldrill.stack.servers import ManagedProcess, RedisServer, ToxiproxyServer
+
+
+def child_env() -> dict[str, str]:
+    return dict(os.environ, **child_env_overrides())
+
+
+def start_parts(file: StateFile, running: Running, opts: StackOptions, choice: SidecarChoice, state_dir: Path) -> None:
+    """Start everything in order and wait for health; raises StackStartError naming the part."""
+    env = child_env()
+    plan = PortPlan.allocate(HOST)
+    (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+
+    redis = RedisServer(workdir=state_dir / "redis", port=plan.redis, host=HOST,
+                        persist=opts.redis_persistence == "aof")
+    (state_dir / "redis").mkdir(parents=True, exist_ok=True)
+    running.servers["redis"] = redis
+    _start_server("redis-server", redis)
+    file.update(lambda s: s.update(redis={
+        "url": redis.url, "host": HOST, "port": redis.port, "pid": redis.process.pid,
+        "log": str(redis.process.log_path), "cmd": list(redis.process.argv), "match": ["redis-server", f":{redis.port}"],
+        "persistence": opts.redis_persistence,
+    }))
+
+    toxi = ToxiproxyServer(workdir=state_dir / "toxiproxy", port=plan.toxiproxy, host=HOST)
+    (state_dir / "toxiproxy").mkdir(parents=True, exist_ok=True)
+    running.servers["toxiproxy"] = toxi
+    _start_server("toxiproxy-server", toxi)
+    file.update(lambda s: s.update(toxiproxy={
+        "api": toxi.api, "host": HOST, "port": toxi.port, "pid": toxi.process.pid,
+        "log": str(toxi.process.log_path), "cmd": list(toxi.process.argv), "match": ["toxiproxy-server", str(toxi.port)],
+    }))
+
+    links = create_links(toxi.api, plan, toxi.process.log_path)
+    file.update(lambda s: s.update(links=links))
+
+    services = service_entries(opts, state_dir, plan, links)
+    sidecars = sidecar_entries(opts, choice, state_dir, plan, links)
+    for app, entry in services.items():
+        spawn(file, running, "services", app, entry, env)
+    _start_sidecars_behind_their_apps(file, running, sidecars, env, opts.health_timeout)
+    wait_healthy(file, running.handles, opts.health_timeout)
+    if opts.crash_before_effect_every > 0:
+        start_supervisor(file, running, opts, env)
+
+
+def _start_server(part: str, server: RedisServer | ToxiproxyServer) -> None:
+    try:
+        server.start()
+    except DrillError as exc:
+        raise StackStartError(f"stack start failed at {part}: {exc.render()}") from exc
+
+
+def spawn(file: StateFile, running: Running, group: str, app: str, entry: dict[str, Any], env: dict[str, str]) -> None:
+    """Start one recorded process (its `env` additions on top of `env`) and record its pid."""
+    kind = "service" if group == "services" else "sidecar"
+    proc = ManagedProcess(f"{kind} {app}", entry["cmd"], Path(entry["log"]), env={**env, **entry.get("env", {})})
+    try:
+        proc.start()
+    except OSError as exc:
+        raise StackStartError(f"stack start failed at {kind} {app}: cannot run {entry['cmd'][0]}: {exc}") from exc
+    running.handles[f"{group}:{app}"] = proc
+    entry["pid"] = proc.pid
+    file.update(lambda s: s[group].__setitem__(app, entry))
+
+
+def _start_sidecars_behind_their_apps(file: StateFile, running: Running, sidecars: dict[str, dict[str, Any]],
+                                      env: dict[str, str], timeout: float) -> None:
+    """Start each sidecar once its service's HTTP server answers (see health.service_answers)."""
+    waiting = {app: service_answers(file.state["services"][app]["url"]) for app in sidecars}
+    last: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    next_log_scan = 0.0
+    with httpx.Client(timeout=PROBE_TIMEOUT) as client:
+        while waiting:
+            scan_logs = time.monotonic() >= next_log_scan
+            if scan_logs:
+                next_log_scan = time.monotonic() + 0.5
+            for app in list(waiting):
+                check_started(running.handles[f"services:{app}"], scan_logs)
+                problem = waiting[app](client)
+                if problem is None:
+                    del waiting[app]
+                    spawn(file, running, "sidecars", app, sidecars[app], env)
+                else:
+                    last[f"services:{app}"] = problem
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise not_healthy(running.handles, [f"services:{a}" for a in waiting], last, timeout)
+            time.sleep(0.05)
+
+
+def start_supervisor(file: StateFile, running: Running, opts: StackOptions, env: dict[str, str]) -> None:
+    apps = [a for a in SUBSCRIBERS if a in file.state["services"]]
+    if opts.supervisor == "thread":
+        handles = {app: running.handles[f"services:{app}"] for app in apps}
+        running.supervisor = Supervisor(file, apps, handles=handles, env=env)
+        running.supervisor.start()
+        file.update(lambda s: s.update(supervisor={"mode": "thread", "pid": os.getpid(), "apps": apps}))
+        return
+    log = Path(file.state["state_dir"]) / "logs" / "supervisor.log"
+    cmd = [opts.python, "-m", "kugeldrill.stack.launch.supervisor", "--state-file", str(file.path), "--apps", ",".join(apps)]
+    proc = ManagedProcess("supervisor", cmd, log, env=env)
+    proc.start()
+    running.handles["supervisor"] = proc
+    file.update(lambda s: s.update(supervisor={
+        "mode": "process", "pid": proc.pid, "apps": apps, "log": str(log), "cmd": cmd,
+        "match": ["kugeldrill.stack.launch.supervisor", str(file.path)],
+    }))

@@ -1,0 +1,115 @@
+"""Stopping the stand-in: exactly the recorded processes, in dependency order.
+
+Supervisor first (it would restart what we stop), then services and sidecars together,
+then Toxiproxy, then Redis; in parallel within a group because each may take seconds. A
+process this object started is stopped through its handle; one known only from stack.json
+is signalled only while its command line still matches the record (`procs.stop_pid`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from kugeldrill.ground.errors import DrillError
+from kugeldrill.stack.launch.plan import HOST
+from kugeldrill.stack.launch.procs import port_listening, stop_pid
+from kugeldrill.stack.launch.running import Running
+from kugeldrill.stack.launch.state import StateFile, read_state
+
+
+def parts(state: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every recorded process as (part name, state entry), in stop order."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    if state.get("supervisor", {}).get("mode") == "process":
+        out.append(("supervisor", state["supervisor"]))
+    out += [(f"service {a}", e) for a, e in state.get("services", {}).items()]
+    out += [(f"sidecar {a}", e) for a, e in state.get("sidecars", {}).items()]
+    for name in ("toxiproxy", "redis"):
+        if state.get(name):
+            out.append((name, state[name]))
+    return out
+
+
+def ports(state: dict[str, Any]) -> list[int]:
+    """Every loopback port the stack listens on (processes and proxies)."""
+    found: list[int] = []
+    for _, entry in parts(state):
+        if entry.get("ports"):
+            found += [int(p) for p in entry["ports"].values() if p]
+        elif entry.get("port"):
+            found.append(int(entry["port"]))
+    found += [int(link["listen"].rsplit(":", 1)[1]) for link in state.get("links", {}).values()]
+    return found
+
+
+def stop_parts(file: StateFile, running: Running, timeout: float, wait_ports: bool) -> dict[str, Any]:
+    """Stop everything recorded; `{"stopped": {part: outcome}, "ports_left": [...], "problems": {...}}`."""
+    if running.supervisor is not None:
+        running.supervisor.stop()
+        # The thread may have restarted a service; its handle is the current one.
+        for app, handle in running.supervisor.handles.items():
+            running.handles[f"services:{app}"] = handle
+    outcomes: dict[str, str] = {}
+    lock = threading.Lock()
+
+    def stop(part: str, entry: dict[str, Any]) -> None:
+        outcome = _stop_part(running, part, entry, timeout)
+        with lock:
+            outcomes[part] = outcome
+
+    groups = (  # in this order; in parallel within a group (each may wait seconds)
+        lambda part: part == "supervisor",
+        lambda part: part.startswith(("service ", "sidecar ")),
+        lambda part: part == "toxiproxy",
+        lambda part: part == "redis",
+    )
+    supervised = any(groups[0](part) for part, _ in parts(file.state))
+    for i, member in enumerate(groups):
+        if i == 1 and supervised and running.supervisor is None:
+            # The detached supervisor may have restarted a service since we read the file.
+            try:
+                file.state = read_state(file.path)
+            except DrillError:
+                pass
+        threads = [threading.Thread(target=stop, args=p, daemon=True) for p in parts(file.state) if member(p[0])]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout * 2 + 5)
+    # Children that did not get a pid recorded (crash between spawn and write) are still handles.
+    for handle in running.handles.values():
+        if handle.alive():
+            handle.stop()
+            outcomes.setdefault(handle.name, "stopped")
+    ports_left = ports_still_open(ports(file.state), deadline=time.monotonic() + 5.0) if wait_ports else []
+    leftover = {p: o for p, o in outcomes.items() if o in ("not ours", "unkillable")}
+    if not ports_left and "unkillable" not in outcomes.values():
+        file.remove()
+    return {"stopped": outcomes, "ports_left": ports_left, "problems": leftover}
+
+
+def _stop_part(running: Running, part: str, entry: dict[str, Any], timeout: float) -> str:
+    pid = entry.get("pid")
+    key = "supervisor" if part == "supervisor" else part.replace("service ", "services:").replace("sidecar ", "sidecars:")
+    handle = running.handles.get(key)
+    server = running.servers.get(part)
+    if server is not None and server.process is not None and server.process.pid == pid:
+        handle = server.process
+    if handle is not None and handle.pid == pid:
+        if not handle.alive():
+            return "gone"
+        handle.stop(timeout)
+        return "stopped"
+    return stop_pid(pid, entry.get("match", []), timeout)
+
+
+def ports_still_open(candidates: list[int], deadline: float) -> list[int]:
+    remaining = list(candidates)
+    while remaining:
+        remaining = [p for p in remaining if port_listening(HOST, p)]
+        if not remaining or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    return remaining
