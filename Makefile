@@ -3,12 +3,16 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 export PATH := $(CURDIR)/tools/bin:$(PATH)
 
-.PHONY: setup test test-unit drill bench mutants breaker-repeat heal clean kugelpos
+.PHONY: setup daprd-1.16 test test-unit drill bench mutants breaker-repeat heal clean kugelpos
 
 KUGELPOS_SRC ?= ../shared/kugelpos-backend
 
 setup:
 	@scripts/setup.sh
+
+# Opt-in: daprd 1.16.0 (the <= 1.16 ack model) as tools/bin/daprd-1.16; `--ack-model 1.16` with daprd uses it.
+daprd-1.16:
+	@scripts/build-daprd.sh 1.16
 
 test: setup
 	@$(VENV)/python -m pytest -q

@@ -80,6 +80,7 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT  # run the clean-up when setup stops the build
 
 start=$(date +%s)
 say "building daprd $VERSION (-tags $TAGS) from the Go module proxy into ${OUT#"$ROOT"/}:"
@@ -88,7 +89,9 @@ say "  first time about 3 GB of modules and 5-8 min on 2 cores; later runs reuse
 (   # one progress line a minute, so a long CI step does not look hung
     while sleep 60; do
         mods=$(grep -c '^go: downloading' "$LOG" 2>/dev/null || true)
-        say "  daprd build running for $(( ($(date +%s) - start) / 60 )) min (${mods:-0} modules downloaded so far)"
+        what="compiling"
+        [ "${mods:-0}" -gt 0 ] && what="${mods} modules downloaded so far"
+        say "  daprd build running for $(( ($(date +%s) - start) / 60 )) min ($what)"
     done
 ) &
 heartbeat=$!

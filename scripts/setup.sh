@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# One-command, idempotent set-up: a .venv with kugeldrill installed, redis-server, and
-# toxiproxy-server/toxiproxy-cli. Quiet when everything is already in place.
+# One-command, idempotent set-up: a .venv with kugeldrill installed, redis-server,
+# toxiproxy-server/toxiproxy-cli, and the real Dapr sidecar (daprd, built from source with Go).
+# Quiet when everything is already in place.
+#
+# daprd is the longest step on a fresh machine (minutes of downloads and compiling), so it
+# starts first, in the background, and the other steps run meanwhile. Without Go it cannot be
+# built: setup says how to get it and carries on (drills then use the stand-in sidecar),
+# unless KUGELDRILL_REQUIRE_DAPRD=1 (CI), which makes that an error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -8,6 +14,23 @@ TOOLS="$ROOT/tools/bin"
 TOXIPROXY_VERSION="v2.12.0"
 PY=${PYTHON:-python3}
 say() { echo "setup: $*"; }
+
+# --- daprd (background) ---------------------------------------------------------
+# Its own process group, so an early failure below stops the whole build (go and its children).
+daprd_pid=""
+stop_daprd_build() {
+    if [ -n "$daprd_pid" ] && kill -0 "$daprd_pid" 2>/dev/null; then
+        kill -TERM -- "-$daprd_pid" 2>/dev/null || true
+        wait "$daprd_pid" 2>/dev/null || true
+    fi
+}
+trap stop_daprd_build EXIT
+if command -v setsid >/dev/null 2>&1; then
+    setsid scripts/build-daprd.sh &
+else
+    scripts/build-daprd.sh &
+fi
+daprd_pid=$!
 
 # --- Python environment -------------------------------------------------------
 stamp=".venv/.kugeldrill-installed"
@@ -66,4 +89,19 @@ if ! have_toxiproxy; then
         exit 1
     fi
 fi
+
+# --- daprd (wait) ------------------------------------------------------------------
+daprd_rc=0
+wait "$daprd_pid" || daprd_rc=$?
+daprd_pid=""
+case "$daprd_rc" in
+    0) ;;
+    3)  # Go is missing; build-daprd.sh printed the advice
+        if [ "${KUGELDRILL_REQUIRE_DAPRD:-0}" = 1 ]; then
+            say "KUGELDRILL_REQUIRE_DAPRD=1: real daprd is required here"
+            exit 1
+        fi
+        ;;
+    *) exit "$daprd_rc" ;;
+esac
 exit 0

@@ -36,3 +36,52 @@ def toxiproxy_server(tmp_path: Path) -> Iterator[ToxiproxyServer]:
         yield server
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------------- sidecar kinds
+#
+# The sidecar conformance tests run against both Dapr sidecars: the real daprd and
+# kugeldrill's stand-in (`sidecar_kind` fixture). Where daprd is not installed its half is
+# skipped, except with KUGELDRILL_REQUIRE_DAPRD=1 (CI), where that is a failure.
+
+SIDECAR_KINDS = ("standin", "daprd")
+
+
+def _require_daprd() -> bool:
+    return os.environ.get("KUGELDRILL_REQUIRE_DAPRD", "0") == "1"
+
+
+def require_daprd(ack_model: str = "1.18") -> None:
+    """Skip (or, where daprd is required, fail) unless real daprd for `ack_model` is installed.
+
+    daprd for the 1.16 ack model is opt-in (`make daprd-1.16`): always a skip when missing.
+    """
+    from kugeldrill.ground.errors import DrillError
+    from kugeldrill.stack.launch.sidecars import find_daprd
+
+    try:
+        find_daprd(ack_model)
+    except DrillError as exc:
+        if _require_daprd() and ack_model == "1.18":
+            pytest.fail(f"KUGELDRILL_REQUIRE_DAPRD=1 but {exc.render()}")
+        pytest.skip(f"real daprd not available: {exc.render()}")
+
+
+@pytest.fixture(params=SIDECAR_KINDS)
+def sidecar_kind(request: pytest.FixtureRequest) -> str:
+    """"standin" or "daprd": the sidecar a conformance test runs against."""
+    if request.param == "daprd":
+        require_daprd("1.18")
+    return str(request.param)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With KUGELDRILL_REQUIRE_DAPRD=1 a stack must never fall back to the stand-in sidecar."""
+    if _require_daprd():
+        from kugeldrill.ground.errors import DrillError
+        from kugeldrill.stack.launch.sidecars import find_daprd
+
+        try:
+            find_daprd("1.18")
+        except DrillError as exc:
+            pytest.exit(f"KUGELDRILL_REQUIRE_DAPRD=1 but {exc.render()}", returncode=3)

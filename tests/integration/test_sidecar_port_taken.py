@@ -1,4 +1,6 @@
-"""A sidecar whose Dapr HTTP port is taken exits at once with a clear line (exit code 2)."""
+"""A sidecar whose Dapr HTTP port is taken exits at once with a clear line, on both sidecars
+(the launcher retries a start on new ports when a part's log says "address already in use");
+the exit code and the bind helper are the stand-in's internals."""
 
 from __future__ import annotations
 
@@ -7,7 +9,32 @@ import subprocess
 import sys
 
 
-def test_taken_port_ends_the_process(tmp_path, redis_server):
+def test_taken_port_ends_either_sidecar_with_the_line_the_launcher_retries_on(tmp_path, redis_server, sidecar_kind):
+    from kugeldrill.ground.ports import free_ports
+    from kugeldrill.stack.components import render_components
+    from kugeldrill.stack.launch.failures import log_says_port_taken
+    from kugeldrill.stack.launch.plan import SidecarPorts
+    from kugeldrill.stack.launch.sidecars import SidecarSpec, StandinSidecar, find_daprd
+    from kugeldrill.stack.launch.single import start_sidecar_process
+
+    components = render_components(tmp_path / "c", redis_host=f"127.0.0.1:{redis_server.port}", app_id="cart")
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    kind = find_daprd("1.18") if sidecar_kind == "daprd" else StandinSidecar()
+    spec = SidecarSpec(app_id="cart", ports=SidecarPorts(port, *free_ports(3)), app_address="127.0.0.1", app_port=1,
+                       resources_dir=components, log_file=tmp_path / "sidecar.log", config_dir=tmp_path / "config")
+    sc = start_sidecar_process(kind, spec)
+    try:
+        assert sc.managed.proc.wait(timeout=60) != 0
+    finally:
+        sc.kill()
+        holder.close()
+    assert log_says_port_taken(spec.log_file), spec.log_file.read_text()[-2000:]
+
+
+def test_taken_port_ends_the_standin_with_exit_code_2(tmp_path, redis_server):
     from kugeldrill.stack.components import render_components
 
     components = render_components(tmp_path / "c", redis_host=f"127.0.0.1:{redis_server.port}", app_id="cart")

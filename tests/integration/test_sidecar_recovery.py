@@ -1,10 +1,10 @@
 """Redis going away and coming back (dapr.md §3.6): the sidecar never exits, answers with
 Dapr's error codes meanwhile, re-creates a vanished consumer group (NOGROUP) and loses no
-message it acknowledged to a publisher after Redis is back."""
+message it acknowledged to a publisher after Redis is back. Start-up and shut-down as a
+process. Every test runs against both sidecars (`sidecar_kind`) unless it says otherwise."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,8 +15,11 @@ import httpx
 import pytest
 import redis
 
-from kugeldrill.ground.ports import free_port
+from kugeldrill.ground.ports import free_port, free_ports
 from kugeldrill.stack.components import render_components
+from kugeldrill.stack.launch.plan import SidecarPorts
+from kugeldrill.stack.launch.sidecars import SidecarSpec, StandinSidecar, find_daprd
+from kugeldrill.stack.launch.single import start_sidecar_process
 from kugeldrill.stack.servers import RedisServer, wait_for
 from kugeldrill.stack.sidecar.testing import RecordingApp, start_sidecar
 
@@ -37,10 +40,11 @@ def wait_until(predicate, timeout: float) -> bool:
 
 
 @pytest.mark.parametrize("persist", [False, True], ids=["empty-restart", "persistent-restart"])
-def test_redis_killed_and_restarted(tmp_path: Path, persist: bool):
+def test_redis_killed_and_restarted(tmp_path: Path, persist: bool, sidecar_kind: str):
     server = RedisServer(workdir=tmp_path / "redis", persist=persist).start()
     app = RecordingApp(subscriptions=SUB).start()
-    sc = start_sidecar(tmp_path, redis_port=server.port, app_id="journal", app=app, redis_max_retries=1)
+    sc = start_sidecar(tmp_path, kind=sidecar_kind, redis_port=server.port, app_id="journal", app=app,
+                       redis_max_retries=1)
     try:
         for i in range(5):
             assert publish(sc.url, {"batch": "a", "i": i}).status_code == 204
@@ -55,7 +59,7 @@ def test_redis_killed_and_restarted(tmp_path: Path, persist: bool):
         assert state.status_code == 500 and state.json()["errorCode"] == "ERR_STATE_GET"
         assert httpx.get(f"{sc.url}/v1.0/healthz", timeout=5).status_code == 204
         time.sleep(1.0)  # the read loop keeps failing meanwhile; the sidecar must stay up
-        assert sc._thread.is_alive()
+        assert sc.alive()
         server = RedisServer(workdir=tmp_path / "redis", port=server.port, persist=persist).start()
         assert wait_until(lambda: publish(sc.url, {"batch": "b", "i": 0}).status_code == 204, 20)
         for i in range(1, 5):
@@ -67,8 +71,10 @@ def test_redis_killed_and_restarted(tmp_path: Path, persist: bool):
         if persist:
             assert len(batch_a) == 5  # acked before the crash and persisted: not delivered again
         else:
-            log = (tmp_path / "sidecar-journal.log").read_text()
-            assert "NOGROUP" in log and "re-creating it from 0" in log
+            log = sc.log_file.read_text()
+            assert "NOGROUP" in log
+            if sidecar_kind == "standin":  # daprd re-creates the group without a line of its own
+                assert "re-creating it from 0" in log
         store = httpx.post(f"{sc.url}/v1.0/state/statestore", json=[{"key": "x", "value": 1}], timeout=15.0)
         assert store.status_code == 204
     finally:
@@ -77,46 +83,51 @@ def test_redis_killed_and_restarted(tmp_path: Path, persist: bool):
         server.stop()
 
 
-def test_process_cli_serves_and_stops_on_sigterm(tmp_path: Path, redis_server):
+def _spec(tmp_path: Path, comp: Path, app_id: str, app_port: int) -> SidecarSpec:
+    return SidecarSpec(app_id=app_id, ports=SidecarPorts(*free_ports(4)), app_address="127.0.0.1", app_port=app_port,
+                       resources_dir=comp, log_file=tmp_path / "sidecar.log", config_dir=tmp_path / "config")
+
+
+def _kind(sidecar_kind: str):
+    return find_daprd("1.18") if sidecar_kind == "daprd" else StandinSidecar(ack_model="1.18")
+
+
+def test_process_serves_and_stops_on_sigterm(tmp_path: Path, redis_server, sidecar_kind: str):
+    """The sidecar as the launcher runs it (its kind's command line, log file as stdout)."""
     comp = render_components(tmp_path / "comp", redis_host=f"127.0.0.1:{redis_server.port}", app_id="report")
     app = RecordingApp(subscriptions=SUB).start()
-    port = free_port()
-    log = tmp_path / "sidecar.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kugeldrill.stack.sidecar", "--app-id", "report", "--dapr-http-port", str(port),
-         "--app-port", str(app.port), "--resources-path", str(comp), "--log-file", str(log), "--ack-model", "1.16"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    sc = start_sidecar_process(_kind(sidecar_kind), _spec(tmp_path, comp, "report", app.port))
     try:
-        url = f"http://127.0.0.1:{port}"
-        assert wait_until(lambda: httpx.get(f"{url}/v1.0/healthz", timeout=1).status_code == 204, 30)
-        assert publish(url, {"cli": True}).status_code == 204
+        sc.wait_ready(30, expect_subscriptions=True)
+        assert publish(sc.url, {"cli": True}).status_code == 204
         assert app.wait_for(lambda a: len(a.deliveries) == 1, 15)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean shutdown
-        text = log.read_text()
-        assert "ver=1.16.9" in text and "level=info" in text and "Dapr shutdown completed" in text
+        sc.managed.proc.send_signal(signal.SIGTERM)
+        # uvicorn re-raises the signal after a clean shutdown; daprd exits 0
+        assert sc.managed.proc.wait(timeout=15) in (0, -signal.SIGTERM)
+        text = sc.log_file.read_text()
+        assert "level=info" in text
+        if sidecar_kind == "standin":
+            assert "ver=1.18.3" in text and "Dapr shutdown completed" in text
+        else:
+            assert "ver=1.18.0" in text and "Daprd shutdown gracefully" in text
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        sc.kill()
         app.stop()
 
 
-def test_process_cli_exits_when_redis_is_unreachable_at_start(tmp_path: Path):
+def test_process_exits_when_redis_is_unreachable_at_start(tmp_path: Path, sidecar_kind: str):
     dead_port = free_port()
     comp = render_components(tmp_path / "comp", redis_host=f"127.0.0.1:{dead_port}", app_id="cart")
-    log = tmp_path / "sidecar.log"
-    proc = subprocess.run(
-        [sys.executable, "-m", "kugeldrill.stack.sidecar", "--app-id", "cart", "--dapr-http-port", str(free_port()),
-         "--app-port", str(free_port()), "--resources-path", str(comp), "--log-file", str(log)],
-        cwd=ROOT, capture_output=True, timeout=60,
-    )
-    assert proc.returncode != 0
-    assert "daprd will exit gracefully" in log.read_text()
+    sc = start_sidecar_process(_kind(sidecar_kind), _spec(tmp_path, comp, "cart", free_port()))
+    try:
+        assert sc.managed.proc.wait(timeout=60) != 0
+    finally:
+        sc.kill()
+    assert "daprd will exit gracefully" in sc.log_file.read_text()
 
 
 def test_process_cli_rejects_bad_arguments(tmp_path: Path):
+    """The stand-in's own command line (its internals)."""
     proc = subprocess.run(
         [sys.executable, "-m", "kugeldrill.stack.sidecar", "--app-id", "cart", "--dapr-http-port", "1", "--app-port", "2",
          "--resources-path", str(tmp_path / "missing")],
@@ -126,9 +137,12 @@ def test_process_cli_rejects_bad_arguments(tmp_path: Path):
     assert "not a directory" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_subscriptions_wait_for_an_app_behind_a_proxy(tmp_path: Path, redis_server):
+def test_subscriptions_wait_for_an_app_behind_a_proxy(tmp_path: Path, redis_server, sidecar_kind: str):
     """The launcher puts a Toxiproxy proxy on the app port: TCP is accepted before the app is
-    up. GET /dapr/subscribe is retried until the app answers, then delivery starts."""
+    up. The stand-in retries GET /dapr/subscribe until the app answers, then delivers; daprd
+    gives up after its initialisation retries (about 2.5 s), reports healthy and never
+    subscribes, which is why the launcher starts a sidecar only once its app answers (a
+    listed difference)."""
     import socket
     import threading
 
@@ -150,20 +164,30 @@ def test_subscriptions_wait_for_an_app_behind_a_proxy(tmp_path: Path, redis_serv
 
     thread = threading.Thread(target=accept_and_close, daemon=True)
     thread.start()
-    sc = start_sidecar(tmp_path, redis_port=redis_server.port, app_id="journal", wait_ready=False,
+    sc = start_sidecar(tmp_path, kind=sidecar_kind, redis_port=redis_server.port, app_id="journal", wait_ready=False,
                        app=RecordingApp(subscriptions=SUB, port=port))  # not started: only its port is used
     app = None
     try:
-        time.sleep(1.5)
-        assert httpx.get(f"{sc.url}/v1.0/healthz", timeout=5).status_code == 500  # not ready without the app
+        if sidecar_kind == "daprd":
+            assert wait_until(lambda: httpx.get(f"{sc.url}/v1.0/healthz", timeout=5).status_code == 204, 20)
+            assert not httpx.get(f"{sc.url}/v1.0/metadata", timeout=5).json().get("subscriptions")
+            assert "failed to subscribe to topics" in sc.log_file.read_text()
+        else:
+            time.sleep(1.5)
+            assert httpx.get(f"{sc.url}/v1.0/healthz", timeout=5).status_code == 500  # not ready without the app
         stop.set()
         thread.join(5)
         listener.close()
         app = RecordingApp(subscriptions=SUB, port=port).start()
+        if sidecar_kind == "daprd":
+            assert publish(sc.url, {"late": True}).status_code == 204
+            time.sleep(2.0)
+            assert app.deliveries == []  # daprd never asked again: nothing is delivered
+            return
         sc.wait_ready(30)
         assert publish(sc.url, {"late": True}).status_code == 204
         assert app.wait_for(lambda a: len(a.deliveries) == 1, 15)
-        assert "error getting topic list from app" in (tmp_path / "sidecar-journal.log").read_text()
+        assert "error getting topic list from app" in sc.log_file.read_text()
     finally:
         sc.stop()
         if app:

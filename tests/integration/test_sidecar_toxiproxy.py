@@ -1,5 +1,5 @@
 """The sidecar's Redis link cut and restored through a real Toxiproxy proxy (as the
-launcher wires it: redisHost = the app's `redis@<app>` proxy)."""
+launcher wires it: redisHost = the app's `redis@<app>` proxy), for both sidecars."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ PUBSUB = "pubsub-tranlog-report"
 SUB = [{"pubsubname": PUBSUB, "topic": "topic-tranlog", "route": "/api/v1/tranlog"}]
 
 
-def test_redis_link_down_and_up(tmp_path: Path, redis_server, toxiproxy_server):
+def test_redis_link_down_and_up(tmp_path: Path, redis_server, toxiproxy_server, sidecar_kind: str):
     api = httpx.Client(base_url=toxiproxy_server.api, timeout=5.0)
     listen = f"127.0.0.1:{free_port()}"
     name = "kugeldrill.redis@journal"
@@ -26,7 +26,7 @@ def test_redis_link_down_and_up(tmp_path: Path, redis_server, toxiproxy_server):
                                           "upstream": f"127.0.0.1:{redis_server.port}", "enabled": True})
     assert created.status_code == 201, created.text
     app = RecordingApp(subscriptions=SUB).start()
-    sc = start_sidecar(tmp_path, redis_port=int(listen.rsplit(":", 1)[1]), app_id="journal", app=app,
+    sc = start_sidecar(tmp_path, kind=sidecar_kind, redis_port=int(listen.rsplit(":", 1)[1]), app_id="journal", app=app,
                        redis_max_retries=0)
     try:
         url = f"{sc.url}/v1.0/publish/{PUBSUB}/topic-tranlog"
@@ -45,7 +45,7 @@ def test_redis_link_down_and_up(tmp_path: Path, redis_server, toxiproxy_server):
             time.sleep(0.2)
         assert app.wait_for(lambda a: any(e["data"]["i"] == 1 for e in a.events()), 20)
         assert -1 not in [e["data"]["i"] for e in app.events()]  # a refused publish is not delivered
-        log = (tmp_path / "sidecar-journal.log").read_text()
+        log = sc.log_file.read_text()
         assert "error reading from stream topic-tranlog" in log
     finally:
         sc.stop()

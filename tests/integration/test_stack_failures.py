@@ -1,4 +1,5 @@
-"""A real part that fails to start: the launcher names it, shows its log, stops the rest."""
+"""A real part that fails to start: the launcher names it, shows its log, stops the rest
+(for both sidecar kinds)."""
 
 from __future__ import annotations
 
@@ -35,13 +36,15 @@ def processes_mentioning(marker: str) -> list[int]:
     return found
 
 
-def test_a_sidecar_that_cannot_load_its_components_is_named_and_everything_is_stopped(tmp_path: Path) -> None:
+def test_a_sidecar_that_cannot_load_its_components_is_named_and_everything_is_stopped(tmp_path: Path,
+                                                                                     sidecar_kind: str) -> None:
     state_dir = tmp_path / "st"
     with pytest.raises(StackStartError) as info:
-        stack = Stack.up(StackOptions(state_dir=state_dir, render_components=broken_for_journal, health_timeout=90.0))
+        stack = Stack.up(StackOptions(state_dir=state_dir, render_components=broken_for_journal, health_timeout=90.0,
+                                      sidecar=sidecar_kind))
         stack.down()  # only reached if the start wrongly succeeded
     message = str(info.value)
     assert "sidecar journal" in message
-    assert "sidecar-journal.log" in message and "Failed to init component" in message  # its own log lines
+    assert "sidecar-journal.log" in message and "INIT_COMPONENT_FAILURE" in message  # its own log lines
     assert processes_mentioning(str(state_dir)) == []
     assert not (state_dir / "stack.json").exists()

@@ -1,4 +1,5 @@
-"""DaprClientHelper and the report subscriber against the real sidecar and real Redis.
+"""DaprClientHelper and the report subscriber against a real sidecar (real daprd and the
+stand-in's, `sidecar_kind`) and real Redis.
 
 Checks the wire facts the fakes only assume: a missing key is "missing, no error"
 (204), the marker lands in Redis as `report||<event_id>` with the statestore TTL, a
@@ -9,9 +10,6 @@ call with Redis gone is reported as unreachable (not as missing).
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -19,41 +17,36 @@ from pathlib import Path
 import httpx
 import redis
 
-from kugeldrill.ground.ports import free_port
+from kugeldrill.ground.ports import free_port, free_ports
 from kugeldrill.stack.components import render_components
+from kugeldrill.stack.launch.plan import SidecarPorts
+from kugeldrill.stack.launch.sidecars import SidecarSpec, StandinSidecar, find_daprd
+from kugeldrill.stack.launch.single import SidecarHandle, start_sidecar_process
 from kugeldrill.stack.services.common.breaker import BreakerRegistry
 from kugeldrill.stack.services.common.dapr_client import DaprClientHelper, StateResult
 from kugeldrill.stack.services.common.events import EventLog
 from kugeldrill.stack.services.common.settings import ServiceConfig
 from test_subscriber_apps import tranlog
-from test_subscriber_crash import ROOT, ServiceProcess
+from test_subscriber_crash import ServiceProcess
 
 
-def start_sidecar(tmp_path: Path, redis_port: int, dapr_port: int, app_port: int) -> subprocess.Popen:
-    """The real sidecar for app id `report` with the rendered (healthy) components."""
+def start_sidecar(tmp_path: Path, kind: str, redis_port: int, dapr_port: int, app_port: int) -> SidecarHandle:
+    """The sidecar for app id `report` with the rendered (healthy) components, waited for."""
     resources = render_components(tmp_path / "components", redis_host=f"127.0.0.1:{redis_port}", app_id="report",
                                   redis_max_retries=0)
-    log = open(tmp_path / "sidecar.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kugeldrill.stack.sidecar", "--app-id", "report", "--dapr-http-port", str(dapr_port),
-         "--app-port", str(app_port), "--resources-path", str(resources), "--block-ms", "200"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        assert proc.poll() is None, (tmp_path / "sidecar.log").read_text()[-2000:]
-        try:
-            if httpx.get(f"http://127.0.0.1:{dapr_port}/v1.0/healthz", timeout=1.0).status_code == 204:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError("sidecar not healthy in 30 s: " + (tmp_path / "sidecar.log").read_text()[-2000:])
-        time.sleep(0.1)
+    grpc, metrics, internal = free_ports(3)
+    spec = SidecarSpec(app_id="report", ports=SidecarPorts(dapr_port, grpc, metrics, internal), app_address="127.0.0.1",
+                       app_port=app_port, resources_dir=resources, log_file=tmp_path / "sidecar.log",
+                       config_dir=tmp_path / "config")
+    handle = start_sidecar_process(find_daprd("1.18") if kind == "daprd" else StandinSidecar(), spec)
+    try:
+        return handle.wait_ready(30, expect_subscriptions=True)
+    except BaseException:
+        handle.stop()
+        raise
 
 
-def test_helper_and_report_on_the_real_sidecar(tmp_path: Path, redis_server) -> None:
+def test_helper_and_report_on_the_real_sidecar(tmp_path: Path, redis_server, sidecar_kind: str) -> None:
     app_port, dapr_port = free_port(), free_port()
     dapr_url = f"http://127.0.0.1:{dapr_port}/v1.0"
     svc_cfg = ServiceConfig(name="report", port=app_port, data_dir=str(tmp_path / "data"), dapr_url=dapr_url,
@@ -62,7 +55,7 @@ def test_helper_and_report_on_the_real_sidecar(tmp_path: Path, redis_server) -> 
     try:
         # The app must be up before the sidecar (it reads /dapr/subscribe at start).
         svc = ServiceProcess(svc_cfg, tmp_path).start()
-        sidecar = start_sidecar(tmp_path, redis_server.port, dapr_port, app_port)
+        sidecar = start_sidecar(tmp_path, sidecar_kind, redis_server.port, dapr_port, app_port)
 
         cfg = ServiceConfig(name="cart", port=1, data_dir=str(tmp_path), dapr_url=svc_cfg.dapr_url, dapr_max_attempts=1)
         helper = DaprClientHelper.from_config(cfg, EventLog("cart", None), BreakerRegistry("cart"), backoff_base=0.01)
@@ -96,11 +89,7 @@ def test_helper_and_report_on_the_real_sidecar(tmp_path: Path, redis_server) -> 
 
         asyncio.run(main())
     finally:
-        if sidecar is not None and sidecar.poll() is None:
-            sidecar.terminate()
-            try:
-                sidecar.wait(10)
-            except subprocess.TimeoutExpired:
-                sidecar.kill()
+        if sidecar is not None:
+            sidecar.stop()
         if svc is not None:
             svc.stop()

@@ -12,9 +12,19 @@ class StackStartError(DrillError):
     """A part of the stand-in failed to start; the message names it and shows its log tail."""
 
 
+#: What a part logs when a port it was given is taken: the kernel's words (redis, toxiproxy,
+#: the stand-in's sidecar, uvicorn) and daprd's, which does not name the cause.
+PORT_TAKEN_MARKERS = ("address already in use", "could not listen on any endpoint")
+
+
 def port_taken(exc: BaseException) -> bool:
     """True if a start failed because a planned port was taken between choice and bind."""
-    return "address already in use" in str(exc).lower()
+    text = str(exc).lower()
+    return any(marker in text for marker in PORT_TAKEN_MARKERS)
+
+
+def log_says_port_taken(path: Path) -> bool:
+    return any(log_mentions(path, marker) for marker in PORT_TAKEN_MARKERS)
 
 
 def log_mentions(path: Path, text: str, tail_bytes: int = 16384) -> bool:

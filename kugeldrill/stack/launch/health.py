@@ -10,12 +10,10 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
-
 import httpx
 
 from kugeldrill.ground.netguard import require_loopback
-from kugeldrill.stack.launch.failures import StackStartError, log_mentions
+from kugeldrill.stack.launch.failures import StackStartError, log_says_port_taken
 from kugeldrill.stack.launch.plan import HOST, SUBSCRIBERS
 from kugeldrill.stack.launch.state import StateFile
 from kugeldrill.stack.servers import ManagedProcess, log_tail
@@ -88,10 +86,12 @@ def sidecar_probe(url: str, expect_subscriptions: bool) -> Probe:
                 return f"GET {base}/v1.0/metadata: {type(exc).__name__}"
             if meta.status_code == 200:
                 try:
-                    subs = meta.json().get("subscriptions")
-                except (ValueError, AttributeError):
-                    subs = None
-                if subs is not None and len(subs) == 0:
+                    body = meta.json()
+                except ValueError:
+                    return f"GET {base}/v1.0/metadata answered a non-JSON body"
+                # daprd leaves the key out when there are none; the stand-in lists [].
+                subs = body.get("subscriptions") if isinstance(body, dict) else None
+                if not subs:
                     # Both sidecars read /dapr/subscribe before they report healthy, and never again.
                     raise NeverHealthy("the sidecar is running without subscriptions: its app did not answer "
                                        "GET /dapr/subscribe while the sidecar started")
@@ -133,10 +133,10 @@ def check_started(handle: ManagedProcess, scan_log: bool) -> None:
             f"stack start failed at {handle.name}: the process exited with code {code} "
             f"before it was healthy; last log lines ({handle.log_path}):\n{log_tail(handle.log_path)}"
         )
-    if scan_log and log_mentions(handle.log_path, "address already in use"):
+    if scan_log and log_says_port_taken(handle.log_path):
         # Some servers keep running after their listener failed; do not wait for them.
         raise StackStartError(
-            f"stack start failed at {handle.name}: its port was taken (address already in use); "
+            f"stack start failed at {handle.name}: a port it was given was taken (address already in use); "
             f"last log lines ({handle.log_path}):\n{log_tail(handle.log_path)}"
         )
 
@@ -193,7 +193,3 @@ def not_healthy(handles: dict[str, ManagedProcess], keys: list[str], last: dict[
         f"not healthy: {', '.join(handles[k].name for k in keys)}{more}\n{details}"
     )
 
-
-def log_path(entry: dict[str, object]) -> Path | None:
-    value = entry.get("log")
-    return Path(str(value)) if value else None

@@ -63,8 +63,7 @@ def build_app(sidecar: Sidecar) -> "SidecarASGI":
             return E.rich(404, "ERR_PUBSUB_NOT_FOUND", f"pubsub {name} is not found", reason="DAPR_PUBSUB_NOT_FOUND",
                           metadata={"appID": app_id})
         if not topic:
-            return E.rich(404, "ERR_TOPIC_NAME_EMPTY", f"topic is empty in pubsub {name}",
-                          reason="DAPR_PUBSUB_TOPIC_NAME_EMPTY", metadata={"appID": app_id, "pubsubName": name})
+            return _no_route()  # daprd's router has no publish route without a topic
         scopes = ps.comp.publishing_scopes
         if scopes is not None and app_id in scopes and topic not in scopes[app_id]:
             return E.rich(403, "ERR_PUBSUB_FORBIDDEN", f"topic {topic} is not allowed for app id {app_id}",
@@ -277,7 +276,8 @@ def build_app(sidecar: Sidecar) -> "SidecarASGI":
         if wanted and wanted != app_id:
             return E.legacy(500, "ERR_HEALTH_APPID_NOT_MATCH", "dapr app-id does not match")
         if not sidecar.ready:
-            return E.legacy(500, "ERR_HEALTH_NOT_READY", "dapr is not ready: [app subscriptions]")
+            # daprd names the component not ready yet: the runtime, until it has initialised.
+            return E.legacy(500, "ERR_HEALTH_NOT_READY", "dapr is not ready: [runtime]")
         return Response(status_code=_NO_CONTENT)
 
     async def healthz_outbound(request: Request) -> Response:
@@ -291,9 +291,11 @@ def build_app(sidecar: Sidecar) -> "SidecarASGI":
     async def prometheus(request: Request) -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    async def fallback(request: Request) -> Response:
+        return _no_route()
+
     routes = [
         Route("/v1.0/publish/{pubsub}/{topic:path}", publish, methods=["POST", "PUT"]),
-        Route("/v1.0/publish/{pubsub}/", publish, methods=["POST", "PUT"]),
         Route("/v1.0/state/{store}/bulk", bulk_get, methods=["POST", "PUT"]),
         Route("/v1.0/state/{store}/transaction", transaction, methods=["POST", "PUT"]),
         Route("/v1.0/state/{store}", save_state, methods=["POST", "PUT"]),
@@ -303,8 +305,15 @@ def build_app(sidecar: Sidecar) -> "SidecarASGI":
         Route("/v1.0/healthz/outbound", healthz_outbound, methods=["GET"]),
         Route("/v1.0/metadata", metadata, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
+        # Anything else (unknown path, or a known path with another method): daprd hands it to
+        # service invocation, which finds no app id in it.
+        Route("/{path:path}", fallback, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
     ]
     return SidecarASGI(sidecar, Starlette(routes=routes))
+
+
+def _no_route() -> Response:
+    return E.legacy(404, "ERR_DIRECT_INVOKE", "failed getting app id either from the URL path or the header dapr-app-id")
 
 
 class SidecarASGI:
@@ -321,6 +330,10 @@ class SidecarASGI:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "lifespan":
+            path = scope.get("path", "")
+            if len(path) > 1 and path.endswith("/"):
+                # daprd's router strips trailing slashes (no redirects): /v1.0/healthz/ is healthz.
+                scope = {**scope, "path": path.rstrip("/") or "/"}
             await self.app(scope, receive, send)
             return
         while True:

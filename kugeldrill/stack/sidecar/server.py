@@ -83,9 +83,22 @@ class SidecarThread:
         self._thread = threading.Thread(target=self._run, name=f"sidecar-{opts.app_id}", daemon=True)
         self._error: BaseException | None = None
 
+    kind = "standin"
+
     @property
     def url(self) -> str:
         return f"http://{self.opts.host}:{self.opts.dapr_http_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return self.url + "/metrics"  # on the API port (daprd: its own metrics port)
+
+    @property
+    def log_file(self):  # noqa: ANN201 - a Path or None
+        return self.opts.log_file
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def _run(self) -> None:
         try:

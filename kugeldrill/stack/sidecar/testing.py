@@ -150,22 +150,60 @@ def start_sidecar(
     app: RecordingApp | None = None,
     ack_model: str = "1.18",
     wait_ready: bool = True,
+    kind: str = "standin",
+    extra_resources: dict[str, str] | None = None,
     **render_kwargs: Any,
 ):
-    """Render components for `app_id` into `workdir` and start a SidecarThread on them."""
+    """Render components for `app_id` into `workdir` and start a sidecar on them.
+
+    `kind="standin"`: kugeldrill's sidecar in a thread of this process (a SidecarThread);
+    `kind="daprd"`: the real daprd for `ack_model` as a process (a launch.single.SidecarHandle).
+    Both have `url`, `metrics_url`, `log_file` (`workdir/sidecar-<app_id>.log`), `alive()`,
+    `wait_ready()` and `stop()`. Without `app`, the sidecar's app port is a free port nobody
+    listens on and only the outbound API (publish, state) is waited for. `extra_resources`
+    (file name -> YAML text) is written beside the rendered components (e.g. Subscriptions).
+    """
     from pathlib import Path
 
     from kugeldrill.stack.components import render_components
-    from kugeldrill.stack.sidecar.runtime import SidecarOptions
-    from kugeldrill.stack.sidecar.server import SidecarThread
 
     workdir = Path(workdir)
     comp = render_components(workdir / f"components-{app_id}", redis_host=f"127.0.0.1:{redis_port}",
                              app_id=app_id, ack_model=ack_model, **render_kwargs)
+    for name, text in (extra_resources or {}).items():
+        (comp / name).write_text(text)
     app_port = app.port if app is not None else free_port()
+    log_file = workdir / f"sidecar-{app_id}.log"
+    if kind == "daprd":
+        return _start_daprd(workdir, comp, app_id, app_port, log_file, ack_model,
+                            wait_ready=wait_ready and app is not None)
+    if kind != "standin":
+        raise ValueError(f"sidecar kind {kind!r} is not daprd or standin")
+    from kugeldrill.stack.sidecar.runtime import SidecarOptions
+    from kugeldrill.stack.sidecar.server import SidecarThread
+
     opts = SidecarOptions(app_id=app_id, dapr_http_port=free_port(), app_port=app_port, resources_path=comp,
-                          log_file=workdir / f"sidecar-{app_id}.log", ack_model=ack_model, block_ms=1000)
+                          log_file=log_file, ack_model=ack_model, block_ms=1000)
     sidecar = SidecarThread(opts).start()
     if wait_ready and app is not None:
         sidecar.wait_ready()
     return sidecar
+
+
+def _start_daprd(workdir, comp, app_id: str, app_port: int, log_file, ack_model: str, *, wait_ready: bool):
+    from kugeldrill.ground.ports import free_ports
+    from kugeldrill.stack.launch.plan import SidecarPorts
+    from kugeldrill.stack.launch.sidecars import SidecarSpec, find_daprd
+    from kugeldrill.stack.launch.single import start_sidecar_process
+
+    spec = SidecarSpec(app_id=app_id, ports=SidecarPorts(*free_ports(4)), app_address="127.0.0.1", app_port=app_port,
+                       resources_dir=comp, log_file=log_file, config_dir=workdir / "daprd-config")
+    handle = start_sidecar_process(find_daprd(ack_model), spec)
+    try:
+        # daprd serves nothing until it has read its app's subscriptions (or found no app after
+        # its start-up wait); without an app, the outbound API is what the caller needs.
+        handle.wait_ready(60) if wait_ready else handle.wait_outbound(60)
+    except BaseException:
+        handle.stop()
+        raise
+    return handle
