@@ -1,4 +1,4 @@
-# kugeldrill: `make drill` (a short drill suite on the embedded stand-in) and `make test`.
+# kugeldrill: `make drill` (a short drill suite on the embedded stand-in, real daprd sidecars) and `make test`.
 SHELL := /bin/bash
 VENV  := .venv/bin
 export PATH := $(CURDIR)/tools/bin:$(PATH)

@@ -1,7 +1,8 @@
 """`kugeldrill stack up|status|logs|down` as a user runs them: separate processes.
 
-`up` returns while the stack keeps running detached; `status --json` lists every URL;
-`down` (a new process, so only pids from stack.json) leaves no process and no port.
+`up` returns while the stack keeps running detached; `status --json` lists every URL and
+the sidecar kind; `down` (a new process, so only pids from stack.json) leaves no process and
+no port — every sidecar port included (daprd listens on four).
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ def test_up_status_logs_down_leave_nothing_behind(tmp_path: Path) -> None:
         assert all(s["running"] and s["healthy"] for s in st["sidecars"].values())
         assert len(st["links"]) == 15 and all(link["url"] for link in st["links"].values())
         assert st["options"]["breaker"]["reset_seconds"] == 5.0
+        kinds = {s["kind"] for s in st["sidecars"].values()}
+        assert kinds == {st["sidecar"]["kind"]} and st["sidecar"]["kind"] in ("daprd", "standin")
+        if st["sidecar"]["kind"] == "daprd":
+            assert st["sidecar"]["version"] == "1.18.0" and f"sidecars   daprd 1.18.0" in up.stdout
         state = json.loads((state_dir / "stack.json").read_text())
         assert state["supervisor"]["mode"] == "process"  # up returned; a detached supervisor remains
         # The detached supervisor restarts a subscriber that dies, and records it.
@@ -79,7 +84,8 @@ def test_up_status_logs_down_leave_nothing_behind(tmp_path: Path) -> None:
         pids = [e["pid"] for key in ("redis", "toxiproxy", "supervisor") for e in [state.get(key) or {}] if e.get("pid")]
         pids += [e["pid"] for group in ("services", "sidecars") for e in state[group].values()]
         ports = [state["redis"]["port"], state["toxiproxy"]["port"]]
-        ports += [e["port"] for group in ("services", "sidecars") for e in state[group].values()]
+        ports += [e["port"] for e in state["services"].values()]
+        ports += [p for e in state["sidecars"].values() for p in (e.get("ports") or {"http": e["port"]}).values()]
         ports += [int(link["listen"].rsplit(":", 1)[1]) for link in state["links"].values()]
         down = kd("stack", "down", "--state-dir", str(state_dir))
     assert down.returncode == 0, down.stdout + down.stderr
