@@ -320,7 +320,7 @@ def test_a_part_that_lost_its_port_but_keeps_running_fails_fast(tmp_path: Path, 
     started = time.monotonic()
     opts = options(tmp_path)
     opts.health_timeout = 120.0
-    with pytest.raises(StackStartError, match=r"sidecar cart: its port was taken"):
+    with pytest.raises(StackStartError, match=r"sidecar cart: a port it was given was taken"):
         Stack.up(opts)  # two attempts, each ended by the log line, not by the 120 s timeout
     assert time.monotonic() - started < 60
     assert not _our_children_alive(tmp_path)

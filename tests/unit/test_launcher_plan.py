@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kugeldrill.ground.errors import ConfigError, DrillError
-from kugeldrill.stack.launch.plan import PortPlan, SidecarPorts, link_names, link_url, proxy_specs
+from kugeldrill.stack.launch.plan import PortPlan, link_names, link_url, proxy_specs
 from kugeldrill.stack.launch.procs import pid_matches, stop_pid
 from kugeldrill.stack.launch.state import StateFile, read_state
 
@@ -25,27 +25,22 @@ def test_every_sidecar_app_has_three_links_with_the_contract_names() -> None:
 
 
 def test_proxy_specs_point_at_the_right_upstreams() -> None:
-    def ports(http: int) -> SidecarPorts:
-        return SidecarPorts(http=http, grpc=http + 100, metrics=http + 200, internal_grpc=http + 300)
-
     plan = PortPlan(redis=1000, toxiproxy=1001, services={"cart": 2000, "stock": 2001},
-                    sidecars={"cart": ports(3000), "stock": ports(3001)})
+                    sidecars={"cart": 3000, "stock": 3001})
     specs = {s["name"]: s for s in proxy_specs(PortPlan(
         redis=1000, toxiproxy=1001,
         services={a: 2000 + i for i, a in enumerate(["account", "terminal", "master-data", "cart", "report", "journal", "stock"])},
-        sidecars={a: ports(3000 + i) for i, a in enumerate(["terminal", "cart", "report", "journal", "stock"])}))}
+        sidecars={a: 3000 + i for i, a in enumerate(["terminal", "cart", "report", "journal", "stock"])}))}
     assert specs["kugeldrill.redis@cart"]["upstream"] == "127.0.0.1:1000"
     assert specs["kugeldrill.sidecar@cart"]["upstream"] == "127.0.0.1:3001"
     assert specs["kugeldrill.app@stock"]["upstream"] == "127.0.0.1:2006"
     assert all(s["listen"] == "127.0.0.1:0" and s["enabled"] for s in specs.values())
     assert plan.all_ports()[:2] == [1000, 1001]
-    assert {3100, 3200, 3300} <= set(plan.all_ports())  # a sidecar's gRPC, metrics and internal ports too
 
 
 def test_allocated_ports_are_distinct() -> None:
     plan = PortPlan.allocate()
-    # redis, toxiproxy, 7 services, 5 sidecars x (HTTP, gRPC, metrics, internal gRPC)
-    assert len(set(plan.all_ports())) == len(plan.all_ports()) == 2 + 7 + 5 * 4
+    assert len(set(plan.all_ports())) == 14
 
 
 def test_link_urls() -> None:
@@ -83,3 +78,21 @@ def test_stop_pid_checks_the_command_line_first() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_sidecar_ports_are_chosen_late_and_never_a_planned_port() -> None:
+    plan = PortPlan.allocate()
+    ports = plan.sidecar_ports("cart")
+    assert ports.http == plan.sidecars["cart"]  # the sidecar@cart proxy forwards there
+    assert len(set(ports.all())) == 4 and not set(ports.all()[1:]) & set(plan.all_ports())
+
+
+def test_recorded_options_read_back_with_names() -> None:
+    from kugeldrill.stack.launch.options import RecordedOptions, StackOptions
+
+    opts = StackOptions(breaker_reset_seconds=3.0, republish_interval_seconds=2.0, defects=["database_index"],
+                        fail_effect_every=5, resiliency=False)
+    back = RecordedOptions.from_state({"options": json.loads(json.dumps(opts.summary()))})
+    assert back == opts.recorded()
+    assert back.breaker.reset_seconds == 3.0 and back.republish_min_age_seconds == 2.0 and not back.resiliency
+    assert RecordedOptions.from_state({}) == RecordedOptions()  # an old or partial state file: the defaults

@@ -19,7 +19,7 @@ from kugeldrill.ground.tools import PROJECT_ROOT
 from kugeldrill.stack.launch.failures import StackStartError
 from kugeldrill.stack.launch.links import listen_port
 from kugeldrill.stack.launch.options import StackOptions
-from kugeldrill.stack.launch.plan import APPS, HOST, SIDECAR_APPS, SUBSCRIBERS, PortPlan
+from kugeldrill.stack.launch.plan import APPS, HOST, SIDECAR_APPS, SUBSCRIBERS, PortPlan, SidecarPorts
 from kugeldrill.stack.launch.sidecars import SidecarChoice, SidecarSpec
 from kugeldrill.stack.services.common.settings import ServiceConfig
 
@@ -76,11 +76,11 @@ def service_entries(opts: StackOptions, state_dir: Path, plan: PortPlan,
     return entries
 
 
-def sidecar_entries(opts: StackOptions, choice: SidecarChoice, state_dir: Path, plan: PortPlan,
-                    links: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """One record per sidecar app; renders each app's Dapr components first."""
+def render_sidecar_resources(opts: StackOptions, choice: SidecarChoice, state_dir: Path,
+                             links: dict[str, dict[str, Any]]) -> dict[str, Path]:
+    """Each sidecar app's Dapr components, rendered into `components/<app>/`."""
     render = opts.render_components or default_renderer()
-    entries: dict[str, dict[str, Any]] = {}
+    folders: dict[str, Path] = {}
     for app in SIDECAR_APPS:
         resources = state_dir / "components" / app
         resources.mkdir(parents=True, exist_ok=True)
@@ -92,15 +92,20 @@ def sidecar_entries(opts: StackOptions, choice: SidecarChoice, state_dir: Path, 
             raise StackStartError(f"stack start failed at components for {app}: {exc.render()}") from exc
         except Exception as exc:  # noqa: BLE001 - a renderer bug must still name the part
             raise StackStartError(f"stack start failed at components for {app}: {type(exc).__name__}: {exc}") from exc
-        spec = SidecarSpec(
-            app_id=app, ports=plan.sidecars[app], app_address=HOST, app_port=listen_port(links[f"app@{app}"]),
-            resources_dir=resources, log_file=state_dir / "logs" / f"sidecar-{app}.log",
-            config_dir=state_dir / "config",
-        )
-        record = choice.kind.process(spec).record()
-        record["env"] = {**child_env_overrides(), **record["env"]}
-        entries[app] = {**record, "log": str(spec.log_file), "resources": str(resources)}
-    return entries
+        folders[app] = resources
+    return folders
+
+
+def sidecar_entry(choice: SidecarChoice, app: str, ports: SidecarPorts, resources: Path, state_dir: Path,
+                  links: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The record of `app`'s sidecar: its kind's command line for these ports."""
+    spec = SidecarSpec(
+        app_id=app, ports=ports, app_address=HOST, app_port=listen_port(links[f"app@{app}"]),
+        resources_dir=resources, log_file=state_dir / "logs" / f"sidecar-{app}.log", config_dir=state_dir / "config",
+    )
+    record = choice.kind.process(spec).record()
+    record["env"] = {**child_env_overrides(), **record["env"]}  # a restart from the record needs both
+    return {**record, "log": str(spec.log_file), "resources": str(resources)}
 
 
 def default_renderer() -> Callable[..., Any]:

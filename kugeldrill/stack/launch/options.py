@@ -105,10 +105,6 @@ class StackOptions:
         """The `options` block of stack.json."""
         return self.recorded().to_json()
 
-    # Older spellings, kept for callers outside the stack.
-    _breaker = breaker
-    _min_age = min_age
-
 
 @dataclass(frozen=True)
 class RecordedOptions:

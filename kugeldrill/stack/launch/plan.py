@@ -44,26 +44,36 @@ class SidecarPorts:
 
 @dataclass(frozen=True)
 class PortPlan:
-    """Ports chosen before anything starts (the proxies get theirs from Toxiproxy: port 0)."""
+    """Ports chosen before anything starts (the proxies get theirs from Toxiproxy: port 0).
+
+    A sidecar's HTTP port is planned here (its `sidecar@` proxy forwards to it); its other
+    ports are chosen just before it starts (`sidecar_ports`), so that they stay unbound for as
+    short a time as possible — a free port can be taken by anyone until its process binds it.
+    """
 
     redis: int
     toxiproxy: int
     services: dict[str, int]
-    sidecars: dict[str, SidecarPorts]
+    sidecars: dict[str, int]
 
     @classmethod
     def allocate(cls, host: str = HOST) -> "PortPlan":
-        per_sidecar = 4
-        ports = free_ports(2 + len(APPS) + per_sidecar * len(SIDECAR_APPS), host)
+        ports = free_ports(2 + len(APPS) + len(SIDECAR_APPS), host)
         services = dict(zip(APPS, ports[2 : 2 + len(APPS)]))
-        rest = ports[2 + len(APPS) :]
-        sidecars = {app: SidecarPorts(*rest[i * per_sidecar : (i + 1) * per_sidecar])
-                    for i, app in enumerate(SIDECAR_APPS)}
+        sidecars = dict(zip(SIDECAR_APPS, ports[2 + len(APPS) :]))
         return cls(redis=ports[0], toxiproxy=ports[1], services=services, sidecars=sidecars)
 
     def all_ports(self) -> list[int]:
-        sidecar_ports = [port for ports in self.sidecars.values() for port in ports.all()]
-        return [self.redis, self.toxiproxy, *self.services.values(), *sidecar_ports]
+        return [self.redis, self.toxiproxy, *self.services.values(), *self.sidecars.values()]
+
+    def sidecar_ports(self, app: str, host: str = HOST) -> SidecarPorts:
+        """`app`'s sidecar ports: the planned HTTP port and three free ones none of the plan's."""
+        planned = set(self.all_ports())
+        for _ in range(20):
+            extra = free_ports(3, host)
+            if not planned & set(extra):
+                return SidecarPorts(self.sidecars[app], *extra)
+        raise OSError("no free ports outside the stack's plan (address already in use)")
 
 
 def link_upstream(link: str, plan: PortPlan, host: str = HOST) -> str:
@@ -72,7 +82,7 @@ def link_upstream(link: str, plan: PortPlan, host: str = HOST) -> str:
     if kind == "redis":
         return f"{host}:{plan.redis}"
     if kind == "sidecar":
-        return f"{host}:{plan.sidecars[app].http}"
+        return f"{host}:{plan.sidecars[app]}"
     if kind == "app":
         return f"{host}:{plan.services[app]}"
     raise ValueError(f"unknown link kind {kind!r} in {link!r}")

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from kugeldrill.ground.errors import DrillError
-from kugeldrill.stack.launch.apps import child_env_overrides, service_entries, sidecar_entries
+from kugeldrill.stack.launch.apps import child_env_overrides, render_sidecar_resources, service_entries, sidecar_entry
 from kugeldrill.stack.launch.failures import StackStartError
 from kugeldrill.stack.launch.health import PROBE_TIMEOUT, check_started, not_healthy, service_answers, wait_healthy
 from kugeldrill.stack.launch.links import create_links
@@ -63,10 +64,14 @@ def start_parts(file: StateFile, running: Running, opts: StackOptions, choice: S
     file.update(lambda s: s.update(links=links))
 
     services = service_entries(opts, state_dir, plan, links)
-    sidecars = sidecar_entries(opts, choice, state_dir, plan, links)
+    resources = render_sidecar_resources(opts, choice, state_dir, links)
     for app, entry in services.items():
         spawn(file, running, "services", app, entry, env)
-    _start_sidecars_behind_their_apps(file, running, sidecars, env, opts.health_timeout)
+
+    def sidecar(app: str) -> dict[str, Any]:
+        return sidecar_entry(choice, app, plan.sidecar_ports(app), resources[app], state_dir, links)
+
+    _start_sidecars_behind_their_apps(file, running, list(resources), sidecar, env, opts.health_timeout)
     wait_healthy(file, running.handles, opts.health_timeout)
     if opts.crash_before_effect_every > 0:
         start_supervisor(file, running, opts, env)
@@ -92,10 +97,12 @@ def spawn(file: StateFile, running: Running, group: str, app: str, entry: dict[s
     file.update(lambda s: s[group].__setitem__(app, entry))
 
 
-def _start_sidecars_behind_their_apps(file: StateFile, running: Running, sidecars: dict[str, dict[str, Any]],
-                                      env: dict[str, str], timeout: float) -> None:
-    """Start each sidecar once its service's HTTP server answers (see health.service_answers)."""
-    waiting = {app: service_answers(file.state["services"][app]["url"]) for app in sidecars}
+def _start_sidecars_behind_their_apps(file: StateFile, running: Running, apps: list[str],
+                                      entry: Callable[[str], dict[str, Any]], env: dict[str, str],
+                                      timeout: float) -> None:
+    """Start each app's sidecar (`entry(app)`, built just then) once its service's HTTP server
+    answers (see health.service_answers)."""
+    waiting = {app: service_answers(file.state["services"][app]["url"]) for app in apps}
     last: dict[str, str] = {}
     deadline = time.monotonic() + timeout
     next_log_scan = 0.0
@@ -109,7 +116,11 @@ def _start_sidecars_behind_their_apps(file: StateFile, running: Running, sidecar
                 problem = waiting[app](client)
                 if problem is None:
                     del waiting[app]
-                    spawn(file, running, "sidecars", app, sidecars[app], env)
+                    try:
+                        record = entry(app)
+                    except OSError as exc:
+                        raise StackStartError(f"stack start failed at sidecar {app}: {exc}") from exc
+                    spawn(file, running, "sidecars", app, record, env)
                 else:
                     last[f"services:{app}"] = problem
             if not waiting:
