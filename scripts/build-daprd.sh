@@ -101,7 +101,7 @@ say "building daprd $VERSION (-tags $TAGS, $COMPONENTS components) from the Go m
 say "  the first build downloads and compiles for minutes; later ones reuse the Go caches (log: ${LOG#"$ROOT"/})"
 : > "$LOG"
 (   # one progress line a minute, so a long CI step does not look hung
-    while sleep 60; do
+    while sleep 60 </dev/null >/dev/null 2>&1; do  # an orphaned sleep must not hold our stdout open
         mods=$(grep -c '^go: downloading' "$LOG" 2>/dev/null || true)
         what="compiling"
         [ "${mods:-0}" -gt 0 ] && what="${mods} modules downloaded so far"
