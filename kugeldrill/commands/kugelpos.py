@@ -38,7 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="the Kugelpos checkout (its root, with services/); default $KUGELPOS_SRC")
     state_dir(up)
     up.add_argument("--target-out", type=Path, help="where to write the target file (default <state-dir>/kugelpos-target.yaml)")
-    up.add_argument("--sidecar", default="standin", help="sidecar kind for the Dapr apps (standin)")
+    up.add_argument("--sidecar", choices=["daprd", "standin"], default=None,
+                    help="Dapr sidecar for the Dapr apps: daprd (real Dapr, tools/bin/daprd) or standin "
+                         "(kugeldrill's own); default: daprd where installed, else standin")
     up.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="an extra environment variable for every service, e.g. a Kugelpos setting (repeatable)")
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for health (180)")
@@ -187,6 +189,7 @@ def _print_urls(status: dict[str, Any]) -> None:
     print(f"  redis      {status['redis_url']}")
     print(f"  toxiproxy  {status['toxiproxy_url']}")
     print(f"  mongodb    {status['mongodb_url']}")
+    print(f"  sidecars   {_sidecars(status)}")
     for app, svc in status["services"].items():
         side = status["sidecars"].get(app)
         print(f"  {app:12s} {svc['url']}" + (f"   sidecar {side['url']}" if side else ""))
@@ -206,6 +209,7 @@ def _print_status(status: dict[str, Any]) -> None:
         extra = f" ({part['problem']})" if part.get("problem") else ""
         print(f"  {name:20s} {part.get('url') or '':28s} pid {part.get('pid')!s:8s} {run} {health}{extra}")
 
+    print(f"  {'sidecars':20s} {_sidecars(status)}")
     line("redis", status["redis"])
     line("toxiproxy", status["toxiproxy"])
     line("mongodb", status["mongo"])
@@ -221,3 +225,11 @@ def _print_status(status: dict[str, Any]) -> None:
         print(f"  link {name:16s} {link['listen']:22s} -> {link['upstream']}")
     if status.get("target"):
         print(f"target file: {status['target']}")
+
+
+def _sidecars(status: dict[str, Any]) -> str:
+    """Which Dapr sidecar runs (a plain name in state files from before sidecar kinds)."""
+    from kugeldrill.commands.stack import sidecar_line
+
+    sidecar = status.get("sidecar") or "standin"
+    return sidecar_line(sidecar) if isinstance(sidecar, dict) else str(sidecar)

@@ -110,7 +110,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(json.dumps(status, indent=2))
     else:
         print(f"stack healthy in {stack.state.get('startup_seconds', 0):.1f}s; state: {stack.state_path}")
-        print(f"  sidecars   {_sidecar_line(status['sidecar'])}")
+        print(f"  sidecars   {sidecar_line(status['sidecar'])}")
         _print_urls(status)
     return 0
 
@@ -236,7 +236,7 @@ def _print_urls(status: dict[str, Any]) -> None:
         print(f"  {app:12s} {svc['url']}" + (f"   sidecar {side['url']}" if side else ""))
 
 
-def _sidecar_line(sidecar: dict[str, Any]) -> str:
+def sidecar_line(sidecar: dict[str, Any]) -> str:
     """e.g. "daprd 1.18.0 (ack model 1.18)" or "standin 0.1.0 (ack model 1.18; asked for: auto)"."""
     text = f"{sidecar.get('kind')} {sidecar.get('version') or ''}".rstrip()
     extra = [f"ack model {sidecar['ack_model']}"] if sidecar.get("ack_model") else []
@@ -247,7 +247,7 @@ def _sidecar_line(sidecar: dict[str, Any]) -> str:
 
 def _print_status(status: dict[str, Any]) -> None:
     print(f"state: {status['state_file']} ({status['status']})")
-    print(f"  {'sidecars':20s} {_sidecar_line(status['sidecar'])}")
+    print(f"  {'sidecars':20s} {sidecar_line(status['sidecar'])}")
     if status["sidecar"].get("note"):
         print(f"  {'':20s} {status['sidecar']['note']}")
 

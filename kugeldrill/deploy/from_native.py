@@ -41,7 +41,7 @@ def target_from_native(state: dict[str, Any], name: str = "kugelpos-native") -> 
         name=name,
         description=(f"The real Kugelpos services from {checkout.get('path')}"
                      + (f" (commit {commit[:12]})" if commit else "")
-                     + f", run natively by kugeldrill with {state.get('sidecar', 'standin')} sidecars and an "
+                     + f", run natively by kugeldrill with {_sidecars(state)} sidecars and an "
                      "in-memory MongoDB wire-compatible server (no multi-document atomicity)."),
         services={app: svc["url"] for app, svc in state["services"].items()},
         auth=AuthSpec(mode="jwt"),
@@ -56,3 +56,12 @@ def target_from_native(state: dict[str, Any], name: str = "kugelpos-native") -> 
         breaker=KUGELPOS_BREAKER.model_copy(),
         publisher=publisher_from_env((state["services"].get("cart") or {}).get("env") or {}),
     )
+
+
+def _sidecars(state: dict[str, Any]) -> str:
+    """"daprd 1.18.0" or "standin": which sidecars ran (a plain name in older state files)."""
+    sidecar = state.get("sidecar") or "standin"
+    if isinstance(sidecar, dict):
+        return f"{sidecar.get('kind')} {sidecar.get('version') or ''}".strip() if sidecar.get("kind") == "daprd" \
+            else str(sidecar.get("kind"))
+    return str(sidecar)

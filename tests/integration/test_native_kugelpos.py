@@ -64,8 +64,9 @@ class Native:
     def ports(self) -> list[int]:
         parts = [*self.state["services"].values(), *self.state["sidecars"].values(),
                  self.state["mongo"], self.state["redis"], self.state["toxiproxy"]]
-        return [p["port"] for p in parts] + [int(link["listen"].rsplit(":", 1)[1])
-                                              for link in self.state["links"].values()]
+        sidecar_ports = [p for e in self.state["sidecars"].values() for p in (e.get("ports") or {}).values()]
+        return [p["port"] for p in parts] + sidecar_ports + [int(link["listen"].rsplit(":", 1)[1])
+                                                             for link in self.state["links"].values()]
 
 
 @pytest.fixture(scope="module")

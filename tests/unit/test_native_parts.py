@@ -145,6 +145,9 @@ def test_the_target_file_declares_kugelpos_breaker_and_sources(tmp_path: Path):
     path = tmp_path / "target.yaml"
     path.write_text(dump_target(target))
     assert load_target(path).services == target.services  # round trip through the schema
+    assert "with standin sidecars" in target.description
+    daprd = target_from_native({**_state(tmp_path), "sidecar": {"kind": "daprd", "version": "1.18.0"}})
+    assert "with daprd 1.18.0 sidecars" in daprd.description
 
 
 def test_the_target_file_follows_a_changed_republish_setting(tmp_path: Path):

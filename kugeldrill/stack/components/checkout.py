@@ -45,6 +45,8 @@ def render_checkout_components(source_dir: str | Path, dest_dir: str | Path, *, 
                   "(rendered by kugeldrill; nothing else changed)\n")
         (dest / path.name).write_text(header + yaml.safe_dump_all(docs, sort_keys=False))
         written.append({"file": path.name, "redis_hosts_set": changed})
-    (dest / "render.json").write_text(json.dumps({"app_id": app_id, "source": str(source), "redis_host": redis_host,
-                                                  "files": written}, indent=2) + "\n")
+    # Beside the folder, not in it: daprd warns about every non-YAML file in a resources path.
+    dest.with_name(dest.name + ".render.json").write_text(json.dumps(
+        {"app_id": app_id, "source": str(source), "redis_host": redis_host, "files": written}, indent=2) + "\n")
+    (dest / "render.json").unlink(missing_ok=True)  # where older renders put it
     return dest

@@ -37,6 +37,7 @@ from kugeldrill.ground.errors import ConfigError, DrillError
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.ground.ports import free_port
 from kugeldrill.stack.components.checkout import render_checkout_components
+from kugeldrill.stack.launch.health import NeverHealthy, sidecar_probe
 from kugeldrill.stack.launch.plan import APPS, HOST, SIDECAR_APPS, SUBSCRIBERS, PortPlan, link_names, link_url, proxy_name, proxy_specs
 from kugeldrill.stack.launch.procs import pid_matches, port_listening, stop_pid
 from kugeldrill.stack.launch.state import StateFile, read_state
@@ -44,7 +45,7 @@ from kugeldrill.stack.native.checkout import KugelposCheckout, open_checkout
 from kugeldrill.stack.native.envs import EnvBuilder, ServiceEnv, cache_root, find_python
 from kugeldrill.stack.native.locales import LOCALE, ensure_locale
 from kugeldrill.stack.native.mongo_server import MongoServer, ensure_built, transaction_stats
-from kugeldrill.stack.native.sidecars import SidecarSpec, sidecar_kind
+from kugeldrill.stack.launch.sidecars import SIDECAR_KINDS, SidecarChoice, SidecarSpec, choose_sidecar
 from kugeldrill.stack.servers import ManagedProcess, RedisServer, ToxiproxyServer, log_tail
 
 STATE_NAME = "kugelpos.json"
@@ -67,7 +68,9 @@ class NativeOptions:
     src: Path
     state_dir: Path = DEFAULT_STATE_DIR
     health_timeout: float = 180.0
-    sidecar: str = "standin"
+    # "daprd" (real Dapr, tools/bin/daprd), "standin" (kugeldrill's sidecar), or None: daprd
+    # where it is installed, else the stand-in's sidecar (stack/launch/sidecars.py).
+    sidecar: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # passed to every service (e.g. Kugelpos settings)
     progress: Callable[[str], None] | None = None
     cache: Path | None = None
@@ -78,7 +81,8 @@ class NativeOptions:
         for key in self.extra_env:
             if not key or not key.replace("_", "").isalnum():
                 raise ConfigError(f"environment variable name {key!r} is not NAME=value")
-        sidecar_kind(self.sidecar)
+        if self.sidecar is not None and self.sidecar not in SIDECAR_KINDS:
+            raise ConfigError(f"unknown sidecar kind {self.sidecar!r}", hint=f"known: {', '.join(SIDECAR_KINDS)}")
 
 
 @dataclass
@@ -158,6 +162,7 @@ class NativeKugelpos:
     def up(cls, opts: NativeOptions, prepared: Prepared | None = None) -> "NativeKugelpos":
         """Prepare (build/cache), start everything, wait for health; NativeStartError names a failed part."""
         opts.validate()
+        choice = choose_sidecar(opts.sidecar, "1.18")  # before building: a missing daprd asked for is an error
         prepared = prepared or prepare(opts)
         state_dir = Path(opts.state_dir).resolve()
         path = state_dir / STATE_NAME
@@ -168,7 +173,7 @@ class NativeKugelpos:
             "version": 1, "kind": "kugelpos-native", "state_dir": str(state_dir), "started_wall": time.time(),
             "status": "starting", "launcher_pid": os.getpid(),
             "checkout": {"path": str(prepared.checkout.root), "commit": prepared.checkout.commit},
-            "python": prepared.python_version, "sidecar": opts.sidecar,
+            "python": prepared.python_version, "sidecar": choice.summary(),
             "envs": {app: {"path": str(env.path), "key": env.key} for app, env in prepared.envs.items()},
             "prepare_seconds": round(prepared.seconds, 2),
             "redis": {}, "toxiproxy": {}, "mongo": {}, "services": {}, "sidecars": {}, "links": {},
@@ -178,7 +183,7 @@ class NativeKugelpos:
         t0 = time.monotonic()
         say = opts.progress or (lambda _m: None)
         try:
-            native._start(opts, prepared, state_dir, say)
+            native._start(opts, prepared, choice, state_dir, say)
         except BaseException as exc:
             native.down(wait_ports=False)
             if isinstance(exc, (DrillError, KeyboardInterrupt)):
@@ -187,7 +192,8 @@ class NativeKugelpos:
         native._file.update(lambda s: s.update(status="running", startup_seconds=round(time.monotonic() - t0, 2)))
         return native
 
-    def _start(self, opts: NativeOptions, prepared: Prepared, state_dir: Path, say: Callable[[str], None]) -> None:
+    def _start(self, opts: NativeOptions, prepared: Prepared, choice: SidecarChoice, state_dir: Path,
+               say: Callable[[str], None]) -> None:
         plan = PortPlan.allocate(HOST)
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
         say("starting redis-server and toxiproxy-server ...")
@@ -217,25 +223,47 @@ class NativeKugelpos:
             "log": str(mongo.log_path), "cmd": mongo.command(),
             "match": ["kugeldrill.mongo.Main", "--port", str(mongo.port)]}))
 
-        kind = sidecar_kind(opts.sidecar)
+        kind = choice.kind
         service_urls = {app: f"http://{HOST}:{port}" for app, port in plan.services.items()}
-        say(f"starting {len(APPS)} services and {len(SIDECAR_APPS)} sidecars ({kind.name}) ...")
+        say(f"starting {len(APPS)} services and {len(SIDECAR_APPS)} sidecars ({kind.describe()}) ...")
+        if choice.note:
+            say(f"note: {choice.note}")
         for app in APPS:
             self._spawn_service(app, opts, prepared, state_dir, plan, links, service_urls, mongo.url)
+        resources: dict[str, Path] = {}
         for app in SIDECAR_APPS:
-            resources = state_dir / "components" / app
+            resources[app] = state_dir / "components" / app
             try:
-                render_checkout_components(prepared.checkout.components_dir, resources,
+                render_checkout_components(prepared.checkout.components_dir, resources[app],
                                            redis_host=links[f"redis@{app}"]["listen"], app_id=app)
             except DrillError as exc:
                 raise NativeStartError(f"native Kugelpos start failed at components for {app}: {exc.render()}") from exc
-            spec = SidecarSpec(app_id=app, dapr_http_port=plan.sidecars[app], app_host=HOST,
-                               app_port=int(links[f"app@{app}"]["listen"].rsplit(":", 1)[1]), resources=resources,
-                               log_file=state_dir / "logs" / f"sidecar-{app}.log")
-            entry = {"url": f"http://{HOST}:{spec.dapr_http_port}", "port": spec.dapr_http_port, "pid": None,
-                     "log": str(spec.log_file), "resources": str(resources), "kind": kind.name,
-                     "cmd": kind.command(spec), "match": kind.match(spec)}
-            self._spawn("sidecars", app, entry, env=_launcher_env(), cwd=None)
+        # A sidecar reads its app's /dapr/subscribe once, at start (daprd gives up after about
+        # 2.5 s): each starts only once its service answers HTTP.
+        waiting = list(SIDECAR_APPS)
+        deadline = time.monotonic() + opts.health_timeout
+        with httpx.Client(timeout=PROBE_TIMEOUT) as client:
+            while waiting:
+                for app in list(waiting):
+                    handle = self._handles[f"services:{app}"]
+                    if not handle.alive():
+                        raise NativeStartError(
+                            f"native Kugelpos start failed at {handle.name}: the process exited with code "
+                            f"{handle.proc.returncode if handle.proc else None} before it answered; last log lines "
+                            f"({handle.log_path}):\n{log_tail(handle.log_path, 25)}")
+                    if _answers(client, self.state["services"][app]["url"]):
+                        waiting.remove(app)
+                        spec = SidecarSpec(app_id=app, ports=plan.sidecar_ports(app), app_address=HOST,
+                                           app_port=int(links[f"app@{app}"]["listen"].rsplit(":", 1)[1]),
+                                           resources_dir=resources[app], log_file=state_dir / "logs" / f"sidecar-{app}.log",
+                                           config_dir=state_dir / "config")
+                        entry = {**kind.process(spec).record(), "log": str(spec.log_file), "resources": str(resources[app])}
+                        self._spawn("sidecars", app, entry, env={**_launcher_env(), **entry["env"]}, cwd=None)
+                if waiting and time.monotonic() > deadline:
+                    raise NativeStartError(f"native Kugelpos start failed: {', '.join(waiting)} did not answer HTTP "
+                                           f"within {opts.health_timeout:.0f}s, so their sidecars were not started")
+                if waiting:
+                    time.sleep(0.2)
         self._wait_healthy(opts.health_timeout, say)
 
     def _start_server(self, part: str, start: Callable[[], Any]) -> None:
@@ -279,7 +307,7 @@ class NativeKugelpos:
         """
         pending: dict[str, Callable[[httpx.Client], str | None]] = {}
         for app, entry in self.state["sidecars"].items():
-            pending[f"sidecars:{app}"] = _sidecar_probe(entry["url"], app in SUBSCRIBERS)
+            pending[f"sidecars:{app}"] = sidecar_probe(entry["url"], app in SUBSCRIBERS)
         for app, entry in self.state["services"].items():
             pending[f"services:{app}"] = _service_probe(entry["url"])
         last: dict[str, str] = {}
@@ -297,7 +325,11 @@ class NativeKugelpos:
                             f"before it was healthy; last log lines ({handle.log_path}):\n{log_tail(handle.log_path, 25)}")
                     if time.monotonic() < next_health.get(key, 0.0):
                         continue
-                    problem = pending[key](client)
+                    try:
+                        problem = pending[key](client)
+                    except NeverHealthy as exc:
+                        raise NativeStartError(f"native Kugelpos start failed at {handle.name}: {exc}; last log lines "
+                                               f"({handle.log_path}):\n{log_tail(handle.log_path, 25)}") from None
                     if problem is None:
                         del pending[key]
                         group, app = key.split(":", 1)
@@ -339,7 +371,7 @@ class NativeKugelpos:
         return out
 
     def ports(self) -> list[int]:
-        ports = [e["port"] for _, e in self.parts() if e.get("port")]
+        ports = [p for _, e in self.parts() for p in (list((e.get("ports") or {}).values()) or [e.get("port")]) if p]
         ports += [int(link["listen"].rsplit(":", 1)[1]) for link in self.state.get("links", {}).values()]
         return ports
 
@@ -363,7 +395,8 @@ class NativeKugelpos:
 
             services = {a: {**proc(e, _service_probe(e["url"])), "app_log": e.get("app_log")}
                         for a, e in self.state.get("services", {}).items()}
-            sidecars = {a: proc(e, _sidecar_probe(e["url"], False)) for a, e in self.state.get("sidecars", {}).items()}
+            sidecars = {a: {**proc(e, sidecar_probe(e["url"], False)), "kind": e.get("kind", "standin"),
+                            "version": e.get("version")} for a, e in self.state.get("sidecars", {}).items()}
             mongo = self.state.get("mongo") or {}
             mongo_status = proc(mongo, None) if mongo else None
             if mongo_status and mongo_status["running"] and probe:
@@ -535,26 +568,14 @@ def _service_probe(url: str) -> Callable[[httpx.Client], str | None]:
     return probe
 
 
-def _sidecar_probe(url: str, expect_subscriptions: bool) -> Callable[[httpx.Client], str | None]:
-    base = require_loopback(url, what="sidecar URL")
-
-    def probe(client: httpx.Client) -> str | None:
-        try:
-            resp = client.get(base + "/v1.0/healthz")
-        except httpx.HTTPError as exc:
-            return f"GET {base}/v1.0/healthz: {type(exc).__name__}"
-        if resp.status_code not in (200, 204):
-            return f"GET {base}/v1.0/healthz answered {resp.status_code}"
-        if expect_subscriptions:
-            try:
-                subs = client.get(base + "/v1.0/metadata").json().get("subscriptions")
-            except (httpx.HTTPError, ValueError, AttributeError):
-                subs = None
-            if not subs:
-                return "sidecar has no subscriptions yet"
-        return None
-
-    return probe
+def _answers(client: httpx.Client, url: str) -> bool:
+    """The service's HTTP server is up: any answer to `/` (its `/health` would publish through
+    a sidecar that is not started yet)."""
+    try:
+        client.get(require_loopback(url, what="service URL") + "/")
+    except httpx.HTTPError:
+        return False
+    return True
 
 
 def _ports_still_open(ports: list[int], deadline: float) -> list[int]:
