@@ -163,7 +163,7 @@ def main() -> int:
 
         report: dict = {
             "rate_ops_per_s": args.rate, "ops_per_series": args.ops, "payload_bytes": len(PAYLOAD),
-            "sidecars": {name: {"kind": h.kind, "version": h.process.version, "cmd": h.process.cmd[0]}
+            "sidecars": {name: {"kind": h.kind, "version": h.process.version, "program": Path(h.process.cmd[0]).name}
                          for name, h in handles.items()},
             "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                         "loadavg_1m_before": load_before, "loadavg_1m_after": load_after},
