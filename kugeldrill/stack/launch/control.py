@@ -333,13 +333,13 @@ def _probe_for(target: str, entry: dict[str, Any]) -> Callable[[httpx.Client], s
     """Ready = serving: Redis answers PING, a sidecar's /v1.0/healthz is 2xx (components
     initialised, the launcher's own probe), a service answers /health at all (its status
     includes its sidecar, which another fault may be cutting right now)."""
-    from kugeldrill.stack.launcher import _redis_probe, _sidecar_probe  # noqa: PLC2701 - the launcher's probes
+    from kugeldrill.stack.launch.health import redis_probe, sidecar_probe  # the launcher's probes
 
     group, app = target_key(target)
     if app is None:
-        return _redis_probe(int(entry.get("port") or 0))
+        return redis_probe(int(entry.get("port") or 0))
     if group == "sidecars":
-        return _sidecar_probe(entry["url"], False)
+        return sidecar_probe(entry["url"], False)
     health = entry["url"].rstrip("/") + "/health"
 
     def serving(client: httpx.Client) -> str | None:
