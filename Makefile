@@ -15,7 +15,7 @@ daprd-1.16:
 	@scripts/build-daprd.sh 1.16
 
 test: setup
-	@$(VENV)/python -m pytest -q
+	@$(VENV)/python -m pytest -q --durations=25
 
 test-unit: setup
 	@$(VENV)/python -m pytest -q tests/unit
