@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 export PATH := $(CURDIR)/tools/bin:$(PATH)
 
-.PHONY: setup daprd-1.16 test test-unit drill bench mutants breaker-repeat heal clean kugelpos
+.PHONY: setup daprd-1.16 test test-unit drill bench mutants breaker-repeat explore-check heal clean kugelpos
 
 KUGELPOS_SRC ?= ../shared/kugelpos-backend
 
@@ -36,6 +36,11 @@ mutants: setup
 breaker-repeat: setup
 	@$(VENV)/python bench/mutants.py --only breaker-opens-one-early,breaker-open-3x-reset \
 		--repeat-healthy mut-sidecar-cut=10 --out bench/results/breaker.json
+
+# Explore + shrink against planted defects (breaker, duplicate, fan-out) and the healthy
+# stand-in, each explore within 5 minutes (about 35 minutes): bench/results/explore.json.
+explore-check: setup
+	@$(VENV)/python bench/explore_check.py
 
 # Build (or find cached) what `kugeldrill kugelpos up` needs for a Kugelpos checkout: each
 # service's environment from its Pipfile.lock and the MongoDB server. Starts nothing.

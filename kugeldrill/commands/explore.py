@@ -16,9 +16,7 @@ import argparse
 import random
 from pathlib import Path
 
-import yaml
 
-from kugeldrill.ground.errors import ConfigError
 
 
 def duration(text: str) -> float:
@@ -39,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="seed of the draws (default: a random one, printed)")
     p.add_argument("--budget", type=duration, default=600.0, help="wall time for the session, e.g. 5m (default 10m)")
     p.add_argument("--links", help="comma-separated link selectors faults may hit, e.g. 'sidecar@*,redis@cart'")
+    p.add_argument("--processes", help="comma-separated process targets kill/pause/restart may hit, e.g. "
+                   "'app@*' (default: every one the environment can control)")
     p.add_argument("--kinds", help="comma-separated fault kinds to draw (default: down, blackhole, reset_peer, "
                    "timeout, latency, flap)")
     p.add_argument("--max-faults", type=int, default=2, help="faults per drill, at most (default 2)")
@@ -54,39 +54,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _base(args: argparse.Namespace) -> dict:
-    from kugeldrill.explore.generate import DEFAULT_BASE
-    from kugeldrill.scenario import load_scenario
-
-    base = yaml.safe_load(yaml.safe_dump(DEFAULT_BASE))
-    if args.base is not None:
-        loaded = load_scenario(args.base)
-        doc = yaml.safe_load(loaded.text) or {}
-        for key in ("description", "stack", "expect"):
-            if key in doc:
-                base[key] = doc[key]
-        if (doc.get("load") or {}).get("config"):
-            base["load"]["config"] = doc["load"]["config"]
-    if args.target is not None:
-        if not args.target.is_file():
-            raise ConfigError(f"--target {args.target}: no such target file")
-        base["target"] = str(args.target.resolve())
-    if args.defect:
-        if args.target is not None:
-            raise ConfigError("--defect plants a defect in the embedded stand-in; it cannot apply to a target")
-        base.setdefault("stack", {})["defects"] = list(args.defect)
-    return base
-
-
 def run(args: argparse.Namespace) -> int:
+    from kugeldrill.explore.base import drill_base
     from kugeldrill.explore.explore import explore, session_folder
     from kugeldrill.explore.shrink import shrink
     from kugeldrill.explore.space import build_space
     from kugeldrill.reports.console import Console
 
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10_000)
-    space = build_space(args.target, args.links, args.kinds, args.max_faults)
-    base = _base(args)
+    space = build_space(args.target, args.links, args.kinds, args.max_faults, args.processes)
+    base = drill_base(args.base, args.target, args.defect)
     folder = session_folder(args.out, seed)
     console = Console(live=False if args.plain else None)
     with console:

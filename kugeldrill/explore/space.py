@@ -31,21 +31,26 @@ def available_processes(target: Path | None) -> list[str]:
     return list(spec.targets) if spec is not None else []
 
 
-def narrow(links: list[str], selectors: str | None) -> tuple[str, ...]:
-    """Links matching any of the comma-separated selectors (`redis@*`, `*@cart`, `sidecar@cart`)."""
+def narrow(names: list[str], selectors: str | None, option: str = "--links") -> tuple[str, ...]:
+    """Names matching any of the comma-separated selectors (`redis@*`, `*@cart`, `sidecar@cart`)."""
     if not selectors:
-        return tuple(links)
+        return tuple(names)
     wanted = [s.strip() for s in selectors.split(",") if s.strip()]
-    chosen = tuple(link for link in links if any(fnmatchcase(link, sel) for sel in wanted))
+    chosen = tuple(name for name in names if any(fnmatchcase(name, sel) for sel in wanted))
     if not chosen:
-        raise ConfigError(f"--links {selectors!r} matches none of the links: {', '.join(links)}")
+        what = "links" if option == "--links" else "process targets"
+        raise ConfigError(f"{option} {selectors!r} matches none of the {what}: {', '.join(names)}")
     return chosen
 
 
-def build_space(target: Path | None, links: str | None, kinds: str | None, max_faults: int) -> Space:
+def build_space(target: Path | None, links: str | None, kinds: str | None, max_faults: int,
+                processes: str | None = None) -> Space:
+    """`links` narrows the links network faults may hit; `processes` the process targets
+    kill, pause and restart may hit (both: comma-separated selectors, default all)."""
     chosen_kinds = tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else tuple(NETWORK_KINDS)
-    processes = tuple(available_processes(target)) if set(chosen_kinds) & set(PROCESS_KINDS) else ()
+    chosen_processes = (narrow(available_processes(target), processes, "--processes")
+                        if set(chosen_kinds) & set(PROCESS_KINDS) else ())
     space = Space(links=narrow(available_links(target), links), kinds=chosen_kinds, max_faults=max_faults,
-                  processes=processes)
+                  processes=chosen_processes)
     space.check()
     return space

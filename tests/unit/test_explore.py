@@ -101,3 +101,27 @@ def test_process_kinds_draw_from_the_stand_in_s_process_targets() -> None:
     for i in range(10):
         for f in draw(7, i, space).faults:
             assert f.process and f.target in space.processes
+
+
+def test_processes_narrow_the_process_targets_and_a_miss_is_a_clear_error() -> None:
+    from kugeldrill.explore.space import build_space
+
+    space = build_space(None, None, "kill", 1, "app@*")
+    assert set(space.processes) == {"app@report", "app@journal", "app@stock"}
+    with pytest.raises(ConfigError, match="--processes 'app@cart' matches none of the process targets"):
+        build_space(None, None, "kill", 1, "app@cart")
+
+
+def test_drill_base_takes_stack_and_expectations_from_a_scenario_and_plants_defects(tmp_path) -> None:
+    from kugeldrill.explore.base import drill_base
+    from kugeldrill.explore.generate import DEFAULT_BASE
+
+    scenario = tmp_path / "b.yaml"
+    scenario.write_text("name: b\nload: {users: {CartUser: 1}, duration: 10s}\n"
+                        "stack: {republish_interval_seconds: 300}\nexpect: {duplicates: {policy: strict}}\n")
+    base = drill_base(scenario, None, ["stock_no_idempotency"])
+    assert base["stack"] == {"republish_interval_seconds": 300, "defects": ["stock_no_idempotency"]}
+    assert base["expect"] == {"duplicates": {"policy": "strict"}}
+    assert "defects" not in DEFAULT_BASE["stack"]  # the default is never changed in place
+    with pytest.raises(ConfigError, match="cannot apply to a target"):
+        drill_base(None, scenario, ["stock_no_idempotency"])
