@@ -15,7 +15,8 @@ line still matches what was started (see `launch.procs`).
 The work is done by one module per job in `launch/`: `options` (StackOptions), `plan`
 (ports and links), `sidecars` (which sidecar and how to run it), `apps` (what runs per app),
 `links` (Toxiproxy wiring), `start` (the start-up sequence), `health` (probes and the wait),
-`status`, `stop`, `state` (stack.json), `procs` (pid checks), `supervisor` (crash restarts).
+`status`, `stop`, `state` (stack.json), `procs` (pid checks), `supervisor` (crash restarts),
+`recorded` (what the stand-in and the native runner share: state file, URLs, start wrapper, `down`).
 """
 
 from __future__ import annotations
@@ -26,43 +27,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kugeldrill.ground.errors import DrillError
 from kugeldrill.stack.launch.failures import StackStartError, port_taken
 from kugeldrill.stack.launch.options import COMPONENT_DEFECTS, RecordedOptions, StackOptions
-from kugeldrill.stack.launch.procs import pid_matches, pid_running
-from kugeldrill.stack.launch.running import Running
+from kugeldrill.stack.launch.procs import pid_running
+from kugeldrill.stack.launch.recorded import RecordedDeployment
 from kugeldrill.stack.launch.sidecars import ACK_MODELS, SidecarChoice, choose_sidecar
 from kugeldrill.stack.launch.start import start_parts
-from kugeldrill.stack.launch.state import STATE_NAME, STATE_VERSION, StateFile, read_state
+from kugeldrill.stack.launch.state import STATE_NAME, STATE_VERSION, StateFile
 from kugeldrill.stack.launch.status import sidecar_summary, stack_status
-from kugeldrill.stack.launch.stop import parts, ports, stop_parts
+from kugeldrill.stack.launch.stop import refuse_running
 
 
-class Stack:
-    """A running (or re-attached) stand-in; `state` is the stack.json contents."""
+class Stack(RecordedDeployment):
+    """A running (or re-attached) stand-in; `state` is the stack.json contents.
 
-    def __init__(self, state_file: StateFile) -> None:
-        self._file = state_file
-        self._running = Running()
-        self._down_result: dict[str, Any] | None = None
+    State file, URLs, re-attaching, `parts`, `ports` and `down` come from `RecordedDeployment`."""
 
     # ------------------------------------------------------------------ accessors
-
-    @property
-    def state(self) -> dict[str, Any]:
-        return self._file.state
-
-    @property
-    def state_path(self) -> Path:
-        return self._file.path
-
-    @property
-    def redis_url(self) -> str:
-        return self.state["redis"]["url"]
-
-    @property
-    def toxiproxy_url(self) -> str:
-        return self.state["toxiproxy"]["api"]
 
     @property
     def sidecar_kind(self) -> str:
@@ -75,9 +56,6 @@ class Stack:
 
     def service_url(self, app: str) -> str:
         return self.state["services"][app]["url"]
-
-    def service_urls(self) -> dict[str, str]:
-        return {app: entry["url"] for app, entry in self.state.get("services", {}).items()}
 
     def sidecar_url(self, app: str) -> str:
         return self.state["sidecars"][app]["url"]
@@ -117,7 +95,7 @@ class Stack:
     def _up_once(cls, opts: StackOptions, choice: SidecarChoice) -> "Stack":
         state_dir = Path(opts.state_dir).resolve()
         path = state_dir / STATE_NAME
-        _refuse_running(path)
+        refuse_running(path, "a stack", "kugeldrill stack down")
         for sub in ("logs", "events", "data", "components", "config"):
             shutil.rmtree(state_dir / sub, ignore_errors=True)
         state: dict[str, Any] = {
@@ -135,66 +113,14 @@ class Stack:
             "options": opts.summary(),
         }
         stack = cls(StateFile(path, state))
-        stack._file.write()
-        t0 = time.monotonic()
-        try:
-            start_parts(stack._file, stack._running, opts, choice, state_dir)
-        except BaseException as exc:
-            # A port that failed to bind may belong to someone else: do not wait for it to close.
-            stack.down(wait_ports=False)
-            if isinstance(exc, (DrillError, KeyboardInterrupt)):
-                raise
-            raise StackStartError(f"stack start failed: {type(exc).__name__}: {exc}") from exc
-        stack._file.update(lambda s: s.update(status="running", startup_seconds=round(time.monotonic() - t0, 3)))
+        stack._start_or_clean_up(lambda: start_parts(stack._file, stack._running, opts, choice, state_dir))
         return stack
 
     # ------------------------------------------------------------------ attach, status, stop
 
-    @classmethod
-    def from_state_file(cls, path: Path | str) -> "Stack":
-        """Re-attach to a stack started elsewhere (the CLI's `down`, `status`, `logs`)."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / STATE_NAME
-        return cls(StateFile(path, read_state(path)))
-
-    def parts(self) -> list[tuple[str, dict[str, Any]]]:
-        """Every recorded process as (part name, state entry), in stop order."""
-        return parts(self.state)
-
-    def ports(self) -> list[int]:
-        """Every loopback port the stack listens on (processes and proxies)."""
-        return ports(self.state)
-
     def status(self, probe: bool = True, timeout: float = 5.0) -> dict[str, Any]:
         """URLs of everything, the sidecar kind, plus (with `probe`) whether each process runs and answers."""
         return stack_status(self.state, self.state_path, probe=probe, timeout=timeout)
-
-    def down(self, timeout: float = 8.0, *, wait_ports: bool = True) -> dict[str, Any]:
-        """Stop exactly the recorded processes; return what happened to each and ports still open.
-
-        With `wait_ports` it also waits (up to 5 s) until no recorded port listens any more.
-        A second call returns the first call's result: the ports may belong to others by then.
-        """
-        if self._down_result is None:
-            self._down_result = stop_parts(self._file, self._running, timeout, wait_ports)
-        return self._down_result
-
-
-def _refuse_running(path: Path) -> None:
-    """A second `up` on the same state dir would orphan the first stack: refuse it."""
-    if not path.exists():
-        return
-    try:
-        old = Stack.from_state_file(path)
-    except DrillError:
-        return  # unreadable leftovers: overwritten
-    alive = [part for part, entry in old.parts() if pid_matches(entry.get("pid"), entry.get("match", []))]
-    if alive:
-        raise DrillError(
-            f"a stack is already running from {path} ({', '.join(alive)})",
-            hint="stop it with 'kugeldrill stack down' (same --state-dir) or use another --state-dir",
-        )
 
 
 __all__ = ["ACK_MODELS", "COMPONENT_DEFECTS", "Stack", "StackOptions", "StackStartError", "pid_running"]

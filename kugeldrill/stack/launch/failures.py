@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from kugeldrill.ground.errors import DrillError
@@ -10,6 +11,23 @@ from kugeldrill.ground.errors import DrillError
 
 class StackStartError(DrillError):
     """A part of the stand-in failed to start; the message names it and shows its log tail."""
+
+
+@dataclass(frozen=True)
+class StartFailure:
+    """How one launcher words a failed start: its error type, what it calls the thing being
+    started (the stand-in's "stack", the native runner's "native Kugelpos"), and how many log
+    lines it quotes. The start-up steps in `launch/` are shared; their errors name the launcher."""
+
+    error: type[DrillError] = StackStartError
+    what: str = "stack"
+    tail_lines: int = 20
+
+    def at(self, part: str, detail: str) -> DrillError:
+        return self.error(f"{self.what} start failed at {part}: {detail}")
+
+
+STACK_START = StartFailure()
 
 
 #: What a part logs when a port it was given is taken: the kernel's words (redis, toxiproxy,

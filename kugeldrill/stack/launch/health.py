@@ -13,7 +13,8 @@ from collections.abc import Callable
 import httpx
 
 from kugeldrill.ground.netguard import require_loopback
-from kugeldrill.stack.launch.failures import StackStartError, log_says_port_taken
+from kugeldrill.ground.errors import DrillError
+from kugeldrill.stack.launch.failures import STACK_START, StartFailure, log_says_port_taken
 from kugeldrill.stack.launch.plan import HOST, SUBSCRIBERS
 from kugeldrill.stack.launch.state import StateFile
 from kugeldrill.stack.servers import ManagedProcess, log_tail
@@ -125,50 +126,54 @@ def toxiproxy_probe(api: str) -> Probe:
     return probe
 
 
-def check_started(handle: ManagedProcess, scan_log: bool) -> None:
-    """Raise StackStartError if the process exited, or (with `scan_log`) logged a taken port."""
+def check_started(handle: ManagedProcess, scan_log: bool, failure: StartFailure = STACK_START) -> None:
+    """Raise the launcher's start error if the process exited, or (with `scan_log`) logged a taken port."""
     if not handle.alive():
         code = handle.proc.returncode if handle.proc else None
-        raise StackStartError(
-            f"stack start failed at {handle.name}: the process exited with code {code} "
-            f"before it was healthy; last log lines ({handle.log_path}):\n{log_tail(handle.log_path)}"
-        )
+        raise failure.at(handle.name, f"the process exited with code {code} before it was healthy; "
+                                      f"last log lines ({handle.log_path}):\n{log_tail(handle.log_path, failure.tail_lines)}")
     if scan_log and log_says_port_taken(handle.log_path):
         # Some servers keep running after their listener failed; do not wait for them.
-        raise StackStartError(
-            f"stack start failed at {handle.name}: a port it was given was taken (address already in use); "
-            f"last log lines ({handle.log_path}):\n{log_tail(handle.log_path)}"
-        )
+        raise failure.at(handle.name, f"a port it was given was taken (address already in use); "
+                                      f"last log lines ({handle.log_path}):\n{log_tail(handle.log_path, failure.tail_lines)}")
 
 
-def wait_healthy(file: StateFile, handles: dict[str, ManagedProcess], timeout: float) -> None:
+def wait_healthy(file: StateFile, handles: dict[str, ManagedProcess], timeout: float, *,
+                 service_probe_for: Callable[[str], Probe] = service_probe, failure: StartFailure = STACK_START,
+                 scan_logs: bool = True, interval: float = 0.1, say: Callable[[str], None] | None = None) -> None:
     """Poll every service and sidecar until healthy; a part that exits, cannot bind, or stays
-    unhealthy fails the start. Records `healthy_after` (seconds since start) per part."""
+    unhealthy fails the start. Records `healthy_after` (seconds since start) per part.
+
+    The native runner passes its own service probe (Kugelpos' `/health`), its error wording,
+    no log scan and a slower poll; `say` reports each part as it becomes healthy."""
     pending: dict[str, Probe] = {}
     # Sidecars first: a service's health includes its sidecar, so a sidecar problem is the cause.
     for app, entry in file.state["sidecars"].items():
         pending[f"sidecars:{app}"] = sidecar_probe(entry["url"], app in SUBSCRIBERS)
     for app, entry in file.state["services"].items():
-        pending[f"services:{app}"] = service_probe(entry["url"])
+        pending[f"services:{app}"] = service_probe_for(entry["url"])
     last: dict[str, str] = {}
-    deadline = time.monotonic() + timeout
+    t0 = time.monotonic()
+    deadline = t0 + timeout
     next_log_scan = 0.0
     with httpx.Client(timeout=PROBE_TIMEOUT) as client:
         while pending:
-            scan_logs = time.monotonic() >= next_log_scan
-            if scan_logs:
+            scan_now = scan_logs and time.monotonic() >= next_log_scan
+            if scan_now:
                 next_log_scan = time.monotonic() + 0.5
             for key in list(pending):
                 handle = handles[key]
-                check_started(handle, scan_logs)
+                check_started(handle, scan_now, failure)
                 try:
                     problem = pending[key](client)
                 except NeverHealthy as exc:
-                    raise StackStartError(f"stack start failed at {handle.name}: {exc}; last log lines "
-                                          f"({handle.log_path}):\n{log_tail(handle.log_path)}") from None
+                    raise failure.at(handle.name, f"{exc}; last log lines ({handle.log_path}):\n"
+                                                  f"{log_tail(handle.log_path, failure.tail_lines)}") from None
                 if problem is None:
                     del pending[key]
                     group, app = key.split(":", 1)
+                    if say is not None:
+                        say(f"{handle.name} healthy after {time.monotonic() - t0:.1f}s")
                     file.update(lambda s, g=group, a=app: s[g][a].__setitem__(
                         "healthy_after", round(time.time() - s["started_wall"], 3)))
                 else:
@@ -176,20 +181,17 @@ def wait_healthy(file: StateFile, handles: dict[str, ManagedProcess], timeout: f
             if not pending:
                 break
             if time.monotonic() > deadline:
-                raise not_healthy(handles, list(pending), last, timeout)
-            time.sleep(0.1)
+                raise not_healthy(handles, list(pending), last, timeout, failure)
+            time.sleep(interval)
 
 
 def not_healthy(handles: dict[str, ManagedProcess], keys: list[str], last: dict[str, str],
-                timeout: float) -> StackStartError:
+                timeout: float, failure: StartFailure = STACK_START) -> DrillError:
     details = "\n".join(
         f"--- {handles[k].name}: {last.get(k, 'no answer')}; last log lines "
         f"({handles[k].log_path}):\n{log_tail(handles[k].log_path, 8)}"
         for k in keys[:3]
     )
     more = f" (and {len(keys) - 3} more)" if len(keys) > 3 else ""
-    return StackStartError(
-        f"stack start failed at {handles[keys[0]].name}: not healthy within {timeout:.0f}s; "
-        f"not healthy: {', '.join(handles[k].name for k in keys)}{more}\n{details}"
-    )
-
+    return failure.at(handles[keys[0]].name, f"not healthy within {timeout:.0f}s; "
+                                             f"not healthy: {', '.join(handles[k].name for k in keys)}{more}\n{details}")

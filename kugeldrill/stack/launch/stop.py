@@ -10,32 +10,38 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kugeldrill.ground.errors import DrillError
 from kugeldrill.stack.launch.plan import HOST
-from kugeldrill.stack.launch.procs import port_listening, stop_pid
+from kugeldrill.stack.launch.procs import pid_matches, port_listening, stop_pid
 from kugeldrill.stack.launch.running import Running
 from kugeldrill.stack.launch.state import StateFile, read_state
 
 
-def parts(state: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+#: The servers behind the apps, in stop order (the native runner adds its MongoDB first).
+SERVERS = ("toxiproxy", "redis")
+
+
+def parts(state: dict[str, Any], servers: tuple[str, ...] = SERVERS) -> list[tuple[str, dict[str, Any]]]:
     """Every recorded process as (part name, state entry), in stop order."""
     out: list[tuple[str, dict[str, Any]]] = []
     if state.get("supervisor", {}).get("mode") == "process":
         out.append(("supervisor", state["supervisor"]))
     out += [(f"service {a}", e) for a, e in state.get("services", {}).items()]
     out += [(f"sidecar {a}", e) for a, e in state.get("sidecars", {}).items()]
-    for name in ("toxiproxy", "redis"):
+    for name in servers:
         if state.get(name):
             out.append((name, state[name]))
     return out
 
 
-def ports(state: dict[str, Any]) -> list[int]:
+def ports(state: dict[str, Any], servers: tuple[str, ...] = SERVERS) -> list[int]:
     """Every loopback port the stack listens on (processes and proxies)."""
     found: list[int] = []
-    for _, entry in parts(state):
+    for _, entry in parts(state, servers):
         if entry.get("ports"):
             found += [int(p) for p in entry["ports"].values() if p]
         elif entry.get("port"):
@@ -44,8 +50,11 @@ def ports(state: dict[str, Any]) -> list[int]:
     return found
 
 
-def stop_parts(file: StateFile, running: Running, timeout: float, wait_ports: bool) -> dict[str, Any]:
-    """Stop everything recorded; `{"stopped": {part: outcome}, "ports_left": [...], "problems": {...}}`."""
+def stop_parts(file: StateFile, running: Running, timeout: float, wait_ports: bool,
+               servers: tuple[str, ...] = SERVERS) -> dict[str, Any]:
+    """Stop everything recorded; `{"stopped": {part: outcome}, "ports_left": [...], "problems": {...}}`.
+
+    `servers` are stopped after the apps, one group each, in their order."""
     if running.supervisor is not None:
         running.supervisor.stop()
         # The thread may have restarted a service; its handle is the current one.
@@ -59,13 +68,12 @@ def stop_parts(file: StateFile, running: Running, timeout: float, wait_ports: bo
         with lock:
             outcomes[part] = outcome
 
-    groups = (  # in this order; in parallel within a group (each may wait seconds)
+    groups: list[Callable[[str], bool]] = [  # in this order; in parallel within a group (each may wait seconds)
         lambda part: part == "supervisor",
         lambda part: part.startswith(("service ", "sidecar ")),
-        lambda part: part == "toxiproxy",
-        lambda part: part == "redis",
-    )
-    supervised = any(groups[0](part) for part, _ in parts(file.state))
+        *[lambda part, name=name: part == name for name in servers],
+    ]
+    supervised = any(groups[0](part) for part, _ in parts(file.state, servers))
     for i, member in enumerate(groups):
         if i == 1 and supervised and running.supervisor is None:
             # The detached supervisor may have restarted a service since we read the file.
@@ -73,7 +81,7 @@ def stop_parts(file: StateFile, running: Running, timeout: float, wait_ports: bo
                 file.state = read_state(file.path)
             except DrillError:
                 pass
-        threads = [threading.Thread(target=stop, args=p, daemon=True) for p in parts(file.state) if member(p[0])]
+        threads = [threading.Thread(target=stop, args=p, daemon=True) for p in parts(file.state, servers) if member(p[0])]
         for t in threads:
             t.start()
         for t in threads:
@@ -83,7 +91,7 @@ def stop_parts(file: StateFile, running: Running, timeout: float, wait_ports: bo
         if handle.alive():
             handle.stop()
             outcomes.setdefault(handle.name, "stopped")
-    ports_left = ports_still_open(ports(file.state), deadline=time.monotonic() + 5.0) if wait_ports else []
+    ports_left = ports_still_open(ports(file.state, servers), deadline=time.monotonic() + 5.0) if wait_ports else []
     leftover = {p: o for p, o in outcomes.items() if o in ("not ours", "unkillable")}
     if not ports_left and "unkillable" not in outcomes.values():
         file.remove()
@@ -113,3 +121,18 @@ def ports_still_open(candidates: list[int], deadline: float) -> list[int]:
             break
         time.sleep(0.1)
     return remaining
+
+
+def refuse_running(path: Path, what: str, down_command: str, servers: tuple[str, ...] = SERVERS) -> None:
+    """A second `up` on the same state dir would orphan the first one: refuse it while any
+    recorded process still runs. An unreadable leftover file is simply overwritten."""
+    if not path.exists():
+        return
+    try:
+        state = read_state(path)
+    except DrillError:
+        return
+    alive = [part for part, entry in parts(state, servers) if pid_matches(entry.get("pid"), entry.get("match", []))]
+    if alive:
+        raise DrillError(f"{what} is already running from {path} ({', '.join(alive)})",
+                         hint=f"stop it with '{down_command}' (same --state-dir) or use another --state-dir")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,16 +36,20 @@ from kugeldrill.ground.errors import ConfigError, DrillError
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.ground.ports import free_port
 from kugeldrill.stack.components.checkout import render_checkout_components
-from kugeldrill.stack.launch.health import NeverHealthy, sidecar_probe
-from kugeldrill.stack.launch.plan import APPS, HOST, SIDECAR_APPS, SUBSCRIBERS, PortPlan, link_names, link_url, proxy_name, proxy_specs
-from kugeldrill.stack.launch.procs import pid_matches, port_listening, stop_pid
-from kugeldrill.stack.launch.state import StateFile, read_state
+from kugeldrill.stack.launch.apps import sidecar_entry
+from kugeldrill.stack.launch.failures import StartFailure
+from kugeldrill.stack.launch.health import Probe, sidecar_probe, wait_healthy
+from kugeldrill.stack.launch.plan import APPS, HOST, SIDECAR_APPS, PortPlan
+from kugeldrill.stack.launch.procs import pid_matches
+from kugeldrill.stack.launch.recorded import RecordedDeployment
+from kugeldrill.stack.launch.sidecars import SIDECAR_KINDS, SidecarChoice, choose_sidecar
+from kugeldrill.stack.launch.start import child_env, spawn, start_redis_and_toxiproxy, start_server, start_sidecars_behind_their_apps
+from kugeldrill.stack.launch.state import StateFile
+from kugeldrill.stack.launch.stop import SERVERS, refuse_running
 from kugeldrill.stack.native.checkout import KugelposCheckout, open_checkout
 from kugeldrill.stack.native.envs import EnvBuilder, ServiceEnv, cache_root, find_python
 from kugeldrill.stack.native.locales import LOCALE, ensure_locale
 from kugeldrill.stack.native.mongo_server import MongoServer, ensure_built, transaction_stats
-from kugeldrill.stack.launch.sidecars import SIDECAR_KINDS, SidecarChoice, SidecarSpec, choose_sidecar
-from kugeldrill.stack.servers import ManagedProcess, RedisServer, ToxiproxyServer, log_tail
 
 STATE_NAME = "kugelpos.json"
 DEFAULT_STATE_DIR = Path(".kugeldrill") / "kugelpos"
@@ -59,6 +62,9 @@ _SCRUBBED_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
 
 class NativeStartError(DrillError):
     """A part of the native Kugelpos failed to start; the message names it and quotes its log."""
+
+
+NATIVE_START = StartFailure(NativeStartError, "native Kugelpos", tail_lines=25)
 
 
 @dataclass
@@ -115,38 +121,21 @@ def prepare(opts: NativeOptions) -> Prepared:
     return Prepared(checkout, envs, version, mongo, locpath, time.monotonic() - t0)
 
 
-class NativeKugelpos:
-    """A running (or re-attached) native Kugelpos; `state` is the kugelpos.json contents."""
+class NativeKugelpos(RecordedDeployment):
+    """A running (or re-attached) native Kugelpos; `state` is the kugelpos.json contents.
 
-    def __init__(self, state_file: StateFile) -> None:
-        self._file = state_file
-        self._handles: dict[str, ManagedProcess] = {}
-        self._down_result: dict[str, Any] | None = None
+    State file, URLs, re-attaching, `parts`, `ports` and `down` come from `RecordedDeployment`
+    (MongoDB stops after the apps, before Toxiproxy and Redis)."""
+
+    STATE_NAME = STATE_NAME
+    SERVERS = ("mongo", *SERVERS)
+    START = NATIVE_START
 
     # ------------------------------------------------------------------ accessors
 
     @property
-    def state(self) -> dict[str, Any]:
-        return self._file.state
-
-    @property
-    def state_path(self) -> Path:
-        return self._file.path
-
-    @property
-    def redis_url(self) -> str:
-        return self.state["redis"]["url"]
-
-    @property
     def mongo_url(self) -> str:
         return self.state["mongo"]["url"]
-
-    @property
-    def toxiproxy_url(self) -> str:
-        return self.state["toxiproxy"]["api"]
-
-    def service_urls(self) -> dict[str, str]:
-        return {app: entry["url"] for app, entry in self.state.get("services", {}).items()}
 
     def record_target(self, path: Path) -> None:
         """Note in the state file where the target file for this deployment was written."""
@@ -166,7 +155,7 @@ class NativeKugelpos:
         prepared = prepared or prepare(opts)
         state_dir = Path(opts.state_dir).resolve()
         path = state_dir / STATE_NAME
-        _refuse_running(path)
+        refuse_running(path, "a native Kugelpos", "kugeldrill kugelpos down", cls.SERVERS)
         for sub in ("logs", "components", "run", "redis", "toxiproxy", "mongo"):
             shutil.rmtree(state_dir / sub, ignore_errors=True)
         state: dict[str, Any] = {
@@ -179,17 +168,8 @@ class NativeKugelpos:
             "redis": {}, "toxiproxy": {}, "mongo": {}, "services": {}, "sidecars": {}, "links": {},
         }
         native = cls(StateFile(path, state))
-        native._file.write()
-        t0 = time.monotonic()
         say = opts.progress or (lambda _m: None)
-        try:
-            native._start(opts, prepared, choice, state_dir, say)
-        except BaseException as exc:
-            native.down(wait_ports=False)
-            if isinstance(exc, (DrillError, KeyboardInterrupt)):
-                raise
-            raise NativeStartError(f"native Kugelpos start failed: {type(exc).__name__}: {exc}") from exc
-        native._file.update(lambda s: s.update(status="running", startup_seconds=round(time.monotonic() - t0, 2)))
+        native._start_or_clean_up(lambda: native._start(opts, prepared, choice, state_dir, say))
         return native
 
     def _start(self, opts: NativeOptions, prepared: Prepared, choice: SidecarChoice, state_dir: Path,
@@ -197,27 +177,12 @@ class NativeKugelpos:
         plan = PortPlan.allocate(HOST)
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
         say("starting redis-server and toxiproxy-server ...")
-        redis = RedisServer(workdir=state_dir / "redis", port=plan.redis, host=HOST)
-        (state_dir / "redis").mkdir(parents=True, exist_ok=True)
-        self._start_server("redis-server", redis.start)
-        self._handles["redis"] = redis.process  # type: ignore[assignment]
-        self._file.update(lambda s: s.update(redis={
-            "url": redis.url, "host": HOST, "port": redis.port, "pid": redis.process.pid,  # type: ignore[union-attr]
-            "log": str(redis.process.log_path), "match": ["redis-server", f":{redis.port}"]}))  # type: ignore[union-attr]
-        toxi = ToxiproxyServer(workdir=state_dir / "toxiproxy", port=plan.toxiproxy, host=HOST)
-        (state_dir / "toxiproxy").mkdir(parents=True, exist_ok=True)
-        self._start_server("toxiproxy-server", toxi.start)
-        self._handles["toxiproxy"] = toxi.process  # type: ignore[assignment]
-        self._file.update(lambda s: s.update(toxiproxy={
-            "api": toxi.api, "host": HOST, "port": toxi.port, "pid": toxi.process.pid,  # type: ignore[union-attr]
-            "log": str(toxi.process.log_path), "match": ["toxiproxy-server", str(toxi.port)]}))  # type: ignore[union-attr]
-        links = _create_links(toxi.api, plan)
-        self._file.update(lambda s: s.update(links=links))
+        links = start_redis_and_toxiproxy(self._file, self._running, plan, state_dir, failure=NATIVE_START)
 
         say("starting the MongoDB server ...")
         mongo = MongoServer(prepared.mongo, state_dir / "mongo" / "mongo.log", port=free_port(HOST))
-        self._start_server("mongodb server", mongo.start)
-        self._handles["mongo"] = mongo.process  # type: ignore[assignment]
+        start_server("mongodb server", mongo.start, NATIVE_START)
+        self._running.handles["mongo"] = mongo.process  # type: ignore[assignment]
         self._file.update(lambda s: s.update(mongo={
             "url": mongo.url, "host": HOST, "port": mongo.port, "pid": mongo.process.pid,  # type: ignore[union-attr]
             "log": str(mongo.log_path), "cmd": mongo.command(),
@@ -237,40 +202,22 @@ class NativeKugelpos:
                 render_checkout_components(prepared.checkout.components_dir, resources[app],
                                            redis_host=links[f"redis@{app}"]["listen"], app_id=app)
             except DrillError as exc:
-                raise NativeStartError(f"native Kugelpos start failed at components for {app}: {exc.render()}") from exc
-        # A sidecar reads its app's /dapr/subscribe once, at start (daprd gives up after about
-        # 2.5 s): each starts only once its service answers HTTP.
-        waiting = list(SIDECAR_APPS)
-        deadline = time.monotonic() + opts.health_timeout
-        with httpx.Client(timeout=PROBE_TIMEOUT) as client:
-            while waiting:
-                for app in list(waiting):
-                    handle = self._handles[f"services:{app}"]
-                    if not handle.alive():
-                        raise NativeStartError(
-                            f"native Kugelpos start failed at {handle.name}: the process exited with code "
-                            f"{handle.proc.returncode if handle.proc else None} before it answered; last log lines "
-                            f"({handle.log_path}):\n{log_tail(handle.log_path, 25)}")
-                    if _answers(client, self.state["services"][app]["url"]):
-                        waiting.remove(app)
-                        spec = SidecarSpec(app_id=app, ports=plan.sidecar_ports(app), app_address=HOST,
-                                           app_port=int(links[f"app@{app}"]["listen"].rsplit(":", 1)[1]),
-                                           resources_dir=resources[app], log_file=state_dir / "logs" / f"sidecar-{app}.log",
-                                           config_dir=state_dir / "config")
-                        entry = {**kind.process(spec).record(), "log": str(spec.log_file), "resources": str(resources[app])}
-                        self._spawn("sidecars", app, entry, env={**_launcher_env(), **entry["env"]}, cwd=None)
-                if waiting and time.monotonic() > deadline:
-                    raise NativeStartError(f"native Kugelpos start failed: {', '.join(waiting)} did not answer HTTP "
-                                           f"within {opts.health_timeout:.0f}s, so their sidecars were not started")
-                if waiting:
-                    time.sleep(0.2)
-        self._wait_healthy(opts.health_timeout, say)
+                raise NATIVE_START.at(f"components for {app}", exc.render()) from exc
 
-    def _start_server(self, part: str, start: Callable[[], Any]) -> None:
-        try:
-            start()
-        except DrillError as exc:
-            raise NativeStartError(f"native Kugelpos start failed at {part}: {exc.render()}") from exc
+        def sidecar(app: str) -> dict[str, Any]:
+            return sidecar_entry(choice, app, plan.sidecar_ports(app), resources[app], state_dir, links)
+
+        # A sidecar reads its app's /dapr/subscribe once, at start (daprd gives up after about
+        # 2.5 s): each starts only once its service answers HTTP (`/`: its `/health` would
+        # publish through the sidecar that is not started yet).
+        start_sidecars_behind_their_apps(self._file, self._running, list(SIDECAR_APPS), sidecar, child_env(),
+                                         opts.health_timeout, answers=_root_answers, failure=NATIVE_START,
+                                         scan_logs=False, interval=0.2)
+        # `/health` of cart and terminal publishes a test message to their topics (Kugelpos' own
+        # check), so it is asked only once the service answers at all, and at most every second
+        # (see _service_probe): a start leaves a handful of those messages, as a Compose healthcheck does.
+        wait_healthy(self._file, self._running.handles, opts.health_timeout, service_probe_for=_service_probe,
+                     failure=NATIVE_START, scan_logs=False, interval=0.2, say=say)
 
     def _spawn_service(self, app: str, opts: NativeOptions, prepared: Prepared, state_dir: Path, plan: PortPlan,
                        links: dict[str, dict[str, Any]], service_urls: dict[str, str], mongo_url: str) -> None:
@@ -285,95 +232,9 @@ class NativeKugelpos:
                  "env_dir": str(prepared.envs[app].path), "cmd": cmd,
                  "env": {k: v for k, v in env.items() if k in _SERVICE_ENV_KEYS or k in opts.extra_env},
                  "match": ["uvicorn", "app.main:app", "--port", str(port)]}
-        self._spawn("services", app, entry, env=env, cwd=cwd)
-
-    def _spawn(self, group: str, app: str, entry: dict[str, Any], *, env: dict[str, str], cwd: Path | None) -> None:
-        kind = "service" if group == "services" else "sidecar"
-        proc = ManagedProcess(f"{kind} {app}", entry["cmd"], Path(entry["log"]), env=env, cwd=cwd)
-        try:
-            proc.start()
-        except OSError as exc:
-            raise NativeStartError(f"native Kugelpos start failed at {kind} {app}: cannot run {entry['cmd'][0]}: {exc}") from exc
-        self._handles[f"{group}:{app}"] = proc
-        entry["pid"] = proc.pid
-        self._file.update(lambda s: s[group].__setitem__(app, entry))
-
-    def _wait_healthy(self, timeout: float, say: Callable[[str], None]) -> None:
-        """Sidecars ready, then each service answering `/`, then its `/health` healthy.
-
-        `/health` of cart and terminal publishes a test message to their topics (Kugelpos'
-        own check), so it is asked only once the service answers at all, and at most every
-        second: a start leaves a handful of those messages, as a Compose healthcheck does.
-        """
-        pending: dict[str, Callable[[httpx.Client], str | None]] = {}
-        for app, entry in self.state["sidecars"].items():
-            pending[f"sidecars:{app}"] = sidecar_probe(entry["url"], app in SUBSCRIBERS)
-        for app, entry in self.state["services"].items():
-            pending[f"services:{app}"] = _service_probe(entry["url"])
-        last: dict[str, str] = {}
-        next_health: dict[str, float] = {}
-        deadline = time.monotonic() + timeout
-        t0 = time.monotonic()
-        with httpx.Client(timeout=PROBE_TIMEOUT) as client:
-            while pending:
-                for key in list(pending):
-                    handle = self._handles[key]
-                    if not handle.alive():
-                        code = handle.proc.returncode if handle.proc else None
-                        raise NativeStartError(
-                            f"native Kugelpos start failed at {handle.name}: the process exited with code {code} "
-                            f"before it was healthy; last log lines ({handle.log_path}):\n{log_tail(handle.log_path, 25)}")
-                    if time.monotonic() < next_health.get(key, 0.0):
-                        continue
-                    try:
-                        problem = pending[key](client)
-                    except NeverHealthy as exc:
-                        raise NativeStartError(f"native Kugelpos start failed at {handle.name}: {exc}; last log lines "
-                                               f"({handle.log_path}):\n{log_tail(handle.log_path, 25)}") from None
-                    if problem is None:
-                        del pending[key]
-                        group, app = key.split(":", 1)
-                        say(f"{handle.name} healthy after {time.monotonic() - t0:.1f}s")
-                        self._file.update(lambda s, g=group, a=app: s[g][a].__setitem__(
-                            "healthy_after", round(time.time() - s["started_wall"], 2)))
-                    else:
-                        last[key] = problem
-                        if problem.startswith("health:"):
-                            next_health[key] = time.monotonic() + 1.0
-                if not pending:
-                    break
-                if time.monotonic() > deadline:
-                    keys = list(pending)
-                    details = "\n".join(
-                        f"--- {self._handles[k].name}: {last.get(k, 'no answer')}; last log lines "
-                        f"({self._handles[k].log_path}):\n{log_tail(self._handles[k].log_path, 10)}" for k in keys[:3])
-                    raise NativeStartError(
-                        f"native Kugelpos start failed at {self._handles[keys[0]].name}: not healthy within {timeout:.0f}s; "
-                        f"not healthy: {', '.join(self._handles[k].name for k in keys)}\n{details}")
-                time.sleep(0.2)
+        spawn(self._file, self._running, "services", app, entry, env, cwd=cwd, failure=NATIVE_START)
 
     # ------------------------------------------------------------------ attach, status, stop
-
-    @classmethod
-    def from_state_file(cls, path: Path | str) -> "NativeKugelpos":
-        path = Path(path)
-        if path.is_dir():
-            path = path / STATE_NAME
-        return cls(StateFile(path, read_state(path)))
-
-    def parts(self) -> list[tuple[str, dict[str, Any]]]:
-        """Every recorded process as (part name, state entry), in stop order."""
-        out = [(f"service {a}", e) for a, e in self.state.get("services", {}).items()]
-        out += [(f"sidecar {a}", e) for a, e in self.state.get("sidecars", {}).items()]
-        for name in ("mongo", "toxiproxy", "redis"):
-            if self.state.get(name):
-                out.append((name, self.state[name]))
-        return out
-
-    def ports(self) -> list[int]:
-        ports = [p for _, e in self.parts() for p in (list((e.get("ports") or {}).values()) or [e.get("port")]) if p]
-        ports += [int(link["listen"].rsplit(":", 1)[1]) for link in self.state.get("links", {}).values()]
-        return ports
 
     def status(self, probe: bool = True) -> dict[str, Any]:
         """URLs, pids and (with `probe`) health of every part; MongoDB's transaction counters.
@@ -417,53 +278,11 @@ class NativeKugelpos:
             if client is not None:
                 client.close()
 
-    def down(self, timeout: float = 8.0, *, wait_ports: bool = True) -> dict[str, Any]:
-        """Stop exactly the recorded processes; services and sidecars first, then MongoDB, Toxiproxy, Redis."""
-        if self._down_result is not None:
-            return self._down_result
-        outcomes: dict[str, str] = {}
-        lock = threading.Lock()
-
-        def stop(part: str, entry: dict[str, Any]) -> None:
-            outcome = stop_pid(entry.get("pid"), entry.get("match", []), timeout)
-            with lock:
-                outcomes[part] = outcome
-
-        parts = self.parts()
-        groups = [[p for p in parts if p[0].startswith(("service ", "sidecar "))],
-                  [p for p in parts if p[0] == "mongo"], [p for p in parts if p[0] == "toxiproxy"],
-                  [p for p in parts if p[0] == "redis"]]
-        for group in groups:
-            threads = [threading.Thread(target=stop, args=part, daemon=True) for part in group]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(timeout * 2 + 5)
-        for handle in self._handles.values():  # started but not yet recorded (a crash between spawn and write)
-            if handle is not None and handle.alive():
-                handle.stop()
-                outcomes.setdefault(handle.name, "stopped")
-        ports_left = _ports_still_open(self.ports(), time.monotonic() + 5.0) if wait_ports else []
-        problems = {p: o for p, o in outcomes.items() if o in ("not ours", "unkillable")}
-        if not ports_left and "unkillable" not in outcomes.values():
-            self._file.remove()
-        self._down_result = {"stopped": outcomes, "ports_left": ports_left, "problems": problems}
-        return self._down_result
-
 
 # ---------------------------------------------------------------------- helpers
 
 _SERVICE_ENV_KEYS = {"MONGODB_URI", "DB_NAME_PREFIX", "DAPR_HTTP_PORT", "BASE_URL_DAPR", "TOKEN_URL", "USE_GRPC",
                      "DEBUG", "TZ", *BASE_URL_ENV.values()}
-
-
-def _launcher_env() -> dict[str, str]:
-    """Our own children (sidecars) import this checkout of kugeldrill."""
-    from kugeldrill.ground.tools import PROJECT_ROOT
-
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
 
 
 def _service_env(app: str, checkout: KugelposCheckout, mongo_url: str, service_urls: dict[str, str],
@@ -506,51 +325,22 @@ def _working_dir(run_dir: Path, service_dir: Path) -> Path:
     return run_dir
 
 
-def _create_links(api: str, plan: PortPlan) -> dict[str, dict[str, Any]]:
-    """One Toxiproxy proxy per link (the stand-in's names and wiring), through /populate."""
-    try:
-        resp = httpx.post(f"{api}/populate", json=proxy_specs(plan, HOST), timeout=5.0)
-        resp.raise_for_status()
-        created = {p["name"]: p for p in resp.json().get("proxies", [])}
-    except (httpx.HTTPError, ValueError, AttributeError) as exc:
-        raise NativeStartError(f"native Kugelpos start failed at toxiproxy proxies: POST {api}/populate: "
-                               f"{type(exc).__name__}: {exc}") from exc
-    links: dict[str, dict[str, Any]] = {}
-    for link in link_names():
-        proxy = created.get(proxy_name(link))
-        if proxy is None:
-            raise NativeStartError(f"native Kugelpos start failed at toxiproxy proxies: /populate did not return {proxy_name(link)}")
-        links[link] = {"proxy": proxy["name"], "listen": proxy["listen"], "upstream": proxy["upstream"],
-                       "url": link_url(link, proxy["listen"])}
-    return links
-
-
-def _refuse_running(path: Path) -> None:
-    if not path.exists():
-        return
-    try:
-        old = NativeKugelpos.from_state_file(path)
-    except DrillError:
-        return
-    alive = [part for part, entry in old.parts() if pid_matches(entry.get("pid"), entry.get("match", []))]
-    if alive:
-        raise DrillError(f"a native Kugelpos is already running from {path} ({', '.join(alive)})",
-                         hint="stop it with 'kugeldrill kugelpos down' (same --state-dir) or use another --state-dir")
-
-
-def _service_probe(url: str) -> Callable[[httpx.Client], str | None]:
+def _service_probe(url: str) -> Probe:
+    """Kugelpos' `/health` (healthy once MongoDB, the sidecar, state store and pub/sub answer),
+    asked only once `/` answers and, after an unhealthy answer, not again for a second: cart's
+    and terminal's `/health` publishes a test message each time."""
     base = require_loopback(url, what="service URL")
-    answered = {"root": False}
+    seen: dict[str, Any] = {"root": False, "next_health": 0.0, "last": None}
 
-    def probe(client: httpx.Client) -> str | None:
-        if not answered["root"]:
+    def ask(client: httpx.Client) -> str | None:
+        if not seen["root"]:
             try:
                 resp = client.get(base + "/")
             except httpx.HTTPError as exc:
                 return f"GET {base}/: {type(exc).__name__}"
             if resp.status_code != 200:
                 return f"GET {base}/ answered {resp.status_code}"
-            answered["root"] = True
+            seen["root"] = True
         try:
             resp = client.get(base + "/health")
         except httpx.HTTPError as exc:
@@ -565,27 +355,30 @@ def _service_probe(url: str) -> Callable[[httpx.Client], str | None]:
             return f"health: {body.get('status')!r} {bad}"
         return None
 
+    def probe(client: httpx.Client) -> str | None:
+        if time.monotonic() < seen["next_health"]:
+            return seen["last"]
+        problem = ask(client)
+        if problem is not None and problem.startswith("health:"):
+            seen["next_health"], seen["last"] = time.monotonic() + 1.0, problem
+        return problem
+
     return probe
 
 
-def _answers(client: httpx.Client, url: str) -> bool:
+def _root_answers(url: str) -> Probe:
     """The service's HTTP server is up: any answer to `/` (its `/health` would publish through
     a sidecar that is not started yet)."""
-    try:
-        client.get(require_loopback(url, what="service URL") + "/")
-    except httpx.HTTPError:
-        return False
-    return True
+    base = require_loopback(url, what="service URL")
 
+    def probe(client: httpx.Client) -> str | None:
+        try:
+            client.get(base + "/")
+        except httpx.HTTPError as exc:
+            return f"GET {base}/: {type(exc).__name__}"
+        return None
 
-def _ports_still_open(ports: list[int], deadline: float) -> list[int]:
-    remaining = list(ports)
-    while remaining:
-        remaining = [p for p in remaining if port_listening(HOST, p)]
-        if not remaining or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    return remaining
+    return probe
 
 
 __all__ = ["NativeKugelpos", "NativeOptions", "NativeStartError", "Prepared", "prepare", "DEFAULT_STATE_DIR", "STATE_NAME"]
