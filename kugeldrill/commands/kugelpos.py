@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kugeldrill.commands.deployments import print_app_urls, print_links, print_part, print_tails, sidecar_line, stop_recorded
 from kugeldrill.ground.errors import ConfigError, DrillError
 
 DEFAULT_STATE_DIR = Path(".kugeldrill") / "kugelpos"
@@ -131,18 +132,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     from kugeldrill.stack.native.launcher import STATE_NAME, NativeKugelpos
 
-    path = args.state_dir / STATE_NAME
-    if not path.exists():
-        print(f"no native Kugelpos state at {path}; nothing to stop")
-        return 0
-    result = NativeKugelpos.from_state_file(path).down()
-    for part, outcome in result["stopped"].items():
-        print(f"{part:20s} {outcome}")
-    if result["problems"] or result["ports_left"]:
-        raise DrillError(f"kugelpos down left something behind: processes {result['problems'] or 'none'}, "
-                         f"ports still listening {result['ports_left'] or 'none'}",
-                         hint=f"state kept in {path}; inspect with 'kugeldrill kugelpos status'")
-    return 0
+    return stop_recorded(args.state_dir / STATE_NAME, NativeKugelpos.from_state_file, "native Kugelpos", "kugelpos")
 
 
 def _attach(state_dir: Path) -> Any:
@@ -177,11 +167,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         files = [(label, path) for label, path in files if label in (args.app, f"sidecar {args.app}")]
         if not files:
             raise DrillError(f"no logs for {args.app!r}", hint=f"known: {', '.join(state.get('services', {}))}")
-    for label, path in files:
-        print(f"==> {label} ({path}) <==")
-        if path.exists() and args.lines > 0:
-            for line in path.read_text(errors="replace").splitlines()[-args.lines:]:
-                print(line)
+    print_tails(files, args.lines)
     return 0
 
 
@@ -190,9 +176,7 @@ def _print_urls(status: dict[str, Any]) -> None:
     print(f"  toxiproxy  {status['toxiproxy_url']}")
     print(f"  mongodb    {status['mongodb_url']}")
     print(f"  sidecars   {_sidecars(status)}")
-    for app, svc in status["services"].items():
-        side = status["sidecars"].get(app)
-        print(f"  {app:12s} {svc['url']}" + (f"   sidecar {side['url']}" if side else ""))
+    print_app_urls(status)
 
 
 def _print_status(status: dict[str, Any]) -> None:
@@ -200,36 +184,24 @@ def _print_status(status: dict[str, Any]) -> None:
     print(f"state: {status['state_file']} ({status['status']}); checkout {checkout.get('path')}"
           + (f" @ {checkout['commit'][:12]}" if checkout.get("commit") else ""))
 
-    def line(name: str, part: dict[str, Any] | None) -> None:
-        if not part:
-            print(f"  {name:20s} -")
-            return
-        health = {True: "healthy", False: "UNHEALTHY", None: ""}[part.get("healthy")]
-        run = "running" if part.get("running") else "NOT RUNNING"
-        extra = f" ({part['problem']})" if part.get("problem") else ""
-        print(f"  {name:20s} {part.get('url') or '':28s} pid {part.get('pid')!s:8s} {run} {health}{extra}")
-
     print(f"  {'sidecars':20s} {_sidecars(status)}")
-    line("redis", status["redis"])
-    line("toxiproxy", status["toxiproxy"])
-    line("mongodb", status["mongo"])
+    print_part("redis", status["redis"])
+    print_part("toxiproxy", status["toxiproxy"])
+    print_part("mongodb", status["mongo"])
     tx = (status.get("mongo") or {}).get("transactions")
     if tx:
         print(f"  {'':20s} transactions committed {tx.get('commits')}, aborted {tx.get('aborts')} "
               f"(aborted writes are kept: no multi-document atomicity)")
     for app, part in status["services"].items():
-        line(app, part)
+        print_part(app, part)
     for app, part in status["sidecars"].items():
-        line(f"sidecar {app}", part)
-    for name, link in status["links"].items():
-        print(f"  link {name:16s} {link['listen']:22s} -> {link['upstream']}")
+        print_part(f"sidecar {app}", part)
+    print_links(status)
     if status.get("target"):
         print(f"target file: {status['target']}")
 
 
 def _sidecars(status: dict[str, Any]) -> str:
     """Which Dapr sidecar runs (a plain name in state files from before sidecar kinds)."""
-    from kugeldrill.commands.stack import sidecar_line
-
     sidecar = status.get("sidecar") or "standin"
     return sidecar_line(sidecar) if isinstance(sidecar, dict) else str(sidecar)

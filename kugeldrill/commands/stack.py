@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kugeldrill.commands.deployments import print_app_urls, print_links, print_part, print_tails, sidecar_line, stop_recorded
 from kugeldrill.ground.errors import DrillError
 
 DEFAULT_STATE_DIR = Path(".kugeldrill")
@@ -119,20 +120,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     from kugeldrill.stack.launch.state import STATE_NAME
     from kugeldrill.stack.launcher import Stack
 
-    path = args.state_dir / STATE_NAME
-    if not path.exists():
-        print(f"no stack state at {path}; nothing to stop")
-        return 0
-    result = Stack.from_state_file(path).down()
-    for part, outcome in result["stopped"].items():
-        print(f"{part:20s} {outcome}")
-    if result["problems"] or result["ports_left"]:
-        raise DrillError(
-            f"stack down left something behind: processes {result['problems'] or 'none'}, "
-            f"ports still listening {result['ports_left'] or 'none'}",
-            hint=f"state kept in {path}; inspect with 'kugeldrill stack status'",
-        )
-    return 0
+    return stop_recorded(args.state_dir / STATE_NAME, Stack.from_state_file, "stack", "stack")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -179,11 +167,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
     stack = Stack.from_state_file(args.state_dir)
     files = _log_files(stack.state, args.app)
-    for label, path in files:
-        print(f"==> {label} ({path}) <==")
-        if path.exists():
-            for line in path.read_text(errors="replace").splitlines()[-args.lines:] if args.lines > 0 else []:
-                print(line)
+    print_tails(files, args.lines)
     if not args.follow:
         return 0
     offsets = {path: path.stat().st_size if path.exists() else 0 for _, path in files}
@@ -231,18 +215,7 @@ def _log_files(state: dict[str, Any], app: str | None) -> list[tuple[str, Path]]
 def _print_urls(status: dict[str, Any]) -> None:
     print(f"  redis      {status['redis_url']}")
     print(f"  toxiproxy  {status['toxiproxy_url']}")
-    for app, svc in status["services"].items():
-        side = status["sidecars"].get(app)
-        print(f"  {app:12s} {svc['url']}" + (f"   sidecar {side['url']}" if side else ""))
-
-
-def sidecar_line(sidecar: dict[str, Any]) -> str:
-    """e.g. "daprd 1.18.0 (ack model 1.18)" or "standin 0.1.0 (ack model 1.18; asked for: auto)"."""
-    text = f"{sidecar.get('kind')} {sidecar.get('version') or ''}".rstrip()
-    extra = [f"ack model {sidecar['ack_model']}"] if sidecar.get("ack_model") else []
-    if sidecar.get("requested") not in (None, sidecar.get("kind")):
-        extra.append(f"asked for: {sidecar['requested']}")
-    return text + (f" ({'; '.join(extra)})" if extra else "")
+    print_app_urls(status)
 
 
 def _print_status(status: dict[str, Any]) -> None:
@@ -251,22 +224,12 @@ def _print_status(status: dict[str, Any]) -> None:
     if status["sidecar"].get("note"):
         print(f"  {'':20s} {status['sidecar']['note']}")
 
-    def line(name: str, part: dict[str, Any] | None) -> None:
-        if not part:
-            print(f"  {name:20s} -")
-            return
-        health = {True: "healthy", False: "UNHEALTHY", None: ""}[part.get("healthy")]
-        run = ("STOPPED (SIGSTOP)" if part.get("stopped") else "running") if part.get("running") else "NOT RUNNING"
-        extra = f" ({part['problem']})" if part.get("problem") else ""
-        print(f"  {name:20s} {part.get('url') or '':28s} pid {part.get('pid')!s:8s} {run} {health}{extra}")
-
-    line("redis", status["redis"])
-    line("toxiproxy", status["toxiproxy"])
+    print_part("redis", status["redis"])
+    print_part("toxiproxy", status["toxiproxy"])
     for app, part in status["services"].items():
-        line(app, part)
+        print_part(app, part)
         if part.get("restarts"):
             print(f"  {'':20s} restarted {part['restarts']} time(s)")
     for app, part in status["sidecars"].items():
-        line(f"sidecar {app}", part)
-    for name, link in status["links"].items():
-        print(f"  link {name:16s} {link['listen']:22s} -> {link['upstream']}")
+        print_part(f"sidecar {app}", part)
+    print_links(status)
