@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kugeldrill.target import (AuthSpec, BreakerSpec, LinkSpec, LogSource, ObserveSpec, PublisherSpec, TargetFile,
-                               ToxiproxySpec)
+from kugeldrill.deploy.from_state import reach_from_state, service_logs
+from kugeldrill.target import BreakerSpec, ObserveSpec, PublisherSpec, TargetFile
 
 KUGELPOS_BREAKER = BreakerSpec(threshold=3, reset_seconds=61.0, half_open="unlimited", failures="cumulative",
                                max_call_seconds=93.0)
@@ -43,13 +43,9 @@ def target_from_native(state: dict[str, Any], name: str = "kugelpos-native") -> 
                      + (f" (commit {commit[:12]})" if commit else "")
                      + f", run natively by kugeldrill with {_sidecars(state)} sidecars and an "
                      "in-memory MongoDB wire-compatible server (no multi-document atomicity)."),
-        services={app: svc["url"] for app, svc in state["services"].items()},
-        auth=AuthSpec(mode="jwt"),
-        toxiproxy=ToxiproxySpec(api=state["toxiproxy"]["api"], manage_links="existing"),
-        links={link: LinkSpec(listen=spec["listen"], upstream=spec["upstream"])
-               for link, spec in state.get("links", {}).items()},
+        **reach_from_state(state),
         observe=ObserveSpec(
-            logs=LogSource(files={app: svc["app_log"] for app, svc in state["services"].items() if svc.get("app_log")}),
+            logs=service_logs(state, "app_log"),
             redis_url=state["redis"]["url"],
             mongodb_url=state["mongo"]["url"],
         ),

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kugeldrill.target import (AuthSpec, BreakerSpec, LinkSpec, LogSource, ObserveSpec, ProcessesSpec,
-                               ProcessTargetSpec, PublisherSpec, TargetFile, ToxiproxySpec)
+from kugeldrill.deploy.from_state import reach_from_state, service_logs
+from kugeldrill.target import BreakerSpec, ObserveSpec, ProcessesSpec, ProcessTargetSpec, PublisherSpec, TargetFile
 
 
 # The stand-in's DaprClientHelper backs off 0.1, 0.2, ... s (at most 2 s) between attempts.
@@ -72,13 +72,9 @@ def target_from_stack(state: dict[str, Any], name: str = "embedded-as-external")
         name=name,
         description="The embedded stand-in described as an external deployment (observed through "
         "logs and Redis only).",
-        services={app: svc["url"] for app, svc in state["services"].items()},
-        auth=AuthSpec(mode="jwt"),
-        toxiproxy=ToxiproxySpec(api=state["toxiproxy"]["api"], manage_links="existing"),
-        links={link: LinkSpec(listen=spec["listen"], upstream=spec["upstream"])
-               for link, spec in state.get("links", {}).items()},
+        **reach_from_state(state),
         observe=ObserveSpec(
-            logs=LogSource(files={app: svc["log"] for app, svc in state["services"].items() if svc.get("log")}),
+            logs=service_logs(state, "log"),
             redis_url=state["redis"]["url"],
         ),
         breaker=BreakerSpec(
