@@ -12,19 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kugeldrill.ground.numbers import number_or_none
+
 
 def _pick(data: Mapping[str, Any], *names: str) -> Any:
     for name in names:
         if data.get(name) is not None:
             return data[name]
     return None
-
-
-def _num(value: Any) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def totals_of(answer: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -37,29 +32,29 @@ def totals_of(answer: Mapping[str, Any] | None) -> dict[str, Any]:
     for key, names in (("amount", ("totalAmountWithTax", "total_amount_with_tax")),
                        ("amount_without_tax", ("totalAmount", "total_amount")),
                        ("quantity", ("totalQuantity", "total_quantity"))):
-        value = _num(_pick(sales, *names))
+        value = number_or_none(_pick(sales, *names))
         if value is not None:
             out[key] = value
     taxes = []
     for t in answer.get("taxes") or []:
         if isinstance(t, Mapping):
             taxes.append({"tax_code": str(_pick(t, "taxCode", "tax_code")),
-                          "tax_amount": _num(_pick(t, "taxAmount", "tax_amount")) or 0.0,
-                          "target_amount": _num(_pick(t, "targetAmount", "target_amount")) or 0.0,
-                          "target_quantity": _num(_pick(t, "targetQuantity", "target_quantity")) or 0.0})
+                          "tax_amount": number_or_none(_pick(t, "taxAmount", "tax_amount")) or 0.0,
+                          "target_amount": number_or_none(_pick(t, "targetAmount", "target_amount")) or 0.0,
+                          "target_quantity": number_or_none(_pick(t, "targetQuantity", "target_quantity")) or 0.0})
     if taxes:
         out["taxes"] = taxes
         out["tax"] = sum(t["tax_amount"] for t in taxes)
     else:
-        tax = _num(_pick(sales, "taxAmount", "tax_amount"))
+        tax = number_or_none(_pick(sales, "taxAmount", "tax_amount"))
         if tax is not None:
             out["tax"] = tax
     payments = [{"payment_code": str(_pick(p, "paymentCode", "payment_code")),
-                 "amount": _num(_pick(p, "amount")) or 0.0}
+                 "amount": number_or_none(_pick(p, "amount")) or 0.0}
                 for p in answer.get("payments") or [] if isinstance(p, Mapping)]
     if payments:
         out["payments"] = payments
-    items = [{"item_code": str(_pick(li, "itemCode", "item_code")), "quantity": _num(_pick(li, "quantity")) or 0.0}
+    items = [{"item_code": str(_pick(li, "itemCode", "item_code")), "quantity": number_or_none(_pick(li, "quantity")) or 0.0}
              for li in answer.get("lineItems") or answer.get("line_items") or []
              if isinstance(li, Mapping) and not _pick(li, "isCancelled", "is_cancelled")]
     if items:

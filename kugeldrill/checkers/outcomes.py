@@ -41,6 +41,7 @@ from kugeldrill.checkers.keys import op_key
 from kugeldrill.checkers.params import DuplicatePolicy, OutcomePolicy
 from kugeldrill.checkers.pending import Pending
 from kugeldrill.checkers.model import BusinessSnapshot, CheckResult, Figure, JournalEntry, Op, SalesReport
+from kugeldrill.ground.numbers import number_or_none
 
 PARTS = ("report", "journal", "stock")
 JOURNAL_TYPE = {"sale": 101, "cancel": -101, "void": 201, "return": 102, "cash_in": 401, "cash_out": 402,
@@ -138,13 +139,6 @@ def _certain(op: Op) -> bool | None:
     return None
 
 
-def _num(value: Any) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 # ---------------------------------------------------------------------- report
 
 
@@ -189,7 +183,7 @@ def _report_effect(op: Op, certain: bool, out: dict[tuple[int, str], dict[str, B
         return
     bands = out[(int(no), date)]
     if op.f in ("cash_in", "cash_out"):
-        amount = _num(op.value.get("amount"))
+        amount = number_or_none(op.value.get("amount"))
         bands[f"{op.f}.count"].add(1, certain, owed)
         if amount is None:
             bands[f"{op.f}.amount"].unknown = "a cash movement of unknown amount"
@@ -198,7 +192,7 @@ def _report_effect(op: Op, certain: bool, out: dict[tuple[int, str], dict[str, B
         return
     block, sign = REPORT_BLOCK[op.f]
     factor = FACTOR[op.f]
-    amount, quantity, tax = (_num(op.value.get(k)) for k in ("amount", "quantity", "tax"))
+    amount, quantity, tax = (number_or_none(op.value.get(k)) for k in ("amount", "quantity", "tax"))
     moved: list[tuple[str, float | None]] = [
         (f"{block}.count", sign), ("net.count", factor),
         (f"{block}.amount", None if amount is None else sign * amount),
@@ -315,7 +309,7 @@ def judge_journal(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsh
         if certain is False or ttype is None or op.value.get("terminal_no") is None:
             continue
         no = int(op.value["terminal_no"])
-        amount = _num(op.value.get("amount"))
+        amount = number_or_none(op.value.get("amount"))
         if op.f == "cash_out" and amount is not None:
             amount = -abs(amount)
         txn = op.value.get("transaction_no")

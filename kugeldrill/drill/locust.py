@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kugeldrill.ground.errors import ConfigError, DrillError
+from kugeldrill.ground.numbers import number_or_none
 from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.ground.tools import PROJECT_ROOT
 from kugeldrill.locustfiles.command import LOCUSTFILE, SHAPEFILE
@@ -131,14 +132,6 @@ def start_locust(run_dir: Path, load: LoadSpec, *, provision_path: Path, process
 # ------------------------------------------------------------------ reading Locust's CSV
 
 
-def _num(value: Any) -> float | None:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v
-
-
 def _csv(run_dir: Path, kind: str) -> Path:
     prefix = RunFolder(run_dir).locust_prefix
     return prefix.with_name(f"{prefix.name}_{kind}.csv")
@@ -160,15 +153,15 @@ def read_history(run_dir: Path, t0_wall: float) -> list[SeriesPoint]:
             for row in csv.DictReader(fh):
                 if row.get("Name") != "Aggregated":
                     continue
-                ts = _num(row.get("Timestamp"))
+                ts = number_or_none(row.get("Timestamp"))
                 if ts is None:
                     continue
                 rows.append(SeriesPoint(
-                    t=round(ts - t0_wall, 3), rps=_num(row.get("Requests/s")) or 0.0,
-                    fails_s=_num(row.get("Failures/s")) or 0.0, p50=_num(row.get("50%")),
-                    p95=_num(row.get("95%")), p99=_num(row.get("99%")), users=_num(row.get("User Count")) or 0.0,
-                    requests=_num(row.get("Total Request Count")) or 0.0,
-                    failures=_num(row.get("Total Failure Count")) or 0.0))
+                    t=round(ts - t0_wall, 3), rps=number_or_none(row.get("Requests/s")) or 0.0,
+                    fails_s=number_or_none(row.get("Failures/s")) or 0.0, p50=number_or_none(row.get("50%")),
+                    p95=number_or_none(row.get("95%")), p99=number_or_none(row.get("99%")), users=number_or_none(row.get("User Count")) or 0.0,
+                    requests=number_or_none(row.get("Total Request Count")) or 0.0,
+                    failures=number_or_none(row.get("Total Failure Count")) or 0.0))
     except (OSError, csv.Error):
         return rows
     return rows
@@ -184,12 +177,12 @@ def read_totals(run_dir: Path) -> tuple[LoadTotals | None, list[dict[str, str]]]
     with open(path, newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             if row.get("Name") == "Aggregated":
-                req = int(_num(row.get("Request Count")) or 0)
-                fail = int(_num(row.get("Failure Count")) or 0)
+                req = int(number_or_none(row.get("Request Count")) or 0)
+                fail = int(number_or_none(row.get("Failure Count")) or 0)
                 totals = LoadTotals(requests=req, failures=fail, error_rate=(fail / req) if req else 0.0,
-                                    rps=_num(row.get("Requests/s")), p50=_num(row.get("50%")),
-                                    p95=_num(row.get("95%")), p99=_num(row.get("99%")),
-                                    max=_num(row.get("Max Response Time")), avg=_num(row.get("Average Response Time")))
+                                    rps=number_or_none(row.get("Requests/s")), p50=number_or_none(row.get("50%")),
+                                    p95=number_or_none(row.get("95%")), p99=number_or_none(row.get("99%")),
+                                    max=number_or_none(row.get("Max Response Time")), avg=number_or_none(row.get("Average Response Time")))
             else:
                 endpoints.append(dict(row))
     return totals, endpoints
