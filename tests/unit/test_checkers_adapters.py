@@ -12,7 +12,7 @@ import pytest
 from kugeldrill.checkers import run_all
 from kugeldrill.checkers.adapters.history import load_history
 from kugeldrill.ground.history import load_ops
-from kugeldrill.checkers.adapters.mongo import outbox_entry, read_outbox, read_stock_history
+from kugeldrill.checkers.adapters.mongo import outbox_entry, read_outbox
 from kugeldrill.checkers.adapters.standin import load_standin_inputs, read_diagnostics
 from kugeldrill.checkers.adapters.timeline import load_timeline
 from kugeldrill.checkers.keys import tran_key
@@ -152,8 +152,6 @@ def test_mongo_absent_is_unknown_with_reason(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_pymongo)
     inp = read_outbox("mongodb://127.0.0.1:27017")
     assert "pymongo is not installed" in inp.missing["outbox"]
-    rows, reason = read_stock_history("mongodb://127.0.0.1:27017", "T1")
-    assert rows is None and "pymongo is not installed" in reason
 
 
 def test_outbox_document_shape():

@@ -103,24 +103,3 @@ def read_outbox(mongo_url: str, *, db_prefix: str = "db", timeout: float = 5.0,
     finally:
         client.close()
     return inputs
-
-
-def read_stock_history(mongo_url: str, tenant_id: str, *, db_prefix: str = "db", timeout: float = 5.0,
-                       allow_hosts: Iterable[str] = ()) -> tuple[list[dict[str, Any]] | None, str]:
-    """Kugelpos stock's `stock_updates` rows of one tenant (`<prefix>_stock_<tenant>`), or
-    (None, reason) when pymongo is missing or MongoDB cannot be read. Only the fields the
-    stock-history check needs are fetched."""
-    try:
-        import pymongo  # noqa: PLC0415 - optional dependency, imported on use
-    except ImportError:
-        return None, "pymongo is not installed (pip install 'kugeldrill[mongo]'); stock history unknown"
-    require_loopback(mongo_url, allow_hosts=allow_hosts, what="MongoDB URL")
-    ms = int(timeout * 1000)
-    client = pymongo.MongoClient(mongo_url, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms)
-    try:
-        fields = {"_id": 0, "store_code": 1, "item_code": 1, "update_type": 1, "quantity_change": 1, "reference_id": 1}
-        return list(client[f"{db_prefix}_stock_{tenant_id}"]["stock_updates"].find({}, fields)), ""
-    except pymongo.errors.PyMongoError as exc:
-        return None, f"MongoDB unreachable: {exc}"
-    finally:
-        client.close()
