@@ -138,6 +138,21 @@ def check_started(handle: ManagedProcess, scan_log: bool, failure: StartFailure 
                                       f"last log lines ({handle.log_path}):\n{log_tail(handle.log_path, failure.tail_lines)}")
 
 
+def log_scans(enabled: bool, every: float = 0.5) -> Callable[[], bool]:
+    """A poll loop's "scan the logs for a taken port this round?": yes at most every `every`
+    seconds (reading log tails each round would cost more than the probes), never if disabled."""
+    next_at = 0.0
+
+    def due() -> bool:
+        nonlocal next_at
+        if not enabled or time.monotonic() < next_at:
+            return False
+        next_at = time.monotonic() + every
+        return True
+
+    return due
+
+
 def wait_healthy(file: StateFile, handles: dict[str, ManagedProcess], timeout: float, *,
                  service_probe_for: Callable[[str], Probe] = service_probe, failure: StartFailure = STACK_START,
                  scan_logs: bool = True, interval: float = 0.1, say: Callable[[str], None] | None = None) -> None:
@@ -155,12 +170,10 @@ def wait_healthy(file: StateFile, handles: dict[str, ManagedProcess], timeout: f
     last: dict[str, str] = {}
     t0 = time.monotonic()
     deadline = t0 + timeout
-    next_log_scan = 0.0
+    scan_due = log_scans(scan_logs)
     with httpx.Client(timeout=PROBE_TIMEOUT) as client:
         while pending:
-            scan_now = scan_logs and time.monotonic() >= next_log_scan
-            if scan_now:
-                next_log_scan = time.monotonic() + 0.5
+            scan_now = scan_due()
             for key in list(pending):
                 handle = handles[key]
                 check_started(handle, scan_now, failure)

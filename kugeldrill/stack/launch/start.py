@@ -19,7 +19,8 @@ import httpx
 from kugeldrill.ground.errors import DrillError
 from kugeldrill.stack.launch.apps import child_env_overrides, render_sidecar_resources, service_entries, sidecar_entry
 from kugeldrill.stack.launch.failures import STACK_START, StartFailure
-from kugeldrill.stack.launch.health import PROBE_TIMEOUT, Probe, check_started, not_healthy, service_answers, wait_healthy
+from kugeldrill.stack.launch.health import (PROBE_TIMEOUT, Probe, check_started, log_scans, not_healthy, service_answers,
+                                           wait_healthy)
 from kugeldrill.stack.launch.links import create_links
 from kugeldrill.stack.launch.options import StackOptions
 from kugeldrill.stack.launch.plan import HOST, SUBSCRIBERS, PortPlan
@@ -115,12 +116,10 @@ def start_sidecars_behind_their_apps(file: StateFile, running: Running, apps: li
     waiting = {app: answers(file.state["services"][app]["url"]) for app in apps}
     last: dict[str, str] = {}
     deadline = time.monotonic() + timeout
-    next_log_scan = 0.0
+    scan_due = log_scans(scan_logs)
     with httpx.Client(timeout=PROBE_TIMEOUT) as client:
         while waiting:
-            scan_now = scan_logs and time.monotonic() >= next_log_scan
-            if scan_now:
-                next_log_scan = time.monotonic() + 0.5
+            scan_now = scan_due()
             for app in list(waiting):
                 check_started(running.handles[f"services:{app}"], scan_now, failure)
                 problem = waiting[app](client)
