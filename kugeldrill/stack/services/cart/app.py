@@ -27,17 +27,12 @@ from fastapi.responses import JSONResponse
 from kugeldrill.stack.services.cart import calc
 from kugeldrill.stack.services.cart import tranlog as tl
 from kugeldrill.stack.services.cart.transactions import mount_transactions
-from kugeldrill.stack.services.common.app import (
-    ServiceUnavailable, add_background_job, add_health_check, background_running, call_service,
-    create_service_app, on_shutdown,
-)
+from kugeldrill.stack.services.common.app import ServiceUnavailable, call_service, create_service_app
 from kugeldrill.stack.services.common.auth import Principal, RemoteTerminalLookup, authenticate, forward_auth_headers
-from kugeldrill.stack.services.common.dapr_app import install_dapr
-from kugeldrill.stack.services.common.db import Database, dumps, loads
+from kugeldrill.stack.services.common.db import dumps, loads
 from kugeldrill.stack.services.common.envelope import ApiError, ApiModel, bad_request, not_found, ok, snakeize
-from kugeldrill.stack.services.common.events import shared_event_log
 from kugeldrill.stack.services.common.kugel_logging import TRAN_SERVICE
-from kugeldrill.stack.services.common.publisher import TRANLOG, mount_outbox_diagnostics, publish_event, republish_loop
+from kugeldrill.stack.services.common.publisher import TRANLOG, install_publisher, publish_event
 from kugeldrill.stack.services.common.settings import ServiceConfig
 from kugeldrill.stack.services.common.tenants import tenant_router
 from kugeldrill.stack.services.common.timeutil import now_iso
@@ -100,21 +95,9 @@ def public_cart(cart: dict[str, Any]) -> dict[str, Any]:
 
 def create_app(config: ServiceConfig) -> FastAPI:
     app = create_service_app(config)
-    db = Database.for_service(config.data_dir, config.name, tl.SCHEMA)
-    events = shared_event_log(config.name, config.events_file)
-    app.state.db = db
+    db, events = install_publisher(app, config, tl.SCHEMA, log, TRANLOG)
     app.state.terminal_lookup = RemoteTerminalLookup(app, ttl=config.terminal_cache_seconds)
-    if config.dapr_url:
-        install_dapr(app, config, events)
-    on_shutdown(app, db.close)
     app.include_router(tenant_router(db))
-    mount_outbox_diagnostics(app, db)
-    add_background_job(app, "republish", lambda: republish_loop(app, db, events, log, TRANLOG))
-
-    async def _jobs() -> dict[str, Any]:
-        return {"status": "healthy" if background_running(app) else "unhealthy", "details": {"jobs": ["republish"]}}
-
-    add_health_check(app, "background_jobs", _jobs)
     locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
     masters = TtlCache(MASTER_CACHE_SECONDS)
     stores = TtlCache(config.terminal_cache_seconds)

@@ -19,8 +19,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from kugeldrill.stack.services.common import outbox
+from kugeldrill.stack.services.common.app import add_background_job, add_health_check, background_running, on_shutdown
+from kugeldrill.stack.services.common.dapr_app import install_dapr
 from kugeldrill.stack.services.common.db import Database
-from kugeldrill.stack.services.common.events import EventLog, payload_keys
+from kugeldrill.stack.services.common.events import EventLog, payload_keys, shared_event_log
+from kugeldrill.stack.services.common.settings import ServiceConfig
 
 # Kugelpos' windows (kugelpos.md §3.3): republish for 24 h, mark `failed` after 15 min.
 REPUBLISH_WINDOW_SECONDS = 24 * 3600
@@ -162,3 +165,24 @@ def mount_outbox_diagnostics(app: FastAPI, db: Database) -> None:
         data = await outbox.diagnostics(db, status=status, since=since, limit=max(1, min(limit, 100000)))
         data["service"] = app.state.config.name
         return JSONResponse(data)
+
+
+def install_publisher(app: FastAPI, config: ServiceConfig, schema: str, logger: logging.Logger,
+                      flavor: RepublishFlavor) -> tuple[Database, EventLog]:
+    """What cart and terminal set up alike as publishers: their database (with the outbox,
+    closed on shutdown), the structured event log, the Dapr client when a sidecar is
+    configured, the outbox diagnostics, and the republish job with its health check."""
+    db = Database.for_service(config.data_dir, config.name, schema)
+    events = shared_event_log(config.name, config.events_file)
+    app.state.db = db
+    if config.dapr_url:
+        install_dapr(app, config, events)
+    on_shutdown(app, db.close)
+    mount_outbox_diagnostics(app, db)
+    add_background_job(app, "republish", lambda: republish_loop(app, db, events, logger, flavor))
+
+    async def _jobs() -> dict[str, Any]:
+        return {"status": "healthy" if background_running(app) else "unhealthy", "details": {"jobs": ["republish"]}}
+
+    add_health_check(app, "background_jobs", _jobs)
+    return db, events

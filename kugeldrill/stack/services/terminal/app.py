@@ -23,23 +23,16 @@ from fastapi import Body, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from kugeldrill.stack.services.common import outbox
-from kugeldrill.stack.services.common.app import (
-    ServiceUnavailable, add_background_job, add_health_check, background_running, call_service,
-    create_service_app, on_shutdown,
-)
+from kugeldrill.stack.services.common.app import ServiceUnavailable, call_service, create_service_app
 from kugeldrill.stack.services.common.auth import authenticate, forward_auth_headers, resolve_principal, verify_pubsub_notification
-from kugeldrill.stack.services.common.dapr_app import install_dapr
 from kugeldrill.stack.services.common.delivery import DeliveryStatusIn, apply_delivery_status
-from kugeldrill.stack.services.common.db import Database, dumps, is_unique_violation, loads
+from kugeldrill.stack.services.common.db import dumps, is_unique_violation, loads
 from kugeldrill.stack.services.common.envelope import (
     ApiError, ApiModel, bad_request, conflict, forbidden, not_found, ok, snakeize, unauthorized,
 )
-from kugeldrill.stack.services.common.events import shared_event_log
 from kugeldrill.stack.services.common.tokens import TERMINAL_TOKEN_HOURS, create_terminal_token
 from kugeldrill.stack.services.common.kugel_logging import TERMINAL_SERVICE
-from kugeldrill.stack.services.common.publisher import (
-    TERMINALLOG, mount_outbox_diagnostics, publish_event, republish_loop, request_helper,
-)
+from kugeldrill.stack.services.common.publisher import TERMINALLOG, install_publisher, publish_event, request_helper
 from kugeldrill.stack.services.common.settings import ServiceConfig
 from kugeldrill.stack.services.common.timeutil import business_date_today, now_iso
 from kugeldrill.stack.services.terminal import model
@@ -100,19 +93,7 @@ def token_claims_source(doc: dict[str, Any]) -> dict[str, Any]:
 
 def create_app(config: ServiceConfig) -> FastAPI:
     app = create_service_app(config)
-    db = Database.for_service(config.data_dir, config.name, model.SCHEMA)
-    events = shared_event_log(config.name, config.events_file)
-    app.state.db = db
-    if config.dapr_url:
-        install_dapr(app, config, events)
-    on_shutdown(app, db.close)
-    mount_outbox_diagnostics(app, db)
-    add_background_job(app, "republish", lambda: republish_loop(app, db, events, log, TERMINALLOG))
-
-    async def _jobs() -> dict[str, Any]:
-        return {"status": "healthy" if background_running(app) else "unhealthy", "details": {"jobs": ["republish"]}}
-
-    add_health_check(app, "background_jobs", _jobs)
+    db, events = install_publisher(app, config, model.SCHEMA, log, TERMINALLOG)
     locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     # ---- lookups -----------------------------------------------------------------------
