@@ -17,6 +17,7 @@ import secrets
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Body, FastAPI, Request
@@ -101,6 +102,19 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def get_terminal(terminal_id: str) -> dict[str, Any] | None:
         row = await db.fetchone("SELECT doc FROM terminals WHERE terminal_id = ?", (terminal_id,))
         return loads(row["doc"]) if row else None
+
+    async def update_terminal(terminal_id: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Apply `change` to one terminal's document and stamp `updated_at`, in one write
+        under the terminal's lock; `change` may raise to refuse (nothing is written)."""
+        async with locks[terminal_id]:
+            def upd(conn: Any) -> dict[str, Any]:
+                cur = loads(conn.execute("SELECT doc FROM terminals WHERE terminal_id = ?", (terminal_id,)).fetchone()["doc"])
+                change(cur)
+                cur["updated_at"] = now_iso()
+                conn.execute("UPDATE terminals SET doc = ? WHERE terminal_id = ?", (dumps(cur), terminal_id))
+                return cur
+
+            return await db.write(upd)
 
     async def lookup_by_key(terminal_id: str, api_key: str) -> dict[str, Any] | None:
         doc = await get_terminal(terminal_id)
@@ -268,31 +282,18 @@ def create_app(config: ServiceConfig) -> FastAPI:
         if resp.status_code != 200:
             raise ServiceUnavailable(f"master-data answered {resp.status_code} to the staff lookup of {body.staff_id}")
         staff = snakeize(resp.json().get("data") or {})
-        async with locks[terminal_id]:
-            def upd(conn: Any) -> dict[str, Any]:
-                cur = loads(conn.execute("SELECT doc FROM terminals WHERE terminal_id = ?", (terminal_id,)).fetchone()["doc"])
-                if cur.get("staff"):
-                    raise bad_request(f"terminal {terminal_id} is already signed in", service=config.name)
-                cur["staff"] = {"id": staff.get("id", body.staff_id), "name": staff.get("name", "")}
-                cur["updated_at"] = now_iso()
-                conn.execute("UPDATE terminals SET doc = ? WHERE terminal_id = ?", (dumps(cur), terminal_id))
-                return cur
+        def sign(cur: dict[str, Any]) -> None:
+            if cur.get("staff"):
+                raise bad_request(f"terminal {terminal_id} is already signed in", service=config.name)
+            cur["staff"] = {"id": staff.get("id", body.staff_id), "name": staff.get("name", "")}
 
-            doc = await db.write(upd)
+        doc = await update_terminal(terminal_id, sign)
         return ok(public_terminal(doc), message="Sign-in successful", operation="sign_in", headers=new_token_header(doc))
 
     @app.post("/api/v1/terminals/{terminal_id}/sign-out")
     async def sign_out(terminal_id: str, request: Request) -> JSONResponse:
         await terminal_for_request(request, terminal_id)
-        async with locks[terminal_id]:
-            def upd(conn: Any) -> dict[str, Any]:
-                cur = loads(conn.execute("SELECT doc FROM terminals WHERE terminal_id = ?", (terminal_id,)).fetchone()["doc"])
-                cur["staff"] = None
-                cur["updated_at"] = now_iso()
-                conn.execute("UPDATE terminals SET doc = ? WHERE terminal_id = ?", (dumps(cur), terminal_id))
-                return cur
-
-            doc = await db.write(upd)
+        doc = await update_terminal(terminal_id, lambda cur: cur.__setitem__("staff", None))
         return ok(public_terminal(doc), message="Sign-out successful", operation="sign_out", headers=new_token_header(doc))
 
     @app.post("/api/v1/terminals/{terminal_id}/open")
