@@ -245,6 +245,16 @@ class LogParser:
         self._rec().breaker_calls.append(BreakerCall(svc, name, mono, wall, state, op, outcome,  # type: ignore[arg-type]
                                                      seq=self.lines))
 
+    def _dapr_call(self, svc: str, verb: str, outcome: str, wall: float, mono: float,
+                   unreachable: tuple[str, str] | None = None) -> None:
+        """One call through Kugelpos' Dapr helper (`verb` as its log line words it); a state
+        read that did not get through also says its state store was unreachable for (key, reason)."""
+        op = _OP_OF[verb]
+        self._call(svc, "dapr", op, outcome, wall, mono)
+        if op == "get" and unreachable is not None:
+            key, reason = unreachable
+            self._rec().state_unreachable.append(StateUnreachable(svc, mono, wall, op, key, reason))
+
     def _breaker_line(self, svc: str, msg: str, wall: float, mono: float) -> bool:
         if not (msg.startswith("Circuit") or msg.startswith("Successfully") or msg.startswith("Failed to")):
             return False
@@ -266,21 +276,15 @@ class LogParser:
             return True
         m = _REJECT.match(msg)
         if m:
-            op = _OP_OF[m.group(1)]
-            self._call(svc, "dapr", op, "rejected", wall, mono)
-            if op == "get":
-                self._rec().state_unreachable.append(StateUnreachable(svc, mono, wall, op, m.group(2), "breaker open"))
+            self._dapr_call(svc, m.group(1), "rejected", wall, mono, unreachable=(m.group(2), "breaker open"))
             return True
         m = _OK.match(msg)
         if m:
-            self._call(svc, "dapr", _OP_OF[m.group(1)], "ok", wall, mono)
+            self._dapr_call(svc, m.group(1), "ok", wall, mono)
             return True
         m = _FAIL.match(msg)
         if m:
-            op = _OP_OF[m.group(1)]
-            self._call(svc, "dapr", op, "fail", wall, mono)
-            if op == "get":
-                self._rec().state_unreachable.append(StateUnreachable(svc, mono, wall, op, m.group(2).strip(), msg))
+            self._dapr_call(svc, m.group(1), "fail", wall, mono, unreachable=(m.group(2).strip(), msg))
             return True
         if msg.startswith(_CART_TRIP):
             self._transition(svc, "cartstore", "OPEN", wall, mono, None, msg)
