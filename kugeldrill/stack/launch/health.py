@@ -155,12 +155,14 @@ def log_scans(enabled: bool, every: float = 0.5) -> Callable[[], bool]:
 
 def wait_healthy(file: StateFile, handles: dict[str, ManagedProcess], timeout: float, *,
                  service_probe_for: Callable[[str], Probe] = service_probe, failure: StartFailure = STACK_START,
-                 scan_logs: bool = True, interval: float = 0.1, say: Callable[[str], None] | None = None) -> None:
+                 scan_logs: bool = True, interval: float = 0.1, probe_timeout: float = PROBE_TIMEOUT,
+                 say: Callable[[str], None] | None = None) -> None:
     """Poll every service and sidecar until healthy; a part that exits, cannot bind, or stays
     unhealthy fails the start. Records `healthy_after` (seconds since start) per part.
 
     The native runner passes its own service probe (Kugelpos' `/health`), its error wording,
-    no log scan and a slower poll; `say` reports each part as it becomes healthy."""
+    no log scan, a slower poll and a longer probe timeout; `say` reports each part as it
+    becomes healthy."""
     pending: dict[str, Probe] = {}
     # Sidecars first: a service's health includes its sidecar, so a sidecar problem is the cause.
     for app, entry in file.state["sidecars"].items():
@@ -171,7 +173,7 @@ def wait_healthy(file: StateFile, handles: dict[str, ManagedProcess], timeout: f
     t0 = time.monotonic()
     deadline = t0 + timeout
     scan_due = log_scans(scan_logs)
-    with httpx.Client(timeout=PROBE_TIMEOUT) as client:
+    with httpx.Client(timeout=probe_timeout) as client:
         while pending:
             scan_now = scan_due()
             for key in list(pending):

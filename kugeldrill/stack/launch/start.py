@@ -110,14 +110,14 @@ def start_sidecars_behind_their_apps(file: StateFile, running: Running, apps: li
                                      entry: Callable[[str], dict[str, Any]], env: dict[str, str], timeout: float, *,
                                      answers: Callable[[str], Probe] = service_answers,
                                      failure: StartFailure = STACK_START, scan_logs: bool = True,
-                                     interval: float = 0.05) -> None:
+                                     interval: float = 0.05, probe_timeout: float = PROBE_TIMEOUT) -> None:
     """Start each app's sidecar (`entry(app)`, built just then) once its service's HTTP server
     answers (`answers(url)`; see health.service_answers)."""
     waiting = {app: answers(file.state["services"][app]["url"]) for app in apps}
     last: dict[str, str] = {}
     deadline = time.monotonic() + timeout
     scan_due = log_scans(scan_logs)
-    with httpx.Client(timeout=PROBE_TIMEOUT) as client:
+    with httpx.Client(timeout=probe_timeout) as client:
         while waiting:
             scan_now = scan_due()
             for app in list(waiting):

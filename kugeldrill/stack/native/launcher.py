@@ -212,12 +212,12 @@ class NativeKugelpos(RecordedDeployment):
         # publish through the sidecar that is not started yet).
         start_sidecars_behind_their_apps(self._file, self._running, list(SIDECAR_APPS), sidecar, child_env(),
                                          opts.health_timeout, answers=_root_answers, failure=NATIVE_START,
-                                         scan_logs=False, interval=0.2)
+                                         scan_logs=False, interval=0.2, probe_timeout=PROBE_TIMEOUT)
         # `/health` of cart and terminal publishes a test message to their topics (Kugelpos' own
         # check), so it is asked only once the service answers at all, and at most every second
         # (see _service_probe): a start leaves a handful of those messages, as a Compose healthcheck does.
         wait_healthy(self._file, self._running.handles, opts.health_timeout, service_probe_for=_service_probe,
-                     failure=NATIVE_START, scan_logs=False, interval=0.2, say=say)
+                     failure=NATIVE_START, scan_logs=False, interval=0.2, probe_timeout=PROBE_TIMEOUT, say=say)
 
     def _spawn_service(self, app: str, opts: NativeOptions, prepared: Prepared, state_dir: Path, plan: PortPlan,
                        links: dict[str, dict[str, Any]], service_urls: dict[str, str], mongo_url: str) -> None:
