@@ -16,6 +16,7 @@ from typing import Any
 from kugeldrill.checkers.model import CheckResult
 from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.reports.chart import render_timeline_svg
+from kugeldrill.reports.cells import cell_text
 from kugeldrill.reports.process_faults import render_process_faults
 from kugeldrill.reports.summary import LoadTotals, RunSummary
 
@@ -34,14 +35,6 @@ details summary{cursor:pointer;color:#1565c0}
 """
 
 
-def _fmt(value: Any, digits: int = 1) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return escape(str(value))
-
-
 def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)) if ts else "–"
 
@@ -52,7 +45,7 @@ MAX_ROWS = 20
 def _cell(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return f"<code>{escape(json.dumps(value, default=str))[:300]}</code>"
-    return _fmt(value, 3) if isinstance(value, float) else escape("–" if value is None else str(value))
+    return cell_text(value, 3) if isinstance(value, float) else escape("–" if value is None else str(value))
 
 
 def _records_table(items: list[dict[str, Any]], cls: str = "evidence", limit: int = MAX_ROWS) -> str:
@@ -109,7 +102,7 @@ def _expectations(summary: RunSummary) -> str:
 def _kv_table(data: dict[str, Any], cls: str = "") -> str:
     if not data:
         return '<p class="muted">none</p>'
-    rows = "".join(f"<tr><th>{escape(str(k))}</th><td class='num'>{_fmt(v, 3) if isinstance(v, float) else escape(str(v))}</td></tr>"
+    rows = "".join(f"<tr><th>{escape(str(k))}</th><td class='num'>{cell_text(v, 3) if isinstance(v, float) else escape(str(v))}</td></tr>"
                    for k, v in data.items() if not isinstance(v, (dict, list)))
     nested = {k: v for k, v in data.items() if isinstance(v, (dict, list))}
     extra = ""
@@ -230,8 +223,8 @@ def _faults(summary: RunSummary) -> str:
     rows = "".join(
         f'<tr class="{"failed" if f.end is None or f.error else ""}"><td>{escape(f.id)}</td>'
         f'<td>{escape(f.subject)}</td><td>{escape(f.kind)}</td>'
-        f'<td>{escape(json.dumps(f.params))}</td><td class="num">{_fmt(f.start)}</td>'
-        f'<td class="num">{_fmt(f.end) if f.end is not None else "<b>never healed</b>"}</td>'
+        f'<td>{escape(json.dumps(f.params))}</td><td class="num">{cell_text(f.start)}</td>'
+        f'<td class="num">{cell_text(f.end) if f.end is not None else "<b>never healed</b>"}</td>'
         f'<td>{escape(f.error or "")}</td></tr>' for f in summary.faults)
     return ('<table class="faults"><tr><th>id</th><th>link / process</th><th>kind</th><th>params</th><th>applied (s)</th>'
             f'<th>healed (s)</th><th>error</th></tr>{rows}</table>')
@@ -260,7 +253,7 @@ def render_html(summary: RunSummary, run_dir: Path | None = None) -> str:
             f"{summary.convergence_seconds:.1f} s" + ("" if summary.converged is not False else " (bound reached, not quiescent)"))
     notes = "".join(f"<li>{escape(n)}</li>" for n in summary.notes)
     error = f'<p><b>Error:</b> {escape(summary.error)}</p>' if summary.error else ""
-    phases = " → ".join(f"{escape(p.name)} ({_fmt(p.start)}–{_fmt(p.end)} s)" for p in summary.phases)
+    phases = " → ".join(f"{escape(p.name)} ({cell_text(p.start)}–{cell_text(p.end)} s)" for p in summary.phases)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>kugeldrill: {escape(summary.scenario)} — {verdict}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>
@@ -278,10 +271,10 @@ def render_html(summary: RunSummary, run_dir: Path | None = None) -> str:
 <p class="muted">Phases: {phases or '–'}</p>
 <h2>Load</h2>
 <table class="totals"><tr><th>requests</th><th>failures</th><th>error rate</th><th>requests/s</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th></tr>
-<tr><td class="num">{_fmt(totals.requests)}</td><td class="num">{_fmt(totals.failures)}</td>
-<td class="num">{_fmt(totals.error_rate * 100, 2)} %</td><td class="num">{_fmt(totals.rps)}</td>
-<td class="num">{_fmt(totals.p50)}</td><td class="num">{_fmt(totals.p95)}</td><td class="num">{_fmt(totals.p99)}</td>
-<td class="num">{_fmt(totals.max)}</td></tr></table>
+<tr><td class="num">{cell_text(totals.requests)}</td><td class="num">{cell_text(totals.failures)}</td>
+<td class="num">{cell_text(totals.error_rate * 100, 2)} %</td><td class="num">{cell_text(totals.rps)}</td>
+<td class="num">{cell_text(totals.p50)}</td><td class="num">{cell_text(totals.p95)}</td><td class="num">{cell_text(totals.p99)}</td>
+<td class="num">{cell_text(totals.max)}</td></tr></table>
 <p>{f"Events published {events.published} · applied {events.applied}" if events else "Events: not recorded by this source"}</p>
 <h2>Business state: report, journal, stock</h2>{_outcomes(summary)}
 <h2>Fan-out</h2>{_fanout(summary)}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from kugeldrill.reports.cells import cell_text
 from kugeldrill.reports.summary import FaultSpan, RunSummary
 
 INVENTORY_ROWS = (("keys", "keys", None), ("markers_total", "idempotency markers", "markers_survived"),
@@ -23,20 +24,12 @@ RECOVERY_ROWS = (("in_flight", "event × subscriber pairs in flight at the fault
                  ("kills", "SIGKILLs"))
 
 
-def _num(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return escape(str(value))
-
-
 def _actions(fault: FaultSpan) -> str:
     rows = []
     for a in fault.actions:
         ready = f"{a.ready_t:.2f}" if a.ready_t is not None else escape(a.ready_error or "–")
         rows.append(f'<tr class="process-action{" failed" if a.error else ""}" data-action="{escape(a.action)}">'
-                    f'<td>{escape(a.action)}</td><td class="num">{_num(a.t)}</td>'
+                    f'<td>{escape(a.action)}</td><td class="num">{cell_text(a.t, 2)}</td>'
                     f'<td>{escape(str(a.pids_before))}</td><td>{escape(str(a.pids_after))}</td>'
                     f'<td>{escape(a.outcome)}</td><td class="num">{ready}</td>'
                     f'<td>{escape(a.error or "")}</td></tr>')
@@ -60,7 +53,7 @@ def _inventory(redis: dict[str, Any]) -> str:
                  ("survived", survived.get(surv) if surv else None), ("lost", lost.get(key) if surv else None),
                  ("end", (redis.get("end") or {}).get(key))]
         body.append(f'<tr data-row="{key}"><th>{escape(label)}</th>'
-                    + "".join(f'<td class="num" data-col="{col}">{_num(v)}</td>' for col, v in cells) + "</tr>")
+                    + "".join(f'<td class="num" data-col="{col}">{cell_text(v, 2)}</td>' for col, v in cells) + "</tr>")
     errors = [f"{col}: {(redis.get(col) or {}).get('error')}" for col in ("before", "after_restart", "end")
               if (redis.get(col) or {}).get("error")]
     note = f'<p class="muted">unreadable: {escape("; ".join(errors))}</p>' if errors else ""
@@ -70,7 +63,7 @@ def _inventory(redis: dict[str, Any]) -> str:
 def _recovery(rec: dict[str, Any] | None) -> str:
     if not rec:
         return '<p class="muted">no publication or application records to follow the events in flight</p>'
-    body = "".join(f'<tr data-row="{key}"><th>{escape(label)}</th><td class="num">{_num(rec.get(key))}</td></tr>'
+    body = "".join(f'<tr data-row="{key}"><th>{escape(label)}</th><td class="num">{cell_text(rec.get(key), 2)}</td></tr>'
                    for key, label in RECOVERY_ROWS)
     lost = rec.get("state_lost")
     body += (f'<tr data-row="state_lost"><th>idempotency markers lost</th><td>'
