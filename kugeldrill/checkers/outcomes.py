@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from kugeldrill.checkers.duplicates import tolerated_extras
@@ -349,7 +350,62 @@ def judge_journal(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsh
                     table.add(f"{label} amount", Band(want_amount[key], want_amount[key]), got, p.amount_tolerance)
                     ex.add("journal_amount", {"key": f"journal {label} amount", "expected": _fmt(want_amount[key]),
                                               "observed": "–" if got is None else _fmt(got)})
+    judge_open_close_order(ops, new, ex, table, tolerated, pending)
     return table
+
+
+def _entry_time(e: JournalEntry) -> datetime | None:
+    try:
+        return datetime.fromisoformat(e.generate_date_time)
+    except (TypeError, ValueError):
+        return None
+
+
+def judge_open_close_order(ops: list[Op], new: list[JournalEntry], ex: Examples, table: Table,
+                           tolerated: Mapping[str, Counter[str]], pending: set[str]) -> None:
+    """Opens and closes are journalled as what they were, in the order they happened.
+
+    Counting 301s and 302s cannot tell an open journalled as a close from the real thing:
+    a terminal's sessions come in pairs, so the counts agree either way. The order can: per
+    terminal, the new entries' types by their `generate_date_time` must be the load's open
+    and close operations by the time they were invoked (one terminal's operations never
+    overlap). Judged only where the outcome of every such operation is known and the
+    entries are exactly as many: an `info` operation, a pending or tolerated repeat would
+    make the sequence itself uncertain, and the counts above judge those."""
+    wanted: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    uncertain: set[int] = set()
+    for op in ops:
+        if op.f not in ("open", "close") or op.value.get("terminal_no") is None:
+            continue
+        no = int(op.value["terminal_no"])
+        certain = _certain(op)
+        if certain is None or op.op_id in pending or tolerated.get("journal", Counter()).get(op_key(op.f, op.value)):
+            uncertain.add(no)
+        if certain:
+            wanted[no].append((op.invoke_wall, JOURNAL_TYPE[op.f]))
+    seen: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    for e in new:
+        if e.transaction_type in (301, 302):
+            when = _entry_time(e)
+            if when is None:
+                uncertain.add(e.terminal_no)
+            else:
+                seen[e.terminal_no].append((when, e.transaction_type))
+    for no in sorted(set(wanted) - uncertain):
+        expected = [t for _, t in sorted(wanted[no])]
+        try:
+            observed = [t for _, t in sorted(seen.get(no, []))]
+        except TypeError:  # naive and aware times mixed: no order to judge
+            continue
+        if len(observed) != len(expected) or len(expected) < 2:
+            continue
+        label = f"terminal {no} open/close order"
+        ok = observed == expected
+        table.rows.append({"key": label, "expected": " ".join(map(str, expected)),
+                           "observed": " ".join(map(str, observed)), "ok": ok})
+        if not ok:
+            ex.add("journal_order", {"key": f"journal {label}", "expected": " ".join(map(str, expected)),
+                                     "observed": " ".join(map(str, observed))})
 
 
 def _journal_label(key: tuple[Any, ...]) -> str:

@@ -284,3 +284,45 @@ def test_a_first_reading_taken_while_events_still_landed_is_not_judged() -> None
     res = check_outcomes(_inputs(ops, before, after))
     assert res.valid is None and "still landing" in res.summary
     assert res.counts["violations"] == {"journal_extra": 1}  # the table still shows what differed
+
+
+def _sessions(swapped: bool) -> tuple[list[Op], BusinessSnapshot, BusinessSnapshot]:
+    """Two open/close sessions on terminal 2; the journal has them as 301/302 at the right times
+    (or, `swapped`, every open journalled as a close and every close as an open)."""
+    ops = []
+    for i, f in enumerate(("open", "close", "open", "close")):
+        op = _op(f, terminal_no=2)
+        op.invoke_wall = 1000.0 + 10 * i
+        ops.append(op)
+    before = _before()
+    after = copy.deepcopy(before)
+    for i, op in enumerate(ops):
+        ttype = {"open": 301, "close": 302}[op.f]
+        if swapped:
+            ttype = 603 - ttype
+        after.journal.append(JournalEntry(2, ttype, None, None, 0.0, 0.0, DATE,
+                                          f"2026-12-02T10:00:{10 * i + 1:02d}.250000+09:00"))
+    return ops, before, after
+
+
+def test_opens_and_closes_journalled_as_each_other_fail_on_their_order() -> None:
+    ops, before, after = _sessions(swapped=False)
+    res = check_outcomes(_inputs(ops, before, after), OutcomePolicy(parts=("journal",)))
+    assert res.valid is True, res.summary
+    order = {r["key"]: r for r in res.details["tables"]["journal"]}["terminal 2 open/close order"]
+    assert order == {"key": "terminal 2 open/close order", "expected": "301 302 301 302",
+                     "observed": "301 302 301 302", "ok": True}
+
+    ops, before, after = _sessions(swapped=True)
+    res = check_outcomes(_inputs(ops, before, after), OutcomePolicy(parts=("journal",)))
+    assert res.valid is False  # the counts agree (two of each); only the order tells
+    assert res.counts["violations"] == {"journal_order": 1}
+    assert res.examples["journal_order"][0]["observed"] == "302 301 302 301"
+
+
+def test_an_open_with_unknown_outcome_leaves_the_order_unjudged() -> None:
+    ops, before, after = _sessions(swapped=False)
+    ops[1].outcome = "info"
+    res = check_outcomes(_inputs(ops, before, after), OutcomePolicy(parts=("journal",)))
+    assert res.valid is True
+    assert not [r for r in res.details["tables"]["journal"] if r["key"].endswith("order")]
