@@ -16,6 +16,7 @@ from typing import Any
 
 from kugeldrill.ground.errors import DrillError
 from kugeldrill.ground.tools import PROJECT_ROOT
+from kugeldrill.stack.components import render_components
 from kugeldrill.stack.launch.failures import StackStartError
 from kugeldrill.stack.launch.links import listen_port
 from kugeldrill.stack.launch.options import StackOptions
@@ -79,7 +80,7 @@ def service_entries(opts: StackOptions, state_dir: Path, plan: PortPlan,
 def render_sidecar_resources(opts: StackOptions, choice: SidecarChoice, state_dir: Path,
                              links: dict[str, dict[str, Any]]) -> dict[str, Path]:
     """Each sidecar app's Dapr components, rendered into `components/<app>/`."""
-    render = opts.render_components or default_renderer()
+    render = opts.render_components or render_components
     folders: dict[str, Path] = {}
     for app in SIDECAR_APPS:
         resources = state_dir / "components" / app
@@ -106,14 +107,6 @@ def sidecar_entry(choice: SidecarChoice, app: str, ports: SidecarPorts, resource
     record = choice.kind.process(spec).record()
     record["env"] = {**child_env_overrides(), **record["env"]}  # a restart from the record needs both
     return {**record, "log": str(spec.log_file), "resources": str(resources)}
-
-
-def default_renderer() -> Callable[..., Any]:
-    try:
-        from kugeldrill.stack.components import render_components
-    except ImportError as exc:
-        raise StackStartError(f"stack start failed at components: stack.components.render_components is missing ({exc})") from exc
-    return render_components
 
 
 def call_renderer(render: Callable[..., Any], dest: Path, **kwargs: Any) -> Any:
