@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kugeldrill.ground.errors import DrillError
+from kugeldrill.ground.gzfiles import stored
 from kugeldrill.ground.jsonl import read_jsonl
 from kugeldrill.ground.runfolder import RunFolder
 
@@ -194,7 +195,7 @@ def _iter_records(path: Path) -> Iterable[dict[str, Any]]:
     if path.is_dir():
         for shard in shard_paths(path):
             yield from read_jsonl(shard)
-    elif path.is_file():
+    elif stored(path).is_file():  # the merged history, or its gzip in a compacted run folder
         yield from read_jsonl(path)
     else:
         raise HistoryError(f"history {path} does not exist")

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from kugeldrill.ground.gzfiles import open_stored
+
 
 class JsonlWriter:
     """Append-only, line-buffered, thread-safe JSONL writer (one os.write per record)."""
@@ -38,8 +40,10 @@ class JsonlWriter:
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Yield records; a torn last line (crash mid-write) is skipped, not fatal."""
-    with open(path, "rb") as fh:
+    """Yield records; a torn last line (crash mid-write) is skipped, not fatal.
+
+    Reads `path` or, once the run folder was compacted, its gzipped form (ground.gzfiles)."""
+    with open_stored(path, "rb") as fh:
         for raw in fh:
             raw = raw.strip()
             if not raw:

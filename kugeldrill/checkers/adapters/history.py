@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.ground.gzfiles import stored
 from kugeldrill.ground.history import HistoryError, load_ops
 
 
 def load_history(path: str | Path) -> CheckInputs:
     """CheckInputs with `ops` from one merged history file (missing file -> marked missing)."""
     inputs = CheckInputs()
-    path = Path(path)
+    path = stored(path)  # a compacted run folder keeps it gzipped
     if not path.is_file():
         inputs.mark_missing("ops", f"no history file at {path}")
         return inputs

@@ -45,6 +45,7 @@ from typing import Any
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.keys import StringPool, event_key, topic_of_log_type
 from kugeldrill.checkers.model import TOPIC_TRANLOG, Application, BreakerCall, BreakerTransition, StateUnreachable
+from kugeldrill.ground.gzfiles import open_stored
 
 LINE_RE = re.compile(
     r"^(?:(?P<container>[\w.-]+)\s+\|\s+)?"
@@ -371,7 +372,7 @@ def parse_log_files(files: Mapping[str, Iterable[str | Path]], *, clock_offset: 
         parser = LogParser(inputs, clock_offset, max_call_seconds, since_wall)
         for path in paths:
             try:
-                with open(path, encoding="utf-8", errors="replace") as fh:
+                with open_stored(path, "rt", errors="replace") as fh:  # plain or gzipped
                     for line in fh:
                         parser.feed(line, app)
             except OSError as exc:

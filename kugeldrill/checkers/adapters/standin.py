@@ -28,6 +28,7 @@ from kugeldrill.checkers.model import (
     Publication,
     StateUnreachable,
 )
+from kugeldrill.ground.gzfiles import GZ_SUFFIX, plain_name, stored
 from kugeldrill.ground.jsonl import read_jsonl
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.ground.runfolder import RunFolder
@@ -115,15 +116,17 @@ class EventConverter:
 
 
 def events_files(run_dir: str | Path | None, stack_state: Mapping[str, Any] | None) -> dict[str, Path]:
-    """app -> events file: stack.json's paths if they exist, else `<run_dir>/events/<app>.jsonl`."""
+    """app -> events file: stack.json's paths if they exist, else `<run_dir>/events/<app>.jsonl`
+    (either one gzipped, `.jsonl.gz`, in a compacted run folder)."""
     files: dict[str, Path] = {}
     for app, svc in ((stack_state or {}).get("services") or {}).items():
         path = svc.get("events") if isinstance(svc, Mapping) else None
-        if path and Path(path).is_file():
-            files[app] = Path(path)
+        if path and stored(path).is_file():  # gzipped once the run folder was compacted
+            files[app] = stored(path)
     if run_dir is not None:
-        for path in sorted(RunFolder(run_dir).events_dir.glob("*.jsonl")):
-            files.setdefault(path.stem, path)
+        events = RunFolder(run_dir).events_dir
+        for path in sorted([*events.glob("*.jsonl"), *events.glob("*.jsonl" + GZ_SUFFIX)]):
+            files.setdefault(Path(plain_name(path)).stem, path)
     return files
 
 
