@@ -9,7 +9,6 @@ described by a target file (targets/*.yaml) plug in behind this one interface.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 from collections.abc import Callable, Hashable
@@ -79,7 +78,7 @@ class DrillEnvironment(Protocol):
     def republish_policy(self) -> RepublishPolicy: ...  # when a failed publish is healed
     def events_files(self) -> dict[str, Path]: ...  # live per-service event files (may be empty)
     def outbox_probe(self) -> Callable[[], Hashable | None] | None: ...  # for quiescence (None: no outbox)
-    def save_into(self, run_dir: Path) -> None: ...  # stack.json / target.yaml, logs, events
+    def save_into(self, run_dir: Path) -> None: ...  # stack.json / target.yaml (logs and events are written in place)
     def process_control(self) -> Any: ...  # chaos.processes.ProcessControl, or None (no process faults)
     def heal(self) -> list[str]: ...  # problems left (empty: healed)
     def teardown(self) -> None: ...
@@ -126,8 +125,11 @@ class EmbeddedEnvironment:
     def start(cls, scenario: Scenario, run_dir: Path) -> "EmbeddedEnvironment":
         """Stack.up with the scenario's stack options; raises DrillError naming the failed part."""
         opts = scenario.stack
+        folder = RunFolder(run_dir)
         options = StackOptions(
-            state_dir=RunFolder(run_dir).stack_dir,
+            state_dir=folder.stack_dir,
+            logs_into=folder.logs_dir,  # written where the run folder keeps them: never copied
+            events_into=folder.events_dir,
             breaker_threshold=opts.breaker.threshold,
             breaker_reset_seconds=opts.breaker.reset_seconds,
             breaker_half_open_max_calls=opts.breaker.half_open_max_calls,
@@ -179,13 +181,9 @@ class EmbeddedEnvironment:
                                max_call_seconds=o.dapr_timeout_seconds * o.dapr_max_attempts)
 
     def save_into(self, run_dir: Path) -> None:
-        """stack.json, events/ and logs/ at the run folder's top level (contracts §7)."""
+        """stack.json at the run folder's top level (contracts §7): the stack's own copy goes
+        with `down`. Its logs and events are already in the run folder (see `start`)."""
         (run_dir / "stack.json").write_text(json.dumps(self.stack.state, indent=2, default=str), encoding="utf-8")
-        state_dir = Path(self.stack.state.get("state_dir", run_dir / "stack"))
-        for sub in ("events", "logs"):
-            src = state_dir / sub
-            if src.is_dir():
-                shutil.copytree(src, run_dir / sub, dirs_exist_ok=True)
 
     def process_control(self) -> Any:
         """The stand-in's own processes (kill, pause, restart them from stack.json)."""
@@ -211,6 +209,9 @@ class EmbeddedEnvironment:
         result = self.stack.down()
         if result.get("ports_left") or result.get("problems"):
             raise DrillError(f"stack teardown left something behind: {result}")
+        # Nothing reads the stand-in's databases after the drill (business.json holds what the
+        # checkers read of the business state): they would be most of the run folder.
+        self.stack.drop_data()
 
 
 class TargetEnvironment:

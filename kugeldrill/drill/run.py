@@ -443,7 +443,7 @@ class Drill:
             self._safe("save stack state", lambda: self.env.save_into(self.run_dir))  # type: ignore[union-attr]
             self._phase("teardown")
             self._safe("tear down", self.env.teardown)  # type: ignore[union-attr]
-            self._safe("copy logs", lambda: self.env.save_into(self.run_dir))  # type: ignore[union-attr]
+            self._safe("save stack state after teardown", lambda: self.env.save_into(self.run_dir))  # type: ignore[union-attr]
         s.ended_wall = time.time()
         if self.state.phases:
             self.state.phases[-1]["end_wall"] = s.ended_wall

@@ -27,8 +27,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kugeldrill.ground.errors import DrillError
 from kugeldrill.stack.launch.failures import StackStartError, port_taken
 from kugeldrill.stack.launch.options import COMPONENT_DEFECTS, RecordedOptions, StackOptions
+from kugeldrill.stack.launch.plan import APPS, SIDECAR_APPS
 from kugeldrill.stack.launch.procs import pid_running
 from kugeldrill.stack.launch.recorded import RecordedDeployment
 from kugeldrill.stack.launch.sidecars import ACK_MODELS, SidecarChoice, choose_sidecar
@@ -98,6 +100,7 @@ class Stack(RecordedDeployment):
         refuse_running(path, "a stack", "kugeldrill stack down")
         for sub in ("logs", "events", "data", "components", "config"):
             shutil.rmtree(state_dir / sub, ignore_errors=True)
+        _clear_outputs(*opts.output_dirs(state_dir))
         state: dict[str, Any] = {
             "version": STATE_VERSION,
             "state_dir": str(state_dir),
@@ -121,6 +124,34 @@ class Stack(RecordedDeployment):
     def status(self, probe: bool = True, timeout: float = 5.0) -> dict[str, Any]:
         """URLs of everything, the sidecar kind, plus (with `probe`) whether each process runs and answers."""
         return stack_status(self.state, self.state_path, probe=probe, timeout=timeout)
+
+    def drop_data(self) -> list[Path]:
+        """Delete the services' databases (SQLite) of a stack that is down; returns what went.
+
+        A drill reads the business state through the services' APIs while they run
+        (business.json) and never opens the databases, which are most of a run folder's
+        bytes (a soak's cart database grows by megabytes a minute). Refused while any part
+        may still be writing: only after a `down()` that stopped everything."""
+        result = self._down_result
+        if result is None or result.get("problems") or result.get("ports_left"):
+            raise DrillError("the stand-in's databases are dropped only after a clean 'down'")
+        dropped = []
+        for entry in (self.state.get("services") or {}).values():
+            data_dir = entry.get("data_dir")
+            if data_dir and Path(data_dir).is_dir():
+                shutil.rmtree(data_dir)
+                dropped.append(Path(data_dir))
+        return dropped
+
+
+def _clear_outputs(logs_dir: Path, events_dir: Path) -> None:
+    """Remove a previous stack's logs and events from folders given in the options (which may
+    hold other files, so only the stack's own names go): the services append to their events
+    files, and a stale record would be judged as this stack's."""
+    names = [logs_dir / f"{app}.log" for app in APPS] + [logs_dir / f"sidecar-{app}.log" for app in SIDECAR_APPS]
+    names += [logs_dir / "supervisor.log"] + [events_dir / f"{app}.jsonl" for app in APPS]
+    for path in names:
+        path.unlink(missing_ok=True)
 
 
 __all__ = ["ACK_MODELS", "COMPONENT_DEFECTS", "Stack", "StackOptions", "StackStartError", "pid_running"]

@@ -324,3 +324,32 @@ def test_a_part_that_lost_its_port_but_keeps_running_fails_fast(tmp_path: Path, 
         Stack.up(opts)  # two attempts, each ended by the log line, not by the 120 s timeout
     assert time.monotonic() - started < 60
     assert not _our_children_alive(tmp_path)
+
+
+def test_logs_and_events_go_where_the_options_say_and_data_is_dropped_after_down(tmp_path: Path) -> None:
+    logs, events = tmp_path / "run" / "logs", tmp_path / "run" / "events"
+    events.mkdir(parents=True)
+    (events / "cart.jsonl").write_text('{"kind": "publish", "event_id": "stale"}\n')  # a previous stack's
+    (events / "notes.txt").write_text("someone else's")
+    stack = Stack.up(options(tmp_path, logs_into=logs, events_into=events))
+    try:
+        state = stack.state
+        for app, entry in state["services"].items():
+            assert Path(entry["log"]) == logs.resolve() / f"{app}.log"
+            assert Path(entry["events"]) == events.resolve() / f"{app}.jsonl"
+            assert Path(entry["data_dir"]).is_dir()
+        for app, entry in state["sidecars"].items():
+            assert Path(entry["log"]) == logs.resolve() / f"sidecar-{app}.log"
+        assert "fake cart starting" in (logs / "cart.log").read_text()
+        assert not (events / "cart.jsonl").exists()  # the stale record is gone: it would be judged
+        assert (events / "notes.txt").exists()  # other files are left alone
+        assert not (tmp_path / "st" / "logs").exists() and not (tmp_path / "st" / "events").exists()
+        with pytest.raises(DrillError, match="clean 'down'"):
+            stack.drop_data()  # the services may still be writing
+    finally:
+        result = stack.down()
+    assert result["problems"] == {}
+    data_dirs = [Path(e["data_dir"]) for e in stack.state["services"].values()]
+    assert sorted(stack.drop_data()) == sorted(data_dirs)
+    assert not any(d.exists() for d in data_dirs)
+    assert (logs / "cart.log").exists()  # logs stay

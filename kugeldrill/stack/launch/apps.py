@@ -41,9 +41,10 @@ def service_entries(opts: StackOptions, state_dir: Path, plan: PortPlan,
     base = opts.service_cmd or [opts.python, "-m", "kugeldrill.stack.services"]
     service_urls = {app: f"http://{HOST}:{port}" for app, port in plan.services.items()}
     entries: dict[str, dict[str, Any]] = {}
+    logs_dir, events_dir = opts.output_dirs(state_dir)
     for app in APPS:
-        log = state_dir / "logs" / f"{app}.log"
-        events = state_dir / "events" / f"{app}.jsonl"
+        log = logs_dir / f"{app}.log"
+        events = events_dir / f"{app}.jsonl"
         data_dir = state_dir / "data" / app
         data_dir.mkdir(parents=True, exist_ok=True)
         events.parent.mkdir(parents=True, exist_ok=True)
@@ -98,11 +99,13 @@ def render_sidecar_resources(opts: StackOptions, choice: SidecarChoice, state_di
 
 
 def sidecar_entry(choice: SidecarChoice, app: str, ports: SidecarPorts, resources: Path, state_dir: Path,
-                  links: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The record of `app`'s sidecar: its kind's command line for these ports."""
+                  links: dict[str, dict[str, Any]], logs_dir: Path | None = None) -> dict[str, Any]:
+    """The record of `app`'s sidecar: its kind's command line for these ports (log in `logs_dir`,
+    default `<state_dir>/logs`)."""
+    logs_dir = logs_dir if logs_dir is not None else state_dir / "logs"
     spec = SidecarSpec(
         app_id=app, ports=ports, app_address=HOST, app_port=listen_port(links[f"app@{app}"]),
-        resources_dir=resources, log_file=state_dir / "logs" / f"sidecar-{app}.log", config_dir=state_dir / "config",
+        resources_dir=resources, log_file=logs_dir / f"sidecar-{app}.log", config_dir=state_dir / "config",
     )
     record = choice.kind.process(spec).record()
     record["env"] = {**child_env_overrides(), **record["env"]}  # a restart from the record needs both

@@ -28,6 +28,11 @@ class StackOptions:
     """Everything `kugeldrill stack up` can vary. Defaults mirror Kugelpos (breaker 3/60 s)."""
 
     state_dir: Path = Path(".kugeldrill")
+    # Where the services and sidecars write their logs and the services their events; None:
+    # `<state_dir>/logs` and `<state_dir>/events`. A drill points them into its run folder,
+    # so each file is written once, where the report looks for it, and never copied.
+    logs_into: Path | None = None
+    events_into: Path | None = None
     breaker_threshold: int = 3
     breaker_reset_seconds: float = 60.0
     breaker_half_open_max_calls: int = 1
@@ -82,6 +87,12 @@ class StackOptions:
             raise ConfigError(f"health timeout must be > 0 s, got {self.health_timeout}")
         if self.redis_persistence not in REDIS_PERSISTENCE:
             raise ConfigError(f"redis persistence {self.redis_persistence!r} is not one of {', '.join(REDIS_PERSISTENCE)}")
+
+    def output_dirs(self, state_dir: Path) -> tuple[Path, Path]:
+        """(logs, events) folders, absolute: the options' own or the state dir's."""
+        logs = Path(self.logs_into) if self.logs_into is not None else state_dir / "logs"
+        events = Path(self.events_into) if self.events_into is not None else state_dir / "events"
+        return logs.resolve(), events.resolve()
 
     def breaker(self) -> BreakerConfig:
         return BreakerConfig(self.breaker_threshold, self.breaker_reset_seconds, self.breaker_half_open_max_calls)

@@ -39,7 +39,8 @@ def start_parts(file: StateFile, running: Running, opts: StackOptions, choice: S
     """Start everything in order and wait for health; raises StackStartError naming the part."""
     env = child_env()
     plan = PortPlan.allocate(HOST)
-    (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+    logs_dir, _ = opts.output_dirs(state_dir)
+    logs_dir.mkdir(parents=True, exist_ok=True)
     links = start_redis_and_toxiproxy(file, running, plan, state_dir, persistence=opts.redis_persistence)
 
     services = service_entries(opts, state_dir, plan, links)
@@ -48,12 +49,12 @@ def start_parts(file: StateFile, running: Running, opts: StackOptions, choice: S
         spawn(file, running, "services", app, entry, env)
 
     def sidecar(app: str) -> dict[str, Any]:
-        return sidecar_entry(choice, app, plan.sidecar_ports(app), resources[app], state_dir, links)
+        return sidecar_entry(choice, app, plan.sidecar_ports(app), resources[app], state_dir, links, logs_dir)
 
     start_sidecars_behind_their_apps(file, running, list(resources), sidecar, env, opts.health_timeout)
     wait_healthy(file, running.handles, opts.health_timeout)
     if opts.crash_before_effect_every > 0:
-        start_supervisor(file, running, opts, env)
+        start_supervisor(file, running, opts, env, logs_dir)
 
 
 def start_redis_and_toxiproxy(file: StateFile, running: Running, plan: PortPlan, state_dir: Path, *,
@@ -139,7 +140,8 @@ def start_sidecars_behind_their_apps(file: StateFile, running: Running, apps: li
             time.sleep(interval)
 
 
-def start_supervisor(file: StateFile, running: Running, opts: StackOptions, env: dict[str, str]) -> None:
+def start_supervisor(file: StateFile, running: Running, opts: StackOptions, env: dict[str, str],
+                     logs_dir: Path) -> None:
     apps = [a for a in SUBSCRIBERS if a in file.state["services"]]
     if opts.supervisor == "thread":
         handles = {app: running.handles[f"services:{app}"] for app in apps}
@@ -147,7 +149,7 @@ def start_supervisor(file: StateFile, running: Running, opts: StackOptions, env:
         running.supervisor.start()
         file.update(lambda s: s.update(supervisor={"mode": "thread", "pid": os.getpid(), "apps": apps}))
         return
-    log = Path(file.state["state_dir"]) / "logs" / "supervisor.log"
+    log = logs_dir / "supervisor.log"
     cmd = [opts.python, "-m", "kugeldrill.stack.launch.supervisor", "--state-file", str(file.path), "--apps", ",".join(apps)]
     proc = ManagedProcess("supervisor", cmd, log, env=env)
     proc.start()
