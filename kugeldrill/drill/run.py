@@ -3,8 +3,9 @@ quiescence → checkers → expectations → reports.
 
 Cleanup is the point of this module's shape. Whatever happens — a DrillError, a bug, a
 SIGINT or SIGTERM in any phase — the `finally` block stops Locust (and its workers),
-heals every fault (the timeline's own heal, then a prefix heal of every link), copies
-stack logs and events, tears the stack down, and writes a report of what was gathered.
+heals every fault (the timeline's own heal, then a prefix heal of every link), tears the
+stack down, gzips the bulky files of the run folder (drill.compact), and writes a report of
+what was gathered.
 The first signal interrupts the drill; signals during cleanup are recorded, not obeyed,
 so cleanup cannot itself be cut short.
 """
@@ -30,6 +31,7 @@ from kugeldrill.checkers.outcomes import snapshot_dates
 from kugeldrill.checkers.params import BreakerParams, CheckParams
 from kugeldrill.checkers.pending import Pending, pending_republish
 from kugeldrill.drill.checks import build_params, wait_for_quiescence
+from kugeldrill.drill.compact import compact_run_folder
 from kugeldrill.drill.env import DrillEnvironment, open_environment
 from kugeldrill.drill.expectations import judge_all
 from kugeldrill.drill.gather import fill_from_inputs, fill_load
@@ -424,11 +426,14 @@ class Drill:
         except Exception as exc:  # noqa: BLE001 - shards stay; the report says so
             self.summary.notes.append(f"history merge failed: {type(exc).__name__}: {exc}")
 
-    def _safe(self, what: str, fn: Callable[[], Any]) -> None:
+    def _safe(self, what: str, fn: Callable[[], Any]) -> bool:
+        """Run one cleanup step; False (and a note) when it failed."""
         try:
             fn()
         except BaseException as exc:  # noqa: BLE001 - cleanup must go on, whatever failed
             self.summary.notes.append(f"cleanup: {what} failed: {type(exc).__name__}: {exc}")
+            return False
+        return True
 
     def _cleanup(self) -> None:
         s = self.summary
@@ -439,10 +444,11 @@ class Drill:
         self._safe("heal faults", lambda: self._heal(strict=False))
         if s.status != "completed":
             self._safe("merge history", self._merge_history)
+        down = True
         if self.env is not None:
             self._safe("save stack state", lambda: self.env.save_into(self.run_dir))  # type: ignore[union-attr]
             self._phase("teardown")
-            self._safe("tear down", self.env.teardown)  # type: ignore[union-attr]
+            down = self._safe("tear down", self.env.teardown)  # type: ignore[union-attr]
             self._safe("save stack state after teardown", lambda: self.env.save_into(self.run_dir))  # type: ignore[union-attr]
         s.ended_wall = time.time()
         if self.state.phases:
@@ -455,7 +461,16 @@ class Drill:
         else:
             s.notes.append("expectations were not judged: the drill did not complete; "
                            "the charts and tables show what was gathered")
+        if down:  # a process still running may still write its log or events
+            self._safe("compact the run folder", self._compact)
+        else:
+            s.notes.append("the run folder was not compacted: the teardown left processes that may still write")
         self._safe("write reports", lambda: write_all(self.run_dir, s))
+
+    def _compact(self) -> None:
+        done = compact_run_folder(self.run_dir)
+        for problem in done.problems:
+            self.summary.notes.append(f"cleanup: not compacted: {problem}")
 
     def _gather(self) -> None:
         """The report's pictures from the checkers' inputs (read now if the run never got to

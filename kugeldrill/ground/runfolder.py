@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from kugeldrill.ground.gzfiles import stored
+
 
 @dataclass(frozen=True)
 class RunFile:
@@ -28,27 +30,30 @@ class RunFile:
 LAYOUT: tuple[RunFile, ...] = (
     RunFile("scenario_yaml", "the scenario as run", ("kugeldrill.drill.runfolder",), "kugeldrill.scenario",
             ("kugeldrill.explore.shrink",)),
-    RunFile("stack_dir", "the embedded stand-in's state dir (stack.json, config, data)",
-            ("kugeldrill.stack.launch.state",), "kugeldrill.stack.launch.state", ("kugeldrill.drill.env",)),
+    RunFile("stack_dir", "the stand-in's state dir (stack.json while it runs, components, config, Redis and Toxiproxy "
+            "logs; its databases are dropped after the drill)",
+            ("kugeldrill.stack.launch.state", "kugeldrill.drill.compact"), "kugeldrill.stack.launch.state", ("kugeldrill.drill.env",)),
     RunFile("target_yaml", "the target file as run", ("kugeldrill.drill.env",), "kugeldrill.target"),
     RunFile("provision_json", "tenant, store, terminals, items, payment codes",
             ("kugeldrill.locustfiles.provision",), "kugeldrill.locustfiles.provision",
             ("kugeldrill.drill.run", "kugeldrill.drill.env", "kugeldrill.locustfiles.command")),
-    RunFile("history_dir", "one history shard per Locust worker", ("kugeldrill.ground.history",),
+    RunFile("history_dir", "one history shard per Locust worker (removed once merged)",
+            ("kugeldrill.ground.history", "kugeldrill.drill.compact"),
             "kugeldrill.ground.history",
             ("kugeldrill.drill.run", "kugeldrill.drill.locust", "kugeldrill.locustfiles.command",
              "kugeldrill.locustfiles.runtime")),
-    RunFile("history_jsonl", "the merged operation history", ("kugeldrill.ground.history",),
+    RunFile("history_jsonl", "the merged operation history (gzipped after the drill)",
+            ("kugeldrill.ground.history", "kugeldrill.drill.compact"),
             "kugeldrill.ground.history",
             ("kugeldrill.drill.run", "kugeldrill.checkers.adapters.standin", "kugeldrill.checkers.adapters.kugelpos")),
     RunFile("timeline_json", "the faults as applied and healed", ("kugeldrill.chaos.timeline",),
             "kugeldrill.checkers.adapters.timeline",
             ("kugeldrill.drill.run", "kugeldrill.chaos.__main__", "kugeldrill.checkers.adapters.standin", "kugeldrill.checkers.adapters.kugelpos")),
-    RunFile("events_dir", "the stand-in's structured events, one file per service",
-            ("kugeldrill.stack.services.common.events",), "kugeldrill.checkers.adapters.standin",
+    RunFile("events_dir", "the stand-in's structured events, one file per service (gzipped after the drill)",
+            ("kugeldrill.stack.services.common.events", "kugeldrill.drill.compact"), "kugeldrill.checkers.adapters.standin",
             ("kugeldrill.drill.env",)),
-    RunFile("logs_dir", "service, sidecar and Locust logs; a target's copied logs",
-            ("kugeldrill.stack.launcher", "kugeldrill.target_logs", "kugeldrill.drill.locust"),
+    RunFile("logs_dir", "service, sidecar and Locust logs; a target's copied logs (gzipped after the drill)",
+            ("kugeldrill.stack.launcher", "kugeldrill.target_logs", "kugeldrill.drill.locust", "kugeldrill.drill.compact"),
             "kugeldrill.checkers.adapters.kugelpos_logs", ("kugeldrill.drill.env",)),
     RunFile("business_json", "report, journal and stock as read before the load and after the drill",
             ("kugeldrill.checkers.adapters.business",), "kugeldrill.checkers.adapters.business",
@@ -145,6 +150,6 @@ class RunFolder:
                 out += sorted(p.name for p in self.root.glob(path.name + "_*.csv"))
             elif path.is_dir():
                 out.append(path.name + "/")
-            elif path.exists():
-                out.append(path.name)
+            elif stored(path).exists():  # gzipped after the drill (drill.compact)
+                out.append(stored(path).name)
         return out
