@@ -77,7 +77,7 @@ def interrupted_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path
     scenario.write_text(INTERRUPT_SCENARIO)
     out = base / "run"
     proc = _kugeldrill("run", str(scenario), "--out", str(out), "--plain")
-    events = out / "stack" / "events" / "cart.jsonl"
+    events = out / "events" / "cart.jsonl"  # written there by the stand-in, never copied
     deadline = time.monotonic() + 90
     opened = False
     while time.monotonic() < deadline and proc.poll() is None:
@@ -106,10 +106,16 @@ def test_defect_switch_fails_with_exit_1_and_evidence(defect_run: tuple[int, Pat
     html = (out / "report.html").read_text()
     assert 'data-verdict="fail"' in html and 'data-outcome="failed"' in html
     assert 'data-link="sidecar@cart"' in html  # the fault window that should have opened the breaker
-    for name in ("scenario.yaml", "stack.json", "provision.json", "history.jsonl", "timeline.json",
+    for name in ("scenario.yaml", "stack.json", "provision.json", "history.jsonl.gz", "timeline.json",
                  "locust_stats.csv", "locust.html"):
         assert (out / name).exists(), name
-    assert list((out / "events").glob("*.jsonl")) and list((out / "history").glob("*.jsonl"))
+    # One copy of each file: events and logs only in the run folder (gzipped after the drill), the
+    # shards gone once merged, the stand-in's databases dropped.
+    assert list((out / "events").glob("*.jsonl.gz")) and list((out / "logs").glob("*.log.gz"))
+    assert not list((out / "events").glob("*.jsonl")) and not list((out / "logs").glob("*.log"))
+    assert not (out / "history").exists()
+    assert not any((out / "stack" / sub).exists() for sub in ("events", "logs", "data"))
+    assert "history.jsonl.gz" in html  # the report links the files as they are
     assert _processes_mentioning(out) == []
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import psutil
 import pytest
 
+from kugeldrill.ground.gzfiles import open_stored
 from stackutil import running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +95,8 @@ def test_checkers_read_only_the_target_sources(healthy_run: tuple[int, Path, str
             assert all(Path(p).parent == logs for p in paths), paths
         assert sources["markers"].startswith("Redis "), sources
     # The copies are what was judged: cart's log holds the breaker's own wording.
-    assert "Circuit breaker OPEN after 3 failures" in (logs / "cart.log").read_text()
+    with open_stored(logs / "cart.log", "rt") as fh:  # gzipped after the drill
+        assert "Circuit breaker OPEN after 3 failures" in fh.read()
 
 
 def test_breaker_cycle_found_in_the_logs(healthy_run: tuple[int, Path, str]) -> None:
