@@ -6,12 +6,13 @@ checkers' adapters if a run folder is ever judged again. So:
 
 - `history/<worker>.jsonl` shards go once `history.jsonl` holds their merge (every line
   of them, ordered); when the merge failed they stay, and the report says so.
-- `history.jsonl`, `events/*.jsonl`, `logs/*` and the stand-in's own logs under `stack/`
-  are gzipped in place (about a tenth of their size); their one reader opens the gzipped
-  form transparently (`ground.gzfiles`), and `zcat`/`zless` serve people.
+- `history.jsonl`, `business.json`, `events/*.jsonl`, `logs/*` and the stand-in's own logs
+  under `stack/` are gzipped in place (about a tenth of their size); their one reader opens
+  the gzipped form transparently (`ground.gzfiles`), and `zcat`/`zless` serve people.
 
 Reports (verdict.json, junit.xml, report.html), Locust's files, timeline.json,
-business.json, provision.json and stack.json stay as they are: small, or opened directly.
+provision.json and stack.json stay as they are: small, or opened directly (a browser,
+`kugeldrill report` and `compare` read verdict.json and Locust's CSV files).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class Compaction:
 
 def _bulky_files(folder: RunFolder) -> list[Path]:
     """The files gzipped after a drill (those not gzipped yet)."""
-    out = [folder.history_jsonl]
+    out = [folder.history_jsonl, folder.business_json]
     for directory, pattern in ((folder.events_dir, "*.jsonl"), (folder.logs_dir, "*"), (folder.stack_dir, "**/*.log")):
         if directory.is_dir():
             out += sorted(p for p in directory.glob(pattern) if p.is_file())

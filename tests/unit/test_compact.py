@@ -35,6 +35,7 @@ def _run_folder(root: Path) -> RunFolder:
     (folder.stack_dir / "config" / "cart.json").write_text("{}")
     folder.verdict_json.write_text("{}")
     folder.timeline_json.write_text('{"events": []}')
+    folder.business_json.write_text(json.dumps({"before": {"stock": {"I1": 1.0}}}, indent=1))
     return folder
 
 
@@ -45,7 +46,7 @@ def test_compaction_drops_merged_shards_and_gzips_history_events_and_logs(tmp_pa
     done = compact_run_folder(tmp_path)
     assert done.problems == []
     assert not folder.history_dir.exists() and done.removed == ["history/"]
-    assert sorted(done.gzipped) == ["events/cart.jsonl.gz", "history.jsonl.gz", "logs/cart.log.gz",
+    assert sorted(done.gzipped) == ["business.json.gz", "events/cart.jsonl.gz", "history.jsonl.gz", "logs/cart.log.gz",
                                     "logs/locust.out.gz", "stack/toxiproxy/toxiproxy.log.gz"]
     assert gzip.decompress((folder.events_dir / "cart.jsonl.gz").read_bytes()) == plain_events
     assert not (folder.events_dir / "cart.jsonl").exists()  # one copy, not two

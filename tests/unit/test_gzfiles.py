@@ -92,3 +92,15 @@ def test_kugelpos_log_reader_reads_a_gzipped_log(tmp_path: Path) -> None:
     inputs = parse_log_files({"cart": [log]})
     assert not any("cannot read" in n for n in inputs.notes)
     assert any("not in Kugelpos' format" in n for n in inputs.notes)  # the line was read
+
+
+def test_business_snapshots_read_back_from_their_gzip(tmp_path: Path) -> None:
+    from kugeldrill.checkers.adapters.business import load_snapshots, save_snapshots
+    from kugeldrill.checkers.model import BusinessSnapshot
+
+    path = tmp_path / "business.json"
+    snap = BusinessSnapshot(taken_wall=5.0, stock={"ITEM1": 7.0})
+    save_snapshots(path, {"before": snap})
+    gzip_in_place(path)
+    back = load_snapshots(path)
+    assert back["before"].taken_wall == 5.0 and back["before"].stock == {"ITEM1": 7.0}

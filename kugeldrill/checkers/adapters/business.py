@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from kugeldrill.checkers.model import BusinessSnapshot, Figure, JournalEntry, SalesReport
+from kugeldrill.ground.gzfiles import open_stored
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.locustfiles.provision import PAYMENTS
 
@@ -239,7 +240,8 @@ def save_snapshots(path: Path, snapshots: Mapping[str, BusinessSnapshot]) -> Non
 
 
 def load_snapshots(path: Path) -> dict[str, BusinessSnapshot]:
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    with open_stored(path, "rt") as fh:  # gzipped after the drill (drill.compact)
+        doc = json.load(fh)
     out = {}
     for name, s in doc.items():
         snap = BusinessSnapshot(taken_wall=float(s.get("taken_wall") or 0.0), errors=dict(s.get("errors") or {}),
