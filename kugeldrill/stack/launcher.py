@@ -141,6 +141,9 @@ class Stack(RecordedDeployment):
             if data_dir and Path(data_dir).is_dir():
                 shutil.rmtree(data_dir)
                 dropped.append(Path(data_dir))
+        for parent in {p.parent for p in dropped}:  # `data/`, once empty
+            if not any(parent.iterdir()):
+                parent.rmdir()
         return dropped
 
 

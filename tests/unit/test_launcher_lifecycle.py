@@ -352,4 +352,5 @@ def test_logs_and_events_go_where_the_options_say_and_data_is_dropped_after_down
     data_dirs = [Path(e["data_dir"]) for e in stack.state["services"].values()]
     assert sorted(stack.drop_data()) == sorted(data_dirs)
     assert not any(d.exists() for d in data_dirs)
+    assert not (tmp_path / "st" / "data").exists()  # nor their empty parent
     assert (logs / "cart.log").exists()  # logs stay
