@@ -17,6 +17,7 @@ the minimal drill's report shows the path, and the original's report links to it
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -74,15 +75,23 @@ def _fit(faults: tuple[FaultDraw, ...], load: float) -> tuple[FaultDraw, ...] | 
     return tuple(out)
 
 
+def shortest_load(faults: tuple[FaultDraw, ...]) -> float:
+    """The shortest load that still holds every fault at its length: each from FIRST_AT, then
+    SETTLE_SECONDS of load after the longest heals."""
+    return float(math.ceil(FIRST_AT + max((f.for_ for f in faults), default=0.0) + SETTLE_SECONDS))
+
+
 def candidates(s: Schedule) -> Iterator[tuple[str, Schedule]]:
     """Smaller schedules, one change each, the biggest reductions first."""
     for i, f in enumerate(s.faults):
         yield f"drop fault {f.describe()}", s.with_(faults=s.faults[:i] + s.faults[i + 1:])
-    for factor in (0.5, 0.75):
-        load = max(MIN_LOAD_SECONDS, round(s.load_seconds * factor))
+    tried: set[float] = set()
+    for load in sorted((shortest_load(s.faults), *(math.floor(s.load_seconds * factor) for factor in (0.5, 0.75)))):
+        load = float(max(MIN_LOAD_SECONDS, load))
         fitted = _fit(s.faults, load)
-        if load < s.load_seconds and fitted is not None:
-            yield f"load {s.load_seconds:g}s → {load:g}s", s.with_(load_seconds=float(load), faults=fitted)
+        if load < s.load_seconds and load not in tried and fitted is not None:
+            tried.add(load)
+            yield f"load {s.load_seconds:g}s → {load:g}s", s.with_(load_seconds=load, faults=fitted)
     for i, f in enumerate(s.faults):
         def swap(new: FaultDraw, i: int = i) -> Schedule:
             return s.with_(faults=tuple(sorted(s.faults[:i] + (new,) + s.faults[i + 1:], key=lambda x: x.at)))

@@ -17,7 +17,7 @@ import explore_check  # noqa: E402
 
 def test_explore_finds_the_per_request_breaker_and_shrink_halves_it(tmp_path: Path) -> None:
     case = next(c for c in explore_check.CASES if c.id == "breaker")
-    result = explore_check.run_case(case, budget=180.0, shrink_budget=240.0, out=tmp_path)
+    result = explore_check.run_case(case, budget=180.0, shrink_budget=150.0, out=tmp_path)
     assert result.error == ""
     assert result.found, f"explore found nothing in {result.drills_run} drill(s)"
     assert result.failure[0] == "breaker", result.failure

@@ -125,3 +125,12 @@ def test_drill_base_takes_stack_and_expectations_from_a_scenario_and_plants_defe
     assert "defects" not in DEFAULT_BASE["stack"]  # the default is never changed in place
     with pytest.raises(ConfigError, match="cannot apply to a target"):
         drill_base(None, scenario, ["stock_no_idempotency"])
+
+
+def test_shrinking_the_load_reaches_half_and_the_shortest_that_holds_the_faults() -> None:
+    s = Schedule(name="x", load_seconds=19.0, users={"CartUser": 5},
+                 faults=(FaultDraw(at=3.2, for_=2.2, target="sidecar@cart", kind="down"),))
+    loads = [c.load_seconds for change, c in candidates(s) if change.startswith("load")]
+    assert loads == [9.0, 11.0, 14.0]  # half rounded down (the fault cut to fit), all of it, three quarters
+    half = next(c for change, c in candidates(s) if change.startswith("load") and c.load_seconds == 9.0)
+    assert half.faults[0].end <= 9.0 - SETTLE_SECONDS and half.faults[0].for_ >= 1.0
