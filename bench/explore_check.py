@@ -43,6 +43,7 @@ class Case:
     links: str | None = None
     processes: str | None = None
     kinds: str | None = None
+    base: str | None = None  # a scenario whose stack options and expectations every drawn drill keeps
     checkers: tuple[str, ...] = ()  # the checkers a found failure may come from; () = must find nothing
 
 
@@ -53,9 +54,10 @@ CASES: tuple[Case, ...] = (
     Case("duplicate", "duplicate", "stock without its idempotency check applies a republished tranlog "
          "again when journal's link is cut", seed=1, defects=("stock_no_idempotency",), links="app@journal",
          kinds="down,blackhole,reset_peer", checkers=("duplicates",)),
-    Case("fanout", "fanout", "the idempotency mark saved before the business effect: a subscriber killed "
-         "between the two loses the event (missing in report, journal or stock)", seed=1,
-         defects=("mark_before_effect",), processes="app@report,app@journal,app@stock", kinds="kill",
+    Case("fanout", "fanout", "one consumerID shared by every subscriber: each event reaches only one of "
+         "them (missing in report, journal or stock); the base keeps Kugelpos' 5-minute republish, which a "
+         "2 s republish would hide by fanning everything out again", seed=1, defects=("shared_consumer_id",),
+         links="sidecar@*,redis@*", kinds="down,blackhole,reset_peer", base="scenarios/defects/shared-consumer-id.yaml",
          checkers=("fanout", "outcomes")),
     Case("healthy", "healthy", "the unmodified stand-in over every link and network fault kind: "
          "nothing may fail", seed=1),
@@ -85,7 +87,8 @@ class CaseResult:
 def command_line(case: Case, budget: float, shrink_budget: float) -> str:
     parts = ["kugeldrill explore", f"--seed {case.seed}", f"--budget {budget:g}s"]
     parts += [f"--defect {d}" for d in case.defects]
-    for opt, value in (("--links", case.links), ("--processes", case.processes), ("--kinds", case.kinds)):
+    for opt, value in (("--links", case.links), ("--processes", case.processes), ("--kinds", case.kinds),
+                       ("--base", case.base)):
         if value:
             parts.append(f"{opt} '{value}'")
     if case.checkers:
@@ -112,7 +115,7 @@ def run_case(case: Case, budget: float, shrink_budget: float, out: Path) -> Case
     console = Console(live=False)
     with console:
         t0 = time.monotonic()
-        found = explore(case.seed, budget, space, folder, console, drill_base(None, None, list(case.defects)))
+        found = explore(case.seed, budget, space, folder, console, drill_base(ROOT / case.base if case.base else None, None, list(case.defects)))
         res.explore_seconds = round(time.monotonic() - t0, 1)
         res.drills_run = len(found.drills)
         if found.stopped == "error":

@@ -10,9 +10,10 @@ check could not work (kugelpos.md Surprise 2) -- i.e. any of its applications:
 or whose applications straddle
 * a Redis restart that lost the idempotency markers (the store itself was lost:
   "Redis障害: 重複処理許容"), one application before it and one after, however far apart, or
-* a kill of that subscriber's process (`app@<subscriber>`) that came at most window_slack
-  after one of its applications: the crash fell between the effect and its mark, the
-  window the seed's order (check → apply → mark) leaves open.
+* a kill of that subscriber's process (`app@<subscriber>`), or a crash of it (the
+  stand-in's `crash` event), that came at most window_slack after one of its
+  applications: the crash fell between the effect and its mark, the window the seed's
+  order (check → apply → mark) leaves open.
 Tolerated duplicates fail only in strict mode. Applications with dedup="disabled" (the
 subscriber had no idempotency at all) are never tolerated.
 
@@ -87,7 +88,9 @@ def duplicate_groups(inputs: CheckInputs, p: DuplicatePolicy) -> list[DuplicateG
     kills: dict[str, list[tuple[float, str]]] = defaultdict(list)
     for f in inputs.faults:
         if f.process_kind == "app":
-            kills[f.app].extend((k, f.fault_id) for k in f.kills)
+            kills[f.app].extend((k, f"fault {f.fault_id}") for k in f.kills)
+    for c in inputs.crashes:  # a process that ended by itself is killed all the same
+        kills[c.service].append((c.mono, f"crash: {c.reason or 'process ended'}"))
     for v in kills.values():
         v.sort()
     unreachable: dict[str, list[float]] = defaultdict(list)
@@ -115,9 +118,9 @@ def duplicate_groups(inputs: CheckInputs, p: DuplicatePolicy) -> list[DuplicateG
             if first < mono < last:
                 return f"state store lost (Redis restarted without its markers, fault {fid})"
         for a, b in zip(apps, apps[1:]):
-            for mono, fid in kills.get(sub, []):
+            for mono, why in kills.get(sub, []):
                 if a.mono <= mono <= a.mono + p.window_slack_seconds and mono < b.mono:
-                    return f"subscriber killed between effect and mark (fault {fid})"
+                    return f"subscriber killed between effect and mark ({why})"
         return None
 
     out = []

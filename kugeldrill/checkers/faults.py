@@ -4,7 +4,11 @@ A service's Dapr calls (publish, state get/save/delete/bulk) go app -> sidecar -
 a fault on `sidecar@X` (app -> its sidecar) or `redis@X` (X's sidecar -> Redis) makes X's
 calls fail when the fault stops traffic or breaks connections:
 
-* kinds `down`, `blackhole`, `reset_peer`, `timeout`, `limit_data` -> calls fail;
+* kinds `down`, `blackhole`, `reset_peer`, `timeout`, `limit_data` -> calls fail; on
+  `redis@X` only when the fault outlasts the client timeout: the sidecar sits between the
+  app and Redis and retries on its own schedule (daprd's Redis client reconnects and
+  retries), so a shorter outage may be absorbed — the call waits and then succeeds. Such a
+  shorter one only *may* make calls fail (below);
 * `latency` -> calls fail only when latency + jitter reaches the client timeout
   (`BreakerParams.client_timeout_seconds`); smaller delays only slow calls;
 * `bandwidth`, `slicer`, `slow_close` and faults on `app@X` (sidecar -> app deliveries)
@@ -50,19 +54,26 @@ def makes_calls_fail(fault: FaultWindow, client_timeout_seconds: float) -> bool:
     if fault.link_kind not in CALL_LINKS:
         return False
     if fault.kind in FAILING_KINDS:
-        return True
+        return fault.link_kind != "redis" or _lasts_at_least(fault, client_timeout_seconds)
     if fault.kind == "latency":
         return _latency_seconds(fault.params) >= client_timeout_seconds
     return False
 
 
+def _lasts_at_least(fault: FaultWindow, seconds: float) -> bool:
+    return fault.end_mono is None or fault.end_mono - fault.start_mono >= seconds
+
+
 def may_make_calls_fail(fault: FaultWindow, client_timeout_seconds: float) -> bool:
-    """makes_calls_fail, or a pause of a sidecar or Redis longer than the client timeout."""
+    """makes_calls_fail, a shorter failing fault on `redis@X`, or a pause of a sidecar or
+    Redis longer than the client timeout."""
     if makes_calls_fail(fault, client_timeout_seconds):
+        return True
+    if fault.process is None and fault.link_kind == "redis" and fault.kind in FAILING_KINDS:
         return True
     if fault.process is None or fault.kind != "pause" or fault.process_kind not in CALL_LINKS:
         return False
-    return fault.end_mono is None or fault.end_mono - fault.start_mono >= client_timeout_seconds
+    return _lasts_at_least(fault, client_timeout_seconds)
 
 
 def breaks_state_store(fault: FaultWindow, client_timeout_seconds: float) -> bool:

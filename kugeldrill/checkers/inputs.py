@@ -20,6 +20,7 @@ from kugeldrill.checkers.model import (
     IdempotencyMarker,
     Op,
     OutboxEntry,
+    ProcessCrash,
     Publication,
     StateUnreachable,
     StreamGroup,
@@ -36,6 +37,7 @@ FIELDS = (
     "applications",
     "duplicate_skips",
     "state_unreachable",
+    "crashes",
     "outbox",
     "stream_groups",
     "markers",
@@ -59,6 +61,7 @@ class CheckInputs:
     applications: list[Application] = field(default_factory=list)
     duplicate_skips: list[tuple[str, str, float]] = field(default_factory=list)
     state_unreachable: list[StateUnreachable] = field(default_factory=list)
+    crashes: list[ProcessCrash] = field(default_factory=list)  # services that ended abruptly by themselves
     outbox: list[OutboxEntry] = field(default_factory=list)
     stream_groups: list[StreamGroup] = field(default_factory=list)
     markers: list[IdempotencyMarker] = field(default_factory=list)

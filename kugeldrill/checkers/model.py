@@ -203,6 +203,20 @@ class CheckResult:
 
 
 @dataclass(slots=True)
+class ProcessCrash:
+    """A service process ended abruptly by itself (the stand-in's `crash` event).
+
+    Like a kill of `app@X`: a delivery in flight may have had its business effect without
+    its idempotency mark, so its redelivery applies it again — the duplicate the seed's
+    order (check → apply → mark) allows."""
+
+    service: str
+    mono: float
+    wall: float
+    reason: str = ""
+
+
+@dataclass(slots=True)
 class StateUnreachable:
     """A service could not reach its state store (stand-in `state_unreachable` event).
 

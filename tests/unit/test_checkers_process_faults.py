@@ -148,3 +148,40 @@ def test_recovery_counts_follow_the_events_in_flight_at_each_kill() -> None:
     assert r["republished_after"] == 1 and r["kills"] == 2
     (everyone,) = process_fault_recovery(_inputs(apps, [pfault("r", "redis", "kill", 11.2, 20.0, kills=[11.2])], pubs))
     assert everyone["in_flight"] == 3  # e1 for report, stock and journal
+
+
+def test_duplicate_of_a_subscriber_that_crashed_by_itself_is_tolerated_like_a_kill() -> None:
+    from kugeldrill.checkers.model import ProcessCrash
+
+    apps = [_app("stock", "e1", 59.8), _app("stock", "e1", 64.0)]
+    crashed = _inputs(apps, [])
+    crashed.crashes = [ProcessCrash("stock", 60.0, 1060.0, "crash_before_effect_every")]
+    r = check_duplicates(crashed)
+    assert r.valid is True
+    assert "killed between effect and mark (crash: crash_before_effect_every)" in \
+        r.examples["tolerated_duplicate"][0]["tolerated_because"]
+    other = _inputs(apps, [])
+    other.crashes = [ProcessCrash("journal", 60.0, 1060.0)]  # another subscriber's crash explains nothing
+    assert check_duplicates(other).valid is False
+
+
+def _link_fault(fid: str, link: str, kind: str, start: float, end: float) -> FaultWindow:
+    return FaultWindow(fid, link, kind, start, 1_700_000_000.0 + start, end, 1_700_000_000.0 + end, {})
+
+
+def test_a_redis_link_outage_shorter_than_the_client_timeout_only_may_make_calls_fail() -> None:
+    """The sidecar between the app and Redis may ride out a short outage (its Redis client
+    retries), so no failed call under it is not "judging nothing"; a longer one must fail calls."""
+    short = _link_fault("b", "redis@cart", "blackhole", 10.0, 12.2)
+    assert not makes_calls_fail(short, 5.0) and may_make_calls_fail(short, 5.0)
+    assert makes_calls_fail(_link_fault("d", "redis@cart", "down", 10.0, 16.0), 5.0)
+    assert makes_calls_fail(_link_fault("s", "sidecar@cart", "blackhole", 10.0, 12.2), 5.0)  # app → sidecar: no one retries
+    calls = [call("cart", 9.0, "CLOSED", "ok"), call("cart", 11.0, "CLOSED", "ok"), call("cart", 20.0, "CLOSED", "ok")]
+    absorbed = _inputs(faults=[short])
+    absorbed.breaker_calls = list(calls)
+    absorbed.mark("breaker_calls", "test")
+    assert check_breakers(absorbed).valid is True
+    long = _inputs(faults=[_link_fault("d", "redis@cart", "down", 10.0, 18.0)])
+    long.breaker_calls = list(calls)
+    long.mark("breaker_calls", "test")
+    assert check_breakers(long).valid is None  # 8 s without Redis and no call failed: nothing was judged

@@ -25,6 +25,7 @@ from kugeldrill.checkers.model import (
     BreakerCall,
     BreakerTransition,
     OutboxEntry,
+    ProcessCrash,
     Publication,
     StateUnreachable,
 )
@@ -38,7 +39,7 @@ COMPACT_BYTES = 64 * 1024 * 1024
 
 _STATES = {"closed": "CLOSED", "open": "OPEN", "half_open": "HALF_OPEN", "half-open": "HALF_OPEN"}
 _EVENT_FIELDS = ("breaker_transitions", "breaker_calls", "publications", "applications", "duplicate_skips",
-                 "state_unreachable")
+                 "state_unreachable", "crashes")
 
 
 def _state(value: Any) -> str:
@@ -105,6 +106,8 @@ class EventConverter:
                 service=service, mono=mono, wall=wall, op=str(rec.get("op", "")),
                 key=str(rec.get("key", "")), error=str(rec.get("error", "")),
             ))
+        elif kind == "crash":
+            inp.crashes.append(ProcessCrash(service=service, mono=mono, wall=wall, reason=str(rec.get("reason", ""))))
         else:
             self.skipped += 1
 

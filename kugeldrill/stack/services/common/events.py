@@ -33,7 +33,7 @@ PAYLOAD_KEYS = (
     "amount",
 )
 
-KINDS = frozenset({"breaker", "breaker_call", "publish", "applied", "duplicate_skipped", "state_unreachable"})
+KINDS = frozenset({"breaker", "breaker_call", "publish", "applied", "duplicate_skipped", "state_unreachable", "crash"})
 
 
 def payload_keys(data: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -409,6 +409,9 @@ class Subscriber:
             while self._recording and time.monotonic() < deadline:
                 await asyncio.sleep(0.005)
             self.log.error("crash_before_effect_every=%d: exiting before the effect of event_id: %s", self.crash_every, event_id)
+            # Written (one os.write) before the exit: another delivery in flight may have had
+            # its effect without its mark, and its redelivery is the duplicate the seed allows.
+            self.events.emit("crash", event_id=event_id, reason="crash_before_effect_every")
             for handler in logging.getLogger().handlers:
                 handler.flush()
             os._exit(70)
