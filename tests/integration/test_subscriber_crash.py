@@ -157,4 +157,6 @@ def test_crash_waits_for_committed_effects_to_be_recorded(tmp_path: Path, sideca
     assert len(seen_at_exit) == 1
     applied_at_exit = [line for line in seen_at_exit[0].splitlines() if '"applied"' in line]
     assert len(applied_at_exit) == 1 and first in applied_at_exit[0]
-    assert second not in seen_at_exit[0]
+    assert second not in "\n".join(applied_at_exit)  # the crash came before its effect
+    crash_lines = [line for line in seen_at_exit[0].splitlines() if '"crash"' in line]
+    assert len(crash_lines) == 1 and second in crash_lines[0]  # written before the exit, naming it
