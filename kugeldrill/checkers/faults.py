@@ -7,7 +7,10 @@ calls fail when the fault stops traffic or breaks connections:
 * kinds `down`, `blackhole`, `reset_peer`, `timeout`, `limit_data` -> calls fail; on
   `redis@X` only when the fault outlasts the client timeout: the sidecar sits between the
   app and Redis and retries on its own schedule (daprd's Redis client reconnects and
-  retries), so a shorter outage may be absorbed — the call waits and then succeeds. Such a
+  retries), so a shorter outage may be absorbed — the call waits and then succeeds. The
+  same holds for a `blackhole` on any link: Toxiproxy holds the bytes, and a call that has
+  not yet reached the client timeout completes once the fault heals (measured: calls held
+  2–3 s by a 3.3 s blackhole on `sidecar@report` answered ok right after the heal). Such a
   shorter one only *may* make calls fail (below);
 * `latency` -> calls fail only when latency + jitter reaches the client timeout
   (`BreakerParams.client_timeout_seconds`); smaller delays only slow calls;
@@ -54,7 +57,9 @@ def makes_calls_fail(fault: FaultWindow, client_timeout_seconds: float) -> bool:
     if fault.link_kind not in CALL_LINKS:
         return False
     if fault.kind in FAILING_KINDS:
-        return fault.link_kind != "redis" or _lasts_at_least(fault, client_timeout_seconds)
+        if fault.kind == "blackhole" or fault.link_kind == "redis":
+            return _lasts_at_least(fault, client_timeout_seconds)
+        return True
     if fault.kind == "latency":
         return _latency_seconds(fault.params) >= client_timeout_seconds
     return False
@@ -69,7 +74,7 @@ def may_make_calls_fail(fault: FaultWindow, client_timeout_seconds: float) -> bo
     Redis longer than the client timeout."""
     if makes_calls_fail(fault, client_timeout_seconds):
         return True
-    if fault.process is None and fault.link_kind == "redis" and fault.kind in FAILING_KINDS:
+    if fault.process is None and fault.link_kind in CALL_LINKS and fault.kind in FAILING_KINDS:
         return True
     if fault.process is None or fault.kind != "pause" or fault.process_kind not in CALL_LINKS:
         return False

@@ -175,7 +175,10 @@ def test_a_redis_link_outage_shorter_than_the_client_timeout_only_may_make_calls
     short = _link_fault("b", "redis@cart", "blackhole", 10.0, 12.2)
     assert not makes_calls_fail(short, 5.0) and may_make_calls_fail(short, 5.0)
     assert makes_calls_fail(_link_fault("d", "redis@cart", "down", 10.0, 16.0), 5.0)
-    assert makes_calls_fail(_link_fault("s", "sidecar@cart", "blackhole", 10.0, 12.2), 5.0)  # app → sidecar: no one retries
+    held = _link_fault("s", "sidecar@cart", "blackhole", 10.0, 13.3)  # the bytes are held, then delivered
+    assert not makes_calls_fail(held, 5.0) and may_make_calls_fail(held, 5.0)
+    assert makes_calls_fail(_link_fault("s", "sidecar@cart", "blackhole", 10.0, 16.0), 5.0)
+    assert makes_calls_fail(_link_fault("s", "sidecar@cart", "down", 10.0, 11.0), 5.0)  # refused at once
     calls = [call("cart", 9.0, "CLOSED", "ok"), call("cart", 11.0, "CLOSED", "ok"), call("cart", 20.0, "CLOSED", "ok")]
     absorbed = _inputs(faults=[short])
     absorbed.breaker_calls = list(calls)
