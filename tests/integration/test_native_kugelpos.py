@@ -35,7 +35,9 @@ from stackutil import PosClient, wait_until
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "tests" / "fixtures" / "kugelpos"
 KUGELPOS = Path(os.environ.get("KUGELPOS_SRC") or ROOT.parent / "shared" / "kugelpos-backend")
-pytestmark = [pytest.mark.integration, pytest.mark.slow,
+# alone: the real services need the machine to themselves for baseline's load figures (make
+# test runs these after the two-at-a-time part).
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.alone,
               pytest.mark.skipif(not (KUGELPOS / "services").is_dir(), reason=f"no Kugelpos checkout at {KUGELPOS}")]
 
 
