@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== explore-check {case.id}: {'OK' if r.ok else 'NOT OK'} {r.checks} {r.error}", flush=True)
     doc = {
         "benchmark": "explore-check",
-        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "budget_seconds": args.budget,
         "shrink_budget_seconds": args.shrink_budget,
         "seconds": round(time.monotonic() - started, 1),
