@@ -8,7 +8,7 @@ one paragraph, which is what a person fixing a drill file needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import re
 from pathlib import Path
 from typing import Any
@@ -114,8 +114,11 @@ def format_validation_error(exc: ValidationError, source: str, lines: dict[Path_
     return "\n".join(parts)
 
 
-def parse_scenario_text(text: str, source: str = "<scenario>") -> LoadedScenario:
-    """Parse and validate scenario YAML text; raises ConfigError naming line and field."""
+def read_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
+    """YAML data and the 1-based line of every path in it (for file:line:field errors).
+
+    ConfigError naming the line on invalid YAML or a duplicate key. Also used for other
+    hand-written files validated the same way (the known-defects file)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -126,11 +129,18 @@ def parse_scenario_text(text: str, source: str = "<scenario>") -> LoadedScenario
                           + (f" ({exc.context})" if exc.context else "")) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from None
-    if root is None or not isinstance(data, dict):
+    lines: dict[Path_, int] = {}
+    if root is not None:
+        _walk(root, (), lines, source)
+    return data, lines
+
+
+def parse_scenario_text(text: str, source: str = "<scenario>") -> LoadedScenario:
+    """Parse and validate scenario YAML text; raises ConfigError naming line and field."""
+    data, lines = read_yaml_with_lines(text, source)
+    if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: a scenario file must be a YAML mapping with at least "
                           "'name' and 'load' (see scenarios/baseline.yaml)")
-    lines: dict[Path_, int] = {}
-    _walk(root, (), lines, source)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -172,6 +182,18 @@ def _check_semantics(loaded: LoadedScenario, source: str) -> None:
     _check_faults_with_chaos(loaded, source)
     if sc.target != "embedded":
         check_process_commands(loaded, next(c for c in candidates if c.is_file()))
+
+
+def with_target(loaded: LoadedScenario, target: Path) -> LoadedScenario:
+    """The scenario pointed at `target` (absolute, so the scenario's folder does not matter);
+    its process faults checked against the target's commands."""
+    if not target.is_file():
+        raise ConfigError(f"--target {target}: no such target file", hint="write one with 'kugeldrill target from-stack' "
+                          "or 'kugeldrill target compose-overlay'")
+    scenario = loaded.scenario.model_copy(update={"target": str(target.resolve())})
+    pointed = replace(loaded, scenario=scenario, text=loaded.text + f"\n# --target {target.resolve()}\n")
+    check_process_commands(pointed, target)
+    return pointed
 
 
 def check_process_commands(loaded: LoadedScenario, target_path: Path) -> None:
@@ -253,7 +275,8 @@ def resolve_scenario_path(path: str | Path) -> Path:
     p = Path(path)
     if p.exists():
         return p
-    for cand in (SCENARIO_DIR / f"{path}.yaml", SCENARIO_DIR / "defects" / f"{path}.yaml"):
+    for cand in (SCENARIO_DIR / f"{path}.yaml", SCENARIO_DIR / "defects" / f"{path}.yaml",
+                 SCENARIO_DIR / "kugelpos" / f"{path}.yaml"):
         if cand.exists():
             return cand
     names = ", ".join(sorted(x.stem for x in SCENARIO_DIR.glob("*.yaml")))
@@ -261,13 +284,17 @@ def resolve_scenario_path(path: str | Path) -> Path:
                       hint=f"library scenarios: {names}" if names else None)
 
 
+SUITES = ("ci", "nightly", "defects", "kugelpos")
+
+
 def suite(name: str) -> list[Path]:
-    """Scenario files of a named suite: ci (short library), nightly (all library), defects."""
+    """Scenario files of a named suite: ci (short library), nightly (all library), defects,
+    kugelpos (scenarios/kugelpos/: sized for the real Kugelpos code, run by `kugeldrill kugelpos drill`)."""
     library = sorted(SCENARIO_DIR.glob("*.yaml"))
     if name == "ci":
         return [p for p in library if not load_scenario(p).scenario.long]
     if name == "nightly":
         return library
-    if name == "defects":
-        return sorted((SCENARIO_DIR / "defects").glob("*.yaml"))
-    raise ConfigError(f"unknown suite {name!r}; expected ci, nightly or defects")
+    if name in ("defects", "kugelpos"):
+        return sorted((SCENARIO_DIR / name).glob("*.yaml"))
+    raise ConfigError(f"unknown suite {name!r}; expected {', '.join(SUITES)}")

@@ -281,6 +281,15 @@ class ConvergenceExpect(_Strict):
     _secs = field_validator("max_seconds", "max_republish_wait_seconds", mode="before")(parse_seconds)
 
 
+class FaultWindowsExpect(_Strict):
+    """Each fault window must hold at least `min_publishes` publishes it acts on (kugeldrill/drill/windows.py):
+    a window that held fewer is unknown, naming its count, never a pass. `faults`: the fault ids it
+    applies to (default every fault)."""
+
+    min_publishes: int | None = Field(default=None, ge=1)
+    faults: list[str] | None = None
+
+
 class Expectations(_Strict):
     breaker: BreakerExpect = Field(default_factory=BreakerExpect)
     duplicates: DuplicatesExpect = Field(default_factory=DuplicatesExpect)
@@ -288,6 +297,7 @@ class Expectations(_Strict):
     outcomes: OutcomesExpect = Field(default_factory=OutcomesExpect)
     load: LoadExpect = Field(default_factory=LoadExpect)
     convergence: ConvergenceExpect = Field(default_factory=ConvergenceExpect)
+    fault_windows: FaultWindowsExpect = Field(default_factory=FaultWindowsExpect)
 
 
 class Scenario(_Strict):

@@ -20,9 +20,25 @@ from typing import Any
 
 from kugeldrill.commands.deployments import print_app_urls, print_links, print_part, print_tails, sidecar_line, stop_recorded
 from kugeldrill.ground.errors import ConfigError, DrillError
+from kugeldrill.ground.tools import PROJECT_ROOT
 
 DEFAULT_STATE_DIR = Path(".kugeldrill") / "kugelpos"
 TARGET_NAME = "kugelpos-target.yaml"  # beside kugelpos.json in the state dir
+DEFAULT_KNOWN = PROJECT_ROOT / "kugelpos-known.yaml"
+DRILL_DOC = """`kugeldrill kugelpos drill --src PATH [--suite NAME] [SCENARIO…] [--known FILE]`: the nightly job of a
+Kugelpos team in one command.
+
+Prepares the checkout's environments (cached), starts the real services (`up`), runs the
+suite's drills one after the other through the target file it wrote, and stops everything
+(`down`) on every exit path, signals included. Each drill's failures are classed against the
+known-defects file: new (exit 1), known and reproduced (reported, exit 0), known but not
+reproduced (reported loudly: fixed, or the drill no longer reaches it; exit 1 with --strict),
+unknown (exit 1, unless it is exactly a known defect's symptom). The suite folder holds each
+drill's run folder, suite.json, suite-junit.xml, index.html and the deployment's logs.
+
+Exit code: 0 nothing new failed, 1 something new failed or could not be judged, 2 a drill or
+the deployment could not run, 130 interrupted.
+"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,6 +76,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("--no-probe", action="store_true",
                         help="only check the processes (a probe of cart/terminal /health publishes a test message)")
     status.set_defaults(func=cmd_status)
+
+    drill = sub.add_parser("drill", help="up, a suite of drills through the target file, down: one report, "
+                                         "new failures told from known defects",
+                           description=DRILL_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    drill.add_argument("scenarios", nargs="*", metavar="SCENARIO",
+                       help="scenario files or library names (default: the --suite)")
+    drill.add_argument("--src", type=Path, default=os.environ.get("KUGELPOS_SRC"),
+                       help="the Kugelpos checkout (its root, with services/); default $KUGELPOS_SRC")
+    drill.add_argument("--suite", default=None, help="library suite to run when no scenario is named (default kugelpos)")
+    drill.add_argument("--known", type=Path, default=None,
+                       help=f"known-defects file (default {DEFAULT_KNOWN.name} of kugeldrill, when it exists; "
+                            "'none' for no known defects)")
+    drill.add_argument("--strict", action="store_true",
+                       help="a known defect that did not reproduce fails the run (pytest's xfail_strict)")
+    drill.add_argument("--out", type=Path, help="suite folder (default runs/<time>-kugelpos/)")
+    drill.add_argument("--state-dir", type=Path, default=None,
+                       help="the deployment's state dir (default <out>/kugelpos: its logs stay with the runs)")
+    drill.add_argument("--breaker", choices=["documented", "actual"], default="documented",
+                       help="judge breakers by Kugelpos' documented policy (3 consecutive failures, one half-open "
+                            "trial; default) or by what its code does")
+    drill.add_argument("--sidecar", choices=["daprd", "standin"], default=None, help="as for 'kugelpos up'")
+    drill.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                       help="an extra environment variable for every service (repeatable)")
+    drill.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for health (240)")
+    drill.add_argument("--processes", type=int, help="Locust worker processes (overrides load.processes)")
+    drill.add_argument("--plain", action="store_true", help="plain console lines even on a terminal")
+    drill.set_defaults(func=cmd_drill)
 
     logs = sub.add_parser("logs", help="the last lines of each service's Kugelpos log (app.log) and sidecar log")
     state_dir(logs)
@@ -127,6 +170,45 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"target file: {target_path}")
         print(f"  drill it:  kugeldrill run baseline --target {target_path}")
     return 0
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    from kugeldrill.reports.console import Console
+    from kugeldrill.scenario import load_scenario, suite
+    from kugeldrill.suite.known import NO_KNOWN_DEFECTS, load_known
+    from kugeldrill.suite.native import NativeSuiteOptions, drill_native
+    from kugeldrill.suite.report import console_lines
+    from kugeldrill.suite.run import suite_dir
+
+    if args.src is None:
+        raise ConfigError("kugelpos drill needs --src PATH (a Kugelpos checkout) or $KUGELPOS_SRC")
+    if args.processes is not None and not 1 <= args.processes <= 16:
+        raise ConfigError(f"--processes must be between 1 and 16, got {args.processes}")
+    paths: list[str | Path] = list(args.scenarios) or list(suite(args.suite or "kugelpos"))
+    if args.scenarios and args.suite:
+        paths += suite(args.suite)
+    loaded = [load_scenario(p) for p in paths]  # every file validated before anything starts
+    if args.known is not None and str(args.known) == "none":
+        known = NO_KNOWN_DEFECTS
+    elif args.known is not None or DEFAULT_KNOWN.exists():
+        known = load_known(args.known or DEFAULT_KNOWN)
+    else:
+        known = NO_KNOWN_DEFECTS
+    if args.strict:
+        known = known.model_copy(update={"strict": True})
+    name = args.suite or "kugelpos"
+    out = suite_dir(name, args.out)
+    opts = NativeSuiteOptions(src=args.src, out=out, state_dir=args.state_dir, sidecar=args.sidecar,
+                              extra_env=_parse_env(args.env), health_timeout=args.timeout, processes=args.processes,
+                              breaker=args.breaker)
+    console = Console(live=False if args.plain else None)
+    with console:
+        result = drill_native(opts, loaded, known, console, name=name)
+    print()
+    for line in console_lines(result):
+        print(line)
+    print(f"kugeldrill: suite report {out / 'index.html'}")
+    return result.exit_code
 
 
 def cmd_down(args: argparse.Namespace) -> int:

@@ -11,24 +11,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
-
-from typing import TYPE_CHECKING
 
 from kugeldrill.ground.errors import ConfigError
 from kugeldrill.ground.runfolder import RunFolder
-
-if TYPE_CHECKING:
-    from kugeldrill.scenario import LoadedScenario
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("run", help="run drills (scenario files or library names) and report verdicts",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="scenario file or library name (baseline, sidecar-cut, ...)")
-    p.add_argument("--suite", choices=("ci", "nightly", "defects"), help="ci: the short library scenarios; "
-                   "nightly: all library scenarios including long ones; defects: scenarios/defects/*")
+    p.add_argument("--suite", choices=("ci", "nightly", "defects", "kugelpos"), help="ci: the short library scenarios; "
+                   "nightly: all library scenarios including long ones; defects: scenarios/defects/*; "
+                   "kugelpos: scenarios/kugelpos/* (for the real code: see 'kugeldrill kugelpos drill')")
     p.add_argument("--out", type=Path, help="run folder (one scenario) or parent folder (several); default runs/")
     p.add_argument("--processes", type=int, help="Locust worker processes (overrides load.processes)")
     p.add_argument("--plain", action="store_true", help="plain console lines even on a terminal")
@@ -37,23 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_command)
 
 
-def with_target(loaded: LoadedScenario, target: Path) -> LoadedScenario:
-    """The scenario pointed at `target` (absolute, so the scenario's folder does not matter)."""
-    if not target.is_file():
-        raise ConfigError(f"--target {target}: no such target file", hint="write one with 'kugeldrill target from-stack' "
-                          "or 'kugeldrill target compose-overlay'")
-    scenario = loaded.scenario.model_copy(update={"target": str(target.resolve())})
-    pointed = replace(loaded, scenario=scenario, text=loaded.text + f"\n# --target {target.resolve()}\n")
-    from kugeldrill.scenario import check_process_commands
-
-    check_process_commands(pointed, target)
-    return pointed
-
-
 def run_command(args: argparse.Namespace) -> int:
     from kugeldrill.drill import DrillOptions, run_drill
     from kugeldrill.drill.runfolder import run_dir_for
-    from kugeldrill.scenario import load_scenario, suite
+    from kugeldrill.scenario import load_scenario, suite, with_target
     from kugeldrill.reports.console import Console, failure_lines
 
     paths: list[str | Path] = list(args.scenarios)

@@ -291,7 +291,11 @@ class TargetEnvironment:
                                max_call_seconds=self.target.breaker.max_call_seconds)
 
     def save_into(self, run_dir: Path) -> None:
+        """The target file, and the target's logs copied again: the checkers' copy was taken
+        before the business state was read and the drill cleaned up, and what Kugelpos logged
+        then (a report that failed to build) is evidence too."""
         RunFolder(run_dir).target_yaml.write_text(dump_target(self.target), encoding="utf-8")
+        gather_logs(self.target.observe.logs, self.target.path, run_dir)
 
     def process_control(self) -> Any:
         """The target file's process command templates, or None when it names none."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.model import BreakerTransition
+from kugeldrill.drill.windows import judge_fault_windows
 from kugeldrill.reports.summary import ExpectationResult, RunSummary
 from kugeldrill.scenario_schema import BreakerSequence, Expectations
 
@@ -164,4 +165,7 @@ def judge_all(exp: Expectations, summary: RunSummary, inputs: CheckInputs) -> li
         results.append(judge_checker("outcomes", summary, "+".join(exp.outcomes.parts)))
     results += judge_load(exp, summary)
     results.append(judge_convergence(exp, summary))
+    windows = judge_fault_windows(exp.fault_windows, inputs)
+    if windows is not None:
+        results.append(windows)
     return results

@@ -107,7 +107,7 @@ def test_failing_log_command_is_a_note_not_a_crash(tmp_path: Path) -> None:
 
 
 def test_run_target_option_points_the_scenario_at_the_file(tmp_path: Path) -> None:
-    from kugeldrill.commands.run import with_target
+    from kugeldrill.scenario import with_target
 
     loaded = parse_scenario_text("name: t\nload: {users: {CartUser: 1}, duration: 5}\n", str(tmp_path / "t.yaml"))
     path = _write(tmp_path, "")
