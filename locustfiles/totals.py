@@ -50,7 +50,8 @@ def totals_of(answer: Mapping[str, Any] | None) -> dict[str, Any]:
         if tax is not None:
             out["tax"] = tax
     payments = [{"payment_code": str(_pick(p, "paymentCode", "payment_code")),
-                 "amount": number_or_none(_pick(p, "amount")) or 0.0}
+                 # Kugelpos' cart answers `paymentAmount` (BaseTranPayment.payment_amount); the stand-in `amount`
+                 "amount": number_or_none(_pick(p, "paymentAmount", "payment_amount", "amount")) or 0.0}
                 for p in answer.get("payments") or [] if isinstance(p, Mapping)]
     if payments:
         out["payments"] = payments
