@@ -2,7 +2,8 @@
 
 A link is one network hop of the stack, named `<kind>@<app>` (contracts §1):
 `redis@cart` (cart's sidecar → Redis), `sidecar@cart` (cart → its sidecar),
-`app@journal` (journal's sidecar → journal). Each link is one Toxiproxy proxy named
+`app@journal` (journal's sidecar → journal); on the native Kugelpos also `mongo@cart`
+(cart → MongoDB) and `http@report>cart` (report's calls to cart: caller > callee). Each link is one Toxiproxy proxy named
 `kugeldrill.<link>`; one proxy per link because Toxiproxy toxics cannot target one
 client among many on a shared proxy (Toxiproxy #244).
 
@@ -25,9 +26,10 @@ from kugeldrill.ground.errors import ConfigError
 from kugeldrill.ground.netguard import require_loopback
 
 PREFIX = "kugeldrill."
-KNOWN_KINDS = ("redis", "sidecar", "app")
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*@[a-z0-9][a-z0-9_.-]*$")
-_PATTERN_RE = re.compile(r"^[a-z0-9_*-]+@[a-z0-9_.*-]+$|^\*$")
+KNOWN_KINDS = ("redis", "sidecar", "app", "mongo", "http")
+# `<kind>@<app>`; an HTTP link between services names caller and callee: `http@cart>terminal`.
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*@[a-z0-9][a-z0-9_.-]*(?:>[a-z0-9][a-z0-9_.-]*)?$")
+_PATTERN_RE = re.compile(r"^[a-z0-9_*-]+@[a-z0-9_.*-]+(?:>[a-z0-9_.*-]+)?$|^\*$")
 
 
 def proxy_name(link: str) -> str:

@@ -45,6 +45,9 @@ class LogSource(_Strict):
     """Where the services' plain-text logs can be read after a drill."""
 
     files: dict[str, str] = Field(default_factory=dict)  # app id -> log file path
+    # other logs kept with the run (copied to logs/<name>.log, never parsed): the sidecars' own
+    # lines (`sidecar-report`) are what a reader and a known defect's evidence look at
+    keep: dict[str, str] = Field(default_factory=dict)
     command: list[str] | None = None  # e.g. docker compose logs --no-color --timestamps
     cwd: str | None = None  # where the command runs; relative paths are relative to the target file
     command_timeout_seconds: float = 60.0
@@ -222,8 +225,10 @@ class TargetFile(_Strict):
     def _link_names(cls, value: dict[str, LinkSpec]) -> dict[str, LinkSpec]:
         for name in value:
             kind, _, app = name.partition("@")
-            if kind not in ("redis", "sidecar", "app") or not app:
-                raise ValueError(f"link name {name!r} must be <redis|sidecar|app>@<app id>")
+            if kind not in ("redis", "sidecar", "app", "mongo", "http") or not app \
+                    or (kind == "http") != (">" in app):
+                raise ValueError(f"link name {name!r} must be <redis|sidecar|app|mongo>@<app id> "
+                                 "or http@<caller>><callee>")
         return value
 
     def check_addresses(self) -> None:

@@ -39,6 +39,15 @@ def _copy_files(logs: LogSource, dest: Path, out: GatheredLogs) -> None:
         out.files.setdefault(app, []).append(copy)
 
 
+def _keep_files(logs: LogSource, dest: Path, out: GatheredLogs) -> None:
+    """Logs kept for people and evidence, not for the parsers (a sidecar's lines)."""
+    for name, src in logs.keep.items():
+        try:
+            shutil.copyfile(src, dest / f"{name}.log")
+        except OSError as exc:
+            out.notes.append(f"log {name}: cannot copy {src}: {exc}")
+
+
 def _run_command(logs: LogSource, target_path: str | None, dest: Path, out: GatheredLogs) -> None:
     """The log command's stdout into logs/target.log (stderr beside it); a failure is a note."""
     assert logs.command is not None
@@ -72,6 +81,7 @@ def gather_logs(logs: LogSource, target_path: str | None, run_dir: Path) -> Gath
     dest.mkdir(parents=True, exist_ok=True)
     out = GatheredLogs()
     _copy_files(logs, dest, out)
+    _keep_files(logs, dest, out)
     if logs.command:
         _run_command(logs, target_path, dest, out)
     return out

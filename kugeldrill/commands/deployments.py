@@ -6,6 +6,8 @@ No sub-command of its own (no `register`); the two command modules call it.
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -70,3 +72,51 @@ def sidecar_line(sidecar: dict[str, Any]) -> str:
     if sidecar.get("requested") not in (None, sidecar.get("kind")):
         extra.append(f"asked for: {sidecar['requested']}")
     return text + (f" ({'; '.join(extra)})" if extra else "")
+
+
+PROCESS_ACTIONS = ["kill", "pause", "resume", "stop", "start", "pids", "ready", "running"]
+
+
+def add_process_parser(sub: argparse._SubParsersAction, what: str,
+                       state_dir: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
+    """`process ACTION TARGET`: what process faults do, by hand (also the halt button for one part)."""
+    proc = sub.add_parser("process", help=f"kill, pause, resume, stop or start one process of {what} "
+                                          "(what process faults do; also the halt button for one part)")
+    state_dir(proc)
+    proc.add_argument("action", choices=PROCESS_ACTIONS,
+                      help="pids prints the pids; ready waits for its health probe; running exits 0 when it "
+                           "runs and is not stopped")
+    proc.add_argument("target", help="redis, sidecar@<app> or app@<app>")
+    proc.add_argument("--grace", type=float, default=10.0, help="stop: seconds between SIGTERM and SIGKILL (10)")
+    proc.add_argument("--timeout", type=float, default=60.0, help="ready: seconds to wait (60)")
+    proc.add_argument("--json", action="store_true", help="print the action's record as JSON")
+    return proc
+
+
+def process_action(state_path: Path, args: argparse.Namespace) -> int:
+    """Carry out `args.action` on `args.target` of the deployment recorded in `state_path`."""
+    from kugeldrill.stack.launch.control import RecordedProcesses
+
+    if not state_path.exists():
+        raise DrillError(f"no deployment state at {state_path}", hint="pass the --state-dir its `up` used")
+    ctl = RecordedProcesses.from_state_file(state_path)
+    if args.target not in ctl.targets():
+        raise DrillError(f"{ctl.description} has no process {args.target!r}", hint=f"known: {', '.join(ctl.targets())}")
+    if args.action == "pids":
+        print(" ".join(str(p) for p in ctl.pids(args.target)))
+        return 0
+    if args.action == "running":
+        problems = ctl.problems([args.target])
+        print(problems[0] if problems else f"{args.target} running")
+        return 1 if problems else 0
+    if args.action == "ready":
+        problem = ctl.wait_ready(args.target, args.timeout)
+        print(problem or f"{args.target} ready")
+        return 1 if problem else 0
+    result = ctl.stop(args.target, args.grace) if args.action == "stop" else getattr(ctl, args.action)(args.target)
+    if args.json:
+        print(json.dumps(result.record()))
+    else:
+        print(f"{args.action} {args.target}: {result.outcome}; pids {list(result.pids_before)} -> "
+              f"{list(result.pids_after)}" + (f" ({result.detail})" if result.detail else ""))
+    return 0

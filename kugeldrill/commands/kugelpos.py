@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kugeldrill.commands.deployments import print_app_urls, print_links, print_part, print_tails, sidecar_line, stop_recorded
+from kugeldrill.commands.deployments import (add_process_parser, print_app_urls, print_links, print_part, print_tails,
+                                             process_action, sidecar_line, stop_recorded)
 from kugeldrill.ground.errors import ConfigError, DrillError
 from kugeldrill.ground.tools import PROJECT_ROOT
 
@@ -103,6 +104,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     drill.add_argument("--processes", type=int, help="Locust worker processes (overrides load.processes)")
     drill.add_argument("--plain", action="store_true", help="plain console lines even on a terminal")
     drill.set_defaults(func=cmd_drill)
+
+    proc = add_process_parser(sub, "the native Kugelpos", state_dir)
+    proc.set_defaults(func=cmd_process)
 
     logs = sub.add_parser("logs", help="the last lines of each service's Kugelpos log (app.log) and sidecar log")
     state_dir(logs)
@@ -215,6 +219,12 @@ def cmd_down(args: argparse.Namespace) -> int:
     from kugeldrill.stack.native.launcher import STATE_NAME, NativeKugelpos
 
     return stop_recorded(args.state_dir / STATE_NAME, NativeKugelpos.from_state_file, "native Kugelpos", "kugelpos")
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from kugeldrill.stack.native.launcher import STATE_NAME
+
+    return process_action(args.state_dir / STATE_NAME, args)
 
 
 def _attach(state_dir: Path) -> Any:

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kugeldrill.commands.deployments import print_app_urls, print_links, print_part, print_tails, sidecar_line, stop_recorded
+from kugeldrill.commands.deployments import (add_process_parser, print_app_urls, print_links, print_part, print_tails,
+                                             process_action, sidecar_line, stop_recorded)
 from kugeldrill.ground.errors import DrillError
 
 DEFAULT_STATE_DIR = Path(".kugeldrill")
@@ -62,16 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=cmd_status)
 
-    proc = sub.add_parser("process", help="kill, pause, resume, stop or start one process of the embedded stack "
-                                          "(what process faults do; also the halt button for one part)")
-    state_dir(proc)
-    proc.add_argument("action", choices=["kill", "pause", "resume", "stop", "start", "pids", "ready", "running"],
-                      help="pids prints the pids; ready waits for its health probe; running exits 0 when it "
-                           "runs and is not stopped")
-    proc.add_argument("target", help="redis, sidecar@<app> or app@<app>")
-    proc.add_argument("--grace", type=float, default=10.0, help="stop: seconds between SIGTERM and SIGKILL (10)")
-    proc.add_argument("--timeout", type=float, default=60.0, help="ready: seconds to wait (60)")
-    proc.add_argument("--json", action="store_true", help="print the action's record as JSON")
+    proc = add_process_parser(sub, "the embedded stack", state_dir)
     proc.set_defaults(func=cmd_process)
 
     logs = sub.add_parser("logs", help="tail the logs (all, or one app's service and sidecar)")
@@ -137,29 +129,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    from kugeldrill.stack.launch.control import RecordedProcesses
+    from kugeldrill.stack.launch.state import STATE_NAME
 
-    ctl = RecordedProcesses.from_state_file(args.state_dir)
-    if args.target not in ctl.targets():
-        raise DrillError(f"{ctl.description} has no process {args.target!r}", hint=f"known: {', '.join(ctl.targets())}")
-    if args.action == "pids":
-        print(" ".join(str(p) for p in ctl.pids(args.target)))
-        return 0
-    if args.action == "running":
-        problems = ctl.problems([args.target])
-        print(problems[0] if problems else f"{args.target} running")
-        return 1 if problems else 0
-    if args.action == "ready":
-        problem = ctl.wait_ready(args.target, args.timeout)
-        print(problem or f"{args.target} ready")
-        return 1 if problem else 0
-    result = ctl.stop(args.target, args.grace) if args.action == "stop" else getattr(ctl, args.action)(args.target)
-    if args.json:
-        print(json.dumps(result.record()))
-    else:
-        print(f"{args.action} {args.target}: {result.outcome}; pids {list(result.pids_before)} -> "
-              f"{list(result.pids_after)}" + (f" ({result.detail})" if result.detail else ""))
-    return 0
+    return process_action(args.state_dir / STATE_NAME, args)
 
 
 def cmd_logs(args: argparse.Namespace) -> int:

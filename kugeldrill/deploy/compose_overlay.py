@@ -12,7 +12,13 @@ redis:6379. To cut one app's links without touching the others, the overlay:
 * sidecar -> app: daprd's `-app-channel-address toxiproxy -app-port 180xx` sends
   deliveries through the `app@<app>` proxy, whose upstream is `<app>:8000`;
 * sidecar -> Redis: each linked sidecar mounts its own copy of the components with
-  `redisHost: toxiproxy:163xx`, the `redis@<app>` proxy in front of `redis:6379`.
+  `redisHost: toxiproxy:163xx`, the `redis@<app>` proxy in front of `redis:6379`;
+* app -> MongoDB: each app's `MONGODB_URI` names its `mongo@<app>` proxy (toxiproxy:170xx, in
+  front of `mongodb:27017`, still one replica-set member reached directly);
+* app -> app: each app's `BASE_URL_<CALLEE>` names its `http@<app>><callee>` proxy
+  (toxiproxy:19ij, i the caller's index, j the callee's, in front of `<callee>:8000`): the
+  subscribers' delivery-status callbacks, cart's terminal and master-data lookups, terminal's
+  close — service calls go straight to the callee in Kugelpos' dev override, not through Dapr.
 
 The copies keep every other field as Kugelpos has it, so the drill exercises the real
 configuration (run `kugeldrill audit` on it to see what Dapr makes of it).
@@ -44,9 +50,41 @@ def sidecar_service(app: str) -> str:
     return "dapr_" + app.replace("-", "_")
 
 
+# Services other services call, and the variable each caller reads for it (Kugelpos' settings).
+CALLEES = {"terminal": "BASE_URL_TERMINAL", "master-data": "BASE_URL_MASTER_DATA", "cart": "BASE_URL_CART",
+           "report": "BASE_URL_REPORT", "journal": "BASE_URL_JOURNAL", "stock": "BASE_URL_STOCK"}
+MONGO_URI_OPTIONS = "/?replicaSet=rs0&directConnection=true"
+
+
 def link_ports(app: str) -> dict[str, int]:
     i = APPS.index(app)
-    return {"redis": 16300 + i, "sidecar": 13500 + i, "app": 18000 + i}
+    return {"redis": 16300 + i, "sidecar": 13500 + i, "app": 18000 + i, "mongo": 17000 + i}
+
+
+def http_port(caller: str, callee: str) -> int:
+    return 19000 + 10 * APPS.index(caller) + APPS.index(callee)
+
+
+def service_links(apps: tuple[str, ...] = APPS) -> dict[str, LinkSpec]:
+    """`mongo@<app>` and `http@<caller>><callee>` for every app (native runner: stack/native/links.py)."""
+    links: dict[str, LinkSpec] = {}
+    for app in apps:
+        links[f"mongo@{app}"] = LinkSpec(listen=f"0.0.0.0:{link_ports(app)['mongo']}", upstream="mongodb:27017")
+    for caller in apps:
+        for callee in CALLEES:
+            if callee != caller:
+                links[f"http@{caller}>{callee}"] = LinkSpec(listen=f"0.0.0.0:{http_port(caller, callee)}",
+                                                           upstream=f"{callee}:8000")
+    return links
+
+
+def service_environment(app: str) -> dict[str, str]:
+    """The app's MongoDB URI and service URLs through its own proxies."""
+    env = {"MONGODB_URI": f"mongodb://toxiproxy:{link_ports(app)['mongo']}{MONGO_URI_OPTIONS}"}
+    for callee, var in CALLEES.items():
+        if callee != app:
+            env[var] = f"http://toxiproxy:{http_port(app, callee)}/api/v1"
+    return env
 
 
 def link_map(apps: tuple[str, ...] = LINKED_APPS) -> dict[str, LinkSpec]:
@@ -82,10 +120,12 @@ def _overlay_compose(apps: tuple[str, ...], daprd_image: str | None) -> dict[str
             "command": ["-host=0.0.0.0", "-config=/kugeldrill/toxiproxy.json"],
             "volumes": ["./kugeldrill/toxiproxy.json:/kugeldrill/toxiproxy.json:ro"],
             "ports": ["127.0.0.1:8474:8474"],
-            "depends_on": ["redis"],
+            "depends_on": ["redis", "mongodb"],
             "networks": ["kugelpos_net"],
         }
     }
+    for app in APPS:  # every app's MongoDB connection and calls to the others, through its own links
+        services[app] = {"environment": service_environment(app), "depends_on": ["toxiproxy"]}
     for app in apps:
         ports = link_ports(app)
         sidecar: dict[str, Any] = {
@@ -155,11 +195,11 @@ def overlay_processes(apps: tuple[str, ...] = LINKED_APPS) -> ProcessesSpec:
 
 
 def overlay_target(apps: tuple[str, ...] = LINKED_APPS) -> TargetFile:
-    links = link_map(apps)
+    links = {**link_map(apps), **service_links()}
     return TargetFile(
         name="kugelpos-compose",
         description="Kugelpos' dev Compose stack (docker-compose.yaml + override) with the kugeldrill overlay.",
-        allow_hosts=["0.0.0.0", "redis", *apps],  # listen/upstream addresses inside the compose network
+        allow_hosts=["0.0.0.0", "redis", "mongodb", *APPS],  # listen/upstream addresses inside the compose network
         services={app: f"http://127.0.0.1:{8000 + APPS.index(app)}" for app in APPS},
         auth=AuthSpec(mode="jwt"),
         toxiproxy=ToxiproxySpec(api="http://127.0.0.1:8474", manage_links="populate"),

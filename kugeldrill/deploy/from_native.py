@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kugeldrill.deploy.from_stack import processes_from_state
 from kugeldrill.deploy.from_state import reach_from_state, service_logs
 from kugeldrill.target import BreakerSpec, ObserveSpec, PublisherSpec, TargetFile
 
@@ -56,12 +57,13 @@ def target_from_native(state: dict[str, Any], name: str = "kugelpos-native", *, 
                      + ("; breakers judged by Kugelpos' documented policy." if breaker == "documented" else ".")),
         **reach_from_state(state),
         observe=ObserveSpec(
-            logs=service_logs(state, "app_log"),
+            logs=service_logs(state, "app_log", keep_sidecars=True),
             redis_url=state["redis"]["url"],
             mongodb_url=state["mongo"]["url"],
         ),
         breaker=BREAKERS[breaker].model_copy(),
         publisher=publisher_from_env((state["services"].get("cart") or {}).get("env") or {}),
+        processes=processes_from_state(state, "kugelpos"),
     )
 
 

@@ -40,14 +40,14 @@ def max_call_seconds(state: dict[str, Any]) -> float:
     return round(worst or 5.0 * 3 + 0.3, 3)
 
 
-def processes_from_stack(state: dict[str, Any]) -> ProcessesSpec | None:
-    """Command templates that act on the stand-in's processes through its own CLI
-    (`kugeldrill stack process ACTION TARGET`), as a deployment's file would name docker
+def processes_from_state(state: dict[str, Any], command: str = "stack") -> ProcessesSpec | None:
+    """Command templates that act on a recorded deployment's processes through its own CLI
+    (`kugeldrill stack|kugelpos process ACTION TARGET`), as a deployment's file would name docker
     or systemctl commands: process faults on this target go through the command path.
     None when the state names no state directory to point the commands at."""
     if not state.get("state_dir"):
         return None
-    base = [sys.executable, "-m", "kugeldrill", "stack", "process"]
+    base = [sys.executable, "-m", "kugeldrill", command, "process"]
     tail = ["{target}", "--state-dir", str(state["state_dir"])]
     commands = {action: [*base, action, *tail] for action in ("kill", "pause", "resume", "start", "pids", "running")}
     commands["stop"] = [*base, "stop", *tail, "--grace", "{grace}"]
@@ -89,5 +89,5 @@ def target_from_stack(state: dict[str, Any], name: str = "embedded-as-external")
             republish_min_age_seconds=float(options.get("republish_min_age_seconds")
                                             or options.get("republish_interval_seconds", 300.0)),
         ),
-        processes=processes_from_stack(state),
+        processes=processes_from_state(state),
     )

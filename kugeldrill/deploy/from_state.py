@@ -20,6 +20,9 @@ def reach_from_state(state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def service_logs(state: dict[str, Any], key: str) -> LogSource:
-    """Each service's log file recorded under `key` (services without one are left out)."""
-    return LogSource(files={app: svc[key] for app, svc in state["services"].items() if svc.get(key)})
+def service_logs(state: dict[str, Any], key: str, *, keep_sidecars: bool = False) -> LogSource:
+    """Each service's log file recorded under `key` (services without one are left out); with
+    `keep_sidecars`, each sidecar's log kept beside them as `sidecar-<app>`."""
+    keep = {f"sidecar-{app}": side["log"] for app, side in state.get("sidecars", {}).items()
+            if keep_sidecars and side.get("log")}
+    return LogSource(files={app: svc[key] for app, svc in state["services"].items() if svc.get(key)}, keep=keep)

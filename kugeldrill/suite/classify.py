@@ -28,7 +28,7 @@ from typing import Any, Literal
 from kugeldrill.checkers.adapters.kugelpos_logs import LineMatches, matching_lines
 from kugeldrill.explore.signature import failure_kinds
 from kugeldrill.reports.summary import ExpectationResult, RunSummary
-from kugeldrill.suite.known import KIND_FAILED, KIND_UNKNOWN, KnownDefect, KnownDefects
+from kugeldrill.suite.known import KIND_FAILED, KIND_UNKNOWN, KnownDefect, KnownDefects, Signature
 
 Class = Literal["new", "known", "unknown"]
 Status = Literal["reproduced", "not_reproduced", "not_judged"]
@@ -140,7 +140,7 @@ def drill_failures(summary: RunSummary) -> list[Failure]:
 # ---------------------------------------------------------------------- matching
 
 
-def _signature_gap(defect: KnownDefect, failure: Failure) -> str | None:
+def _signature_gap(defect: Signature, failure: Failure) -> str | None:
     """None when `failure` shows as `defect` (checker, kind, examples, reasons); else what differs."""
     if (defect.checker, defect.kind) != (failure.checker, failure.kind):
         return f"{failure.label} is not {defect.checker} {defect.kind}"
@@ -180,16 +180,17 @@ def classify_failure(failure: Failure, known: KnownDefects, logs: LogLookup) -> 
         return Classified(failure, "new", why="the drill did not complete")
     gaps = []
     for defect in known.defects:
-        gap = _signature_gap(defect, failure)
-        if gap is None:
-            missing, lines = _evidence(defect, logs)
-            if missing is None:
-                return Classified(failure, "known", defect.id,
-                                  f"known defect {defect.id}: {defect.title} ({defect.finding})", lines)
-            gap = f"{defect.id}'s evidence is missing: {missing}"
-            gaps.append(gap)
-        elif (defect.checker, defect.kind) == (failure.checker, failure.kind):
-            gaps.append(f"not {defect.id}: {gap}")
+        for signature in defect.signatures:
+            gap = _signature_gap(signature, failure)
+            if gap is None:
+                missing, lines = _evidence(defect, logs)
+                if missing is None:
+                    return Classified(failure, "known", defect.id,
+                                      f"known defect {defect.id}: {defect.title} ({defect.finding})", lines)
+                gaps.append(f"{defect.id}'s evidence is missing: {missing}")
+                break
+            if (signature.checker, signature.kind) == (failure.checker, failure.kind):
+                gaps.append(f"not {defect.id}: {gap}")
     return Classified(failure, default, why="; ".join(gaps))
 
 
@@ -229,4 +230,5 @@ def _closest_miss(defect: KnownDefect, failures: list[Classified]) -> str:
     for c in failures:
         if c.known_id is None and c.why and defect.id in c.why:
             return c.why
-    return f"no {defect.checker} {defect.kind} failure: fixed, or the drill no longer reaches it"
+    shows = " or ".join(sig.label() for sig in defect.signatures)
+    return f"no {shows} failure: fixed, or the drill no longer reaches it"

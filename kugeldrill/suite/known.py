@@ -18,6 +18,7 @@ defects:
     checker: breaker         # a checker (breaker, duplicates, fanout, outcomes) or an expectation name
     kind: not_opened         # the checker's failure kind; `unknown` (needs `reason`); `failed` for an expectation
     where: {service: cart}   # every example of that kind must match (regular expressions)
+    also: []                 # other failures the same defect causes (checker, kind, where, reason)
     evidence:
       - {log: cart, pattern: "Failed to publish event to topic-tranlog"}
       - {log: cart, pattern: "Circuit breaker OPEN", absent: true}
@@ -68,18 +69,14 @@ class LogEvidence(_Strict):
         return f"{many} of {self.log}'s log match /{self.pattern}/"
 
 
-class KnownDefect(_Strict):
-    """One defect of the system, as the drills show it."""
+class Signature(_Strict):
+    """How a defect shows in a drill: a checker's failure kind (or an expectation's), with the
+    fields every example of that kind must carry and the words every unknown reason must have."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=60)
-    title: str = Field(min_length=1)
-    finding: str = Field(min_length=1)  # where it is documented, e.g. docs/findings.md#5
-    scenarios: list[str] = Field(min_length=1)  # the drills that must reproduce it
     checker: str = Field(min_length=1)
     kind: str = Field(min_length=1)
     where: dict[str, str] = Field(default_factory=dict)  # example field -> regular expression
     reason: str | None = None  # regular expression every unknown reason (or the observed text) must match
-    evidence: list[LogEvidence] = Field(min_length=1)
 
     @field_validator("where")
     @classmethod
@@ -94,11 +91,31 @@ class KnownDefect(_Strict):
     _reason_re = field_validator("reason")(lambda v: v if v is None else _regex(v))
 
     @model_validator(mode="after")
-    def _unknown_needs_reason(self) -> "KnownDefect":
+    def _unknown_needs_reason(self) -> "Signature":
         if self.kind == KIND_UNKNOWN and not self.reason:
-            raise ValueError("a defect whose kind is 'unknown' needs `reason`: an unknown counts as known only "
+            raise ValueError("a signature whose kind is 'unknown' needs `reason`: an unknown counts as known only "
                              "when it is exactly this defect's symptom")
         return self
+
+    def label(self) -> str:
+        return f"{self.checker} {self.kind}"
+
+
+class KnownDefect(Signature):
+    """One defect of the system, as the drills show it: its main signature, `also` the other
+    failures the same defect causes in the same drill (a lost event is missing in fan-out and
+    a wrong figure in the report), and the evidence in the system's own logs."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=60)
+    title: str = Field(min_length=1)
+    finding: str = Field(min_length=1)  # where it is documented, e.g. docs/findings.md#5
+    scenarios: list[str] = Field(min_length=1)  # the drills that must reproduce it
+    also: list[Signature] = Field(default_factory=list)
+    evidence: list[LogEvidence] = Field(min_length=1)
+
+    @property
+    def signatures(self) -> list[Signature]:
+        return [Signature(checker=self.checker, kind=self.kind, where=self.where, reason=self.reason), *self.also]
 
 
 class KnownDefects(_Strict):

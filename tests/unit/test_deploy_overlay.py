@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from kugeldrill.audit import audit_directory
-from kugeldrill.deploy.compose_overlay import LINKED_APPS, OVERLAY_FILE, build_overlay, link_ports
+from kugeldrill.deploy.compose_overlay import APPS, LINKED_APPS, OVERLAY_FILE, build_overlay, link_ports, service_environment
 from kugeldrill.ground.errors import ConfigError, NotLoopbackError
 from kugeldrill.target import load_target
 
@@ -98,7 +98,10 @@ def test_committed_overlay_has_not_drifted(bundle):
 def test_repository_target_file_loads_with_its_allow_list():
     target = load_target(ROOT / "targets" / "kugelpos-compose.yaml")
     assert target.toxiproxy and target.toxiproxy.api == "http://127.0.0.1:8474"
-    assert len(target.links) == 3 * len(LINKED_APPS)
+    # redis@, sidecar@, app@ per Dapr app; mongo@ per app; http@caller>callee per pair (account is never called)
+    assert len(target.links) == 3 * len(LINKED_APPS) + len(APPS) + len(APPS) * (len(APPS) - 1) - (len(APPS) - 1)
+    assert target.links["http@report>cart"].upstream == "cart:8000"
+    assert target.links["mongo@journal"].upstream == "mongodb:27017"
     assert target.breaker.half_open == "unlimited" and target.breaker.failures == "cumulative"
 
 
@@ -121,3 +124,21 @@ def test_bad_target_files_name_the_field(tmp_path):
         load_target(path)
     with pytest.raises(ConfigError, match="does not exist"):
         load_target(tmp_path / "missing.yaml")
+
+
+def test_every_app_reaches_mongodb_and_the_others_through_its_own_proxies(bundle, tmp_path):
+    bundle.write(tmp_path)
+    target = load_target(tmp_path / "kugeldrill" / "target.yaml")
+    overlay = yaml.safe_load(bundle.files[OVERLAY_FILE])
+    for app in APPS:
+        env = overlay["services"][app]["environment"]
+        assert env == service_environment(app)
+        mongo_port = env["MONGODB_URI"].split("toxiproxy:", 1)[1].split("/", 1)[0]
+        assert target.links[f"mongo@{app}"].listen == f"0.0.0.0:{mongo_port}"
+        for var, url in env.items():
+            if var.startswith("BASE_URL_"):
+                callee = var[len("BASE_URL_"):].lower().replace("_", "-")
+                port = url.split("toxiproxy:", 1)[1].split("/", 1)[0]
+                assert target.links[f"http@{app}>{callee}"].listen == f"0.0.0.0:{port}"
+                assert target.links[f"http@{app}>{callee}"].upstream == f"{callee}:8000"
+        assert f"BASE_URL_{app.upper().replace('-', '_')}" not in env  # an app does not call itself

@@ -71,6 +71,8 @@ def load_kugelpos_inputs(run_dir: str | Path | None, sources: ObservationSources
     if sources.logs:
         inputs.merge(parse_log_files(sources.logs, clock_offset=offset, max_call_seconds=sources.max_call_seconds,
                                      since_wall=sources.since_wall))
+        if sources.tenant_id:
+            _keep_tenant(inputs, sources.tenant_id)
     else:
         for name in ("breaker_transitions", "breaker_calls", "applications", "duplicate_skips", "state_unreachable"):
             inputs.mark_missing(name, "no log source in the target's observation sources")
@@ -98,3 +100,19 @@ def load_kugelpos_inputs(run_dir: str | Path | None, sources: ObservationSources
         inputs.mark_missing("outbox", "no MongoDB URL in the observation sources")
     inputs.mark_missing("publications", "Kugelpos records publications only in its outbox (see outbox)")
     return inputs
+
+
+def _keep_tenant(inputs: CheckInputs, tenant_id: str) -> None:
+    """Drop applications of other tenants' events: a deployment's subscribers also apply what its
+    publishers republish of earlier drills (every few minutes, for a day), which is not this
+    drill's fan-out. An application whose key names no tenant is kept (unknown is not dropped)."""
+    def other(key: str) -> bool:
+        parts = key.split("|", 2)
+        return len(parts) > 2 and bool(parts[1]) and parts[1] != tenant_id
+
+    kept = [a for a in inputs.applications if not other(a.key)]
+    dropped = len(inputs.applications) - len(kept)
+    if dropped:
+        inputs.applications = kept
+        inputs.notes.append(f"{dropped} application(s) of other tenants' events (earlier drills' republished "
+                            f"events) left out: this drill's tenant is {tenant_id}")

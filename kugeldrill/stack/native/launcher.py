@@ -53,6 +53,7 @@ from kugeldrill.stack.launch.status import recorded_status
 from kugeldrill.stack.launch.stop import SERVERS, refuse_running
 from kugeldrill.stack.native.checkout import KugelposCheckout, open_checkout
 from kugeldrill.stack.native.envs import EnvBuilder, ServiceEnv, cache_root, find_python
+from kugeldrill.stack.native.links import create_native_links, mongo_link, service_link_env
 from kugeldrill.stack.native.locales import LOCALE, ensure_locale
 from kugeldrill.stack.native.mongo_server import MongoServer, ensure_built, transaction_stats
 
@@ -193,6 +194,12 @@ class NativeKugelpos(RecordedDeployment):
         say("starting the MongoDB server ...")
         mongo = MongoServer(prepared.mongo, state_dir / "mongo" / "mongo.log", port=free_port(HOST))
         launcher.start_server("mongo", "mongodb server", mongo)
+        # Each service's MongoDB connection and each call between services through its own proxy.
+        toxiproxy = self.state["toxiproxy"]
+        links.update(create_native_links(toxiproxy["api"], mongo.port, plan.services, set(plan.all_ports()),
+                                         Path(toxiproxy.get("log") or state_dir / "toxiproxy" / "toxiproxy.log"),
+                                         NATIVE_START))
+        launcher.file.update(lambda s: s.update(links=links))
 
         kind = choice.kind
         service_urls = {app: f"http://{HOST}:{port}" for app, port in plan.services.items()}
@@ -280,6 +287,8 @@ def _service_env(app: str, checkout: KugelposCheckout, mongo_url: str, service_u
                TOKEN_URL=f"{service_urls['account']}/api/v1/accounts/token")
     for other, var in BASE_URL_ENV.items():
         env[var] = f"{service_urls[other]}/api/v1"
+    if mongo_link(app) in links:  # MongoDB and the other services through the app's own links
+        env.update(service_link_env(app, links))
     if app in SIDECAR_APPS:
         listen = links[f"sidecar@{app}"]["listen"]
         env["DAPR_HTTP_PORT"] = listen.rsplit(":", 1)[1]
