@@ -282,11 +282,12 @@ class ConvergenceExpect(_Strict):
 
 
 class FaultWindowsExpect(_Strict):
-    """Each fault window must hold at least `min_publishes` publishes it acts on (kugeldrill/drill/windows.py):
-    a window that held fewer is unknown, naming its count, never a pass. `faults`: the fault ids it
-    applies to (default every fault)."""
+    """Each fault window must hold at least `min_publishes` publishes it acts on, and the load after
+    its heal at least `min_publishes_after` (kugeldrill/drill/windows.py): fewer is unknown, naming
+    the count, never a pass. `faults`: the fault ids it applies to (default every fault)."""
 
     min_publishes: int | None = Field(default=None, ge=1)
+    min_publishes_after: int | None = Field(default=None, ge=1)
     faults: list[str] | None = None
 
 

@@ -165,7 +165,5 @@ def judge_all(exp: Expectations, summary: RunSummary, inputs: CheckInputs) -> li
         results.append(judge_checker("outcomes", summary, "+".join(exp.outcomes.parts)))
     results += judge_load(exp, summary)
     results.append(judge_convergence(exp, summary))
-    windows = judge_fault_windows(exp.fault_windows, inputs)
-    if windows is not None:
-        results.append(windows)
+    results += judge_fault_windows(exp.fault_windows, inputs)
     return results

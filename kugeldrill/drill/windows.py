@@ -48,37 +48,59 @@ def publish_times(inputs: CheckInputs) -> tuple[list[tuple[str, float]], str] | 
     return None
 
 
-def judge_fault_windows(spec: FaultWindowsExpect, inputs: CheckInputs) -> ExpectationResult | None:
-    """`fault_windows.min_publishes`: passed, or unknown naming each window that held too few."""
-    if spec.min_publishes is None:
-        return None
-    name = "fault_windows.min_publishes"
-    expected = f"each fault window holds ≥ {spec.min_publishes} publishes it acts on"
+def _count(attempts: list[tuple[str, float]], pubs: tuple[str, ...], start: float, end: float) -> int:
+    return sum(1 for who, mono in attempts if who in pubs and start <= mono <= end)
+
+
+def judge_fault_windows(spec: FaultWindowsExpect, inputs: CheckInputs) -> list[ExpectationResult]:
+    """`fault_windows.min_publishes` (inside each window) and `fault_windows.min_publishes_after` (from
+    each heal to the load's last operation): passed, or unknown naming each window that held too few."""
+    wanted = [(name, n) for name, n in (("min_publishes", spec.min_publishes),
+                                        ("min_publishes_after", spec.min_publishes_after)) if n is not None]
+    if not wanted:
+        return []
     faults = [f for f in inputs.faults if spec.faults is None or f.fault_id.split(":", 1)[0] in spec.faults]
-    if not inputs.has("faults"):
-        return ExpectationResult(name, "faults", None, expected,
-                                 f"unknown: {inputs.missing.get('faults', 'the fault timeline was not read')}", {})
-    if not faults:
-        return ExpectationResult(name, "faults", None, expected, "unknown: no fault window was applied", {})
     times = publish_times(inputs)
-    if times is None:
-        return ExpectationResult(name, "faults", None, expected, "unknown: no publish attempt was recorded "
-                                 f"({inputs.missing.get('breaker_calls') or inputs.missing.get('publications')})", {})
-    attempts, source = times
-    rows, short = [], []
-    for f in faults:
-        pubs = relevant_publishers(f)
-        end = f.end_mono if f.end_mono is not None else float("inf")
-        n = sum(1 for who, mono in attempts if who in pubs and f.start_mono <= mono <= end)
-        seconds = None if f.end_mono is None else round(f.end_mono - f.start_mono, 1)
-        rows.append({"fault": f.fault_id, "subject": f.subject, "kind": f.kind, "seconds": seconds,
-                     "publishers": list(pubs), "publishes": n})
-        if n < spec.min_publishes:
-            short.append(f"{f.fault_id} ({f.kind} {f.subject}, {seconds if seconds is not None else '?'} s) held {n}")
-    observed = "; ".join(f"{r['fault']} {r['subject']}: {r['publishes']}" for r in rows)
-    evidence = {"windows": rows, "source": source}
-    if short:
-        return ExpectationResult(name, "faults", None, expected,
-                                 f"unknown: too few operations to judge the fault: {', '.join(short)} "
-                                 f"publishes, fewer than the {spec.min_publishes} the drill is sized for", evidence)
-    return ExpectationResult(name, "faults", True, expected, observed + f" (from {source})", evidence)
+    load_end = max((op.complete_mono or op.invoke_mono for op in inputs.ops), default=None)
+    out = []
+    for name, minimum in wanted:
+        after = name == "min_publishes_after"
+        label = f"fault_windows.{name}"
+        expected = (f"the load after each fault's heal holds ≥ {minimum} publishes it acts on" if after
+                    else f"each fault window holds ≥ {minimum} publishes it acts on")
+        problem = None
+        if not inputs.has("faults"):
+            problem = inputs.missing.get("faults", "the fault timeline was not read")
+        elif not faults:
+            problem = "no fault window was applied"
+        elif times is None:
+            problem = ("no publish attempt was recorded "
+                       f"({inputs.missing.get('breaker_calls') or inputs.missing.get('publications')})")
+        elif after and load_end is None:
+            problem = "the load's history was not read"
+        if problem is not None:
+            out.append(ExpectationResult(label, "faults", None, expected, f"unknown: {problem}", {}))
+            continue
+        assert times is not None
+        attempts, source = times
+        rows, short = [], []
+        for f in faults:
+            pubs = relevant_publishers(f)
+            end = f.end_mono if f.end_mono is not None else float("inf")
+            n = _count(attempts, pubs, end, load_end) if after else _count(attempts, pubs, f.start_mono, end)
+            seconds = None if f.end_mono is None else round(f.end_mono - f.start_mono, 1)
+            rows.append({"fault": f.fault_id, "subject": f.subject, "kind": f.kind, "seconds": seconds,
+                         "publishers": list(pubs), "publishes": n})
+            if n < minimum:
+                where = "after" if after else "held"
+                short.append(f"{f.fault_id} ({f.kind} {f.subject}, {seconds if seconds is not None else '?'} s) "
+                             f"{where} {n}")
+        evidence = {"windows": rows, "source": source}
+        if short:
+            out.append(ExpectationResult(label, "faults", None, expected,
+                                         f"unknown: too few operations to judge the fault: {', '.join(short)} "
+                                         f"publishes, fewer than the {minimum} the drill is sized for", evidence))
+        else:
+            observed = "; ".join(f"{r['fault']} {r['subject']}: {r['publishes']}" for r in rows)
+            out.append(ExpectationResult(label, "faults", True, expected, observed + f" (from {source})", evidence))
+    return out

@@ -107,7 +107,9 @@ def _reasons(exp: ExpectationResult, details: dict[str, Any], summary: str) -> l
     out = []
     for item in details.get("unknown") or []:
         if isinstance(item, dict):
-            text = item.get("reason") or item.get("summary") or ""
+            text = str(item.get("reason") or item.get("summary") or "")
+            if item.get("status") is not None and str(item["status"]) not in text:
+                text += f" (HTTP {item['status']})"
             where = ", ".join(f"{k} {item[k]}" for k in ("part", "terminal_no", "business_date") if item.get(k) is not None)
             out.append(f"{where}: {text}" if where and text else str(text or item))
         else:
