@@ -19,6 +19,7 @@ import httpx
 from kugeldrill.chaos.heal import heal_all
 from kugeldrill.chaos.links import Link, LinkMap, proxy_name
 from kugeldrill.checkers.adapters.kugelpos import ObservationSources, load_kugelpos_inputs
+from kugeldrill.checkers.adapters.mongo import outbox_probe
 from kugeldrill.checkers.adapters.standin import load_standin_inputs
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.params import BreakerParams
@@ -262,7 +263,9 @@ class TargetEnvironment:
         return {}
 
     def outbox_probe(self) -> Callable[[], Hashable | None] | None:
-        return None  # a real target's outbox lives in MongoDB; quiescence uses the streams only
+        """The publishers' outboxes in the target's MongoDB (this drill's entries), where it names one."""
+        url = self.target.observe.mongodb_url
+        return outbox_probe(url, since_wall=self.opened_wall, allow_hosts=self.allow_hosts) if url else None
 
     def check_inputs(self, run_dir: Path) -> CheckInputs:
         """Only the target file's observation sources: its logs (copied into run_dir/logs

@@ -9,7 +9,7 @@ its absence makes the outbox "missing" with that reason instead of failing the r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -103,3 +103,43 @@ def read_outbox(mongo_url: str, *, db_prefix: str = "db", timeout: float = 5.0,
     finally:
         client.close()
     return inputs
+
+
+SETTLED = ("delivered", "failed")  # every subscriber called back, or the publish failed (the republish job owes it)
+OUTBOXES = (("cart_commons", "status_tran_delivery"), ("terminal_commons", "status_terminal_delivery"))
+
+
+def outbox_probe(mongo_url: str, *, since_wall: float, db_prefix: str = "db", timeout: float = 5.0,
+                 allow_hosts: Iterable[str] = ()) -> Callable[[], Hashable | None] | None:
+    """A quiescence probe over the publishers' outboxes in MongoDB (None without pymongo).
+
+    Each call counts the drill's entries (published since `since_wall`) by status and answers
+    None — not quiet — while any is neither delivered nor failed: its publish or its
+    subscribers' callbacks are still in flight. Kugelpos finishes a request the load stopped
+    waiting for (a bill the drill's end cut off commits and publishes seconds later); judging
+    before that calls its deliveries missing. MongoDB unreachable is None too."""
+    try:
+        import pymongo  # noqa: PLC0415 - optional dependency, imported on use
+    except ImportError:
+        return None
+    require_loopback(mongo_url, allow_hosts=allow_hosts, what="MongoDB URL")
+    ms = int(timeout * 1000)
+    since = datetime.fromtimestamp(since_wall, tz=timezone.utc).replace(tzinfo=None)
+
+    def probe() -> Hashable | None:
+        counts: dict[str, int] = {}
+        try:
+            with pymongo.MongoClient(mongo_url, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms,
+                                     socketTimeoutMS=ms) as client:
+                for db, coll in OUTBOXES:
+                    for row in client[f"{db_prefix}_{db}"][coll].aggregate(
+                            [{"$match": {"published_at": {"$gte": since}}},
+                             {"$group": {"_id": "$status", "n": {"$sum": 1}}}]):
+                        counts[str(row["_id"])] = counts.get(str(row["_id"]), 0) + int(row["n"])
+        except pymongo.errors.PyMongoError:
+            return None
+        if any(status not in SETTLED and n for status, n in counts.items()):
+            return None
+        return tuple(sorted(counts.items()))
+
+    return probe
