@@ -206,3 +206,36 @@ def test_log_evidence_counts_only_the_drills_own_lines(tmp_path: Path) -> None:
     hits = matching_lines(tmp_path, "report", re.compile("unsupported operand"), since_wall=jan1 + 60)
     assert hits is not None and hits.count == 1 and "continuation" in hits.lines[0]
     assert matching_lines(tmp_path, "cart", re.compile("x")) is None
+
+
+def test_every_failure_one_defect_causes_is_known_through_also() -> None:
+    known = parse_known("""
+defects:
+  - id: acks-on-error
+    title: a subscriber acknowledges what it failed to store
+    finding: docs/findings.md#7
+    scenarios: [db-cut]
+    checker: fanout
+    kind: missing
+    where: {subscriber: "^report$"}
+    also:
+      - {checker: outcomes, kind: report_mismatch, where: {key: "^report "}}
+      - {checker: convergence.max_seconds, kind: failed}
+    evidence:
+      - {log: report, pattern: "Error processing cashlog"}
+""", "k.yaml")
+    fanout = CheckResult("fanout", False, "missing 1", counts={"failures": {"missing": 1}},
+                         examples={"missing": [{"subscriber": "report"}]})
+    outcomes = CheckResult("outcomes", False, "mismatch", counts={"violations": {"report_mismatch": 1}},
+                           examples={"report_mismatch": [{"key": "report 9/20261207 cash_in.amount"}]})
+    convergence = ExpectationResult("convergence.max_seconds", "convergence", False, "quiescent within 15 s", "22 s")
+    logs = _logs({"report": ["... [ERROR] app.api.v1.tran: Error processing cashlog. message: ..."]})
+    result = classify_drill(_summary("db-cut", [fanout, outcomes], [convergence]), known, logs)
+    assert [(c.failure.label, c.known_id) for c in result.failures] == [
+        ("fanout missing", "acks-on-error"), ("outcomes report_mismatch", "acks-on-error"),
+        ("convergence.max_seconds failed", "acks-on-error")]
+    assert result.outcome == "known" and result.known[0].status == "reproduced"
+    stock = CheckResult("outcomes", False, "mismatch", counts={"violations": {"stock_mismatch": 1}},
+                        examples={"stock_mismatch": [{"key": "stock ITEM001"}]})
+    other = classify_drill(_summary("db-cut", [fanout, stock]), known, logs)
+    assert [c.cls for c in other.failures] == ["known", "new"]  # a failure the defect does not cause stays new
