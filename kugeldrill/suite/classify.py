@@ -57,9 +57,14 @@ class Failure:
 class Classified:
     failure: Failure
     cls: Class
-    known_id: str | None = None
+    known_id: str | None = None  # the (first) defect it is
     why: str = ""  # why it is this defect (the evidence found), or why not (closest defect's gap)
     evidence: list[str] = field(default_factory=list)  # the log lines that made it known
+    known_ids: list[str] = field(default_factory=list)  # every defect its examples belong to
+
+    def __post_init__(self) -> None:
+        if self.known_id and not self.known_ids:
+            self.known_ids = [self.known_id]
 
 
 @dataclass
@@ -142,23 +147,33 @@ def drill_failures(summary: RunSummary) -> list[Failure]:
 # ---------------------------------------------------------------------- matching
 
 
-def _signature_gap(defect: Signature, failure: Failure) -> str | None:
-    """None when `failure` shows as `defect` (checker, kind, examples, reasons); else what differs."""
-    if (defect.checker, defect.kind) != (failure.checker, failure.kind):
-        return f"{failure.label} is not {defect.checker} {defect.kind}"
-    if defect.where:
-        if not failure.examples:
+def _unit_gap(signature: Signature, failure: Failure, unit: dict[str, Any] | str) -> str | None:
+    """None when one part of `failure` (one of its examples, or one reason / its observed text)
+    shows as `signature`; else what differs."""
+    if (signature.checker, signature.kind) != (failure.checker, failure.kind):
+        return f"{failure.label} is not {signature.label()}"
+    if signature.where:
+        if not isinstance(unit, dict):
             return "no example to compare with `where`"
-        for example in failure.examples:
-            for key, pattern in defect.where.items():
-                if key not in example or not re.search(pattern, str(example[key])):
-                    return f"an example has {key}={example.get(key)!r}, not /{pattern}/"
-    if defect.reason:
-        texts = failure.reasons if failure.kind == KIND_UNKNOWN else [failure.message]
-        for text in texts:
-            if not re.search(defect.reason, text):
-                return f"{'reason' if failure.kind == KIND_UNKNOWN else 'observed'} {text[:160]!r} is not /{defect.reason}/"
+        for key, pattern in signature.where.items():
+            if key not in unit or not re.search(pattern, str(unit[key])):
+                return f"an example has {key}={unit.get(key)!r}, not /{pattern}/"
+    if signature.reason:
+        text = unit if isinstance(unit, str) else failure.message
+        if not re.search(signature.reason, text):
+            what = "reason" if failure.kind == KIND_UNKNOWN else "observed"
+            return f"{what} {text[:160]!r} is not /{signature.reason}/"
     return None
+
+
+def _units(failure: Failure) -> list[dict[str, Any] | str]:
+    """What must each be explained: every example of the kind, or every reason of an unknown,
+    or the observed text of an expectation."""
+    if failure.examples:
+        return list(failure.examples)
+    if failure.kind == KIND_UNKNOWN:
+        return list(failure.reasons) or [failure.message]
+    return [failure.message]
 
 
 def _evidence(defect: KnownDefect, logs: LogLookup) -> tuple[str | None, list[str]]:
@@ -177,23 +192,42 @@ def _evidence(defect: KnownDefect, logs: LogLookup) -> tuple[str | None, list[st
 
 
 def classify_failure(failure: Failure, known: KnownDefects, logs: LogLookup) -> Classified:
+    """Known when every example (or reason) of the failure is some listed defect's, with that
+    defect's evidence in the drill's logs: one failure kind may hold two defects (cart's and
+    terminal's breakers both `not_opened`). The checker keeps the first examples of a kind only,
+    so the examples shown are what is judged."""
     default: Class = "unknown" if failure.kind == KIND_UNKNOWN else "new"
     if failure.checker == "drill":
         return Classified(failure, "new", why="the drill did not complete")
-    gaps = []
-    for defect in known.defects:
-        for signature in defect.signatures:
-            gap = _signature_gap(signature, failure)
-            if gap is None:
-                missing, lines = _evidence(defect, logs)
-                if missing is None:
-                    return Classified(failure, "known", defect.id,
-                                      f"known defect {defect.id}: {defect.title} ({defect.finding})", lines)
-                gaps.append(f"{defect.id}'s evidence is missing: {missing}")
+    evidence: dict[str, tuple[str | None, list[str]]] = {}
+    ids: list[str] = []
+    lines: list[str] = []
+    for unit in _units(failure):
+        gaps: list[str] = []
+        owner = None
+        for defect in known.defects:
+            for signature in defect.signatures:
+                gap = _unit_gap(signature, failure, unit)
+                if gap is None:
+                    if defect.id not in evidence:
+                        evidence[defect.id] = _evidence(defect, logs)
+                    missing, found = evidence[defect.id]
+                    if missing is None:
+                        owner = defect
+                        lines += [line for line in found if line not in lines]
+                    else:
+                        gaps.append(f"{defect.id}'s evidence is missing: {missing}")
+                    break
+                if (signature.checker, signature.kind) == (failure.checker, failure.kind):
+                    gaps.append(f"not {defect.id}: {gap}")
+            if owner is not None:
                 break
-            if (signature.checker, signature.kind) == (failure.checker, failure.kind):
-                gaps.append(f"not {defect.id}: {gap}")
-    return Classified(failure, default, why="; ".join(gaps))
+        if owner is None:
+            return Classified(failure, default, why="; ".join(dict.fromkeys(gaps)))
+        if owner.id not in ids:
+            ids.append(owner.id)
+    why = "; ".join(f"known defect {i}: {d.title} ({d.finding})" for i in ids if (d := known.get(i)))
+    return Classified(failure, "known", ids[0], why, lines, known_ids=ids)
 
 
 def run_folder_logs(run_dir: str | Path, since_wall: float | None, until_wall: float | None) -> LogLookup:
@@ -214,7 +248,7 @@ def classify_drill(summary: RunSummary, known: KnownDefects, logs: LogLookup | N
     for defect in known.defects:
         if summary.scenario not in defect.scenarios:
             continue
-        hits = [c for c in result.failures if c.known_id == defect.id]
+        hits = [c for c in result.failures if defect.id in c.known_ids]
         if hits:
             status: Status = "reproduced"
             detail = "; ".join(c.failure.label for c in hits)
@@ -230,7 +264,7 @@ def classify_drill(summary: RunSummary, known: KnownDefects, logs: LogLookup | N
 def _closest_miss(defect: KnownDefect, failures: list[Classified]) -> str:
     """Why a listed defect was not reproduced: its signature never showed, or its evidence was missing."""
     for c in failures:
-        if c.known_id is None and c.why and defect.id in c.why:
+        if c.cls != "known" and c.why and defect.id in c.why:
             return c.why
     shows = " or ".join(sig.label() for sig in defect.signatures)
     return f"no {shows} failure: fixed, or the drill no longer reaches it"

@@ -35,7 +35,7 @@ SUITE_VERSION = 1
 def _classified(c: Classified) -> dict[str, Any]:
     f = c.failure
     return {"checker": f.checker, "kind": f.kind, "expectation": f.expectation, "class": c.cls,
-            "known_id": c.known_id, "message": f.message, "reasons": f.reasons, "examples": f.examples[:3],
+            "known_id": c.known_id, "known_ids": c.known_ids, "message": f.message, "reasons": f.reasons, "examples": f.examples[:3],
             "why": c.why, "evidence": c.evidence}
 
 
@@ -87,7 +87,7 @@ def _drill_suite(result: SuiteResult, drill: DrillOutcome) -> ET.Element:
         bad = [c for c in items if c.cls != "known"] or ([] if items else [None])
         if not bad:
             counts["skipped"] += 1
-            ids = sorted({c.known_id for c in items if c.known_id})
+            ids = sorted({i for c in items for i in c.known_ids})
             ET.SubElement(tc, "skipped", type="pytest.xfail",
                           message="; ".join(_defect_title(result, i) for i in ids))
             continue
@@ -167,8 +167,8 @@ def _e(value: Any) -> str:
 
 def _failure_cell(c: Classified) -> str:
     text = f"<span class='{c.cls}'>{_e(c.cls.upper())}</span> {_e(c.failure.label)}"
-    if c.known_id:
-        text += f" — {_e(c.known_id)}"
+    if c.known_ids:
+        text += f" — {_e(', '.join(c.known_ids))}"
     detail = c.why or c.failure.message
     return text + (f"<br><small>{_e(detail[:400])}</small>" if detail else "")
 
@@ -221,7 +221,7 @@ def console_lines(result: SuiteResult) -> list[str]:
         out.append(f"  {classes.outcome.upper():<12} {s.scenario:<34} {RunFolder(s.run_dir).report_html}")
         for c in classes.failures:
             tag = {"known": "KNOWN", "new": "NEW", "unknown": "UNKNOWN"}[c.cls]
-            line = f"      {tag:<8} {c.failure.label}" + (f" = {c.known_id}" if c.known_id else "")
+            line = f"      {tag:<8} {c.failure.label}" + (f" = {', '.join(c.known_ids)}" if c.known_ids else "")
             detail = c.failure.reasons[0] if c.cls == "unknown" and c.failure.reasons else c.failure.message
             if c.cls != "known" and detail:
                 line += f": {detail}"

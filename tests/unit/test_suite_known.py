@@ -239,3 +239,27 @@ defects:
                         examples={"stock_mismatch": [{"key": "stock ITEM001"}]})
     other = classify_drill(_summary("db-cut", [fanout, stock]), known, logs)
     assert [c.cls for c in other.failures] == ["known", "new"]  # a failure the defect does not cause stays new
+
+
+def test_one_failure_kind_may_hold_two_known_defects() -> None:
+    two = KNOWN + """
+  - id: per-request-breaker-terminal
+    title: terminal's breaker is built per request
+    finding: docs/findings.md#1
+    scenarios: [cut]
+    checker: breaker
+    kind: not_opened
+    where: {service: terminal}
+    evidence:
+      - {log: terminal, pattern: "Failed to publish event"}
+"""
+    known = parse_known(two, "k.yaml")
+    both = CheckResult("breaker", False, "2 violations", counts={"violations": {"not_opened": 2}},
+                       examples={"not_opened": [{"service": "cart"}, {"service": "terminal"}]})
+    logs = {**CART_CUT_LOG, "terminal": ["... [ERROR] x: Failed to publish event to topic-cashlog: ..."]}
+    result = classify_drill(_summary("cut", [both]), known, _logs(logs))
+    assert result.failures[0].cls == "known"
+    assert result.failures[0].known_ids == ["per-request-breaker", "per-request-breaker-terminal"]
+    assert {s.defect_id: s.status for s in result.known}["per-request-breaker-terminal"] == "reproduced"
+    no_terminal_evidence = classify_drill(_summary("cut", [both]), known, _logs(CART_CUT_LOG))
+    assert no_terminal_evidence.failures[0].cls == "new"  # the terminal example has no defect with evidence
