@@ -11,6 +11,7 @@ the line of the field it is about; a stand-in option a target cannot honour is a
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -156,10 +157,23 @@ def _fault_field(path: FieldPath, params: dict[str, Any]) -> FieldPath:
     return path
 
 
+_NO_MATCH_RE = re.compile(r"selector '([^']+)' matches no \w+ \(known(?: links)?: ([^)]*)\)")
+
+
+def _did_you_mean(message: str) -> str | None:
+    """For a selector that matches nothing: the closest known name, if one is close."""
+    match = _NO_MATCH_RE.search(message)
+    if not match:
+        return None
+    close = difflib.get_close_matches(match.group(1), [n.strip() for n in match.group(2).split(",")], n=1)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
 def _chaos_problem(doc: YamlDoc, message: str, index: int, params: dict[str, Any], hint: str | None) -> Problem:
     """A chaos planner error about `faults[0]` of a one-fault plan, as a problem of faults[index]."""
     text = re.sub(r"^faults\[0\]", f"faults[{index}]", message)
-    return problem_from_message(doc, text, hint=hint, place=lambda path: _fault_field(path, params))
+    return problem_from_message(doc, text, hint=hint or _did_you_mean(text),
+                                place=lambda path: _fault_field(path, params))
 
 
 def _target_process_problems(doc: YamlDoc, i: int, fault: Any, env: Environment) -> list[Problem]:

@@ -196,14 +196,14 @@ def clean_loc(loc: tuple[Any, ...]) -> FieldPath:
     return tuple(out)
 
 
-def _model_in(annotation: Any) -> type[BaseModel] | None:
+def model_in(annotation: Any) -> type[BaseModel] | None:
     """The model inside `X`, `X | None`, `list[X]`, `dict[str, X]`, if any."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType, list, dict, tuple, typing.Annotated):
         for arg in typing.get_args(annotation):
-            found = _model_in(arg)
+            found = model_in(arg)
             if found is not None:
                 return found
     return None
@@ -221,7 +221,7 @@ def fields_at(model: type[BaseModel], path: FieldPath) -> list[str] | None:
         if info is None:
             # a dict key (a service name, a link name) below a dict-of-models field
             continue
-        current = _model_in(info.annotation)
+        current = model_in(info.annotation)
     if current is None:
         return None
     return [f.alias or name for name, f in current.model_fields.items() if not f.exclude]

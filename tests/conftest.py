@@ -17,6 +17,9 @@ os.environ["PATH"] = f"{ROOT / 'tools' / 'bin'}{os.pathsep}{os.environ.get('PATH
 
 from kugeldrill.stack.servers import RedisServer, ToxiproxyServer  # noqa: E402
 
+# pytest's own fixture for testing a plugin: the kugeldrill plugin's tests run user projects with it.
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
