@@ -60,7 +60,7 @@ class DrillVerdict:
     report_html: Path
     failures: list[str] = field(default_factory=list)  # why it is red: one line per unmet expectation
     error: str | None = None
-    summary: RunSummary | None = None
+    summary: RunSummary | None = field(default=None, repr=False)  # the whole run summary
 
     @property
     def passed(self) -> bool:

@@ -20,9 +20,12 @@ that exists (relative to the working directory) always wins over a library name.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+
+import yaml
 
 from kugeldrill.ground.errors import ConfigError
 from kugeldrill.scenario_checks import check_against_environment, resolve_target
@@ -110,17 +113,34 @@ def load_scenario(path: str | Path, *, target: Path | None = None) -> LoadedScen
     return loaded
 
 
+def library_names() -> dict[str, Path]:
+    """Each library scenario by the `name:` it declares (what `kugeldrill list` shows)."""
+    names: dict[str, Path] = {}
+    for path in library():
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("name"), str):
+            names.setdefault(data["name"], path)
+    return names
+
+
 def resolve_scenario_path(path: str | Path) -> Path:
-    """A path as given, or a library name looked up in the library and its defects/."""
+    """A path as given, or a library scenario by its name (or its file's name) in the library."""
     p = Path(path)
     if p.exists():
         return p
     for cand in (SCENARIO_DIR / f"{path}.yaml", SCENARIO_DIR / "defects" / f"{path}.yaml"):
         if cand.exists():
             return cand
-    names = ", ".join(sorted(x.stem for x in SCENARIO_DIR.glob("*.yaml")))
+    names = library_names()
+    if str(path) in names:
+        return names[str(path)]
+    close = difflib.get_close_matches(str(path), list(names), n=1)
     raise ConfigError(f"scenario {str(path)!r} not found (neither a file nor a library scenario)",
-                      hint=f"library scenarios ('kugeldrill list'): {names}" if names else None)
+                      hint=(f"did you mean '{close[0]}'? " if close else "")
+                      + f"library scenarios ('kugeldrill list'): {', '.join(names)}")
 
 
 def library() -> list[Path]:

@@ -140,6 +140,16 @@ def test_list_shows_the_library(capsys) -> None:
     assert main(["list"]) == 0 and "sidecar-cut" in capsys.readouterr().out
 
 
+def test_every_listed_name_is_what_run_and_validate_accept(capsys) -> None:
+    from kugeldrill.scenario import resolve_scenario_path
+
+    assert main(["list", "--json"]) == 0
+    for entry in json.loads(capsys.readouterr().out)["scenarios"]:
+        assert resolve_scenario_path(entry["name"]) == Path(entry["path"])
+    assert main(["validate", "baselin"]) == 1
+    assert "did you mean 'baseline'?" in capsys.readouterr().out
+
+
 def test_target_check_reports_file_problems_without_probing(tmp_path, capsys) -> None:
     target = _write(tmp_path, "t.yaml", TARGET.replace("redis_url", "redis_ulr"))
     assert main(["target", "check", str(target)]) == 1
