@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,6 @@ class Installed:
     venv: Path
     work: Path  # an empty working directory outside the checkout
     env: dict[str, str]
-    install_seconds: float
 
     def run(self, *args: str, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(self.venv / "bin" / args[0]), *args[1:]], cwd=cwd or self.work, env=self.env,
@@ -58,19 +56,10 @@ def _clean_env(tmp: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    tmp = tmp_path_factory.mktemp("wheel")
+def installed(tmp_path_factory: pytest.TempPathFactory, built_wheel: Path) -> Installed:
+    tmp = tmp_path_factory.mktemp("installed")
     assert ROOT not in tmp.parents
-    had_build = (ROOT / "build").exists()
-    start = time.monotonic()
-    try:
-        built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                                "-w", str(tmp / "dist"), str(ROOT)], capture_output=True, text=True, timeout=300)
-    finally:
-        if not had_build:  # setuptools builds in the checkout; leave it as it was
-            shutil.rmtree(ROOT / "build", ignore_errors=True)
-    assert built.returncode == 0, built.stderr[-3000:]
-    (wheel,) = (tmp / "dist").glob("kugeldrill-*.whl")
+    wheel = built_wheel
     venv = tmp / "venv"
     uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
     subprocess.run([sys.executable, "-m", "venv", *(["--without-pip"] if uv else []), str(venv)], check=True,
@@ -83,7 +72,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     work = tmp / "work"
     work.mkdir()
-    return Installed(venv, work, _clean_env(tmp), time.monotonic() - start)
+    return Installed(venv, work, _clean_env(tmp))
 
 
 def test_the_installed_package_is_the_wheel_not_the_checkout(installed: Installed) -> None:
