@@ -33,7 +33,7 @@ from kugeldrill.yamlfile import FieldPath, Problem, YamlDoc, errors_of, problem_
 _FAULT_KEYS = ("at", "for", "link", "process", "kind", "params", "id")
 
 
-class StandinProcesses:
+class PlannedStandinProcesses:
     """The stand-in's process targets as planned (what `stack process` can act on), for
     chaos' planner: every action is available, nothing is running yet."""
 
@@ -59,7 +59,7 @@ class Environment:
 def standin_environment() -> Environment:
     # Placeholder addresses: only the names matter before the stack has ports.
     links = LinkMap([Link(name, "127.0.0.1:1", "127.0.0.1:1") for name in link_names()])
-    return Environment("the embedded stand-in", links, StandinProcesses())
+    return Environment("the embedded stand-in", links, PlannedStandinProcesses())
 
 
 def target_environment(target: TargetFile) -> Environment:

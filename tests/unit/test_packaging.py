@@ -21,7 +21,7 @@ def test_the_wheel_holds_only_the_kugeldrill_namespace(built_wheel: Path) -> Non
     tops = {n.split("/", 1)[0] for n in names}
     assert tops == {"kugeldrill", next(t for t in tops if t.endswith(".dist-info"))}, tops
     for module in ("kugeldrill/chaos/timeline.py", "kugeldrill/reports/html.py", "kugeldrill/locustfiles/pos.py",
-                   "kugeldrill/stack/launcher.py", "kugeldrill/checkers/breaker.py", "kugeldrill/ground/history.py",
+                   "kugeldrill/stack/embedded/stack.py", "kugeldrill/checkers/breaker.py", "kugeldrill/ground/history.py",
                    "kugeldrill/stack/components/templates/statestore.yaml"):
         assert module in names, module
     # The scenario library and the daprd recipe are package data, each file the checkout's own.

@@ -42,7 +42,7 @@ observe:
 def nothing_starts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any attempt to start a stack or a drill fails the test."""
     import kugeldrill.drill
-    from kugeldrill.stack.launcher import Stack
+    from kugeldrill.stack.embedded import Stack
 
     def refuse(*_a: object, **_k: object) -> None:
         raise AssertionError("something was started")
