@@ -135,7 +135,7 @@ def drill(src: Path, out: Path, label: str) -> Run:
     """`kugeldrill kugelpos drill` on `src` with the mutants' drill and the known defects."""
     t0 = time.monotonic()
     cmd = [sys.executable, "-m", "kugeldrill", "kugelpos", "drill", "--src", str(src), "--known", str(KNOWN),
-           "--out", str(out), "--plain", str(DRILL)]
+           "--runs-dir", str(out), "--plain", str(DRILL)]
     log = out.parent / f"{out.name}.log"
     try:
         with open(log, "w") as fh:

@@ -21,11 +21,10 @@ from typing import Any
 from kugeldrill.commands.deployments import (add_process_parser, print_app_urls, print_links, print_part, print_tails,
                                              process_action, sidecar_line, stop_recorded)
 from kugeldrill.ground.errors import ConfigError, DrillError
-from kugeldrill.ground.tools import PROJECT_ROOT
 
 DEFAULT_STATE_DIR = Path(".kugeldrill") / "kugelpos"
 TARGET_NAME = "kugelpos-target.yaml"  # beside kugelpos.json in the state dir
-DEFAULT_KNOWN = PROJECT_ROOT / "kugelpos-known.yaml"
+DEFAULT_KNOWN = Path("kugelpos-known.yaml")  # in the current directory (a kugeldrill checkout has one)
 DRILL_DOC = """`kugeldrill kugelpos drill --src PATH [--suite NAME] [SCENARIO…] [--known FILE]`: the nightly job of a
 Kugelpos team in one command.
 
@@ -55,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--src", type=Path, default=os.environ.get("KUGELPOS_SRC"),
                     help="the Kugelpos checkout (its root, with services/); default $KUGELPOS_SRC")
     state_dir(up)
-    up.add_argument("--target-out", type=Path, help="where to write the target file (default <state-dir>/kugelpos-target.yaml)")
+    up.add_argument("--target-file", type=Path, metavar="PATH", help="where to write the target file (default <state-dir>/kugelpos-target.yaml)")
     up.add_argument("--sidecar", choices=["daprd", "standin"], default=None,
                     help="Dapr sidecar for the Dapr apps: daprd (real Dapr, tools/bin/daprd) or standin "
                          "(kugeldrill's own); default: daprd where installed, else standin")
@@ -87,13 +86,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="the Kugelpos checkout (its root, with services/); default $KUGELPOS_SRC")
     drill.add_argument("--suite", default=None, help="library suite to run when no scenario is named (default kugelpos)")
     drill.add_argument("--known", type=Path, default=None,
-                       help=f"known-defects file (default {DEFAULT_KNOWN.name} of kugeldrill, when it exists; "
-                            "'none' for no known defects)")
+                       help=f"known-defects file (default ./{DEFAULT_KNOWN} when it exists; 'none' for no known "
+                            "defects: every failure is then new)")
     drill.add_argument("--strict", action="store_true",
                        help="a known defect that did not reproduce fails the run (pytest's xfail_strict)")
-    drill.add_argument("--out", type=Path, help="suite folder (default runs/<time>-kugelpos/)")
+    drill.add_argument("--runs-dir", type=Path, metavar="DIR",
+                       help="folder for the suite: each drill's run folder, suite.json, suite-junit.xml, index.html "
+                            "and the deployment's state (default runs/<time>-kugelpos/)")
     drill.add_argument("--state-dir", type=Path, default=None,
-                       help="the deployment's state dir (default <out>/kugelpos: its logs stay with the runs)")
+                       help="the deployment's state dir (default <runs-dir>/kugelpos: its logs stay with the runs)")
     drill.add_argument("--breaker", choices=["documented", "actual"], default="documented",
                        help="judge breakers by Kugelpos' documented policy (3 consecutive failures, one half-open "
                             "trial; default) or by what its code does")
@@ -159,7 +160,7 @@ def cmd_up(args: argparse.Namespace) -> int:
              f"MongoDB server {'built now' if prepared.mongo.built_now else 'cached'}")
         return 0
     native = NativeKugelpos.up(opts, prepared)
-    target_path = (args.target_out or Path(native.state["state_dir"]) / TARGET_NAME).resolve()
+    target_path = (args.target_file or Path(native.state["state_dir"]) / TARGET_NAME).resolve()
     target_path.parent.mkdir(parents=True, exist_ok=True)
     target_path.write_text(
         "# Written by 'kugeldrill kugelpos up' for the native Kugelpos in "
@@ -201,7 +202,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     if args.strict:
         known = known.model_copy(update={"strict": True})
     name = args.suite or "kugelpos"
-    out = suite_dir(name, args.out)
+    out = suite_dir(name, args.runs_dir)
     opts = NativeSuiteOptions(src=args.src, out=out, state_dir=args.state_dir, sidecar=args.sidecar,
                               extra_env=_parse_env(args.env), health_timeout=args.timeout, processes=args.processes,
                               breaker=args.breaker)

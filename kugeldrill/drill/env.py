@@ -326,6 +326,10 @@ def open_environment(scenario: Scenario, run_dir: Path, scenario_path: Path) -> 
     """`embedded` starts the stand-in; anything else is a target file (relative to the scenario)."""
     if scenario.target == "embedded":
         return EmbeddedEnvironment.start(scenario, run_dir)
+    if scenario.target == "kugelpos":
+        raise DrillError(f"scenario {scenario.name} drills a native Kugelpos (target: kugelpos)",
+                         hint="run it with 'kugeldrill kugelpos drill --src PATH', or start one with 'kugeldrill "
+                              "kugelpos up' and pass --target <state-dir>/kugelpos-target.yaml")
     path = Path(scenario.target)
     if not path.is_absolute() and not path.exists():
         path = scenario_path.parent / path

@@ -30,10 +30,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from kugeldrill.ground.errors import ConfigError
-from kugeldrill.scenario import format_validation_error, read_yaml_with_lines
+from kugeldrill.yamlfile import errors_of, parse_yaml, raise_problems, read_text, validate_model
 
 KIND_UNKNOWN = "unknown"
 KIND_FAILED = "failed"
@@ -151,29 +150,28 @@ class KnownDefects(_Strict):
 NO_KNOWN_DEFECTS = KnownDefects()
 
 
+EXAMPLE = "kugelpos-known.yaml"
+HINT = ("each defect needs id, title, finding, scenarios, checker, kind and evidence (see kugeldrill/suite/known.py "
+        "and kugelpos-known.yaml)")
+
+
 def parse_known(text: str, source: str) -> KnownDefects:
-    """Parse and validate a known-defects file; ConfigError naming file, line and field."""
-    data, lines = read_yaml_with_lines(text, source)
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}:1: a known-defects file is a mapping with `defects:` (a list)")
-    try:
-        known = KnownDefects.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"known-defects file {source} is invalid:\n" + format_validation_error(exc, source, lines),
-                          hint="each defect needs id, title, finding, scenarios, checker, kind and evidence "
-                               "(see kugeldrill/suite/known.py)") from None
+    """Parse and validate a known-defects file; every problem named with file, line and field."""
+    doc, problems = parse_yaml(text, source, "known-defects file", EXAMPLE)
+    known = None
+    if doc is not None and not errors_of(problems):
+        known, found = validate_model(doc, KnownDefects, "known-defects file")
+        problems += found
+    raise_problems(f"known-defects file {source} is invalid:", problems, hint=HINT)
+    assert known is not None
     return known.model_copy(update={"path": source})
 
 
 def load_known(path: str | Path) -> KnownDefects:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read known-defects file {path}: {exc.strerror}",
-                          hint="pass --known FILE (e.g. kugelpos-known.yaml)") from None
+    text, problems = read_text(path, "known-defects file")
+    raise_problems(f"cannot read known-defects file {path}:", problems, hint="pass --known FILE (e.g. kugelpos-known.yaml)")
+    assert text is not None
     return parse_known(text, str(path))
 
 

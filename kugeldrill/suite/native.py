@@ -24,7 +24,7 @@ from typing import Any
 from kugeldrill.deploy.from_native import target_from_native
 from kugeldrill.ground.errors import DrillError
 from kugeldrill.reports.console import Console
-from kugeldrill.scenario import LoadedScenario, with_target
+from kugeldrill.scenario import LoadedScenario, load_scenario
 from kugeldrill.stack.native.launcher import STATE_NAME, NativeKugelpos, NativeOptions, prepare
 from kugeldrill.suite.known import KnownDefects, unlisted_scenarios
 from kugeldrill.suite.report import write_suite
@@ -101,6 +101,8 @@ def drill_native(opts: NativeSuiteOptions, loaded: list[LoadedScenario], known: 
     """Up, the drills, down; the suite's report written to `opts.out` whatever happens."""
     say = opts.progress or console.message
     result = SuiteResult(name=name, target=f"the Kugelpos checkout {opts.src}", known=known, started_wall=time.time())
+    if not known.path:
+        result.notes.append("no known-defects file: every failure is new (or unknown)")
     result.notes += unlisted_scenarios(known, [item.scenario.name for item in loaded])
     state_dir = opts.resolved_state_dir
     native: NativeKugelpos | None = None
@@ -124,7 +126,8 @@ def drill_native(opts: NativeSuiteOptions, loaded: list[LoadedScenario], known: 
             native.record_target(target)
             result.target = target_from_native(native.state, breaker=opts.breaker).description
             say(f"Kugelpos healthy in {native.state.get('startup_seconds', 0):.0f} s; target file {target}")
-            pointed = [with_target(item, target) for item in loaded]
+            # Validated once before anything started; again now against the target file written for them.
+            pointed = [load_scenario(item.path, target=target) for item in loaded]
             run_suite(result, pointed, opts.out, console=console, processes=opts.processes)
         except KeyboardInterrupt as exc:
             result.interrupted = True

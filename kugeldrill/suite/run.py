@@ -30,7 +30,7 @@ def suite_dir(name: str, out: Path | None, now: float | None = None) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now if now is not None else time.time()))
     path = out if out is not None else DEFAULT_BASE / f"{stamp}-{name}"
     if (path / SUITE_JSON).exists():
-        raise ConfigError(f"--out {path} already holds a suite (suite.json); choose an empty folder")
+        raise ConfigError(f"--runs-dir {path} already holds a suite (suite.json); choose an empty folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -244,7 +244,7 @@ def test_kugelpos_drill_runs_a_suite_and_leaves_nothing_running(tmp_path: Path) 
     """The one command: up, a short drill through the target file, down; one suite report. The
     fixture's known defect is not in the drill's way: reported as not reproduced, still green."""
     out = tmp_path / "suite"
-    proc = _kugeldrill("kugelpos", "drill", "--src", str(KUGELPOS), "--out", str(out), "--plain",
+    proc = _kugeldrill("kugelpos", "drill", "--src", str(KUGELPOS), "--runs-dir", str(out), "--plain",
                        "--known", str(FIXTURES / "drill-smoke-known.yaml"), str(FIXTURES / "drill-smoke.yaml"),
                        timeout=1200)
     suite = json.loads((out / "suite.json").read_text())
@@ -261,7 +261,7 @@ def test_kugelpos_drill_runs_a_suite_and_leaves_nothing_running(tmp_path: Path) 
 
 def test_kugelpos_drill_stopped_by_sigterm_stops_kugelpos_too(tmp_path: Path) -> None:
     out = tmp_path / "suite"
-    cmd = [sys.executable, "-m", "kugeldrill", "kugelpos", "drill", "--src", str(KUGELPOS), "--out", str(out),
+    cmd = [sys.executable, "-m", "kugeldrill", "kugelpos", "drill", "--src", str(KUGELPOS), "--runs-dir", str(out),
            "--plain", "--known", "none", str(FIXTURES / "drill-smoke.yaml")]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)

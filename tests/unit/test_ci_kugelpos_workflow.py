@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -44,3 +45,11 @@ def test_every_kugeldrill_command_of_the_workflow_parses() -> None:
     for argv in commands:
         args = parser.parse_args(argv)
         assert callable(args.func), argv
+
+
+def test_actionlint_passes_on_the_kugelpos_workflow() -> None:
+    from test_ci_workflow import _actionlint
+
+    proc = subprocess.run([_actionlint(), "-no-color", str(WORKFLOW)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

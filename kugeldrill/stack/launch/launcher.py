@@ -221,6 +221,10 @@ class Launcher:
         "problems": {...}}`. With `wait_ports` it also waits (up to 5 s) until no recorded port
         listens. A second call returns the first call's result: the ports may be others' by then."""
         if self._down_result is None:
+            if self.file.path.exists():
+                # Another process may have started a part again since (a process fault run through
+                # `kugeldrill stack|kugelpos process`): stop what the file records now.
+                self.file.reload()
             self._down_result = stop_parts(self.file, self.running.handles, self.running.supervisor, timeout,
                                            wait_ports, self.settings.servers)
         return self._down_result
