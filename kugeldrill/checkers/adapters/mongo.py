@@ -105,7 +105,6 @@ def read_outbox(mongo_url: str, *, db_prefix: str = "db", timeout: float = 5.0,
     return inputs
 
 
-SETTLED = ("delivered", "failed")  # every subscriber called back, or the publish failed (the republish job owes it)
 OUTBOXES = (("cart_commons", "status_tran_delivery"), ("terminal_commons", "status_terminal_delivery"))
 
 
@@ -113,11 +112,15 @@ def outbox_probe(mongo_url: str, *, since_wall: float, db_prefix: str = "db", ti
                  allow_hosts: Iterable[str] = ()) -> Callable[[], Hashable | None] | None:
     """A quiescence probe over the publishers' outboxes in MongoDB (None without pymongo).
 
-    Each call counts the drill's entries (published since `since_wall`) by status and answers
-    None — not quiet — while any is neither delivered nor failed: its publish or its
-    subscribers' callbacks are still in flight. Kugelpos finishes a request the load stopped
-    waiting for (a bill the drill's end cut off commits and publishes seconds later); judging
-    before that calls its deliveries missing. MongoDB unreachable is None too."""
+    Each call counts the drill's entries (published since `since_wall`) and answers None — not
+    quiet — while one still waits for a subscriber's callback (a service `pending`) and its
+    publish did not fail (a failed publish is owed by the republish job, judged as pending):
+    its publish or its subscribers' work is still in flight. Kugelpos finishes a request the
+    load stopped waiting for (a bill the drill's end cut off commits and publishes seconds
+    later); judging before that calls its deliveries missing. Per service, not by the entry's
+    overall status: terminal recomputes that from a read racing the other subscriber's callback,
+    and an entry every subscriber received can stay `partially_delivered` (docs/findings.md §9).
+    MongoDB unreachable is None too."""
     try:
         import pymongo  # noqa: PLC0415 - optional dependency, imported on use
     except ImportError:
@@ -125,21 +128,20 @@ def outbox_probe(mongo_url: str, *, since_wall: float, db_prefix: str = "db", ti
     require_loopback(mongo_url, allow_hosts=allow_hosts, what="MongoDB URL")
     ms = int(timeout * 1000)
     since = datetime.fromtimestamp(since_wall, tz=timezone.utc).replace(tzinfo=None)
+    waiting = {"published_at": {"$gte": since}, "status": {"$ne": "failed"}, "services.status": "pending"}
 
     def probe() -> Hashable | None:
-        counts: dict[str, int] = {}
+        counts: list[int] = []
         try:
             with pymongo.MongoClient(mongo_url, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms,
                                      socketTimeoutMS=ms) as client:
                 for db, coll in OUTBOXES:
-                    for row in client[f"{db_prefix}_{db}"][coll].aggregate(
-                            [{"$match": {"published_at": {"$gte": since}}},
-                             {"$group": {"_id": "$status", "n": {"$sum": 1}}}]):
-                        counts[str(row["_id"])] = counts.get(str(row["_id"]), 0) + int(row["n"])
+                    outbox = client[f"{db_prefix}_{db}"][coll]
+                    if outbox.count_documents(waiting, limit=1):
+                        return None
+                    counts.append(outbox.count_documents({"published_at": {"$gte": since}}))
         except pymongo.errors.PyMongoError:
             return None
-        if any(status not in SETTLED and n for status, n in counts.items()):
-            return None
-        return tuple(sorted(counts.items()))
+        return tuple(counts)
 
     return probe
