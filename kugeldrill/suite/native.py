@@ -23,6 +23,7 @@ from typing import Any
 
 from kugeldrill.deploy.from_native import target_from_native
 from kugeldrill.ground.errors import DrillError
+from kugeldrill.ground.gzfiles import gzip_in_place
 from kugeldrill.reports.console import Console
 from kugeldrill.scenario import LoadedScenario, load_scenario
 from kugeldrill.stack.native.launcher import STATE_NAME, NativeKugelpos, NativeOptions, prepare
@@ -164,6 +165,19 @@ def _down(native: NativeKugelpos | None, state_dir: Path, result: SuiteResult, s
                               f"'kugeldrill kugelpos down --state-dir {state_dir}')")
     else:
         say("stopped: no process and no port left")
+        _compact_logs(state_dir, result)
+
+
+def _compact_logs(state_dir: Path, result: SuiteResult) -> None:
+    """Gzip the stopped deployment's logs (its services log at DEBUG: hundreds of MB a suite),
+    so the suite folder is kept whole as a nightly job's artifact."""
+    for path in [*state_dir.glob("logs/*.log"), *state_dir.glob("run/*/*.log")]:
+        if path.is_symlink():  # the working dirs link the checkout's own files: never touched
+            continue
+        try:
+            gzip_in_place(path)
+        except OSError as exc:
+            result.notes.append(f"not compacted: {path}: {exc}")
 
 
 def _stop_watchdog(proc: subprocess.Popen[bytes]) -> None:
