@@ -50,6 +50,7 @@ from kugeldrill.stack.native.checkout import KugelposCheckout, open_checkout
 from kugeldrill.stack.native.envs import EnvBuilder, ServiceEnv, cache_root, find_python
 from kugeldrill.stack.native.locales import LOCALE, ensure_locale
 from kugeldrill.stack.native.mongo_server import MongoServer, ensure_built, transaction_stats
+from kugeldrill.stack.native.trust import apply_lazy_trust
 
 STATE_NAME = "kugelpos.json"
 DEFAULT_STATE_DIR = Path(".kugeldrill") / "kugelpos"
@@ -282,15 +283,18 @@ class NativeKugelpos(RecordedDeployment):
 # ---------------------------------------------------------------------- helpers
 
 _SERVICE_ENV_KEYS = {"MONGODB_URI", "DB_NAME_PREFIX", "DAPR_HTTP_PORT", "BASE_URL_DAPR", "TOKEN_URL", "USE_GRPC",
-                     "DEBUG", "TZ", *BASE_URL_ENV.values()}
+                     "DEBUG", "TZ", "SSL_CERT_DIR", *BASE_URL_ENV.values()}
 
 
 def _service_env(app: str, checkout: KugelposCheckout, mongo_url: str, service_urls: dict[str, str],
                  links: dict[str, dict[str, Any]], extra: dict[str, str], pycache: Path,
                  locpath: Path) -> dict[str, str]:
     """A Kugelpos service's environment: its settings as the dev override sets them, on loopback;
-    locale and time zone as its Dockerfile and container have them (ja_JP.UTF-8, UTC)."""
+    locale and time zone as its Dockerfile and container have them (ja_JP.UTF-8, UTC); the system's
+    CA directory read lazily (trust.py: Kugelpos builds an HTTP client, and with it an SSL context,
+    per request)."""
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV and not k.startswith("BASE_URL_")}
+    apply_lazy_trust(env)
     env.update(PYTHONUNBUFFERED="1", TZ="UTC", PYTHONPYCACHEPREFIX=str(pycache),
                LOCPATH=str(locpath), LANG=LOCALE, LC_ALL=LOCALE, LANGUAGE=LOCALE,
                MONGODB_URI=mongo_url, DB_NAME_PREFIX=checkout.db_prefix(app), USE_GRPC="false", DEBUG="false",
