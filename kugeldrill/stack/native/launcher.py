@@ -5,7 +5,8 @@ environments and the MongoDB server, then starts on free loopback ports: redis-s
 toxiproxy-server with the stand-in's links (`redis@`, `sidecar@`, `app@` for each Dapr app),
 the MongoDB server, one sidecar per Dapr app (components: the checkout's own YAMLs with
 `redisHost` on that app's `redis@` link) and the seven services (`uvicorn app.main:app`
-from the checkout, one worker each, as Kugelpos' dev Compose stack runs them). It waits
+from the checkout, one worker each as Kugelpos' dev Compose stack runs them, or the worker
+counts of its production Compose file with `workers="prod"`: workers.py). It waits
 until every sidecar is ready and every service's `/health` says `healthy` (which covers
 MongoDB, the app's sidecar through its `sidecar@` link, the state store and pub/sub), and
 records everything in `<state_dir>/kugelpos.json`, rewritten after every started part so
@@ -51,6 +52,7 @@ from kugeldrill.stack.native.envs import EnvBuilder, ServiceEnv, cache_root, fin
 from kugeldrill.stack.native.locales import LOCALE, ensure_locale
 from kugeldrill.stack.native.mongo_server import MongoServer, ensure_built, transaction_stats
 from kugeldrill.stack.native.trust import apply_lazy_trust
+from kugeldrill.stack.native.workers import WorkerPlan, plan_workers, validate_spec
 
 STATE_NAME = "kugelpos.json"
 DEFAULT_STATE_DIR = Path(".kugeldrill") / "kugelpos"
@@ -79,6 +81,9 @@ class NativeOptions:
     # where it is installed, else the stand-in's sidecar (stack/launch/sidecars.py).
     sidecar: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # passed to every service (e.g. Kugelpos settings)
+    # uvicorn worker processes per service: "dev" (1 each), "prod" (the checkout's production
+    # Compose file) or "APP=N,..." (workers.py).
+    workers: str = "dev"
     progress: Callable[[str], None] | None = None
     cache: Path | None = None
 
@@ -90,6 +95,7 @@ class NativeOptions:
                 raise ConfigError(f"environment variable name {key!r} is not NAME=value")
         if self.sidecar is not None and self.sidecar not in SIDECAR_KINDS:
             raise ConfigError(f"unknown sidecar kind {self.sidecar!r}", hint=f"known: {', '.join(SIDECAR_KINDS)}")
+        validate_spec(self.workers)
 
 
 @dataclass
@@ -154,6 +160,7 @@ class NativeKugelpos(RecordedDeployment):
         opts.validate()
         choice = choose_sidecar(opts.sidecar, "1.18")  # before building: a missing daprd asked for is an error
         prepared = prepared or prepare(opts)
+        workers = plan_workers(opts.workers, prepared.checkout)
         state_dir = Path(opts.state_dir).resolve()
         path = state_dir / STATE_NAME
         refuse_running(path, "a native Kugelpos", "kugeldrill kugelpos down", cls.SERVERS)
@@ -166,15 +173,16 @@ class NativeKugelpos(RecordedDeployment):
             "python": prepared.python_version, "sidecar": choice.summary(),
             "envs": {app: {"path": str(env.path), "key": env.key} for app, env in prepared.envs.items()},
             "prepare_seconds": round(prepared.seconds, 2),
+            "workers": {"source": workers.source, "counts": workers.counts},
             "redis": {}, "toxiproxy": {}, "mongo": {}, "services": {}, "sidecars": {}, "links": {},
         }
         native = cls(StateFile(path, state))
         say = opts.progress or (lambda _m: None)
-        native._start_or_clean_up(lambda: native._start(opts, prepared, choice, state_dir, say))
+        native._start_or_clean_up(lambda: native._start(opts, prepared, choice, workers, state_dir, say))
         return native
 
-    def _start(self, opts: NativeOptions, prepared: Prepared, choice: SidecarChoice, state_dir: Path,
-               say: Callable[[str], None]) -> None:
+    def _start(self, opts: NativeOptions, prepared: Prepared, choice: SidecarChoice, workers: WorkerPlan,
+               state_dir: Path, say: Callable[[str], None]) -> None:
         plan = PortPlan.allocate(HOST)
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
         say("starting redis-server and toxiproxy-server ...")
@@ -191,11 +199,13 @@ class NativeKugelpos(RecordedDeployment):
 
         kind = choice.kind
         service_urls = {app: f"http://{HOST}:{port}" for app, port in plan.services.items()}
-        say(f"starting {len(APPS)} services and {len(SIDECAR_APPS)} sidecars ({kind.describe()}) ...")
+        several = ", ".join(f"{app} {n}" for app, n in workers.several.items())
+        say(f"starting {len(APPS)} services and {len(SIDECAR_APPS)} sidecars ({kind.describe()}) ..."
+            + (f"; uvicorn workers: {several} ({workers.source})" if several else ""))
         if choice.note:
             say(f"note: {choice.note}")
         for app in APPS:
-            self._spawn_service(app, opts, prepared, state_dir, plan, links, service_urls, mongo.url)
+            self._spawn_service(app, opts, prepared, state_dir, plan, links, service_urls, mongo.url, workers.of(app))
         resources: dict[str, Path] = {}
         for app in SIDECAR_APPS:
             resources[app] = state_dir / "components" / app
@@ -221,14 +231,20 @@ class NativeKugelpos(RecordedDeployment):
                      failure=NATIVE_START, scan_logs=False, interval=0.2, probe_timeout=PROBE_TIMEOUT, say=say)
 
     def _spawn_service(self, app: str, opts: NativeOptions, prepared: Prepared, state_dir: Path, plan: PortPlan,
-                       links: dict[str, dict[str, Any]], service_urls: dict[str, str], mongo_url: str) -> None:
+                       links: dict[str, dict[str, Any]], service_urls: dict[str, str], mongo_url: str,
+                       workers: int) -> None:
         cwd = _working_dir(state_dir / "run" / app, prepared.checkout.service_dir(app))
         env = _service_env(app, prepared.checkout, mongo_url, service_urls, links, opts.extra_env,
                            pycache=(opts.cache or cache_root()) / "kugelpos" / "pycache", locpath=prepared.locpath)
+        if workers > 1:  # its workers die with their supervisor, as in its container (shim/kugeldrill_service_group.py)
+            env["KUGELDRILL_DIE_WITH_SUPERVISOR"] = "1"
         port = plan.services[app]
         python = prepared.envs[app].python
         cmd = [str(python), "-m", "uvicorn", "app.main:app", "--host", HOST, "--port", str(port), "--app-dir", str(cwd)]
-        entry = {"url": service_urls[app], "port": port, "pid": None, "log": str(state_dir / "logs" / f"{app}.log"),
+        if workers > 1:  # as Dockerfile.prod: uvicorn --workers N (a supervisor and N worker processes)
+            cmd += ["--workers", str(workers)]
+        entry = {"url": service_urls[app], "port": port, "pid": None, "workers": workers,
+                 "log": str(state_dir / "logs" / f"{app}.log"),
                  "app_log": str(cwd / "app.log"), "request_log": str(cwd / "request.log"), "cwd": str(cwd),
                  "env_dir": str(prepared.envs[app].path), "cmd": cmd,
                  "env": {k: v for k, v in env.items() if k in _SERVICE_ENV_KEYS or k in opts.extra_env},
@@ -283,7 +299,7 @@ class NativeKugelpos(RecordedDeployment):
 # ---------------------------------------------------------------------- helpers
 
 _SERVICE_ENV_KEYS = {"MONGODB_URI", "DB_NAME_PREFIX", "DAPR_HTTP_PORT", "BASE_URL_DAPR", "TOKEN_URL", "USE_GRPC",
-                     "DEBUG", "TZ", "SSL_CERT_DIR", *BASE_URL_ENV.values()}
+                     "DEBUG", "TZ", "SSL_CERT_DIR", "KUGELDRILL_DIE_WITH_SUPERVISOR", *BASE_URL_ENV.values()}
 
 
 def _service_env(app: str, checkout: KugelposCheckout, mongo_url: str, service_urls: dict[str, str],
