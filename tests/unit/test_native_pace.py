@@ -1,6 +1,7 @@
-"""The native runner's pace settings, without starting the services: the lazily read CA
-directory (trust.py), the uvicorn worker counts (workers.py, `--workers prod`) and the hook
-that makes a multi-worker service's workers die with their supervisor."""
+"""The native runner's pace settings and evidence, without starting the services: the lazily
+read CA directory (trust.py), the uvicorn worker counts (workers.py, `--workers prod`), the
+hook that makes a multi-worker service's workers die with their supervisor, Kugelpos'
+request.log as records and CPU by part (request_log.py, usage.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from kugeldrill.deploy.from_native import target_from_native
 from kugeldrill.ground.errors import ConfigError
 from kugeldrill.stack.native import trust
 from kugeldrill.stack.native.checkout import SERVICES, KugelposCheckout, open_checkout
+from kugeldrill.stack.native.request_log import RequestLogReader, count_routes, route_template
+from kugeldrill.stack.native.usage import cpu_delta, cpu_seconds
 from kugeldrill.stack.native.workers import plan_workers, validate_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,3 +155,88 @@ def _worker_outlives_a_killed_supervisor(env_value: str | None) -> bool:
 def test_a_multi_worker_services_workers_die_with_their_supervisor():
     assert not _worker_outlives_a_killed_supervisor("1")
     assert _worker_outlives_a_killed_supervisor(None)  # without the setting: left alone, as before
+
+
+# ---------------------------------------------------------------------- the pace's evidence
+
+_REQUEST_LOG = """2026-12-07 03:45:19,052 : 
+[Client:]
+ip_address-> 127.0.0.1
+[Request:]
+method-> GET
+url-> http://127.0.0.1:43497/api/v1/terminals/T1234-5678-1?terminal_id=T1234-5678-1
+body-> None
+[Response:]
+status_code-> 200
+process_time_ms-> 32
+body-> {'success': True, 'data': {'receipt': 'line 1
+line 2'}}
+[SignIn:]
+staff_id-> 
+2026-12-07 03:45:19,165 : 
+[Client:]
+ip_address-> 127.0.0.1
+[Request:]
+method-> POST
+url-> http://127.0.0.1:33727/api/v1/carts/0f8fad5b-d9cb-469f-a165-70867728950e/lineItems
+body-> [{'item_code': 'ITEM001'}]
+[Response:]
+status_code-> 422
+process_time_ms-> 7
+body-> None
+"""
+
+
+def test_kugelpos_request_log_blocks_become_route_records(tmp_path: Path):
+    log = tmp_path / "request.log"
+    log.write_text("2026-12-07 03:45:18,000 : \nmethod-> GET\nurl-> http://h/old\n[Response:]\nstatus_code-> 200\n"
+                   "process_time_ms-> 1\n")
+    reader = RequestLogReader(log)
+    reader.mark()
+    with open(log, "a") as fh:
+        fh.write(_REQUEST_LOG)
+    got = reader.since_mark()
+    assert [(r.name, r.status, r.process_ms) for r in got] == [
+        ("GET /api/v1/terminals/{}", 200, 32), ("POST /api/v1/carts/{}/lineItems", 422, 7)]
+    assert count_routes(got + got[:1])["GET /api/v1/terminals/{}"] == 2
+    assert RequestLogReader(tmp_path / "missing.log").since_mark() == []
+
+
+@pytest.mark.parametrize("url, route", [
+    ("http://127.0.0.1:1/", "/"),
+    ("http://h/api/v1/tenants/T9315/settings/RECEIPT_NO_START_VALUE/value", "/api/v1/tenants/{}/settings/{}/value"),
+    ("http://h/api/v1/tenants/T1/stores/5678/terminals/10/transactions/3/delivery-status",
+     "/api/v1/tenants/{}/stores/{}/terminals/{}/transactions/{}/delivery-status"),
+    ("http://h/api/v1/tenants/T1/stores/5678/items/ITEM012/details", "/api/v1/tenants/{}/stores/{}/items/{}/details"),
+    ("http://h/v1.0/publish/pubsub-tranlog-report/topic-tranlog", "/v1.0/publish/pubsub-tranlog-report/topic-tranlog"),
+])
+def test_route_templates_keep_route_words_and_hide_ids(url: str, route: str):
+    assert route_template(url) == route
+
+
+def test_cpu_by_part_counts_a_services_worker_processes_and_unknown_parts_are_none():
+    """A 'service' whose worker burns CPU: the part's seconds include it; a gone pid is unknown."""
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\ntime.sleep(30)"
+    supervisor = subprocess.Popen([sys.executable, "-c",
+                                   f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', {burn!r}])\n"
+                                   "time.sleep(30)"])
+    try:
+        state = {"services": {"cart": {"pid": supervisor.pid, "match": ["subprocess.Popen"]},
+                              "stock": {"pid": supervisor.pid, "match": ["not-this-program"]}},
+                 "sidecars": {}, "mongo": {"pid": 999999999, "match": ["x"]}}
+        before = cpu_seconds(state)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            after = cpu_seconds(state)
+            if (after["service cart"] or 0) - (before["service cart"] or 0) >= 0.5:
+                break
+            time.sleep(0.2)
+        delta = cpu_delta(before, after)
+        assert delta["service cart"] is not None and delta["service cart"] >= 0.5  # the child's CPU
+        assert after["service stock"] is None and after["mongodb"] is None  # not ours / gone: unknown
+        assert delta["mongodb"] is None
+    finally:
+        for child in psutil.Process(supervisor.pid).children(recursive=True):
+            child.kill()
+        supervisor.kill()
+        supervisor.wait()

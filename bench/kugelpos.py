@@ -1,0 +1,462 @@
+"""Bench: the real Kugelpos' pace, natively — sales/s, a sale's p50/p95, CPU per sale by process.
+
+Why: drills of the real code are sized by how many sales and publishes fit in a fault
+window, and the gap to Kugelpos' own published figures says whether the cost is ours (the
+runner's settings) or Kugelpos'. Brings the real services up with `kugeldrill kugelpos up`'s
+launcher (own state dir, always stopped), then for each round runs three load phases:
+
+* `kugelpos_client` — Kugelpos' own performance client, unmodified
+  (`services/cart/performance_tests`: its `setup_test_data.py` with the cart service's own
+  environment, then its `locustfile.py` with kugeldrill's Locust): 12 users, 3 items a cart,
+  no item or post-cancel waits (its `PERF_TEST_*` settings), 60 s. A "sale" is its cart
+  cycle (create, items, cancel), timed by bench/kugelpos_cycles.py listening beside it;
+* `kugeldrill_cartuser` — kugeldrill's CartUser (`locustfiles/pos.py`): complete cash sales
+  (create, 3 items, subtotal, payment, bill), 12 users, no waits, API-key mode as theirs;
+* `unloaded` — Kugelpos' client with 1 user: each request's own time, without queueing.
+
+Per phase: the endpoints' medians and p95 (Locust's CSV), completed sales/s and a sale's
+p50/p95, tranlog deliveries per subscriber (publishes/s), CPU seconds by process (each
+service with its workers, each sidecar, the MongoDB server, Redis, Toxiproxy; psutil) and
+per sale, the load generator's own CPU, the machine's load average, and how many requests
+each service answered per sale by route (Kugelpos' own request.log). After the rounds,
+unless `--no-compare`, a second deployment whose services parse a CA bundle for each HTTP
+client (`SSL_CERT_FILE`, what Kugelpos' containers do; the runner's setting is the lazily
+read CA directory, stack/native/trust.py) runs Kugelpos' client again: the fix's ratio.
+
+Figures are medians of the rounds; on a shared machine compare the CPU per sale and the
+ratios, not the wall-clock latencies. Writes bench/results/kugelpos.json (about 14 minutes
+with the defaults; `make bench-kugelpos`).
+
+    .venv/bin/python bench/kugelpos.py [--src ../shared/kugelpos-backend] [--rounds 3] [--seconds 60]
+        [--users 12] [--items 3] [--workers dev|prod] [--no-compare] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ["PATH"] = f"{ROOT / 'tools' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+
+from kugeldrill.ground.errors import DrillError  # noqa: E402
+from kugeldrill.ground.history import load_ops  # noqa: E402
+from kugeldrill.locustfiles.command import locust_command  # noqa: E402
+from kugeldrill.locustfiles.provision import provision  # noqa: E402
+from kugeldrill.stack.native.launcher import NativeKugelpos, NativeOptions, prepare  # noqa: E402
+from kugeldrill.stack.native.request_log import LoggedRequest, RequestLogReader, count_routes  # noqa: E402
+from kugeldrill.stack.native.usage import cpu_delta, cpu_seconds  # noqa: E402
+
+RESULT = ROOT / "bench" / "results" / "kugelpos.json"
+CYCLES = Path(__file__).resolve().parent / "kugelpos_cycles.py"
+PERF_TESTS = Path("services") / "cart" / "performance_tests"
+SUBSCRIBERS = ("report", "journal", "stock")
+ADD_ITEM = "POST /api/v1/carts/[cart_id]/lineItems (Add Item)"
+GOAL_ADD_ITEM_MS = 130.0
+# Kugelpos' own figures (deleted MULTI_PATTERN_PERFORMANCE_ANALYSIS.md, run 2025-10-21; research
+# kugelpos.md §2.3): API-key mode, Docker, real MongoDB 7.0, 20 users with 3 s between items.
+PUBLISHED = {"source": "Kugelpos MULTI_PATTERN_PERFORMANCE_ANALYSIS.md (git history, 2025-10-21), 20 users, "
+                       "API-key mode, Docker Compose, MongoDB 7.0, 3 s between item adds",
+             "median_ms": {"Add Item": 42, "Create Cart": 150, "Cancel Cart": 760},
+             "p95_ms": {"Add Item": 200}}
+DRAIN_STABLE_S, DRAIN_MAX_S = 3.0, 30.0
+
+
+def say(message: str) -> None:
+    print(f"bench/kugelpos: {message}", file=sys.stderr, flush=True)
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def median_of(values: list[Any]) -> float | None:
+    known = [v for v in values if isinstance(v, (int, float))]
+    return round(statistics.median(known), 3) if known else None
+
+
+# ---------------------------------------------------------------------- the deployment
+
+@contextmanager
+def deployment(args: argparse.Namespace, state_dir: Path, extra_env: dict[str, str]) -> Iterator[NativeKugelpos]:
+    """`kugeldrill kugelpos up` in-process (own state dir); stopped on every exit path."""
+    opts = NativeOptions(src=args.src, state_dir=state_dir, workers=args.workers, sidecar=args.sidecar,
+                         extra_env=extra_env, progress=say)
+    opts.validate()
+    native = NativeKugelpos.up(opts, prepare(opts))
+    try:
+        yield native
+    finally:
+        result = native.down()
+        say(f"down: {result.get('problems') or 'everything stopped'}")
+
+
+# ---------------------------------------------------------------------- the two clients
+
+class KugelposClient:
+    """Kugelpos' performance_tests, copied unmodified into a scratch folder (its setup writes
+    `terminals_config.json` beside the locustfile and `.env.test` three folders up)."""
+
+    def __init__(self, src: Path, work: Path, native: NativeKugelpos) -> None:
+        self.root = work / "kugelpos-perf"
+        self.dir = self.root / PERF_TESTS
+        shutil.copytree(Path(src) / PERF_TESTS, self.dir, ignore=shutil.ignore_patterns("results*", "__pycache__"))
+        services = native.state["services"]
+        self.cart_url = services["cart"]["url"]
+        self.python = Path(services["cart"]["env_dir"]) / "bin" / "python"  # `pipenv run python` in services/cart
+        self.urls = {"BASE_URL_ACCOUNT": services["account"]["url"],
+                     "BASE_URL_TERMINAL": services["terminal"]["url"] + "/api/v1",
+                     "BASE_URL_MASTER_DATA": services["master-data"]["url"] + "/api/v1"}
+        self.credentials: dict[str, str] = {}
+
+    def setup(self, terminals: int) -> None:
+        """Their `setup_test_data.py N`: tenant, store, N terminals opened, staff, 100 items."""
+        log = self.root / "setup.log"
+        with open(log, "w") as fh:
+            proc = subprocess.run([str(self.python), "setup_test_data.py", str(terminals)], cwd=self.dir,
+                                  env={**os.environ, **self.urls}, stdout=fh, stderr=subprocess.STDOUT, timeout=600)
+        if proc.returncode != 0 or not (self.dir / "terminals_config.json").is_file():
+            raise SystemExit(f"bench/kugelpos: Kugelpos' setup_test_data.py failed (exit {proc.returncode}); "
+                             f"log: {log}\n{log.read_text()[-1500:]}")
+        for line in (self.root / ".env.test").read_text().splitlines():
+            name, sep, value = line.partition("=")
+            if sep and name in ("API_KEY", "TENANT_ID"):
+                self.credentials[name] = value.strip().strip('"')
+
+    def run(self, users: int, seconds: int, items: int, out: Path) -> dict[str, Any]:
+        out.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.credentials, "BASE_URL_CART": self.cart_url,
+               "PERF_TEST_ITEMS_PER_CART": str(items), "PERF_TEST_ITEM_ADD_INTERVAL": "0",
+               "PERF_TEST_POST_CANCEL_WAIT": "0", "PERF_TEST_NUM_USERS": str(users),
+               "KUGELDRILL_CYCLES_OUT": str(out / "cycles.json")}
+        argv = [sys.executable, "-m", "locust", "-f", f"locustfile.py,{CYCLES}", "--host", self.cart_url,
+                "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{seconds}s", "--headless",
+                "--only-summary", "--csv", str(out / "locust")]
+        wall, client_cpu = run_client(argv, env, self.dir, out / "locust.log", seconds)
+        cycles = json.loads((out / "cycles.json").read_text())["cycles_seconds"] if (out / "cycles.json").exists() else []
+        return {"wall_seconds": wall, "client_cpu_seconds": client_cpu, "endpoints": endpoint_stats(out / "locust"),
+                "sales": len(cycles), "sale_seconds": cycles}
+
+
+class CartUserClient:
+    """kugeldrill's CartUser on its own provisioned tenant: complete cash sales, no waits."""
+
+    def __init__(self, work: Path, native: NativeKugelpos, users: int, items: int) -> None:
+        self.work = work / "kugeldrill-cartuser"
+        self.provision_file = self.work / "provision.json"
+        self.config = self.work / "load.json"
+        self.users, self.items = users, items
+        self.urls = {app: svc["url"] for app, svc in native.state["services"].items()}
+
+    def setup(self) -> None:
+        provision(self.urls, self.work, cart_terminals=self.users, cash_terminals=0, openclose_terminals=0)
+        self.config.write_text(json.dumps({
+            "auth": "api_key", "cart_weight": 1, "terminal_weight": 0, "openclose_weight": 0,
+            "variants": {"sale": 1, "cancel": 0, "void": 0, "return": 0},
+            "items_min": self.items, "items_max": self.items, "quantity_max": 1,
+            "cart_wait": [0, 0], "item_wait": [0, 0]}))
+
+    def run(self, users: int, seconds: int, out: Path) -> dict[str, Any]:
+        out.mkdir(parents=True, exist_ok=True)
+        run = locust_command(out, users=users, spawn_rate=users, run_time=f"{seconds}s", stop_timeout=10,
+                             load_config=self.config, provision_file=self.provision_file, csv=True, html=False)
+        wall, client_cpu = run_client(run.argv, run.env, out, out / "locust.log", seconds)
+        ops = load_ops(out / "history") if (out / "history").is_dir() else []
+        sales = [op.complete_mono - op.invoke_mono for op in ops
+                 if op.f == "sale" and op.outcome == "ok" and op.complete_mono is not None]
+        return {"wall_seconds": wall, "client_cpu_seconds": client_cpu, "endpoints": endpoint_stats(out / "locust"),
+                "sales": len(sales), "sale_seconds": sales,
+                "sales_not_ok": sum(1 for op in ops if op.f == "sale" and op.outcome != "ok")}
+
+
+def run_client(argv: list[str], env: dict[str, str], cwd: Path, log: Path, seconds: int) -> tuple[float, float]:
+    """Run a Locust process to its end: (wall seconds, its CPU seconds)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    with open(log, "w") as fh:
+        subprocess.run(argv, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, timeout=seconds + 180)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def endpoint_stats(prefix: Path) -> dict[str, dict[str, Any]]:
+    """Locust's `<prefix>_stats.csv` per request name: requests, failures, median, p95, mean (ms)."""
+    path = Path(f"{prefix}_stats.csv")
+    if not path.exists():
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for row in csv.DictReader(path.open()):
+        def num(key: str) -> float | None:
+            try:
+                return float(row[key])
+            except (KeyError, ValueError):
+                return None
+        out[row["Name"]] = {"requests": int(row["Request Count"]), "failures": int(row["Failure Count"]),
+                            "median_ms": num("50%"), "p95_ms": num("95%"), "mean_ms": num("Average Response Time")}
+    return out
+
+
+# ---------------------------------------------------------------------- one measured phase
+
+def drain(readers: dict[str, RequestLogReader]) -> dict[str, list[LoggedRequest]]:
+    """Wait until the subscribers stop receiving (the phase's tranlogs delivered), then read every log."""
+    last, stable_since, deadline = None, time.monotonic(), time.monotonic() + DRAIN_MAX_S
+    while time.monotonic() < deadline:
+        now = tuple(sum(1 for r in readers[app].since_mark() if r.route == "/api/v1/tranlog") for app in SUBSCRIBERS)
+        if now != last:
+            last, stable_since = now, time.monotonic()
+        elif time.monotonic() - stable_since >= DRAIN_STABLE_S:
+            break
+        time.sleep(0.5)
+    return {app: reader.since_mark() for app, reader in readers.items()}
+
+
+def measure(native: NativeKugelpos, name: str, users: int, load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one load phase with CPU by process, load average and each service's request log around it."""
+    readers = {app: RequestLogReader(Path(e["request_log"])) for app, e in native.state["services"].items()}
+    for reader in readers.values():
+        reader.mark()
+    load_start, cpu_before = os.getloadavg()[0], cpu_seconds(native.state)
+    figures = load()
+    load_end = os.getloadavg()[0]
+    logged = drain(readers)
+    cpu = cpu_delta(cpu_before, cpu_seconds(native.state))
+    return summarize_phase(name, users, figures, cpu, logged, (load_start, load_end))
+
+
+def summarize_phase(name: str, users: int, figures: dict[str, Any], cpu: dict[str, float | None],
+                    logged: dict[str, list[LoggedRequest]], loadavg: tuple[float, float]) -> dict[str, Any]:
+    wall = figures["wall_seconds"]
+    endpoints = figures["endpoints"]
+    total = endpoints.get("Aggregated", {})
+    requests = total.get("requests") or 0
+    sales = figures["sales"]
+    known_cpu = [v for v in cpu.values() if v is not None]
+    cpu_total = sum(known_cpu) if len(known_cpu) == len(cpu) else None  # a part unknown: the total is unknown
+    sale_s = figures["sale_seconds"]
+    deliveries = {app: sum(1 for r in logged.get(app, []) if r.method == "POST" and r.route == "/api/v1/tranlog")
+                  for app in SUBSCRIBERS}
+
+    def per(value: float | None, count: int) -> float | None:
+        return round(value * 1000 / count, 2) if value is not None and count else None
+
+    return {
+        "phase": name, "users": users, "wall_seconds": round(wall, 2),
+        "loadavg_1min": {"start": round(loadavg[0], 2), "end": round(loadavg[1], 2)},
+        "requests": requests, "failures": total.get("failures"),
+        "requests_per_s": round(requests / wall, 2) if wall else None,
+        "sales": sales, "sales_per_s": round(sales / wall, 3) if wall else None,
+        "sale_ms": {"p50": round(pct(sale_s, 0.5) * 1000, 1) if sale_s else None,
+                    "p95": round(pct(sale_s, 0.95) * 1000, 1) if sale_s else None},
+        "sales_not_ok": figures.get("sales_not_ok"),
+        "tranlog_deliveries": deliveries,
+        "publishes_per_s": round(statistics.median(deliveries.values()) / wall, 3) if wall else None,
+        "endpoints": {k: v for k, v in endpoints.items() if k != "Aggregated"},
+        "cpu_seconds": cpu, "cpu_seconds_total": round(cpu_total, 2) if cpu_total is not None else None,
+        "client_cpu_seconds": round(figures["client_cpu_seconds"], 2),
+        "cpu_ms_per_sale": {part: per(v, sales) for part, v in cpu.items()},
+        "cpu_ms_per_request": {part: per(v, requests) for part, v in cpu.items()},
+        "cpu_ms_per_request_total": per(cpu_total, requests),
+        "cpu_share": {part: round(v / cpu_total, 3) for part, v in cpu.items() if v is not None and cpu_total},
+        "calls": {app: dict(count_routes(reqs).most_common(8)) for app, reqs in logged.items() if reqs},
+        "calls_per_sale": {app: round(len(reqs) / sales, 2) for app, reqs in logged.items() if reqs and sales},
+        "calls_per_request": {app: round(len(reqs) / requests, 2) for app, reqs in logged.items() if reqs and requests},
+    }
+
+
+# ---------------------------------------------------------------------- rounds and summary
+
+def summarize_rounds(phases: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the rounds of one phase kind."""
+    if not phases:
+        return {}
+    first = phases[0]
+
+    def med(get: Callable[[dict[str, Any]], Any]) -> float | None:
+        return median_of([get(p) for p in phases])
+
+    names = sorted({n for p in phases for n in p["endpoints"]})
+    parts = list(first["cpu_seconds"])
+    return {
+        "rounds": len(phases), "users": first["users"],
+        "sales_per_s": med(lambda p: p["sales_per_s"]), "requests_per_s": med(lambda p: p["requests_per_s"]),
+        "publishes_per_s": med(lambda p: p["publishes_per_s"]),
+        "sale_ms": {"p50": med(lambda p: p["sale_ms"]["p50"]), "p95": med(lambda p: p["sale_ms"]["p95"])},
+        "failures": sum(p["failures"] or 0 for p in phases),
+        "endpoints": {n: {"median_ms": med(lambda p, n=n: p["endpoints"].get(n, {}).get("median_ms")),
+                          "p95_ms": med(lambda p, n=n: p["endpoints"].get(n, {}).get("p95_ms"))} for n in names},
+        "cpu_ms_per_sale": {part: med(lambda p, part=part: p["cpu_ms_per_sale"].get(part)) for part in parts},
+        "cpu_ms_per_request": {part: med(lambda p, part=part: p["cpu_ms_per_request"].get(part)) for part in parts},
+        "cpu_ms_per_request_total": med(lambda p: p["cpu_ms_per_request_total"]),
+        "cpu_share": {part: med(lambda p, part=part: p["cpu_share"].get(part)) for part in parts},
+        "calls_per_request": {app: med(lambda p, app=app: p["calls_per_request"].get(app))
+                              for app in first.get("calls_per_request", {})},
+        "loadavg_1min": med(lambda p: (p["loadavg_1min"]["start"] + p["loadavg_1min"]["end"]) / 2),
+    }
+
+
+def goal(summary: dict[str, Any], unloaded: dict[str, Any], cores: int) -> dict[str, Any]:
+    """The issue's goal (Add Item median <= 130 ms with Kugelpos' client) and, if missed, the measured why."""
+    add_item = (summary.get("endpoints", {}).get(ADD_ITEM) or {}).get("median_ms")
+    out: dict[str, Any] = {"add_item_median_ms_max": GOAL_ADD_ITEM_MS, "add_item_median_ms": add_item,
+                           "met": None if add_item is None else add_item <= GOAL_ADD_ITEM_MS,
+                           "unloaded_add_item_median_ms": (unloaded.get("endpoints", {}).get(ADD_ITEM) or {}).get("median_ms")}
+    cpu = summary.get("cpu_ms_per_request_total")
+    if out["met"] is False and cpu:
+        ranked = sorted(((v, k) for k, v in summary["cpu_ms_per_request"].items() if v), reverse=True)[:4]
+        calls = summary.get("calls_per_request", {})
+        out["why_not"] = (
+            f"{summary['users']} users without waits keep every service busy: a request waits behind the "
+            f"others, so the median follows users / throughput. The deployment spends {cpu:.0f} ms of CPU per "
+            f"client request ({', '.join(f'{k} {v:.0f}' for v, k in ranked)}), which caps {cores} cores at "
+            f"{cores * 1000 / cpu:.0f} requests/s; unloaded (1 user) Add Item takes "
+            f"{out['unloaded_add_item_median_ms']} ms. Per client request terminal answers "
+            f"{calls.get('terminal')} requests and master-data {calls.get('master-data')} (Kugelpos' API-key "
+            "check: kugel_common.security.get_terminal_info and the log_requests middleware of cart and "
+            "master-data each ask terminal's GET /api/v1/terminals/{id})."
+        )
+    return out
+
+
+def compare(main: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
+    """variant / runner ratios of the same client, same bench run."""
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 2) if a and b else None
+
+    main_add = (main.get("endpoints", {}).get(ADD_ITEM) or {}).get("median_ms")
+    var_add = (variant.get("endpoints", {}).get(ADD_ITEM) or {}).get("median_ms")
+    return {"cpu_ms_per_request": ratio(variant.get("cpu_ms_per_request_total"), main.get("cpu_ms_per_request_total")),
+            "add_item_median": ratio(var_add, main_add),
+            "sales_per_s": ratio(variant.get("sales_per_s"), main.get("sales_per_s"))}
+
+
+def run_rounds(args: argparse.Namespace, native: NativeKugelpos, work: Path, ours: bool) -> dict[str, list[dict[str, Any]]]:
+    theirs = KugelposClient(args.src, work, native)
+    theirs.setup(terminals=args.users)
+    cartuser = CartUserClient(work, native, args.users, args.items)
+    if ours:
+        cartuser.setup()
+    say(f"warm-up: Kugelpos' client, {args.users} users, {args.warmup}s (JIT, pools, workers)")
+    theirs.run(args.users, args.warmup, args.items, work / "warmup")
+    time.sleep(2)
+    phases: dict[str, list[dict[str, Any]]] = {"kugelpos_client": [], "kugeldrill_cartuser": [], "unloaded": []}
+
+    def phase(kind: str, users: int, seconds: int, load: Callable[[], dict[str, Any]]) -> None:
+        say(f"round {r}/{args.rounds}: {kind}, {users} user(s), {seconds}s")
+        done = measure(native, kind, users, load)
+        phases[kind].append(done)
+        say(f"  {done['sales_per_s']} sales/s, {done['requests_per_s']} requests/s, "
+            f"{done['cpu_ms_per_request_total']} ms CPU per request, load {done['loadavg_1min']}")
+
+    for r in range(1, args.rounds + 1):
+        phase("kugelpos_client", args.users, args.seconds,
+              lambda: theirs.run(args.users, args.seconds, args.items, work / f"r{r}-kugelpos"))
+        if ours:
+            phase("kugeldrill_cartuser", args.users, args.seconds,
+                  lambda: cartuser.run(args.users, args.seconds, work / f"r{r}-cartuser"))
+            phase("unloaded", 1, args.unloaded_seconds,
+                  lambda: theirs.run(1, args.unloaded_seconds, args.items, work / f"r{r}-unloaded"))
+    return phases
+
+
+def ca_bundle(native: NativeKugelpos) -> Path:
+    """certifi's bundle in the cart service's own environment: what its httpx parses per client by default."""
+    env_dir = Path(native.state["services"]["cart"]["env_dir"])
+    found = sorted(env_dir.glob("lib/python*/site-packages/certifi/cacert.pem"))
+    if not found:
+        raise SystemExit(f"bench/kugelpos: no certifi bundle in {env_dir} (use --no-compare)")
+    return found[0]
+
+
+def interrupt_on_signals() -> None:
+    """SIGTERM/SIGINT stop the deployments on the way out (a background shell hands SIGINT over ignored)."""
+    def handler(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--src", type=Path, default=Path(os.environ.get("KUGELPOS_SRC") or ROOT.parent / "shared" / "kugelpos-backend"))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--unloaded-seconds", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--users", type=int, default=12)
+    parser.add_argument("--items", type=int, default=3)
+    parser.add_argument("--workers", default="dev", help="dev | prod | APP=N,... (kugelpos up --workers)")
+    parser.add_argument("--sidecar", choices=["daprd", "standin"], default=None)
+    parser.add_argument("--no-compare", action="store_true", help="skip the CA-bundle-per-client comparison")
+    parser.add_argument("--out", type=Path, default=RESULT)
+    args = parser.parse_args(argv)
+    if min(args.rounds, args.seconds, args.users, args.items, args.unloaded_seconds, args.warmup) < 1:
+        parser.error("--rounds, --seconds, --users, --items, --unloaded-seconds and --warmup must be >= 1")
+    interrupt_on_signals()
+    cores = os.cpu_count() or 1
+    started = time.time()
+    result: dict[str, Any] = {
+        "bench": "kugelpos", "started_wall": started,
+        "machine": {"cpus": cores, "platform": platform.platform(), "loadavg_at_start": os.getloadavg()},
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "published": PUBLISHED,
+    }
+    with tempfile.TemporaryDirectory(prefix="kd-bench-kugelpos-") as tmp:
+        work = Path(tmp)
+        with deployment(args, work / "state", {}) as native:
+            result["deployment"] = {k: native.state.get(k) for k in ("checkout", "python", "sidecar", "workers")}
+            bundle_file = ca_bundle(native)
+            phases = run_rounds(args, native, work / "main", ours=True)
+        summary = {kind: summarize_rounds(done) for kind, done in phases.items()}
+        result.update(summary=summary, goal=goal(summary["kugelpos_client"], summary["unloaded"], cores),
+                      rounds=phases)
+        if not args.no_compare:
+            say("comparison: services that parse a CA bundle for each HTTP client (SSL_CERT_FILE), as in Kugelpos' containers")
+            with deployment(args, work / "state-bundle", {"SSL_CERT_FILE": str(bundle_file)}) as native:
+                bundle = run_rounds(args, native, work / "bundle", ours=False)["kugelpos_client"]
+            variant = summarize_rounds(bundle)
+            result["variants"] = {"ca_bundle_per_client": {
+                "what": "SSL_CERT_FILE set: httpx parses the CA bundle for every client Kugelpos builds "
+                        "(per request), as in Kugelpos' containers; the runner's setting reads the CA directory lazily",
+                "kugelpos_client": variant, "rounds": bundle,
+                "ratio_to_runner": compare(summary["kugelpos_client"], variant)}}
+    result["seconds"] = round(time.time() - started, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = args.out.with_suffix(".json.tmp")
+    tmp_out.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp_out, args.out)
+    k = summary["kugelpos_client"]
+    say(f"wrote {args.out} in {result['seconds']:.0f}s: Kugelpos' client {k.get('sales_per_s')} cycles/s, "
+        f"Add Item median {result['goal']['add_item_median_ms']} ms (goal <= {GOAL_ADD_ITEM_MS:.0f}), "
+        f"{k.get('cpu_ms_per_request_total')} ms CPU per request; CartUser "
+        f"{summary['kugeldrill_cartuser'].get('sales_per_s')} sales/s")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except DrillError as exc:  # a bad checkout, a part that did not start: one clear message
+        print(f"bench/kugelpos: error: {exc.render()}", file=sys.stderr)
+        sys.exit(2)
