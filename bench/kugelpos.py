@@ -18,17 +18,22 @@ Per phase: the endpoints' medians and p95 (Locust's CSV), completed sales/s and 
 p50/p95, tranlog deliveries per subscriber (publishes/s), CPU seconds by process (each
 service with its workers, each sidecar, the MongoDB server, Redis, Toxiproxy; psutil) and
 per sale, the load generator's own CPU, the machine's load average, and how many requests
-each service answered per sale by route (Kugelpos' own request.log). After the rounds,
-unless `--no-compare`, a second deployment whose services parse a CA bundle for each HTTP
-client (`SSL_CERT_FILE`, what Kugelpos' containers do; the runner's setting is the lazily
-read CA directory, stack/native/trust.py) runs Kugelpos' client again: the fix's ratio.
+each service answered per sale by route (Kugelpos' own request.log). After the rounds, each
+of `--variants` is a second deployment differing in one setting, running Kugelpos' client
+the same way; its ratios to the runner's figures say what that setting costs:
+
+* `ca-bundle` (default): the services parse a CA bundle for each HTTP client Kugelpos builds
+  (`SSL_CERT_FILE`, as in Kugelpos' containers) instead of the runner's lazily read CA
+  directory (stack/native/trust.py): the runner fix's ratio;
+* `info-logging`: Kugelpos' loggers at INFO instead of its logging.conf's DEBUG
+  (bench/kugelpos_info_logging/): what Kugelpos' own DEBUG logging costs.
 
 Figures are medians of the rounds; on a shared machine compare the CPU per sale and the
 ratios, not the wall-clock latencies. Writes bench/results/kugelpos.json (about 14 minutes
 with the defaults; `make bench-kugelpos`).
 
     .venv/bin/python bench/kugelpos.py [--src ../shared/kugelpos-backend] [--rounds 3] [--seconds 60]
-        [--users 12] [--items 3] [--workers dev|prod] [--no-compare] [--out PATH]
+        [--users 12] [--items 3] [--workers dev|prod] [--variants ca-bundle,info-logging|none] [--out PATH]
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import csv
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
@@ -173,7 +179,10 @@ class CartUserClient:
             "auth": "api_key", "cart_weight": 1, "terminal_weight": 0, "openclose_weight": 0,
             "variants": {"sale": 1, "cancel": 0, "void": 0, "return": 0},
             "items_min": self.items, "items_max": self.items, "quantity_max": 1,
-            "cart_wait": [0, 0], "item_wait": [0, 0]}))
+            "cart_wait": [0, 0], "item_wait": [0, 0],
+            # A sale is measured to its end: a busy machine answers a bill in seconds, and a
+            # timed-out bill (`info`) would not count as completed.
+            "network_timeout": 60.0}))
 
     def run(self, users: int, seconds: int, out: Path) -> dict[str, Any]:
         out.mkdir(parents=True, exist_ok=True)
@@ -231,17 +240,72 @@ def drain(readers: dict[str, RequestLogReader]) -> dict[str, list[LoggedRequest]
     return {app: reader.since_mark() for app, reader in readers.items()}
 
 
+class AppLogGrowth:
+    """How many records (and bytes) a service's `app.log` gained since `mark()` (Kugelpos'
+    logging.conf: one `YYYY-MM-DD HH:MM:SS,mmm [LEVEL] logger: message` record, maybe multi-line)."""
+
+    RECORD = re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] ", re.M)
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset = path, 0
+
+    def mark(self) -> None:
+        self.offset = self.path.stat().st_size if self.path.exists() else 0
+
+    def since_mark(self) -> dict[str, int]:
+        if not self.path.exists():
+            return {"records": 0, "debug": 0, "bytes": 0}
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read()
+        levels = [m.group(1) for m in self.RECORD.finditer(data)]
+        return {"records": len(levels), "debug": levels.count(b"DEBUG"), "bytes": len(data)}
+
+
 def measure(native: NativeKugelpos, name: str, users: int, load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run one load phase with CPU by process, load average and each service's request log around it."""
-    readers = {app: RequestLogReader(Path(e["request_log"])) for app, e in native.state["services"].items()}
-    for reader in readers.values():
-        reader.mark()
+    """Run one load phase with CPU by process, load average and each service's logs around it."""
+    services = native.state["services"]
+    readers = {app: RequestLogReader(Path(e["request_log"])) for app, e in services.items()}
+    app_logs = {app: AppLogGrowth(Path(e["app_log"])) for app, e in services.items()}
+    for marker in (*readers.values(), *app_logs.values()):
+        marker.mark()
     load_start, cpu_before = os.getloadavg()[0], cpu_seconds(native.state)
     figures = load()
     load_end = os.getloadavg()[0]
     logged = drain(readers)
     cpu = cpu_delta(cpu_before, cpu_seconds(native.state))
+    figures["app_log"] = {app: growth.since_mark() for app, growth in app_logs.items()}
     return summarize_phase(name, users, figures, cpu, logged, (load_start, load_end))
+
+
+_LOGGING_PROBE = """
+import logging, logging.config, os, sys, time
+os.chdir(sys.argv[2])
+sys.stdout = open("stdout.log", "a", buffering=1)  # the runner sends a service's stdout to a file
+logging.config.fileConfig(sys.argv[1])
+log, message, best = logging.getLogger("app.services.probe"), "x" * int(sys.argv[3]), None
+for _ in range(5):
+    t = time.process_time()
+    for i in range(2000):
+        log.debug("%s %d", message, i)
+    best = min(best or 1e9, (time.process_time() - t) / 2000)
+print(best * 1e6, file=sys.__stdout__)
+"""
+
+
+def logging_cost_us(native: NativeKugelpos, record_bytes: int) -> float | None:
+    """CPU microseconds one DEBUG record costs under Kugelpos' own logging.conf (stdout to a file and
+    app.log, as the services run), best of 5 x 2000 records in cart's environment: a unit cost that
+    machine load inflates far less than a phase's total, multiplied by the records a sale causes."""
+    cart = native.state["services"]["cart"]
+    conf = Path(cart["cwd"]) / "app" / "logging.conf"
+    with tempfile.TemporaryDirectory(prefix="kd-bench-logging-") as tmp:
+        proc = subprocess.run([str(Path(cart["env_dir"]) / "bin" / "python"), "-c", _LOGGING_PROBE, str(conf), tmp,
+                               str(max(20, record_bytes - 60))], capture_output=True, text=True, timeout=300)
+    try:
+        return round(float(proc.stdout.strip().splitlines()[-1]), 2)
+    except (ValueError, IndexError):
+        return None
 
 
 def summarize_phase(name: str, users: int, figures: dict[str, Any], cpu: dict[str, float | None],
@@ -281,6 +345,9 @@ def summarize_phase(name: str, users: int, figures: dict[str, Any], cpu: dict[st
         "calls": {app: dict(count_routes(reqs).most_common(8)) for app, reqs in logged.items() if reqs},
         "calls_per_sale": {app: round(len(reqs) / sales, 2) for app, reqs in logged.items() if reqs and sales},
         "calls_per_request": {app: round(len(reqs) / requests, 2) for app, reqs in logged.items() if reqs and requests},
+        "app_log": figures.get("app_log", {}),
+        "log_records_per_request": {app: round(g["records"] / requests, 1)
+                                    for app, g in figures.get("app_log", {}).items() if requests},
     }
 
 
@@ -311,6 +378,10 @@ def summarize_rounds(phases: list[dict[str, Any]]) -> dict[str, Any]:
         "cpu_share": {part: med(lambda p, part=part: p["cpu_share"].get(part)) for part in parts},
         "calls_per_request": {app: med(lambda p, app=app: p["calls_per_request"].get(app))
                               for app in first.get("calls_per_request", {})},
+        "log_records_per_request": {app: med(lambda p, app=app: p["log_records_per_request"].get(app))
+                                    for app in first.get("log_records_per_request", {})},
+        "log_bytes_per_record": med(lambda p: sum(g["bytes"] for g in p["app_log"].values())
+                                    / max(1, sum(g["records"] for g in p["app_log"].values()))),
         "loadavg_1min": med(lambda p: (p["loadavg_1min"]["start"] + p["loadavg_1min"]["end"]) / 2),
     }
 
@@ -336,6 +407,22 @@ def goal(summary: dict[str, Any], unloaded: dict[str, Any], cores: int) -> dict[
             "master-data each ask terminal's GET /api/v1/terminals/{id})."
         )
     return out
+
+
+def where_the_time_goes(summary: dict[str, Any], us_per_record: float | None) -> dict[str, Any]:
+    """CPU per client request by process, the internal calls behind it, and Kugelpos' DEBUG logging's
+    share estimated as records per request x one record's measured cost."""
+    records = summary.get("log_records_per_request", {})
+    logging_ms = {app: round(n * us_per_record / 1000, 2) for app, n in records.items()
+                  if n is not None and us_per_record is not None}
+    total = summary.get("cpu_ms_per_request_total")
+    return {
+        "cpu_ms_per_request": summary.get("cpu_ms_per_request"), "cpu_share": summary.get("cpu_share"),
+        "calls_per_request": summary.get("calls_per_request"),
+        "debug_logging": {"us_per_record": us_per_record, "bytes_per_record": summary.get("log_bytes_per_record"),
+                          "records_per_request": records, "ms_per_request": logging_ms,
+                          "share_of_cpu": round(sum(logging_ms.values()) / total, 3) if logging_ms and total else None},
+    }
 
 
 def compare(main: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
@@ -379,13 +466,30 @@ def run_rounds(args: argparse.Namespace, native: NativeKugelpos, work: Path, our
     return phases
 
 
-def ca_bundle(native: NativeKugelpos) -> Path:
+def ca_bundle_env(native: NativeKugelpos) -> dict[str, str]:
     """certifi's bundle in the cart service's own environment: what its httpx parses per client by default."""
     env_dir = Path(native.state["services"]["cart"]["env_dir"])
     found = sorted(env_dir.glob("lib/python*/site-packages/certifi/cacert.pem"))
     if not found:
-        raise SystemExit(f"bench/kugelpos: no certifi bundle in {env_dir} (use --no-compare)")
-    return found[0]
+        raise SystemExit(f"bench/kugelpos: no certifi bundle in {env_dir} (use --variants none)")
+    return {"SSL_CERT_FILE": str(found[0])}
+
+
+VARIANTS: dict[str, tuple[str, Callable[[NativeKugelpos], dict[str, str]]]] = {
+    "ca-bundle": ("SSL_CERT_FILE set: httpx parses the CA bundle for every client Kugelpos builds (per request), "
+                  "as in Kugelpos' containers; the runner's setting reads the CA directory lazily", ca_bundle_env),
+    "info-logging": ("Kugelpos' root and request loggers at INFO after its logging.conf (DEBUG) is applied: "
+                     "what its DEBUG logging costs", lambda _native: {
+                         "PYTHONPATH": str(Path(__file__).resolve().parent / "kugelpos_info_logging")}),
+}
+
+
+def parse_variants(spec: str) -> list[str]:
+    names = [] if spec == "none" else [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"bench/kugelpos: unknown variant(s) {unknown}; known: {', '.join(VARIANTS)} or none")
+    return names
 
 
 def interrupt_on_signals() -> None:
@@ -408,11 +512,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=3)
     parser.add_argument("--workers", default="dev", help="dev | prod | APP=N,... (kugelpos up --workers)")
     parser.add_argument("--sidecar", choices=["daprd", "standin"], default=None)
-    parser.add_argument("--no-compare", action="store_true", help="skip the CA-bundle-per-client comparison")
+    parser.add_argument("--variants", default="ca-bundle",
+                        help=f"comparison deployments after the rounds, comma-separated ({', '.join(VARIANTS)}) or none")
     parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args(argv)
     if min(args.rounds, args.seconds, args.users, args.items, args.unloaded_seconds, args.warmup) < 1:
         parser.error("--rounds, --seconds, --users, --items, --unloaded-seconds and --warmup must be >= 1")
+    variants = parse_variants(args.variants)
     interrupt_on_signals()
     cores = os.cpu_count() or 1
     started = time.time()
@@ -426,21 +532,22 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         with deployment(args, work / "state", {}) as native:
             result["deployment"] = {k: native.state.get(k) for k in ("checkout", "python", "sidecar", "workers")}
-            bundle_file = ca_bundle(native)
+            variant_env = {name: VARIANTS[name][1](native) for name in variants}
             phases = run_rounds(args, native, work / "main", ours=True)
-        summary = {kind: summarize_rounds(done) for kind, done in phases.items()}
+            summary = {kind: summarize_rounds(done) for kind, done in phases.items()}
+            us_per_record = logging_cost_us(native, int(summary["kugelpos_client"].get("log_bytes_per_record") or 200))
         result.update(summary=summary, goal=goal(summary["kugelpos_client"], summary["unloaded"], cores),
+                      where_the_time_goes=where_the_time_goes(summary["kugelpos_client"], us_per_record),
                       rounds=phases)
-        if not args.no_compare:
-            say("comparison: services that parse a CA bundle for each HTTP client (SSL_CERT_FILE), as in Kugelpos' containers")
-            with deployment(args, work / "state-bundle", {"SSL_CERT_FILE": str(bundle_file)}) as native:
-                bundle = run_rounds(args, native, work / "bundle", ours=False)["kugelpos_client"]
-            variant = summarize_rounds(bundle)
-            result["variants"] = {"ca_bundle_per_client": {
-                "what": "SSL_CERT_FILE set: httpx parses the CA bundle for every client Kugelpos builds "
-                        "(per request), as in Kugelpos' containers; the runner's setting reads the CA directory lazily",
-                "kugelpos_client": variant, "rounds": bundle,
-                "ratio_to_runner": compare(summary["kugelpos_client"], variant)}}
+        result["variants"] = {}
+        for name in variants:
+            what = VARIANTS[name][0]
+            say(f"variant {name}: {what}")
+            with deployment(args, work / f"state-{name}", variant_env[name]) as native:
+                done = run_rounds(args, native, work / name, ours=False)["kugelpos_client"]
+            figures = summarize_rounds(done)
+            result["variants"][name] = {"what": what, "env": variant_env[name], "kugelpos_client": figures,
+                                        "rounds": done, "ratio_to_runner": compare(summary["kugelpos_client"], figures)}
     result["seconds"] = round(time.time() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = args.out.with_suffix(".json.tmp")
