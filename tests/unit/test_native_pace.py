@@ -40,17 +40,17 @@ def _paths(capath: Path) -> ssl.DefaultVerifyPaths:
 def test_a_hashed_ca_directory_replaces_the_inherited_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     (tmp_path / "5ad8a5d6.0").write_text("")
     monkeypatch.setattr(trust.ssl, "get_default_verify_paths", lambda: _paths(tmp_path))
-    env = {"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt", "OTHER": "x"}
-    trust.apply_lazy_trust(env)
-    assert env == {"SSL_CERT_DIR": str(tmp_path), "OTHER": "x"}
+    env = trust.lazy_trust_env()
+    assert env == {"SSL_CERT_DIR": str(tmp_path)}
+    assert trust.scrubbed_for_trust(env) == ["SSL_CERT_FILE"]  # the inherited bundle would win in httpx
+    assert trust.scrubbed_for_trust({**env, "SSL_CERT_FILE": "/mine.pem"}) == []  # the user's own (--env) stays
 
 
 def test_without_a_hashed_directory_the_inherited_settings_stay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     (tmp_path / "ca-certificates.crt").write_text("")  # a bundle, not c_rehash links
     monkeypatch.setattr(trust.ssl, "get_default_verify_paths", lambda: _paths(tmp_path))
-    env = {"SSL_CERT_FILE": "/x.pem"}
-    trust.apply_lazy_trust(env)
-    assert env == {"SSL_CERT_FILE": "/x.pem"}
+    assert trust.lazy_trust_env() == {}
+    assert trust.scrubbed_for_trust({}) == []
 
 
 @pytest.mark.skipif(trust.ca_directory() is None, reason="this system has no hashed CA directory")
@@ -59,11 +59,29 @@ def test_with_the_runner_setting_an_http_client_parses_no_certificate_up_front(m
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     assert httpx.create_ssl_context().cert_store_stats()["x509_ca"] > 50
-    env: dict[str, str] = {"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"}
-    trust.apply_lazy_trust(env)
-    for name, value in env.items():
+    for name, value in trust.lazy_trust_env().items():
         monkeypatch.setenv(name, value)
     assert httpx.create_ssl_context().cert_store_stats()["x509_ca"] == 0
+
+
+def test_a_service_gets_the_ca_directory_and_not_the_launchers_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The service's record: SSL_CERT_DIR among its variables, the inherited SSL_CERT_FILE unset by its command."""
+    from kugeldrill.stack.native.launcher import _scrubbed, _service_env
+
+    (tmp_path / "5ad8a5d6.0").write_text("")
+    monkeypatch.setattr(trust.ssl, "get_default_verify_paths", lambda: _paths(tmp_path))
+    monkeypatch.setenv("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
+
+    class Checkout:
+        def db_prefix(self, app: str) -> str:
+            return SERVICES[app][1]
+
+    urls = {app: f"http://127.0.0.1:{40000 + i}" for i, app in enumerate(SERVICES)}
+    env = _service_env("account", Checkout(), "m", urls, {}, {}, pycache=tmp_path, locpath=tmp_path)
+    assert env["SSL_CERT_DIR"] == str(tmp_path) and "SSL_CERT_FILE" in _scrubbed(env)
+    mine = _service_env("account", Checkout(), "m", urls, {}, {"SSL_CERT_FILE": "/mine.pem"}, pycache=tmp_path,
+                        locpath=tmp_path)
+    assert "SSL_CERT_FILE" not in _scrubbed(mine)
 
 
 # ---------------------------------------------------------------------- --workers

@@ -12,8 +12,8 @@ context costs 0.1 ms.
 
 Nothing is verified either way: every service of the native runner speaks plain HTTP on
 loopback. The trust store stays the system's; only when it is loaded changes. The inherited
-`SSL_CERT_FILE` (which httpx would prefer) is dropped for the same reason; `--env
-SSL_CERT_FILE=...` still wins, since extra settings are applied last.
+`SSL_CERT_FILE` (which httpx would prefer) is not passed on; `--env SSL_CERT_FILE=...` still
+wins, since extra settings are applied last.
 """
 
 from __future__ import annotations
@@ -40,13 +40,16 @@ def ca_directory() -> Path | None:
     return None
 
 
-def apply_lazy_trust(env: dict[str, str]) -> None:
-    """Point `env` at the lazily read CA directory (and drop `SSL_CERT_FILE`), where the system has one.
-
-    Without such a directory the inherited settings are kept: the services then pay the
-    bundle's parse per client, as Kugelpos' containers do."""
+def lazy_trust_env() -> dict[str, str]:
+    """`SSL_CERT_DIR` for a service: the system's lazily read CA directory, or nothing where the
+    system has none (the services then pay the bundle's parse per client, as Kugelpos'
+    containers do)."""
     directory = ca_directory()
-    if directory is None:
-        return
-    env.pop("SSL_CERT_FILE", None)
-    env["SSL_CERT_DIR"] = str(directory)
+    return {"SSL_CERT_DIR": str(directory)} if directory is not None else {}
+
+
+def scrubbed_for_trust(env: dict[str, str]) -> list[str]:
+    """Inherited variables a service must not see given its variables `env`: the launcher's
+    `SSL_CERT_FILE` where `env` points at a CA directory and sets no bundle of its own (httpx
+    would prefer the inherited bundle)."""
+    return ["SSL_CERT_FILE"] if "SSL_CERT_DIR" in env and "SSL_CERT_FILE" not in env else []
