@@ -16,8 +16,9 @@ launcher (own state dir, always stopped), then for each round runs three load ph
 
 Per phase: the endpoints' medians and p95 (Locust's CSV), completed sales/s and a sale's
 p50/p95, tranlog deliveries per subscriber (publishes/s), CPU seconds by process (each
-service with its workers, each sidecar, the MongoDB server, Redis, Toxiproxy; psutil) and
-per sale, the load generator's own CPU, the machine's load average, and how many requests
+service with its workers, each sidecar, the MongoDB server, Redis, Toxiproxy; psutil; over
+the phase and until the subscribers stop receiving, less each part's CPU rate measured idle
+after the warm-up) and per sale, the load generator's own CPU, the machine's load average, and how many requests
 each service answered per sale by route (Kugelpos' own request.log). After the rounds, each
 of `--variants` is a second deployment differing in one setting, running Kugelpos' client
 the same way; its ratios to the runner's figures say what that setting costs:
@@ -54,6 +55,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +67,7 @@ from kugeldrill.ground.errors import DrillError  # noqa: E402
 from kugeldrill.ground.history import load_ops  # noqa: E402
 from kugeldrill.locustfiles.command import locust_command  # noqa: E402
 from kugeldrill.locustfiles.provision import provision  # noqa: E402
-from kugeldrill.stack.native.launcher import NativeKugelpos, NativeOptions, prepare  # noqa: E402
+from kugeldrill.stack.native.launcher import NativeKugelpos, NativeOptions, NativeStartError, prepare  # noqa: E402
 from kugeldrill.stack.native.request_log import LoggedRequest, RequestLogReader, count_routes  # noqa: E402
 from kugeldrill.stack.native.usage import cpu_delta, cpu_seconds  # noqa: E402
 
@@ -82,6 +84,7 @@ PUBLISHED = {"source": "Kugelpos MULTI_PATTERN_PERFORMANCE_ANALYSIS.md (git hist
              "median_ms": {"Add Item": 42, "Create Cart": 150, "Cancel Cart": 760},
              "p95_ms": {"Add Item": 200}}
 DRAIN_STABLE_S, DRAIN_MAX_S = 3.0, 30.0
+IDLE_SECONDS = 20.0
 
 
 def say(message: str) -> None:
@@ -108,7 +111,14 @@ def deployment(args: argparse.Namespace, state_dir: Path, extra_env: dict[str, s
     opts = NativeOptions(src=args.src, state_dir=state_dir, workers=args.workers, sidecar=args.sidecar,
                          extra_env=extra_env, progress=say)
     opts.validate()
-    native = NativeKugelpos.up(opts, prepare(opts))
+    prepared = prepare(opts)
+    try:
+        native = NativeKugelpos.up(opts, prepared)
+    except NativeStartError as exc:
+        # The free ports are chosen before the processes bind them: on a shared machine another
+        # program can take one in between. `up` has stopped what it started; one more try.
+        say(f"start failed ({exc.render().splitlines()[0]}); starting once more")
+        native = NativeKugelpos.up(opts, prepared)
     try:
         yield native
     finally:
@@ -194,7 +204,7 @@ class CartUserClient:
                  if op.f == "sale" and op.outcome == "ok" and op.complete_mono is not None]
         return {"wall_seconds": wall, "client_cpu_seconds": client_cpu, "endpoints": endpoint_stats(out / "locust"),
                 "sales": len(sales), "sale_seconds": sales,
-                "sales_not_ok": sum(1 for op in ops if op.f == "sale" and op.outcome != "ok")}
+                "sales_unfinished": sum(1 for op in ops if op.f == "sale" and op.outcome != "ok")}
 
 
 def run_client(argv: list[str], env: dict[str, str], cwd: Path, log: Path, seconds: int) -> tuple[float, float]:
@@ -262,19 +272,35 @@ class AppLogGrowth:
         return {"records": len(levels), "debug": levels.count(b"DEBUG"), "bytes": len(data)}
 
 
-def measure(native: NativeKugelpos, name: str, users: int, load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def idle_rates(native: NativeKugelpos, seconds: float) -> dict[str, float | None]:
+    """Each part's CPU per second with no load (pymongo monitors, schedulers, sidecars, JIT): what a
+    phase's CPU holds besides its requests, subtracted so that a slow phase is not charged for it."""
+    before, t0 = cpu_seconds(native.state), time.monotonic()
+    time.sleep(seconds)
+    spent = cpu_delta(before, cpu_seconds(native.state))
+    elapsed = time.monotonic() - t0
+    return {part: (round(v / elapsed, 5) if v is not None else None) for part, v in spent.items()}
+
+
+def measure(native: NativeKugelpos, name: str, users: int, load: Callable[[], dict[str, Any]],
+            idle: dict[str, float | None] | None = None) -> dict[str, Any]:
     """Run one load phase with CPU by process, load average and each service's logs around it."""
     services = native.state["services"]
     readers = {app: RequestLogReader(Path(e["request_log"])) for app, e in services.items()}
     app_logs = {app: AppLogGrowth(Path(e["app_log"])) for app, e in services.items()}
     for marker in (*readers.values(), *app_logs.values()):
         marker.mark()
-    load_start, cpu_before = os.getloadavg()[0], cpu_seconds(native.state)
+    load_start, cpu_before, t0 = os.getloadavg()[0], cpu_seconds(native.state), time.monotonic()
     figures = load()
     load_end = os.getloadavg()[0]
     logged = drain(readers)
-    cpu = cpu_delta(cpu_before, cpu_seconds(native.state))
+    raw = cpu_delta(cpu_before, cpu_seconds(native.state))
+    window = time.monotonic() - t0
     figures["app_log"] = {app: growth.since_mark() for app, growth in app_logs.items()}
+    figures["cpu_raw"], figures["cpu_window_seconds"] = raw, round(window, 2)
+    rates = idle or {}
+    cpu = {part: (None if v is None or (part in rates and rates[part] is None)
+                  else round(max(0.0, v - (rates.get(part) or 0.0) * window), 3)) for part, v in raw.items()}
     return summarize_phase(name, users, figures, cpu, logged, (load_start, load_end))
 
 
@@ -332,11 +358,13 @@ def summarize_phase(name: str, users: int, figures: dict[str, Any], cpu: dict[st
         "sales": sales, "sales_per_s": round(sales / wall, 3) if wall else None,
         "sale_ms": {"p50": round(pct(sale_s, 0.5) * 1000, 1) if sale_s else None,
                     "p95": round(pct(sale_s, 0.95) * 1000, 1) if sale_s else None},
-        "sales_not_ok": figures.get("sales_not_ok"),
+        "sales_unfinished": figures.get("sales_unfinished"),
         "tranlog_deliveries": deliveries,
         "publishes_per_s": round(statistics.median(deliveries.values()) / wall, 3) if wall else None,
         "endpoints": {k: v for k, v in endpoints.items() if k != "Aggregated"},
+        # CPU by part over the phase and its drain, less each part's idle rate over that window.
         "cpu_seconds": cpu, "cpu_seconds_total": round(cpu_total, 2) if cpu_total is not None else None,
+        "cpu_seconds_raw": figures.get("cpu_raw"), "cpu_window_seconds": figures.get("cpu_window_seconds"),
         "client_cpu_seconds": round(figures["client_cpu_seconds"], 2),
         "cpu_ms_per_sale": {part: per(v, sales) for part, v in cpu.items()},
         "cpu_ms_per_request": {part: per(v, requests) for part, v in cpu.items()},
@@ -437,7 +465,15 @@ def compare(main: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
             "sales_per_s": ratio(variant.get("sales_per_s"), main.get("sales_per_s"))}
 
 
-def run_rounds(args: argparse.Namespace, native: NativeKugelpos, work: Path, ours: bool) -> dict[str, list[dict[str, Any]]]:
+@dataclass
+class Rounds:
+    """Every measured phase by kind, and the idle CPU rates subtracted from them."""
+
+    phases: dict[str, list[dict[str, Any]]]
+    idle_cpu_per_second: dict[str, float | None]
+
+
+def run_rounds(args: argparse.Namespace, native: NativeKugelpos, work: Path, ours: bool) -> Rounds:
     theirs = KugelposClient(args.src, work, native)
     theirs.setup(terminals=args.users)
     cartuser = CartUserClient(work, native, args.users, args.items)
@@ -445,12 +481,14 @@ def run_rounds(args: argparse.Namespace, native: NativeKugelpos, work: Path, our
         cartuser.setup()
     say(f"warm-up: Kugelpos' client, {args.users} users, {args.warmup}s (JIT, pools, workers)")
     theirs.run(args.users, args.warmup, args.items, work / "warmup")
-    time.sleep(2)
+    time.sleep(5)  # the warm-up's deliveries settle
+    say(f"idle: {IDLE_SECONDS:.0f}s without load (each part's background CPU)")
+    idle = idle_rates(native, IDLE_SECONDS)
     phases: dict[str, list[dict[str, Any]]] = {"kugelpos_client": [], "kugeldrill_cartuser": [], "unloaded": []}
 
     def phase(kind: str, users: int, seconds: int, load: Callable[[], dict[str, Any]]) -> None:
         say(f"round {r}/{args.rounds}: {kind}, {users} user(s), {seconds}s")
-        done = measure(native, kind, users, load)
+        done = measure(native, kind, users, load, idle)
         phases[kind].append(done)
         say(f"  {done['sales_per_s']} sales/s, {done['requests_per_s']} requests/s, "
             f"{done['cpu_ms_per_request_total']} ms CPU per request, load {done['loadavg_1min']}")
@@ -463,7 +501,7 @@ def run_rounds(args: argparse.Namespace, native: NativeKugelpos, work: Path, our
                   lambda: cartuser.run(args.users, args.seconds, work / f"r{r}-cartuser"))
             phase("unloaded", 1, args.unloaded_seconds,
                   lambda: theirs.run(1, args.unloaded_seconds, args.items, work / f"r{r}-unloaded"))
-    return phases
+    return Rounds(phases, idle)
 
 
 def ca_bundle_env(native: NativeKugelpos) -> dict[str, str]:
@@ -533,18 +571,19 @@ def main(argv: list[str] | None = None) -> int:
         with deployment(args, work / "state", {}) as native:
             result["deployment"] = {k: native.state.get(k) for k in ("checkout", "python", "sidecar", "workers")}
             variant_env = {name: VARIANTS[name][1](native) for name in variants}
-            phases = run_rounds(args, native, work / "main", ours=True)
+            rounds = run_rounds(args, native, work / "main", ours=True)
+            phases = rounds.phases
             summary = {kind: summarize_rounds(done) for kind, done in phases.items()}
             us_per_record = logging_cost_us(native, int(summary["kugelpos_client"].get("log_bytes_per_record") or 200))
         result.update(summary=summary, goal=goal(summary["kugelpos_client"], summary["unloaded"], cores),
                       where_the_time_goes=where_the_time_goes(summary["kugelpos_client"], us_per_record),
-                      rounds=phases)
+                      idle_cpu_per_second=rounds.idle_cpu_per_second, rounds=phases)
         result["variants"] = {}
         for name in variants:
             what = VARIANTS[name][0]
             say(f"variant {name}: {what}")
             with deployment(args, work / f"state-{name}", variant_env[name]) as native:
-                done = run_rounds(args, native, work / name, ours=False)["kugelpos_client"]
+                done = run_rounds(args, native, work / name, ours=False).phases["kugelpos_client"]
             figures = summarize_rounds(done)
             result["variants"][name] = {"what": what, "env": variant_env[name], "kugelpos_client": figures,
                                         "rounds": done, "ratio_to_runner": compare(summary["kugelpos_client"], figures)}
