@@ -53,7 +53,7 @@ explore-check: setup
 kugelpos: setup
 	@$(VENV)/kugeldrill kugelpos up --prepare-only --src $(KUGELPOS_SRC)
 
-# The real Kugelpos' pace, natively (about 14 minutes): Kugelpos' own performance client and
+# The real Kugelpos' pace, natively (about 18 minutes): Kugelpos' own performance client and
 # kugeldrill's CartUser, CPU per sale by process, medians of 3 rounds: bench/results/kugelpos.json.
 bench-kugelpos: setup
 	@$(VENV)/python bench/kugelpos.py --src $(KUGELPOS_SRC)

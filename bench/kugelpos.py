@@ -30,8 +30,8 @@ the same way; its ratios to the runner's figures say what that setting costs:
   (bench/kugelpos_info_logging/): what Kugelpos' own DEBUG logging costs.
 
 Figures are medians of the rounds; on a shared machine compare the CPU per sale and the
-ratios, not the wall-clock latencies. Writes bench/results/kugelpos.json (about 14 minutes
-with the defaults; `make bench-kugelpos`).
+ratios, not the wall-clock latencies. Writes bench/results/kugelpos.json (about 18 minutes
+with the defaults, 23 with both variants; `make bench-kugelpos`).
 
     .venv/bin/python bench/kugelpos.py [--src ../shared/kugelpos-backend] [--rounds 3] [--seconds 60]
         [--users 12] [--items 3] [--workers dev|prod] [--variants ca-bundle,info-logging|none] [--out PATH]
