@@ -476,8 +476,8 @@ class Rounds:
 def run_rounds(args: argparse.Namespace, native: NativeKugelpos, work: Path, ours: bool) -> Rounds:
     theirs = KugelposClient(args.src, work, native)
     theirs.setup(terminals=args.users)
-    cartuser = CartUserClient(work, native, args.users, args.items)
-    if ours:
+    cartuser = CartUserClient(work, native, args.users, args.items) if ours else None
+    if cartuser is not None:
         cartuser.setup()
     say(f"warm-up: Kugelpos' client, {args.users} users, {args.warmup}s (JIT, pools, workers)")
     theirs.run(args.users, args.warmup, args.items, work / "warmup")
@@ -496,7 +496,7 @@ def run_rounds(args: argparse.Namespace, native: NativeKugelpos, work: Path, our
     for r in range(1, args.rounds + 1):
         phase("kugelpos_client", args.users, args.seconds,
               lambda: theirs.run(args.users, args.seconds, args.items, work / f"r{r}-kugelpos"))
-        if ours:
+        if cartuser is not None:
             phase("kugeldrill_cartuser", args.users, args.seconds,
                   lambda: cartuser.run(args.users, args.seconds, work / f"r{r}-cartuser"))
             phase("unloaded", 1, args.unloaded_seconds,
@@ -553,6 +553,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="ca-bundle",
                         help=f"comparison deployments after the rounds, comma-separated ({', '.join(VARIANTS)}) or none")
     parser.add_argument("--out", type=Path, default=RESULT)
+    parser.add_argument("--keep-work", action="store_true",
+                        help="keep the scratch folder (state dirs with every service's logs, Locust's CSVs, histories)")
     args = parser.parse_args(argv)
     if min(args.rounds, args.seconds, args.users, args.items, args.unloaded_seconds, args.warmup) < 1:
         parser.error("--rounds, --seconds, --users, --items, --unloaded-seconds and --warmup must be >= 1")
@@ -567,7 +569,9 @@ def main(argv: list[str] | None = None) -> int:
         "published": PUBLISHED,
     }
     with tempfile.TemporaryDirectory(prefix="kd-bench-kugelpos-") as tmp:
-        work = Path(tmp)
+        work = Path(tempfile.mkdtemp(prefix="kd-bench-kugelpos-work-")) if args.keep_work else Path(tmp)
+        if args.keep_work:
+            say(f"scratch folder (kept): {work}")
         with deployment(args, work / "state", {}) as native:
             result["deployment"] = {k: native.state.get(k) for k in ("checkout", "python", "sidecar", "workers")}
             variant_env = {name: VARIANTS[name][1](native) for name in variants}
