@@ -74,7 +74,7 @@ if ! command -v go >/dev/null 2>&1; then
     say "  Install Go >= 1.24 (go.dev/dl; with GOTOOLCHAIN=auto, the default, Go fetches the"
     say "  1.26 toolchain dapr $VERSION asks for) and re-run 'make setup', or put a daprd $VERSION"
     say "  binary (release asset daprd_linux_amd64.tar.gz) at $OUT."
-    say "  Until then drills run on the stand-in sidecar (kugeldrill stack up --sidecar standin)."
+    say "  Drills need it: every Dapr sidecar they start is daprd."
     exit 3
 fi
 

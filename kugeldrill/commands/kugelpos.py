@@ -39,9 +39,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="the Kugelpos checkout (its root, with services/); default $KUGELPOS_SRC")
     state_dir(up)
     up.add_argument("--target-out", type=Path, help="where to write the target file (default <state-dir>/kugelpos-target.yaml)")
-    up.add_argument("--sidecar", choices=["daprd", "standin"], default=None,
-                    help="Dapr sidecar for the Dapr apps: daprd (real Dapr, tools/bin/daprd) or standin "
-                         "(kugeldrill's own); default: daprd where installed, else standin")
     up.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="an extra environment variable for every service, e.g. a Kugelpos setting (repeatable)")
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for health (180)")
@@ -100,7 +97,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.src is None:
         raise ConfigError("kugelpos up needs --src PATH (a Kugelpos checkout) or $KUGELPOS_SRC")
     _interrupt_on_signals()
-    opts = NativeOptions(src=args.src, state_dir=args.state_dir, health_timeout=args.timeout, sidecar=args.sidecar,
+    opts = NativeOptions(src=args.src, state_dir=args.state_dir, health_timeout=args.timeout,
                          extra_env=_parse_env(args.env), progress=_say)
     opts.validate()
     prepared = prepare(opts)
@@ -202,6 +199,5 @@ def _print_status(status: dict[str, Any]) -> None:
 
 
 def _sidecars(status: dict[str, Any]) -> str:
-    """Which Dapr sidecar runs (a plain name in state files from before sidecar kinds)."""
-    sidecar = status.get("sidecar") or "standin"
-    return sidecar_line(sidecar) if isinstance(sidecar, dict) else str(sidecar)
+    """Which daprd runs beside the services."""
+    return sidecar_line(status.get("sidecar") or {})

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -35,11 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--republish-interval", type=float, default=300.0, help="seconds between republish runs (300)")
     up.add_argument("--republish-min-age", type=float, default=None,
                     help="only republish events older than this (default: the interval)")
-    up.add_argument("--sidecar", choices=["daprd", "standin"], default=None,
-                    help="Dapr sidecar beside each app: daprd (real Dapr, tools/bin/daprd) or standin "
-                         "(kugeldrill's own); default: daprd where installed, else standin")
     up.add_argument("--ack-model", choices=["1.18", "1.16"], default="1.18",
-                    help="Dapr ack model (1.18); with daprd, 1.16 runs tools/bin/daprd-1.16 (make daprd-1.16)")
+                    help="Dapr ack model (1.18): 1.18 runs tools/bin/daprd (make setup), 1.16 tools/bin/daprd-1.16 "
+                         "(make daprd-1.16)")
     up.add_argument("--defect", action="append", default=[], metavar="NAME",
                     help="switch on one documented defect (repeatable)")
     up.add_argument("--crash-before-effect-every", type=int, default=0, metavar="N",
@@ -92,7 +89,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         breaker_half_open_max_calls=args.half_open_calls,
         republish_interval_seconds=args.republish_interval,
         republish_min_age_seconds=args.republish_min_age,
-        sidecar=args.sidecar,
         ack_model=args.ack_model,
         defects=list(args.defect),
         crash_before_effect_every=args.crash_before_effect_every,
@@ -104,9 +100,6 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     stack = Stack.up(opts)
     status = stack.status(probe=False)
-    note = status["sidecar"].get("note")
-    if note:
-        print(f"note: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps(status, indent=2))
     else:
@@ -221,8 +214,6 @@ def _print_urls(status: dict[str, Any]) -> None:
 def _print_status(status: dict[str, Any]) -> None:
     print(f"state: {status['state_file']} ({status['status']})")
     print(f"  {'sidecars':20s} {sidecar_line(status['sidecar'])}")
-    if status["sidecar"].get("note"):
-        print(f"  {'':20s} {status['sidecar']['note']}")
 
     print_part("redis", status["redis"])
     print_part("toxiproxy", status["toxiproxy"])

@@ -31,7 +31,7 @@ STACK_START = StartFailure()
 
 
 #: What a part logs when a port it was given is taken: the kernel's words (redis, toxiproxy,
-#: the stand-in's sidecar, uvicorn) and daprd's, which does not name the cause.
+#: uvicorn) and daprd's, which does not name the cause.
 PORT_TAKEN_MARKERS = ("address already in use", "could not listen on any endpoint")
 
 

@@ -31,7 +31,7 @@ def proxy_name(link: str) -> str:
 @dataclass(frozen=True)
 class SidecarPorts:
     """A sidecar's own listeners. daprd binds all four (its defaults 3500/50001/9090 would
-    collide between five sidecars); the stand-in sidecar serves everything on `http`."""
+    collide between five sidecars)."""
 
     http: int
     grpc: int

@@ -1,8 +1,7 @@
-"""Ack models on a real redis-server (dapr.md §2.6, §3.4): redelivery after processingTimeout
-in the ≤1.16 model; loss without retry vs retry with Resiliency in the ≥1.17 model.
-
-Every test runs against both sidecars (`sidecar_kind`); the ≤1.16 tests run on daprd only
-where daprd 1.16 is built (`make daprd-1.16`)."""
+"""The Dapr contract of acknowledgement, pinned on real daprd and real Redis
+(docs/dapr-contract.md §5): redelivery after processingTimeout on daprd 1.16 (opt-in,
+`make daprd-1.16`); loss without retry vs retry with Resiliency on daprd 1.18; the
+dead-letter topic."""
 
 from __future__ import annotations
 
@@ -13,9 +12,8 @@ import httpx
 import pytest
 import redis
 
+from daprapp import Answer, RecordingApp, fail_first, fixed, start_daprd
 from kugeldrill.stack.launch.process import wait_for
-from conftest import require_daprd
-from kugeldrill.stack.sidecar.testing import Answer, RecordingApp, fail_first, fixed, start_sidecar
 
 pytestmark = pytest.mark.integration
 
@@ -37,12 +35,10 @@ def wait_until(predicate, timeout: float) -> bool:
     return wait_for(predicate, timeout) or bool(predicate())
 
 
-def test_116_failed_message_is_redelivered_after_processing_timeout(tmp_path: Path, redis_server, sidecar_kind: str):
-    if sidecar_kind == "daprd":
-        require_daprd("1.16")  # the <= 1.16 ack model is daprd 1.16 (make daprd-1.16)
+def test_116_failed_message_is_redelivered_after_processing_timeout(tmp_path: Path, redis_server, daprd_116):
     app = RecordingApp(subscriptions=SUB, responder=fail_first(2, Answer(500))).start()
-    sc = start_sidecar(tmp_path, kind=sidecar_kind, redis_port=redis_server.port, app_id="journal", app=app, ack_model="1.16",
-                       processing_timeout="1s", redeliver_interval_ms=200, resiliency=False)
+    sc = start_daprd(tmp_path, daprd_116, redis_port=redis_server.port, app_id="journal", app=app,
+                     processing_timeout="1s", redeliver_interval_ms=200, resiliency=False)
     try:
         publish(sc.url, {"n": 1})
         assert app.wait_for(lambda a: len(a.deliveries) >= 3, 20)
@@ -57,12 +53,10 @@ def test_116_failed_message_is_redelivered_after_processing_timeout(tmp_path: Pa
         app.stop()
 
 
-def test_116_app_down_message_waits_and_is_delivered_when_app_returns(tmp_path: Path, redis_server, sidecar_kind: str):
-    if sidecar_kind == "daprd":
-        require_daprd("1.16")  # the <= 1.16 ack model is daprd 1.16 (make daprd-1.16)
+def test_116_app_down_message_waits_and_is_delivered_when_app_returns(tmp_path: Path, redis_server, daprd_116):
     app = RecordingApp(subscriptions=SUB).start()
-    sc = start_sidecar(tmp_path, kind=sidecar_kind, redis_port=redis_server.port, app_id="report", app=app, ack_model="1.16",
-                       processing_timeout="1s", redeliver_interval_ms=200, resiliency=False)
+    sc = start_daprd(tmp_path, daprd_116, redis_port=redis_server.port, app_id="report", app=app,
+                     processing_timeout="1s", redeliver_interval_ms=200, resiliency=False)
     app.stop()
     back = None
     try:
@@ -78,10 +72,10 @@ def test_116_app_down_message_waits_and_is_delivered_when_app_returns(tmp_path: 
             back.stop()
 
 
-def test_118_failure_without_resiliency_is_acked_and_lost(tmp_path: Path, redis_server, sidecar_kind: str):
+def test_118_failure_without_resiliency_is_acked_and_lost(tmp_path: Path, redis_server, daprd):
     app = RecordingApp(subscriptions=SUB, responder=fail_first(1, Answer(500))).start()
-    sc = start_sidecar(tmp_path, kind=sidecar_kind, redis_port=redis_server.port, app_id="journal", app=app, ack_model="1.18",
-                       processing_timeout="1s", redeliver_interval_ms=200, resiliency=False)
+    sc = start_daprd(tmp_path, daprd, redis_port=redis_server.port, app_id="journal", app=app,
+                     processing_timeout="1s", redeliver_interval_ms=200, resiliency=False)
     try:
         publish(sc.url, {"n": 3})
         assert app.wait_for(lambda a: len(a.deliveries) == 1, 10)
@@ -95,10 +89,10 @@ def test_118_failure_without_resiliency_is_acked_and_lost(tmp_path: Path, redis_
         app.stop()
 
 
-def test_118_inbound_resiliency_retries_then_acks(tmp_path: Path, redis_server, sidecar_kind: str):
+def test_118_inbound_resiliency_retries_then_acks(tmp_path: Path, redis_server, daprd):
     app = RecordingApp(subscriptions=SUB, responder=fail_first(2, Answer(503))).start()
-    sc = start_sidecar(tmp_path, kind=sidecar_kind, redis_port=redis_server.port, app_id="stock", app=app, ack_model="1.18",
-                       processing_timeout="30s", resiliency=True, retry_duration="100ms", retry_max_retries=5)
+    sc = start_daprd(tmp_path, daprd, redis_port=redis_server.port, app_id="stock", app=app,
+                     processing_timeout="30s", resiliency=True, retry_duration="100ms", retry_max_retries=5)
     try:
         publish(sc.url, {"n": 4})
         assert app.wait_for(lambda a: len(a.deliveries) >= 3, 10)
@@ -114,10 +108,10 @@ def test_118_inbound_resiliency_retries_then_acks(tmp_path: Path, redis_server, 
         app.stop()
 
 
-def test_118_retries_exhausted_is_lost(tmp_path: Path, redis_server, sidecar_kind: str):
+def test_118_retries_exhausted_is_lost(tmp_path: Path, redis_server, daprd):
     app = RecordingApp(subscriptions=SUB, responder=fixed(Answer(200, b'{"status":"RETRY"}'))).start()
-    sc = start_sidecar(tmp_path, kind=sidecar_kind, redis_port=redis_server.port, app_id="stock", app=app, ack_model="1.18",
-                       processing_timeout="30s", resiliency=True, retry_duration="50ms", retry_max_retries=2)
+    sc = start_daprd(tmp_path, daprd, redis_port=redis_server.port, app_id="stock", app=app,
+                     processing_timeout="30s", resiliency=True, retry_duration="50ms", retry_max_retries=2)
     try:
         publish(sc.url, {"n": 5})
         assert app.wait_for(lambda a: len(a.deliveries) >= 3, 10)
@@ -129,11 +123,11 @@ def test_118_retries_exhausted_is_lost(tmp_path: Path, redis_server, sidecar_kin
         app.stop()
 
 
-def test_118_handler_slower_than_processing_timeout_stays_pending(tmp_path: Path, redis_server, sidecar_kind: str):
+def test_118_handler_slower_than_processing_timeout_stays_pending(tmp_path: Path, redis_server, daprd):
     slow_fail = Answer(500, delay=1.3)
     app = RecordingApp(subscriptions=SUB, responder=fail_first(1, slow_fail)).start()
-    sc = start_sidecar(tmp_path, kind=sidecar_kind, redis_port=redis_server.port, app_id="report", app=app, ack_model="1.18",
-                       processing_timeout="1s", redeliver_interval_ms=200, resiliency=False)
+    sc = start_daprd(tmp_path, daprd, redis_port=redis_server.port, app_id="report", app=app,
+                     processing_timeout="1s", redeliver_interval_ms=200, resiliency=False)
     try:
         publish(sc.url, {"n": 6})
         assert app.wait_for(lambda a: len(a.deliveries) >= 2, 15)  # expired context → not acked → reclaimed
@@ -143,11 +137,11 @@ def test_118_handler_slower_than_processing_timeout_stays_pending(tmp_path: Path
         app.stop()
 
 
-def test_dead_letter_topic_gets_the_original_bytes(tmp_path: Path, redis_server, sidecar_kind: str):
+def test_dead_letter_topic_gets_the_original_bytes(tmp_path: Path, redis_server, daprd):
     subs = [dict(SUB[0], deadLetterTopic="topic-tranlog-dlq")]
     app = RecordingApp(subscriptions=subs, responder=fixed(Answer(500))).start()
-    sc = start_sidecar(tmp_path, kind=sidecar_kind, redis_port=redis_server.port, app_id="journal", app=app, ack_model="1.18",
-                       resiliency=False)
+    sc = start_daprd(tmp_path, daprd, redis_port=redis_server.port, app_id="journal", app=app,
+                     resiliency=False)
     r = redis.Redis(port=redis_server.port, socket_timeout=5)
     try:
         publish(sc.url, {"n": 7})
