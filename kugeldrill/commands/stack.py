@@ -1,4 +1,4 @@
-"""`kugeldrill stack up|down|status|logs`: the embedded stand-in from the command line.
+"""`kugeldrill stack up|down|status|logs|process`: the embedded stack from the command line.
 
 `up` returns once every part is healthy; the processes keep running detached and are
 found again through `<state-dir>/stack.json` by `down`, `status` and `logs`.
@@ -19,7 +19,7 @@ DEFAULT_STATE_DIR = Path(".kugeldrill")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("stack", help="start, inspect and stop the embedded Kugelpos stand-in")
+    parser = subparsers.add_parser("stack", help="start, inspect and stop the embedded stack (the stand-in services beside real daprd)")
     sub = parser.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
 
     def state_dir(p: argparse.ArgumentParser) -> None:

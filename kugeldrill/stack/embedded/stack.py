@@ -129,7 +129,7 @@ class Stack(RecordedDeployment):
         may still be writing: only after a `down()` that stopped everything."""
         result = self.launcher.down_result
         if result is None or result.get("problems") or result.get("ports_left"):
-            raise DrillError("the stand-in's databases are dropped only after a clean 'down'")
+            raise DrillError("the stand-in services' databases are dropped only after a clean 'down'")
         dropped = []
         for entry in (self.state.get("services") or {}).values():
             data_dir = entry.get("data_dir")

@@ -10,13 +10,13 @@ from kugeldrill.ground.errors import DrillError
 
 
 class StackStartError(DrillError):
-    """A part of the stand-in failed to start; the message names it and shows its log tail."""
+    """A part of the embedded stack failed to start; the message names it and shows its log tail."""
 
 
 @dataclass(frozen=True)
 class StartFailure:
     """How one launcher words a failed start: its error type, what it calls the thing being
-    started (the stand-in's "stack", the native runner's "native Kugelpos"), and how many log
+    started (the embedded stack's "stack", the native runner's "native Kugelpos"), and how many log
     lines it quotes. The start-up steps in `launch/` are shared; their errors name the launcher."""
 
     error: type[DrillError] = StackStartError
