@@ -130,6 +130,12 @@ class RecordingApp:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def __enter__(self) -> "RecordingApp":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
     # -- inspection ---------------------------------------------------------------
     def events(self, path: str | None = None) -> list[dict[str, Any]]:
         with self._lock:

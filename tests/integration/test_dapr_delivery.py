@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -142,70 +144,52 @@ def test_publish_errors(tmp_path: Path, redis_server, daprd):
         sc.stop()
 
 
-def _fanout(tmp_path: Path, redis_port: int, defects: list[str], daprd, count: int = 30):
-    apps, sidecars = {}, {}
-    try:
+@contextmanager
+def _fanout(tmp_path: Path, redis_port: int, defects: list[str], daprd,
+            count: int = 30) -> Iterator[dict[str, RecordingApp]]:
+    """report and journal subscribed to topic-tranlog, `count` events published through
+    report's daprd; yields the two apps, stops everything afterwards."""
+    with ExitStack() as stack:
+        apps: dict[str, RecordingApp] = {}
+        sidecars = {}
         for app_id in ("report", "journal"):
-            apps[app_id] = RecordingApp(subscriptions=[{"pubsubname": PUBSUB, "topic": "topic-tranlog",
-                                                        "route": "/api/v1/tranlog"}]).start()
-            sidecars[app_id] = start_daprd(tmp_path, daprd, redis_port=redis_port, app_id=app_id,
-                                           app=apps[app_id], defects=defects)
-        publisher = sidecars["report"]
-        sent = []
+            apps[app_id] = stack.enter_context(RecordingApp(subscriptions=[
+                {"pubsubname": PUBSUB, "topic": "topic-tranlog", "route": "/api/v1/tranlog"}]).start())
+            sidecars[app_id] = stack.enter_context(start_daprd(tmp_path, daprd, redis_port=redis_port, app_id=app_id,
+                                                               app=apps[app_id], defects=defects))
         for i in range(count):
-            resp = publish(publisher.url, "topic-tranlog", {"i": i})
-            assert resp.status_code == 204
-            sent.append(i)
+            assert publish(sidecars["report"].url, "topic-tranlog", {"i": i}).status_code == 204
             time.sleep(0.01)
-        return apps, sidecars, count
-    except Exception:
-        for sc in sidecars.values():
-            sc.stop()
-        for app in apps.values():
-            app.stop()
-        raise
+        yield apps
 
 
 def test_distinct_groups_each_receive_every_message(tmp_path: Path, redis_server, daprd):
-    apps, sidecars, count = _fanout(tmp_path, redis_server.port, [], daprd)
-    try:
+    with _fanout(tmp_path, redis_server.port, [], daprd, count=30) as apps:
         for app in apps.values():
-            assert app.wait_for(lambda a: len(set(a.ids())) == count, 20)
+            assert app.wait_for(lambda a: len(set(a.ids())) == 30, 20)
         assert set(apps["report"].ids()) == set(apps["journal"].ids())
         groups = {g["name"] for g in redis.Redis(port=redis_server.port).xinfo_groups("topic-tranlog")}
         assert groups == {b"report", b"journal"}
-    finally:
-        for sc in sidecars.values():
-            sc.stop()
-        for app in apps.values():
-            app.stop()
 
 
 def test_shared_consumer_id_splits_messages(tmp_path: Path, redis_server, daprd):
-    apps, sidecars, count = _fanout(tmp_path, redis_server.port, ["shared_consumer_id"], daprd)
-    try:
+    with _fanout(tmp_path, redis_server.port, ["shared_consumer_id"], daprd, count=30) as apps:
         both = lambda: len(apps["report"].ids()) + len(apps["journal"].ids())  # noqa: E731
-        assert wait_until(lambda: both() >= count, 20)
+        assert wait_until(lambda: both() >= 30, 20)
         time.sleep(0.5)
         report, journal = set(apps["report"].ids()), set(apps["journal"].ids())
-        assert len(report | journal) == count and not (report & journal)
+        assert len(report | journal) == 30 and not (report & journal)
         assert report and journal, "both competing consumers should get a share"
         groups = {g["name"] for g in redis.Redis(port=redis_server.port).xinfo_groups("topic-tranlog")}
         assert groups == {b"kugelpos-tranlog-consumer"}
-    finally:
-        for sc in sidecars.values():
-            sc.stop()
-        for app in apps.values():
-            app.stop()
 
 
 def test_concurrency_bounds_parallel_deliveries(tmp_path: Path, redis_server, daprd):
     hold = 0.4
-    app = RecordingApp(subscriptions=[{"pubsubname": PUBSUB, "topic": "topic-tranlog", "route": "/t"}],
-                       responder=lambda delivery, nth: Answer(200, delay=hold)).start()
-    sc = start_daprd(tmp_path, daprd, redis_port=redis_server.port, app_id="stock", app=app, concurrency=2,
-                     queue_depth=4)
-    try:
+    with (RecordingApp(subscriptions=[{"pubsubname": PUBSUB, "topic": "topic-tranlog", "route": "/t"}],
+                       responder=lambda delivery, nth: Answer(200, delay=hold)).start() as app,
+          start_daprd(tmp_path, daprd, redis_port=redis_server.port, app_id="stock", app=app, concurrency=2,
+                      queue_depth=4) as sc):
         for i in range(6):
             assert publish(sc.url, "topic-tranlog", {"i": i}).status_code == 204
         assert app.wait_for(lambda a: len(a.deliveries) == 6, 20)
@@ -213,9 +197,6 @@ def test_concurrency_bounds_parallel_deliveries(tmp_path: Path, redis_server, da
         overlap = max(sum(1 for s in starts if t - hold < s <= t) for t in starts)
         assert overlap == 2, starts  # two workers, each busy for `hold` seconds per message
         assert starts[-1] - starts[0] >= 2 * hold * 0.9
-    finally:
-        sc.stop()
-        app.stop()
 
 
 def test_declarative_subscription_files_and_raw_payload(tmp_path: Path, redis_server, daprd):

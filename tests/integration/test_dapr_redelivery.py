@@ -36,10 +36,9 @@ def wait_until(predicate, timeout: float) -> bool:
 
 
 def test_116_failed_message_is_redelivered_after_processing_timeout(tmp_path: Path, redis_server, daprd_116):
-    app = RecordingApp(subscriptions=SUB, responder=fail_first(2, Answer(500))).start()
-    sc = start_daprd(tmp_path, daprd_116, redis_port=redis_server.port, app_id="journal", app=app,
-                     processing_timeout="1s", redeliver_interval_ms=200, resiliency=False)
-    try:
+    with (RecordingApp(subscriptions=SUB, responder=fail_first(2, Answer(500))).start() as app,
+          start_daprd(tmp_path, daprd_116, redis_port=redis_server.port, app_id="journal", app=app,
+                      processing_timeout="1s", redeliver_interval_ms=200, resiliency=False) as sc):
         publish(sc.url, {"n": 1})
         assert app.wait_for(lambda a: len(a.deliveries) >= 3, 20)
         assert len(set(app.ids())) == 1  # the same CloudEvent id every time
@@ -48,9 +47,6 @@ def test_116_failed_message_is_redelivered_after_processing_timeout(tmp_path: Pa
         assert wait_until(lambda: pending(redis_server.port, "journal") == 0, 10)
         time.sleep(1.5)
         assert len(app.deliveries) == 3  # acked after the success: no further redelivery
-    finally:
-        sc.stop()
-        app.stop()
 
 
 def test_116_app_down_message_waits_and_is_delivered_when_app_returns(tmp_path: Path, redis_server, daprd_116):
@@ -73,10 +69,9 @@ def test_116_app_down_message_waits_and_is_delivered_when_app_returns(tmp_path: 
 
 
 def test_118_failure_without_resiliency_is_acked_and_lost(tmp_path: Path, redis_server, daprd):
-    app = RecordingApp(subscriptions=SUB, responder=fail_first(1, Answer(500))).start()
-    sc = start_daprd(tmp_path, daprd, redis_port=redis_server.port, app_id="journal", app=app,
-                     processing_timeout="1s", redeliver_interval_ms=200, resiliency=False)
-    try:
+    with (RecordingApp(subscriptions=SUB, responder=fail_first(1, Answer(500))).start() as app,
+          start_daprd(tmp_path, daprd, redis_port=redis_server.port, app_id="journal", app=app,
+                      processing_timeout="1s", redeliver_interval_ms=200, resiliency=False) as sc):
         publish(sc.url, {"n": 3})
         assert app.wait_for(lambda a: len(a.deliveries) == 1, 10)
         assert wait_until(lambda: pending(redis_server.port, "journal") == 0, 10)
@@ -84,57 +79,39 @@ def test_118_failure_without_resiliency_is_acked_and_lost(tmp_path: Path, redis_
         assert len(app.deliveries) == 1
         log = sc.log_file.read_text()
         assert "retriable error returned from app while processing pub/sub event" in log
-    finally:
-        sc.stop()
-        app.stop()
 
 
-def test_118_inbound_resiliency_retries_then_acks(tmp_path: Path, redis_server, daprd):
-    app = RecordingApp(subscriptions=SUB, responder=fail_first(2, Answer(503))).start()
-    sc = start_daprd(tmp_path, daprd, redis_port=redis_server.port, app_id="stock", app=app,
-                     processing_timeout="30s", resiliency=True, retry_duration="100ms", retry_max_retries=5)
-    try:
+@pytest.mark.parametrize("responder,max_retries,samples", [
+    # retried inside one attempt until the app succeeds, then acked
+    (fail_first(2, Answer(503)), 5, {"retry": 2, "success": 1}),
+    # 1 + maxRetries deliveries, then acked: lost; the final failure adds one more retry sample
+    (fixed(Answer(200, b'{"status":"RETRY"}')), 2, {"retry": 4}),
+], ids=["retries-then-acks", "retries-exhausted-is-lost"])
+def test_118_inbound_resiliency_retries_then_acks(tmp_path: Path, redis_server, daprd, responder, max_retries: int,
+                                                  samples: dict[str, int]):
+    with (RecordingApp(subscriptions=SUB, responder=responder).start() as app,
+          start_daprd(tmp_path, daprd, redis_port=redis_server.port, app_id="stock", app=app,
+                      processing_timeout="30s", resiliency=True, retry_duration="50ms",
+                      retry_max_retries=max_retries) as sc):
         publish(sc.url, {"n": 4})
         assert app.wait_for(lambda a: len(a.deliveries) >= 3, 10)
         assert wait_until(lambda: pending(redis_server.port, "stock") == 0, 10)
         time.sleep(0.5)
         assert len(app.deliveries) == 3 and len(set(app.ids())) == 1
         metrics = httpx.get(sc.metrics_url, timeout=5).text
-        assert 'process_status="retry",status="retry",topic="topic-tranlog"} 2' in metrics
-        assert 'process_status="success",status="success",topic="topic-tranlog"} 1' in metrics
+        for status, count in samples.items():
+            assert f'process_status="{status}",status="{status}",topic="topic-tranlog"}} {count}' in metrics, metrics
         assert "dapr_resiliency_activations_total" in metrics
-    finally:
-        sc.stop()
-        app.stop()
-
-
-def test_118_retries_exhausted_is_lost(tmp_path: Path, redis_server, daprd):
-    app = RecordingApp(subscriptions=SUB, responder=fixed(Answer(200, b'{"status":"RETRY"}'))).start()
-    sc = start_daprd(tmp_path, daprd, redis_port=redis_server.port, app_id="stock", app=app,
-                     processing_timeout="30s", resiliency=True, retry_duration="50ms", retry_max_retries=2)
-    try:
-        publish(sc.url, {"n": 5})
-        assert app.wait_for(lambda a: len(a.deliveries) >= 3, 10)
-        assert wait_until(lambda: pending(redis_server.port, "stock") == 0, 10)
-        time.sleep(0.5)
-        assert len(app.deliveries) == 3  # 1 + maxRetries, then acked: lost
-    finally:
-        sc.stop()
-        app.stop()
 
 
 def test_118_handler_slower_than_processing_timeout_stays_pending(tmp_path: Path, redis_server, daprd):
     slow_fail = Answer(500, delay=1.3)
-    app = RecordingApp(subscriptions=SUB, responder=fail_first(1, slow_fail)).start()
-    sc = start_daprd(tmp_path, daprd, redis_port=redis_server.port, app_id="report", app=app,
-                     processing_timeout="1s", redeliver_interval_ms=200, resiliency=False)
-    try:
+    with (RecordingApp(subscriptions=SUB, responder=fail_first(1, slow_fail)).start() as app,
+          start_daprd(tmp_path, daprd, redis_port=redis_server.port, app_id="report", app=app,
+                      processing_timeout="1s", redeliver_interval_ms=200, resiliency=False) as sc):
         publish(sc.url, {"n": 6})
         assert app.wait_for(lambda a: len(a.deliveries) >= 2, 15)  # expired context → not acked → reclaimed
         assert wait_until(lambda: pending(redis_server.port, "report") == 0, 10)
-    finally:
-        sc.stop()
-        app.stop()
 
 
 def test_dead_letter_topic_gets_the_original_bytes(tmp_path: Path, redis_server, daprd):

@@ -279,6 +279,12 @@ class SidecarHandle:
         """SIGKILL, as a crash would."""
         self.managed.kill(10)
 
+    def __enter__(self) -> "SidecarHandle":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
 
 def start_sidecar(daprd: Daprd, spec: SidecarSpec, env: dict[str, str] | None = None) -> SidecarHandle:
     """Start `daprd` for `spec` (stdout and stderr into `spec.log_file`, `env` on top of this
