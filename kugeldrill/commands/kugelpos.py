@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--src", type=Path, default=os.environ.get("KUGELPOS_SRC"),
                     help="the Kugelpos checkout (its root, with services/); default $KUGELPOS_SRC")
     state_dir(up)
-    up.add_argument("--target-out", type=Path, help="where to write the target file (default <state-dir>/kugelpos-target.yaml)")
+    up.add_argument("--target-file", type=Path, metavar="PATH", help="where to write the target file (default <state-dir>/kugelpos-target.yaml)")
     up.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="an extra environment variable for every service, e.g. a Kugelpos setting (repeatable)")
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for health (180)")
@@ -109,7 +109,7 @@ def cmd_up(args: argparse.Namespace) -> int:
              f"MongoDB server {'built now' if prepared.mongo.built_now else 'cached'}")
         return 0
     native = NativeKugelpos.up(opts, prepared)
-    target_path = (args.target_out or Path(native.state["state_dir"]) / TARGET_NAME).resolve()
+    target_path = (args.target_file or Path(native.state["state_dir"]) / TARGET_NAME).resolve()
     target_path.parent.mkdir(parents=True, exist_ok=True)
     target_path.write_text(
         "# Written by 'kugeldrill kugelpos up' for the native Kugelpos in "

@@ -1,7 +1,16 @@
 """`kugeldrill stack up|down|status|logs|process`: the embedded stack from the command line.
 
 `up` returns once every part is healthy; the processes keep running detached and are
-found again through `<state-dir>/stack.json` by `down`, `status` and `logs`.
+found again through `<state-dir>/stack.json` by `down`, `status` and `logs`. A drill
+(`kugeldrill run`) starts its own embedded stack; this command is for exploring by hand and for
+tests of your own (the pytest plugin's fault fixtures find it through stack.json).
+
+examples:
+  kugeldrill stack up
+  kugeldrill stack status --json
+  kugeldrill stack process pause sidecar@journal
+  kugeldrill stack logs cart -n 20
+  kugeldrill stack down
 """
 
 from __future__ import annotations
@@ -19,7 +28,8 @@ DEFAULT_STATE_DIR = Path(".kugeldrill")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("stack", help="start, inspect and stop the embedded stack (the stand-in services beside real daprd)")
+    parser = subparsers.add_parser("stack", help="start, inspect and stop the embedded stack (the stand-in services beside real daprd)",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
 
     def state_dir(p: argparse.ArgumentParser) -> None:
@@ -47,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--redis-persistence", choices=["none", "aof"], default="none",
                     help="none: a Redis restart loses everything (default); aof: append-only file, fsync every second")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for health (60)")
-    up.add_argument("--json", action="store_true", help="print the status JSON when healthy")
+    up.add_argument("--json", action="store_true", help="print the status as JSON when healthy")
     up.set_defaults(func=cmd_up)
 
     down = sub.add_parser("down", help="stop exactly the processes `up` started")
@@ -56,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     status = sub.add_parser("status", help="show URLs, pids and health of every part")
     state_dir(status)
-    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
     status.set_defaults(func=cmd_status)
 
     proc = sub.add_parser("process", help="kill, pause, resume, stop or start one process of the embedded stack "

@@ -129,7 +129,7 @@ def target_stack(tmp_path_factory: pytest.TempPathFactory):
     up = kugeldrill("stack", "up", "--state-dir", str(state_dir))
     assert up.wait(timeout=180) == 0, up.stdout.read() if up.stdout else ""
     try:
-        derive = kugeldrill("target", "from-stack", "--state-dir", str(state_dir), "--out", str(base / "target.yaml"))
+        derive = kugeldrill("target", "from-stack", "--state-dir", str(state_dir), "--target-file", str(base / "target.yaml"))
         assert derive.wait(timeout=60) == 0, derive.stdout.read() if derive.stdout else ""
         yield base, state_dir
     finally:

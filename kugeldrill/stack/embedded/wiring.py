@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kugeldrill.ground.errors import DrillError
-from kugeldrill.ground.tools import PROJECT_ROOT
+from kugeldrill.ground.tools import PACKAGE_PARENT
 from kugeldrill.stack.components import render_components
 from kugeldrill.stack.embedded.options import StackOptions
 from kugeldrill.stack.launch.failures import StackStartError
@@ -30,8 +30,8 @@ def child_env_overrides() -> dict[str, str]:
     """What the stand-in services, the sidecars and the supervisor get on top of the launcher's
     environment; recorded per process in stack.json (`env`, with daprd's own additions), so a
     restart from the file runs them the same way."""
-    # Children must import this checkout even when started from another directory.
-    root = str(PROJECT_ROOT)
+    # Children must import this same copy of kugeldrill even when started from another directory.
+    root = str(PACKAGE_PARENT)
     return {"PYTHONUNBUFFERED": "1",
             "PYTHONPATH": root + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")}
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 
 from kugeldrill.ground.errors import ConfigError, MissingBinaryError, TargetUnreachableError
-from kugeldrill.ground.tools import TOOLS_BIN, find_binary
+from kugeldrill.ground.tools import find_binary, tools_bin
 from kugeldrill.stack.launch.health import NeverHealthy, sidecar_probe
 from kugeldrill.stack.launch.plan import HOST, SidecarPorts
 from kugeldrill.stack.launch.process import ManagedProcess, log_tail
@@ -38,7 +38,9 @@ ACK_MODELS: tuple[str, ...] = ("1.18", "1.16")
 #: The daprd binary for each ack model: ≥ 1.17 acks failed deliveries, ≤ 1.16 leaves them pending.
 DAPRD_BINARIES = {"1.18": "daprd", "1.16": "daprd-1.16"}
 DAPRD_PINNED = {"1.18": "1.18.0", "1.16": "1.16.0"}
-DAPRD_BUILD = {"1.18": "make setup", "1.16": "make daprd-1.16"}
+#: The command that builds each: an installed kugeldrill's own, and a checkout's make target.
+DAPRD_BUILD = {"1.18": "'kugeldrill setup' (in a checkout: 'make setup')",
+               "1.16": "'kugeldrill setup --ack-model 1.16' (in a checkout: 'make daprd-1.16')"}
 DAPRD_CONFIG_NAME = "daprd-config.yaml"
 
 # daprd's standalone name resolution is mDNS, which announces `<app-id> -> host:port` by
@@ -183,17 +185,16 @@ def find_daprd(ack_model: str = "1.18") -> Daprd:
     name, make = DAPRD_BINARIES[ack_model], DAPRD_BUILD[ack_model]
     try:
         binary = find_binary(name)
-    except MissingBinaryError:
+    except MissingBinaryError as exc:
         raise MissingBinaryError(
-            f"real daprd for the {ack_model} ack model ({name}, Dapr {DAPRD_PINNED[ack_model]}) is not installed "
-            f"in {TOOLS_BIN} or on PATH",
-            hint=f"build it with '{make}' (scripts/build-daprd.sh {ack_model}; needs Go), "
-                 f"or put a daprd {DAPRD_PINNED[ack_model]} binary at {TOOLS_BIN / name}",
+            f"real daprd for the {ack_model} ack model ({name}, Dapr {DAPRD_PINNED[ack_model]}) is not installed: {exc}",
+            hint=f"build it with {make} (needs Go; scripts/build-daprd.sh {ack_model}), "
+                 f"or put a daprd {DAPRD_PINNED[ack_model]} binary at {tools_bin() / name}",
         ) from None
     version = daprd_version(binary)
     if ack_model_of(version) != ack_model:
         raise ConfigError(f"{binary} is daprd {version}, which implements the {ack_model_of(version)} ack model, "
-                          f"not {ack_model}", hint=f"rebuild it with '{make}'")
+                          f"not {ack_model}", hint=f"rebuild it with {make}")
     return Daprd(binary=binary, version=version)
 
 
