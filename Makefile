@@ -13,7 +13,8 @@ ACTIONLINT_VERSION := v1.7.12
 setup:
 	@scripts/setup.sh
 
-# Opt-in: daprd 1.16.0 (the <= 1.16 ack model) as tools/bin/daprd-1.16; `--ack-model 1.16` with daprd uses it.
+# Opt-in: daprd 1.16.0 (the <= 1.16 ack model) as tools/bin/daprd-1.16, for `--ack-model 1.16` and
+# the tests of that model (skipped without it; .ci/run builds it). First build about 3 CPU-minutes.
 daprd-1.16:
 	@scripts/build-daprd.sh 1.16
 

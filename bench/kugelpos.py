@@ -108,7 +108,7 @@ def median_of(values: list[Any]) -> float | None:
 @contextmanager
 def deployment(args: argparse.Namespace, state_dir: Path, extra_env: dict[str, str]) -> Iterator[NativeKugelpos]:
     """`kugeldrill kugelpos up` in-process (own state dir); stopped on every exit path."""
-    opts = NativeOptions(src=args.src, state_dir=state_dir, workers=args.workers, sidecar=args.sidecar,
+    opts = NativeOptions(src=args.src, state_dir=state_dir, workers=args.workers,
                          extra_env=extra_env, progress=say)
     opts.validate()
     prepared = prepare(opts)
@@ -549,7 +549,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=12)
     parser.add_argument("--items", type=int, default=3)
     parser.add_argument("--workers", default="dev", help="dev | prod | APP=N,... (kugelpos up --workers)")
-    parser.add_argument("--sidecar", choices=["daprd", "standin"], default=None)
     parser.add_argument("--variants", default="ca-bundle",
                         help=f"comparison deployments after the rounds, comma-separated ({', '.join(VARIANTS)}) or none")
     parser.add_argument("--out", type=Path, default=RESULT)

@@ -68,9 +68,5 @@ def _workers(state: dict[str, Any]) -> str:
 
 
 def _sidecars(state: dict[str, Any]) -> str:
-    """"daprd 1.18.0" or "standin": which sidecars ran (a plain name in older state files)."""
-    sidecar = state.get("sidecar") or "standin"
-    if isinstance(sidecar, dict):
-        return f"{sidecar.get('kind')} {sidecar.get('version') or ''}".strip() if sidecar.get("kind") == "daprd" \
-            else str(sidecar.get("kind"))
-    return str(sidecar)
+    """"daprd 1.18.0": which daprd ran beside the services."""
+    return f"daprd {(state.get('sidecar') or {}).get('version') or ''}".strip()

@@ -2,8 +2,8 @@
 
 `NativeKugelpos.up(NativeOptions(src=...))` builds (or finds cached) the services' Python
 environments and the MongoDB server, then starts on free loopback ports: redis-server,
-toxiproxy-server with the stand-in's links (`redis@`, `sidecar@`, `app@` for each Dapr app),
-the MongoDB server, one sidecar per Dapr app (components: the checkout's own YAMLs with
+toxiproxy-server with the embedded stack's links (`redis@`, `sidecar@`, `app@` for each Dapr
+app), the MongoDB server, one daprd per Dapr app (components: the checkout's own YAMLs with
 `redisHost` on that app's `redis@` link) and the seven services (`uvicorn app.main:app`
 from the checkout, one worker each as Kugelpos' dev Compose stack runs them, or the worker
 counts of its production Compose file with `workers="prod"`: workers.py). It waits
@@ -50,7 +50,7 @@ from kugeldrill.stack.launch.health import Probe
 from kugeldrill.stack.launch.launcher import LaunchSettings
 from kugeldrill.stack.launch.plan import APPS, HOST, SIDECAR_APPS, PortPlan
 from kugeldrill.stack.launch.process import without_variables
-from kugeldrill.stack.launch.sidecars import SIDECAR_KINDS, SidecarChoice, choose_sidecar
+from kugeldrill.stack.launch.daprd import Daprd, find_daprd
 from kugeldrill.stack.launch.state import StateFile
 from kugeldrill.stack.launch.status import recorded_status
 from kugeldrill.stack.launch.stop import SERVERS, refuse_running
@@ -89,9 +89,6 @@ class NativeOptions:
     src: Path
     state_dir: Path = DEFAULT_STATE_DIR
     health_timeout: float = 180.0
-    # "daprd" (real Dapr, tools/bin/daprd), "standin" (kugeldrill's sidecar), or None: daprd
-    # where it is installed, else the stand-in's sidecar (stack/launch/sidecars.py).
-    sidecar: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # passed to every service (e.g. Kugelpos settings)
     # uvicorn worker processes per service: "dev" (1 each), "prod" (the checkout's production
     # Compose file) or "APP=N,..." (workers.py).
@@ -105,8 +102,6 @@ class NativeOptions:
         for key in self.extra_env:
             if not key or not key.replace("_", "").isalnum():
                 raise ConfigError(f"environment variable name {key!r} is not NAME=value")
-        if self.sidecar is not None and self.sidecar not in SIDECAR_KINDS:
-            raise ConfigError(f"unknown sidecar kind {self.sidecar!r}", hint=f"known: {', '.join(SIDECAR_KINDS)}")
         validate_spec(self.workers)
 
 
@@ -169,7 +164,7 @@ class NativeKugelpos(RecordedDeployment):
     def up(cls, opts: NativeOptions, prepared: Prepared | None = None) -> "NativeKugelpos":
         """Prepare (build/cache), start everything, wait for health; NativeStartError names a failed part."""
         opts.validate()
-        choice = choose_sidecar(opts.sidecar, "1.18")  # before building: a missing daprd asked for is an error
+        daprd = find_daprd("1.18")  # before building anything: a missing daprd is an error naming `make setup`
         prepared = prepared or prepare(opts)
         workers = plan_workers(opts.workers, prepared.checkout)
         state_dir = Path(opts.state_dir).resolve()
@@ -181,7 +176,7 @@ class NativeKugelpos(RecordedDeployment):
             "version": 1, "kind": "kugelpos-native", "state_dir": str(state_dir), "started_wall": time.time(),
             "status": "starting", "launcher_pid": os.getpid(),
             "checkout": {"path": str(prepared.checkout.root), "commit": prepared.checkout.commit},
-            "python": prepared.python_version, "sidecar": choice.summary(),
+            "python": prepared.python_version, "sidecar": daprd.summary(),
             "envs": {app: {"path": str(env.path), "key": env.key} for app, env in prepared.envs.items()},
             "prepare_seconds": round(prepared.seconds, 2),
             "workers": {"source": workers.source, "counts": workers.counts},
@@ -190,10 +185,10 @@ class NativeKugelpos(RecordedDeployment):
         native = cls(StateFile(path, state))
         say = opts.progress or (lambda _m: None)
         native.launcher.say = say
-        native.launcher.run(lambda: native._start(opts, prepared, choice, workers, state_dir, say))
+        native.launcher.run(lambda: native._start(opts, prepared, daprd, workers, state_dir, say))
         return native
 
-    def _start(self, opts: NativeOptions, prepared: Prepared, choice: SidecarChoice, workers: WorkerPlan,
+    def _start(self, opts: NativeOptions, prepared: Prepared, daprd: Daprd, workers: WorkerPlan,
                state_dir: Path, say: Callable[[str], None]) -> None:
         launcher = self.launcher
         plan = PortPlan.allocate(HOST)
@@ -205,13 +200,10 @@ class NativeKugelpos(RecordedDeployment):
         mongo = MongoServer(prepared.mongo, state_dir / "mongo" / "mongo.log", port=free_port(HOST))
         launcher.start_server("mongo", "mongodb server", mongo)
 
-        kind = choice.kind
         service_urls = {app: f"http://{HOST}:{port}" for app, port in plan.services.items()}
         several = ", ".join(f"{app} {n}" for app, n in workers.several.items())
-        say(f"starting {len(APPS)} services and {len(SIDECAR_APPS)} sidecars ({kind.describe()}) ..."
+        say(f"starting {len(APPS)} services and {len(SIDECAR_APPS)} sidecars ({daprd.describe()}) ..."
             + (f"; uvicorn workers: {several} ({workers.source})" if several else ""))
-        if choice.note:
-            say(f"note: {choice.note}")
         for app in APPS:
             launcher.spawn("services", app, _service_entry(app, opts, prepared, state_dir, plan, links, service_urls,
                                                            mongo.url, workers.of(app)))
@@ -225,7 +217,7 @@ class NativeKugelpos(RecordedDeployment):
                 raise NATIVE_START.at(f"components for {app}", exc.render()) from exc
 
         def sidecar(app: str) -> dict[str, Any]:
-            return sidecar_entry(choice, app, plan.sidecar_ports(app), resources[app], state_dir, links)
+            return sidecar_entry(daprd, app, plan.sidecar_ports(app), resources[app], state_dir, links)
 
         # A sidecar reads its app's /dapr/subscribe once, at start (daprd gives up after about
         # 2.5 s): each starts only once its service answers HTTP (`/`: its `/health` would
