@@ -214,7 +214,7 @@ class PosClient:
         return f"/api/v1/tenants/{prov.tenant_id}/stores/{prov.store_code}/terminals/{t.terminal_no}/transactions/{no}"
 
     def void(self, prov: Provision, t: Terminal, tran: dict[str, Any]) -> dict[str, Any]:
-        pays = [{"payment_code": p["paymentCode"], "amount": p["amount"]} for p in tran["payments"]]
+        pays = [{"payment_code": p["paymentCode"], "amount": p["paymentAmount"]} for p in tran["payments"]]
         return self.call("POST", "cart", self._tran_path(prov, t, tran["transactionNo"]) + "/void", **self._term(t), json=pays)
 
     def return_(self, prov: Provision, t: Terminal, tran: dict[str, Any]) -> dict[str, Any]:
