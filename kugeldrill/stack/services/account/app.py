@@ -23,9 +23,10 @@ from fastapi.responses import JSONResponse
 
 from kugeldrill.stack.services.common.app import create_service_app, on_shutdown
 from kugeldrill.stack.services.common.db import Database, is_unique_violation
-from kugeldrill.stack.services.common.envelope import ApiModel, bad_request, ok, unauthorized
+from kugeldrill.stack.services.common.envelope import AnswerModel, ApiModel, bad_request, ok, unauthorized
 from kugeldrill.stack.services.common.tokens import create_user_token
 from kugeldrill.stack.services.common.settings import ServiceConfig
+from kugeldrill.stack.services.common.timeutil import now_iso
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tenants (tenant_id TEXT PRIMARY KEY, created_at REAL NOT NULL);
@@ -40,6 +41,21 @@ class RegisterIn(ApiModel):
     username: str
     password: str
     tenant_id: str | None = None
+
+
+class UserAccountInDB(AnswerModel):
+    """Kugelpos' answer to a registration (account/app/api/common/schemas.py): the stored
+    account, its password masked."""
+
+    username: str
+    password: str = "*****"
+    tenant_id: str
+    hashed_password: str
+    is_superuser: bool = True
+    is_active: bool = True
+    created_at: str
+    updated_at: str | None = None
+    last_login: str | None = None
 
 
 def _hash(password: str, salt: bytes | None = None) -> str:
@@ -67,6 +83,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         if not body.username or not body.password:
             raise bad_request("username and password are required", service=config.name)
         now = time.time()
+        hashed = _hash(body.password)
 
         def insert(conn):  # type: ignore[no-untyped-def]
             tenant = body.tenant_id
@@ -75,7 +92,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 tenant = _random_tenant()
                 exists = conn.execute("SELECT 1 FROM tenants WHERE tenant_id = ?", (tenant,)).fetchone()
             conn.execute("INSERT INTO tenants VALUES (?, ?)", (tenant, now))
-            conn.execute("INSERT INTO accounts VALUES (?, ?, ?, 1, ?)", (tenant, body.username, _hash(body.password), now))
+            conn.execute("INSERT INTO accounts VALUES (?, ?, ?, 1, ?)", (tenant, body.username, hashed, now))
             return tenant
 
         try:
@@ -84,10 +101,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
             if is_unique_violation(exc):
                 raise bad_request(f"user {body.username} already exists", service=config.name) from exc
             raise
-        return ok(
-            {"username": body.username, "tenant_id": tenant, "is_superuser": True, "is_active": True, "created_at": now},
-            status_code=201, message="User registered successfully", operation="register",
-        )
+        return ok(UserAccountInDB(username=body.username, tenant_id=tenant, hashed_password=hashed,
+                                  created_at=now_iso()),
+                  status_code=201, message="User registration successful", operation="register_super_user")
 
     @app.post("/api/v1/accounts/token")
     async def token(request: Request) -> JSONResponse:

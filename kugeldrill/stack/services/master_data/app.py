@@ -20,6 +20,8 @@ from kugeldrill.stack.services.common.db import Database, dumps, is_unique_viola
 from kugeldrill.stack.services.common.envelope import ApiModel, conflict, not_found, ok
 from kugeldrill.stack.services.common.settings import ServiceConfig
 from kugeldrill.stack.services.common.tax import TAX_MASTER, tax_of
+from kugeldrill.stack.services.common.timeutil import now_iso
+from kugeldrill.stack.services.master_data.schemas import master_answer
 from kugeldrill.stack.services.common.tenants import SCHEMA as TENANT_SCHEMA
 from kugeldrill.stack.services.common.tenants import tenant_router
 
@@ -85,18 +87,18 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def _create(kind: str, tenant_id: str, body: ApiModel) -> JSONResponse:
         table, key, _model, entity = _KINDS[kind]
         doc = body.model_dump()
-        now = time.time()
-        doc.update({"tenant_id": tenant_id, "created_at": now, "updated_at": now})
+        doc.update({"tenant_id": tenant_id, "created_at": now_iso(), "updated_at": None})
         try:
             await db.execute(
                 f"INSERT INTO {table} (tenant_id, {key}, doc, created_at) VALUES (?, ?, ?, ?)",
-                (tenant_id, doc[key], dumps(doc), now),
+                (tenant_id, doc[key], dumps(doc), time.time()),
             )
         except Exception as exc:
             if is_unique_violation(exc):
                 raise conflict(f"{entity} {doc[key]} already exists in tenant {tenant_id}", service=config.name) from exc
             raise
-        return ok(doc, status_code=201, message=f"{entity} created", operation=f"create_{entity}")
+        return ok(master_answer(kind, doc), status_code=201, message=f"{entity} created",
+                  operation=f"create_{entity}")
 
     async def _get(kind: str, tenant_id: str, code: str) -> dict[str, Any]:
         table, key, _model, entity = _KINDS[kind]
@@ -112,7 +114,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
             f"SELECT doc FROM {table} WHERE tenant_id = ? ORDER BY {key} LIMIT ? OFFSET ?",
             (tenant_id, limit, (page - 1) * limit),
         )
-        return ok([loads(r["doc"]) for r in rows], metadata={"total": total["n"] if total else 0, "page": page, "limit": limit})
+        return ok([master_answer(kind, loads(r["doc"])) for r in rows],
+                  metadata={"total": total["n"] if total else 0, "page": page, "limit": limit, "sort": None, "filter": None})
 
     @app.post("/api/v1/tenants/{tenant_id}/staff", status_code=201)
     async def create_staff(tenant_id: str, body: StaffIn, request: Request) -> JSONResponse:
@@ -168,7 +171,7 @@ def _mount_reads(app: FastAPI, kind: str, get: Any, list_: Any, auth: Any) -> No
 
     async def get_route(tenant_id: str, code: str, request: Request) -> JSONResponse:
         await auth(request, tenant_id=tenant_id)
-        return ok(await get(kind, tenant_id, code))
+        return ok(master_answer(kind, await get(kind, tenant_id, code)))
 
     app.add_api_route(f"/api/v1/tenants/{{tenant_id}}/{kind}", list_route, methods=["GET"])
     app.add_api_route(f"/api/v1/tenants/{{tenant_id}}/{kind}/{{code}}", get_route, methods=["GET"])
