@@ -175,7 +175,7 @@ def test_state_store_down_applies_anyway_and_says_so(tmp_path: Path, sidecar: Fa
         assert item.json()["data"]["currentQuantity"] == -4.0
 
     run(app, scenario)
-    events = app.state.subscriber.events.recent("state_unreachable")
+    events = app.state.subscriber.events.log.recent("state_unreachable")
     assert {e["op"] for e in events} >= {"get", "save"}
 
 

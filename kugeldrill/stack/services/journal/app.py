@@ -12,9 +12,9 @@ from kugeldrill.stack.services.common.db import Database
 from kugeldrill.stack.services.common.envelope import ok
 from kugeldrill.stack.services.common.kugel_logging import TRAN_API, kugel_logger
 from kugeldrill.stack.services.common.logstore import LOG_SCHEMA, insert_cashlog, insert_opencloselog, insert_tranlog, sales_of
-from kugeldrill.stack.services.common.subscriber import (
-    CASHLOG, OPENCLOSELOG, TRANLOG, BusinessDuplicate, Route, authorize_tenant, build_subscriber_app,
-)
+from kugeldrill.stack.services.common.applied import BusinessDuplicate
+from kugeldrill.stack.services.common.subscriber import CASHLOG, OPENCLOSELOG, TRANLOG, Route
+from kugeldrill.stack.services.common.subscriber_app import authorize_tenant, build_subscriber_app
 from kugeldrill.stack.services.journal.schemas import journal_answer, search_filter, sort_text
 
 log = kugel_logger(TRAN_API)

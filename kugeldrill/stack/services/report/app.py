@@ -17,7 +17,8 @@ from kugeldrill.stack.services.common.db import Database
 from kugeldrill.stack.services.common.envelope import ApiError, bad_request, ok
 from kugeldrill.stack.services.common.kugel_logging import TRAN_API, kugel_logger
 from kugeldrill.stack.services.common.logstore import LOG_SCHEMA, insert_cashlog, insert_opencloselog, insert_tranlog
-from kugeldrill.stack.services.common.subscriber import CASHLOG, OPENCLOSELOG, TRANLOG, Route, authorize_tenant, build_subscriber_app
+from kugeldrill.stack.services.common.subscriber import CASHLOG, OPENCLOSELOG, TRANLOG, Route
+from kugeldrill.stack.services.common.subscriber_app import authorize_tenant, build_subscriber_app
 from kugeldrill.stack.services.report.schemas import report_answer
 
 log = kugel_logger(TRAN_API)

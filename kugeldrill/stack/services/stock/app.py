@@ -19,7 +19,8 @@ from kugeldrill.stack.services.common.db import Database
 from kugeldrill.stack.services.common.envelope import not_found, ok
 from kugeldrill.stack.services.common.kugel_logging import STOCK_API, kugel_logger
 from kugeldrill.stack.services.common.logstore import sales_of
-from kugeldrill.stack.services.common.subscriber import TRANLOG, Route, authorize_tenant, build_subscriber_app
+from kugeldrill.stack.services.common.subscriber import TRANLOG, Route
+from kugeldrill.stack.services.common.subscriber_app import authorize_tenant, build_subscriber_app
 
 log = kugel_logger(STOCK_API)
 
