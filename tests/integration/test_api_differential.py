@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from typing import Any
 import pytest
 
 from apiprobe import FIXTURES, Recording, allowances, compare, load_fixture_shapes, run_probe, save_fixtures, unexplained
-from stackutil import running_stack
+from stackutil import run_cli, running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 KUGELPOS = Path(os.environ.get("KUGELPOS_SRC") or ROOT.parent / "shared" / "kugelpos-backend")
@@ -33,23 +31,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.alone,
               pytest.mark.skipif(not (KUGELPOS / "services").is_dir(), reason=f"no Kugelpos checkout at {KUGELPOS}")]
 
 
-def _kugeldrill(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-m", "kugeldrill", *args], cwd=ROOT, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def native(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     state_dir = tmp_path_factory.mktemp("native") / "kugelpos"
-    up = _kugeldrill("kugelpos", "up", "--src", str(KUGELPOS), "--state-dir", str(state_dir), "--timeout", "240",
+    up = run_cli("kugelpos", "up", "--src", str(KUGELPOS), "--state-dir", str(state_dir), "--timeout", "240",
                      timeout=1500)
     try:
         assert up.returncode == 0, up.stdout[-6000:]
         yield json.loads((state_dir / "kugelpos.json").read_text())
     finally:
         if (state_dir / "kugelpos.json").exists():
-            _kugeldrill("kugelpos", "down", "--state-dir", str(state_dir), timeout=120)
+            run_cli("kugelpos", "down", "--state-dir", str(state_dir), timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +74,7 @@ def test_a_sales_and_cash_drill_passes_on_the_real_code(native: dict[str, Any], 
     """Cart and cash users, no open/close, no faults: every report, journal and stock figure
     the load moved is compared, none unknown, and the drill passes."""
     run_dir = tmp_path / "sales-and-cash"
-    proc = _kugeldrill("run", str(SALES_AND_CASH), "--target", native["target"], "--out", str(run_dir), "--plain",
+    proc = run_cli("run", str(SALES_AND_CASH), "--target", native["target"], "--out", str(run_dir), "--plain",
                        timeout=900)
     verdict = json.loads((run_dir / "verdict.json").read_text())
     checks = {c["checker"]: c for c in verdict["checks"]}

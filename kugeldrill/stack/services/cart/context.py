@@ -26,7 +26,7 @@ from kugeldrill.stack.services.common.auth import Principal, authenticate, forwa
 from kugeldrill.stack.services.common.db import Database, dumps, loads
 from kugeldrill.stack.services.common.envelope import ApiError, not_found, snakeize
 from kugeldrill.stack.services.common.events import EventLog
-from kugeldrill.stack.services.common.publisher import publish_event
+from kugeldrill.stack.services.common.publisher import PublishingService
 from kugeldrill.stack.services.common.timeutil import now_iso
 
 MASTER_CACHE_SECONDS = 60.0
@@ -48,16 +48,11 @@ class TtlCache:
         self._data[key] = (time.monotonic(), value)
 
 
-class CartService:
+class CartService(PublishingService):
     """The cart's state shared by its routers (carts, transactions)."""
 
     def __init__(self, app: FastAPI, db: Database, events: EventLog, log: logging.Logger) -> None:
-        self.app = app
-        self.config = app.state.config
-        self.name: str = self.config.name
-        self.db = db
-        self.events = events
-        self.log = log
+        super().__init__(app, db, events, log)
         self.cart_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.tran_locks: defaultdict[tuple, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.masters = TtlCache(MASTER_CACHE_SECONDS)
@@ -130,8 +125,8 @@ class CartService:
 
     async def publish(self, tran: dict[str, Any]) -> None:
         """Publish a committed tranlog (its outbox row is already written); never raises."""
-        await publish_event(self.app, self.db, self.events, self.log, event_id=tran["event_id"],
-                            pubsub=tl.TRANLOG[0], topic=tl.TRANLOG[1], payload=tran, failure_text=PUBLISH_FAILURE)
+        await self.publish_event(event_id=tran["event_id"], pubsub=tl.TRANLOG[0], topic=tl.TRANLOG[1], payload=tran,
+                                 failure_text=PUBLISH_FAILURE)
 
 
 def cart_service(request: Request) -> CartService:

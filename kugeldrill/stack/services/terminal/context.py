@@ -22,7 +22,7 @@ from kugeldrill.stack.services.common.auth import resolve_principal
 from kugeldrill.stack.services.common.db import Database, dumps, loads
 from kugeldrill.stack.services.common.envelope import forbidden, not_found
 from kugeldrill.stack.services.common.events import EventLog
-from kugeldrill.stack.services.common.publisher import publish_event, request_helper
+from kugeldrill.stack.services.common.publisher import PublishingService, request_helper
 from kugeldrill.stack.services.common.timeutil import now_iso
 from kugeldrill.stack.services.common.tokens import create_terminal_token
 from kugeldrill.stack.services.terminal.schemas import terminal_answer
@@ -39,16 +39,11 @@ def token_claims_source(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "staff_id": staff.get("id"), "staff_name": staff.get("name")}
 
 
-class TerminalService:
+class TerminalService(PublishingService):
     """The terminal service's state shared by its routers."""
 
     def __init__(self, app: FastAPI, db: Database, events: EventLog, log: logging.Logger) -> None:
-        self.app = app
-        self.config = app.state.config
-        self.name: str = self.config.name
-        self.db = db
-        self.events = events
-        self.log = log
+        super().__init__(app, db, events, log)
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def get(self, terminal_id: str) -> dict[str, Any] | None:
@@ -103,8 +98,8 @@ class TerminalService:
         """Publish committed logs (their outbox rows are written) through one request-scoped helper."""
         helper = request_helper(self.app)
         for event_id, pubsub, topic, payload, failure in items:
-            await publish_event(self.app, self.db, self.events, self.log, event_id=event_id, pubsub=pubsub,
-                                topic=topic, payload=payload, failure_text=failure, helper=helper)
+            await self.publish_event(event_id=event_id, pubsub=pubsub, topic=topic, payload=payload,
+                                     failure_text=failure, helper=helper)
 
 
 def terminal_service(request: Request) -> TerminalService:
