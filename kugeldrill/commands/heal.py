@@ -61,9 +61,9 @@ def _heal_processes(path: Path, data: dict[str, Any]) -> tuple[list[str], list[s
     lines: list[str] = []
     problems: list[str] = []
     if "services" in data and "version" in data:  # a stand-in's stack.json
-        from kugeldrill.stack.launch.control import StandinProcesses
+        from kugeldrill.stack.launch.control import RecordedProcesses
 
-        ctl = StandinProcesses.from_state_file(path)
+        ctl = RecordedProcesses.from_state_file(path)
         lines += ctl.heal_all()
         problems += ctl.problems(ctl.targets())
     from kugeldrill.chaos.procheal import heal_entries
