@@ -12,7 +12,7 @@ An exchange is keyed `<case>: <METHOD> <app> <path template> -> <status>` (ids, 
 numbers in the path replaced by `{names}`); its answer is reduced to a *shape*: every field
 path (`data.payments[].paymentAmount`) with the JSON types seen there (`null`, `bool`,
 `number`, `string`, `list`, `object`). Values (ids, times, amounts) are not compared.
-`compare(real, standin, allowed)` lists every difference not allowed on purpose.
+Shapes, their comparison and the differences left on purpose live in tests/apishape.py.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from apishape import FIXTURES, merge_shapes, shape, types_text
 from kugeldrill.checkers.adapters.business import read_business
 from kugeldrill.locustfiles.api import PosApi, StepError
 from kugeldrill.locustfiles.provision import provision
@@ -37,45 +38,6 @@ from kugeldrill.locustfiles.runtime import Terminal
 
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)  # the real services answer in ~2 s on a loaded machine
 SECRET_FIELDS = {"access_token", "accessToken", "apiKey", "api_key"}
-
-
-# ---------------------------------------------------------------------- shapes
-
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"  # JSON has one number type; 1100 and 1100.0 are the same figure
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    return "object"
-
-
-def shape(body: Any, prefix: str = "") -> dict[str, set[str]]:
-    """Every field path of `body` with the types seen there; list elements share `[]`."""
-    out: dict[str, set[str]] = {}
-
-    def walk(value: Any, path: str) -> None:
-        out.setdefault(path or "$", set()).add(json_type(value))
-        if isinstance(value, Mapping):
-            for key, sub in value.items():
-                walk(sub, f"{path}.{key}" if path else str(key))
-        elif isinstance(value, list):
-            for sub in value:
-                walk(sub, f"{path}[]")
-
-    walk(body, prefix)
-    return out
-
-
-def merge_shapes(into: dict[str, set[str]], more: Mapping[str, set[str]]) -> None:
-    for path, types in more.items():
-        into.setdefault(path, set()).update(types)
 
 
 # ---------------------------------------------------------------------- recording
@@ -348,46 +310,8 @@ def _errors(probe: Probe, items: list[str], sale: Mapping[str, Any]) -> None:
         probe.expect_error(probe.api("openclose").open)  # opened already
 
 
-# ---------------------------------------------------------------------- comparing
-
-
-@dataclass(frozen=True)
-class Difference:
-    """One way the stand-in's answers differ from the real code's."""
-
-    key: str  # the exchange key (see Exchange.key)
-    path: str  # a field path, or "" for a whole exchange seen on one side only
-    real: str  # the types the real code answered ("" if it lacks the path or exchange)
-    standin: str
-
-    def __str__(self) -> str:
-        where = f"{self.key} {self.path}" if self.path else self.key
-        return f"{where}: real {self.real or 'absent'}, stand-in {self.standin or 'absent'}"
-
-
-def _types(types: set[str] | None) -> str:
-    return "|".join(sorted(types)) if types else ""
-
-
-def compare(real: Mapping[str, Mapping[str, set[str]]], standin: Mapping[str, Mapping[str, set[str]]]) -> list[Difference]:
-    """Every exchange or field path whose presence or types differ."""
-    out: list[Difference] = []
-    for key in sorted(set(real) | set(standin)):
-        if key not in standin or key not in real:
-            out.append(Difference(key, "", "answered" if key in real else "", "answered" if key in standin else ""))
-            continue
-        r, s = real[key], standin[key]
-        for path in sorted(set(r) | set(s)):
-            if r.get(path) != s.get(path):
-                out.append(Difference(key, path, _types(r.get(path)), _types(s.get(path))))
-    return out
-
-
 # ---------------------------------------------------------------------- fixtures and allowances
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "tests" / "fixtures" / "kugelpos" / "api"
-README = ROOT / "kugeldrill" / "stack" / "services" / "README.md"
 _LONG = 240  # example bodies keep long texts (receipts, journals) short; shapes keep their type
 
 
@@ -416,52 +340,10 @@ def save_fixtures(recording: Recording, folder: Path = FIXTURES) -> list[Path]:
     for key, shp in recording.shapes().items():
         ex = recording.first(key)
         doc = {"key": key, "case": ex.case, "method": ex.method, "app": ex.app, "path": ex.template,
-               "status": ex.status, "shape": {p: _types(t) for p, t in sorted(shp.items())}, "example": _example(ex.body)}
+               "status": ex.status, "shape": {p: types_text(t) for p, t in sorted(shp.items())}, "example": _example(ex.body)}
         path = folder / f"{_slug(key)}.json"
         path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         written.append(path)
     return written
 
 
-def load_fixture_shapes(folder: Path = FIXTURES) -> dict[str, dict[str, set[str]]]:
-    """The recorded real answers' shapes, by exchange key."""
-    out = {}
-    for path in sorted(folder.glob("*.json")):
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        out[doc["key"]] = {p: set(t.split("|")) for p, t in doc["shape"].items()}
-    return out
-
-
-@dataclass(frozen=True)
-class Allowance:
-    """A difference left on purpose (the services README's table): key and path are globs."""
-
-    key: str
-    path: str
-    why: str
-
-    def allows(self, d: Difference) -> bool:
-        from fnmatch import fnmatchcase
-
-        return fnmatchcase(d.key, self.key) and (fnmatchcase(d.path, self.path) if self.path else d.path == "")
-
-
-def allowances(readme: Path = README) -> list[Allowance]:
-    """The rows between `<!-- api-differences -->` and `<!-- /api-differences -->` in the README:
-    `| \\`<key glob>\\` | \\`<path glob>\\` or empty | why |`."""
-    text = readme.read_text(encoding="utf-8")
-    body = text.split("<!-- api-differences -->", 1)[1].split("<!-- /api-differences -->", 1)[0]
-    rows = []
-    for line in body.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) != 3 or not cells[0].startswith("`"):
-            continue
-        rows.append(Allowance(cells[0].strip("`"), cells[1].strip("`"), cells[2]))
-    return rows
-
-
-def unexplained(differences: list[Difference], allowed: list[Allowance]) -> tuple[list[Difference], list[Allowance]]:
-    """(differences no allowance covers, allowances that cover nothing: stale rows)."""
-    left = [d for d in differences if not any(a.allows(d) for a in allowed)]
-    stale = [a for a in allowed if not any(a.allows(d) for d in differences)]
-    return left, stale

@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from apiprobe import FIXTURES, Recording, allowances, compare, load_fixture_shapes, run_probe, save_fixtures, unexplained
+from apiprobe import Recording, run_probe, save_fixtures
+from apishape import FIXTURES, allowances, compare, load_fixture_shapes, unexplained
 from stackutil import run_cli, running_stack
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from apiprobe import FIXTURES, allowances, compare, load_fixture_shapes, run_probe, unexplained
+from apiprobe import run_probe
+from apishape import FIXTURES, allowances, compare, load_fixture_shapes, unexplained
 from stackutil import running_stack
 
 pytestmark = pytest.mark.integration
