@@ -46,7 +46,7 @@ class NativeSuiteOptions:
     src: Path
     out: Path  # the suite folder
     state_dir: Path | None = None  # default <out>/kugelpos
-    sidecar: str | None = None
+    workers: str = "dev"  # uvicorn workers per service (stack/native/workers.py)
     extra_env: dict[str, str] = field(default_factory=dict)
     health_timeout: float = 240.0
     processes: int | None = None
@@ -112,7 +112,7 @@ def drill_native(opts: NativeSuiteOptions, loaded: list[LoadedScenario], known: 
     with signals.installed():
         try:
             nopts = NativeOptions(src=opts.src, state_dir=state_dir, health_timeout=opts.health_timeout,
-                                  sidecar=opts.sidecar, extra_env={**SUITE_ENV, **opts.extra_env}, progress=say)
+                                  workers=opts.workers, extra_env={**SUITE_ENV, **opts.extra_env}, progress=say)
             nopts.validate()
             prepared = prepare(nopts)
             note = known.revision_note(prepared.checkout.commit)

@@ -1,4 +1,4 @@
-"""Helpers for tests that need the whole embedded stand-in.
+"""Helpers for tests that need the whole embedded stack.
 
 Importable by every integration test (`from tests.integration.stackutil import ...` or,
 with tests/integration on sys.path, `from stackutil import ...`):
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ SUBSCRIBERS_OF = {"topic-tranlog": ("report", "journal", "stock"),
 
 @contextlib.contextmanager
 def running_stack(state_dir: Path, **options: Any) -> Iterator[Stack]:
-    """A started stand-in (StackOptions fields as keywords), always stopped afterwards."""
+    """A started embedded stack (StackOptions fields as keywords), always stopped afterwards."""
     options.setdefault("health_timeout", 90.0)  # shared 2-core CI: generous
     stack = Stack.up(StackOptions(state_dir=Path(state_dir), **options))
     try:
@@ -47,8 +48,19 @@ def running_stack(state_dir: Path, **options: Any) -> Iterator[Stack]:
         stack.down()
 
 
+def run_cli(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`kugeldrill ARGS...` as a user runs it, from the checkout, output captured (stderr into stdout)."""
+    import os
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "kugeldrill", *args], cwd=root, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+
+
 def module_stack(**options: Any) -> Any:
-    """A module-scoped pytest fixture running one stand-in for all tests of a module.
+    """A module-scoped pytest fixture running one embedded stack for all tests of a module.
 
     In a test module: `stack = module_stack(breaker_reset_seconds=3.0)`; tests then take
     `stack` as an argument.
@@ -214,7 +226,7 @@ class PosClient:
         return f"/api/v1/tenants/{prov.tenant_id}/stores/{prov.store_code}/terminals/{t.terminal_no}/transactions/{no}"
 
     def void(self, prov: Provision, t: Terminal, tran: dict[str, Any]) -> dict[str, Any]:
-        pays = [{"payment_code": p["paymentCode"], "amount": p["amount"]} for p in tran["payments"]]
+        pays = [{"payment_code": p["paymentCode"], "amount": p["paymentAmount"]} for p in tran["payments"]]
         return self.call("POST", "cart", self._tran_path(prov, t, tran["transactionNo"]) + "/void", **self._term(t), json=pays)
 
     def return_(self, prov: Provision, t: Terminal, tran: dict[str, Any]) -> dict[str, Any]:

@@ -38,12 +38,24 @@ def _gone(pid: int, seconds: float) -> bool:
     return False
 
 
+def _watchdogs(state_dir: Path) -> list[psutil.Process]:
+    out = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if "kugeldrill.stack.native.watchdog" in cmd and str(state_dir) in cmd:
+            out.append(proc)
+    return out
+
+
 def test_the_deployment_is_stopped_when_its_command_dies(tmp_path: Path) -> None:
     service = subprocess.Popen(["sleep", "301"], start_new_session=True)
     try:
         state_dir = _state(tmp_path, service.pid)
         subprocess.run([sys.executable, "-c", PARENT, str(state_dir), "0.5"], timeout=30, check=True)
-        assert _gone(service.pid, 20), "the watchdog did not stop the recorded process"
+        # The watchdog ends once it has stopped the deployment: wait for it, not for a guessed time.
+        psutil.wait_procs(_watchdogs(state_dir), timeout=300)
+        assert not _watchdogs(state_dir), "the watchdog is still running"
+        assert _gone(service.pid, 5), "the watchdog did not stop the recorded process"
         service.wait(timeout=5)
         assert not (state_dir / STATE_NAME).exists()
     finally:
