@@ -108,7 +108,9 @@ class KnownDefect(Signature):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=60)
     title: str = Field(min_length=1)
     finding: str = Field(min_length=1)  # where it is documented, e.g. docs/findings.md#5
-    scenarios: list[str] = Field(min_length=1)  # the drills that must reproduce it
+    # The drills that must reproduce it. Empty: a defect no drill can trigger on purpose (a race);
+    # it is recognised wherever it shows and never reported as not reproduced.
+    scenarios: list[str] = Field(default_factory=list)
     also: list[Signature] = Field(default_factory=list)
     evidence: list[LogEvidence] = Field(min_length=1)
 
@@ -181,7 +183,7 @@ def unlisted_scenarios(known: KnownDefects, scenarios: list[str]) -> list[str]:
     out = []
     for defect in known.defects:
         missing = [s for s in defect.scenarios if s not in names]
-        if len(missing) == len(defect.scenarios):
+        if defect.scenarios and len(missing) == len(defect.scenarios):
             out.append(f"known defect {defect.id}: none of its drills ({', '.join(defect.scenarios)}) is in this run; "
                        "it is not judged")
     return out

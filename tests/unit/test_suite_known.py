@@ -263,3 +263,22 @@ def test_one_failure_kind_may_hold_two_known_defects() -> None:
     assert {s.defect_id: s.status for s in result.known}["per-request-breaker-terminal"] == "reproduced"
     no_terminal_evidence = classify_drill(_summary("cut", [both]), known, _logs(CART_CUT_LOG))
     assert no_terminal_evidence.failures[0].cls == "new"  # the terminal example has no defect with evidence
+
+
+def test_a_defect_no_drill_triggers_on_purpose_is_recognised_and_never_not_reproduced() -> None:
+    known = parse_known("""
+defects:
+  - id: race
+    title: a race leaves the republish job dead
+    finding: docs/findings.md#10
+    checker: outcomes
+    kind: journal_missing
+    evidence:
+      - {log: terminal, pattern: "KeyError: 'event_type'"}
+""", "k.yaml")
+    missing = CheckResult("outcomes", False, "missing", counts={"violations": {"journal_missing": 1}},
+                          examples={"journal_missing": [{"key": "journal terminal 9 type 401 amount 5.0"}]})
+    hit = classify_drill(_summary("any", [missing]), known, _logs({"terminal": ["KeyError: 'event_type'"]}))
+    assert hit.failures[0].known_ids == ["race"] and hit.known == []
+    quiet = classify_drill(_summary("any", []), known, _logs({}))
+    assert quiet.known == []  # no drill must reproduce it: nothing is "not reproduced"
