@@ -211,7 +211,7 @@ def overlay_target(apps: tuple[str, ...] = LINKED_APPS) -> TargetFile:
             redis_url="redis://127.0.0.1:6380/0",
             mongodb_url="mongodb://127.0.0.1:27017/?directConnection=true",
         ),
-        # Kugelpos' real breaker (kugelpos.md §6): cumulative failures, reset >= 61 s, HALF_OPEN unlimited.
+        # Kugelpos' real breaker (kugel_common's DaprClientHelper): cumulative failures, reset >= 61 s, HALF_OPEN unlimited.
         breaker=BreakerSpec(threshold=3, reset_seconds=61.0, half_open="unlimited", failures="cumulative"),
         processes=overlay_processes(apps),
     )

@@ -3,7 +3,7 @@
 Everything a drill may use is what a real deployment offers: the services' URLs, the
 Toxiproxy API with the links the launcher created, Kugelpos' own log files (`app.log` of
 each service, written by its logging.conf), Dapr's Redis and the MongoDB server (outboxes).
-The breaker is Kugelpos' real one (kugelpos.md §6): 3 failures counted cumulatively, open
+The breaker is Kugelpos' real one (`DaprClientHelper`, services/commons/src/kugel_common/utils/dapr_client_helper.py): 3 failures counted cumulatively, open
 for more than 60 whole seconds (so 61 s), every call admitted in HALF_OPEN, and one Dapr
 call lasting at most 3 attempts x 30 s + 3 x 1 s.
 """
@@ -31,7 +31,7 @@ BREAKERS = {"actual": KUGELPOS_BREAKER, "documented": DOCUMENTED_BREAKER}
 def publisher_from_env(env: dict[str, str]) -> PublisherSpec:
     """Kugelpos' republish job as the services were started (`--env` may change its settings):
     every UNDELIVERED_CHECK_INTERVAL_IN_MINUTES (5) for events at least that old, for
-    UNDELIVERED_CHECK_PERIOD_IN_HOURS (24) hours (kugelpos.md §3.3)."""
+    UNDELIVERED_CHECK_PERIOD_IN_HOURS (24) hours (services/cart/app/cron/republish_undelivery_message.py)."""
     def number(name: str, default: float) -> float:
         try:
             return float(env[name])

@@ -2,8 +2,8 @@
 HTTP call between services, every one behind its own Toxiproxy proxy.
 
 The defects that live in these hops (a subscriber whose MongoDB write or delivery-status
-callback fails answers HTTP 200 with a JSON array, and Dapr never redelivers; kugelpos.md
-§5.2) can only be drilled if a fault can reach them. Names follow the `<kind>@<app>` grammar
+callback fails answers HTTP 200 with a JSON array, and Dapr never redelivers; docs/findings.md
+§7) can only be drilled if a fault can reach them. Names follow the `<kind>@<app>` grammar
 of the other links, the app being the one that opens the connection:
 
 * `mongo@<app>` — that service → MongoDB (its `MONGODB_URI` names the proxy);

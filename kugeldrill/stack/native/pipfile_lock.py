@@ -4,7 +4,7 @@ Kugelpos pins every dependency per service (and the pins matter: an unpinned Fas
 cart at import), so an environment is built from exactly the lock's `default` section, with
 its hashes checked. The one entry that is not on PyPI — `kugel_common`, a wheel file the
 checkout does not contain — is left out and installed from a wheel built from the
-checkout's `services/commons` source (kugelpos.md §2.2, "Build caveat").
+checkout's `services/commons` source (Kugelpos' commit 008519f: the wheel is built from newer source and renamed).
 """
 
 from __future__ import annotations
