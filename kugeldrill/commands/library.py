@@ -34,7 +34,7 @@ def entry(path: Path) -> dict[str, Any]:
     from kugeldrill.scenario import load_scenario
 
     sc = load_scenario(path).scenario
-    suite = "defects" if path.parent.name == "defects" else ("nightly" if sc.long else "ci")
+    suite = path.parent.name if path.parent.name in ("defects", "kugelpos") else ("nightly" if sc.long else "ci")
     return {"name": sc.name, "suite": suite, "long": sc.long, "load_seconds": sc.load.total_seconds,
             "faults": [fault_line(f) for f in sc.faults], "description": " ".join(sc.description.split()),
             "path": str(path)}
@@ -51,10 +51,10 @@ def list_command(args: argparse.Namespace) -> int:
     if emit_json(args, {"library": str(SCENARIO_DIR), "scenarios": entries}):
         return 0
     width = max(len(e["name"]) for e in entries)
-    print(f"{'scenario':<{width}}  {'suite':<7}  {'load':>5}  faults")
+    print(f"{'scenario':<{width}}  {'suite':<8}  {'load':>5}  faults")
     for e in entries:
         faults = "; ".join(e["faults"]) or "none"
-        print(f"{e['name']:<{width}}  {e['suite']:<7}  {_duration(e['load_seconds']):>5}  {faults}")
+        print(f"{e['name']:<{width}}  {e['suite']:<8}  {_duration(e['load_seconds']):>5}  {faults}")
     print(f"\n{len(entries)} scenarios in {SCENARIO_DIR}; run one with 'kugeldrill run NAME', "
-          "a suite with 'kugeldrill run --suite ci|nightly|defects'")
+          "a suite with 'kugeldrill run --suite ci|nightly|defects' (the kugelpos suite: 'kugeldrill kugelpos drill')")
     return 0
