@@ -22,13 +22,13 @@ in the table of chaos/README.md.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kugeldrill.chaos.links import PREFIX
 from kugeldrill.chaos.toxiproxy import NotFound, ToxiproxyClient
+from kugeldrill.ground.durations import parse_duration
 from kugeldrill.ground.errors import ConfigError
 
 DIRECTIONS = ("upstream", "downstream", "both")
@@ -57,7 +57,10 @@ class Param:
                 raise ConfigError(f"{where}.{self.name} must be one of {', '.join(self.choices)}, got {raw!r}")
             return raw
         if self.unit == "s" and isinstance(raw, str):
-            raw = parse_seconds(raw, f"{where}.{self.name}")
+            try:
+                raw = parse_duration(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{where}.{self.name}: {exc}") from None
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
             raise ConfigError(f"{where}.{self.name} must be a number ({self.unit or self.kind.__name__}), got {raw!r}")
         if isinstance(raw, float) and not math.isfinite(raw):
@@ -73,18 +76,6 @@ class Param:
         if self.maximum is not None and value > self.maximum:
             raise ConfigError(f"{where}.{self.name} must be at most {self.maximum:g}, got {raw!r}")
         return value
-
-
-_SECONDS_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_SECONDS_FACTOR = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_seconds(raw: str, where: str) -> float:
-    """`"500ms"`, `"10s"`, `"2m"`, `"1h"` or `"7.5"` → seconds (YAML friendliness)."""
-    match = _SECONDS_RE.match(raw)
-    if not match:
-        raise ConfigError(f"{where} must be a number of seconds or a duration like 500ms, 10s, 2m; got {raw!r}")
-    return float(match.group(1)) * _SECONDS_FACTOR[match.group(2)]
 
 
 TOXICITY = Param("toxicity", float, default=1.0, minimum=0.0, maximum=1.0,

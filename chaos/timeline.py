@@ -58,6 +58,7 @@ from kugeldrill.chaos.processes import ProcessControl, select_targets
 from kugeldrill.chaos.toxiproxy import ToxiproxyClient, ToxiproxyError, version_tuple
 from kugeldrill.chaos import watchdog as watchdog_mod
 from kugeldrill.ground.errors import ConfigError, DrillError
+from kugeldrill.ground.jsonfile import write_json_atomic
 from kugeldrill.ground.processes import ProcessResult
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -278,21 +279,6 @@ def load_spec(path: str | Path) -> Any:
         return json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"timeline file {p} cannot be parsed: {exc}") from None
-
-
-def _atomic_write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 @dataclass(order=True)
@@ -822,10 +808,9 @@ class Timeline:
         if self.out is None:
             return
         with self._write_lock:
-            _atomic_write_json(self.out, self.to_json())
+            write_json_atomic(self.out, self.to_json(), indent=1)
 
 
 def write_empty_timeline(path: Path, t0_wall: float, t0_mono: float) -> None:
     """timeline.json of a drill without faults: still the run's clock (t0) for checkers and reports."""
-    path.write_text(json.dumps({"t0_wall": t0_wall, "t0_mono": t0_mono, "state": "finished", "faults": []}),
-                    encoding="utf-8")
+    write_json_atomic(path, {"t0_wall": t0_wall, "t0_mono": t0_mono, "state": "finished", "faults": []})

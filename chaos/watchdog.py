@@ -33,6 +33,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from kugeldrill.ground.jsonfile import write_json_atomic
+
 # chaos.heal (httpx) is imported only when healing: the watchdog starts beside a timeline
 # whose first fault may be due at once, so its start-up must cost next to no CPU.
 
@@ -41,10 +43,7 @@ LEASE_VERSION = 2
 
 def write_lease(path: Path, data: dict[str, Any]) -> None:
     """Atomically (re)write the lease, so the watchdog never reads half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    write_json_atomic(path, data, indent=1)
 
 
 def read_lease(path: Path) -> dict[str, Any] | None:

@@ -8,10 +8,11 @@ file, the line and what was expected.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from kugeldrill.ground.durations import parse_duration
 
 # Defect switches of the stand-in (docs/contracts.md §2); kept here so a typo is caught
 # when the scenario is read, not when the stack refuses it half-way through a suite.
@@ -29,22 +30,6 @@ USER_CLASSES = ("CartUser", "TerminalUser", "OpenCloseUser")
 SERVICES = ("account", "terminal", "master-data", "cart", "report", "journal", "stock")
 BreakerStateName = Literal["CLOSED", "OPEN", "HALF_OPEN"]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_seconds(value: Any) -> float:
-    """Seconds from a number or a string like '30s', '2m', '1h', '500ms'."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration (seconds, or a string like '30s', '2m')")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return float(match.group(1)) * _UNIT[match.group(2)]
-    raise ValueError(f"expected a duration (seconds, or a string like '30s', '2m'), got {value!r}")
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -57,7 +42,7 @@ class Stage(_Strict):
     users: dict[str, int]
     spawn_rate: float = Field(default=5.0, gt=0)
 
-    _secs = field_validator("duration", mode="before")(parse_seconds)
+    _secs = field_validator("duration", mode="before")(parse_duration)
 
 
 class LoadSpec(_Strict):
@@ -72,7 +57,7 @@ class LoadSpec(_Strict):
     config: dict[str, Any] = Field(default_factory=dict)  # weights, think times, items (locustfile's own schema)
 
     _secs = field_validator("duration", "stop_timeout", mode="before")(
-        lambda v: v if v is None else parse_seconds(v))
+        lambda v: v if v is None else parse_duration(v))
 
     @field_validator("users")
     @classmethod
@@ -127,7 +112,7 @@ class FaultSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     id: str | None = None
 
-    _secs = field_validator("at", "for_", mode="before")(parse_seconds)
+    _secs = field_validator("at", "for_", mode="before")(parse_duration)
 
     @field_validator("link")
     @classmethod
@@ -166,7 +151,7 @@ class BreakerOptions(_Strict):
     reset_seconds: float = Field(default=60.0, gt=0)
     half_open_max_calls: int = Field(default=1, ge=1)
 
-    _secs = field_validator("reset_seconds", mode="before")(parse_seconds)
+    _secs = field_validator("reset_seconds", mode="before")(parse_duration)
 
 
 class StackSpec(_Strict):
@@ -201,7 +186,7 @@ class StackSpec(_Strict):
 
     _secs = field_validator("republish_interval_seconds", "republish_min_age_seconds", "processing_timeout_seconds",
                             mode="before")(
-        lambda v: v if v is None else parse_seconds(v))
+        lambda v: v if v is None else parse_duration(v))
 
     @field_validator("defects")
     @classmethod
@@ -278,7 +263,7 @@ class ConvergenceExpect(_Strict):
     wait_for_republish: bool = False
     max_republish_wait_seconds: float = Field(default=420.0, gt=0)
 
-    _secs = field_validator("max_seconds", "max_republish_wait_seconds", mode="before")(parse_seconds)
+    _secs = field_validator("max_seconds", "max_republish_wait_seconds", mode="before")(parse_duration)
 
 
 class Expectations(_Strict):

@@ -8,7 +8,6 @@ import pytest
 
 from kugeldrill.ground.errors import ConfigError
 from kugeldrill.scenario import SCENARIO_DIR, load_scenario, parse_scenario_text, suite
-from kugeldrill.scenario_schema import parse_seconds
 
 GOOD = """\
 name: t
@@ -117,10 +116,11 @@ def test_missing_file_lists_library() -> None:
     assert "not found" in str(info.value) and "baseline" in (info.value.hint or "")
 
 
-def test_parse_seconds() -> None:
-    assert parse_seconds("2m") == 120 and parse_seconds("500ms") == 0.5 and parse_seconds(3) == 3.0
-    with pytest.raises(ValueError):
-        parse_seconds("soon")
+def test_durations_in_a_scenario_use_the_one_parser() -> None:
+    loaded = parse_scenario_text(GOOD.replace("duration: 20s", "duration: 1m30s").replace("at: 5,", "at: 1m,"))
+    assert loaded.scenario.load.duration == 90.0 and loaded.scenario.faults[0].at == 60.0
+    msg = _error(GOOD.replace("duration: 20s", "duration: soon"))
+    assert "field 'load.duration'" in msg and "1m30s" in msg
 
 
 def test_target_must_be_embedded_or_an_existing_file(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 from kugeldrill.ground.errors import ConfigError, MissingBinaryError
+from kugeldrill.ground.jsonfile import write_text_atomic
 from kugeldrill.ground.tools import TOOLS_BIN, find_binary
 from kugeldrill.stack.launch.plan import HOST, SidecarPorts
 
@@ -298,10 +299,7 @@ def write_daprd_config(config_dir: Path) -> Path:
     """The daprd Configuration file (idempotent: same content for every app)."""
     path = Path(config_dir) / DAPRD_CONFIG_NAME
     if not path.exists() or path.read_text() != DAPRD_CONFIG:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(DAPRD_CONFIG)
-        os.replace(tmp, path)
+        write_text_atomic(path, DAPRD_CONFIG)
     return path
 
 
