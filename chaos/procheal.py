@@ -112,6 +112,8 @@ def _spawn(entry: Mapping[str, Any]) -> EntryOutcome:
                                            f"(see {entry.get('log')})")
     spec = entry.get("pid_file")
     recorded = set_key(Path(spec["path"]), list(spec["keys"]), proc.pid) if spec else False
+    if recorded:  # no fault holds it down any more: the crash supervisor may restart it again
+        set_key(Path(spec["path"]), [*list(spec["keys"])[:-1], "held"], False)
     note = "" if recorded or not spec else f"; could not record the pid in {spec['path']}"
     return EntryOutcome(target, True, f"started again (pid {proc.pid}){note}")
 
@@ -148,4 +150,24 @@ def heal_entries(entries: Mapping[str, Mapping[str, Any]] | list[Mapping[str, An
     """Every entry of a lease's `processes` (fault id -> entry, or a list)."""
     items = list(entries.values()) if isinstance(entries, Mapping) else list(entries)
     return [run_entry(e) for e in items]
+
+
+class LeaseEntries:
+    """A lease's process entries as one part of the heal path (`chaos.heal.heal`): what a drill
+    that died left killed or frozen, carried out without the stack."""
+
+    name = "lease processes"
+
+    def __init__(self, entries: Mapping[str, Mapping[str, Any]] | list[Mapping[str, Any]]) -> None:
+        self.entries = list(entries.values()) if isinstance(entries, Mapping) else list(entries)
+        self.errors: list[str] = []
+        self._left = [f"process {e.get('target', '?')}: not healed yet" for e in self.entries]
+
+    def heal(self) -> list[str]:
+        outcomes = heal_entries(self.entries)
+        self._left = [f"process {o.target}: {o.message}" for o in outcomes if not o.ok]
+        return [f"process {o.target}: {o.message}" for o in outcomes]
+
+    def leftovers(self) -> list[str]:
+        return list(self._left)
 

@@ -3,7 +3,7 @@
 `toxiproxy_client` is the user's named client, toxiproxy-python's `Toxiproxy()`,
 pointed at our server. That library keeps its host/port in class attributes (one server
 per process) and has no timeouts, so the fixture sets the address for the test and puts
-it back afterwards, and teardown heals with kugeldrill's own timeout-safe `heal_all`
+it back afterwards, and teardown heals with kugeldrill's own timeout-safe heal path
 (never through toxiproxy-python). `kugeldrill_toxiproxy` is our typed client.
 
 Enable in a conftest.py:  `pytest_plugins = ["kugeldrill.chaos.pytest_plugin"]`
@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from kugeldrill.chaos.heal import heal_all
+from kugeldrill.chaos.heal import LinkSweep, heal
 from kugeldrill.chaos.toxiproxy import ToxiproxyClient
 from kugeldrill.ground.netguard import require_loopback
 
@@ -60,7 +60,7 @@ def kugeldrill_toxiproxy(kugeldrill_toxiproxy_api: str) -> Iterator[ToxiproxyCli
         try:
             yield client
         finally:
-            heal_all(client)
+            heal([LinkSweep(client)])
 
 
 @pytest.fixture
@@ -77,4 +77,4 @@ def toxiproxy_client(kugeldrill_toxiproxy_api: str) -> Iterator[object]:
         yield server
     finally:
         APIConsumer.host, APIConsumer.port = saved
-        heal_all(kugeldrill_toxiproxy_api)
+        heal([LinkSweep(kugeldrill_toxiproxy_api)])

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from kugeldrill.chaos.faults import get_kind
+from kugeldrill.chaos.kinds import get_kind
 from kugeldrill.ground.errors import ConfigError
 from kugeldrill.ground.tools import PROJECT_ROOT
 from kugeldrill.locustfiles.loadconfig import config_for_users
@@ -146,7 +146,7 @@ def _check_semantics(loaded: LoadedScenario, source: str) -> None:
     sc = loaded.scenario
     total = sc.load.total_seconds
     for i, fault in enumerate(sc.faults):
-        end = fault.at + fault.for_
+        end = fault.at + fault.duration
         if end > total + 1e-9:
             line = loaded.line_of(("faults", i, "for"))
             raise ConfigError(
@@ -182,7 +182,7 @@ def check_process_commands(loaded: LoadedScenario, target_path: Path) -> None:
     if not faults:
         return
     try:
-        from kugeldrill.chaos.faults import get_kind
+        from kugeldrill.chaos.kinds import get_kind
         from kugeldrill.chaos.processes import select_targets
     except ImportError:
         return
@@ -198,7 +198,7 @@ def check_process_commands(loaded: LoadedScenario, target_path: Path) -> None:
                               hint="add a 'processes:' section (commands kill/pause/resume/stop/start and targets) "
                                    "to the target file; see kugeldrill/target_processes.py")
         kind = get_kind(fault.kind, f"faults[{i}]")
-        params = kind.validate(fault.params, fault.for_, f"faults[{i}].params")
+        params = kind.validate(fault.params, fault.duration, f"faults[{i}].params")
         needs = kind.needs(params) if kind.needs else ()
         try:
             targets = select_targets(fault.process, list(target.processes.targets))
@@ -231,7 +231,7 @@ def _check_faults_with_chaos(loaded: LoadedScenario, source: str) -> None:
                               f"{fault.kind!r} acts on a {subject}; give '{subject}:' instead",
                               hint="process kinds (kill, pause, restart) take process: redis | sidecar@X | app@X")
         try:
-            kind.validate(fault.params, fault.for_, f"{where}.params")
+            kind.validate(fault.params, fault.duration, f"{where}.params")
         except ConfigError as exc:
             m = re.search(r"params\.(\w+)", str(exc))
             line = loaded.line_of(("faults", i, "params", m.group(1)) if m else ("faults", i, "params"))

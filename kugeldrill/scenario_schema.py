@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kugeldrill.chaos.record import PlannedFault
 from kugeldrill.ground.durations import parse_duration
 
 # Defect switches of the stand-in (docs/contracts.md §2); kept here so a typo is caught
@@ -96,54 +97,6 @@ class LoadSpec(_Strict):
             for name, n in stage.users.items():
                 peak[name] = max(peak.get(name, 0), n)
         return peak
-
-
-class FaultSpec(_Strict):
-    """One scheduled fault. `kind` and `params` are checked by chaos' own vocabulary.
-
-    Link kinds (down, latency, ...) name a `link`; process kinds (kill, pause, restart)
-    name a `process` (redis, sidecar@X, app@X, selectors like app@*)."""
-
-    at: float = Field(ge=0)
-    for_: float = Field(alias="for", gt=0)
-    link: str | None = Field(default=None, min_length=3)
-    process: str | None = Field(default=None, min_length=1)
-    kind: str = Field(min_length=1)
-    params: dict[str, Any] = Field(default_factory=dict)
-    id: str | None = None
-
-    _secs = field_validator("at", "for_", mode="before")(parse_duration)
-
-    @field_validator("link")
-    @classmethod
-    def _selector(cls, link: str | None) -> str | None:
-        for part in (link or "").split(",") if link is not None else []:
-            part = part.strip()
-            if "@" not in part:
-                raise ValueError(f"link selector {part!r} must look like '<kind>@<app>' (e.g. redis@cart, *@journal)")
-        return link
-
-    @field_validator("process")
-    @classmethod
-    def _process_selector(cls, process: str | None) -> str | None:
-        for part in (process or "").split(",") if process is not None else []:
-            part = part.strip()
-            if part not in ("redis", "*") and "@" not in part:
-                raise ValueError(f"process selector {part!r} must be 'redis', 'sidecar@<app>' or 'app@<app>' "
-                                 "(e.g. app@journal, sidecar@*)")
-        return process
-
-    @model_validator(mode="after")
-    def _one_subject(self) -> "FaultSpec":
-        if (self.link is None) == (self.process is None):
-            raise ValueError("give either 'link' (a link fault) or 'process' (kill, pause, restart), not "
-                             + ("both" if self.link is not None else "neither"))
-        return self
-
-    def as_timeline_entry(self) -> dict[str, Any]:
-        """The dict chaos' timeline parser receives ('for' spelled as in the file)."""
-        data = self.model_dump(by_alias=True, exclude_none=True)
-        return data
 
 
 class BreakerOptions(_Strict):
@@ -283,6 +236,6 @@ class Scenario(_Strict):
     target: str = "embedded"  # or a path to a target file (targets/*.yaml)
     long: bool = False
     load: LoadSpec
-    faults: list[FaultSpec] = Field(default_factory=list)
+    faults: list[PlannedFault] = Field(default_factory=list)  # chaos' record, validated as the file says
     stack: StackSpec = Field(default_factory=StackSpec)
     expect: Expectations = Field(default_factory=Expectations)

@@ -221,11 +221,12 @@ def _faults(summary: RunSummary) -> str:
     if not summary.faults:
         return '<p class="muted">No faults in this scenario.</p>'
     rows = "".join(
-        f'<tr class="{"failed" if f.end is None or f.error else ""}"><td>{escape(f.id)}</td>'
+        f'<tr class="{"failed" if end is None or f.error else ""}"><td>{escape(f.id)}</td>'
         f'<td>{escape(f.subject)}</td><td>{escape(f.kind)}</td>'
-        f'<td>{escape(json.dumps(f.params))}</td><td class="num">{cell_text(f.start)}</td>'
-        f'<td class="num">{cell_text(f.end) if f.end is not None else "<b>never healed</b>"}</td>'
-        f'<td>{escape(f.error or "")}</td></tr>' for f in summary.faults)
+        f'<td>{escape(json.dumps(f.params))}</td><td class="num">{cell_text(start)}</td>'
+        f'<td class="num">{cell_text(end) if end is not None else "<b>never healed</b>"}</td>'
+        f'<td>{escape(f.error or "")}</td></tr>'
+        for f, (start, end) in ((f, summary.fault_window(f)) for f in summary.faults))
     return ('<table class="faults"><tr><th>id</th><th>link / process</th><th>kind</th><th>params</th><th>applied (s)</th>'
             f'<th>healed (s)</th><th>error</th></tr>{rows}</table>')
 

@@ -87,7 +87,7 @@ def judge_checker(name: str, summary: RunSummary, policy: str | None = None) -> 
 
 def _outside_fault_rates(summary: RunSummary) -> tuple[float, float]:
     """Requests and failures per second summed over series rows outside every fault window."""
-    windows = [(f.start, f.end if f.end is not None else float("inf")) for f in summary.faults]
+    windows = [(start, end if end is not None else float("inf")) for start, end in map(summary.fault_window, summary.faults)]
     req = fail = 0.0
     for row in summary.series:
         if any(a <= row.t <= b for a, b in windows):

@@ -69,12 +69,12 @@ def test_library_scenario_passes_on_the_healthy_stand_in(name: str, tmp_path: Pa
     faults = [f for f in v["faults"] if f["process"]]
     assert faults and all(f["status"] == "healed" and f["end"] is not None for f in faults)
     if name == "subscriber-crash":
-        kills = [a for f in faults for a in f["actions"] if a["action"] == "kill"]
+        kills = [a for f in faults for a in f["events"] if a["action"] == "kill"]
         assert {f["process"] for f in faults} == {"app@report", "app@journal", "app@stock"} and len(kills) >= 6
     else:
         (pause,) = faults
-        assert [a["action"] for a in pause["actions"]] == ["pause", "resume"]
-        assert pause["actions"][0]["pids_before"] == pause["actions"][1]["pids_after"]
+        assert [a["action"] for a in pause["events"]] == ["pause", "resume"]
+        assert pause["events"][0]["pids_before"] == pause["events"][1]["pids_after"]
 
 
 def test_redis_restart_without_persistence_shows_losses_and_recovery(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ class FakeEnv:
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.notes: list[str] = []
 
     def service_urls(self) -> dict[str, str]:
         return {"cart": "http://127.0.0.1:1"}
@@ -63,7 +64,7 @@ class FakeEnv:
         self.calls.append("save")
         (run_dir / "stack.json").write_text("{}")
 
-    def heal(self) -> list[str]:
+    def heal_parts(self, process_targets: list[str]) -> list[Any]:
         self.calls.append("heal")
         return []
 
@@ -75,7 +76,7 @@ class FakeEnv:
 def fake_env(monkeypatch: pytest.MonkeyPatch) -> FakeEnv:
     env = FakeEnv()
     monkeypatch.setattr(drill_mod, "open_environment", lambda *a, **k: env)
-    monkeypatch.setattr(drill_mod.Drill, "_provision", lambda self: None)
+    monkeypatch.setattr(drill_mod.Drill, "_provision", lambda self, env: None)
     return env
 
 

@@ -48,7 +48,7 @@ def test_ci_suite_is_short_and_excludes_long() -> None:
 
 def test_good_text_parses_with_durations() -> None:
     sc = parse_scenario_text(GOOD).scenario
-    assert sc.load.duration == 20.0 and sc.faults[0].for_ == 5.0 and sc.target == "embedded"
+    assert sc.load.duration == 20.0 and sc.faults[0].duration == 5.0 and sc.target == "embedded"
 
 
 def test_unknown_field_names_line_and_field() -> None:
@@ -153,7 +153,7 @@ def test_process_faults_parse_and_keep_their_subject() -> None:
     sc = parse_scenario_text(PROCESS, "drill.yaml").scenario
     (f,) = sc.faults
     assert (f.process, f.link, f.kind) == ("app@journal,redis", None, "kill")
-    assert f.as_timeline_entry() == {"at": 2.0, "for": 5.0, "process": "app@journal,redis", "kind": "kill",
+    assert f.to_entry() == {"at": 2.0, "for": 5.0, "process": "app@journal,redis", "kind": "kill",
                                      "params": {"uptime": 1}}
     assert sc.stack.redis_persistence == "aof" and sc.stack.republish_min_age_seconds == 12.0
 

@@ -287,7 +287,7 @@ class StandinProcesses:
                     "pids": self.pids(target), "match": list(entry.get("match", [])), "fallback": spawn}
         return spawn
 
-    # ------------------------------------------------------------------ the halt button
+    # ------------------------------------------------------------------ the crash supervisor
 
     def supervised(self, target: str) -> bool:
         """A service the crash supervisor restarts by itself: crash knob on, the supervisor (a
@@ -297,31 +297,6 @@ class StandinProcesses:
         entry = self._entry(target, reload=False)
         return (group == "services" and app in (sup.get("apps") or []) and not entry.get("held")
                 and pid_running(sup.get("pid")))
-
-    def heal_all(self) -> list[str]:
-        """Continue every stopped process and start every dead one (`kugeldrill heal`).
-
-        A service the crash supervisor restarts on its own is left to it (two starters would
-        race for its port). Returns one line per action taken; raises nothing for a part
-        that cannot be healed, it is listed by `problems()` afterwards."""
-        lines = []
-        for target in self.targets():
-            entry = self._entry(target)
-            pid = self._live_pid(entry)
-            try:
-                if pid is not None and pid_stopped(pid):
-                    self.resume(target)
-                    lines.append(f"continued {target} (pid {pid})")
-                elif pid is None and self.supervised(target):
-                    continue
-                elif pid is None and entry.get("cmd"):
-                    res = self.start(target)
-                    lines.append(f"started {target} again (pid {res.pids_after[0] if res.pids_after else '?'})")
-                elif entry.get("held"):
-                    self._hold(target, False)
-            except ProcessActionError as exc:
-                lines.append(f"could not heal {target}: {exc}")
-        return lines
 
 
 def _part_name(target: str) -> str:
