@@ -21,7 +21,8 @@ from typing import Any
 from kugeldrill.chaos.fault import APPLY, HEAL, Fault, FaultContext, Step
 from kugeldrill.chaos.kinds import FaultKind
 from kugeldrill.chaos.links import PREFIX
-from kugeldrill.chaos.record import FaultEvent, PlannedFault
+from kugeldrill.chaos.event import FaultEvent
+from kugeldrill.chaos.record import PlannedFault
 from kugeldrill.chaos.toxiproxy import NotFound, Proxy, ToxiproxyClient, ToxiproxyError, version_tuple
 from kugeldrill.ground.errors import DrillError
 

@@ -31,7 +31,8 @@ from typing import Any
 from kugeldrill.chaos.fault import APPLY, HEAL, Fault, FaultContext, Step
 from kugeldrill.chaos.kinds import FaultKind
 from kugeldrill.chaos.processes import ProcessControl
-from kugeldrill.chaos.record import FaultEvent, FaultStatus, PlannedFault
+from kugeldrill.chaos.event import FaultEvent
+from kugeldrill.chaos.record import FaultStatus, PlannedFault
 from kugeldrill.ground.errors import DrillError
 
 READY_TIMEOUT = 60.0  # seconds a restarted process target may take to answer its health probe

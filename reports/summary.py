@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from kugeldrill.chaos.record import AppliedFault, FaultEvent, FaultStatus, PlannedFault
+from kugeldrill.chaos.event import FaultEvent
+from kugeldrill.chaos.record import AppliedFault, FaultStatus, PlannedFault
 from kugeldrill.checkers.model import CheckResult
 
 Status = Literal["completed", "interrupted", "error"]

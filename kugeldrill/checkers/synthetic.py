@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import uuid
 
-from kugeldrill.chaos.record import AppliedFault, FaultEvent, FaultStatus, PlannedFault
+from kugeldrill.chaos.event import FaultEvent
+from kugeldrill.chaos.record import AppliedFault, FaultStatus, PlannedFault
 from kugeldrill.checkers.columns import application_columns, op_columns, publication_columns
 from kugeldrill.checkers.inputs import FIELDS, CheckInputs
 from kugeldrill.checkers.keys import cash_key, openclose_key, tran_key

@@ -53,14 +53,14 @@ def pid_running(pid: int | None) -> bool:
 
 def pid_stopped(pid: int | None) -> bool:
     """True if `pid` exists and is stopped by a signal (state T): frozen, not dead."""
-    return bool(pid) and proc_state(pid) in STOPPED_STATES  # type: ignore[arg-type]
+    return pid is not None and pid > 0 and proc_state(pid) in STOPPED_STATES
 
 
 def pid_matches(pid: int | None, markers: Iterable[str]) -> bool:
     """True if `pid` runs and its command line contains every marker."""
-    if not pid_running(pid):
+    if pid is None or not pid_running(pid):
         return False
-    cmdline = read_cmdline(pid)  # type: ignore[arg-type]
+    cmdline = read_cmdline(pid)
     return cmdline is not None and all(marker in cmdline for marker in markers)
 
 

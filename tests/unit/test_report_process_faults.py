@@ -11,7 +11,8 @@ from pathlib import Path
 
 from kugeldrill.reports import write_all
 from kugeldrill.reports.sample import synthetic_summary
-from kugeldrill.chaos.record import AppliedFault, FaultEvent, FaultStatus, PlannedFault
+from kugeldrill.chaos.event import FaultEvent
+from kugeldrill.chaos.record import AppliedFault, FaultStatus, PlannedFault
 from kugeldrill.reports.summary import ProcessFaultReport, RunSummary
 
 BEFORE = {"keys": 210, "markers_total": 198, "stream_entries_total": 78, "groups_total": 7, "pending_total": 3}
