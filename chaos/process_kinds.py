@@ -10,6 +10,7 @@ process target instead of a link (`process: redis | sidecar@X | app@X`, selector
 | `kill` | SIGKILL (a crash: no shutdown code runs) | start again | `restart` = after (when the fault ends) / immediately; `every` (s): kill again every N s; `uptime` (s): kill again once the restarted process has answered for N s — each restarted at once |
 | `pause` | SIGSTOP (a long GC pause, a frozen VM: sockets stay open, nothing answers) | SIGCONT | – |
 | `restart` | SIGTERM, SIGKILL after `grace` | start again | `restart` = immediately / after; `grace` (s) = 10; `every` / `uptime` (s) |
+| `throttle` | SIGSTOP for `stopped` s of every `period` s (a process starved of CPU) | SIGCONT | `period` (s), `stopped` (s, < period, ≤ 2) |
 
 `every` is a fixed period; `uptime` follows the process: on a slow machine a start may
 take longer than a fixed period, and the process would be killed before it ever served.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kugeldrill.chaos.fault import APPLY, HEAL, Step
 from kugeldrill.chaos.kinds import FaultKind, Param, register
 from kugeldrill.chaos.process_faults import Action, ProcessFault
 from kugeldrill.ground.errors import ConfigError
@@ -28,6 +30,8 @@ from kugeldrill.ground.errors import ConfigError
 RESTART_CHOICES = ("after", "immediately")
 MIN_EVERY = 0.5  # seconds between repeated kills: a start must be possible in between
 DEFAULT_GRACE = 10.0
+MAX_STOPPED = 2.0  # a throttle's freezes stay below clients' timeouts: calls are slowed, not failed (that is `pause`)
+MAX_CYCLES = 2000
 
 
 def _check_repeats(p: dict[str, Any], duration: float, where: str) -> None:
@@ -110,4 +114,50 @@ register(FaultKind(
                             doc="seconds between SIGTERM and SIGKILL"), _EVERY, _UPTIME),
     extra_check=_restart_default("immediately"), fault=Restart,
     acts_on="process", needs=lambda p: ("stop", "start"),
+))
+
+
+class Throttle(ProcessFault):
+    """Frozen for `stopped` seconds of every `period`, continued in between: a process starved of
+    CPU (a cgroup quota, a noisy neighbour, a GC storm). It keeps its sockets and answers, late."""
+
+    heal_action = "resume"
+
+    def apply_actions(self) -> list[Action]:
+        return [("pause", {})]
+
+    def steps(self) -> list[Step]:
+        period, stopped = self.planned.params["period"], self.planned.params["stopped"]
+        duration, steps, start = self.planned.duration, [Step(0.0, APPLY)], 0.0
+        while start + stopped < duration - 1e-9:
+            steps.append(Step(round(start + stopped, 6), "run"))
+            start += period
+            if start >= duration - 1e-9:
+                break
+            steps.append(Step(round(start, 6), "freeze"))
+        return [*steps, Step(duration, HEAL)]
+
+    def act(self, label: str) -> None:
+        event = self._action("resume" if label == "run" else "pause", {})
+        if event.error is not None:
+            self.note_error(label, f"{event.action} {self.target}: {event.error}")
+
+
+def _check_throttle(p: dict[str, Any], duration: float, where: str) -> None:
+    if p["stopped"] >= p["period"]:
+        raise ConfigError(f"{where}.stopped ({p['stopped']:g}s) must be shorter than {where}.period ({p['period']:g}s)",
+                          hint="a process frozen the whole time is kind 'pause'")
+    if duration / p["period"] > MAX_CYCLES:
+        raise ConfigError(f"{where}.period: {duration / p['period']:.0f} cycles in {duration:g}s; at most {MAX_CYCLES}")
+
+
+register(FaultKind(
+    "throttle", "SIGSTOP for `stopped` s of every `period` s, SIGCONT in between (a process starved of CPU)",
+    redis_effect="redis: every command waits up to `stopped` s now and then; latency spikes, no errors while "
+                 "the freezes stay below the client's timeout",
+    http_effect="requests are answered late (up to `stopped` s more) in bursts; connections stay open",
+    params=(Param("period", float, required=True, minimum=0.2, unit="s", doc="one frozen + running cycle"),
+            Param("stopped", float, required=True, minimum=0.01, maximum=MAX_STOPPED, unit="s",
+                  doc="frozen part of each cycle")),
+    extra_check=_check_throttle, fault=Throttle, acts_on="process", needs=lambda p: ("pause", "resume"),
 ))

@@ -192,6 +192,12 @@ class Timeline:
             self._write()
             return report
 
+    def release_watchdog(self) -> None:
+        """What the faults acted on is gone (a stand-in torn down): nothing is left for the
+        watchdog to heal, and a watchdog aimed at freed ports must not touch their next owner."""
+        if self._lease is not None:
+            self._lease.release()
+
     def stop(self, timeout: float | None = None) -> HealReport:
         """Stop the schedule and heal every fault now; safe from signal handlers, repeatable."""
         with self._heal_lock:

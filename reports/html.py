@@ -254,6 +254,9 @@ def render_html(summary: RunSummary, run_dir: Path | None = None) -> str:
             f"{summary.convergence_seconds:.1f} s" + ("" if summary.converged is not False else " (bound reached, not quiescent)"))
     notes = "".join(f"<li>{escape(n)}</li>" for n in summary.notes)
     error = f'<p><b>Error:</b> {escape(summary.error)}</p>' if summary.error else ""
+    if summary.unhealed:  # a fault left in place breaks the next run: said first, not among the notes
+        error += ('<p class="unhealed"><b>Not healed</b> (run <code>kugeldrill heal</code>):</p><ul class="unhealed">'
+                  + "".join(f"<li>{escape(u)}</li>" for u in summary.unhealed) + "</ul>")
     phases = " → ".join(f"{escape(p.name)} ({cell_text(p.start)}–{cell_text(p.end)} s)" for p in summary.phases)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>kugeldrill: {escape(summary.scenario)} — {verdict}</title>

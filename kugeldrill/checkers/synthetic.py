@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 from kugeldrill.chaos.event import FaultEvent
+from kugeldrill.chaos.kinds import get_kind
 from kugeldrill.chaos.record import AppliedFault, FaultStatus, PlannedFault
 from kugeldrill.checkers.columns import application_columns, op_columns, publication_columns
 from kugeldrill.checkers.inputs import FIELDS, CheckInputs
@@ -29,14 +30,11 @@ from kugeldrill.checkers.model import (
 _MIX = ("sale", "sale", "sale", "sale", "sale", "sale", "cancel", "void", "return", "cash_in")
 
 
-PROCESS_KINDS = ("kill", "pause", "restart")
-
-
 def fault(fid: str, subject: str, kind: str, start: float, end: float | None, *, kills: tuple[float, ...] = (),
           state_lost: bool | None = None, **params: object) -> AppliedFault:
     """An applied fault from `start` to `end` (None: never healed) on a link or, for kill / pause /
     restart, a process; `kills` become kill actions, `state_lost` a Redis reading before and after."""
-    key = "process" if kind in PROCESS_KINDS else "link"
+    key = get_kind(kind, "fault").acts_on
     planned = PlannedFault(kind=kind, at=start, duration=(end or start + 1.0) - start, params=dict(params), id=fid,
                            **{key: subject})
     observations = [] if state_lost is None else [

@@ -81,6 +81,12 @@ class DrillFaults:
         self.summary.unhealed = list(report.remaining)
         return report
 
+    def forget(self) -> None:
+        """The environment was torn down (a stand-in): what it held is gone, and so is the need
+        for the timeline's watchdog (its ports may be someone else's by now)."""
+        if self.timeline is not None:
+            self.timeline.release_watchdog()
+
     def __enter__(self) -> DrillFaults:
         return self
 

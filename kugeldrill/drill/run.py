@@ -130,6 +130,7 @@ class Drill:
         self._torn_down = True  # nothing to tear down until an environment is open
         self._live: LiveEvents | None = None
         self._faults_status: Callable[[], dict[str, Any]] = dict
+        self._after_teardown: list[Callable[[], None]] = []  # what a stand-in's teardown makes moot
 
     # ------------------------------------------------------------------ phases
 
@@ -193,6 +194,8 @@ class Drill:
         self._phase("links")
         faults = resources.enter_context(DrillFaults(sc, env, self.folder.timeline_json, s))
         self._faults_status = faults.status
+        if env.kind == "embedded":
+            self._after_teardown.append(faults.forget)
         if self.params.outcomes.parts and "outcomes" in self.params.enabled:
             self._phase("business before")
             self._business_before(env)
@@ -237,6 +240,8 @@ class Drill:
             self._phase("teardown")
             self._torn_down = self._safe("tear down", env.teardown)
             self._safe("save stack state after teardown", lambda: env.save_into(self.run_dir))
+            for moot in self._after_teardown if self._torn_down else []:
+                self._safe("release the watchdog", moot)
 
     @contextmanager
     def _load(self) -> Iterator[LocustRun]:

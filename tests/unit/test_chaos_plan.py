@@ -136,8 +136,8 @@ def test_params_defaults_and_duration_strings():
 def test_every_kind_documents_its_effects():
     KINDS = all_kinds()
     assert set(KINDS) == {"down", "blackhole", "latency", "bandwidth", "slow_close", "timeout", "reset_peer",
-                          "slicer", "limit_data", "flap", "ramp", "kill", "pause", "restart"}
-    assert {k for k, v in KINDS.items() if v.acts_on == "process"} == {"kill", "pause", "restart"}
+                          "slicer", "limit_data", "flap", "ramp", "kill", "pause", "restart", "throttle"}
+    assert {k for k, v in KINDS.items() if v.acts_on == "process"} == {"kill", "pause", "restart", "throttle"}
     for kind in KINDS.values():
         assert len(kind.redis_effect) > 20 and len(kind.http_effect) > 20, kind.name
 

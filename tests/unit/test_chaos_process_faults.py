@@ -332,3 +332,21 @@ def test_status_lists_process_faults() -> None:
         assert up["link"] == "app@journal" and up["process"] is True
     finally:
         tl.stop()
+
+
+def test_throttle_freezes_part_of_every_period(tmp_path) -> None:
+    """The kind added through the README's worked example: one class and one registration."""
+    (f,) = plan([entry(kind="throttle", process="redis", period=0.4, stopped=0.1, **{"for": 1.0})], None,
+                processes=Recorder())
+    assert [(s.offset, s.label) for s in fault_of(f).steps()] == [
+        (0.0, "apply"), (0.1, "run"), (0.4, "freeze"), (0.5, "run"), (0.8, "freeze"), (0.9, "run"), (1.0, "heal")]
+    ctl = Recorder()
+    _, doc = run_timeline([entry(kind="throttle", process="redis", period=0.4, stopped=0.1, **{"for": 1.0})],
+                          ctl, tmp_path)
+    assert ctl.calls == [(a, "redis") for a in ("pause", "resume") * 3 + ("resume",)]  # the heal finds it running
+    (rec,) = doc["faults"]
+    assert rec["status"] == "healed" and not ctl.stopped and len(rec["events"]) == 7
+    with pytest.raises(ConfigError, match="stopped .* must be shorter than .*period"):
+        plan([entry(kind="throttle", process="redis", period=0.4, stopped=0.4)], None, processes=Recorder())
+    with pytest.raises(ConfigError, match="stopped must be at most 2"):
+        plan([entry(kind="throttle", process="redis", period=5, stopped=3, **{"for": 10})], None, processes=Recorder())
