@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from types import FrameType
 from typing import Any, Protocol
 
@@ -170,24 +171,22 @@ class LinkSweep:
             if self.only is not None and name not in self.only:
                 continue
             for toxic in owned_toxics(proxy, self.prefix):
-                try:
-                    toxi.remove_toxic(name, toxic)
-                    done.append(f"removed toxic {name}/{toxic}")
-                except NotFound:
-                    pass
-                except ToxiproxyError as err:
-                    self.errors.append(f"remove {name}/{toxic}: {err}")
-                    failed = True
+                failed |= self._try(done, f"removed toxic {name}/{toxic}", partial(toxi.remove_toxic, name, toxic))
             if name.startswith(self.prefix) and not proxy.enabled:
-                try:
-                    toxi.update_proxy(name, enabled=True)
-                    done.append(f"re-enabled proxy {name}")
-                except NotFound:
-                    pass
-                except ToxiproxyError as err:
-                    self.errors.append(f"enable {name}: {err}")
-                    failed = True
+                failed |= self._try(done, f"re-enabled proxy {name}", partial(toxi.update_proxy, name, enabled=True))
         return failed
+
+    def _try(self, done: list[str], what: str, call: Callable[[], Any]) -> bool:
+        """One heal call: done, already gone (NotFound: healing is idempotent), or failed (True)."""
+        try:
+            call()
+        except NotFound:
+            return False
+        except ToxiproxyError as err:
+            self.errors.append(f"{what}: failed: {err}")
+            return True
+        done.append(what)
+        return False
 
     def leftovers(self) -> list[str]:
         with _client(self.client, self.allow_hosts) as toxi:

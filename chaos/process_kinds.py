@@ -64,7 +64,7 @@ class Kill(ProcessFault):
     repeat_label = "kill"
 
     def apply_actions(self) -> list[Action]:
-        again = [("start", {})] if self.planned.params.get("restart") == "immediately" else []
+        again: list[Action] = [("start", {})] if self.planned.params.get("restart") == "immediately" else []
         return [("kill", {}), *again]
 
 
@@ -83,7 +83,7 @@ class Restart(Kill):
     repeat_label = "restart"
 
     def apply_actions(self) -> list[Action]:
-        again = [("start", {})] if self.planned.params.get("restart") == "immediately" else []
+        again: list[Action] = [("start", {})] if self.planned.params.get("restart") == "immediately" else []
         return [("stop", {"grace": self.planned.params["grace"]}), *again]
 
 

@@ -111,10 +111,12 @@ def _spawn(entry: Mapping[str, Any]) -> EntryOutcome:
         return EntryOutcome(target, False, f"started {argv[0]} but it exited at once with code {proc.returncode} "
                                            f"(see {entry.get('log')})")
     spec = entry.get("pid_file")
-    recorded = set_key(Path(spec["path"]), list(spec["keys"]), proc.pid) if spec else False
+    if not spec:
+        return EntryOutcome(target, True, f"started again (pid {proc.pid})")
+    recorded = set_key(Path(spec["path"]), list(spec["keys"]), proc.pid)
     if recorded:  # no fault holds it down any more: the crash supervisor may restart it again
         set_key(Path(spec["path"]), [*list(spec["keys"])[:-1], "held"], False)
-    note = "" if recorded or not spec else f"; could not record the pid in {spec['path']}"
+    note = "" if recorded else f"; could not record the pid in {spec['path']}"
     return EntryOutcome(target, True, f"started again (pid {proc.pid}){note}")
 
 

@@ -114,8 +114,9 @@ class PlannedFault:
 
     def on(self, subject: str, fault_id: str) -> PlannedFault:
         """This fault on one subject of its selector."""
-        key = "process" if self.is_process else "link"
-        return replace(self, id=fault_id, **{key: subject})
+        if self.is_process:
+            return replace(self, id=fault_id, process=subject)
+        return replace(self, id=fault_id, link=subject)
 
     def describe(self) -> str:
         """`latency latency=800 sidecar@cart 4–10s`: a line for consoles and shrink paths."""

@@ -32,7 +32,7 @@ from kugeldrill.locustfiles.provision import ProvisionOptions, load_provision
 from kugeldrill.scenario_schema import Scenario
 from kugeldrill.stack.components import render_components
 from kugeldrill.stack.launcher import Stack, StackOptions
-from kugeldrill.target import dump_target, load_target
+from kugeldrill.target import TargetFile, dump_target, load_target
 from kugeldrill.target_logs import gather_logs
 
 PROBE_TIMEOUT = 3.0
@@ -227,7 +227,7 @@ class TargetEnvironment:
 
     kind = "target"
 
-    def __init__(self, target: Any) -> None:
+    def __init__(self, target: TargetFile) -> None:
         self.target = target
         self.description = f"target {target.name} ({target.path})"
         self.allow_hosts = tuple(target.allow_hosts)
@@ -248,8 +248,9 @@ class TargetEnvironment:
         problems = []
         with httpx.Client(timeout=PROBE_TIMEOUT) as client:
             urls = dict(self.service_urls())
-            if self.toxiproxy_api():
-                urls["Toxiproxy API"] = self.toxiproxy_api().rstrip("/") + "/version"
+            api = self.toxiproxy_api()
+            if api:
+                urls["Toxiproxy API"] = api.rstrip("/") + "/version"
             for name, url in urls.items():
                 require_loopback(url, allow_hosts=self.allow_hosts, what=f"{name} URL")
                 try:

@@ -9,6 +9,7 @@ unknown (passed=None), which fails the drill: a drill that saw nothing must not 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from kugeldrill.checkers.inputs import CheckInputs
@@ -30,7 +31,7 @@ def observed_sequences(transitions: list[BreakerTransition], service: str,
     return per
 
 
-def contains_in_order(observed: list[str], expected: list[str]) -> bool:
+def contains_in_order(observed: Sequence[str], expected: Sequence[str]) -> bool:
     """True if `expected` is a subsequence of `observed` (extra cycles allowed between)."""
     it = iter(observed)
     return all(any(state == want for state in it) for want in expected)

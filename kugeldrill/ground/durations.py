@@ -36,7 +36,7 @@ def parse_duration(value: Any) -> float:
     text = value.strip()
     if _NUMBER.fullmatch(text):
         return float(text)
-    total, pos, seen = 0.0, 0, []
+    total, pos, seen = 0.0, 0, list[str]()
     for match in _PART.finditer(text):
         if match.start() != pos:
             break

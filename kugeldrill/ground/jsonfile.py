@@ -57,7 +57,7 @@ def atomic_file(path: str | Path, mode: Literal["w", "wb"] = "w") -> Iterator[IO
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        with open(tmp, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as fh:
+        with open(tmp, mode, encoding="utf-8" if mode == "w" else None) as fh:
             yield fh
         os.replace(tmp, path)
     except BaseException:
