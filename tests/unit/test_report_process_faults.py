@@ -101,3 +101,23 @@ def test_verdict_round_trip_keeps_process_faults(tmp_path: Path) -> None:
 def test_no_section_without_process_faults(tmp_path: Path) -> None:
     write_all(tmp_path, synthetic_summary())
     assert "Process faults" not in (tmp_path / "report.html").read_text()
+
+
+def test_a_version_2_verdict_is_still_read(tmp_path: Path) -> None:
+    """Run folders written before the one fault record: spans since t0, with `actions`."""
+    old = {"scenario": "old", "version": 2, "t0_mono": 100.0, "faults": [
+        {"id": "cut", "link": "sidecar@cart", "kind": "down", "start": 5.0, "end": 9.5, "params": {},
+         "error": None, "status": "healed", "process": None, "actions": []},
+        {"id": "crash", "link": "", "process": "app@journal", "kind": "kill", "start": 3.0, "end": 18.0,
+         "status": "healed", "actions": [{"action": "kill", "t": 3.0, "pids_before": [11], "pids_after": [],
+                                          "outcome": "done"},
+                                         {"action": "start", "t": 3.1, "pids_before": [11], "pids_after": [12],
+                                          "outcome": "done", "ready_t": 5.0}]},
+        {"id": "late", "link": "redis@cart", "kind": "latency", "start": 20.0, "end": None, "status": "failed",
+         "error": "apply: proxy not found", "actions": []}]}
+    (tmp_path / "verdict.json").write_text(json.dumps(old))
+    back = RunSummary.load(tmp_path / "verdict.json")
+    assert [(f.id, f.subject, back.fault_window(f)) for f in back.faults] == [
+        ("cut", "sidecar@cart", (5.0, 9.5)), ("crash", "app@journal", (3.0, 18.0)), ("late", "redis@cart", (20.0, None))]
+    crash = back.faults[1]
+    assert crash.kills == [103.0] and crash.events[1].ready_mono == 105.0 and not back.faults[2].applied
