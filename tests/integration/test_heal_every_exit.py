@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 
 import psutil
@@ -190,8 +191,10 @@ def test_a_stopped_drill_leaves_nothing_on_a_target(deployment, phase: str, sig:
         assert not (drill.out / "timeline.json").exists()
         return
     faults = json.loads((drill.out / "timeline.json").read_text())["faults"]
-    assert {f["status"] for f in faults} == {"healed"}
-    assert all(f["stopped_early"] is (phase == "load") for f in faults)
+    shown = json.dumps(faults, indent=1)[:6000]
+    assert {f["status"] for f in faults} == {"healed"}, shown
+    if phase == "load":  # (after the heal phase: healed on schedule, or by the heal phase when a slow
+        assert all(f["stopped_early"] for f in faults), shown  # process command held the schedule up)
 
 
 def test_a_failed_heal_on_a_target_is_named_in_the_verdict(deployment) -> None:
@@ -269,8 +272,8 @@ def _assert_named(drill: Drill, left: set[str]) -> None:
     verdict = drill.verdict()
     assert verdict["status"] == "interrupted", verdict["error"]
     assert left <= set(verdict["unhealed"]), verdict["unhealed"]
-    html = (drill.out / "report.html").read_text()
-    junit = (drill.out / "junit.xml").read_text()
+    html = unescape((drill.out / "report.html").read_text())
+    junit = unescape((drill.out / "junit.xml").read_text())
     assert "Not healed" in html and 'name="drill.healed"' in junit
     for item in left:
         assert item in html and item in junit
