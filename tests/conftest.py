@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 os.environ["PATH"] = f"{ROOT / 'tools' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 
-from kugeldrill.stack.servers import RedisServer, ToxiproxyServer  # noqa: E402
+from kugeldrill.stack.launch.servers import RedisServer, ToxiproxyServer  # noqa: E402
 
 
 @pytest.fixture

@@ -67,9 +67,9 @@ def _parts(api: str | None, allow: list[str], state: Path | None, data: dict[str
 
     parts: list[Any] = [LinkSweep(api, allow_hosts=allow)] if api else []
     if state is not None and "services" in data and "version" in data:  # a stand-in's stack.json
-        from kugeldrill.stack.launch.control import StandinProcesses
+        from kugeldrill.stack.launch.control import RecordedProcesses
 
-        parts.append(ProcessSweep(StandinProcesses.from_state_file(state)))
+        parts.append(ProcessSweep(RecordedProcesses.from_state_file(state)))
     leases = []
     for lease_path in _leases(state, data) if state is not None else []:
         lease = read_lease(lease_path) or {}

@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from kugeldrill.locustfiles.provision import ProvisionError, ProvisionOptions, parse_urls, provision
-    from kugeldrill.stack.launcher import Stack
+    from kugeldrill.stack.embedded import Stack
 
     for name in ("items", "cart_terminals", "cash_terminals", "openclose_terminals"):
         if getattr(args, name) < 0:

@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=cmd_status)
 
-    proc = sub.add_parser("process", help="kill, pause, resume, stop or start one process of the stand-in "
+    proc = sub.add_parser("process", help="kill, pause, resume, stop or start one process of the embedded stack "
                                           "(what process faults do; also the halt button for one part)")
     state_dir(proc)
     proc.add_argument("action", choices=["kill", "pause", "resume", "stop", "start", "pids", "ready", "running"],
@@ -84,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from kugeldrill.stack.launcher import Stack, StackOptions
+    from kugeldrill.stack.embedded import Stack, StackOptions
 
     opts = StackOptions(
         state_dir=args.state_dir,
@@ -119,13 +119,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     from kugeldrill.stack.launch.state import STATE_NAME
-    from kugeldrill.stack.launcher import Stack
+    from kugeldrill.stack.embedded import Stack
 
     return stop_recorded(args.state_dir / STATE_NAME, Stack.from_state_file, "stack", "stack")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from kugeldrill.stack.launcher import Stack
+    from kugeldrill.stack.embedded import Stack
 
     stack = Stack.from_state_file(args.state_dir)
     status = stack.status(probe=True)
@@ -138,11 +138,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    from kugeldrill.stack.launch.control import StandinProcesses
+    from kugeldrill.stack.launch.control import RecordedProcesses
 
-    ctl = StandinProcesses.from_state_file(args.state_dir)
+    ctl = RecordedProcesses.from_state_file(args.state_dir)
     if args.target not in ctl.targets():
-        raise DrillError(f"the stand-in has no process {args.target!r}", hint=f"known: {', '.join(ctl.targets())}")
+        raise DrillError(f"{ctl.description} has no process {args.target!r}", hint=f"known: {', '.join(ctl.targets())}")
     if args.action == "pids":
         print(" ".join(str(p) for p in ctl.pids(args.target)))
         return 0
@@ -164,7 +164,7 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from kugeldrill.stack.launcher import Stack
+    from kugeldrill.stack.embedded import Stack
 
     stack = Stack.from_state_file(args.state_dir)
     files = _log_files(stack.state, args.app)

@@ -38,8 +38,8 @@ import yaml
 
 from kugeldrill.chaos.heal import verify_healed
 from kugeldrill.chaos.lease import ACTIVE, leases_beside, read_lease
-from kugeldrill.stack.launch.control import StandinProcesses
-from kugeldrill.stack.servers import wait_for
+from kugeldrill.stack.launch.control import RecordedProcesses
+from kugeldrill.stack.launch.process import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DRILL_TIMEOUT = 300
@@ -135,7 +135,7 @@ def kugeldrill(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[
 
 def leftovers(state_dir: Path) -> list[str]:
     """What is not healed on a stand-in: its processes and its links (empty: nothing)."""
-    ctl = StandinProcesses.from_state_file(state_dir)
+    ctl = RecordedProcesses.from_state_file(state_dir)
     api = json.loads((state_dir / "stack.json").read_text())["toxiproxy"]["api"]
     return ctl.problems(ctl.targets()) + verify_healed(api)
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from kugeldrill.stack.launch.control import StandinProcesses
-from kugeldrill.stack.servers import wait_for
+from kugeldrill.stack.launch.control import RecordedProcesses
+from kugeldrill.stack.launch.process import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DRILL_TIMEOUT = 300
@@ -118,7 +118,7 @@ expect:
 
 
 def problems(state_dir: Path) -> list[str]:
-    ctl = StandinProcesses.from_state_file(state_dir)
+    ctl = RecordedProcesses.from_state_file(state_dir)
     return ctl.problems(ctl.targets())
 
 

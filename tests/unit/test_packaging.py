@@ -35,6 +35,6 @@ def _check_wheel(tmp_path: Path) -> None:
     tops = {n.split("/", 1)[0] for n in names}
     assert tops == {"kugeldrill", next(t for t in tops if t.endswith(".dist-info"))}, tops
     for module in ("kugeldrill/chaos/timeline.py", "kugeldrill/reports/html.py", "kugeldrill/locustfiles/pos.py",
-                   "kugeldrill/stack/launcher.py", "kugeldrill/checkers/breaker.py", "kugeldrill/ground/history.py",
+                   "kugeldrill/stack/embedded/stack.py", "kugeldrill/checkers/breaker.py", "kugeldrill/ground/history.py",
                    "kugeldrill/stack/components/templates/statestore.yaml"):
         assert module in names, module

@@ -29,7 +29,7 @@ from typing import Any
 from kugeldrill.ground.errors import DrillError, MissingBinaryError
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.ground.tools import PROJECT_ROOT
-from kugeldrill.stack.servers import ManagedProcess, log_tail
+from kugeldrill.stack.launch.process import ManagedProcess, log_tail
 
 SOURCE_DIR = Path(__file__).resolve().parent / "mongo"
 JAR_NAME = "kugelpos-mongo-1.0.0.jar"
@@ -143,6 +143,13 @@ class MongoServer:
             time.sleep(0.05)
         self.process.stop()
         raise self.process.fail(f"did not print '{READY_LINE.strip()}' within {timeout:.0f}s")
+
+    def record(self) -> dict[str, Any]:
+        """The state-file entry of the started server (what `down` and a restart need)."""
+        assert self.process is not None, "record() of a server that was not started"
+        return {"url": self.url, "host": self.host, "port": self.port, "pid": self.process.pid,
+                "log": str(self.log_path), "cmd": list(self.process.argv),
+                "match": [MAIN_CLASS, "--port", str(self.port)]}
 
     def stop(self) -> None:
         if self.process:
