@@ -92,7 +92,7 @@ def _expected(err: dict[str, Any]) -> str:
     msg = str(err.get("msg", "invalid value"))
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
-    if err.get("type") == "extra_forbidden":
+    if err.get("type") in ("extra_forbidden", "unexpected_keyword_argument"):  # a model's, a record's (faults)
         return "unknown field (not part of the scenario schema; check the spelling)"
     if err.get("type") == "missing":
         return "required field is missing"

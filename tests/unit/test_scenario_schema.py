@@ -183,3 +183,8 @@ def test_stack_sidecar_kind() -> None:
     assert parse_scenario_text(GOOD + "stack:\n  sidecar: daprd\n").scenario.stack.sidecar == "daprd"
     msg = _error(GOOD + "stack:\n  sidecar: docker\n")
     assert "drill.yaml:8:" in msg and "stack.sidecar" in msg
+
+
+def test_a_misspelt_fault_field_is_named_like_any_other() -> None:
+    msg = _error(GOOD.replace("kind: down}", "kind: down, paramz: {}}"))
+    assert "field 'faults[0].paramz': unknown field (not part of the scenario schema; check the spelling)" in msg
