@@ -11,11 +11,12 @@ A process target is named like a link (contracts §1), without a proxy behind it
 * `sidecar@<app>` — that app's Dapr sidecar (ours or a real daprd);
 * `app@<app>` — the service process itself.
 
-chaos only defines what it needs (`ProcessControl`) and never imports the stack: the
-stand-in implements it in `kugeldrill.stack.launch.control` (it knows its processes and
-restarts them from their recorded commands), a target file through command templates
-(`kugeldrill.target_processes`), and the drill wires one into the timeline. The records
-exchanged (`ProcessResult`) live in `kugeldrill.ground.processes`.
+chaos only defines what it needs (`ProcessControl`) and never imports the stack: a deployment
+the launcher started implements it in `kugeldrill.stack.launch.control` (it knows its
+processes and restarts them from their recorded commands), a target file through command
+templates (`kugeldrill.target_processes`), and the drill wires one into the timeline. The
+records exchanged (`ProcessResult`) live in `kugeldrill.ground.processes`. `ProcessSweep`
+is the heal path's part for process targets, whoever implements the control.
 """
 
 from __future__ import annotations

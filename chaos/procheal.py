@@ -15,10 +15,12 @@ leaves a self-contained entry in the lease (written before its first action):
 * `spawn` — unless the pid recorded in `pid_file` still runs that program (then only
   SIGCONT it if stopped), start `argv` detached with `env` overrides, append to `log`,
   and record the new pid in `pid_file` (locked read-modify-write, `ground.jsonfile`), so
-  `kugeldrill stack down` finds it;
+  `kugeldrill stack down` finds it, and clear its `held` mark (the crash supervisor may
+  restart it again);
 * `command` — run a target file's rendered command template (exit 0 = done).
 
 Every action is idempotent: healing twice (watchdog, then `kugeldrill heal`) is harmless.
+`LeaseEntries` carries a lease's entries out as one part of the heal path (`chaos.heal.heal`).
 """
 
 from __future__ import annotations
