@@ -148,28 +148,30 @@ class Drill:
         s.t0_wall, s.t0_mono = s.started_wall, time.monotonic()
         write_scenario(self.run_dir, self.loaded)
         with _Signals(self.state):
-            with ExitStack() as resources:
-                try:
-                    self._run_phases(resources)
-                    s.status = "completed"
-                except DrillInterrupted as exc:
-                    s.status = "interrupted"
-                    s.error = f"interrupted by {signal.Signals(exc.signum).name} during phase '{self.state.phase}'"
-                except KeyboardInterrupt:
-                    s.status = "interrupted"
-                    s.error = f"interrupted during phase '{self.state.phase}'"
-                except DrillError as exc:
-                    s.status = "error"
-                    s.error = f"during phase '{self.state.phase}': {exc.render()}"
-                except Exception as exc:  # noqa: BLE001 - a bug still gets cleanup and a report
-                    s.status = "error"
-                    s.error = f"internal error during phase '{self.state.phase}': {type(exc).__name__}: {exc}"
-                    s.notes.append(traceback.format_exc(limit=8))
-                finally:
-                    self.state.cleaning = True
-                    self._phase("cleanup")
-                # leaving the block releases the load, the faults and the environment, in that order
-            self._report()
+            try:
+                with ExitStack() as resources:
+                    try:
+                        self._run_phases(resources)
+                        s.status = "completed"
+                    except DrillInterrupted as exc:
+                        s.status = "interrupted"
+                        s.error = f"interrupted by {signal.Signals(exc.signum).name} during phase '{self.state.phase}'"
+                    except KeyboardInterrupt:
+                        s.status = "interrupted"
+                        s.error = f"interrupted during phase '{self.state.phase}'"
+                    except DrillError as exc:
+                        s.status = "error"
+                        s.error = f"during phase '{self.state.phase}': {exc.render()}"
+                    except Exception as exc:  # noqa: BLE001 - a bug still gets cleanup and a report
+                        s.status = "error"
+                        s.error = f"internal error during phase '{self.state.phase}': {type(exc).__name__}: {exc}"
+                        s.notes.append(traceback.format_exc(limit=8))
+                    finally:
+                        self.state.cleaning = True
+                        self._phase("cleanup")
+                    # leaving the block releases the load, the faults and the environment, in that order
+            finally:
+                self._report()
         if self.state.interrupted_by is not None and s.status == "completed":
             s.notes.append(f"{signal.Signals(self.state.interrupted_by).name} arrived during cleanup and was deferred")
         return s
