@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from kugeldrill.ground.jsonfile import read_json, set_key
-from kugeldrill.ground.pids import pid_matches, pid_stopped, state_within
+from kugeldrill.ground.pids import pid_matches, pid_stopped, signal_group, state_within
 from kugeldrill.ground.processes import spawn_detached
 
 COMMAND_TIMEOUT = 60.0
@@ -61,9 +61,10 @@ def _pid_from_file(spec: Mapping[str, Any] | None) -> int | None:
 
 
 def _continue(pid: int) -> bool:
-    """SIGCONT and wait until the kernel reports it no longer stopped."""
+    """SIGCONT (to its process group when it leads one: a multi-worker service continues with its
+    workers, as it was paused) and wait until the kernel reports it no longer stopped."""
     try:
-        os.kill(pid, signal.SIGCONT)
+        signal_group(pid, signal.SIGCONT)
     except ProcessLookupError:
         return False
     return state_within(pid, {"R", "S", "D", "I"}, timeout=2.0) or not pid_stopped(pid)

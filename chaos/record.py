@@ -72,8 +72,8 @@ class PlannedFault:
     __pydantic_config__ = ConfigDict(extra="forbid")
 
     kind: Annotated[str, Field(min_length=1)]
-    at: Annotated[float, Seconds, Field(ge=0)]
-    duration: Annotated[float, Seconds, Field(alias="for", gt=0, le=MAX_FAULT_SECONDS)]
+    at: Annotated[float, Field(ge=0), Seconds]  # (the parser wraps the bounds: they judge seconds)
+    duration: Annotated[float, Field(alias="for", gt=0, le=MAX_FAULT_SECONDS), Seconds]
     link: Annotated[str | None, AfterValidator(_link_selector), Field(min_length=3)] = None
     process: Annotated[str | None, AfterValidator(_process_selector), Field(min_length=1)] = None
     params: dict[str, Any] = field(default_factory=dict)

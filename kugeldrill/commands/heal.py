@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from kugeldrill.ground.errors import ConfigError
+from kugeldrill.ground.errors import ConfigError, NotLoopbackError
 
 DEFAULT_STATE = Path(".kugeldrill/stack.json")
 
@@ -104,7 +104,10 @@ def run(args: argparse.Namespace) -> int:
         if not api and "parent_pid" not in data and "services" not in data and "faults" not in data:
             raise ConfigError(f"state file {state} names no Toxiproxy API (expected toxiproxy.api or api) "
                               "and no processes")
-    parts, leases = _parts(api, allow, state, data)
+    try:
+        parts, leases = _parts(api, allow, state, data)
+    except NotLoopbackError as exc:
+        raise NotLoopbackError(str(exc), hint="if you mean to heal that Toxiproxy, pass --allow-host HOST") from None
     report = heal(parts)
     for line in report.done:
         print(line)

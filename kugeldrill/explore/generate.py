@@ -94,6 +94,8 @@ def draw(seed: int, index: int, space: Space, base: dict[str, Any] | None = None
         latest_end = load - space.settle_seconds
         length = round(rng.uniform(space.fault_seconds[0], min(space.fault_seconds[1], latest_end - space.first_at)), 1)
         at = round(rng.uniform(space.first_at, latest_end - length), 1)
+        if any(f.subject == target and at < f.end and f.at < at + length for f in faults):
+            continue  # one fault per link or process at a time (chaos refuses overlaps): drawn one fewer
         faults.append(PlannedFault(kind=kind, at=at, duration=length, params=params,
                                    **{("process" if process else "link"): target}))
     faults.sort(key=lambda f: (f.at, f.subject))

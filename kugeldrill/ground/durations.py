@@ -18,6 +18,9 @@ UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 EXAMPLES = "90, 7.5, 500ms, 90s, 1m30s, 2h"
+#: What parse_duration accepts, as one regular expression (for JSON Schema): a bare number, or
+#: parts with units (the order and each-unit-once rules are checked by the parser only).
+PATTERN = r"^\s*(\d+(\.\d+)?|(\d+(\.\d+)?(ms|h|m|s))+)\s*$"
 
 
 def parse_duration(value: Any) -> float:

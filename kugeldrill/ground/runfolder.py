@@ -67,7 +67,7 @@ LAYOUT: tuple[RunFile, ...] = (
             ("kugeldrill.compare", "kugeldrill.drill.runfolder")),
     RunFile("junit_xml", "one testcase per expectation", ("kugeldrill.reports.junit",), None),
     RunFile("report_html", "the self-contained report", ("kugeldrill.reports.html",), None,
-            ("kugeldrill.commands.run",)),
+            ("kugeldrill.commands.run", "kugeldrill.pytest_plugin")),
 )
 
 

@@ -153,7 +153,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
     assert up.returncode == 0, up.stdout + up.stderr
     try:
         target = base / "target.yaml"
-        derived = kugeldrill("target", "from-stack", "--state-dir", str(state_dir), "--out", str(target), timeout=60)
+        derived = kugeldrill("target", "from-stack", "--state-dir", str(state_dir), "--target-file", str(target),
+                             timeout=60)
         assert derived.returncode == 0, derived.stdout + derived.stderr
         yield target, state_dir
     finally:

@@ -9,7 +9,8 @@ launcher started it: same argv, port and config, log appended.
 
 Targets: `redis`, `mongo` (the native runner's), `sidecar@<app>`, `app@<app>` (contracts §1).
 Every action first checks that the pid still is the recorded program (cmdline markers), so a
-reused pid is never signalled. After a start the state file has the new pid (and a
+reused pid is never signalled; kill, pause and resume reach the process's whole group (a
+multi-worker server's workers too, `signal_group`). After a start the state file has the new pid (and a
 `restarts` record), so `down` stops it. While a fault keeps a supervised service down, its
 entry is `held`, so the crash supervisor does not restart it behind the fault.
 """
@@ -27,7 +28,8 @@ from typing import Any
 import httpx
 
 from kugeldrill.ground.errors import ConfigError
-from kugeldrill.ground.pids import gone_within, pid_matches, pid_running, pid_stopped, proc_state, state_within
+from kugeldrill.ground.pids import (gone_within, pid_matches, pid_running, pid_stopped, proc_state, signal_group,
+                                    state_within)
 from kugeldrill.ground.processes import ACTIONS, ProcessActionError, ProcessResult
 from kugeldrill.stack.launch.health import port_probe, redis_probe, sidecar_probe
 from kugeldrill.stack.launch.process import Command, ManagedProcess
@@ -152,7 +154,7 @@ class RecordedProcesses:
             pid = self._require_pid(target, entry, "kill")
             self._hold(target, True)
             t0 = time.monotonic()
-            os.kill(pid, signal.SIGKILL)
+            signal_group(pid, signal.SIGKILL)
             if not self._wait_gone(target, pid, SIGNAL_WAIT):
                 raise ProcessActionError(f"{target}: pid {pid} still exists {SIGNAL_WAIT:g}s after SIGKILL "
                                          f"(state {proc_state(pid)})")
@@ -162,7 +164,7 @@ class RecordedProcesses:
         with self._lock(target):
             entry = self._entry(target)
             pid = self._require_pid(target, entry, "pause")
-            os.kill(pid, signal.SIGSTOP)
+            signal_group(pid, signal.SIGSTOP)
             if not state_within(pid, {"T"}, SIGNAL_WAIT):
                 raise ProcessActionError(f"{target}: pid {pid} not stopped {SIGNAL_WAIT:g}s after SIGSTOP "
                                          f"(state {proc_state(pid)})")
@@ -174,7 +176,7 @@ class RecordedProcesses:
             pid = self._require_pid(target, entry, "resume")
             if not pid_stopped(pid):
                 return ProcessResult(target, "resume", (pid,), (pid,), outcome="already")
-            os.kill(pid, signal.SIGCONT)
+            signal_group(pid, signal.SIGCONT)
             if not state_within(pid, RUNNING_STATES, SIGNAL_WAIT):
                 raise ProcessActionError(f"{target}: pid {pid} still stopped {SIGNAL_WAIT:g}s after SIGCONT")
             return ProcessResult(target, "resume", (pid,), (pid,))
@@ -187,10 +189,10 @@ class RecordedProcesses:
             t0 = time.monotonic()
             os.kill(pid, signal.SIGTERM)
             if pid_stopped(pid):
-                os.kill(pid, signal.SIGCONT)  # a paused process handles SIGTERM only once continued
+                signal_group(pid, signal.SIGCONT)  # a paused process handles SIGTERM only once continued
             outcome = "done"
             if not self._wait_gone(target, pid, grace):
-                os.kill(pid, signal.SIGKILL)
+                signal_group(pid, signal.SIGKILL)
                 outcome = "escalated"
                 if not self._wait_gone(target, pid, SIGNAL_WAIT):
                     raise ProcessActionError(f"{target}: pid {pid} still exists after SIGTERM and SIGKILL")
@@ -204,7 +206,7 @@ class RecordedProcesses:
             pid = self._live_pid(entry)
             if pid is not None:
                 if pid_stopped(pid):
-                    os.kill(pid, signal.SIGCONT)
+                    signal_group(pid, signal.SIGCONT)
                     state_within(pid, RUNNING_STATES, SIGNAL_WAIT)
                 if entry.get("held"):
                     self._hold(target, False)
