@@ -71,7 +71,7 @@ class DrillEnvironment(Protocol):
     description: str
     allow_hosts: tuple[str, ...]
     redis_url: str | None
-    notes: list[str]  # what the report must say about it (e.g. why the sidecars are not real daprd)
+    notes: list[str]  # what the report must say about it, said once as the drill starts
 
     def service_urls(self) -> dict[str, str]: ...
     def provision_options(self, opts: ProvisionOptions) -> ProvisionOptions: ...  # its credentials, tenant
@@ -113,6 +113,7 @@ class EmbeddedEnvironment:
         self.options = options
         sidecar = stack.state.get("sidecar") or {}
         self.description = f"embedded stack (sidecars: daprd {sidecar.get('version') or ''}".rstrip() + ")"
+        self.notes: list[str] = []
         self.redis_url: str | None = stack.redis_url
         self._torn_down = False
         self._processes: ProcessControl | None = None

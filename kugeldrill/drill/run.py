@@ -183,7 +183,7 @@ class Drill:
         env = resources.enter_context(self._environment())
         self.params = build_params(sc, env.breaker_params(), env.republish_policy())
         s.target = env.description
-        for note in env.notes:  # e.g. why the sidecars are not real daprd
+        for note in env.notes:
             self.console.message(f"[{sc.name}] note: {note}")
             s.notes.append(note)
         for warning in unhonoured_stack_options(sc, env):
