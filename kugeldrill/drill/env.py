@@ -258,7 +258,7 @@ class TargetEnvironment:
                                          hint="start the deployment (and Toxiproxy) first, or fix the URLs")
 
     def service_urls(self) -> dict[str, str]:
-        return dict(self.target.services)
+        return {str(app): url for app, url in self.target.services.items()}
 
     def provision_options(self, opts: ProvisionOptions) -> ProvisionOptions:
         """The target file's credentials and tenant."""
