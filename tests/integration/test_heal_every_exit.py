@@ -97,12 +97,12 @@ class Drill:
             return False
         return sum(f["status"] == "active" for f in doc["faults"]) == 3
 
-    def signal_when(self, ready, sig: int, deadline: float = 240.0) -> int:
-        """Send `sig` once `ready()` holds; the exit code."""
+    def signal_when(self, ready, sig: int, deadline: float = 240.0, settle: float = 0.5) -> int:
+        """Send `sig` `settle` seconds after `ready()` holds; the exit code."""
         if not wait_for(lambda: self.proc.poll() is None and ready(), deadline, interval=0.2):
             self.proc.kill()
             pytest.fail(f"the drill never got there:\n{self.output()}")
-        time.sleep(0.5)
+        time.sleep(settle)
         self.proc.send_signal(sig)
         code = self.proc.wait(timeout=DRILL_TIMEOUT)
         self._reader.join(10)
@@ -173,8 +173,8 @@ def test_a_stopped_drill_leaves_nothing_on_a_target(deployment, phase: str, sig:
     name = f"exit-{phase}-{sig.name.lower()}"
     drill = Drill(write_scenario(target.parent, name, target, timing), target.parent / name)
     ready = drill.faults_active if phase == "load" else (lambda: drill.in_phase(phase))
-    try:
-        code = drill.signal_when(ready, sig)
+    try:  # (a phase other than the load is caught as it begins: provisioning may be over in a second)
+        code = drill.signal_when(ready, sig, settle=0.5 if phase == "load" else 0.0)
     finally:
         if sig == signal.SIGKILL:
             drill.kill_leftover_load()
