@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kugeldrill.ground.durations import duration_arg
 from kugeldrill.ground.errors import DrillError
 
 
@@ -84,8 +85,8 @@ def add_process_parser(sub: argparse._SubParsersAction, what: str,
                       help="pids prints the pids; ready waits for its health probe; running exits 0 when it "
                            "runs and is not stopped")
     proc.add_argument("target", help="redis, sidecar@<app> or app@<app>")
-    proc.add_argument("--grace", type=float, default=10.0, help="stop: seconds between SIGTERM and SIGKILL (10)")
-    proc.add_argument("--timeout", type=float, default=60.0, help="ready: seconds to wait (60)")
+    proc.add_argument("--grace", type=duration_arg, default=10.0, help="stop: seconds between SIGTERM and SIGKILL (10)")
+    proc.add_argument("--timeout", type=duration_arg, default=60.0, help="ready: seconds to wait (60)")
     proc.add_argument("--json", action="store_true", help="print the action's record as JSON")
     return proc
 

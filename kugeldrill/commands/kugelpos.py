@@ -20,6 +20,7 @@ from typing import Any
 
 from kugeldrill.commands.deployments import (add_process_parser, print_app_urls, print_links, print_part, print_tails,
                                              process_action, sidecar_line, stop_recorded)
+from kugeldrill.ground.durations import duration_arg
 from kugeldrill.ground.errors import ConfigError, DrillError
 
 DEFAULT_STATE_DIR = Path(".kugeldrill") / "kugelpos"
@@ -61,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          "republish jobs and per-process breakers), or e.g. cart=8,terminal=4")
     up.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="an extra environment variable for every service, e.g. a Kugelpos setting (repeatable)")
-    up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for health (180)")
+    up.add_argument("--timeout", type=duration_arg, default=180.0, help="seconds to wait for health (180)")
     up.add_argument("--prepare-only", action="store_true",
                     help="only build/check the environments and the MongoDB server (what `up` caches), start nothing")
     up.add_argument("--json", action="store_true", help="print the status JSON when healthy")
@@ -103,7 +104,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="uvicorn workers per service, as for 'kugelpos up' (default dev: one each)")
     drill.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                        help="an extra environment variable for every service (repeatable)")
-    drill.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for health (240)")
+    drill.add_argument("--timeout", type=duration_arg, default=240.0, help="seconds to wait for health (240)")
     drill.add_argument("--processes", type=int, help="Locust worker processes (overrides load.processes)")
     drill.add_argument("--plain", action="store_true", help="plain console lines even on a terminal")
     drill.set_defaults(func=cmd_drill)

@@ -19,14 +19,15 @@ from __future__ import annotations
 
 from kugeldrill.checkers.faults import EVERY_APP, affected_app
 from kugeldrill.checkers.inputs import CheckInputs
-from kugeldrill.checkers.model import EXPECTED_SUBSCRIBERS, TOPIC_CASHLOG, TOPIC_OPENCLOSELOG, TOPIC_TRANLOG, FaultWindow
+from kugeldrill.chaos.record import AppliedFault
+from kugeldrill.checkers.model import EXPECTED_SUBSCRIBERS, TOPIC_CASHLOG, TOPIC_OPENCLOSELOG, TOPIC_TRANLOG
 from kugeldrill.reports.summary import ExpectationResult
 from kugeldrill.scenario_schema import FaultWindowsExpect
 
 PUBLISHER_TOPICS = {"cart": (TOPIC_TRANLOG,), "terminal": (TOPIC_CASHLOG, TOPIC_OPENCLOSELOG)}
 
 
-def relevant_publishers(fault: FaultWindow) -> tuple[str, ...]:
+def relevant_publishers(fault: AppliedFault) -> tuple[str, ...]:
     """The publishers whose publishes `fault` acts on."""
     app = affected_app(fault).split(">", 1)[0]  # http@<caller>><callee>: the caller's
     if app in PUBLISHER_TOPICS:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from kugeldrill.checkers.inputs import CheckInputs
-from kugeldrill.checkers.model import BreakerCall, FaultWindow, Publication
+from kugeldrill.chaos.record import AppliedFault, FaultStatus, PlannedFault
+from kugeldrill.checkers.model import BreakerCall, Publication
 from kugeldrill.drill.windows import judge_fault_windows, relevant_publishers
 from kugeldrill.scenario_schema import FaultWindowsExpect
 
 
-def _fault(fid: str, link: str = "", process: str | None = None, start: float = 10.0, end: float | None = 40.0) -> FaultWindow:
-    return FaultWindow(fid, link, "down" if process is None else "kill", start, start, end, end, process=process)
+def _fault(fid: str, link: str = "", process: str | None = None, start: float = 10.0,
+           end: float | None = 40.0) -> AppliedFault:
+    planned = PlannedFault("down" if process is None else "kill", start, 30.0, link=link or None, process=process,
+                           id=fid)
+    return AppliedFault(planned, status=FaultStatus.HEALED if end is not None else FaultStatus.ACTIVE,
+                        applied_wall=start, applied_mono=start, healed_wall=end, healed_mono=end)
 
 
-def _inputs(faults: list[FaultWindow], calls: list[tuple[str, float]]) -> CheckInputs:
+def _inputs(faults: list[AppliedFault], calls: list[tuple[str, float]]) -> CheckInputs:
     inputs = CheckInputs(faults=faults)
     inputs.mark("faults", "timeline")
     inputs.breaker_calls = [BreakerCall(svc, "dapr", t, t, "CLOSED", "publish", "fail") for svc, t in calls]
