@@ -14,6 +14,7 @@ from pathlib import Path
 from kugeldrill.checkers.adapters.kugelpos_logs import LINE_RE, LogParser, parse_log_files, parse_log_lines
 from kugeldrill.checkers.adapters.mongo import in_drill
 from kugeldrill.checkers.breaker import check_breakers
+from kugeldrill.checkers.duplicates import check_duplicates
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.keys import tran_key
 from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_OPENCLOSELOG, TOPIC_TRANLOG
@@ -90,6 +91,19 @@ def test_subscriber_lines_of_one_tranlog_share_its_event_id_and_business_key():
     assert {t for _, t, _ in by_sub["report"]} == {TOPIC_TRANLOG, TOPIC_CASHLOG, TOPIC_OPENCLOSELOG}
     event_id, _, key = sorted(tranlogs)[0]
     assert event_id == "55e53b9a-d2b7-43b3-84d5-99110221c627" and key == tran_key("T6578", "5678", 3, 1)
+
+
+def test_a_redelivery_stock_skips_as_duplicate_is_not_an_application():
+    """Stock logs "Received transaction log" before its idempotency check. A tranlog cart's
+    republish job sent again (journal's callback had failed) was received and skipped by stock
+    (real lines, `kugelpos-cart-restart`): one application, one skip, no duplicate."""
+    inputs = parse_log_files({"stock": [FIXTURES / "stock-duplicate.log"]})
+    event_id = "a7d42fa1-c26d-4306-9e56-b139feecae95"
+    assert [(a.subscriber, a.event_id, a.key) for a in inputs.applications] == [
+        ("stock", event_id, tran_key("T7762", "5678", 2, 9))]
+    assert [(s, e) for s, e, _ in inputs.duplicate_skips] == [("stock", event_id)]
+    result = check_duplicates(inputs)
+    assert result.valid is True and result.counts["duplicated_events"] == 0
 
 
 def _doc(tenant: str, published: datetime | None) -> dict:

@@ -27,8 +27,9 @@ Quirks of the real breaker that shape this parser (kugelpos.md §6.1, Surprise 6
 Applications: report/journal "<log_type> received successfully. event_id: <id>, ..." (also
 logged when the repository skipped an existing document: a preceding "... already exists"
 warning marks the application `dedup="db_existing"`, an effect that did not happen again);
-stock "Received transaction log: {...}". Skips: "Message already processed. event_id: <id>"
-and "Duplicate transaction log received: <id>".
+stock "Received transaction log: {...}" (logged before stock's idempotency check: a
+"Duplicate transaction log received: <id>" after it takes that receipt back). Skips: "Message
+already processed. event_id: <id>" and stock's "Duplicate transaction log received: <id>".
 """
 
 from __future__ import annotations
@@ -330,7 +331,12 @@ class LogParser:
                 svc or "stock", self._pool(event_id) if event_id else None, TOPIC_TRANLOG,
                 event_key(TOPIC_TRANLOG, fields), mono, wall))
             return True
-        m = _ALREADY_PROCESSED.match(msg) or _STOCK_DUPLICATE.match(msg)
+        m = _STOCK_DUPLICATE.match(msg)
+        if m:
+            self._retract_receipt(svc or "stock", m.group(1))
+            self._rec().duplicate_skips.append((svc, m.group(1), mono))
+            return True
+        m = _ALREADY_PROCESSED.match(msg)
         if m:
             self._rec().duplicate_skips.append((svc, m.group(1), mono))
             return True
@@ -345,6 +351,17 @@ class LogParser:
             self._rec().state_unreachable.append(StateUnreachable(svc, mono, wall, "get", "", msg))
             return True
         return False
+
+
+    def _retract_receipt(self, svc: str, event_id: str) -> None:
+        """Stock logs "Received transaction log" *before* its idempotency check: the receipt of a
+        delivery it then skipped as a duplicate applied nothing. The latest receipt of that event
+        is that delivery's (two deliveries of it in flight at once: either one, the same count)."""
+        apps = self._rec().applications
+        for i in range(len(apps) - 1, -1, -1):
+            if apps[i].subscriber == svc and apps[i].event_id == event_id:
+                del apps[i]
+                return
 
 
 def parse_log_lines(lines: Iterable[str], *, service: str = "", clock_offset: float = 0.0,
