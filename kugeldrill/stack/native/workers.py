@@ -7,9 +7,11 @@
 * `APP=N[,APP=N…]`: the listed services with N workers, the others one.
 
 Several workers are several copies of the service's process state: each worker has its own
-Dapr breakers (a `DaprClientHelper` per process), its own republish scheduler (cart's and
-terminal's outbox jobs run once per worker) and its own terminal cache, and all workers of a
-service append to the same `app.log` without naming their process (kugelpos.md §1.1, §6.3).
+Dapr breakers (a `DaprClientHelper` per process, `commons/src/kugel_common/utils/dapr_client_helper.py`),
+its own republish scheduler (cart's and terminal's outbox jobs, `<app>/app/cron/republish_undelivery_message.py`,
+run once per worker) and its own terminal cache, and all workers of a service append to the same
+`app.log` without naming their process (`<app>/app/logging.conf`: a `FileHandler` on `app.log`
+whose format has no process id). Paths are under the checkout's `services/`.
 """
 
 from __future__ import annotations
