@@ -171,7 +171,10 @@ def test_stock_applications_from_python_repr_and_duplicates():
     lines = [
         f"2026-03-29 10:00:00,000 [INFO] app.services.stock_service: Received transaction log: {body}",
         "2026-03-29 10:00:00,100 [INFO] app.services.stock_service: Processing transaction 9 (type: 101)",
-        "2026-03-29 10:03:00,000 [INFO] app.api.v1.stock: Duplicate transaction log received: e-9",
+        # A redelivery: stock logs its receipt before the idempotency check, then skips it.
+        f"2026-03-29 10:03:00,000 [INFO] app.services.stock_service: Received transaction log: {body}",
+        "2026-03-29 10:03:00,010 [INFO] app.api.v1.stock: Duplicate transaction log received: e-9",
+        # Applied again (its idempotency marker gone): a real duplicate.
         f"2026-03-29 10:20:00,000 [INFO] app.services.stock_service: Received transaction log: {body}",
     ]
     inp = parse_log_lines(lines, service="stock")
