@@ -67,11 +67,13 @@ kugelpos: setup
 
 # The real Kugelpos code of $(KUGELPOS_SRC), natively: up, the `kugelpos` suite (scenarios/kugelpos/) through
 # its target file, down; failures classed against kugelpos-known.yaml (exit 0: nothing new failed).
+# About 21 minutes on the shared 2-core machine.
 drill-kugelpos: setup
 	@$(VENV)/kugeldrill kugelpos drill --src $(KUGELPOS_SRC) --known kugelpos-known.yaml
 
 # Planted defects in a copy of the real Kugelpos code (report, journal, stock, terminal, cart's publish
-# path), each through `kugeldrill kugelpos drill`, and the unmodified checkout 3 times (about 40 minutes):
+# path), each through `kugeldrill kugelpos drill` (about 2 minutes a drill), and the unmodified checkout 3 times
+# (about 30 minutes in all):
 # bench/results/kugelpos_mutants.json.
 kugelpos-mutants: setup
 	@$(VENV)/python bench/kugelpos_mutants.py --src $(KUGELPOS_SRC)

@@ -10,7 +10,7 @@ each, the copy is drilled exactly as a nightly job would drill it —
 — and the mutant is *caught by a violation* when the command exits 1 with a new failure that
 is a checker's violation (not an unknown, not a drill that could not run). The unmodified
 checkout is drilled the same way `--healthy` times (3) and must pass every time: known
-defects aside, nothing new. One drill at a time (each starts its own deployment: ~3-4 minutes).
+defects aside, nothing new. One drill at a time (each starts its own deployment: ~2 minutes at load average 5–10).
 
     .venv/bin/python bench/kugelpos_mutants.py [--src ../shared/kugelpos-backend] [--only ID,ID]
         [--healthy 3] [--check] [--out bench/results/kugelpos_mutants.json]
