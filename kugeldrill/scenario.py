@@ -158,7 +158,7 @@ def _check_semantics(loaded: LoadedScenario, source: str) -> None:
             raise ConfigError(f"{source}:{line}: field 'expect.breaker.sequences[{i}].states': "
                               f"a state cannot follow itself ({seq.states})")
     try:
-        config_for_users(sc.load.config, sc.load.peak_users, sc.load.processes)
+        config_for_users(sc.load.config, sc.load.peak_users)
     except ConfigError as exc:
         named = [k for k in sc.load.config if re.search(rf"\b{re.escape(str(k))}\b", str(exc))]
         line = loaded.line_of(("load", "config", named[0]) if named else ("load", "config"))

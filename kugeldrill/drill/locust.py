@@ -5,6 +5,10 @@ so a Ctrl-C at the terminal reaches the drill, which then stops Locust in order:
 (Locust stops users and still writes its CSV and HTML), then SIGKILL to the whole
 process group if it does not exit. Locust's own exit code is ignored (`--exit-code-on-error
 0`): in a chaos run failures inside fault windows are expected, and the verdict is ours.
+
+With `--processes N` or a master for workers on other hosts (`MasterBinding`), the Locust
+master collects every worker's history into the run folder and writes a ledger of the
+workers; `worker_notes` turns a lost worker into a line of the verdict.
 """
 
 from __future__ import annotations
@@ -21,18 +25,23 @@ from pathlib import Path
 from typing import Any
 
 from kugeldrill.ground.errors import ConfigError, DrillError
+from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.ground.numbers import number_or_none
 from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.ground.tools import PROJECT_ROOT
-from kugeldrill.locustfiles.command import LOCUSTFILE, SHAPEFILE
+from kugeldrill.locustfiles.collector import ledger_notes, read_ledger
+from kugeldrill.locustfiles.command import LOCUSTFILE, SHAPEFILE, MasterBinding
 from kugeldrill.locustfiles.command import locust_command as command_for
 from kugeldrill.locustfiles.loadconfig import config_for_users
 from kugeldrill.reports.summary import LoadTotals, SeriesPoint
 from kugeldrill.scenario_schema import LoadSpec
 
-def load_config_for(load: LoadSpec, processes: int) -> dict[str, Any]:
+STARTUP_SECONDS = 60.0  # Locust's import and spawn until the first operation, on a busy machine
+
+
+def load_config_for(load: LoadSpec) -> dict[str, Any]:
     """The locustfile's config for a scenario's load (locustfiles.loadconfig.config_for_users)."""
-    return config_for_users(load.config, load.peak_users, processes)
+    return config_for_users(load.config, load.peak_users)
 
 
 def _seconds(value: float) -> str:
@@ -49,6 +58,8 @@ class LocustRun:
     started_wall: float
     command: list[str]
     log_path: Path
+    startup_seconds: float = STARTUP_SECONDS  # until the first operation; longer while workers join
+    waiting_for: str = ""  # what the console says while a master waits for its workers
 
     def poll(self) -> int | None:
         return self.proc.poll()
@@ -91,7 +102,7 @@ class LocustRun:
 
 
 def locust_command(run_dir: Path, load: LoadSpec, *, provision_path: Path, processes: int,
-                   host: str | None = None) -> tuple[list[str], dict[str, str]]:
+                   host: str | None = None, master: MasterBinding | None = None) -> tuple[list[str], dict[str, str]]:
     """The Locust command line and the environment variables it needs (no side effects)."""
     run = RunFolder(run_dir)
     extra = ["--loglevel", "INFO", "--logfile", str(run.logs_dir / "locust.log")] + (["--host", host] if host else [])
@@ -100,21 +111,37 @@ def locust_command(run_dir: Path, load: LoadSpec, *, provision_path: Path, proce
     cmd = command_for(run_dir, users=sum(load.peak_users.values()), spawn_rate=load.spawn_rate,
                       run_time=_seconds(load.total_seconds), processes=processes if processes > 1 else 0,
                       stop_timeout=load.stop_timeout, load_config=run.load_config_json, provision_file=provision_path,
-                      stages=stages, extra_args=extra, extra_env={})
+                      stages=stages, master=master, extra_args=extra, extra_env={})
     env = {k: v for k, v in cmd.env.items() if k.startswith(("KUGELDRILL_", "PYTHON"))}
     return cmd.argv, env
 
 
+def check_master(master: MasterBinding, allow_hosts: tuple[str, ...] = ()) -> None:
+    """A master listens on loopback, or on an interface the target file allows."""
+    if master.expect_workers < 1:
+        raise ConfigError(f"--expect-workers must be at least 1, got {master.expect_workers}")
+    require_loopback(master.bind, allow_hosts=allow_hosts, what="--master-bind (the Locust master's interface)")
+
+
 def start_locust(run_dir: Path, load: LoadSpec, *, provision_path: Path, processes: int,
-                 host: str | None = None) -> LocustRun:
-    """Launch Locust headless with the scenario's users, ramp and duration (or stages)."""
+                 host: str | None = None, master: MasterBinding | None = None,
+                 allow_hosts: tuple[str, ...] = ()) -> LocustRun:
+    """Launch Locust headless with the scenario's users, ramp and duration (or stages); with
+    `master`, a Locust master that starts once its workers joined (the scenario's
+    `load.processes` does not apply: the workers are wherever they were started)."""
     if not LOCUSTFILE.exists():
         raise DrillError(f"locustfile {LOCUSTFILE} is missing (the load part is not installed)")
+    if master is not None:
+        check_master(master, allow_hosts)
+        processes = 0
     run = RunFolder(run_dir)
     run.history_dir.mkdir(parents=True, exist_ok=True)
     run.logs_dir.mkdir(parents=True, exist_ok=True)
-    run.load_config_json.write_text(json.dumps(load_config_for(load, processes), indent=2), encoding="utf-8")
-    cmd, extra = locust_command(run_dir, load, provision_path=provision_path, processes=processes, host=host)
+    run.load_config_json.write_text(json.dumps(load_config_for(load), indent=2), encoding="utf-8")
+    cmd, extra = locust_command(run_dir, load, provision_path=provision_path, processes=processes, host=host,
+                                master=master)
+    if allow_hosts:  # the target file's: the locustfile (and every worker) checks URLs against it
+        extra["KUGELDRILL_ALLOW_HOSTS"] = ",".join(allow_hosts)
     env = dict(os.environ)
     env.update(extra)
     out_path = run.logs_dir / "locust.out"
@@ -126,7 +153,18 @@ def start_locust(run_dir: Path, load: LoadSpec, *, provision_path: Path, process
         raise DrillError(f"cannot start Locust ({cmd[0]} -m locust): {exc}") from None
     finally:
         out.close()
-    return LocustRun(proc, run_dir, time.monotonic(), time.time(), cmd, out_path)
+    started = LocustRun(proc, run_dir, time.monotonic(), time.time(), cmd, out_path)
+    if master is not None:
+        started.startup_seconds = master.wait_seconds + STARTUP_SECONDS
+        started.waiting_for = (f"waiting up to {master.wait_seconds:g} s for {master.expect_workers} Locust worker(s): "
+                               f"kugeldrill worker --master {master.bind}:{master.port}")
+    return started
+
+
+def worker_notes(run_dir: Path, t0_wall: float) -> list[str]:
+    """The verdict's lines about Locust workers: each lost one by name (none for a single process)."""
+    records = read_ledger(RunFolder(run_dir).load_workers_json)
+    return [] if records is None else ledger_notes(records, t0_wall)
 
 
 # ------------------------------------------------------------------ reading Locust's CSV

@@ -35,7 +35,7 @@ from kugeldrill.drill.compact import compact_run_folder
 from kugeldrill.drill.env import DrillEnvironment, open_environment
 from kugeldrill.drill.expectations import judge_all
 from kugeldrill.drill.gather import fill_from_inputs, fill_load
-from kugeldrill.drill.locust import LocustRun, start_locust, stats_written
+from kugeldrill.drill.locust import LocustRun, MasterBinding, start_locust, stats_written, worker_notes
 from kugeldrill.drill.observe import redis_observer
 from kugeldrill.drill.procfaults import process_fault_summary
 from kugeldrill.drill.runfolder import write_scenario
@@ -67,6 +67,7 @@ class DrillInterrupted(KeyboardInterrupt):
 @dataclass
 class DrillOptions:
     processes: int | None = None  # overrides load.processes
+    master: MasterBinding | None = None  # Locust workers join from elsewhere (kugeldrill worker)
     console: Console | None = None
     poll_interval: float = 1.0
     origin: dict[str, Any] = field(default_factory=dict)  # who drew the scenario (explore: generator, seed, index)
@@ -201,9 +202,11 @@ class Drill:
         self._phase("load")
         processes = self.opts.processes or sc.load.processes
         self.locust = start_locust(self.run_dir, sc.load, provision_path=self.folder.provision_json,
-                                   processes=processes)
+                                   processes=processes, master=self.opts.master, allow_hosts=tuple(self.env.allow_hosts))
+        if self.locust.waiting_for:
+            self.console.message(f"[{sc.name}] {self.locust.waiting_for}")
         s.t0_wall, s.t0_mono = self.locust.started_wall, self.locust.started_mono
-        s.t0_wall, s.t0_mono = self._wait_first_operation()
+        s.t0_wall, s.t0_mono = self._wait_first_operation(self.locust.startup_seconds)
         if self.timeline is not None:
             self.timeline.start(t0_mono=s.t0_mono)
         else:  # no faults: still say so, with the run's clock, for checkers and reports
@@ -418,6 +421,9 @@ class Drill:
                 raise DrillError(msg, hint="run 'kugeldrill heal' and check the Toxiproxy server")
 
     def _merge_history(self) -> None:
+        for note in worker_notes(self.run_dir, self.summary.t0_wall):  # a lost Locust worker, by name
+            self.console.message(f"[{self.sc.name}] {note}")
+            self.summary.notes.append(note)
         hist = self.folder.history_dir
         if not hist.is_dir() or not any(hist.glob("*.jsonl")):
             return

@@ -2,14 +2,26 @@
 
 Checkers judge a drill by comparing what the load *believes* happened with what the
 system recorded, so every logical operation (a sale, a cash-in, an open...) is written
-twice (docs/contracts.md §4): an `invoke` line before the first request, then exactly one
-completion — `ok` (confirmed), `fail` (definitely not applied) or `info` (unknown: the
-effecting request may or may not have taken effect).
+twice (docs/contracts.md §4): an `invoke` line, then exactly one completion — `ok`
+(confirmed), `fail` (definitely not applied) or `info` (unknown: the effecting request may
+or may not have taken effect).
 
-Each Locust worker process writes its own shard (`<dir>/<worker>.jsonl`), one flushed
-`os.write` per line, so a crashed worker loses nothing it already recorded and no two
-processes share a file. The runner merges shards with `merge_shards` and checkers read
-`load_ops`, which pairs lines into `Op` records (the one reader of a history).
+The one rule that keeps a history honest across crashes is write-ahead: an operation's
+invoke is durable *before* its effecting request is sent (`OpRecord.durable()`, called by
+the load users just before that request). Then whatever dies afterwards — the Locust
+process, its host, the link to the master — the operation is in the history, and with no
+completion it counts as `info`; an operation whose invoke never became durable never sent
+its effect, so its absence changes nothing. Everything else may be buffered: completions
+and the invokes of operations that never reach an effect are written in batches (a
+completion lost in a crash only makes its operation `info`). This keeps the history to
+about one write per operation instead of two.
+
+Two sinks share this logic (`HistoryBuffer`): `HistoryWriter` appends to one shard file per
+Locust process (`<dir>/<worker>.jsonl`, durable once `os.write` returns: the kernel keeps
+it when the process dies), and the worker's stream to a Locust master
+(kugeldrill.locustfiles.stream), durable once the master acknowledged it. The runner
+merges shards with `merge_shards` and checkers read `load_ops`, which pairs lines into
+`Op` records (the one reader of a history).
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii as _json_str  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, Literal
 
@@ -65,19 +78,29 @@ class HistoryError(DrillError):
 class OpRecord:
     """One logical operation in flight; complete it exactly once with ok/fail/info.
 
-    The business ids known at invoke time are kept in `value`; each completion merges
-    what was learnt since (transaction number, receipt number, amounts...).
+    `value` holds what the load knows of the operation (business ids, figures); the body
+    of an operation may add to it until the invoke is written. The invoke line carries the
+    value as known when it is written (at `durable()`, or with the completion when the
+    operation never reached its effecting call); the completion line carries what the
+    completion learnt (its keyword arguments), which readers merge (`load_ops`).
     """
 
-    __slots__ = ("writer", "op_id", "f", "user", "value", "done")
+    __slots__ = ("sink", "op_id", "f", "user", "value", "done", "wall", "mono", "written")
 
-    def __init__(self, writer: "HistoryWriter", f: str, user: str, value: dict[str, Any]) -> None:
-        self.writer = writer
+    def __init__(self, sink: "HistoryBuffer", f: str, user: str, value: dict[str, Any]) -> None:
+        self.sink = sink
         self.op_id = str(uuid.uuid4())
         self.f = f
         self.user = user
         self.value = value
         self.done: str | None = None
+        self.wall = time.time()
+        self.mono = time.monotonic()
+        self.written = False  # the invoke line is in the sink
+
+    def durable(self) -> None:
+        """Return once the invoke is durable: call it just before the effecting request."""
+        self.sink.durable(self)
 
     def ok(self, **value: Any) -> None:
         self._complete("ok", None, value)
@@ -92,44 +115,123 @@ class OpRecord:
         if self.done is not None:
             raise HistoryError(f"operation {self.op_id} ({self.f}) completed twice: {self.done}, then {kind}")
         self.done = kind
-        self.value.update(value)
-        self.writer._write(kind, self.op_id, self.f, self.user, self.value, error)
+        self.sink.complete(self, kind, error, value)
+        if value:
+            self.value.update(value)
 
 
-class HistoryWriter:
-    """Writes one worker's shard. Thread/greenlet safe: a single os.write per line."""
+def history_line(kind: str, op_id: str, f: str, worker: str, user: str, wall: float, mono: float,
+                 value_json: str, error: str | None = None) -> str:
+    """One history line (contracts §4), newline included; `value_json` is already encoded.
+
+    Formatted directly rather than through a dict and json.dumps: it is the load
+    generator's hot path, and only `value` and `error` need a general encoder.
+    """
+    head = (f'{{"type":"{kind}","op":"{op_id}","f":{_json_str(f)},"worker":{_json_str(worker)},'
+            f'"user":{_json_str(user)},"wall":{wall!r},"mono":{mono!r},"value":{value_json}')
+    if kind == "invoke":
+        return head + "}\n"
+    return head + (',"error":null}\n' if error is None else f',"error":{_json_str(error)}}}\n')
+
+
+class HistoryBuffer:
+    """Write-ahead history of one Locust process; subclasses say where lines go (`_emit`).
+
+    Lines wait in memory until `durable()` needs them out, `FLUSH_LINES` are waiting, or the
+    oldest has waited `FLUSH_SECONDS`. Safe for threads and greenlets (one lock, never held
+    across I/O that could switch greenlets in the file sink).
+    """
+
+    FLUSH_LINES = 64
+    FLUSH_SECONDS = 0.25
+
+    def __init__(self, worker: str) -> None:
+        self.worker = worker
+        self._lines: list[str] = []
+        self._oldest = 0.0
+        self._lock = threading.Lock()
+        self._value = json.JSONEncoder(separators=(",", ":"), default=str).encode
+        self.operations = 0  # invoked through this sink (a worker reports it when it ends)
+        # Added to this process's (wall, monotonic) clocks: a worker on another host writes
+        # its lines in its master's clocks (kugeldrill.locustfiles.nodes).
+        self.clock_offset = (0.0, 0.0)
+
+    def invoke(self, f: str, user: str, **value: Any) -> OpRecord:
+        """Start an operation; nothing is written until it is made durable or completed."""
+        self.operations += 1
+        return OpRecord(self, f, user, value)
+
+    def _invoke_line(self, op: OpRecord) -> str:
+        op.written = True
+        dw, dm = self.clock_offset
+        return history_line("invoke", op.op_id, op.f, self.worker, op.user, op.wall + dw, op.mono + dm,
+                            self._value(op.value))
+
+    def durable(self, op: OpRecord) -> None:
+        """Write `op`'s invoke (and everything waiting before it) out now."""
+        if op.written:
+            return
+        with self._lock:
+            self._lines.append(self._invoke_line(op))
+            lines, self._lines = self._lines, []
+        self._emit(lines, durable=True)
+
+    def complete(self, op: OpRecord, kind: str, error: str | None, value: dict[str, Any]) -> None:
+        now_wall, now_mono = time.time(), time.monotonic()
+        dw, dm = self.clock_offset
+        line = history_line(kind, op.op_id, op.f, self.worker, op.user, now_wall + dw, now_mono + dm,
+                            self._value(value) if value else "{}", error)
+        with self._lock:
+            if not self._lines:
+                self._oldest = now_mono
+            if not op.written:
+                self._lines.append(self._invoke_line(op))
+            self._lines.append(line)
+            if len(self._lines) < self.FLUSH_LINES and now_mono - self._oldest < self.FLUSH_SECONDS:
+                return
+            lines, self._lines = self._lines, []
+        self._emit(lines, durable=False)
+
+    def flush(self) -> None:
+        """Write out whatever is waiting (the end of a test, a periodic tick)."""
+        with self._lock:
+            lines, self._lines = self._lines, []
+        if lines:
+            self._emit(lines, durable=False)
+
+    def _emit(self, lines: list[str], durable: bool) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.flush()
+
+
+class HistoryWriter(HistoryBuffer):
+    """One worker's shard file: each batch of lines is one `os.write` (O_APPEND)."""
 
     def __init__(self, directory: str | Path, worker: str) -> None:
+        super().__init__(worker)
         self.directory = Path(directory)
-        self.worker = worker
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / f"{worker}.jsonl"
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self._lock = threading.Lock()
-        self._dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
+        self._fd_lock = threading.Lock()
 
-    def invoke(self, f: str, user: str, **value: Any) -> OpRecord:
-        """Record the start of an operation; returns the handle that completes it."""
-        record = OpRecord(self, f, user, value)
-        self._write("invoke", record.op_id, f, user, value, None, invoke=True)
-        return record
+    def _emit(self, lines: list[str], durable: bool) -> None:
+        self.write_lines(lines)
 
-    def _write(self, kind: str, op_id: str, f: str, user: str, value: dict[str, Any],
-               error: str | None, invoke: bool = False) -> None:
-        line: dict[str, Any] = {
-            "type": kind, "op": op_id, "f": f, "worker": self.worker, "user": user,
-            "wall": time.time(), "mono": time.monotonic(), "value": value,
-        }
-        if not invoke:
-            line["error"] = error
-        data = (self._dumps(line) + "\n").encode()
-        with self._lock:
+    def write_lines(self, lines: list[str]) -> None:
+        """Append complete lines in one write (also how a Locust master writes a worker's shard)."""
+        data = "".join(lines).encode()
+        with self._fd_lock:
             if self._fd < 0:
                 raise HistoryError(f"history shard {self.path} is closed")
-            os.write(self._fd, data)
+            while data:  # a regular file takes it all at once; a short write is still handled
+                data = data[os.write(self._fd, data):]
 
     def close(self) -> None:
-        with self._lock:
+        self.flush()
+        with self._fd_lock:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1

@@ -6,7 +6,8 @@
 * a blackhole (Toxiproxy timeout toxic, timeout 0) in front of cart's HTTP port: timed
   out effecting calls are `info` — and some of them did take effect, which is why `fail`
   would have been wrong — while time-outs before the effecting call are `fail`;
-* `--processes 2` (terminal JWT auth): two shards on disjoint terminals whose merge loses and doubles nothing.
+* `--processes 2` (terminal JWT auth): two shards on disjoint terminals whose merge loses and
+  doubles nothing, written by the master from the workers' history streams.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import pytest
 from kugeldrill.chaos.toxiproxy import ToxiproxyClient
 from kugeldrill.ground.history import load_ops, merge_shards, shard_paths
 from kugeldrill.locustfiles.provision import provision
+from kugeldrill.ground.runfolder import RunFolder
+from kugeldrill.locustfiles.collector import read_ledger
 from kugeldrill.locustfiles.command import locust_command
 
 pytestmark = pytest.mark.integration
@@ -270,6 +273,10 @@ def test_two_processes_two_disjoint_shards_merge_without_loss(prov: tuple[Path, 
         assert wops and all(o.worker == worker for o in wops)
     terminals = {w: {o.value["terminal_id"] for o in wops} for w, wops in per_shard.items()}
     assert not terminals["w0"] & terminals["w1"], terminals
+    # The forked workers sent their history to the master, which wrote the shards and a ledger.
+    ledger = read_ledger(RunFolder(tmp_path).load_workers_json)
+    assert sorted((r.worker, r.state) for r in ledger) == [("w0", "ended"), ("w1", "ended")]
+    assert {r.worker: r.operations for r in ledger} == {w: len(v) for w, v in per_shard.items()}
     seen = _check_against_cart(ops, CartApi(data))
     assert seen[("sale", "ok")] >= 10, seen
     assert seen[("open", "ok")] + seen[("close", "ok")] >= 2, seen

@@ -17,7 +17,8 @@ def test_writer_pairs_invoke_and_completion(tmp_path: Path) -> None:
     op.ok(transaction_no=7, receipt_no=111112, amount=330)
     w.invoke("sale", "u1", terminal_no=1).fail("POST /api/v1/carts: HTTP 400")
     w.invoke("cash_in", "u2", cash_token="kd-x").info("timeout")
-    w.invoke("open", "u3")  # never completed: the worker died
+    w.invoke("open", "u3").durable()  # its effect was sent, then the worker died
+    w.invoke("close", "u3")  # never reached its effecting request: nothing to record
     w.close()
     lines = [json.loads(x) for x in (tmp_path / "history" / "w0.jsonl").read_text().splitlines()]
     assert [x["type"] for x in lines] == ["invoke", "ok", "invoke", "fail", "invoke", "info", "invoke"]
@@ -26,6 +27,8 @@ def test_writer_pairs_invoke_and_completion(tmp_path: Path) -> None:
     ops = load_ops(tmp_path / "history")
     assert [o.outcome for o in ops] == ["ok", "fail", "info", None]
     assert ops[0].value["transaction_no"] == 7 and ops[0].value["items"][0]["quantity"] == 2
+    assert lines[0]["value"] == {"terminal_no": 1, "items": [{"item_code": "ITEM001", "quantity": 2}]}
+    assert lines[1]["value"] == {"transaction_no": 7, "receipt_no": 111112, "amount": 330}  # what it learnt
     assert ops[0].complete_mono is not None and ops[0].complete_mono >= ops[0].invoke_mono
     assert ops[1].error == "POST /api/v1/carts: HTTP 400"
     assert summarize(ops)["sale"] == {"ok": 1, "fail": 1, "info": 0, "pending": 0}
@@ -114,3 +117,54 @@ def test_shards_from_separate_processes_do_not_interleave(tmp_path: Path) -> Non
     ops = load_ops(merge_shards(hist))
     assert len(ops) == 400 and len({o.op_id for o in ops}) == 400
     assert all(o.outcome == "ok" for o in ops)
+
+
+def test_the_invoke_is_on_disk_before_the_effect_and_completions_are_batched(tmp_path: Path) -> None:
+    """Write-ahead: durable() puts the invoke (with what the body learnt so far) in the file
+    at once; completions wait for the next batch, so a crash makes them unknown, not absent."""
+    w = HistoryWriter(tmp_path, "w0")
+    shard = tmp_path / "w0.jsonl"
+    op = w.invoke("sale", "u1", terminal_no=1)
+    assert shard.read_text() == ""  # nothing is worth writing before the effect
+    op.value["amount"] = 330  # learnt from the subtotal, before the bill
+    op.durable()
+    on_disk = [json.loads(x) for x in shard.read_text().splitlines()]
+    assert [(r["type"], r["value"]) for r in on_disk] == [("invoke", {"terminal_no": 1, "amount": 330})]
+    op.ok(transaction_no=9)
+    assert len(shard.read_text().splitlines()) == 1  # the completion waits for its batch
+    for i in range(HistoryWriter.FLUSH_LINES):
+        w.invoke("cash_in", f"u{i}").fail("HTTP 400")
+    assert len(shard.read_text().splitlines()) >= HistoryWriter.FLUSH_LINES  # a full batch went out
+    w.close()
+    ops = load_ops(tmp_path)
+    assert len(ops) == 1 + HistoryWriter.FLUSH_LINES and ops[0].value == {"terminal_no": 1, "amount": 330,
+                                                                             "transaction_no": 9}
+    assert ops[0].invoke_mono < ops[0].complete_mono
+
+
+def test_an_old_waiting_line_goes_out_with_the_next_completion(tmp_path: Path) -> None:
+    w = HistoryWriter(tmp_path, "w0")
+    w.FLUSH_SECONDS = 0.0
+    w.invoke("open", "u1").ok()
+    assert len((tmp_path / "w0.jsonl").read_text().splitlines()) == 2
+    w.close()
+
+
+def test_lines_keep_their_invoke_time_and_take_the_clock_offset(tmp_path: Path) -> None:
+    w = HistoryWriter(tmp_path, "w0")
+    w.clock_offset = (1000.0, 50.0)
+    op = w.invoke("sale", "u1")
+    wall, mono = op.wall, op.mono
+    op.ok()
+    w.close()
+    inv, ok = (json.loads(x) for x in (tmp_path / "w0.jsonl").read_text().splitlines())
+    assert inv["wall"] == wall + 1000.0 and inv["mono"] == mono + 50.0
+    assert ok["mono"] >= inv["mono"] and "error" in ok and "error" not in inv
+
+
+def test_history_line_escapes_strings() -> None:
+    from kugeldrill.ground.history import history_line
+
+    line = history_line("fail", "op1", "sale", "w0", 'u"1', 1.5, 2.5, '{"a":1}', 'bad "x"\n')
+    assert json.loads(line) == {"type": "fail", "op": "op1", "f": "sale", "worker": "w0", "user": 'u"1',
+                                "wall": 1.5, "mono": 2.5, "value": {"a": 1}, "error": 'bad "x"\n'}
