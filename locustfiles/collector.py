@@ -45,6 +45,7 @@ class WorkerStream:
     lost_open: int = 0  # operations completed as info because the worker was lost
     first_wall: float | None = None
     last_wall: float | None = None  # when its last batch arrived
+    missing_wall: float | None = None  # when Locust first found it missing (no heartbeat), if it did
     lost_wall: float | None = None
     lost_mono: float | None = None
 
@@ -134,6 +135,12 @@ class HistoryCollector:
         st.record.first_wall = st.record.first_wall or now
         st.record.last_wall = now
 
+    def mark_missing(self, client_id: str) -> None:
+        """Locust missed the worker's heartbeats (it may come back; the first time is kept)."""
+        st = self._streams.get(client_id)
+        if st is not None and st.record.missing_wall is None and st.record.state == "streaming":
+            st.record.missing_wall = time.time()
+
     def unfinished(self) -> list[WorkerStream]:
         """Streams still owing batches (no end message yet, or a gap before it)."""
         return [st.record for st in self._streams.values() if st.record.state != "lost" and not st.record.complete]
@@ -198,11 +205,14 @@ def ledger_notes(records: list[WorkerStream], t0_wall: float) -> list[str]:
     notes = []
     for r in records:
         if r.state == "lost":
-            when = f"t={r.lost_wall - t0_wall:.1f} s" if r.lost_wall and t0_wall else "the end of the load"
-            last = f"t={r.last_wall - t0_wall:.1f} s" if r.last_wall and t0_wall else "never"
+            def at(wall: float | None) -> str:
+                return f"t={wall - t0_wall:.1f} s" if wall and t0_wall else "an unknown time"
+
+            last = at(r.last_wall) if r.last_wall else "never"
+            missing = f"Locust missed its heartbeats from {at(r.missing_wall)}; " if r.missing_wall else ""
             notes.append(f"load worker {r.describe()} was lost: its last history batch (#{r.last_seq}) arrived at "
-                         f"{last}; declared lost at {when}; {r.lost_open} of its operations had no recorded outcome "
-                         "and count as info (unknown)"
+                         f"{last}; {missing}declared lost at {at(r.lost_wall)}, when the load ended; "
+                         f"{r.lost_open} of its operations had no recorded outcome and count as info (unknown)"
                          + (f"; {r.dropped_lines} completions behind a missing batch were dropped" if r.dropped_lines else ""))
         if r.late:
             notes.append(f"load worker {r.describe()}: {r.late} history batches arrived after it was declared lost "

@@ -119,6 +119,8 @@ class MasterNode:
         on(MSG_END, self._end)
         self.environment.events.test_stop.add_listener(self._finish)
         self.environment.events.quit.add_listener(self._close)
+        if self.collector is not None:
+            self.runner.greenlet.spawn(self._watch)
 
     def _index(self, client_id: str) -> int:
         return int(self.runner.get_worker_index(client_id))
@@ -163,6 +165,15 @@ class MasterNode:
     def _alive(self, client_id: str) -> bool:
         node = self.runner.clients.get(client_id)
         return node is not None and node.state != "missing"
+
+    def _watch(self) -> None:
+        """Note when Locust first misses a streaming worker's heartbeats (for the verdict)."""
+        assert self.collector is not None
+        while True:
+            gevent.sleep(TICK_SECONDS)
+            for rec in self.collector.unfinished():
+                if not self._alive(rec.client_id):
+                    self.collector.mark_missing(rec.client_id)
 
     def _finish(self, environment: Any, **_kw: Any) -> None:
         """The run ends: ask every worker to stop and send its last batch; wait for them (a
