@@ -105,7 +105,7 @@ class PosUser(FastHttpUser):
         """
         history = self.rt.history()
         full = {**self.base_value(), **value}
-        op = history.invoke(f, self.user_id, **full) if history is not None else _NullOp(full)
+        op = history.start(f, self.user_id, full) if history is not None else _NullOp(full)
         if self.api is not None:
             self.api.effect_started = False
             self.api.before_effect = op.durable  # write-ahead: the invoke is recorded before the effect

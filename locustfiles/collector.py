@@ -66,7 +66,7 @@ class _Stream:
     record: WorkerStream
     shard: HistoryWriter
     open: dict[str, tuple[str, str]] = field(default_factory=dict)  # op id -> (f, user)
-    pending: dict[int, list[str]] = field(default_factory=dict)  # batches behind a gap
+    pending: dict[int, list[bytes]] = field(default_factory=dict)  # batches behind a gap
 
 
 class HistoryCollector:
@@ -85,7 +85,7 @@ class HistoryCollector:
             self._streams[client_id] = st
         return st
 
-    def on_batch(self, client_id: str, index: int, seq: int, lines: list[str]) -> int:
+    def on_batch(self, client_id: str, index: int, seq: int, lines: list[bytes]) -> int:
         """Write (or hold, or drop) one batch; return the sequence number to acknowledge."""
         st = self.stream(client_id, index)
         rec = st.record
@@ -114,10 +114,10 @@ class HistoryCollector:
             st.record.end_seq, st.record.operations = seq, operations
             st.record.state = "ended"
 
-    def _write(self, st: _Stream, lines: list[str], *, known_only: bool = False) -> None:
+    def _write(self, st: _Stream, lines: list[bytes], *, known_only: bool = False) -> None:
         """Track open operations and append `lines` to the shard. `known_only`: drop
         completions of operations whose invoke never arrived (behind a gap that never closed)."""
-        keep: list[str] = []
+        keep: list[bytes] = []
         for line in lines:
             rec = json.loads(line)
             op, kind = rec["op"], rec["type"]
@@ -156,7 +156,7 @@ class HistoryCollector:
         rec.state, rec.lost_wall, rec.lost_mono = "lost", time.time(), time.monotonic()
         error = (f"load worker {rec.describe()} was lost after its history batch {rec.last_seq}: "
                  "the outcome is unknown")
-        lines = [history_line("info", op, f, rec.worker, user, rec.lost_wall, rec.lost_mono, "{}", error)
+        lines = [history_line("info", op, f, rec.worker, user, rec.lost_wall, rec.lost_mono, {}, error)
                  for op, (f, user) in st.open.items()]
         rec.lost_open = len(lines)
         st.open.clear()

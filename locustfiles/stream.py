@@ -25,7 +25,7 @@ from gevent.event import Event
 
 from kugeldrill.ground.history import HistoryBuffer, HistoryError, OpRecord
 
-MSG_BATCH = "kugeldrill_history"  # worker -> master: {"seq": n, "lines": [str, ...]}
+MSG_BATCH = "kugeldrill_history"  # worker -> master: {"seq": n, "lines": [bytes, ...]}
 MSG_ACK = "kugeldrill_history_ack"  # master -> worker: {"seq": highest batch held without a gap}
 MSG_END = "kugeldrill_history_end"  # worker -> master: {"seq": last batch sent, "operations": n}
 
@@ -51,15 +51,14 @@ class HistoryStream(HistoryBuffer):
         self._acked_event = Event()
 
     # -- HistoryBuffer ---------------------------------------------------------------
-    def _emit(self, lines: list[str], durable: bool) -> None:
+    def _emit(self, lines: list[bytes], durable: bool) -> None:
         self._batch(lines)
 
-    def _batch(self, lines: list[str]) -> int:
-        with self._lock:
-            self.sent += 1
-            seq = self.sent
-            self._unacked[seq] = [lines, self._clock()]
-        self._send(MSG_BATCH, {"seq": seq, "lines": lines})
+    def _batch(self, lines: list[bytes]) -> int:
+        self.sent += 1
+        seq = self.sent
+        self._unacked[seq] = [lines, self._clock()]
+        self._send(MSG_BATCH, {"seq": seq, "lines": lines})  # may switch greenlets: the batch is recorded first
         return seq
 
     def durable(self, op: OpRecord) -> None:
@@ -70,9 +69,8 @@ class HistoryStream(HistoryBuffer):
         if op.written:
             seq = self.sent
         else:
-            with self._lock:
-                self._lines.append(self._invoke_line(op))
-                lines, self._lines = self._lines, []
+            self._lines.append(self._invoke_line(op))
+            lines, self._lines = self._lines, []
             seq = self._batch(lines)
         deadline = time.monotonic() + self.durable_timeout
         while self.acked < seq:
@@ -89,23 +87,19 @@ class HistoryStream(HistoryBuffer):
         """The master holds every batch up to `seq`."""
         if seq <= self.acked:
             return
-        with self._lock:
-            self.acked = seq
-            for done in [s for s in self._unacked if s <= seq]:
-                del self._unacked[done]
+        self.acked = seq
+        for done in [s for s in self._unacked if s <= seq]:
+            del self._unacked[done]
         self._acked_event.set()
 
     def tick(self) -> None:
         """Once a second: send lines that waited too long, resend batches not acknowledged."""
         now = self._clock()
-        with self._lock:
-            stale = bool(self._lines) and now - self._oldest >= self.FLUSH_SECONDS
-        if stale:
+        if self._lines and now - self._oldest >= self.FLUSH_SECONDS:
             self.flush()
-        with self._lock:
-            overdue = [(seq, entry) for seq, entry in self._unacked.items() if now - entry[1] >= self.RESEND_SECONDS]
-            for _, entry in overdue:
-                entry[1] = now
+        overdue = [(seq, entry) for seq, entry in self._unacked.items() if now - entry[1] >= self.RESEND_SECONDS]
+        for _, entry in overdue:
+            entry[1] = now
         for seq, entry in sorted(overdue, key=lambda x: x[0]):
             self._send(MSG_BATCH, {"seq": seq, "lines": entry[0]})
 

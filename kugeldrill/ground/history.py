@@ -26,17 +26,17 @@ merges shards with `merge_shards` and checkers read `load_ops`, which pairs line
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring_ascii as _json_str  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, Literal
+
+import orjson
 
 from kugeldrill.ground.errors import DrillError
 from kugeldrill.ground.gzfiles import stored
@@ -89,7 +89,7 @@ class OpRecord:
 
     def __init__(self, sink: "HistoryBuffer", f: str, user: str, value: dict[str, Any]) -> None:
         self.sink = sink
-        self.op_id = str(uuid.uuid4())
+        self.op_id = sink.next_id()
         self.f = f
         self.user = user
         self.value = value
@@ -120,26 +120,30 @@ class OpRecord:
             self.value.update(value)
 
 
-def history_line(kind: str, op_id: str, f: str, worker: str, user: str, wall: float, mono: float,
-                 value_json: str, error: str | None = None) -> str:
-    """One history line (contracts §4), newline included; `value_json` is already encoded.
+_LINE = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
 
-    Formatted directly rather than through a dict and json.dumps: it is the load
-    generator's hot path, and only `value` and `error` need a general encoder.
-    """
-    head = (f'{{"type":"{kind}","op":"{op_id}","f":{_json_str(f)},"worker":{_json_str(worker)},'
-            f'"user":{_json_str(user)},"wall":{wall!r},"mono":{mono!r},"value":{value_json}')
-    if kind == "invoke":
-        return head + "}\n"
-    return head + (',"error":null}\n' if error is None else f',"error":{_json_str(error)}}}\n')
+
+def history_line(kind: str, op_id: str, f: str, worker: str, user: str, wall: float, mono: float,
+                 value: dict[str, Any], error: str | None = None) -> bytes:
+    """One history line (contracts §4) as UTF-8 JSON, newline included.
+
+    One orjson call per line: the history is the load generator's hot path, and json.dumps
+    cost about ten times as much (values it cannot encode are written as their str)."""
+    line: dict[str, Any] = {"type": kind, "op": op_id, "f": f, "worker": worker, "user": user, "wall": wall,
+                            "mono": mono, "value": value}
+    if kind != "invoke":
+        line["error"] = error
+    return orjson.dumps(line, default=str, option=_LINE)
 
 
 class HistoryBuffer:
     """Write-ahead history of one Locust process; subclasses say where lines go (`_emit`).
 
     Lines wait in memory until `durable()` needs them out, `FLUSH_LINES` are waiting, or the
-    oldest has waited `FLUSH_SECONDS`. Safe for threads and greenlets (one lock, never held
-    across I/O that could switch greenlets in the file sink).
+    oldest has waited `FLUSH_SECONDS`. Made for Locust's users, which are greenlets of one
+    thread: no method switches greenlets before its lines are out of the shared buffer, so
+    no lock is needed (a lock cost more than the rest of a line under gevent). Not for
+    several OS threads at once.
     """
 
     FLUSH_LINES = 64
@@ -147,10 +151,14 @@ class HistoryBuffer:
 
     def __init__(self, worker: str) -> None:
         self.worker = worker
-        self._lines: list[str] = []
+        self._lines: list[bytes] = []
         self._oldest = 0.0
-        self._lock = threading.Lock()
-        self._value = json.JSONEncoder(separators=(",", ":"), default=str).encode
+        # Operation ids are uuid-shaped: 80 random bits for this sink, then a counter. Unique
+        # across processes (a sink is made after Locust forks its workers) at a fifth of the
+        # cost of uuid4 per operation.
+        prefix = os.urandom(10).hex()
+        self._id_prefix = f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-{prefix[16:20]}-"
+        self._ids = itertools.count()
         self.operations = 0  # invoked through this sink (a worker reports it when it ends)
         # Added to this process's (wall, monotonic) clocks: a worker on another host writes
         # its lines in its master's clocks (kugeldrill.locustfiles.nodes).
@@ -158,48 +166,51 @@ class HistoryBuffer:
 
     def invoke(self, f: str, user: str, **value: Any) -> OpRecord:
         """Start an operation; nothing is written until it is made durable or completed."""
+        return self.start(f, user, value)
+
+    def start(self, f: str, user: str, value: dict[str, Any]) -> OpRecord:
+        """`invoke` for a value dict the caller hands over (no copy: the load's hot path)."""
         self.operations += 1
         return OpRecord(self, f, user, value)
 
-    def _invoke_line(self, op: OpRecord) -> str:
+    def next_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids):012x}"
+
+    def _invoke_line(self, op: OpRecord) -> bytes:
         op.written = True
         dw, dm = self.clock_offset
-        return history_line("invoke", op.op_id, op.f, self.worker, op.user, op.wall + dw, op.mono + dm,
-                            self._value(op.value))
+        return history_line("invoke", op.op_id, op.f, self.worker, op.user, op.wall + dw, op.mono + dm, op.value)
 
     def durable(self, op: OpRecord) -> None:
         """Write `op`'s invoke (and everything waiting before it) out now."""
         if op.written:
             return
-        with self._lock:
-            self._lines.append(self._invoke_line(op))
-            lines, self._lines = self._lines, []
+        self._lines.append(self._invoke_line(op))
+        lines, self._lines = self._lines, []
         self._emit(lines, durable=True)
 
     def complete(self, op: OpRecord, kind: str, error: str | None, value: dict[str, Any]) -> None:
         now_wall, now_mono = time.time(), time.monotonic()
         dw, dm = self.clock_offset
-        line = history_line(kind, op.op_id, op.f, self.worker, op.user, now_wall + dw, now_mono + dm,
-                            self._value(value) if value else "{}", error)
-        with self._lock:
-            if not self._lines:
-                self._oldest = now_mono
-            if not op.written:
-                self._lines.append(self._invoke_line(op))
-            self._lines.append(line)
-            if len(self._lines) < self.FLUSH_LINES and now_mono - self._oldest < self.FLUSH_SECONDS:
-                return
-            lines, self._lines = self._lines, []
-        self._emit(lines, durable=False)
+        line = history_line(kind, op.op_id, op.f, self.worker, op.user, now_wall + dw, now_mono + dm, value, error)
+        pending = self._lines
+        if not pending:
+            self._oldest = now_mono
+        if not op.written:
+            pending.append(self._invoke_line(op))
+        pending.append(line)
+        if len(pending) < self.FLUSH_LINES and now_mono - self._oldest < self.FLUSH_SECONDS:
+            return
+        self._lines = []
+        self._emit(pending, durable=False)
 
     def flush(self) -> None:
         """Write out whatever is waiting (the end of a test, a periodic tick)."""
-        with self._lock:
-            lines, self._lines = self._lines, []
+        lines, self._lines = self._lines, []
         if lines:
             self._emit(lines, durable=False)
 
-    def _emit(self, lines: list[str], durable: bool) -> None:
+    def _emit(self, lines: list[bytes], durable: bool) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -215,26 +226,23 @@ class HistoryWriter(HistoryBuffer):
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / f"{worker}.jsonl"
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self._fd_lock = threading.Lock()
 
-    def _emit(self, lines: list[str], durable: bool) -> None:
+    def _emit(self, lines: list[bytes], durable: bool) -> None:
         self.write_lines(lines)
 
-    def write_lines(self, lines: list[str]) -> None:
+    def write_lines(self, lines: list[bytes]) -> None:
         """Append complete lines in one write (also how a Locust master writes a worker's shard)."""
-        data = "".join(lines).encode()
-        with self._fd_lock:
-            if self._fd < 0:
-                raise HistoryError(f"history shard {self.path} is closed")
-            while data:  # a regular file takes it all at once; a short write is still handled
-                data = data[os.write(self._fd, data):]
+        data = b"".join(lines)
+        if self._fd < 0:
+            raise HistoryError(f"history shard {self.path} is closed")
+        while data:  # a regular file takes it all at once; a short write is still handled
+            data = data[os.write(self._fd, data):]
 
     def close(self) -> None:
         self.flush()
-        with self._fd_lock:
-            if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def shard_paths(directory: str | Path) -> list[Path]:

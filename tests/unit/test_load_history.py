@@ -165,6 +165,7 @@ def test_lines_keep_their_invoke_time_and_take_the_clock_offset(tmp_path: Path) 
 def test_history_line_escapes_strings() -> None:
     from kugeldrill.ground.history import history_line
 
-    line = history_line("fail", "op1", "sale", "w0", 'u"1', 1.5, 2.5, '{"a":1}', 'bad "x"\n')
+    line = history_line("fail", "op1", "sale", "w0", 'u"1', 1.5, 2.5, {"a": 1}, 'bad "x"\n')
+    assert line.endswith(b"}\n") and line.count(b"\n") == 1
     assert json.loads(line) == {"type": "fail", "op": "op1", "f": "sale", "worker": "w0", "user": 'u"1',
                                 "wall": 1.5, "mono": 2.5, "value": {"a": 1}, "error": 'bad "x"\n'}

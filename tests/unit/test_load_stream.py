@@ -156,7 +156,7 @@ def test_behind_a_gap_that_never_closes_invokes_count_and_orphan_completions_do_
     from kugeldrill.ground.history import history_line
 
     def line(kind: str, op: str) -> str:
-        return history_line(kind, op, "sale", "w3", "w3.u1", 1.0, 1.0, "{}")
+        return history_line(kind, op, "sale", "w3", "w3.u1", 1.0, 1.0, {})
 
     assert collector.on_batch("c_9", 3, 1, [line("invoke", "a")]) == 1
     assert collector.on_batch("c_9", 3, 3, [line("ok", "b"), line("invoke", "c")]) == 1  # batch 2 never comes
