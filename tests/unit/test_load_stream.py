@@ -12,7 +12,7 @@ import pytest
 
 from kugeldrill.ground.history import load_ops
 from kugeldrill.locustfiles.collector import HistoryCollector, ledger_notes, read_ledger
-from kugeldrill.locustfiles.stream import MSG_ACK, MSG_BATCH, MSG_END, HistoryNotDurable, HistoryStream
+from kugeldrill.locustfiles.stream import MSG_BATCH, MSG_END, HistoryNotDurable, HistoryStream
 
 
 class Channel:
@@ -172,7 +172,3 @@ def test_a_worker_that_never_sent_a_batch_is_still_in_the_ledger(tmp_path: Path)
     (lost,) = collector.finish()
     assert lost.worker == "w2" and lost.last_seq == 0 and lost.lost_open == 0
     assert read_ledger(tmp_path / "nope.json") is None
-
-
-def test_ack_messages_are_what_the_master_sends() -> None:
-    assert MSG_ACK != MSG_BATCH != MSG_END and MSG_BATCH.startswith("kugeldrill_")
