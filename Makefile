@@ -3,9 +3,12 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 export PATH := $(CURDIR)/tools/bin:$(PATH)
 
+# tools/bin/actionlint is a file target: built once.
 .PHONY: setup daprd-1.16 test test-unit drill bench mutants breaker-repeat explore-check soak heal clean kugelpos
 
 KUGELPOS_SRC ?= ../shared/kugelpos-backend
+# The GitHub Actions workflow's linter (make test runs it: tests/unit/test_ci_workflow.py).
+ACTIONLINT_VERSION := v1.7.12
 
 setup:
 	@scripts/setup.sh
@@ -18,13 +21,21 @@ daprd-1.16:
 # integration tests mostly wait on drills, so two at once halve the wall time on 2 cores.
 # Tests marked `alone` (the real Kugelpos services, whose load figures need an idle machine)
 # run afterwards, by themselves; the exit code fails if either part failed.
-test: setup
+test: setup tools/bin/actionlint
 	@$(VENV)/python -m pytest -q -n 2 --dist loadfile -m "not alone" --durations=25; parallel=$$?; \
 	$(VENV)/python -m pytest -q -m alone --durations=5; alone=$$?; \
 	exit $$(( parallel || alone ))
 
-test-unit: setup
+test-unit: setup tools/bin/actionlint
 	@$(VENV)/python -m pytest -q tests/unit
+
+# Built once with Go, kept in tools/bin; without Go the workflow test says it cannot lint.
+tools/bin/actionlint:
+	@if command -v go >/dev/null 2>&1; then \
+		echo "setup: installing actionlint $(ACTIONLINT_VERSION) into tools/bin ..."; \
+		GOBIN=$(CURDIR)/tools/bin go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION) \
+			|| echo "setup: go install of actionlint failed; the workflow lint test will fail"; \
+	else echo "setup: no Go: actionlint not installed"; fi
 
 drill: setup
 	@$(VENV)/kugeldrill run --suite ci

@@ -41,7 +41,7 @@ from kugeldrill.stack.components import render_components  # noqa: E402
 from kugeldrill.stack.launch.plan import SidecarPorts  # noqa: E402
 from kugeldrill.stack.launch.sidecars import SidecarSpec, StandinSidecar, find_daprd  # noqa: E402
 from kugeldrill.stack.launch.single import SidecarHandle, start_sidecar_process  # noqa: E402
-from kugeldrill.stack.servers import RedisServer  # noqa: E402
+from kugeldrill.stack.launch.servers import RedisServer  # noqa: E402
 
 GOAL_RATIO = 1.2
 PAYLOAD = json.dumps({

@@ -31,7 +31,7 @@ os.environ["PATH"] = f"{ROOT / 'tools' / 'bin'}{os.pathsep}{os.environ.get('PATH
 
 import httpx  # noqa: E402
 
-from kugeldrill.stack.launcher import Stack, StackOptions  # noqa: E402
+from kugeldrill.stack.embedded import Stack, StackOptions  # noqa: E402
 from stackutil import PosClient, Terminal, applied  # noqa: E402
 
 RESULT = ROOT / "bench" / "results" / "stack.json"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kugeldrill.ground.ports import free_port
 from kugeldrill.ground.runfolder import RunFolder
-from kugeldrill.ground.tools import PROJECT_ROOT
+from kugeldrill.ground.tools import PACKAGE_PARENT
 
 LOCUSTFILE = Path(__file__).resolve().parent / "pos.py"
 SHAPEFILE = LOCUSTFILE.with_name("shape.py")
@@ -97,8 +97,8 @@ def locust_command(run_dir: str | Path, *, users: int = 0, spawn_rate: float | N
 
 
 def _pythonpath() -> str:
-    """This checkout first, so `-f locustfiles/pos.py` imports the kugeldrill it belongs to."""
-    return os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]))
+    """This kugeldrill first, so `-f .../locustfiles/pos.py` imports the kugeldrill it belongs to."""
+    return os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH", "")]))
 
 
 def worker_command(master_host: str, master_port: int, *, processes: int = 0,

@@ -4,6 +4,10 @@
 #   scripts/build-daprd.sh          daprd 1.18.0 -> tools/bin/daprd      (what `make setup` runs)
 #   scripts/build-daprd.sh 1.16     daprd 1.16.0 -> tools/bin/daprd-1.16 (`make daprd-1.16`, opt-in)
 #
+# tools/ is the checkout's, or $KUGELDRILL_TOOLS_DIR: `kugeldrill setup` runs this same script
+# (shipped in the wheel as kugeldrill/ground/build-daprd.sh) for an installed kugeldrill, with
+# its per-user tools folder there.
+#
 # Why from source: Dapr publishes daprd as GitHub release assets and container images, which
 # this project's machines cannot reach; the Go module proxy serves the source. The build is
 # pinned (module version, build tags, component set, ldflags) so every machine runs the same
@@ -24,7 +28,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-TOOLS="$ROOT/tools/bin"
+TOOLS_DIR=${KUGELDRILL_TOOLS_DIR:-$ROOT/tools}
+TOOLS="$TOOLS_DIR/bin"
 LINE=${1:-1.18}
 say() { echo "setup: $*"; }
 
@@ -85,7 +90,7 @@ if command -v flock >/dev/null 2>&1; then
     is_current && exit 0  # another run built it while we waited
 fi
 
-LOG="$ROOT/tools/daprd-$LINE-build.log"
+LOG="$TOOLS_DIR/daprd-$LINE-build.log"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kugeldrill-daprd.XXXXXX")
 heartbeat=""
 cleanup() {

@@ -11,7 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 TOOLS="$ROOT/tools/bin"
-TOXIPROXY_VERSION="v2.12.0"
 PY=${PYTHON:-python3}
 say() { echo "setup: $*"; }
 
@@ -70,24 +69,11 @@ if [ ! -f /usr/share/i18n/locales/ja_JP ] && command -v apt-get >/dev/null 2>&1 
 fi
 
 # --- toxiproxy-server / toxiproxy-cli -------------------------------------------------
+# `kugeldrill setup` holds the recipe (go install of the pinned release into tools/bin).
 have_toxiproxy() { command -v toxiproxy-server >/dev/null 2>&1 || [ -x "$TOOLS/toxiproxy-server" ]; }
 if ! have_toxiproxy; then
-    if command -v go >/dev/null 2>&1; then
-        say "building toxiproxy $TOXIPROXY_VERSION with 'go install' into tools/bin ..."
-        mkdir -p "$TOOLS"
-        tmp=$(mktemp -d)
-        GOBIN="$tmp" go install "github.com/Shopify/toxiproxy/v2/cmd/...@$TOXIPROXY_VERSION" >/dev/null 2>&1 \
-            || { say "go install failed; see 'go install github.com/Shopify/toxiproxy/v2/cmd/...@$TOXIPROXY_VERSION'"; exit 1; }
-        mv "$tmp/server" "$TOOLS/toxiproxy-server"
-        mv "$tmp/cli" "$TOOLS/toxiproxy-cli"
-        rm -rf "$tmp"
-    else
-        say "toxiproxy-server not found and Go is not installed. Get it from:"
-        say "  a release binary (github.com/Shopify/toxiproxy/releases, $TOXIPROXY_VERSION),"
-        say "  'brew install toxiproxy' (macOS), the container image 'ghcr.io/shopify/toxiproxy:2.12.0',"
-        say "  or install Go and re-run (it runs: go install github.com/Shopify/toxiproxy/v2/cmd/...@$TOXIPROXY_VERSION)."
-        exit 1
-    fi
+    say "installing toxiproxy into tools/bin ..."
+    .venv/bin/kugeldrill setup --only toxiproxy-server || exit 1
 fi
 
 # --- daprd (wait) ------------------------------------------------------------------

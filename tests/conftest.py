@@ -15,7 +15,29 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 os.environ["PATH"] = f"{ROOT / 'tools' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 
-from kugeldrill.stack.servers import RedisServer, ToxiproxyServer  # noqa: E402
+from kugeldrill.stack.launch.servers import RedisServer, ToxiproxyServer  # noqa: E402
+
+# pytest's own fixture for testing a plugin: the kugeldrill plugin's tests run user projects with it.
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel built from a copy of this checkout: setuptools writes build/ into the source
+    folder, and two test processes building in the checkout at once would trip over each other."""
+    import shutil
+    import subprocess
+    import sys
+
+    src = tmp_path_factory.mktemp("wheel-src") / "kugeldrill"
+    shutil.copytree(ROOT, src, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "tools", "runs", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".kugeldrill"))
+    dist = tmp_path_factory.mktemp("dist")
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(dist), str(src)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-3000:]
+    (wheel,) = dist.glob("kugeldrill-*.whl")
+    return wheel
 
 
 @pytest.fixture

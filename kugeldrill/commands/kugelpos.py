@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--src", type=Path, default=os.environ.get("KUGELPOS_SRC"),
                     help="the Kugelpos checkout (its root, with services/); default $KUGELPOS_SRC")
     state_dir(up)
-    up.add_argument("--target-out", type=Path, help="where to write the target file (default <state-dir>/kugelpos-target.yaml)")
+    up.add_argument("--target-file", type=Path, metavar="PATH", help="where to write the target file (default <state-dir>/kugelpos-target.yaml)")
     up.add_argument("--sidecar", choices=["daprd", "standin"], default=None,
                     help="Dapr sidecar for the Dapr apps: daprd (real Dapr, tools/bin/daprd) or standin "
                          "(kugeldrill's own); default: daprd where installed, else standin")
@@ -112,7 +112,7 @@ def cmd_up(args: argparse.Namespace) -> int:
              f"MongoDB server {'built now' if prepared.mongo.built_now else 'cached'}")
         return 0
     native = NativeKugelpos.up(opts, prepared)
-    target_path = (args.target_out or Path(native.state["state_dir"]) / TARGET_NAME).resolve()
+    target_path = (args.target_file or Path(native.state["state_dir"]) / TARGET_NAME).resolve()
     target_path.parent.mkdir(parents=True, exist_ok=True)
     target_path.write_text(
         "# Written by 'kugeldrill kugelpos up' for the native Kugelpos in "

@@ -1,7 +1,16 @@
 """`kugeldrill stack up|down|status|logs`: the embedded stand-in from the command line.
 
 `up` returns once every part is healthy; the processes keep running detached and are
-found again through `<state-dir>/stack.json` by `down`, `status` and `logs`.
+found again through `<state-dir>/stack.json` by `down`, `status` and `logs`. A drill
+(`kugeldrill run`) starts its own stand-in; this command is for exploring by hand and for
+tests of your own (the pytest plugin's fault fixtures find it through stack.json).
+
+examples:
+  kugeldrill stack up
+  kugeldrill stack status --json
+  kugeldrill stack process pause sidecar@journal
+  kugeldrill stack logs cart -n 20
+  kugeldrill stack down
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ DEFAULT_STATE_DIR = Path(".kugeldrill")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("stack", help="start, inspect and stop the embedded Kugelpos stand-in")
+    parser = subparsers.add_parser("stack", help="start, inspect and stop the embedded Kugelpos stand-in",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
 
     def state_dir(p: argparse.ArgumentParser) -> None:
@@ -50,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--redis-persistence", choices=["none", "aof"], default="none",
                     help="none: a Redis restart loses everything (default); aof: append-only file, fsync every second")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for health (60)")
-    up.add_argument("--json", action="store_true", help="print the status JSON when healthy")
+    up.add_argument("--json", action="store_true", help="print the status as JSON when healthy")
     up.set_defaults(func=cmd_up)
 
     down = sub.add_parser("down", help="stop exactly the processes `up` started")
@@ -59,10 +69,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     status = sub.add_parser("status", help="show URLs, pids and health of every part")
     state_dir(status)
-    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
     status.set_defaults(func=cmd_status)
 
-    proc = sub.add_parser("process", help="kill, pause, resume, stop or start one process of the stand-in "
+    proc = sub.add_parser("process", help="kill, pause, resume, stop or start one process of the embedded stack "
                                           "(what process faults do; also the halt button for one part)")
     state_dir(proc)
     proc.add_argument("action", choices=["kill", "pause", "resume", "stop", "start", "pids", "ready", "running"],
@@ -83,7 +93,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from kugeldrill.stack.launcher import Stack, StackOptions
+    from kugeldrill.stack.embedded import Stack, StackOptions
 
     opts = StackOptions(
         state_dir=args.state_dir,
@@ -118,13 +128,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     from kugeldrill.stack.launch.state import STATE_NAME
-    from kugeldrill.stack.launcher import Stack
+    from kugeldrill.stack.embedded import Stack
 
     return stop_recorded(args.state_dir / STATE_NAME, Stack.from_state_file, "stack", "stack")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from kugeldrill.stack.launcher import Stack
+    from kugeldrill.stack.embedded import Stack
 
     stack = Stack.from_state_file(args.state_dir)
     status = stack.status(probe=True)
@@ -137,11 +147,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    from kugeldrill.stack.launch.control import StandinProcesses
+    from kugeldrill.stack.launch.control import RecordedProcesses
 
-    ctl = StandinProcesses.from_state_file(args.state_dir)
+    ctl = RecordedProcesses.from_state_file(args.state_dir)
     if args.target not in ctl.targets():
-        raise DrillError(f"the stand-in has no process {args.target!r}", hint=f"known: {', '.join(ctl.targets())}")
+        raise DrillError(f"{ctl.description} has no process {args.target!r}", hint=f"known: {', '.join(ctl.targets())}")
     if args.action == "pids":
         print(" ".join(str(p) for p in ctl.pids(args.target)))
         return 0
@@ -163,7 +173,7 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from kugeldrill.stack.launcher import Stack
+    from kugeldrill.stack.embedded import Stack
 
     stack = Stack.from_state_file(args.state_dir)
     files = _log_files(stack.state, args.app)

@@ -12,6 +12,10 @@ The command becomes the Locust worker process (exec), so signals reach Locust di
 Ctrl-C or SIGTERM stop its users and it still sends the rest of its history. When the
 drill ends the worker prints how many operations it ran and whether the master
 acknowledged all of its history, and exits with Locust's exit code.
+
+examples:
+  kugeldrill worker --master 10.0.0.5:5557
+  kugeldrill worker --master 10.0.0.5 --processes 4  # four worker processes on this host
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--master", required=True, metavar="HOST:PORT", help="the drill's Locust master (port 5557 if omitted)")
     p.add_argument("--processes", type=int, default=0, metavar="N",
-                   help="fork N worker processes on this machine (default: one)")
+                   help="Locust worker processes to fork on this machine (default: one)")
     p.add_argument("--loglevel", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="Locust's log level")
     p.set_defaults(func=worker_command)
 

@@ -29,7 +29,7 @@ from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.locustfiles.provision import load_provision
 from kugeldrill.scenario_schema import Scenario
 from kugeldrill.stack.components import render_components
-from kugeldrill.stack.launcher import Stack, StackOptions
+from kugeldrill.stack.embedded import Stack, StackOptions
 from kugeldrill.target import dump_target, load_target
 from kugeldrill.target_logs import gather_logs
 
@@ -188,9 +188,7 @@ class EmbeddedEnvironment:
     def process_control(self) -> Any:
         """The stand-in's own processes (kill, pause, restart them from stack.json)."""
         if self._processes is None:
-            from kugeldrill.stack.launch.control import StandinProcesses
-
-            self._processes = StandinProcesses.for_stack(self.stack)
+            self._processes = self.stack.processes()
         return self._processes
 
     def heal(self) -> list[str]:

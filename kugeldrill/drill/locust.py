@@ -28,7 +28,6 @@ from kugeldrill.ground.errors import ConfigError, DrillError
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.ground.numbers import number_or_none
 from kugeldrill.ground.runfolder import RunFolder
-from kugeldrill.ground.tools import PROJECT_ROOT
 from kugeldrill.locustfiles.collector import ledger_notes, read_ledger
 from kugeldrill.locustfiles.command import LOCUSTFILE, SHAPEFILE, MasterBinding
 from kugeldrill.locustfiles.command import locust_command as command_for
@@ -134,6 +133,9 @@ def start_locust(run_dir: Path, load: LoadSpec, *, provision_path: Path, process
     if master is not None:
         check_master(master, allow_hosts)
         processes = 0
+    # Locust reads locust.conf and pyproject.toml's [tool.locust] from its working directory:
+    # it runs in the run folder, so a user's own Locust settings never change a drill's load.
+    run_dir = run_dir.resolve()
     run = RunFolder(run_dir)
     run.history_dir.mkdir(parents=True, exist_ok=True)
     run.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -147,7 +149,7 @@ def start_locust(run_dir: Path, load: LoadSpec, *, provision_path: Path, process
     out_path = run.logs_dir / "locust.out"
     out = open(out_path, "wb")
     try:
-        proc = subprocess.Popen(cmd, cwd=str(PROJECT_ROOT), env=env, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=str(run_dir), env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     except OSError as exc:
         raise DrillError(f"cannot start Locust ({cmd[0]} -m locust): {exc}") from None

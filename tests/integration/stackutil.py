@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from kugeldrill.ground.netguard import require_loopback
-from kugeldrill.stack.launcher import Stack, StackOptions
+from kugeldrill.stack.embedded import Stack, StackOptions
 
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 SUBSCRIBERS_OF = {"topic-tranlog": ("report", "journal", "stock"),

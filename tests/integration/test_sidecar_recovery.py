@@ -20,7 +20,8 @@ from kugeldrill.stack.components import render_components
 from kugeldrill.stack.launch.plan import SidecarPorts
 from kugeldrill.stack.launch.sidecars import SidecarSpec, StandinSidecar, find_daprd
 from kugeldrill.stack.launch.single import start_sidecar_process
-from kugeldrill.stack.servers import RedisServer, wait_for
+from kugeldrill.stack.launch.process import wait_for
+from kugeldrill.stack.launch.servers import RedisServer
 from kugeldrill.stack.sidecar.testing import RecordingApp, start_sidecar
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis
 
-from kugeldrill.stack.servers import wait_for
+from kugeldrill.stack.launch.process import wait_for
 from conftest import require_daprd
 from kugeldrill.stack.sidecar.testing import Answer, RecordingApp, fail_first, fixed, start_sidecar
 

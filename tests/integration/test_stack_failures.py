@@ -11,7 +11,7 @@ import pytest
 from kugeldrill.ground.ports import free_port
 from kugeldrill.stack.components import render_components
 from kugeldrill.stack.launch.procs import pid_running
-from kugeldrill.stack.launcher import Stack, StackOptions, StackStartError
+from kugeldrill.stack.embedded import Stack, StackOptions, StackStartError
 
 pytestmark = pytest.mark.integration
 

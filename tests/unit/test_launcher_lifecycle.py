@@ -21,8 +21,8 @@ import pytest
 from kugeldrill.ground.errors import ConfigError, DrillError
 from kugeldrill.stack.launch.plan import SIDECAR_APPS, link_names
 from kugeldrill.stack.launch.procs import pid_running, port_listening
-from kugeldrill.stack.servers import wait_for
-from kugeldrill.stack.launcher import Stack, StackOptions, StackStartError
+from kugeldrill.stack.launch.process import wait_for
+from kugeldrill.stack.embedded import Stack, StackOptions, StackStartError
 
 FAKE = r"""
 import json, os, sys, time
@@ -164,7 +164,7 @@ def test_down_from_state_file_skips_a_pid_that_is_not_ours(tmp_path: Path) -> No
     assert os.getpid() and pid_running(os.getpid())
     # Clean the real one up ourselves.
     os.kill(victim, signal.SIGTERM)
-    stack._running.handles["services:account"].proc.wait(timeout=10)
+    stack.launcher.running.handles["services:account"].wait(10)
     path.unlink(missing_ok=True)
 
 
@@ -275,7 +275,7 @@ def test_launcher_killed_mid_start_leaves_a_state_file_that_down_cleans_up(tmp_p
         "import sys\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
         "from test_launcher_lifecycle import options\n"
-        "from kugeldrill.stack.launcher import Stack\n"
+        "from kugeldrill.stack.embedded import Stack\n"
         "from pathlib import Path\n"
         f"opts = options(Path({str(tmp_path)!r}))\n"
         "opts.health_timeout = 600\n"

@@ -88,7 +88,7 @@ def test_sidecar_ports_are_chosen_late_and_never_a_planned_port() -> None:
 
 
 def test_recorded_options_read_back_with_names() -> None:
-    from kugeldrill.stack.launch.options import RecordedOptions, StackOptions
+    from kugeldrill.stack.embedded.options import RecordedOptions, StackOptions
 
     opts = StackOptions(breaker_reset_seconds=3.0, republish_interval_seconds=2.0, defects=["database_index"],
                         fail_effect_every=5, resiliency=False)

@@ -175,7 +175,11 @@ def test_status_says_which_sidecar_runs(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from kugeldrill.stack.launch.status import stack_status
+    from kugeldrill.stack.launch.health import service_probe
+    from kugeldrill.stack.launch.status import recorded_status
+
+    def stack_status(state: dict, path: Path, probe: bool) -> dict:
+        return recorded_status(state, path, service_probe_for=service_probe, probe=probe)
 
     state = {
         "version": 1, "state_dir": str(tmp_path), "status": "running",

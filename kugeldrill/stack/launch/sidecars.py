@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 from kugeldrill.ground.errors import ConfigError, MissingBinaryError
-from kugeldrill.ground.tools import TOOLS_BIN, find_binary
+from kugeldrill.ground.tools import find_binary
 from kugeldrill.stack.launch.plan import HOST, SidecarPorts
 
 SIDECAR_KINDS: tuple[str, ...] = ("daprd", "standin")
@@ -239,20 +239,20 @@ def find_daprd(ack_model: str = "1.18") -> DaprdSidecar:
     if ack_model not in ACK_MODELS:
         raise ConfigError(f"ack model {ack_model!r} is not one of {', '.join(ACK_MODELS)}")
     name = DAPRD_BINARIES[ack_model]
-    make = "make setup" if ack_model == "1.18" else "make daprd-1.16"
+    make = ("'kugeldrill setup' (in a checkout: 'make setup')" if ack_model == "1.18"
+            else "'kugeldrill setup --ack-model 1.16' (in a checkout: 'make daprd-1.16')")
     try:
         binary = find_binary(name)
-    except MissingBinaryError:
+    except MissingBinaryError as exc:
         raise MissingBinaryError(
-            f"real daprd for the {ack_model} ack model ({name}, Dapr {DAPRD_PINNED[ack_model]}) is not installed "
-            f"in {TOOLS_BIN} or on PATH",
-            hint=f"build it with '{make}' (needs Go; see scripts/build-daprd.sh), or use the stand-in sidecar "
+            f"real daprd for the {ack_model} ack model ({name}, Dapr {DAPRD_PINNED[ack_model]}) is not installed: {exc}",
+            hint=f"build it with {make} (needs Go; see scripts/build-daprd.sh), or use the stand-in sidecar "
                  "(--sidecar standin, scenario stack.sidecar: standin)",
         ) from None
     version = daprd_version(binary)
     if ack_model_of(version) != ack_model:
         raise ConfigError(f"{binary} is daprd {version}, which implements the {ack_model_of(version)} ack model, "
-                          f"not {ack_model}", hint=f"rebuild it with '{make}'")
+                          f"not {ack_model}", hint=f"rebuild it with {make}")
     return DaprdSidecar(binary=binary, version=version)
 
 

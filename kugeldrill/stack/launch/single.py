@@ -7,7 +7,6 @@ log file as stdout) and waits with the same probes (`launch.health`).
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ import httpx
 from kugeldrill.ground.errors import TargetUnreachableError
 from kugeldrill.stack.launch.health import NeverHealthy, sidecar_probe
 from kugeldrill.stack.launch.sidecars import SidecarKind, SidecarProcess, SidecarSpec
-from kugeldrill.stack.servers import ManagedProcess, log_tail
+from kugeldrill.stack.launch.process import ManagedProcess, log_tail
 
 
 @dataclass
@@ -89,15 +88,13 @@ class SidecarHandle:
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""
-        if self.managed.proc is not None and self.managed.proc.poll() is None:
-            self.managed.proc.kill()
-            self.managed.proc.wait(timeout=10)
+        self.managed.kill(10)
 
 
 def start_sidecar_process(kind: SidecarKind, spec: SidecarSpec, env: dict[str, str] | None = None) -> SidecarHandle:
-    """Start `kind`'s sidecar for `spec` (stdout and stderr into `spec.log_file`); not waited for."""
+    """Start `kind`'s sidecar for `spec` (stdout and stderr into `spec.log_file`, `env` on top of
+    this process's environment); not waited for."""
     process = kind.process(spec)
-    base = dict(os.environ if env is None else env)
-    managed = ManagedProcess(f"sidecar {spec.app_id}", process.cmd, spec.log_file, env={**base, **process.env})
+    managed = ManagedProcess(f"sidecar {spec.app_id}", process.cmd, spec.log_file, env={**(env or {}), **process.env})
     managed.start()
     return SidecarHandle(process, managed)

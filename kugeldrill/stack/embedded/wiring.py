@@ -1,9 +1,10 @@
-"""What runs for each app: its service's config and command, and its sidecar's.
+"""The embedded stack's wiring: what runs for each app — its stand-in service's config and
+command, and its sidecar's — and what each reaches through which link.
 
 Pure description plus the files the processes read (service config JSON, rendered Dapr
-components): nothing is started here. The entries are the stack.json records (contracts §2);
-each holds `cmd`, `log` and `match`, so a process can be stopped or started again from the
-record alone.
+components): nothing is started here (the launcher does that). The entries are the
+stack.json records (contracts §2); each holds `cmd`, `env`, `log` and `match`, so a process
+can be stopped or started again from the record alone.
 """
 
 from __future__ import annotations
@@ -15,22 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from kugeldrill.ground.errors import DrillError
-from kugeldrill.ground.tools import PROJECT_ROOT
+from kugeldrill.ground.tools import PACKAGE_PARENT
 from kugeldrill.stack.components import render_components
+from kugeldrill.stack.embedded.options import StackOptions
 from kugeldrill.stack.launch.failures import StackStartError
 from kugeldrill.stack.launch.links import listen_port
-from kugeldrill.stack.launch.options import StackOptions
 from kugeldrill.stack.launch.plan import APPS, HOST, SIDECAR_APPS, SUBSCRIBERS, PortPlan, SidecarPorts
 from kugeldrill.stack.launch.sidecars import SidecarChoice, SidecarSpec
 from kugeldrill.stack.services.common.settings import ServiceConfig
 
 
 def child_env_overrides() -> dict[str, str]:
-    """What the launcher adds to its own environment for the services and sidecars; recorded
-    per process in stack.json (`env`, with a sidecar kind's own additions), so a restart from
-    the file runs them the same way."""
-    # Children must import this checkout even when started from another directory.
-    root = str(PROJECT_ROOT)
+    """What the stand-in services, the sidecars and the supervisor get on top of the launcher's
+    environment; recorded per process in stack.json (`env`, with daprd's own additions), so a
+    restart from the file runs them the same way."""
+    # Children must import this same copy of kugeldrill even when started from another directory.
+    root = str(PACKAGE_PARENT)
     return {"PYTHONUNBUFFERED": "1",
             "PYTHONPATH": root + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")}
 

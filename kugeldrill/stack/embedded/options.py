@@ -1,4 +1,4 @@
-"""`StackOptions`: everything `kugeldrill stack up` can vary, checked before anything starts.
+"""`StackOptions`: everything `kugeldrill stack up` (the embedded stack) can vary, checked before anything starts.
 
 Also the typed `options` block of stack.json (`RecordedOptions`), so the layers that read a
 running stack's options (the drill's breaker parameters, `stack status`) get named fields

@@ -1,99 +1,26 @@
-"""Starting and stopping the real servers a drill needs: redis-server and toxiproxy-server.
+"""The real servers behind every deployment the launcher starts: redis-server and toxiproxy-server.
 
 Used by the launcher and by the tests' fixtures, so both run the same binaries the same
 way: on a free loopback port, with a log file, waited for until they answer, and stopped
-(terminate, then kill) without leaving a process behind.
+(terminate, then kill) without leaving a process behind. Each has `process` (its
+`ManagedProcess`) and `record()` (its state-file entry), which is what `Launcher.start_server`
+needs of any server (the native runner's MongoDB server too).
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from kugeldrill.ground.errors import DrillError
-from kugeldrill.ground.pids import pid_stopped
 from kugeldrill.ground.ports import free_port
 from kugeldrill.ground.tools import find_binary
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
-    """Poll `predicate` until it is true or `timeout` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except Exception:  # noqa: BLE001 - a not-yet-ready server raises all sorts
-            pass
-        time.sleep(interval)
-    return False
-
-
-def log_tail(path: Path | None, lines: int = 20) -> str:
-    if not path or not path.exists():
-        return ""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-@dataclass
-class ManagedProcess:
-    """A child process with its log; `stop()` always reaps it."""
-
-    name: str
-    argv: list[str]
-    log_path: Path
-    proc: subprocess.Popen | None = None
-    env: dict[str, str] | None = None
-    cwd: Path | None = None  # working directory (None: inherited)
-
-    def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        try:
-            self.proc = subprocess.Popen(
-                self.argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.env,
-                cwd=self.cwd,
-                start_new_session=True,  # Ctrl-C in a terminal reaches us, not the child
-            )
-        finally:
-            log.close()
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout: float = 5.0) -> None:
-        if not self.proc or self.proc.poll() is not None:
-            return
-        try:
-            self.proc.send_signal(signal.SIGTERM)
-            if pid_stopped(self.proc.pid):  # paused by a fault: SIGTERM acts only once continued
-                self.proc.send_signal(signal.SIGCONT)
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=timeout)
-        except ProcessLookupError:
-            pass
-
-    def fail(self, what: str) -> DrillError:
-        tail = log_tail(self.log_path)
-        return DrillError(f"{self.name} {what}; last log lines ({self.log_path}):\n{tail}")
+from kugeldrill.stack.launch.process import ManagedProcess, wait_for
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -132,15 +59,21 @@ class RedisServer:
             raise self.process.fail(f"did not answer on {self.host}:{self.port} within {timeout:.0f}s")
         return self
 
+    def record(self) -> dict[str, Any]:
+        """The state-file entry of a started server (contracts §2)."""
+        assert self.process is not None, "record() of a server that was not started"
+        return {"url": self.url, "host": self.host, "port": self.port, "pid": self.process.pid,
+                "log": str(self.process.log_path), "cmd": list(self.process.argv),
+                "match": ["redis-server", f":{self.port}"], "persistence": "aof" if self.persist else "none"}
+
     def stop(self) -> None:
         if self.process:
             self.process.stop()
 
     def kill(self) -> None:
         """SIGKILL, as a crash would (for recovery tests)."""
-        if self.process and self.process.proc:
-            self.process.proc.kill()
-            self.process.proc.wait(timeout=5)
+        if self.process:
+            self.process.kill()
 
 
 @dataclass
@@ -160,7 +93,7 @@ class ToxiproxyServer:
         self.port = self.port or free_port(self.host)
         binary = find_binary("toxiproxy-server")
         argv = [str(binary), "-host", self.host, "-port", str(self.port)]
-        env = dict(os.environ, LOG_LEVEL=os.environ.get("TOXIPROXY_LOG_LEVEL", "warn"))
+        env = {"LOG_LEVEL": os.environ.get("TOXIPROXY_LOG_LEVEL", "warn")}
         self.process = ManagedProcess("toxiproxy-server", argv, self.workdir / "toxiproxy.log", env=env)
         self.process.start()
 
@@ -171,6 +104,13 @@ class ToxiproxyServer:
             self.process.stop()
             raise self.process.fail(f"did not answer on {self.api} within {timeout:.0f}s")
         return self
+
+    def record(self) -> dict[str, Any]:
+        """The state-file entry of a started server (contracts §2)."""
+        assert self.process is not None, "record() of a server that was not started"
+        return {"api": self.api, "host": self.host, "port": self.port, "pid": self.process.pid,
+                "log": str(self.process.log_path), "cmd": list(self.process.argv), "env": dict(self.process.env or {}),
+                "match": ["toxiproxy-server", str(self.port)]}
 
     def stop(self) -> None:
         if self.process:

@@ -1,22 +1,17 @@
-"""Start, inspect and stop the embedded stand-in (contracts §2, §8).
+"""Start, inspect and stop the embedded stack (contracts §2, §8): what `kugeldrill stack up` runs.
 
 `Stack.up(StackOptions)` starts, on free loopback ports: redis-server, toxiproxy-server with
 one proxy per link (`redis@`, `sidecar@`, `app@` for every sidecar app), the per-app Dapr
-components, the seven services and one Dapr sidecar per app — real daprd where it is
-installed, else kugeldrill's own (`StackOptions.sidecar`, `launch/sidecars.py`); waits until
-every part answers its health probe; and records everything in `<state_dir>/stack.json`. The
-file is rewritten after every part starts, so `Stack.from_state_file(...).down()` can clean
-up even after the launcher itself died half-way. A part that fails to start is named in the
-DrillError with its log tail, and everything already started is stopped.
+components, the seven stand-in services and one Dapr sidecar per app — real daprd where it
+is installed, else kugeldrill's own (`StackOptions.sidecar`, `launch/sidecars.py`); waits
+until every part answers its health probe; and records everything in
+`<state_dir>/stack.json`. A part that fails to start is named in the DrillError with its log
+tail, and everything already started is stopped.
 
-`down()` stops only processes recorded in the state file, and only while their command
-line still matches what was started (see `launch.procs`).
-
-The work is done by one module per job in `launch/`: `options` (StackOptions), `plan`
-(ports and links), `sidecars` (which sidecar and how to run it), `apps` (what runs per app),
-`links` (Toxiproxy wiring), `start` (the start-up sequence), `health` (probes and the wait),
-`status`, `stop`, `state` (stack.json), `procs` (pid checks), `supervisor` (crash restarts),
-`recorded` (what the stand-in and the native runner share: state file, URLs, start wrapper, `down`).
+The process machinery (start, record, health wait, supervision, process faults, stop) is the
+launcher both deployments share (`stack.launch`); this package is the embedded stack's
+wiring: `options` (StackOptions), `wiring` (what runs per app, through which link), `start`
+(the start-up sequence) and this module (the public entry points).
 """
 
 from __future__ import annotations
@@ -28,22 +23,23 @@ from pathlib import Path
 from typing import Any
 
 from kugeldrill.ground.errors import DrillError
+from kugeldrill.stack.embedded.options import COMPONENT_DEFECTS, RecordedOptions, StackOptions
+from kugeldrill.stack.embedded.start import start_parts
+from kugeldrill.stack.launch.deployment import RecordedDeployment
 from kugeldrill.stack.launch.failures import StackStartError, port_taken
-from kugeldrill.stack.launch.options import COMPONENT_DEFECTS, RecordedOptions, StackOptions
+from kugeldrill.stack.launch.health import service_probe
 from kugeldrill.stack.launch.plan import APPS, SIDECAR_APPS
-from kugeldrill.stack.launch.procs import pid_running
-from kugeldrill.stack.launch.recorded import RecordedDeployment
 from kugeldrill.stack.launch.sidecars import ACK_MODELS, SidecarChoice, choose_sidecar
-from kugeldrill.stack.launch.start import start_parts
 from kugeldrill.stack.launch.state import STATE_NAME, STATE_VERSION, StateFile
-from kugeldrill.stack.launch.status import sidecar_summary, stack_status
+from kugeldrill.stack.launch.status import recorded_status, sidecar_summary
 from kugeldrill.stack.launch.stop import refuse_running
 
 
 class Stack(RecordedDeployment):
-    """A running (or re-attached) stand-in; `state` is the stack.json contents.
+    """A running (or re-attached) embedded stack; `state` is the stack.json contents.
 
-    State file, URLs, re-attaching, `parts`, `ports` and `down` come from `RecordedDeployment`."""
+    State file, URLs, re-attaching, `parts`, `ports`, `processes` and `down` come from
+    `RecordedDeployment`."""
 
     # ------------------------------------------------------------------ accessors
 
@@ -116,14 +112,19 @@ class Stack(RecordedDeployment):
             "options": opts.summary(),
         }
         stack = cls(StateFile(path, state))
-        stack._start_or_clean_up(lambda: start_parts(stack._file, stack._running, opts, choice, state_dir))
+        stack.launcher.run(lambda: start_parts(stack.launcher, opts, choice, state_dir))
         return stack
 
     # ------------------------------------------------------------------ attach, status, stop
 
     def status(self, probe: bool = True, timeout: float = 5.0) -> dict[str, Any]:
-        """URLs of everything, the sidecar kind, plus (with `probe`) whether each process runs and answers."""
-        return stack_status(self.state, self.state_path, probe=probe, timeout=timeout)
+        """URLs of everything, the sidecar kind, plus (with `probe`) whether each process runs and
+        answers; per service its events file and restart count; the options."""
+        out = recorded_status(self.state, self.state_path, service_probe_for=service_probe, probe=probe, timeout=timeout)
+        for app, entry in self.state.get("services", {}).items():
+            out["services"][app].update(events=entry.get("events"), restarts=len(entry.get("restarts", [])))
+        out["options"] = self.state.get("options")
+        return out
 
     def drop_data(self) -> list[Path]:
         """Delete the services' databases (SQLite) of a stack that is down; returns what went.
@@ -132,7 +133,7 @@ class Stack(RecordedDeployment):
         (business.json) and never opens the databases, which are most of a run folder's
         bytes (a soak's cart database grows by megabytes a minute). Refused while any part
         may still be writing: only after a `down()` that stopped everything."""
-        result = self._down_result
+        result = self.launcher.down_result
         if result is None or result.get("problems") or result.get("ports_left"):
             raise DrillError("the stand-in's databases are dropped only after a clean 'down'")
         dropped = []
@@ -157,4 +158,4 @@ def _clear_outputs(logs_dir: Path, events_dir: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-__all__ = ["ACK_MODELS", "COMPONENT_DEFECTS", "Stack", "StackOptions", "StackStartError", "pid_running"]
+__all__ = ["ACK_MODELS", "COMPONENT_DEFECTS", "Stack", "StackOptions", "StackStartError"]
