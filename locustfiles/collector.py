@@ -24,6 +24,9 @@ from kugeldrill.ground.history import HistoryWriter, history_line
 from kugeldrill.ground.jsonfile import read_json, write_json_atomic
 
 StreamState = Literal["streaming", "ended", "lost"]
+# At the end of a run the master waits the users' stop timeout plus this for every worker's
+# last batch (kugeldrill.locustfiles.nodes); whoever stops the master gives it that long.
+FINISH_MARGIN = 15.0
 
 
 @dataclass

@@ -42,7 +42,7 @@ from gevent.event import AsyncResult, Event
 
 from kugeldrill.ground.errors import DrillError
 from kugeldrill.ground.runfolder import RunFolder
-from kugeldrill.locustfiles.collector import HistoryCollector
+from kugeldrill.locustfiles.collector import FINISH_MARGIN, HistoryCollector
 from kugeldrill.locustfiles.leases import LeaseBoard, LeaseDesk, default_lease_dir
 from kugeldrill.locustfiles.loadconfig import build_config
 from kugeldrill.locustfiles.provision import check_provision
@@ -61,7 +61,6 @@ MSG_FINISH = "kugeldrill_finish"
 SETUP_SECONDS = 60.0  # a worker waits this long for its setup before giving up
 HELLO_EVERY = 2.0  # ... saying hello again meanwhile (the master registers its handlers at init)
 LEASE_SECONDS = 10.0  # a lease request unanswered this long: the user idles and asks again
-FINISH_MARGIN = 15.0  # the master waits stop_timeout + this for the workers' last batches
 TICK_SECONDS = 1.0
 
 
@@ -280,6 +279,10 @@ class WorkerNode:
             self.runtime.sink = self.stream
             self.runner.greenlet.spawn(self._ticker)
         self.environment.events.test_stop.add_listener(self._stopped)
+        # Locust fires `quitting` in reverse order, so this runs before the worker's own
+        # listener tells the master it quits: a worker stopped by a signal still sends the rest
+        # of its history and its end first, on the same connection, and is not taken for lost.
+        self.environment.events.quitting.add_listener(lambda environment, **_kw: environment.runner.stop())
         self.environment.events.quit.add_listener(self._quit)
         log.info("kugeldrill worker %s: setup from the master (%d terminals in %d pools)", self.runtime.worker_id(),
                  sum(len(t) for t in settings.provision["terminals"].values()), len(settings.provision["terminals"]))

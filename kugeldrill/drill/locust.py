@@ -28,7 +28,7 @@ from kugeldrill.ground.errors import ConfigError, DrillError
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.ground.numbers import number_or_none
 from kugeldrill.ground.runfolder import RunFolder
-from kugeldrill.locustfiles.collector import ledger_notes, read_ledger
+from kugeldrill.locustfiles.collector import FINISH_MARGIN, ledger_notes, read_ledger
 from kugeldrill.locustfiles.command import LOCUSTFILE, SHAPEFILE, MasterBinding
 from kugeldrill.locustfiles.command import locust_command as command_for
 from kugeldrill.locustfiles.loadconfig import config_for_users
@@ -58,6 +58,7 @@ class LocustRun:
     command: list[str]
     log_path: Path
     startup_seconds: float = STARTUP_SECONDS  # until the first operation; longer while workers join
+    stop_grace: float = 15.0  # SIGTERM to SIGKILL; a master waits for its workers' last history first
     waiting_for: str = ""  # what the console says while a master waits for its workers
 
     def poll(self) -> int | None:
@@ -69,8 +70,9 @@ class LocustRun:
         except subprocess.TimeoutExpired:
             return None
 
-    def stop(self, grace: float = 15.0) -> int | None:
+    def stop(self, grace: float | None = None) -> int | None:
         """SIGTERM (Locust writes its reports), then SIGKILL the group; returns the exit code."""
+        grace = self.stop_grace if grace is None else grace
         if self.proc.poll() is not None:
             return self.proc.returncode
         try:
@@ -156,6 +158,8 @@ def start_locust(run_dir: Path, load: LoadSpec, *, provision_path: Path, process
     finally:
         out.close()
     started = LocustRun(proc, run_dir, time.monotonic(), time.time(), cmd, out_path)
+    if master is not None or processes > 1:
+        started.stop_grace = max(started.stop_grace, load.stop_timeout + FINISH_MARGIN + 5.0)
     if master is not None:
         started.startup_seconds = master.wait_seconds + STARTUP_SECONDS
         started.waiting_for = (f"waiting up to {master.wait_seconds:g} s for {master.expect_workers} Locust worker(s): "

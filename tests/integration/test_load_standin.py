@@ -282,3 +282,25 @@ def test_two_processes_two_disjoint_shards_merge_without_loss(prov: tuple[Path, 
     assert seen[("open", "ok")] + seen[("close", "ok")] >= 2, seen
     stats = (tmp_path / "locust_stats.csv").read_text()
     assert "POST /api/v1/auth/token" in stats  # the users really used terminal JWTs
+
+
+def test_sigterm_to_a_processes_run_loses_no_worker(prov: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    """A drill stops Locust with SIGTERM to its process group: every worker still sends the
+    rest of its history and its end before it tells the master it quits (not taken for lost)."""
+    prov_file, _ = prov
+    proc = run_locust(prov_file, tmp_path, seconds=60, users=6, extra=["--processes", "2"], background=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any(
+                p.stat().st_size > 2000 for p in (tmp_path / "history").glob("w*.jsonl")):
+            time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    ledger = read_ledger(RunFolder(tmp_path).load_workers_json)
+    assert sorted((r.worker, r.state) for r in ledger) == [("w0", "ended"), ("w1", "ended")], ledger
+    ops = load_ops(tmp_path / "history")
+    assert {o.worker for o in ops} == {"w0", "w1"} and all(o.outcome is not None for o in ops)
+    assert sum(r.operations for r in ledger) == len(ops)
