@@ -4,7 +4,7 @@ VENV  := .venv/bin
 export PATH := $(CURDIR)/tools/bin:$(PATH)
 
 # tools/bin/actionlint is a file target: built once.
-.PHONY: setup daprd-1.16 test test-unit drill bench mutants breaker-repeat explore-check soak heal clean kugelpos
+.PHONY: setup daprd-1.16 test test-unit drill bench mutants breaker-repeat explore-check soak heal clean kugelpos bench-kugelpos
 
 KUGELPOS_SRC ?= ../shared/kugelpos-backend
 # The GitHub Actions workflow's linter (make test runs it: tests/unit/test_ci_workflow.py).
@@ -13,7 +13,8 @@ ACTIONLINT_VERSION := v1.7.12
 setup:
 	@scripts/setup.sh
 
-# Opt-in: daprd 1.16.0 (the <= 1.16 ack model) as tools/bin/daprd-1.16; `--ack-model 1.16` with daprd uses it.
+# Opt-in: daprd 1.16.0 (the <= 1.16 ack model) as tools/bin/daprd-1.16, for `--ack-model 1.16` and
+# the tests of that model (skipped without it; .ci/run builds it). First build about 3 CPU-minutes.
 daprd-1.16:
 	@scripts/build-daprd.sh 1.16
 
@@ -70,6 +71,11 @@ soak: setup
 # service's environment from its Pipfile.lock and the MongoDB server. Starts nothing.
 kugelpos: setup
 	@$(VENV)/kugeldrill kugelpos up --prepare-only --src $(KUGELPOS_SRC)
+
+# The real Kugelpos' pace, natively (about 18 minutes): Kugelpos' own performance client and
+# kugeldrill's CartUser, CPU per sale by process, medians of 3 rounds: bench/results/kugelpos.json.
+bench-kugelpos: setup
+	@$(VENV)/python bench/kugelpos.py --src $(KUGELPOS_SRC)
 
 heal: setup
 	@$(VENV)/kugeldrill heal

@@ -6,9 +6,7 @@ outbox and republish job, the breaker's state machine and timing), run through t
 that should expose it (bench/drills/). Every one of those drills is also run unmutated:
 its healthy verdict must be a pass, or a "caught" mutant would prove nothing. A mutant the
 system heals by design (the outbox republish repairs a dropped publish) is marked
-equivalent, with the reason, and not counted. Drills run with the default sidecar (real
-daprd where built); a mutant of kugeldrill's own sidecar runs with it (KUGELDRILL_SIDECAR=
-standin), and so does its drill's healthy run.
+equivalent, with the reason, and not counted. Drills run on real daprd.
 
     .venv/bin/python bench/mutants.py [--jobs 2] [--only ID,ID] [--check]
     → bench/results/mutants.json: per mutant its drill, caught or not, by which checker;
@@ -52,11 +50,6 @@ class Mutant:
     drill: str  # bench/drills/<drill>.yaml
     expect: tuple[str, ...]  # checkers (or expectation groups) expected to catch it
     equivalent: str = ""  # why the system heals it by design (not counted)
-
-    @property
-    def sidecar(self) -> str:
-        """A mutant of kugeldrill's own sidecar runs with it; every other with the default (real daprd)."""
-        return "standin" if self.file.startswith("kugeldrill/stack/sidecar/") else ""
 
 
 MUTANTS: tuple[Mutant, ...] = (
@@ -123,10 +116,6 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("journal-cash-to-openclose", "routing", "journal files cash logs through the open/close route",
            f"{STACK}/journal/app.py", 'Route(*CASHLOG, apply=apply_cashlog, callback="terminal")',
            'Route(*CASHLOG, apply=apply_opencloselog, callback="terminal")', "mut-sales", ("outcomes",)),
-    Mutant("sidecar-acks-5xx", "routing", "the sidecar takes a subscriber's 500 as success (the event is lost)",
-           "kugeldrill/stack/sidecar/delivery.py",
-           '    return AppAnswer(Verdict.RETRY, status_code, body, "retriable error returned from app while processing pub/sub event")',
-           '    return AppAnswer(Verdict.SUCCESS, status_code, body, "")', "mut-write-failures", ("fanout", "outcomes")),
     # ---- publisher outbox and republish ---------------------------------------------------
     Mutant("republish-skips-failed", "outbox", "the republish job skips events whose publish failed",
            f"{STACK}/common/outbox.py", "WHERE status != 'delivered' AND created_at >= ?",
@@ -174,7 +163,6 @@ class Outcome:
     counted: bool
     caught: bool | None
     verdict: str
-    sidecar: str = ""  # "standin" when forced (KUGELDRILL_SIDECAR), "" the default choice
     caught_by: list[str] = field(default_factory=list)
     expected_checker_caught: bool | None = None
     equivalent: str = ""
@@ -203,11 +191,9 @@ def apply(tree: Path, m: Mutant) -> None:
     path.write_text(text.replace(m.old, m.new), encoding="utf-8")
 
 
-def run_drill(tree: Path, drill: str, out: Path, sidecar: str = "") -> tuple[dict | None, float, str]:
+def run_drill(tree: Path, drill: str, out: Path) -> tuple[dict | None, float, str]:
     """Run one drill from `tree` (its code first on the import path); (verdict.json, seconds, error)."""
     env = dict(os.environ, PYTHONPATH=str(tree), PATH=f"{ROOT / 'tools' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
-    if sidecar:
-        env["KUGELDRILL_SIDECAR"] = sidecar
     cmd = [sys.executable, "-m", "kugeldrill", "run", str(tree / "bench" / "drills" / f"{drill}.yaml"),
            "--out", str(out), "--plain"]
     t0 = time.monotonic()
@@ -233,23 +219,22 @@ def failed_groups(verdict: dict) -> list[str]:
     return groups
 
 
-def run_one(m: Mutant | None, drill: str, work: Path, label: str = "", sidecar: str = "") -> Outcome:
-    sidecar = m.sidecar if m is not None else sidecar
-    tree = work / (m.id if m else f"healthy-{label or drill}{'-' + sidecar if sidecar else ''}")
+def run_one(m: Mutant | None, drill: str, work: Path, label: str = "") -> Outcome:
+    tree = work / (m.id if m else f"healthy-{label or drill}")
     copy_tree(tree)
     if m is not None:
         apply(tree, m)
-    verdict, seconds, error = run_drill(tree, drill, tree / "run", sidecar)
-    name = m.id if m else f"healthy:{drill}" + (f"@{sidecar}" if sidecar else "")
+    verdict, seconds, error = run_drill(tree, drill, tree / "run")
+    name = m.id if m else f"healthy:{drill}"
     if verdict is None:
         return Outcome(name, drill, m.category if m else "healthy", m.description if m else "unmutated",
-                       counted=False, caught=None, verdict="error", sidecar=sidecar, seconds=round(seconds, 1),
+                       counted=False, caught=None, verdict="error", seconds=round(seconds, 1),
                        error=error)
     groups = failed_groups(verdict)
     v = verdict.get("verdict", "error")
     out = Outcome(name, drill, m.category if m else "healthy", m.description if m else "unmutated",
                   counted=m is not None and not m.equivalent, caught=v == "fail" if m else None, verdict=v,
-                  sidecar=sidecar, caught_by=groups, seconds=round(seconds, 1),
+                  caught_by=groups, seconds=round(seconds, 1),
                   equivalent=m.equivalent if m else "")
     if m is not None:
         out.expected_checker_caught = any(g in m.expect for g in groups)
@@ -299,10 +284,9 @@ def _run(args: argparse.Namespace, mutants: list[Mutant], ids: list[str], work: 
     t0 = time.monotonic()
     drills = sorted({m.drill for m in mutants})
     healthy = []
-    # Alone, so a healthy pass is not a quiet-machine accident either way; once per sidecar kind
-    # its mutants run with.
-    for drill, sidecar in sorted({(m.drill, m.sidecar) for m in mutants}):
-        h = run_one(None, drill, work, sidecar=sidecar)
+    # Alone, so a healthy pass is not a quiet-machine accident either way.
+    for drill in drills:
+        h = run_one(None, drill, work)
         healthy.append(h)
         print(f"healthy {h.id}: {h.verdict} ({h.seconds:g} s) {', '.join(h.caught_by)} {h.error}", flush=True)
     repeats = [(spec.split("=", 1)[0], int(spec.split("=", 1)[1])) for spec in args.repeat_healthy]

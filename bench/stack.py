@@ -1,4 +1,4 @@
-"""Benchmark of the embedded stand-in: sales per second with full fan-out, and fan-out latency.
+"""Benchmark of the embedded stack: sales per second with full fan-out, and fan-out latency.
 
 Starts a stack, provisions one tenant with a terminal per worker through the public APIs,
 then drives complete sales (create cart → line items → subtotal → cash payment → bill)

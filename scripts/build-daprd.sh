@@ -16,7 +16,7 @@
 # Components: daprd registers its component types in cmd/daprd/components/, one file per type.
 # KUGELDRILL_DAPRD_COMPONENTS=redis (the default) keeps the Redis-backed ones (state, pub/sub,
 # lock, configuration, binding), both stable name resolvers and the local secret stores —
-# everything the stand-in and Kugelpos' own component files use — and drops the rest before
+# everything the embedded stack's and Kugelpos' own component files use — and drops the rest before
 # compiling: the same runtime and the same Redis components as a full daprd, for about a
 # seventh of the downloads and half the packages to compile. `stable` keeps every stable
 # component (Dapr's `-tags stablecomponents` as it is).
@@ -79,7 +79,7 @@ if ! command -v go >/dev/null 2>&1; then
     say "  Install Go >= 1.24 (go.dev/dl; with GOTOOLCHAIN=auto, the default, Go fetches the"
     say "  1.26 toolchain dapr $VERSION asks for) and re-run 'make setup', or put a daprd $VERSION"
     say "  binary (release asset daprd_linux_amd64.tar.gz) at $OUT."
-    say "  Until then drills run on the stand-in sidecar (kugeldrill stack up --sidecar standin)."
+    say "  Drills need it: every Dapr sidecar they start is daprd."
     exit 3
 fi
 

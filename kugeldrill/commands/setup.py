@@ -124,7 +124,7 @@ def build_daprd(ack_model: str) -> None:
 
 
 def _daprd(ack_model: str) -> ToolState:
-    from kugeldrill.stack.launch.sidecars import DAPRD_BINARIES, find_daprd
+    from kugeldrill.stack.launch.daprd import DAPRD_BINARIES, find_daprd
 
     name = DAPRD_BINARIES[ack_model]
     try:

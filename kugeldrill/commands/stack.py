@@ -1,8 +1,8 @@
-"""`kugeldrill stack up|down|status|logs`: the embedded stand-in from the command line.
+"""`kugeldrill stack up|down|status|logs|process`: the embedded stack from the command line.
 
 `up` returns once every part is healthy; the processes keep running detached and are
 found again through `<state-dir>/stack.json` by `down`, `status` and `logs`. A drill
-(`kugeldrill run`) starts its own stand-in; this command is for exploring by hand and for
+(`kugeldrill run`) starts its own embedded stack; this command is for exploring by hand and for
 tests of your own (the pytest plugin's fault fixtures find it through stack.json).
 
 examples:
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ DEFAULT_STATE_DIR = Path(".kugeldrill")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("stack", help="start, inspect and stop the embedded Kugelpos stand-in",
+    parser = subparsers.add_parser("stack", help="start, inspect and stop the embedded stack (the stand-in services beside real daprd)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
 
@@ -45,11 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--republish-interval", type=float, default=300.0, help="seconds between republish runs (300)")
     up.add_argument("--republish-min-age", type=float, default=None,
                     help="only republish events older than this (default: the interval)")
-    up.add_argument("--sidecar", choices=["daprd", "standin"], default=None,
-                    help="Dapr sidecar beside each app: daprd (real Dapr, tools/bin/daprd) or standin "
-                         "(kugeldrill's own); default: daprd where installed, else standin")
     up.add_argument("--ack-model", choices=["1.18", "1.16"], default="1.18",
-                    help="Dapr ack model (1.18); with daprd, 1.16 runs tools/bin/daprd-1.16 (make daprd-1.16)")
+                    help="Dapr ack model (1.18): 1.18 runs tools/bin/daprd (make setup), 1.16 tools/bin/daprd-1.16 "
+                         "(make daprd-1.16)")
     up.add_argument("--defect", action="append", default=[], metavar="NAME",
                     help="switch on one documented defect (repeatable)")
     up.add_argument("--crash-before-effect-every", type=int, default=0, metavar="N",
@@ -102,7 +99,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         breaker_half_open_max_calls=args.half_open_calls,
         republish_interval_seconds=args.republish_interval,
         republish_min_age_seconds=args.republish_min_age,
-        sidecar=args.sidecar,
         ack_model=args.ack_model,
         defects=list(args.defect),
         crash_before_effect_every=args.crash_before_effect_every,
@@ -114,9 +110,6 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     stack = Stack.up(opts)
     status = stack.status(probe=False)
-    note = status["sidecar"].get("note")
-    if note:
-        print(f"note: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps(status, indent=2))
     else:
@@ -231,8 +224,6 @@ def _print_urls(status: dict[str, Any]) -> None:
 def _print_status(status: dict[str, Any]) -> None:
     print(f"state: {status['state_file']} ({status['status']})")
     print(f"  {'sidecars':20s} {sidecar_line(status['sidecar'])}")
-    if status["sidecar"].get("note"):
-        print(f"  {'':20s} {status['sidecar']['note']}")
 
     print_part("redis", status["redis"])
     print_part("toxiproxy", status["toxiproxy"])

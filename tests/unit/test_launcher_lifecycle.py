@@ -1,9 +1,9 @@
-"""The launcher's own behaviour, with stand-in processes replaced by a tiny HTTP server.
+"""The launcher's own behaviour, with the services and daprd replaced by a tiny HTTP server.
 
-Real redis-server and toxiproxy-server; the sidecars and services are a 20-line
-`python -c` server that answers the health probes, so start order, state file, failure
-naming/cleanup, pid checks and the crash supervisor are tested without the rest of the
-stack.
+Real redis-server and toxiproxy-server; the sidecars and services are a 20-line `python -c`
+server that takes their arguments and answers the health probes, so start order, state file,
+failure naming/cleanup, pid checks and the crash supervisor are tested without the rest of
+the stack.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ FAKE = r"""
 import json, os, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 args = sys.argv[1:]
-if "--config" in args:
+if "--dapr-http-port" in args:  # in daprd's place
+    port, name = int(args[args.index("--dapr-http-port") + 1]), "sidecar-" + args[args.index("--app-id") + 1]
+else:  # in a service's place
     cfg = json.load(open(args[args.index("--config") + 1]))
     port, name = cfg["port"], cfg["name"]
-else:
-    port, name = int(args[args.index("--dapr-http-port") + 1]), "sidecar-" + args[args.index("--app-id") + 1]
 print("fake", name, "starting on", port, flush=True)
 if os.environ.get("FAKE_FAIL") == name:
     print("fake", name, "cannot open its database", flush=True)
@@ -171,9 +171,8 @@ def test_down_from_state_file_skips_a_pid_that_is_not_ours(tmp_path: Path) -> No
 def test_supervisor_restarts_a_crashed_subscriber(tmp_path: Path) -> None:
     stack = Stack.up(options(tmp_path, crash_before_effect_every=2, ack_model="1.16", republish_interval_seconds=7.0))
     try:
-        # Options reach every process: ack model to sidecars and renderer, knobs to subscribers only.
-        side = stack.state["sidecars"]["stock"]["cmd"]
-        assert side[side.index("--ack-model") + 1] == "1.16"
+        # Options reach every process: ack model to the daprd line and renderer, knobs to subscribers only.
+        assert stack.state["sidecar"]["ack_model"] == "1.16" and stack.state["sidecar"]["version"] == "1.16.0"
         assert "ack: 1.16" in (Path(stack.state["sidecars"]["stock"]["resources"]) / "pubsub.yaml").read_text()
         cfg = {a: json.loads(Path(e["config"]).read_text()) for a, e in stack.state["services"].items()}
         assert cfg["journal"]["crash_before_effect_every"] == 2 and cfg["cart"]["crash_before_effect_every"] == 0

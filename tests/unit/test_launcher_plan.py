@@ -1,4 +1,4 @@
-"""The shape of the stand-in (contracts §1) and the state-file/pid helpers, without processes."""
+"""The shape of the embedded stack (contracts §1) and the state-file/pid helpers, without processes."""
 
 from __future__ import annotations
 

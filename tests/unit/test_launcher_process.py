@@ -67,3 +67,32 @@ def test_process_faults_restart_a_native_record_from_its_command(tmp_path: Path,
         for child in ctl._children.values():  # noqa: SLF001 - the restarted child, reaped
             child.stop()
     assert restarted is not None and not pid_running(restarted)
+
+
+def test_pause_resume_and_kill_reach_a_servers_workers(tmp_path: Path):
+    """A multi-worker server (uvicorn --workers N) is a group: pausing only its supervisor
+    would leave its workers serving. Its own session makes it the group's leader."""
+    from kugeldrill.ground.pids import proc_state
+
+    script = ("import subprocess, sys, time; w = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+              " print(w.pid, flush=True); time.sleep(60)")
+    log = tmp_path / "srv.log"
+    server = ManagedProcess.of("service cart", Command.from_entry(
+        {"cmd": [sys.executable, "-c", script, "marker-srv"], "log": str(log)})).start()
+    state = {"version": 1, "started_wall": time.time(), "redis": {},
+             "services": {"cart": {"pid": server.pid, "cmd": server.argv, "log": str(log), "match": ["marker-srv"],
+                                   "url": "http://127.0.0.1:1"}}, "sidecars": {}}
+    path = tmp_path / "stack.json"
+    path.write_text(json.dumps(state))
+    ctl = RecordedProcesses(StateFile(path, json.loads(path.read_text())))
+    try:
+        assert wait_for(lambda: log.read_text().strip(), 20)
+        worker = int(log.read_text().split()[0])
+        ctl.pause("app@cart")
+        assert wait_for(lambda: proc_state(worker) == "T", 5), proc_state(worker)
+        ctl.resume("app@cart")
+        assert wait_for(lambda: proc_state(worker) in ("S", "R"), 5), proc_state(worker)
+        ctl.kill("app@cart")
+        assert wait_for(lambda: not pid_running(worker), 5)
+    finally:
+        server.kill()

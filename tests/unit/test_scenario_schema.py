@@ -190,9 +190,7 @@ def test_bad_redis_persistence_is_refused() -> None:
     assert "redis_persistence" in _error(PROCESS.replace("aof", "rdb"))
 
 
-def test_stack_sidecar_kind() -> None:
-    assert parse_scenario_text(GOOD).scenario.stack.sidecar is None  # daprd where installed
-    assert parse_scenario_text(GOOD + "stack:\n  sidecar: standin\n").scenario.stack.sidecar == "standin"
-    assert parse_scenario_text(GOOD + "stack:\n  sidecar: daprd\n").scenario.stack.sidecar == "daprd"
-    msg = _error(GOOD + "stack:\n  sidecar: docker\n")
-    assert "drill.yaml:8:" in msg and "stack.sidecar" in msg
+def test_stack_sidecar_kind_is_removed_with_a_clear_error() -> None:
+    for kind in ("standin", "daprd"):
+        msg = _error(GOOD + f"stack:\n  sidecar: {kind}\n")
+        assert "drill.yaml:8:" in msg and "stack.sidecar" in msg and "real daprd is the only" in msg, msg

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kugeldrill.ground.errors import ConfigError
-from kugeldrill.stack.launch.sidecars import ACK_MODELS, SIDECAR_KINDS
+from kugeldrill.stack.launch.daprd import ACK_MODELS, DAPRD_PINNED, Daprd, find_daprd
 from kugeldrill.stack.services.common.settings import KNOWN_DEFECTS, BreakerConfig
 
 #: Defects that live in the Dapr components (real Dapr behaviour on daprd); the others are
@@ -38,11 +38,8 @@ class StackOptions:
     breaker_half_open_max_calls: int = 1
     republish_interval_seconds: float = 300.0
     republish_min_age_seconds: float | None = None  # None: same as the interval
-    # Which Dapr sidecar runs beside each app: "daprd" (real Dapr), "standin" (ours), or None:
-    # real daprd where it is installed, else ours (the choice and why is in stack.json).
-    sidecar: str | None = None
     # 1.18: Dapr >= 1.17 acks a failed delivery; 1.16: it stays pending and is redelivered.
-    # On daprd the binary decides (daprd for 1.18, daprd-1.16 for 1.16).
+    # The daprd binary decides: tools/bin/daprd for 1.18, tools/bin/daprd-1.16 for 1.16.
     ack_model: str = "1.18"
     defects: list[str] = field(default_factory=list)
     crash_before_effect_every: int = 0
@@ -55,9 +52,10 @@ class StackOptions:
     # "thread": supervise crashed subscribers from this process; "process": a detached
     # supervisor process (for the CLI, whose process exits after `up`).
     supervisor: Literal["thread", "process"] = "thread"
-    # Commands and renderer, replaceable so the launcher itself can be tested in isolation.
+    # Commands and renderer, replaceable so the launcher itself can be unit-tested without the
+    # services and daprd (a tiny HTTP server in their place gets their arguments).
     python: str = sys.executable
-    sidecar_cmd: list[str] | None = None  # replaces `python -m kugeldrill.stack.sidecar` (implies standin)
+    sidecar_cmd: list[str] | None = None  # replaces the daprd binary in each sidecar's command line
     service_cmd: list[str] | None = None  # default [python, "-m", "kugeldrill.stack.services"]
     render_components: Callable[..., Any] | None = None
 
@@ -66,8 +64,6 @@ class StackOptions:
         unknown = sorted(set(self.defects) - KNOWN_DEFECTS)
         if unknown:
             raise ConfigError(f"unknown defect switch(es) {unknown}", hint=f"known: {', '.join(sorted(KNOWN_DEFECTS))}")
-        if self.sidecar is not None and self.sidecar not in SIDECAR_KINDS:
-            raise ConfigError(f"sidecar {self.sidecar!r} is not one of {', '.join(SIDECAR_KINDS)}")
         if self.ack_model not in ACK_MODELS:
             raise ConfigError(f"ack model {self.ack_model!r} is not one of {', '.join(ACK_MODELS)}")
         if self.breaker_threshold < 1:
@@ -87,6 +83,15 @@ class StackOptions:
             raise ConfigError(f"health timeout must be > 0 s, got {self.health_timeout}")
         if self.redis_persistence not in REDIS_PERSISTENCE:
             raise ConfigError(f"redis persistence {self.redis_persistence!r} is not one of {', '.join(REDIS_PERSISTENCE)}")
+
+    def daprd(self) -> Daprd:
+        """The daprd for the ack model; MissingBinaryError (naming the command that builds it)
+        when it is not installed. With `sidecar_cmd` (launcher unit tests) that command runs in
+        daprd's place, with daprd's arguments."""
+        if self.sidecar_cmd:
+            return Daprd(binary=Path(self.sidecar_cmd[0]), version=DAPRD_PINNED[self.ack_model],
+                         program=tuple(self.sidecar_cmd))
+        return find_daprd(self.ack_model)
 
     def output_dirs(self, state_dir: Path) -> tuple[Path, Path]:
         """(logs, events) folders, absolute: the options' own or the state dir's."""

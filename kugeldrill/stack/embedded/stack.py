@@ -2,10 +2,9 @@
 
 `Stack.up(StackOptions)` starts, on free loopback ports: redis-server, toxiproxy-server with
 one proxy per link (`redis@`, `sidecar@`, `app@` for every sidecar app), the per-app Dapr
-components, the seven stand-in services and one Dapr sidecar per app — real daprd where it
-is installed, else kugeldrill's own (`StackOptions.sidecar`, `launch/sidecars.py`); waits
-until every part answers its health probe; and records everything in
-`<state_dir>/stack.json`. A part that fails to start is named in the DrillError with its log
+components, the seven stand-in services and one real daprd per Dapr app (`launch/daprd.py`;
+a missing daprd is an error naming `make setup`, before anything starts); waits until every
+part answers its health probe; and records everything in `<state_dir>/stack.json`. A part that fails to start is named in the DrillError with its log
 tail, and everything already started is stopped.
 
 The process machinery (start, record, health wait, supervision, process faults, stop) is the
@@ -29,9 +28,9 @@ from kugeldrill.stack.launch.deployment import RecordedDeployment
 from kugeldrill.stack.launch.failures import StackStartError, port_taken
 from kugeldrill.stack.launch.health import service_probe
 from kugeldrill.stack.launch.plan import APPS, SIDECAR_APPS
-from kugeldrill.stack.launch.sidecars import ACK_MODELS, SidecarChoice, choose_sidecar
+from kugeldrill.stack.launch.daprd import ACK_MODELS, Daprd
 from kugeldrill.stack.launch.state import STATE_NAME, STATE_VERSION, StateFile
-from kugeldrill.stack.launch.status import recorded_status, sidecar_summary
+from kugeldrill.stack.launch.status import recorded_status
 from kugeldrill.stack.launch.stop import refuse_running
 
 
@@ -42,11 +41,6 @@ class Stack(RecordedDeployment):
     `RecordedDeployment`."""
 
     # ------------------------------------------------------------------ accessors
-
-    @property
-    def sidecar_kind(self) -> str:
-        """"daprd" or "standin": which Dapr sidecar runs beside the apps."""
-        return str(sidecar_summary(self.state)["kind"])
 
     @property
     def options(self) -> RecordedOptions:
@@ -81,16 +75,16 @@ class Stack(RecordedDeployment):
         can take one before our process binds it; that one case is retried once, on new ports.
         """
         opts.validate()
-        choice = choose_sidecar(opts.sidecar, opts.ack_model, python=opts.python, standin_cmd=opts.sidecar_cmd)
+        daprd = opts.daprd()
         try:
-            return cls._up_once(opts, choice)
+            return cls._up_once(opts, daprd)
         except StackStartError as exc:
             if not port_taken(exc):
                 raise
-        return cls._up_once(opts, choice)
+        return cls._up_once(opts, daprd)
 
     @classmethod
-    def _up_once(cls, opts: StackOptions, choice: SidecarChoice) -> "Stack":
+    def _up_once(cls, opts: StackOptions, daprd: Daprd) -> "Stack":
         state_dir = Path(opts.state_dir).resolve()
         path = state_dir / STATE_NAME
         refuse_running(path, "a stack", "kugeldrill stack down")
@@ -103,7 +97,7 @@ class Stack(RecordedDeployment):
             "started_wall": time.time(),
             "status": "starting",
             "launcher_pid": os.getpid(),
-            "sidecar": choice.summary(),
+            "sidecar": daprd.summary(),
             "redis": {},
             "toxiproxy": {},
             "services": {},
@@ -112,13 +106,13 @@ class Stack(RecordedDeployment):
             "options": opts.summary(),
         }
         stack = cls(StateFile(path, state))
-        stack.launcher.run(lambda: start_parts(stack.launcher, opts, choice, state_dir))
+        stack.launcher.run(lambda: start_parts(stack.launcher, opts, daprd, state_dir))
         return stack
 
     # ------------------------------------------------------------------ attach, status, stop
 
     def status(self, probe: bool = True, timeout: float = 5.0) -> dict[str, Any]:
-        """URLs of everything, the sidecar kind, plus (with `probe`) whether each process runs and
+        """URLs of everything, which daprd runs, plus (with `probe`) whether each process runs and
         answers; per service its events file and restart count; the options."""
         out = recorded_status(self.state, self.state_path, service_probe_for=service_probe, probe=probe, timeout=timeout)
         for app, entry in self.state.get("services", {}).items():
@@ -135,7 +129,7 @@ class Stack(RecordedDeployment):
         may still be writing: only after a `down()` that stopped everything."""
         result = self.launcher.down_result
         if result is None or result.get("problems") or result.get("ports_left"):
-            raise DrillError("the stand-in's databases are dropped only after a clean 'down'")
+            raise DrillError("the stand-in services' databases are dropped only after a clean 'down'")
         dropped = []
         for entry in (self.state.get("services") or {}).values():
             data_dir = entry.get("data_dir")

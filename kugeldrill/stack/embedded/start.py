@@ -16,10 +16,10 @@ from kugeldrill.stack.embedded.options import StackOptions
 from kugeldrill.stack.embedded.wiring import child_env_overrides, render_sidecar_resources, service_entries, sidecar_entry
 from kugeldrill.stack.launch.launcher import Launcher
 from kugeldrill.stack.launch.plan import HOST, SUBSCRIBERS, PortPlan
-from kugeldrill.stack.launch.sidecars import SidecarChoice
+from kugeldrill.stack.launch.daprd import Daprd
 
 
-def start_parts(launcher: Launcher, opts: StackOptions, choice: SidecarChoice, state_dir: Path) -> None:
+def start_parts(launcher: Launcher, opts: StackOptions, daprd: Daprd, state_dir: Path) -> None:
     """Start everything in order and wait for health; raises StackStartError naming the part."""
     plan = PortPlan.allocate(HOST)
     logs_dir, _ = opts.output_dirs(state_dir)
@@ -27,12 +27,12 @@ def start_parts(launcher: Launcher, opts: StackOptions, choice: SidecarChoice, s
     links = launcher.start_redis_and_toxiproxy(plan, state_dir, persistence=opts.redis_persistence)
 
     services = service_entries(opts, state_dir, plan, links)
-    resources = render_sidecar_resources(opts, choice, state_dir, links)
+    resources = render_sidecar_resources(opts, daprd, state_dir, links)
     for app, entry in services.items():
         launcher.spawn("services", app, entry)
 
     def sidecar(app: str) -> dict[str, Any]:
-        return sidecar_entry(choice, app, plan.sidecar_ports(app), resources[app], state_dir, links, logs_dir)
+        return sidecar_entry(daprd, app, plan.sidecar_ports(app), resources[app], state_dir, links, logs_dir)
 
     launcher.start_behind_apps(list(resources), sidecar, opts.health_timeout)
     launcher.wait_healthy(opts.health_timeout)

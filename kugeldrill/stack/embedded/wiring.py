@@ -22,7 +22,7 @@ from kugeldrill.stack.embedded.options import StackOptions
 from kugeldrill.stack.launch.failures import StackStartError
 from kugeldrill.stack.launch.links import listen_port
 from kugeldrill.stack.launch.plan import APPS, HOST, SIDECAR_APPS, SUBSCRIBERS, PortPlan, SidecarPorts
-from kugeldrill.stack.launch.sidecars import SidecarChoice, SidecarSpec
+from kugeldrill.stack.launch.daprd import Daprd, SidecarSpec
 from kugeldrill.stack.services.common.settings import ServiceConfig
 
 
@@ -79,7 +79,7 @@ def service_entries(opts: StackOptions, state_dir: Path, plan: PortPlan,
     return entries
 
 
-def render_sidecar_resources(opts: StackOptions, choice: SidecarChoice, state_dir: Path,
+def render_sidecar_resources(opts: StackOptions, daprd: Daprd, state_dir: Path,
                              links: dict[str, dict[str, Any]]) -> dict[str, Path]:
     """Each sidecar app's Dapr components, rendered into `components/<app>/`."""
     render = opts.render_components or render_components
@@ -89,7 +89,7 @@ def render_sidecar_resources(opts: StackOptions, choice: SidecarChoice, state_di
         resources.mkdir(parents=True, exist_ok=True)
         try:
             call_renderer(render, resources, redis_host=links[f"redis@{app}"]["listen"], app_id=app,
-                          ack_model=choice.kind.ack_model, defects=opts.component_defects(),
+                          ack_model=daprd.ack_model, defects=opts.component_defects(),
                           resiliency=opts.resiliency)
         except DrillError as exc:
             raise StackStartError(f"stack start failed at components for {app}: {exc.render()}") from exc
@@ -99,16 +99,16 @@ def render_sidecar_resources(opts: StackOptions, choice: SidecarChoice, state_di
     return folders
 
 
-def sidecar_entry(choice: SidecarChoice, app: str, ports: SidecarPorts, resources: Path, state_dir: Path,
+def sidecar_entry(daprd: Daprd, app: str, ports: SidecarPorts, resources: Path, state_dir: Path,
                   links: dict[str, dict[str, Any]], logs_dir: Path | None = None) -> dict[str, Any]:
-    """The record of `app`'s sidecar: its kind's command line for these ports (log in `logs_dir`,
-    default `<state_dir>/logs`)."""
+    """The record of `app`'s sidecar: daprd's command line for these ports, its app channel the
+    `app@<app>` link (log in `logs_dir`, default `<state_dir>/logs`)."""
     logs_dir = logs_dir if logs_dir is not None else state_dir / "logs"
     spec = SidecarSpec(
         app_id=app, ports=ports, app_address=HOST, app_port=listen_port(links[f"app@{app}"]),
         resources_dir=resources, log_file=logs_dir / f"sidecar-{app}.log", config_dir=state_dir / "config",
     )
-    record = choice.kind.process(spec).record()
+    record = daprd.process(spec).record()
     record["env"] = {**child_env_overrides(), **record["env"]}  # a restart from the record needs both
     return {**record, "log": str(spec.log_file), "resources": str(resources)}
 

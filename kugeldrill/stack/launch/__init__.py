@@ -8,7 +8,8 @@
 * `process` — `ManagedProcess` (one child with its log) and `Command` (the record that runs it again);
 * `servers` — redis-server and toxiproxy-server;
 * `plan`, `links` — the topology both share: app ids, ports, one Toxiproxy proxy per link;
-* `sidecars`, `single` — the Dapr sidecar of one app, and one started on its own;
+* `daprd` — the Dapr sidecar of one app (real daprd: its command line, the binary for an ack
+  model, one started on its own);
 * `health` — probes and the wait; `status` — what runs and answers; `failures` — the start error;
 * `state` — the state file; `procs` — pid checks; `stop` — stop order and leftover ports;
 * `supervisor` — crash restarts; `control` — process faults from the recorded commands.

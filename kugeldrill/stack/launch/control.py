@@ -9,7 +9,8 @@ launcher started it: same argv, port and config, log appended.
 
 Targets: `redis`, `mongo` (the native runner's), `sidecar@<app>`, `app@<app>` (contracts §1).
 Every action first checks that the pid still is the recorded program (cmdline markers), so a
-reused pid is never signalled. After a start the state file has the new pid (and a
+reused pid is never signalled; kill, pause and resume reach the process's whole group (a
+multi-worker server's workers too, `signal_group`). After a start the state file has the new pid (and a
 `restarts` record), so `down` stops it. While a fault keeps a supervised service down, its
 entry is `held`, so the crash supervisor does not restart it behind the fault.
 """
@@ -37,6 +38,24 @@ SIGNAL_WAIT = 5.0  # seconds for the kernel to report a SIGKILLed process gone, 
 RUNNING_STATES = frozenset({"R", "S", "D", "I"})
 #: Servers that are process-fault targets by their own name (Toxiproxy is not: it applies the faults).
 SERVER_TARGETS = {"redis": "redis-server", "mongo": "mongodb server"}
+
+
+def signal_group(pid: int, sig: int) -> None:
+    """`sig` to the process and, when it leads its own process group, to the whole group.
+
+    Everything the launcher (or a restarter) starts runs in its own session, so its group is
+    the process and its children: a multi-worker server (uvicorn --workers N) pauses, continues
+    and dies with its workers instead of leaving them serving. A process that does not lead a
+    group (started by someone else) gets the signal alone. SIGTERM (`stop`) goes to the process
+    only: a server shuts its workers down itself."""
+    try:
+        leads = os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return
+    if leads:
+        os.killpg(pid, sig)
+    else:
+        os.kill(pid, sig)
 
 
 def target_key(target: str) -> tuple[str, str | None]:
@@ -152,7 +171,7 @@ class RecordedProcesses:
             pid = self._require_pid(target, entry, "kill")
             self._hold(target, True)
             t0 = time.monotonic()
-            os.kill(pid, signal.SIGKILL)
+            signal_group(pid, signal.SIGKILL)
             if not self._wait_gone(target, pid, SIGNAL_WAIT):
                 raise ProcessActionError(f"{target}: pid {pid} still exists {SIGNAL_WAIT:g}s after SIGKILL "
                                          f"(state {proc_state(pid)})")
@@ -162,7 +181,7 @@ class RecordedProcesses:
         with self._lock(target):
             entry = self._entry(target)
             pid = self._require_pid(target, entry, "pause")
-            os.kill(pid, signal.SIGSTOP)
+            signal_group(pid, signal.SIGSTOP)
             if not state_within(pid, {"T"}, SIGNAL_WAIT):
                 raise ProcessActionError(f"{target}: pid {pid} not stopped {SIGNAL_WAIT:g}s after SIGSTOP "
                                          f"(state {proc_state(pid)})")
@@ -174,7 +193,7 @@ class RecordedProcesses:
             pid = self._require_pid(target, entry, "resume")
             if not pid_stopped(pid):
                 return ProcessResult(target, "resume", (pid,), (pid,), outcome="already")
-            os.kill(pid, signal.SIGCONT)
+            signal_group(pid, signal.SIGCONT)
             if not state_within(pid, RUNNING_STATES, SIGNAL_WAIT):
                 raise ProcessActionError(f"{target}: pid {pid} still stopped {SIGNAL_WAIT:g}s after SIGCONT")
             return ProcessResult(target, "resume", (pid,), (pid,))
@@ -187,10 +206,10 @@ class RecordedProcesses:
             t0 = time.monotonic()
             os.kill(pid, signal.SIGTERM)
             if pid_stopped(pid):
-                os.kill(pid, signal.SIGCONT)  # a paused process handles SIGTERM only once continued
+                signal_group(pid, signal.SIGCONT)  # a paused process handles SIGTERM only once continued
             outcome = "done"
             if not self._wait_gone(target, pid, grace):
-                os.kill(pid, signal.SIGKILL)
+                signal_group(pid, signal.SIGKILL)
                 outcome = "escalated"
                 if not self._wait_gone(target, pid, SIGNAL_WAIT):
                     raise ProcessActionError(f"{target}: pid {pid} still exists after SIGTERM and SIGKILL")
@@ -204,7 +223,7 @@ class RecordedProcesses:
             pid = self._live_pid(entry)
             if pid is not None:
                 if pid_stopped(pid):
-                    os.kill(pid, signal.SIGCONT)
+                    signal_group(pid, signal.SIGCONT)
                     state_within(pid, RUNNING_STATES, SIGNAL_WAIT)
                 if entry.get("held"):
                     self._hold(target, False)

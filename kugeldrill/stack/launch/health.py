@@ -90,7 +90,7 @@ def sidecar_probe(url: str, expect_subscriptions: bool) -> Probe:
                     body = meta.json()
                 except ValueError:
                     return f"GET {base}/v1.0/metadata answered a non-JSON body"
-                # daprd leaves the key out when there are none; the stand-in lists [].
+                # daprd leaves the key out when there are none.
                 subs = body.get("subscriptions") if isinstance(body, dict) else None
                 if not subs:
                     # Both sidecars read /dapr/subscribe before they report healthy, and never again.

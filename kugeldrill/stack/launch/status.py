@@ -34,13 +34,13 @@ def part_status(entry: dict[str, Any], probe: Probe | None, client: httpx.Client
 
 def recorded_status(state: dict[str, Any], state_path: Path, *, service_probe_for: Callable[[str], Probe],
                     probe: bool = True, timeout: float = 5.0) -> dict[str, Any]:
-    """URLs of everything, the sidecar block, and per process whether it runs and answers
+    """URLs of everything, the sidecar block (which daprd), and per process whether it runs and answers
     (services through `service_probe_for(url)`, sidecars their `/v1.0/healthz`)."""
     client = httpx.Client(timeout=timeout) if probe else None
     try:
         services = {a: part_status(e, service_probe_for(e["url"]), client) for a, e in state.get("services", {}).items()}
-        sidecars = {a: {**part_status(e, sidecar_probe(e["url"], False), client), "kind": e.get("kind", "standin"),
-                        "version": e.get("version"), "metrics_url": e.get("metrics_url")}
+        sidecars = {a: {**part_status(e, sidecar_probe(e["url"], False), client), "version": e.get("version"),
+                        "metrics_url": e.get("metrics_url")}
                     for a, e in state.get("sidecars", {}).items()}
         servers = {"redis": lambda e: redis_probe(e.get("port", 0)),
                    "toxiproxy": lambda e: toxiproxy_probe(e.get("api", "")),
@@ -48,7 +48,7 @@ def recorded_status(state: dict[str, Any], state_path: Path, *, service_probe_fo
         out: dict[str, Any] = {
             "state_file": str(state_path),
             "status": state.get("status"),
-            "sidecar": sidecar_summary(state),
+            "sidecar": dict(state.get("sidecar") or {}),
             "redis_url": (state.get("redis") or {}).get("url"),
             "toxiproxy_url": (state.get("toxiproxy") or {}).get("api"),
         }
@@ -63,7 +63,3 @@ def recorded_status(state: dict[str, Any], state_path: Path, *, service_probe_fo
         if client is not None:
             client.close()
 
-
-def sidecar_summary(state: dict[str, Any]) -> dict[str, Any]:
-    """The deployment's `sidecar` block; a state file from before sidecar kinds ran the stand-in."""
-    return dict(state.get("sidecar") or {"kind": "standin", "version": None, "requested": "standin"})

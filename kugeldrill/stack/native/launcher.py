@@ -2,10 +2,11 @@
 
 `NativeKugelpos.up(NativeOptions(src=...))` builds (or finds cached) the services' Python
 environments and the MongoDB server, then starts on free loopback ports: redis-server,
-toxiproxy-server with the stand-in's links (`redis@`, `sidecar@`, `app@` for each Dapr app),
-the MongoDB server, one sidecar per Dapr app (components: the checkout's own YAMLs with
+toxiproxy-server with the embedded stack's links (`redis@`, `sidecar@`, `app@` for each Dapr
+app), the MongoDB server, one daprd per Dapr app (components: the checkout's own YAMLs with
 `redisHost` on that app's `redis@` link) and the seven services (`uvicorn app.main:app`
-from the checkout, one worker each, as Kugelpos' dev Compose stack runs them). It waits
+from the checkout, one worker each as Kugelpos' dev Compose stack runs them, or the worker
+counts of its production Compose file with `workers="prod"`: workers.py). It waits
 until every sidecar is ready and every service's `/health` says `healthy` (which covers
 MongoDB, the app's sidecar through its `sidecar@` link, the state store and pub/sub), and
 records everything in `<state_dir>/kugelpos.json`, rewritten after every started part so
@@ -17,7 +18,9 @@ How each service reaches what it needs (Kugelpos' dev override, on loopback):
 * other services: `BASE_URL_<SERVICE>` direct (as the override; not Dapr service invocation);
 * MongoDB: `MONGODB_URI` with `replicaSet=rs0&directConnection=true`, `DB_NAME_PREFIX` per service;
 * logs: its logging.conf writes `app.log`/`request.log` into its working directory
-  `<state_dir>/run/<app>/`; stdout and stderr go to `<state_dir>/logs/<app>.log`.
+  `<state_dir>/run/<app>/`; stdout and stderr go to `<state_dir>/logs/<app>.log`;
+* TLS trust: the system's CA directory, read lazily (`SSL_CERT_DIR`, trust.py): Kugelpos
+  builds an HTTP client, and with it an SSL context, for every request.
 
 This module is the native runner's wiring (which processes, which variables and links each
 gets); starting, recording, the health wait, process faults and stopping are the launcher
@@ -47,7 +50,7 @@ from kugeldrill.stack.launch.health import Probe
 from kugeldrill.stack.launch.launcher import LaunchSettings
 from kugeldrill.stack.launch.plan import APPS, HOST, SIDECAR_APPS, PortPlan
 from kugeldrill.stack.launch.process import without_variables
-from kugeldrill.stack.launch.sidecars import SIDECAR_KINDS, SidecarChoice, choose_sidecar
+from kugeldrill.stack.launch.daprd import Daprd, find_daprd
 from kugeldrill.stack.launch.state import StateFile
 from kugeldrill.stack.launch.status import recorded_status
 from kugeldrill.stack.launch.stop import SERVERS, refuse_running
@@ -55,6 +58,8 @@ from kugeldrill.stack.native.checkout import KugelposCheckout, open_checkout
 from kugeldrill.stack.native.envs import EnvBuilder, ServiceEnv, cache_root, find_python
 from kugeldrill.stack.native.locales import LOCALE, ensure_locale
 from kugeldrill.stack.native.mongo_server import MongoServer, ensure_built, transaction_stats
+from kugeldrill.stack.native.trust import lazy_trust_env, scrubbed_for_trust
+from kugeldrill.stack.native.workers import WorkerPlan, plan_workers, validate_spec
 
 STATE_NAME = "kugelpos.json"
 DEFAULT_STATE_DIR = Path(".kugeldrill") / "kugelpos"
@@ -84,10 +89,10 @@ class NativeOptions:
     src: Path
     state_dir: Path = DEFAULT_STATE_DIR
     health_timeout: float = 180.0
-    # "daprd" (real Dapr, tools/bin/daprd), "standin" (kugeldrill's sidecar), or None: daprd
-    # where it is installed, else the stand-in's sidecar (stack/launch/sidecars.py).
-    sidecar: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # passed to every service (e.g. Kugelpos settings)
+    # uvicorn worker processes per service: "dev" (1 each), "prod" (the checkout's production
+    # Compose file) or "APP=N,..." (workers.py).
+    workers: str = "dev"
     progress: Callable[[str], None] | None = None
     cache: Path | None = None
 
@@ -97,8 +102,7 @@ class NativeOptions:
         for key in self.extra_env:
             if not key or not key.replace("_", "").isalnum():
                 raise ConfigError(f"environment variable name {key!r} is not NAME=value")
-        if self.sidecar is not None and self.sidecar not in SIDECAR_KINDS:
-            raise ConfigError(f"unknown sidecar kind {self.sidecar!r}", hint=f"known: {', '.join(SIDECAR_KINDS)}")
+        validate_spec(self.workers)
 
 
 @dataclass
@@ -160,8 +164,9 @@ class NativeKugelpos(RecordedDeployment):
     def up(cls, opts: NativeOptions, prepared: Prepared | None = None) -> "NativeKugelpos":
         """Prepare (build/cache), start everything, wait for health; NativeStartError names a failed part."""
         opts.validate()
-        choice = choose_sidecar(opts.sidecar, "1.18")  # before building: a missing daprd asked for is an error
+        daprd = find_daprd("1.18")  # before building anything: a missing daprd is an error naming `make setup`
         prepared = prepared or prepare(opts)
+        workers = plan_workers(opts.workers, prepared.checkout)
         state_dir = Path(opts.state_dir).resolve()
         path = state_dir / STATE_NAME
         refuse_running(path, "a native Kugelpos", "kugeldrill kugelpos down", cls.SETTINGS.servers)
@@ -171,19 +176,20 @@ class NativeKugelpos(RecordedDeployment):
             "version": 1, "kind": "kugelpos-native", "state_dir": str(state_dir), "started_wall": time.time(),
             "status": "starting", "launcher_pid": os.getpid(),
             "checkout": {"path": str(prepared.checkout.root), "commit": prepared.checkout.commit},
-            "python": prepared.python_version, "sidecar": choice.summary(),
+            "python": prepared.python_version, "sidecar": daprd.summary(),
             "envs": {app: {"path": str(env.path), "key": env.key} for app, env in prepared.envs.items()},
             "prepare_seconds": round(prepared.seconds, 2),
+            "workers": {"source": workers.source, "counts": workers.counts},
             "redis": {}, "toxiproxy": {}, "mongo": {}, "services": {}, "sidecars": {}, "links": {},
         }
         native = cls(StateFile(path, state))
         say = opts.progress or (lambda _m: None)
         native.launcher.say = say
-        native.launcher.run(lambda: native._start(opts, prepared, choice, state_dir, say))
+        native.launcher.run(lambda: native._start(opts, prepared, daprd, workers, state_dir, say))
         return native
 
-    def _start(self, opts: NativeOptions, prepared: Prepared, choice: SidecarChoice, state_dir: Path,
-               say: Callable[[str], None]) -> None:
+    def _start(self, opts: NativeOptions, prepared: Prepared, daprd: Daprd, workers: WorkerPlan,
+               state_dir: Path, say: Callable[[str], None]) -> None:
         launcher = self.launcher
         plan = PortPlan.allocate(HOST)
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -194,14 +200,13 @@ class NativeKugelpos(RecordedDeployment):
         mongo = MongoServer(prepared.mongo, state_dir / "mongo" / "mongo.log", port=free_port(HOST))
         launcher.start_server("mongo", "mongodb server", mongo)
 
-        kind = choice.kind
         service_urls = {app: f"http://{HOST}:{port}" for app, port in plan.services.items()}
-        say(f"starting {len(APPS)} services and {len(SIDECAR_APPS)} sidecars ({kind.describe()}) ...")
-        if choice.note:
-            say(f"note: {choice.note}")
+        several = ", ".join(f"{app} {n}" for app, n in workers.several.items())
+        say(f"starting {len(APPS)} services and {len(SIDECAR_APPS)} sidecars ({daprd.describe()}) ..."
+            + (f"; uvicorn workers: {several} ({workers.source})" if several else ""))
         for app in APPS:
             launcher.spawn("services", app, _service_entry(app, opts, prepared, state_dir, plan, links, service_urls,
-                                                           mongo.url))
+                                                           mongo.url, workers.of(app)))
         resources: dict[str, Path] = {}
         for app in SIDECAR_APPS:
             resources[app] = state_dir / "components" / app
@@ -212,7 +217,7 @@ class NativeKugelpos(RecordedDeployment):
                 raise NATIVE_START.at(f"components for {app}", exc.render()) from exc
 
         def sidecar(app: str) -> dict[str, Any]:
-            return sidecar_entry(choice, app, plan.sidecar_ports(app), resources[app], state_dir, links)
+            return sidecar_entry(daprd, app, plan.sidecar_ports(app), resources[app], state_dir, links)
 
         # A sidecar reads its app's /dapr/subscribe once, at start (daprd gives up after about
         # 2.5 s): each starts only once its service answers HTTP (`/`: its `/health` would
@@ -246,16 +251,23 @@ class NativeKugelpos(RecordedDeployment):
 # ---------------------------------------------------------------------- helpers
 
 def _service_entry(app: str, opts: NativeOptions, prepared: Prepared, state_dir: Path, plan: PortPlan,
-                   links: dict[str, dict[str, Any]], service_urls: dict[str, str], mongo_url: str) -> dict[str, Any]:
+                   links: dict[str, dict[str, Any]], service_urls: dict[str, str], mongo_url: str,
+                   workers: int = 1) -> dict[str, Any]:
     """A Kugelpos service's state entry: `uvicorn app.main:app` from its environment, in its
-    working directory, with its variables (the launcher starts it from this record)."""
+    working directory, with its variables (the launcher starts it from this record); with
+    several `workers`, `uvicorn --workers N` as Kugelpos' Dockerfile.prod runs it."""
     cwd = _working_dir(state_dir / "run" / app, prepared.checkout.service_dir(app))
     env = _service_env(app, prepared.checkout, mongo_url, service_urls, links, opts.extra_env,
                        pycache=(opts.cache or cache_root()) / "kugelpos" / "pycache", locpath=prepared.locpath)
     port = plan.services[app]
     python = prepared.envs[app].python
     cmd = [str(python), "-m", "uvicorn", "app.main:app", "--host", HOST, "--port", str(port), "--app-dir", str(cwd)]
-    return {"url": service_urls[app], "port": port, "pid": None, "log": str(state_dir / "logs" / f"{app}.log"),
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
+        # Its workers die with their supervisor, as in its container (shim/kugeldrill_service_group.py).
+        env["KUGELDRILL_DIE_WITH_SUPERVISOR"] = "1"
+    return {"url": service_urls[app], "port": port, "pid": None, "workers": workers,
+            "log": str(state_dir / "logs" / f"{app}.log"),
             "app_log": str(cwd / "app.log"), "request_log": str(cwd / "request.log"), "cwd": str(cwd),
             "env_dir": str(prepared.envs[app].path), "cmd": without_variables(cmd, _scrubbed(env)), "env": env,
             "match": ["uvicorn", "app.main:app", "--port", str(port)]}
@@ -264,8 +276,10 @@ def _service_entry(app: str, opts: NativeOptions, prepared: Prepared, state_dir:
 def _scrubbed(env: dict[str, str]) -> list[str]:
     """Variables of the launching environment that must not reach a service: the launcher's own
     Python settings (the services run their own interpreters) and Kugelpos settings of the same
-    family (`BASE_URL_*`) that the wiring does not set."""
-    return sorted(k for k in os.environ if k in _SCRUBBED_ENV or (k.startswith("BASE_URL_") and k not in env))
+    family (`BASE_URL_*`) that the wiring does not set, and a CA bundle the lazily read CA
+    directory replaces (trust.py)."""
+    return sorted(k for k in os.environ if k in _SCRUBBED_ENV or (k.startswith("BASE_URL_") and k not in env)
+                  or k in scrubbed_for_trust(env))
 
 
 def _service_env(app: str, checkout: KugelposCheckout, mongo_url: str, service_urls: dict[str, str],
@@ -273,7 +287,7 @@ def _service_env(app: str, checkout: KugelposCheckout, mongo_url: str, service_u
                  locpath: Path) -> dict[str, str]:
     """The variables a Kugelpos service gets on top of the launcher's environment: its settings
     as the dev override sets them, on loopback; locale and time zone as its Dockerfile and
-    container have them (ja_JP.UTF-8, UTC)."""
+    container have them (ja_JP.UTF-8, UTC); the system's CA directory read lazily (trust.py)."""
     env = dict(PYTHONUNBUFFERED="1", TZ="UTC", PYTHONPYCACHEPREFIX=str(pycache),
                LOCPATH=str(locpath), LANG=LOCALE, LC_ALL=LOCALE, LANGUAGE=LOCALE,
                MONGODB_URI=mongo_url, DB_NAME_PREFIX=checkout.db_prefix(app), USE_GRPC="false", DEBUG="false",
@@ -284,6 +298,7 @@ def _service_env(app: str, checkout: KugelposCheckout, mongo_url: str, service_u
         listen = links[f"sidecar@{app}"]["listen"]
         env["DAPR_HTTP_PORT"] = listen.rsplit(":", 1)[1]
         env["BASE_URL_DAPR"] = f"http://{listen}/v1.0"
+    env.update(lazy_trust_env())
     env.update(extra)
     return env
 

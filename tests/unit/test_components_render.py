@@ -1,4 +1,7 @@
-"""The component renderer: correct templates, defects on top, drill knobs, clear errors."""
+"""The component renderer: correct templates, defects on top, drill knobs, clear errors.
+
+What daprd then makes of the rendered files (DB by `redisDB` only, consumer groups, redelivery
+timings) is pinned against daprd itself in tests/integration/test_dapr_*.py."""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ import yaml
 
 from kugeldrill.ground.errors import ConfigError, NotLoopbackError
 from kugeldrill.stack.components import manifest_path, render_components
-from kugeldrill.stack.sidecar.resources import load_resources
 
 
 def meta(path: Path) -> dict[str, str]:
@@ -24,10 +26,10 @@ def test_default_render_is_what_the_seed_intends(tmp_path: Path):
     assert meta(out / "cartstore.yaml")["redisDB"] == "2" and meta(out / "cartstore.yaml")["ttlInSeconds"] == "36000"
     tran = meta(out / "pubsub_tranlog_report.yaml")
     assert tran["redisHost"] == "127.0.0.1:7001" and tran["processingTimeout"] == "180s" and "consumerID" not in tran
-    res = load_resources(out, "report")
-    assert set(res.pubsubs) == {"pubsub-tranlog-report", "pubsub-cashlog-report", "pubsub-opencloselog-report"}
-    assert res.states["cartstore"].redis.db == 2 and not res.warnings
-    assert res.resiliencies[0].inbound["pubsub-cashlog-report"].retry == "pubsubInboundRetry"
+    names = {yaml.safe_load(f.read_text())["metadata"]["name"]: f.name for f in out.glob("pubsub_*.yaml")}
+    assert set(names) == {"pubsub-tranlog-report", "pubsub-cashlog-report", "pubsub-opencloselog-report"}
+    resiliency = yaml.safe_load((out / "resiliency.yaml").read_text())["spec"]
+    assert resiliency["targets"]["components"]["pubsub-cashlog-report"]["inbound"]["retry"] == "pubsubInboundRetry"
     assert json.loads(manifest_path(out).read_text())["app_id"] == "report"
     assert sorted(f.suffix for f in out.iterdir()) == [".yaml"] * 6  # daprd warns about any other file
 
@@ -37,12 +39,14 @@ def test_defects_and_knobs(tmp_path: Path):
                             defects=["shared_consumer_id", "database_index", "stock_no_idempotency"],
                             processing_timeout=2, redeliver_interval_ms=500, resiliency=False, queue_depth=8,
                             concurrency=2)
-    res = load_resources(out, "stock")
-    assert {p.consumer_id for p in res.pubsubs.values()} == {"kugelpos-tranlog-consumer"}
-    assert res.states["statestore"].redis.db == 0 and res.states["cartstore"].redis.db == 0
-    tran = res.pubsubs["pubsub-tranlog-report"]
-    assert (tran.processing_timeout, tran.redeliver_interval, tran.queue_depth, tran.concurrency) == (2.0, 0.5, 8, 2)
-    assert not (out / "resiliency.yaml").exists() and res.resiliencies == []
+    pubsubs = [meta(f) for f in out.glob("pubsub_*.yaml")]
+    assert len(pubsubs) == 3 and {p["consumerID"] for p in pubsubs} == {"kugelpos-tranlog-consumer"}
+    for store in ("statestore", "cartstore"):  # the key kugelpos' YAML has, which daprd ignores (DB 0)
+        assert "redisDB" not in meta(out / f"{store}.yaml") and meta(out / f"{store}.yaml")["databaseIndex"]
+    tran = meta(out / "pubsub_tranlog_report.yaml")
+    assert (tran["processingTimeout"], tran["redeliverInterval"], tran["queueDepth"], tran["concurrency"]) == \
+        ("2s", "500", "8", "2")  # redeliverInterval as integer milliseconds: the only form daprd honours
+    assert not (out / "resiliency.yaml").exists()
 
 
 @pytest.mark.parametrize(

@@ -1,23 +1,22 @@
-"""Publish and delivery conformance on a real redis-server: XADD fields, verbatim delivery,
-every row of the §2.4 response table, consumer groups and fan-out (dapr.md §1.2, §2, §3).
-
-Every test runs against both sidecars (`sidecar_kind`: real daprd and the stand-in); where
-they differ on purpose the test says so and stack/sidecar/README.md lists the difference."""
+"""The Dapr contract of publish and delivery, pinned on real daprd and real Redis
+(docs/dapr-contract.md §2–§4): the envelope and XADD fields, verbatim delivery, every row of
+the response table, consumer groups and fan-out, concurrency, declarative subscriptions."""
 
 from __future__ import annotations
 
 import base64
 import json
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
+from daprapp import Answer, RecordingApp, start_daprd
 from kugeldrill.stack.launch.process import wait_for
-from conftest import require_daprd
-from kugeldrill.stack.sidecar.testing import Answer, RecordingApp, start_sidecar
 
 pytestmark = pytest.mark.integration
 
@@ -55,17 +54,15 @@ def wait_until(predicate, timeout: float) -> bool:
     return wait_for(predicate, timeout) or bool(predicate())
 
 
-def test_response_table_acks_and_metrics(tmp_path: Path, redis_server, sidecar_kind: str):
-    """≤1.16 model with a long processingTimeout: a retriable answer leaves the entry pending."""
-    if sidecar_kind == "daprd":
-        require_daprd("1.16")
+def test_response_table_acks_and_metrics(tmp_path: Path, redis_server, daprd_116):
+    """daprd 1.16 with a long processingTimeout: a retriable answer leaves the entry pending,
+    so each row's reading (acked or not) can be seen in Redis."""
     answers = {f"/case/{name}": answer for name, answer, *_ in ROWS}
     app = RecordingApp(
         subscriptions=[{"pubsubname": PUBSUB, "topic": f"t-{name}", "route": f"/case/{name}"} for name, *_ in ROWS],
         responder=lambda delivery, nth: answers[delivery.path],
     ).start()
-    sc = start_sidecar(tmp_path, kind=sidecar_kind, redis_port=redis_server.port, app_id="journal", app=app, ack_model="1.16",
-                       resiliency=False)
+    sc = start_daprd(tmp_path, daprd_116, redis_port=redis_server.port, app_id="journal", app=app, resiliency=False)
     r = redis.Redis(port=redis_server.port, socket_timeout=5)
     try:
         for name, *_ in ROWS:
@@ -90,9 +87,9 @@ def test_response_table_acks_and_metrics(tmp_path: Path, redis_server, sidecar_k
         app.stop()
 
 
-def test_publish_envelope_is_delivered_verbatim(tmp_path: Path, redis_server, sidecar_kind: str):
+def test_publish_envelope_is_delivered_verbatim(tmp_path: Path, redis_server, daprd):
     app = RecordingApp(subscriptions=[{"pubsubname": PUBSUB, "topic": "topic-tranlog", "route": "/api/v1/tranlog"}]).start()
-    sc = start_sidecar(tmp_path, kind=sidecar_kind, redis_port=redis_server.port, app_id="report", app=app)
+    sc = start_daprd(tmp_path, daprd, redis_port=redis_server.port, app_id="report", app=app)
     r = redis.Redis(port=redis_server.port, socket_timeout=5)
     try:
         body = b'{"amount": 1.50, "note": "<&>", "n": 12345678901234567890}'
@@ -120,8 +117,8 @@ def test_publish_envelope_is_delivered_verbatim(tmp_path: Path, redis_server, si
         app.stop()
 
 
-def test_publish_errors(tmp_path: Path, redis_server, sidecar_kind: str):
-    sc = start_sidecar(tmp_path, kind=sidecar_kind, redis_port=redis_server.port, app_id="cart", redis_max_retries=0)
+def test_publish_errors(tmp_path: Path, redis_server, daprd):
+    sc = start_daprd(tmp_path, daprd, redis_port=redis_server.port, app_id="cart", redis_max_retries=0)
     try:
         missing = publish(sc.url, "topic-tranlog", {}, pubsub="nope")
         assert missing.status_code == 404 and missing.json()["errorCode"] == "ERR_PUBSUB_NOT_FOUND"
@@ -147,70 +144,52 @@ def test_publish_errors(tmp_path: Path, redis_server, sidecar_kind: str):
         sc.stop()
 
 
-def _fanout(tmp_path: Path, redis_port: int, defects: list[str], kind: str, count: int = 30):
-    apps, sidecars = {}, {}
-    try:
+@contextmanager
+def _fanout(tmp_path: Path, redis_port: int, defects: list[str], daprd,
+            count: int = 30) -> Iterator[dict[str, RecordingApp]]:
+    """report and journal subscribed to topic-tranlog, `count` events published through
+    report's daprd; yields the two apps, stops everything afterwards."""
+    with ExitStack() as stack:
+        apps: dict[str, RecordingApp] = {}
+        sidecars = {}
         for app_id in ("report", "journal"):
-            apps[app_id] = RecordingApp(subscriptions=[{"pubsubname": PUBSUB, "topic": "topic-tranlog",
-                                                        "route": "/api/v1/tranlog"}]).start()
-            sidecars[app_id] = start_sidecar(tmp_path, kind=kind, redis_port=redis_port, app_id=app_id,
-                                             app=apps[app_id], defects=defects)
-        publisher = sidecars["report"]
-        sent = []
+            apps[app_id] = stack.enter_context(RecordingApp(subscriptions=[
+                {"pubsubname": PUBSUB, "topic": "topic-tranlog", "route": "/api/v1/tranlog"}]).start())
+            sidecars[app_id] = stack.enter_context(start_daprd(tmp_path, daprd, redis_port=redis_port, app_id=app_id,
+                                                               app=apps[app_id], defects=defects))
         for i in range(count):
-            resp = publish(publisher.url, "topic-tranlog", {"i": i})
-            assert resp.status_code == 204
-            sent.append(i)
+            assert publish(sidecars["report"].url, "topic-tranlog", {"i": i}).status_code == 204
             time.sleep(0.01)
-        return apps, sidecars, count
-    except Exception:
-        for sc in sidecars.values():
-            sc.stop()
-        for app in apps.values():
-            app.stop()
-        raise
+        yield apps
 
 
-def test_distinct_groups_each_receive_every_message(tmp_path: Path, redis_server, sidecar_kind: str):
-    apps, sidecars, count = _fanout(tmp_path, redis_server.port, [], sidecar_kind)
-    try:
+def test_distinct_groups_each_receive_every_message(tmp_path: Path, redis_server, daprd):
+    with _fanout(tmp_path, redis_server.port, [], daprd, count=30) as apps:
         for app in apps.values():
-            assert app.wait_for(lambda a: len(set(a.ids())) == count, 20)
+            assert app.wait_for(lambda a: len(set(a.ids())) == 30, 20)
         assert set(apps["report"].ids()) == set(apps["journal"].ids())
         groups = {g["name"] for g in redis.Redis(port=redis_server.port).xinfo_groups("topic-tranlog")}
         assert groups == {b"report", b"journal"}
-    finally:
-        for sc in sidecars.values():
-            sc.stop()
-        for app in apps.values():
-            app.stop()
 
 
-def test_shared_consumer_id_splits_messages(tmp_path: Path, redis_server, sidecar_kind: str):
-    apps, sidecars, count = _fanout(tmp_path, redis_server.port, ["shared_consumer_id"], sidecar_kind)
-    try:
+def test_shared_consumer_id_splits_messages(tmp_path: Path, redis_server, daprd):
+    with _fanout(tmp_path, redis_server.port, ["shared_consumer_id"], daprd, count=30) as apps:
         both = lambda: len(apps["report"].ids()) + len(apps["journal"].ids())  # noqa: E731
-        assert wait_until(lambda: both() >= count, 20)
+        assert wait_until(lambda: both() >= 30, 20)
         time.sleep(0.5)
         report, journal = set(apps["report"].ids()), set(apps["journal"].ids())
-        assert len(report | journal) == count and not (report & journal)
+        assert len(report | journal) == 30 and not (report & journal)
         assert report and journal, "both competing consumers should get a share"
         groups = {g["name"] for g in redis.Redis(port=redis_server.port).xinfo_groups("topic-tranlog")}
         assert groups == {b"kugelpos-tranlog-consumer"}
-    finally:
-        for sc in sidecars.values():
-            sc.stop()
-        for app in apps.values():
-            app.stop()
 
 
-def test_concurrency_bounds_parallel_deliveries(tmp_path: Path, redis_server, sidecar_kind: str):
+def test_concurrency_bounds_parallel_deliveries(tmp_path: Path, redis_server, daprd):
     hold = 0.4
-    app = RecordingApp(subscriptions=[{"pubsubname": PUBSUB, "topic": "topic-tranlog", "route": "/t"}],
-                       responder=lambda delivery, nth: Answer(200, delay=hold)).start()
-    sc = start_sidecar(tmp_path, kind=sidecar_kind, redis_port=redis_server.port, app_id="stock", app=app, concurrency=2,
-                       queue_depth=4)
-    try:
+    with (RecordingApp(subscriptions=[{"pubsubname": PUBSUB, "topic": "topic-tranlog", "route": "/t"}],
+                       responder=lambda delivery, nth: Answer(200, delay=hold)).start() as app,
+          start_daprd(tmp_path, daprd, redis_port=redis_server.port, app_id="stock", app=app, concurrency=2,
+                      queue_depth=4) as sc):
         for i in range(6):
             assert publish(sc.url, "topic-tranlog", {"i": i}).status_code == 204
         assert app.wait_for(lambda a: len(a.deliveries) == 6, 20)
@@ -218,12 +197,9 @@ def test_concurrency_bounds_parallel_deliveries(tmp_path: Path, redis_server, si
         overlap = max(sum(1 for s in starts if t - hold < s <= t) for t in starts)
         assert overlap == 2, starts  # two workers, each busy for `hold` seconds per message
         assert starts[-1] - starts[0] >= 2 * hold * 0.9
-    finally:
-        sc.stop()
-        app.stop()
 
 
-def test_declarative_subscription_files_and_raw_payload(tmp_path: Path, redis_server, sidecar_kind: str):
+def test_declarative_subscription_files_and_raw_payload(tmp_path: Path, redis_server, daprd):
     subscriptions = f"""
 apiVersion: dapr.io/v2alpha1
 kind: Subscription
@@ -250,8 +226,8 @@ spec: {{pubsubname: {PUBSUB}, topic: topic-other, route: /other}}
 scopes: [report]
 """
     app = RecordingApp(subscriptions=None).start()  # /dapr/subscribe answers 404
-    sc = start_sidecar(tmp_path, kind=sidecar_kind, redis_port=redis_server.port, app_id="journal", app=app,
-                       extra_resources={"subscriptions.yaml": subscriptions})
+    sc = start_daprd(tmp_path, daprd, redis_port=redis_server.port, app_id="journal", app=app,
+                     extra_resources={"subscriptions.yaml": subscriptions})
     try:
         assert publish(sc.url, "topic-tranlog", {"a": 1}).status_code == 204
         assert publish(sc.url, "topic-raw", {"b": 2}).status_code == 204

@@ -1,8 +1,9 @@
-"""A scriptable subscriber app for sidecar tests and benches (real HTTP on loopback).
+"""The app behind a daprd, for the Dapr contract tests (tests/integration/test_dapr_*.py).
 
-Why in the package and not in tests/: the launcher's and checkers' tests need the same
-"app behind a sidecar" — something that serves `/dapr/subscribe`, records every delivery
-byte for byte and answers as told (200, 200 + JSON array, RETRY, 404, 500, hang, ...).
+`RecordingApp` serves `/dapr/subscribe`, records every delivery byte for byte and answers as
+told (200, 200 + JSON array, RETRY, 404, 500, slowly, ...), on real HTTP on loopback.
+`start_daprd` renders an app's components (`stack.components`) and starts a real daprd on
+them, as the launcher would.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -22,7 +24,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from kugeldrill.ground.errors import TargetUnreachableError
-from kugeldrill.ground.ports import free_port
+from kugeldrill.ground.ports import free_port, free_ports
+from kugeldrill.stack.components import render_components
+from kugeldrill.stack.launch.daprd import Daprd, SidecarHandle, SidecarSpec, start_sidecar
+from kugeldrill.stack.launch.plan import SidecarPorts
 
 
 @dataclass
@@ -125,6 +130,12 @@ class RecordingApp:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def __enter__(self) -> "RecordingApp":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
     # -- inspection ---------------------------------------------------------------
     def events(self, path: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -142,67 +153,34 @@ class RecordingApp:
         return predicate(self)
 
 
-def start_sidecar(
-    workdir,
+def start_daprd(
+    workdir: Path,
+    daprd: Daprd,
     *,
     redis_port: int,
     app_id: str,
     app: RecordingApp | None = None,
-    ack_model: str = "1.18",
     wait_ready: bool = True,
-    kind: str = "standin",
     extra_resources: dict[str, str] | None = None,
     **render_kwargs: Any,
-):
-    """Render components for `app_id` into `workdir` and start a sidecar on them.
+) -> SidecarHandle:
+    """Render components for `app_id` into `workdir` and start `daprd` on them.
 
-    `kind="standin"`: kugeldrill's sidecar in a thread of this process (a SidecarThread);
-    `kind="daprd"`: the real daprd for `ack_model` as a process (a launch.single.SidecarHandle).
-    Both have `url`, `metrics_url`, `log_file` (`workdir/sidecar-<app_id>.log`), `alive()`,
-    `wait_ready()` and `stop()`. Without `app`, the sidecar's app port is a free port nobody
-    listens on and only the outbound API (publish, state) is waited for. `extra_resources`
-    (file name -> YAML text) is written beside the rendered components (e.g. Subscriptions).
+    Its log is `workdir/sidecar-<app_id>.log`. Without `app`, the app port is a free port
+    nobody listens on and only the outbound API (publish, state) is waited for: daprd serves
+    nothing else until it has read its app's subscriptions. `extra_resources` (file name ->
+    YAML text) is written beside the rendered components (e.g. Subscriptions).
     """
-    from pathlib import Path
-
-    from kugeldrill.stack.components import render_components
-
-    workdir = Path(workdir)
     comp = render_components(workdir / f"components-{app_id}", redis_host=f"127.0.0.1:{redis_port}",
-                             app_id=app_id, ack_model=ack_model, **render_kwargs)
+                             app_id=app_id, ack_model=daprd.ack_model, **render_kwargs)
     for name, text in (extra_resources or {}).items():
         (comp / name).write_text(text)
-    app_port = app.port if app is not None else free_port()
-    log_file = workdir / f"sidecar-{app_id}.log"
-    if kind == "daprd":
-        return _start_daprd(workdir, comp, app_id, app_port, log_file, ack_model,
-                            wait_ready=wait_ready and app is not None)
-    if kind != "standin":
-        raise ValueError(f"sidecar kind {kind!r} is not daprd or standin")
-    from kugeldrill.stack.sidecar.runtime import SidecarOptions
-    from kugeldrill.stack.sidecar.server import SidecarThread
-
-    opts = SidecarOptions(app_id=app_id, dapr_http_port=free_port(), app_port=app_port, resources_path=comp,
-                          log_file=log_file, ack_model=ack_model, block_ms=1000)
-    sidecar = SidecarThread(opts).start()
-    if wait_ready and app is not None:
-        sidecar.wait_ready()
-    return sidecar
-
-
-def _start_daprd(workdir, comp, app_id: str, app_port: int, log_file, ack_model: str, *, wait_ready: bool):
-    from kugeldrill.ground.ports import free_ports
-    from kugeldrill.stack.launch.plan import SidecarPorts
-    from kugeldrill.stack.launch.sidecars import SidecarSpec, find_daprd
-    from kugeldrill.stack.launch.single import start_sidecar_process
-
-    spec = SidecarSpec(app_id=app_id, ports=SidecarPorts(*free_ports(4)), app_address="127.0.0.1", app_port=app_port,
-                       resources_dir=comp, log_file=log_file, config_dir=workdir / "daprd-config")
-    handle = start_sidecar_process(find_daprd(ack_model), spec)
+    spec = SidecarSpec(app_id=app_id, ports=SidecarPorts(*free_ports(4)), app_address="127.0.0.1",
+                       app_port=app.port if app is not None else free_port(), resources_dir=comp,
+                       log_file=workdir / f"sidecar-{app_id}.log", config_dir=workdir / "daprd-config")
+    handle = start_sidecar(daprd, spec)
     try:
-        # daprd serves nothing until it has read its app's subscriptions (or found no app after
-        # its start-up wait); without an app, the outbound API is what the caller needs.
-        handle.wait_ready(60) if wait_ready else handle.wait_outbound(60)
+        handle.wait_ready(60) if wait_ready and app is not None else handle.wait_outbound(60)
     except BaseException:
         handle.stop()
         raise
