@@ -68,7 +68,7 @@ class WorkerStream:
 class _Stream:
     record: WorkerStream
     shard: HistoryWriter
-    open: dict[str, tuple[str, str]] = field(default_factory=dict)  # op id -> (f, user)
+    open: dict[str, tuple[str, str, dict]] = field(default_factory=dict)  # op id -> (f, user, value)
     pending: dict[int, list[bytes]] = field(default_factory=dict)  # batches behind a gap
 
 
@@ -125,7 +125,7 @@ class HistoryCollector:
             rec = json.loads(line)
             op, kind = rec["op"], rec["type"]
             if kind == "invoke":
-                st.open[op] = (rec["f"], rec["user"])
+                st.open[op] = (rec["f"], rec["user"], rec.get("value") or {})
             elif st.open.pop(op, None) is None and known_only:
                 st.record.dropped_lines += 1
                 continue
@@ -159,8 +159,8 @@ class HistoryCollector:
         rec.state, rec.lost_wall, rec.lost_mono = "lost", time.time(), time.monotonic()
         error = (f"load worker {rec.describe()} was lost after its history batch {rec.last_seq}: "
                  "the outcome is unknown")
-        lines = [history_line("info", op, f, rec.worker, user, rec.lost_wall, rec.lost_mono, {}, error)
-                 for op, (f, user) in st.open.items()]
+        lines = [history_line("info", op, f, rec.worker, user, rec.lost_wall, rec.lost_mono, value, error)
+                 for op, (f, user, value) in st.open.items()]
         rec.lost_open = len(lines)
         st.open.clear()
         if lines:

@@ -79,10 +79,11 @@ class OpRecord:
     """One logical operation in flight; complete it exactly once with ok/fail/info.
 
     `value` holds what the load knows of the operation (business ids, figures); the body
-    of an operation may add to it until the invoke is written. The invoke line carries the
-    value as known when it is written (at `durable()`, or with the completion when the
-    operation never reached its effecting call); the completion line carries what the
-    completion learnt (its keyword arguments), which readers merge (`load_ops`).
+    of an operation adds to it (and may correct or drop what an earlier answer said). The
+    invoke line carries the value as known when it is written (at `durable()`, or just before
+    the completion when the operation never reached its effecting call); the completion line
+    carries the whole value as the load last knew it, the completion's keyword arguments
+    merged in, and replaces the invoke's for readers (`load_ops`).
     """
 
     __slots__ = ("sink", "op_id", "f", "user", "value", "done", "wall", "mono", "written")
@@ -116,8 +117,6 @@ class OpRecord:
             raise HistoryError(f"operation {self.op_id} ({self.f}) completed twice: {self.done}, then {kind}")
         self.done = kind
         self.sink.complete(self, kind, error, value)
-        if value:
-            self.value.update(value)
 
 
 _LINE = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
@@ -190,14 +189,19 @@ class HistoryBuffer:
         self._emit(lines, durable=True)
 
     def complete(self, op: OpRecord, kind: str, error: str | None, value: dict[str, Any]) -> None:
+        """The completion line: `op.value` with `value` merged in (the invoke's line first, as
+        known before the completion, if it was not written yet)."""
+        invoke = None if op.written else self._invoke_line(op)
+        if value:
+            op.value.update(value)
         now_wall, now_mono = time.time(), time.monotonic()
         dw, dm = self.clock_offset
-        line = history_line(kind, op.op_id, op.f, self.worker, op.user, now_wall + dw, now_mono + dm, value, error)
+        line = history_line(kind, op.op_id, op.f, self.worker, op.user, now_wall + dw, now_mono + dm, op.value, error)
         pending = self._lines
         if not pending:
             self._oldest = now_mono
-        if not op.written:
-            pending.append(self._invoke_line(op))
+        if invoke is not None:
+            pending.append(invoke)
         pending.append(line)
         if len(pending) < self.FLUSH_LINES and now_mono - self._oldest < self.FLUSH_SECONDS:
             return
@@ -315,7 +319,10 @@ def load_ops(path: str | Path) -> list[Op]:
     """Pair invoke and completion lines into `Op` records, ordered by invoke time.
 
     `path` is a merged history file or a directory of shards. An invoke without a
-    completion (the worker died) gives `outcome=None`, which checkers treat like info.
+    completion (the worker died) gives `outcome=None`, which checkers treat like info. A
+    completion's value is the operation's whole value as the load last knew it: it replaces
+    the invoke's (which may hold what a later answer corrected or dropped, such as a figure
+    the subtotal lacked and the bill carried); a completion without a value keeps it.
     A completion without an invoke, a second invoke or a second completion of one op
     means the history is corrupt: HistoryError names the op and the file.
     """
@@ -342,7 +349,8 @@ def load_ops(path: str | Path) -> list[Op]:
         op.outcome = kind  # type: ignore[assignment]
         op.complete_mono = float(rec["mono"])
         op.complete_wall = float(rec["wall"])
-        op.value.update(rec.get("value") or {})
+        if isinstance(rec.get("value"), dict):
+            op.value = dict(rec["value"])
         op.error = rec.get("error")
     return sorted(ops.values(), key=lambda o: o.invoke_mono)
 

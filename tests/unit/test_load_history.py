@@ -28,7 +28,8 @@ def test_writer_pairs_invoke_and_completion(tmp_path: Path) -> None:
     assert [o.outcome for o in ops] == ["ok", "fail", "info", None]
     assert ops[0].value["transaction_no"] == 7 and ops[0].value["items"][0]["quantity"] == 2
     assert lines[0]["value"] == {"terminal_no": 1, "items": [{"item_code": "ITEM001", "quantity": 2}]}
-    assert lines[1]["value"] == {"transaction_no": 7, "receipt_no": 111112, "amount": 330}  # what it learnt
+    assert lines[1]["value"] == {"terminal_no": 1, "items": [{"item_code": "ITEM001", "quantity": 2}],
+                                 "transaction_no": 7, "receipt_no": 111112, "amount": 330}  # all it knew
     assert ops[0].complete_mono is not None and ops[0].complete_mono >= ops[0].invoke_mono
     assert ops[1].error == "POST /api/v1/carts: HTTP 400"
     assert summarize(ops)["sale"] == {"ok": 1, "fail": 1, "info": 0, "pending": 0}
@@ -169,3 +170,18 @@ def test_history_line_escapes_strings() -> None:
     assert line.endswith(b"}\n") and line.count(b"\n") == 1
     assert json.loads(line) == {"type": "fail", "op": "op1", "f": "sale", "worker": "w0", "user": 'u"1',
                                 "wall": 1.5, "mono": 2.5, "value": {"a": 1}, "error": 'bad "x"\n'}
+
+
+def test_the_completion_is_the_last_word_on_the_value(tmp_path: Path) -> None:
+    """A figure the subtotal lacked (named in `missing`, written with the invoke before the bill)
+    that the bill then carried must not stay missing: the completion's value replaces it."""
+    w = HistoryWriter(tmp_path, "w0")
+    op = w.invoke("sale", "u1", terminal_no=1)
+    op.value.update(amount=None, missing=["totalAmountWithTax"])
+    op.durable()
+    op.value.update(amount=330.0)
+    op.value.pop("missing")
+    op.ok(transaction_no=8)
+    w.close()
+    (loaded,) = load_ops(tmp_path)
+    assert loaded.value == {"terminal_no": 1, "amount": 330.0, "transaction_no": 8}
