@@ -132,12 +132,13 @@ import gevent, greenlet
 from locust import events
 from kugeldrill.locustfiles.pos import CartUser
 from kugeldrill.locustfiles.runtime import get_runtime
-class _Unrecorded:
-    """The process's runtime, except that this user records no history."""
-    def __init__(self, runtime):
-        self._rt = runtime
+class _Runtime:
+    """The process's runtime seen through one more attribute lookup, for both halves alike
+    (so that the only difference left between them is `history()`)."""
+    def __init__(self, runtime, record):
+        self._rt, self._record = runtime, record
     def history(self):
-        return None
+        return self._rt.history() if self._record else None
     def __getattr__(self, name):
         return getattr(self._rt, name)
 OWNER = {}
@@ -145,8 +146,7 @@ class HistoryOn(CartUser):
     weight = 1
     def __init__(self, environment):
         super().__init__(environment)
-        if os.environ.get("BENCH_CONTROL"):  # the A/A control: neither half records
-            self.rt = _Unrecorded(self.rt)
+        self.rt = _Runtime(self.rt, record=not os.environ.get("BENCH_CONTROL"))  # control: neither records
     def on_start(self):
         OWNER[gevent.getcurrent()] = "on"
         super().on_start()
@@ -154,7 +154,7 @@ class HistoryOff(CartUser):
     weight = 1
     def __init__(self, environment):
         super().__init__(environment)
-        self.rt = _Unrecorded(self.rt)
+        self.rt = _Runtime(self.rt, record=False)
     def on_start(self):
         OWNER[gevent.getcurrent()] = "off"
         super().on_start()

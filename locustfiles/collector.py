@@ -84,7 +84,7 @@ class HistoryCollector:
         st = self._streams.get(client_id)
         if st is None:
             worker = f"w{index}"
-            st = _Stream(WorkerStream(worker, client_id), HistoryWriter(self.history_dir, worker))
+            st = _Stream(WorkerStream(worker, client_id), HistoryWriter(self.history_dir, worker, journal=False))
             self._streams[client_id] = st
         return st
 

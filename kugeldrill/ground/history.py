@@ -31,6 +31,7 @@ import json
 import os
 import sys
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ import orjson
 
 from kugeldrill.ground.errors import DrillError
 from kugeldrill.ground.gzfiles import stored
+from kugeldrill.ground.journal import Journal, recover
 from kugeldrill.ground.jsonl import read_jsonl
 from kugeldrill.ground.runfolder import RunFolder
 
@@ -90,7 +92,7 @@ class OpRecord:
 
     def __init__(self, sink: "HistoryBuffer", f: str, user: str, value: dict[str, Any]) -> None:
         self.sink = sink
-        self.op_id = sink.next_id()
+        self.op_id = f"{sink._id_prefix}{next(sink._ids):012x}"
         self.f = f
         self.user = user
         self.value = value
@@ -119,20 +121,21 @@ class OpRecord:
         self.sink.complete(self, kind, error, value)
 
 
-_LINE = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
-
-
 def history_line(kind: str, op_id: str, f: str, worker: str, user: str, wall: float, mono: float,
                  value: dict[str, Any], error: str | None = None) -> bytes:
     """One history line (contracts §4) as UTF-8 JSON, newline included.
 
     One orjson call per line: the history is the load generator's hot path, and json.dumps
-    cost about ten times as much (values it cannot encode are written as their str)."""
+    cost about ten times as much. Values it cannot encode are written as their str; a
+    non-string key (never in Kugelpos' answers) takes orjson's slower path."""
     line: dict[str, Any] = {"type": kind, "op": op_id, "f": f, "worker": worker, "user": user, "wall": wall,
                             "mono": mono, "value": value}
     if kind != "invoke":
         line["error"] = error
-    return orjson.dumps(line, default=str, option=_LINE)
+    try:
+        return orjson.dumps(line, default=str, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        return orjson.dumps(line, default=str, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
 
 
 class HistoryBuffer:
@@ -171,9 +174,6 @@ class HistoryBuffer:
         """`invoke` for a value dict the caller hands over (no copy: the load's hot path)."""
         self.operations += 1
         return OpRecord(self, f, user, value)
-
-    def next_id(self) -> str:
-        return f"{self._id_prefix}{next(self._ids):012x}"
 
     def _invoke_line(self, op: OpRecord) -> bytes:
         op.written = True
@@ -222,31 +222,72 @@ class HistoryBuffer:
 
 
 class HistoryWriter(HistoryBuffer):
-    """One worker's shard file: each batch of lines is one `os.write` (O_APPEND)."""
+    """One worker's shard file, appended to in batches of lines.
 
-    def __init__(self, directory: str | Path, worker: str) -> None:
+    Durable lines (an invoke before its effect, with what waited before it) go to a journal
+    in shared memory (kugeldrill.ground.journal) that outlives this process; the journal and
+    the other lines reach the shard with one `os.write` per batch. Without shared memory
+    (not Linux) durable lines are written at once. `journal=False` for a writer that has
+    no durable lines (a Locust master writing what its workers sent)."""
+
+    def __init__(self, directory: str | Path, worker: str, *, journal: bool = True) -> None:
         super().__init__(worker)
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / f"{worker}.jsonl"
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._journal = Journal.open(self.path, self._fd) if journal else None
+        self._journal_since = 0.0  # when the journal's oldest undrained line went in
+        # A writer dropped without close() still puts its durable lines in the shard and
+        # gives back its shared memory (at garbage collection, or when the interpreter exits).
+        self._finalizer = weakref.finalize(self, _release, self._fd, self._journal)
 
     def _emit(self, lines: list[bytes], durable: bool) -> None:
-        self.write_lines(lines)
+        journal = self._journal
+        if not durable or journal is None:
+            self.write_lines(lines)
+            return
+        data = b"".join(lines)
+        now = time.monotonic()
+        if journal.room() >= len(data) and not (self._journal_since and now - self._journal_since
+                                                  >= self.FLUSH_SECONDS):
+            if not self._journal_since:
+                self._journal_since = now
+            journal.append(data)
+            return
+        self._drain(data)
 
     def write_lines(self, lines: list[bytes]) -> None:
-        """Append complete lines in one write (also how a Locust master writes a worker's shard)."""
-        data = b"".join(lines)
+        """Append complete lines in one write, after what the journal holds (also how a Locust
+        master writes a worker's shard)."""
+        self._drain(b"".join(lines))
+
+    def _drain(self, data: bytes) -> None:
         if self._fd < 0:
             raise HistoryError(f"history shard {self.path} is closed")
+        if self._journal is not None:
+            self._journal.drain(self._fd, data)
+            self._journal_since = 0.0
+            return
         while data:  # a regular file takes it all at once; a short write is still handled
             data = data[os.write(self._fd, data):]
 
     def close(self) -> None:
         self.flush()
         if self._fd >= 0:
-            os.close(self._fd)
+            self._finalizer()
+            self._journal = None
             self._fd = -1
+
+
+def _release(fd: int, journal: Journal | None) -> None:
+    """Drain the journal into the shard, remove it, close the shard."""
+    try:
+        if journal is not None:
+            journal.drain(fd)
+            journal.close()
+    finally:
+        os.close(fd)
 
 
 def shard_paths(directory: str | Path) -> list[Path]:
@@ -291,6 +332,8 @@ def merge_shards(directory: str | Path, out: str | Path | None = None) -> Path:
     """
     directory = Path(directory)
     shards = shard_paths(directory)
+    for shard in shards:  # a process that died left its last durable lines in its journal
+        recover(shard)
     target = Path(out) if out is not None else RunFolder(directory.parent).history_jsonl
     records: list[dict[str, Any]] = []
     for shard in shards:
@@ -308,6 +351,7 @@ def merge_shards(directory: str | Path, out: str | Path | None = None) -> Path:
 def _iter_records(path: Path) -> Iterable[dict[str, Any]]:
     if path.is_dir():
         for shard in shard_paths(path):
+            recover(shard)
             yield from read_jsonl(shard)
     elif stored(path).is_file():  # the merged history, or its gzip in a compacted run folder
         yield from read_jsonl(path)

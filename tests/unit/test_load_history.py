@@ -120,27 +120,74 @@ def test_shards_from_separate_processes_do_not_interleave(tmp_path: Path) -> Non
     assert all(o.outcome == "ok" for o in ops)
 
 
-def test_the_invoke_is_on_disk_before_the_effect_and_completions_are_batched(tmp_path: Path) -> None:
-    """Write-ahead: durable() puts the invoke (with what the body learnt so far) in the file
-    at once; completions wait for the next batch, so a crash makes them unknown, not absent."""
+def _in_a_process_that_dies(work) -> None:
+    """Run `work(die)` in a child; `die()` ends it on the spot, closing nothing (like SIGKILL)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            work(lambda: os._exit(0))
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_durable_invoke_outlives_its_process_and_completions_are_batched(tmp_path: Path) -> None:
+    """Write-ahead: durable() puts the invoke (with what the body learnt so far) where the
+    process's death cannot take it; a completion still waiting for its batch dies with the
+    process, which leaves its operation without an outcome (info), never absent."""
+
+    def work(die) -> None:
+        w = HistoryWriter(tmp_path, "w0")
+        assert w.invoke("sale", "u0").done is None  # never durable, never completed: no line
+        op = w.invoke("sale", "u1", terminal_no=1)
+        op.value["amount"] = 330  # learnt from the subtotal, before the bill
+        op.durable()
+        op.ok(transaction_no=9)  # waits in memory for its batch
+        die()
+
+    _in_a_process_that_dies(work)
+    assert (tmp_path / "w0.jsonl").read_text() == ""  # nothing reached the shard file itself
+    (op,) = load_ops(tmp_path)  # the dead process's journal is put back first
+    assert op.outcome is None and op.value == {"terminal_no": 1, "amount": 330}
+    assert not (tmp_path / "w0.jsonl.journal").exists()
+    assert len((tmp_path / "w0.jsonl").read_text().splitlines()) == 1  # recovered once, not twice
+    assert len(load_ops(tmp_path)) == 1
+
+
+def test_batches_reach_the_shard_and_a_closed_writer_leaves_no_journal(tmp_path: Path) -> None:
     w = HistoryWriter(tmp_path, "w0")
-    shard = tmp_path / "w0.jsonl"
-    op = w.invoke("sale", "u1", terminal_no=1)
-    assert shard.read_text() == ""  # nothing is worth writing before the effect
-    op.value["amount"] = 330  # learnt from the subtotal, before the bill
-    op.durable()
-    on_disk = [json.loads(x) for x in shard.read_text().splitlines()]
-    assert [(r["type"], r["value"]) for r in on_disk] == [("invoke", {"terminal_no": 1, "amount": 330})]
-    op.ok(transaction_no=9)
-    assert len(shard.read_text().splitlines()) == 1  # the completion waits for its batch
-    for i in range(HistoryWriter.FLUSH_LINES):
-        w.invoke("cash_in", f"u{i}").fail("HTTP 400")
-    assert len(shard.read_text().splitlines()) >= HistoryWriter.FLUSH_LINES  # a full batch went out
+    w.FLUSH_SECONDS = 0.0  # every durable line drains the journal (it waits up to 0.25 s otherwise)
+    for i in range(3 * HistoryWriter.FLUSH_LINES):
+        op = w.invoke("cash_in", f"u{i}", amount=i)
+        op.durable()
+        op.ok()
+    assert len((tmp_path / "w0.jsonl").read_text().splitlines()) >= 2 * HistoryWriter.FLUSH_LINES
     w.close()
     ops = load_ops(tmp_path)
-    assert len(ops) == 1 + HistoryWriter.FLUSH_LINES and ops[0].value == {"terminal_no": 1, "amount": 330,
-                                                                             "transaction_no": 9}
-    assert ops[0].invoke_mono < ops[0].complete_mono
+    assert [o.value["amount"] for o in ops] == list(range(3 * HistoryWriter.FLUSH_LINES))
+    assert {o.outcome for o in ops} == {"ok"} and not (tmp_path / "w0.jsonl.journal").exists()
+
+
+def test_a_drain_cut_short_by_death_is_recovered_exactly_once(tmp_path: Path) -> None:
+    """The owner wrote the journal into the file and died before it marked the journal empty."""
+    from kugeldrill.ground.journal import Journal, recover
+
+    def work(die) -> None:
+        w = HistoryWriter(tmp_path, "w0")
+        for i in range(3):
+            w.invoke("open", f"u{i}").durable()
+        journal = w._journal
+        assert isinstance(journal, Journal)
+        from kugeldrill.ground.journal import _DATA
+
+        os.write(w._fd, journal._mm[_DATA:_DATA + journal._used])  # the drain's write, and no more
+        die()
+
+    _in_a_process_that_dies(work)
+    assert len((tmp_path / "w0.jsonl").read_text().splitlines()) == 3
+    assert recover(tmp_path / "w0.jsonl") > 0
+    assert [o.user for o in load_ops(tmp_path)] == ["u0", "u1", "u2"]
 
 
 def test_an_old_waiting_line_goes_out_with_the_next_completion(tmp_path: Path) -> None:
@@ -185,3 +232,36 @@ def test_the_completion_is_the_last_word_on_the_value(tmp_path: Path) -> None:
     w.close()
     (loaded,) = load_ops(tmp_path)
     assert loaded.value == {"terminal_no": 1, "amount": 330.0, "transaction_no": 8}
+
+
+def test_a_value_orjson_cannot_take_as_it_is_is_still_written() -> None:
+    from decimal import Decimal
+
+    from kugeldrill.ground.history import history_line
+
+    line = json.loads(history_line("ok", "o", "sale", "w0", "u", 1.0, 2.0, {1: "x", "d": Decimal("1.5")}))
+    assert line["value"] == {"1": "x", "d": "1.5"}
+
+
+def test_a_dead_processs_journal_is_swept_into_its_shard_by_the_next_writer(tmp_path: Path) -> None:
+    def work(die) -> None:
+        w = HistoryWriter(tmp_path / "a", "w0")
+        w.invoke("open", "u1").durable()
+        die()
+
+    _in_a_process_that_dies(work)
+    assert (tmp_path / "a" / "w0.jsonl.journal").exists()
+    HistoryWriter(tmp_path / "b", "w0").close()  # any journal opened sweeps the dead ones
+    assert not (tmp_path / "a" / "w0.jsonl.journal").exists()
+    assert [o.user for o in load_ops(tmp_path / "a")] == ["u1"]
+
+
+def test_a_writer_dropped_without_close_still_writes_its_durable_lines(tmp_path: Path) -> None:
+    import gc
+
+    w = HistoryWriter(tmp_path, "w0")
+    w.invoke("open", "u1").durable()
+    del w
+    gc.collect()
+    assert [o.user for o in load_ops(tmp_path)] == ["u1"]
+    assert not (tmp_path / "w0.jsonl.journal").exists()
