@@ -13,15 +13,15 @@ process, its host, the link to the master — the operation is in the history, a
 completion it counts as `info`; an operation whose invoke never became durable never sent
 its effect, so its absence changes nothing. Everything else may be buffered: completions
 and the invokes of operations that never reach an effect are written in batches (a
-completion lost in a crash only makes its operation `info`). This keeps the history to
-about one write per operation instead of two.
+completion lost in a crash only makes its operation `info`), so a batch of many operations
+costs one write.
 
 Two sinks share this logic (`HistoryBuffer`): `HistoryWriter` appends to one shard file per
-Locust process (`<dir>/<worker>.jsonl`, durable once `os.write` returns: the kernel keeps
-it when the process dies), and the worker's stream to a Locust master
-(kugeldrill.locustfiles.stream), durable once the master acknowledged it. The runner
-merges shards with `merge_shards` and checkers read `load_ops`, which pairs lines into
-`Op` records (the one reader of a history).
+Locust process (`<dir>/<worker>.jsonl`; durable lines go first to a journal in shared memory,
+kugeldrill.ground.journal, which the kernel keeps when the process dies and the next reader
+puts back), and the worker's stream to a Locust master (kugeldrill.locustfiles.stream),
+durable once the master acknowledged it. The runner merges shards with `merge_shards` and
+checkers read `load_ops`, which pairs lines into `Op` records (the one reader of a history).
 """
 
 from __future__ import annotations
