@@ -233,7 +233,8 @@ def test_a_new_business_date_starts_from_zero() -> None:
 
 def test_a_duplicate_the_seed_tolerates_may_move_stock_again_but_not_in_strict_mode() -> None:
     from kugeldrill.checkers.keys import op_key
-    from kugeldrill.checkers.model import TOPIC_TRANLOG, Application, FaultWindow
+    from kugeldrill.checkers.model import TOPIC_TRANLOG, Application
+    from kugeldrill.checkers.synthetic import fault
     from kugeldrill.checkers.params import DuplicatePolicy
 
     ops = _history()
@@ -245,7 +246,7 @@ def test_a_duplicate_the_seed_tolerates_may_move_stock_again_but_not_in_strict_m
     key = op_key("sale", ops[0].value)
     inputs = _inputs(ops, before, after)
     inputs.applications = [Application("stock", "e1", TOPIC_TRANLOG, key, mono, mono) for mono in (10.0, 12.0)]
-    inputs.faults = [FaultWindow("f1", "redis@stock", "down", 9.0, 9.0, 13.0, 13.0)]
+    inputs.faults = [fault("f1", "redis@stock", "down", 9.0, 13.0)]
     tolerant = check_outcomes(inputs, duplicates=DuplicatePolicy())
     assert tolerant.valid is True, tolerant.details["mismatches"]
     row = next(r for r in tolerant.details["tables"]["stock"] if r["key"] == "ITEM1")
