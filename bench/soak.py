@@ -128,9 +128,9 @@ def watch(proc: subprocess.Popen, run_dir: Path) -> dict[str, Any]:
 
 def parse_duration(text: str) -> float:
     sys.path.insert(0, str(ROOT))
-    from kugeldrill.commands.explore import duration
+    from kugeldrill.ground.durations import duration_arg
 
-    return duration(text)
+    return duration_arg(text)
 
 
 def main(argv: list[str] | None = None) -> int:

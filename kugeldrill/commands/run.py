@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from kugeldrill.commands.explore import duration
+from kugeldrill.ground.durations import duration_arg
 from kugeldrill.ground.errors import ConfigError
 from kugeldrill.ground.runfolder import RunFolder
 
@@ -67,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="folder for the run folders, one <time>-<scenario>/ each (default runs/)")
     p.add_argument("--processes", type=int, metavar="N", help="Locust worker processes (overrides load.processes)")
     p.add_argument("--plain", action="store_true", help="plain console lines even on a terminal")
-    p.add_argument("--duration", type=duration, metavar="D",
+    p.add_argument("--duration", type=duration_arg, metavar="D",
                    help="run the load this long (e.g. 3m, 1h); the scenario's faults repeat in cycles of its length")
     p.add_argument("--master", action="store_true", help="run the load on Locust workers started with 'kugeldrill worker'")
     p.add_argument("--master-bind", default="127.0.0.1", metavar="HOST",
@@ -108,9 +108,9 @@ def with_duration(loaded: LoadedScenario, seconds: float) -> LoadedScenario:
     for cycle in range(int(seconds // period) + 1):
         for fault in sc.faults:
             at = fault.at + cycle * period
-            if at + fault.for_ <= seconds + 1e-9:
+            if at + fault.duration <= seconds + 1e-9:
                 ident = fault.id if fault.id is None or cycle == 0 else f"{fault.id}-{cycle + 1}"
-                faults.append(fault.model_copy(update={"at": at, "id": ident}))
+                faults.append(replace(fault, at=at, id=ident))
     load = sc.load.model_copy(update={"duration": seconds})
     scenario = sc.model_copy(update={"load": load, "faults": faults})
     # The run folder keeps the scenario as run, so that it can be run (or shrunk) again as it was.

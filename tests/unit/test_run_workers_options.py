@@ -25,10 +25,10 @@ def test_duration_repeats_the_fault_plan_per_cycle_and_keeps_what_heals_in_time(
     assert hour.scenario.load.duration == 3600 and hour.scenario.load.total_seconds == 3600
     assert len(hour.scenario.faults) == len(soak.scenario.faults) * int(3600 // period)
     assert [f.at for f in hour.scenario.faults[: len(soak.scenario.faults) + 1]][-1] == soak.scenario.faults[0].at + period
-    assert all(f.at + f.for_ <= 3600 for f in hour.scenario.faults)
+    assert all(f.at + f.duration <= 3600 for f in hour.scenario.faults)
     short = with_duration(soak, 180)
-    assert [(f.at, f.for_) for f in short.scenario.faults] == [(f.at, f.for_) for f in soak.scenario.faults
-                                                               if f.at + f.for_ <= 180]
+    assert [(f.at, f.duration) for f in short.scenario.faults] == [(f.at, f.duration) for f in soak.scenario.faults
+                                                               if f.at + f.duration <= 180]
     # The run folder's scenario.yaml is the scenario as run: it parses back to the same thing.
     assert parse_scenario_text(hour.text).scenario == hour.scenario
     assert "--duration 3600s" in hour.text.splitlines()[0]
