@@ -137,6 +137,16 @@ def master_binding(args: argparse.Namespace) -> MasterBinding | None:
     return MasterBinding(bind=args.master_bind, port=args.master_port, expect_workers=args.expect_workers)
 
 
+def check_master_for(master: MasterBinding, loaded: list[LoadedScenario]) -> None:
+    """The master's interface against every drill's target, before any drill starts."""
+    from kugeldrill.drill.locust import check_master
+    from kugeldrill.target import load_target
+
+    for item in loaded:
+        allow = tuple(load_target(item.target_path).allow_hosts) if item.target_path is not None else ()
+        check_master(master, allow, target=item.target_path, embedded=item.target_path is None)
+
+
 def run_command(args: argparse.Namespace) -> int:
     from kugeldrill.drill import DrillOptions, run_drill
     from kugeldrill.drill.runfolder import run_dir_for
@@ -155,6 +165,8 @@ def run_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--processes must be between 1 and 16, got {args.processes}")
     master = master_binding(args)
     loaded = validate_all(paths, args.target)
+    if master is not None:
+        check_master_for(master, loaded)
     if args.duration is not None:
         loaded = [with_duration(item, args.duration) for item in loaded]
     console = Console(live=False if args.plain else None)

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kugeldrill.ground.errors import ConfigError, DrillError
-from kugeldrill.ground.netguard import require_loopback
+from kugeldrill.ground.errors import ConfigError, DrillError, NotLoopbackError
+from kugeldrill.ground.netguard import is_loopback_host
 from kugeldrill.ground.numbers import number_or_none
 from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.locustfiles.collector import FINISH_MARGIN, ledger_notes, read_ledger
@@ -117,23 +117,40 @@ def locust_command(run_dir: Path, load: LoadSpec, *, provision_path: Path, proce
     return cmd.argv, env
 
 
-def check_master(master: MasterBinding, allow_hosts: tuple[str, ...] = ()) -> None:
-    """A master listens on loopback, or on an interface the target file allows."""
+def check_master(master: MasterBinding, allow_hosts: tuple[str, ...] = (), *, target: Path | None = None,
+                 embedded: bool = False) -> None:
+    """A master listens on loopback, or on an interface the drill's target file allows.
+
+    A master on another interface takes connections from other hosts, and its workers send
+    load from there: like every other address, that needs the user's explicit word, which is
+    the target file's `allow_hosts` (`target`: that file, for the message; `embedded`: the
+    stand-in, which is loopback only).
+    """
     if master.expect_workers < 1:
         raise ConfigError(f"--expect-workers must be at least 1, got {master.expect_workers}")
-    require_loopback(master.bind, allow_hosts=allow_hosts, what="--master-bind (the Locust master's interface)")
+    if is_loopback_host(master.bind) or master.bind.strip("[]").lower() in {h.lower() for h in allow_hosts}:
+        return
+    if embedded:
+        where = "the embedded stand-in (no target file)"
+        hint = ("the stand-in runs on loopback only: bind the master to 127.0.0.1 (workers on this machine), or "
+                "drill a target file that lists the host under 'allow_hosts'")
+    else:
+        where = f"target file {target}" if target is not None else "the drill's target file"
+        hint = f"list {master.bind!r} under 'allow_hosts' in {target or 'the target file'}, or keep the master on 127.0.0.1"
+    raise NotLoopbackError(f"refusing --master-bind {master.bind!r}: the Locust master would listen on a non-loopback "
+                           f"interface, and {where} does not allow host {master.bind!r}", hint=hint)
 
 
 def start_locust(run_dir: Path, load: LoadSpec, *, provision_path: Path, processes: int,
                  host: str | None = None, master: MasterBinding | None = None,
-                 allow_hosts: tuple[str, ...] = ()) -> LocustRun:
+                 allow_hosts: tuple[str, ...] = (), embedded: bool = False) -> LocustRun:
     """Launch Locust headless with the scenario's users, ramp and duration (or stages); with
     `master`, a Locust master that starts once its workers joined (the scenario's
     `load.processes` does not apply: the workers are wherever they were started)."""
     if not LOCUSTFILE.exists():
         raise DrillError(f"locustfile {LOCUSTFILE} is missing (the load part is not installed)")
     if master is not None:
-        check_master(master, allow_hosts)
+        check_master(master, allow_hosts, embedded=embedded)
         processes = 0
     # Locust reads locust.conf and pyproject.toml's [tool.locust] from its working directory:
     # it runs in the run folder, so a user's own Locust settings never change a drill's load.

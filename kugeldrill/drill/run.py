@@ -252,7 +252,7 @@ class Drill:
         """Locust headless in a subprocess; stopped (workers too) on the way out."""
         locust = start_locust(self.run_dir, self.sc.load, provision_path=self.folder.provision_json,
                               processes=self.opts.processes or self.sc.load.processes, master=self.opts.master,
-                              allow_hosts=tuple(env.allow_hosts))
+                              allow_hosts=tuple(env.allow_hosts), embedded=env.kind == "embedded")
         if locust.waiting_for:
             self.console.message(f"[{self.sc.name}] {locust.waiting_for}")
         try:
@@ -275,7 +275,7 @@ class Drill:
     def _quiesce(self, env: DrillEnvironment, bound: float) -> Quiescence:
         """Wait until nothing is in flight (streams, outboxes, events files), at most `bound` seconds."""
         return wait_for_quiescence(env.redis_url, env.events_files(), bound, outbox_probe=env.outbox_probe(),
-                                   allow_hosts=tuple(env.allow_hosts))
+                                   allow_hosts=tuple(env.allow_hosts), embedded=env.kind == "embedded")
 
     def _provision(self, env: DrillEnvironment) -> None:
         users = self.sc.load.peak_users
@@ -359,7 +359,7 @@ class Drill:
             return
         self.business["after"] = read_business(env.service_urls(), self.provisioned,
                                                dates=snapshot_dates(inputs.ops), parts=self.params.outcomes.parts,
-                                               allow_hosts=tuple(env.allow_hosts))
+                                               allow_hosts=tuple(env.allow_hosts), embedded=env.kind == "embedded")
         save_snapshots(self.folder.business_json, self.business)
         inputs.business_before, inputs.business_after = before, self.business["after"]
         inputs.mark("business", "report, journal and stock APIs before the load and after the drill")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kugeldrill.drill.locust import SHAPEFILE, load_config_for, locust_command
-from kugeldrill.ground.errors import ConfigError
+from kugeldrill.ground.errors import ConfigError, NotLoopbackError
 from kugeldrill.scenario import parse_scenario_text
 from kugeldrill.scenario_schema import LoadSpec
 
@@ -58,9 +58,12 @@ def test_a_master_for_remote_workers(tmp_path: Path) -> None:
     assert "--processes" not in cmd and "--master" in cmd
     assert cmd[cmd.index("--master-bind-port") + 1] == "6001" and cmd[cmd.index("--expect-workers") + 1] == "3"
     assert cmd[cmd.index("--expect-workers-max-wait") + 1] == "120"
-    with pytest.raises(Exception, match="not loopback"):
-        check_master(MasterBinding(bind="0.0.0.0"))
-    with pytest.raises(Exception, match="not loopback"):
-        check_master(MasterBinding(bind="10.1.2.3"), allow_hosts=("10.9.9.9",))
+    with pytest.raises(NotLoopbackError, match="non-loopback interface, and the embedded stand-in") as info:
+        check_master(MasterBinding(bind="0.0.0.0"), embedded=True)
+    assert "127.0.0.1" in (info.value.hint or "")
+    with pytest.raises(NotLoopbackError, match="target file t.yaml does not allow host '10.1.2.3'") as info:
+        check_master(MasterBinding(bind="10.1.2.3"), allow_hosts=("10.9.9.9",), target=Path("t.yaml"))
+    assert "allow_hosts" in (info.value.hint or "")
     check_master(MasterBinding(bind="10.1.2.3"), allow_hosts=("10.1.2.3",))  # the target allows it
-    check_master(MasterBinding(bind="::1"))
+    check_master(MasterBinding(bind="::1"), embedded=True)
+    check_master(MasterBinding(bind="localhost"), embedded=True)

@@ -80,3 +80,27 @@ def test_a_worker_takes_nothing_from_this_machine_but_the_master_address(monkeyp
     assert "--worker" in argv and argv[argv.index("--master-host") + 1] == "10.0.0.5"
     assert argv[argv.index("--master-port") + 1] == "6000" and argv[argv.index("--processes") + 1] == "4"
     assert not [k for k in cmd.env if k.startswith("KUGELDRILL_")]
+
+
+def test_a_master_on_another_interface_needs_the_targets_word_before_anything_starts(tmp_path, capsys) -> None:
+    from pathlib import Path
+
+    from kugeldrill.cli import main
+    from kugeldrill.commands.run import check_master_for, validate_all
+    from kugeldrill.ground.errors import NotLoopbackError
+    from kugeldrill.locustfiles.command import MasterBinding
+
+    run = tmp_path / "run"
+    code = main(["run", "baseline", "--master", "--master-bind", "10.1.2.3", "--expect-workers", "1", "--out", str(run)])
+    err = capsys.readouterr().err
+    assert code == 2 and "refusing --master-bind '10.1.2.3'" in err and "embedded stand-in" in err, err
+    assert not run.exists()  # refused before the stand-in started
+
+    compose = Path(__file__).resolve().parents[2] / "targets" / "kugelpos-compose.yaml"
+    master = MasterBinding(bind="10.1.2.3", expect_workers=2)
+    with pytest.raises(NotLoopbackError, match=f"target file {compose}"):
+        check_master_for(master, validate_all(["baseline"], compose))
+    allowing = tmp_path / "allowing.yaml"
+    allowing.write_text(compose.read_text().replace("allow_hosts:\n", "allow_hosts:\n- 10.1.2.3\n", 1))
+    check_master_for(master, validate_all(["baseline"], allowing))  # the target lists the host: allowed
+    check_master_for(MasterBinding(bind="127.0.0.1", expect_workers=2), validate_all(["baseline"], None))
