@@ -275,7 +275,7 @@ class Drill:
     def _quiesce(self, env: DrillEnvironment, bound: float) -> Quiescence:
         """Wait until nothing is in flight (streams, outboxes, events files), at most `bound` seconds."""
         return wait_for_quiescence(env.redis_url, env.events_files(), bound, outbox_probe=env.outbox_probe(),
-                                   allow_hosts=tuple(env.allow_hosts), embedded=env.kind == "embedded")
+                                   allow_hosts=tuple(env.allow_hosts))
 
     def _provision(self, env: DrillEnvironment) -> None:
         users = self.sc.load.peak_users
@@ -359,7 +359,7 @@ class Drill:
             return
         self.business["after"] = read_business(env.service_urls(), self.provisioned,
                                                dates=snapshot_dates(inputs.ops), parts=self.params.outcomes.parts,
-                                               allow_hosts=tuple(env.allow_hosts), embedded=env.kind == "embedded")
+                                               allow_hosts=tuple(env.allow_hosts))
         save_snapshots(self.folder.business_json, self.business)
         inputs.business_before, inputs.business_after = before, self.business["after"]
         inputs.mark("business", "report, journal and stock APIs before the load and after the drill")
