@@ -17,9 +17,11 @@ a noisy machine: in each run, half of the CartUsers record the history and half 
 at the same time in one process, and every greenlet switch charges the thread CPU time
 since the previous one to the user that ran (gevent's hub, shared by both halves, is
 shared out by requests). Both halves meet the same machine at every instant — other
-tenants, a VM's stolen time — so their ratio keeps only what the history costs. Each run
-(a round) gives one pairwise ratio; the result is the median of at least 7 rounds with
-its spread. (Separate runs, even side by side or switching the history every 0.5 s,
+tenants, a VM's stolen time — so their ratio keeps only what the history costs. Each
+round is two such runs, the recording half once the first of the two user classes and once
+the second (the classes' order alone moved A/A rounds by up to 1 %, either way), and gives
+one pairwise ratio, the geometric mean of its two; the result is the median of at least 7
+rounds with its spread, next to A/A control rounds (neither half records) made the same way. (Separate runs, even side by side or switching the history every 0.5 s,
 swung by 0.6-1.3 on the shared 2-core machine: far more than the 3 % goal.) The goal:
 median pairwise ratio >= 0.97 (the history costs at most 3 %).
 
@@ -49,6 +51,7 @@ RESULT = ROOT / "bench" / "results" / "load.json"
 WARMUP_SECONDS = 1.5  # after the test starts: users spawned, first connections made
 GOAL_RATIO = 0.97  # the history may cost CartUser at most 3 % of its requests per CPU-second
 MIN_ROUNDS = 7
+ARRANGEMENTS = ("", "1")  # BENCH_SWAP of a round's two runs: the recording half's class first, then second
 BODY = json.dumps({"success": True, "code": 200, "message": "", "userError": None, "metadata": None,
                    "operation": "", "data": {"cartId": "c1", "cartStatus": "Paying", "balanceAmount": 330,
                                              "totalAmountWithTax": 330, "changeAmount": 670,
@@ -121,7 +124,7 @@ class Shaped(FastHttpUser):
         s.request("POST", u + "/api/v1/carts/c1/bill" + Q, name="POST /api/v1/carts/[cart_id]/bill", headers=H)
 ''' + MEASURE
 # CartUser with and without the history at the same time, in one process: half the users
-# record (HistoryOn), half do not (HistoryOff). Both halves share the process, its core and
+# record ("on"), half do not ("off"). Both halves share the process, its core and
 # whatever the machine does at each instant (other tenants, a VM's stolen time), so their
 # ratio keeps only what the history costs. Each greenlet switch charges the thread CPU time
 # since the previous switch to the greenlet that ran (greenlet.settrace); what ran outside
@@ -142,23 +145,26 @@ class _Runtime:
     def __getattr__(self, name):
         return getattr(self._rt, name)
 OWNER = {}
-class HistoryOn(CartUser):
-    weight = 1
-    def __init__(self, environment):
-        super().__init__(environment)
-        self.rt = _Runtime(self.rt, record=not os.environ.get("BENCH_CONTROL"))  # control: neither records
-    def on_start(self):
-        OWNER[gevent.getcurrent()] = "on"
-        super().on_start()
-class HistoryOff(CartUser):
-    weight = 1
-    def __init__(self, environment):
-        super().__init__(environment)
-        self.rt = _Runtime(self.rt, record=False)
-    def on_start(self):
-        OWNER[gevent.getcurrent()] = "off"
-        super().on_start()
-del CartUser
+# Which of the two classes is the recording half ("on"): Locust spawns and schedules its user
+# classes in order, and that order alone moved A/A rounds by ~1 %, so every round runs twice,
+# once each way (BENCH_SWAP), and the two ratios' geometric mean cancels it.
+_SWAP = bool(os.environ.get("BENCH_SWAP"))
+_LABELS = ("off", "on") if _SWAP else ("on", "off")
+def _user_class(name, label):
+    class Half(CartUser):
+        weight = 1
+        def __init__(self, environment):
+            super().__init__(environment)
+            # control: neither half records, the same measurement otherwise
+            self.rt = _Runtime(self.rt, record=label == "on" and not os.environ.get("BENCH_CONTROL"))
+        def on_start(self):
+            OWNER[gevent.getcurrent()] = label
+            super().on_start()
+    Half.__name__ = Half.__qualname__ = name
+    return Half
+HalfA = _user_class("HalfA", _LABELS[0])
+HalfB = _user_class("HalfB", _LABELS[1])
+del CartUser, _user_class
 ACC = {"on": [0, 0], "off": [0, 0], "hub": [0, 0]}  # [cpu ns, requests]
 _last = [0]
 def _trace(event, args):
@@ -242,6 +248,14 @@ def _run_locust(name: str, locustfile: str, url: str, users: int, seconds: float
     if proc.returncode != 0 or not out.exists():
         raise SystemExit(f"bench/load.py: locust run {name!r} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
     return json.loads(out.read_text())
+
+
+def _round_ratios(runs: list[dict[str, Any]], ratio: Any) -> list[float]:
+    """One ratio per round: the geometric mean of its runs' ratios (one per class order)."""
+    by_round: dict[int, list[float]] = {}
+    for r in runs:
+        by_round.setdefault(r["round"], []).append(ratio(r))
+    return [statistics.geometric_mean(v) for _, v in sorted(by_round.items())]
 
 
 def per_cpu_second(m: dict[str, Any]) -> float:
@@ -404,13 +418,16 @@ def main(argv: list[str] | None = None) -> int:
                         "KUGELDRILL_LEASE_DIR": str(work / "leases")}
             lines = 0
             for rnd in range(args.rounds):
-                hist = work / f"history-{rnd}"
-                env = {**cart_env, "KUGELDRILL_HISTORY_DIR": str(hist)}
-                rounds.append(_run_locust(f"paired_{rnd}", PAIRED, url, args.users, args.seconds, work, env))
-                lines += sum(1 for p in hist.glob("*.jsonl") for _ in p.open())
-                if rnd < args.control_rounds:
-                    controls.append(_run_locust(f"control_{rnd}", PAIRED, url, args.users, args.seconds, work,
-                                                {**cart_env, "BENCH_CONTROL": "1"}))
+                for swap in ARRANGEMENTS:
+                    hist = work / f"history-{rnd}-{swap}"
+                    env = {**cart_env, "KUGELDRILL_HISTORY_DIR": str(hist), "BENCH_SWAP": swap}
+                    run = _run_locust(f"paired_{rnd}_{swap or 0}", PAIRED, url, args.users, args.seconds, work, env)
+                    rounds.append({**run, "round": rnd, "swap": bool(swap)})
+                    lines += sum(1 for p in hist.glob("*.jsonl") for _ in p.open())
+                    if rnd < args.control_rounds:
+                        run = _run_locust(f"control_{rnd}_{swap or 0}", PAIRED, url, args.users, args.seconds, work,
+                                          {**cart_env, "BENCH_CONTROL": "1", "BENCH_SWAP": swap})
+                        controls.append({**run, "round": rnd, "swap": bool(swap)})
                 if not args.history_only:
                     for name in (["bare", "bare_shaped"] if rnd % 2 == 0 else ["bare_shaped", "bare"]):
                         bare[name].append(_run_locust(f"{name}_{rnd}", BARE if name == "bare" else SHAPED, url,
@@ -428,11 +445,17 @@ def main(argv: list[str] | None = None) -> int:
     def us_per_request(half: dict[str, Any]) -> float:
         return half["cpu_seconds_with_hub"] / half["requests"] * 1e6
 
-    pairs = [us_per_request(r["off"]) / us_per_request(r["on"]) for r in rounds]
+    def run_ratio(r: dict[str, Any]) -> float:
+        return us_per_request(r["off"]) / us_per_request(r["on"])
+
+    pairs = _round_ratios(rounds, run_ratio)
     ratio = _quantiles(pairs)
-    control = [us_per_request(r["off"]) / us_per_request(r["on"]) for r in controls]
-    users_only = _quantiles([(r["off"]["cpu_seconds"] / r["off"]["requests"]) / (r["on"]["cpu_seconds"] / r["on"]["requests"])
-                             for r in rounds])
+    control = _round_ratios(controls, run_ratio)
+    users_only = _quantiles(_round_ratios(rounds, lambda r: (r["off"]["cpu_seconds"] / r["off"]["requests"])
+                                          / (r["on"]["cpu_seconds"] / r["on"]["requests"])))
+    def by_order(runs: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"recording_first": _quantiles([run_ratio(r) for r in runs if not r["swap"]]),
+                "recording_second": _quantiles([run_ratio(r) for r in runs if r["swap"]])} if runs else {}
     us_on = statistics.median(us_per_request(r["on"]) for r in rounds)
     us_off = statistics.median(us_per_request(r["off"]) for r in rounds)
     ops_per_request = sum(r["on"]["operations"] for r in rounds) / sum(r["on"]["requests"] for r in rounds)
@@ -450,10 +473,14 @@ def main(argv: list[str] | None = None) -> int:
             "cost": round(1 - ratio["median"], 4),
             "means": "per round (one Locust process, half its users recording the history, half not, at the same "
                      "time): requests per CPU-second of the recording half / of the other; 1.0 = free. CPU is "
-                     "charged per greenlet switch, the hub's shared out by requests. The median over rounds and "
-                     "its spread (quartiles, extremes, median absolute deviation)",
+                     "charged per greenlet switch, the hub's shared out by requests. A round is two such runs, the "
+                     "recording half once the first user class and once the second (the geometric mean of the two "
+                     "cancels the classes' order). The median over rounds and its spread (quartiles, extremes, "
+                     "median absolute deviation)",
+            "by_class_order": by_order(rounds),
             "users_only_ratio": users_only,
             "control": {"pairwise_ratios": [round(r, 4) for r in control], **(_quantiles(control) if control else {}),
+                        "by_class_order": by_order(controls),
                         "means": "A/A rounds: the same measurement with neither half recording; its distance from "
                                  "1.0 is the method's own bias, its spread the method's noise"},
             "goal": f"median pairwise ratio >= {GOAL_RATIO} (history costs <= 3 %) over >= {MIN_ROUNDS} rounds",
