@@ -154,7 +154,7 @@ def test_three_workers_as_hosts_pass_and_their_history_is_whole(tmp_path: Path) 
 
 def test_a_worker_killed_mid_drill_is_named_and_its_operations_are_unknown(tmp_path: Path) -> None:
     port = free_port()
-    drill = _drill(tmp_path, "workers-kill", seconds=16, workers=2, port=port)
+    drill = _drill(tmp_path, "workers-kill", seconds=12, workers=2, port=port)
     workers = [Worker(tmp_path / f"host{i}", port) for i in range(2)]
     try:
         _first_operations(tmp_path / "run", drill)
