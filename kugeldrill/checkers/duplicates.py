@@ -2,7 +2,7 @@
 
 More than once is a duplicate. The seed's policy tolerates a duplicate whose applications
 overlap a moment when that subscriber's state store was unreachable -- its idempotency
-check could not work (kugelpos.md Surprise 2) -- i.e. any of its applications:
+check could not work (docs/kugelpos-facts.md Surprise 2) -- i.e. any of its applications:
 * carries dedup="error" (the check failed and the service went on), or
 * lies within window_slack of a failing fault on redis@<subscriber> or sidecar@<subscriber>
   (link or process fault; a Redis process fault counts for every subscriber), or
