@@ -233,6 +233,23 @@ class StateUnreachable:
 
 
 @dataclass(slots=True)
+class MarkWrite:
+    """A subscriber writing an event's idempotency mark (stand-in `marked` event; Kugelpos'
+    "Successfully saved state for <event_id>" / "Failed to save state for <event_id>" lines).
+
+    The duplicate checker's evidence: a redelivery applied again is explained when the first
+    application's mark was never written (a failed write, or a kill before it) — and not
+    when the mark was there."""
+
+    subscriber: str
+    event_id: str
+    mono: float
+    wall: float
+    ok: bool
+    error: str = ""
+
+
+@dataclass(slots=True)
 class IdempotencyMarker:
     """A subscriber's idempotency marker as Dapr stores it: Redis hash `<app>||<event_id>`.
 

@@ -52,13 +52,11 @@ class BreakerParams:
 
 @dataclass(slots=True)
 class DuplicatePolicy:
-    """strict: duplicates tolerated by the seed (state store unreachable) fail too.
-    window_slack_seconds: an application this close to a state-store outage counts as
-    overlapping it (the dedup check ran a moment before the effect)."""
+    """strict: duplicates tolerated by the seed (each explained by its event's own record:
+    a failed dedup check, a mark that could not be written or was cut off by a kill, a lost
+    store) fail too. No time window: a fault near a duplicate explains nothing by itself."""
 
     strict: bool = False
-    window_slack_seconds: float = 5.0
-    client_timeout_seconds: float = 5.0
     max_examples: int = 10
 
 

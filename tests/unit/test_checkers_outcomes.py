@@ -244,7 +244,9 @@ def test_a_duplicate_the_seed_tolerates_may_move_stock_again_but_not_in_strict_m
     after.stock["ITEM1"] -= 1  # stock applied sale 1 twice while its Redis link was down
     key = op_key("sale", ops[0].value)
     inputs = _inputs(ops, before, after)
-    inputs.applications = [Application("stock", "e1", TOPIC_TRANLOG, key, mono, mono) for mono in (10.0, 12.0)]
+    # The second delivery's idempotency check could not reach the store (its own record says so).
+    inputs.applications = [Application("stock", "e1", TOPIC_TRANLOG, key, 10.0, 10.0, 1, "miss"),
+                           Application("stock", "e1", TOPIC_TRANLOG, key, 12.0, 12.0, 2, "error")]
     inputs.faults = [FaultWindow("f1", "redis@stock", "down", 9.0, 9.0, 13.0, 13.0)]
     tolerant = check_outcomes(inputs, duplicates=DuplicatePolicy())
     assert tolerant.valid is True, tolerant.details["mismatches"]
@@ -252,7 +254,9 @@ def test_a_duplicate_the_seed_tolerates_may_move_stock_again_but_not_in_strict_m
     assert row["expected"] == "-2 … -1" and "tolerated duplicate" in row["note"]  # −1 −1 +1, and sale 1 again
     strict = check_outcomes(inputs, duplicates=DuplicatePolicy(strict=True))
     assert strict.counts["violations"] == {"stock_mismatch": 1}
-    inputs.faults = []  # no outage: the same double movement is a real defect
+    inputs.applications[1].dedup = "miss"  # its check worked: the same double movement is a real defect
+    inputs.mark("mark_writes", "test")
+    inputs.cache.clear()
     assert check_outcomes(inputs, duplicates=DuplicatePolicy()).valid is False
 
 
