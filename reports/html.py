@@ -196,6 +196,15 @@ def _outcomes(summary: RunSummary) -> str:
                                         f"outcomes-{part} outcome-mismatches"))
         parts.append(f'<details><summary>all {escape(part)} figures</summary>'
                      f'{_records_table(shown, f"outcomes-{part}")}</details>')
+    info = check.details.get("info_operations") or []
+    if info:
+        parts.append(f"<p><b>info operations</b> (outcome unknown to the load): {len(info)}, each weighed as a whole "
+                     "— applied in every figure, journal entry and stock line it touches, or in none</p>"
+                     + _records_table(info, "outcomes-info"))
+    for title, key in (("load records lacking figures", "load_records"), ("unreadable reads", "unreadable")):
+        items = check.details.get(key) or []
+        if items:
+            parts.append(f"<p><b>{title}</b></p>" + _records_table(items, f"outcomes-{key}"))
     return "".join(parts)
 
 

@@ -286,11 +286,11 @@ class JournalEntry:
 
 @dataclass
 class Figure:
-    """An amount/quantity/count block of the sales report."""
+    """An amount/quantity/count block of the sales report (None: the answer did not carry it)."""
 
-    amount: float = 0.0
-    quantity: float = 0.0
-    count: float = 0.0
+    amount: float | None = 0.0
+    quantity: float | None = 0.0
+    count: float | None = 0.0
 
 
 @dataclass
@@ -302,18 +302,39 @@ class SalesReport:
     gross: Figure = field(default_factory=Figure)
     returns: Figure = field(default_factory=Figure)
     net: Figure = field(default_factory=Figure)
-    taxes: dict[str, dict[str, float]] = field(default_factory=dict)  # tax code -> tax/target amount, quantity
-    payments: dict[str, dict[str, float]] = field(default_factory=dict)  # payment code -> amount, count
+    taxes: dict[str, dict[str, float | None]] = field(default_factory=dict)  # tax code -> tax/target amount, quantity
+    payments: dict[str, dict[str, float | None]] = field(default_factory=dict)  # payment code -> amount, count
     cash_in: Figure = field(default_factory=Figure)
     cash_out: Figure = field(default_factory=Figure)
+
+
+@dataclass
+class Unreadable:
+    """One read of the business state that failed: which part (and terminal), the request,
+    and the answer (HTTP status and body) or the transport error — structured, so that a
+    known defect (e.g. a closed terminal's report answering 422) can be matched on it."""
+
+    part: str  # report | journal | stock | terminal
+    request: str  # "GET <path>"
+    error: str
+    status: int | None = None  # HTTP status (None: no answer)
+    body: str = ""  # the answer's body, first 500 characters
+    terminal_no: int | None = None
+    business_date: str | None = None
+
+    def text(self) -> str:
+        answer = f"HTTP {self.status}" + (f": {self.body[:160]}" if self.body else "") if self.status else self.error
+        return f"{self.request}: {answer}"
 
 
 @dataclass
 class BusinessSnapshot:
     """Report, journal and stock of the drill's tenant and store at one moment.
 
-    A part that could not be read is absent (None) with its reason in `errors`.
-    `terminal_dates`: each terminal's business date at the moment (GET /terminals/{id}).
+    A part that could not be read at all is absent (None) with its reason in `errors`; a
+    single terminal's report (or business date) that could not be read is in `unreadable`
+    (the other terminals are still judged). `terminal_dates`: each terminal's business date
+    at the moment (GET /terminals/{id}).
     """
 
     taken_wall: float
@@ -323,6 +344,15 @@ class BusinessSnapshot:
     terminal_dates: dict[int, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     unsettled: str = ""  # why events may still have been landing when it was read (empty: quiescent)
+    unreadable: list[Unreadable] = field(default_factory=list)
+
+    def unreadable_report(self, terminal_no: int, business_date: str | None = None) -> Unreadable | None:
+        """Why this terminal's report (or its business date) could not be read, if it could not."""
+        for u in self.unreadable:
+            if u.terminal_no == terminal_no and u.part in ("report", "terminal") and (
+                    business_date is None or u.business_date in (None, business_date)):
+                return u
+        return None
 
     def report(self, terminal_no: int, business_date: str) -> SalesReport | None:
         return self.reports.get(f"{terminal_no}/{business_date}")

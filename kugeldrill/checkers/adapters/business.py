@@ -25,9 +25,10 @@ from typing import Any
 
 import httpx
 
-from kugeldrill.checkers.model import BusinessSnapshot, Figure, JournalEntry, SalesReport
+from kugeldrill.checkers.model import BusinessSnapshot, Figure, JournalEntry, SalesReport, Unreadable
 from kugeldrill.ground.gzfiles import open_stored
 from kugeldrill.ground.netguard import require_loopback
+from kugeldrill.ground.numbers import number_or_none
 from kugeldrill.locustfiles.provision import PAYMENTS
 
 PAGE = 1000  # rows per page (the report's cash logs are read with the request's limit: no cap of 100)
@@ -42,15 +43,24 @@ def _pick(d: Mapping[str, Any], *names: str, default: Any = None) -> Any:
 
 
 def _f(value: Any) -> float:
+    """A count or quantity where a missing value means none (a stock row without a quantity)."""
     try:
         return float(value)
     except (TypeError, ValueError):
         return 0.0
 
 
+def _sum(total: float | None, value: Any) -> float | None:
+    """Add a report figure; one the answer did not carry makes the sum unknown (None), never 0."""
+    v = number_or_none(value)
+    return None if total is None or v is None else total + v
+
+
 def _figure(d: Any) -> Figure:
-    d = d if isinstance(d, Mapping) else {}
-    return Figure(_f(d.get("amount")), _f(d.get("quantity")), _f(d.get("count")))
+    """A report block; a block or figure the answer does not carry is None (unknown)."""
+    if not isinstance(d, Mapping):
+        return Figure(None, None, None)
+    return Figure(*(number_or_none(d.get(k)) for k in ("amount", "quantity", "count")))
 
 
 # Kugelpos' report names its taxes and payments but does not give their codes (kugelpos.md
@@ -70,9 +80,9 @@ def parse_report(terminal_no: int, business_date: str, data: Mapping[str, Any]) 
         code = str(_pick(t, "taxCode", "tax_code", default="")) or TAX_CODES_BY_NAME.get(
             str(_pick(t, "taxName", "tax_name", default="")), str(_pick(t, "taxName", "tax_name", default="")))
         entry = taxes.setdefault(code, {"tax_amount": 0.0, "target_amount": 0.0, "target_quantity": 0.0})
-        entry["tax_amount"] += _f(_pick(t, "taxAmount", "tax_amount"))
-        entry["target_amount"] += _f(_pick(t, "targetAmount", "target_amount"))
-        entry["target_quantity"] += _f(_pick(t, "targetQuantity", "target_quantity"))
+        entry["tax_amount"] = _sum(entry["tax_amount"], _pick(t, "taxAmount", "tax_amount"))
+        entry["target_amount"] = _sum(entry["target_amount"], _pick(t, "targetAmount", "target_amount"))
+        entry["target_quantity"] = _sum(entry["target_quantity"], _pick(t, "targetQuantity", "target_quantity"))
     payments = {}
     for p in _pick(data, "payments", default=[]) or []:
         code = str(_pick(p, "paymentCode", "payment_code", default=""))
@@ -80,8 +90,8 @@ def parse_report(terminal_no: int, business_date: str, data: Mapping[str, Any]) 
             name = str(_pick(p, "paymentName", "payment_name", default=""))
             code = PAYMENT_CODES_BY_NAME.get(name, name)
         entry = payments.setdefault(code, {"amount": 0.0, "count": 0.0})
-        entry["amount"] += _f(_pick(p, "amount"))
-        entry["count"] += _f(_pick(p, "count"))
+        entry["amount"] = _sum(entry["amount"], _pick(p, "amount"))
+        entry["count"] = _sum(entry["count"], _pick(p, "count"))
     return SalesReport(
         terminal_no=terminal_no, business_date=business_date,
         gross=_figure(_pick(data, "salesGross", "sales_gross")), returns=_figure(_pick(data, "returns")),
@@ -189,13 +199,14 @@ def read_business(urls: Mapping[str, str], provision: Mapping[str, Any], *,
             snap.errors = {p: f"cannot log in to read it: {type(exc).__name__}: {exc}" for p in parts}
             return snap
         for no, tid in terminals:
+            path = f"/api/v1/terminals/{tid}"
             try:
-                info, _ = reader.get("terminal", f"/api/v1/terminals/{tid}")
+                info, _ = reader.get("terminal", path)
                 date = _pick(info, "businessDate", "business_date")
                 if date:
                     snap.terminal_dates[no] = str(date)
             except (httpx.HTTPError, ValueError, KeyError) as exc:
-                snap.errors.setdefault("terminal", f"GET terminal {tid}: {type(exc).__name__}: {exc}")
+                snap.unreadable.append(_unreadable("terminal", path, exc, terminal_no=no))
         if "report" in parts:
             _read_reports(reader, base, terminals, snap, dates or {})
         if "journal" in parts:
@@ -223,12 +234,27 @@ def _read_reports(reader: _Reader, base: str, terminals: list[tuple[int, str]], 
         if no in snap.terminal_dates:
             wanted.add(snap.terminal_dates[no])
         for date in sorted(wanted):
+            path = f"{base}/terminals/{no}/reports"
             try:
-                data, _ = reader.get("report", f"{base}/terminals/{no}/reports", report_scope="flash",
+                data, _ = reader.get("report", path, report_scope="flash",
                                      report_type="sales", business_date=date, limit=PAGE)
                 snap.reports[f"{no}/{date}"] = parse_report(no, date, data or {})
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-                snap.errors.setdefault("report", f"GET report terminal {no} {date}: {type(exc).__name__}: {exc}")
+                # This terminal's report only: the others (and journal, stock) are still judged.
+                snap.unreadable.append(_unreadable("report", path, exc, terminal_no=no, business_date=date))
+
+
+def _unreadable(part: str, path: str, exc: Exception, **where: Any) -> Unreadable:
+    """The failed read as a record: the answer's status and body when there was one."""
+    status, body = None, ""
+    if isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+        try:
+            body = exc.response.text[:500]
+        except (UnicodeDecodeError, httpx.HTTPError):
+            body = ""
+    return Unreadable(part=part, request=f"GET {path}", error=f"{type(exc).__name__}: {exc}"[:300], status=status,
+                      body=body, **where)
 
 
 # ---------------------------------------------------------------------- business.json
@@ -246,7 +272,8 @@ def load_snapshots(path: Path) -> dict[str, BusinessSnapshot]:
     for name, s in doc.items():
         snap = BusinessSnapshot(taken_wall=float(s.get("taken_wall") or 0.0), errors=dict(s.get("errors") or {}),
                                 unsettled=str(s.get("unsettled") or ""),
-                                terminal_dates={int(k): str(v) for k, v in (s.get("terminal_dates") or {}).items()})
+                                terminal_dates={int(k): str(v) for k, v in (s.get("terminal_dates") or {}).items()},
+                                unreadable=[Unreadable(**u) for u in s.get("unreadable") or []])
         if s.get("journal") is not None:
             snap.journal = [JournalEntry(**e) for e in s["journal"]]
         if s.get("stock") is not None:
