@@ -181,7 +181,8 @@ def _outcomes(summary: RunSummary) -> str:
     outcome = {True: "passed", False: "failed", None: "unknown"}[check.valid]
     parts = [f'<p><span class="badge {outcome}">{outcome}</span> {escape(check.summary)}</p>']
     for why in check.details.get("unknown") or []:
-        parts.append(f'<p class="muted">unknown: {escape(str(why))}</p>')
+        text = why.get("reason", why) if isinstance(why, dict) else why  # records carry it under "reason"
+        parts.append(f'<p class="muted">unknown: {escape(str(text))}</p>')
     for part, rows in (check.details.get("tables") or {}).items():
         bad = [r for r in rows if r.get("ok") is not True]
         verdict = {True: "ok", False: "MISMATCH", None: "unknown"}

@@ -49,7 +49,7 @@ from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.keys import op_key
 from kugeldrill.checkers.load_figures import describe as describe_load_problems
 from kugeldrill.checkers.load_figures import load_record_problems
-from kugeldrill.checkers.model import BusinessSnapshot, CheckResult, Figure, JournalEntry, Op, SalesReport
+from kugeldrill.checkers.model import BusinessSnapshot, CheckResult, Figure, JournalEntry, Op, SalesReport, Unreadable
 from kugeldrill.checkers.params import DuplicatePolicy, OutcomePolicy
 from kugeldrill.checkers.pending import Pending
 from kugeldrill.checkers.wholes import Row, resolve
@@ -134,7 +134,7 @@ class Table:
 
     part: str
     rows: list[dict[str, Any]] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
+    unknown: list[Any] = field(default_factory=list)  # text, or records for one terminal (contracts §9)
     wholes: list[Row] = field(default_factory=list)  # figures info operations touch (checkers.wholes)
 
     def add(self, key: str, band: Band, observed: float | None, tol: float) -> bool | None:
@@ -271,6 +271,23 @@ def report_figures(report: SalesReport | None) -> dict[str, float | None]:
     return out
 
 
+def _terminal_unknown(no: int, date: str, when: str, why: Unreadable | None) -> dict[str, Any]:
+    """One terminal's report could not be read: an unknown record for that terminal alone
+    (contracts §9: `reason`, `part`, `terminal_no`, `business_date`, and the answer)."""
+    record: dict[str, Any] = {"part": "report", "terminal_no": no, "business_date": date, "when": when}
+    if why is None:
+        record["reason"] = f"report: no report read {when} for terminal {no}, {date}"
+    else:
+        record["reason"] = f"report: terminal {no}, {date}: report unreadable {when}: {why.text()}"
+        record.update(request=why.request, status=why.status, body=why.body, error=why.error)
+    return record
+
+
+def reason_text(item: str | Mapping[str, Any]) -> str:
+    """An unknown reason as text (records carry it under `reason`)."""
+    return item if isinstance(item, str) else str(item.get("reason", item))
+
+
 # Quantities of cash blocks are not figures Kugelpos fills; they are not compared.
 _NOT_COMPARED = {"cash_in.quantity", "cash_out.quantity"}
 
@@ -286,14 +303,12 @@ def judge_report(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsho
         before_r = before.report(no, date)
         if after_r is None:
             why = after.unreadable_report(no, date)
-            table.unknown.append(f"terminal {no}, {date}: report unreadable after the drill: {why.text()}" if why
-                                 else f"no report read after the drill for terminal {no}, {date}")
+            table.unknown.append(_terminal_unknown(no, date, "after the drill", why))
             continue
         why = before.unreadable_report(no, date)
         if before_r is None and (before.terminal_dates.get(no, "") >= date or why is not None):
             # The terminal (may have) had that business date before the load, and we did not read it.
-            table.unknown.append(f"terminal {no}, {date}: report unreadable before the load: {why.text()}" if why
-                                 else f"no report read before the load for terminal {no}, {date}")
+            table.unknown.append(_terminal_unknown(no, date, "before the load", why))
             continue
         a, b = report_figures(after_r), report_figures(before_r)
         bands = expected.get((no, date), {})
@@ -560,7 +575,7 @@ def check_outcomes(inputs: CheckInputs, policy: OutcomePolicy | None = None,
         return CheckResult("outcomes", None, f"unknown: {reason}", details={"unknown": [reason]})
     ops = [op for op in inputs.ops if op.f in JOURNAL_TYPE]
     ex = Examples(p.max_examples)
-    unknown: list[str] = []
+    unknown: list[Any] = []  # reasons: text, or records {"reason", "part", "terminal_no", ...} (contracts §9)
     tables: dict[str, Table] = {}
     tolerated = tolerated_extras(inputs, duplicates)
     pending = pending or Pending()
@@ -571,10 +586,10 @@ def check_outcomes(inputs: CheckInputs, policy: OutcomePolicy | None = None,
     for part in p.parts:
         why = _readable(part, before, after)
         if why:
-            unknown.append(why)
+            unknown.append({"reason": why, "part": part})
             continue
         tables[part] = JUDGES[part](ops, before, after, p, ex, tolerated, owed)
-        unknown += [f"{part}: {u}" for u in tables[part].unknown]
+        unknown += [u if isinstance(u, dict) else f"{part}: {u}" for u in tables[part].unknown]
     if not ops:
         unknown.append("the load recorded no business operation")
     unknown_rows: dict[str, list[dict[str, Any]]] = {}
@@ -582,9 +597,10 @@ def check_outcomes(inputs: CheckInputs, policy: OutcomePolicy | None = None,
         rows = [r for r in t.rows if r["ok"] is None and not r.get("note", "").startswith("effects still due")]
         if rows:
             unknown_rows[part] = rows[:50]
-            unknown.append(f"{part}: {len(rows)} figure(s) could not be compared, e.g. {rows[0]['key']} "
-                           f"(expected {rows[0]['expected']}, observed {rows[0]['observed']}: "
-                           f"{rows[0].get('note', 'unknown')})")
+            unknown.append({"reason": f"{part}: {len(rows)} figure(s) could not be compared, e.g. {rows[0]['key']} "
+                                      f"(expected {rows[0]['expected']}, observed {rows[0]['observed']}: "
+                                      f"{rows[0].get('note', 'unknown')})", "part": part,
+                            "figures": [r["key"] for r in rows[:20]]})
     if any(r["ok"] is None and r.get("note", "").startswith("effects still due") for t in tables.values() for r in t.rows):
         unknown.append(pending.reason())
     wholes = resolve([w for t in tables.values() for w in t.wholes])
@@ -616,7 +632,7 @@ def check_outcomes(inputs: CheckInputs, policy: OutcomePolicy | None = None,
         valid, summary = False, "the business state disagrees with the load: " + ", ".join(
             f"{k} {v}" for k, v in sorted(ex.counts.items()))
     elif unknown:
-        valid, summary = None, "unknown: " + unknown[0]
+        valid, summary = None, "unknown: " + reason_text(unknown[0])
     else:
         figures = sum(len(t.rows) for t in tables.values())
         resolved = f"; {len(info_ops)} info operation(s) resolved as wholes" if info_ops else ""
