@@ -9,7 +9,12 @@ application (every one after the first) must be explained by one of:
                       (its application carries dedup="error": the stand-in's `applied` event,
                       Kugelpos' "Failed to get state for <id>" / "Error checking for duplicates");
 * mark_failed      -- the previous application's mark could not be written (a failed mark
-                      write of this event between the two, and no mark written since);
+                      write of this event between the two, and no mark written since) while
+                      the store was out of the subscriber's reach: the write's own span (from
+                      its call to its answer) overlaps a fault on that subscriber's state
+                      path (`redis@X`, `sidecar@X`, a Redis or sidecar process fault), or
+                      its breaker was not CLOSED then (the write was rejected). A write that
+                      fails with the store in reach is a defect, not an outage;
 * killed_before_mark -- the previous application committed before a kill or crash of that
                       subscriber (its applied row's time against the kill's instant) and
                       its mark was not written by then (no mark write of this event before
@@ -36,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kugeldrill.checkers.examples import Examples
+from kugeldrill.checkers.faults import failing_windows_by_app
 from kugeldrill.checkers.index import application_index
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.model import Application, CheckResult, MarkWrite
@@ -66,7 +72,7 @@ def _t(mono: float) -> float:
 class _Evidence:
     """The per-event facts a duplicate may be explained by, indexed once per run."""
 
-    def __init__(self, inputs: CheckInputs) -> None:
+    def __init__(self, inputs: CheckInputs, client_timeout_seconds: float) -> None:
         self.has_marks = inputs.has("mark_writes")
         self.marks: dict[tuple[str, str], list[MarkWrite]] = defaultdict(list)
         for m in inputs.mark_writes:
@@ -85,6 +91,31 @@ class _Evidence:
         # Redis restarts: (start, end, fault id, lost?) — lost None: not measured.
         self.restarts = [(f.start_mono, f.end_mono if f.end_mono is not None else float("inf"), f.fault_id, f.state_lost)
                          for f in inputs.faults if f.process_kind == "redis" and f.kind in ("kill", "restart")]
+        subs = sorted({m.subscriber for m in inputs.mark_writes})
+        self.store_faults = failing_windows_by_app(
+            [f for f in inputs.faults if f.link_kind in ("redis", "sidecar") or f.process_kind in ("redis", "sidecar")],
+            client_timeout_seconds, apps=subs, possible=True)
+        self.not_closed: dict[str, list[tuple[float, float]]] = defaultdict(list)  # breaker OPEN / HALF_OPEN spans
+        opened: dict[tuple[str, str], float] = {}
+        for t in sorted(inputs.breaker_transitions, key=lambda t: t.mono):
+            key = (t.service, t.breaker)
+            if t.to_state != "CLOSED" and key not in opened:
+                opened[key] = t.mono
+            elif t.to_state == "CLOSED" and key in opened:
+                self.not_closed[t.service].append((opened.pop(key), t.mono))
+        for (service, _), since in opened.items():
+            self.not_closed[service].append((since, float("inf")))
+
+    def out_of_reach(self, sub: str, m: MarkWrite) -> str | None:
+        """Why the store was out of `sub`'s reach during the failed write `m` (None: nothing says so)."""
+        start = m.started_mono if m.started_mono is not None else m.mono
+        for lo, hi, ids in self.store_faults.get(sub, []):
+            if lo <= m.mono and (hi is None or start <= hi):
+                return f"faults {', '.join(ids)} on its state path"
+        for lo, hi in self.not_closed.get(sub, []):
+            if lo <= m.mono and start <= hi:
+                return "its breaker was not CLOSED"
+        return None
 
     def explain(self, sub: str, a: Application, b: Application) -> tuple[str, dict[str, Any]] | None:
         """Why `b` applied the event again after `a` ("undetermined" when the evidence is missing); None: nothing."""
@@ -106,9 +137,12 @@ class _Evidence:
                                                        "markers survived was not measured", "mark_mono": _t(mark.mono)}
             return None  # the mark was there at the next check
         failed = [m for m in marks if not m.ok and a.mono <= m.mono < b.mono]
-        if failed:
-            return "mark_failed", {"applied_mono": _t(a.mono), "mark_failed_mono": _t(failed[0].mono),
-                                   "error": failed[0].error}
+        for m in failed:
+            why = self.out_of_reach(sub, m)
+            if why is not None:
+                return "mark_failed", {"applied_mono": _t(a.mono), "mark_failed_mono": _t(m.mono),
+                                       "mark_called_mono": None if m.started_mono is None else _t(m.started_mono),
+                                       "store_out_of_reach": why, "error": m.error}
         times = self.kill_times.get(sub, [])
         i = bisect.bisect_left(times, a.mono)
         if i < len(times) and times[i] < b.mono:
@@ -158,7 +192,7 @@ def duplicate_groups(inputs: CheckInputs, p: DuplicatePolicy) -> list[DuplicateG
                 groups[(a.subscriber, "key:" + a.key)].append(a)
     if not groups:
         return []
-    evidence = _Evidence(inputs)
+    evidence = _Evidence(inputs, p.client_timeout_seconds)
 
     def weigh(sub: str, ident: str, apps: list[Application]) -> DuplicateGroup:
         group = DuplicateGroup(sub, ident, apps, None)

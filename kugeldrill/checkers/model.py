@@ -238,15 +238,16 @@ class MarkWrite:
     "Successfully saved state for <event_id>" / "Failed to save state for <event_id>" lines).
 
     The duplicate checker's evidence: a redelivery applied again is explained when the first
-    application's mark was never written (a failed write, or a kill before it) — and not
-    when the mark was there."""
+    application's mark was never written (a write that failed while the store was out of
+    reach, or a kill before it) — and not when the mark was there."""
 
     subscriber: str
     event_id: str
-    mono: float
+    mono: float  # when the write ended (its outcome known)
     wall: float
     ok: bool
     error: str = ""
+    started_mono: float | None = None  # when the write was called (None: the source does not say)
 
 
 @dataclass(slots=True)

@@ -57,6 +57,7 @@ class DuplicatePolicy:
     store) fail too. No time window: a fault near a duplicate explains nothing by itself."""
 
     strict: bool = False
+    client_timeout_seconds: float = 5.0  # which faults may put the store out of reach (checkers.faults)
     max_examples: int = 10
 
 

@@ -53,8 +53,8 @@ def _write_run(tmp_path: Path) -> dict:
         for mono in (102.0, 106.0):
             w.write({"ts": mono - 100, "mono": mono, "service": "stock", "kind": "applied", "event_id": "e1",
                      "topic": TOPIC_TRANLOG, "subscriber": "stock", "attempt": 1, "dedup": "miss", "payload_keys": PK})
-        w.write({"ts": 2.5, "mono": 102.5, "service": "stock", "kind": "marked", "event_id": "e1",
-                 "subscriber": "stock", "ok": False})
+        w.write({"ts": 5.5, "mono": 105.5, "service": "stock", "kind": "marked", "event_id": "e1",
+                 "subscriber": "stock", "ok": False, "started_mono": 102.1})
         w.write({"ts": 6.0, "mono": 106.0, "service": "stock", "kind": "state_unreachable", "op": "get", "key": "e1",
                  "error": "refused"})
         w.write({"ts": 7.0, "mono": 107.0, "service": "stock", "kind": "duplicate_skipped", "event_id": "e1",
@@ -94,12 +94,13 @@ def test_standin_inputs_from_stack_state_and_run_copies(tmp_path: Path):
     assert inp.has("applications") and "outbox" in inp.missing
     prov = inp.provenance()
     assert prov["records"]["applications"] == 2 and "events files" in prov["sources"]["applications"]
-    assert [(m.subscriber, m.event_id, m.ok) for m in inp.mark_writes] == [("stock", "e1", False)]
+    assert [(m.subscriber, m.event_id, m.ok, m.started_mono) for m in inp.mark_writes] == [("stock", "e1", False, 102.1)]
     results = {r.checker: r for r in run_all(inp)}
-    # The first application's mark could not be written (its own record says so): tolerated.
+    # The first application's mark could not be written while redis@stock was down: tolerated.
     dup = results["duplicates"]
     assert dup.valid is True and dup.counts["tolerated_by"] == {"mark_failed": 1}
-    assert dup.details["tolerated"][0]["evidence"][0]["mark_failed_mono"] == 102.5
+    evidence = dup.details["tolerated"][0]["evidence"][0]
+    assert evidence["mark_failed_mono"] == 105.5 and "f1" in evidence["store_out_of_reach"]
     # report and journal never applied e1: fan-out names them.
     assert results["fanout"].valid is False
     assert sorted(e["subscriber"] for e in results["fanout"].examples["missing"]) == ["journal", "report"]

@@ -79,13 +79,31 @@ def test_a_failed_dedup_check_of_that_delivery_tolerates_it_unless_strict():
     assert check_duplicates(_inputs(first_only, marks=marks)).valid is False
 
 
-def test_a_mark_that_could_not_be_written_tolerates_the_next_application():
+def test_a_mark_that_could_not_be_written_while_the_store_was_out_of_reach_tolerates_the_next_application():
     apps = [_app("report", "e2", 10.0), _app("report", "e2", 50.0)]
-    r = check_duplicates(_inputs(apps, marks=[_mark("report", "e2", 10.1, ok=False), _mark("report", "e2", 50.1)]))
+    failed = MarkWrite("report", "e2", 16.0, 1_700_000_016.0, False, "Request timeout", started_mono=10.1)
+    cut = [fault("f1", "redis@report", "down", 15.0, 30.0)]
+    r = check_duplicates(_inputs(apps, cut, marks=[failed, _mark("report", "e2", 50.1)]))
     assert r.valid is True and r.counts["tolerated_by"] == {"mark_failed": 1}
+    assert r.details["tolerated"][0]["evidence"][0]["store_out_of_reach"] == "faults f1 on its state path"
     # A failed write followed by a good one before the redelivery: the mark was there.
-    healed = [_mark("report", "e2", 10.1, ok=False), _mark("report", "e2", 20.0)]
-    assert check_duplicates(_inputs(apps, marks=healed)).valid is False
+    healed = [failed, _mark("report", "e2", 20.0)]
+    assert check_duplicates(_inputs(apps, cut, marks=healed)).valid is False
+    # The same failure with the store in reach (no fault on its path, its breaker CLOSED): a defect.
+    assert check_duplicates(_inputs(apps, [fault("f1", "redis@stock", "down", 15.0, 30.0)], marks=[failed])).valid is False
+
+
+def test_a_mark_rejected_by_an_open_breaker_is_out_of_reach():
+    from kugeldrill.checkers.synthetic import transition
+
+    apps = [_app("report", "e2", 10.0), _app("report", "e2", 50.0)]
+    inp = _inputs(apps, marks=[MarkWrite("report", "e2", 10.2, 0.0, False, "circuit breaker open", 10.2)])
+    inp.breaker_transitions = [transition("report", 9.0, "CLOSED", "OPEN", failures=3),
+                               transition("report", 12.0, "OPEN", "HALF_OPEN"),
+                               transition("report", 12.1, "HALF_OPEN", "CLOSED")]
+    r = check_duplicates(inp)
+    assert r.valid is True and r.details["tolerated"][0]["evidence"][0]["store_out_of_reach"] == \
+        "its breaker was not CLOSED"
 
 
 def test_no_mark_record_at_all_is_a_violation_when_the_source_records_marks():

@@ -283,8 +283,10 @@ class LogParser:
             elif svc in SUBSCRIBER_APPS and key:
                 self._check_failed.add((svc, key))
         if op == "save" and svc in SUBSCRIBER_APPS and key:
+            # A log line says when the call ended: it began at most max_call_seconds earlier.
             self._rec().mark_writes.append(MarkWrite(svc, self._pool(key), mono, wall, outcome == "ok",
-                                                     "" if outcome == "ok" else reason))
+                                                     "" if outcome == "ok" else reason,
+                                                     started_mono=mono - self.max_call_seconds))
 
     def _breaker_line(self, svc: str, msg: str, wall: float, mono: float) -> bool:
         if not (msg.startswith("Circuit") or msg.startswith("Successfully") or msg.startswith("Failed to")):

@@ -110,7 +110,8 @@ class EventConverter:
         elif kind == "marked":
             inp.mark_writes.append(MarkWrite(
                 subscriber=self._intern(str(rec.get("subscriber") or service)),
-                event_id=self._intern(str(rec.get("event_id", ""))), mono=mono, wall=wall, ok=bool(rec.get("ok"))))
+                event_id=self._intern(str(rec.get("event_id", ""))), mono=mono, wall=wall, ok=bool(rec.get("ok")),
+                started_mono=None if rec.get("started_mono") is None else float(rec["started_mono"])))
         elif kind == "crash":
             inp.crashes.append(ProcessCrash(service=service, mono=mono, wall=wall, reason=str(rec.get("reason", ""))))
         else:

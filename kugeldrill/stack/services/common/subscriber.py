@@ -433,11 +433,12 @@ class Subscriber:
                 f"fail_effect_every={self.fail_every}: the business write of event_id {event_id} failed (injected)")
 
     async def _mark(self, dapr: DaprClientHelper, event_id: str) -> None:
+        started = time.monotonic()
         ok = await dapr.save_state(STATESTORE, event_id, {"event_id": event_id})
         if not ok:
             self.log.error("Failed to save state. state_id: %s", event_id)
         # The duplicate checker's evidence: whether (and when) this event's mark was written.
-        self.events.emit("marked", event_id=event_id, subscriber=self.name, ok=ok)
+        self.events.emit("marked", event_id=event_id, subscriber=self.name, ok=ok, started_mono=started)
 
     async def _notify(
         self, request: Request, route: Route, data: dict[str, Any], event_id: str, status: str, message: str | None
