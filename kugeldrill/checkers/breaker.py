@@ -268,18 +268,22 @@ class _BreakerJudge:
                           first_rejection_mono=round(when, 3), calls_around=self._around(opener))
 
     def _not_opened(self) -> None:
-        if self.ordered:
-            self._not_opened_in_order()
-        else:
-            self._not_opened_by_time()
+        """Replay the records as the breaker saw them and flag a run of CLOSED failures that did
+        not open it.
 
-    def _not_opened_in_order(self) -> None:
-        """Replay the records as the breaker saw them: a CLOSED-admitted failure after the
-        threshold-th one (+ extra) while still CLOSED is a breaker that did not open in time.
-        No slack: a correct breaker's opening is recorded before its causing call's record.
-        A call admitted before the breaker last closed is not counted (it no longer counts
-        for the breaker either), where admission times are recorded."""
-        records: list[BreakerTransition | BreakerCall] = sorted((*self.trans, *self.calls), key=lambda r: r.seq)  # type: ignore[arg-type,return-value]
+        In record order: a CLOSED-admitted failure after the threshold-th one (+ extra) while
+        still CLOSED, and no opening after it — no slack: a correct breaker's opening is
+        recorded before its causing call's record; a call admitted before the breaker last
+        closed is not counted (its result no longer counts for the breaker either), where
+        admission times are recorded. Without record order (times only): the threshold-th
+        failure in a row must be followed by an opening within order_slack (its record may be
+        written just after the call's)."""
+        if self.ordered:
+            records: list[Any] = sorted((*self.trans, *self.calls), key=lambda r: r.seq)
+        else:
+            records = [r for _, _, r in sorted([(t.mono, 0, t) for t in self.trans]
+                                               + [(c.mono, 1, c) for c in self.calls], key=lambda e: (e[0], e[1]))]
+        open_times = [t.mono for t in self.trans if t.to_state == "OPEN"]
         limit = self.p.threshold + self.p.extra_failures_allowed
         state, run, reported, first_fail, closed_at = "CLOSED", 0, False, None, -math.inf
         for rec in records:
@@ -290,7 +294,7 @@ class _BreakerJudge:
                 continue
             if rec.state != "CLOSED" or rec.outcome == "rejected" or state != "CLOSED":
                 continue  # not admitted while CLOSED, or admitted before the opening and recorded after it
-            if rec.admitted_mono is not None and rec.admitted_mono < closed_at:
+            if self.ordered and rec.admitted_mono is not None and rec.admitted_mono < closed_at:
                 continue
             if rec.outcome == "ok":
                 if self.p.mode == "consecutive":
@@ -298,44 +302,21 @@ class _BreakerJudge:
                 continue
             run += 1
             first_fail = first_fail if first_fail is not None else rec
-            if run > limit and not reported:
-                reported = True
-                if any(t.seq > rec.seq and t.to_state == "OPEN" for t in self.trans):  # type: ignore[operator]
-                    continue  # it opened later: _opens_justified weighs that opening (opened_late)
-                self._add("not_opened", rec.mono, rec.wall, failures=run, threshold=self.p.threshold,
-                          first_failure=_t(first_fail.mono, first_fail.wall), op=rec.op,
-                          note="a failure after the threshold-th, recorded while still CLOSED")
-        self.details["failures_in_closed_run_at_end"] = run
-
-    def _not_opened_by_time(self) -> None:
-        """Without record order: the threshold-th failure in a row while CLOSED must be followed by
-        an opening within order_slack (its record may be written just after the call's)."""
-        events: list[tuple[float, int, Any]] = [(t.mono, 0, t) for t in self.trans]
-        events += [(c.mono, 1, c) for c in self.calls if c.state == "CLOSED" and c.outcome != "rejected"]
-        events.sort(key=lambda e: (e[0], e[1]))
-        open_times = [t.mono for t in self.trans if t.to_state == "OPEN"]
-        state, run, reported, first_fail = "CLOSED", 0, False, None
-        limit = self.p.threshold + self.p.extra_failures_allowed
-        for mono, kind, rec in events:
-            if kind == 0:
-                state = rec.to_state
-                if state == "CLOSED":
-                    run, reported, first_fail = 0, False, None
+            if reported:
                 continue
-            if state != "CLOSED":
-                continue  # a call admitted before the breaker opened, finishing after
-            if rec.outcome == "ok":
-                if self.p.mode == "consecutive":
-                    run, first_fail = 0, None
-                continue
-            run += 1
-            first_fail = first_fail if first_fail is not None else rec
-            if run >= limit and not reported:
-                if any(mono < o <= mono + self.p.order_slack_seconds for o in open_times):
+            if self.ordered:
+                if run <= limit:
                     continue
                 reported = True
-                self._add("not_opened", rec.mono, rec.wall, failures=run, threshold=self.p.threshold,
-                          first_failure=_t(first_fail.mono, first_fail.wall), op=rec.op)
+                if any(t.seq > rec.seq and t.to_state == "OPEN" for t in self.trans):
+                    continue  # it opened later: _opens_justified weighs that opening (opened_late)
+                note = "a failure after the threshold-th, recorded while still CLOSED"
+            else:
+                if run < limit or any(rec.mono < o <= rec.mono + self.p.order_slack_seconds for o in open_times):
+                    continue
+                reported, note = True, "no opening within order_slack of the threshold-th failure (times only)"
+            self._add("not_opened", rec.mono, rec.wall, failures=run, threshold=self.p.threshold,
+                      first_failure=_t(first_fail.mono, first_fail.wall), op=rec.op, note=note)
         self.details["failures_in_closed_run_at_end"] = run
 
     def _state_at(self, mono: float) -> str:

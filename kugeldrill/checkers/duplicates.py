@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kugeldrill.checkers.examples import Examples
-from kugeldrill.checkers.faults import failing_windows_by_app
+from kugeldrill.checkers.faults import breaker_not_closed, failing_windows_by_app
 from kugeldrill.checkers.index import application_index
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.model import Application, CheckResult, MarkWrite
@@ -95,16 +95,7 @@ class _Evidence:
         self.store_faults = failing_windows_by_app(
             [f for f in inputs.faults if f.link_kind in ("redis", "sidecar") or f.process_kind in ("redis", "sidecar")],
             client_timeout_seconds, apps=subs, possible=True)
-        self.not_closed: dict[str, list[tuple[float, float]]] = defaultdict(list)  # breaker OPEN / HALF_OPEN spans
-        opened: dict[tuple[str, str], float] = {}
-        for t in sorted(inputs.breaker_transitions, key=lambda t: t.mono):
-            key = (t.service, t.breaker)
-            if t.to_state != "CLOSED" and key not in opened:
-                opened[key] = t.mono
-            elif t.to_state == "CLOSED" and key in opened:
-                self.not_closed[t.service].append((opened.pop(key), t.mono))
-        for (service, _), since in opened.items():
-            self.not_closed[service].append((since, float("inf")))
+        self.not_closed = breaker_not_closed(inputs.breaker_transitions)
 
     def out_of_reach(self, sub: str, m: MarkWrite) -> str | None:
         """Why the store was out of `sub`'s reach during the failed write `m` (None: nothing says so)."""

@@ -30,9 +30,11 @@ tolerates a duplicate: the duplicate checker weighs each event's own record inst
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
 from collections.abc import Iterable
 
-from kugeldrill.checkers.model import FaultWindow
+from kugeldrill.checkers.model import BreakerTransition, FaultWindow
 
 FAILING_KINDS = frozenset({"down", "blackhole", "reset_peer", "timeout", "limit_data"})
 CALL_LINKS = frozenset({"sidecar", "redis"})
@@ -127,3 +129,19 @@ def in_windows(mono: float, windows: list[Window], slack: float = 0.0) -> list[s
         if start - slack <= mono and (end is None or mono <= end + slack):
             return ids
     return None
+
+
+def breaker_not_closed(transitions: Iterable[BreakerTransition]) -> dict[str, list[tuple[float, float]]]:
+    """Per service, the periods one of its breakers was OPEN or HALF_OPEN (calls then may have
+    been rejected: a publish skipped, a state write refused); inf: never closed again."""
+    out: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    opened: dict[tuple[str, str], float] = {}
+    for t in sorted(transitions, key=lambda t: t.mono):
+        key = (t.service, t.breaker)
+        if t.to_state != "CLOSED" and key not in opened:
+            opened[key] = t.mono
+        elif t.to_state == "CLOSED" and key in opened:
+            out[t.service].append((opened.pop(key), t.mono))
+    for (service, _), since in opened.items():
+        out[service].append((since, math.inf))
+    return out

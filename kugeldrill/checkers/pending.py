@@ -26,7 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from kugeldrill.checkers.columns import rows
-from kugeldrill.checkers.faults import failing_windows_by_app
+from kugeldrill.checkers.faults import breaker_not_closed, failing_windows_by_app
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.keys import OP_TOPIC, cash_scope, cash_tokens, op_cash_token, op_key
 from kugeldrill.checkers.model import TOPIC_TRANLOG, Op
@@ -160,7 +160,7 @@ def pending_republish(inputs: CheckInputs, policy: RepublishPolicy, now_wall: fl
     windows = failing_windows_by_app(inputs.faults, policy.client_timeout_seconds, apps=PUBLISHERS, possible=True)
     spans: dict[str, list[tuple[float, float]]] = {
         app: [(start, end if end is not None else math.inf) for start, end, _ in wins] for app, wins in windows.items()}
-    for app, periods in _breaker_not_closed(inputs).items():
+    for app, periods in breaker_not_closed(inputs.breaker_transitions).items():
         spans.setdefault(app, []).extend(periods)
     out.source = ("neither publication records nor outboxes: operations in flight while their publisher's Dapr "
                   "calls were made to fail or its breaker was not CLOSED")
@@ -187,18 +187,3 @@ def _never_published(inputs: CheckInputs) -> dict[str, float]:
         elif event_id not in first or wall < first[event_id]:
             first[event_id] = wall
     return {eid: wall for eid, wall in first.items() if eid not in ok}
-
-
-def _breaker_not_closed(inputs: CheckInputs) -> dict[str, list[tuple[float, float]]]:
-    """Per service, the periods its breaker was OPEN or HALF_OPEN: publishes then may have been rejected."""
-    out: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    opened: dict[tuple[str, str], float] = {}
-    for t in sorted(inputs.breaker_transitions, key=lambda t: t.mono):
-        key = (t.service, t.breaker)
-        if t.to_state != "CLOSED" and key not in opened:
-            opened[key] = t.mono
-        elif t.to_state == "CLOSED" and key in opened:
-            out[t.service].append((opened.pop(key), t.mono))
-    for (service, _), since in opened.items():
-        out[service].append((since, math.inf))
-    return out
