@@ -142,7 +142,46 @@ def kill_span(runs: int, work: Path) -> dict[str, Any]:
             "runs": out}
 
 
-CASES = {"short-cuts": short_cuts, "crash-duplicates": crash_duplicates, "subscriber-crash": subscriber_crash,
+def breaker_timing(runs: int, work: Path) -> dict[str, Any]:
+    """How long the healthy breaker stays OPEN against its reset time, and how long after the
+    heal it closes (reset_slack_seconds, close_tolerance_seconds)."""
+    doc = yaml.safe_load((ROOT / "bench" / "drills" / "mut-sidecar-cut.yaml").read_text(encoding="utf-8"))
+    out = []
+    for i in range(runs):
+        verdict, secs, err = run_scenario(doc, work, f"breaker-timing-{i}")
+        if verdict is None:
+            out.append({"error": err})
+            continue
+        cart = ((_check(verdict, "breaker").get("details") or {}).get("breakers") or {}).get("cart/dapr") or {}
+        out.append({**_summary(verdict, secs), "open_seconds": cart.get("open_seconds"),
+                    "close_after_heal_seconds": cart.get("close_after_heal_seconds"),
+                    "reset_seconds": doc["stack"]["breaker"]["reset_seconds"]})
+    return {"what": "mut-sidecar-cut: OPEN durations against the reset time, close after the heal", "runs": out}
+
+
+def amounts(runs: int, work: Path) -> dict[str, Any]:
+    """The largest difference between an expected and an observed report amount in a healthy
+    drill (amount_tolerance)."""
+    doc = yaml.safe_load((ROOT / "bench" / "drills" / "mut-sales.yaml").read_text(encoding="utf-8"))
+    out = []
+    for i in range(runs):
+        verdict, secs, err = run_scenario(doc, work, f"amounts-{i}")
+        if verdict is None:
+            out.append({"error": err})
+            continue
+        worst = 0.0
+        for row in ((_check(verdict, "outcomes").get("details") or {}).get("tables") or {}).get("report", []):
+            try:
+                expected, observed = float(row["expected"]), float(row["observed"])
+            except (TypeError, ValueError):
+                continue  # a band or an unknown figure
+            if row["key"].endswith(".amount") or ".tax_amount" in row["key"] or ".target_amount" in row["key"]:
+                worst = max(worst, abs(expected - observed))
+        out.append({**_summary(verdict, secs), "largest_amount_difference": worst})
+    return {"what": "mut-sales: largest |expected - observed| of a report amount", "runs": out}
+
+
+CASES = {"breaker-timing": breaker_timing, "amounts": amounts, "short-cuts": short_cuts, "crash-duplicates": crash_duplicates, "subscriber-crash": subscriber_crash,
          "kill-span": kill_span}
 
 
