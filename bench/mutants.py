@@ -197,6 +197,12 @@ MUTANTS: tuple[Mutant, ...] = (
            "the breaker half-opens after 90 % of its reset time (just outside the 0.05 s reset slack)",
            f"{STACK}/common/breaker.py", "self._clock() - self._opened_at >= self.reset_seconds:",
            "self._clock() - self._opened_at >= 0.9 * self.reset_seconds:", "mut-sidecar-cut", ("breaker",)),
+    Mutant("dapr-http-error-is-success", "tolerance",
+           "the Dapr client takes the sidecar's HTTP errors for success (a Redis cut longer than the client "
+           "timeout, just outside the short cuts that only may fail calls)",
+           f"{STACK}/common/dapr_client.py",
+           "good = resp.status_code in ok_statuses if ok_statuses else 200 <= resp.status_code < 300",
+           "good = True", "mut-terminal-cut", ("fanout", "outcomes")),
     Mutant("breaker-opens-one-late", "breaker", "the breaker opens at threshold + 1 failures",
            f"{STACK}/common/breaker.py", "if self._failures >= self.threshold:",
            "if self._failures > self.threshold:", "mut-sidecar-cut", ("breaker",)),
@@ -264,6 +270,7 @@ class Outcome:
     expected_checker_caught: bool | None = None
     equivalent: str = ""
     seconds: float = 0.0
+    convergence_seconds: float | None = None  # how long the system took to quiesce (sizes the drills' bounds)
     error: str = ""
 
 
@@ -346,7 +353,8 @@ def run_one(m: Mutant | None, drill: str, work: Path, label: str = "") -> Outcom
     out = Outcome(name, drill, category, description, counted=m is not None and not m.equivalent,
                   caught=classify(violations, unknown, others) if m else ("pass" if v == "pass" else "fail"),
                   verdict=v, violations=violations, unknown=unknown, expectations=others,
-                  seconds=round(seconds, 1), equivalent=m.equivalent if m else "")
+                  seconds=round(seconds, 1), equivalent=m.equivalent if m else "",
+                  convergence_seconds=verdict.get("convergence_seconds"))
     if m is not None:
         out.expected_checker_caught = any(g in m.expect for g in violations)
     if v == "error":
@@ -417,7 +425,7 @@ def _run(args: argparse.Namespace, mutants: list[Mutant], ids: list[str], work: 
             if r.category == "healthy":
                 healthy.append(r)
                 print(f"{'healthy':<11} {r.id:<34} {r.verdict:<7} {', '.join(r.violations + r.unknown + r.expectations)} "
-                      f"({r.seconds:g} s) {r.error}", flush=True)
+                      f"({r.seconds:g} s, quiet after {r.convergence_seconds} s) {r.error}", flush=True)
                 continue
             results.append(r)
             mark = "EQUIVALENT" if r.equivalent else r.caught.upper()
