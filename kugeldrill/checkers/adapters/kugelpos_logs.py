@@ -27,8 +27,11 @@ Quirks of the real breaker that shape this parser (kugelpos.md §6.1, Surprise 6
 Applications: report/journal "<log_type> received successfully. event_id: <id>, ..." (also
 logged when the repository skipped an existing document: a preceding "... already exists"
 warning marks the application `dedup="db_existing"`, an effect that did not happen again);
-stock "Received transaction log: {...}" (logged before its duplicate check: a following
-"Duplicate transaction log received: <id>" takes that application back). Skips: "Message
+stock "Received transaction log: {...}". Kugelpos' stock logs that line before its duplicate
+check and then "Processing transaction N (type: T) for tenant …" for a delivery it applies;
+once such a line is seen the stream is in that order, and a following "Duplicate transaction
+log received: <id>" takes the delivery's application back (a stream without "Processing"
+lines — the stand-in, which logs "Received" after the effect — keeps it). Skips: "Message
 already processed. event_id: <id>" and "Duplicate transaction log received: <id>".
 
 Per-event idempotency evidence (the duplicate checker's): the Dapr helper's "Successfully
@@ -197,6 +200,7 @@ class LogParser:
     _db_existing: dict[tuple[str, str], deque] = field(default_factory=dict)
     _check_failed: set[tuple[str, str]] = field(default_factory=set)  # (service, event id): its dedup check failed
     _stock_processing: set[int] = field(default_factory=set)  # ids of stock applications that passed the check
+    _stock_prechecks: bool = False  # stock's "Received" lines come before its check (Kugelpos' order, seen)
     _pool: StringPool = field(default_factory=StringPool)
     _scratch: CheckInputs = field(default_factory=CheckInputs)
     _out: CheckInputs | None = None
@@ -275,7 +279,7 @@ class LogParser:
         self._call(svc, "dapr", op, outcome, wall, mono)
         if op == "get" and outcome != "ok":
             self._rec().state_unreachable.append(StateUnreachable(svc, mono, wall, op, key, reason))
-            if svc == "stock" and key:
+            if svc == "stock" and key and self._stock_prechecks:
                 # Stock's application line came before this check: it is that delivery's.
                 i = self._latest_stock_application(svc, key)
                 if i is not None and not self._rec().applications[i].dedup:
@@ -360,12 +364,17 @@ class LogParser:
         if m:
             fields = extract_fields(m.group(1))
             event_id = fields.get("event_id")
+            dedup = ""
+            if event_id and not self._stock_prechecks and (svc or "stock", event_id) in self._check_failed:
+                self._check_failed.discard((svc or "stock", event_id))
+                dedup = "error"
             self._rec().applications.append(Application(
                 svc or "stock", self._pool(event_id) if event_id else None, TOPIC_TRANLOG,
-                event_key(TOPIC_TRANLOG, fields), mono, wall))
+                event_key(TOPIC_TRANLOG, fields), mono, wall, None, dedup))
             return True
         m = _STOCK_PROCESSING.match(msg)
         if m:
+            self._stock_prechecks = True
             txn, tenant, store, terminal = m.groups()
             key = event_key(TOPIC_TRANLOG, {"tenant_id": tenant, "store_code": store, "terminal_no": terminal,
                                             "transaction_no": txn})
@@ -411,6 +420,8 @@ class LogParser:
     def _take_back_stock_application(self, svc: str, event_id: str) -> None:
         """Stock logs "Received transaction log" before its duplicate check: the latest such
         line for this event was a skipped duplicate, not an effect."""
+        if not self._stock_prechecks:
+            return  # "Received" follows the effect in this stream: the skip had its own line
         i = self._latest_stock_application(svc, event_id)
         if i is not None and id(self._rec().applications[i]) not in self._stock_processing:
             del self._rec().applications[i]
