@@ -169,8 +169,11 @@ def _checker_section(summary: RunSummary, name: str, empty: str) -> str:
     if check is None:
         return f'<p class="muted">{escape(empty)}</p>'
     outcome = {True: "passed", False: "failed", None: "unknown"}[check.valid]
+    tolerated = check.details.get("tolerated") or []  # duplicates: each tolerated one with its evidence
+    listed = (f"<p><b>tolerated, with the evidence of each</b></p>{_records_table(tolerated, f'{name}-tolerated')}"
+              if tolerated else "")
     return (f'<p><span class="badge {outcome}">{outcome}</span> {escape(check.summary)}</p>'
-            + _kv_table(check.counts, f"{name}-counts") + _examples(check))
+            + _kv_table(check.counts, f"{name}-counts") + listed + _examples(check))
 
 
 def _outcomes(summary: RunSummary) -> str:
