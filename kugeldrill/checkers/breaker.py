@@ -74,6 +74,7 @@ class _BreakerJudge:
         self.ex = ex
         self.unknown = unknown
         self.details: dict[str, Any] = {}
+        self._late: set[int] = set()  # openings already reported as opened_late
 
     def _add(self, kind: str, mono: float, wall: float, **extra: Any) -> None:
         ids = in_windows(mono, self.windows, self.p.order_slack_seconds)
@@ -226,12 +227,14 @@ class _BreakerJudge:
                               calls_around=self._around(t))
                 elif (own is not None and own > limit) or (own is None and self.ordered and failures > limit):
                     # Without record order, in-flight failures may land before the opening's record.
+                    self._late.add(id(t))
                     self._add("opened_late", t.mono, t.wall, failures=failures, breaker_count=own,
                               threshold=self.p.threshold, mode=self.p.mode, calls_around=self._around(t))
             elif own is not None and own < self.p.threshold:
                 self._add("opened_without_failures", t.mono, t.wall, failures=None, breaker_count=own,
                           threshold=self.p.threshold, note="no call records; the breaker's own count")
             elif own is not None and own > limit:
+                self._late.add(id(t))
                 self._add("opened_late", t.mono, t.wall, failures=None, breaker_count=own,
                           threshold=self.p.threshold, note="no call records; the breaker's own count")
             elif in_windows(t.mono, self.windows, self.p.order_slack_seconds) is None:
@@ -272,12 +275,14 @@ class _BreakerJudge:
         not open it.
 
         In record order: a CLOSED-admitted failure after the threshold-th one (+ extra) while
-        still CLOSED, and no opening after it — no slack: a correct breaker's opening is
-        recorded before its causing call's record; a call admitted before the breaker last
-        closed is not counted (its result no longer counts for the breaker either), where
-        admission times are recorded. Without record order (times only): the threshold-th
-        failure in a row must be followed by an opening within order_slack (its record may be
-        written just after the call's)."""
+        still CLOSED — no slack: a correct breaker's opening is recorded before its causing
+        call's record (a later opening is reported here unless it was reported late). Where
+        admission times are recorded, a call admitted before the breaker last closed is not
+        counted (its result no longer counts for the breaker either), and one admitted as
+        CLOSED *after* an opening was let through by a breaker that did not open (several
+        instances under one name: a breaker per request) and counts. Without record order
+        (times only): the threshold-th failure in a row must be followed by an opening within
+        order_slack (its record may be written just after the call's)."""
         if self.ordered:
             records: list[Any] = sorted((*self.trans, *self.calls), key=lambda r: r.seq)
         else:
@@ -285,15 +290,18 @@ class _BreakerJudge:
                                                + [(c.mono, 1, c) for c in self.calls], key=lambda e: (e[0], e[1]))]
         open_times = [t.mono for t in self.trans if t.to_state == "OPEN"]
         limit = self.p.threshold + self.p.extra_failures_allowed
-        state, run, reported, first_fail, closed_at = "CLOSED", 0, False, None, -math.inf
+        state, run, reported, first_fail, closed_at, moved_at = "CLOSED", 0, False, None, -math.inf, -math.inf
         for rec in records:
             if isinstance(rec, BreakerTransition):
-                state = rec.to_state
+                state, moved_at = rec.to_state, rec.mono
                 if state == "CLOSED":
                     run, reported, first_fail, closed_at = 0, False, None, rec.mono
                 continue
-            if rec.state != "CLOSED" or rec.outcome == "rejected" or state != "CLOSED":
-                continue  # not admitted while CLOSED, or admitted before the opening and recorded after it
+            if rec.state != "CLOSED" or rec.outcome == "rejected":
+                continue
+            admitted_after_move = self.ordered and rec.admitted_mono is not None and rec.admitted_mono > moved_at
+            if state != "CLOSED" and not admitted_after_move:
+                continue  # admitted before the opening, recorded after it
             if self.ordered and rec.admitted_mono is not None and rec.admitted_mono < closed_at:
                 continue
             if rec.outcome == "ok":
@@ -308,8 +316,9 @@ class _BreakerJudge:
                 if run <= limit:
                     continue
                 reported = True
-                if any(t.seq > rec.seq and t.to_state == "OPEN" for t in self.trans):
-                    continue  # it opened later: _opens_justified weighs that opening (opened_late)
+                later = next((t for t in self.trans if t.seq > rec.seq and t.to_state == "OPEN"), None)
+                if later is not None and id(later) in self._late:
+                    continue  # it opened later, and that opening is reported as opened_late
                 note = "a failure after the threshold-th, recorded while still CLOSED"
             else:
                 if run < limit or any(rec.mono < o <= rec.mono + self.p.order_slack_seconds for o in open_times):

@@ -340,3 +340,17 @@ def test_a_failed_trial_must_restart_the_open_period():
     r = check_breakers(_inputs(trans, calls, []), BreakerParams(reset_seconds=3.0))
     assert r.counts["violations"] == {"open_too_short": 1}
     assert r.examples["open_too_short"][0]["open_seconds"] == 0.3
+
+
+def test_a_breaker_per_request_is_not_opened_even_when_another_instance_opens():
+    """Breakers created per request never reach the threshold; a republish run's own breaker
+    (same name) does open. Calls admitted as CLOSED after that opening were let through by a
+    breaker that never opened: they still count, and the run of failures is not_opened."""
+    records = numbered(
+        call("cart", 10.0, "CLOSED", "fail", admitted=9.9), call("cart", 10.1, "CLOSED", "fail", admitted=10.0),
+        transition("cart", 10.2, "CLOSED", "OPEN", failures=3),  # the republish run's instance
+        call("cart", 10.2, "CLOSED", "fail", admitted=10.15),
+        *(call("cart", 10.5 + i * 0.1, "CLOSED", "fail", admitted=10.4 + i * 0.1) for i in range(3)))
+    trans, calls = _split(records)
+    r = check_breakers(_inputs(trans, calls, [fault("f1", "sidecar@cart", "down", 9.0, 20.0)]))
+    assert r.valid is False and "not_opened" in r.examples, r.examples
