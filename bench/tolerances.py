@@ -42,9 +42,10 @@ DRILL_TIMEOUT = 420.0
 SHORT_CUTS: dict[str, Any] = {
     "name": "tolerance-short-cuts",
     "description": "A Redis cut and a blackhole shorter than the client timeout, apart, under load.",
-    "load": {"users": {"CartUser": 4, "TerminalUser": 1, "OpenCloseUser": 1}, "spawn_rate": 6, "duration": "24s"},
+    "load": {"users": {"CartUser": 4, "TerminalUser": 1, "OpenCloseUser": 1}, "spawn_rate": 6, "duration": "28s"},
     "faults": [{"at": 4, "for": 3, "link": "redis@cart", "kind": "down"},
-               {"at": 13, "for": 3.3, "link": "sidecar@report", "kind": "blackhole"}],
+               {"at": 11, "for": 3, "link": "redis@report", "kind": "down"},
+               {"at": 18, "for": 3.3, "link": "sidecar@report", "kind": "blackhole"}],
     "stack": {"breaker": {"threshold": 3, "reset_seconds": 3}, "republish_interval_seconds": 2,
               "processing_timeout_seconds": 4, "redeliver_interval_ms": 1000},
     "expect": {"duplicates": {"policy": "tolerant"}, "fanout": {"policy": "exactly_once"},
