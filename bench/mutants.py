@@ -245,16 +245,6 @@ MUTANTS: tuple[Mutant, ...] = (
            "the idempotency mark is saved before the effect: a crash in between loses the event",
            f"{STACK}/common/subscriber.py", "        if self.mark_first and not self.no_idempotency:\n",
            "        if not self.no_idempotency:\n", "mut-crash", ("fanout", "outcomes")),
-    Mutant("restart-ignores-marks", "tolerance",
-           "a subscriber trusts only the marks it wrote since it started (an in-memory set): after a crash "
-           "it applies again events whose marks are in the store — duplicates next to a crash, without its evidence",
-           f"{STACK}/common/subscriber.py", "            if result.found:\n",
-           "            if result.found and event_id in self.__dict__.setdefault(\"_mine\", set()):\n",
-           "mut-crash", ("duplicates",),
-           more=((f"{STACK}/common/subscriber.py",
-                  "        ok = await dapr.save_state(STATESTORE, event_id, {\"event_id\": event_id})\n",
-                  "        ok = await dapr.save_state(STATESTORE, event_id, {\"event_id\": event_id})\n"
-                  "        self.__dict__.setdefault(\"_mine\", set()).add(event_id)\n"),)),
 )
 
 

@@ -29,7 +29,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-NODE_BUDGET = 200_000  # search nodes per component and question
+NODE_BUDGET = 60_000  # search nodes per component and question (about 3 s of the worst case)
 
 
 @dataclass(slots=True)
@@ -68,70 +68,82 @@ class _Group:
 
 
 class _Search:
-    """Depth-first search for counts x_g in [0, len(ops)] with every row's sum inside its need."""
+    """Depth-first search for counts x_g in [0, len(ops)] with every row's sum inside its need.
+
+    Rows are numbered 0..R-1 and every per-row figure is a plain list (this is the hot loop):
+    the sums so far, and per search depth the least and most the groups still undecided can
+    add to each row. A choice is extended only while every row it touches can still reach
+    its need."""
 
     def __init__(self, groups: list[_Group], rows: list[Row]) -> None:
-        self.groups, self.rows = groups, rows
-        # Most effects first: big rows prune early.
-        self.order = sorted(range(len(groups)), key=lambda g: -len(groups[g].effects))
+        self.groups = groups
+        n_rows = len(rows)
+        needs = [r.need for r in rows]
+        self.need_lo = [lo - 1e-9 for lo, _ in needs]
+        self.need_hi = [hi + 1e-9 for _, hi in needs]
+        # Groups that touch the most (and the largest) effects first: they prune earliest.
+        self.order = sorted(range(len(groups)),
+                            key=lambda g: (-len(groups[g].effects), -max((abs(v) for v in groups[g].effects.values()),
+                                                                          default=0.0)))
         n = len(self.order)
-        self.rest_lo: list[dict[int, float]] = [dict() for _ in range(n + 1)]
-        self.rest_hi: list[dict[int, float]] = [dict() for _ in range(n + 1)]
+        self.effects = [sorted(groups[g].effects.items()) for g in self.order]
+        self.rest_lo = [[0.0] * n_rows for _ in range(n + 1)]
+        self.rest_hi = [[0.0] * n_rows for _ in range(n + 1)]
         for pos in range(n - 1, -1, -1):
-            g = groups[self.order[pos]]
-            lo, hi = dict(self.rest_lo[pos + 1]), dict(self.rest_hi[pos + 1])
-            k = len(g.ops)
-            for r, v in g.effects.items():
-                lo[r] = lo.get(r, 0.0) + min(0.0, k * v)
-                hi[r] = hi.get(r, 0.0) + max(0.0, k * v)
+            lo, hi = list(self.rest_lo[pos + 1]), list(self.rest_hi[pos + 1])
+            k = len(groups[self.order[pos]].ops)
+            for r, v in self.effects[pos]:
+                if v < 0:
+                    lo[r] += k * v
+                else:
+                    hi[r] += k * v
             self.rest_lo[pos], self.rest_hi[pos] = lo, hi
         self.nodes = 0
-
-    def _fits(self, sums: dict[int, float], pos: int, touched: dict[int, float]) -> bool:
-        lo_rest, hi_rest = self.rest_lo[pos], self.rest_hi[pos]
-        for r in touched:
-            need_lo, need_hi = self.rows[r].need
-            s = sums.get(r, 0.0)
-            if s + lo_rest.get(r, 0.0) > need_hi + 1e-9 or s + hi_rest.get(r, 0.0) < need_lo - 1e-9:
-                return False
-        return True
 
     def solve(self, domains: dict[int, list[int]] | None = None) -> dict[int, int] | None | str:
         """One consistent choice {group: count}, None if there is none, "budget" if the search ran out."""
         self.nodes = 0
-        choice: dict[int, int] = {}
-        sums: dict[int, float] = {}
-        # Rows no group touches at all have a fixed sum of 0.
-        if not self._fits(sums, 0, {r: 0.0 for r in range(len(self.rows))}):
+        n, need_lo, need_hi = len(self.order), self.need_lo, self.need_hi
+        lo0, hi0 = self.rest_lo[0], self.rest_hi[0]
+        if any(lo0[r] > need_hi[r] or hi0[r] < need_lo[r] for r in range(len(need_lo))):
             return None
+        sums = [0.0] * len(need_lo)
+        choice = [0] * n
+        doms = [((domains or {}).get(self.order[pos]) or list(range(len(self.groups[self.order[pos]].ops) + 1)))
+                for pos in range(n)]
 
         def dfs(pos: int) -> bool | None:
-            if pos == len(self.order):
+            if pos == n:
                 return True
             self.nodes += 1
             if self.nodes > NODE_BUDGET:
                 return None
-            gi = self.order[pos]
-            g = self.groups[gi]
-            values = (domains or {}).get(gi) or list(range(len(g.ops) + 1))
-            for x in values:
-                for r, v in g.effects.items():
-                    sums[r] = sums.get(r, 0.0) + x * v
-                if self._fits(sums, pos + 1, g.effects):
-                    choice[gi] = x
+            eff = self.effects[pos]
+            rest_lo, rest_hi = self.rest_lo[pos + 1], self.rest_hi[pos + 1]
+            for x in doms[pos]:
+                ok = True
+                for r, v in eff:
+                    sums[r] += x * v
+                for r, _ in eff:
+                    s = sums[r]
+                    if s + rest_lo[r] > need_hi[r] or s + rest_hi[r] < need_lo[r]:
+                        ok = False
+                        break
+                if ok:
+                    choice[pos] = x
                     found = dfs(pos + 1)
-                    if found is not False:
-                        if found is None:
-                            return None
+                    if found is None:
+                        return None
+                    if found:
                         return True
-                for r, v in g.effects.items():
+                for r, v in eff:
                     sums[r] -= x * v
             return False
 
         found = dfs(0)
         if found is None:
             return "budget"
-        return dict(choice) if found else None
+        return {self.order[pos]: choice[pos] for pos in range(n)} if found else None
 
 
 def _components(groups: list[_Group]) -> list[list[int]]:
