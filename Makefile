@@ -3,14 +3,18 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 export PATH := $(CURDIR)/tools/bin:$(PATH)
 
-.PHONY: setup daprd-1.16 test test-unit drill bench mutants breaker-repeat explore-check heal clean kugelpos
+# tools/bin/actionlint is a file target: built once.
+.PHONY: setup daprd-1.16 test test-unit drill bench mutants breaker-repeat explore-check heal clean kugelpos bench-kugelpos
 
 KUGELPOS_SRC ?= ../shared/kugelpos-backend
+# The GitHub Actions workflow's linter (make test runs it: tests/unit/test_ci_workflow.py).
+ACTIONLINT_VERSION := v1.7.12
 
 setup:
 	@scripts/setup.sh
 
-# Opt-in: daprd 1.16.0 (the <= 1.16 ack model) as tools/bin/daprd-1.16; `--ack-model 1.16` with daprd uses it.
+# Opt-in: daprd 1.16.0 (the <= 1.16 ack model) as tools/bin/daprd-1.16, for `--ack-model 1.16` and
+# the tests of that model (skipped without it; .ci/run builds it). First build about 3 CPU-minutes.
 daprd-1.16:
 	@scripts/build-daprd.sh 1.16
 
@@ -18,13 +22,21 @@ daprd-1.16:
 # integration tests mostly wait on drills, so two at once halve the wall time on 2 cores.
 # Tests marked `alone` (the real Kugelpos services, whose load figures need an idle machine)
 # run afterwards, by themselves; the exit code fails if either part failed.
-test: setup
+test: setup tools/bin/actionlint
 	@$(VENV)/python -m pytest -q -n 2 --dist loadfile -m "not alone" --durations=25; parallel=$$?; \
 	$(VENV)/python -m pytest -q -m alone --durations=5; alone=$$?; \
 	exit $$(( parallel || alone ))
 
-test-unit: setup
+test-unit: setup tools/bin/actionlint
 	@$(VENV)/python -m pytest -q tests/unit
+
+# Built once with Go, kept in tools/bin; without Go the workflow test says it cannot lint.
+tools/bin/actionlint:
+	@if command -v go >/dev/null 2>&1; then \
+		echo "setup: installing actionlint $(ACTIONLINT_VERSION) into tools/bin ..."; \
+		GOBIN=$(CURDIR)/tools/bin go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION) \
+			|| echo "setup: go install of actionlint failed; the workflow lint test will fail"; \
+	else echo "setup: no Go: actionlint not installed"; fi
 
 drill: setup
 	@$(VENV)/kugeldrill run --suite ci
@@ -52,6 +64,11 @@ explore-check: setup
 # service's environment from its Pipfile.lock and the MongoDB server. Starts nothing.
 kugelpos: setup
 	@$(VENV)/kugeldrill kugelpos up --prepare-only --src $(KUGELPOS_SRC)
+
+# The real Kugelpos' pace, natively (about 18 minutes): Kugelpos' own performance client and
+# kugeldrill's CartUser, CPU per sale by process, medians of 3 rounds: bench/results/kugelpos.json.
+bench-kugelpos: setup
+	@$(VENV)/python bench/kugelpos.py --src $(KUGELPOS_SRC)
 
 heal: setup
 	@$(VENV)/kugeldrill heal

@@ -88,7 +88,7 @@ class CaseResult:
 def command_line(case: Case, budget: float, shrink_budget: float) -> str:
     parts = ["kugeldrill explore", f"--seed {case.seed}", f"--budget {budget:g}s"]
     parts += [f"--defect {d}" for d in case.defects]
-    for opt, value in (("--links", case.links), ("--processes", case.processes), ("--kinds", case.kinds),
+    for opt, value in (("--links", case.links), ("--process-targets", case.processes), ("--kinds", case.kinds),
                        ("--base", case.base)):
         if value:
             parts.append(f"{opt} '{value}'")

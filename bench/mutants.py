@@ -4,7 +4,7 @@ A checker is as good as the defects it catches. Each mutant below is a source ch
 copy of the project (business effects — whole or one event in N —, idempotency, routing,
 the publisher's outbox and republish job, the breaker's state machine and timing; some show
 only under a fault or a crash), run through the drill that should expose it
-(bench/drills/). What caught it is recorded apart:
+(bench/drills/), on real daprd. What caught it is recorded apart:
 
 * violation   -- a checker found the defect (its `valid` is false): what the score counts;
 * unknown     -- no checker said false, one could not judge (listed apart, not counted);

@@ -1,4 +1,4 @@
-"""Benchmark of the embedded stand-in: sales per second with full fan-out, and fan-out latency.
+"""Benchmark of the embedded stack: sales per second with full fan-out, and fan-out latency.
 
 Starts a stack, provisions one tenant with a terminal per worker through the public APIs,
 then drives complete sales (create cart → line items → subtotal → cash payment → bill)
@@ -31,7 +31,7 @@ os.environ["PATH"] = f"{ROOT / 'tools' / 'bin'}{os.pathsep}{os.environ.get('PATH
 
 import httpx  # noqa: E402
 
-from kugeldrill.stack.launcher import Stack, StackOptions  # noqa: E402
+from kugeldrill.stack.embedded import Stack, StackOptions  # noqa: E402
 from stackutil import PosClient, Terminal, applied  # noqa: E402
 
 RESULT = ROOT / "bench" / "results" / "stack.json"

@@ -3,10 +3,8 @@
 Sub-commands live one per module in `kugeldrill.commands`; each module defines
 `register(subparsers)` and attaches a handler with `parser.set_defaults(func=...)`.
 The handler returns the exit code. Discovery is automatic so that adding a command
-never means editing this file.
-
-Exit codes: 0 all expectations met / command succeeded, 1 an expectation failed,
-2 the drill or command could not run (DrillError), 130 interrupted.
+never means editing this file. The exit codes are one table for every command
+(EXIT_CODES, shown by `kugeldrill --help` and docs/cli.md).
 """
 
 from __future__ import annotations
@@ -22,11 +20,33 @@ from kugeldrill import commands as commands_pkg
 from kugeldrill.ground.errors import run_handler
 
 
+EXIT_CODES = """\
+exit codes (every command):
+  0    success: every expectation met, files valid, nothing found, target ready
+  1    a verdict is red: an expectation failed or could not be judged (unknown never
+       passes), a regression (compare), a failing drill found (explore), problems in a
+       file (validate, target check), audit findings, a part not running (status)
+  2    could not run: bad command line, invalid scenario or target given to run, missing
+       program, unreachable target, target not ready (target check)
+  130  interrupted (Ctrl-C, SIGTERM): faults healed, the stack down, a partial report written
+"""
+
+EPILOG = """\
+first steps:
+  kugeldrill setup --check           # what a drill needs, found or missing
+  kugeldrill list                    # the scenario library
+  kugeldrill run baseline            # a first drill on the embedded stand-in
+  kugeldrill validate sidecar-cut    # check a scenario (a file or a library name), starting nothing
+
+""" + EXIT_CODES
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kugeldrill",
         description="Chaos and load drills for Kugelpos: load with Locust, faults with Toxiproxy, "
-        "verdicts on circuit breakers, duplicates and fan-out.",
+        "verdicts on circuit breakers, duplicates, fan-out and the business state.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"kugeldrill {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -178,11 +178,10 @@ class StackSpec(_Strict):
     # a drill that keeps a subscriber down repeatedly needs more than the interval, or every
     # round republishes the whole backlog to every subscriber (Surprise 4, amplification).
     republish_min_age_seconds: float | None = Field(default=None, gt=0)
-    # The Dapr sidecar beside each app: real daprd, or kugeldrill's stand-in sidecar; None:
-    # daprd where it is installed (make setup), else the stand-in, with a note in the report.
-    sidecar: Literal["daprd", "standin"] | None = None
-    # 1.18: a failed delivery is acked (Dapr >= 1.17); 1.16: it stays pending and is
-    # redelivered. With daprd, 1.16 needs tools/bin/daprd-1.16 (make daprd-1.16).
+    # Removed: real daprd is the only sidecar. Kept to say so to a file that still sets it.
+    sidecar: None = Field(default=None, exclude=True)
+    # 1.18: a failed delivery is acked (Dapr >= 1.17, tools/bin/daprd); 1.16: it stays pending
+    # and is redelivered (tools/bin/daprd-1.16, make daprd-1.16).
     ack_model: Literal["1.18", "1.16"] = "1.18"
     defects: list[str] = Field(default_factory=list)
     crash_before_effect_every: int = Field(default=0, ge=0)
@@ -210,6 +209,11 @@ class StackSpec(_Strict):
             if name not in DEFECTS:
                 raise ValueError(f"unknown defect switch {name!r}; expected one of {', '.join(DEFECTS)}")
         return defects
+
+    @field_validator("sidecar", mode="before")
+    @classmethod
+    def _sidecar_removed(cls, value: Any) -> None:
+        raise ValueError("removed: real daprd is the only Dapr sidecar (built by 'make setup'); delete this line")
 
 
 class BreakerSequence(_Strict):

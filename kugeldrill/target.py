@@ -13,16 +13,22 @@ one place where a user can knowingly widen kugeldrill's reach.
 from __future__ import annotations
 
 import re
+import typing
+from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from kugeldrill.ground.errors import ConfigError
-from kugeldrill.ground.netguard import require_loopback
+from kugeldrill.ground.errors import NotLoopbackError
+from kugeldrill.ground.netguard import require_loopback, split_host
+from kugeldrill.yamlfile import (FieldPath, Problem, YamlDoc, parse_yaml, raise_problems, read_text, sort_problems,
+                                 validate_model)
 
-SERVICE_NAMES = ("account", "terminal", "master-data", "cart", "report", "journal", "stock")
+ServiceName = Literal["account", "terminal", "master-data", "cart", "report", "journal", "stock"]
+SERVICE_NAMES: tuple[str, ...] = typing.get_args(ServiceName)
 
 
 class _Strict(BaseModel):
@@ -59,7 +65,6 @@ class ObserveSpec(_Strict):
     logs: LogSource = Field(default_factory=LogSource)
     redis_url: str | None = None
     mongodb_url: str | None = None
-    metrics: dict[str, str] = Field(default_factory=dict)  # app id -> Prometheus URL
 
 
 class BreakerSpec(_Strict):
@@ -158,17 +163,22 @@ class ProcessesSpec(_Strict):
             return spec.commands[action]
         return self.commands.get(action)
 
-    def check_placeholders(self) -> None:
-        """Every `{name}` of every command a target uses has a value (caught at load time)."""
+    def placeholder_problems(self) -> list[tuple[FieldPath, str]]:
+        """Every `{name}` of every command a target uses must have a value: (field, problem) pairs."""
+        out: list[tuple[FieldPath, str]] = []
         for target, spec in self.targets.items():
             known = set(BUILTIN_PLACEHOLDERS) | set(spec.vars)
             for action in (*PROCESS_ACTIONS, *PROCESS_QUERIES):
+                own = action in spec.commands
                 argv = self.command(target, action) or []
                 for arg in argv:
                     for name in PLACEHOLDER_RE.findall(arg):
                         if name not in known:
-                            raise ConfigError(f"processes: the {action} command of {target} uses {{{name}}}, "
-                                              f"which {target} does not define (vars: {', '.join(sorted(spec.vars)) or 'none'})")
+                            path: FieldPath = (("processes", "targets", target, "commands", action) if own
+                                               else ("processes", "commands", action))
+                            out.append((path, f"the {action} command of {target} uses {{{name}}}, which {target} "
+                                              f"does not define (vars: {', '.join(sorted(spec.vars)) or 'none'})"))
+        return out
 
     def resolved_cwd(self, target_path: str | None) -> str | None:
         if self.cwd is None or Path(self.cwd).is_absolute() or not target_path:
@@ -187,35 +197,48 @@ def _check_commands(value: dict[str, list[str]], where: str) -> dict[str, list[s
 
 
 class AuthSpec(_Strict):
-    mode: Literal["api_key", "jwt"] = "jwt"
+    """The tenant administrator provisioning signs in as (terminals, staff, items)."""
+
     username: str = "admin"
     password: str = "admin"
     tenant_id: str | None = None
 
 
+def addresses_of(data: dict[str, Any]) -> list[tuple[FieldPath, str, str]]:
+    """(field, address, what it is) of every address in a target file's mapping — also of one
+    that failed the schema, so that a bad host is reported with the other problems."""
+    def mapping(value: Any) -> dict[str, Any]:
+        return value if isinstance(value, dict) else {}
+
+    out: list[tuple[FieldPath, str, str]] = [(("services", name), url, f"service {name} URL")
+                                             for name, url in mapping(data.get("services")).items()]
+    out.append((("toxiproxy", "api"), mapping(data.get("toxiproxy")).get("api"), "Toxiproxy API"))
+    for name, link in mapping(data.get("links")).items():
+        out.append((("links", name, "upstream"), mapping(link).get("upstream"), f"upstream of link {name}"))
+        out.append((("links", name, "listen"), mapping(link).get("listen"), f"listen address of link {name}"))
+    observe = mapping(data.get("observe"))
+    out.append((("observe", "redis_url"), observe.get("redis_url"), "observation Redis URL"))
+    out.append((("observe", "mongodb_url"), observe.get("mongodb_url"), "observation MongoDB URL"))
+    return [(path, address, what) for path, address, what in out if isinstance(address, str) and address]
+
+
 class TargetFile(_Strict):
+    """A Kugelpos deployment kugeldrill did not start: how to reach it (services, auth), fault it
+    (toxiproxy, links, processes), judge it (breaker, publisher) and observe it (observe)."""
+
     name: str
     description: str = ""
     allow_hosts: list[str] = Field(default_factory=list)
-    services: dict[str, str]
+    services: dict[ServiceName, str]  # app id -> base URL
     auth: AuthSpec = Field(default_factory=AuthSpec)
     toxiproxy: ToxiproxySpec | None = None
     links: dict[str, LinkSpec] = Field(default_factory=dict)
     observe: ObserveSpec = Field(default_factory=ObserveSpec)
     breaker: BreakerSpec = Field(default_factory=BreakerSpec)
     publisher: PublisherSpec = Field(default_factory=PublisherSpec)
-
-
     processes: ProcessesSpec | None = None
-    path: str | None = Field(default=None, exclude=True)
-
-    @field_validator("services")
-    @classmethod
-    def _known_services(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = set(value) - set(SERVICE_NAMES)
-        if unknown:
-            raise ValueError(f"unknown service(s) {sorted(unknown)}; expected some of {list(SERVICE_NAMES)}")
-        return value
+    # Where the file was read from (set by the loader; not part of the file).
+    path: SkipJsonSchema[str | None] = Field(default=None, exclude=True)
 
     @field_validator("links")
     @classmethod
@@ -226,56 +249,88 @@ class TargetFile(_Strict):
                 raise ValueError(f"link name {name!r} must be <redis|sidecar|app>@<app id>")
         return value
 
+    def addresses(self) -> list[tuple[FieldPath, str, str]]:
+        """(field, address, what it is) of every address kugeldrill would send traffic to."""
+        return addresses_of(self.model_dump())
+
     def check_addresses(self) -> None:
         """Refuse any non-loopback address not listed in allow_hosts (before any traffic)."""
-        allow = self.allow_hosts
-        for name, url in self.services.items():
-            require_loopback(url, allow_hosts=allow, what=f"service {name} URL")
-        if self.toxiproxy:
-            require_loopback(self.toxiproxy.api, allow_hosts=allow, what="Toxiproxy API")
-        for name, link in self.links.items():
-            require_loopback(link.upstream, allow_hosts=allow, what=f"upstream of link {name}")
-            require_loopback(link.listen, allow_hosts=allow, what=f"listen address of link {name}")
-        if self.observe.redis_url:
-            require_loopback(self.observe.redis_url, allow_hosts=allow, what="observation Redis URL")
-        if self.observe.mongodb_url:
-            require_loopback(self.observe.mongodb_url, allow_hosts=allow, what="observation MongoDB URL")
-        for app, url in self.observe.metrics.items():
-            require_loopback(url, allow_hosts=allow, what=f"metrics URL of {app}")
+        for _path, address, what in self.addresses():
+            require_loopback(address, allow_hosts=self.allow_hosts, what=what)
 
 
-def _format_validation(path: Path, err: ValidationError) -> str:
-    lines = [f"{path}: invalid target file"]
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"  {loc}: {e['msg']}")
-    return "\n".join(lines)
+REMOVED_FIELDS = {
+    ("auth", "mode"): "auth.mode was removed: nothing read it; how the load authenticates is the scenario's "
+                      "load.config.auth (api_key or jwt)",
+    ("observe", "metrics"): "observe.metrics was removed: no checker read it; delete the line",
+}
+EXAMPLE = "targets/kugelpos-compose.yaml, or write one with 'kugeldrill target from-stack'"
+SCHEMA_HINT = "'kugeldrill schema target' prints the JSON Schema; docs/targets.md describes every field"
+
+
+def _removed(problems: list[Problem]) -> list[Problem]:
+    """Unknown-field problems for fields older target files still carry, with what to do instead."""
+    out = []
+    for p in problems:
+        why = REMOVED_FIELDS.get(tuple(p.field.split(".")))
+        out.append(replace(p, hint=why) if why and p.message.startswith("unknown field") else p)
+    return out
+
+
+def _host_problems(doc: YamlDoc) -> list[Problem]:
+    out = []
+    allow = doc.data.get("allow_hosts")
+    allow = [str(h) for h in allow] if isinstance(allow, list) else []
+    allow_line = doc.line_of(("allow_hosts",)) if doc.has(("allow_hosts",)) else None
+    for path, address, what in addresses_of(doc.data):
+        try:
+            require_loopback(address, allow_hosts=allow, what=what)
+        except NotLoopbackError:
+            try:
+                host = split_host(address)
+            except NotLoopbackError as exc:
+                out.append(doc.problem(path, str(exc)))
+                continue
+            where = f"add it to allow_hosts (line {allow_line})" if allow_line else f"add 'allow_hosts: [{host}]'"
+            out.append(doc.problem(path, f"host {host!r} of {what} {address!r} is not loopback (127.0.0.0/8, ::1) "
+                                         "and not listed under allow_hosts", kind="host",
+                                   hint=f"kugeldrill only drills local stacks unless told: if you mean to drill "
+                                        f"{host}, {where}"))
+    return out
+
+
+def check_target_text(text: str, source: str) -> tuple[TargetFile | None, list[Problem]]:
+    """The validated target and every problem found (errors and warnings), nothing raised."""
+    doc, problems = parse_yaml(text, source, "target file", EXAMPLE)
+    if doc is None:
+        return None, problems
+    target, schema = validate_model(doc, TargetFile, "target file")
+    problems += _removed(schema) + _host_problems(doc)
+    if target is None:
+        return None, sort_problems(problems)
+    target.path = source
+    if target.processes is not None:
+        problems += [doc.problem(path, message) for path, message in target.processes.placeholder_problems()]
+    if target.links and target.toxiproxy is None:
+        problems.append(doc.problem(("links",), "links are declared but no 'toxiproxy' API is given: link faults "
+                                                "cannot be applied", severity="warning",
+                                    hint="add toxiproxy: {api: http://127.0.0.1:8474}"))
+    return target, sort_problems(problems)
+
+
+def check_target_file(path: str | Path) -> tuple[TargetFile | None, list[Problem]]:
+    """check_target_text of a file; a missing or unreadable file is a problem too."""
+    text, problems = read_text(Path(path), "target file")
+    if text is None:
+        return None, problems
+    return check_target_text(text, str(path))
 
 
 def load_target(path: str | Path) -> TargetFile:
-    """Parse and validate a target file, including the loopback rule."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"target file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(err, 'problem', err)}") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a target file is a mapping with name, services, toxiproxy, links, observe")
-    try:
-        target = TargetFile.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(_format_validation(path, err)) from err
-    target.path = str(path)
-    target.check_addresses()
-    if target.processes is not None:
-        try:
-            target.processes.check_placeholders()
-        except ConfigError as err:
-            raise ConfigError(f"{path}: {err}") from None
+    """Parse and validate a target file, including the loopback rule; FileProblems lists every problem."""
+    target, problems = check_target_file(path)
+    raise_problems(f"target file {path} is invalid:", problems, hint=SCHEMA_HINT)
+    assert target is not None
     return target
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kugeldrill.ground.ports import free_port
 from kugeldrill.ground.runfolder import RunFolder
-from kugeldrill.ground.tools import PROJECT_ROOT
+from kugeldrill.ground.tools import PACKAGE_PARENT
 
 LOCUSTFILE = Path(__file__).resolve().parent / "pos.py"
 SHAPEFILE = LOCUSTFILE.with_name("shape.py")
@@ -64,7 +64,7 @@ def locust_command(run_dir: str | Path, *, users: int = 0, spawn_rate: float | N
            "KUGELDRILL_PROVISION": str(Path(provision_file).resolve() if provision_file else run.provision_json),
            "KUGELDRILL_HISTORY_DIR": str(run.history_dir),
            "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]))}
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH", "")]))}
     if load_config is not None:
         env["KUGELDRILL_LOAD_CONFIG"] = str(Path(load_config).resolve())
     if stages:

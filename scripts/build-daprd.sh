@@ -4,6 +4,10 @@
 #   scripts/build-daprd.sh          daprd 1.18.0 -> tools/bin/daprd      (what `make setup` runs)
 #   scripts/build-daprd.sh 1.16     daprd 1.16.0 -> tools/bin/daprd-1.16 (`make daprd-1.16`, opt-in)
 #
+# tools/ is the checkout's, or $KUGELDRILL_TOOLS_DIR: `kugeldrill setup` runs this same script
+# (shipped in the wheel as kugeldrill/ground/build-daprd.sh) for an installed kugeldrill, with
+# its per-user tools folder there.
+#
 # Why from source: Dapr publishes daprd as GitHub release assets and container images, which
 # this project's machines cannot reach; the Go module proxy serves the source. The build is
 # pinned (module version, build tags, component set, ldflags) so every machine runs the same
@@ -12,7 +16,7 @@
 # Components: daprd registers its component types in cmd/daprd/components/, one file per type.
 # KUGELDRILL_DAPRD_COMPONENTS=redis (the default) keeps the Redis-backed ones (state, pub/sub,
 # lock, configuration, binding), both stable name resolvers and the local secret stores —
-# everything the stand-in and Kugelpos' own component files use — and drops the rest before
+# everything the embedded stack's and Kugelpos' own component files use — and drops the rest before
 # compiling: the same runtime and the same Redis components as a full daprd, for about a
 # seventh of the downloads and half the packages to compile. `stable` keeps every stable
 # component (Dapr's `-tags stablecomponents` as it is).
@@ -24,7 +28,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-TOOLS="$ROOT/tools/bin"
+TOOLS_DIR=${KUGELDRILL_TOOLS_DIR:-$ROOT/tools}
+TOOLS="$TOOLS_DIR/bin"
 LINE=${1:-1.18}
 say() { echo "setup: $*"; }
 
@@ -74,7 +79,7 @@ if ! command -v go >/dev/null 2>&1; then
     say "  Install Go >= 1.24 (go.dev/dl; with GOTOOLCHAIN=auto, the default, Go fetches the"
     say "  1.26 toolchain dapr $VERSION asks for) and re-run 'make setup', or put a daprd $VERSION"
     say "  binary (release asset daprd_linux_amd64.tar.gz) at $OUT."
-    say "  Until then drills run on the stand-in sidecar (kugeldrill stack up --sidecar standin)."
+    say "  Drills need it: every Dapr sidecar they start is daprd."
     exit 3
 fi
 
@@ -85,7 +90,7 @@ if command -v flock >/dev/null 2>&1; then
     is_current && exit 0  # another run built it while we waited
 fi
 
-LOG="$ROOT/tools/daprd-$LINE-build.log"
+LOG="$TOOLS_DIR/daprd-$LINE-build.log"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kugeldrill-daprd.XXXXXX")
 heartbeat=""
 cleanup() {

@@ -4,14 +4,12 @@
 # Quiet when everything is already in place.
 #
 # daprd is the longest step on a fresh machine (minutes of downloads and compiling), so it
-# starts first, in the background, and the other steps run meanwhile. Without Go it cannot be
-# built: setup says how to get it and carries on (drills then use the stand-in sidecar),
-# unless KUGELDRILL_REQUIRE_DAPRD=1 (CI), which makes that an error.
+# starts first, in the background, and the other steps run meanwhile. It is the only Dapr
+# sidecar kugeldrill runs: without it (no Go to build it) setup fails, saying how to get it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 TOOLS="$ROOT/tools/bin"
-TOXIPROXY_VERSION="v2.12.0"
 PY=${PYTHON:-python3}
 say() { echo "setup: $*"; }
 
@@ -70,38 +68,20 @@ if [ ! -f /usr/share/i18n/locales/ja_JP ] && command -v apt-get >/dev/null 2>&1 
 fi
 
 # --- toxiproxy-server / toxiproxy-cli -------------------------------------------------
+# `kugeldrill setup` holds the recipe (go install of the pinned release into tools/bin).
 have_toxiproxy() { command -v toxiproxy-server >/dev/null 2>&1 || [ -x "$TOOLS/toxiproxy-server" ]; }
 if ! have_toxiproxy; then
-    if command -v go >/dev/null 2>&1; then
-        say "building toxiproxy $TOXIPROXY_VERSION with 'go install' into tools/bin ..."
-        mkdir -p "$TOOLS"
-        tmp=$(mktemp -d)
-        GOBIN="$tmp" go install "github.com/Shopify/toxiproxy/v2/cmd/...@$TOXIPROXY_VERSION" >/dev/null 2>&1 \
-            || { say "go install failed; see 'go install github.com/Shopify/toxiproxy/v2/cmd/...@$TOXIPROXY_VERSION'"; exit 1; }
-        mv "$tmp/server" "$TOOLS/toxiproxy-server"
-        mv "$tmp/cli" "$TOOLS/toxiproxy-cli"
-        rm -rf "$tmp"
-    else
-        say "toxiproxy-server not found and Go is not installed. Get it from:"
-        say "  a release binary (github.com/Shopify/toxiproxy/releases, $TOXIPROXY_VERSION),"
-        say "  'brew install toxiproxy' (macOS), the container image 'ghcr.io/shopify/toxiproxy:2.12.0',"
-        say "  or install Go and re-run (it runs: go install github.com/Shopify/toxiproxy/v2/cmd/...@$TOXIPROXY_VERSION)."
-        exit 1
-    fi
+    say "installing toxiproxy into tools/bin ..."
+    .venv/bin/kugeldrill setup --only toxiproxy-server || exit 1
 fi
 
 # --- daprd (wait) ------------------------------------------------------------------
 daprd_rc=0
 wait "$daprd_pid" || daprd_rc=$?
 daprd_pid=""
-case "$daprd_rc" in
-    0) ;;
-    3)  # Go is missing; build-daprd.sh printed the advice
-        if [ "${KUGELDRILL_REQUIRE_DAPRD:-0}" = 1 ]; then
-            say "KUGELDRILL_REQUIRE_DAPRD=1: real daprd is required here"
-            exit 1
-        fi
-        ;;
-    *) exit "$daprd_rc" ;;
-esac
+if [ "$daprd_rc" != 0 ]; then
+    # build-daprd.sh printed why (3: Go is missing, with how to get it; else the build log).
+    say "setup failed: real daprd is required (every Dapr sidecar kugeldrill starts is daprd); fix the above and run 'make setup' again (it builds daprd with scripts/build-daprd.sh)"
+    exit 1
+fi
 exit 0

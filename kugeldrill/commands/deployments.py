@@ -64,9 +64,6 @@ def print_tails(files: list[tuple[str, Path]], lines: int) -> None:
 
 
 def sidecar_line(sidecar: dict[str, Any]) -> str:
-    """e.g. "daprd 1.18.0 (ack model 1.18)" or "standin 0.1.0 (ack model 1.18; asked for: auto)"."""
-    text = f"{sidecar.get('kind')} {sidecar.get('version') or ''}".rstrip()
-    extra = [f"ack model {sidecar['ack_model']}"] if sidecar.get("ack_model") else []
-    if sidecar.get("requested") not in (None, sidecar.get("kind")):
-        extra.append(f"asked for: {sidecar['requested']}")
-    return text + (f" ({'; '.join(extra)})" if extra else "")
+    """e.g. "daprd 1.18.0 (ack model 1.18)"."""
+    text = f"{sidecar.get('kind') or 'daprd'} {sidecar.get('version') or ''}".rstrip()
+    return text + (f" (ack model {sidecar['ack_model']})" if sidecar.get("ack_model") else "")

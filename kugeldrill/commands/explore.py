@@ -6,6 +6,12 @@ does not pass or the budget is spent. Every drawn drill is a scenario file in th
 folder (re-run it with `kugeldrill run FILE`); `explore.json` lists them. The same seed
 draws the same drills. With --shrink the failing drill is shrunk right away.
 
+examples:
+  kugeldrill explore --seed 1 --budget 5m
+  kugeldrill explore --seed 7 --budget 10m --links 'redis@*' --kinds down,latency,flap
+  kugeldrill explore --seed 1 --kinds kill,pause --process-targets 'app@*'
+  kugeldrill explore --seed 1 --defect breaker_per_request --links sidecar@cart --shrink
+
 Exit code: 0 nothing found within the budget, 1 a failing drill was found, 2 a drill could
 not run, 130 interrupted.
 """
@@ -15,8 +21,6 @@ from __future__ import annotations
 import argparse
 import random
 from pathlib import Path
-
-
 
 
 def duration(text: str) -> float:
@@ -37,8 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="seed of the draws (default: a random one, printed)")
     p.add_argument("--budget", type=duration, default=600.0, help="wall time for the session, e.g. 5m (default 10m)")
     p.add_argument("--links", help="comma-separated link selectors faults may hit, e.g. 'sidecar@*,redis@cart'")
-    p.add_argument("--processes", help="comma-separated process targets kill/pause/restart may hit, e.g. "
-                   "'app@*' (default: every one the environment can control)")
+    p.add_argument("--process-targets", metavar="SELECTORS",
+                   help="comma-separated process targets kill/pause/restart may hit, e.g. 'app@*' (default: every "
+                        "one the environment can control)")
     p.add_argument("--kinds", help="comma-separated fault kinds to draw (default: down, blackhole, reset_peer, "
                    "timeout, latency, flap)")
     p.add_argument("--max-faults", type=int, default=2, help="faults per drill, at most (default 2)")
@@ -49,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="scenario whose stack, expectations and load config every drawn drill keeps")
     p.add_argument("--shrink", action="store_true", help="shrink the failing drill at once")
     p.add_argument("--shrink-budget", type=duration, default=600.0, help="wall time for the shrink (default 10m)")
-    p.add_argument("--out", type=Path, help="parent folder of the session folder (default runs/)")
+    p.add_argument("--runs-dir", type=Path, metavar="DIR",
+                   help="folder the session folder explore-<seed>-<time>/ goes in (default runs/)")
     p.add_argument("--plain", action="store_true", help="plain console lines even on a terminal")
     p.set_defaults(func=run)
 
@@ -62,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
     from kugeldrill.reports.console import Console
 
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10_000)
-    space = build_space(args.target, args.links, args.kinds, args.max_faults, args.processes)
+    space = build_space(args.target, args.links, args.kinds, args.max_faults, args.process_targets)
     base = drill_base(args.base, args.target, args.defect)
-    folder = session_folder(args.out, seed)
+    folder = session_folder(args.runs_dir, seed)
     console = Console(live=False if args.plain else None)
     with console:
         console.message(f"kugeldrill explore: seed {seed}, budget {args.budget:g} s, {len(space.links)} link(s), "

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from kugeldrill.ground.errors import ConfigError
+from kugeldrill.ground.errors import ConfigError, NotLoopbackError
 
 DEFAULT_STATE = Path(".kugeldrill/stack.json")
 
@@ -61,9 +61,9 @@ def _heal_processes(path: Path, data: dict[str, Any]) -> tuple[list[str], list[s
     lines: list[str] = []
     problems: list[str] = []
     if "services" in data and "version" in data:  # a stand-in's stack.json
-        from kugeldrill.stack.launch.control import StandinProcesses
+        from kugeldrill.stack.launch.control import RecordedProcesses
 
-        ctl = StandinProcesses.from_state_file(path)
+        ctl = RecordedProcesses.from_state_file(path)
         lines += ctl.heal_all()
         problems += ctl.problems(ctl.targets())
     from kugeldrill.chaos.procheal import heal_entries
@@ -109,7 +109,10 @@ def run(args: argparse.Namespace) -> int:
                               "and no processes")
     ok = True
     if api:
-        report = heal_all(api, allow_hosts=allow)
+        try:
+            report = heal_all(api, allow_hosts=allow)
+        except NotLoopbackError as exc:
+            raise NotLoopbackError(str(exc), hint="if you mean to heal that Toxiproxy, pass --allow-host HOST") from None
         for item in report.removed:
             print(f"removed toxic {item}")
         for item in report.enabled:

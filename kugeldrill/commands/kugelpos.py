@@ -38,10 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--src", type=Path, default=os.environ.get("KUGELPOS_SRC"),
                     help="the Kugelpos checkout (its root, with services/); default $KUGELPOS_SRC")
     state_dir(up)
-    up.add_argument("--target-out", type=Path, help="where to write the target file (default <state-dir>/kugelpos-target.yaml)")
-    up.add_argument("--sidecar", choices=["daprd", "standin"], default=None,
-                    help="Dapr sidecar for the Dapr apps: daprd (real Dapr, tools/bin/daprd) or standin "
-                         "(kugeldrill's own); default: daprd where installed, else standin")
+    up.add_argument("--target-file", type=Path, metavar="PATH", help="where to write the target file (default <state-dir>/kugelpos-target.yaml)")
+    up.add_argument("--workers", default="dev", metavar="dev|prod|APP=N,...",
+                    help="uvicorn worker processes per service: dev (1 each, as the dev Compose file; default), "
+                         "prod (the counts of the checkout's services/docker-compose.prod.yaml: several "
+                         "republish jobs and per-process breakers), or e.g. cart=8,terminal=4")
     up.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="an extra environment variable for every service, e.g. a Kugelpos setting (repeatable)")
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for health (180)")
@@ -100,8 +101,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.src is None:
         raise ConfigError("kugelpos up needs --src PATH (a Kugelpos checkout) or $KUGELPOS_SRC")
     _interrupt_on_signals()
-    opts = NativeOptions(src=args.src, state_dir=args.state_dir, health_timeout=args.timeout, sidecar=args.sidecar,
-                         extra_env=_parse_env(args.env), progress=_say)
+    opts = NativeOptions(src=args.src, state_dir=args.state_dir, health_timeout=args.timeout,
+                         extra_env=_parse_env(args.env), workers=args.workers, progress=_say)
     opts.validate()
     prepared = prepare(opts)
     if args.prepare_only:
@@ -112,7 +113,7 @@ def cmd_up(args: argparse.Namespace) -> int:
              f"MongoDB server {'built now' if prepared.mongo.built_now else 'cached'}")
         return 0
     native = NativeKugelpos.up(opts, prepared)
-    target_path = (args.target_out or Path(native.state["state_dir"]) / TARGET_NAME).resolve()
+    target_path = (args.target_file or Path(native.state["state_dir"]) / TARGET_NAME).resolve()
     target_path.parent.mkdir(parents=True, exist_ok=True)
     target_path.write_text(
         "# Written by 'kugeldrill kugelpos up' for the native Kugelpos in "
@@ -202,6 +203,5 @@ def _print_status(status: dict[str, Any]) -> None:
 
 
 def _sidecars(status: dict[str, Any]) -> str:
-    """Which Dapr sidecar runs (a plain name in state files from before sidecar kinds)."""
-    sidecar = status.get("sidecar") or "standin"
-    return sidecar_line(sidecar) if isinstance(sidecar, dict) else str(sidecar)
+    """Which daprd runs beside the services."""
+    return sidecar_line(status.get("sidecar") or {})

@@ -1,7 +1,13 @@
 """`kugeldrill provision`: create tenant, store, terminals, staff, items and payments.
 
-Targets are named by `--urls` (app=url pairs, or a base URL implying Kugelpos' ports) or by
-the embedded stack's `--stack-state stack.json`; the result is `<out>/provision.json`.
+The services are named by `--urls` (app=url pairs, or a base URL implying Kugelpos' ports)
+or by the embedded stand-in's `--state-dir` (as given to `kugeldrill stack up`, or its
+stack.json); the result is `<out>/provision.json`, where a drill's run folder keeps it.
+A drill provisions by itself; this command is for load you run with Locust by hand.
+
+examples:
+  kugeldrill provision --state-dir .kugeldrill --out runs/mine
+  kugeldrill provision --urls http://127.0.0.1 --out runs/mine
 """
 
 from __future__ import annotations
@@ -16,14 +22,15 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "provision",
         help="create what a sale needs (tenant, store, terminals, staff, items, payments) and write provision.json",
-        description=__doc__,
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--urls", help="app=url pairs (account=http://127.0.0.1:8000,terminal=...) or a base URL "
                        "such as http://127.0.0.1 (Kugelpos ports 8000-8006)")
     where.add_argument("--state-dir", type=Path, metavar="DIR",
                        help="the embedded stand-in's state dir (as given to 'kugeldrill stack up'), or its stack.json")
-    parser.add_argument("--out", required=True, help="folder for provision.json (re-used on re-runs)")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR",
+                        help="the run folder provision.json is written to (re-used on re-runs)")
     parser.add_argument("--tenant", dest="tenant_id", help="tenant id (default: the earlier provision.json's, "
                         "else a random T####)")
     parser.add_argument("--store", dest="store_code", default="5678")
@@ -40,7 +47,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from kugeldrill.locustfiles.provision import ProvisionError, ProvisionOptions, parse_urls, provision
-    from kugeldrill.stack.launcher import Stack
+    from kugeldrill.stack.embedded import Stack
 
     for name in ("items", "cart_terminals", "cash_terminals", "openclose_terminals"):
         if getattr(args, name) < 0:

@@ -2,6 +2,11 @@
 
 The run's summary (checker results, expectations, faults, breaker transitions) comes from its
 verdict.json; the load charts are refreshed from Locust's CSV files when they are there.
+Nothing of the drill is re-judged: this is for a report made by an older kugeldrill, or a
+run folder copied from CI.
+
+examples:
+  kugeldrill report runs/20250101-020000-sidecar-cut
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("report", help="re-render a run folder's reports", description=__doc__)
+    p = subparsers.add_parser("report", help="re-render a run folder's reports", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     p.set_defaults(func=report_command)
 

@@ -6,6 +6,9 @@ fix) and kept only while it still fails with the same checker and failure kind. 
 RUN_DIR/shrink/: minimal.yaml, shrink.json (each step, pass/fail) and the candidates' runs;
 the minimal drill's report shows the path.
 
+examples:
+  kugeldrill shrink runs/explore-1-20250101-020000/20250101-020512-explore-1-0 --budget 10m
+
 Exit code: 0 shrunk (or nothing smaller fails the same way), 2 the run cannot be shrunk.
 """
 

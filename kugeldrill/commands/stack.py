@@ -1,14 +1,22 @@
-"""`kugeldrill stack up|down|status|logs`: the embedded stand-in from the command line.
+"""`kugeldrill stack up|down|status|logs|process`: the embedded stack from the command line.
 
 `up` returns once every part is healthy; the processes keep running detached and are
-found again through `<state-dir>/stack.json` by `down`, `status` and `logs`.
+found again through `<state-dir>/stack.json` by `down`, `status` and `logs`. A drill
+(`kugeldrill run`) starts its own embedded stack; this command is for exploring by hand and for
+tests of your own (the pytest plugin's fault fixtures find it through stack.json).
+
+examples:
+  kugeldrill stack up
+  kugeldrill stack status --json
+  kugeldrill stack process pause sidecar@journal
+  kugeldrill stack logs cart -n 20
+  kugeldrill stack down
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +28,8 @@ DEFAULT_STATE_DIR = Path(".kugeldrill")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("stack", help="start, inspect and stop the embedded Kugelpos stand-in")
+    parser = subparsers.add_parser("stack", help="start, inspect and stop the embedded stack (the stand-in services beside real daprd)",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
 
     def state_dir(p: argparse.ArgumentParser) -> None:
@@ -35,11 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--republish-interval", type=float, default=300.0, help="seconds between republish runs (300)")
     up.add_argument("--republish-min-age", type=float, default=None,
                     help="only republish events older than this (default: the interval)")
-    up.add_argument("--sidecar", choices=["daprd", "standin"], default=None,
-                    help="Dapr sidecar beside each app: daprd (real Dapr, tools/bin/daprd) or standin "
-                         "(kugeldrill's own); default: daprd where installed, else standin")
     up.add_argument("--ack-model", choices=["1.18", "1.16"], default="1.18",
-                    help="Dapr ack model (1.18); with daprd, 1.16 runs tools/bin/daprd-1.16 (make daprd-1.16)")
+                    help="Dapr ack model (1.18): 1.18 runs tools/bin/daprd (make setup), 1.16 tools/bin/daprd-1.16 "
+                         "(make daprd-1.16)")
     up.add_argument("--defect", action="append", default=[], metavar="NAME",
                     help="switch on one documented defect (repeatable)")
     up.add_argument("--crash-before-effect-every", type=int, default=0, metavar="N",
@@ -50,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--redis-persistence", choices=["none", "aof"], default="none",
                     help="none: a Redis restart loses everything (default); aof: append-only file, fsync every second")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for health (60)")
-    up.add_argument("--json", action="store_true", help="print the status JSON when healthy")
+    up.add_argument("--json", action="store_true", help="print the status as JSON when healthy")
     up.set_defaults(func=cmd_up)
 
     down = sub.add_parser("down", help="stop exactly the processes `up` started")
@@ -59,10 +66,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     status = sub.add_parser("status", help="show URLs, pids and health of every part")
     state_dir(status)
-    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
     status.set_defaults(func=cmd_status)
 
-    proc = sub.add_parser("process", help="kill, pause, resume, stop or start one process of the stand-in "
+    proc = sub.add_parser("process", help="kill, pause, resume, stop or start one process of the embedded stack "
                                           "(what process faults do; also the halt button for one part)")
     state_dir(proc)
     proc.add_argument("action", choices=["kill", "pause", "resume", "stop", "start", "pids", "ready", "running"],
@@ -83,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from kugeldrill.stack.launcher import Stack, StackOptions
+    from kugeldrill.stack.embedded import Stack, StackOptions
 
     opts = StackOptions(
         state_dir=args.state_dir,
@@ -92,7 +99,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         breaker_half_open_max_calls=args.half_open_calls,
         republish_interval_seconds=args.republish_interval,
         republish_min_age_seconds=args.republish_min_age,
-        sidecar=args.sidecar,
         ack_model=args.ack_model,
         defects=list(args.defect),
         crash_before_effect_every=args.crash_before_effect_every,
@@ -104,9 +110,6 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     stack = Stack.up(opts)
     status = stack.status(probe=False)
-    note = status["sidecar"].get("note")
-    if note:
-        print(f"note: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps(status, indent=2))
     else:
@@ -118,13 +121,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     from kugeldrill.stack.launch.state import STATE_NAME
-    from kugeldrill.stack.launcher import Stack
+    from kugeldrill.stack.embedded import Stack
 
     return stop_recorded(args.state_dir / STATE_NAME, Stack.from_state_file, "stack", "stack")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from kugeldrill.stack.launcher import Stack
+    from kugeldrill.stack.embedded import Stack
 
     stack = Stack.from_state_file(args.state_dir)
     status = stack.status(probe=True)
@@ -137,11 +140,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    from kugeldrill.stack.launch.control import StandinProcesses
+    from kugeldrill.stack.launch.control import RecordedProcesses
 
-    ctl = StandinProcesses.from_state_file(args.state_dir)
+    ctl = RecordedProcesses.from_state_file(args.state_dir)
     if args.target not in ctl.targets():
-        raise DrillError(f"the stand-in has no process {args.target!r}", hint=f"known: {', '.join(ctl.targets())}")
+        raise DrillError(f"{ctl.description} has no process {args.target!r}", hint=f"known: {', '.join(ctl.targets())}")
     if args.action == "pids":
         print(" ".join(str(p) for p in ctl.pids(args.target)))
         return 0
@@ -163,7 +166,7 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from kugeldrill.stack.launcher import Stack
+    from kugeldrill.stack.embedded import Stack
 
     stack = Stack.from_state_file(args.state_dir)
     files = _log_files(stack.state, args.app)
@@ -221,8 +224,6 @@ def _print_urls(status: dict[str, Any]) -> None:
 def _print_status(status: dict[str, Any]) -> None:
     print(f"state: {status['state_file']} ({status['status']})")
     print(f"  {'sidecars':20s} {sidecar_line(status['sidecar'])}")
-    if status["sidecar"].get("note"):
-        print(f"  {'':20s} {status['sidecar']['note']}")
 
     print_part("redis", status["redis"])
     print_part("toxiproxy", status["toxiproxy"])

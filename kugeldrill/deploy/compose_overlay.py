@@ -161,7 +161,7 @@ def overlay_target(apps: tuple[str, ...] = LINKED_APPS) -> TargetFile:
         description="Kugelpos' dev Compose stack (docker-compose.yaml + override) with the kugeldrill overlay.",
         allow_hosts=["0.0.0.0", "redis", *apps],  # listen/upstream addresses inside the compose network
         services={app: f"http://127.0.0.1:{8000 + APPS.index(app)}" for app in APPS},
-        auth=AuthSpec(mode="jwt"),
+        auth=AuthSpec(),
         toxiproxy=ToxiproxySpec(api="http://127.0.0.1:8474", manage_links="populate"),
         links=links,
         observe=ObserveSpec(

@@ -42,7 +42,8 @@ def target_from_native(state: dict[str, Any], name: str = "kugelpos-native") -> 
         description=(f"The real Kugelpos services from {checkout.get('path')}"
                      + (f" (commit {commit[:12]})" if commit else "")
                      + f", run natively by kugeldrill with {_sidecars(state)} sidecars and an "
-                     "in-memory MongoDB wire-compatible server (no multi-document atomicity)."),
+                     "in-memory MongoDB wire-compatible server (no multi-document atomicity)."
+                     + _workers(state)),
         **reach_from_state(state),
         observe=ObserveSpec(
             logs=service_logs(state, "app_log"),
@@ -54,10 +55,18 @@ def target_from_native(state: dict[str, Any], name: str = "kugelpos-native") -> 
     )
 
 
+def _workers(state: dict[str, Any]) -> str:
+    """What several uvicorn workers per service mean for a drill (nothing when each runs one)."""
+    several = {app: svc.get("workers", 1) for app, svc in state["services"].items() if svc.get("workers", 1) > 1}
+    if not several:
+        return ""
+    counts = ", ".join(f"{app} {n}" for app, n in several.items())
+    return (f" Several uvicorn worker processes per service ({counts}; "
+            f"{(state.get('workers') or {}).get('source', 'explicit')}): the breaker is per process (each worker "
+            "counts its own failures and opens on its own), each worker runs its own republish job, and a "
+            "service's workers all write its one app.log without naming their process.")
+
+
 def _sidecars(state: dict[str, Any]) -> str:
-    """"daprd 1.18.0" or "standin": which sidecars ran (a plain name in older state files)."""
-    sidecar = state.get("sidecar") or "standin"
-    if isinstance(sidecar, dict):
-        return f"{sidecar.get('kind')} {sidecar.get('version') or ''}".strip() if sidecar.get("kind") == "daprd" \
-            else str(sidecar.get("kind"))
-    return str(sidecar)
+    """"daprd 1.18.0": which daprd ran beside the services."""
+    return f"daprd {(state.get('sidecar') or {}).get('version') or ''}".strip()

@@ -13,7 +13,7 @@ def reach_from_state(state: dict[str, Any]) -> dict[str, Any]:
     """`TargetFile` fields `services`, `auth`, `toxiproxy` and `links` for a launched deployment."""
     return {
         "services": {app: svc["url"] for app, svc in state["services"].items()},
-        "auth": AuthSpec(mode="jwt"),
+        "auth": AuthSpec(),
         "toxiproxy": ToxiproxySpec(api=state["toxiproxy"]["api"], manage_links="existing"),
         "links": {link: LinkSpec(listen=spec["listen"], upstream=spec["upstream"])
                   for link, spec in state.get("links", {}).items()},

@@ -29,7 +29,7 @@ from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.locustfiles.provision import load_provision
 from kugeldrill.scenario_schema import Scenario
 from kugeldrill.stack.components import render_components
-from kugeldrill.stack.launcher import Stack, StackOptions
+from kugeldrill.stack.embedded import Stack, StackOptions
 from kugeldrill.target import dump_target, load_target
 from kugeldrill.target_logs import gather_logs
 
@@ -113,10 +113,8 @@ class EmbeddedEnvironment:
     def __init__(self, stack: Stack, options: StackOptions) -> None:
         self.stack = stack
         self.options = options
-        sidecar = stack.state.get("sidecar") or {"kind": "standin"}
-        self.description = f"embedded stand-in (sidecars: {sidecar['kind']} {sidecar.get('version') or ''}".rstrip() + ")"
-        # Why the sidecar is not the one asked for (real daprd not installed), for the report.
-        self.notes: list[str] = [f"sidecars: {sidecar['note']}"] if sidecar.get("note") else []
+        sidecar = stack.state.get("sidecar") or {}
+        self.description = f"embedded stack (sidecars: daprd {sidecar.get('version') or ''}".rstrip() + ")"
         self.redis_url: str | None = stack.redis_url
         self._torn_down = False
         self._processes: Any = None
@@ -135,7 +133,6 @@ class EmbeddedEnvironment:
             breaker_half_open_max_calls=opts.breaker.half_open_max_calls,
             republish_interval_seconds=opts.republish_interval_seconds,
             republish_min_age_seconds=opts.republish_min_age_seconds,
-            sidecar=opts.sidecar,
             ack_model=opts.ack_model,
             defects=list(opts.defects),
             crash_before_effect_every=opts.crash_before_effect_every,
@@ -188,9 +185,7 @@ class EmbeddedEnvironment:
     def process_control(self) -> Any:
         """The stand-in's own processes (kill, pause, restart them from stack.json)."""
         if self._processes is None:
-            from kugeldrill.stack.launch.control import StandinProcesses
-
-            self._processes = StandinProcesses.for_stack(self.stack)
+            self._processes = self.stack.processes()
         return self._processes
 
     def heal(self) -> list[str]:

@@ -23,7 +23,6 @@ from typing import Any
 from kugeldrill.ground.errors import ConfigError, DrillError
 from kugeldrill.ground.numbers import number_or_none
 from kugeldrill.ground.runfolder import RunFolder
-from kugeldrill.ground.tools import PROJECT_ROOT
 from kugeldrill.locustfiles.command import LOCUSTFILE, SHAPEFILE
 from kugeldrill.locustfiles.command import locust_command as command_for
 from kugeldrill.locustfiles.loadconfig import config_for_users
@@ -110,6 +109,9 @@ def start_locust(run_dir: Path, load: LoadSpec, *, provision_path: Path, process
     """Launch Locust headless with the scenario's users, ramp and duration (or stages)."""
     if not LOCUSTFILE.exists():
         raise DrillError(f"locustfile {LOCUSTFILE} is missing (the load part is not installed)")
+    # Locust reads locust.conf and pyproject.toml's [tool.locust] from its working directory:
+    # it runs in the run folder, so a user's own Locust settings never change a drill's load.
+    run_dir = run_dir.resolve()
     run = RunFolder(run_dir)
     run.history_dir.mkdir(parents=True, exist_ok=True)
     run.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -120,7 +122,7 @@ def start_locust(run_dir: Path, load: LoadSpec, *, provision_path: Path, process
     out_path = run.logs_dir / "locust.out"
     out = open(out_path, "wb")
     try:
-        proc = subprocess.Popen(cmd, cwd=str(PROJECT_ROOT), env=env, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=str(run_dir), env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     except OSError as exc:
         raise DrillError(f"cannot start Locust ({cmd[0]} -m locust): {exc}") from None

@@ -48,6 +48,7 @@ from kugeldrill.reports import write_all
 from kugeldrill.reports.console import Console, LiveStatus
 from kugeldrill.reports.summary import Phase, RunSummary
 from kugeldrill.scenario import LoadedScenario
+from kugeldrill.scenario_checks import ignored_stack_options
 from kugeldrill.scenario_schema import Scenario
 
 HANG_MARGIN = 45.0  # Locust running this long past its planned end is stopped
@@ -493,28 +494,12 @@ class Drill:
 
 
 def unhonoured_stack_options(scenario: Scenario, env: DrillEnvironment) -> list[str]:
-    """The scenario's stand-in options a target cannot honour, each said once, at the start.
-
-    A target's breaker, republish job and sidecars are what they are (the target file says
-    so); a scenario written for the stand-in still runs, but the user must know which of its
-    settings did not apply."""
-    if env.kind == "embedded":
+    """The scenario's stand-in options a target cannot honour, each said once, at the start
+    (`kugeldrill validate` warns about the same ones: kugeldrill.scenario_checks)."""
+    target = getattr(env, "target", None)
+    if env.kind == "embedded" or target is None:
         return []
-    defaults = type(scenario.stack)()
-    out = []
-    for name in type(scenario.stack).model_fields:
-        value, default = getattr(scenario.stack, name), getattr(defaults, name)
-        if value == default:
-            continue
-        shown = value.model_dump() if hasattr(value, "model_dump") else value
-        if name == "breaker":
-            why = "the target's breaker is the target file's `breaker`"
-        elif name in ("republish_interval_seconds", "republish_min_age_seconds"):
-            why = f"the target republishes every {env.republish_policy().interval_seconds} s (its `publisher`)"
-        else:
-            why = "it is an option of the embedded stand-in"
-        out.append(f"scenario option stack.{name}={shown} does not apply to this target: {why}")
-    return out
+    return [message for _option, message in ignored_stack_options(scenario, target)]
 
 
 def run_drill(loaded: LoadedScenario, run_dir: Path, options: DrillOptions | None = None) -> RunSummary:

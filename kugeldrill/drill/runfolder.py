@@ -1,8 +1,7 @@
 """The run folder: one directory per drill holding everything it produced (contracts §7).
 
-`runs/<YYYYmmdd-HHMMSS>-<scenario>/` by default. With `--out DIR` a single scenario
-writes straight into DIR; several scenarios get one sub-folder each under DIR, so a
-suite's junit.xml files never overwrite each other.
+`runs/<YYYYmmdd-HHMMSS>-<scenario>/` by default; `--runs-dir DIR` puts it in DIR instead,
+and `--out DIR` names the run folder itself (one scenario).
 """
 
 from __future__ import annotations
@@ -17,15 +16,18 @@ from kugeldrill.scenario import LoadedScenario
 DEFAULT_BASE = Path("runs")
 
 
-def run_dir_for(scenario: str, *, out: Path | None, several: bool, now: float | None = None) -> Path:
-    """Create and return a fresh run folder; never reuse one that holds a previous run."""
+def run_dir_for(scenario: str, *, out: Path | None = None, runs_dir: Path | None = None,
+                now: float | None = None) -> Path:
+    """Create and return a fresh run folder — `out` itself, or `<runs_dir>/<time>-<scenario>/` —
+    never reusing one that holds a previous run."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now if now is not None else time.time()))
-    if out is not None and not several:
+    if out is not None:
         path = out
         if RunFolder(path).verdict_json.exists():
-            raise ConfigError(f"--out {path} already holds a run (verdict.json); choose an empty folder")
+            raise ConfigError(f"--out {path} already holds a run (verdict.json); choose an empty folder",
+                              hint="or --runs-dir DIR for a new <time>-<scenario>/ folder in DIR")
     else:
-        base = out if out is not None else DEFAULT_BASE
+        base = runs_dir if runs_dir is not None else DEFAULT_BASE
         path = base / f"{stamp}-{scenario}"
         n = 2
         while path.exists():

@@ -93,6 +93,8 @@ def draw(seed: int, index: int, space: Space, base: dict[str, Any] | None = None
         latest_end = load - space.settle_seconds
         length = round(rng.uniform(space.fault_seconds[0], min(space.fault_seconds[1], latest_end - space.first_at)), 1)
         at = round(rng.uniform(space.first_at, latest_end - length), 1)
+        if any(f.target == target and at < f.at + f.for_ and f.at < at + length for f in faults):
+            continue  # one fault per link or process at a time (chaos refuses overlaps): drawn one fewer
         faults.append(FaultDraw(at=at, for_=length, target=target, kind=kind, params=params, process=process))
     faults.sort(key=lambda f: (f.at, f.target))
     origin = {"generator": GENERATOR, "version": GENERATOR_VERSION, "seed": seed, "index": index}

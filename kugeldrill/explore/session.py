@@ -59,7 +59,7 @@ def run_schedule(schedule: Schedule, folder: Path, console: Console, label: str 
     path = folder / f"{schedule.name}{label}.yaml"
     path.write_text(schedule.to_yaml(), encoding="utf-8")
     loaded = parse_scenario_text(path.read_text(encoding="utf-8"), str(path))
-    run_dir = run_dir_for(schedule.name + label, out=folder, several=True)
+    run_dir = run_dir_for(schedule.name + label, runs_dir=folder)
     t0 = time.monotonic()
     summary = run_drill(loaded, run_dir, DrillOptions(console=console, origin=dict(schedule.origin)))
     seconds = time.monotonic() - t0

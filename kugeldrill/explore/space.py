@@ -48,7 +48,7 @@ def build_space(target: Path | None, links: str | None, kinds: str | None, max_f
     """`links` narrows the links network faults may hit; `processes` the process targets
     kill, pause and restart may hit (both: comma-separated selectors, default all)."""
     chosen_kinds = tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else tuple(NETWORK_KINDS)
-    chosen_processes = (narrow(available_processes(target), processes, "--processes")
+    chosen_processes = (narrow(available_processes(target), processes, "--process-targets")
                         if set(chosen_kinds) & set(PROCESS_KINDS) else ())
     space = Space(links=narrow(available_links(target), links), kinds=chosen_kinds, max_faults=max_faults,
                   processes=chosen_processes)

@@ -53,7 +53,7 @@ LAYOUT: tuple[RunFile, ...] = (
             ("kugeldrill.stack.services.common.events", "kugeldrill.drill.compact"), "kugeldrill.checkers.adapters.standin",
             ("kugeldrill.drill.env",)),
     RunFile("logs_dir", "service, sidecar and Locust logs; a target's copied logs (gzipped after the drill)",
-            ("kugeldrill.stack.launcher", "kugeldrill.target_logs", "kugeldrill.drill.locust", "kugeldrill.drill.compact"),
+            ("kugeldrill.stack.embedded.wiring", "kugeldrill.target_logs", "kugeldrill.drill.locust", "kugeldrill.drill.compact"),
             "kugeldrill.checkers.adapters.kugelpos_logs", ("kugeldrill.drill.env",)),
     RunFile("business_json", "report, journal and stock as read before the load and after the drill (gzipped after it)",
             ("kugeldrill.checkers.adapters.business", "kugeldrill.drill.compact"), "kugeldrill.checkers.adapters.business",
@@ -67,7 +67,7 @@ LAYOUT: tuple[RunFile, ...] = (
             ("kugeldrill.compare", "kugeldrill.drill.runfolder")),
     RunFile("junit_xml", "one testcase per expectation", ("kugeldrill.reports.junit",), None),
     RunFile("report_html", "the self-contained report", ("kugeldrill.reports.html",), None,
-            ("kugeldrill.commands.run",)),
+            ("kugeldrill.commands.run", "kugeldrill.pytest_plugin")),
 )
 
 

@@ -1,4 +1,4 @@
-"""Helpers for tests that need the whole embedded stand-in.
+"""Helpers for tests that need the whole embedded stack.
 
 Importable by every integration test (`from tests.integration.stackutil import ...` or,
 with tests/integration on sys.path, `from stackutil import ...`):
@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from kugeldrill.ground.netguard import require_loopback
-from kugeldrill.stack.launcher import Stack, StackOptions
+from kugeldrill.stack.embedded import Stack, StackOptions
 
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 SUBSCRIBERS_OF = {"topic-tranlog": ("report", "journal", "stock"),
@@ -38,7 +38,7 @@ SUBSCRIBERS_OF = {"topic-tranlog": ("report", "journal", "stock"),
 
 @contextlib.contextmanager
 def running_stack(state_dir: Path, **options: Any) -> Iterator[Stack]:
-    """A started stand-in (StackOptions fields as keywords), always stopped afterwards."""
+    """A started embedded stack (StackOptions fields as keywords), always stopped afterwards."""
     options.setdefault("health_timeout", 90.0)  # shared 2-core CI: generous
     stack = Stack.up(StackOptions(state_dir=Path(state_dir), **options))
     try:
@@ -48,7 +48,7 @@ def running_stack(state_dir: Path, **options: Any) -> Iterator[Stack]:
 
 
 def module_stack(**options: Any) -> Any:
-    """A module-scoped pytest fixture running one stand-in for all tests of a module.
+    """A module-scoped pytest fixture running one embedded stack for all tests of a module.
 
     In a test module: `stack = module_stack(breaker_reset_seconds=3.0)`; tests then take
     `stack` as an argument.

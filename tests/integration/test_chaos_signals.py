@@ -17,7 +17,7 @@ import pytest
 from kugeldrill.chaos.heal import verify_healed
 from kugeldrill.chaos.links import Link, LinkMap
 from kugeldrill.chaos.toxiproxy import ToxiproxyClient
-from kugeldrill.stack.servers import wait_for
+from kugeldrill.stack.launch.process import wait_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -31,8 +31,8 @@ import psutil
 import pytest
 
 from kugeldrill.ground.pids import proc_state
-from kugeldrill.stack.launch.control import StandinProcesses
-from kugeldrill.stack.servers import wait_for
+from kugeldrill.stack.launch.control import RecordedProcesses
+from kugeldrill.stack.launch.process import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DRILL_TIMEOUT = 300
@@ -129,7 +129,7 @@ def target_stack(tmp_path_factory: pytest.TempPathFactory):
     up = kugeldrill("stack", "up", "--state-dir", str(state_dir))
     assert up.wait(timeout=180) == 0, up.stdout.read() if up.stdout else ""
     try:
-        derive = kugeldrill("target", "from-stack", "--state-dir", str(state_dir), "--out", str(base / "target.yaml"))
+        derive = kugeldrill("target", "from-stack", "--state-dir", str(state_dir), "--target-file", str(base / "target.yaml"))
         assert derive.wait(timeout=60) == 0, derive.stdout.read() if derive.stdout else ""
         yield base, state_dir
     finally:
@@ -138,7 +138,7 @@ def target_stack(tmp_path_factory: pytest.TempPathFactory):
 
 
 def problems(state_dir: Path) -> list[str]:
-    ctl = StandinProcesses.from_state_file(state_dir)
+    ctl = RecordedProcesses.from_state_file(state_dir)
     return ctl.problems(ctl.targets())
 
 
@@ -170,7 +170,7 @@ def kill_leftovers(folder: Path) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
 def test_interrupted_drill_leaves_every_process_running_and_none_stopped(target_stack, sig: int) -> None:
     base, state_dir = target_stack
-    ctl = StandinProcesses.from_state_file(state_dir)
+    ctl = RecordedProcesses.from_state_file(state_dir)
     redis, journal = ctl.pids("redis")[0], ctl.pids("app@journal")[0]
     scenario = base / f"interrupt-{sig.name}.yaml"
     scenario.write_text(INTERRUPT.format(target=base / "target.yaml"))

@@ -23,9 +23,9 @@ import pytest
 
 from kugeldrill.chaos.timeline import Timeline
 from kugeldrill.ground.pids import pid_running, proc_state
-from kugeldrill.stack.launch.control import StandinProcesses
+from kugeldrill.stack.launch.control import RecordedProcesses
 from kugeldrill.stack.launch.procs import port_listening
-from kugeldrill.stack.servers import wait_for
+from kugeldrill.stack.launch.process import wait_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,16 +57,16 @@ def stack_dir(tmp_path_factory: pytest.TempPathFactory):
 
 
 def all_targets_healthy(state_dir: Path) -> list[str]:
-    ctl = StandinProcesses.from_state_file(state_dir)
+    ctl = RecordedProcesses.from_state_file(state_dir)
     return ctl.problems(ctl.targets())
 
 
 def pid_of(state_dir: Path, target: str) -> int:
-    return StandinProcesses.from_state_file(state_dir).pids(target)[0]
+    return RecordedProcesses.from_state_file(state_dir).pids(target)[0]
 
 
 def test_each_kind_is_applied_and_healed_on_real_processes(stack_dir: Path, tmp_path: Path) -> None:
-    ctl = StandinProcesses.from_state_file(stack_dir)
+    ctl = RecordedProcesses.from_state_file(stack_dir)
     before = {t: ctl.pids(t)[0] for t in ("app@journal", "redis", "sidecar@stock", "app@report")}
     spec = [
         {"id": "crash", "at": 0, "for": 2.0, "process": "app@journal", "kind": "kill"},
@@ -137,11 +137,11 @@ import json, sys, time
 from kugeldrill.chaos.heal import heal_on_signals
 from kugeldrill.chaos.timeline import Timeline
 from kugeldrill.ground.errors import run_handler
-from kugeldrill.stack.launch.control import StandinProcesses
+from kugeldrill.stack.launch.control import RecordedProcesses
 
 def main(args):
     state_dir, out, watchdog = args
-    ctl = StandinProcesses.from_state_file(state_dir)
+    ctl = RecordedProcesses.from_state_file(state_dir)
     spec = [{"id": "freeze", "at": 0, "for": 120, "process": "redis", "kind": "pause"},
             {"id": "crash", "at": 0, "for": 120, "process": "app@journal", "kind": "kill"}]
     tl = Timeline(spec, None, None, processes=ctl, out=out, watchdog=watchdog == "1")
@@ -178,7 +178,7 @@ def assert_stack_whole(stack_dir: Path, journal_pid: int, redis_pid: int, timeou
     assert proc_state(redis_pid) in RUNNING  # the same Redis, continued
     new = pid_of(stack_dir, "app@journal")
     assert new != journal_pid and proc_state(new) in RUNNING  # started again, pid recorded in stack.json
-    ctl = StandinProcesses.from_state_file(stack_dir)
+    ctl = RecordedProcesses.from_state_file(stack_dir)
     assert ctl.wait_ready("app@journal", 60) is None and ctl.wait_ready("redis", 10) is None
 
 
@@ -233,7 +233,7 @@ def test_aof_persistence_keeps_markers_across_a_redis_restart(stack_dir: Path) -
     assert state["redis"]["persistence"] == "aof" and "--appendonly" in state["redis"]["cmd"]
     client = redis_py.Redis.from_url(state["redis"]["url"].replace("/0", "/1"), socket_timeout=5)
     client.hset("journal||probe-event", mapping={"data": '{"event_id": "probe"}', "version": 1})
-    ctl = StandinProcesses.from_state_file(stack_dir)
+    ctl = RecordedProcesses.from_state_file(stack_dir)
     old = ctl.pids("redis")[0]
     res = ctl.stop("redis", 10)
     assert res.outcome == "done" and not pid_running(old)

@@ -1,4 +1,4 @@
-"""The cart's circuit breaker on the running stand-in, driven by a real link cut.
+"""The cart's circuit breaker on the running embedded stack, driven by a real link cut.
 
 Toxiproxy disables `sidecar@cart` (the app→sidecar link, Kugelpos' localhost:3500); sales
 keep succeeding (publish failures are skipped and logged, as the seed says) while the

@@ -1,4 +1,4 @@
-"""Crash drill on the full stand-in: subscribers die just before every Nth effect, the
+"""Crash drill on the full embedded stack: subscribers die just before every Nth effect, the
 launcher's supervisor restarts them, and the republisher (short interval here) redelivers.
 
 * one event in flight at a time: every tranlog reaches report, journal and stock exactly once;

@@ -1,5 +1,4 @@
-"""A real part that fails to start: the launcher names it, shows its log, stops the rest
-(for both sidecar kinds)."""
+"""A real part that fails to start: the launcher names it, shows its log, stops the rest."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import pytest
 from kugeldrill.ground.ports import free_port
 from kugeldrill.stack.components import render_components
 from kugeldrill.stack.launch.procs import pid_running
-from kugeldrill.stack.launcher import Stack, StackOptions, StackStartError
+from kugeldrill.stack.embedded import Stack, StackOptions, StackStartError
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +35,10 @@ def processes_mentioning(marker: str) -> list[int]:
     return found
 
 
-def test_a_sidecar_that_cannot_load_its_components_is_named_and_everything_is_stopped(tmp_path: Path,
-                                                                                     sidecar_kind: str) -> None:
+def test_a_sidecar_that_cannot_load_its_components_is_named_and_everything_is_stopped(tmp_path: Path) -> None:
     state_dir = tmp_path / "st"
     with pytest.raises(StackStartError) as info:
-        stack = Stack.up(StackOptions(state_dir=state_dir, render_components=broken_for_journal, health_timeout=90.0,
-                                      sidecar=sidecar_kind))
+        stack = Stack.up(StackOptions(state_dir=state_dir, render_components=broken_for_journal, health_timeout=90.0))
         stack.down()  # only reached if the start wrongly succeeded
     message = str(info.value)
     assert "sidecar journal" in message

@@ -1,4 +1,4 @@
-"""Issue 3 "Done when": every POS flow on the running stand-in fans out exactly once.
+"""Issue 3 "Done when": every POS flow on the running embedded stack fans out exactly once.
 
 One stack for the module (real Redis, Toxiproxy, sidecars, services); one tenant
 provisioned through the public APIs. Each test drives one flow through Kugelpos' HTTP API

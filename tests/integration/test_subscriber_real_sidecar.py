@@ -1,5 +1,4 @@
-"""DaprClientHelper and the report subscriber against a real sidecar (real daprd and the
-stand-in's, `sidecar_kind`) and real Redis.
+"""DaprClientHelper and the report subscriber against real daprd and real Redis.
 
 Checks the wire facts the fakes only assume: a missing key is "missing, no error"
 (204), the marker lands in Redis as `report||<event_id>` with the statestore TTL, a
@@ -19,9 +18,8 @@ import redis
 
 from kugeldrill.ground.ports import free_port, free_ports
 from kugeldrill.stack.components import render_components
+from kugeldrill.stack.launch.daprd import Daprd, SidecarHandle, SidecarSpec, start_sidecar
 from kugeldrill.stack.launch.plan import SidecarPorts
-from kugeldrill.stack.launch.sidecars import SidecarSpec, StandinSidecar, find_daprd
-from kugeldrill.stack.launch.single import SidecarHandle, start_sidecar_process
 from kugeldrill.stack.services.common.breaker import BreakerRegistry
 from kugeldrill.stack.services.common.dapr_client import DaprClientHelper, StateResult
 from kugeldrill.stack.services.common.events import EventLog
@@ -30,15 +28,15 @@ from test_subscriber_apps import tranlog
 from test_subscriber_crash import ServiceProcess
 
 
-def start_sidecar(tmp_path: Path, kind: str, redis_port: int, dapr_port: int, app_port: int) -> SidecarHandle:
-    """The sidecar for app id `report` with the rendered (healthy) components, waited for."""
+def start_report_daprd(tmp_path: Path, daprd: Daprd, redis_port: int, dapr_port: int, app_port: int) -> SidecarHandle:
+    """daprd for app id `report` with the rendered (healthy) components, waited for."""
     resources = render_components(tmp_path / "components", redis_host=f"127.0.0.1:{redis_port}", app_id="report",
                                   redis_max_retries=0)
     grpc, metrics, internal = free_ports(3)
     spec = SidecarSpec(app_id="report", ports=SidecarPorts(dapr_port, grpc, metrics, internal), app_address="127.0.0.1",
                        app_port=app_port, resources_dir=resources, log_file=tmp_path / "sidecar.log",
                        config_dir=tmp_path / "config")
-    handle = start_sidecar_process(find_daprd("1.18") if kind == "daprd" else StandinSidecar(), spec)
+    handle = start_sidecar(daprd, spec)
     try:
         return handle.wait_ready(30, expect_subscriptions=True)
     except BaseException:
@@ -46,7 +44,7 @@ def start_sidecar(tmp_path: Path, kind: str, redis_port: int, dapr_port: int, ap
         raise
 
 
-def test_helper_and_report_on_the_real_sidecar(tmp_path: Path, redis_server, sidecar_kind: str) -> None:
+def test_helper_and_report_on_the_real_sidecar(tmp_path: Path, redis_server, daprd: Daprd) -> None:
     app_port, dapr_port = free_port(), free_port()
     dapr_url = f"http://127.0.0.1:{dapr_port}/v1.0"
     svc_cfg = ServiceConfig(name="report", port=app_port, data_dir=str(tmp_path / "data"), dapr_url=dapr_url,
@@ -55,7 +53,7 @@ def test_helper_and_report_on_the_real_sidecar(tmp_path: Path, redis_server, sid
     try:
         # The app must be up before the sidecar (it reads /dapr/subscribe at start).
         svc = ServiceProcess(svc_cfg, tmp_path).start()
-        sidecar = start_sidecar(tmp_path, sidecar_kind, redis_server.port, dapr_port, app_port)
+        sidecar = start_report_daprd(tmp_path, daprd, redis_server.port, dapr_port, app_port)
 
         cfg = ServiceConfig(name="cart", port=1, data_dir=str(tmp_path), dapr_url=svc_cfg.dapr_url, dapr_max_attempts=1)
         helper = DaprClientHelper.from_config(cfg, EventLog("cart", None), BreakerRegistry("cart"), backoff_base=0.01)

@@ -44,7 +44,7 @@ def _drill_through_target(tmp: Path, *, defects: list[str], via_option: bool,
         target = tmp / "drill" / "target.yaml"
         target.parent.mkdir(parents=True)
         derived = _kugeldrill("target", "from-stack", "--state-dir", str(stack.state_path),
-                              "--out", str(target), timeout=60)
+                              "--target-file", str(target), timeout=60)
         assert derived.returncode == 0, derived.stdout
         scenario = target.parent / SCENARIO.name  # its `target: target.yaml` is relative to it
         shutil.copyfile(SCENARIO, scenario)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 from kugeldrill.cli import main
@@ -50,6 +51,9 @@ def test_cli_exit_codes(tmp_path: Path, capsys) -> None:
     worse = copy.deepcopy(s)
     worse.totals.error_rate = 0.2
     write_all(run, worse)
-    assert main(["compare", str(base), str(run), "--json", str(tmp_path / "c.json")]) == 1
+    assert main(["compare", str(base), str(run), "--json-file", str(tmp_path / "c.json")]) == 1
     assert "REGRESSION" in capsys.readouterr().out and (tmp_path / "c.json").exists()
+    assert main(["compare", str(base), str(run), "--json"]) == 1
+    printed = json.loads(capsys.readouterr().out)  # stdout holds the JSON alone
+    assert printed == json.loads((tmp_path / "c.json").read_text()) and printed["regressions"]
     assert main(["compare", str(base), str(tmp_path / "nope")]) == 2

@@ -7,10 +7,13 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from kugeldrill.checkers.adapters.standin import load_standin_inputs
 from kugeldrill.drill.gather import fill_from_inputs, fill_load
 from kugeldrill.drill.runfolder import run_dir_for
 from kugeldrill.drill.watch import LiveEvents
+from kugeldrill.ground.errors import ConfigError
 from kugeldrill.reports.console import Console, LiveStatus
 from kugeldrill.reports.summary import BreakerPoint, EventBucket, EventTotals, Phase, RunSummary
 
@@ -98,11 +101,14 @@ def test_plain_console_throttles_but_shows_phase_changes() -> None:
 
 
 def test_run_dir_naming(tmp_path: Path) -> None:
-    a = run_dir_for("baseline", out=tmp_path, several=True, now=0)
-    b = run_dir_for("baseline", out=tmp_path, several=True, now=0)
+    a = run_dir_for("baseline", runs_dir=tmp_path, now=0)
+    b = run_dir_for("baseline", runs_dir=tmp_path, now=0)
     assert a != b and a.name.endswith("-baseline") and b.name.endswith("-baseline-2")
-    single = run_dir_for("x", out=tmp_path / "one", several=False)
+    single = run_dir_for("x", out=tmp_path / "one")
     assert single == (tmp_path / "one").resolve()
+    (single / "verdict.json").write_text("{}")
+    with pytest.raises(ConfigError, match="already holds a run"):
+        run_dir_for("x", out=tmp_path / "one")
 
 
 def test_rich_live_console_renders_faults_and_breakers() -> None:

@@ -108,7 +108,7 @@ def test_processes_narrow_the_process_targets_and_a_miss_is_a_clear_error() -> N
 
     space = build_space(None, None, "kill", 1, "app@*")
     assert set(space.processes) == {"app@report", "app@journal", "app@stock"}
-    with pytest.raises(ConfigError, match="--processes 'app@cart' matches none of the process targets"):
+    with pytest.raises(ConfigError, match="--process-targets 'app@cart' matches none of the process targets"):
         build_space(None, None, "kill", 1, "app@cart")
 
 

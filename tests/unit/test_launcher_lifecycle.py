@@ -1,9 +1,9 @@
-"""The launcher's own behaviour, with stand-in processes replaced by a tiny HTTP server.
+"""The launcher's own behaviour, with the services and daprd replaced by a tiny HTTP server.
 
-Real redis-server and toxiproxy-server; the sidecars and services are a 20-line
-`python -c` server that answers the health probes, so start order, state file, failure
-naming/cleanup, pid checks and the crash supervisor are tested without the rest of the
-stack.
+Real redis-server and toxiproxy-server; the sidecars and services are a 20-line `python -c`
+server that takes their arguments and answers the health probes, so start order, state file,
+failure naming/cleanup, pid checks and the crash supervisor are tested without the rest of
+the stack.
 """
 
 from __future__ import annotations
@@ -21,18 +21,18 @@ import pytest
 from kugeldrill.ground.errors import ConfigError, DrillError
 from kugeldrill.stack.launch.plan import SIDECAR_APPS, link_names
 from kugeldrill.stack.launch.procs import pid_running, port_listening
-from kugeldrill.stack.servers import wait_for
-from kugeldrill.stack.launcher import Stack, StackOptions, StackStartError
+from kugeldrill.stack.launch.process import wait_for
+from kugeldrill.stack.embedded import Stack, StackOptions, StackStartError
 
 FAKE = r"""
 import json, os, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 args = sys.argv[1:]
-if "--config" in args:
+if "--dapr-http-port" in args:  # in daprd's place
+    port, name = int(args[args.index("--dapr-http-port") + 1]), "sidecar-" + args[args.index("--app-id") + 1]
+else:  # in a service's place
     cfg = json.load(open(args[args.index("--config") + 1]))
     port, name = cfg["port"], cfg["name"]
-else:
-    port, name = int(args[args.index("--dapr-http-port") + 1]), "sidecar-" + args[args.index("--app-id") + 1]
 print("fake", name, "starting on", port, flush=True)
 if os.environ.get("FAKE_FAIL") == name:
     print("fake", name, "cannot open its database", flush=True)
@@ -164,16 +164,15 @@ def test_down_from_state_file_skips_a_pid_that_is_not_ours(tmp_path: Path) -> No
     assert os.getpid() and pid_running(os.getpid())
     # Clean the real one up ourselves.
     os.kill(victim, signal.SIGTERM)
-    stack._running.handles["services:account"].proc.wait(timeout=10)
+    stack.launcher.running.handles["services:account"].wait(10)
     path.unlink(missing_ok=True)
 
 
 def test_supervisor_restarts_a_crashed_subscriber(tmp_path: Path) -> None:
     stack = Stack.up(options(tmp_path, crash_before_effect_every=2, ack_model="1.16", republish_interval_seconds=7.0))
     try:
-        # Options reach every process: ack model to sidecars and renderer, knobs to subscribers only.
-        side = stack.state["sidecars"]["stock"]["cmd"]
-        assert side[side.index("--ack-model") + 1] == "1.16"
+        # Options reach every process: ack model to the daprd line and renderer, knobs to subscribers only.
+        assert stack.state["sidecar"]["ack_model"] == "1.16" and stack.state["sidecar"]["version"] == "1.16.0"
         assert "ack: 1.16" in (Path(stack.state["sidecars"]["stock"]["resources"]) / "pubsub.yaml").read_text()
         cfg = {a: json.loads(Path(e["config"]).read_text()) for a, e in stack.state["services"].items()}
         assert cfg["journal"]["crash_before_effect_every"] == 2 and cfg["cart"]["crash_before_effect_every"] == 0
@@ -275,7 +274,7 @@ def test_launcher_killed_mid_start_leaves_a_state_file_that_down_cleans_up(tmp_p
         "import sys\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
         "from test_launcher_lifecycle import options\n"
-        "from kugeldrill.stack.launcher import Stack\n"
+        "from kugeldrill.stack.embedded import Stack\n"
         "from pathlib import Path\n"
         f"opts = options(Path({str(tmp_path)!r}))\n"
         "opts.health_timeout = 600\n"

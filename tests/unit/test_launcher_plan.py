@@ -1,4 +1,4 @@
-"""The shape of the stand-in (contracts §1) and the state-file/pid helpers, without processes."""
+"""The shape of the embedded stack (contracts §1) and the state-file/pid helpers, without processes."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def test_sidecar_ports_are_chosen_late_and_never_a_planned_port() -> None:
 
 
 def test_recorded_options_read_back_with_names() -> None:
-    from kugeldrill.stack.launch.options import RecordedOptions, StackOptions
+    from kugeldrill.stack.embedded.options import RecordedOptions, StackOptions
 
     opts = StackOptions(breaker_reset_seconds=3.0, republish_interval_seconds=2.0, defects=["database_index"],
                         fail_effect_every=5, resiliency=False)

@@ -128,7 +128,7 @@ def _state(tmp_path: Path) -> dict:
                 for i, app in enumerate(SERVICES)}
     links = {f"{kind}@cart": {"listen": f"127.0.0.1:{41000 + i}", "upstream": "127.0.0.1:1"}
              for i, kind in enumerate(("redis", "sidecar", "app"))}
-    return {"checkout": {"path": "/src/kugelpos-backend", "commit": "33ef985abc"}, "sidecar": "standin",
+    return {"checkout": {"path": "/src/kugelpos-backend", "commit": "33ef985abc"}, "sidecar": {"kind": "daprd", "version": "1.18.0"},
             "services": services, "links": links, "toxiproxy": {"api": "http://127.0.0.1:8474"},
             "redis": {"url": "redis://127.0.0.1:6390/0"},
             "mongo": {"url": "mongodb://127.0.0.1:27999/?replicaSet=rs0&directConnection=true"}}
@@ -145,9 +145,7 @@ def test_the_target_file_declares_kugelpos_breaker_and_sources(tmp_path: Path):
     path = tmp_path / "target.yaml"
     path.write_text(dump_target(target))
     assert load_target(path).services == target.services  # round trip through the schema
-    assert "with standin sidecars" in target.description
-    daprd = target_from_native({**_state(tmp_path), "sidecar": {"kind": "daprd", "version": "1.18.0"}})
-    assert "with daprd 1.18.0 sidecars" in daprd.description
+    assert "with daprd 1.18.0 sidecars" in target.description
 
 
 def test_the_target_file_follows_a_changed_republish_setting(tmp_path: Path):

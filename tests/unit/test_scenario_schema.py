@@ -92,7 +92,8 @@ def test_link_selector_shape() -> None:
 
 
 def test_duplicate_key_and_bad_yaml() -> None:
-    assert "duplicate key 'name'" in _error("name: a\nname: b\nload: {users: {CartUser: 1}, duration: 5}\n")
+    msg = _error("name: a\nname: b\nload: {users: {CartUser: 1}, duration: 5}\n")
+    assert "drill.yaml:2: field 'name': duplicate key (first given on line 1)" in msg
     msg = _error("name: a\nload: [1, 2\n")
     assert "not valid YAML" in msg and "drill.yaml:" in msg
     assert "must be a YAML mapping" in _error("- 1\n- 2\n")
@@ -104,11 +105,16 @@ def test_breaker_sequence_rules() -> None:
     assert "unknown service 'kart'" in _error(text.replace("service: cart", "service: kart"))
 
 
-def test_error_is_one_paragraph_per_problem() -> None:
-    msg = _error(GOOD.replace("CartUser: 2", "CartUser: -1") + "bogus: 1\n")
-    lines = msg.splitlines()
+def test_every_problem_is_reported_in_line_order() -> None:
+    text = GOOD.replace("CartUser: 2", "CartUser: -1") + "bogus: 1\n"
+    msg = _error(text)
+    lines = [line for line in msg.splitlines() if not line.startswith("    hint:")]
     assert lines[0].startswith("scenario file drill.yaml is invalid")
-    assert all(line.startswith("drill.yaml:") for line in lines[1:]) and len(lines) == 3
+    assert [line.split(":")[1] for line in lines[1:]] == ["3", "7"], lines
+    # schema problems and the checks across fields come together, not one per run
+    text = GOOD.replace("for: 5", "for: 30").replace("redis@cart", "redis@kart") + "stack: {breaker: {treshold: 3}}\n"
+    msg = _error(text)
+    assert "drill.yaml:7: field 'stack.breaker.treshold'" in msg and "did you mean 'threshold'?" in msg
 
 
 def test_missing_file_lists_library() -> None:
@@ -126,9 +132,13 @@ def test_parse_seconds() -> None:
 def test_target_must_be_embedded_or_an_existing_file(tmp_path: Path) -> None:
     msg = _error("target: targets/nope.yaml\n" + GOOD)
     assert "drill.yaml:1:" in msg and "field 'target'" in msg and "does not exist" in msg
-    (tmp_path / "t.yaml").write_text("name: t\n")
-    loaded = parse_scenario_text(f"target: {tmp_path / 't.yaml'}\n" + GOOD)
-    assert loaded.scenario.target.endswith("t.yaml")
+    (tmp_path / "t.yaml").write_text("name: t\nservices: {cart: 'http://127.0.0.1:1'}\n")
+    loaded = parse_scenario_text(f"target: {tmp_path / 't.yaml'}\n" + GOOD.split("faults:")[0])
+    assert loaded.scenario.target.endswith("t.yaml") and loaded.target_path == tmp_path / "t.yaml"
+    # the target file is checked with the scenario, each problem at its own file and line
+    (tmp_path / "t.yaml").write_text("name: t\nservices: {kart: 'http://127.0.0.1:1'}\n")
+    msg = _error(f"target: {tmp_path / 't.yaml'}\n" + GOOD)
+    assert f"{tmp_path / 't.yaml'}:2: field 'services.kart'" in msg
 
 
 def test_load_config_checked_by_the_locustfile_schema() -> None:
@@ -162,11 +172,14 @@ def test_process_faults_parse_and_keep_their_subject() -> None:
     ("{at: 2, for: 5, kind: kill}", "give either 'link' (a link fault) or 'process'"),
     ("{at: 2, for: 5, link: redis@cart, process: redis, kind: down}", "not both"),
     ("{at: 2, for: 5, link: redis@cart, kind: kill}",
-     "drill.yaml:6: field 'faults[0].link': fault kind 'kill' acts on a process; give 'process:' instead"),
+     "drill.yaml:6: field 'faults[0].link': fault kind 'kill' acts on a process, not a link; give 'process:' instead"),
     ("{at: 2, for: 5, process: redis, kind: down}",
-     "drill.yaml:6: field 'faults[0].process': fault kind 'down' acts on a link; give 'link:' instead"),
+     "drill.yaml:6: field 'faults[0].process': fault kind 'down' acts on a link, not a process; give 'link:' instead"),
     ("{at: 2, for: 5, process: postgres, kind: kill}", "process selector 'postgres' must be 'redis'"),
-    ("{at: 2, for: 5, process: redis, kind: kill, params: {every: 9}}", "every (9s) must be shorter than the fault"),
+    ("{at: 2, for: 5, process: redis, kind: kill, params: {every: 9}}",
+     "drill.yaml:6: field 'faults[0].params.every': (9s) must be shorter than the fault"),
+    ("{at: 2, for: 5, process: app@kart, kind: kill}",
+     "drill.yaml:6: field 'faults[0].process': process selector 'app@kart' matches no process"),
 ])
 def test_bad_process_faults_name_line_and_field(fault: str, message: str) -> None:
     text = PROCESS.split("faults:")[0].replace("stack:\n  redis_persistence: aof\n  republish_min_age_seconds: 12s\n", "")
@@ -177,9 +190,7 @@ def test_bad_redis_persistence_is_refused() -> None:
     assert "redis_persistence" in _error(PROCESS.replace("aof", "rdb"))
 
 
-def test_stack_sidecar_kind() -> None:
-    assert parse_scenario_text(GOOD).scenario.stack.sidecar is None  # daprd where installed
-    assert parse_scenario_text(GOOD + "stack:\n  sidecar: standin\n").scenario.stack.sidecar == "standin"
-    assert parse_scenario_text(GOOD + "stack:\n  sidecar: daprd\n").scenario.stack.sidecar == "daprd"
-    msg = _error(GOOD + "stack:\n  sidecar: docker\n")
-    assert "drill.yaml:8:" in msg and "stack.sidecar" in msg
+def test_stack_sidecar_kind_is_removed_with_a_clear_error() -> None:
+    for kind in ("standin", "daprd"):
+        msg = _error(GOOD + f"stack:\n  sidecar: {kind}\n")
+        assert "drill.yaml:8:" in msg and "stack.sidecar" in msg and "real daprd is the only" in msg, msg

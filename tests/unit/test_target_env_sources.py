@@ -107,11 +107,10 @@ def test_failing_log_command_is_a_note_not_a_crash(tmp_path: Path) -> None:
 
 
 def test_run_target_option_points_the_scenario_at_the_file(tmp_path: Path) -> None:
-    from kugeldrill.commands.run import with_target
-
-    loaded = parse_scenario_text("name: t\nload: {users: {CartUser: 1}, duration: 5}\n", str(tmp_path / "t.yaml"))
+    text = "name: t\nload: {users: {CartUser: 1}, duration: 5}\n"
     path = _write(tmp_path, "")
-    moved = with_target(loaded, path)
-    assert moved.scenario.target == str(path.resolve()) and loaded.scenario.target == "embedded"
-    with pytest.raises(ConfigError, match="no such target file"):
-        with_target(loaded, tmp_path / "missing.yaml")
+    moved = parse_scenario_text(text, str(tmp_path / "t.yaml"), target=path)
+    assert moved.scenario.target == str(path.resolve()) and moved.target_path == path
+    assert parse_scenario_text(text, str(tmp_path / "t.yaml")).scenario.target == "embedded"
+    with pytest.raises(ConfigError, match="target file does not exist"):
+        parse_scenario_text(text, str(tmp_path / "t.yaml"), target=tmp_path / "missing.yaml")

@@ -6,8 +6,8 @@ app's own Toxiproxy proxy (`redis@<app>`), and drills need short `processingTime
 
 * `shared_consumer_id`: `consumerID: kugelpos-tranlog-consumer` on all three pub/subs, as the
   seed spec documents — subscribers then compete in one group instead of each getting a copy.
-* `database_index`: `databaseIndex` instead of `redisDB`, as kugelpos' real YAML has it — Dapr
-  (and this sidecar) ignore that key, so all stores use DB 0.
+* `database_index`: `databaseIndex` instead of `redisDB`, as kugelpos' real YAML has it — daprd
+  ignores that key, so all stores use DB 0 (docs/dapr-contract.md §6).
 
 The templates in `templates/` are the correct forms (what the seed intends, done so that real
 Dapr would do it); the defects are applied on top.
@@ -16,6 +16,7 @@ Dapr would do it); the defects are applied on top.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,6 @@ import yaml
 from kugeldrill.ground.errors import ConfigError
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.stack.services.common.settings import KNOWN_DEFECTS
-from kugeldrill.stack.sidecar.durations import DurationError, parse_go_duration
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PUBSUBS = {
@@ -37,6 +37,8 @@ STATE_STORES = ("statestore", "cartstore")
 SHARED_CONSUMER_ID = "kugelpos-tranlog-consumer"
 COMPONENT_DEFECTS = frozenset({"shared_consumer_id", "database_index"})
 ACK_MODELS = ("1.18", "1.16")
+# A Go `time.ParseDuration` string, as Dapr reads durations in component metadata.
+_GO_DURATION = re.compile(r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|[+-]?0")
 
 
 def _known_defects() -> frozenset[str]:
@@ -51,13 +53,11 @@ def _duration_text(value: str | float | int, what: str) -> str:
         text = f"{value:g}s" if value else "0"
     else:
         text = str(value).strip()
-    try:
-        parse_go_duration(text)
-    except DurationError:
+    if not _GO_DURATION.fullmatch(text):
         raise ConfigError(
             f"{what} {value!r} is not a Go duration (e.g. '180s', '2s', '500ms')",
             hint="a bare integer would be read by Dapr as milliseconds; give a unit",
-        ) from None
+        )
     return text
 
 

@@ -1,6 +1,6 @@
 """A Kugelpos checkout's own Dapr component files, retargeted for one app's sidecar.
 
-The stand-in renders corrected templates (`render_components`); a drill of the real code
+The embedded stack renders corrected templates (`render_components`); a drill of the real code
 must run Kugelpos' real YAMLs instead, quirks included (`databaseIndex`, which Dapr
 ignores, `streamName`, no `consumerID`, no Resiliency spec). Only `redisHost` changes:
 Kugelpos' sidecars all share one directory pointing at `redis:6379`; here each sidecar

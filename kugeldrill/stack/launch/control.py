@@ -1,17 +1,18 @@
-"""Process faults on the stand-in: kill, pause, stop and start its processes by target name.
+"""Process faults on a launched deployment: kill, pause, stop and start its processes by target name.
 
-Implements chaos' `ProcessControl` (chaos.processes) without importing chaos: the stand-in
-knows its processes from `stack.json` — every entry records `pid`, `cmd` (argv), `env`
-(the variables the launcher added), `log`, `match` (command-line markers) and `port` — and
-starts a killed one again from that record, the way the launcher did: same argv, same
-port and config, log appended. That is the seam for both sidecar kinds (ours, a real
-daprd): whatever the launcher recorded is what runs again.
+Implements chaos' `ProcessControl` (chaos.processes) without importing chaos. A deployment the
+launcher started knows its processes from its state file (the embedded stack's `stack.json`,
+the native runner's `kugelpos.json`): every entry records `pid`, `cmd` (argv), `env` (the
+variables set on top of the starter's environment), `cwd`, `log`, `match` (command-line
+markers) and `port`, and a killed process is started again from that record exactly as the
+launcher started it: same argv, port and config, log appended.
 
-Targets: `redis`, `sidecar@<app>`, `app@<app>` (contracts §1). Every action first checks
-that the pid still is the recorded program (cmdline markers), so a reused pid is never
-signalled. After a start the state file has the new pid (and a `restarts` record), so
-`kugeldrill stack down` stops it. While a fault keeps a supervised service down, its
-entry is `held`, so the crash-knob supervisor does not restart it behind the fault.
+Targets: `redis`, `mongo` (the native runner's), `sidecar@<app>`, `app@<app>` (contracts §1).
+Every action first checks that the pid still is the recorded program (cmdline markers), so a
+reused pid is never signalled; kill, pause and resume reach the process's whole group (a
+multi-worker server's workers too, `signal_group`). After a start the state file has the new pid (and a
+`restarts` record), so `down` stops it. While a fault keeps a supervised service down, its
+entry is `held`, so the crash supervisor does not restart it behind the fault.
 """
 
 from __future__ import annotations
@@ -29,17 +30,38 @@ import httpx
 from kugeldrill.ground.errors import ConfigError
 from kugeldrill.ground.pids import gone_within, pid_matches, pid_running, pid_stopped, proc_state, state_within
 from kugeldrill.ground.processes import ACTIONS, ProcessActionError, ProcessResult
-from kugeldrill.stack.launch.state import StateFile, read_state
-from kugeldrill.stack.servers import ManagedProcess
+from kugeldrill.stack.launch.health import port_probe, redis_probe, sidecar_probe
+from kugeldrill.stack.launch.process import Command, ManagedProcess
+from kugeldrill.stack.launch.state import STATE_NAME, StateFile, read_state
 
 SIGNAL_WAIT = 5.0  # seconds for the kernel to report a SIGKILLed process gone, a SIGSTOPped one stopped
 RUNNING_STATES = frozenset({"R", "S", "D", "I"})
+#: Servers that are process-fault targets by their own name (Toxiproxy is not: it applies the faults).
+SERVER_TARGETS = {"redis": "redis-server", "mongo": "mongodb server"}
+
+
+def signal_group(pid: int, sig: int) -> None:
+    """`sig` to the process and, when it leads its own process group, to the whole group.
+
+    Everything the launcher (or a restarter) starts runs in its own session, so its group is
+    the process and its children: a multi-worker server (uvicorn --workers N) pauses, continues
+    and dies with its workers instead of leaving them serving. A process that does not lead a
+    group (started by someone else) gets the signal alone. SIGTERM (`stop`) goes to the process
+    only: a server shuts its workers down itself."""
+    try:
+        leads = os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return
+    if leads:
+        os.killpg(pid, sig)
+    else:
+        os.kill(pid, sig)
 
 
 def target_key(target: str) -> tuple[str, str | None]:
     """`redis` → ("redis", None); `sidecar@cart` → ("sidecars", "cart"); `app@cart` → ("services", "cart")."""
-    if target == "redis":
-        return "redis", None
+    if target in SERVER_TARGETS:
+        return target, None
     kind, _, app = target.partition("@")
     group = {"sidecar": "sidecars", "app": "services"}.get(kind)
     if group is None or not app:
@@ -47,31 +69,28 @@ def target_key(target: str) -> tuple[str, str | None]:
     return group, app
 
 
-class StandinProcesses:
-    """ProcessControl for the embedded stand-in, driven by its state file.
+class RecordedProcesses:
+    """ProcessControl for a launched deployment, driven by its state file.
 
-    Use `for_stack(stack)` in the process that started the stack (it shares the state
-    file object, so the in-process supervisor sees `held` at once) or
-    `from_state_file(path)` from anywhere else (`kugeldrill heal`, a standalone chaos run).
+    Use `deployment.processes()` in the process that started it (it shares the state file
+    object, so the in-process supervisor sees `held` at once) or `from_state_file(path)` from
+    anywhere else (`kugeldrill heal`, `kugeldrill stack process`, a standalone chaos run).
     """
-
-    description = "the embedded stand-in"
 
     def __init__(self, state_file: StateFile) -> None:
         self.file = state_file
+        self.description = ("the native Kugelpos" if state_file.state.get("kind") == "kugelpos-native"
+                            else "the embedded stack")
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._children: dict[str, ManagedProcess] = {}  # processes we started: reaped when they exit
 
     @classmethod
-    def for_stack(cls, stack: Any) -> "StandinProcesses":
-        return cls(stack._file)  # noqa: SLF001 - same package; one StateFile per stack.json in a process
-
-    @classmethod
-    def from_state_file(cls, path: str | Path) -> "StandinProcesses":
+    def from_state_file(cls, path: str | Path) -> "RecordedProcesses":
+        """A state file (`kugelpos.json` too), or a folder holding `stack.json`."""
         path = Path(path)
         if path.is_dir():
-            path = path / "stack.json"
+            path = path / STATE_NAME
         return cls(StateFile(path, read_state(path)))
 
     # ------------------------------------------------------------------ the records
@@ -85,7 +104,7 @@ class StandinProcesses:
         state = self.file.reload() if reload else self.file.state
         entry = state.get(group) if app is None else (state.get(group) or {}).get(app)
         if not entry:
-            raise ProcessActionError(f"{target}: the stand-in has no such process (state file {self.file.path})")
+            raise ProcessActionError(f"{target}: {self.description} has no such process (state file {self.file.path})")
         return entry
 
     def _update_entry(self, target: str, change: Callable[[dict[str, Any]], None]) -> None:
@@ -122,18 +141,14 @@ class StandinProcesses:
     def _wait_gone(self, target: str, pid: int, timeout: float) -> bool:
         child = self._children.get(target)
         if child is not None and child.pid == pid:
-            try:
-                child.proc.wait(timeout=timeout)  # type: ignore[union-attr]
-                return True
-            except Exception:  # noqa: BLE001 - fall back to polling /proc
-                pass
+            return child.wait(timeout)  # our own child: reaped, not left a zombie
         return gone_within(pid, timeout)
 
     # ------------------------------------------------------------------ ProcessControl
 
     def targets(self) -> list[str]:
         state = self.file.state
-        out = ["redis"] if (state.get("redis") or {}).get("pid") else []
+        out = [name for name in SERVER_TARGETS if (state.get(name) or {}).get("pid")]
         out += [f"sidecar@{a}" for a in state.get("sidecars", {})]
         out += [f"app@{a}" for a in state.get("services", {})]
         return out
@@ -156,7 +171,7 @@ class StandinProcesses:
             pid = self._require_pid(target, entry, "kill")
             self._hold(target, True)
             t0 = time.monotonic()
-            os.kill(pid, signal.SIGKILL)
+            signal_group(pid, signal.SIGKILL)
             if not self._wait_gone(target, pid, SIGNAL_WAIT):
                 raise ProcessActionError(f"{target}: pid {pid} still exists {SIGNAL_WAIT:g}s after SIGKILL "
                                          f"(state {proc_state(pid)})")
@@ -166,7 +181,7 @@ class StandinProcesses:
         with self._lock(target):
             entry = self._entry(target)
             pid = self._require_pid(target, entry, "pause")
-            os.kill(pid, signal.SIGSTOP)
+            signal_group(pid, signal.SIGSTOP)
             if not state_within(pid, {"T"}, SIGNAL_WAIT):
                 raise ProcessActionError(f"{target}: pid {pid} not stopped {SIGNAL_WAIT:g}s after SIGSTOP "
                                          f"(state {proc_state(pid)})")
@@ -178,7 +193,7 @@ class StandinProcesses:
             pid = self._require_pid(target, entry, "resume")
             if not pid_stopped(pid):
                 return ProcessResult(target, "resume", (pid,), (pid,), outcome="already")
-            os.kill(pid, signal.SIGCONT)
+            signal_group(pid, signal.SIGCONT)
             if not state_within(pid, RUNNING_STATES, SIGNAL_WAIT):
                 raise ProcessActionError(f"{target}: pid {pid} still stopped {SIGNAL_WAIT:g}s after SIGCONT")
             return ProcessResult(target, "resume", (pid,), (pid,))
@@ -191,10 +206,10 @@ class StandinProcesses:
             t0 = time.monotonic()
             os.kill(pid, signal.SIGTERM)
             if pid_stopped(pid):
-                os.kill(pid, signal.SIGCONT)  # a paused process handles SIGTERM only once continued
+                signal_group(pid, signal.SIGCONT)  # a paused process handles SIGTERM only once continued
             outcome = "done"
             if not self._wait_gone(target, pid, grace):
-                os.kill(pid, signal.SIGKILL)
+                signal_group(pid, signal.SIGKILL)
                 outcome = "escalated"
                 if not self._wait_gone(target, pid, SIGNAL_WAIT):
                     raise ProcessActionError(f"{target}: pid {pid} still exists after SIGTERM and SIGKILL")
@@ -208,7 +223,7 @@ class StandinProcesses:
             pid = self._live_pid(entry)
             if pid is not None:
                 if pid_stopped(pid):
-                    os.kill(pid, signal.SIGCONT)
+                    signal_group(pid, signal.SIGCONT)
                     state_within(pid, RUNNING_STATES, SIGNAL_WAIT)
                 if entry.get("held"):
                     self._hold(target, False)
@@ -216,8 +231,7 @@ class StandinProcesses:
             cmd = entry.get("cmd")
             if not cmd:
                 raise ProcessActionError(f"{target}: the state file records no command to start it again")
-            env = dict(os.environ, **{str(k): str(v) for k, v in (entry.get("env") or {}).items()})
-            proc = ManagedProcess(_part_name(target), list(cmd), Path(entry["log"]), env=env)
+            proc = ManagedProcess.of(_part_name(target), Command.from_entry(entry))
             try:
                 proc.start()
             except OSError as exc:
@@ -326,18 +340,19 @@ class StandinProcesses:
 
 def _part_name(target: str) -> str:
     group, app = target_key(target)
-    return "redis-server" if app is None else f"{'service' if group == 'services' else 'sidecar'} {app}"
+    return SERVER_TARGETS[group] if app is None else f"{'service' if group == 'services' else 'sidecar'} {app}"
 
 
 def _probe_for(target: str, entry: dict[str, Any]) -> Callable[[httpx.Client], str | None]:
     """Ready = serving: Redis answers PING, a sidecar's /v1.0/healthz is 2xx (components
     initialised, the launcher's own probe), a service answers /health at all (its status
-    includes its sidecar, which another fault may be cutting right now)."""
-    from kugeldrill.stack.launch.health import redis_probe, sidecar_probe  # the launcher's probes
-
+    includes its sidecar, which another fault may be cutting right now); any other server:
+    its port accepts TCP."""
     group, app = target_key(target)
-    if app is None:
+    if group == "redis":
         return redis_probe(int(entry.get("port") or 0))
+    if app is None:
+        return port_probe(int(entry.get("port") or 0))
     if group == "sidecars":
         return sidecar_probe(entry["url"], False)
     health = entry["url"].rstrip("/") + "/health"

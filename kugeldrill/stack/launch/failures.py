@@ -10,13 +10,13 @@ from kugeldrill.ground.errors import DrillError
 
 
 class StackStartError(DrillError):
-    """A part of the stand-in failed to start; the message names it and shows its log tail."""
+    """A part of the embedded stack failed to start; the message names it and shows its log tail."""
 
 
 @dataclass(frozen=True)
 class StartFailure:
     """How one launcher words a failed start: its error type, what it calls the thing being
-    started (the stand-in's "stack", the native runner's "native Kugelpos"), and how many log
+    started (the embedded stack's "stack", the native runner's "native Kugelpos"), and how many log
     lines it quotes. The start-up steps in `launch/` are shared; their errors name the launcher."""
 
     error: type[DrillError] = StackStartError
@@ -31,7 +31,7 @@ STACK_START = StartFailure()
 
 
 #: What a part logs when a port it was given is taken: the kernel's words (redis, toxiproxy,
-#: the stand-in's sidecar, uvicorn) and daprd's, which does not name the cause.
+#: uvicorn) and daprd's, which does not name the cause.
 PORT_TAKEN_MARKERS = ("address already in use", "could not listen on any endpoint")
 
 

@@ -1,4 +1,4 @@
-"""Health probes for every part of the stand-in, and the wait until all of them pass.
+"""Health probes for every part of a launched deployment, and the wait until all of them pass.
 
 A probe returns None when its part is healthy and a short description of what it saw
 otherwise (pending: the wait goes on). A state that cannot heal by waiting raises
@@ -17,7 +17,7 @@ from kugeldrill.ground.errors import DrillError
 from kugeldrill.stack.launch.failures import STACK_START, StartFailure, log_says_port_taken
 from kugeldrill.stack.launch.plan import HOST, SUBSCRIBERS
 from kugeldrill.stack.launch.state import StateFile
-from kugeldrill.stack.servers import ManagedProcess, log_tail
+from kugeldrill.stack.launch.process import ManagedProcess, log_tail
 
 PROBE_TIMEOUT = 1.0  # seconds per health probe; the overall wait is StackOptions.health_timeout
 
@@ -90,7 +90,7 @@ def sidecar_probe(url: str, expect_subscriptions: bool) -> Probe:
                     body = meta.json()
                 except ValueError:
                     return f"GET {base}/v1.0/metadata answered a non-JSON body"
-                # daprd leaves the key out when there are none; the stand-in lists [].
+                # daprd leaves the key out when there are none.
                 subs = body.get("subscriptions") if isinstance(body, dict) else None
                 if not subs:
                     # Both sidecars read /dapr/subscribe before they report healthy, and never again.
@@ -115,6 +115,18 @@ def redis_probe(port: int, host: str = HOST) -> Probe:
     return probe
 
 
+def port_probe(port: int, host: str = HOST) -> Probe:
+    """The server accepts TCP on its port (one that has no health API of its own)."""
+    def probe(_client: httpx.Client) -> str | None:
+        try:
+            with socket.create_connection((host, port), timeout=PROBE_TIMEOUT):
+                return None
+        except OSError as exc:
+            return f"connect {host}:{port}: {exc}"
+
+    return probe
+
+
 def toxiproxy_probe(api: str) -> Probe:
     def probe(client: httpx.Client) -> str | None:
         try:
@@ -129,7 +141,7 @@ def toxiproxy_probe(api: str) -> Probe:
 def check_started(handle: ManagedProcess, scan_log: bool, failure: StartFailure = STACK_START) -> None:
     """Raise the launcher's start error if the process exited, or (with `scan_log`) logged a taken port."""
     if not handle.alive():
-        code = handle.proc.returncode if handle.proc else None
+        code = handle.returncode
         raise failure.at(handle.name, f"the process exited with code {code} before it was healthy; "
                                       f"last log lines ({handle.log_path}):\n{log_tail(handle.log_path, failure.tail_lines)}")
     if scan_log and log_says_port_taken(handle.log_path):

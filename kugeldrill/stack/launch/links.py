@@ -1,6 +1,6 @@
-"""The stand-in's Toxiproxy wiring: one proxy per link, created with one `/populate` call.
+"""The Toxiproxy wiring of a launched deployment: one proxy per link, created with one `/populate` call.
 
-The stack creates its links itself (faults on them are chaos' business, not the stack's), so
+The launcher creates the links itself (faults on them are chaos' business, not the stack's), so
 it does not import chaos; the records written here are what `chaos.links.LinkMap` reads.
 """
 
@@ -13,7 +13,7 @@ import httpx
 
 from kugeldrill.stack.launch.failures import STACK_START, StartFailure
 from kugeldrill.stack.launch.plan import HOST, PortPlan, link_names, link_url, proxy_name, proxy_specs
-from kugeldrill.stack.servers import log_tail
+from kugeldrill.stack.launch.process import log_tail
 
 
 def create_links(api: str, plan: PortPlan, toxiproxy_log: Path, host: str = HOST, *,

@@ -1,4 +1,5 @@
-"""What the stand-in consists of: app ids, links, and the loopback ports they use.
+"""What a launched deployment consists of: app ids, links, and the loopback ports they use
+(the embedded stack and the native Kugelpos have the same shape).
 
 Kept free of process handling so the shape of the stack (contracts §1) can be checked by
 unit tests without starting anything, and so `status`/`down` can rebuild the same view
@@ -20,7 +21,7 @@ HOST = "127.0.0.1"
 
 
 def link_names() -> list[str]:
-    """Every link of the stand-in, `<kind>@<app>`, in a stable order."""
+    """Every link, `<kind>@<app>`, in a stable order."""
     return [f"{kind}@{app}" for app in SIDECAR_APPS for kind in LINK_KINDS]
 
 
@@ -31,7 +32,7 @@ def proxy_name(link: str) -> str:
 @dataclass(frozen=True)
 class SidecarPorts:
     """A sidecar's own listeners. daprd binds all four (its defaults 3500/50001/9090 would
-    collide between five sidecars); the stand-in sidecar serves everything on `http`."""
+    collide between five sidecars)."""
 
     http: int
     grpc: int

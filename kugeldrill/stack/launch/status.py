@@ -1,7 +1,9 @@
-"""`stack status`: every recorded process, whether it runs, and (optionally) whether it answers.
+"""Status of a launched deployment: every recorded process, whether it runs, and (optionally)
+whether it answers.
 
-One probe per part with a generous timeout: a busy machine must not read as unhealthy.
-The result is what `kugeldrill stack status --json` prints.
+One probe per part with a generous timeout: a busy machine must not read as unhealthy. Each
+deployment adds its own fields (the embedded stack its events files and restarts, the native
+runner its MongoDB and Kugelpos' log files) to what `recorded_status` returns.
 """
 
 from __future__ import annotations
@@ -12,52 +14,52 @@ from typing import Any
 
 import httpx
 
-from kugeldrill.stack.launch.health import redis_probe, service_probe, sidecar_probe, toxiproxy_probe
+from kugeldrill.stack.launch.health import Probe, port_probe, redis_probe, sidecar_probe, toxiproxy_probe
 from kugeldrill.stack.launch.procs import pid_matches, pid_stopped
 
 
-def stack_status(state: dict[str, Any], state_path: Path, probe: bool = True, timeout: float = 5.0) -> dict[str, Any]:
-    """URLs of everything, the sidecar kind, and per process whether it runs and answers."""
+def part_status(entry: dict[str, Any], probe: Probe | None, client: httpx.Client | None) -> dict[str, Any]:
+    """`url`, `pid`, `log`, `running`, `stopped` and (when probed) `healthy` and `problem` of one part."""
+    out: dict[str, Any] = {"url": entry.get("url") or entry.get("api"), "pid": entry.get("pid"), "log": entry.get("log"),
+                           "running": pid_matches(entry.get("pid"), entry.get("match", []))}
+    # A paused (SIGSTOPped) process runs but cannot answer: not probed, not unhealthy.
+    out["stopped"] = bool(out["running"]) and pid_stopped(entry.get("pid"))
+    if client is not None and probe is not None and out["running"] and not out["stopped"]:
+        problem = probe(client)
+        out["healthy"] = problem is None
+        if problem:
+            out["problem"] = problem
+    return out
+
+
+def recorded_status(state: dict[str, Any], state_path: Path, *, service_probe_for: Callable[[str], Probe],
+                    probe: bool = True, timeout: float = 5.0) -> dict[str, Any]:
+    """URLs of everything, the sidecar block (which daprd), and per process whether it runs and answers
+    (services through `service_probe_for(url)`, sidecars their `/v1.0/healthz`)."""
     client = httpx.Client(timeout=timeout) if probe else None
     try:
-        def proc(entry: dict[str, Any], probe_fn: Callable[[httpx.Client], str | None] | None) -> dict[str, Any]:
-            out = {"url": entry.get("url") or entry.get("api"), "pid": entry.get("pid"), "log": entry.get("log"),
-                   "running": pid_matches(entry.get("pid"), entry.get("match", []))}
-            # A paused (SIGSTOPped) process runs but cannot answer: not probed, not unhealthy.
-            out["stopped"] = bool(out["running"]) and pid_stopped(entry.get("pid"))
-            if client is not None and probe_fn is not None and out["running"] and not out["stopped"]:
-                problem = probe_fn(client)
-                out["healthy"] = problem is None
-                if problem:
-                    out["problem"] = problem
-            return out
-
-        services = {a: {**proc(e, service_probe(e["url"])), "events": e.get("events"),
-                        "restarts": len(e.get("restarts", []))}
-                    for a, e in state.get("services", {}).items()}
-        sidecars = {a: {**proc(e, sidecar_probe(e["url"], False)), "kind": e.get("kind", "standin"),
-                        "version": e.get("version"), "metrics_url": e.get("metrics_url")}
+        services = {a: part_status(e, service_probe_for(e["url"]), client) for a, e in state.get("services", {}).items()}
+        sidecars = {a: {**part_status(e, sidecar_probe(e["url"], False), client), "version": e.get("version"),
+                        "metrics_url": e.get("metrics_url")}
                     for a, e in state.get("sidecars", {}).items()}
-        redis = state.get("redis") or {}
-        toxi = state.get("toxiproxy") or {}
-        return {
+        servers = {"redis": lambda e: redis_probe(e.get("port", 0)),
+                   "toxiproxy": lambda e: toxiproxy_probe(e.get("api", "")),
+                   "mongo": lambda e: port_probe(e.get("port", 0))}
+        out: dict[str, Any] = {
             "state_file": str(state_path),
             "status": state.get("status"),
-            "sidecar": sidecar_summary(state),
-            "redis_url": redis.get("url"),
-            "toxiproxy_url": toxi.get("api"),
-            "redis": proc(redis, redis_probe(redis.get("port", 0))) if redis else None,
-            "toxiproxy": proc(toxi, toxiproxy_probe(toxi.get("api", ""))) if toxi else None,
-            "services": services,
-            "sidecars": sidecars,
-            "links": {name: dict(link) for name, link in state.get("links", {}).items()},
-            "options": state.get("options"),
+            "sidecar": dict(state.get("sidecar") or {}),
+            "redis_url": (state.get("redis") or {}).get("url"),
+            "toxiproxy_url": (state.get("toxiproxy") or {}).get("api"),
         }
+        for name, probe_for in servers.items():
+            entry = state.get(name) or {}
+            if entry or name != "mongo":
+                out[name] = part_status(entry, probe_for(entry), client) if entry else None
+        out.update(services=services, sidecars=sidecars,
+                   links={name: dict(link) for name, link in state.get("links", {}).items()})
+        return out
     finally:
         if client is not None:
             client.close()
 
-
-def sidecar_summary(state: dict[str, Any]) -> dict[str, Any]:
-    """The stack's `sidecar` block; a state file from before sidecar kinds ran the stand-in."""
-    return dict(state.get("sidecar") or {"kind": "standin", "version": None, "requested": "standin"})

@@ -1,9 +1,10 @@
-"""Stopping the stand-in: exactly the recorded processes, in dependency order.
+"""Stopping a launched deployment: exactly the recorded processes, in dependency order.
 
 Supervisor first (it would restart what we stop), then services and sidecars together,
-then Toxiproxy, then Redis; in parallel within a group because each may take seconds. A
-process this object started is stopped through its handle; one known only from stack.json
-is signalled only while its command line still matches the record (`procs.stop_pid`).
+then the servers behind them (the native runner's MongoDB, Toxiproxy, Redis); in parallel
+within a group because each may take seconds. A process the launcher started itself is
+stopped through its handle; one known only from the state file is signalled only while its
+command line still matches the record (`procs.stop_pid`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import Any
 
 from kugeldrill.ground.errors import DrillError
 from kugeldrill.stack.launch.plan import HOST
+from kugeldrill.stack.launch.process import ManagedProcess
 from kugeldrill.stack.launch.procs import pid_matches, port_listening, stop_pid
-from kugeldrill.stack.launch.running import Running
 from kugeldrill.stack.launch.state import StateFile, read_state
+from kugeldrill.stack.launch.supervisor import Supervisor
 
 
 #: The servers behind the apps, in stop order (the native runner adds its MongoDB first).
@@ -50,21 +52,23 @@ def ports(state: dict[str, Any], servers: tuple[str, ...] = SERVERS) -> list[int
     return found
 
 
-def stop_parts(file: StateFile, running: Running, timeout: float, wait_ports: bool,
-               servers: tuple[str, ...] = SERVERS) -> dict[str, Any]:
+def stop_parts(file: StateFile, handles: dict[str, ManagedProcess], supervisor: Supervisor | None, timeout: float,
+               wait_ports: bool, servers: tuple[str, ...] = SERVERS) -> dict[str, Any]:
     """Stop everything recorded; `{"stopped": {part: outcome}, "ports_left": [...], "problems": {...}}`.
 
-    `servers` are stopped after the apps, one group each, in their order."""
-    if running.supervisor is not None:
-        running.supervisor.stop()
+    `handles` are the processes this launcher started itself (by state key), `supervisor` its
+    crash-supervisor thread, if any; `servers` are stopped after the apps, one group each, in
+    their order."""
+    if supervisor is not None:
+        supervisor.stop()
         # The thread may have restarted a service; its handle is the current one.
-        for app, handle in running.supervisor.handles.items():
-            running.handles[f"services:{app}"] = handle
+        for app, handle in supervisor.handles.items():
+            handles[f"services:{app}"] = handle
     outcomes: dict[str, str] = {}
     lock = threading.Lock()
 
     def stop(part: str, entry: dict[str, Any]) -> None:
-        outcome = _stop_part(running, part, entry, timeout)
+        outcome = _stop_part(handles.get(state_key(part)), entry, timeout)
         with lock:
             outcomes[part] = outcome
 
@@ -75,7 +79,7 @@ def stop_parts(file: StateFile, running: Running, timeout: float, wait_ports: bo
     ]
     supervised = any(groups[0](part) for part, _ in parts(file.state, servers))
     for i, member in enumerate(groups):
-        if i == 1 and supervised and running.supervisor is None:
+        if i == 1 and supervised and supervisor is None:
             # The detached supervisor may have restarted a service since we read the file.
             try:
                 file.state = read_state(file.path)
@@ -87,7 +91,7 @@ def stop_parts(file: StateFile, running: Running, timeout: float, wait_ports: bo
         for t in threads:
             t.join(timeout * 2 + 5)
     # Children that did not get a pid recorded (crash between spawn and write) are still handles.
-    for handle in running.handles.values():
+    for handle in handles.values():
         if handle.alive():
             handle.stop()
             outcomes.setdefault(handle.name, "stopped")
@@ -98,13 +102,15 @@ def stop_parts(file: StateFile, running: Running, timeout: float, wait_ports: bo
     return {"stopped": outcomes, "ports_left": ports_left, "problems": leftover}
 
 
-def _stop_part(running: Running, part: str, entry: dict[str, Any], timeout: float) -> str:
+def state_key(part: str) -> str:
+    """A part's key in the launcher's handles: `service cart` → `services:cart`, `redis` → `redis`."""
+    group, _, app = part.partition(" ")
+    return f"{group}s:{app}" if app else part
+
+
+def _stop_part(handle: ManagedProcess | None, entry: dict[str, Any], timeout: float) -> str:
+    """Through the handle if this launcher started the recorded pid, else by pid (checked)."""
     pid = entry.get("pid")
-    key = "supervisor" if part == "supervisor" else part.replace("service ", "services:").replace("sidecar ", "sidecars:")
-    handle = running.handles.get(key)
-    server = running.servers.get(part)
-    if server is not None and server.process is not None and server.process.pid == pid:
-        handle = server.process
     if handle is not None and handle.pid == pid:
         if not handle.alive():
             return "gone"

@@ -1,10 +1,10 @@
 """Restart crashed subscribers during crash drills (`crash_before_effect_every`).
 
 A subscriber with the crash knob exits just before applying every Nth event, as a real
-process killed mid-delivery would. Kugelpos runs under `restart: always`, so the stand-in
-restarts it too: this supervisor notices the exit within `interval` seconds, starts the
-same command again (same port, same config, log appended) and records the restart in the
-state file (`services.<app>.restarts`), which the checkers read.
+process killed mid-delivery would. Kugelpos runs under `restart: always`, so the embedded
+stack restarts it too: this supervisor notices the exit within `interval` seconds, starts
+it again from its recorded command (same port, same config, log appended) and records the
+restart in the state file (`services.<app>.restarts`), which the checkers read.
 
 A process fault on a supervised service (`kill app@journal`, restarted when the fault
 ends) marks the entry `held` while it keeps the process down, and restarts it itself: the
@@ -12,7 +12,7 @@ supervisor leaves a held entry alone, and watches a pid someone else started by 
 
 It runs as a thread of the launching process (Python API) or, for `kugeldrill stack up`
 which returns while the stack keeps running, as a detached process:
-`python -m stack.launch.supervisor --state-file .kugeldrill/stack.json`.
+`python -m kugeldrill.stack.launch.supervisor --state-file .kugeldrill/stack.json`.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kugeldrill.stack.launch.process import Command, ManagedProcess
 from kugeldrill.stack.launch.procs import pid_matches
 from kugeldrill.stack.launch.state import StateFile, read_state
-from kugeldrill.stack.servers import ManagedProcess
+
+SUPERVISOR_MODULE = "kugeldrill.stack.launch.supervisor"
 
 
 class Supervisor(threading.Thread):
@@ -40,7 +42,6 @@ class Supervisor(threading.Thread):
         *,
         handles: dict[str, ManagedProcess] | None = None,
         interval: float = 0.2,
-        env: dict[str, str] | None = None,
         reload_state: bool = False,
     ) -> None:
         super().__init__(name="kugeldrill-supervisor", daemon=True)
@@ -48,7 +49,6 @@ class Supervisor(threading.Thread):
         self.apps = list(apps)
         self.handles: dict[str, ManagedProcess] = handles if handles is not None else {}
         self.interval = interval
-        self.env = env
         # A detached supervisor process re-reads stack.json each round: others restart parts too.
         self.reload_state = reload_state
         self._halt = threading.Event()
@@ -86,7 +86,7 @@ class Supervisor(threading.Thread):
         if handle is not None:
             if handle.alive():
                 return
-            exit_code = handle.proc.returncode if handle.proc else None
+            exit_code = handle.returncode
         else:
             if not entry.get("pid") or pid_matches(entry["pid"], entry.get("match", [])):
                 return
@@ -99,8 +99,7 @@ class Supervisor(threading.Thread):
         if entry.get("held") or (entry.get("pid") != old_seen and pid_matches(entry.get("pid"), entry.get("match", []))):
             return
         old_pid = entry.get("pid")
-        proc = ManagedProcess(f"service {app}", list(entry["cmd"]), Path(entry["log"]), env=self.env)
-        proc.start()
+        proc = ManagedProcess.of(f"service {app}", Command.from_entry(entry)).start()
         self.handles[app] = proc
         record = {"wall": time.time(), "old_pid": old_pid, "new_pid": proc.pid, "exit_code": exit_code}
 
@@ -113,7 +112,7 @@ class Supervisor(threading.Thread):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stack.launch.supervisor", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {SUPERVISOR_MODULE}", description=__doc__.splitlines()[0])
     parser.add_argument("--state-file", required=True, type=Path)
     parser.add_argument("--apps", default="report,journal,stock", help="comma list of service app ids to watch")
     parser.add_argument("--interval", type=float, default=0.2)

@@ -34,7 +34,8 @@ from kugeldrill.ground.errors import ConfigError, DrillError, MissingBinaryError
 from kugeldrill.stack.native.pipfile_lock import PipfileLock
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
-SHIM_FILES = ("kugeldrill_dapr_port.py", "kugeldrill_dapr_port.pth")
+SHIM_FILES = ("kugeldrill_dapr_port.py", "kugeldrill_dapr_port.pth",
+              "kugeldrill_service_group.py", "kugeldrill_service_group.pth")
 STAMP = ".kugeldrill-env.json"
 BUILD_TIMEOUT = 900.0  # seconds for one environment (a cold download on a slow mirror)
 

@@ -2,10 +2,11 @@
 
 `NativeKugelpos.up(NativeOptions(src=...))` builds (or finds cached) the services' Python
 environments and the MongoDB server, then starts on free loopback ports: redis-server,
-toxiproxy-server with the stand-in's links (`redis@`, `sidecar@`, `app@` for each Dapr app),
-the MongoDB server, one sidecar per Dapr app (components: the checkout's own YAMLs with
+toxiproxy-server with the embedded stack's links (`redis@`, `sidecar@`, `app@` for each Dapr
+app), the MongoDB server, one daprd per Dapr app (components: the checkout's own YAMLs with
 `redisHost` on that app's `redis@` link) and the seven services (`uvicorn app.main:app`
-from the checkout, one worker each, as Kugelpos' dev Compose stack runs them). It waits
+from the checkout, one worker each as Kugelpos' dev Compose stack runs them, or the worker
+counts of its production Compose file with `workers="prod"`: workers.py). It waits
 until every sidecar is ready and every service's `/health` says `healthy` (which covers
 MongoDB, the app's sidecar through its `sidecar@` link, the state store and pub/sub), and
 records everything in `<state_dir>/kugelpos.json`, rewritten after every started part so
@@ -17,7 +18,13 @@ How each service reaches what it needs (Kugelpos' dev override, on loopback):
 * other services: `BASE_URL_<SERVICE>` direct (as the override; not Dapr service invocation);
 * MongoDB: `MONGODB_URI` with `replicaSet=rs0&directConnection=true`, `DB_NAME_PREFIX` per service;
 * logs: its logging.conf writes `app.log`/`request.log` into its working directory
-  `<state_dir>/run/<app>/`; stdout and stderr go to `<state_dir>/logs/<app>.log`.
+  `<state_dir>/run/<app>/`; stdout and stderr go to `<state_dir>/logs/<app>.log`;
+* TLS trust: the system's CA directory, read lazily (`SSL_CERT_DIR`, trust.py): Kugelpos
+  builds an HTTP client, and with it an SSL context, for every request.
+
+This module is the native runner's wiring (which processes, which variables and links each
+gets); starting, recording, the health wait, process faults and stopping are the launcher
+the embedded stack uses too (`stack.launch`).
 """
 
 from __future__ import annotations
@@ -36,20 +43,23 @@ from kugeldrill.ground.errors import ConfigError, DrillError
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.ground.ports import free_port
 from kugeldrill.stack.components.checkout import render_checkout_components
-from kugeldrill.stack.launch.apps import sidecar_entry
+from kugeldrill.stack.embedded.wiring import sidecar_entry
+from kugeldrill.stack.launch.deployment import RecordedDeployment
 from kugeldrill.stack.launch.failures import StartFailure
-from kugeldrill.stack.launch.health import Probe, sidecar_probe, wait_healthy
+from kugeldrill.stack.launch.health import Probe
+from kugeldrill.stack.launch.launcher import LaunchSettings
 from kugeldrill.stack.launch.plan import APPS, HOST, SIDECAR_APPS, PortPlan
-from kugeldrill.stack.launch.procs import pid_matches
-from kugeldrill.stack.launch.recorded import RecordedDeployment
-from kugeldrill.stack.launch.sidecars import SIDECAR_KINDS, SidecarChoice, choose_sidecar
-from kugeldrill.stack.launch.start import child_env, spawn, start_redis_and_toxiproxy, start_server, start_sidecars_behind_their_apps
+from kugeldrill.stack.launch.process import without_variables
+from kugeldrill.stack.launch.daprd import Daprd, find_daprd
 from kugeldrill.stack.launch.state import StateFile
+from kugeldrill.stack.launch.status import recorded_status
 from kugeldrill.stack.launch.stop import SERVERS, refuse_running
 from kugeldrill.stack.native.checkout import KugelposCheckout, open_checkout
 from kugeldrill.stack.native.envs import EnvBuilder, ServiceEnv, cache_root, find_python
 from kugeldrill.stack.native.locales import LOCALE, ensure_locale
 from kugeldrill.stack.native.mongo_server import MongoServer, ensure_built, transaction_stats
+from kugeldrill.stack.native.trust import lazy_trust_env, scrubbed_for_trust
+from kugeldrill.stack.native.workers import WorkerPlan, plan_workers, validate_spec
 
 STATE_NAME = "kugelpos.json"
 DEFAULT_STATE_DIR = Path(".kugeldrill") / "kugelpos"
@@ -65,6 +75,11 @@ class NativeStartError(DrillError):
 
 
 NATIVE_START = StartFailure(NativeStartError, "native Kugelpos", tail_lines=25)
+#: The real services are slow to start and to answer: a slower poll, a longer probe timeout,
+#: no log scan for a taken port (uvicorn exits when it cannot bind). MongoDB stops after the
+#: apps, before Toxiproxy and Redis.
+NATIVE_SETTINGS = LaunchSettings(NATIVE_START, servers=("mongo", *SERVERS), scan_logs=False, interval=0.2,
+                                 probe_timeout=PROBE_TIMEOUT)
 
 
 @dataclass
@@ -74,10 +89,10 @@ class NativeOptions:
     src: Path
     state_dir: Path = DEFAULT_STATE_DIR
     health_timeout: float = 180.0
-    # "daprd" (real Dapr, tools/bin/daprd), "standin" (kugeldrill's sidecar), or None: daprd
-    # where it is installed, else the stand-in's sidecar (stack/launch/sidecars.py).
-    sidecar: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # passed to every service (e.g. Kugelpos settings)
+    # uvicorn worker processes per service: "dev" (1 each), "prod" (the checkout's production
+    # Compose file) or "APP=N,..." (workers.py).
+    workers: str = "dev"
     progress: Callable[[str], None] | None = None
     cache: Path | None = None
 
@@ -87,8 +102,7 @@ class NativeOptions:
         for key in self.extra_env:
             if not key or not key.replace("_", "").isalnum():
                 raise ConfigError(f"environment variable name {key!r} is not NAME=value")
-        if self.sidecar is not None and self.sidecar not in SIDECAR_KINDS:
-            raise ConfigError(f"unknown sidecar kind {self.sidecar!r}", hint=f"known: {', '.join(SIDECAR_KINDS)}")
+        validate_spec(self.workers)
 
 
 @dataclass
@@ -124,12 +138,11 @@ def prepare(opts: NativeOptions) -> Prepared:
 class NativeKugelpos(RecordedDeployment):
     """A running (or re-attached) native Kugelpos; `state` is the kugelpos.json contents.
 
-    State file, URLs, re-attaching, `parts`, `ports` and `down` come from `RecordedDeployment`
-    (MongoDB stops after the apps, before Toxiproxy and Redis)."""
+    State file, URLs, re-attaching, `parts`, `ports`, `processes` and `down` come from
+    `RecordedDeployment`."""
 
     STATE_NAME = STATE_NAME
-    SERVERS = ("mongo", *SERVERS)
-    START = NATIVE_START
+    SETTINGS = NATIVE_SETTINGS
 
     # ------------------------------------------------------------------ accessors
 
@@ -139,7 +152,7 @@ class NativeKugelpos(RecordedDeployment):
 
     def record_target(self, path: Path) -> None:
         """Note in the state file where the target file for this deployment was written."""
-        self._file.update(lambda s: s.update(target=str(path)))
+        self.launcher.file.update(lambda s: s.update(target=str(path)))
 
     def app_logs(self) -> dict[str, str]:
         """app id -> Kugelpos' own log file (`app.log` in the service's working directory)."""
@@ -151,50 +164,49 @@ class NativeKugelpos(RecordedDeployment):
     def up(cls, opts: NativeOptions, prepared: Prepared | None = None) -> "NativeKugelpos":
         """Prepare (build/cache), start everything, wait for health; NativeStartError names a failed part."""
         opts.validate()
-        choice = choose_sidecar(opts.sidecar, "1.18")  # before building: a missing daprd asked for is an error
+        daprd = find_daprd("1.18")  # before building anything: a missing daprd is an error naming `make setup`
         prepared = prepared or prepare(opts)
+        workers = plan_workers(opts.workers, prepared.checkout)
         state_dir = Path(opts.state_dir).resolve()
         path = state_dir / STATE_NAME
-        refuse_running(path, "a native Kugelpos", "kugeldrill kugelpos down", cls.SERVERS)
+        refuse_running(path, "a native Kugelpos", "kugeldrill kugelpos down", cls.SETTINGS.servers)
         for sub in ("logs", "components", "run", "redis", "toxiproxy", "mongo"):
             shutil.rmtree(state_dir / sub, ignore_errors=True)
         state: dict[str, Any] = {
             "version": 1, "kind": "kugelpos-native", "state_dir": str(state_dir), "started_wall": time.time(),
             "status": "starting", "launcher_pid": os.getpid(),
             "checkout": {"path": str(prepared.checkout.root), "commit": prepared.checkout.commit},
-            "python": prepared.python_version, "sidecar": choice.summary(),
+            "python": prepared.python_version, "sidecar": daprd.summary(),
             "envs": {app: {"path": str(env.path), "key": env.key} for app, env in prepared.envs.items()},
             "prepare_seconds": round(prepared.seconds, 2),
+            "workers": {"source": workers.source, "counts": workers.counts},
             "redis": {}, "toxiproxy": {}, "mongo": {}, "services": {}, "sidecars": {}, "links": {},
         }
         native = cls(StateFile(path, state))
         say = opts.progress or (lambda _m: None)
-        native._start_or_clean_up(lambda: native._start(opts, prepared, choice, state_dir, say))
+        native.launcher.say = say
+        native.launcher.run(lambda: native._start(opts, prepared, daprd, workers, state_dir, say))
         return native
 
-    def _start(self, opts: NativeOptions, prepared: Prepared, choice: SidecarChoice, state_dir: Path,
-               say: Callable[[str], None]) -> None:
+    def _start(self, opts: NativeOptions, prepared: Prepared, daprd: Daprd, workers: WorkerPlan,
+               state_dir: Path, say: Callable[[str], None]) -> None:
+        launcher = self.launcher
         plan = PortPlan.allocate(HOST)
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
         say("starting redis-server and toxiproxy-server ...")
-        links = start_redis_and_toxiproxy(self._file, self._running, plan, state_dir, failure=NATIVE_START)
+        links = launcher.start_redis_and_toxiproxy(plan, state_dir)
 
         say("starting the MongoDB server ...")
         mongo = MongoServer(prepared.mongo, state_dir / "mongo" / "mongo.log", port=free_port(HOST))
-        start_server("mongodb server", mongo.start, NATIVE_START)
-        self._running.handles["mongo"] = mongo.process  # type: ignore[assignment]
-        self._file.update(lambda s: s.update(mongo={
-            "url": mongo.url, "host": HOST, "port": mongo.port, "pid": mongo.process.pid,  # type: ignore[union-attr]
-            "log": str(mongo.log_path), "cmd": mongo.command(),
-            "match": ["kugeldrill.mongo.Main", "--port", str(mongo.port)]}))
+        launcher.start_server("mongo", "mongodb server", mongo)
 
-        kind = choice.kind
         service_urls = {app: f"http://{HOST}:{port}" for app, port in plan.services.items()}
-        say(f"starting {len(APPS)} services and {len(SIDECAR_APPS)} sidecars ({kind.describe()}) ...")
-        if choice.note:
-            say(f"note: {choice.note}")
+        several = ", ".join(f"{app} {n}" for app, n in workers.several.items())
+        say(f"starting {len(APPS)} services and {len(SIDECAR_APPS)} sidecars ({daprd.describe()}) ..."
+            + (f"; uvicorn workers: {several} ({workers.source})" if several else ""))
         for app in APPS:
-            self._spawn_service(app, opts, prepared, state_dir, plan, links, service_urls, mongo.url)
+            launcher.spawn("services", app, _service_entry(app, opts, prepared, state_dir, plan, links, service_urls,
+                                                           mongo.url, workers.of(app)))
         resources: dict[str, Path] = {}
         for app in SIDECAR_APPS:
             resources[app] = state_dir / "components" / app
@@ -205,34 +217,16 @@ class NativeKugelpos(RecordedDeployment):
                 raise NATIVE_START.at(f"components for {app}", exc.render()) from exc
 
         def sidecar(app: str) -> dict[str, Any]:
-            return sidecar_entry(choice, app, plan.sidecar_ports(app), resources[app], state_dir, links)
+            return sidecar_entry(daprd, app, plan.sidecar_ports(app), resources[app], state_dir, links)
 
         # A sidecar reads its app's /dapr/subscribe once, at start (daprd gives up after about
         # 2.5 s): each starts only once its service answers HTTP (`/`: its `/health` would
         # publish through the sidecar that is not started yet).
-        start_sidecars_behind_their_apps(self._file, self._running, list(SIDECAR_APPS), sidecar, child_env(),
-                                         opts.health_timeout, answers=_root_answers, failure=NATIVE_START,
-                                         scan_logs=False, interval=0.2, probe_timeout=PROBE_TIMEOUT)
+        launcher.start_behind_apps(list(SIDECAR_APPS), sidecar, opts.health_timeout, answers=_root_answers)
         # `/health` of cart and terminal publishes a test message to their topics (Kugelpos' own
         # check), so it is asked only once the service answers at all, and at most every second
         # (see _service_probe): a start leaves a handful of those messages, as a Compose healthcheck does.
-        wait_healthy(self._file, self._running.handles, opts.health_timeout, service_probe_for=_service_probe,
-                     failure=NATIVE_START, scan_logs=False, interval=0.2, probe_timeout=PROBE_TIMEOUT, say=say)
-
-    def _spawn_service(self, app: str, opts: NativeOptions, prepared: Prepared, state_dir: Path, plan: PortPlan,
-                       links: dict[str, dict[str, Any]], service_urls: dict[str, str], mongo_url: str) -> None:
-        cwd = _working_dir(state_dir / "run" / app, prepared.checkout.service_dir(app))
-        env = _service_env(app, prepared.checkout, mongo_url, service_urls, links, opts.extra_env,
-                           pycache=(opts.cache or cache_root()) / "kugelpos" / "pycache", locpath=prepared.locpath)
-        port = plan.services[app]
-        python = prepared.envs[app].python
-        cmd = [str(python), "-m", "uvicorn", "app.main:app", "--host", HOST, "--port", str(port), "--app-dir", str(cwd)]
-        entry = {"url": service_urls[app], "port": port, "pid": None, "log": str(state_dir / "logs" / f"{app}.log"),
-                 "app_log": str(cwd / "app.log"), "request_log": str(cwd / "request.log"), "cwd": str(cwd),
-                 "env_dir": str(prepared.envs[app].path), "cmd": cmd,
-                 "env": {k: v for k, v in env.items() if k in _SERVICE_ENV_KEYS or k in opts.extra_env},
-                 "match": ["uvicorn", "app.main:app", "--port", str(port)]}
-        spawn(self._file, self._running, "services", app, entry, env, cwd=cwd, failure=NATIVE_START)
+        launcher.wait_healthy(opts.health_timeout, service_probe_for=_service_probe)
 
     # ------------------------------------------------------------------ attach, status, stop
 
@@ -242,56 +236,59 @@ class NativeKugelpos(RecordedDeployment):
         Probing a service asks its `/health`, which for cart and terminal publishes a test
         message (Kugelpos' own check); `probe=False` only checks that the processes run.
         """
-        client = httpx.Client(timeout=PROBE_TIMEOUT) if probe else None
-        try:
-            def proc(entry: dict[str, Any], probe_fn: Callable[[httpx.Client], str | None] | None) -> dict[str, Any]:
-                out = {"url": entry.get("url") or entry.get("api"), "pid": entry.get("pid"), "log": entry.get("log"),
-                       "running": pid_matches(entry.get("pid"), entry.get("match", []))}
-                if client is not None and probe_fn is not None and out["running"]:
-                    problem = probe_fn(client)
-                    out["healthy"] = problem is None
-                    if problem:
-                        out["problem"] = problem
-                return out
-
-            services = {a: {**proc(e, _service_probe(e["url"])), "app_log": e.get("app_log")}
-                        for a, e in self.state.get("services", {}).items()}
-            sidecars = {a: {**proc(e, sidecar_probe(e["url"], False)), "kind": e.get("kind", "standin"),
-                            "version": e.get("version")} for a, e in self.state.get("sidecars", {}).items()}
-            mongo = self.state.get("mongo") or {}
-            mongo_status = proc(mongo, None) if mongo else None
-            if mongo_status and mongo_status["running"] and probe:
-                mongo_status["transactions"] = transaction_stats(mongo["url"])
-            return {
-                "state_file": str(self.state_path), "status": self.state.get("status"),
-                "checkout": self.state.get("checkout"), "sidecar": self.state.get("sidecar"),
-                "redis_url": (self.state.get("redis") or {}).get("url"),
-                "toxiproxy_url": (self.state.get("toxiproxy") or {}).get("api"),
-                "mongodb_url": mongo.get("url"), "mongo": mongo_status,
-                "redis": proc(self.state["redis"], None) if self.state.get("redis") else None,
-                "toxiproxy": proc(self.state["toxiproxy"], None) if self.state.get("toxiproxy") else None,
-                "services": services, "sidecars": sidecars,
-                "links": {name: dict(link) for name, link in self.state.get("links", {}).items()},
-                "target": self.state.get("target"),
-            }
-        finally:
-            if client is not None:
-                client.close()
+        out = recorded_status(self.state, self.state_path, service_probe_for=_service_probe, probe=probe,
+                              timeout=PROBE_TIMEOUT)
+        for app, entry in self.state.get("services", {}).items():
+            out["services"][app]["app_log"] = entry.get("app_log")
+        mongo = self.state.get("mongo") or {}
+        mongo_status = out.get("mongo")
+        if mongo_status and mongo_status["running"] and probe:
+            mongo_status["transactions"] = transaction_stats(mongo["url"])
+        return {**out, "checkout": self.state.get("checkout"), "mongodb_url": mongo.get("url"),
+                "mongo": mongo_status, "target": self.state.get("target")}
 
 
 # ---------------------------------------------------------------------- helpers
 
-_SERVICE_ENV_KEYS = {"MONGODB_URI", "DB_NAME_PREFIX", "DAPR_HTTP_PORT", "BASE_URL_DAPR", "TOKEN_URL", "USE_GRPC",
-                     "DEBUG", "TZ", *BASE_URL_ENV.values()}
+def _service_entry(app: str, opts: NativeOptions, prepared: Prepared, state_dir: Path, plan: PortPlan,
+                   links: dict[str, dict[str, Any]], service_urls: dict[str, str], mongo_url: str,
+                   workers: int = 1) -> dict[str, Any]:
+    """A Kugelpos service's state entry: `uvicorn app.main:app` from its environment, in its
+    working directory, with its variables (the launcher starts it from this record); with
+    several `workers`, `uvicorn --workers N` as Kugelpos' Dockerfile.prod runs it."""
+    cwd = _working_dir(state_dir / "run" / app, prepared.checkout.service_dir(app))
+    env = _service_env(app, prepared.checkout, mongo_url, service_urls, links, opts.extra_env,
+                       pycache=(opts.cache or cache_root()) / "kugelpos" / "pycache", locpath=prepared.locpath)
+    port = plan.services[app]
+    python = prepared.envs[app].python
+    cmd = [str(python), "-m", "uvicorn", "app.main:app", "--host", HOST, "--port", str(port), "--app-dir", str(cwd)]
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
+        # Its workers die with their supervisor, as in its container (shim/kugeldrill_service_group.py).
+        env["KUGELDRILL_DIE_WITH_SUPERVISOR"] = "1"
+    return {"url": service_urls[app], "port": port, "pid": None, "workers": workers,
+            "log": str(state_dir / "logs" / f"{app}.log"),
+            "app_log": str(cwd / "app.log"), "request_log": str(cwd / "request.log"), "cwd": str(cwd),
+            "env_dir": str(prepared.envs[app].path), "cmd": without_variables(cmd, _scrubbed(env)), "env": env,
+            "match": ["uvicorn", "app.main:app", "--port", str(port)]}
+
+
+def _scrubbed(env: dict[str, str]) -> list[str]:
+    """Variables of the launching environment that must not reach a service: the launcher's own
+    Python settings (the services run their own interpreters) and Kugelpos settings of the same
+    family (`BASE_URL_*`) that the wiring does not set, and a CA bundle the lazily read CA
+    directory replaces (trust.py)."""
+    return sorted(k for k in os.environ if k in _SCRUBBED_ENV or (k.startswith("BASE_URL_") and k not in env)
+                  or k in scrubbed_for_trust(env))
 
 
 def _service_env(app: str, checkout: KugelposCheckout, mongo_url: str, service_urls: dict[str, str],
                  links: dict[str, dict[str, Any]], extra: dict[str, str], pycache: Path,
                  locpath: Path) -> dict[str, str]:
-    """A Kugelpos service's environment: its settings as the dev override sets them, on loopback;
-    locale and time zone as its Dockerfile and container have them (ja_JP.UTF-8, UTC)."""
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV and not k.startswith("BASE_URL_")}
-    env.update(PYTHONUNBUFFERED="1", TZ="UTC", PYTHONPYCACHEPREFIX=str(pycache),
+    """The variables a Kugelpos service gets on top of the launcher's environment: its settings
+    as the dev override sets them, on loopback; locale and time zone as its Dockerfile and
+    container have them (ja_JP.UTF-8, UTC); the system's CA directory read lazily (trust.py)."""
+    env = dict(PYTHONUNBUFFERED="1", TZ="UTC", PYTHONPYCACHEPREFIX=str(pycache),
                LOCPATH=str(locpath), LANG=LOCALE, LC_ALL=LOCALE, LANGUAGE=LOCALE,
                MONGODB_URI=mongo_url, DB_NAME_PREFIX=checkout.db_prefix(app), USE_GRPC="false", DEBUG="false",
                TOKEN_URL=f"{service_urls['account']}/api/v1/accounts/token")
@@ -301,6 +298,7 @@ def _service_env(app: str, checkout: KugelposCheckout, mongo_url: str, service_u
         listen = links[f"sidecar@{app}"]["listen"]
         env["DAPR_HTTP_PORT"] = listen.rsplit(":", 1)[1]
         env["BASE_URL_DAPR"] = f"http://{listen}/v1.0"
+    env.update(lazy_trust_env())
     env.update(extra)
     return env
 

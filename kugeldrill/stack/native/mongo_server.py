@@ -28,8 +28,8 @@ from typing import Any
 
 from kugeldrill.ground.errors import DrillError, MissingBinaryError
 from kugeldrill.ground.netguard import require_loopback
-from kugeldrill.ground.tools import PROJECT_ROOT
-from kugeldrill.stack.servers import ManagedProcess, log_tail
+from kugeldrill.ground.tools import find_binary, tools_dir as kugeldrill_tools_dir
+from kugeldrill.stack.launch.process import ManagedProcess, log_tail
 
 SOURCE_DIR = Path(__file__).resolve().parent / "mongo"
 JAR_NAME = "kugelpos-mongo-1.0.0.jar"
@@ -51,7 +51,8 @@ def source_hash(source: Path = SOURCE_DIR) -> str:
 
 
 def tools_dir() -> Path:
-    return Path(os.environ.get("KUGELDRILL_TOOLS_DIR") or PROJECT_ROOT / "tools") / "kugelpos-mongo"
+    """Built servers, one folder per source hash, in kugeldrill's tools folder (never site-packages)."""
+    return kugeldrill_tools_dir() / "kugelpos-mongo"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +67,10 @@ class MongoBuild:
 
 
 def _tool(name: str, hint: str) -> str:
-    found = shutil.which(name)
-    if not found:
-        raise MissingBinaryError(f"{name} not found on PATH (needed for the native Kugelpos' MongoDB server)", hint=hint)
-    return found
+    try:
+        return str(find_binary(name))
+    except MissingBinaryError as exc:
+        raise MissingBinaryError(f"{exc} (needed for the native Kugelpos' MongoDB server)", hint=hint) from None
 
 
 def ensure_built(progress: Callable[[str], None] | None = None) -> MongoBuild:
@@ -143,6 +144,13 @@ class MongoServer:
             time.sleep(0.05)
         self.process.stop()
         raise self.process.fail(f"did not print '{READY_LINE.strip()}' within {timeout:.0f}s")
+
+    def record(self) -> dict[str, Any]:
+        """The state-file entry of the started server (what `down` and a restart need)."""
+        assert self.process is not None, "record() of a server that was not started"
+        return {"url": self.url, "host": self.host, "port": self.port, "pid": self.process.pid,
+                "log": str(self.log_path), "cmd": list(self.process.argv),
+                "match": [MAIN_CLASS, "--port", str(self.port)]}
 
     def stop(self) -> None:
         if self.process:

@@ -24,12 +24,12 @@ from typing import Any
 
 import httpx
 
-from kugeldrill.ground.tools import PROJECT_ROOT
+from kugeldrill.ground.tools import PACKAGE_PARENT
 from kugeldrill.ground.errors import TargetUnreachableError
 from kugeldrill.ground.ports import free_ports
 from kugeldrill.stack.services.common.settings import ServiceConfig
 
-ROOT = PROJECT_ROOT
+ROOT = PACKAGE_PARENT
 
 
 class ServiceProcess:
