@@ -149,8 +149,8 @@ MUTANTS: tuple[Mutant, ...] = (
            'pubsub=row["pubsub"], topic="topic-tranlog",',
            "mut-terminal-cut", ("fanout", "outcomes")),
     Mutant("void-not-published", "outbox", "a void is stored in the outbox but never published at once",
-           f"{STACK}/cart/transactions.py", "        await publish(tran)\n        return ok(public_tran(tran)",
-           "        return ok(public_tran(tran)", "mut-sales", ("fanout", "outcomes"),
+           f"{STACK}/cart/transactions.py", "    await svc.publish(tran)\n    return ok(tran_answer(tran)",
+           "    return ok(tran_answer(tran)", "mut-sales", ("fanout", "outcomes"),
            equivalent="the outbox keeps the void and the republish job publishes it within the drill "
                       "(Kugelpos' safety net, by design): report, journal and stock end up right"),
     Mutant("outbox-delivered-before-publish", "outbox",

@@ -161,7 +161,7 @@ class PosApi:
         if status:
             parsed = _envelope(resp.content)
             if isinstance(parsed, dict):
-                message = str(parsed.get("message") or parsed.get("detail") or "")[:200]
+                message = str(parsed.get("message") or "")[:200]
         err = classify(status, getattr(resp, "error", None), effecting=effecting, step=name, message=message)
         if err is None:  # cannot happen: classify passes only 2xx
             err = StepError("fail", f"{name}: HTTP {status}", status)
@@ -174,7 +174,7 @@ class PosApi:
         data, _ = self.request("POST", TERMINAL_APP, "/api/v1/auth/token", name="POST /api/v1/auth/token",
                                query={"terminal_id": self.term.terminal_id},
                                headers={"X-API-KEY": self.term.api_key, "Content-Type": "application/json"})
-        token = (data or {}).get("access_token") or (data or {}).get("accessToken")
+        token = (data or {}).get("access_token")  # snake_case in Kugelpos' answer, inside the envelope
         if not token:
             raise StepError("fail", "POST /api/v1/auth/token: answer without access_token")
         self.term.token = str(token)
@@ -186,7 +186,7 @@ class PosApi:
             self._create_body = json.dumps({"transaction_type": 101, "user_id": user_id, "user_name": user_id},
                                            separators=(",", ":")).encode()
         data, _ = self.request("POST", "cart", "/api/v1/carts", name="POST /api/v1/carts", raw=self._create_body)
-        cart_id = (data or {}).get("cartId") or (data or {}).get("cart_id")
+        cart_id = (data or {}).get("cartId")
         if not cart_id:
             raise StepError("fail", "POST /api/v1/carts: answer without cartId")
         return str(cart_id)
@@ -280,11 +280,3 @@ def tender_for(balance: int) -> int:
     """Cash handed over: the next multiple of 1000 strictly above the balance (so there is change)."""
     return (balance // 1000 + 1) * 1000
 
-
-def pick(data: Any, *names: str, default: Any = None) -> Any:
-    """First present field among spellings (camelCase answers, snake_case fallbacks)."""
-    if isinstance(data, dict):
-        for name in names:
-            if data.get(name) is not None:
-                return data[name]
-    return default

@@ -18,9 +18,9 @@ from typing import Any
 import gevent
 from locust import between, task
 
-from kugeldrill.locustfiles.api import StepError, pick, tender_for
+from kugeldrill.locustfiles.api import StepError, tender_for
 from kugeldrill.locustfiles.base import PosUser
-from kugeldrill.locustfiles.totals import totals_of
+from kugeldrill.locustfiles.totals import read_sale, record
 
 
 class CartUser(PosUser):
@@ -71,7 +71,9 @@ class CartUser(PosUser):
         """A paid sale (or, with cancel=True, a cart cancelled after its items).
 
         The subtotal's figures go into the history before the bill, so a sale whose bill
-        answer is lost (`info`) still says exactly what it would have moved.
+        answer is lost (`info`) still says exactly what it would have moved; the bill's
+        answer then replaces them (locustfiles/totals.py: unknown figures are None and named
+        in `missing`).
         """
         assert self.api is not None and self.term is not None
         items = self._choose_items()
@@ -80,35 +82,30 @@ class CartUser(PosUser):
             op.value["cart_id"] = cart_id
             if cancel:
                 data = self.api.cancel(cart_id)
-                op.ok(transaction_no=pick(data, "transactionNo", "transaction_no"),
-                      receipt_no=pick(data, "receiptNo", "receipt_no"),
-                      business_date=pick(data, "businessDate", "business_date"), **totals_of(data))
+                record(op.value, read_sale(data))
+                op.ok(receipt_no=data.get("receiptNo"), business_date=data.get("businessDate"))
                 return
             sub = self.api.subtotal(cart_id)
-            balance = pick(sub, "balanceAmount", "totalAmountWithTax")
+            balance = sub.get("balanceAmount")
             if not isinstance(balance, (int, float)):
                 raise StepError("fail", "POST /api/v1/carts/[cart_id]/subtotal: answer without balanceAmount")
-            op.value.update(totals_of(sub))
+            record(op.value, read_sale(sub, numbered=False))
             tender = tender_for(int(balance))
             self.api.pay(cart_id, "01", tender)
             op.value["payments"] = [{"payment_code": "01", "amount": float(balance)}]
             data = self.api.bill(cart_id)
-            totals = totals_of(data)
-            total = totals.get("amount", float(balance))
-            txn = pick(data, "transactionNo", "transaction_no")
-            op.ok(transaction_no=txn, receipt_no=pick(data, "receiptNo", "receipt_no"), deposit=tender,
-                  change=pick(data, "changeAmount", "change_amount", default=tender - total),
-                  business_date=pick(data, "businessDate", "business_date"),
-                  open_counter=pick(data, "openCounter", "open_counter"), **totals)
-            if txn is not None:
-                self.term.sales.append({"transaction_no": txn, **{k: op.value[k] for k in SALE_FIGURES
-                                                                    if k in op.value}})
+            record(op.value, read_sale(data))
+            op.ok(receipt_no=data.get("receiptNo"), deposit=tender, change=data.get("changeAmount"),
+                  business_date=data.get("businessDate"))
+            if op.value.get("transaction_no") is not None and op.value.get("amount") is not None:
+                self.term.sales.append({k: op.value[k] for k in ("transaction_no", *SALE_FIGURES) if k in op.value})
 
     def void_or_return(self, kind: str) -> None:
         """Void or return one earlier own sale of this terminal (paid in cash, code 01).
 
         The operation carries the original sale's figures (Kugelpos copies them into the
-        void or return), replaced by the answer's own when it comes back.
+        void or return), replaced by the answer's own when it comes back — except the
+        amount without tax, which a transaction answer does not give (locustfiles/totals.py).
         """
         assert self.api is not None and self.term is not None
         original = self.term.sales.pop(random.randrange(len(self.term.sales)))
@@ -117,9 +114,8 @@ class CartUser(PosUser):
         with self.operation(kind, original_transaction_no=original["transaction_no"], **figures) as op:
             call = self.api.void if kind == "void" else self.api.return_
             data = call(int(original["transaction_no"]), payments)
-            op.ok(transaction_no=pick(data, "transactionNo", "transaction_no"),
-                  receipt_no=pick(data, "receiptNo", "receipt_no"),
-                  business_date=pick(data, "businessDate", "business_date"), **totals_of(data))
+            record(op.value, read_sale(data, cart=False))
+            op.ok(receipt_no=data.get("receiptNo"), business_date=data.get("businessDate"))
 
 
 #: The figures of a sale that a void or return of it moves back (locustfiles/totals.py).

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from locust import between, task
 
-from kugeldrill.locustfiles.api import StepError, pick
+from kugeldrill.locustfiles.api import StepError
 from kugeldrill.locustfiles.base import PosUser
+from kugeldrill.locustfiles.totals import read_period, record
 
 
 class OpenCloseUser(PosUser):
@@ -21,7 +22,7 @@ class OpenCloseUser(PosUser):
     def _refresh_status(self) -> bool:
         assert self.api is not None and self.term is not None
         try:
-            self.term.status = pick(self.api.terminal_info(), "status")
+            self.term.status = self.api.terminal_info().get("status")
         except StepError:
             return False
         return self.term.status is not None
@@ -38,12 +39,12 @@ class OpenCloseUser(PosUser):
                 self.term.status = None
                 data = self.api.close()
                 self.term.status = "Closed"
-                op.ok(business_date=pick(data, "businessDate", "business_date"),
-                      open_counter=pick(data, "openCounter", "open_counter"))
+                record(op.value, read_period(data))
+                op.ok()
         else:
             with self.operation("open") as op:
                 self.term.status = None
                 data = self.api.open()
                 self.term.status = "Opened"
-                op.ok(business_date=pick(data, "businessDate", "business_date"),
-                      open_counter=pick(data, "openCounter", "open_counter"))
+                record(op.value, read_period(data))
+                op.ok()

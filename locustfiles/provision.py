@@ -96,7 +96,8 @@ def _data(resp: httpx.Response) -> Any:
 
 
 def _get(obj: Any, *names: str, default: Any = None) -> Any:
-    """First present key among spellings (Kugelpos answers camelCase, some snake_case)."""
+    """The first of `names` present in `obj` (Kugelpos' answer names: camelCase, and the
+    snake_case of its token answers)."""
     if isinstance(obj, Mapping):
         for name in names:
             if obj.get(name) is not None:
@@ -151,7 +152,7 @@ def _user_token(api: _Api, tenant: str, opts: ProvisionOptions, allow_refusal: b
                     data={"username": opts.username, "password": opts.password, "client_id": tenant})
     if resp.status_code not in (200, 201):
         return None
-    token = _get(_data(resp), "access_token", "accessToken")
+    token = _get(_data(resp), "access_token")  # account's token answer: plain snake_case JSON
     if not token:
         raise ProvisionError("provisioning call POST account /api/v1/accounts/token answered without access_token")
     return str(token)
@@ -163,7 +164,7 @@ def _ensure_account(api: _Api, tenant: str, opts: ProvisionOptions) -> str:
         return token
     resp = api.call("POST", "account", "/api/v1/accounts/register",
                     json={"username": opts.username, "password": opts.password, "tenant_id": tenant})
-    got = _get(_data(resp), "tenantId", "tenant_id")
+    got = _get(_data(resp), "tenantId")
     if got and got != tenant:
         raise ProvisionError(
             f"tenant {tenant} already exists on the account service but user {opts.username!r} was refused "
@@ -195,7 +196,7 @@ def _ensure_terminals(api: _Api, tenant: str, opts: ProvisionOptions, auth: dict
             terminal_id = f"{tenant}-{opts.store_code}-{number}"
             resp = api.call("GET", "terminal", f"/api/v1/terminals/{terminal_id}", headers=auth, ok=(200,), allow=(404,))
             if resp.status_code == 200:
-                api_key = _get(_data(resp), "apiKey", "api_key")
+                api_key = _get(_data(resp), "apiKey")
                 if not api_key or "*" in str(api_key):  # masked: only the creator saw it
                     api_key = (known.get(terminal_id) or {}).get("api_key")
                 if not api_key:
@@ -206,8 +207,8 @@ def _ensure_terminals(api: _Api, tenant: str, opts: ProvisionOptions, auth: dict
             else:
                 created = _data(api.call("POST", "terminal", "/api/v1/terminals", headers=auth, json={
                     "store_code": opts.store_code, "terminal_no": number, "description": f"kugeldrill {pool} {number}"}))
-                api_key = _get(created, "apiKey", "api_key")
-                terminal_id = _get(created, "terminalId", "terminal_id", default=terminal_id)
+                api_key = _get(created, "apiKey")
+                terminal_id = _get(created, "terminalId", default=terminal_id)
                 if not api_key:
                     raise ProvisionError(f"provisioning call POST terminal /api/v1/terminals answered without apiKey "
                                          f"for terminal {terminal_id}")
@@ -220,9 +221,7 @@ def _prepare_terminal(api: _Api, term: dict[str, Any], staff_id: str, open_it: b
     tid = term["terminal_id"]
     key = {"X-API-KEY": term["api_key"]}
     info = _data(api.call("GET", "terminal", f"/api/v1/terminals/{tid}", headers=key, ok=(200,))) or {}
-    staff = _get(info, "staff")
-    signed_in = bool(_get(staff, "id", "staffId", "staff_id")) if isinstance(staff, Mapping) else bool(
-        _get(info, "staffId", "staff_id"))
+    signed_in = bool(_get(_get(info, "staff"), "staffId"))  # Kugelpos' BaseTerminal: staff {staffId, ...}
     if not signed_in:
         api.call("POST", "terminal", f"/api/v1/terminals/{tid}/sign-in", headers=key, json={"staff_id": staff_id})
     if open_it and _get(info, "status") != "Opened":

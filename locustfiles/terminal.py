@@ -11,7 +11,6 @@ import uuid
 
 from locust import between, task
 
-from kugeldrill.locustfiles.api import pick
 from kugeldrill.locustfiles.base import PosUser
 
 
@@ -31,6 +30,7 @@ class TerminalUser(PosUser):
         description = f"kugeldrill {direction} {token}"
         with self.operation(direction.replace("-", "_"), amount=amount, cash_token=token,
                             description=description) as op:
-            data = self.api.cash(direction, amount, description)
-            op.ok(business_date=pick(data, "businessDate", "business_date"),
-                  open_counter=pick(data, "openCounter", "open_counter"))
+            # Kugelpos answers a cash movement without its business date or open counter
+            # (BaseCashInOutResponse); the checkers place it by the terminal's business date.
+            self.api.cash(direction, amount, description)
+            op.ok()

@@ -340,7 +340,7 @@ class BusinessSnapshot:
 
     taken_wall: float
     journal: list[JournalEntry] | None = None
-    stock: dict[str, float] | None = None
+    stock: dict[str, float | None] | None = None  # item -> current quantity (None: the answer did not carry it)
     reports: dict[str, SalesReport] = field(default_factory=dict)  # "<terminal_no>/<business_date>"
     terminal_dates: dict[int, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)

@@ -534,10 +534,11 @@ def judge_stock(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapshot
             if extra:
                 band.note = TOLERATED
     for item in sorted(set(bands) | set(after.stock) | set(before.stock)):
-        observed = after.stock.get(item, 0.0) - before.stock.get(item, 0.0)
+        now, then = after.stock.get(item, 0.0), before.stock.get(item, 0.0)
+        observed = None if now is None or then is None else now - then  # a quantity not carried: unknown
         band = bands.get(item, Band())
         if table.add(item, band, observed, 1e-9) is False:
-            ex.add("stock_mismatch", {"key": f"stock {item}", "expected": band.text(), "observed": _fmt(observed)})
+            ex.add("stock_mismatch", {"key": f"stock {item}", "expected": band.text(), "observed": _fmt(observed)})  # type: ignore[arg-type]
     return table
 
 

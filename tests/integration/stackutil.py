@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -45,6 +46,17 @@ def running_stack(state_dir: Path, **options: Any) -> Iterator[Stack]:
         yield stack
     finally:
         stack.down()
+
+
+def run_cli(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`kugeldrill ARGS...` as a user runs it, from the checkout, output captured (stderr into stdout)."""
+    import os
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "kugeldrill", *args], cwd=root, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
 
 
 def module_stack(**options: Any) -> Any:
@@ -214,7 +226,7 @@ class PosClient:
         return f"/api/v1/tenants/{prov.tenant_id}/stores/{prov.store_code}/terminals/{t.terminal_no}/transactions/{no}"
 
     def void(self, prov: Provision, t: Terminal, tran: dict[str, Any]) -> dict[str, Any]:
-        pays = [{"payment_code": p["paymentCode"], "amount": p["amount"]} for p in tran["payments"]]
+        pays = [{"payment_code": p["paymentCode"], "amount": p["paymentAmount"]} for p in tran["payments"]]
         return self.call("POST", "cart", self._tran_path(prov, t, tran["transactionNo"]) + "/void", **self._term(t), json=pays)
 
     def return_(self, prov: Provision, t: Terminal, tran: dict[str, Any]) -> dict[str, Any]:

@@ -142,7 +142,7 @@ def _check_against_cart(ops: list[Any], api: CartApi) -> Counter:
             assert tran is not None, f"ok {op.f} {term}/{no} missing from the transactions API"
             if op.f == "sale":
                 assert tran["transactionType"] == 101
-                assert float(tran["sales"]["totalAmountWithTax"]) == float(op.value["amount"])
+                assert float(tran["totalAmountWithTax"]) == float(op.value["amount"])
                 assert sorted((li["itemCode"], li["quantity"]) for li in tran["lineItems"]) == sorted(
                     (i["item_code"], i["quantity"]) for i in op.value["items"])
         elif op.outcome == "fail" and op.f in ("sale", "cancel") and op.value.get("cart_id"):
@@ -175,7 +175,7 @@ def test_provision_cli_against_the_stack_is_idempotent(stack: Any, tmp_path: Pat
     term = before["terminals"]["cart"][0]
     info = httpx.get(f"{before['urls']['terminal']}/api/v1/terminals/{term['terminal_id']}",
                      headers={"X-API-KEY": term["api_key"]}, timeout=10.0).json()["data"]
-    assert info["status"] == "Opened" and info["staff"]["id"] == "staff001"
+    assert info["status"] == "Opened" and info["staff"]["staffId"] == "staff001"
     oc = before["terminals"]["openclose"][0]
     info = httpx.get(f"{before['urls']['terminal']}/api/v1/terminals/{oc['terminal_id']}",
                      headers={"X-API-KEY": oc["api_key"]}, timeout=10.0).json()["data"]
@@ -241,10 +241,8 @@ def test_blackhole_on_cart_link_records_timeouts_as_info(stack: Any, prov: tuple
     for op in infos:
         if op.f in ("void", "return"):
             tran = api.transaction(op.value["terminal_no"], int(op.value["original_transaction_no"]))
-            tran = tran or {}
-            status = tran.get("status") or {}
-            applied += bool(tran.get("isVoided") or tran.get("isRefunded") or status.get("isVoided")
-                            or status.get("isRefunded"))
+            status = (tran or {}).get("status") or {}  # Kugelpos' BaseTran: status {isVoided, isRefunded}
+            applied += bool(status.get("isVoided") or status.get("isRefunded"))
         elif op.f == "sale" and op.value.get("cart_id"):
             applied += api.cart_status(op.value["terminal_no"], op.value["cart_id"]) == "Completed"
     assert applied >= 1, [(o.f, o.error) for o in infos]

@@ -145,7 +145,7 @@ def test_report_applies_once_marks_calls_back_and_reports_totals(tmp_path: Path,
         assert rep.status_code == 200, rep.text
         data = rep.json()["data"]
         assert data["salesGross"] == {"amount": 220.0, "quantity": 2.0, "count": 1}
-        assert data["payments"][0]["paymentCode"] == "01" and data["payments"][0]["amount"] == 220.0
+        assert data["payments"] == [{"paymentName": "Cash", "amount": 220.0, "count": 1}]
         unauth = await client.get(f"/api/v1/tenants/{TENANT}/stores/{STORE}/reports", params={"report_scope": "flash", "business_date": "20261129"})
         assert unauth.status_code == 401
         daily = await client.get(f"/api/v1/tenants/{TENANT}/stores/{STORE}/reports",
@@ -175,7 +175,7 @@ def test_state_store_down_applies_anyway_and_says_so(tmp_path: Path, sidecar: Fa
         assert item.json()["data"]["currentQuantity"] == -4.0
 
     run(app, scenario)
-    events = app.state.subscriber.events.recent("state_unreachable")
+    events = app.state.subscriber.events.log.recent("state_unreachable")
     assert {e["op"] for e in events} >= {"get", "save"}
 
 

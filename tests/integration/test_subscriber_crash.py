@@ -115,7 +115,7 @@ def test_crash_waits_for_committed_effects_to_be_recorded(tmp_path: Path, sideca
     healthy crash drill would otherwise report a lost event that was applied."""
     import asyncio
 
-    from kugeldrill.stack.services.common import subscriber as subscriber_module
+    from kugeldrill.stack.services.common import effect_knobs
     from test_subscriber_apps import build, config, deliver as deliver_async
 
     events = tmp_path / "stock.events.jsonl"
@@ -139,7 +139,7 @@ def test_crash_waits_for_committed_effects_to_be_recorded(tmp_path: Path, sideca
         seen_at_exit.append(events.read_text() if events.exists() else "")
         raise Exited(code)
 
-    monkeypatch.setattr(subscriber_module.os, "_exit", fake_exit)
+    monkeypatch.setattr(effect_knobs.os, "_exit", fake_exit)
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
 
     async def main() -> None:

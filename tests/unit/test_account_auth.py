@@ -23,7 +23,7 @@ def client(tmp_path) -> TestClient:  # type: ignore[no-untyped-def]
     app: FastAPI = create_service_app(ServiceConfig(name="cart", port=1, data_dir=str(tmp_path)))
 
     async def lookup(terminal_id: str, api_key: str) -> dict[str, Any] | None:
-        return dict(TERMINAL, staff={"id": "s1", "name": "S"}) if (terminal_id, api_key) == ("T1-5678-1", "good") else None
+        return dict(TERMINAL, staff={"staff_id": "s1", "staff_name": "S"}) if (terminal_id, api_key) == ("T1-5678-1", "good") else None
 
     app.state.terminal_lookup = lookup
 

@@ -75,7 +75,7 @@ class FakeKugelpos:
                 return self._env({**term, "apiKey": "****"})  # keys are never shown again
             assert req.headers["X-API-KEY"] == term["apiKey"]
             if parts[2] == "sign-in":
-                term["staff"] = {"id": body["staff_id"]}
+                term["staff"] = {"staffId": body["staff_id"], "staffName": "", "staffPin": None}  # BaseStaff
             elif parts[2] == "open":
                 term["status"] = "Opened"
             return self._env(term)

@@ -64,8 +64,8 @@ def _figure(d: Any) -> Figure:
 
 
 # Kugelpos' report names its taxes and payments but does not give their codes (kugelpos.md
-# §5.7: `taxes[{taxName, ...}]`, `payments[{paymentName, ...}]`); the figures are keyed by
-# code, so a name is mapped back: taxes through Kugelpos' built-in TAX_MASTER
+# §5.7: `taxes[{taxName, ...}]`, `payments[{paymentName, ...}]`; the stand-in answers the
+# same); the figures are keyed by code, so a name is mapped back: taxes through Kugelpos' built-in TAX_MASTER
 # (kugel_common/config/settings_tax.py), payments through the payment masters kugeldrill
 # provisions (locustfiles/provision.py). An unknown name stays as it is (and will not match).
 TAX_CODES_BY_NAME = {"非課税": "00", "外税10%": "01", "内税10%": "02", "外税 8%": "11", "内税 8%": "12"}
@@ -73,33 +73,31 @@ PAYMENT_CODES_BY_NAME = {str(p["description"]): str(p["payment_code"]) for p in 
 
 
 def parse_report(terminal_no: int, business_date: str, data: Mapping[str, Any]) -> SalesReport:
-    """Kugelpos' sales report body (either spelling) as a typed record, keyed by tax and payment code."""
+    """Kugelpos' sales report body (BaseSalesReportResponse) as a typed record, keyed by tax and payment code."""
     cash = _pick(data, "cash", default={})
     taxes = {}
     for t in _pick(data, "taxes", default=[]) or []:
-        code = str(_pick(t, "taxCode", "tax_code", default="")) or TAX_CODES_BY_NAME.get(
-            str(_pick(t, "taxName", "tax_name", default="")), str(_pick(t, "taxName", "tax_name", default="")))
-        entry = taxes.setdefault(code, {"tax_amount": 0.0, "target_amount": 0.0, "target_quantity": 0.0})
-        entry["tax_amount"] = _sum(entry["tax_amount"], _pick(t, "taxAmount", "tax_amount"))
-        entry["target_amount"] = _sum(entry["target_amount"], _pick(t, "targetAmount", "target_amount"))
-        entry["target_quantity"] = _sum(entry["target_quantity"], _pick(t, "targetQuantity", "target_quantity"))
+        name = str(_pick(t, "taxName", default=""))
+        entry = taxes.setdefault(TAX_CODES_BY_NAME.get(name, name),
+                                 {"tax_amount": 0.0, "target_amount": 0.0, "target_quantity": 0.0})
+        entry["tax_amount"] = _sum(entry["tax_amount"], _pick(t, "taxAmount"))
+        entry["target_amount"] = _sum(entry["target_amount"], _pick(t, "targetAmount"))
+        entry["target_quantity"] = _sum(entry["target_quantity"], _pick(t, "targetQuantity"))
     payments = {}
     for p in _pick(data, "payments", default=[]) or []:
-        code = str(_pick(p, "paymentCode", "payment_code", default=""))
-        if not code:
-            name = str(_pick(p, "paymentName", "payment_name", default=""))
-            code = PAYMENT_CODES_BY_NAME.get(name, name)
-        entry = payments.setdefault(code, {"amount": 0.0, "count": 0.0})
+        name = str(_pick(p, "paymentName", default=""))
+        entry = payments.setdefault(PAYMENT_CODES_BY_NAME.get(name, name), {"amount": 0.0, "count": 0.0})
         entry["amount"] = _sum(entry["amount"], _pick(p, "amount"))
         entry["count"] = _sum(entry["count"], _pick(p, "count"))
     return SalesReport(
         terminal_no=terminal_no, business_date=business_date,
-        gross=_figure(_pick(data, "salesGross", "sales_gross")), returns=_figure(_pick(data, "returns")),
-        net=_figure(_pick(data, "salesNet", "sales_net")), taxes=taxes, payments=payments,
-        cash_in=_figure(_pick(cash, "cashIn", "cash_in")), cash_out=_figure(_pick(cash, "cashOut", "cash_out")))
+        gross=_figure(_pick(data, "salesGross")), returns=_figure(_pick(data, "returns")),
+        net=_figure(_pick(data, "salesNet")), taxes=taxes, payments=payments,
+        cash_in=_figure(_pick(cash, "cashIn")), cash_out=_figure(_pick(cash, "cashOut")))
 
 
 def parse_journal_entry(e: Mapping[str, Any]) -> JournalEntry:
+    """Kugelpos' journal entry (BaseJournalSchema) as a typed record."""
     def opt_int(v: Any) -> int | None:
         try:
             return None if v is None else int(v)
@@ -109,13 +107,13 @@ def parse_journal_entry(e: Mapping[str, Any]) -> JournalEntry:
     amount = _pick(e, "amount")
     quantity = _pick(e, "quantity")
     return JournalEntry(
-        terminal_no=int(_pick(e, "terminalNo", "terminal_no", default=0)),
-        transaction_type=int(_pick(e, "transactionType", "transaction_type", default=0)),
-        transaction_no=opt_int(_pick(e, "transactionNo", "transaction_no")),
-        receipt_no=opt_int(_pick(e, "receiptNo", "receipt_no")),
+        terminal_no=int(_pick(e, "terminalNo", default=0)),
+        transaction_type=int(_pick(e, "transactionType", default=0)),
+        transaction_no=opt_int(_pick(e, "transactionNo")),
+        receipt_no=opt_int(_pick(e, "receiptNo")),
         amount=None if amount is None else _f(amount), quantity=None if quantity is None else _f(quantity),
-        business_date=_pick(e, "businessDate", "business_date"),
-        generate_date_time=str(_pick(e, "generateDateTime", "generate_date_time", default="")))
+        business_date=_pick(e, "businessDate"),
+        generate_date_time=str(_pick(e, "generateDateTime", default="")))
 
 
 class _Reader:
@@ -202,7 +200,7 @@ def read_business(urls: Mapping[str, str], provision: Mapping[str, Any], *,
             path = f"/api/v1/terminals/{tid}"
             try:
                 info, _ = reader.get("terminal", path)
-                date = _pick(info, "businessDate", "business_date")
+                date = _pick(info, "businessDate")
                 if date:
                     snap.terminal_dates[no] = str(date)
             except (httpx.HTTPError, ValueError, KeyError) as exc:
@@ -218,7 +216,7 @@ def read_business(urls: Mapping[str, str], provision: Mapping[str, Any], *,
         if "stock" in parts:
             try:
                 rows = _paged(reader, "stock", base + "/stock")
-                snap.stock = {str(_pick(r, "itemCode", "item_code")): _f(_pick(r, "currentQuantity", "current_quantity"))
+                snap.stock = {str(_pick(r, "itemCode")): number_or_none(_pick(r, "currentQuantity"))
                               for r in rows}
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
                 snap.errors["stock"] = f"GET stock: {type(exc).__name__}: {exc}"
@@ -277,7 +275,7 @@ def load_snapshots(path: Path) -> dict[str, BusinessSnapshot]:
         if s.get("journal") is not None:
             snap.journal = [JournalEntry(**e) for e in s["journal"]]
         if s.get("stock") is not None:
-            snap.stock = {str(k): float(v) for k, v in s["stock"].items()}
+            snap.stock = {str(k): None if v is None else float(v) for k, v in s["stock"].items()}
         for key, r in (s.get("reports") or {}).items():
             snap.reports[key] = SalesReport(
                 terminal_no=int(r["terminal_no"]), business_date=str(r["business_date"]),

@@ -75,6 +75,7 @@ def add_line(cart: dict[str, Any], item: dict[str, Any], quantity: int, unit_pri
         "unit_price_original": original, "is_unit_price_changed": price != original, "quantity": quantity,
         "discounts": [], "discounts_allocated": [], "amount": 0.0, "tax_code": item.get("tax_code", "01"),
         "is_cancelled": False, "is_discount_restricted": bool(item.get("is_discount_restricted", False)),
+        "image_urls": list(item.get("image_urls") or []),
     })
     cart["cart_status"] = ENTERING
 
@@ -86,6 +87,12 @@ def line(cart: dict[str, Any], line_no: int) -> dict[str, Any]:
                 raise ApiError(400, f"line {line_no} is cancelled", service="cart")
             return li
     raise ApiError(404, f"line {line_no} not found in cart {cart['cart_id']}", service="cart")
+
+
+def discount(seq_no: int, kind: str, value: float, amount: float, detail: str | None) -> dict[str, Any]:
+    """One line or subtotal discount as the cart stores it."""
+    return {"seq_no": seq_no, "discount_type": kind, "discount_value": value, "discount_amount": amount,
+            "discount_detail": detail}
 
 
 def discount_value(kind: str, value: float, base: float) -> float:

@@ -25,7 +25,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kugeldrill.ground.netguard import require_loopback
-from kugeldrill.stack.services.common.envelope import ApiError, envelope, error_code
+from kugeldrill.stack.services.common.envelope import (
+    HTTP_ERROR, UNEXPECTED_ERROR, VALIDATION_ERROR, ApiError, error_code, error_envelope,
+)
 from kugeldrill.stack.services.common.settings import ServiceConfig
 
 log = logging.getLogger("kugeldrill.stack.services.common.app")
@@ -145,12 +147,11 @@ async def call_service(
 
 
 def _install_error_handlers(app: FastAPI, service: str) -> None:
-    def operation(request: Request) -> str:
-        return f"{request.method} {request.url.path}"
+    """Every error in Kugelpos' error envelope, named after the handler Kugelpos answers it with."""
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return exc.response(service=service, operation=operation(request))
+        return exc.response(service=service)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -159,29 +160,21 @@ def _install_error_handlers(app: FastAPI, service: str) -> None:
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
         message = "Validation error: " + "; ".join(parts)
-        body = envelope(
-            None, success=False, code=422, message=message,
-            user_error={"code": error_code(service, 422), "message": message}, operation=operation(request),
-        )
+        body = error_envelope(422, message, error_code(service, 422), handler=VALIDATION_ERROR, data=str(exc))
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = str(exc.detail)
-        body = envelope(
-            None, success=False, code=exc.status_code, message=message,
-            user_error={"code": error_code(service, exc.status_code), "message": message}, operation=operation(request),
-        )
+        body = error_envelope(exc.status_code, message, error_code(service, exc.status_code), handler=HTTP_ERROR,
+                              data=f"{exc.status_code}: {message}")
         return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", operation(request))
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
         message = f"Internal error: {type(exc).__name__}: {exc}"
-        body = envelope(
-            None, success=False, code=500, message=message,
-            user_error={"code": error_code(service, 500), "message": message}, operation=operation(request),
-        )
+        body = error_envelope(500, message, error_code(service, 500), handler=UNEXPECTED_ERROR, data=str(exc))
         return JSONResponse(body, status_code=500)
 
 

@@ -56,11 +56,12 @@ def terminal_context_from_claims(claims: dict[str, Any]) -> dict[str, Any]:
 
 
 def terminal_context_from_info(info: dict[str, Any]) -> dict[str, Any]:
-    """Terminal info (terminal service answer, snake_case) as a terminal context."""
+    """Terminal info (the terminal service's answer, snake-cased: `staff {staff_id, staff_name,
+    staff_pin}` as Kugelpos' BaseTerminal) as a terminal context."""
     staff = info.get("staff") or {}
     ctx = {key: info.get(key) for key in TERMINAL_CONTEXT_KEYS}
-    ctx["staff_id"] = staff.get("id") if staff else info.get("staff_id")
-    ctx["staff_name"] = staff.get("name") if staff else info.get("staff_name")
+    ctx["staff_id"] = staff.get("staff_id")
+    ctx["staff_name"] = staff.get("staff_name")
     return ctx
 
 

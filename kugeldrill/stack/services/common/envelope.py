@@ -1,10 +1,18 @@
 """Kugelpos' response envelope, field-name convention and error shapes.
 
-A client written for Kugelpos reads `data.cartId`, `success`, `code` and `userError`
-from every answer, and sends snake_case or lowerCamelCase as it likes. Every stand-in
-route therefore uses `ApiModel` for its bodies (accepts both spellings, answers in
-lowerCamelCase) and returns through `ok()` / raises `ApiError`, so the envelope
-`{success, code, message, userError, data, metadata, operation}` is produced in one place.
+A client written for Kugelpos reads `data.cartId`, `success`, `code` and `message` from
+every answer, and sends snake_case or lowerCamelCase as it likes. Every stand-in route
+therefore uses `ApiModel` for its bodies (accepts both spellings, answers in
+lowerCamelCase) and returns through `ok()` / raises `ApiError`, so the envelope is
+produced in one place, in Kugelpos' two spellings (kugel_common's ApiResponse):
+
+* a success is serialised by alias: `{success, code, message, userError: null, data,
+  metadata, operation}`;
+* an error is `model_dump()`-ed by Kugelpos' exception handlers, so its keys are
+  snake_case: `{success: false, code, message, user_error: {code, message}, data,
+  metadata: null, operation}` where `operation` names the handler that answered and
+  `data` is null (an application error) or the exception's text (an HTTP, validation or
+  unexpected error, e.g. `"401: Invalid API key"`).
 """
 
 from __future__ import annotations
@@ -39,6 +47,14 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
 
+class AnswerModel(BaseModel):
+    """An answer document as Kugelpos declares it: its fields exactly, dumped by alias
+    (lowerCamelCase). Built from the service's own documents by a transformer, so an
+    answer never carries a field the real one lacks."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
 def camelize(value: Any) -> Any:
     """Recursively rename snake_case dict keys to lowerCamelCase (for plain-dict answers)."""
     if isinstance(value, dict):
@@ -48,27 +64,46 @@ def camelize(value: Any) -> Any:
     return value
 
 
+#: Kugelpos' exception handlers (kugel_common/exceptions/exception_handlers.py), by what they catch.
+APP_ERROR = "app_exception_handler"  # an AppException: data null
+HTTP_ERROR = "http_exception_handler"  # an HTTPException (auth): data "<status>: <detail>"
+VALIDATION_ERROR = "validation_error_handler"  # a request that does not validate: data = the error text
+UNEXPECTED_ERROR = "exception_handler"  # anything else: data = the error text
+
+
 def envelope(
     data: Any = None,
     *,
-    success: bool = True,
     code: int = 200,
     message: str = "",
-    user_error: dict[str, str] | None = None,
     metadata: dict[str, Any] | None = None,
-    operation: str = "",
+    operation: str | None = "",
 ) -> dict[str, Any]:
-    """The Kugelpos ApiResponse document (keys already in their wire spelling)."""
+    """A success answer's document (Kugelpos' ApiResponse dumped by alias)."""
     if isinstance(data, BaseModel):
         data = data.model_dump(by_alias=True, mode="json")
     return {
-        "success": success,
+        "success": True,
         "code": code,
         "message": message,
-        "userError": user_error,
+        "userError": None,
         "data": jsonable_encoder(data),
         "metadata": jsonable_encoder(metadata),
         "operation": operation,
+    }
+
+
+def error_envelope(code: int, message: str, user_code: str, *, handler: str = APP_ERROR,
+                   data: str | None = None) -> dict[str, Any]:
+    """An error answer's document (Kugelpos' ApiResponse `model_dump()`-ed: snake_case keys)."""
+    return {
+        "success": False,
+        "code": code,
+        "message": message,
+        "user_error": {"code": user_code, "message": message},
+        "data": data,
+        "metadata": None,
+        "operation": handler,
     }
 
 
@@ -78,7 +113,7 @@ def ok(
     status_code: int = 200,
     message: str = "",
     metadata: dict[str, Any] | None = None,
-    operation: str = "",
+    operation: str | None = "",
     headers: dict[str, str] | None = None,
     camel: bool = True,
 ) -> JSONResponse:
@@ -91,7 +126,10 @@ def ok(
 
 
 class ApiError(Exception):
-    """A failure answered with the envelope (`success: false`) and a specific message."""
+    """A failure answered with the error envelope and a specific message.
+
+    `handler` says which of Kugelpos' exception handlers would have answered it: an
+    application error (the default) or an HTTP error (authentication, `unauthorized()`)."""
 
     def __init__(
         self,
@@ -101,7 +139,7 @@ class ApiError(Exception):
         service: str = "",
         detail_code: str = "01",
         user_code: str | None = None,
-        operation: str = "",
+        handler: str = APP_ERROR,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -111,23 +149,17 @@ class ApiError(Exception):
         self.detail_code = detail_code
         self.explicit_code = user_code
         self.user_code = user_code or error_code(service, status_code, detail_code)
-        self.operation = operation
+        self.handler = handler
         self.headers = headers
 
-    def response(self, *, service: str = "", operation: str = "") -> JSONResponse:
+    def response(self, *, service: str = "") -> JSONResponse:
         """Render as Kugelpos renders its exceptions (HTTP status == `code`)."""
         if self.explicit_code or self.service or not service:
             code = self.user_code
         else:  # raised without a service name: the app that answers supplies the prefix
             code = error_code(service, self.status_code, self.detail_code)
-        body = envelope(
-            None,
-            success=False,
-            code=self.status_code,
-            message=self.message,
-            user_error={"code": code, "message": self.message},
-            operation=self.operation or operation,
-        )
+        data = f"{self.status_code}: {self.message}" if self.handler != APP_ERROR else None
+        body = error_envelope(self.status_code, self.message, code, handler=self.handler, data=data)
         return JSONResponse(body, status_code=self.status_code, headers=self.headers)
 
 
@@ -141,7 +173,9 @@ def bad_request(message: str, **kw: Any) -> ApiError:
 
 
 def unauthorized(message: str, **kw: Any) -> ApiError:
+    """401, raised as Kugelpos' auth dependencies do: an HTTPException."""
     kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+    kw.setdefault("handler", HTTP_ERROR)
     return ApiError(401, message, **kw)
 
 

@@ -11,7 +11,7 @@ import sqlite3
 from typing import Any
 
 from kugeldrill.stack.services.common.db import dumps
-from kugeldrill.stack.services.common.subscriber import BusinessDuplicate
+from kugeldrill.stack.services.common.applied import BusinessDuplicate
 
 LOG_SCHEMA = """
 CREATE TABLE IF NOT EXISTS log_tran (

@@ -156,6 +156,26 @@ async def republish_loop(app: FastAPI, db: Database, events: EventLog | None, lo
             logger.exception("republish run failed")
 
 
+class PublishingService:
+    """What a publisher's routes share (cart's CartService, terminal's TerminalService): the
+    app, its config, database (with the outbox), structured events and Kugelpos logger, and
+    publishing a committed outbox event."""
+
+    def __init__(self, app: FastAPI, db: Database, events: EventLog, log: logging.Logger) -> None:
+        self.app = app
+        self.config: ServiceConfig = app.state.config
+        self.name: str = self.config.name
+        self.db = db
+        self.events = events
+        self.log = log
+
+    async def publish_event(self, *, event_id: str, pubsub: str, topic: str, payload: dict[str, Any],
+                            failure_text: str, helper: Any = None) -> bool:
+        """Publish one event whose outbox row is committed; never raises (see `publish_event`)."""
+        return await publish_event(self.app, self.db, self.events, self.log, event_id=event_id, pubsub=pubsub,
+                                   topic=topic, payload=payload, failure_text=failure_text, helper=helper)
+
+
 def mount_outbox_diagnostics(app: FastAPI, db: Database) -> None:
     """`GET /api/v1/diagnostics/outbox?status=&since=&limit=` (contracts §3), read-only."""
     from fastapi.responses import JSONResponse

@@ -14,8 +14,8 @@ TAX_MASTER: list[dict[str, Any]] = [
     {"tax_code": "00", "tax_type": "Exempt", "tax_name": "非課税", "rate": 0.0, "round_digit": 0, "round_method": "Floor"},
     {"tax_code": "01", "tax_type": "External", "tax_name": "外税10%", "rate": 10.0, "round_digit": 0, "round_method": "Floor"},
     {"tax_code": "02", "tax_type": "Internal", "tax_name": "内税10%", "rate": 10.0, "round_digit": 0, "round_method": "Floor"},
-    {"tax_code": "11", "tax_type": "External", "tax_name": "外税8%", "rate": 8.0, "round_digit": 0, "round_method": "Floor"},
-    {"tax_code": "12", "tax_type": "Internal", "tax_name": "内税8%", "rate": 8.0, "round_digit": 0, "round_method": "Floor"},
+    {"tax_code": "11", "tax_type": "External", "tax_name": "外税 8%", "rate": 8.0, "round_digit": 0, "round_method": "Floor"},
+    {"tax_code": "12", "tax_type": "Internal", "tax_name": "内税 8%", "rate": 8.0, "round_digit": 0, "round_method": "Floor"},
 ]
 _BY_CODE = {t["tax_code"]: t for t in TAX_MASTER}
 

@@ -12,9 +12,10 @@ from kugeldrill.stack.services.common.db import Database
 from kugeldrill.stack.services.common.envelope import ok
 from kugeldrill.stack.services.common.kugel_logging import TRAN_API, kugel_logger
 from kugeldrill.stack.services.common.logstore import LOG_SCHEMA, insert_cashlog, insert_opencloselog, insert_tranlog, sales_of
-from kugeldrill.stack.services.common.subscriber import (
-    CASHLOG, OPENCLOSELOG, TRANLOG, BusinessDuplicate, Route, authorize_tenant, build_subscriber_app,
-)
+from kugeldrill.stack.services.common.applied import BusinessDuplicate
+from kugeldrill.stack.services.common.subscriber import CASHLOG, OPENCLOSELOG, TRANLOG, Route
+from kugeldrill.stack.services.common.subscriber_app import authorize_tenant, build_subscriber_app
+from kugeldrill.stack.services.journal.schemas import journal_answer, search_filter, sort_text
 
 log = kugel_logger(TRAN_API)
 
@@ -33,7 +34,8 @@ CREATE INDEX IF NOT EXISTS journal_search ON journal(tenant_id, store_code, term
 
 
 def _entry(conn: sqlite3.Connection, data: dict[str, Any], ttype: int, amount: float, quantity: float) -> None:
-    staff = data.get("staff") or {}
+    # A tranlog names its staff `staff {id, name}`; cash and open/close logs `staff_id`.
+    staff = data.get("staff")
     user = data.get("user") or {}
     try:
         conn.execute(
@@ -108,11 +110,10 @@ def journal_router(db: Database) -> APIRouter:
         if transaction_types:
             where.append(f"transaction_type IN ({','.join('?' * len(transaction_types))})")
             params += transaction_types
-        for col, lo, hi in (
-            ("business_date", business_date_from, business_date_to),
-            ("generate_date_time", generate_date_time_from, generate_date_time_to),
-            ("receipt_no", receipt_no_from, receipt_no_to),
-        ):
+        ranges = [("business_date", business_date_from, business_date_to),
+                  ("generate_date_time", generate_date_time_from, generate_date_time_to),
+                  ("receipt_no", receipt_no_from, receipt_no_to)]
+        for col, lo, hi in ranges:
             if lo is not None and hi is not None:
                 where.append(f"{col} BETWEEN ? AND ?")
                 params += [lo, hi]
@@ -125,8 +126,10 @@ def journal_router(db: Database) -> APIRouter:
             f"SELECT * FROM journal WHERE {clause} ORDER BY terminal_no, business_date, receipt_no, id LIMIT ? OFFSET ?",
             tuple(params) + (limit, (page - 1) * limit),
         )
-        for row in rows:
-            row.pop("id", None)
-        return ok(rows, metadata={"total": total, "page": page, "limit": limit}, operation="get_journals")
+        query = search_filter(tenant_id, store_code, terminals=terminals, transaction_types=transaction_types,
+                              ranges=ranges, keywords=keywords)
+        return ok([journal_answer(r) for r in rows], operation="get_journals",
+                  message=f"Journals found successfully. tenant_id: {tenant_id}, store_code: {store_code}",
+                  metadata={"total": total, "page": page, "limit": limit, "sort": sort_text(), "filter": query})
 
     return router

@@ -1,7 +1,8 @@
 """Report: subscribes to all three logs and computes sales reports on the fly (kugelpos.md §5.2, §5.7).
 
 Reports are not stored (as in Kugelpos): every GET recomputes from the log tables, so the
-counts and totals a drill reads are exactly what the subscriber applied.
+counts and totals a drill reads are exactly what the subscriber applied. The answer is
+Kugelpos' (report/schemas.py): taxes and payments by name, without codes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from kugeldrill.stack.services.common.db import Database
 from kugeldrill.stack.services.common.envelope import ApiError, bad_request, ok
 from kugeldrill.stack.services.common.kugel_logging import TRAN_API, kugel_logger
 from kugeldrill.stack.services.common.logstore import LOG_SCHEMA, insert_cashlog, insert_opencloselog, insert_tranlog
-from kugeldrill.stack.services.common.subscriber import CASHLOG, OPENCLOSELOG, TRANLOG, Route, authorize_tenant, build_subscriber_app
+from kugeldrill.stack.services.common.subscriber import CASHLOG, OPENCLOSELOG, TRANLOG, Route
+from kugeldrill.stack.services.common.subscriber_app import authorize_tenant, build_subscriber_app
+from kugeldrill.stack.services.report.schemas import report_answer
 
 log = kugel_logger(TRAN_API)
 
@@ -128,7 +131,6 @@ def compute_sales(trans: list[dict[str, Any]], cash: list[dict[str, Any]]) -> di
             "cash_in": cash_in,
             "cash_out": cash_out,
         },
-        "transaction_count": sum(1 for r in trans),
     }
 
 
@@ -190,9 +192,10 @@ def report_router(db: Database) -> APIRouter:
         data = {
             "tenant_id": tenant_id, "store_code": store_code, "terminal_no": terminal_no,
             "business_date": business_date, "open_counter": open_counter, "business_counter": business_counter,
-            "report_scope": scope, "report_type": report_type, **compute_sales(trans, cash),
+            **compute_sales(trans, cash),
         }
-        return ok(data, operation=f"get_report_{scope}")
+        operation = "get_report_for_terminal" if terminal_no is not None else "get_report_for_store"
+        return ok(report_answer(scope, data), operation=operation, message="Sales report fetched successfully")
 
     @router.get("/api/v1/tenants/{tenant_id}/stores/{store_code}/reports")
     async def store_report(

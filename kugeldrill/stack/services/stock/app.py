@@ -19,7 +19,8 @@ from kugeldrill.stack.services.common.db import Database
 from kugeldrill.stack.services.common.envelope import not_found, ok
 from kugeldrill.stack.services.common.kugel_logging import STOCK_API, kugel_logger
 from kugeldrill.stack.services.common.logstore import sales_of
-from kugeldrill.stack.services.common.subscriber import TRANLOG, Route, authorize_tenant, build_subscriber_app
+from kugeldrill.stack.services.common.subscriber import TRANLOG, Route
+from kugeldrill.stack.services.common.subscriber_app import authorize_tenant, build_subscriber_app
 
 log = kugel_logger(STOCK_API)
 
@@ -100,6 +101,11 @@ def _stock_view(row: dict[str, Any]) -> dict[str, Any]:
     )}
 
 
+def _metadata(total: int, page: int, limit: int) -> dict[str, Any]:
+    """Kugelpos' list metadata (kugel_common Metadata), nested inside `data` by the stock service."""
+    return {"total": total, "page": page, "limit": limit, "sort": None, "filter": None}
+
+
 def stock_router(db: Database) -> APIRouter:
     router = APIRouter()
     base = "/api/v1/tenants/{tenant_id}/stores/{store_code}/stock"
@@ -116,8 +122,8 @@ def stock_router(db: Database) -> APIRouter:
             (tenant_id, store_code, limit, (page - 1) * limit),
         )
         # Kugelpos nests the list: data.data[] and data.metadata.total.
-        return ok({"data": [_stock_view(r) for r in rows], "metadata": {"total": total, "page": page, "limit": limit}},
-                  operation="get_stock_list")
+        return ok({"data": [_stock_view(r) for r in rows], "metadata": _metadata(total, page, limit)},
+                  operation="get_store_stocks", message="Stock list retrieved successfully")
 
     @router.get(base + "/{item_code}")
     async def get_stock(request: Request, tenant_id: str, store_code: str, item_code: str) -> JSONResponse:
@@ -143,7 +149,7 @@ def stock_router(db: Database) -> APIRouter:
         )
         for r in rows:
             r.pop("id", None)
-        return ok({"data": rows, "metadata": {"total": total, "page": page, "limit": limit}}, operation="get_stock_history")
+        return ok({"data": rows, "metadata": _metadata(total, page, limit)}, operation="get_stock_history")
 
     return router
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kugeldrill.stack.services.common import outbox
+from kugeldrill.stack.services.common.db import dumps
 
 SCHEMA = outbox.SCHEMA + """
 CREATE TABLE IF NOT EXISTS tenants (
@@ -97,3 +98,23 @@ def open_close_log(terminal: dict[str, Any], store_name: str, now: str, event_id
         "event_type": operation,
     })
     return doc
+
+
+def insert_cash(conn: Any, cash: dict[str, Any]) -> None:
+    """Store a cash log (the close counts the open period's cash logs from here)."""
+    conn.execute(
+        "INSERT INTO cash_logs (event_id, tenant_id, store_code, terminal_no, business_date, open_counter,"
+        " generate_date_time, amount, doc) VALUES (?,?,?,?,?,?,?,?,?)",
+        (cash["event_id"], cash["tenant_id"], cash["store_code"], cash["terminal_no"], cash["business_date"],
+         cash["open_counter"], cash["generate_date_time"], cash["amount"], dumps(cash)),
+    )
+
+
+def insert_open_close(conn: Any, log_doc: dict[str, Any]) -> None:
+    """Store an open/close log (unique per terminal, date, open counter and operation)."""
+    conn.execute(
+        "INSERT INTO open_close_logs (event_id, tenant_id, store_code, terminal_no, business_date, open_counter,"
+        " operation, doc) VALUES (?,?,?,?,?,?,?,?)",
+        (log_doc["event_id"], log_doc["tenant_id"], log_doc["store_code"], log_doc["terminal_no"],
+         log_doc["business_date"], log_doc["open_counter"], log_doc["operation"], dumps(log_doc)),
+    )
