@@ -13,7 +13,11 @@ each a few real drills of the healthy stand-in, one at a time:
 * `subscriber-crash` — the library scenario (report, journal and stock SIGKILLed for 20 s):
   its convergence time against the 45 s bound, and its tolerated duplicates by evidence;
 * `kill-span` — the same scenario with the mark-before-effect defect, kills for 15 s and
-  for 20 s: how often fan-out catches the lost events with each.
+  for 20 s: how often fan-out catches the lost events with each;
+* `breaker-timing` — the healthy breaker's OPEN periods against its reset time and its close
+  after the heal (`mut-sidecar-cut`): reset_slack_seconds, close_tolerance_seconds;
+* `amounts` — the largest difference between an expected and an observed report amount
+  (`mut-sales`): amount_tolerance.
 
     .venv/bin/python bench/tolerances.py [--runs 3] [--only short-cuts,subscriber-crash]
     → bench/results/tolerances.json
@@ -31,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -85,60 +90,58 @@ def _summary(verdict: dict[str, Any], seconds: float) -> dict[str, Any]:
             "failed": [e["name"] for e in verdict.get("expectations", []) if e.get("passed") is not True]}
 
 
-def short_cuts(runs: int, work: Path) -> dict[str, Any]:
-    out: list[dict[str, Any]] = []
+def _repeat(doc: dict[str, Any], runs: int, work: Path, label: str,
+            extract: Callable[[dict[str, Any]], dict[str, Any]] = lambda v: {}) -> list[dict[str, Any]]:
+    """Run `doc` `runs` times: each run's summary plus what `extract` reads from its verdict."""
+    out = []
     for i in range(runs):
-        verdict, secs, err = run_scenario(SHORT_CUTS, work, f"short-cuts-{i}")
-        if verdict is None:
-            out.append({"error": err})
-            continue
-        windows = (_check(verdict, "breaker").get("details") or {}).get("fault_windows") or []
-        out.append({**_summary(verdict, secs),
-                    "windows": [{"service": w["service"], "faults": w["fault_ids"],
-                                 "seconds": None if w["end_mono"] is None else round(w["end_mono"] - w["start_mono"], 2),
-                                 "failed_or_rejected_calls": w["failed_or_rejected_calls"]} for w in windows]})
-    return {"what": "failed or rejected calls in windows shorter than the client timeout (5 s)", "runs": out}
+        verdict, secs, err = run_scenario(doc, work, f"{label}-{i}")
+        out.append({"error": err} if verdict is None else {**_summary(verdict, secs), **extract(verdict)})
+    return out
+
+
+def _drill(name: str) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "bench" / "drills" / f"{name}.yaml").read_text(encoding="utf-8"))
 
 
 def _library(name: str) -> dict[str, Any]:
     return yaml.safe_load((ROOT / "scenarios" / f"{name}.yaml").read_text(encoding="utf-8"))
 
 
+def short_cuts(runs: int, work: Path) -> dict[str, Any]:
+    def windows(verdict: dict[str, Any]) -> dict[str, Any]:
+        found = (_check(verdict, "breaker").get("details") or {}).get("fault_windows") or []
+        return {"windows": [{"service": w["service"], "faults": w["fault_ids"],
+                             "seconds": None if w["end_mono"] is None else round(w["end_mono"] - w["start_mono"], 2),
+                             "failed_or_rejected_calls": w["failed_or_rejected_calls"]} for w in found]}
+
+    return {"what": "failed or rejected calls in windows shorter than the client timeout (5 s)",
+            "runs": _repeat(SHORT_CUTS, runs, work, "short-cuts", windows)}
+
+
 def crash_duplicates(runs: int, work: Path) -> dict[str, Any]:
-    doc = yaml.safe_load((ROOT / "bench" / "drills" / "mut-crash.yaml").read_text(encoding="utf-8"))
-    out = []
-    for i in range(runs):
-        verdict, secs, err = run_scenario(doc, work, f"crash-{i}")
-        out.append({"error": err} if verdict is None else _summary(verdict, secs))
-    return {"what": "duplicates the crash knob leaves and the evidence that tolerates each (mut-crash)", "runs": out}
+    return {"what": "duplicates the crash knob leaves and the evidence that tolerates each (mut-crash)",
+            "runs": _repeat(_drill("mut-crash"), runs, work, "crash")}
 
 
 def subscriber_crash(runs: int, work: Path) -> dict[str, Any]:
     doc = _library("subscriber-crash")
-    out = []
-    for i in range(runs):
-        verdict, secs, err = run_scenario(doc, work, f"subscriber-crash-{i}")
-        out.append({"error": err} if verdict is None else _summary(verdict, secs))
     bound = doc["expect"]["convergence"]["max_seconds"]
-    return {"what": f"subscriber-crash: convergence (bound {bound} s) and tolerated duplicates", "runs": out}
+    return {"what": f"subscriber-crash: convergence (bound {bound} s) and tolerated duplicates",
+            "runs": _repeat(doc, runs, work, "subscriber-crash")}
 
 
 def kill_span(runs: int, work: Path) -> dict[str, Any]:
+    def missing(verdict: dict[str, Any]) -> dict[str, Any]:
+        return {"fanout_missing": ((_check(verdict, "fanout").get("counts") or {}).get("totals") or {}).get("missing")}
+
     out: dict[str, list[dict[str, Any]]] = {}
     for span in (15, 20):
         doc = copy.deepcopy(_library("subscriber-crash"))
         doc["name"] = f"tolerance-kill-span-{span}"
         doc["faults"][0]["for"] = span
         doc["stack"]["defects"] = ["mark_before_effect"]
-        out[f"{span}s"] = []
-        for i in range(runs):
-            verdict, secs, err = run_scenario(doc, work, f"kill-span-{span}-{i}")
-            if verdict is None:
-                out[f"{span}s"].append({"error": err})
-                continue
-            fan = _check(verdict, "fanout")
-            out[f"{span}s"].append({**_summary(verdict, secs),
-                                    "fanout_missing": ((fan.get("counts") or {}).get("totals") or {}).get("missing")})
+        out[f"{span}s"] = _repeat(doc, runs, work, f"kill-span-{span}", missing)
     return {"what": "mark_before_effect under subscriber kills of 15 s and 20 s: caught by fan-out how often",
             "runs": out}
 
@@ -146,30 +149,21 @@ def kill_span(runs: int, work: Path) -> dict[str, Any]:
 def breaker_timing(runs: int, work: Path) -> dict[str, Any]:
     """How long the healthy breaker stays OPEN against its reset time, and how long after the
     heal it closes (reset_slack_seconds, close_tolerance_seconds)."""
-    doc = yaml.safe_load((ROOT / "bench" / "drills" / "mut-sidecar-cut.yaml").read_text(encoding="utf-8"))
-    out = []
-    for i in range(runs):
-        verdict, secs, err = run_scenario(doc, work, f"breaker-timing-{i}")
-        if verdict is None:
-            out.append({"error": err})
-            continue
+    doc = _drill("mut-sidecar-cut")
+
+    def timing(verdict: dict[str, Any]) -> dict[str, Any]:
         cart = ((_check(verdict, "breaker").get("details") or {}).get("breakers") or {}).get("cart/dapr") or {}
-        out.append({**_summary(verdict, secs), "open_seconds": cart.get("open_seconds"),
-                    "close_after_heal_seconds": cart.get("close_after_heal_seconds"),
-                    "reset_seconds": doc["stack"]["breaker"]["reset_seconds"]})
-    return {"what": "mut-sidecar-cut: OPEN durations against the reset time, close after the heal", "runs": out}
+        return {"open_seconds": cart.get("open_seconds"), "close_after_heal_seconds": cart.get("close_after_heal_seconds"),
+                "reset_seconds": doc["stack"]["breaker"]["reset_seconds"]}
+
+    return {"what": "mut-sidecar-cut: OPEN durations against the reset time, close after the heal",
+            "runs": _repeat(doc, runs, work, "breaker-timing", timing)}
 
 
 def amounts(runs: int, work: Path) -> dict[str, Any]:
     """The largest difference between an expected and an observed report amount in a healthy
     drill (amount_tolerance)."""
-    doc = yaml.safe_load((ROOT / "bench" / "drills" / "mut-sales.yaml").read_text(encoding="utf-8"))
-    out = []
-    for i in range(runs):
-        verdict, secs, err = run_scenario(doc, work, f"amounts-{i}")
-        if verdict is None:
-            out.append({"error": err})
-            continue
+    def largest(verdict: dict[str, Any]) -> dict[str, Any]:
         worst = 0.0
         for row in ((_check(verdict, "outcomes").get("details") or {}).get("tables") or {}).get("report", []):
             try:
@@ -178,12 +172,14 @@ def amounts(runs: int, work: Path) -> dict[str, Any]:
                 continue  # a band or an unknown figure
             if row["key"].endswith(".amount") or ".tax_amount" in row["key"] or ".target_amount" in row["key"]:
                 worst = max(worst, abs(expected - observed))
-        out.append({**_summary(verdict, secs), "largest_amount_difference": worst})
-    return {"what": "mut-sales: largest |expected - observed| of a report amount", "runs": out}
+        return {"largest_amount_difference": worst}
+
+    return {"what": "mut-sales: largest |expected - observed| of a report amount",
+            "runs": _repeat(_drill("mut-sales"), runs, work, "amounts", largest)}
 
 
-CASES = {"breaker-timing": breaker_timing, "amounts": amounts, "short-cuts": short_cuts, "crash-duplicates": crash_duplicates, "subscriber-crash": subscriber_crash,
-         "kill-span": kill_span}
+CASES = {"breaker-timing": breaker_timing, "amounts": amounts, "short-cuts": short_cuts,
+         "crash-duplicates": crash_duplicates, "subscriber-crash": subscriber_crash, "kill-span": kill_span}
 
 
 def main(argv: list[str] | None = None) -> int:
