@@ -242,3 +242,16 @@ def test_extract_fields_camel_case_and_kv():
     assert extract_fields('{"tenantId": "T", "storeCode": "S", "terminalNo": 3, "transactionNo": 5}') == {
         "tenant_id": "T", "store_code": "S", "terminal_no": "3", "transaction_no": "5"}
     assert extract_fields("tenant_id=T store_code=S terminal_no=1")["terminal_no"] == "1"
+
+
+def test_a_log_without_info_lines_does_not_say_no_mark_was_written(tmp_path: Path):
+    """Applications logged (INFO) but no 'Successfully saved state' line at all: the mark writes
+    are missing, so a duplicate across a kill is undetermined, not tolerated by default."""
+    log = tmp_path / "report.log"
+    log.write_text("2026-03-29 10:00:00,050 [INFO] app.api.v1.tran: tranlog received successfully. event_id: e-1, "
+                   'tranlog: {"tenant_id":"T1234","store_code":"5678","terminal_no":1,"transaction_no":42}\n')
+    inp = parse_log_files({"report": [log]})
+    assert "mark_writes" in inp.missing and not inp.has("mark_writes")
+    log.write_text(log.read_text() + "2026-03-29 10:00:00,060 [INFO] kugel_common.utils.dapr_client_helper: "
+                                     "Successfully saved state for e-1\n")
+    assert parse_log_files({"report": [log]}).has("mark_writes")

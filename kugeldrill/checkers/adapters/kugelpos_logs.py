@@ -469,6 +469,12 @@ def parse_log_files(files: Mapping[str, Iterable[str | Path]], *, clock_offset: 
     if read:
         for name in names:
             inputs.mark(name, "Kugelpos logs: " + ", ".join(read))
+        if inputs.applications and not any(m.ok for m in inputs.mark_writes):
+            # The helper logs a written mark at INFO: a log without a single one does not say
+            # that no mark was written, only that INFO lines were not logged.
+            inputs.sources.pop("mark_writes", None)
+            inputs.mark_missing("mark_writes", "no 'Successfully saved state for <id>' line in the logs "
+                                               "(INFO not logged?): whether a mark was written is not known")
     else:
         for name in names:
             inputs.mark_missing(name, "no Kugelpos log file could be read")
