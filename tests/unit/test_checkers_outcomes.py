@@ -233,7 +233,8 @@ def test_a_new_business_date_starts_from_zero() -> None:
 
 def test_a_duplicate_the_seed_tolerates_may_move_stock_again_but_not_in_strict_mode() -> None:
     from kugeldrill.checkers.keys import op_key
-    from kugeldrill.checkers.model import TOPIC_TRANLOG, Application, FaultWindow
+    from kugeldrill.checkers.model import TOPIC_TRANLOG, Application
+    from kugeldrill.checkers.synthetic import fault
     from kugeldrill.checkers.params import DuplicatePolicy
 
     ops = _history()
@@ -247,7 +248,7 @@ def test_a_duplicate_the_seed_tolerates_may_move_stock_again_but_not_in_strict_m
     # The second delivery's idempotency check could not reach the store (its own record says so).
     inputs.applications = [Application("stock", "e1", TOPIC_TRANLOG, key, 10.0, 10.0, 1, "miss"),
                            Application("stock", "e1", TOPIC_TRANLOG, key, 12.0, 12.0, 2, "error")]
-    inputs.faults = [FaultWindow("f1", "redis@stock", "down", 9.0, 9.0, 13.0, 13.0)]
+    inputs.faults = [fault("f1", "redis@stock", "down", 9.0, 13.0)]
     tolerant = check_outcomes(inputs, duplicates=DuplicatePolicy())
     assert tolerant.valid is True, tolerant.details["mismatches"]
     row = next(r for r in tolerant.details["tables"]["stock"] if r["key"] == "ITEM1")
