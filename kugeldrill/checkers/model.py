@@ -208,8 +208,8 @@ class IdempotencyMarker:
 class JournalEntry:
     """One electronic-journal entry (transaction, cash movement, open/close)."""
 
-    terminal_no: int
-    transaction_type: int
+    terminal_no: int | None  # None: the answer did not carry it (the entry is placed nowhere: unknown)
+    transaction_type: int | None
     transaction_no: int | None
     receipt_no: int | None
     amount: float | None
@@ -229,6 +229,11 @@ class Figure:
     amount: float | None = 0.0
     quantity: float | None = 0.0
     count: float | None = 0.0
+
+
+#: The code a report's tax or payment line is filed under when it cannot be told apart (its
+#: list or its name not carried): its figures are None and make every line of its kind unknown.
+UNNAMED = "?"
 
 
 @dataclass
