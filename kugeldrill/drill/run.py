@@ -295,6 +295,11 @@ class Drill:
             inputs = self._check_inputs = env.check_inputs(self.run_dir)
             pending = pending_republish(inputs, self.params.republish)
         s.pending_republish = pending.reason() if pending else ""
+        if pending:
+            # Deliveries still owed: the system has not converged, however quiet the streams are.
+            s.notes.append(f"convergence not measured: {s.pending_republish} (quiet after "
+                           f"{s.convergence_seconds or 0:.1f}s, but deliveries are pending)")
+            s.convergence_seconds, s.converged = None, None
         for name, reason in inputs.missing.items():
             s.notes.append(f"checker input '{name}' missing: {reason}")
         s.notes.extend(f"checker inputs: {n}" for n in inputs.notes[:MAX_INPUT_NOTES])
