@@ -169,8 +169,11 @@ def _checker_section(summary: RunSummary, name: str, empty: str) -> str:
     if check is None:
         return f'<p class="muted">{escape(empty)}</p>'
     outcome = {True: "passed", False: "failed", None: "unknown"}[check.valid]
+    tolerated = check.details.get("tolerated") or []  # duplicates: each tolerated one with its evidence
+    listed = (f"<p><b>tolerated, with the evidence of each</b></p>{_records_table(tolerated, f'{name}-tolerated')}"
+              if tolerated else "")
     return (f'<p><span class="badge {outcome}">{outcome}</span> {escape(check.summary)}</p>'
-            + _kv_table(check.counts, f"{name}-counts") + _examples(check))
+            + _kv_table(check.counts, f"{name}-counts") + listed + _examples(check))
 
 
 def _outcomes(summary: RunSummary) -> str:
@@ -181,7 +184,8 @@ def _outcomes(summary: RunSummary) -> str:
     outcome = {True: "passed", False: "failed", None: "unknown"}[check.valid]
     parts = [f'<p><span class="badge {outcome}">{outcome}</span> {escape(check.summary)}</p>']
     for why in check.details.get("unknown") or []:
-        parts.append(f'<p class="muted">unknown: {escape(str(why))}</p>')
+        text = why.get("reason", why) if isinstance(why, dict) else why  # records carry it under "reason"
+        parts.append(f'<p class="muted">unknown: {escape(str(text))}</p>')
     for part, rows in (check.details.get("tables") or {}).items():
         bad = [r for r in rows if r.get("ok") is not True]
         verdict = {True: "ok", False: "MISMATCH", None: "unknown"}
@@ -196,6 +200,15 @@ def _outcomes(summary: RunSummary) -> str:
                                         f"outcomes-{part} outcome-mismatches"))
         parts.append(f'<details><summary>all {escape(part)} figures</summary>'
                      f'{_records_table(shown, f"outcomes-{part}")}</details>')
+    info = check.details.get("info_operations") or []
+    if info:
+        parts.append(f"<p><b>info operations</b> (outcome unknown to the load): {len(info)}, each weighed as a whole "
+                     "— applied in every figure, journal entry and stock line it touches, or in none</p>"
+                     + _records_table(info, "outcomes-info"))
+    for title, key in (("load records lacking figures", "load_records"), ("unreadable reads", "unreadable")):
+        items = check.details.get(key) or []
+        if items:
+            parts.append(f"<p><b>{title}</b></p>" + _records_table(items, f"outcomes-{key}"))
     return "".join(parts)
 
 

@@ -3,16 +3,28 @@
 Per (service, breaker), from its transitions and the calls it admitted or rejected, with
 the fault timeline saying when its Dapr calls were made to fail (checkers.faults):
 
-* not_opened            -- `threshold` (+ extra_failures_allowed) failures in a row while CLOSED
-                           and no OPEN within order_slack (a per-request breaker never opens)
+* not_opened            -- a breaker that should have opened and never did: in record order
+                           (the stand-in's events, Kugelpos' log lines), a CLOSED-admitted call
+                           failing after the threshold-th failure (+ extra_failures_allowed)
+                           with no opening after it; without record order, `threshold` failures in a
+                           row and no OPEN within order_slack (a per-request breaker never opens)
+* opened_late           -- it opened, but after more failures than `threshold` (+ extra):
+                           the breaker's own count at the opening above it, or, where it does
+                           not record one, more failures up to the opening (in record order)
 * opened_without_failures -- CLOSED -> OPEN with fewer than `threshold` (consecutive, in
                            "consecutive" mode) failures completed before it: the calls recorded
                            before the transition plus the one call that caused it, in record
                            order; failures of calls still in flight that land after the opening
                            do not count; the breaker's own count, where recorded, must agree
-* open_too_short        -- left OPEN before reset_seconds
+* open_too_short        -- left OPEN before reset_seconds (measured from each move to OPEN, so
+                           a failed trial must restart the OPEN period)
 * open_too_long         -- still OPEN (rejecting calls) past reset_seconds + reset_slack
 * half_open_extra_trials -- more than half_open_max_calls calls admitted in one HALF_OPEN
+* half_open_refused_trial -- a call rejected in HALF_OPEN before half_open_max_calls trials
+                           were admitted in that episode (by admission times, where recorded)
+* half_open_wrong_outcome -- a HALF_OPEN episode that ended against its deciding trial: the
+                           call recorded right after the transition that ended it (in record
+                           order) failed and the breaker CLOSED, or succeeded and it re-OPENed
 * passed_while_open     -- a call admitted while OPEN
 * invalid_transition    -- anything but CLOSED->OPEN->HALF_OPEN->CLOSED|OPEN
 * slow_close / not_closed -- not CLOSED again by heal + reset + close_tolerance (not_closed
@@ -62,6 +74,7 @@ class _BreakerJudge:
         self.ex = ex
         self.unknown = unknown
         self.details: dict[str, Any] = {}
+        self._late: set[int] = set()  # openings already reported as opened_late
 
     def _add(self, kind: str, mono: float, wall: float, **extra: Any) -> None:
         ids = in_windows(mono, self.windows, self.p.order_slack_seconds)
@@ -106,24 +119,51 @@ class _BreakerJudge:
                 self._add("passed_while_open", c.mono, c.wall, op=c.op, outcome=c.outcome)
 
     def _half_open(self) -> None:
+        """Exactly `half_open_max_calls` trials per HALF_OPEN episode, and the episode ends as
+        its deciding trial says (a failure re-opens, a success closes)."""
         limit = self.p.half_open_max_calls
+        by_admission = bool(self.calls) and all(c.admitted_mono is not None for c in self.calls)
         most = 0
         for i, t in enumerate(self.trans):
             if t.to_state != "HALF_OPEN":
                 continue
             end = self.trans[i + 1].mono if i + 1 < len(self.trans) else math.inf
-            if self.calls and all(c.admitted_mono is not None for c in self.calls):
+            if by_admission:
                 # Admission times say which HALF_OPEN episode let each call through, however late it ended.
-                trials = [c for c in self.calls if c.state == "HALF_OPEN" and c.outcome != "rejected"
-                          and t.mono <= c.admitted_mono <= end]  # type: ignore[operator]
+                episode = [c for c in self.calls if c.state == "HALF_OPEN"
+                           and t.mono <= c.admitted_mono <= end]  # type: ignore[operator]
             else:
-                trials = [c for c in self._calls_between(t.mono, end + self.p.order_slack_seconds)
-                          if c.state == "HALF_OPEN" and c.outcome != "rejected"]
+                episode = [c for c in self._calls_between(t.mono, end + self.p.order_slack_seconds)
+                           if c.state == "HALF_OPEN"]
+            trials = [c for c in episode if c.outcome != "rejected"]
             most = max(most, len(trials))
             if limit is not None and len(trials) > limit:
                 self._add("half_open_extra_trials", t.mono, t.wall, trials=len(trials), allowed=limit,
                           trial_times=[round(c.mono, 3) for c in trials[:10]])
+            if limit is not None and by_admission:
+                for r in (c for c in episode if c.outcome == "rejected"):
+                    admitted = sum(1 for c in trials if c.admitted_mono <= r.admitted_mono)  # type: ignore[operator]
+                    if admitted < limit:
+                        self._add("half_open_refused_trial", r.mono, r.wall, trials_admitted_before=admitted,
+                                  allowed=limit, half_open_mono=round(t.mono, 3))
+                        break
+            if self.ordered and i + 1 < len(self.trans):
+                self._episode_outcome(self.trans[i + 1])
         self.details["max_half_open_trials"] = most
+
+    def _episode_outcome(self, ending: BreakerTransition) -> None:
+        """The call recorded right after the transition that ended a HALF_OPEN episode is the
+        trial that decided it (the stand-in writes both in one critical section; Kugelpos logs
+        the state line before the call's own line): a failed trial must re-open, a good one close."""
+        if ending.from_state != "HALF_OPEN":
+            return
+        nxt = next((c for c in self.calls if c.seq > ending.seq), None)  # type: ignore[operator]
+        if nxt is None or nxt.state != "HALF_OPEN" or nxt.outcome == "rejected":
+            return
+        wanted = "OPEN" if nxt.outcome == "fail" else "CLOSED"
+        if ending.to_state != wanted:
+            self._add("half_open_wrong_outcome", ending.mono, ending.wall, trial_outcome=nxt.outcome,
+                      went_to=ending.to_state, should_go_to=wanted, calls_around=self._around(ending))
 
     def _calls_between(self, lo: float, hi: float) -> list[BreakerCall]:
         """Calls with lo <= mono <= hi (binary search on the sorted calls)."""
@@ -155,7 +195,8 @@ class _BreakerJudge:
         else:
             prior = [c for c in self._calls_between(since, t.mono) if c.mono < t.mono]
             after = [c for c in self._calls_between(t.mono, t.mono + self.p.write_slack_seconds)][:1]
-        closed = [c for c in prior if c.state == "CLOSED" and c.outcome != "rejected"]
+        closed = [c for c in prior if c.state == "CLOSED" and c.outcome != "rejected"
+                  and (c.admitted_mono is None or c.admitted_mono >= since)]  # not from before the last close
         if self.p.mode == "consecutive":
             failures = 0
             for c in closed:
@@ -167,7 +208,10 @@ class _BreakerJudge:
         return failures
 
     def _opens_justified(self) -> None:
+        """Every CLOSED -> OPEN after exactly `threshold` failures: fewer is opened_without_failures,
+        more (the breaker's own count, or the calls where it keeps none) is opened_late."""
         has_calls = bool(self.calls)
+        limit = self.p.threshold + self.p.extra_failures_allowed
         last_closed, last_closed_seq = -math.inf, -1
         for t in self.trans:
             if t.to_state == "CLOSED":
@@ -181,8 +225,17 @@ class _BreakerJudge:
                     self._add("opened_without_failures", t.mono, t.wall, failures=failures,
                               breaker_count=own, threshold=self.p.threshold, mode=self.p.mode,
                               calls_around=self._around(t))
+                elif (own is not None and own > limit) or (own is None and self.ordered and failures > limit):
+                    # Without record order, in-flight failures may land before the opening's record.
+                    self._late.add(id(t))
+                    self._add("opened_late", t.mono, t.wall, failures=failures, breaker_count=own,
+                              threshold=self.p.threshold, mode=self.p.mode, calls_around=self._around(t))
             elif own is not None and own < self.p.threshold:
                 self._add("opened_without_failures", t.mono, t.wall, failures=None, breaker_count=own,
+                          threshold=self.p.threshold, note="no call records; the breaker's own count")
+            elif own is not None and own > limit:
+                self._late.add(id(t))
+                self._add("opened_late", t.mono, t.wall, failures=None, breaker_count=own,
                           threshold=self.p.threshold, note="no call records; the breaker's own count")
             elif in_windows(t.mono, self.windows, self.p.order_slack_seconds) is None:
                 # No call records: fall back to the timeline (no failing fault -> no reason to open).
@@ -218,32 +271,61 @@ class _BreakerJudge:
                           first_rejection_mono=round(when, 3), calls_around=self._around(opener))
 
     def _not_opened(self) -> None:
-        events: list[tuple[float, int, Any]] = [(t.mono, 0, t) for t in self.trans]
-        events += [(c.mono, 1, c) for c in self.calls if c.state == "CLOSED" and c.outcome != "rejected"]
-        events.sort(key=lambda e: (e[0], e[1]))
+        """Replay the records as the breaker saw them and flag a run of CLOSED failures that did
+        not open it.
+
+        In record order: a CLOSED-admitted failure after the threshold-th one (+ extra) while
+        still CLOSED — no slack: a correct breaker's opening is recorded before its causing
+        call's record (a later opening is reported here unless it was reported late). Where
+        admission times are recorded, a call admitted before the breaker last closed is not
+        counted (its result no longer counts for the breaker either), and one admitted as
+        CLOSED *after* an opening was let through by a breaker that did not open (several
+        instances under one name: a breaker per request) and counts. Without record order
+        (times only): the threshold-th failure in a row must be followed by an opening within
+        order_slack (its record may be written just after the call's)."""
+        if self.ordered:
+            records: list[Any] = sorted((*self.trans, *self.calls), key=lambda r: r.seq)
+        else:
+            records = [r for _, _, r in sorted([(t.mono, 0, t) for t in self.trans]
+                                               + [(c.mono, 1, c) for c in self.calls], key=lambda e: (e[0], e[1]))]
         open_times = [t.mono for t in self.trans if t.to_state == "OPEN"]
-        state, run, reported, first_fail = "CLOSED", 0, False, None
         limit = self.p.threshold + self.p.extra_failures_allowed
-        for mono, kind, rec in events:
-            if kind == 0:
-                state = rec.to_state
+        state, run, reported, first_fail, closed_at, moved_at = "CLOSED", 0, False, None, -math.inf, -math.inf
+        for rec in records:
+            if isinstance(rec, BreakerTransition):
+                state, moved_at = rec.to_state, rec.mono
                 if state == "CLOSED":
-                    run, reported, first_fail = 0, False, None
+                    run, reported, first_fail, closed_at = 0, False, None, rec.mono
                 continue
-            if state != "CLOSED":
-                continue  # a call admitted before the breaker opened, finishing after
+            if rec.state != "CLOSED" or rec.outcome == "rejected":
+                continue
+            admitted_after_move = self.ordered and rec.admitted_mono is not None and rec.admitted_mono > moved_at
+            if state != "CLOSED" and not admitted_after_move:
+                continue  # admitted before the opening, recorded after it
+            if self.ordered and rec.admitted_mono is not None and rec.admitted_mono < closed_at:
+                continue
             if rec.outcome == "ok":
                 if self.p.mode == "consecutive":
                     run, first_fail = 0, None
                 continue
             run += 1
             first_fail = first_fail if first_fail is not None else rec
-            if run >= limit and not reported:
-                if any(mono < o <= mono + self.p.order_slack_seconds for o in open_times):
+            if reported:
+                continue
+            if self.ordered:
+                if run <= limit:
                     continue
                 reported = True
-                self._add("not_opened", rec.mono, rec.wall, failures=run, threshold=self.p.threshold,
-                          first_failure=_t(first_fail.mono, first_fail.wall), op=rec.op)
+                later = next((t for t in self.trans if t.seq > rec.seq and t.to_state == "OPEN"), None)
+                if later is not None and id(later) in self._late:
+                    continue  # it opened later, and that opening is reported as opened_late
+                note = "a failure after the threshold-th, recorded while still CLOSED"
+            else:
+                if run < limit or any(rec.mono < o <= rec.mono + self.p.order_slack_seconds for o in open_times):
+                    continue
+                reported, note = True, "no opening within order_slack of the threshold-th failure (times only)"
+            self._add("not_opened", rec.mono, rec.wall, failures=run, threshold=self.p.threshold,
+                      first_failure=_t(first_fail.mono, first_fail.wall), op=rec.op, note=note)
         self.details["failures_in_closed_run_at_end"] = run
 
     def _state_at(self, mono: float) -> str:

@@ -7,14 +7,17 @@ Per event and expected subscriber (tranlog -> report, journal, stock; cashlog, o
 
 * once / duplicated      -- applied 1 / >1 times (duplicates are judged by the duplicate
                             checker unless FanoutPolicy.fail_on_duplicates)
-* missing                -- published, never applied                      (fails)
-* skipped                -- never published because the breaker was OPEN (not lost)
-* publish_failed         -- every publish attempt failed (the publisher knows; not lost)
+* missing                -- published, never applied; or never published and never applied
+                            once its republish was past due (or there is no republish job):
+                            the publisher recorded the event, so it owes every subscriber (fails)
+* pending_republish      -- never published, not applied yet, and the publisher's republish
+                            job still owes it (checkers.pending): unknown, not missing
+* skipped / publish_failed -- why an event was never published: every attempt was rejected
+                            while the breaker was OPEN / failed (counted beside missing or
+                            pending_republish, which say what became of it)
 * recovered              -- first publish failed/skipped but it arrived anyway (republish)
 * unexpected             -- applied by a subscriber of another topic, or applied but never
                             published (when publisher records exist)          (fails)
-* pending_republish      -- not applied yet, but its publish failed and the publisher's
-                            republish job still owes it (checkers.pending): unknown, not missing
 
 From the history: an ok operation with no publication at all is `missing_publication`
 (fails); a `fail` operation whose event exists is `fail_op_applied` (fails: the client was
@@ -101,10 +104,19 @@ def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None, pendin
                         cell["recovered"] += 1
             elif n:
                 cell["recovered"] += 1
-            elif st & REJECTED:
-                cell["skipped"] += 1
             else:
-                cell["publish_failed"] += 1
+                cell["skipped" if st & REJECTED else "publish_failed"] += 1
+                eid = ev.event_id[r]
+                detail = {"subscriber": sub, "topic": t, "event_id": eid, "key": ev.key[r],
+                          "first_attempt_wall": round(ev.wall[r], 3),
+                          "never_published": "rejected while OPEN" if st & REJECTED else "publish failed"}
+                if eid in pending.events:
+                    cell["pending_republish"] += 1
+                    ex.add("pending_republish", detail)
+                else:
+                    cell["missing"] += 1
+                    ex.add("missing", {**detail, "why": "never published, and its republish is past due"
+                                       if pending.source or pending.events else "never published (no republish job owes it)"})
     for targets in plan.values():
         for _sub, cell, _applied in targets:
             cell["expected"] = cell["once"] + cell["missing"] + cell["duplicated"]

@@ -23,19 +23,22 @@ sidecar); of `app@X`, none (X makes no calls while it is down). Their window las
 the process answers again. A pause only *may* make calls fail: calls hang, an attempt
 fails once the pause outlasts the client timeout, but a retry after SIGCONT succeeds —
 like a latency fault whose delay ends mid-call. Such windows count where a failure is
-possible (a state-store check that may have failed, a breaker that may have opened) but
-not where failures are required (the breaker checker's "faults produced no failed calls").
+possible (a breaker that may have opened, a publish that may have failed) but not where
+failures are required (the breaker checker's "faults produced no failed calls"). No window
+tolerates a duplicate: the duplicate checker weighs each event's own record instead.
 """
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
 from collections.abc import Iterable
 
 from kugeldrill.chaos.record import AppliedFault
+from kugeldrill.checkers.model import BreakerTransition
 
 FAILING_KINDS = frozenset({"down", "blackhole", "reset_peer", "timeout", "limit_data"})
 CALL_LINKS = frozenset({"sidecar", "redis"})
-STATE_LINKS = frozenset({"redis"})
 PROCESS_KINDS = frozenset({"kill", "pause", "restart"})
 EVERY_APP = "*"  # the app key of a fault that affects every app (a Redis process fault)
 
@@ -79,15 +82,6 @@ def may_make_calls_fail(fault: AppliedFault, client_timeout_seconds: float) -> b
     if fault.process is None or fault.kind != "pause" or fault.process_kind not in CALL_LINKS:
         return False
     return _lasts_at_least(fault, client_timeout_seconds)
-
-
-def breaks_state_store(fault: AppliedFault, client_timeout_seconds: float) -> bool:
-    """True when `fault` may leave its app's state store unreachable (idempotency checks fail).
-
-    redis@X cuts the store itself; sidecar@X cuts the app from the sidecar, which fronts
-    the store, so both count (links and processes; a long pause counts too).
-    """
-    return may_make_calls_fail(fault, client_timeout_seconds)
 
 
 Window = tuple[float, float | None, list[str]]  # start_mono, end_mono (None: never healed), fault ids
@@ -136,3 +130,19 @@ def in_windows(mono: float, windows: list[Window], slack: float = 0.0) -> list[s
         if start - slack <= mono and (end is None or mono <= end + slack):
             return ids
     return None
+
+
+def breaker_not_closed(transitions: Iterable[BreakerTransition]) -> dict[str, list[tuple[float, float]]]:
+    """Per service, the periods one of its breakers was OPEN or HALF_OPEN (calls then may have
+    been rejected: a publish skipped, a state write refused); inf: never closed again."""
+    out: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    opened: dict[tuple[str, str], float] = {}
+    for t in sorted(transitions, key=lambda t: t.mono):
+        key = (t.service, t.breaker)
+        if t.to_state != "CLOSED" and key not in opened:
+            opened[key] = t.mono
+        elif t.to_state == "CLOSED" and key in opened:
+            out[t.service].append((opened.pop(key), t.mono))
+    for (service, _), since in opened.items():
+        out[service].append((since, math.inf))
+    return out

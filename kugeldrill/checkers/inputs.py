@@ -18,6 +18,7 @@ from kugeldrill.checkers.model import (
     BreakerTransition,
     BusinessSnapshot,
     IdempotencyMarker,
+    MarkWrite,
     Op,
     OutboxEntry,
     ProcessCrash,
@@ -37,6 +38,7 @@ FIELDS = (
     "duplicate_skips",
     "state_unreachable",
     "crashes",
+    "mark_writes",
     "outbox",
     "stream_groups",
     "markers",
@@ -61,6 +63,7 @@ class CheckInputs:
     duplicate_skips: list[tuple[str, str, float]] = field(default_factory=list)
     state_unreachable: list[StateUnreachable] = field(default_factory=list)
     crashes: list[ProcessCrash] = field(default_factory=list)  # services that ended abruptly by themselves
+    mark_writes: list[MarkWrite] = field(default_factory=list)  # subscribers' idempotency mark writes, per event
     outbox: list[OutboxEntry] = field(default_factory=list)
     stream_groups: list[StreamGroup] = field(default_factory=list)
     markers: list[IdempotencyMarker] = field(default_factory=list)

@@ -170,6 +170,24 @@ class StateUnreachable:
 
 
 @dataclass(slots=True)
+class MarkWrite:
+    """A subscriber writing an event's idempotency mark (stand-in `marked` event; Kugelpos'
+    "Successfully saved state for <event_id>" / "Failed to save state for <event_id>" lines).
+
+    The duplicate checker's evidence: a redelivery applied again is explained when the first
+    application's mark was never written (a write that failed while the store was out of
+    reach, or a kill before it) — and not when the mark was there."""
+
+    subscriber: str
+    event_id: str
+    mono: float  # when the write ended (its outcome known)
+    wall: float
+    ok: bool
+    error: str = ""
+    started_mono: float | None = None  # when the write was called (None: the source does not say)
+
+
+@dataclass(slots=True)
 class IdempotencyMarker:
     """A subscriber's idempotency marker as Dapr stores it: Redis hash `<app>||<event_id>`.
 
@@ -190,8 +208,8 @@ class IdempotencyMarker:
 class JournalEntry:
     """One electronic-journal entry (transaction, cash movement, open/close)."""
 
-    terminal_no: int
-    transaction_type: int
+    terminal_no: int | None  # None: the answer did not carry it (the entry is placed nowhere: unknown)
+    transaction_type: int | None
     transaction_no: int | None
     receipt_no: int | None
     amount: float | None
@@ -206,11 +224,16 @@ class JournalEntry:
 
 @dataclass
 class Figure:
-    """An amount/quantity/count block of the sales report."""
+    """An amount/quantity/count block of the sales report (None: the answer did not carry it)."""
 
-    amount: float = 0.0
-    quantity: float = 0.0
-    count: float = 0.0
+    amount: float | None = 0.0
+    quantity: float | None = 0.0
+    count: float | None = 0.0
+
+
+#: The code a report's tax or payment line is filed under when it cannot be told apart (its
+#: list or its name not carried): its figures are None and make every line of its kind unknown.
+UNNAMED = "?"
 
 
 @dataclass
@@ -222,27 +245,57 @@ class SalesReport:
     gross: Figure = field(default_factory=Figure)
     returns: Figure = field(default_factory=Figure)
     net: Figure = field(default_factory=Figure)
-    taxes: dict[str, dict[str, float]] = field(default_factory=dict)  # tax code -> tax/target amount, quantity
-    payments: dict[str, dict[str, float]] = field(default_factory=dict)  # payment code -> amount, count
+    taxes: dict[str, dict[str, float | None]] = field(default_factory=dict)  # tax code -> tax/target amount, quantity
+    payments: dict[str, dict[str, float | None]] = field(default_factory=dict)  # payment code -> amount, count
     cash_in: Figure = field(default_factory=Figure)
     cash_out: Figure = field(default_factory=Figure)
+
+
+@dataclass
+class Unreadable:
+    """One read of the business state that failed: which part (and terminal), the request,
+    and the answer (HTTP status and body) or the transport error — structured, so that a
+    known defect (e.g. a closed terminal's report answering 422) can be matched on it."""
+
+    part: str  # report | journal | stock | terminal
+    request: str  # "GET <path>"
+    error: str
+    status: int | None = None  # HTTP status (None: no answer)
+    body: str = ""  # the answer's body, first 500 characters
+    terminal_no: int | None = None
+    business_date: str | None = None
+
+    def text(self) -> str:
+        answer = f"HTTP {self.status}" + (f": {self.body[:160]}" if self.body else "") if self.status else self.error
+        return f"{self.request}: {answer}"
 
 
 @dataclass
 class BusinessSnapshot:
     """Report, journal and stock of the drill's tenant and store at one moment.
 
-    A part that could not be read is absent (None) with its reason in `errors`.
-    `terminal_dates`: each terminal's business date at the moment (GET /terminals/{id}).
+    A part that could not be read at all is absent (None) with its reason in `errors`; a
+    single terminal's report (or business date) that could not be read is in `unreadable`
+    (the other terminals are still judged). `terminal_dates`: each terminal's business date
+    at the moment (GET /terminals/{id}).
     """
 
     taken_wall: float
     journal: list[JournalEntry] | None = None
-    stock: dict[str, float] | None = None
+    stock: dict[str, float | None] | None = None  # item -> current quantity (None: the answer did not carry it)
     reports: dict[str, SalesReport] = field(default_factory=dict)  # "<terminal_no>/<business_date>"
     terminal_dates: dict[int, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     unsettled: str = ""  # why events may still have been landing when it was read (empty: quiescent)
+    unreadable: list[Unreadable] = field(default_factory=list)
+
+    def unreadable_report(self, terminal_no: int, business_date: str | None = None) -> Unreadable | None:
+        """Why this terminal's report (or its business date) could not be read, if it could not."""
+        for u in self.unreadable:
+            if u.terminal_no == terminal_no and u.part in ("report", "terminal") and (
+                    business_date is None or u.business_date in (None, business_date)):
+                return u
+        return None
 
     def report(self, terminal_no: int, business_date: str) -> SalesReport | None:
         return self.reports.get(f"{terminal_no}/{business_date}")

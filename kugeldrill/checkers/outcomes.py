@@ -23,15 +23,23 @@ What each operation must change (Kugelpos' own formulas, docs/kugelpos-facts.md 
 An `ok` operation must have its effect exactly once, a `fail` one never, an `info` one
 (unknown outcome) may or may not: each figure is a band [low, high] and `info` widens it by
 what the operation would have moved. A figure outside its band is a mismatch (fails), with
-(key, expected, observed) as evidence. A part (report, journal, stock) that could not be read
-before or after, or a figure whose starting value is unknown, is unknown — never a pass.
+(key, expected, observed) as evidence. An `info` operation is also weighed as a whole
+(checkers.wholes): it took effect in every figure, journal entry and stock line it touches
+or in none, and each one's resolution is shown; a combination no choice explains is an
+operation half applied (fails).
+
+Unknown, never a pass: a part (report, journal, stock) that could not be read before or
+after (a single terminal's unreadable report makes only that terminal unknown, with the
+request's status and body; everything readable is still judged), a figure whose starting
+value, expected value or observed value is unknown (the row is in the evidence), and a load
+record that lacks a figure it should carry (checkers.load_figures: named in the verdict).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -39,9 +47,12 @@ from kugeldrill.checkers.duplicates import tolerated_extras
 from kugeldrill.checkers.examples import Examples
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.keys import op_key
+from kugeldrill.checkers.load_figures import describe as describe_load_problems
+from kugeldrill.checkers.load_figures import as_seen, load_record_problems
+from kugeldrill.checkers.model import UNNAMED, BusinessSnapshot, CheckResult, Figure, JournalEntry, Op, SalesReport, Unreadable
 from kugeldrill.checkers.params import DuplicatePolicy, OutcomePolicy
 from kugeldrill.checkers.pending import Pending
-from kugeldrill.checkers.model import BusinessSnapshot, CheckResult, Figure, JournalEntry, Op, SalesReport
+from kugeldrill.checkers.wholes import Row, resolve
 from kugeldrill.ground.numbers import number_or_none
 
 PARTS = ("report", "journal", "stock")
@@ -70,8 +81,13 @@ class Band:
     full_hi: float = 0.0
     unknown: str = ""  # why the band cannot be trusted (an info effect of unknown size)
     note: str = ""  # why it is wider than the operations alone say (a tolerated duplicate)
+    info: dict[str, float] = field(default_factory=dict)  # info operation -> its effect here (checkers.wholes)
 
-    def add(self, value: float, certain: bool, pending: bool = False) -> None:
+    def add(self, value: float, certain: bool, pending: bool = False, info_op: str | None = None) -> None:
+        """One effect: `certain` (an ok one), owed (`pending`: due for republish), or maybe;
+        `info_op` names the info operation a maybe-effect belongs to (weighed as a whole)."""
+        if info_op is not None and not certain and not pending:
+            self.info[info_op] = self.info.get(info_op, 0.0) + value
         if certain:
             self.lo += value
             self.hi += value
@@ -86,6 +102,11 @@ class Band:
             self.full_lo += value
         else:
             self.full_hi += value
+
+    def without_info(self) -> tuple[float, float]:
+        """The band as the other operations alone make it (no info operation applied)."""
+        return (self.lo - sum(v for v in self.info.values() if v < 0),
+                self.hi - sum(v for v in self.info.values() if v > 0))
 
     def holds(self, observed: float, tol: float) -> bool:
         return self.lo - tol <= observed <= self.hi + tol
@@ -113,7 +134,8 @@ class Table:
 
     part: str
     rows: list[dict[str, Any]] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
+    unknown: list[Any] = field(default_factory=list)  # text, or records for one terminal (contracts §9)
+    wholes: list[Row] = field(default_factory=list)  # figures info operations touch (checkers.wholes)
 
     def add(self, key: str, band: Band, observed: float | None, tol: float) -> bool | None:
         pending = ""
@@ -125,9 +147,12 @@ class Table:
             verdict, pending = None, "effects still due for republish are not in it yet"
         else:
             verdict = False
-        note = band.unknown or pending or band.note
+        note = band.unknown or pending or band.note or ("" if observed is not None else "not observed")
         self.rows.append({"key": key, "expected": band.text(), "observed": "–" if observed is None else _fmt(observed),
                           "ok": verdict, **({"note": note} if note else {})})
+        if band.info and not band.unknown and observed is not None:
+            lo, hi = band.without_info()
+            self.wholes.append(Row(self.part, key, observed, lo, hi, tol, dict(band.info), failed=verdict is False))
         return verdict
 
 
@@ -168,16 +193,22 @@ def expected_report(ops: Iterable[Op], before: BusinessSnapshot, after: Business
         for _ in range(extra):
             _report_effect(op, False, out, notes, before, after, TOLERATED)
         owed = op.op_id in pending
-        _report_effect(op, bool(certain) and not owed, out, notes, before, after, "", owed)
+        _report_effect(op, bool(certain) and not owed, out, notes, before, after, "", owed,
+                       info_op=op.op_id if certain is None and not owed else None)
     return out, notes
 
 
-TOLERATED = "a tolerated duplicate (the subscriber's state store was unreachable) may add it again"
+TOLERATED = "a tolerated duplicate (its own record says why: see duplicates) may add it again"
+#: Band keys standing for every tax / payment figure of a report: set unknown when an
+#: operation's tax or payment lines are not known (which codes it moved is then unknown).
+ANY_TAX, ANY_PAYMENT = "tax[*]", "payment[*]"
 
 
 def _report_effect(op: Op, certain: bool, out: dict[tuple[int, str], dict[str, Band]], notes: list[str],
-                   before: BusinessSnapshot, after: BusinessSnapshot, note: str, owed: bool = False) -> None:
-    """Add one application of `op` to the report bands (`note`: why it may apply again)."""
+                   before: BusinessSnapshot, after: BusinessSnapshot, note: str, owed: bool = False,
+                   info_op: str | None = None) -> None:
+    """Add one application of `op` to the report bands (`note`: why it may apply again;
+    `info_op`: the info operation whose whole effect this is)."""
     no, date = op.value.get("terminal_no"), _report_date(op, before, after)
     if no is None or date is None:
         notes.append(f"{op.f} {op.op_id}: no terminal or business date; its report effect is not placed")
@@ -185,11 +216,11 @@ def _report_effect(op: Op, certain: bool, out: dict[tuple[int, str], dict[str, B
     bands = out[(int(no), date)]
     if op.f in ("cash_in", "cash_out"):
         amount = number_or_none(op.value.get("amount"))
-        bands[f"{op.f}.count"].add(1, certain, owed)
+        bands[f"{op.f}.count"].add(1, certain, owed, info_op)
         if amount is None:
             bands[f"{op.f}.amount"].unknown = "a cash movement of unknown amount"
         else:
-            bands[f"{op.f}.amount"].add(amount if op.f == "cash_in" else -abs(amount), certain, owed)
+            bands[f"{op.f}.amount"].add(amount if op.f == "cash_in" else -abs(amount), certain, owed, info_op)
         return
     block, sign = REPORT_BLOCK[op.f]
     factor = FACTOR[op.f]
@@ -200,28 +231,35 @@ def _report_effect(op: Op, certain: bool, out: dict[tuple[int, str], dict[str, B
         (f"{block}.quantity", None if quantity is None else sign * quantity),
         ("net.quantity", None if quantity is None else factor * quantity),
         ("net.amount", None if amount is None or tax is None else factor * (amount - tax))]
-    for t in op.value.get("taxes") or []:
+    taxes, payments = op.value.get("taxes"), op.value.get("payments")
+    if not taxes and (tax is None or tax != 0):
+        bands[ANY_TAX].unknown = f"a {op.f} whose tax lines the load never saw"
+    if not payments:
+        bands[ANY_PAYMENT].unknown = f"a {op.f} whose payments the load never saw"
+    for t in taxes or []:
         code = str(t.get("tax_code"))
-        moved += [(f"tax[{code}].{f}", factor * float(t.get(f) or 0.0))
-                  for f in ("tax_amount", "target_amount", "target_quantity")]
-    for pay in op.value.get("payments") or []:
+        for f in ("tax_amount", "target_amount", "target_quantity"):
+            v = number_or_none(t.get(f))
+            moved.append((f"tax[{code}].{f}", None if v is None else factor * v))
+    for pay in payments or []:
         code = str(pay.get("payment_code"))
-        moved += [(f"payment[{code}].amount", factor * float(pay.get("amount") or 0.0)),
-                  (f"payment[{code}].count", factor)]
+        v = number_or_none(pay.get("amount"))
+        moved += [(f"payment[{code}].amount", None if v is None else factor * v), (f"payment[{code}].count", factor)]
     for key, value in moved:
         if value is None:
             bands[key].unknown = f"a {op.f} whose figures the load never saw"
         else:
-            bands[key].add(value, certain, owed)
+            bands[key].add(value, certain, owed, info_op)
         if note:
             bands[key].note = note
 
 
-def report_figures(report: SalesReport | None) -> dict[str, float]:
-    """The figures of a report as flat keys (absent report: every figure 0)."""
+def report_figures(report: SalesReport | None) -> dict[str, float | None]:
+    """The figures of a report as flat keys (absent report: every figure 0; a figure the
+    answer did not carry: None, unknown)."""
     if report is None:
         return {}
-    out: dict[str, float] = {}
+    out: dict[str, float | None] = {}
     for block in ("gross", "returns", "net", "cash_in", "cash_out"):
         fig: Figure = getattr(report, block)
         out[f"{block}.amount"], out[f"{block}.quantity"], out[f"{block}.count"] = fig.amount, fig.quantity, fig.count
@@ -231,6 +269,34 @@ def report_figures(report: SalesReport | None) -> dict[str, float]:
     for code, p in report.payments.items():
         out[f"payment[{code}].amount"], out[f"payment[{code}].count"] = p["amount"], p["count"]
     return out
+
+
+def _unnamed_lines(*figures: Mapping[str, float | None]) -> dict[str, str]:
+    """"tax" / "payment" -> why every line of that kind is unknown: the report answer did not
+    carry the list, or a line without its name (filed under UNNAMED), so no line can be
+    attributed to its code."""
+    out = {}
+    for kind in ("tax", "payment"):
+        if any(key.startswith(f"{kind}[{UNNAMED}]") for fig in figures for key in fig):
+            out[kind] = f"the report answer's {kind} lines cannot be told apart (a list or a line's name not carried)"
+    return out
+
+
+def _terminal_unknown(no: int, date: str, when: str, why: Unreadable | None) -> dict[str, Any]:
+    """One terminal's report could not be read: an unknown record for that terminal alone
+    (contracts §9: `reason`, `part`, `terminal_no`, `business_date`, and the answer)."""
+    record: dict[str, Any] = {"part": "report", "terminal_no": no, "business_date": date, "when": when}
+    if why is None:
+        record["reason"] = f"report: no report read {when} for terminal {no}, {date}"
+    else:
+        record["reason"] = f"report: terminal {no}, {date}: report unreadable {when}: {why.text()}"
+        record.update(request=why.request, status=why.status, body=why.body, error=why.error)
+    return record
+
+
+def reason_text(item: str | Mapping[str, Any]) -> str:
+    """An unknown reason as text (records carry it under `reason`)."""
+    return item if isinstance(item, str) else str(item.get("reason", item))
 
 
 # Quantities of cash blocks are not figures Kugelpos fills; they are not compared.
@@ -247,17 +313,27 @@ def judge_report(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsho
         after_r = after.report(no, date)
         before_r = before.report(no, date)
         if after_r is None:
-            table.unknown.append(f"no report read after the drill for terminal {no}, {date}")
+            why = after.unreadable_report(no, date)
+            table.unknown.append(_terminal_unknown(no, date, "after the drill", why))
             continue
-        if before_r is None and before.terminal_dates.get(no, "") >= date:
-            # The terminal already had that business date before the load, and we did not read it.
-            table.unknown.append(f"no report read before the load for terminal {no}, {date}")
+        why = before.unreadable_report(no, date)
+        if before_r is None and (before.terminal_dates.get(no, "") >= date or why is not None):
+            # The terminal (may have) had that business date before the load, and we did not read it.
+            table.unknown.append(_terminal_unknown(no, date, "before the load", why))
             continue
         a, b = report_figures(after_r), report_figures(before_r)
         bands = expected.get((no, date), {})
-        for key in sorted((set(a) | set(bands)) - _NOT_COMPARED):
-            observed = a.get(key, 0.0) - b.get(key, 0.0)
+        unnamed = _unnamed_lines(a, b)
+        for key in sorted((set(a) | set(bands)) - _NOT_COMPARED - {ANY_TAX, ANY_PAYMENT}):
+            after_v, before_v = a.get(key, 0.0), b.get(key, 0.0)
+            observed = None if after_v is None or before_v is None else after_v - before_v
             band = bands.get(key, Band())
+            kind = "tax" if key.startswith("tax[") else "payment" if key.startswith("payment[") else ""
+            wildcard = bands.get(ANY_TAX if kind == "tax" else ANY_PAYMENT if kind else "")
+            why = wildcard.unknown if wildcard is not None else ""
+            why = why or unnamed.get(kind, "")
+            if why and not band.unknown:
+                band = Band(band.lo, band.hi, band.full_lo, band.full_hi, why, band.note, band.info)
             verdict = table.add(f"{no}/{date}/{key}", band, observed, p.amount_tolerance)
             if verdict is False:
                 ex.add("report_mismatch", {"key": f"report {no}/{date} {key}", "expected": band.text(),
@@ -293,6 +369,12 @@ def judge_journal(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsh
     table = Table("journal")
     assert before.journal is not None and after.journal is not None
     new = _delta(before.journal, after.journal)
+    unplaced = [e for e in new if e.terminal_no is None or e.transaction_type is None]
+    if unplaced:
+        # An entry the answer did not say the terminal or type of could be any missing one.
+        table.unknown.append(f"{len(unplaced)} new journal entr(y/ies) without terminalNo or transactionType "
+                             "(the answer did not carry them): a missing entry may be among them")
+    new = [e for e in new if e.terminal_no is not None and e.transaction_type is not None]
     observed: Counter[tuple[Any, ...]] = Counter()
     amounts: dict[tuple[Any, ...], list[float | None]] = defaultdict(list)
     for e in new:
@@ -304,6 +386,9 @@ def judge_journal(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsh
     owed: Counter[tuple[Any, ...]] = Counter()  # ok operations whose events are still due for republish
     loose: Counter[tuple[Any, ...]] = Counter()  # info transactions without a number: (terminal, type, amount)
     want_amount: dict[tuple[Any, ...], float] = {}
+    amount_unseen: set[tuple[Any, ...]] = set()  # ok transactions whose amount the load never saw
+    info_of: dict[tuple[Any, ...], list[str]] = defaultdict(list)  # entry key -> info operations (weighed whole)
+    loose_ops: dict[tuple[Any, ...], list[str]] = defaultdict(list)
     for op in ops:
         certain = _certain(op)
         ttype = JOURNAL_TYPE.get(op.f)
@@ -314,17 +399,25 @@ def judge_journal(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsh
         if op.f == "cash_out" and amount is not None:
             amount = -abs(amount)
         txn = op.value.get("transaction_no")
+        whole = certain is None and op.op_id not in pending
         if ttype in TRAN_TYPES and txn is None:
+            lk = ("tran-amount", no, ttype, None if amount is None else round(amount, 2))
+            loose[lk] += 1  # it explains one entry of its kind and amount that no operation names
             if certain:
                 table.unknown.append(f"ok {op.f} {op.op_id} carries no transaction number")
-            else:
-                loose[("tran-amount", no, ttype, None if amount is None else round(amount, 2))] += 1
+            elif whole:
+                loose_ops[lk].append(op.op_id)
             continue
         key = _journal_key(no, ttype, txn, amount)
         (owed if certain and op.op_id in pending else must if certain else may)[key] += 1
         may[key] += tolerated.get("journal", Counter()).get(op_key(op.f, op.value), 0)
+        if whole:
+            info_of[key].append(op.op_id)
         if ttype in TRAN_TYPES and amount is not None:
             want_amount[key] = amount
+        elif ttype in TRAN_TYPES and certain:
+            amount_unseen.add(key)
+    loose_at_start = Counter(loose)
     for key in sorted(set(must) | set(may) | set(owed) | set(observed), key=str):
         n, lo, hi = observed[key], must[key], must[key] + may[key] + owed[key]
         if n > hi and key[0] == "tran":
@@ -341,15 +434,28 @@ def judge_journal(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsh
                         hi += 1
                         break
         band, label = Band(lo, hi, lo + owed[key], hi), _journal_label(key)
+        band.info = dict.fromkeys(info_of.get(key, ()), 1.0)
+        if unplaced and n < lo:
+            band.unknown = "entries without terminal or type may be these"
         if table.add(label, band, n, 0) is False:
             ex.add("journal_missing" if n < lo else "journal_extra",
                    {"key": f"journal {label}", "expected": band.text(), "observed": str(n)})
         if key in want_amount:
             for got in amounts.get(key, []):
                 if got is None or abs(got - want_amount[key]) > p.amount_tolerance:
-                    table.add(f"{label} amount", Band(want_amount[key], want_amount[key]), got, p.amount_tolerance)
-                    ex.add("journal_amount", {"key": f"journal {label} amount", "expected": _fmt(want_amount[key]),
-                                              "observed": "–" if got is None else _fmt(got)})
+                    if table.add(f"{label} amount", Band(want_amount[key], want_amount[key]), got,
+                                 p.amount_tolerance) is False:
+                        ex.add("journal_amount", {"key": f"journal {label} amount",
+                                                  "expected": _fmt(want_amount[key]), "observed": _fmt(got)})  # type: ignore[arg-type]
+        elif key in amount_unseen and amounts.get(key):
+            table.add(f"{label} amount", Band(unknown="the load never saw this transaction's amount"),
+                      amounts[key][0], p.amount_tolerance)
+    # Entries explained by info transactions without a number: as many of them took effect.
+    for lk, op_ids in loose_ops.items():
+        taken = loose_at_start[lk] - loose[lk]
+        table.wholes.append(Row("journal", f"terminal {lk[1]} type {lk[2]} amount {lk[3]} (no transaction number)",
+                                float(taken), 0.0, float(loose_at_start[lk] - len(op_ids)), 0.0,
+                                dict.fromkeys(op_ids, 1.0)))
     judge_open_close_order(ops, new, ex, table, tolerated, pending)
     return table
 
@@ -426,6 +532,7 @@ def judge_stock(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapshot
     assert before.stock is not None and after.stock is not None
     bands: dict[str, Band] = defaultdict(Band)
     extras = tolerated.get("stock", Counter())
+    unseen = ""  # an operation moved items the load never saw: any item's row may be off by it
     for op in ops:
         certain = _certain(op)
         sign = STOCK_SIGN.get(op.f)
@@ -434,20 +541,36 @@ def judge_stock(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapshot
         items = op.value.get("items")
         if not items:
             table.unknown.append(f"{op.f} {op.op_id} carries no items")
+            if items is None:
+                unseen = unseen or f"a {op.f} whose items the load never saw ({op.op_id})"
             continue
         extra = extras.get(op_key(op.f, op.value), 0)
+        owed = op.op_id in pending
+        whole = op.op_id if certain is None and not owed else None
         for it in items:
+            if it.get("item_code") is None:
+                unseen = unseen or f"a {op.f} with an item line whose code the load never saw ({op.op_id})"
+                continue
             band = bands[str(it.get("item_code"))]
-            owed = op.op_id in pending
+            quantity = number_or_none(it.get("quantity"))
+            if quantity is None:
+                band.unknown = f"a {op.f} whose item quantity the load never saw"
+                continue
             for i in range(1 + extra):
-                band.add(sign * float(it.get("quantity") or 0), bool(certain) and i == 0 and not owed, owed and i == 0)
+                band.add(sign * quantity, bool(certain) and i == 0 and not owed, owed and i == 0,
+                         whole if i == 0 else None)
             if extra:
                 band.note = TOLERATED
     for item in sorted(set(bands) | set(after.stock) | set(before.stock)):
-        observed = after.stock.get(item, 0.0) - before.stock.get(item, 0.0)
+        # An item without a stock row has none yet (Kugelpos upserts the row on its first
+        # movement): 0 before. A row read before and not after is not 0 but unseen.
+        now, then = after.stock.get(item, None if item in before.stock else 0.0), before.stock.get(item, 0.0)
+        observed = None if now is None or then is None else now - then  # a quantity not carried: unknown
         band = bands.get(item, Band())
+        if unseen and not band.unknown:
+            band = Band(band.lo, band.hi, band.full_lo, band.full_hi, unseen, band.note, band.info)
         if table.add(item, band, observed, 1e-9) is False:
-            ex.add("stock_mismatch", {"key": f"stock {item}", "expected": band.text(), "observed": _fmt(observed)})
+            ex.add("stock_mismatch", {"key": f"stock {item}", "expected": band.text(), "observed": _fmt(observed)})  # type: ignore[arg-type]
     return table
 
 
@@ -473,9 +596,8 @@ def check_outcomes(inputs: CheckInputs, policy: OutcomePolicy | None = None,
                    duplicates: DuplicatePolicy | None = None, pending: Pending | None = None) -> CheckResult:
     """Judge report, journal and stock changes against the history (see the module docstring).
 
-    A duplicate the seed tolerates (the subscriber's state store was unreachable; the
-    duplicate checker's policy, `duplicates`) may move a figure once more; in strict mode it
-    may not."""
+    A duplicate the duplicate checker tolerates (its own record explains it; the duplicate
+    checker's policy, `duplicates`) may move a figure once more; in strict mode it may not."""
     p = policy or OutcomePolicy()
     before, after = inputs.business_before, inputs.business_after
     if before is None or after is None:
@@ -484,33 +606,56 @@ def check_outcomes(inputs: CheckInputs, policy: OutcomePolicy | None = None,
     if not inputs.has("ops"):
         reason = inputs.missing.get("ops") or "no load history"
         return CheckResult("outcomes", None, f"unknown: {reason}", details={"unknown": [reason]})
-    ops = [op for op in inputs.ops if op.f in JOURNAL_TYPE]
+    ops = [as_seen(op) for op in inputs.ops if op.f in JOURNAL_TYPE]  # the load's `missing` figures blanked
     ex = Examples(p.max_examples)
-    unknown: list[str] = []
+    unknown: list[Any] = []  # reasons: text, or records {"reason", "part", "terminal_no", ...} (contracts §9)
     tables: dict[str, Table] = {}
     tolerated = tolerated_extras(inputs, duplicates)
     pending = pending or Pending()
     owed = pending.ops
+    problems = load_record_problems(ops)
+    if problems:
+        unknown.append(describe_load_problems(problems))
     for part in p.parts:
         why = _readable(part, before, after)
         if why:
-            unknown.append(why)
+            unknown.append({"reason": why, "part": part})
             continue
         tables[part] = JUDGES[part](ops, before, after, p, ex, tolerated, owed)
-        unknown += [f"{part}: {u}" for u in tables[part].unknown]
+        unknown += [u if isinstance(u, dict) else f"{part}: {u}" for u in tables[part].unknown]
     if not ops:
         unknown.append("the load recorded no business operation")
+    unknown_rows: dict[str, list[dict[str, Any]]] = {}
+    for part, t in tables.items():
+        rows = [r for r in t.rows if r["ok"] is None and not r.get("note", "").startswith("effects still due")]
+        if rows:
+            unknown_rows[part] = rows[:50]
+            unknown.append({"reason": f"{part}: {len(rows)} figure(s) could not be compared, e.g. {rows[0]['key']} "
+                                      f"(expected {rows[0]['expected']}, observed {rows[0]['observed']}: "
+                                      f"{rows[0].get('note', 'unknown')})", "part": part,
+                            "figures": [r["key"] for r in rows[:20]]})
     if any(r["ok"] is None and r.get("note", "").startswith("effects still due") for t in tables.values() for r in t.rows):
         unknown.append(pending.reason())
+    wholes = resolve([w for t in tables.values() for w in t.wholes])
+    for case in wholes.inconsistent:
+        ex.add("info_half_applied", {"key": "info operations " + ", ".join(case["operations"][:5]),
+                                     "expected": "each applied wholly or not at all", "observed": case["why"],
+                                     **case})
+    unknown += wholes.undetermined
+    info_ops = _info_resolutions(ops, wholes.ops, owed)
     counts: dict[str, Any] = {part: {"figures": len(t.rows), "mismatches": sum(1 for r in t.rows if r["ok"] is False),
                                      "unknown": sum(1 for r in t.rows if r["ok"] is None)}
                               for part, t in tables.items()}
     counts["operations"] = dict(Counter(f"{op.f}:{op.outcome or 'info'}" for op in ops))
+    counts["info_resolution"] = dict(Counter(i["resolved"] for i in info_ops))
+    counts["load_records_missing_figures"] = len(problems)
     counts["violations"] = dict(ex.counts)
     mismatches = [{k: v for k, v in row.items() if k in ("key", "expected", "observed")}
                   for items in ex.items.values() for row in items]
     details = {"tables": {part: t.rows[: p.max_rows] for part, t in tables.items()}, "unknown": unknown,
-               "mismatches": mismatches, "provenance": inputs.provenance()}
+               "unknown_rows": unknown_rows, "mismatches": mismatches, "info_operations": info_ops[: p.max_rows],
+               "load_records": [pr.to_dict() for pr in problems[:50]],
+               "unreadable": _unreadable_evidence(before, after), "provenance": inputs.provenance()}
     if before.unsettled:
         # Events of the set-up still landing after the first reading show up as changes the
         # load did not make: differences cannot be told from that race.
@@ -520,11 +665,41 @@ def check_outcomes(inputs: CheckInputs, policy: OutcomePolicy | None = None,
         valid, summary = False, "the business state disagrees with the load: " + ", ".join(
             f"{k} {v}" for k, v in sorted(ex.counts.items()))
     elif unknown:
-        valid, summary = None, "unknown: " + unknown[0]
+        valid, summary = None, "unknown: " + reason_text(unknown[0])
     else:
         figures = sum(len(t.rows) for t in tables.values())
-        valid, summary = True, f"{', '.join(tables)} agree with the load ({figures} figures compared)"
+        resolved = f"; {len(info_ops)} info operation(s) resolved as wholes" if info_ops else ""
+        valid, summary = True, f"{', '.join(tables)} agree with the load ({figures} figures compared{resolved})"
     return CheckResult("outcomes", valid, summary, counts=counts, examples=ex.items, details=details)
+
+
+def _info_resolutions(ops: list[Op], resolved: Mapping[str, str], owed: set[str]) -> list[dict[str, Any]]:
+    """Each info operation and which way it was resolved (evidence and report)."""
+    out = []
+    for op in ops:
+        if op.outcome in ("ok", "fail"):
+            continue
+        if op.op_id in owed:
+            how = "applied (its event is still due for republish)"
+        else:
+            how = resolved.get(op.op_id, "touches no compared figure")
+        out.append({"op": op.op_id, "f": op.f, "terminal_no": op.value.get("terminal_no"),
+                    "transaction_no": op.value.get("transaction_no"), "amount": op.value.get("amount"),
+                    "resolved": how, "error": (op.error or "")[:120]})
+    return out
+
+
+def _unreadable_evidence(before: BusinessSnapshot, after: BusinessSnapshot) -> list[dict[str, Any]]:
+    """Every failed read, structured (part, terminal, request, HTTP status and body), so that a
+    known defect's pattern can be matched on it."""
+    out = []
+    for phase, snap in (("before", before), ("after", after)):
+        for u in snap.unreadable:
+            out.append({"phase": phase, **asdict(u)})
+        for part, error in snap.errors.items():
+            out.append({"phase": phase, "part": part, "request": "", "error": error, "status": None, "body": "",
+                        "terminal_no": None, "business_date": None})
+    return out
 
 
 def snapshot_dates(ops: Iterable[Op]) -> dict[int, set[str]]:

@@ -24,8 +24,10 @@ class BreakerParams:
     OPEN before a trial. half_open_max_calls: trials admitted per HALF_OPEN episode (None:
     unlimited allowed). close_tolerance_seconds: a breaker must be CLOSED again by heal +
     reset + this. extra_failures_allowed: failures beyond the threshold tolerated while
-    CLOSED before "not_opened" (concurrent in-flight calls). order_slack_seconds: without
-    record order, events of one call may be written just after the transition they caused.
+    CLOSED before "not_opened" / "opened_late" (0: the breaker must open at exactly the
+    threshold-th failure; a deployment whose log interleaves several breaker instances may
+    need more). order_slack_seconds: only for sources without record order, events of one
+    call may be written just after the transition they caused.
     write_slack_seconds: without record order (or admission times), how late a record may be
     written after the moment it describes; with them (the stand-in, Kugelpos' log lines) the
     opening and OPEN-duration judgements need no slack at all. reset_slack_seconds: timing
@@ -50,13 +52,12 @@ class BreakerParams:
 
 @dataclass(slots=True)
 class DuplicatePolicy:
-    """strict: duplicates tolerated by the seed (state store unreachable) fail too.
-    window_slack_seconds: an application this close to a state-store outage counts as
-    overlapping it (the dedup check ran a moment before the effect)."""
+    """strict: duplicates tolerated by the seed (each explained by its event's own record:
+    a failed dedup check, a mark that could not be written or was cut off by a kill, a lost
+    store) fail too. No time window: a fault near a duplicate explains nothing by itself."""
 
     strict: bool = False
-    window_slack_seconds: float = 5.0
-    client_timeout_seconds: float = 5.0
+    client_timeout_seconds: float = 5.0  # which faults may put the store out of reach (checkers.faults)
     max_examples: int = 10
 
 

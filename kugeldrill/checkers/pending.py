@@ -25,7 +25,8 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from kugeldrill.checkers.faults import failing_windows_by_app
+from kugeldrill.checkers.columns import rows
+from kugeldrill.checkers.faults import breaker_not_closed, failing_windows_by_app
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.keys import OP_TOPIC, cash_scope, cash_tokens, op_cash_token, op_key
 from kugeldrill.checkers.model import TOPIC_TRANLOG, Op
@@ -51,14 +52,15 @@ class Pending:
     ops: set[str] = field(default_factory=set)
     source: str = ""
     next_due_wall: float | None = None  # the latest moment one of them is due (for a wait)
+    events: set[str] = field(default_factory=set)  # event ids a publisher recorded and still owes
 
     def __bool__(self) -> bool:
-        return bool(self.ops)
+        return bool(self.ops or self.events)
 
     def reason(self) -> str:
         due = "" if self.next_due_wall is None else f", all due by {time.strftime('%H:%M:%S', time.localtime(self.next_due_wall))}"
-        return (f"{len(self.ops)} operation(s) whose events were not published are still due for republish "
-                f"({self.source}{due})")
+        what = (f"{len(self.ops)} operation(s)" if self.ops or not self.events else f"{len(self.events)} event(s)")
+        return f"{what} whose events were not published are still due for republish ({self.source}{due})"
 
 
 PUBLISHERS = ("cart", "terminal")
@@ -108,6 +110,14 @@ def pending_republish(inputs: CheckInputs, policy: RepublishPolicy, now_wall: fl
             return None
         return created + max(policy.min_age_seconds, 0.0) + policy.interval_seconds  # type: ignore[operator]
 
+    def owed(created: float) -> float | None:
+        """When the republish job will have taken an event created then (None: past due, or
+        outside the republish window: the republish should have healed it already)."""
+        if now - created > policy.window_seconds:
+            return None
+        when = created + max(policy.min_age_seconds, 0.0) + policy.interval_seconds  # type: ignore[operator]
+        return when if when > now else None
+
     def add(op: Op) -> None:
         when = due(op)
         if when is not None and when > now:  # past due: the republish should have healed it already
@@ -117,6 +127,11 @@ def pending_republish(inputs: CheckInputs, policy: RepublishPolicy, now_wall: fl
     if inputs.has("publications") and inputs.publications:
         published, cash = _event_keys(inputs)
         out.source = "publication records: every publish attempt failed"
+        for event_id, created in _never_published(inputs).items():
+            when = owed(created)
+            if when is not None:
+                out.events.add(event_id)
+                out.next_due_wall = max(out.next_due_wall or when, when)
         for op in ops:
             key = _key_of(op, cash)
             if key and key in published and not published[key]:
@@ -130,16 +145,22 @@ def pending_republish(inputs: CheckInputs, policy: RepublishPolicy, now_wall: fl
                 for tok in cash_tokens(key):
                     cash.setdefault(cash_scope(key) + "|" + tok, key)
         out.source = "outbox: the publish failed"
+        owed_keys: dict[str, bool] = {}
         for op in ops:
             key = _key_of(op, cash)
             if key and key in failed:
                 add(op)
+                owed_keys[key] = owed_keys.get(key, False) or op.op_id in out.ops
+        # An entry's own age is not recorded: it is owed while an operation of its key is, and
+        # when no operation names it (its age unknown) it stays owed: unknown, never missing.
+        out.events |= {e.event_id for e in inputs.outbox
+                       if e.event_id and e.status == "failed" and owed_keys.get(e.key, True)}
         return out
     # A Redis process fault fails both publishers' calls; a long pause of one may have failed them.
     windows = failing_windows_by_app(inputs.faults, policy.client_timeout_seconds, apps=PUBLISHERS, possible=True)
     spans: dict[str, list[tuple[float, float]]] = {
         app: [(start, end if end is not None else math.inf) for start, end, _ in wins] for app, wins in windows.items()}
-    for app, periods in _breaker_not_closed(inputs).items():
+    for app, periods in breaker_not_closed(inputs.breaker_transitions).items():
         spans.setdefault(app, []).extend(periods)
     out.source = ("neither publication records nor outboxes: operations in flight while their publisher's Dapr "
                   "calls were made to fail or its breaker was not CLOSED")
@@ -154,16 +175,15 @@ def pending_republish(inputs: CheckInputs, policy: RepublishPolicy, now_wall: fl
 WRITE_SLACK = 0.25  # a log line or record may be written this long after the moment it describes
 
 
-def _breaker_not_closed(inputs: CheckInputs) -> dict[str, list[tuple[float, float]]]:
-    """Per service, the periods its breaker was OPEN or HALF_OPEN: publishes then may have been rejected."""
-    out: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    opened: dict[tuple[str, str], float] = {}
-    for t in sorted(inputs.breaker_transitions, key=lambda t: t.mono):
-        key = (t.service, t.breaker)
-        if t.to_state != "CLOSED" and key not in opened:
-            opened[key] = t.mono
-        elif t.to_state == "CLOSED" and key in opened:
-            out[t.service].append((opened.pop(key), t.mono))
-    for (service, _), since in opened.items():
-        out[service].append((since, math.inf))
-    return out
+def _never_published(inputs: CheckInputs) -> dict[str, float]:
+    """Event id -> wall time of its first publish attempt, for events no attempt published."""
+    first: dict[str, float] = {}
+    ok: set[str] = set()
+    for event_id, outcome, wall in rows(inputs.publications, "event_id", "outcome", "wall"):
+        if not event_id:
+            continue
+        if outcome == "ok":
+            ok.add(event_id)
+        elif event_id not in first or wall < first[event_id]:
+            first[event_id] = wall
+    return {eid: wall for eid, wall in first.items() if eid not in ok}

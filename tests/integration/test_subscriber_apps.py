@@ -157,6 +157,10 @@ def test_report_applies_once_marks_calls_back_and_reports_totals(tmp_path: Path,
         assert diag["breakers"][0]["state"] == "closed"
 
     run(app, scenario)
+    # The mark write is the duplicate checker's evidence: written once, for the first delivery.
+    marks = [m for m in app.state.subscriber.events.log.recent("marked") if m["event_id"] == eid]
+    assert [(m["subscriber"], m["ok"]) for m in marks] == [("report", True)]
+    assert marks[0]["started_mono"] <= marks[0]["mono"]
 
 
 def test_state_store_down_applies_anyway_and_says_so(tmp_path: Path, sidecar: FakeSidecar) -> None:
@@ -177,6 +181,7 @@ def test_state_store_down_applies_anyway_and_says_so(tmp_path: Path, sidecar: Fa
     run(app, scenario)
     events = app.state.subscriber.events.log.recent("state_unreachable")
     assert {e["op"] for e in events} >= {"get", "save"}
+    assert [m["ok"] for m in app.state.subscriber.events.log.recent("marked")] == [False, False]
 
 
 def test_report_business_key_dedups_when_state_store_is_down(tmp_path: Path, sidecar: FakeSidecar) -> None:

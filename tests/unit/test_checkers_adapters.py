@@ -53,6 +53,8 @@ def _write_run(tmp_path: Path) -> dict:
         for mono in (102.0, 106.0):
             w.write({"ts": mono - 100, "mono": mono, "service": "stock", "kind": "applied", "event_id": "e1",
                      "topic": TOPIC_TRANLOG, "subscriber": "stock", "attempt": 1, "dedup": "miss", "payload_keys": PK})
+        w.write({"ts": 5.5, "mono": 105.5, "service": "stock", "kind": "marked", "event_id": "e1",
+                 "subscriber": "stock", "ok": False, "started_mono": 102.1})
         w.write({"ts": 6.0, "mono": 106.0, "service": "stock", "kind": "state_unreachable", "op": "get", "key": "e1",
                  "error": "refused"})
         w.write({"ts": 7.0, "mono": 107.0, "service": "stock", "kind": "duplicate_skipped", "event_id": "e1",
@@ -92,9 +94,13 @@ def test_standin_inputs_from_stack_state_and_run_copies(tmp_path: Path):
     assert inp.has("applications") and "outbox" in inp.missing
     prov = inp.provenance()
     assert prov["records"]["applications"] == 2 and "events files" in prov["sources"]["applications"]
+    assert [(m.subscriber, m.event_id, m.ok, m.started_mono) for m in inp.mark_writes] == [("stock", "e1", False, 102.1)]
     results = {r.checker: r for r in run_all(inp)}
-    # The second application is inside the redis@stock fault: a tolerated duplicate.
-    assert results["duplicates"].valid is True and results["duplicates"].counts["tolerated"] == 1
+    # The first application's mark could not be written while redis@stock was down: tolerated.
+    dup = results["duplicates"]
+    assert dup.valid is True and dup.counts["tolerated_by"] == {"mark_failed": 1}
+    evidence = dup.details["tolerated"][0]["evidence"][0]
+    assert evidence["mark_failed_mono"] == 105.5 and "f1" in evidence["store_out_of_reach"]
     # report and journal never applied e1: fan-out names them.
     assert results["fanout"].valid is False
     assert sorted(e["subscriber"] for e in results["fanout"].examples["missing"]) == ["journal", "report"]
@@ -167,3 +173,16 @@ def test_corrupt_history_is_missing_with_reason(tmp_path: Path):
     path.write_text('{"type": "ok", "op": "x", "f": "sale", "wall": 1, "mono": 1}\n')
     inp = load_history(path)  # kugeldrill.ground.history.load_ops refuses a completion without invoke
     assert not inp.has("ops") and "unreadable" in inp.missing["ops"] and "never invoked" in inp.missing["ops"]
+
+
+def test_a_history_record_lacking_figures_is_a_note_naming_it(tmp_path: Path):
+    """The load's `missing` paths (contracts §4) reach the drill's notes, whatever it expects."""
+    path = tmp_path / "history.jsonl"
+    with JsonlWriter(path) as w:
+        for op, f, value in (("c1", "cash_in", {"amount": 500}), ("p1", "open", {"missing": ["openCounter"]})):
+            base = {"op": op, "f": f, "worker": "w1", "user": "u1", "value": value}
+            w.write({"type": "invoke", "wall": 1.0, "mono": 1.0, **base})
+            w.write({"type": "ok", "wall": 2.0, "mono": 2.0, **base})
+    inputs = load_history(path)
+    assert inputs.notes == ["1 load record(s) lack figures they should carry: openCounter (1); "
+                            "e.g. ok open p1 lacks openCounter"]

@@ -236,3 +236,121 @@ def test_rejections_while_half_open_are_not_open_too_long():
     r = check_breakers(_inputs(trans, calls, [fault("f1", "sidecar@cart", "down", 9.0, 20.0)]),
                        BreakerParams(reset_seconds=2.7))
     assert "open_too_long" not in r.examples, r.examples
+
+
+def _late(own: int | None):
+    """Threshold 3, but the breaker opens at the 4th failure in a row (its causing call right after it)."""
+    records = numbered(
+        call("cart", 10.0, "CLOSED", "ok"), *(call("cart", 10.1 + i * 0.1, "CLOSED", "fail") for i in range(3)),
+        transition("cart", 10.5, "CLOSED", "OPEN", failures=own), call("cart", 10.5, "CLOSED", "fail"))
+    return _split(records)
+
+
+def test_an_opening_one_failure_late_is_caught_by_the_breakers_own_count():
+    trans, calls = _late(own=4)
+    r = check_breakers(_inputs(trans, calls, [fault("f1", "sidecar@cart", "down", 10.05, 11.0)]))
+    assert r.valid is False and r.counts["violations"] == {"opened_late": 1}
+    ex = r.examples["opened_late"][0]
+    assert ex["breaker_count"] == 4 and ex["failures"] == 4 and ex["threshold"] == 3
+    # Allowed extra failures (concurrent calls) raise the bar by as many.
+    assert check_breakers(_inputs(trans, calls, []), BreakerParams(extra_failures_allowed=1)).valid is not False
+
+
+def test_an_opening_one_failure_late_is_caught_in_record_order_without_the_breakers_count():
+    trans, calls = _late(own=None)
+    r = check_breakers(_inputs(trans, calls, []))
+    assert r.valid is False and "opened_late" in r.examples
+    # Without record order the 4th failure could be a call in flight: times and slack only.
+    for rec in (*trans, *calls):
+        rec.seq = None
+    r = check_breakers(_inputs(trans, calls, []))
+    assert "opened_late" not in r.examples
+
+
+def test_a_failure_after_the_threshold_recorded_while_still_closed_needs_no_slack():
+    """In record order the 4th failure lands while CLOSED; the opening 10 ms later (inside the
+    0.5 s slack that time-only sources get) does not excuse it."""
+    records = numbered(*(call("cart", 10.0 + i * 0.01, "CLOSED", "fail") for i in range(4)),
+                       transition("cart", 10.05, "CLOSED", "OPEN"), call("cart", 10.05, "CLOSED", "fail"))
+    trans, calls = _split(records)
+    r = check_breakers(_inputs(trans, calls, []))
+    assert r.valid is False
+    ex = r.examples["opened_late"][0]
+    assert ex["failures"] == 5 and ex["breaker_count"] is None and r.counts["violations"] == {"opened_late": 1}
+    never = numbered(*(call("cart", 10.0 + i * 0.01, "CLOSED", "fail") for i in range(4)))
+    r = check_breakers(_inputs([], never, []))
+    assert r.counts["violations"] == {"not_opened": 1}
+
+
+def test_a_late_failure_of_a_call_admitted_before_the_last_close_does_not_count():
+    """The stand-in's breaker ignores a result from an earlier generation; so does the checker."""
+    records = numbered(
+        *(call("cart", 10.0 + i * 0.1, "CLOSED", "fail", admitted=10.0 + i * 0.1) for i in range(2)),
+        transition("cart", 10.3, "CLOSED", "OPEN", failures=3), call("cart", 10.3, "CLOSED", "fail", admitted=10.25),
+        transition("cart", 13.3, "OPEN", "HALF_OPEN"), transition("cart", 13.4, "HALF_OPEN", "CLOSED"),
+        call("cart", 13.4, "HALF_OPEN", "ok", admitted=13.3),
+        *(call("cart", 14.0 + i * 0.1, "CLOSED", "fail", admitted=10.28) for i in range(4)),  # admitted long before
+        call("cart", 15.0, "CLOSED", "ok", admitted=14.9))
+    trans, calls = _split(records)
+    r = check_breakers(_inputs(trans, calls, []), BreakerParams(reset_seconds=3.0))
+    assert r.valid is True, r.examples
+
+
+def _half_open_episode(*episode):
+    records = numbered(
+        *(call("cart", 10.0 + i * 0.1, "CLOSED", "fail", admitted=10.0 + i * 0.1) for i in range(2)),
+        transition("cart", 10.3, "CLOSED", "OPEN", failures=3), call("cart", 10.3, "CLOSED", "fail", admitted=10.3),
+        transition("cart", 13.4, "OPEN", "HALF_OPEN"), *episode)
+    return _split(records)
+
+
+def test_a_half_open_breaker_that_refuses_its_trial_is_caught():
+    trans, calls = _half_open_episode(call("cart", 13.4, "HALF_OPEN", "rejected", admitted=13.4),
+                                      transition("cart", 13.6, "HALF_OPEN", "CLOSED"),
+                                      call("cart", 13.6, "HALF_OPEN", "ok", admitted=13.5))
+    r = check_breakers(_inputs(trans, calls, []), BreakerParams(reset_seconds=3.0))
+    assert r.counts["violations"] == {"half_open_refused_trial": 1}
+    assert r.examples["half_open_refused_trial"][0]["trials_admitted_before"] == 0
+    # Rejected while its one trial is in flight: what HALF_OPEN is for.
+    trans, calls = _half_open_episode(call("cart", 13.45, "HALF_OPEN", "rejected", admitted=13.45),
+                                      transition("cart", 13.6, "HALF_OPEN", "CLOSED"),
+                                      call("cart", 13.6, "HALF_OPEN", "ok", admitted=13.4))
+    assert check_breakers(_inputs(trans, calls, []), BreakerParams(reset_seconds=3.0)).valid is True
+
+
+def test_a_half_open_episode_must_end_as_its_trial_says():
+    good_then_open = _half_open_episode(transition("cart", 13.6, "HALF_OPEN", "OPEN"),
+                                        call("cart", 13.6, "HALF_OPEN", "ok", admitted=13.4))
+    r = check_breakers(_inputs(*good_then_open, []), BreakerParams(reset_seconds=3.0))
+    assert r.examples["half_open_wrong_outcome"][0]["should_go_to"] == "CLOSED"
+    failed_then_closed = _half_open_episode(transition("cart", 13.6, "HALF_OPEN", "CLOSED"),
+                                            call("cart", 13.6, "HALF_OPEN", "fail", admitted=13.4))
+    r = check_breakers(_inputs(*failed_then_closed, []), BreakerParams(reset_seconds=3.0))
+    assert r.examples["half_open_wrong_outcome"][0]["should_go_to"] == "OPEN"
+
+
+def test_a_failed_trial_must_restart_the_open_period():
+    """HALF_OPEN -> OPEN after a failed trial starts a new full reset period; a breaker that
+    keeps the first opening's clock goes HALF_OPEN again at once."""
+    trans, calls = _half_open_episode(transition("cart", 13.6, "HALF_OPEN", "OPEN", failures=4),
+                                      call("cart", 13.6, "HALF_OPEN", "fail", admitted=13.4),
+                                      transition("cart", 13.9, "OPEN", "HALF_OPEN"),
+                                      transition("cart", 14.0, "HALF_OPEN", "CLOSED"),
+                                      call("cart", 14.0, "HALF_OPEN", "ok", admitted=13.9))
+    r = check_breakers(_inputs(trans, calls, []), BreakerParams(reset_seconds=3.0))
+    assert r.counts["violations"] == {"open_too_short": 1}
+    assert r.examples["open_too_short"][0]["open_seconds"] == 0.3
+
+
+def test_a_breaker_per_request_is_not_opened_even_when_another_instance_opens():
+    """Breakers created per request never reach the threshold; a republish run's own breaker
+    (same name) does open. Calls admitted as CLOSED after that opening were let through by a
+    breaker that never opened: they still count, and the run of failures is not_opened."""
+    records = numbered(
+        call("cart", 10.0, "CLOSED", "fail", admitted=9.9), call("cart", 10.1, "CLOSED", "fail", admitted=10.0),
+        transition("cart", 10.2, "CLOSED", "OPEN", failures=3),  # the republish run's instance
+        call("cart", 10.2, "CLOSED", "fail", admitted=10.15),
+        *(call("cart", 10.5 + i * 0.1, "CLOSED", "fail", admitted=10.4 + i * 0.1) for i in range(3)))
+    trans, calls = _split(records)
+    r = check_breakers(_inputs(trans, calls, [fault("f1", "sidecar@cart", "down", 9.0, 20.0)]))
+    assert r.valid is False and "not_opened" in r.examples, r.examples

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 from kugeldrill.checkers import CheckParams, combine, run_all
 from kugeldrill.checkers.fanout import check_fanout
 from kugeldrill.checkers.inputs import FIELDS, CheckInputs
 from kugeldrill.checkers.keys import cash_key, tran_key
 from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_TRANLOG, Application, Op, OutboxEntry, Publication
 from kugeldrill.checkers.params import FanoutPolicy
+from kugeldrill.checkers.pending import RepublishPolicy, pending_republish
 from kugeldrill.checkers.synthetic import full_fanout_run
 
 
@@ -55,7 +58,9 @@ def test_unexpected_subscriber_and_never_published():
     assert whys == ["applied_not_published", "unexpected_subscriber"]
 
 
-def test_skipped_while_open_is_not_lost_and_republish_recovers():
+def _never_published_and_recovered() -> CheckInputs:
+    """op0's event rejected while OPEN and never applied; op1's first publish failed and a
+    republish delivered it."""
     inp = full_fanout_run(10)
     p0 = inp.publications[0]
     p0.outcome = "rejected_open"
@@ -65,10 +70,39 @@ def test_skipped_while_open_is_not_lost_and_republish_recovers():
     p1.outcome = "failed"
     inp.publications.append(Publication(p1.publisher, p1.event_id, p1.topic, p1.key, p1.mono + 300, p1.wall + 300,
                                         "ok", "republish"))
+    return inp
+
+
+def test_an_ok_operation_whose_event_was_never_published_is_missing_once_its_republish_is_past_due():
+    """The publisher recorded the event, so it owes every subscriber: its absence is pending
+    while the republish job may still send it, and a loss after that (or with no job at all)."""
+    inp = _never_published_and_recovered()
+    r = check_fanout(inp)  # no republish job owes it
+    assert r.valid is False and r.counts["failures"] == {"missing": 3}
+    cell = r.counts["matrix"][TOPIC_TRANLOG]["report"]
+    assert cell["skipped"] == 1 and cell["missing"] == 1 and cell["recovered"] == 1
+    assert r.examples["missing"][0]["never_published"] == "rejected while OPEN"
+    p0 = inp.publications[0]
+    p0.wall = time.time() - 5  # first attempted 5 s ago; the job runs every 60 s
+    owed = pending_republish(inp, RepublishPolicy(interval_seconds=60))
+    assert owed.events == {p0.event_id}
+    r = check_fanout(inp, pending=owed)
+    assert r.valid is None and "republish" in r.summary and "missing" not in r.examples
+    assert r.counts["totals"]["pending_republish"] == 3
+    p0.wall = time.time() - 120  # its republish was due a minute ago
+    past = pending_republish(inp, RepublishPolicy(interval_seconds=60))
+    assert not past.events and check_fanout(inp, pending=past).counts["failures"] == {"missing": 3}
+
+
+def test_a_republished_event_is_recovered():
+    inp = _never_published_and_recovered()
+    inp.publications[0].outcome = "ok"
+    inp.applications += [Application(s, inp.publications[0].event_id, TOPIC_TRANLOG, inp.publications[0].key, 9.0, 9.0)
+                         for s in ("report", "journal", "stock")]
+    inp.cache.clear()
     r = check_fanout(inp)
     assert r.valid is True, r.summary
-    cell = r.counts["matrix"][TOPIC_TRANLOG]["report"]
-    assert cell["skipped"] == 1 and cell["recovered"] == 1 and cell["missing"] == 0
+    assert r.counts["matrix"][TOPIC_TRANLOG]["report"]["recovered"] == 1
 
 
 def test_ok_operation_without_publication_is_missing_publication():

@@ -11,7 +11,7 @@ import logging
 import time
 from pathlib import Path
 
-from kugeldrill.checkers.adapters.kugelpos_logs import LINE_RE, extract_fields, parse_log_files, parse_log_lines
+from kugeldrill.checkers.adapters.kugelpos_logs import LINE_RE, extract_fields, parse_asctime, parse_log_files, parse_log_lines
 from kugeldrill.checkers.breaker import check_breakers
 from kugeldrill.checkers.duplicates import check_duplicates
 from kugeldrill.checkers.keys import cash_key, openclose_key, tran_key
@@ -170,19 +170,57 @@ def test_stock_applications_from_python_repr_and_duplicates():
             "'transaction_type': 101, 'event_id': 'e-9', 'generate_date_time': datetime.datetime(2026, 3, 29)}")
     lines = [
         f"2026-03-29 10:00:00,000 [INFO] app.services.stock_service: Received transaction log: {body}",
-        "2026-03-29 10:00:00,100 [INFO] app.services.stock_service: Processing transaction 9 (type: 101)",
-        # A redelivery: stock logs its receipt before the idempotency check, then skips it.
-        f"2026-03-29 10:03:00,000 [INFO] app.services.stock_service: Received transaction log: {body}",
-        "2026-03-29 10:03:00,010 [INFO] app.api.v1.stock: Duplicate transaction log received: e-9",
-        # Applied again (its idempotency marker gone): a real duplicate.
+        "2026-03-29 10:00:00,100 [INFO] app.services.stock_service: Processing transaction 9 (type: 101) for tenant "
+        "T1234 store 5678, terminal 2",
+        "2026-03-29 10:00:00,200 [INFO] kugel_common.utils.dapr_client_helper: Successfully saved state for e-9",
+        "2026-03-29 10:03:00,000 [INFO] app.api.v1.stock: Duplicate transaction log received: e-9",
         f"2026-03-29 10:20:00,000 [INFO] app.services.stock_service: Received transaction log: {body}",
     ]
     inp = parse_log_lines(lines, service="stock")
     assert [(a.event_id, a.key) for a in inp.applications] == [("e-9", tran_key("T1234", "5678", 2, 9))] * 2
     assert inp.duplicate_skips[0][:2] == ("stock", "e-9")
     inp.mark("applications", "test")
+    inp.mark("mark_writes", "test")
     r = check_duplicates(inp)
     assert r.valid is False and r.examples["duplicate"][0]["applications"] == 2
+
+
+def test_a_stock_redelivery_skipped_as_duplicate_is_not_an_application():
+    """Stock logs "Received transaction log" before its duplicate check: a delivery that is then
+    skipped ("Duplicate transaction log received") had no effect."""
+    body = ("{'tenant_id': 'T1234', 'store_code': '5678', 'terminal_no': 2, 'transaction_no': 9, "
+            "'transaction_type': 101, 'event_id': 'e-9'}")
+    lines = [
+        f"2026-03-29 10:00:00,000 [INFO] app.api.v1.stock: Received transaction log: {body}",
+        "2026-03-29 10:00:00,100 [INFO] app.services.stock_service: Processing transaction 9 (type: 101) for tenant "
+        "T1234 store 5678, terminal 2",
+        "2026-03-29 10:00:00,200 [INFO] kugel_common.utils.dapr_client_helper: Successfully saved state for e-9",
+        f"2026-03-29 10:03:00,000 [INFO] app.api.v1.stock: Received transaction log: {body}",
+        "2026-03-29 10:03:00,010 [INFO] app.api.v1.stock: Duplicate transaction log received: e-9",
+    ]
+    inp = parse_log_lines(lines, service="stock")
+    assert len(inp.applications) == 1 and inp.applications[0].wall == parse_asctime("2026-03-29", "10:00:00", "000")
+    assert [(m.subscriber, m.event_id, m.ok) for m in inp.mark_writes] == [("stock", "e-9", True)]
+
+
+def test_per_event_dedup_errors_and_mark_writes_come_from_the_helpers_lines():
+    lines = [
+        "2026-03-29 10:00:00,000 [ERROR] kugel_common.utils.dapr_client_helper: Failed to get state for e-1: "
+        "ConnectError",
+        "2026-03-29 10:00:00,001 [ERROR] app.api.v1.tran: Error checking for duplicates: boom. Proceeding with "
+        "caution for event_id: e-1",
+        "2026-03-29 10:00:00,050 [INFO] app.api.v1.tran: tranlog received successfully. event_id: e-1, tranlog: "
+        '{"tenant_id":"T1234","store_code":"5678","terminal_no":1,"transaction_no":42}',
+        "2026-03-29 10:00:00,060 [ERROR] kugel_common.utils.dapr_client_helper: Failed to save state for e-1: "
+        "ConnectError",
+        "2026-03-29 10:00:05,060 [ERROR] kugel_common.utils.dapr_client_helper: Circuit breaker OPEN - rejecting "
+        "save state for e-2",
+        "2026-03-29 10:00:06,000 [INFO] app.api.v1.tran: tranlog received successfully. event_id: e-3, tranlog: "
+        '{"tenant_id":"T1234","store_code":"5678","terminal_no":1,"transaction_no":43}',
+    ]
+    inp = parse_log_lines(lines, service="report")
+    assert [(a.event_id, a.dedup) for a in inp.applications] == [("e-1", "error"), ("e-3", "")]
+    assert [(m.event_id, m.ok) for m in inp.mark_writes] == [("e-1", False), ("e-2", False)]
 
 
 def test_compose_prefixed_stream_and_files(tmp_path: Path):
@@ -204,3 +242,16 @@ def test_extract_fields_camel_case_and_kv():
     assert extract_fields('{"tenantId": "T", "storeCode": "S", "terminalNo": 3, "transactionNo": 5}') == {
         "tenant_id": "T", "store_code": "S", "terminal_no": "3", "transaction_no": "5"}
     assert extract_fields("tenant_id=T store_code=S terminal_no=1")["terminal_no"] == "1"
+
+
+def test_a_log_without_info_lines_does_not_say_no_mark_was_written(tmp_path: Path):
+    """Applications logged (INFO) but no 'Successfully saved state' line at all: the mark writes
+    are missing, so a duplicate across a kill is undetermined, not tolerated by default."""
+    log = tmp_path / "report.log"
+    log.write_text("2026-03-29 10:00:00,050 [INFO] app.api.v1.tran: tranlog received successfully. event_id: e-1, "
+                   'tranlog: {"tenant_id":"T1234","store_code":"5678","terminal_no":1,"transaction_no":42}\n')
+    inp = parse_log_files({"report": [log]})
+    assert "mark_writes" in inp.missing and not inp.has("mark_writes")
+    log.write_text(log.read_text() + "2026-03-29 10:00:00,060 [INFO] kugel_common.utils.dapr_client_helper: "
+                                     "Successfully saved state for e-1\n")
+    assert parse_log_files({"report": [log]}).has("mark_writes")

@@ -10,7 +10,7 @@ import itertools
 
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.model import BusinessSnapshot, Figure, JournalEntry, Op, SalesReport
-from kugeldrill.checkers.outcomes import check_outcomes, expected_report, snapshot_dates
+from kugeldrill.checkers.outcomes import check_outcomes, expected_report, reason_text, snapshot_dates
 from kugeldrill.checkers.params import OutcomePolicy
 
 DATE = "20261202"
@@ -245,7 +245,9 @@ def test_a_duplicate_the_seed_tolerates_may_move_stock_again_but_not_in_strict_m
     after.stock["ITEM1"] -= 1  # stock applied sale 1 twice while its Redis link was down
     key = op_key("sale", ops[0].value)
     inputs = _inputs(ops, before, after)
-    inputs.applications = [Application("stock", "e1", TOPIC_TRANLOG, key, mono, mono) for mono in (10.0, 12.0)]
+    # The second delivery's idempotency check could not reach the store (its own record says so).
+    inputs.applications = [Application("stock", "e1", TOPIC_TRANLOG, key, 10.0, 10.0, 1, "miss"),
+                           Application("stock", "e1", TOPIC_TRANLOG, key, 12.0, 12.0, 2, "error")]
     inputs.faults = [fault("f1", "redis@stock", "down", 9.0, 13.0)]
     tolerant = check_outcomes(inputs, duplicates=DuplicatePolicy())
     assert tolerant.valid is True, tolerant.details["mismatches"]
@@ -253,7 +255,9 @@ def test_a_duplicate_the_seed_tolerates_may_move_stock_again_but_not_in_strict_m
     assert row["expected"] == "-2 … -1" and "tolerated duplicate" in row["note"]  # −1 −1 +1, and sale 1 again
     strict = check_outcomes(inputs, duplicates=DuplicatePolicy(strict=True))
     assert strict.counts["violations"] == {"stock_mismatch": 1}
-    inputs.faults = []  # no outage: the same double movement is a real defect
+    inputs.applications[1].dedup = "miss"  # its check worked: the same double movement is a real defect
+    inputs.mark("mark_writes", "test")
+    inputs.cache.clear()
     assert check_outcomes(inputs, duplicates=DuplicatePolicy()).valid is False
 
 
@@ -327,3 +331,198 @@ def test_an_open_with_unknown_outcome_leaves_the_order_unjudged() -> None:
     res = check_outcomes(_inputs(ops, before, after), OutcomePolicy(parts=("journal",)))
     assert res.valid is True
     assert not [r for r in res.details["tables"]["journal"] if r["key"].endswith("order")]
+
+
+def test_an_ok_sale_recorded_without_its_amount_is_unknown_never_a_pass():
+    """The load never saw the amount; the report shows 1,220 where one 110-yen sale moved it:
+    the row is unknown (in the evidence), the record's gap is named, and nothing passes."""
+    ops = [_sale(1)]
+    before = _before()
+    after = _apply(before, ops)
+    after.reports[f"1/{DATE}"].gross.amount = 1220.0
+    ops[0].value["amount"] = None
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is None, res.summary
+    assert "lack figures they should carry: amount (1)" in res.summary and ops[0].op_id in res.summary
+    assert res.details["load_records"][0]["missing"] == ["amount"]
+    rows = {r["key"] for r in res.details["unknown_rows"]["report"]}
+    assert f"1/{DATE}/gross.amount" in rows and f"1/{DATE}/net.amount" in rows
+    assert any("could not be compared" in reason_text(u) for u in res.details["unknown"])
+
+
+def test_a_payment_without_its_amount_or_a_record_the_load_marked_missing_is_unknown():
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    ops[0].value["payments"] = [{"payment_code": "01", "amount": None}]
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is None and res.details["load_records"][0]["missing"] == ["payments[0].amount"]
+    assert any(r["key"] == f"1/{DATE}/payment[01].amount" for r in res.details["unknown_rows"]["report"])
+    ops = _history()
+    ops[1].value["missing"] = ["receipt_no"]  # the load's own note: the answer did not carry it
+    res = check_outcomes(_inputs(ops, before, _apply(before, ops)))
+    assert res.valid is None and res.counts["load_records_missing_figures"] == 1
+
+
+def test_a_report_figure_the_answer_did_not_carry_is_unknown_not_zero():
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    after.reports[f"1/{DATE}"].returns.amount = None
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is None
+    assert res.details["unknown_rows"]["report"][0]["key"] == f"1/{DATE}/returns.amount"
+
+
+def test_a_half_applied_info_sale_fails_as_a_whole():
+    """Each figure alone is inside its band (the info sale may or may not have happened), but
+    its count moved and its amount did not: no whole choice explains that."""
+    ops = _history() + [_sale(7, amount=440.0, tax=40.0, outcome="info")]
+    info = ops[-1]
+    before = _before()
+    after = _apply(before, ops, skip={info.op_id})
+    after.reports[f"1/{DATE}"].gross.count += 1  # only the count of the info sale moved
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is False and res.counts["violations"] == {"info_half_applied": 1}, res.summary
+    case = res.examples["info_half_applied"][0]
+    assert case["operations"] == [info.op_id]
+    assert {f["key"] for f in case["figures"]} >= {f"1/{DATE}/gross.count", f"1/{DATE}/gross.amount"}
+    assert res.details["info_operations"][0]["resolved"] == "inconsistent"
+
+
+def test_each_info_operation_is_shown_resolved_one_way():
+    ops = _history() + [_sale(7, amount=440.0, tax=40.0, outcome="info"),
+                        _op("cash_in", outcome="info", amount=5, terminal_no=2)]
+    sale, cash = ops[-2], ops[-1]
+    before = _before()
+    res = check_outcomes(_inputs(ops, before, _apply(before, ops, skip={cash.op_id})))
+    assert res.valid is True, res.summary
+    resolved = {i["op"]: i["resolved"] for i in res.details["info_operations"]}
+    assert resolved == {sale.op_id: "applied", cash.op_id: "not applied"}
+    assert res.counts["info_resolution"] == {"applied": 1, "not applied": 1}
+
+
+def test_an_info_sale_without_a_number_is_resolved_through_its_journal_entry():
+    """The bill's answer was lost (no transaction number): the journal entry of its amount,
+    no operation names, is that sale — and then its report figures must be there too."""
+    ops = _history() + [_sale(None, amount=440.0, tax=40.0, outcome="info")]
+    info = ops[-1]
+    before = _before()
+    after = _apply(before, ops)  # applied: the journal has an entry for it (number 9xx)
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is True and res.details["info_operations"][0]["resolved"] == "applied", res.summary
+    # The journal has it, the report does not: half applied.
+    half = _apply(before, ops, skip={info.op_id})
+    half.journal.append(JournalEntry(1, 101, 977, None, 440.0, 1.0, DATE, "t"))
+    res = check_outcomes(_inputs(ops, before, half))
+    assert res.valid is False and "info_half_applied" in res.counts["violations"], res.summary
+
+
+def test_one_unreadable_terminal_report_leaves_the_rest_judged():
+    """Terminal 2's report answers 422 (a closed terminal, on the real code): only terminal 2 is
+    unknown, with the request, status and body as structured evidence; the rest is judged."""
+    from kugeldrill.checkers.model import Unreadable
+
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    del after.reports[f"2/{DATE}"]
+    after.unreadable.append(Unreadable("report", "GET /api/v1/tenants/T/stores/S/terminals/2/reports",
+                                       "HTTPStatusError: 422", 422, '{"success":false,"code":422}', 2, DATE))
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is None and "terminal 2" in res.summary and "HTTP 422" in res.summary
+    record = res.details["unknown"][0]  # one record for that terminal alone (contracts §9)
+    assert (record["part"], record["terminal_no"], record["business_date"], record["status"]) == ("report", 2, DATE, 422)
+    assert len(res.details["unknown"]) == 1
+    assert res.details["unreadable"] == [{"phase": "after", "part": "report", "terminal_no": 2, "business_date": DATE,
+                                          "request": "GET /api/v1/tenants/T/stores/S/terminals/2/reports",
+                                          "status": 422, "body": '{"success":false,"code":422}',
+                                          "error": "HTTPStatusError: 422"}]
+    assert {"journal", "stock", "report"} <= set(res.details["tables"])
+    assert any(r["key"].startswith("1/") for r in res.details["tables"]["report"])
+    # A readable part that disagrees still fails the drill.
+    after.stock["ITEM1"] += 5
+    assert check_outcomes(_inputs(ops, before, after)).counts["violations"] == {"stock_mismatch": 1}
+
+
+def test_many_interchangeable_info_operations_are_weighed_as_counts():
+    """Forty info sales with the same figures and no numbers (a load cut off mid-bill): the
+    figures tell how many took effect, not which; they are resolved as a count."""
+    ops = _history() + [_sale(None, amount=110.0, tax=10.0, outcome="info") for _ in range(40)]
+    before = _before()
+    applied = {op.op_id for op in ops[-40:][:25]}
+    after = _apply(before, ops, skip={op.op_id for op in ops[-40:]} - applied)
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is True, res.summary
+    assert res.counts["info_resolution"] == {"25 of 40 identical applied": 40}
+
+
+def test_figures_the_load_marked_missing_are_unknown_whatever_the_record_holds():
+    """The bill's answer lacked a line's `isCancelled` and a tax line's `taxCode` (the load
+    names the paths, contracts §4): the item was counted as sold and the tax filed under
+    "None" — guesses. Stock and tax rows are unknown, never a mismatch, never a pass."""
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    after.stock["ITEM1"] += 1  # the line was in fact cancelled: the stock never moved for it
+    ops[0].value["missing"] = ["lineItems[0].isCancelled", "taxes[0].taxCode"]
+    ops[0].value["taxes"][0]["tax_code"] = "None"
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is None, res.summary
+    assert "lineItems[0].isCancelled" in res.summary
+    stock_rows = {r["key"]: r for r in res.details["tables"]["stock"]}
+    assert stock_rows["ITEM1"]["ok"] is None and "never saw" in stock_rows["ITEM1"]["note"]
+    assert all(r["ok"] is not False for rows in res.details["tables"].values() for r in rows)
+    assert any(r["key"] == f"1/{DATE}/tax[01].tax_amount" for r in res.details["unknown_rows"]["report"])
+
+
+def test_an_open_whose_answer_lacked_its_counter_is_named():
+    ops = _history()
+    ops[8].value["missing"] = ["openCounter"]  # the open's answer did not carry it
+    before = _before()
+    res = check_outcomes(_inputs(ops, before, _apply(before, ops)))
+    assert res.valid is None and res.details["load_records"][0]["missing"] == ["openCounter"], res.summary
+    assert res.details["load_records"][0]["f"] == "open"
+
+
+def test_an_ok_sale_without_its_number_makes_its_journal_entry_unknown_not_extra():
+    ops = _history()
+    ops[0].value["missing"] = ["transactionNo"]  # the bill's answer did not carry it
+    before = _before()
+    res = check_outcomes(_inputs(ops, before, _apply(before, ops)))
+    assert res.valid is None and not res.counts["violations"], res.summary
+    assert any("carries no transaction number" in reason_text(u) for u in res.details["unknown"])
+
+
+def test_journal_entries_without_terminal_or_type_leave_missing_entries_unknown():
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    entry = next(e for e in after.journal if e.transaction_type == 101 and e.transaction_no == 1)
+    entry.transaction_type = None  # the journal answer did not carry it
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is None and not res.counts["violations"], res.summary
+    row = next(r for r in res.details["tables"]["journal"] if r["key"] == "terminal 1 type 101 transaction 1")
+    assert row["ok"] is None and row["observed"] == "0"
+
+
+def test_report_lines_that_cannot_be_told_apart_are_unknown_not_zero():
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    after.reports[f"1/{DATE}"].payments["?"] = {"amount": None, "count": None}  # a line without its name
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is None and not res.counts["violations"], res.summary
+    unknown = {r["key"] for r in res.details["unknown_rows"]["report"]}
+    assert {f"1/{DATE}/payment[01].amount", f"1/{DATE}/payment[?].amount"} <= unknown
+    assert not any(k.startswith(f"1/{DATE}/tax[") for k in unknown)  # the tax lines were named: still judged
+
+
+def test_a_stock_row_read_before_and_gone_after_is_unknown_not_zero():
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    del after.stock["ITEM2"]
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is None and not res.counts["violations"], res.summary
+    assert [r["key"] for r in res.details["unknown_rows"]["stock"]] == ["ITEM2"]

@@ -25,9 +25,10 @@ from typing import Any
 
 import httpx
 
-from kugeldrill.checkers.model import BusinessSnapshot, Figure, JournalEntry, SalesReport
+from kugeldrill.checkers.model import UNNAMED, BusinessSnapshot, Figure, JournalEntry, SalesReport, Unreadable
 from kugeldrill.ground.gzfiles import open_stored
 from kugeldrill.ground.netguard import require_loopback
+from kugeldrill.ground.numbers import number_or_none
 from kugeldrill.locustfiles.provision import PAYMENTS
 
 PAGE = 1000  # rows per page (the report's cash logs are read with the request's limit: no cap of 100)
@@ -41,16 +42,17 @@ def _pick(d: Mapping[str, Any], *names: str, default: Any = None) -> Any:
     return default
 
 
-def _f(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
+def _sum(total: float | None, value: Any) -> float | None:
+    """Add a report figure; one the answer did not carry makes the sum unknown (None), never 0."""
+    v = number_or_none(value)
+    return None if total is None or v is None else total + v
 
 
 def _figure(d: Any) -> Figure:
-    d = d if isinstance(d, Mapping) else {}
-    return Figure(_f(d.get("amount")), _f(d.get("quantity")), _f(d.get("count")))
+    """A report block; a block or figure the answer does not carry is None (unknown)."""
+    if not isinstance(d, Mapping):
+        return Figure(None, None, None)
+    return Figure(*(number_or_none(d.get(k)) for k in ("amount", "quantity", "count")))
 
 
 # Kugelpos' report names its taxes and payments but does not give their codes (docs/kugelpos-facts.md
@@ -62,23 +64,34 @@ TAX_CODES_BY_NAME = {"非課税": "00", "外税10%": "01", "内税10%": "02", "�
 PAYMENT_CODES_BY_NAME = {str(p["description"]): str(p["payment_code"]) for p in PAYMENTS}
 
 
+def _lines(data: Mapping[str, Any], list_name: str, name_field: str, codes: Mapping[str, str],
+           figures: dict[str, str]) -> dict[str, dict[str, float | None]]:
+    """A report's tax or payment lines by code (`figures`: record name -> answer name).
+
+    Kugelpos always answers both lists (BaseSalesReportResponse); a list the answer does not
+    carry, or a line without its name, cannot be told apart by code: it is filed under
+    UNNAMED with every figure None, which makes every line of its kind unknown, not 0."""
+    out: dict[str, dict[str, float | None]] = {}
+    lines = data.get(list_name) if isinstance(data, Mapping) else None
+    if not isinstance(lines, list):
+        return {UNNAMED: dict.fromkeys(figures)}
+    for line in lines:
+        name = _pick(line, name_field)
+        if name is None:
+            out[UNNAMED] = dict.fromkeys(figures)
+            continue
+        entry = out.setdefault(codes.get(str(name), str(name)), dict.fromkeys(figures, 0.0))
+        for ours, theirs in figures.items():
+            entry[ours] = _sum(entry[ours], _pick(line, theirs))
+    return out
+
+
 def parse_report(terminal_no: int, business_date: str, data: Mapping[str, Any]) -> SalesReport:
     """Kugelpos' sales report body (BaseSalesReportResponse) as a typed record, keyed by tax and payment code."""
     cash = _pick(data, "cash", default={})
-    taxes = {}
-    for t in _pick(data, "taxes", default=[]) or []:
-        name = str(_pick(t, "taxName", default=""))
-        entry = taxes.setdefault(TAX_CODES_BY_NAME.get(name, name),
-                                 {"tax_amount": 0.0, "target_amount": 0.0, "target_quantity": 0.0})
-        entry["tax_amount"] += _f(_pick(t, "taxAmount"))
-        entry["target_amount"] += _f(_pick(t, "targetAmount"))
-        entry["target_quantity"] += _f(_pick(t, "targetQuantity"))
-    payments = {}
-    for p in _pick(data, "payments", default=[]) or []:
-        name = str(_pick(p, "paymentName", default=""))
-        entry = payments.setdefault(PAYMENT_CODES_BY_NAME.get(name, name), {"amount": 0.0, "count": 0.0})
-        entry["amount"] += _f(_pick(p, "amount"))
-        entry["count"] += _f(_pick(p, "count"))
+    taxes = _lines(data, "taxes", "taxName", TAX_CODES_BY_NAME,
+                   {"tax_amount": "taxAmount", "target_amount": "targetAmount", "target_quantity": "targetQuantity"})
+    payments = _lines(data, "payments", "paymentName", PAYMENT_CODES_BY_NAME, {"amount": "amount", "count": "count"})
     return SalesReport(
         terminal_no=terminal_no, business_date=business_date,
         gross=_figure(_pick(data, "salesGross")), returns=_figure(_pick(data, "returns")),
@@ -94,14 +107,12 @@ def parse_journal_entry(e: Mapping[str, Any]) -> JournalEntry:
         except (TypeError, ValueError):
             return None
 
-    amount = _pick(e, "amount")
-    quantity = _pick(e, "quantity")
     return JournalEntry(
-        terminal_no=int(_pick(e, "terminalNo", default=0)),
-        transaction_type=int(_pick(e, "transactionType", default=0)),
+        terminal_no=opt_int(_pick(e, "terminalNo")),  # None: an entry no terminal can claim (unknown)
+        transaction_type=opt_int(_pick(e, "transactionType")),
         transaction_no=opt_int(_pick(e, "transactionNo")),
         receipt_no=opt_int(_pick(e, "receiptNo")),
-        amount=None if amount is None else _f(amount), quantity=None if quantity is None else _f(quantity),
+        amount=number_or_none(_pick(e, "amount")), quantity=number_or_none(_pick(e, "quantity")),
         business_date=_pick(e, "businessDate"),
         generate_date_time=str(_pick(e, "generateDateTime", default="")))
 
@@ -187,13 +198,14 @@ def read_business(urls: Mapping[str, str], provision: Mapping[str, Any], *,
             snap.errors = {p: f"cannot log in to read it: {type(exc).__name__}: {exc}" for p in parts}
             return snap
         for no, tid in terminals:
+            path = f"/api/v1/terminals/{tid}"
             try:
-                info, _ = reader.get("terminal", f"/api/v1/terminals/{tid}")
+                info, _ = reader.get("terminal", path)
                 date = _pick(info, "businessDate")
                 if date:
                     snap.terminal_dates[no] = str(date)
             except (httpx.HTTPError, ValueError, KeyError) as exc:
-                snap.errors.setdefault("terminal", f"GET terminal {tid}: {type(exc).__name__}: {exc}")
+                snap.unreadable.append(_unreadable("terminal", path, exc, terminal_no=no))
         if "report" in parts:
             _read_reports(reader, base, terminals, snap, dates or {})
         if "journal" in parts:
@@ -205,7 +217,7 @@ def read_business(urls: Mapping[str, str], provision: Mapping[str, Any], *,
         if "stock" in parts:
             try:
                 rows = _paged(reader, "stock", base + "/stock")
-                snap.stock = {str(_pick(r, "itemCode")): _f(_pick(r, "currentQuantity"))
+                snap.stock = {str(_pick(r, "itemCode")): number_or_none(_pick(r, "currentQuantity"))
                               for r in rows}
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
                 snap.errors["stock"] = f"GET stock: {type(exc).__name__}: {exc}"
@@ -221,12 +233,27 @@ def _read_reports(reader: _Reader, base: str, terminals: list[tuple[int, str]], 
         if no in snap.terminal_dates:
             wanted.add(snap.terminal_dates[no])
         for date in sorted(wanted):
+            path = f"{base}/terminals/{no}/reports"
             try:
-                data, _ = reader.get("report", f"{base}/terminals/{no}/reports", report_scope="flash",
+                data, _ = reader.get("report", path, report_scope="flash",
                                      report_type="sales", business_date=date, limit=PAGE)
                 snap.reports[f"{no}/{date}"] = parse_report(no, date, data or {})
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-                snap.errors.setdefault("report", f"GET report terminal {no} {date}: {type(exc).__name__}: {exc}")
+                # This terminal's report only: the others (and journal, stock) are still judged.
+                snap.unreadable.append(_unreadable("report", path, exc, terminal_no=no, business_date=date))
+
+
+def _unreadable(part: str, path: str, exc: Exception, **where: Any) -> Unreadable:
+    """The failed read as a record: the answer's status and body when there was one."""
+    status, body = None, ""
+    if isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+        try:
+            body = exc.response.text[:500]
+        except (UnicodeDecodeError, httpx.HTTPError):
+            body = ""
+    return Unreadable(part=part, request=f"GET {path}", error=f"{type(exc).__name__}: {exc}"[:300], status=status,
+                      body=body, **where)
 
 
 # ---------------------------------------------------------------------- business.json
@@ -244,11 +271,12 @@ def load_snapshots(path: Path) -> dict[str, BusinessSnapshot]:
     for name, s in doc.items():
         snap = BusinessSnapshot(taken_wall=float(s.get("taken_wall") or 0.0), errors=dict(s.get("errors") or {}),
                                 unsettled=str(s.get("unsettled") or ""),
-                                terminal_dates={int(k): str(v) for k, v in (s.get("terminal_dates") or {}).items()})
+                                terminal_dates={int(k): str(v) for k, v in (s.get("terminal_dates") or {}).items()},
+                                unreadable=[Unreadable(**u) for u in s.get("unreadable") or []])
         if s.get("journal") is not None:
             snap.journal = [JournalEntry(**e) for e in s["journal"]]
         if s.get("stock") is not None:
-            snap.stock = {str(k): float(v) for k, v in s["stock"].items()}
+            snap.stock = {str(k): None if v is None else float(v) for k, v in s["stock"].items()}
         for key, r in (s.get("reports") or {}).items():
             snap.reports[key] = SalesReport(
                 terminal_no=int(r["terminal_no"]), business_date=str(r["business_date"]),

@@ -17,7 +17,7 @@ from pathlib import Path
 import redis
 
 from kugeldrill.checkers.adapters.history import load_history
-from kugeldrill.checkers.adapters.kugelpos_logs import DEFAULT_MAX_CALL_SECONDS, parse_log_files
+from kugeldrill.checkers.adapters.kugelpos_logs import DEFAULT_MAX_CALL_SECONDS, LOG_FIELDS, parse_log_files
 from kugeldrill.checkers.adapters.mongo import read_outbox
 from kugeldrill.checkers.adapters.redis_state import SUBSCRIBERS, TOPICS, connect, read_markers, read_stream_groups
 from kugeldrill.checkers.adapters.timeline import load_timeline
@@ -74,7 +74,7 @@ def load_kugelpos_inputs(run_dir: str | Path | None, sources: ObservationSources
         if sources.tenant_id:
             _keep_tenant(inputs, sources.tenant_id)
     else:
-        for name in ("breaker_transitions", "breaker_calls", "applications", "duplicate_skips", "state_unreachable"):
+        for name in LOG_FIELDS:
             inputs.mark_missing(name, "no log source in the target's observation sources")
     if sources.redis_url:
         try:

@@ -27,9 +27,18 @@ Quirks of the real breaker that shape this parser (docs/kugelpos-facts.md §6.1,
 Applications: report/journal "<log_type> received successfully. event_id: <id>, ..." (also
 logged when the repository skipped an existing document: a preceding "... already exists"
 warning marks the application `dedup="db_existing"`, an effect that did not happen again);
-stock "Received transaction log: {...}" (logged before stock's idempotency check: a
-"Duplicate transaction log received: <id>" after it takes that receipt back). Skips: "Message
-already processed. event_id: <id>" and stock's "Duplicate transaction log received: <id>".
+stock "Received transaction log: {...}". Kugelpos' stock logs that line before its duplicate
+check and then "Processing transaction N (type: T) for tenant …" for a delivery it applies;
+once such a line is seen the stream is in that order, and a following "Duplicate transaction
+log received: <id>" takes the delivery's application back (a stream without "Processing"
+lines — the stand-in, which logs "Received" after the effect — keeps it). Skips: "Message
+already processed. event_id: <id>" and "Duplicate transaction log received: <id>".
+
+Per-event idempotency evidence (the duplicate checker's): the Dapr helper's "Successfully
+saved state for <id>" / "Failed to save state for <id>" / "OPEN - rejecting save state for
+<id>" lines of a subscriber are its mark writes; "Failed to get state for <id>" / "OPEN -
+rejecting get state for <id>" / report's "Error checking for duplicates: ... event_id: <id>"
+make that event's next application `dedup="error"` (its check could not reach the store).
 """
 
 from __future__ import annotations
@@ -45,9 +54,15 @@ from typing import Any
 
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.keys import StringPool, event_key, topic_of_log_type
-from kugeldrill.checkers.model import TOPIC_TRANLOG, Application, BreakerCall, BreakerTransition, StateUnreachable
+from kugeldrill.checkers.model import (
+    TOPIC_TRANLOG,
+    Application,
+    BreakerCall,
+    BreakerTransition,
+    MarkWrite,
+    StateUnreachable,
+)
 from kugeldrill.ground.gzfiles import open_stored
-from kugeldrill.ground.runfolder import RunFolder
 
 LINE_RE = re.compile(
     r"^(?:(?P<container>[\w.-]+)\s+\|\s+)?"
@@ -74,8 +89,9 @@ _RECEIVED = re.compile(r"^(\w+) received successfully\. event_id: ([^,\s]+)(?:, 
 _ALREADY_PROCESSED = re.compile(r"^Message already processed\. event_id: ([^,\s]+)")
 _STOCK_RECEIVED = re.compile(r"^Received transaction log: (.*)$")
 _STOCK_DUPLICATE = re.compile(r"^Duplicate transaction log received: (\S+)")
+_STOCK_PROCESSING = re.compile(r"^Processing transaction (\S+) \(type: [^)]*\) for tenant (\S+) store (\S+), terminal (\S+)")
 _ALREADY_EXISTS = re.compile(r"^(Transaction|Cashlog|OpenCloseLog) already exists(.*)$")
-_DUP_CHECK_ERROR = re.compile(r"^Error checking for duplicates")
+_DUP_CHECK_ERROR = re.compile(r"^Error checking for duplicates(?:.*event_id: (\S+))?")
 
 _OP_OF = {
     "publish to": "publish", "published event to": "publish", "publish event to": "publish",
@@ -90,7 +106,9 @@ _FIELD_RE = re.compile(
     r"transactionNo|business_date|businessDate|open_counter|openCounter|operation|generate_date_time|"
     r"generateDateTime|description|amount|event_type|eventType)['\"]?\s*[:=]\s*(?:['\"]([^'\"]*)['\"]|([^,}\s)]+))"
 )
-_LOG_FIELDS = ("breaker_transitions", "breaker_calls", "applications", "duplicate_skips", "state_unreachable")
+LOG_FIELDS = ("breaker_transitions", "breaker_calls", "applications", "duplicate_skips", "state_unreachable",
+               "mark_writes")
+SUBSCRIBER_APPS = ("report", "journal", "stock")
 _LOG_TYPE_OF_EXISTS = {"Transaction": "tranlog", "Cashlog": "cashlog", "OpenCloseLog": "opencloselog"}
 
 
@@ -180,6 +198,9 @@ class LogParser:
     in_flight: int = 0  # call lines logged while OPEN, attributed to the state it opened from
     _breakers: dict[tuple[str, str], _BreakerTrack] = field(default_factory=dict)
     _db_existing: dict[tuple[str, str], deque] = field(default_factory=dict)
+    _check_failed: set[tuple[str, str]] = field(default_factory=set)  # (service, event id): its dedup check failed
+    _stock_processing: set[int] = field(default_factory=set)  # ids of stock applications that passed the check
+    _stock_prechecks: bool = False  # stock's "Received" lines come before its check (Kugelpos' order, seen)
     _pool: StringPool = field(default_factory=StringPool)
     _scratch: CheckInputs = field(default_factory=CheckInputs)
     _out: CheckInputs | None = None
@@ -205,7 +226,7 @@ class LogParser:
         # Lines before the drill keep the breaker state machine right but record nothing.
         self._out = self._scratch if self.since_wall is not None and wall < self.since_wall else self.inputs
         if self._out is self._scratch:
-            for name in _LOG_FIELDS:
+            for name in LOG_FIELDS:
                 getattr(self._scratch, name).clear()
         if self._breaker_line(svc, m.group("msg"), wall, mono) or self._subscriber_line(svc, m.group("msg"), wall, mono):
             self.matched += 1
@@ -248,15 +269,28 @@ class LogParser:
         self._rec().breaker_calls.append(BreakerCall(svc, name, mono, wall, state, op, outcome,  # type: ignore[arg-type]
                                                      seq=self.lines))
 
-    def _dapr_call(self, svc: str, verb: str, outcome: str, wall: float, mono: float,
-                   unreachable: tuple[str, str] | None = None) -> None:
-        """One call through Kugelpos' Dapr helper (`verb` as its log line words it); a state
-        read that did not get through also says its state store was unreachable for (key, reason)."""
+    def _dapr_call(self, svc: str, verb: str, outcome: str, wall: float, mono: float, key: str = "",
+                   reason: str = "") -> None:
+        """One call through Kugelpos' Dapr helper (`verb` as its log line words it, `key` the
+        state key or topic it names). A state read that did not get through says the store
+        was unreachable for that key — for a subscriber, that event's dedup check failed; a
+        subscriber's state save is its idempotency mark write."""
         op = _OP_OF[verb]
         self._call(svc, "dapr", op, outcome, wall, mono)
-        if op == "get" and unreachable is not None:
-            key, reason = unreachable
+        if op == "get" and outcome != "ok":
             self._rec().state_unreachable.append(StateUnreachable(svc, mono, wall, op, key, reason))
+            if svc == "stock" and key and self._stock_prechecks:
+                # Stock's application line came before this check: it is that delivery's.
+                i = self._latest_stock_application(svc, key)
+                if i is not None and not self._rec().applications[i].dedup:
+                    self._rec().applications[i].dedup = "error"
+            elif svc in SUBSCRIBER_APPS and key:
+                self._check_failed.add((svc, key))
+        if op == "save" and svc in SUBSCRIBER_APPS and key:
+            # A log line says when the call ended: it began at most max_call_seconds earlier.
+            self._rec().mark_writes.append(MarkWrite(svc, self._pool(key), mono, wall, outcome == "ok",
+                                                     "" if outcome == "ok" else reason,
+                                                     started_mono=mono - self.max_call_seconds))
 
     def _breaker_line(self, svc: str, msg: str, wall: float, mono: float) -> bool:
         if not (msg.startswith("Circuit") or msg.startswith("Successfully") or msg.startswith("Failed to")):
@@ -279,15 +313,15 @@ class LogParser:
             return True
         m = _REJECT.match(msg)
         if m:
-            self._dapr_call(svc, m.group(1), "rejected", wall, mono, unreachable=(m.group(2), "breaker open"))
+            self._dapr_call(svc, m.group(1), "rejected", wall, mono, m.group(2).strip(), "breaker open")
             return True
         m = _OK.match(msg)
         if m:
-            self._dapr_call(svc, m.group(1), "ok", wall, mono)
+            self._dapr_call(svc, m.group(1), "ok", wall, mono, m.group(2).strip())
             return True
         m = _FAIL.match(msg)
         if m:
-            self._dapr_call(svc, m.group(1), "fail", wall, mono, unreachable=(m.group(2).strip(), msg))
+            self._dapr_call(svc, m.group(1), "fail", wall, mono, m.group(2).strip(), msg)
             return True
         if msg.startswith(_CART_TRIP):
             self._transition(svc, "cartstore", "OPEN", wall, mono, None, msg)
@@ -321,20 +355,39 @@ class LogParser:
                         del pending[i]
                         dedup = "db_existing"
                         break
+            if not dedup and (svc, event_id) in self._check_failed:
+                self._check_failed.discard((svc, event_id))
+                dedup = "error"
             self._rec().applications.append(Application(svc, self._pool(event_id), topic, key, mono, wall, None, dedup))
             return True
         m = _STOCK_RECEIVED.match(msg)
         if m:
             fields = extract_fields(m.group(1))
             event_id = fields.get("event_id")
+            dedup = ""
+            if event_id and not self._stock_prechecks and (svc or "stock", event_id) in self._check_failed:
+                self._check_failed.discard((svc or "stock", event_id))
+                dedup = "error"
             self._rec().applications.append(Application(
                 svc or "stock", self._pool(event_id) if event_id else None, TOPIC_TRANLOG,
-                event_key(TOPIC_TRANLOG, fields), mono, wall))
+                event_key(TOPIC_TRANLOG, fields), mono, wall, None, dedup))
+            return True
+        m = _STOCK_PROCESSING.match(msg)
+        if m:
+            self._stock_prechecks = True
+            txn, tenant, store, terminal = m.groups()
+            key = event_key(TOPIC_TRANLOG, {"tenant_id": tenant, "store_code": store, "terminal_no": terminal,
+                                            "transaction_no": txn})
+            apps = self._rec().applications
+            for i in range(len(apps) - 1, max(-1, len(apps) - 200), -1):
+                if apps[i].subscriber == (svc or "stock") and apps[i].key == key and id(apps[i]) not in self._stock_processing:
+                    self._stock_processing.add(id(apps[i]))
+                    break
             return True
         m = _STOCK_DUPLICATE.match(msg)
         if m:
-            self._retract_receipt(svc or "stock", m.group(1))
             self._rec().duplicate_skips.append((svc, m.group(1), mono))
+            self._take_back_stock_application(svc or "stock", m.group(1))
             return True
         m = _ALREADY_PROCESSED.match(msg)
         if m:
@@ -347,21 +400,31 @@ class LogParser:
             key = event_key(topic_of_log_type(log_type) or "", fields) if fields else ""
             self._db_existing.setdefault((svc, log_type), deque()).append(key)
             return True
-        if _DUP_CHECK_ERROR.match(msg):
-            self._rec().state_unreachable.append(StateUnreachable(svc, mono, wall, "get", "", msg))
+        m = _DUP_CHECK_ERROR.match(msg)
+        if m:
+            event_id = (m.group(1) or "").rstrip(".,")
+            self._rec().state_unreachable.append(StateUnreachable(svc, mono, wall, "get", event_id, msg))
+            if event_id:
+                self._check_failed.add((svc, event_id))
             return True
         return False
 
-
-    def _retract_receipt(self, svc: str, event_id: str) -> None:
-        """Stock logs "Received transaction log" *before* its idempotency check: the receipt of a
-        delivery it then skipped as a duplicate applied nothing. The latest receipt of that event
-        is that delivery's (two deliveries of it in flight at once: either one, the same count)."""
+    def _latest_stock_application(self, svc: str, event_id: str) -> int | None:
+        """Index of the latest stock application of `event_id` among the recent records."""
         apps = self._rec().applications
-        for i in range(len(apps) - 1, -1, -1):
+        for i in range(len(apps) - 1, max(-1, len(apps) - 200), -1):
             if apps[i].subscriber == svc and apps[i].event_id == event_id:
-                del apps[i]
-                return
+                return i
+        return None
+
+    def _take_back_stock_application(self, svc: str, event_id: str) -> None:
+        """Stock logs "Received transaction log" before its duplicate check: the latest such
+        line for this event was a skipped duplicate, not an effect."""
+        if not self._stock_prechecks:
+            return  # "Received" follows the effect in this stream: the skip had its own line
+        i = self._latest_stock_application(svc, event_id)
+        if i is not None and id(self._rec().applications[i]) not in self._stock_processing:
+            del self._rec().applications[i]
 
 
 def parse_log_lines(lines: Iterable[str], *, service: str = "", clock_offset: float = 0.0,
@@ -402,52 +465,20 @@ def parse_log_files(files: Mapping[str, Iterable[str | Path]], *, clock_offset: 
         if parser.in_flight:
             inputs.notes.append(f"{parser.in_flight} call(s) of {app or 'compose'} logged while a breaker was OPEN, "
                                 f"within {max_call_seconds:g}s of its opening, were counted as admitted before it")
-    names = _LOG_FIELDS
+    names = LOG_FIELDS
     if read:
         for name in names:
             inputs.mark(name, "Kugelpos logs: " + ", ".join(read))
+        if inputs.applications and not any(m.ok for m in inputs.mark_writes):
+            # The helper logs a written mark at INFO: a log without a single one does not say
+            # that no mark was written, only that INFO lines were not logged.
+            inputs.sources.pop("mark_writes", None)
+            inputs.mark_missing("mark_writes", "no 'Successfully saved state for <id>' line in the logs "
+                                               "(INFO not logged?): whether a mark was written is not known")
     else:
         for name in names:
             inputs.mark_missing(name, "no Kugelpos log file could be read")
     return inputs
-
-
-@dataclass(frozen=True, slots=True)
-class LineMatches:
-    """Lines of one app's log that match a pattern: how many, and the first few verbatim."""
-
-    count: int
-    lines: tuple[str, ...]
-
-
-def matching_lines(run_dir: str | Path, app: str, pattern: re.Pattern[str], *, since_wall: float | None = None,
-                   until_wall: float | None = None, limit: int = 3) -> LineMatches | None:
-    """`app`'s log in a run folder (`logs/<app>.log`, plain or gzipped): the lines matching
-    `pattern` that were logged between `since_wall` and `until_wall` (a line without its own
-    time belongs to the record above it). None when the run folder holds no log of `app`.
-
-    What a suite's known-defect evidence reads (kugeldrill.suite): a deployment's log spans
-    every drill since it started, so only the drill's own time counts."""
-    path = RunFolder(run_dir).logs_dir / f"{app}.log"
-    wall: float | None = None
-    count, first = 0, []
-    try:
-        with open_stored(path, "rt", errors="replace") as fh:
-            for raw in fh:
-                line = raw.rstrip("\n")
-                m = LINE_RE.match(line)
-                if m:
-                    wall = parse_asctime(m.group("date"), m.group("time"), m.group("ms"))
-                if wall is not None and ((since_wall is not None and wall < since_wall)
-                                         or (until_wall is not None and wall > until_wall)):
-                    continue
-                if pattern.search(line):
-                    count += 1
-                    if len(first) < limit:
-                        first.append(line[:500])
-    except FileNotFoundError:
-        return None
-    return LineMatches(count, tuple(first))
 
 
 def describe(inputs: CheckInputs) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from kugeldrill.checkers.model import (
     Application,
     BreakerCall,
     BreakerTransition,
+    MarkWrite,
     OutboxEntry,
     ProcessCrash,
     Publication,
@@ -39,7 +40,7 @@ COMPACT_BYTES = 64 * 1024 * 1024
 
 _STATES = {"closed": "CLOSED", "open": "OPEN", "half_open": "HALF_OPEN", "half-open": "HALF_OPEN"}
 _EVENT_FIELDS = ("breaker_transitions", "breaker_calls", "publications", "applications", "duplicate_skips",
-                 "state_unreachable", "crashes")
+                 "state_unreachable", "crashes", "mark_writes")
 
 
 def _state(value: Any) -> str:
@@ -106,6 +107,11 @@ class EventConverter:
                 service=service, mono=mono, wall=wall, op=str(rec.get("op", "")),
                 key=str(rec.get("key", "")), error=str(rec.get("error", "")),
             ))
+        elif kind == "marked":
+            inp.mark_writes.append(MarkWrite(
+                subscriber=self._intern(str(rec.get("subscriber") or service)),
+                event_id=self._intern(str(rec.get("event_id", ""))), mono=mono, wall=wall, ok=bool(rec.get("ok")),
+                started_mono=None if rec.get("started_mono") is None else float(rec["started_mono"])))
         elif kind == "crash":
             inp.crashes.append(ProcessCrash(service=service, mono=mono, wall=wall, reason=str(rec.get("reason", ""))))
         else:

@@ -33,7 +33,8 @@ PAYLOAD_KEYS = (
     "amount",
 )
 
-KINDS = frozenset({"breaker", "breaker_call", "publish", "applied", "duplicate_skipped", "state_unreachable", "crash"})
+KINDS = frozenset({"breaker", "breaker_call", "publish", "applied", "duplicate_skipped", "state_unreachable", "crash",
+                   "marked"})
 
 
 def payload_keys(data: Mapping[str, Any] | None) -> dict[str, Any]:

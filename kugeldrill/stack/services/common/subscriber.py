@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,8 +217,12 @@ class Subscriber:
             return row is not None
 
     async def _mark(self, dapr: DaprClientHelper, event_id: str) -> None:
-        if not await dapr.save_state(STATESTORE, event_id, {"event_id": event_id}):
+        started = time.monotonic()
+        ok = await dapr.save_state(STATESTORE, event_id, {"event_id": event_id})
+        if not ok:
             self.log.error("Failed to save state. state_id: %s", event_id)
+        # The duplicate checker's evidence: whether (and when) this event's mark was written.
+        self.events.marked(event_id=event_id, ok=ok, started_mono=started)
 
     async def _notify(self, request: Request, route: Route, data: dict[str, Any], event_id: str, status: str,
                       message: str | None) -> bool:
