@@ -63,6 +63,7 @@ from kugeldrill.checkers.model import (
     StateUnreachable,
 )
 from kugeldrill.ground.gzfiles import open_stored
+from kugeldrill.ground.runfolder import RunFolder
 
 LINE_RE = re.compile(
     r"^(?:(?P<container>[\w.-]+)\s+\|\s+)?"
@@ -479,6 +480,44 @@ def parse_log_files(files: Mapping[str, Iterable[str | Path]], *, clock_offset: 
         for name in names:
             inputs.mark_missing(name, "no Kugelpos log file could be read")
     return inputs
+
+
+@dataclass(frozen=True, slots=True)
+class LineMatches:
+    """Lines of one app's log that match a pattern: how many, and the first few verbatim."""
+
+    count: int
+    lines: tuple[str, ...]
+
+
+def matching_lines(run_dir: str | Path, app: str, pattern: re.Pattern[str], *, since_wall: float | None = None,
+                   until_wall: float | None = None, limit: int = 3) -> LineMatches | None:
+    """`app`'s log in a run folder (`logs/<app>.log`, plain or gzipped): the lines matching
+    `pattern` that were logged between `since_wall` and `until_wall` (a line without its own
+    time belongs to the record above it). None when the run folder holds no log of `app`.
+
+    What a suite's known-defect evidence reads (kugeldrill.suite): a deployment's log spans
+    every drill since it started, so only the drill's own time counts."""
+    path = RunFolder(run_dir).logs_dir / f"{app}.log"
+    wall: float | None = None
+    count, first = 0, []
+    try:
+        with open_stored(path, "rt", errors="replace") as fh:
+            for raw in fh:
+                line = raw.rstrip("\n")
+                m = LINE_RE.match(line)
+                if m:
+                    wall = parse_asctime(m.group("date"), m.group("time"), m.group("ms"))
+                if wall is not None and ((since_wall is not None and wall < since_wall)
+                                         or (until_wall is not None and wall > until_wall)):
+                    continue
+                if pattern.search(line):
+                    count += 1
+                    if len(first) < limit:
+                        first.append(line[:500])
+    except FileNotFoundError:
+        return None
+    return LineMatches(count, tuple(first))
 
 
 def describe(inputs: CheckInputs) -> dict[str, Any]:
