@@ -74,7 +74,7 @@ kugelpos: setup
 
 # The real Kugelpos code of $(KUGELPOS_SRC), natively: up, the `kugelpos` suite (scenarios/kugelpos/) through
 # its target file, down; failures classed against kugelpos-known.yaml (exit 0: nothing new failed).
-# About 21 minutes on the shared 2-core machine.
+# 21–24 minutes on the shared 2-core machine (load average 8–15).
 drill-kugelpos: setup
 	@$(VENV)/kugeldrill kugelpos drill --src $(KUGELPOS_SRC) --known kugelpos-known.yaml
 
