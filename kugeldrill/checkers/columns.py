@@ -93,9 +93,12 @@ def op_columns(records: Iterable[Op] = ()) -> RecordColumns[Op]:
 def rows(records: Iterable[Any], *names: str) -> Iterator[tuple[Any, ...]]:
     """Tuples of the named fields from a record list or a RecordColumns (hot-loop access).
 
-    For a column store this zips the columns (no record objects); for a list it maps a C
-    attrgetter. Optional float columns come back as NaN, not None.
+    For a column store this zips the columns (no record objects); for a folded store
+    (checkers.index) it asks the store; for a list it maps a C attrgetter. Optional float columns come back as NaN, not None.
     """
     if isinstance(records, RecordColumns):
         return zip(*(records.column(n) for n in names))
+    folded = getattr(records, "rows", None)  # the folded stores of checkers.index
+    if folded is not None:
+        return folded(*names)
     return map(attrgetter(*names), records)

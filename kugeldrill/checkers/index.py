@@ -11,10 +11,14 @@ duplicate and the fan-out checker read the same cached index (`inputs.cache`).
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any
 
 from kugeldrill.checkers.columns import RecordColumns, rows
 from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.checkers.model import Application, Publication
 
 OK_INITIAL, OK_REPUBLISH, FAILED, REJECTED = 1, 2, 4, 8
 SECONDARY = 0x80  # a row that repeats an earlier row's event (a republish): skipped by checkers
@@ -55,6 +59,9 @@ def event_table(inputs: CheckInputs) -> EventTable:
     cached = inputs.cache.get("events")
     if cached is not None:
         return cached
+    if isinstance(inputs.publications, PublicationStore):
+        inputs.cache["events"] = inputs.publications.table
+        return inputs.publications.table
     t = EventTable()
     row, state = t.row, t.state
     if isinstance(inputs.publications, RecordColumns) and inputs.publications:
@@ -136,6 +143,9 @@ def application_index(inputs: CheckInputs) -> ApplicationIndex:
     cached = inputs.cache.get("applications")
     if cached is not None:
         return cached
+    if isinstance(inputs.applications, ApplicationStore):
+        inputs.cache["applications"] = inputs.applications.index
+        return inputs.applications.index
     ev = event_table(inputs)
     idx = ApplicationIndex(ev)
     row_get = ev.row.get
@@ -195,3 +205,58 @@ def key_index(inputs: CheckInputs) -> dict[str, dict[str, int]]:
         k[a.key] = k.get(a.key, 0) + 1
     inputs.cache["applications_by_key"] = by_key
     return by_key
+
+
+class PublicationStore:
+    """Publications folded into their event table as they were read (adapters.standin_stream).
+
+    The table (one row per event id) is what the checkers judge; the publications' own
+    columns (`columns`: name -> sequence, as `Publication`'s fields) stay compact, so
+    iterating still gives every `Publication` record in read order."""
+
+    def __init__(self, table: EventTable, columns: dict[str, Any]) -> None:
+        self.table = table
+        self._columns = columns
+
+    def __len__(self) -> int:
+        return len(self._columns["mono"])
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def column(self, name: str) -> Any:
+        return self._columns[name]
+
+    def rows(self, *names: str) -> Iterator[tuple[Any, ...]]:
+        return zip(*(self._columns[n] for n in names))
+
+    def __iter__(self) -> Iterator[Publication]:
+        return (Publication(*values) for values in self.rows(
+            "publisher", "event_id", "topic", "key", "mono", "wall", "outcome", "attempt"))
+
+
+class ApplicationStore:
+    """Applications folded into counts per subscriber and event row as they were read.
+
+    No record is kept: `index` holds the counts (and the few applications of events no
+    publisher recorded). The records themselves are read again from their files when a
+    checker needs them -- every one (`__iter__`, for small runs and reports), or only those
+    of the events applied more than once (`records_of`, the duplicate checker)."""
+
+    def __init__(self, index: ApplicationIndex, total: int, reread: Callable[[], Iterator[Application]]) -> None:
+        self.index = index
+        self._total = total
+        self._reread = reread
+
+    def __len__(self) -> int:
+        return self._total
+
+    def __bool__(self) -> bool:
+        return self._total > 0
+
+    def __iter__(self) -> Iterator[Application]:
+        return self._reread()
+
+    def rows(self, *names: str) -> Iterator[tuple[Any, ...]]:
+        return map(attrgetter(*names), self._reread()) if len(names) > 1 else (
+            (getattr(a, names[0]),) for a in self._reread())
