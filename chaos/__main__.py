@@ -20,7 +20,8 @@ from pathlib import Path
 
 from kugeldrill.chaos.heal import heal_on_signals
 from kugeldrill.chaos.links import LinkMap
-from kugeldrill.chaos.timeline import Timeline, load_spec
+from kugeldrill.chaos.plan import load_spec
+from kugeldrill.chaos.timeline import Timeline
 from kugeldrill.chaos.toxiproxy import ToxiproxyClient
 from kugeldrill.ground.errors import ConfigError, run_handler
 from kugeldrill.ground.runfolder import RunFolder

@@ -11,11 +11,12 @@ A process target is named like a link (contracts §1), without a proxy behind it
 * `sidecar@<app>` — that app's Dapr sidecar (ours or a real daprd);
 * `app@<app>` — the service process itself.
 
-chaos only defines what it needs (`ProcessControl`) and never imports the stack: the
-stand-in implements it in `kugeldrill.stack.launch.control` (it knows its processes and
-restarts them from their recorded commands), a target file through command templates
-(`kugeldrill.target_processes`), and the drill wires one into the timeline. The records
-exchanged (`ProcessResult`) live in `kugeldrill.ground.processes`.
+chaos only defines what it needs (`ProcessControl`) and never imports the stack: a deployment
+the launcher started implements it in `kugeldrill.stack.launch.control` (it knows its
+processes and restarts them from their recorded commands), a target file through command
+templates (`kugeldrill.target_processes`), and the drill wires one into the timeline. The
+records exchanged (`ProcessResult`) live in `kugeldrill.ground.processes`. `ProcessSweep`
+is the heal path's part for process targets, whoever implements the control.
 """
 
 from __future__ import annotations
@@ -120,3 +121,39 @@ def select_targets(selector: Any, known: Iterable[str]) -> list[str]:
             raise ConfigError(f"process selector {part!r} matches no process (known: {', '.join(names) or 'none'})")
         chosen.update(hits)
     return [n for n in names if n in chosen]
+
+
+class ProcessSweep:
+    """Process targets back to running and not stopped, as one part of the heal path
+    (`chaos.heal.heal`): each target with a problem is continued (a paused one) and, if that
+    was not it, started again (a killed one). Targets without a problem are left alone."""
+
+    name = "processes"
+
+    def __init__(self, control: ProcessControl, targets: Iterable[str] | None = None) -> None:
+        self.control = control
+        self.targets = list(targets) if targets is not None else control.targets()
+        self.errors: list[str] = []
+
+    def heal(self) -> list[str]:
+        done = []
+        for target in self.targets:
+            tried: list[str] = []
+            for action, said in (("resume", "continued"), ("start", "started again")):
+                if not self.control.problems([target]):
+                    break
+                if self.control.missing_actions(target, [action]):
+                    continue
+                try:
+                    result = getattr(self.control, action)(target)
+                except Exception as exc:  # noqa: BLE001 - e.g. resume of a process that is gone: try start
+                    tried.append(f"{action} {target}: {type(exc).__name__}: {exc}")
+                    continue
+                if result.outcome != "already":
+                    done.append(f"{said} {target} (pids {list(result.pids_after)})")
+            if tried and self.control.problems([target]):
+                self.errors += tried  # what failed matters only when nothing healed it
+        return done
+
+    def leftovers(self) -> list[str]:
+        return self.control.problems(self.targets)

@@ -15,10 +15,12 @@ leaves a self-contained entry in the lease (written before its first action):
 * `spawn` — unless the pid recorded in `pid_file` still runs that program (then only
   SIGCONT it if stopped), start `argv` detached with `env` overrides, append to `log`,
   and record the new pid in `pid_file` (locked read-modify-write, `ground.jsonfile`), so
-  `kugeldrill stack down` finds it;
+  `kugeldrill stack down` finds it, and clear its `held` mark (the crash supervisor may
+  restart it again);
 * `command` — run a target file's rendered command template (exit 0 = done).
 
 Every action is idempotent: healing twice (watchdog, then `kugeldrill heal`) is harmless.
+`LeaseEntries` carries a lease's entries out as one part of the heal path (`chaos.heal.heal`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from kugeldrill.ground.jsonfile import read_json, set_key
-from kugeldrill.ground.pids import pid_matches, pid_stopped, state_within
+from kugeldrill.ground.pids import pid_matches, pid_stopped, signal_group, state_within
 from kugeldrill.ground.processes import spawn_detached
 
 COMMAND_TIMEOUT = 60.0
@@ -59,9 +61,10 @@ def _pid_from_file(spec: Mapping[str, Any] | None) -> int | None:
 
 
 def _continue(pid: int) -> bool:
-    """SIGCONT and wait until the kernel reports it no longer stopped."""
+    """SIGCONT (to its process group when it leads one: a multi-worker service continues with its
+    workers, as it was paused) and wait until the kernel reports it no longer stopped."""
     try:
-        os.kill(pid, signal.SIGCONT)
+        signal_group(pid, signal.SIGCONT)
     except ProcessLookupError:
         return False
     return state_within(pid, {"R", "S", "D", "I"}, timeout=2.0) or not pid_stopped(pid)
@@ -111,8 +114,12 @@ def _spawn(entry: Mapping[str, Any]) -> EntryOutcome:
         return EntryOutcome(target, False, f"started {argv[0]} but it exited at once with code {proc.returncode} "
                                            f"(see {entry.get('log')})")
     spec = entry.get("pid_file")
-    recorded = set_key(Path(spec["path"]), list(spec["keys"]), proc.pid) if spec else False
-    note = "" if recorded or not spec else f"; could not record the pid in {spec['path']}"
+    if not spec:
+        return EntryOutcome(target, True, f"started again (pid {proc.pid})")
+    recorded = set_key(Path(spec["path"]), list(spec["keys"]), proc.pid)
+    if recorded:  # no fault holds it down any more: the crash supervisor may restart it again
+        set_key(Path(spec["path"]), [*list(spec["keys"])[:-1], "held"], False)
+    note = "" if recorded else f"; could not record the pid in {spec['path']}"
     return EntryOutcome(target, True, f"started again (pid {proc.pid}){note}")
 
 
@@ -148,4 +155,24 @@ def heal_entries(entries: Mapping[str, Mapping[str, Any]] | list[Mapping[str, An
     """Every entry of a lease's `processes` (fault id -> entry, or a list)."""
     items = list(entries.values()) if isinstance(entries, Mapping) else list(entries)
     return [run_entry(e) for e in items]
+
+
+class LeaseEntries:
+    """A lease's process entries as one part of the heal path (`chaos.heal.heal`): what a drill
+    that died left killed or frozen, carried out without the stack."""
+
+    name = "lease processes"
+
+    def __init__(self, entries: Mapping[str, Mapping[str, Any]] | list[Mapping[str, Any]]) -> None:
+        self.entries = list(entries.values()) if isinstance(entries, Mapping) else list(entries)
+        self.errors: list[str] = []
+        self._left = [f"process {e.get('target', '?')}: not healed yet" for e in self.entries]
+
+    def heal(self) -> list[str]:
+        outcomes = heal_entries(self.entries)
+        self._left = [f"process {o.target}: {o.message}" for o in outcomes if not o.ok]
+        return [f"process {o.target}: {o.message}" for o in outcomes]
+
+    def leftovers(self) -> list[str]:
+        return list(self._left)
 

@@ -13,7 +13,7 @@ them off.
   `$TOXIPROXY_URL`, else the `.kugeldrill/stack.json` that `kugeldrill stack up` writes;
   override the fixture to bind another server. Without one the test is skipped.
 
-Every one of them heals on teardown with kugeldrill's own timeout-safe `heal_all` (never
+Every one of them heals on teardown with kugeldrill's own timeout-safe heal path (never
 through toxiproxy-python, which has no timeouts): every toxic on a proxy named
 `kugeldrill.*` goes and every such proxy is enabled again, so a failing test never leaves
 a link cut. Only loopback servers and links are accepted (the loopback rule).
@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from kugeldrill.chaos.heal import heal_all
+from kugeldrill.chaos.heal import LinkSweep, heal
 from kugeldrill.chaos.links import PREFIX, Link, LinkMap
 from kugeldrill.chaos.timeline import Timeline
 from kugeldrill.chaos.toxiproxy import ToxiproxyClient
@@ -61,7 +61,7 @@ def kugeldrill_toxiproxy(kugeldrill_toxiproxy_api: str) -> Iterator[ToxiproxyCli
         try:
             yield client
         finally:
-            heal_all(client)
+            heal([LinkSweep(client)])
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def toxiproxy_client(kugeldrill_toxiproxy_api: str) -> Iterator[object]:
         yield server
     finally:
         APIConsumer.host, APIConsumer.port = saved
-        heal_all(kugeldrill_toxiproxy_api)
+        heal([LinkSweep(kugeldrill_toxiproxy_api)])
 
 
 def links_on(client: ToxiproxyClient) -> LinkMap:

@@ -52,6 +52,7 @@ class ToxiproxyError(DrillError):
         self.path = path
         self.server_message = server_message
         self.body = body
+        self.created: list[Proxy] = []  # a failed /populate: the proxies it did create
 
 
 class BadRequest(ToxiproxyError):
@@ -314,7 +315,7 @@ class _Protocol:
                 _raise(req, resp, self.api)
             except ToxiproxyError as err:
                 created = (err.body or {}).get("proxies") if isinstance(err.body, dict) else None
-                err.created = [Proxy.from_json(p) for p in created or []]  # type: ignore[attr-defined]
+                err.created = [Proxy.from_json(p) for p in created or []]
                 raise
         data = resp.json() or {}
         return [Proxy.from_json(p) for p in data.get("proxies") or []]

@@ -15,8 +15,9 @@ Redis left behind would freeze everything, a killed subscriber would never come 
 * lease `state` becomes "done" (the timeline healed and finished) or the lease file is
   removed → exit without touching anything;
 * the parent is gone (our parent pid changed: we were re-parented) while the lease is
-  "active" → `heal_all` restricted to the lease's proxies and every process entry run
-  (continue / start again), retried until healed or `--give-up` seconds pass, then exit.
+  "active" → the one heal path (`chaos.heal.heal`) over what the lease names: its proxies
+  and every process entry (continue / start again), retried until healed or `--give-up`
+  seconds pass, then exit.
 
 Run: `python -m chaos.watchdog --lease FILE [--parent PID] [--interval 0.2]`.
 """
@@ -24,74 +25,16 @@ Run: `python -m chaos.watchdog --lease FILE [--parent PID] [--interval 0.2]`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+
+from kugeldrill.chaos.lease import ACTIVE, lease_parts, read_lease, write_lease
 
 # chaos.heal (httpx) is imported only when healing: the watchdog starts beside a timeline
 # whose first fault may be due at once, so its start-up must cost next to no CPU.
-
-LEASE_VERSION = 2
-
-
-def write_lease(path: Path, data: dict[str, Any]) -> None:
-    """Atomically (re)write the lease, so the watchdog never reads half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
-def read_lease(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-
-
-def make_lease(api: str | None, proxies: Iterable[str], allow_hosts: Iterable[str] = ()) -> dict[str, Any]:
-    return {"version": LEASE_VERSION, "api": api, "allow_hosts": list(allow_hosts), "parent_pid": os.getpid(),
-            "proxies": sorted(set(proxies)), "state": "active", "processes": {}}
-
-
-def heal_lease(lease: dict[str, Any]) -> tuple[bool, list[str]]:
-    """Heal everything a lease names (links and processes); (all healed, log lines)."""
-    lines: list[str] = []
-    ok = True
-    if lease.get("api") and lease.get("proxies"):
-        from kugeldrill.chaos.heal import heal_all
-
-        report = heal_all(lease["api"], proxies=lease["proxies"], allow_hosts=lease.get("allow_hosts", ()))
-        lines.append(report.summary())
-        ok = ok and report.ok
-    entries = lease.get("processes") or {}
-    if entries:
-        from kugeldrill.chaos.procheal import heal_entries
-
-        for outcome in heal_entries(entries):
-            lines.append(f"process {outcome.target}: {outcome.message}")
-            ok = ok and outcome.ok
-    return ok, lines
-
-
-def spawn(lease: Path, log: Path | None = None, interval: float = 0.2) -> subprocess.Popen:
-    """Start the watchdog for this process (the caller must have written the lease)."""
-    out = open(log, "ab") if log else subprocess.DEVNULL
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-m", "kugeldrill.chaos.watchdog", "--lease", str(lease), "--parent", str(os.getpid()),
-             "--interval", str(interval)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True,
-        )
-    finally:
-        if log:
-            out.close()  # type: ignore[union-attr]
 
 
 def parent_gone(parent_pid: int, is_our_parent: bool = True) -> bool:
@@ -124,7 +67,7 @@ def watch(lease_path: Path, parent_pid: int, interval: float = 0.2, give_up: flo
     is_our_parent = os.getppid() == parent_pid
     while True:
         lease = read_lease(lease_path)
-        if lease is None or lease.get("state") != "active":
+        if lease is None or lease.get("state") != ACTIVE:
             _log("lease released; nothing to heal")
             return 0
         if parent_gone(parent_pid, is_our_parent):
@@ -132,21 +75,20 @@ def watch(lease_path: Path, parent_pid: int, interval: float = 0.2, give_up: flo
         time.sleep(interval)
     # Re-read: the timeline rewrites the lease as process faults start and heal.
     lease = read_lease(lease_path) or lease
-    if lease.get("state") != "active":
+    if lease.get("state") != ACTIVE:
         return 0
     what = list(lease.get("proxies") or []) + [e.get("target", "?") for e in (lease.get("processes") or {}).values()]
     _log(f"parent {parent_pid} is gone; healing {', '.join(what) or 'nothing'}")
 
+    from kugeldrill.chaos.heal import heal
+
     deadline = time.monotonic() + give_up
     while True:
-        try:
-            ok, lines = heal_lease(lease)
-        except Exception as exc:  # noqa: BLE001 - keep trying until give_up
-            _log(f"heal failed: {exc}")
-            ok, lines = False, []
-        for line in lines:
+        report = heal(lease_parts(lease))
+        for line in report.done:
             _log(line)
-        if ok:
+        _log(f"heal finished: {report.summary()}")
+        if report.ok:
             lease["state"] = "healed_by_watchdog"
             write_lease(lease_path, lease)
             return 0

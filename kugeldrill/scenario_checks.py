@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kugeldrill.chaos.faults import get_kind
+from kugeldrill.chaos.kinds import get_kind
 from kugeldrill.chaos.links import Link, LinkMap
 from kugeldrill.chaos.processes import select_targets
-from kugeldrill.chaos.timeline import plan
+from kugeldrill.chaos.plan import plan
 from kugeldrill.ground.errors import ConfigError
 from kugeldrill.locustfiles.loadconfig import config_for_users
 from kugeldrill.scenario_schema import Scenario, StackSpec
@@ -122,7 +122,7 @@ def fault_window_problems(doc: YamlDoc, sc: Scenario) -> list[Problem]:
     total = sc.load.total_seconds
     out = []
     for i, fault in enumerate(sc.faults):
-        end = fault.at + fault.for_
+        end = fault.at + fault.duration
         if end > total + 1e-9:
             out.append(doc.problem(("faults", i, "for"), f"the fault ends at {end:g}s but the load ends at "
                                                          f"{total:g}s; a fault must heal while load still runs so "
@@ -187,7 +187,7 @@ def _target_process_problems(doc: YamlDoc, i: int, fault: Any, env: Environment)
                             hint="add a 'processes:' section (commands kill/pause/resume/stop/start and targets) "
                                  "to the target file; see docs/targets.md")]
     kind = get_kind(fault.kind, f"faults[{i}]")
-    needs = kind.needs(kind.validate(fault.params, fault.for_, f"faults[{i}]")) if kind.needs else ()
+    needs = kind.needs(kind.validate(fault.params, fault.duration, f"faults[{i}]")) if kind.needs else ()
     try:
         names = select_targets(fault.process, list(target.processes.targets))
     except ConfigError as exc:
@@ -207,7 +207,7 @@ def fault_problems(doc: YamlDoc, sc: Scenario, env: Environment) -> list[Problem
     the whole schedule (overlaps), so that every faulty entry is reported, not only the first."""
     out: list[Problem] = []
     for i, fault in enumerate(sc.faults):
-        entry = fault.as_timeline_entry()
+        entry = fault.to_entry()
         try:
             kind = get_kind(fault.kind, f"faults[{i}]")
         except ConfigError as exc:
@@ -230,7 +230,7 @@ def fault_problems(doc: YamlDoc, sc: Scenario, env: Environment) -> list[Problem
     if out or len(sc.faults) < 2:
         return out
     try:
-        plan([f.as_timeline_entry() for f in sc.faults], env.links, processes=env.processes)
+        plan([f.to_entry() for f in sc.faults], env.links, processes=env.processes)
     except ConfigError as exc:
         match = re.match(r"^faults\[(\d+)\]", str(exc))
         index = int(match.group(1)) if match else 0

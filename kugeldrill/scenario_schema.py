@@ -8,10 +8,12 @@ file, the line and what was expected.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from kugeldrill.chaos.record import PlannedFault
+from kugeldrill.ground.durations import parse_duration
 
 # Defect switches of the stand-in (docs/contracts.md §2); kept here so a typo is caught
 # when the scenario is read, not when the stack refuses it half-way through a suite.
@@ -29,22 +31,6 @@ USER_CLASSES = ("CartUser", "TerminalUser", "OpenCloseUser")
 SERVICES = ("account", "terminal", "master-data", "cart", "report", "journal", "stock")
 BreakerStateName = Literal["CLOSED", "OPEN", "HALF_OPEN"]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_seconds(value: Any) -> float:
-    """Seconds from a number or a string like '30s', '2m', '1h', '500ms'."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration (seconds, or a string like '30s', '2m')")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return float(match.group(1)) * _UNIT[match.group(2)]
-    raise ValueError(f"expected a duration (seconds, or a string like '30s', '2m'), got {value!r}")
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -57,7 +43,7 @@ class Stage(_Strict):
     users: dict[str, int]
     spawn_rate: float = Field(default=5.0, gt=0)
 
-    _secs = field_validator("duration", mode="before")(parse_seconds)
+    _secs = field_validator("duration", mode="before")(parse_duration)
 
 
 class LoadSpec(_Strict):
@@ -72,7 +58,7 @@ class LoadSpec(_Strict):
     config: dict[str, Any] = Field(default_factory=dict)  # weights, think times, items (locustfile's own schema)
 
     _secs = field_validator("duration", "stop_timeout", mode="before")(
-        lambda v: v if v is None else parse_seconds(v))
+        lambda v: v if v is None else parse_duration(v))
 
     @field_validator("users")
     @classmethod
@@ -113,60 +99,12 @@ class LoadSpec(_Strict):
         return peak
 
 
-class FaultSpec(_Strict):
-    """One scheduled fault. `kind` and `params` are checked by chaos' own vocabulary.
-
-    Link kinds (down, latency, ...) name a `link`; process kinds (kill, pause, restart)
-    name a `process` (redis, sidecar@X, app@X, selectors like app@*)."""
-
-    at: float = Field(ge=0)
-    for_: float = Field(alias="for", gt=0)
-    link: str | None = Field(default=None, min_length=3)
-    process: str | None = Field(default=None, min_length=1)
-    kind: str = Field(min_length=1)
-    params: dict[str, Any] = Field(default_factory=dict)
-    id: str | None = None
-
-    _secs = field_validator("at", "for_", mode="before")(parse_seconds)
-
-    @field_validator("link")
-    @classmethod
-    def _selector(cls, link: str | None) -> str | None:
-        for part in (link or "").split(",") if link is not None else []:
-            part = part.strip()
-            if "@" not in part:
-                raise ValueError(f"link selector {part!r} must look like '<kind>@<app>' (e.g. redis@cart, *@journal)")
-        return link
-
-    @field_validator("process")
-    @classmethod
-    def _process_selector(cls, process: str | None) -> str | None:
-        for part in (process or "").split(",") if process is not None else []:
-            part = part.strip()
-            if part not in ("redis", "*") and "@" not in part:
-                raise ValueError(f"process selector {part!r} must be 'redis', 'sidecar@<app>' or 'app@<app>' "
-                                 "(e.g. app@journal, sidecar@*)")
-        return process
-
-    @model_validator(mode="after")
-    def _one_subject(self) -> "FaultSpec":
-        if (self.link is None) == (self.process is None):
-            raise ValueError("give either 'link' (a link fault) or 'process' (kill, pause, restart), not "
-                             + ("both" if self.link is not None else "neither"))
-        return self
-
-    def as_timeline_entry(self) -> dict[str, Any]:
-        """The dict chaos' timeline parser receives ('for' spelled as in the file)."""
-        data = self.model_dump(by_alias=True, exclude_none=True)
-        return data
-
-
 class BreakerOptions(_Strict):
     threshold: int = Field(default=3, ge=1)
     reset_seconds: float = Field(default=60.0, gt=0)
     half_open_max_calls: int = Field(default=1, ge=1)
 
-    _secs = field_validator("reset_seconds", mode="before")(parse_seconds)
+    _secs = field_validator("reset_seconds", mode="before")(parse_duration)
 
 
 class StackSpec(_Strict):
@@ -200,7 +138,7 @@ class StackSpec(_Strict):
 
     _secs = field_validator("republish_interval_seconds", "republish_min_age_seconds", "processing_timeout_seconds",
                             mode="before")(
-        lambda v: v if v is None else parse_seconds(v))
+        lambda v: v if v is None else parse_duration(v))
 
     @field_validator("defects")
     @classmethod
@@ -282,7 +220,7 @@ class ConvergenceExpect(_Strict):
     wait_for_republish: bool = False
     max_republish_wait_seconds: float = Field(default=420.0, gt=0)
 
-    _secs = field_validator("max_seconds", "max_republish_wait_seconds", mode="before")(parse_seconds)
+    _secs = field_validator("max_seconds", "max_republish_wait_seconds", mode="before")(parse_duration)
 
 
 class Expectations(_Strict):
@@ -302,6 +240,6 @@ class Scenario(_Strict):
     target: str = "embedded"  # or a path to a target file (targets/*.yaml)
     long: bool = False
     load: LoadSpec
-    faults: list[FaultSpec] = Field(default_factory=list)
+    faults: list[PlannedFault] = Field(default_factory=list)  # chaos' record, validated as the file says
     stack: StackSpec = Field(default_factory=StackSpec)
     expect: Expectations = Field(default_factory=Expectations)

@@ -19,11 +19,12 @@ from pydantic import BaseModel, ValidationError
 
 from kugeldrill.scenario_schema import Scenario
 from kugeldrill.target import TargetFile
-from kugeldrill.yamlfile import model_in
+from kugeldrill.chaos.record import Seconds
+from kugeldrill.ground.durations import PATTERN
+from kugeldrill.yamlfile import model_in, record_fields
 
 MODELS: dict[str, type[BaseModel]] = {"scenario": Scenario, "target": TargetFile}
-# As loose as the parsers: a number with an optional unit, repeated ("1m30s").
-DURATION_PATTERN = r"^\s*(\d+(\.\d+)?\s*(ms|s|m|h)?\s*)+$"
+DURATION_PATTERN = PATTERN  # what the one duration parser reads: 90, 500ms, 90s, 1m30s, 2h
 
 
 def _accepts_duration(model: type[BaseModel], name: str) -> bool:
@@ -61,15 +62,35 @@ def _with_duration(prop: dict[str, Any]) -> dict[str, Any]:
     return prop
 
 
+def _record_durations(models: list[type[BaseModel]]) -> dict[str, list[str]]:
+    """Record dataclasses the models hold (a scenario's faults: chaos' PlannedFault) -> their
+    fields written as durations (those parsed by the one duration parser, `Seconds`)."""
+    out: dict[str, list[str]] = {}
+    for model in models:
+        for info in model.model_fields.values():
+            record = model_in(info.annotation, records=True)
+            if record is None or issubclass(record, BaseModel):
+                continue
+            out[record.__name__] = [key for key, annotation in record_fields(record).items()
+                                    if Seconds in getattr(annotation, "__metadata__", ())]
+    return out
+
+
 def json_schema(kind: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a `scenario` or `target` file."""
     root = MODELS[kind]
     schema = root.model_json_schema(by_alias=True, mode="validation")
-    for model in _models(root):
+    models = _models(root)
+    for model in models:
         props = schema["properties"] if model is root else schema.get("$defs", {}).get(model.__name__, {}).get(
             "properties", {})
         for name, info in model.model_fields.items():
             key = info.alias or name
             if key in props and _accepts_duration(model, name):
+                props[key] = _with_duration(props[key])
+    for record, keys in _record_durations(models).items():
+        props = schema.get("$defs", {}).get(record, {}).get("properties", {})
+        for key in keys:
+            if key in props:
                 props[key] = _with_duration(props[key])
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": f"kugeldrill {kind} file", **{k: v for k, v in schema.items() if k != "title"}}

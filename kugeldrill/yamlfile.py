@@ -10,6 +10,7 @@ and all of them at once, so one `kugeldrill validate` shows everything to fix.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import types
@@ -21,6 +22,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from kugeldrill.ground.errors import ConfigError, NotLoopbackError
 
@@ -196,35 +198,51 @@ def clean_loc(loc: tuple[Any, ...]) -> FieldPath:
     return tuple(out)
 
 
-def model_in(annotation: Any) -> type[BaseModel] | None:
-    """The model inside `X`, `X | None`, `list[X]`, `dict[str, X]`, if any."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+def model_in(annotation: Any, *, records: bool = False) -> Any:
+    """The model inside `X`, `X | None`, `list[X]`, `dict[str, X]`, if any; with `records`,
+    a record dataclass validated the same way (a scenario's faults: chaos' PlannedFault) too."""
+    if isinstance(annotation, type) and (issubclass(annotation, BaseModel)
+                                         or (records and dataclasses.is_dataclass(annotation))):
         return annotation
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType, list, dict, tuple, typing.Annotated):
         for arg in typing.get_args(annotation):
-            found = model_in(arg)
+            found = model_in(arg, records=records)
             if found is not None:
                 return found
     return None
 
 
+def record_fields(cls: type) -> dict[str, Any]:
+    """Field name as written in files -> its annotation (with its metadata), for a model or a
+    record dataclass (whose alias, e.g. a fault's `for`, is in `Annotated[..., Field(alias=...)]`)."""
+    if issubclass(cls, BaseModel):
+        return {f.alias or name: f.annotation for name, f in cls.model_fields.items() if not f.exclude}
+    hints = typing.get_type_hints(cls, include_extras=True)
+    out = {}
+    for f in dataclasses.fields(cls):
+        meta = getattr(hints[f.name], "__metadata__", ())
+        alias = next((m.alias for m in meta if isinstance(m, FieldInfo) and m.alias), None)
+        out[alias or f.name] = hints[f.name]
+    return out
+
+
 def fields_at(model: type[BaseModel], path: FieldPath) -> list[str] | None:
     """The field names (as written in files) the model accepts at `path`; None if unknown there."""
-    current: type[BaseModel] | None = model
+    current: type | None = model
     for part in path:
         if current is None:
             return None
         if isinstance(part, int):
             continue
-        info = next((f for name, f in current.model_fields.items() if (f.alias or name) == part), None)
-        if info is None:
+        annotation = record_fields(current).get(str(part))
+        if annotation is None:
             # a dict key (a service name, a link name) below a dict-of-models field
             continue
-        current = model_in(info.annotation)
+        current = model_in(annotation, records=True)
     if current is None:
         return None
-    return [f.alias or name for name, f in current.model_fields.items() if not f.exclude]
+    return list(record_fields(current))
 
 
 def _expected(err: dict[str, Any], model: type[BaseModel], loc: FieldPath, what: str) -> tuple[str, str | None]:
@@ -233,7 +251,7 @@ def _expected(err: dict[str, Any], model: type[BaseModel], loc: FieldPath, what:
     msg = str(err.get("msg", "invalid value"))
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):  # a model's, a record's (a fault)
         known = fields_at(model, loc[:-1]) or []
         close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
         hint = f"did you mean '{close[0]}'?" if close else (f"known fields here: {', '.join(known)}" if known else None)

@@ -15,7 +15,6 @@ and the HTTP status, so a half-provisioned target is diagnosable from one line.
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any
 import httpx
 
 from kugeldrill.ground.errors import DrillError, TargetUnreachableError
+from kugeldrill.ground.jsonfile import write_text_atomic
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.ground.runfolder import RunFolder
 
@@ -290,10 +290,7 @@ def provision(urls: Mapping[str, str], out: str | Path, options: ProvisionOption
         "user": {"username": opts.username, "password": opts.password}, "staff_id": opts.staff_id,
         "items": items, "payments": [p["payment_code"] for p in PAYMENTS], "terminals": pools,
     }
-    target = RunFolder(out_dir).provision_json
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    write_text_atomic(RunFolder(out_dir).provision_json, json.dumps(result, indent=2) + "\n")
     return result
 
 

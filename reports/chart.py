@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from kugeldrill.reports.summary import BreakerPoint, EventBucket, FaultSpan, RunSummary, SeriesPoint
+from kugeldrill.reports.summary import BreakerPoint, EventBucket, RunSummary, SeriesPoint
 
 WIDTH = 960
 LEFT = 150
@@ -42,7 +42,7 @@ def time_extent(summary: RunSummary) -> float:
     """The chart's right edge in seconds since t0."""
     ends = [summary.load_seconds]
     ends += [row.t for row in summary.series]
-    ends += [f.end if f.end is not None else f.start for f in summary.faults]
+    ends += [end if end is not None else start for start, end in map(summary.fault_window, summary.faults)]
     ends += [tr.t for tr in summary.breaker_transitions]
     ends += [p.end for p in summary.phases]
     return max([e for e in ends if e is not None] + [1.0])
@@ -66,15 +66,17 @@ def breaker_lanes(summary: RunSummary, x_max: float) -> list[dict[str, Any]]:
     return lanes
 
 
-def _fault_labels(faults: list[FaultSpan]) -> list[tuple[str, int]]:
+def _fault_labels(summary: RunSummary) -> list[tuple[str, int]]:
     """(label, row) per fault: one label for faults of one kind starting together (a
     selector like redis@* yields one entry per link), rows staggered so labels do not collide."""
+    faults = summary.faults
+    starts = [summary.fault_window(f)[0] for f in faults]
     out: list[tuple[str, int]] = [("", 0)] * len(faults)
     groups: list[tuple[int, list[int]]] = []
     for i, f in enumerate(faults):
         for head, members in groups:
             g = faults[head]
-            if g.kind == f.kind and abs(g.start - f.start) < 1.0:
+            if g.kind == f.kind and abs(starts[head] - starts[i]) < 1.0:
                 members.append(i)
                 break
         else:
@@ -122,22 +124,23 @@ def render_timeline_svg(summary: RunSummary) -> str:
     ]
     # Fault windows first, so lines draw over them; they span the traffic and latency panels and the lanes.
     band_top, band_bottom = top_a, top_lanes + lane_block - 20
-    labels = _fault_labels(summary.faults)
+    labels = _fault_labels(summary)
     for i, f in enumerate(summary.faults):
-        start = f.start
-        healed = f.end is not None
-        end = f.end if f.end is not None else x_max
+        start, healed_at = summary.fault_window(f)
+        healed = healed_at is not None
+        end = healed_at if healed_at is not None else x_max
         label = f"{f.kind} {f.subject}"
         title = f"{label}: {start:.1f}s → " + (f"{end:.1f}s" if healed else "never healed")
         if f.error:
             title += f" (error: {f.error})"
         subject_attr = f'data-process="{escape(f.process)}"' if f.process else f'data-link="{escape(f.link)}"'
+        acts = [(a, summary.since_t0(a.mono)) for a in f.events if f.process and a.acted]
         ticks = "".join(
-            f'<line class="process-action" data-action="{escape(a.action)}" data-t="{a.t:.3f}" '
-            f'x1="{x(a.t):.1f}" x2="{x(a.t):.1f}" y1="{band_top}" y2="{band_bottom}" '
+            f'<line class="process-action" data-action="{escape(a.action)}" data-t="{t:.3f}" '
+            f'x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{band_top}" y2="{band_bottom}" '
             f'stroke="{ACTION_COLOURS.get(a.action, "#455a64")}" stroke-width="1.2">'
-            f'<title>{escape(a.action)} {escape(f.subject)} at {a.t:.2f}s: pids {a.pids_before} → {a.pids_after}'
-            f'</title></line>' for a in f.actions if not a.error and a.outcome != "already")
+            f'<title>{escape(a.action)} {escape(f.subject)} at {t:.2f}s: pids {a.pids_before} → {a.pids_after}'
+            f'</title></line>' for a, t in acts)
         out.append(
             f'<g class="fault-window" {subject_attr} data-kind="{escape(f.kind)}" '
             f'data-start="{start:.3f}" data-end="{end:.3f}" data-healed="{str(healed).lower()}">'

@@ -142,7 +142,7 @@ def failure_lines(summary: RunSummary) -> list[str]:
     Printed at the end of a drill's console output (a terminal or a CI log), so the reason
     for a red verdict is where the user is looking, not only inside report.html.
     """
-    out = []
+    out = [f"  NOT HEALED {item} — run 'kugeldrill heal'" for item in summary.unhealed]
     for exp in summary.failed_expectations():
         label = "UNKNOWN" if exp.passed is None else "FAILED"
         line = f"  {label} {exp.name}: expected {exp.expected}; observed {exp.observed}"

@@ -234,11 +234,12 @@ def _faults(summary: RunSummary) -> str:
     if not summary.faults:
         return '<p class="muted">No faults in this scenario.</p>'
     rows = "".join(
-        f'<tr class="{"failed" if f.end is None or f.error else ""}"><td>{escape(f.id)}</td>'
+        f'<tr class="{"failed" if end is None or f.error else ""}"><td>{escape(f.id)}</td>'
         f'<td>{escape(f.subject)}</td><td>{escape(f.kind)}</td>'
-        f'<td>{escape(json.dumps(f.params))}</td><td class="num">{cell_text(f.start)}</td>'
-        f'<td class="num">{cell_text(f.end) if f.end is not None else "<b>never healed</b>"}</td>'
-        f'<td>{escape(f.error or "")}</td></tr>' for f in summary.faults)
+        f'<td>{escape(json.dumps(f.params))}</td><td class="num">{cell_text(start)}</td>'
+        f'<td class="num">{cell_text(end) if end is not None else "<b>never healed</b>"}</td>'
+        f'<td>{escape(f.error or "")}</td></tr>'
+        for f, (start, end) in ((f, summary.fault_window(f)) for f in summary.faults))
     return ('<table class="faults"><tr><th>id</th><th>link / process</th><th>kind</th><th>params</th><th>applied (s)</th>'
             f'<th>healed (s)</th><th>error</th></tr>{rows}</table>')
 
@@ -266,6 +267,9 @@ def render_html(summary: RunSummary, run_dir: Path | None = None) -> str:
             f"{summary.convergence_seconds:.1f} s" + ("" if summary.converged is not False else " (bound reached, not quiescent)"))
     notes = "".join(f"<li>{escape(n)}</li>" for n in summary.notes)
     error = f'<p><b>Error:</b> {escape(summary.error)}</p>' if summary.error else ""
+    if summary.unhealed:  # a fault left in place breaks the next run: said first, not among the notes
+        error += ('<p class="unhealed"><b>Not healed</b> (run <code>kugeldrill heal</code>):</p><ul class="unhealed">'
+                  + "".join(f"<li>{escape(u)}</li>" for u in summary.unhealed) + "</ul>")
     phases = " → ".join(f"{escape(p.name)} ({cell_text(p.start)}–{cell_text(p.end)} s)" for p in summary.phases)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>kugeldrill: {escape(summary.scenario)} — {verdict}</title>

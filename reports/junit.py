@@ -3,7 +3,8 @@
 Failures carry the evidence (observed value and the checker's first examples) in the
 failure body; an unknown expectation (data missing) is a failure of type "unknown",
 because a drill that looked at nothing must not pass. A drill that did not complete
-adds a testcase `drill.completed` that errors with the reason.
+adds a testcase `drill.completed` that errors with the reason; a fault the heal could not
+undo adds a failing testcase `drill.healed` naming what is left.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ def build_junit(summary: RunSummary) -> ET.Element:
         fail = ET.SubElement(case, "failure", type=kind,
                              message=f"expected {exp.expected}; observed {exp.observed}")
         fail.text = json.dumps(exp.evidence, indent=2, default=str) if exp.evidence else exp.observed
+    if summary.unhealed:  # a fault left in place: its own failing testcase, whatever else happened
+        tests += 1
+        failures += 1
+        case = ET.SubElement(suite, "testcase", classname=f"drill.{summary.scenario}", name="drill.healed", time="0")
+        fail = ET.SubElement(case, "failure", type="not_healed", message="; ".join(summary.unhealed))
+        fail.text = "\n".join(summary.unhealed) + "\nrun 'kugeldrill heal'"
     if summary.status != "completed" or not summary.expectations:
         tests += 1
         errors += 1

@@ -8,7 +8,8 @@ from html import escape
 from typing import Any
 
 from kugeldrill.reports.cells import cell_text
-from kugeldrill.reports.summary import FaultSpan, RunSummary
+from kugeldrill.chaos.record import AppliedFault
+from kugeldrill.reports.summary import RunSummary
 
 INVENTORY_ROWS = (("keys", "keys", None), ("markers_total", "idempotency markers", "markers_survived"),
                   ("stream_entries_total", "stream entries", "stream_entries_survived"),
@@ -24,14 +25,14 @@ RECOVERY_ROWS = (("in_flight", "event × subscriber pairs in flight at the fault
                  ("kills", "SIGKILLs"))
 
 
-def _actions(fault: FaultSpan) -> str:
+def _actions(fault: AppliedFault, summary: RunSummary) -> str:
     rows = []
-    for a in fault.actions:
-        ready = f"{a.ready_t:.2f}" if a.ready_t is not None else escape(a.ready_error or "–")
+    for a in fault.events:
+        ready = f"{summary.since_t0(a.ready_mono):.2f}" if a.ready_mono is not None else escape(a.ready_error or "–")
         rows.append(f'<tr class="process-action{" failed" if a.error else ""}" data-action="{escape(a.action)}">'
-                    f'<td>{escape(a.action)}</td><td class="num">{cell_text(a.t, 2)}</td>'
-                    f'<td>{escape(str(a.pids_before))}</td><td>{escape(str(a.pids_after))}</td>'
-                    f'<td>{escape(a.outcome)}</td><td class="num">{ready}</td>'
+                    f'<td>{escape(a.action)}</td><td class="num">{cell_text(summary.since_t0(a.mono), 2)}</td>'
+                    f'<td>{escape(str(a.pids_before or []))}</td><td>{escape(str(a.pids_after or []))}</td>'
+                    f'<td>{escape(a.outcome or "")}</td><td class="num">{ready}</td>'
                     f'<td>{escape(a.error or "")}</td></tr>')
     if not rows:
         return '<p class="muted">no action recorded</p>'
@@ -80,12 +81,12 @@ def render_process_faults(summary: RunSummary) -> str:
     parts = []
     for f in faults:
         info = extra.get(f.id)
-        acted = [a for a in f.actions if a.pids_before or a.pids_after]
+        acted = [a for a in f.events if a.pids_before or a.pids_after]
         pids = (f"pids {acted[0].pids_before} → {acted[-1].pids_after}" if acted else "pids not known")
         parts.append(f'<div class="process-fault" data-process="{escape(f.process or "")}" data-kind="{escape(f.kind)}">'
                      f'<h3>{escape(f.kind)} <code>{escape(f.process or "")}</code> <span class="muted">'
                      f'({escape(f.id)}, {escape(pids)})</span></h3>')
-        parts.append(_actions(f))
+        parts.append(_actions(f, summary))
         if info is not None and info.redis:
             parts.append(_inventory(info.redis))
         if info is not None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from kugeldrill.checkers.model import CheckResult
-from kugeldrill.reports.summary import (BreakerPoint, EventTotals, ExpectationResult, FaultSpan, LoadTotals, Phase,
+from kugeldrill.checkers.synthetic import fault
+from kugeldrill.reports.summary import (BreakerPoint, EventTotals, ExpectationResult, LoadTotals, Phase,
                                         RunSummary, SeriesPoint)
 
 
@@ -41,6 +42,6 @@ def synthetic_summary(*, failing: bool = False) -> RunSummary:
         phases=[Phase("load", 0.0, 30.0)], series=series,
         totals=LoadTotals(requests=1100, failures=12, error_rate=12 / 1100, rps=36.6, p50=12.0, p95=70.0, p99=90.0,
                           max=400.0),
-        faults=[FaultSpan(id="f1", link="sidecar@cart", kind="down", start=10.0, end=20.0)],
+        faults=[fault("f1", "sidecar@cart", "down", 10.0, 20.0)],  # t0_mono 0: seconds since t0
         breaker_transitions=transitions, checks=checks, expectations=exps, convergence_seconds=3.2, converged=True,
         events=EventTotals(published=120, applied=340))

@@ -17,10 +17,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from kugeldrill.chaos.event import FaultEvent
+from kugeldrill.chaos.record import AppliedFault, FaultStatus, PlannedFault
 from kugeldrill.checkers.model import CheckResult
 
 Status = Literal["completed", "interrupted", "error"]
-SUMMARY_VERSION = 2
+SUMMARY_VERSION = 3  # 3: faults are timeline.json's records (chaos.record), plus `unhealed`
 
 
 @dataclass
@@ -76,44 +78,6 @@ class LoadTotals:
     p99: float | None = None
     max: float | None = None
     avg: float | None = None
-
-
-@dataclass
-class ProcessAction:
-    """One action of a process fault (kill, pause, resume, stop, start) on the time axis."""
-
-    action: str
-    t: float
-    pids_before: list[int] = field(default_factory=list)
-    pids_after: list[int] = field(default_factory=list)
-    outcome: str = ""  # done | already | escalated
-    error: str | None = None
-    ready_t: float | None = None  # a start: when the process answered its health probe
-    ready_error: str | None = None
-
-
-@dataclass
-class FaultSpan:
-    """A scheduled fault as it happened (start/end since t0; end None: never healed).
-
-    A process fault has `process` (redis, sidecar@X, app@X) instead of a link, and its
-    actions with the pids before and after each."""
-
-    id: str
-    link: str
-    kind: str
-    start: float
-    end: float | None
-    params: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    status: str = ""
-    process: str | None = None
-    actions: list[ProcessAction] = field(default_factory=list)
-
-    @property
-    def subject(self) -> str:
-        """The link of a link fault, the process target of a process fault."""
-        return self.process or self.link or "?"
 
 
 @dataclass
@@ -206,7 +170,7 @@ class RunSummary:
     series: list[SeriesPoint] = field(default_factory=list)
     totals: LoadTotals | None = None
     endpoints: list[dict[str, str]] = field(default_factory=list)  # Locust's per-name CSV rows, verbatim
-    faults: list[FaultSpan] = field(default_factory=list)
+    faults: list[AppliedFault] = field(default_factory=list)  # applied, or failed to apply: chaos' own record
     process_faults: list[ProcessFaultReport] = field(default_factory=list)
     breaker_transitions: list[BreakerPoint] = field(default_factory=list)
     checks: list[CheckResult] = field(default_factory=list)
@@ -218,6 +182,7 @@ class RunSummary:
     events: EventTotals | None = None
     event_series: list[EventBucket] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # things the reader must know (partial data, ...)
+    unhealed: list[str] = field(default_factory=list)  # what the heal path could not put back (links, processes)
     origin: dict[str, Any] = field(default_factory=dict)  # a drawn drill: generator, version, seed, index
     shrink: ShrinkRecord | None = None  # a shrunk drill: the path from the failing drill to this one
 
@@ -226,8 +191,8 @@ class RunSummary:
         """pass | fail | interrupted | error."""
         if self.status != "completed":
             return self.status
-        if not self.expectations:
-            return "fail"  # nothing judged is never a pass
+        if not self.expectations or self.unhealed:
+            return "fail"  # nothing judged is never a pass; a fault left in place is never a pass
         return "pass" if all(e.passed is True for e in self.expectations) else "fail"
 
     @property
@@ -241,8 +206,16 @@ class RunSummary:
         """Expectations that failed or could not be judged, in the order they were judged."""
         return [e for e in self.expectations if e.passed is not True]
 
+    def fault_window(self, fault: AppliedFault) -> tuple[float, float | None]:
+        """(start, end) of a fault in seconds since t0 (end None: never healed)."""
+        return fault.since(self.t0_mono)
+
+    def since_t0(self, mono: float) -> float:
+        return round(mono - self.t0_mono, 3)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["faults"] = [{**f.record(), **dict(zip(("start", "end"), self.fault_window(f)))} for f in self.faults]
         data["version"] = SUMMARY_VERSION
         data["verdict"] = self.verdict
         data["exit_code"] = self.exit_code
@@ -256,7 +229,7 @@ class RunSummary:
         kw["phases"] = [_record(Phase, p) for p in data.get("phases") or []]
         kw["series"] = [_record(SeriesPoint, r) for r in data.get("series") or []]
         kw["totals"] = _record(LoadTotals, data["totals"]) if data.get("totals") else None
-        kw["faults"] = [_fault(f) for f in data.get("faults") or []]
+        kw["faults"] = [_fault(f, float(data.get("t0_mono") or 0.0)) for f in data.get("faults") or []]
         kw["process_faults"] = [_record(ProcessFaultReport, p) for p in data.get("process_faults") or []]
         kw["breaker_transitions"] = [_record(BreakerPoint, _renamed(t)) for t in data.get("breaker_transitions") or []]
         kw["checks"] = [_record(CheckResult, c) for c in data.get("checks") or []]
@@ -283,10 +256,25 @@ def _renamed(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _fault(data: dict[str, Any]) -> FaultSpan:
-    span = _record(FaultSpan, data)
-    span.actions = [_record(ProcessAction, a) for a in data.get("actions") or []]
-    return span
+def _fault(data: dict[str, Any], t0_mono: float) -> AppliedFault:
+    """A fault of verdict.json; version 2 wrote spans (start/end since t0, `actions` with `t`)."""
+    if "for" in data:
+        return AppliedFault.from_record(data)
+    start, end = float(data.get("start") or 0.0), data.get("end")
+    applied = not (end is None and data.get("status") == "failed")
+    planned = PlannedFault(kind=str(data.get("kind", "")), at=start, duration=(end or start + 1.0) - start,
+                           params=dict(data.get("params") or {}), id=str(data.get("id", "")),
+                           **({"process": data["process"]} if data.get("process") else {"link": data.get("link") or "?"}))
+    events = [FaultEvent(str(a.get("action")), 0.0, t0_mono + float(a.get("t") or 0.0),
+                         pids_before=a.get("pids_before"), pids_after=a.get("pids_after"),
+                         outcome=a.get("outcome") or None, error=a.get("error"),
+                         ready_mono=None if a.get("ready_t") is None else t0_mono + float(a["ready_t"]),
+                         ready_error=a.get("ready_error")) for a in data.get("actions") or []]
+    status = data.get("status")
+    return AppliedFault(planned, status=FaultStatus(status) if status in {s.value for s in FaultStatus}
+                        else FaultStatus.HEALED, applied_mono=t0_mono + start if applied else None,
+                        healed_mono=None if end is None else t0_mono + float(end), error=data.get("error"),
+                        events=events)
 
 
 def _record(cls: type, data: dict[str, Any]) -> Any:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
+from kugeldrill.ground.jsonfile import write_json_atomic
 from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.reports.summary import RunSummary
 
@@ -13,7 +12,5 @@ from kugeldrill.reports.summary import RunSummary
 def write_verdict(run_dir: Path, summary: RunSummary) -> Path:
     """Write atomically (temp + rename) so a reader never sees half a verdict."""
     path = RunFolder(run_dir).verdict_json
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary.to_dict(), indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(path, summary.to_dict())
     return path

@@ -34,7 +34,8 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 
-from kugeldrill.checkers.model import BreakerTransition, FaultWindow
+from kugeldrill.chaos.record import AppliedFault
+from kugeldrill.checkers.model import BreakerTransition
 
 FAILING_KINDS = frozenset({"down", "blackhole", "reset_peer", "timeout", "limit_data"})
 CALL_LINKS = frozenset({"sidecar", "redis"})
@@ -52,7 +53,7 @@ def _latency_seconds(params: dict) -> float:
         return 0.0
 
 
-def makes_calls_fail(fault: FaultWindow, client_timeout_seconds: float) -> bool:
+def makes_calls_fail(fault: AppliedFault, client_timeout_seconds: float) -> bool:
     """True when `fault` makes its app's Dapr calls fail (see the module docstring)."""
     if fault.process is not None:
         return fault.process_kind in CALL_LINKS and fault.kind in ("kill", "restart")
@@ -67,11 +68,11 @@ def makes_calls_fail(fault: FaultWindow, client_timeout_seconds: float) -> bool:
     return False
 
 
-def _lasts_at_least(fault: FaultWindow, seconds: float) -> bool:
+def _lasts_at_least(fault: AppliedFault, seconds: float) -> bool:
     return fault.end_mono is None or fault.end_mono - fault.start_mono >= seconds
 
 
-def may_make_calls_fail(fault: FaultWindow, client_timeout_seconds: float) -> bool:
+def may_make_calls_fail(fault: AppliedFault, client_timeout_seconds: float) -> bool:
     """makes_calls_fail, a shorter failing fault on `redis@X`, or a pause of a sidecar or
     Redis longer than the client timeout."""
     if makes_calls_fail(fault, client_timeout_seconds):
@@ -86,7 +87,7 @@ def may_make_calls_fail(fault: FaultWindow, client_timeout_seconds: float) -> bo
 Window = tuple[float, float | None, list[str]]  # start_mono, end_mono (None: never healed), fault ids
 
 
-def merge_windows(faults: Iterable[FaultWindow]) -> list[Window]:
+def merge_windows(faults: Iterable[AppliedFault]) -> list[Window]:
     """Union of overlapping fault windows, sorted by start."""
     items = sorted(faults, key=lambda f: f.start_mono)
     merged: list[Window] = []
@@ -101,12 +102,12 @@ def merge_windows(faults: Iterable[FaultWindow]) -> list[Window]:
     return merged
 
 
-def affected_app(fault: FaultWindow) -> str:
+def affected_app(fault: AppliedFault) -> str:
     """The app whose calls the fault touches, or EVERY_APP for a Redis process fault."""
     return EVERY_APP if fault.process_kind == "redis" else fault.app
 
 
-def failing_windows_by_app(faults: Iterable[FaultWindow], client_timeout_seconds: float,
+def failing_windows_by_app(faults: Iterable[AppliedFault], client_timeout_seconds: float,
                            apps: Iterable[str] = (), *, possible: bool = False) -> dict[str, list[Window]]:
     """app id -> merged windows of the faults that make its calls fail (`possible`: or may).
 
@@ -114,7 +115,7 @@ def failing_windows_by_app(faults: Iterable[FaultWindow], client_timeout_seconds
     the caller judges); without `apps` it has nowhere to go."""
     every = list(apps)
     fails = may_make_calls_fail if possible else makes_calls_fail
-    per_app: dict[str, list[FaultWindow]] = {}
+    per_app: dict[str, list[AppliedFault]] = {}
     for f in faults:
         if fails(f, client_timeout_seconds):
             target = affected_app(f)

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kugeldrill.chaos.record import AppliedFault
 from kugeldrill.checkers.model import (
     Application,
     BreakerCall,
     BreakerTransition,
     BusinessSnapshot,
-    FaultWindow,
     IdempotencyMarker,
     MarkWrite,
     Op,
@@ -25,7 +25,6 @@ from kugeldrill.checkers.model import (
     Publication,
     StateUnreachable,
     StreamGroup,
-    UnappliedFault,
 )
 
 #: The names used in `sources` / `missing`, one per kind of record.
@@ -56,7 +55,7 @@ class CheckInputs:
     """
 
     ops: list[Op] = field(default_factory=list)
-    faults: list[FaultWindow] = field(default_factory=list)
+    faults: list[AppliedFault] = field(default_factory=list)  # the applied ones (each has a window)
     breaker_transitions: list[BreakerTransition] = field(default_factory=list)
     breaker_calls: list[BreakerCall] = field(default_factory=list)
     publications: list[Publication] = field(default_factory=list)
@@ -68,7 +67,7 @@ class CheckInputs:
     outbox: list[OutboxEntry] = field(default_factory=list)
     stream_groups: list[StreamGroup] = field(default_factory=list)
     markers: list[IdempotencyMarker] = field(default_factory=list)
-    unapplied_faults: list[UnappliedFault] = field(default_factory=list)
+    unapplied_faults: list[AppliedFault] = field(default_factory=list)  # due but never took effect
     t0: tuple[float, float] | None = None  # (wall, mono) of the load's first operation, from the timeline
     business_before: BusinessSnapshot | None = None  # report, journal, stock before the load
     business_after: BusinessSnapshot | None = None  # ... and after the drill (checkers/adapters/business.py)

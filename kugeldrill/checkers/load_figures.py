@@ -8,12 +8,16 @@ spot). Such a record is a loud, named problem: the figures it moves are unknown,
 verdict names the operation and the figure.
 
 Two sources: a figure that is absent or None in `value`, and the load's own `missing` list
-(`value["missing"]`: the names of figures an answer did not carry, written by the load).
+(`value["missing"]`: the paths, in Kugelpos' names, of figures an answer did not carry,
+written by the load for every kind of operation). `as_seen` gives the checkers an operation
+with the figures those paths feed blanked (None), so each one's comparisons are unknown
+whatever value the record happens to hold (an item line whose `isCancelled` the answer did
+not carry was counted as sold; a tax line without its code was filed under "None").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kugeldrill.checkers.model import Op
@@ -53,9 +57,11 @@ class LoadRecordProblem:
 
 def missing_figures(op: Op) -> list[str]:
     """The figures `op` should carry and does not (empty: complete, or a `fail` that moves nothing)."""
-    if op.outcome == "fail" or op.f not in REQUIRED:
+    if op.outcome == "fail":
         return []
     value = op.value
+    if op.f not in REQUIRED:  # open, close: only the load's own note (businessDate, openCounter)
+        return [str(name) for name in value.get("missing") or []]
     wanted = REQUIRED[op.f] if op.outcome == "ok" else tuple(k for k in REQUIRED[op.f] if k != "transaction_no")
     out: list[str] = []
     for name in wanted:
@@ -78,6 +84,36 @@ def missing_figures(op: Op) -> list[str]:
         if str(name) not in out:
             out.append(str(name))
     return out
+
+
+#: Which record fields an answer's path feeds (its first segment, Kugelpos' names; locustfiles/totals.py).
+_FEEDS: dict[str, tuple[str, ...]] = {
+    "transactionNo": ("transaction_no",), "totalAmountWithTax": ("amount",), "totalAmount": ("amount_without_tax",),
+    "totalQuantity": ("quantity",), "taxes": ("taxes",), "payments": ("payments",), "lineItems": ("items",),
+    "businessDate": ("business_date",), "openCounter": ("open_counter",)}
+#: A path the load names that feeds no known field: every figure of the operation is unknown.
+_EVERY_FIGURE = ("amount", "amount_without_tax", "tax", "quantity", "taxes", "payments", "items")
+
+
+def _fed_by(path: str) -> tuple[str, ...]:
+    head = path.split("[", 1)[0].split(".", 1)[0]
+    fields = _FEEDS.get(head, _EVERY_FIGURE)
+    if head == "taxes" and (path == "taxes" or path.endswith(".taxAmount")):
+        fields = (*fields, "tax")  # the tax sum is made of the lines' amounts
+    return fields
+
+
+def as_seen(op: Op) -> Op:
+    """`op` with every figure the load's `missing` paths feed set to None (unknown, never a
+    guess); the operation itself when it names none."""
+    paths = [str(p) for p in op.value.get("missing") or []]
+    if not paths or op.outcome == "fail":
+        return op
+    value = dict(op.value)
+    for path in paths:
+        for name in _fed_by(path):
+            value[name] = None
+    return replace(op, value=value)
 
 
 def load_record_problems(ops: list[Op]) -> list[LoadRecordProblem]:

@@ -31,69 +31,6 @@ EXPECTED_SUBSCRIBERS: dict[str, tuple[str, ...]] = {
 
 
 @dataclass(slots=True)
-class FaultWindow:
-    """A fault as it actually happened: applied at start, healed at end (None: never healed).
-
-    A process fault (kill, pause, restart) has `process` (redis, sidecar@X, app@X) and an
-    empty `link`; its end is when the target was running again (ready, where recorded).
-    `kills` are the instants its process was SIGKILLed and gone (each repeated kill, a stop
-    that needed SIGKILL: when the action returned); `state_lost` says whether a Redis restart lost the idempotency
-    markers (True / False, None = not measured).
-    """
-
-    fault_id: str
-    link: str  # e.g. "redis@report", "sidecar@cart", "app@journal"; "" for a process fault
-    kind: str  # down | blackhole | latency | ... | kill | pause | restart (chaos.faults)
-    start_mono: float
-    start_wall: float
-    end_mono: float | None
-    end_wall: float | None
-    params: dict[str, Any] = field(default_factory=dict)
-    status: str = ""  # the timeline's last word on it: healed, active, error, ...
-    error: str | None = None  # e.g. a heal that failed
-    process: str | None = None
-    kills: list[float] = field(default_factory=list)
-    state_lost: bool | None = None
-    actions: list[dict[str, Any]] = field(default_factory=list)  # a process fault's recorded actions (pids, times)
-    observations: list[dict[str, Any]] = field(default_factory=list)  # what its observer measured (Redis)
-
-    @property
-    def app(self) -> str:
-        name = self.process if self.process is not None else self.link
-        return name.split("@", 1)[1] if "@" in name else ""
-
-    @property
-    def link_kind(self) -> str:
-        """redis | sidecar | app for a link fault; "" for a process fault (see process_kind)."""
-        return "" if self.process is not None else self.link.split("@", 1)[0]
-
-    @property
-    def process_kind(self) -> str:
-        """redis | sidecar | app for a process fault; "" for a link fault."""
-        if self.process is None:
-            return ""
-        return self.process.split("@", 1)[0]
-
-    @property
-    def subject(self) -> str:
-        return self.process if self.process is not None else self.link
-
-
-@dataclass(slots=True)
-class UnappliedFault:
-    """A scheduled fault that never took effect (the run stopped first, or applying it failed)."""
-
-    fault_id: str
-    link: str
-    kind: str
-    at: float  # seconds after t0 it was due
-    params: dict[str, Any] = field(default_factory=dict)
-    status: str = ""  # pending | skipped | error
-    error: str | None = None
-    process: str | None = None  # a process fault's target (link is "" then)
-
-
-@dataclass(slots=True)
 class BreakerTransition:
     service: str  # app id: cart, terminal, report, journal, stock
     breaker: str  # breaker name within the service (e.g. "dapr", "republish")
@@ -271,8 +208,8 @@ class IdempotencyMarker:
 class JournalEntry:
     """One electronic-journal entry (transaction, cash movement, open/close)."""
 
-    terminal_no: int
-    transaction_type: int
+    terminal_no: int | None  # None: the answer did not carry it (the entry is placed nowhere: unknown)
+    transaction_type: int | None
     transaction_no: int | None
     receipt_no: int | None
     amount: float | None
@@ -292,6 +229,11 @@ class Figure:
     amount: float | None = 0.0
     quantity: float | None = 0.0
     count: float | None = 0.0
+
+
+#: The code a report's tax or payment line is filed under when it cannot be told apart (its
+#: list or its name not carried): its figures are None and make every line of its kind unknown.
+UNNAMED = "?"
 
 
 @dataclass

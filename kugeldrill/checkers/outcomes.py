@@ -48,8 +48,8 @@ from kugeldrill.checkers.examples import Examples
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.keys import op_key
 from kugeldrill.checkers.load_figures import describe as describe_load_problems
-from kugeldrill.checkers.load_figures import load_record_problems
-from kugeldrill.checkers.model import BusinessSnapshot, CheckResult, Figure, JournalEntry, Op, SalesReport, Unreadable
+from kugeldrill.checkers.load_figures import as_seen, load_record_problems
+from kugeldrill.checkers.model import UNNAMED, BusinessSnapshot, CheckResult, Figure, JournalEntry, Op, SalesReport, Unreadable
 from kugeldrill.checkers.params import DuplicatePolicy, OutcomePolicy
 from kugeldrill.checkers.pending import Pending
 from kugeldrill.checkers.wholes import Row, resolve
@@ -271,6 +271,17 @@ def report_figures(report: SalesReport | None) -> dict[str, float | None]:
     return out
 
 
+def _unnamed_lines(*figures: Mapping[str, float | None]) -> dict[str, str]:
+    """"tax" / "payment" -> why every line of that kind is unknown: the report answer did not
+    carry the list, or a line without its name (filed under UNNAMED), so no line can be
+    attributed to its code."""
+    out = {}
+    for kind in ("tax", "payment"):
+        if any(key.startswith(f"{kind}[{UNNAMED}]") for fig in figures for key in fig):
+            out[kind] = f"the report answer's {kind} lines cannot be told apart (a list or a line's name not carried)"
+    return out
+
+
 def _terminal_unknown(no: int, date: str, when: str, why: Unreadable | None) -> dict[str, Any]:
     """One terminal's report could not be read: an unknown record for that terminal alone
     (contracts §9: `reason`, `part`, `terminal_no`, `business_date`, and the answer)."""
@@ -312,13 +323,17 @@ def judge_report(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsho
             continue
         a, b = report_figures(after_r), report_figures(before_r)
         bands = expected.get((no, date), {})
+        unnamed = _unnamed_lines(a, b)
         for key in sorted((set(a) | set(bands)) - _NOT_COMPARED - {ANY_TAX, ANY_PAYMENT}):
             after_v, before_v = a.get(key, 0.0), b.get(key, 0.0)
             observed = None if after_v is None or before_v is None else after_v - before_v
             band = bands.get(key, Band())
-            wildcard = bands.get(ANY_TAX if key.startswith("tax[") else ANY_PAYMENT if key.startswith("payment[") else "")
-            if wildcard is not None and wildcard.unknown and not band.unknown:
-                band = Band(band.lo, band.hi, band.full_lo, band.full_hi, wildcard.unknown, band.note, band.info)
+            kind = "tax" if key.startswith("tax[") else "payment" if key.startswith("payment[") else ""
+            wildcard = bands.get(ANY_TAX if kind == "tax" else ANY_PAYMENT if kind else "")
+            why = wildcard.unknown if wildcard is not None else ""
+            why = why or unnamed.get(kind, "")
+            if why and not band.unknown:
+                band = Band(band.lo, band.hi, band.full_lo, band.full_hi, why, band.note, band.info)
             verdict = table.add(f"{no}/{date}/{key}", band, observed, p.amount_tolerance)
             if verdict is False:
                 ex.add("report_mismatch", {"key": f"report {no}/{date} {key}", "expected": band.text(),
@@ -354,6 +369,12 @@ def judge_journal(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsh
     table = Table("journal")
     assert before.journal is not None and after.journal is not None
     new = _delta(before.journal, after.journal)
+    unplaced = [e for e in new if e.terminal_no is None or e.transaction_type is None]
+    if unplaced:
+        # An entry the answer did not say the terminal or type of could be any missing one.
+        table.unknown.append(f"{len(unplaced)} new journal entr(y/ies) without terminalNo or transactionType "
+                             "(the answer did not carry them): a missing entry may be among them")
+    new = [e for e in new if e.terminal_no is not None and e.transaction_type is not None]
     observed: Counter[tuple[Any, ...]] = Counter()
     amounts: dict[tuple[Any, ...], list[float | None]] = defaultdict(list)
     for e in new:
@@ -380,13 +401,12 @@ def judge_journal(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsh
         txn = op.value.get("transaction_no")
         whole = certain is None and op.op_id not in pending
         if ttype in TRAN_TYPES and txn is None:
+            lk = ("tran-amount", no, ttype, None if amount is None else round(amount, 2))
+            loose[lk] += 1  # it explains one entry of its kind and amount that no operation names
             if certain:
                 table.unknown.append(f"ok {op.f} {op.op_id} carries no transaction number")
-            else:
-                lk = ("tran-amount", no, ttype, None if amount is None else round(amount, 2))
-                loose[lk] += 1
-                if whole:
-                    loose_ops[lk].append(op.op_id)
+            elif whole:
+                loose_ops[lk].append(op.op_id)
             continue
         key = _journal_key(no, ttype, txn, amount)
         (owed if certain and op.op_id in pending else must if certain else may)[key] += 1
@@ -415,6 +435,8 @@ def judge_journal(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsh
                         break
         band, label = Band(lo, hi, lo + owed[key], hi), _journal_label(key)
         band.info = dict.fromkeys(info_of.get(key, ()), 1.0)
+        if unplaced and n < lo:
+            band.unknown = "entries without terminal or type may be these"
         if table.add(label, band, n, 0) is False:
             ex.add("journal_missing" if n < lo else "journal_extra",
                    {"key": f"journal {label}", "expected": band.text(), "observed": str(n)})
@@ -510,6 +532,7 @@ def judge_stock(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapshot
     assert before.stock is not None and after.stock is not None
     bands: dict[str, Band] = defaultdict(Band)
     extras = tolerated.get("stock", Counter())
+    unseen = ""  # an operation moved items the load never saw: any item's row may be off by it
     for op in ops:
         certain = _certain(op)
         sign = STOCK_SIGN.get(op.f)
@@ -518,11 +541,16 @@ def judge_stock(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapshot
         items = op.value.get("items")
         if not items:
             table.unknown.append(f"{op.f} {op.op_id} carries no items")
+            if items is None:
+                unseen = unseen or f"a {op.f} whose items the load never saw ({op.op_id})"
             continue
         extra = extras.get(op_key(op.f, op.value), 0)
         owed = op.op_id in pending
         whole = op.op_id if certain is None and not owed else None
         for it in items:
+            if it.get("item_code") is None:
+                unseen = unseen or f"a {op.f} with an item line whose code the load never saw ({op.op_id})"
+                continue
             band = bands[str(it.get("item_code"))]
             quantity = number_or_none(it.get("quantity"))
             if quantity is None:
@@ -534,9 +562,13 @@ def judge_stock(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapshot
             if extra:
                 band.note = TOLERATED
     for item in sorted(set(bands) | set(after.stock) | set(before.stock)):
-        now, then = after.stock.get(item, 0.0), before.stock.get(item, 0.0)
+        # An item without a stock row has none yet (Kugelpos upserts the row on its first
+        # movement): 0 before. A row read before and not after is not 0 but unseen.
+        now, then = after.stock.get(item, None if item in before.stock else 0.0), before.stock.get(item, 0.0)
         observed = None if now is None or then is None else now - then  # a quantity not carried: unknown
         band = bands.get(item, Band())
+        if unseen and not band.unknown:
+            band = Band(band.lo, band.hi, band.full_lo, band.full_hi, unseen, band.note, band.info)
         if table.add(item, band, observed, 1e-9) is False:
             ex.add("stock_mismatch", {"key": f"stock {item}", "expected": band.text(), "observed": _fmt(observed)})  # type: ignore[arg-type]
     return table
@@ -574,7 +606,7 @@ def check_outcomes(inputs: CheckInputs, policy: OutcomePolicy | None = None,
     if not inputs.has("ops"):
         reason = inputs.missing.get("ops") or "no load history"
         return CheckResult("outcomes", None, f"unknown: {reason}", details={"unknown": [reason]})
-    ops = [op for op in inputs.ops if op.f in JOURNAL_TYPE]
+    ops = [as_seen(op) for op in inputs.ops if op.f in JOURNAL_TYPE]  # the load's `missing` figures blanked
     ex = Examples(p.max_examples)
     unknown: list[Any] = []  # reasons: text, or records {"reason", "part", "terminal_no", ...} (contracts §9)
     tables: dict[str, Table] = {}

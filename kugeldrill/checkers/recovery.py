@@ -25,7 +25,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kugeldrill.checkers.inputs import CheckInputs
-from kugeldrill.checkers.model import EXPECTED_SUBSCRIBERS, FaultWindow
+from kugeldrill.chaos.record import AppliedFault
+from kugeldrill.checkers.model import EXPECTED_SUBSCRIBERS
 
 
 def process_fault_recovery(inputs: CheckInputs,
@@ -49,7 +50,7 @@ def process_fault_recovery(inputs: CheckInputs,
     return [_one(f, first_pub, pubs, applied, expected) for f in faults]
 
 
-def _one(f: FaultWindow, first_pub: Mapping[str, tuple[float, str, str]], pubs: list[tuple[float, str, str]],
+def _one(f: AppliedFault, first_pub: Mapping[str, tuple[float, str, str]], pubs: list[tuple[float, str, str]],
          applied: Mapping[tuple[str, str], list[float]], expected: Mapping[str, Sequence[str]]) -> dict[str, Any]:
     start = f.start_mono
     end = f.end_mono if f.end_mono is not None else float("inf")

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import uuid
 
+from kugeldrill.chaos.event import FaultEvent
+from kugeldrill.chaos.kinds import get_kind
+from kugeldrill.chaos.record import AppliedFault, FaultStatus, PlannedFault
 from kugeldrill.checkers.columns import application_columns, op_columns, publication_columns
 from kugeldrill.checkers.inputs import FIELDS, CheckInputs
 from kugeldrill.checkers.keys import cash_key, openclose_key, tran_key
@@ -20,7 +23,6 @@ from kugeldrill.checkers.model import (
     Application,
     BreakerCall,
     BreakerTransition,
-    FaultWindow,
     Op,
     Publication,
 )
@@ -28,9 +30,21 @@ from kugeldrill.checkers.model import (
 _MIX = ("sale", "sale", "sale", "sale", "sale", "sale", "cancel", "void", "return", "cash_in")
 
 
-def fault(fid: str, link: str, kind: str, start: float, end: float | None, **params: object) -> FaultWindow:
-    return FaultWindow(fid, link, kind, start, 1_700_000_000.0 + start, end,
-                       None if end is None else 1_700_000_000.0 + end, dict(params))
+def fault(fid: str, subject: str, kind: str, start: float, end: float | None, *, kills: tuple[float, ...] = (),
+          state_lost: bool | None = None, **params: object) -> AppliedFault:
+    """An applied fault from `start` to `end` (None: never healed) on a link or, for kill / pause /
+    restart, a process; `kills` become kill actions, `state_lost` a Redis reading before and after."""
+    key = get_kind(kind, "fault").acts_on
+    planned = PlannedFault(kind=kind, at=start, duration=(end or start + 1.0) - start, params=dict(params), id=fid,
+                           **{key: subject})
+    observations = [] if state_lost is None else [
+        {"phase": "before", "data": {"markers_total": 2}},
+        {"phase": "after", "data": {"survived": {"markers_survived": 0 if state_lost else 2}}}]
+    return AppliedFault(planned, status=FaultStatus.ACTIVE if end is None else FaultStatus.HEALED,
+                        applied_wall=1_700_000_000.0 + start, applied_mono=start,
+                        healed_wall=None if end is None else 1_700_000_000.0 + end, healed_mono=end,
+                        events=[FaultEvent("kill", 1_700_000_000.0 + k, k, seconds=0.0) for k in kills],
+                        observations=observations)
 
 
 def transition(service: str, mono: float, frm: str, to: str, breaker: str = "dapr", failures: int | None = None,

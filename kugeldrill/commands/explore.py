@@ -22,24 +22,14 @@ import argparse
 import random
 from pathlib import Path
 
-
-def duration(text: str) -> float:
-    from kugeldrill.scenario_schema import parse_seconds
-
-    try:
-        seconds = parse_seconds(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
-    return seconds
+from kugeldrill.ground.durations import duration_arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("explore", help="run seeded random fault schedules until one fails",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, help="seed of the draws (default: a random one, printed)")
-    p.add_argument("--budget", type=duration, default=600.0, help="wall time for the session, e.g. 5m (default 10m)")
+    p.add_argument("--budget", type=duration_arg, default=600.0, help="wall time for the session, e.g. 5m (default 10m)")
     p.add_argument("--links", help="comma-separated link selectors faults may hit, e.g. 'sidecar@*,redis@cart'")
     p.add_argument("--process-targets", metavar="SELECTORS",
                    help="comma-separated process targets kill/pause/restart may hit, e.g. 'app@*' (default: every "
@@ -53,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--base", type=Path, metavar="SCENARIO",
                    help="scenario whose stack, expectations and load config every drawn drill keeps")
     p.add_argument("--shrink", action="store_true", help="shrink the failing drill at once")
-    p.add_argument("--shrink-budget", type=duration, default=600.0, help="wall time for the shrink (default 10m)")
+    p.add_argument("--shrink-budget", type=duration_arg, default=600.0, help="wall time for the shrink (default 10m)")
     p.add_argument("--runs-dir", type=Path, metavar="DIR",
                    help="folder the session folder explore-<seed>-<time>/ goes in (default runs/)")
     p.add_argument("--plain", action="store_true", help="plain console lines even on a terminal")

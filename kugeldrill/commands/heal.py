@@ -49,41 +49,38 @@ def api_from_file(path: Path) -> tuple[str | None, list[str]]:
 
 def _leases(path: Path, data: dict[str, Any]) -> list[Path]:
     """The lease itself, or the leases beside a timeline.json (a run folder)."""
+    from kugeldrill.chaos.lease import leases_beside
+
     if "parent_pid" in data:
         return [path]
     if "faults" in data:
-        return sorted(path.parent.glob(".chaos-lease-*.json"))
+        return leases_beside(path)
     return []
 
 
-def _heal_processes(path: Path, data: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """(lines done, problems left) for the stand-in's processes or a lease's process entries."""
-    lines: list[str] = []
-    problems: list[str] = []
-    if "services" in data and "version" in data:  # a stand-in's stack.json
+def _parts(api: str | None, allow: list[str], state: Path | None, data: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    """The parts of the heal path this command covers, and the leases' parts (marked healed after)."""
+    from kugeldrill.chaos.heal import LinkSweep
+    from kugeldrill.chaos.lease import ACTIVE, read_lease
+    from kugeldrill.chaos.procheal import LeaseEntries
+    from kugeldrill.chaos.processes import ProcessSweep
+
+    parts: list[Any] = [LinkSweep(api, allow_hosts=allow)] if api else []
+    if state is not None and "services" in data and "version" in data:  # a stand-in's stack.json
         from kugeldrill.stack.launch.control import RecordedProcesses
 
-        ctl = RecordedProcesses.from_state_file(path)
-        lines += ctl.heal_all()
-        problems += ctl.problems(ctl.targets())
-    from kugeldrill.chaos.procheal import heal_entries
-    from kugeldrill.chaos.watchdog import read_lease, write_lease
-
-    for lease_path in _leases(path, data):
+        parts.append(ProcessSweep(RecordedProcesses.from_state_file(state)))
+    leases = []
+    for lease_path in _leases(state, data) if state is not None else []:
         lease = read_lease(lease_path) or {}
-        if lease.get("state") != "active" or not lease.get("processes"):
-            continue
-        outcomes = heal_entries(lease["processes"])
-        lines += [f"process {o.target}: {o.message}" for o in outcomes]
-        problems += [f"process {o.target}: {o.message}" for o in outcomes if not o.ok]
-        if all(o.ok for o in outcomes):
-            lease["state"] = "healed_by_hand"
-            write_lease(lease_path, lease)
-    return lines, problems
+        if lease.get("state") == ACTIVE and lease.get("processes"):
+            leases.append((lease_path, lease, LeaseEntries(lease["processes"])))
+    return parts + [entries for _, _, entries in leases], leases
 
 
 def run(args: argparse.Namespace) -> int:
-    from kugeldrill.chaos.heal import heal_all  # imported here so the CLI starts fast
+    from kugeldrill.chaos.heal import heal  # imported here so the CLI starts fast
+    from kugeldrill.chaos.lease import write_lease
 
     allow = list(args.allow_host)
     api: str | None = None
@@ -107,28 +104,23 @@ def run(args: argparse.Namespace) -> int:
         if not api and "parent_pid" not in data and "services" not in data and "faults" not in data:
             raise ConfigError(f"state file {state} names no Toxiproxy API (expected toxiproxy.api or api) "
                               "and no processes")
-    ok = True
-    if api:
-        try:
-            report = heal_all(api, allow_hosts=allow)
-        except NotLoopbackError as exc:
-            raise NotLoopbackError(str(exc), hint="if you mean to heal that Toxiproxy, pass --allow-host HOST") from None
-        for item in report.removed:
-            print(f"removed toxic {item}")
-        for item in report.enabled:
-            print(f"re-enabled proxy {item}")
-        print(f"kugeldrill heal {api}: {report.summary()}")
-        if not report.ok:
-            ok = False
-            for err in report.errors:
-                print(f"  error: {err}")
-    if state is not None:
-        lines, problems = _heal_processes(state, data)
-        for line in lines:
-            print(line)
-        print(f"kugeldrill heal processes ({state}): " + ("; ".join(problems) if problems else "all running, none stopped"))
-        ok = ok and not problems
-    return 0 if ok else 1
+    try:
+        parts, leases = _parts(api, allow, state, data)
+    except NotLoopbackError as exc:
+        raise NotLoopbackError(str(exc), hint="if you mean to heal that Toxiproxy, pass --allow-host HOST") from None
+    report = heal(parts)
+    for line in report.done:
+        print(line)
+    for line in report.errors:
+        print(f"  error: {line}")
+    for lease_path, lease, entries in leases:
+        if not entries.leftovers():
+            lease["state"] = "healed_by_hand"
+            write_lease(lease_path, lease)
+    where = ", ".join([*([api] if api else []), *([str(state)] if state else [])])
+    print(f"kugeldrill heal {where}: " + ("everything healed" if report.ok else
+                                          "NOT healed: " + "; ".join(report.remaining)))
+    return 0 if report.ok else 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def fault_line(fault: Any) -> str:
     """`down sidecar@cart 5–13s`."""
-    return f"{fault.kind} {fault.link or fault.process} {fault.at:g}–{fault.at + fault.for_:g}s"
+    return f"{fault.kind} {fault.subject} {fault.at:g}–{fault.end:g}s"
 
 
 def entry(path: Path) -> dict[str, Any]:

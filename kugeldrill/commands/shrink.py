@@ -19,12 +19,12 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from kugeldrill.commands.explore import duration
+    from kugeldrill.ground.durations import duration_arg
 
     p = subparsers.add_parser("shrink", help="reduce a failing drill to a minimal one that fails the same way",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    p.add_argument("--budget", type=duration, default=600.0, help="wall time, e.g. 5m (default 10m)")
+    p.add_argument("--budget", type=duration_arg, default=600.0, help="wall time, e.g. 5m (default 10m)")
     p.add_argument("--repeats", type=int, default=2, help="runs of a candidate before it is given up (default 2)")
     p.add_argument("--plain", action="store_true", help="plain console lines even on a terminal")
     p.set_defaults(func=run)

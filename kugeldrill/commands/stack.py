@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kugeldrill.commands.deployments import print_app_urls, print_links, print_part, print_tails, sidecar_line, stop_recorded
+from kugeldrill.ground.durations import duration_arg
 from kugeldrill.ground.errors import DrillError
 
 DEFAULT_STATE_DIR = Path(".kugeldrill")
@@ -39,10 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up = sub.add_parser("up", help="start Redis, Toxiproxy, sidecars and services; return when healthy")
     state_dir(up)
     up.add_argument("--breaker-threshold", type=int, default=3, help="consecutive failures that open the breaker (3)")
-    up.add_argument("--breaker-reset", type=float, default=60.0, help="seconds OPEN before HALF_OPEN (60)")
+    up.add_argument("--breaker-reset", type=duration_arg, default=60.0, help="seconds OPEN before HALF_OPEN (60)")
     up.add_argument("--half-open-calls", type=int, default=1, help="trial calls admitted in HALF_OPEN (1)")
-    up.add_argument("--republish-interval", type=float, default=300.0, help="seconds between republish runs (300)")
-    up.add_argument("--republish-min-age", type=float, default=None,
+    up.add_argument("--republish-interval", type=duration_arg, default=300.0, help="seconds between republish runs (300)")
+    up.add_argument("--republish-min-age", type=duration_arg, default=None,
                     help="only republish events older than this (default: the interval)")
     up.add_argument("--ack-model", choices=["1.18", "1.16"], default="1.18",
                     help="Dapr ack model (1.18): 1.18 runs tools/bin/daprd (make setup), 1.16 tools/bin/daprd-1.16 "
@@ -56,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--no-resiliency", action="store_true", help="render no Dapr Resiliency spec")
     up.add_argument("--redis-persistence", choices=["none", "aof"], default="none",
                     help="none: a Redis restart loses everything (default); aof: append-only file, fsync every second")
-    up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for health (60)")
+    up.add_argument("--timeout", type=duration_arg, default=60.0, help="seconds to wait for health (60)")
     up.add_argument("--json", action="store_true", help="print the status as JSON when healthy")
     up.set_defaults(func=cmd_up)
 
@@ -76,8 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="pids prints the pids; ready waits for its health probe; running exits 0 when it "
                            "runs and is not stopped")
     proc.add_argument("target", help="redis, sidecar@<app> or app@<app>")
-    proc.add_argument("--grace", type=float, default=10.0, help="stop: seconds between SIGTERM and SIGKILL (10)")
-    proc.add_argument("--timeout", type=float, default=60.0, help="ready: seconds to wait (60)")
+    proc.add_argument("--grace", type=duration_arg, default=10.0, help="stop: seconds between SIGTERM and SIGKILL (10)")
+    proc.add_argument("--timeout", type=duration_arg, default=60.0, help="ready: seconds to wait (60)")
     proc.add_argument("--json", action="store_true", help="print the action's record as JSON")
     proc.set_defaults(func=cmd_process)
 

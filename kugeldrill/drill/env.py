@@ -2,8 +2,8 @@
 
 The orchestration (`kugeldrill.drill`) only talks to a `DrillEnvironment`: service URLs,
 the Toxiproxy API, the link map, how to read the observations checkers need, the breaker
-the target really has, and heal/teardown. The embedded stack and a real deployment
-described by a target file (targets/*.yaml) plug in behind this one interface.
+the target really has, its share of the heal path, and teardown. The embedded stack and a
+real deployment described by a target file (targets/*.yaml) plug in behind this one interface.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from typing import Any, Protocol
 
 import httpx
 
-from kugeldrill.chaos.heal import heal_all
+from kugeldrill.chaos.heal import Healable, LinkSweep
 from kugeldrill.chaos.links import Link, LinkMap, proxy_name
+from kugeldrill.chaos.processes import ProcessControl, ProcessSweep
+from kugeldrill.chaos.toxiproxy import ToxiproxyClient
 from kugeldrill.checkers.adapters.kugelpos import ObservationSources, load_kugelpos_inputs
 from kugeldrill.checkers.adapters.standin import load_standin_inputs
 from kugeldrill.checkers.inputs import CheckInputs
@@ -26,11 +28,11 @@ from kugeldrill.checkers.pending import RepublishPolicy
 from kugeldrill.ground.errors import DrillError, TargetUnreachableError
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.ground.runfolder import RunFolder
-from kugeldrill.locustfiles.provision import load_provision
+from kugeldrill.locustfiles.provision import ProvisionOptions, load_provision
 from kugeldrill.scenario_schema import Scenario
 from kugeldrill.stack.components import render_components
 from kugeldrill.stack.embedded import Stack, StackOptions
-from kugeldrill.target import dump_target, load_target
+from kugeldrill.target import TargetFile, dump_target, load_target
 from kugeldrill.target_logs import gather_logs
 
 PROBE_TIMEOUT = 3.0
@@ -69,26 +71,22 @@ class DrillEnvironment(Protocol):
     description: str
     allow_hosts: tuple[str, ...]
     redis_url: str | None
+    notes: list[str]  # what the report must say about it, said once as the drill starts
 
     def service_urls(self) -> dict[str, str]: ...
+    def provision_options(self, opts: ProvisionOptions) -> ProvisionOptions: ...  # its credentials, tenant
     def toxiproxy_api(self) -> str | None: ...
     def link_map(self) -> LinkMap: ...
+    def ensure_links(self, links: LinkMap) -> None: ...  # create the proxies where the drill must
     def check_inputs(self, run_dir: Path) -> CheckInputs: ...
     def breaker_params(self) -> BreakerParams: ...  # the breaker the system really has
     def republish_policy(self) -> RepublishPolicy: ...  # when a failed publish is healed
     def events_files(self) -> dict[str, Path]: ...  # live per-service event files (may be empty)
     def outbox_probe(self) -> Callable[[], Hashable | None] | None: ...  # for quiescence (None: no outbox)
     def save_into(self, run_dir: Path) -> None: ...  # stack.json / target.yaml (logs and events are written in place)
-    def process_control(self) -> Any: ...  # chaos.processes.ProcessControl, or None (no process faults)
-    def heal(self) -> list[str]: ...  # problems left (empty: healed)
+    def process_control(self) -> ProcessControl | None: ...  # None: no process faults possible
+    def heal_parts(self, process_targets: list[str]) -> list[Healable]: ...  # its share of the one heal path
     def teardown(self) -> None: ...
-
-
-def _heal(api: str | None, proxies: list[str] | None, allow_hosts: tuple[str, ...]) -> list[str]:
-    if not api:
-        return []
-    report = heal_all(api, proxies=proxies, allow_hosts=allow_hosts)
-    return list(report.remaining)
 
 
 def _component_renderer(processing_timeout: float | None, redeliver_ms: int | None) -> Callable[..., Any]:
@@ -115,9 +113,10 @@ class EmbeddedEnvironment:
         self.options = options
         sidecar = stack.state.get("sidecar") or {}
         self.description = f"embedded stack (sidecars: daprd {sidecar.get('version') or ''}".rstrip() + ")"
+        self.notes: list[str] = []
         self.redis_url: str | None = stack.redis_url
         self._torn_down = False
-        self._processes: Any = None
+        self._processes: ProcessControl | None = None
 
     @classmethod
     def start(cls, scenario: Scenario, run_dir: Path) -> "EmbeddedEnvironment":
@@ -148,11 +147,17 @@ class EmbeddedEnvironment:
     def service_urls(self) -> dict[str, str]:
         return self.stack.service_urls()
 
+    def provision_options(self, opts: ProvisionOptions) -> ProvisionOptions:
+        return opts  # the stand-in's defaults (admin / admin, a fresh tenant)
+
     def toxiproxy_api(self) -> str | None:
         return self.stack.toxiproxy_url
 
     def link_map(self) -> LinkMap:
         return LinkMap.from_state(self.stack.state.get("links", {}))
+
+    def ensure_links(self, links: LinkMap) -> None:
+        """Nothing to do: the stand-in created its proxies when it started."""
 
     def events_files(self) -> dict[str, Path]:
         return {app: Path(e["events"]) for app, e in self.stack.state.get("services", {}).items() if e.get("events")}
@@ -182,20 +187,24 @@ class EmbeddedEnvironment:
         with `down`. Its logs and events are already in the run folder (see `start`)."""
         (run_dir / "stack.json").write_text(json.dumps(self.stack.state, indent=2, default=str), encoding="utf-8")
 
-    def process_control(self) -> Any:
+    def process_control(self) -> ProcessControl:
         """The stand-in's own processes (kill, pause, restart them from stack.json)."""
         if self._processes is None:
             self._processes = self.stack.processes()
         return self._processes
 
-    def heal(self) -> list[str]:
-        """Every link healed, every process of the stand-in running and none stopped."""
-        proxies = [proxy_name(n) for n in self.stack.state.get("links", {})]
-        problems = _heal(self.toxiproxy_api(), proxies, self.allow_hosts)
-        if not self._torn_down and self._processes is not None:  # a drill with process faults
-            self._processes.heal_all()
-            problems += self._processes.problems(self._processes.targets())
-        return problems
+    def heal_parts(self, process_targets: list[str]) -> list[Healable]:
+        """Every link of the stand-in; with process faults, every process of it running and none stopped."""
+        if self._torn_down:
+            return []
+        parts: list[Healable] = []
+        api = self.toxiproxy_api()
+        if api:
+            proxies = [proxy_name(n) for n in self.stack.state.get("links", {})]
+            parts.append(LinkSweep(api, proxies=proxies, allow_hosts=self.allow_hosts))
+        if process_targets:
+            parts.append(ProcessSweep(self.process_control()))
+        return parts
 
     def teardown(self) -> None:
         if self._torn_down:
@@ -214,13 +223,15 @@ class TargetEnvironment:
 
     kind = "target"
 
-    def __init__(self, target: Any) -> None:
+    def __init__(self, target: TargetFile) -> None:
         self.target = target
         self.description = f"target {target.name} ({target.path})"
         self.allow_hosts = tuple(target.allow_hosts)
         self.redis_url = target.observe.redis_url
+        self.notes: list[str] = []
         # Log lines older than this are a deployment's history, not this drill's.
         self.opened_wall = time.time()
+        self._processes: ProcessControl | None = None
 
     @classmethod
     def open(cls, path: str | Path) -> "TargetEnvironment":
@@ -233,8 +244,9 @@ class TargetEnvironment:
         problems = []
         with httpx.Client(timeout=PROBE_TIMEOUT) as client:
             urls = dict(self.service_urls())
-            if self.toxiproxy_api():
-                urls["Toxiproxy API"] = self.toxiproxy_api().rstrip("/") + "/version"
+            api = self.toxiproxy_api()
+            if api:
+                urls["Toxiproxy API"] = api.rstrip("/") + "/version"
             for name, url in urls.items():
                 require_loopback(url, allow_hosts=self.allow_hosts, what=f"{name} URL")
                 try:
@@ -246,7 +258,13 @@ class TargetEnvironment:
                                          hint="start the deployment (and Toxiproxy) first, or fix the URLs")
 
     def service_urls(self) -> dict[str, str]:
-        return dict(self.target.services)
+        return {str(app): url for app, url in self.target.services.items()}
+
+    def provision_options(self, opts: ProvisionOptions) -> ProvisionOptions:
+        """The target file's credentials and tenant."""
+        auth = self.target.auth
+        opts.username, opts.password, opts.tenant_id = auth.username, auth.password, auth.tenant_id
+        return opts
 
     def toxiproxy_api(self) -> str | None:
         return self.target.toxiproxy.api if self.target.toxiproxy else None
@@ -254,6 +272,14 @@ class TargetEnvironment:
     def link_map(self) -> LinkMap:
         return LinkMap([Link(n, s.listen, s.upstream) for n, s in self.target.links.items()],
                        allow_hosts=self.allow_hosts)
+
+    def ensure_links(self, links: LinkMap) -> None:
+        """A target with `manage_links: populate` gets its proxies created (and re-enabled)."""
+        tox = self.target.toxiproxy
+        if tox is None or not tox.api or tox.manage_links != "populate":
+            return
+        with ToxiproxyClient(tox.api, allow_hosts=self.allow_hosts) as client:
+            links.ensure(client)
 
     def events_files(self) -> dict[str, Path]:
         return {}
@@ -288,16 +314,27 @@ class TargetEnvironment:
     def save_into(self, run_dir: Path) -> None:
         RunFolder(run_dir).target_yaml.write_text(dump_target(self.target), encoding="utf-8")
 
-    def process_control(self) -> Any:
+    def process_control(self) -> ProcessControl | None:
         """The target file's process command templates, or None when it names none."""
         if self.target.processes is None:
             return None
-        from kugeldrill.target_processes import TargetProcesses
+        if self._processes is None:
+            from kugeldrill.target_processes import TargetProcesses
 
-        return TargetProcesses(self.target)
+            self._processes = TargetProcesses(self.target)
+        return self._processes
 
-    def heal(self) -> list[str]:
-        return _heal(self.toxiproxy_api(), None, self.allow_hosts)
+    def heal_parts(self, process_targets: list[str]) -> list[Healable]:
+        """Our faults only: every `kugeldrill.*` proxy and toxic, and the process targets the
+        drill's faults acted on (running and not paused, through the file's commands)."""
+        parts: list[Healable] = []
+        api = self.toxiproxy_api()
+        if api:
+            parts.append(LinkSweep(api, allow_hosts=self.allow_hosts))
+        control = self.process_control()
+        if process_targets and control is not None:
+            parts.append(ProcessSweep(control, process_targets))
+        return parts
 
     def teardown(self) -> None:
         """Nothing to stop: only our faults are healed (by heal())."""

@@ -9,6 +9,7 @@ unknown (passed=None), which fails the drill: a drill that saw nothing must not 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from kugeldrill.checkers.inputs import CheckInputs
@@ -30,7 +31,7 @@ def observed_sequences(transitions: list[BreakerTransition], service: str,
     return per
 
 
-def contains_in_order(observed: list[str], expected: list[str]) -> bool:
+def contains_in_order(observed: Sequence[str], expected: Sequence[str]) -> bool:
     """True if `expected` is a subsequence of `observed` (extra cycles allowed between)."""
     it = iter(observed)
     return all(any(state == want for state in it) for want in expected)
@@ -87,7 +88,7 @@ def judge_checker(name: str, summary: RunSummary, policy: str | None = None) -> 
 
 def _outside_fault_rates(summary: RunSummary) -> tuple[float, float]:
     """Requests and failures per second summed over series rows outside every fault window."""
-    windows = [(f.start, f.end if f.end is not None else float("inf")) for f in summary.faults]
+    windows = [(start, end if end is not None else float("inf")) for start, end in map(summary.fault_window, summary.faults)]
     req = fail = 0.0
     for row in summary.series:
         if any(a <= row.t <= b for a, b in windows):

@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from kugeldrill.chaos.record import AppliedFault, FaultStatus
 from kugeldrill.checkers.columns import rows
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.drill.locust import read_history, read_totals
-from kugeldrill.reports.summary import (BreakerPoint, EventBucket, EventTotals, FaultSpan, ProcessAction,
-                                        RunSummary)
+from kugeldrill.reports.summary import BreakerPoint, EventBucket, EventTotals, RunSummary
 
 
 def fill_load(summary: RunSummary, run_dir: Path) -> None:
@@ -27,34 +27,12 @@ def fill_load(summary: RunSummary, run_dir: Path) -> None:
         summary.totals, summary.endpoints = totals, endpoints
 
 
-def fault_spans(inputs: CheckInputs, t0_mono: float) -> list[FaultSpan]:
-    """Applied faults (and ones that failed to apply) on the report's time axis."""
-    spans = [FaultSpan(id=f.fault_id, link=f.link, kind=f.kind, params=dict(f.params),
-                       start=round(f.start_mono - t0_mono, 3),
-                       end=None if f.end_mono is None else round(f.end_mono - t0_mono, 3),
-                       error=f.error, status=f.status, process=f.process,
-                       actions=process_actions(f.actions, t0_mono)) for f in inputs.faults]
-    # A fault that errored before it took effect is shown where it was due; pending and
-    # skipped ones (the run stopped before them) have nothing to shade.
-    spans += [FaultSpan(id=u.fault_id, link=u.link, kind=u.kind, params=dict(u.params), start=round(u.at, 3),
-                        end=None, error=u.error, status=u.status, process=u.process)
-              for u in inputs.unapplied_faults if u.status not in ("pending", "skipped")]
-    return sorted(spans, key=lambda f: f.start)
-
-
-def process_actions(events: list[dict], t0_mono: float) -> list[ProcessAction]:
-    """A process fault's actions (kill, pause, resume, stop, start) on the report's time axis."""
-    out = []
-    for e in events:
-        if e.get("mono") is None:
-            continue
-        out.append(ProcessAction(
-            action=str(e.get("action")), t=round(float(e["mono"]) - t0_mono, 3),
-            pids_before=list(e.get("pids_before") or []), pids_after=list(e.get("pids_after") or []),
-            outcome=str(e.get("outcome") or ""), error=e.get("error"),
-            ready_t=None if e.get("ready_mono") is None else round(float(e["ready_mono"]) - t0_mono, 3),
-            ready_error=e.get("ready_error")))
-    return out
+def shown_faults(inputs: CheckInputs, t0_mono: float) -> list[AppliedFault]:
+    """Applied faults, and ones that failed to apply (shown where they were due); pending and
+    skipped ones (the run stopped before them) have nothing to shade. In time order."""
+    shown = list(inputs.faults) + [u for u in inputs.unapplied_faults
+                                   if u.status not in (FaultStatus.PENDING, FaultStatus.SKIPPED)]
+    return sorted(shown, key=lambda f: f.since(t0_mono)[0])
 
 
 def breaker_points(inputs: CheckInputs, t0_mono: float, until: float = math.inf) -> list[BreakerPoint]:
@@ -109,6 +87,6 @@ def fill_from_inputs(summary: RunSummary, inputs: CheckInputs, until: float = ma
     `until` (seconds since t0) leaves out what happened after it, e.g. breakers tripping
     while the stack was being stopped (not part of the drill).
     """
-    summary.faults = fault_spans(inputs, summary.t0_mono)
+    summary.faults = shown_faults(inputs, summary.t0_mono)
     summary.breaker_transitions = breaker_points(inputs, summary.t0_mono, until)
     summary.events, summary.event_series = event_counts(inputs, summary.t0_mono, until)

@@ -1,13 +1,14 @@
 """One drill, end to end: environment → provision → links → load + timeline → heal →
 quiescence → checkers → expectations → reports.
 
-Cleanup is the point of this module's shape. Whatever happens — a DrillError, a bug, a
-SIGINT or SIGTERM in any phase — the `finally` block stops Locust (and its workers),
-heals every fault (the timeline's own heal, then a prefix heal of every link), tears the
-stack down, gzips the bulky files of the run folder (drill.compact), and writes a report of
-what was gathered.
-The first signal interrupts the drill; signals during cleanup are recorded, not obeyed,
-so cleanup cannot itself be cut short.
+Cleanup is the point of this module's shape. Each phase acquires its resource through one
+`ExitStack` — the stack or target (torn down, its state saved), the faults (the timeline and
+the links: healed together with the environment's links and processes, what could not be
+healed going to the verdict's `unhealed`), the load (Locust and its workers stopped) — and
+whatever happens, a DrillError, a bug, a SIGINT or SIGTERM in any phase, they are released
+in reverse order. Then the run folder's bulky files are gzipped (drill.compact) and a report
+of what was gathered is written. The first signal interrupts the drill; signals during
+cleanup are recorded, not obeyed, so cleanup cannot itself be cut short.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from __future__ import annotations
 import signal
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from kugeldrill.chaos.timeline import Timeline, write_empty_timeline
-from kugeldrill.chaos.toxiproxy import ToxiproxyClient
 from kugeldrill.checkers import run_all
 from kugeldrill.checkers.adapters.business import read_business, save_snapshots
 from kugeldrill.checkers.inputs import CheckInputs
@@ -30,13 +30,13 @@ from kugeldrill.checkers.model import BusinessSnapshot
 from kugeldrill.checkers.outcomes import snapshot_dates
 from kugeldrill.checkers.params import BreakerParams, CheckParams
 from kugeldrill.checkers.pending import Pending, pending_republish
-from kugeldrill.drill.checks import build_params, wait_for_quiescence
+from kugeldrill.drill.checks import Quiescence, build_params, wait_for_quiescence
 from kugeldrill.drill.compact import compact_run_folder
 from kugeldrill.drill.env import DrillEnvironment, open_environment
+from kugeldrill.drill.faults import DrillFaults
 from kugeldrill.drill.expectations import judge_all
 from kugeldrill.drill.gather import fill_from_inputs, fill_load
 from kugeldrill.drill.locust import LocustRun, start_locust, stats_written
-from kugeldrill.drill.observe import redis_observer
 from kugeldrill.drill.procfaults import process_fault_summary
 from kugeldrill.drill.runfolder import write_scenario
 from kugeldrill.drill.watch import LiveEvents, latest_load
@@ -52,9 +52,9 @@ from kugeldrill.scenario_checks import ignored_stack_options
 from kugeldrill.scenario_schema import Scenario
 
 HANG_MARGIN = 45.0  # Locust running this long past its planned end is stopped
-MAX_INPUT_NOTES = 20
-BASELINE_QUIESCENCE_SECONDS = 20.0
-REPUBLISH_MARGIN_SECONDS = 30.0  # after the republish run is due, for it to run and its deliveries to land  # provisioning's events landing before the business state is read  # adapters' notes (unread logs, unapplied faults) shown in the summary
+MAX_INPUT_NOTES = 20  # adapters' notes (unread logs, unapplied faults) shown in the summary
+BASELINE_QUIESCENCE_SECONDS = 20.0  # provisioning's events landing before the business state is read
+REPUBLISH_MARGIN_SECONDS = 30.0  # after the republish run is due, for it to run and its deliveries to land
 
 
 class DrillInterrupted(KeyboardInterrupt):
@@ -118,18 +118,20 @@ class Drill:
         self.opts = options or DrillOptions()
         self.console = self.opts.console or Console(live=False)
         self.state = _State()
-        self.env: DrillEnvironment | None = None
-        self.locust: LocustRun | None = None
-        self.timeline: Timeline | None = None
-        self.live: LiveEvents | None = None
         self.summary = RunSummary(scenario=self.sc.name, description=self.sc.description.strip(),
                                   run_dir=str(run_dir), target=self.sc.target,
                                   stack_options=self.sc.stack.model_dump(), load_seconds=self.sc.load.total_seconds,
                                   origin=dict(self.opts.origin))
-        self._check_inputs: CheckInputs | None = None
         self.params: CheckParams = build_params(self.sc, BreakerParams())  # the environment's breaker: see run
         self.provisioned: dict[str, Any] = {}
         self.business: dict[str, BusinessSnapshot] = {}
+        # What the report needs after the resources are released (set as the phases get there).
+        self._inputs_of: Callable[[], CheckInputs] | None = None  # the environment's reader
+        self._check_inputs: CheckInputs | None = None
+        self._torn_down = True  # nothing to tear down until an environment is open
+        self._live: LiveEvents | None = None
+        self._faults_status: Callable[[], dict[str, Any]] = dict
+        self._after_teardown: list[Callable[[], None]] = []  # what a stand-in's teardown makes moot
 
     # ------------------------------------------------------------------ phases
 
@@ -148,76 +150,74 @@ class Drill:
         write_scenario(self.run_dir, self.loaded)
         with _Signals(self.state):
             try:
-                self._run_phases()
-                s.status = "completed"
-            except DrillInterrupted as exc:
-                s.status = "interrupted"
-                s.error = f"interrupted by {signal.Signals(exc.signum).name} during phase '{self.state.phase}'"
-            except KeyboardInterrupt:
-                s.status = "interrupted"
-                s.error = f"interrupted during phase '{self.state.phase}'"
-            except DrillError as exc:
-                s.status = "error"
-                s.error = f"during phase '{self.state.phase}': {exc.render()}"
-            except Exception as exc:  # noqa: BLE001 - a bug still gets cleanup and a report
-                s.status = "error"
-                s.error = f"internal error during phase '{self.state.phase}': {type(exc).__name__}: {exc}"
-                s.notes.append(traceback.format_exc(limit=8))
+                with ExitStack() as resources:
+                    try:
+                        self._run_phases(resources)
+                        s.status = "completed"
+                    except DrillInterrupted as exc:
+                        s.status = "interrupted"
+                        s.error = f"interrupted by {signal.Signals(exc.signum).name} during phase '{self.state.phase}'"
+                    except KeyboardInterrupt:
+                        s.status = "interrupted"
+                        s.error = f"interrupted during phase '{self.state.phase}'"
+                    except DrillError as exc:
+                        s.status = "error"
+                        s.error = f"during phase '{self.state.phase}': {exc.render()}"
+                    except Exception as exc:  # noqa: BLE001 - a bug still gets cleanup and a report
+                        s.status = "error"
+                        s.error = f"internal error during phase '{self.state.phase}': {type(exc).__name__}: {exc}"
+                        s.notes.append(traceback.format_exc(limit=8))
+                    finally:
+                        self.state.cleaning = True
+                        self._phase("cleanup")
+                    # leaving the block releases the load, the faults and the environment, in that order
             finally:
-                self.state.cleaning = True
-                self._cleanup()
+                self._report()
         if self.state.interrupted_by is not None and s.status == "completed":
             s.notes.append(f"{signal.Signals(self.state.interrupted_by).name} arrived during cleanup and was deferred")
         return s
 
-    def _run_phases(self) -> None:
+    def _run_phases(self, resources: ExitStack) -> None:
         sc, s = self.sc, self.summary
         self._phase("environment")
-        self.env = open_environment(sc, self.run_dir, self.loaded.path)
-        self.params = build_params(sc, self.env.breaker_params(), self.env.republish_policy())
-        self.env.save_into(self.run_dir)
-        s.target = self.env.description
-        for note in getattr(self.env, "notes", []):  # e.g. why the sidecars are not real daprd
+        env = resources.enter_context(self._environment())
+        self.params = build_params(sc, env.breaker_params(), env.republish_policy())
+        s.target = env.description
+        for note in env.notes:
             self.console.message(f"[{sc.name}] note: {note}")
             s.notes.append(note)
-        for warning in unhonoured_stack_options(sc, self.env):
+        for warning in unhonoured_stack_options(sc, env):
             self.console.message(f"[{sc.name}] warning: {warning}")
             s.notes.append(f"warning: {warning}")
-        self.live = LiveEvents(self.env.events_files())
+        self._live = LiveEvents(env.events_files())
 
         self._phase("provision")
-        self._provision()
+        self._provision(env)
 
         self._phase("links")
-        links = self.env.link_map()
-        api = self.env.toxiproxy_api()
-        if sc.faults:
-            self.timeline = self._make_timeline(links, api)
-            if api:
-                self._ensure_links(links, api)
+        faults = resources.enter_context(DrillFaults(sc, env, self.folder.timeline_json, s))
+        self._faults_status = faults.status
+        if env.kind == "embedded":
+            self._after_teardown.append(faults.forget)
         if self.params.outcomes.parts and "outcomes" in self.params.enabled:
             self._phase("business before")
-            self._business_before()
+            self._business_before(env)
 
         self._phase("load")
-        processes = self.opts.processes or sc.load.processes
-        self.locust = start_locust(self.run_dir, sc.load, provision_path=self.folder.provision_json,
-                                   processes=processes)
-        s.t0_wall, s.t0_mono = self.locust.started_wall, self.locust.started_mono
-        s.t0_wall, s.t0_mono = self._wait_first_operation()
-        if self.timeline is not None:
-            self.timeline.start(t0_mono=s.t0_mono)
-        else:  # no faults: still say so, with the run's clock, for checkers and reports
-            write_empty_timeline(self.folder.timeline_json, s.t0_wall, s.t0_mono)
-        self._watch_load()
+        locust = resources.enter_context(self._load())
+        s.t0_wall, s.t0_mono = locust.started_wall, locust.started_mono
+        s.t0_wall, s.t0_mono = self._wait_first_operation(locust)
+        faults.start(s.t0_wall, s.t0_mono)
+        self._watch_load(locust)
 
         self._phase("heal")
-        self._heal(strict=True)
+        report = faults.heal()
+        if not report.ok:
+            raise DrillError("faults could not be healed: " + "; ".join(report.remaining),
+                             hint="run 'kugeldrill heal' and check the Toxiproxy server and the processes")
 
         self._phase("quiescence")
-        files = self.env.events_files()
-        q = wait_for_quiescence(self.env.redis_url, files, sc.expect.convergence.max_seconds * 1.5,
-                                outbox_probe=self.env.outbox_probe(), allow_hosts=tuple(self.env.allow_hosts))
+        q = self._quiesce(env, sc.expect.convergence.max_seconds * 1.5)
         s.convergence_seconds, s.converged, s.convergence_basis = q.seconds, q.converged, q.basis
         if q.note:
             s.notes.append(f"quiescence: {q.note}")
@@ -225,12 +225,70 @@ class Drill:
             s.notes.append(f"not quiescent after {q.seconds or 0:.1f}s: {q.reason or 'unknown'}")
 
         self._phase("check")
+        self._check(env)
+
+    # ------------------------------------------------------------------ resources
+
+    @contextmanager
+    def _environment(self) -> Iterator[DrillEnvironment]:
+        """The stand-in or target, its state saved into the run folder; torn down on the way out."""
+        env = open_environment(self.sc, self.run_dir, self.loaded.path)
+        self._inputs_of = lambda: env.check_inputs(self.run_dir)
+        self._torn_down = False
+        try:
+            env.save_into(self.run_dir)
+            yield env
+        finally:
+            self._safe("save stack state", lambda: env.save_into(self.run_dir))
+            self._phase("teardown")
+            self._torn_down = self._safe("tear down", env.teardown)
+            self._safe("save stack state after teardown", lambda: env.save_into(self.run_dir))
+            for moot in self._after_teardown if self._torn_down else []:
+                self._safe("release the watchdog", moot)
+
+    @contextmanager
+    def _load(self) -> Iterator[LocustRun]:
+        """Locust headless in a subprocess; stopped (workers too) on the way out."""
+        locust = start_locust(self.run_dir, self.sc.load, provision_path=self.folder.provision_json,
+                              processes=self.opts.processes or self.sc.load.processes)
+        try:
+            yield locust
+        finally:
+            self._safe("stop Locust", locust.stop)
+            self._safe("kill Locust workers", locust.kill_group_leftovers)
+
+    def _safe(self, what: str, fn: Callable[[], Any]) -> bool:
+        """Run one cleanup step; False (and a note) when it failed."""
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - cleanup must go on, whatever failed
+            self.summary.notes.append(f"cleanup: {what} failed: {type(exc).__name__}: {exc}")
+            return False
+        return True
+
+    # ------------------------------------------------------------------ the phases' work
+
+    def _quiesce(self, env: DrillEnvironment, bound: float) -> Quiescence:
+        """Wait until nothing is in flight (streams, outboxes, events files), at most `bound` seconds."""
+        return wait_for_quiescence(env.redis_url, env.events_files(), bound, outbox_probe=env.outbox_probe(),
+                                   allow_hosts=tuple(env.allow_hosts))
+
+    def _provision(self, env: DrillEnvironment) -> None:
+        users = self.sc.load.peak_users
+        opts = env.provision_options(ProvisionOptions(
+            cart_terminals=max(8, users.get("CartUser", 0)), cash_terminals=max(2, users.get("TerminalUser", 0)),
+            openclose_terminals=max(2, users.get("OpenCloseUser", 0)), allow_hosts=tuple(env.allow_hosts)))
+        self.provisioned = provision(env.service_urls(), self.run_dir, opts)
+
+    def _check(self, env: DrillEnvironment) -> None:
+        """History merged, checker inputs read (once more after a republish wait), checkers run."""
+        s = self.summary
         self._merge_history()
-        inputs = self._check_inputs = self.env.check_inputs(self.run_dir)
+        inputs = self._check_inputs = env.check_inputs(self.run_dir)
         pending = pending_republish(inputs, self.params.republish)
         if pending and self._worth_waiting(pending):
-            self._wait_for_republish(pending)
-            inputs = self._check_inputs = self.env.check_inputs(self.run_dir)
+            self._wait_for_republish(env, pending)
+            inputs = self._check_inputs = env.check_inputs(self.run_dir)
             pending = pending_republish(inputs, self.params.republish)
         s.pending_republish = pending.reason() if pending else ""
         if pending:
@@ -244,10 +302,10 @@ class Drill:
         if len(inputs.notes) > MAX_INPUT_NOTES:
             s.notes.append(f"checker inputs: {len(inputs.notes) - MAX_INPUT_NOTES} more notes left out")
         if "outcomes" in self.params.enabled:
-            self._business_after(inputs)
+            self._business_after(env, inputs)
         s.checks = run_all(inputs, self.params)
-        if any(f.process for f in sc.faults):
-            s.process_faults = process_fault_summary(inputs, self.env.redis_url, tuple(self.env.allow_hosts))
+        if any(f.is_process for f in self.sc.faults):
+            s.process_faults = process_fault_summary(inputs, env.redis_url, tuple(env.allow_hosts))
 
     def _republish_margin(self) -> float:
         """After a republish run is due: time for it to run and its deliveries to land."""
@@ -261,9 +319,8 @@ class Drill:
         due = (pending.next_due_wall or time.time()) + self._republish_margin()
         return due - time.time() <= self.sc.expect.convergence.max_seconds
 
-    def _wait_for_republish(self, pending: Pending) -> None:
+    def _wait_for_republish(self, env: DrillEnvironment, pending: Pending) -> None:
         """Wait (bounded, on the console) for the republish run that owes `pending`, then for quiet."""
-        assert self.env is not None
         sc = self.sc
         self._phase("republish wait")
         due = (pending.next_due_wall or time.time()) + self._republish_margin()
@@ -279,149 +336,84 @@ class Drill:
                 last = time.monotonic()
                 self.console.message(f"[{sc.name}] republish wait: {until - time.time():.0f} s left")
             time.sleep(min(1.0, max(0.0, until - time.time())))
-        q = wait_for_quiescence(self.env.redis_url, self.env.events_files(), sc.expect.convergence.max_seconds,
-                                outbox_probe=self.env.outbox_probe(), allow_hosts=tuple(self.env.allow_hosts))
+        q = self._quiesce(env, sc.expect.convergence.max_seconds)
         self.summary.notes.append(f"after the republish wait: quiescent={q.converged} after {q.seconds or 0:.1f}s")
 
-    def _provision(self) -> None:
-        users = self.sc.load.peak_users
-        opts = ProvisionOptions(cart_terminals=max(8, users.get("CartUser", 0)),
-                                cash_terminals=max(2, users.get("TerminalUser", 0)),
-                                openclose_terminals=max(2, users.get("OpenCloseUser", 0)),
-                                allow_hosts=tuple(self.env.allow_hosts) if self.env else ())
-        target = getattr(self.env, "target", None)
-        if target is not None:
-            opts.username, opts.password = target.auth.username, target.auth.password
-            opts.tenant_id = target.auth.tenant_id
-        self.provisioned = provision(self.env.service_urls(), self.run_dir, opts)  # type: ignore[union-attr]
-
-    def _business_before(self) -> None:
+    def _business_before(self, env: DrillEnvironment) -> None:
         """Report, journal and stock before the load, once provisioning's own events have
         landed (the outcome checker judges what the drill changes, not what was there)."""
-        assert self.env is not None
-        q = wait_for_quiescence(self.env.redis_url, self.env.events_files(), BASELINE_QUIESCENCE_SECONDS,
-                                outbox_probe=self.env.outbox_probe(), allow_hosts=tuple(self.env.allow_hosts))
+        q = self._quiesce(env, BASELINE_QUIESCENCE_SECONDS)
         if q.converged is not True:
             self.summary.notes.append(f"before the load: not quiescent after {q.seconds or 0:.1f}s ({q.reason}); "
                                       "the business state read then may still change")
-        self.business["before"] = read_business(self.env.service_urls(), self.provisioned,
-                                                parts=self.params.outcomes.parts,
-                                                allow_hosts=tuple(self.env.allow_hosts))
+        self.business["before"] = read_business(env.service_urls(), self.provisioned,
+                                                parts=self.params.outcomes.parts, allow_hosts=tuple(env.allow_hosts))
         if q.converged is not True:
             self.business["before"].unsettled = (f"not quiescent after {q.seconds or 0:.1f} s: "
                                                  f"{q.reason or 'unknown'}")
 
-    def _business_after(self, inputs: CheckInputs) -> None:
+    def _business_after(self, env: DrillEnvironment, inputs: CheckInputs) -> None:
         """Report, journal and stock after quiescence; both snapshots saved, both given to the checkers."""
-        assert self.env is not None
         before = self.business.get("before")
         if before is None:
             inputs.mark_missing("business", "the business state was not read before the load")
             return
-        self.business["after"] = read_business(self.env.service_urls(), self.provisioned,
+        self.business["after"] = read_business(env.service_urls(), self.provisioned,
                                                dates=snapshot_dates(inputs.ops), parts=self.params.outcomes.parts,
-                                               allow_hosts=tuple(self.env.allow_hosts))
+                                               allow_hosts=tuple(env.allow_hosts))
         save_snapshots(self.folder.business_json, self.business)
         inputs.business_before, inputs.business_after = before, self.business["after"]
         inputs.mark("business", "report, journal and stock APIs before the load and after the drill")
 
-    def _make_timeline(self, links: Any, api: str | None) -> Any:
-        """The fault timeline, with the environment's process control when there are process faults."""
-        sc = self.sc
-        if any(f.link for f in sc.faults) and not api:
-            raise DrillError(f"scenario {sc.name} has link faults but the target has no Toxiproxy API")
-        processes = None
-        if any(f.process for f in sc.faults):
-            processes = self.env.process_control()  # type: ignore[union-attr]
-            if processes is None:
-                raise DrillError(f"scenario {sc.name} has process faults but {self.env.description} names no "  # type: ignore[union-attr]
-                                 "process commands", hint="add a 'processes:' section to the target file "
-                                                          "(kill/pause/resume/stop/start command templates)")
-        return Timeline([f.as_timeline_entry() for f in sc.faults], links,
-                        api if any(f.link for f in sc.faults) else None, processes=processes,
-                        observe=redis_observer(self.env.redis_url, tuple(self.env.allow_hosts)) if processes else None,  # type: ignore[union-attr]
-                        out=self.folder.timeline_json)
-
-    def _ensure_links(self, links: Any, api: str) -> None:
-        """A target with manage_links=populate gets its proxies created; the stand-in has them."""
-        target = getattr(self.env, "target", None)
-        if target is None or target.toxiproxy is None or target.toxiproxy.manage_links != "populate":
-            return
-        with ToxiproxyClient(api, allow_hosts=self.env.allow_hosts) as client:  # type: ignore[union-attr]
-            links.ensure(client)
-
-    def _watch_load(self) -> None:
+    def _watch_load(self, locust: LocustRun) -> None:
         """Console once a second until Locust ends; stop it if it overruns its plan."""
-        assert self.locust is not None
         sc, s = self.sc, self.summary
         deadline = s.t0_mono + sc.load.total_seconds + sc.load.stop_timeout + HANG_MARGIN
-        while self.locust.poll() is None:
+        while locust.poll() is None:
             self._update_console()
             if time.monotonic() > deadline:
                 s.notes.append(f"Locust overran its {sc.load.total_seconds:g}s plan by {HANG_MARGIN:g}s and was stopped")
                 break
-            self.locust.wait(self.opts.poll_interval)
-        code = self.locust.stop()
+            locust.wait(self.opts.poll_interval)
+        code = locust.stop()
         self._update_console()
         if not stats_written(self.run_dir):
             raise DrillError(f"Locust exited with code {code} and wrote no statistics; last lines of its output:\n"
-                             + self.locust.log_tail())
+                             + locust.log_tail())
 
-    def _wait_first_operation(self, timeout: float = 60.0) -> tuple[float, float]:
+    def _wait_first_operation(self, locust: LocustRun, timeout: float = 60.0) -> tuple[float, float]:
         """(wall, mono) of the load's first operation: the t0 that fault times count from.
 
         Locust needs seconds to import and spawn on a busy machine; counting `at` from the
         process launch would put early faults before any traffic exists.
         """
-        assert self.locust is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             first = first_record(self.folder.history_dir)
             if first is not None:
                 return first
-            if self.locust.poll() is not None:
-                raise DrillError(f"Locust exited with code {self.locust.poll()} before the first operation; "
-                                 "last lines of its output:\n" + self.locust.log_tail())
+            if locust.poll() is not None:
+                raise DrillError(f"Locust exited with code {locust.poll()} before the first operation; "
+                                 "last lines of its output:\n" + locust.log_tail())
             self._update_console()
             time.sleep(0.1)
         raise DrillError(f"no load operation was recorded {timeout:g}s after Locust started; last lines of its "
-                         "output:\n" + self.locust.log_tail())
+                         "output:\n" + locust.log_tail())
 
     def _update_console(self) -> None:
-        s = self.summary
-        if self.live is not None:
-            self.live.poll()
+        s, live = self.summary, self._live
+        if live is not None:
+            live.poll()
         row = latest_load(self.run_dir, s.t0_wall)
-        status = {} if self.timeline is None else self.timeline.status()
         elapsed = time.monotonic() - s.t0_mono
         self.console.update(LiveStatus(
             scenario=self.sc.name, phase=self.state.phase, elapsed=elapsed,
             remaining=max(0.0, self.sc.load.total_seconds - elapsed),
-            active_faults=status.get("active", []),
-            breakers=dict(self.live.breakers) if self.live else {},
+            active_faults=self._faults_status().get("active", []),
+            breakers=dict(live.breakers) if live else {},
             rps=row.rps if row else None, fails_s=row.fails_s if row else None,
             requests=int(row.requests) if row else None, failures=int(row.failures) if row else None,
-            published=self.live.published if self.live else 0, applied=self.live.applied if self.live else 0))
-
-    def _heal(self, *, strict: bool) -> None:
-        """Timeline heal, then a prefix heal of every link; strict: leftovers are an error."""
-        problems: list[str] = []
-        if self.timeline is not None:
-            try:
-                report = self.timeline.stop()
-                problems += list(getattr(report, "remaining", []) or [])
-            except Exception as exc:  # noqa: BLE001 - the prefix heal below still runs
-                problems.append(f"timeline stop: {type(exc).__name__}: {exc}")
-        if self.env is not None:
-            try:
-                problems = list(self.env.heal())
-            except Exception as exc:  # noqa: BLE001
-                problems.append(f"heal: {type(exc).__name__}: {exc}")
-        if problems:
-            msg = "faults could not be healed: " + "; ".join(problems)
-            self.summary.notes.append(msg + " — run 'kugeldrill heal'")
-            if strict:
-                raise DrillError(msg, hint="run 'kugeldrill heal' and check the Toxiproxy server")
+            published=live.published if live else 0, applied=live.applied if live else 0))
 
     def _merge_history(self) -> None:
         hist = self.folder.history_dir
@@ -432,30 +424,15 @@ class Drill:
         except Exception as exc:  # noqa: BLE001 - shards stay; the report says so
             self.summary.notes.append(f"history merge failed: {type(exc).__name__}: {exc}")
 
-    def _safe(self, what: str, fn: Callable[[], Any]) -> bool:
-        """Run one cleanup step; False (and a note) when it failed."""
-        try:
-            fn()
-        except BaseException as exc:  # noqa: BLE001 - cleanup must go on, whatever failed
-            self.summary.notes.append(f"cleanup: {what} failed: {type(exc).__name__}: {exc}")
-            return False
-        return True
+    # ------------------------------------------------------------------ after the resources are released
 
-    def _cleanup(self) -> None:
+    def _report(self) -> None:
+        """What was gathered, judged if the run completed, compacted and written (never raises)."""
         s = self.summary
-        self._phase("cleanup")
-        if self.locust is not None:
-            self._safe("stop Locust", self.locust.stop)
-            self._safe("kill Locust workers", self.locust.kill_group_leftovers)
-        self._safe("heal faults", lambda: self._heal(strict=False))
         if s.status != "completed":
             self._safe("merge history", self._merge_history)
-        down = True
-        if self.env is not None:
-            self._safe("save stack state", lambda: self.env.save_into(self.run_dir))  # type: ignore[union-attr]
-            self._phase("teardown")
-            down = self._safe("tear down", self.env.teardown)  # type: ignore[union-attr]
-            self._safe("save stack state after teardown", lambda: self.env.save_into(self.run_dir))  # type: ignore[union-attr]
+        if s.unhealed:
+            s.notes.append("not healed: " + "; ".join(s.unhealed) + " — run 'kugeldrill heal'")
         s.ended_wall = time.time()
         if self.state.phases:
             self.state.phases[-1]["end_wall"] = s.ended_wall
@@ -467,7 +444,7 @@ class Drill:
         else:
             s.notes.append("expectations were not judged: the drill did not complete; "
                            "the charts and tables show what was gathered")
-        if down:  # a process still running may still write its log or events
+        if self._torn_down:  # a process still running may still write its log or events
             self._safe("compact the run folder", self._compact)
         else:
             s.notes.append("the run folder was not compacted: the teardown left processes that may still write")
@@ -485,8 +462,8 @@ class Drill:
         fill_load(s, self.run_dir)
         inputs = self._check_inputs
         until = float("inf")
-        if inputs is None and self.env is not None:
-            inputs = self.env.check_inputs(self.run_dir)
+        if inputs is None and self._inputs_of is not None:
+            inputs = self._inputs_of()
             # Stopping the stack makes breakers trip (sidecars go first): not part of the drill.
             until = next((p.start for p in s.phases if p.name == "teardown"), until)
         if inputs is not None:

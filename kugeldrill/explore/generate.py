@@ -14,7 +14,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from kugeldrill.explore.schedule import FaultDraw, Schedule
+from kugeldrill.chaos.record import PlannedFault
+from kugeldrill.explore.schedule import Schedule
 from kugeldrill.ground.errors import ConfigError
 
 GENERATOR = "kugeldrill.explore"
@@ -93,10 +94,11 @@ def draw(seed: int, index: int, space: Space, base: dict[str, Any] | None = None
         latest_end = load - space.settle_seconds
         length = round(rng.uniform(space.fault_seconds[0], min(space.fault_seconds[1], latest_end - space.first_at)), 1)
         at = round(rng.uniform(space.first_at, latest_end - length), 1)
-        if any(f.target == target and at < f.at + f.for_ and f.at < at + length for f in faults):
+        if any(f.subject == target and at < f.end and f.at < at + length for f in faults):
             continue  # one fault per link or process at a time (chaos refuses overlaps): drawn one fewer
-        faults.append(FaultDraw(at=at, for_=length, target=target, kind=kind, params=params, process=process))
-    faults.sort(key=lambda f: (f.at, f.target))
+        faults.append(PlannedFault(kind=kind, at=at, duration=length, params=params,
+                                   **{("process" if process else "link"): target}))
+    faults.sort(key=lambda f: (f.at, f.subject))
     origin = {"generator": GENERATOR, "version": GENERATOR_VERSION, "seed": seed, "index": index}
     return Schedule(name=f"explore-{seed}-{index}", load_seconds=float(load), users=users, faults=tuple(faults),
                     base=dict(base or DEFAULT_BASE), origin=origin)

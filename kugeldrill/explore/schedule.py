@@ -1,5 +1,7 @@
 """A drill's shape as explore draws it and shrink reduces it: load, users, faults.
 
+The faults are chaos' own `PlannedFault` records (what a scenario file's `faults:` reads into).
+
 Everything else of the scenario (stack options, expectations, the target) comes from a base
 and is carried through unchanged, so a schedule written out is an ordinary scenario file
 that `kugeldrill run` re-runs as it is.
@@ -13,35 +15,10 @@ from typing import Any
 
 import yaml
 
+from kugeldrill.chaos.record import PlannedFault
+
 #: The simplest fault kinds first: shrinking a kind moves it toward the front.
 KIND_ORDER = ("down", "kill", "restart", "pause", "blackhole", "reset_peer", "timeout", "latency", "flap")
-
-
-@dataclass(frozen=True)
-class FaultDraw:
-    """One fault: on a link (`redis@cart`) or, for process kinds, a process (`app@journal`)."""
-
-    at: float
-    for_: float
-    target: str
-    kind: str
-    params: dict[str, Any] = field(default_factory=dict)
-    process: bool = False  # kill / pause / restart: `process:` in the scenario, not `link:`
-
-    @property
-    def end(self) -> float:
-        return self.at + self.for_
-
-    def describe(self) -> str:
-        extra = "" if not self.params else " " + ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
-        return f"{self.kind}{extra} {self.target} {self.at:g}–{self.end:g}s"
-
-    def to_entry(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {"at": round(self.at, 2), "for": round(self.for_, 2),
-                                 ("process" if self.process else "link"): self.target, "kind": self.kind}
-        if self.params:
-            entry["params"] = dict(self.params)
-        return entry
 
 
 @dataclass(frozen=True)
@@ -51,14 +28,14 @@ class Schedule:
     name: str
     load_seconds: float
     users: dict[str, int]
-    faults: tuple[FaultDraw, ...]
+    faults: tuple[PlannedFault, ...]
     base: dict[str, Any] = field(default_factory=dict, compare=False)
     origin: dict[str, Any] = field(default_factory=dict, compare=False)  # generator, version, seed, index
 
     def size(self) -> tuple[int, float, int, float, int]:
         """What shrinking makes smaller, most important first."""
         return (len(self.faults), self.load_seconds, sum(self.users.values()),
-                sum(f.for_ for f in self.faults), sum(KIND_ORDER.index(f.kind) if f.kind in KIND_ORDER else 9
+                sum(f.duration for f in self.faults), sum(KIND_ORDER.index(f.kind) if f.kind in KIND_ORDER else 9
                                                       for f in self.faults))
 
     def with_(self, **changes: Any) -> "Schedule":

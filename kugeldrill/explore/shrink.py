@@ -26,7 +26,8 @@ import yaml
 
 from kugeldrill.compare import load_run
 from kugeldrill.explore.generate import NETWORK_KINDS, PROCESS_KINDS
-from kugeldrill.explore.schedule import KIND_ORDER, FaultDraw, Schedule
+from kugeldrill.chaos.record import PlannedFault
+from kugeldrill.explore.schedule import KIND_ORDER, Schedule
 from kugeldrill.explore.session import Budget, run_schedule
 from kugeldrill.explore.signature import Failure, primary, signature
 from kugeldrill.ground.errors import ConfigError
@@ -53,32 +54,27 @@ def schedule_of(run_dir: Path) -> tuple[Schedule, RunSummary]:
         raise ConfigError(f"{folder.scenario_yaml}: shrink needs a load with a duration, not stages")
     doc = yaml.safe_load(loaded.text) or {}
     base = {k: v for k, v in doc.items() if k not in ("name", "faults")}
-    faults = []
-    for f in sc.faults:
-        process = getattr(f, "process", None)
-        faults.append(FaultDraw(at=f.at, for_=f.for_, target=process or f.link, kind=f.kind, params=dict(f.params),
-                                process=bool(process)))
     return Schedule(name=f"{sc.name}-shrunk", load_seconds=sc.load.total_seconds, users=dict(sc.load.users),
-                    faults=tuple(faults), base=base, origin=dict(summary.origin)), summary
+                    faults=tuple(sc.faults), base=base, origin=dict(summary.origin)), summary
 
 
-def _fit(faults: tuple[FaultDraw, ...], load: float) -> tuple[FaultDraw, ...] | None:
+def _fit(faults: tuple[PlannedFault, ...], load: float) -> tuple[PlannedFault, ...] | None:
     """Faults moved earlier (then cut) so each heals SETTLE_SECONDS before the load ends; None if impossible."""
     out = []
     latest_end = load - SETTLE_SECONDS
     for f in faults:
-        length = min(f.for_, latest_end - FIRST_AT)
+        length = min(f.duration, latest_end - FIRST_AT)
         if length < MIN_FAULT_SECONDS:
             return None
         at = min(f.at, latest_end - length)
-        out.append(replace(f, at=round(max(FIRST_AT, at), 2), for_=round(length, 2)))
+        out.append(replace(f, at=round(max(FIRST_AT, at), 2), duration=round(length, 2)))
     return tuple(out)
 
 
-def shortest_load(faults: tuple[FaultDraw, ...]) -> float:
+def shortest_load(faults: tuple[PlannedFault, ...]) -> float:
     """The shortest load that still holds every fault at its length: each from FIRST_AT, then
     SETTLE_SECONDS of load after the longest heals."""
-    return float(math.ceil(FIRST_AT + max((f.for_ for f in faults), default=0.0) + SETTLE_SECONDS))
+    return float(math.ceil(FIRST_AT + max((f.duration for f in faults), default=0.0) + SETTLE_SECONDS))
 
 
 def candidates(s: Schedule) -> Iterator[tuple[str, Schedule]]:
@@ -93,18 +89,18 @@ def candidates(s: Schedule) -> Iterator[tuple[str, Schedule]]:
             tried.add(load)
             yield f"load {s.load_seconds:g}s → {load:g}s", s.with_(load_seconds=load, faults=fitted)
     for i, f in enumerate(s.faults):
-        def swap(new: FaultDraw, i: int = i) -> Schedule:
+        def swap(new: PlannedFault, i: int = i) -> Schedule:
             return s.with_(faults=tuple(sorted(s.faults[:i] + (new,) + s.faults[i + 1:], key=lambda x: x.at)))
 
-        half = round(max(MIN_FAULT_SECONDS, f.for_ / 2), 2)
-        if half < f.for_:
-            yield f"fault {f.describe()} lasts {half:g}s", swap(replace(f, for_=half))
+        half = round(max(MIN_FAULT_SECONDS, f.duration / 2), 2)
+        if half < f.duration:
+            yield f"fault {f.describe()} lasts {half:g}s", swap(replace(f, duration=half))
             yield f"fault {f.describe()} lasts {half:g}s, ending as before", swap(replace(f, at=round(f.end - half, 2),
-                                                                                           for_=half))
-        simpler = [k for k in KIND_ORDER[:KIND_ORDER.index(f.kind)] if k in (PROCESS_KINDS if f.process else NETWORK_KINDS)] \
+                                                                                           duration=half))
+        simpler = [k for k in KIND_ORDER[:KIND_ORDER.index(f.kind)] if k in (PROCESS_KINDS if f.is_process else NETWORK_KINDS)] \
             if f.kind in KIND_ORDER else []
         for kind in simpler:
-            params = dict((PROCESS_KINDS if f.process else NETWORK_KINDS)[kind][0])
+            params = dict((PROCESS_KINDS if f.is_process else NETWORK_KINDS)[kind][0])
             yield f"fault {f.describe()} becomes {kind}", swap(replace(f, kind=kind, params=params))
     for cls, n in s.users.items():
         floor = MIN_USERS.get(cls, 0)

@@ -9,10 +9,11 @@ reader of each file reads the file as written (`events/cart.jsonl`) and its gzip
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 from pathlib import Path
 from typing import IO, Literal
+
+from kugeldrill.ground.jsonfile import atomic_file
 
 GZ_SUFFIX = ".gz"
 
@@ -56,9 +57,8 @@ def gzip_in_place(path: str | Path, *, level: int = 6) -> Path:
     file or the complete gzip, never half of one); returns the gzip's path."""
     path = Path(path)
     target = gzipped(path)
-    tmp = target.with_name(target.name + ".tmp")
-    with open(path, "rb") as src, gzip.open(tmp, "wb", compresslevel=level) as dst:
+    with open(path, "rb") as src, atomic_file(target, "wb") as raw, \
+            gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw, compresslevel=level) as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
-    os.replace(tmp, target)
     path.unlink()
     return target

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from kugeldrill.ground.errors import DrillError
 from kugeldrill.ground.gzfiles import stored
+from kugeldrill.ground.jsonfile import atomic_file
 from kugeldrill.ground.jsonl import read_jsonl
 from kugeldrill.ground.runfolder import RunFolder
 
@@ -183,11 +184,9 @@ def merge_shards(directory: str | Path, out: str | Path | None = None) -> Path:
         records.extend(read_jsonl(shard))
     # Within one op the invoke comes first even if two records share a timestamp.
     records.sort(key=lambda r: (float(r.get("mono", 0.0)), r.get("type") != "invoke"))
-    tmp = target.with_name(target.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_file(target) as fh:
         for rec in records:
             fh.write(json.dumps(rec, separators=(",", ":"), default=str) + "\n")
-    os.replace(tmp, target)
     return target
 
 

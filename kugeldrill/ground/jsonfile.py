@@ -1,4 +1,10 @@
-"""A JSON state file shared by processes: atomic rewrites under an advisory lock.
+"""Files replaced atomically, and JSON state files shared by processes under an advisory lock.
+
+`atomic_file` is the one way kugeldrill replaces a file: written to a temporary file
+beside it and renamed over it, so a reader (or a crash) sees the old file or the new one,
+never half of one; on an error the temporary file is removed and the old file stays.
+timeline.json, leases, verdict.json, provision.json, the merged history, gzipped run
+files and stack.json are all written through it.
 
 `stack.json` is written by the launcher, by the crash supervisor (a separate process
 after `kugeldrill stack up`), by process faults that restart a part, and by the watchdog
@@ -16,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Literal
 
 
 def lock_path(path: Path) -> Path:
@@ -40,12 +46,34 @@ def file_lock(path: Path) -> Iterator[None]:
             os.close(fd)
 
 
-def write_json_atomic(path: Path, data: Any, *, indent: int | None = 2) -> None:
-    """Write to a temp file beside `path`, then rename over it (readers see old or new, never half)."""
+@contextmanager
+def atomic_file(path: str | Path, mode: Literal["w", "wb"] = "w") -> Iterator[IO[Any]]:
+    """Write `path` through a temporary file beside it, renamed over `path` when the block ends.
+
+    The temporary name carries the pid and thread, so concurrent writers never share one;
+    the parent folder is created. On an exception the temporary file is removed and `path`
+    is left as it was."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent=indent, default=str))
-    os.replace(tmp, path)
+    try:
+        with open(tmp, mode, encoding="utf-8" if mode == "w" else None) as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Replace `path` with `text` (UTF-8), atomically."""
+    with atomic_file(path) as fh:
+        fh.write(text)
+
+
+def write_json_atomic(path: str | Path, data: Any, *, indent: int | None = 2) -> None:
+    """Replace `path` with `data` as JSON, atomically (readers see old or new, never half)."""
+    write_text_atomic(path, json.dumps(data, indent=indent, default=str))
 
 
 def read_json(path: Path) -> Any:

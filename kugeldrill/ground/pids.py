@@ -53,14 +53,14 @@ def pid_running(pid: int | None) -> bool:
 
 def pid_stopped(pid: int | None) -> bool:
     """True if `pid` exists and is stopped by a signal (state T): frozen, not dead."""
-    return bool(pid) and proc_state(pid) in STOPPED_STATES  # type: ignore[arg-type]
+    return pid is not None and pid > 0 and proc_state(pid) in STOPPED_STATES
 
 
 def pid_matches(pid: int | None, markers: Iterable[str]) -> bool:
     """True if `pid` runs and its command line contains every marker."""
-    if not pid_running(pid):
+    if pid is None or not pid_running(pid):
         return False
-    cmdline = read_cmdline(pid)  # type: ignore[arg-type]
+    cmdline = read_cmdline(pid)
     return cmdline is not None and all(marker in cmdline for marker in markers)
 
 
@@ -98,3 +98,21 @@ def state_within(pid: int, states: Iterable[str], timeout: float, interval: floa
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+def signal_group(pid: int, sig: int) -> None:
+    """`sig` to the process and, when it leads its own process group, to the whole group.
+
+    Everything the launcher (or a restarter) starts runs in its own session, so its group is
+    the process and its children: a multi-worker server (uvicorn --workers N) pauses, continues
+    and dies with its workers instead of leaving them serving. A process that does not lead a
+    group (started by someone else) gets the signal alone. SIGTERM (`stop`) goes to the process
+    only: a server shuts its workers down itself."""
+    try:
+        leads = os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return
+    if leads:
+        os.killpg(pid, sig)
+    else:
+        os.kill(pid, sig)

@@ -258,7 +258,7 @@ def test_flap_alternates(drill):
     changes = [s for a, s in zip(seen, seen[1:]) if a != s]
     assert seen[0] == "down"
     assert len(changes) >= 4, seen  # down → up → down → up → down → up
-    events = [e["action"] for e in tl.faults[0].events]
+    events = [e.action for e in tl.faults[0].events]
     assert events == ["up", "down", "up", "down", "up"]
     drill.healthy()
 
@@ -274,5 +274,5 @@ def test_ramp_steps_latency_up(drill):
     assert tl.wait(5)
     for got, want in zip(samples, (0.05, 0.15, 0.25)):
         assert want - 0.01 <= got <= want + 0.09, samples  # each step distinct from its neighbours
-    assert [e["action"] for e in tl.faults[0].events] == ["latency=150", "latency=250"]
+    assert [e.action for e in tl.faults[0].events] == ["latency=150", "latency=250"]
     drill.healthy()

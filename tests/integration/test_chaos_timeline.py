@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from kugeldrill.chaos.heal import heal_all, verify_healed
+from kugeldrill.chaos.heal import LinkSweep, heal, verify_healed
 from kugeldrill.chaos.links import Link, LinkMap
 from kugeldrill.chaos.timeline import Timeline
 from kugeldrill.chaos.toxiproxy import ToxiproxyClient
@@ -113,7 +113,7 @@ def test_apply_error_recorded_not_fatal(client, links, tmp_path):
     assert lat["status"] == "healed" and lat["error"] is None
 
 
-def test_heal_all_touches_only_our_names(client, links, redis_server):
+def test_link_sweep_touches_only_our_names(client, links, redis_server):
     other = client.create_proxy("someone-else", f"127.0.0.1:{redis_server.port}", enabled=False)
     client.add_toxic(other.name, type="latency", attributes={"latency": 10}, name="theirs")
     client.add_toxic(other.name, type="latency", attributes={"latency": 10}, name="kugeldrill.stray.down",
@@ -121,14 +121,15 @@ def test_heal_all_touches_only_our_names(client, links, redis_server):
     client.add_toxic("kugeldrill.redis@cart", type="timeout", attributes={"timeout": 0}, name="latency_downstream")
     client.update_proxy("kugeldrill.redis@journal", enabled=False)
     assert len(verify_healed(client)) == 3
-    report = heal_all(client)
+    report = heal([LinkSweep(client)])
     assert report.ok
     state = client.proxies()
     assert [t.name for t in state["someone-else"].toxics] == ["theirs"]
     assert state["someone-else"].enabled is False
     assert all(state[p].enabled and not state[p].toxics for p in links.proxies)
-    assert sorted(report.removed) == ["kugeldrill.redis@cart/latency_downstream", "someone-else/kugeldrill.stray.down"]
-    assert report.enabled == ["kugeldrill.redis@journal"]
+    assert sorted(report.done) == ["re-enabled proxy kugeldrill.redis@journal",
+                                   "removed toxic kugeldrill.redis@cart/latency_downstream",
+                                   "removed toxic someone-else/kugeldrill.stray.down"]
 
 
 def test_ensure_reenables_a_leftover_disabled_proxy(client, links):
@@ -150,5 +151,5 @@ def test_toxiproxy_python_fixture_bound_to_our_server(toxiproxy_server, links, c
     proxies["kugeldrill.redis@journal"].disable()
     assert len(verify_healed(client)) == 2
     with pytest.raises(StopIteration):
-        next(gen)  # teardown: kugeldrill's heal_all
+        next(gen)  # teardown: kugeldrill's heal path
     assert verify_healed(client) == []

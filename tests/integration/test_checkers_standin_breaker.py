@@ -14,7 +14,8 @@ import pytest
 
 from kugeldrill.checkers.adapters.standin import events_files, read_events_files
 from kugeldrill.checkers.breaker import check_breakers
-from kugeldrill.checkers.model import FaultWindow
+from kugeldrill.chaos.record import AppliedFault
+from kugeldrill.checkers.synthetic import fault
 from kugeldrill.checkers.params import BreakerParams
 from kugeldrill.stack.services.common.breaker import BreakerStats, CircuitBreaker
 from kugeldrill.stack.services.common.events import EventLog
@@ -23,8 +24,8 @@ RESET = 0.3
 PARAMS = BreakerParams(reset_seconds=RESET, close_tolerance_seconds=1.0, order_slack_seconds=0.25)
 
 
-def _fault(start: float, end: float) -> FaultWindow:
-    return FaultWindow("f1", "redis@report", "down", start, time.time(), end, time.time())
+def _fault(start: float, end: float) -> AppliedFault:
+    return fault("f1", "redis@report", "down", start, end)
 
 
 def _call(b: CircuitBreaker, ok: bool) -> None:
@@ -34,7 +35,7 @@ def _call(b: CircuitBreaker, ok: bool) -> None:
     (b.record_success if ok else b.record_failure)(adm)
 
 
-def _judge(tmp_path: Path, log: EventLog, faults: list[FaultWindow]):
+def _judge(tmp_path: Path, log: EventLog, faults: list[AppliedFault]):
     log.close()
     state = {"services": {"report": {"events": str(log.path)}}}
     inputs = read_events_files(events_files(None, state))

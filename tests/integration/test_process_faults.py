@@ -220,10 +220,10 @@ def test_sigkill_without_watchdog_is_healed_by_kugeldrill_heal(stack_dir: Path, 
                                                        f"process redis is stopped (pid {redis}, state T)"]
     heal = kd("heal", "--state", str(stack_dir / "stack.json"))
     assert heal.returncode == 0, heal.stdout + heal.stderr
-    assert f"continued redis (pid {redis})" in heal.stdout and "started app@journal again" in heal.stdout
+    assert f"continued redis (pids [{redis}])" in heal.stdout and "started again app@journal" in heal.stdout
     assert_stack_whole(stack_dir, journal, redis)
     again = kd("heal", "--state", str(stack_dir / "stack.json"))
-    assert again.returncode == 0 and "all running, none stopped" in again.stdout  # safe to repeat
+    assert again.returncode == 0 and "everything healed" in again.stdout  # safe to repeat
 
 
 def test_aof_persistence_keeps_markers_across_a_redis_restart(stack_dir: Path) -> None:

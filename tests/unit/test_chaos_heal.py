@@ -12,7 +12,7 @@ import pytest
 
 from kugeldrill.ground.signals import react_to_sigint
 
-from kugeldrill.chaos.heal import heal_all, heal_on_signals
+from kugeldrill.chaos.heal import HealReport, LinkSweep, heal, heal_on_signals
 from kugeldrill.chaos.toxiproxy import ToxiproxyClient
 
 
@@ -57,7 +57,7 @@ class FlakyServer:
 def test_heal_tolerates_503_and_timeouts_and_rechecks():
     server = FlakyServer()
     client = ToxiproxyClient("http://127.0.0.1:8474", transport=httpx.MockTransport(server))
-    report = heal_all(client, backoff=0.0)
+    report = heal([LinkSweep(client, backoff=0.0)])
     assert report.ok, report
     assert report.errors and any("HTTP 503" in e for e in report.errors)
     assert server.proxies["kugeldrill.redis@cart"]["enabled"] is True
@@ -75,10 +75,42 @@ def test_heal_reports_what_remains_when_server_keeps_failing():
                                                                "upstream": "127.0.0.1:2", "enabled": False, "toxics": []}})
         return httpx.Response(503, text="")
 
-    report = heal_all(ToxiproxyClient("http://127.0.0.1:8474", transport=httpx.MockTransport(handler)),
-                      attempts=2, backoff=0.0)
+    report = heal([LinkSweep(ToxiproxyClient("http://127.0.0.1:8474", transport=httpx.MockTransport(handler)),
+                             attempts=2, backoff=0.0)])
     assert not report.ok
     assert report.remaining == ["proxy kugeldrill.x disabled"]
+
+
+class Part:
+    """A heal part whose heal or verification fails on purpose."""
+
+    def __init__(self, name: str, left: list[str], *, heal_fails: bool = False, verify_fails: bool = False) -> None:
+        self.name, self.left, self.heal_fails, self.verify_fails = name, left, heal_fails, verify_fails
+        self.errors: list[str] = []
+
+    def heal(self) -> list[str]:
+        if self.heal_fails:
+            raise RuntimeError("control gone")
+        return [f"healed {self.name}"]
+
+    def leftovers(self) -> list[str]:
+        if self.verify_fails:
+            raise TimeoutError("no answer")
+        return list(self.left)
+
+
+def test_one_heal_keeps_every_parts_leftovers() -> None:
+    """A part that is healed cannot hide another's leftovers; a part that cannot even be asked
+    is a leftover itself (unknown is never healed); the same leftover is said once."""
+    report = heal([Part("faults", ["process redis is stopped"]), Part("links", []),
+                   Part("processes", ["process redis is stopped"], heal_fails=True),
+                   Part("lease", [], verify_fails=True)])
+    assert not report.ok
+    assert report.remaining == ["process redis is stopped", "cannot verify lease: TimeoutError: no answer"]
+    assert report.done == ["healed faults", "healed links", "healed lease"]
+    assert report.errors == ["processes: RuntimeError: control gone"]
+    merged = report.merge(HealReport(done=["x"], remaining=["proxy kugeldrill.x disabled"]))
+    assert merged.remaining[-1] == "proxy kugeldrill.x disabled" and not merged.ok
 
 
 def test_signal_handler_heals_once_and_chains_previous():

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from kugeldrill.chaos.faults import KINDS, ramp_values, toxic_names
+from kugeldrill.chaos.fault import FaultContext
+from kugeldrill.chaos.kinds import all_kinds, get_kind
+from kugeldrill.chaos.link_faults import ramp_values, toxic_names
 from kugeldrill.chaos.links import Link, LinkMap, link_name, proxy_name
-from kugeldrill.chaos.timeline import plan
+from kugeldrill.chaos.plan import plan
+from kugeldrill.chaos.record import PlannedFault
 from kugeldrill.ground.errors import ConfigError, NotLoopbackError
 
 
@@ -117,23 +120,24 @@ def test_overlap_on_one_link_refused():
 def test_wildcard_expands_one_entry_per_link_with_ids():
     faults = plan([entry(link="*@journal", id="j")], links())
     assert [f.id for f in faults] == ["j:redis@journal", "j:app@journal", "j:sidecar@journal"]
-    assert {f.link.proxy for f in faults} == {"kugeldrill.redis@journal", "kugeldrill.app@journal",
+    assert {f.proxy for f in faults} == {"kugeldrill.redis@journal", "kugeldrill.app@journal",
                                               "kugeldrill.sidecar@journal"}
 
 
 def test_params_defaults_and_duration_strings():
-    (f,) = plan([{"at": "500ms", "for": "2s", "link": "redis@cart", "kind": "latency", "params": {"latency": 50}}],
+    (f,) = plan([{"at": "500ms", "for": "1m30s", "link": "redis@cart", "kind": "latency", "params": {"latency": 50}}],
                 links())
-    assert (f.at, f.duration) == (0.5, 2.0)
+    assert (f.at, f.duration) == (0.5, 90.0)
     assert f.params == {"latency": 50, "jitter": 0, "direction": "downstream", "toxicity": 1.0}
     (b,) = plan([entry(kind="blackhole", latency=None)], links())
     assert b.params["direction"] == "both"
 
 
 def test_every_kind_documents_its_effects():
+    KINDS = all_kinds()
     assert set(KINDS) == {"down", "blackhole", "latency", "bandwidth", "slow_close", "timeout", "reset_peer",
-                          "slicer", "limit_data", "flap", "ramp", "kill", "pause", "restart"}
-    assert {k for k, v in KINDS.items() if v.acts_on == "process"} == {"kill", "pause", "restart"}
+                          "slicer", "limit_data", "flap", "ramp", "kill", "pause", "restart", "throttle"}
+    assert {k for k, v in KINDS.items() if v.acts_on == "process"} == {"kill", "pause", "restart", "throttle"}
     for kind in KINDS.values():
         assert len(kind.redis_effect) > 20 and len(kind.http_effect) > 20, kind.name
 
@@ -142,12 +146,16 @@ def test_toxic_names_carry_prefix():
     assert toxic_names("f1", "both") == ["kugeldrill.f1.up", "kugeldrill.f1.down"]
 
 
+def steps(planned: PlannedFault) -> list[tuple[float, str]]:
+    return [(s.offset, s.label) for s in get_kind(planned.kind, "").build(planned, FaultContext()).steps()]
+
+
 def test_flap_and_ramp_steps():
     (flap,) = plan([entry(kind="flap", latency=None, period=2, down=0.5, **{"for": 5})], links())
-    assert [(s.offset, s.label) for s in flap.steps] == [
+    assert steps(flap) == [
         (0.0, "apply"), (0.5, "up"), (2.0, "down"), (2.5, "up"), (4.0, "down"), (4.5, "up"), (5.0, "heal")]
     (ramp,) = plan([entry(kind="ramp", latency=None, start=100, end=400, steps=4, **{"for": 8})], links())
-    assert [(s.offset, s.label) for s in ramp.steps] == [
+    assert steps(ramp) == [
         (0.0, "apply"), (2.0, "latency=200"), (4.0, "latency=300"), (6.0, "latency=400"), (8.0, "heal")]
     assert ramp_values({"start": 0, "end": 10, "steps": 2}, 4) == [(0.0, 0), (2.0, 10)]
 

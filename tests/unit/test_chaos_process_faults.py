@@ -11,10 +11,15 @@ from typing import Any
 
 import pytest
 
-from kugeldrill.chaos import timeline as timeline_mod
+from kugeldrill.chaos import lease as lease_mod
+from kugeldrill.chaos.fault import FaultContext
+from kugeldrill.chaos.kinds import get_kind
 from kugeldrill.chaos.links import Link, LinkMap
+from kugeldrill.chaos.plan import plan
+from kugeldrill.chaos.process_faults import ProcessFault
 from kugeldrill.chaos.processes import ProcessControl, select_targets
-from kugeldrill.chaos.timeline import Timeline, plan
+from kugeldrill.chaos.record import PlannedFault
+from kugeldrill.chaos.timeline import Timeline
 from kugeldrill.ground.errors import ConfigError
 from kugeldrill.ground.processes import ProcessActionError, ProcessResult
 
@@ -129,28 +134,35 @@ def test_bad_process_selectors(selector: str, message: str) -> None:
         select_targets(selector, TARGETS)
 
 
+def fault_of(planned: PlannedFault) -> ProcessFault:
+    fault = get_kind(planned.kind, "").build(planned, FaultContext(processes=Recorder()))
+    assert isinstance(fault, ProcessFault)
+    return fault
+
+
 def test_kill_plan_restart_after_and_immediately() -> None:
     (after,) = plan([entry(**{"for": 5})], None, processes=Recorder())
     assert after.params == {"restart": "after"}
-    assert [(s.offset, s.label, [a for a, _ in s.actions]) for s in after.steps] == [
-        (0.0, "apply", ["kill"]), (5.0, "heal", ["start"])]
+    kill = fault_of(after)
+    assert [(s.offset, s.label) for s in kill.steps()] == [(0.0, "apply"), (5.0, "heal")]
+    assert (kill.apply_actions(), kill.heal_action) == ([("kill", {})], "start")
     (now,) = plan([entry(restart="immediately", **{"for": 5})], None, processes=Recorder())
-    assert [(s.offset, [a for a, _ in s.actions]) for s in now.steps] == [(0.0, ["kill", "start"]), (5.0, ["start"])]
+    assert fault_of(now).apply_actions() == [("kill", {}), ("start", {})]
 
 
 def test_kill_every_repeats_inside_the_fault() -> None:
     (f,) = plan([entry(every=2, **{"for": 7})], None, processes=Recorder())
     assert f.params["restart"] == "immediately"
-    assert [(s.offset, s.label) for s in f.steps] == [(0.0, "apply"), (2.0, "kill"), (4.0, "kill"), (6.0, "kill"),
-                                                      (7.0, "heal")]
+    assert [(s.offset, s.label) for s in fault_of(f).steps()] == [
+        (0.0, "apply"), (2.0, "kill"), (4.0, "kill"), (6.0, "kill"), (7.0, "heal")]
 
 
 def test_pause_and_restart_plans() -> None:
     (p,) = plan([entry(kind="pause", process="redis")], None, processes=Recorder())
-    assert [(s.label, s.actions) for s in p.steps] == [("apply", (("pause", {}),)), ("heal", (("resume", {}),))]
+    assert (fault_of(p).apply_actions(), fault_of(p).heal_action) == ([("pause", {})], "resume")
     (r,) = plan([entry(kind="restart", process="sidecar@cart", grace=2.5)], None, processes=Recorder())
     assert r.params == {"grace": 2.5, "restart": "immediately"}
-    assert r.steps[0].actions == (("stop", {"grace": 2.5}), ("start", {}))
+    assert fault_of(r).apply_actions() == [("stop", {"grace": 2.5}), ("start", {})]
 
 
 @pytest.mark.parametrize("extra,message", [
@@ -216,7 +228,7 @@ def test_kill_is_applied_recorded_and_healed(tmp_path) -> None:
     kill, start = f["events"]
     assert kill["mono"] == f["applied_mono"] and start["mono"] <= f["healed_mono"]
     assert start["ready_mono"] >= start["mono"] and ctl.ready_calls == ["app@journal"]
-    assert tl.heal_report.processes == ["start app@journal: done"]
+    assert tl.heal_report is not None and tl.heal_report.remaining == []
 
 
 def test_pause_resumes_when_stopped_early(tmp_path) -> None:
@@ -228,7 +240,7 @@ def test_pause_resumes_when_stopped_early(tmp_path) -> None:
     report = tl.stop()
     assert report.ok and ctl.stopped == set()
     (f,) = tl.faults
-    assert f.status == "healed" and f.stopped_early and [e["action"] for e in f.events] == ["pause", "resume"]
+    assert f.status == "healed" and f.stopped_early and [e.action for e in f.events] == ["pause", "resume"]
 
 
 def test_a_failed_apply_is_recorded_and_still_healed(tmp_path) -> None:
@@ -278,7 +290,7 @@ def test_uptime_kills_again_after_each_restart_answers(tmp_path) -> None:
 
 
 def test_lease_holds_an_entry_while_a_process_fault_is_active(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(timeline_mod.watchdog_mod, "spawn", lambda lease, log: None)
+    monkeypatch.setattr(lease_mod, "spawn_watchdog", lambda lease, log: None)
     ctl = Recorder()
     tl = Timeline([entry(id="crash", **{"for": 60})], None, None, processes=ctl, out=tmp_path / "timeline.json")
     tl.start()
@@ -320,3 +332,21 @@ def test_status_lists_process_faults() -> None:
         assert up["link"] == "app@journal" and up["process"] is True
     finally:
         tl.stop()
+
+
+def test_throttle_freezes_part_of_every_period(tmp_path) -> None:
+    """The kind added through the README's worked example: one class and one registration."""
+    (f,) = plan([entry(kind="throttle", process="redis", period=0.4, stopped=0.1, **{"for": 1.0})], None,
+                processes=Recorder())
+    assert [(s.offset, s.label) for s in fault_of(f).steps()] == [
+        (0.0, "apply"), (0.1, "run"), (0.4, "freeze"), (0.5, "run"), (0.8, "freeze"), (0.9, "run"), (1.0, "heal")]
+    ctl = Recorder()
+    _, doc = run_timeline([entry(kind="throttle", process="redis", period=0.4, stopped=0.1, **{"for": 1.0})],
+                          ctl, tmp_path)
+    assert ctl.calls == [(a, "redis") for a in ("pause", "resume") * 3 + ("resume",)]  # the heal finds it running
+    (rec,) = doc["faults"]
+    assert rec["status"] == "healed" and not ctl.stopped and len(rec["events"]) == 7
+    with pytest.raises(ConfigError, match="stopped .* must be shorter than .*period"):
+        plan([entry(kind="throttle", process="redis", period=0.4, stopped=0.4)], None, processes=Recorder())
+    with pytest.raises(ConfigError, match="stopped must be at most 2"):
+        plan([entry(kind="throttle", process="redis", period=5, stopped=3, **{"for": 10})], None, processes=Recorder())

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kugeldrill.chaos import watchdog
+from kugeldrill.chaos import lease as leases
 from kugeldrill.chaos.procheal import heal_entries, run_entry
 from kugeldrill.ground.pids import pid_running, proc_state, state_within
 
@@ -114,11 +114,11 @@ def test_watchdog_heals_process_entries_when_its_parent_dies(tmp_path: Path, sle
     assert state_within(sleeper.pid, {"T"}, 2.0)
     lease = tmp_path / "lease.json"
     parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    data = watchdog.make_lease(None, [])
+    data = leases.make_lease(None, [])
     data["parent_pid"] = parent.pid
     data["processes"] = {"freeze": {"target": "redis", "need": "resume", "do": "signal", "signal": "SIGCONT",
                                     "pids": [sleeper.pid], "match": ["kugeldrill-test-sleeper"]}}
-    watchdog.write_lease(lease, data)
+    leases.write_lease(lease, data)
     wd = subprocess.Popen([sys.executable, "-m", "kugeldrill.chaos.watchdog", "--lease", str(lease), "--parent",
                            str(parent.pid), "--interval", "0.05", "--give-up", "10"],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -143,10 +143,10 @@ def test_kugeldrill_heal_carries_out_the_leases_beside_a_timeline(tmp_path: Path
                                                         "api": None, "faults": []}))
     marker = tmp_path / "started"
     lease = tmp_path / ".chaos-lease-1-abc.json"
-    data = watchdog.make_lease(None, [])
+    data = leases.make_lease(None, [])
     data["processes"] = {"crash": {"target": "app@cart", "need": "start", "do": "command",
                                    "argv": ["touch", str(marker)]}}
-    watchdog.write_lease(lease, data)
+    leases.write_lease(lease, data)
     run = subprocess.run([sys.executable, "-m", "kugeldrill", "heal", "--state", str(tmp_path / "timeline.json")],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -154,4 +154,4 @@ def test_kugeldrill_heal_carries_out_the_leases_beside_a_timeline(tmp_path: Path
     assert json.loads(lease.read_text())["state"] == "healed_by_hand"  # a late watchdog leaves it alone
     again = subprocess.run([sys.executable, "-m", "kugeldrill", "heal", "--state", str(lease)],
                            capture_output=True, text=True, timeout=60)
-    assert again.returncode == 0 and "all running, none stopped" in again.stdout
+    assert again.returncode == 0 and "everything healed" in again.stdout

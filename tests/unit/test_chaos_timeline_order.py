@@ -84,6 +84,6 @@ def test_preflight_refuses_toxics_the_server_lacks():
 
     rec = OldServer()
     tl = make([{"at": 0, "for": 1, "link": "redis@cart", "kind": "reset_peer"}], rec)
-    with pytest.raises(DrillError, match=r"faults\[0\]\.kind 'reset_peer' needs Toxiproxy >= 2.2.0, .* is 2.1.4"):
+    with pytest.raises(DrillError, match=r"fault f1: kind 'reset_peer' needs Toxiproxy >= 2.2.0, .* is 2.1.4"):
         tl.start()
     assert all(m == "GET" for _, m, _ in rec.calls)

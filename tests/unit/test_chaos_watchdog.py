@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+from kugeldrill.chaos import lease as leases
 from kugeldrill.chaos import watchdog
 
 
@@ -25,14 +26,14 @@ def test_parent_gone_detection():
 
 def test_released_lease_means_exit_without_healing(tmp_path):
     lease = tmp_path / "lease.json"
-    data = watchdog.make_lease("http://127.0.0.1:9", ["kugeldrill.redis@cart"])
-    watchdog.write_lease(lease, data)
+    data = leases.make_lease("http://127.0.0.1:9", ["kugeldrill.redis@cart"])
+    leases.write_lease(lease, data)
     log = tmp_path / "wd.log"
-    proc = watchdog.spawn(lease, log, interval=0.05)
+    proc = leases.spawn_watchdog(lease, log, interval=0.05)
     time.sleep(0.3)
     assert proc.poll() is None  # parent (us) alive, lease active: keeps watching
     data["state"] = "done"
-    watchdog.write_lease(lease, data)
+    leases.write_lease(lease, data)
     assert proc.wait(timeout=10) == 0
     assert "lease released; nothing to heal" in log.read_text()
 
@@ -40,7 +41,7 @@ def test_released_lease_means_exit_without_healing(tmp_path):
 def test_explicit_parent_that_is_not_ours_is_not_mistaken_for_dead(tmp_path):
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     lease = tmp_path / "lease.json"
-    watchdog.write_lease(lease, watchdog.make_lease("http://127.0.0.1:9", []))
+    leases.write_lease(lease, leases.make_lease("http://127.0.0.1:9", []))
     proc = subprocess.Popen([sys.executable, "-m", "kugeldrill.chaos.watchdog", "--lease", str(lease), "--parent",
                              str(sleeper.pid), "--interval", "0.05", "--give-up", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

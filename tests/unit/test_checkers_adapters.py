@@ -173,3 +173,16 @@ def test_corrupt_history_is_missing_with_reason(tmp_path: Path):
     path.write_text('{"type": "ok", "op": "x", "f": "sale", "wall": 1, "mono": 1}\n')
     inp = load_history(path)  # kugeldrill.ground.history.load_ops refuses a completion without invoke
     assert not inp.has("ops") and "unreadable" in inp.missing["ops"] and "never invoked" in inp.missing["ops"]
+
+
+def test_a_history_record_lacking_figures_is_a_note_naming_it(tmp_path: Path):
+    """The load's `missing` paths (contracts §4) reach the drill's notes, whatever it expects."""
+    path = tmp_path / "history.jsonl"
+    with JsonlWriter(path) as w:
+        for op, f, value in (("c1", "cash_in", {"amount": 500}), ("p1", "open", {"missing": ["openCounter"]})):
+            base = {"op": op, "f": f, "worker": "w1", "user": "u1", "value": value}
+            w.write({"type": "invoke", "wall": 1.0, "mono": 1.0, **base})
+            w.write({"type": "ok", "wall": 2.0, "mono": 2.0, **base})
+    inputs = load_history(path)
+    assert inputs.notes == ["1 load record(s) lack figures they should carry: openCounter (1); "
+                            "e.g. ok open p1 lacks openCounter"]

@@ -16,7 +16,8 @@ from kugeldrill.checkers.adapters.mongo import in_drill
 from kugeldrill.checkers.breaker import check_breakers
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.keys import tran_key
-from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_OPENCLOSELOG, TOPIC_TRANLOG, FaultWindow
+from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_OPENCLOSELOG, TOPIC_TRANLOG
+from kugeldrill.checkers.synthetic import fault
 from kugeldrill.checkers.params import BreakerParams
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kugelpos"
@@ -55,7 +56,7 @@ def _cart_cut() -> tuple[CheckInputs, float, float]:
     inputs = parse_log_files({"cart": [FIXTURES / "cart-sidecar-cut.log"]})
     walls = [c.wall for c in inputs.breaker_calls]
     start, end = min(walls) - 5.0, max(walls) + 1.0
-    inputs.faults = [FaultWindow("f1", "sidecar@cart", "down", start, start, end, end)]
+    inputs.faults = [fault("f1", "sidecar@cart", "down", start, end)]
     inputs.mark("faults", "test: sidecar@cart was down around the lines")
     return inputs, start, end
 

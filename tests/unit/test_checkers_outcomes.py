@@ -233,7 +233,8 @@ def test_a_new_business_date_starts_from_zero() -> None:
 
 def test_a_duplicate_the_seed_tolerates_may_move_stock_again_but_not_in_strict_mode() -> None:
     from kugeldrill.checkers.keys import op_key
-    from kugeldrill.checkers.model import TOPIC_TRANLOG, Application, FaultWindow
+    from kugeldrill.checkers.model import TOPIC_TRANLOG, Application
+    from kugeldrill.checkers.synthetic import fault
     from kugeldrill.checkers.params import DuplicatePolicy
 
     ops = _history()
@@ -247,7 +248,7 @@ def test_a_duplicate_the_seed_tolerates_may_move_stock_again_but_not_in_strict_m
     # The second delivery's idempotency check could not reach the store (its own record says so).
     inputs.applications = [Application("stock", "e1", TOPIC_TRANLOG, key, 10.0, 10.0, 1, "miss"),
                            Application("stock", "e1", TOPIC_TRANLOG, key, 12.0, 12.0, 2, "error")]
-    inputs.faults = [FaultWindow("f1", "redis@stock", "down", 9.0, 9.0, 13.0, 13.0)]
+    inputs.faults = [fault("f1", "redis@stock", "down", 9.0, 13.0)]
     tolerant = check_outcomes(inputs, duplicates=DuplicatePolicy())
     assert tolerant.valid is True, tolerant.details["mismatches"]
     row = next(r for r in tolerant.details["tables"]["stock"] if r["key"] == "ITEM1")
@@ -454,3 +455,74 @@ def test_many_interchangeable_info_operations_are_weighed_as_counts():
     res = check_outcomes(_inputs(ops, before, after))
     assert res.valid is True, res.summary
     assert res.counts["info_resolution"] == {"25 of 40 identical applied": 40}
+
+
+def test_figures_the_load_marked_missing_are_unknown_whatever_the_record_holds():
+    """The bill's answer lacked a line's `isCancelled` and a tax line's `taxCode` (the load
+    names the paths, contracts §4): the item was counted as sold and the tax filed under
+    "None" — guesses. Stock and tax rows are unknown, never a mismatch, never a pass."""
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    after.stock["ITEM1"] += 1  # the line was in fact cancelled: the stock never moved for it
+    ops[0].value["missing"] = ["lineItems[0].isCancelled", "taxes[0].taxCode"]
+    ops[0].value["taxes"][0]["tax_code"] = "None"
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is None, res.summary
+    assert "lineItems[0].isCancelled" in res.summary
+    stock_rows = {r["key"]: r for r in res.details["tables"]["stock"]}
+    assert stock_rows["ITEM1"]["ok"] is None and "never saw" in stock_rows["ITEM1"]["note"]
+    assert all(r["ok"] is not False for rows in res.details["tables"].values() for r in rows)
+    assert any(r["key"] == f"1/{DATE}/tax[01].tax_amount" for r in res.details["unknown_rows"]["report"])
+
+
+def test_an_open_whose_answer_lacked_its_counter_is_named():
+    ops = _history()
+    ops[8].value["missing"] = ["openCounter"]  # the open's answer did not carry it
+    before = _before()
+    res = check_outcomes(_inputs(ops, before, _apply(before, ops)))
+    assert res.valid is None and res.details["load_records"][0]["missing"] == ["openCounter"], res.summary
+    assert res.details["load_records"][0]["f"] == "open"
+
+
+def test_an_ok_sale_without_its_number_makes_its_journal_entry_unknown_not_extra():
+    ops = _history()
+    ops[0].value["missing"] = ["transactionNo"]  # the bill's answer did not carry it
+    before = _before()
+    res = check_outcomes(_inputs(ops, before, _apply(before, ops)))
+    assert res.valid is None and not res.counts["violations"], res.summary
+    assert any("carries no transaction number" in reason_text(u) for u in res.details["unknown"])
+
+
+def test_journal_entries_without_terminal_or_type_leave_missing_entries_unknown():
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    entry = next(e for e in after.journal if e.transaction_type == 101 and e.transaction_no == 1)
+    entry.transaction_type = None  # the journal answer did not carry it
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is None and not res.counts["violations"], res.summary
+    row = next(r for r in res.details["tables"]["journal"] if r["key"] == "terminal 1 type 101 transaction 1")
+    assert row["ok"] is None and row["observed"] == "0"
+
+
+def test_report_lines_that_cannot_be_told_apart_are_unknown_not_zero():
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    after.reports[f"1/{DATE}"].payments["?"] = {"amount": None, "count": None}  # a line without its name
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is None and not res.counts["violations"], res.summary
+    unknown = {r["key"] for r in res.details["unknown_rows"]["report"]}
+    assert {f"1/{DATE}/payment[01].amount", f"1/{DATE}/payment[?].amount"} <= unknown
+    assert not any(k.startswith(f"1/{DATE}/tax[") for k in unknown)  # the tax lines were named: still judged
+
+
+def test_a_stock_row_read_before_and_gone_after_is_unknown_not_zero():
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    del after.stock["ITEM2"]
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is None and not res.counts["violations"], res.summary
+    assert [r["key"] for r in res.details["unknown_rows"]["stock"]] == ["ITEM2"]

@@ -5,25 +5,24 @@ recovery counts — all on synthetic records."""
 
 from __future__ import annotations
 
-from kugeldrill.checkers.adapters.timeline import parse_timeline, state_lost
+from kugeldrill.chaos.record import AppliedFault
+from kugeldrill.checkers.adapters.timeline import parse_timeline
 from kugeldrill.checkers.breaker import check_breakers
 from kugeldrill.checkers.duplicates import check_duplicates
 from kugeldrill.checkers.faults import EVERY_APP, affected_app, failing_windows_by_app, makes_calls_fail, \
     may_make_calls_fail
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.keys import tran_key
-from kugeldrill.checkers.model import TOPIC_TRANLOG, Application, FaultWindow, MarkWrite, Publication
+from kugeldrill.checkers.model import TOPIC_TRANLOG, Application, MarkWrite, Publication
 from kugeldrill.checkers.recovery import process_fault_recovery
-from kugeldrill.checkers.synthetic import call
+from kugeldrill.checkers.synthetic import call, fault
 
 KEY = tran_key("T1", "S1", 1, 7)
 
 
 def pfault(fid: str, process: str, kind: str, start: float, end: float | None, *, kills: list[float] | None = None,
-           state_lost: bool | None = None) -> FaultWindow:
-    return FaultWindow(fid, "", kind, start, 1_700_000_000.0 + start, end,
-                       None if end is None else 1_700_000_000.0 + end, {}, process=process,
-                       kills=list(kills or []), state_lost=state_lost)
+           state_lost: bool | None = None) -> AppliedFault:
+    return fault(fid, process, kind, start, end, kills=tuple(kills or ()), state_lost=state_lost)
 
 
 def _app(sub: str, eid: str, mono: float) -> Application:
@@ -81,7 +80,7 @@ def test_duplicate_across_a_redis_restart_that_lost_the_markers_is_tolerated() -
     apps = [_app("stock", "e1", 10.0), _app("stock", "e1", 150.0)]
     # Each first application's mark is written 0.1 s after it (then, maybe, the store lost it).
 
-    def judge(restart: FaultWindow, apps=apps):
+    def judge(restart: AppliedFault, apps=apps):
         return check_duplicates(_marked(_inputs(apps, [restart]), ("stock", "e1", apps[0].mono + 0.1, True)))
 
     lost = judge(pfault("rr", "redis", "restart", 100.0, 103.0, state_lost=True))
@@ -141,10 +140,14 @@ def test_timeline_adapter_reads_process_faults() -> None:
     notes: list[str] = []
     unapplied: list = []
     (w,) = parse_timeline(doc, notes, unapplied)
-    assert w.process == "redis" and w.link == "" and w.end_mono == 103.4  # until it answered again
+    assert w.process == "redis" and w.link is None and w.end_mono == 103.4  # until it answered again
     assert w.kills == [105.2, 106.3]  # when each returned (the process gone); the failed kill is not one
-    assert w.state_lost is True and [a["action"] for a in w.actions] == ["stop", "start", "kill", "kill"]
+    assert w.state_lost is True and [e.action for e in w.events] == ["stop", "start", "kill", "kill"]
     assert unapplied[0].process == "app@cart" and "app@cart was not applied: boom" in notes[0]
+
+
+def state_lost(record: dict) -> bool | None:
+    return AppliedFault.from_record({"id": "f", "at": 1, "for": 2, **record}).state_lost
 
 
 def test_state_lost_needs_a_survival_reading() -> None:
@@ -188,8 +191,8 @@ def test_duplicate_of_a_subscriber_that_crashed_by_itself_is_tolerated_like_a_ki
     assert check_duplicates(other).valid is False
 
 
-def _link_fault(fid: str, link: str, kind: str, start: float, end: float) -> FaultWindow:
-    return FaultWindow(fid, link, kind, start, 1_700_000_000.0 + start, end, 1_700_000_000.0 + end, {})
+def _link_fault(fid: str, link: str, kind: str, start: float, end: float) -> AppliedFault:
+    return fault(fid, link, kind, start, end)
 
 
 def test_a_redis_link_outage_shorter_than_the_client_timeout_only_may_make_calls_fail() -> None:

@@ -34,6 +34,7 @@ class FakeEnv:
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.notes: list[str] = []
 
     def service_urls(self) -> dict[str, str]:
         return {"cart": "http://127.0.0.1:1"}
@@ -63,7 +64,7 @@ class FakeEnv:
         self.calls.append("save")
         (run_dir / "stack.json").write_text("{}")
 
-    def heal(self) -> list[str]:
+    def heal_parts(self, process_targets: list[str]) -> list[Any]:
         self.calls.append("heal")
         return []
 
@@ -75,7 +76,7 @@ class FakeEnv:
 def fake_env(monkeypatch: pytest.MonkeyPatch) -> FakeEnv:
     env = FakeEnv()
     monkeypatch.setattr(drill_mod, "open_environment", lambda *a, **k: env)
-    monkeypatch.setattr(drill_mod.Drill, "_provision", lambda self: None)
+    monkeypatch.setattr(drill_mod.Drill, "_provision", lambda self, env: None)
     return env
 
 
@@ -130,3 +131,52 @@ def test_environment_failure_is_exit_2_with_report(tmp_path: Path, monkeypatch: 
     summary = _run(tmp_path)
     assert summary.exit_code == 2 and "redis-server not found" in summary.error
     assert (tmp_path / "junit.xml").exists()
+
+
+class StillPaused:
+    """A heal part whose process stays paused (its resume command fails), as a target's may."""
+
+    name = "processes"
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.heals = 0
+
+    def heal(self) -> list[str]:
+        self.heals += 1
+        return []
+
+    def leftovers(self) -> list[str]:
+        return ["process redis is not running (or paused) according to its 'running' command"]
+
+
+def test_what_the_heal_leaves_reaches_the_verdict(tmp_path: Path, fake_env: FakeEnv,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment's leftovers are in verdict.json, the report, JUnit and the console lines,
+    whether or not the run got to its own heal phase (here it is interrupted during the load)."""
+    from kugeldrill.reports.console import failure_lines
+
+    part = StillPaused()
+    monkeypatch.setattr(fake_env, "heal_parts", lambda targets: [part])
+
+    def interrupt(*a: Any, **k: Any) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(drill_mod, "start_locust", interrupt)
+    summary = _run(tmp_path)
+    assert summary.status == "interrupted" and part.heals == 1
+    assert summary.unhealed == ["process redis is not running (or paused) according to its 'running' command"]
+    verdict = json.loads((tmp_path / "verdict.json").read_text())
+    assert verdict["unhealed"] == summary.unhealed and verdict["verdict"] == "interrupted"
+    assert "Not healed" in (tmp_path / "report.html").read_text()
+    assert 'name="drill.healed"' in (tmp_path / "junit.xml").read_text()
+    assert failure_lines(summary)[0].startswith("  NOT HEALED process redis")
+
+
+def test_a_completed_drill_with_a_fault_left_never_passes() -> None:
+    from kugeldrill.reports.summary import ExpectationResult, RunSummary
+
+    s = RunSummary(scenario="x", expectations=[ExpectationResult("load.min_requests", "load", True, "≥ 1", "9")])
+    assert s.verdict == "pass"
+    s.unhealed = ["proxy kugeldrill.redis@cart disabled"]
+    assert s.verdict == "fail" and s.exit_code == 1

@@ -37,3 +37,42 @@ def test_scenario_target_resolved_relative_to_scenario(tmp_path: Path) -> None:
     loaded = parse_scenario_text(text, str(tmp_path / "s.yaml"))
     with pytest.raises(TargetUnreachableError):
         open_environment(loaded.scenario, tmp_path, loaded.path)
+
+
+def _protocol_members() -> set[str]:
+    from kugeldrill.drill.env import DrillEnvironment
+
+    names = set(DrillEnvironment.__annotations__)
+    names |= {n for n, v in vars(DrillEnvironment).items() if callable(v) and not n.startswith("_")}
+    return names
+
+
+def test_both_environments_have_every_member_of_the_interface() -> None:
+    """The drill reads the environment through its typed Protocol only: an attribute one kind
+    lacks (say `notes`) would be an internal error in every drill against it."""
+    from kugeldrill.drill.env import EmbeddedEnvironment
+    from kugeldrill.stack.embedded import StackOptions
+    from kugeldrill.target import load_target
+
+    class FakeStack:
+        state = {"sidecar": {"version": "1.18.0"}, "links": {}, "services": {}}
+        redis_url = "redis://127.0.0.1:1/0"
+        toxiproxy_url = "http://127.0.0.1:8474"
+
+    embedded = EmbeddedEnvironment(FakeStack(), StackOptions(state_dir=Path("/nonexistent")))  # type: ignore[arg-type]
+    target = TargetEnvironment(load_target(_live_target_file()))
+    members = _protocol_members()
+    assert {"notes", "heal_parts", "process_control", "provision_options", "ensure_links"} <= members
+    for env in (embedded, target):
+        missing = [m for m in members if not hasattr(env, m)]
+        assert not missing, (type(env).__name__, missing)
+    assert [p.name for p in embedded.heal_parts([])] == ["links"] and embedded.notes == [] == target.notes
+
+
+def _live_target_file() -> Path:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "t.yaml"
+    path.write_text("name: t\nservices:\n  cart: http://127.0.0.1:1\n  terminal: http://127.0.0.1:1\n"
+                    "toxiproxy: {api: 'http://127.0.0.1:8474'}\n")
+    return path

@@ -64,8 +64,8 @@ def test_fill_from_folder(tmp_path: Path) -> None:
     assert s.totals is not None
     assert s.totals.requests == 60 and abs(s.totals.error_rate - 0.05) < 1e-9 and s.totals.p99 == 80
     assert [e["Name"] for e in s.endpoints] == ["/cart"]
-    assert [(f.id, f.start, f.end, f.error) for f in s.faults] == [("f1", 5.02, 10.01, None),
-                                                                   ("f3", 8.0, None, "heal: boom")]
+    assert [(f.id, *s.fault_window(f), f.error) for f in s.faults] == [("f1", 5.02, 10.01, None),
+                                                                       ("f3", 8.0, None, "heal: boom")]
     assert s.breaker_transitions == [BreakerPoint("cart", "dapr", 6.0, "CLOSED", "OPEN")]
     assert s.events == EventTotals(published=1, publish_failed=1, applied=1, duplicates_skipped=0)
     assert s.event_series == [EventBucket(t=1.5, published=1, applied=1)]

@@ -6,7 +6,8 @@ import pytest
 
 from kugeldrill.checkers.model import CheckResult
 from kugeldrill.explore.generate import GENERATOR_VERSION, Space, draw
-from kugeldrill.explore.schedule import FaultDraw, Schedule
+from kugeldrill.chaos.record import PlannedFault
+from kugeldrill.explore.schedule import Schedule
 from kugeldrill.explore.shrink import SETTLE_SECONDS, candidates
 from kugeldrill.explore.signature import primary, signature
 from kugeldrill.explore.space import narrow
@@ -33,7 +34,7 @@ def test_every_drawn_drill_is_a_valid_scenario_within_its_bounds():
         loaded = parse_scenario_text(s.to_yaml(), f"drill {i}")  # the scenario reader accepts it
         assert loaded.scenario.name == f"explore-7-{i}"
         assert space.load_seconds[0] <= s.load_seconds <= space.load_seconds[1]
-        assert 1 <= len(s.faults) <= 3 and all(f.target in LINKS for f in s.faults)
+        assert 1 <= len(s.faults) <= 3 and all(f.subject in LINKS for f in s.faults)
         for f in s.faults:
             assert f.at >= space.first_at and f.end <= s.load_seconds - space.settle_seconds + 1e-9
         assert all(space.users[c][0] <= n <= space.users[c][1] for c, n in s.users.items())
@@ -51,8 +52,8 @@ def test_bounds_and_vocabulary_are_checked():
 
 def _schedule() -> Schedule:
     return Schedule("x", 24.0, {"CartUser": 4, "TerminalUser": 1, "OpenCloseUser": 1},
-                    (FaultDraw(4.0, 6.0, "sidecar@cart", "latency", {"latency": 8000}),
-                     FaultDraw(9.0, 4.0, "app@journal", "down")), base={"expect": {}})
+                    (PlannedFault("latency", 4.0, 6.0, link="sidecar@cart", params={"latency": 8000}),
+                     PlannedFault("down", 9.0, 4.0, link="app@journal")), base={"expect": {}})
 
 
 def test_every_candidate_is_smaller_valid_and_keeps_faults_inside_the_load():
@@ -60,13 +61,13 @@ def test_every_candidate_is_smaller_valid_and_keeps_faults_inside_the_load():
     cands = list(candidates(s))
     assert cands[0][0].startswith("drop fault") and len(cands[0][1].faults) == 1
     assert any(c.load_seconds == 12.0 for _, c in cands)  # half the load, faults moved to fit
-    assert any(f.kind == "down" and f.target == "sidecar@cart" for _, c in cands for f in c.faults)  # simpler kind
+    assert any(f.kind == "down" and f.subject == "sidecar@cart" for _, c in cands for f in c.faults)  # simpler kind
     assert any(c.users["CartUser"] == 2 for _, c in cands)
     for change, c in cands:
         assert c.size() < s.size(), change
         parse_scenario_text(c.to_yaml(), change)
         for f in c.faults:
-            assert f.at >= 2.0 and f.for_ >= 1.0
+            assert f.at >= 2.0 and f.duration >= 1.0
             if c.load_seconds < s.load_seconds:
                 assert f.end <= c.load_seconds - SETTLE_SECONDS + 1e-9, change
 
@@ -100,7 +101,7 @@ def test_process_kinds_draw_from_the_stand_in_s_process_targets() -> None:
     assert "redis" in space.processes and "app@journal" in space.processes and "app@cart" not in space.processes
     for i in range(10):
         for f in draw(7, i, space).faults:
-            assert f.process and f.target in space.processes
+            assert f.process and f.subject in space.processes
 
 
 def test_processes_narrow_the_process_targets_and_a_miss_is_a_clear_error() -> None:
@@ -129,8 +130,8 @@ def test_drill_base_takes_stack_and_expectations_from_a_scenario_and_plants_defe
 
 def test_shrinking_the_load_reaches_half_and_the_shortest_that_holds_the_faults() -> None:
     s = Schedule(name="x", load_seconds=19.0, users={"CartUser": 5},
-                 faults=(FaultDraw(at=3.2, for_=2.2, target="sidecar@cart", kind="down"),))
+                 faults=(PlannedFault(kind="down", at=3.2, duration=2.2, link="sidecar@cart"),))
     loads = [c.load_seconds for change, c in candidates(s) if change.startswith("load")]
     assert loads == [9.0, 11.0, 14.0]  # half rounded down (the fault cut to fit), all of it, three quarters
     half = next(c for change, c in candidates(s) if change.startswith("load") and c.load_seconds == 9.0)
-    assert half.faults[0].end <= 9.0 - SETTLE_SECONDS and half.faults[0].for_ >= 1.0
+    assert half.faults[0].end <= 9.0 - SETTLE_SECONDS and half.faults[0].duration >= 1.0

@@ -125,7 +125,7 @@ def test_bad_worker_counts_are_config_errors_naming_the_field(tmp_path: Path):
 def test_the_target_file_says_the_breaker_is_per_process_with_several_workers(tmp_path: Path):
     services = {app: {"url": f"http://127.0.0.1:{40000 + i}", "app_log": str(tmp_path / f"{app}.log"), "workers": 1}
                 for i, app in enumerate(SERVICES)}
-    state = {"checkout": {"path": "/src"}, "sidecar": "standin", "services": services, "links": {},
+    state = {"checkout": {"path": "/src"}, "sidecar": {"kind": "daprd", "version": "1.18.0"}, "services": services, "links": {},
              "toxiproxy": {"api": "http://127.0.0.1:8474"}, "redis": {"url": "redis://127.0.0.1:6390/0"},
              "mongo": {"url": "mongodb://127.0.0.1:27999/"}}
     assert "per process" not in target_from_native(state).description

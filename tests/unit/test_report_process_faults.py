@@ -11,7 +11,9 @@ from pathlib import Path
 
 from kugeldrill.reports import write_all
 from kugeldrill.reports.sample import synthetic_summary
-from kugeldrill.reports.summary import FaultSpan, ProcessAction, ProcessFaultReport, RunSummary
+from kugeldrill.chaos.event import FaultEvent
+from kugeldrill.chaos.record import AppliedFault, FaultStatus, PlannedFault
+from kugeldrill.reports.summary import ProcessFaultReport, RunSummary
 
 BEFORE = {"keys": 210, "markers_total": 198, "stream_entries_total": 78, "groups_total": 7, "pending_total": 3}
 AFTER = {"keys": 2, "markers_total": 0, "stream_entries_total": 0, "groups_total": 2, "pending_total": 0,
@@ -19,19 +21,25 @@ AFTER = {"keys": 2, "markers_total": 0, "stream_entries_total": 0, "groups_total
 END = {"keys": 500, "markers_total": 499, "stream_entries_total": 182, "groups_total": 7, "pending_total": 0}
 
 
+def act(action: str, t: float, before: list[int], after: list[int], outcome: str, **ready: object) -> FaultEvent:
+    """An action at `t` seconds since t0 (the synthetic summary's t0_mono is 0)."""
+    return FaultEvent(action, 1_700_000_000.0 + t, t, pids_before=before, pids_after=after, outcome=outcome,
+                      **ready)  # type: ignore[arg-type]
+
+
+def pfault(fid: str, process: str, kind: str, start: float, end: float, events: list[FaultEvent]) -> AppliedFault:
+    planned = PlannedFault(kind, start, end - start, process=process, id=fid)
+    return AppliedFault(planned, status=FaultStatus.HEALED, applied_mono=start, healed_mono=end, events=events)
+
+
 def summary_with_process_faults() -> RunSummary:
     s = synthetic_summary()
-    s.faults.append(FaultSpan(id="redis-restart", link="", process="redis", kind="restart", start=5.0, end=8.2,
-                              status="healed", actions=[
-                                  ProcessAction("stop", 5.0, [101], [], "done"),
-                                  ProcessAction("start", 8.0, [101], [202], "done", ready_t=8.2)]))
-    s.faults.append(FaultSpan(id="crash:app@journal", link="", process="app@journal", kind="kill", start=3.0, end=18.0,
-                              status="healed", actions=[
-                                  ProcessAction("kill", 3.0, [11], [], "done"),
-                                  ProcessAction("start", 3.1, [11], [12], "done", ready_t=5.0),
-                                  ProcessAction("kill", 6.0, [12], [], "done"),
-                                  ProcessAction("start", 6.1, [12], [13], "done", ready_error="pid 13 exited"),
-                                  ProcessAction("start", 18.0, [13], [13], "already")]))
+    s.faults.append(pfault("redis-restart", "redis", "restart", 5.0, 8.2, [
+        act("stop", 5.0, [101], [], "done"), act("start", 8.0, [101], [202], "done", ready_mono=8.2)]))
+    s.faults.append(pfault("crash:app@journal", "app@journal", "kill", 3.0, 18.0, [
+        act("kill", 3.0, [11], [], "done"), act("start", 3.1, [11], [12], "done", ready_mono=5.0),
+        act("kill", 6.0, [12], [], "done"), act("start", 6.1, [12], [13], "done", ready_error="pid 13 exited"),
+        act("start", 18.0, [13], [13], "already")]))
     s.process_faults = [
         ProcessFaultReport("redis-restart", "redis", "restart",
                            recovery={"in_flight": 4, "recovered": 4, "recovered_after_fault_end": 1, "lost": 0,
@@ -84,7 +92,8 @@ def test_verdict_round_trip_keeps_process_faults(tmp_path: Path) -> None:
     write_all(tmp_path, summary_with_process_faults())
     back = RunSummary.load(tmp_path / "verdict.json")
     journal = next(f for f in back.faults if f.process == "app@journal")
-    assert isinstance(journal.actions[0], ProcessAction) and journal.actions[3].ready_error == "pid 13 exited"
+    assert isinstance(journal.events[0], FaultEvent) and journal.events[3].ready_error == "pid 13 exited"
+    assert back.fault_window(journal) == (3.0, 18.0)
     assert back.process_faults[0].redis["lost"]["markers_total"] == 198
     assert json.loads((tmp_path / "verdict.json").read_text())["faults"][1]["process"] == "redis"
 
@@ -92,3 +101,23 @@ def test_verdict_round_trip_keeps_process_faults(tmp_path: Path) -> None:
 def test_no_section_without_process_faults(tmp_path: Path) -> None:
     write_all(tmp_path, synthetic_summary())
     assert "Process faults" not in (tmp_path / "report.html").read_text()
+
+
+def test_a_version_2_verdict_is_still_read(tmp_path: Path) -> None:
+    """Run folders written before the one fault record: spans since t0, with `actions`."""
+    old = {"scenario": "old", "version": 2, "t0_mono": 100.0, "faults": [
+        {"id": "cut", "link": "sidecar@cart", "kind": "down", "start": 5.0, "end": 9.5, "params": {},
+         "error": None, "status": "healed", "process": None, "actions": []},
+        {"id": "crash", "link": "", "process": "app@journal", "kind": "kill", "start": 3.0, "end": 18.0,
+         "status": "healed", "actions": [{"action": "kill", "t": 3.0, "pids_before": [11], "pids_after": [],
+                                          "outcome": "done"},
+                                         {"action": "start", "t": 3.1, "pids_before": [11], "pids_after": [12],
+                                          "outcome": "done", "ready_t": 5.0}]},
+        {"id": "late", "link": "redis@cart", "kind": "latency", "start": 20.0, "end": None, "status": "failed",
+         "error": "apply: proxy not found", "actions": []}]}
+    (tmp_path / "verdict.json").write_text(json.dumps(old))
+    back = RunSummary.load(tmp_path / "verdict.json")
+    assert [(f.id, f.subject, back.fault_window(f)) for f in back.faults] == [
+        ("cut", "sidecar@cart", (5.0, 9.5)), ("crash", "app@journal", (3.0, 18.0)), ("late", "redis@cart", (20.0, None))]
+    crash = back.faults[1]
+    assert crash.kills == [103.0] and crash.events[1].ready_mono == 105.0 and not back.faults[2].applied

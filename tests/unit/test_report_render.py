@@ -10,7 +10,8 @@ from pathlib import Path
 from kugeldrill.reports.sample import synthetic_summary
 from kugeldrill.reports import write_all
 from kugeldrill.reports.chart import breaker_lanes, render_timeline_svg
-from kugeldrill.reports.summary import EventBucket, ExpectationResult, FaultSpan, Phase, RunSummary
+from kugeldrill.checkers.synthetic import fault
+from kugeldrill.reports.summary import EventBucket, ExpectationResult, Phase, RunSummary
 
 
 def test_passing_run_writes_three_files_and_exit_0(tmp_path: Path) -> None:
@@ -93,7 +94,7 @@ def test_breaker_lanes_cover_the_run() -> None:
 
 def test_unhealed_fault_is_flagged() -> None:
     s = synthetic_summary()
-    s.faults[0].end = None
+    s.faults[0].healed_mono = None
     svg = render_timeline_svg(s)
     assert 'data-healed="false"' in svg and "never healed" in svg
 
@@ -154,9 +155,9 @@ def test_events_panel_drawn_only_with_event_series() -> None:
 
 def test_one_label_for_a_selector_that_hit_several_links() -> None:
     s = synthetic_summary()
-    s.faults = [FaultSpan(id=f"f1:redis@{app}", link=f"redis@{app}", kind="down", start=5.0 + i * 0.01, end=11.0)
+    s.faults = [fault(f"f1:redis@{app}", f"redis@{app}", "down", 5.0 + i * 0.01, 11.0)
                 for i, app in enumerate(("cart", "report", "stock"))]
-    s.faults.append(FaultSpan(id="f2", link="app@journal", kind="down", start=20.0, end=24.0))
+    s.faults.append(fault("f2", "app@journal", "down", 20.0, 24.0))
     svg = render_timeline_svg(s)
     assert svg.count("down redis@* (3 links)") == 1 and "down app@journal" in svg
     assert svg.count('class="fault-window"') == 4

@@ -8,7 +8,6 @@ import pytest
 
 from kugeldrill.ground.errors import ConfigError
 from kugeldrill.scenario import SCENARIO_DIR, load_scenario, parse_scenario_text, suite
-from kugeldrill.scenario_schema import parse_seconds
 
 GOOD = """\
 name: t
@@ -49,7 +48,7 @@ def test_ci_suite_is_short_and_excludes_long() -> None:
 
 def test_good_text_parses_with_durations() -> None:
     sc = parse_scenario_text(GOOD).scenario
-    assert sc.load.duration == 20.0 and sc.faults[0].for_ == 5.0 and sc.target == "embedded"
+    assert sc.load.duration == 20.0 and sc.faults[0].duration == 5.0 and sc.target == "embedded"
 
 
 def test_unknown_field_names_line_and_field() -> None:
@@ -123,10 +122,11 @@ def test_missing_file_lists_library() -> None:
     assert "not found" in str(info.value) and "baseline" in (info.value.hint or "")
 
 
-def test_parse_seconds() -> None:
-    assert parse_seconds("2m") == 120 and parse_seconds("500ms") == 0.5 and parse_seconds(3) == 3.0
-    with pytest.raises(ValueError):
-        parse_seconds("soon")
+def test_durations_in_a_scenario_use_the_one_parser() -> None:
+    loaded = parse_scenario_text(GOOD.replace("duration: 20s", "duration: 1m30s").replace("at: 5,", "at: 1m,"))
+    assert loaded.scenario.load.duration == 90.0 and loaded.scenario.faults[0].at == 60.0
+    msg = _error(GOOD.replace("duration: 20s", "duration: soon"))
+    assert "field 'load.duration'" in msg and "1m30s" in msg
 
 
 def test_target_must_be_embedded_or_an_existing_file(tmp_path: Path) -> None:
@@ -163,7 +163,7 @@ def test_process_faults_parse_and_keep_their_subject() -> None:
     sc = parse_scenario_text(PROCESS, "drill.yaml").scenario
     (f,) = sc.faults
     assert (f.process, f.link, f.kind) == ("app@journal,redis", None, "kill")
-    assert f.as_timeline_entry() == {"at": 2.0, "for": 5.0, "process": "app@journal,redis", "kind": "kill",
+    assert f.to_entry() == {"at": 2.0, "for": 5.0, "process": "app@journal,redis", "kind": "kill",
                                      "params": {"uptime": 1}}
     assert sc.stack.redis_persistence == "aof" and sc.stack.republish_min_age_seconds == 12.0
 
@@ -194,3 +194,9 @@ def test_stack_sidecar_kind_is_removed_with_a_clear_error() -> None:
     for kind in ("standin", "daprd"):
         msg = _error(GOOD + f"stack:\n  sidecar: {kind}\n")
         assert "drill.yaml:8:" in msg and "stack.sidecar" in msg and "real daprd is the only" in msg, msg
+
+
+def test_a_misspelt_fault_field_is_named_like_any_other() -> None:
+    msg = _error(GOOD.replace("kind: down}", "kind: down, paramz: {}}"))
+    assert "faults[0].paramz" in msg and "unknown field (not part of the scenario schema)" in msg, msg
+    assert "did you mean 'params'?" in msg, msg

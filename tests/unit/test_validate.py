@@ -185,7 +185,7 @@ def test_every_library_file_passes_the_schema_and_typos_do_not() -> None:
 
 def test_duration_fields_are_the_ones_the_models_parse() -> None:
     """A field takes "30s" in the schema exactly when the model takes it: no list kept by hand."""
-    fault = json_schema("scenario")["$defs"]["FaultSpec"]["properties"]
+    fault = json_schema("scenario")["$defs"]["PlannedFault"]["properties"]  # chaos' record, read from the file
     assert any(o.get("type") == "string" for o in fault["for"]["anyOf"])
     assert fault["kind"]["type"] == "string" and "anyOf" not in fault["kind"]  # a word, not a duration
     load = json_schema("scenario")["$defs"]["LoadSpec"]["properties"]

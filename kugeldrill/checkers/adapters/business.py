@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from kugeldrill.checkers.model import BusinessSnapshot, Figure, JournalEntry, SalesReport, Unreadable
+from kugeldrill.checkers.model import UNNAMED, BusinessSnapshot, Figure, JournalEntry, SalesReport, Unreadable
 from kugeldrill.ground.gzfiles import open_stored
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.ground.numbers import number_or_none
@@ -40,14 +40,6 @@ def _pick(d: Mapping[str, Any], *names: str, default: Any = None) -> Any:
         if isinstance(d, Mapping) and d.get(n) is not None:
             return d[n]
     return default
-
-
-def _f(value: Any) -> float:
-    """A count or quantity where a missing value means none (a stock row without a quantity)."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
 
 
 def _sum(total: float | None, value: Any) -> float | None:
@@ -72,23 +64,34 @@ TAX_CODES_BY_NAME = {"非課税": "00", "外税10%": "01", "内税10%": "02", "�
 PAYMENT_CODES_BY_NAME = {str(p["description"]): str(p["payment_code"]) for p in PAYMENTS}
 
 
+def _lines(data: Mapping[str, Any], list_name: str, name_field: str, codes: Mapping[str, str],
+           figures: dict[str, str]) -> dict[str, dict[str, float | None]]:
+    """A report's tax or payment lines by code (`figures`: record name -> answer name).
+
+    Kugelpos always answers both lists (BaseSalesReportResponse); a list the answer does not
+    carry, or a line without its name, cannot be told apart by code: it is filed under
+    UNNAMED with every figure None, which makes every line of its kind unknown, not 0."""
+    out: dict[str, dict[str, float | None]] = {}
+    lines = data.get(list_name) if isinstance(data, Mapping) else None
+    if not isinstance(lines, list):
+        return {UNNAMED: dict.fromkeys(figures)}
+    for line in lines:
+        name = _pick(line, name_field)
+        if name is None:
+            out[UNNAMED] = dict.fromkeys(figures)
+            continue
+        entry = out.setdefault(codes.get(str(name), str(name)), dict.fromkeys(figures, 0.0))
+        for ours, theirs in figures.items():
+            entry[ours] = _sum(entry[ours], _pick(line, theirs))
+    return out
+
+
 def parse_report(terminal_no: int, business_date: str, data: Mapping[str, Any]) -> SalesReport:
     """Kugelpos' sales report body (BaseSalesReportResponse) as a typed record, keyed by tax and payment code."""
     cash = _pick(data, "cash", default={})
-    taxes = {}
-    for t in _pick(data, "taxes", default=[]) or []:
-        name = str(_pick(t, "taxName", default=""))
-        entry = taxes.setdefault(TAX_CODES_BY_NAME.get(name, name),
-                                 {"tax_amount": 0.0, "target_amount": 0.0, "target_quantity": 0.0})
-        entry["tax_amount"] = _sum(entry["tax_amount"], _pick(t, "taxAmount"))
-        entry["target_amount"] = _sum(entry["target_amount"], _pick(t, "targetAmount"))
-        entry["target_quantity"] = _sum(entry["target_quantity"], _pick(t, "targetQuantity"))
-    payments = {}
-    for p in _pick(data, "payments", default=[]) or []:
-        name = str(_pick(p, "paymentName", default=""))
-        entry = payments.setdefault(PAYMENT_CODES_BY_NAME.get(name, name), {"amount": 0.0, "count": 0.0})
-        entry["amount"] = _sum(entry["amount"], _pick(p, "amount"))
-        entry["count"] = _sum(entry["count"], _pick(p, "count"))
+    taxes = _lines(data, "taxes", "taxName", TAX_CODES_BY_NAME,
+                   {"tax_amount": "taxAmount", "target_amount": "targetAmount", "target_quantity": "targetQuantity"})
+    payments = _lines(data, "payments", "paymentName", PAYMENT_CODES_BY_NAME, {"amount": "amount", "count": "count"})
     return SalesReport(
         terminal_no=terminal_no, business_date=business_date,
         gross=_figure(_pick(data, "salesGross")), returns=_figure(_pick(data, "returns")),
@@ -104,14 +107,12 @@ def parse_journal_entry(e: Mapping[str, Any]) -> JournalEntry:
         except (TypeError, ValueError):
             return None
 
-    amount = _pick(e, "amount")
-    quantity = _pick(e, "quantity")
     return JournalEntry(
-        terminal_no=int(_pick(e, "terminalNo", default=0)),
-        transaction_type=int(_pick(e, "transactionType", default=0)),
+        terminal_no=opt_int(_pick(e, "terminalNo")),  # None: an entry no terminal can claim (unknown)
+        transaction_type=opt_int(_pick(e, "transactionType")),
         transaction_no=opt_int(_pick(e, "transactionNo")),
         receipt_no=opt_int(_pick(e, "receiptNo")),
-        amount=None if amount is None else _f(amount), quantity=None if quantity is None else _f(quantity),
+        amount=number_or_none(_pick(e, "amount")), quantity=number_or_none(_pick(e, "quantity")),
         business_date=_pick(e, "businessDate"),
         generate_date_time=str(_pick(e, "generateDateTime", default="")))
 

@@ -1,10 +1,12 @@
-"""Load history (contracts §4) -> CheckInputs.ops, through the ground floor's one reader."""
+"""Load history (contracts §4) -> CheckInputs.ops, through the ground floor's one reader;
+records lacking a figure they should carry (their `missing` paths included) become a note."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.checkers.load_figures import describe, load_record_problems
 from kugeldrill.ground.gzfiles import stored
 from kugeldrill.ground.history import HistoryError, load_ops
 
@@ -23,4 +25,9 @@ def load_history(path: str | Path) -> CheckInputs:
         inputs.mark_missing("ops", f"history {path} unreadable: {type(exc).__name__}: {exc}")
         return inputs
     inputs.mark("ops", str(path))
+    problems = load_record_problems(inputs.ops)
+    if problems:
+        # Named in the drill's notes whatever the scenario expects (the outcome checker,
+        # when it runs, makes the figures unknown and lists the records).
+        inputs.notes.append(describe(problems))
     return inputs

@@ -28,7 +28,8 @@ from typing import Any
 import httpx
 
 from kugeldrill.ground.errors import ConfigError
-from kugeldrill.ground.pids import gone_within, pid_matches, pid_running, pid_stopped, proc_state, state_within
+from kugeldrill.ground.pids import (gone_within, pid_matches, pid_running, pid_stopped, proc_state, signal_group,
+                                    state_within)
 from kugeldrill.ground.processes import ACTIONS, ProcessActionError, ProcessResult
 from kugeldrill.stack.launch.health import port_probe, redis_probe, sidecar_probe
 from kugeldrill.stack.launch.process import Command, ManagedProcess
@@ -38,24 +39,6 @@ SIGNAL_WAIT = 5.0  # seconds for the kernel to report a SIGKILLed process gone, 
 RUNNING_STATES = frozenset({"R", "S", "D", "I"})
 #: Servers that are process-fault targets by their own name (Toxiproxy is not: it applies the faults).
 SERVER_TARGETS = {"redis": "redis-server", "mongo": "mongodb server"}
-
-
-def signal_group(pid: int, sig: int) -> None:
-    """`sig` to the process and, when it leads its own process group, to the whole group.
-
-    Everything the launcher (or a restarter) starts runs in its own session, so its group is
-    the process and its children: a multi-worker server (uvicorn --workers N) pauses, continues
-    and dies with its workers instead of leaving them serving. A process that does not lead a
-    group (started by someone else) gets the signal alone. SIGTERM (`stop`) goes to the process
-    only: a server shuts its workers down itself."""
-    try:
-        leads = os.getpgid(pid) == pid
-    except ProcessLookupError:
-        return
-    if leads:
-        os.killpg(pid, sig)
-    else:
-        os.kill(pid, sig)
 
 
 def target_key(target: str) -> tuple[str, str | None]:
@@ -301,7 +284,7 @@ class RecordedProcesses:
                     "pids": self.pids(target), "match": list(entry.get("match", [])), "fallback": spawn}
         return spawn
 
-    # ------------------------------------------------------------------ the halt button
+    # ------------------------------------------------------------------ the crash supervisor
 
     def supervised(self, target: str) -> bool:
         """A service the crash supervisor restarts by itself: crash knob on, the supervisor (a
@@ -311,31 +294,6 @@ class RecordedProcesses:
         entry = self._entry(target, reload=False)
         return (group == "services" and app in (sup.get("apps") or []) and not entry.get("held")
                 and pid_running(sup.get("pid")))
-
-    def heal_all(self) -> list[str]:
-        """Continue every stopped process and start every dead one (`kugeldrill heal`).
-
-        A service the crash supervisor restarts on its own is left to it (two starters would
-        race for its port). Returns one line per action taken; raises nothing for a part
-        that cannot be healed, it is listed by `problems()` afterwards."""
-        lines = []
-        for target in self.targets():
-            entry = self._entry(target)
-            pid = self._live_pid(entry)
-            try:
-                if pid is not None and pid_stopped(pid):
-                    self.resume(target)
-                    lines.append(f"continued {target} (pid {pid})")
-                elif pid is None and self.supervised(target):
-                    continue
-                elif pid is None and entry.get("cmd"):
-                    res = self.start(target)
-                    lines.append(f"started {target} again (pid {res.pids_after[0] if res.pids_after else '?'})")
-                elif entry.get("held"):
-                    self._hold(target, False)
-            except ProcessActionError as exc:
-                lines.append(f"could not heal {target}: {exc}")
-        return lines
 
 
 def _part_name(target: str) -> str:

@@ -19,7 +19,6 @@ binary is an error that names the command building it (`find_daprd`).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from pathlib import Path
 import httpx
 
 from kugeldrill.ground.errors import ConfigError, MissingBinaryError, TargetUnreachableError
+from kugeldrill.ground.jsonfile import write_text_atomic
 from kugeldrill.ground.tools import find_binary, tools_bin
 from kugeldrill.stack.launch.health import NeverHealthy, sidecar_probe
 from kugeldrill.stack.launch.plan import HOST, SidecarPorts
@@ -202,10 +202,7 @@ def write_daprd_config(config_dir: Path) -> Path:
     """The daprd Configuration file (idempotent: same content for every app)."""
     path = Path(config_dir) / DAPRD_CONFIG_NAME
     if not path.exists() or path.read_text() != DAPRD_CONFIG:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(DAPRD_CONFIG)
-        os.replace(tmp, path)
+        write_text_atomic(path, DAPRD_CONFIG)
     return path
 
 

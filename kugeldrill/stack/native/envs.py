@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kugeldrill.ground.errors import ConfigError, DrillError, MissingBinaryError
+from kugeldrill.ground.jsonfile import atomic_file
 from kugeldrill.stack.native.pipfile_lock import PipfileLock
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
@@ -212,9 +213,8 @@ class EnvBuilder:
                 built = sorted(staging.glob("kugel_common-*.whl"))
                 if not built:
                     raise EnvBuildError(f"building kugel_common produced no wheel; log: {log}")
-                out.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(built[0], out / (built[0].name + ".tmp"))
-                os.replace(out / (built[0].name + ".tmp"), out / built[0].name)
+                with open(built[0], "rb") as src, atomic_file(out / built[0].name, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
             self.progress(f"built {built[0].name} in {time.monotonic() - t0:.1f}s")
             return out / built[0].name
 
@@ -285,6 +285,5 @@ class EnvBuilder:
             src = (SHIM_DIR / name).read_bytes()
             dest = site / name
             if not dest.exists() or dest.read_bytes() != src:
-                tmp = dest.with_suffix(dest.suffix + ".tmp")
-                tmp.write_bytes(src)
-                os.replace(tmp, dest)
+                with atomic_file(dest, "wb") as fh:
+                    fh.write(src)
