@@ -21,12 +21,16 @@ sequences (`StrColumn`, `CodedColumn`, `array`).
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import accumulate, islice
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from kugeldrill.ground.history import LineReader, Op
 
 #: int64 hashes: Python's own string hash (SipHash), computed once per string object.
 hash_of = hash
@@ -93,30 +97,41 @@ class StrColumn(Sequence[str]):
 
 
 class CodedColumn(Sequence[str]):
-    """A column of few distinct strings: one code byte per value, the strings once."""
+    """A column of few distinct strings: a code per value (one byte while there are at most
+    256 distinct ones, then two, then four), the strings once."""
 
     __slots__ = ("codes", "names", "_code")
 
     def __init__(self) -> None:
-        self.codes = bytearray()
+        self.codes: Any = bytearray()
         self.names: list[str] = []
         self._code: dict[str, int] = {}
 
     def code(self, name: str) -> int:
         c = self._code.get(name)
         if c is None:
-            if len(self.names) == 255:
-                raise ValueError("more than 255 distinct values in a coded column")
             c = self._code[name] = len(self.names)
             self.names.append(name)
+            if c == 256:
+                self.codes = array("H", self.codes)
+            elif c == 65536:
+                self.codes = array("I", self.codes)
         return c
 
     def extend(self, strings: Iterable[str]) -> None:
-        code = self.code
-        self.codes.extend(code(s) for s in strings)
+        strings = strings if isinstance(strings, list) else list(strings)
+        try:
+            codes = map(self._code.__getitem__, strings)  # known values: at C speed
+            block = bytes(codes) if isinstance(self.codes, bytearray) else array(self.codes.typecode, codes)
+        except KeyError:
+            for name in dict.fromkeys(strings):
+                self.code(name)
+            codes = map(self._code.__getitem__, strings)
+            block = bytes(codes) if isinstance(self.codes, bytearray) else array(self.codes.typecode, codes)
+        self.codes += block
 
     def append(self, s: str) -> None:
-        self.codes.append(self.code(s))
+        self.extend([s])
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -125,11 +140,38 @@ class CodedColumn(Sequence[str]):
         return self.names[self.codes[i]]
 
     def __iter__(self) -> Iterator[str]:
-        names = self.names
-        return (names[c] for c in self.codes)
+        return map(self.names.__getitem__, self.codes)
 
     def array(self) -> np.ndarray:
-        return np.frombuffer(self.codes, dtype=np.uint8)
+        if isinstance(self.codes, bytearray):
+            return np.frombuffer(self.codes, dtype=np.uint8)
+        return np.frombuffer(self.codes, dtype=np.uint16 if self.codes.typecode == "H" else np.uint32)
+
+
+class BytesColumn(StrColumn):
+    """As `StrColumn`, for bytes (raw JSON kept for later): `col[i]` is the i-th bytes."""
+
+    __slots__ = ()
+
+    def extend(self, items: Sequence[bytes]) -> None:  # type: ignore[override]
+        if not items:
+            return
+        base = len(self._buf)
+        self._buf += b"".join(items)
+        self._ends.extend(islice(accumulate(map(len, items), initial=base), 1, None))
+
+    def __getitem__(self, i: int) -> bytes:  # type: ignore[override]
+        ends = self._ends
+        if i < 0:
+            i += len(ends)
+        start = ends[i - 1] if i > 0 else 0
+        return bytes(self._buf[start:ends[i]])
+
+    def __iter__(self) -> Iterator[bytes]:  # type: ignore[override]
+        buf, start = self._buf, 0
+        for end in self._ends:
+            yield bytes(buf[start:end])
+            start = end
 
 
 class HashIndex:
@@ -170,6 +212,30 @@ class HashIndex:
             i += 1
         return default
 
+    def firsts(self) -> np.ndarray:
+        """The positions that hold their string first (each distinct string once), in order."""
+        srt, order = self._sorted, self._order
+        if not len(srt):
+            return np.zeros(0, dtype=np.int64)
+        new = np.empty(len(srt), dtype=np.bool_)
+        new[0] = True
+        np.not_equal(srt[1:], srt[:-1], out=new[1:])
+        out = order[new].astype(np.int64)
+        if self._clash:  # a hash held by different strings: each string's first position
+            extra = [int(r) for h in self._clash for r in self._distinct_of(h)]
+            out = np.union1d(out, np.array(extra, dtype=np.int64))
+        return np.sort(out)
+
+    def _distinct_of(self, h: int) -> list[int]:
+        srt = self._sorted
+        i = int(np.searchsorted(srt, h))
+        seen: dict[str, int] = {}
+        while i < len(srt) and srt[i] == h:
+            r = int(self._order[i])
+            seen.setdefault(self._strings[r], r)
+            i += 1
+        return list(seen.values())
+
     def lookup(self, strings: Sequence[str], hashed: np.ndarray | None = None) -> np.ndarray:
         """Positions of a block of strings (-1 where absent), as an int64 array.
 
@@ -209,3 +275,116 @@ class Taken(Sequence[Any]):
     def __iter__(self) -> Iterator[Any]:
         base = self.base
         return (base[p] for p in self.positions.tolist())
+
+
+def _text(value: Any) -> str:
+    return value if type(value) is str else str(value)
+
+
+class OpColumns:
+    """The load history's operations in columns (`ground.history.pair_history`'s sink).
+
+    Per operation: its id, kind, outcome, worker and user (coded), four times (NaN: none)
+    and where its invoke and completion lines are in the history (16 bytes): the values --
+    hundreds of bytes each, a sale's items, taxes and payments -- stay on disk and are read
+    again only when an `Op` is asked for. Iterating gives `Op` records ordered by invoke
+    time, like `ground.history.load_ops`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.lines = LineReader(path)
+        self.op_id = StrColumn()
+        self.f = CodedColumn()
+        self.outcome = CodedColumn()  # "" while in flight (outcome None)
+        self.worker = CodedColumn()
+        self.user = CodedColumn()
+        self.invoke_mono, self.invoke_wall = array("d"), array("d")
+        self.complete_mono, self.complete_wall = array("d"), array("d")
+        self.invoked_at = array("q")
+        self.completed_at = array("q")  # -1: no completion
+        self.errors: dict[int, Any] = {}
+        self.order: np.ndarray | None = None  # by invoke time, where the file was not already
+
+    # -- the sink (ground.history.OpSink), a block of lines at a time
+    def invoke_block(self, lines: list[Any], at: list[int]) -> int:
+        first, n = len(self.invoke_mono), len(lines)
+        self.op_id.extend([_text(r.op) for r in lines])
+        self.f.extend([_text(r.f) for r in lines])
+        self.outcome.extend([""] * n)
+        self.worker.extend([_text(r.worker) for r in lines])
+        self.user.extend([_text(r.user) for r in lines])
+        self.invoke_mono.extend([float(r.mono) for r in lines])
+        self.invoke_wall.extend([float(r.wall) for r in lines])
+        self.complete_mono.extend([math.nan] * n)
+        self.complete_wall.extend([math.nan] * n)
+        self.invoked_at.extend(at)
+        self.completed_at.extend([-1] * n)
+        return first
+
+    def complete_block(self, indexes: list[int], lines: list[Any], at: list[int]) -> None:
+        outcome, c_mono, c_wall, c_at = self.outcome, self.complete_mono, self.complete_wall, self.completed_at
+        for i, r, where in zip(indexes, lines, at):
+            outcome.codes[i] = outcome.code(r.type)
+            c_mono[i], c_wall[i] = float(r.mono), float(r.wall)
+            c_at[i] = where
+            if r.error is not None:
+                self.errors[i] = r.error
+
+    def op_id_of(self, i: int) -> str:
+        return self.op_id[i]
+
+    def outcome_of(self, i: int) -> str | None:
+        return self.outcome[i] or None
+
+    def finish(self) -> "OpColumns":
+        """Order by invoke time (stable), as load_ops does."""
+        mono = np.frombuffer(self.invoke_mono, dtype=np.float64) if len(self.invoke_mono) else np.zeros(0)
+        if len(mono) > 1 and not bool(np.all(mono[1:] >= mono[:-1])):
+            self.order = np.argsort(mono, kind="stable")
+        return self
+
+    # -- what the checkers read
+    def __len__(self) -> int:
+        return len(self.invoke_mono)
+
+    def __bool__(self) -> bool:
+        return len(self.invoke_mono) > 0
+
+    def _positions(self) -> Iterable[int]:
+        return range(len(self)) if self.order is None else self.order.tolist()
+
+    def _field(self, name: str, i: int) -> Any:
+        if name == "value":
+            value = self.lines.value(self.invoked_at[i])
+            j = self.completed_at[i]
+            if j >= 0:
+                value.update(self.lines.value(j))
+            return value
+        if name == "error":
+            return self.errors.get(i)
+        if name == "outcome":
+            return self.outcome[i] or None
+        if name in ("complete_mono", "complete_wall"):
+            v = getattr(self, name)[i]
+            return None if v != v else v
+        return getattr(self, name)[i]
+
+    def column(self, name: str) -> Iterator[Any]:
+        field = self._field
+        return (field(name, i) for i in self._positions())
+
+    def rows(self, *names: str) -> Iterator[tuple[Any, ...]]:
+        field = self._field
+        return (tuple(field(n, i) for n in names) for i in self._positions())
+
+    def __getitem__(self, k: int) -> Op:
+        i = k if self.order is None else int(self.order[k])
+        return Op(*(self._field(n, i) for n in _OP_FIELDS))
+
+    def __iter__(self) -> Iterator[Op]:
+        field = self._field
+        for i in self._positions():
+            yield Op(*(field(n, i) for n in _OP_FIELDS))
+
+
+_OP_FIELDS = ("op_id", "f", "outcome", "worker", "user", "invoke_mono", "invoke_wall", "complete_mono",
+              "complete_wall", "value", "error")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from kugeldrill.ground.gzfiles import open_stored
 
@@ -57,8 +58,9 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
 
 
 #: Bytes read at a time by `read_blocks`: large enough that the decoder's per-call cost
-#: vanishes, small enough that a block's records are few megabytes of objects.
-BLOCK_BYTES = 8 << 20
+#: vanishes, small enough that a block's decoded records (about 1 kB a line as objects)
+#: stay a few megabytes.
+BLOCK_BYTES = 1 << 20
 
 
 def read_blocks(path: str | Path, size: int = BLOCK_BYTES) -> Iterator[tuple[int, bytes]]:
@@ -90,13 +92,13 @@ def read_line_at(fh: Any, offset: int) -> bytes:
     return fh.readline()
 
 
-def decode_block(decoder: Any, block: bytes, base: int | None = None) -> Any:
+def decode_block(decoder: Any, block: bytes, base: int | None = None, coerce: Any = None) -> Any:
     """The records of a block of JSON lines, decoded with a msgspec decoder in one call.
 
     Where a line does not decode as the decoder's type (an unexpected field type) the block
-    is decoded line by line: such a line is given as the plain JSON object it holds (a dict),
-    and a line that is not JSON at all (a torn last line after a crash) is skipped, as
-    `read_jsonl` does. With `base` (the block's offset), returns (records, offsets): where
+    is decoded line by line: such a line is given as the plain JSON object it holds (a dict,
+    or `coerce(dict)`), and a line that is not JSON at all (a torn last line after a crash)
+    is skipped, as `read_jsonl` does. With `base` (the block's offset), returns (records, offsets): where
     each record's line starts in the file."""
     try:
         recs = decoder.decode_lines(block)
@@ -104,6 +106,13 @@ def decode_block(decoder: Any, block: bytes, base: int | None = None) -> Any:
         recs = None
     if recs is not None and base is None:
         return recs
+    if recs is not None:  # where each line starts: after each newline, blank lines left out
+        ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+        starts = np.concatenate(([0], ends + 1))
+        ends = np.concatenate((ends, [len(block)]))
+        full = starts[ends > starts]
+        if len(full) == len(recs):
+            return recs, (full + base).tolist()
     out: list[Any] = []
     offsets: list[int] = []
     pos = 0 if base is None else base
@@ -126,7 +135,7 @@ def decode_block(decoder: Any, block: bytes, base: int | None = None) -> Any:
         except msgspec.DecodeError:
             continue
         if isinstance(rec, dict):
-            out.append(rec)
+            out.append(rec if coerce is None else coerce(rec))
             offsets.append(start)
     if recs is not None:
         out = recs

@@ -173,3 +173,85 @@ def test_odd_lines_are_read_like_the_records_reader(tmp_path: Path):
     reference = iter_records([r for p in files.values() for r in read_jsonl(p)])
     assert list(streamed.applications) == reference.applications
     assert _results(streamed) == _results(reference)
+
+
+def test_republished_event_counts_once_and_recovers(tmp_path: Path):
+    res = {r.checker: r for r in run_all(read_events_files(_write(tmp_path, _shape("republish"), ORDER)))}
+    fan = res["fanout"].counts
+    assert fan["matrix"][TOPIC_TRANLOG]["report"]["recovered"] == 1  # e0: failed, then republished
+    assert fan["events"] == 30
+    assert fan["matrix"][TOPIC_CASHLOG]["journal"]["recovered"] == 1  # e2: rejected while OPEN, yet applied
+    assert fan["matrix"][TOPIC_CASHLOG]["report"]["missing"] == 1  # e6: published, never applied
+
+
+# ------------------------------------------------------------------ the history
+
+
+def _history_lines(shape: str) -> list[dict[str, Any]]:
+    def line(kind: str, op: str, mono: float, **value: Any) -> dict[str, Any]:
+        rec = {"type": kind, "op": op, "f": "sale", "worker": "w1", "user": "u1", "wall": 1e9 + mono, "mono": mono,
+               "value": value}
+        if kind != "invoke":
+            rec["error"] = None if kind == "ok" else "boom"
+        return rec
+
+    out = []
+    for i in range(40):
+        out.append(line("invoke", f"op{i}", i, tenant_id="T1", store_code="S1", terminal_no=1))
+        if i % 7 == 3:
+            continue  # in flight when the worker died: outcome None
+        kind = ("ok", "ok", "fail", "info")[i % 4]
+        out.append(line(kind, f"op{i}", i + 0.5, transaction_no=i, amount=110, items=[{"item_code": "x", "quantity": 1}]))
+    if shape == "unsorted":  # shards merged out of order: ops come back ordered by invoke time
+        out = out[20:] + out[:20]
+    if shape == "interleaved":  # completions long after their invokes
+        out = [r for r in out if r["type"] == "invoke"] + [r for r in out if r["type"] != "invoke"]
+    return out
+
+
+@pytest.mark.parametrize("shape", ["plain", "unsorted", "interleaved"])
+def test_history_columns_give_load_ops_records(tmp_path: Path, shape: str):
+    from kugeldrill.checkers.adapters.history import load_history
+    from kugeldrill.ground.history import load_ops
+
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in _history_lines(shape)))
+    cols = load_history(path).ops
+    ops = load_ops(path)
+    assert list(cols) == ops and len(cols) == 40
+    assert [cols[i] for i in range(len(cols))] == ops
+    assert list(cols.rows("op_id", "outcome", "value", "complete_mono")) == [
+        (o.op_id, o.outcome, o.value, o.complete_mono) for o in ops]
+    assert sum(o.outcome is None for o in ops) == 6 and {o.outcome for o in ops} == {None, "ok", "fail", "info"}
+
+
+@pytest.mark.parametrize("lines, match", [
+    ([{"type": "invoke", "op": "x", "mono": 1, "wall": 1}, {"type": "ok", "op": "x", "mono": 2, "wall": 2},
+      {"type": "invoke", "op": "x", "mono": 3, "wall": 3}], "invoked twice"),
+    ([{"type": "ok", "op": "x", "mono": 1, "wall": 1}, {"type": "invoke", "op": "x", "mono": 2, "wall": 2}],
+     "never invoked"),
+    ([{"type": "invoke", "op": "x", "mono": 1, "wall": 1}, {"type": "ok", "op": "x", "mono": 2, "wall": 2},
+      {"type": "info", "op": "x", "mono": 3, "wall": 3}], r"completed twice \(ok, then info\)"),
+    ([{"type": "invoke", "op": "x", "wall": 1}], "mono"),
+])
+def test_corrupt_histories_are_named(tmp_path: Path, lines: list[dict[str, Any]], match: str):
+    from kugeldrill.checkers.adapters.history import load_history
+    from kugeldrill.ground.history import load_ops
+
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    with pytest.raises(Exception, match=match):
+        load_ops(path)
+    inp = load_history(path)
+    assert not inp.has("ops") and match.split("\\")[0].split(" (")[0] in inp.missing["ops"]
+
+
+def test_history_values_stay_on_disk_until_asked(tmp_path: Path):
+    """What a large run keeps per operation: columns and two line positions, not the values."""
+    from kugeldrill.checkers.adapters.history import load_history
+
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in _history_lines("plain")))
+    cols = load_history(path).ops
+    assert not hasattr(cols, "value_completed") and len(cols.invoked_at) == 40
+    assert cols[1].value["items"] == [{"item_code": "x", "quantity": 1}]

@@ -242,11 +242,7 @@ def load_standin_inputs(run_dir: str | Path | None, stack_state: Mapping[str, An
     inputs.merge(load_timeline(tl) if tl else _missing("faults", "no run folder or timeline path"))
     files = events_files(base, stack_state)
     if files:
-        events = read_events_files(files)
-        folded = events.publications, events.applications  # kept as they are, not copied into lists
-        events.publications, events.applications = [], []  # type: ignore[assignment]
-        inputs.merge(events)
-        inputs.publications, inputs.applications = folded  # type: ignore[assignment]
+        inputs.merge(read_events_files(files))
     elif use_diagnostics and stack_state:
         urls = {app: svc["url"] for app, svc in (stack_state.get("services") or {}).items()
                 if isinstance(svc, Mapping) and svc.get("url")}

@@ -65,7 +65,7 @@ class _Raw(msgspec.Struct, gc=False, rename={"from_": "from", "to_": "to"}):
     attempt: Any = None
     dedup: Any = None
     outcome: Any = None
-    payload_keys: msgspec.Raw | None = None
+    payload_keys: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
     breaker: Any = None
     from_: Any = None
     to_: Any = None
@@ -90,15 +90,27 @@ def _payload(raw: Any) -> Mapping[str, Any]:
     if raw is None:
         return {}
     if isinstance(raw, msgspec.Raw):
+        if not len(raw):  # absent from the line
+            return {}
         value = _PAYLOAD.decode(raw)
         return value if isinstance(value, Mapping) else {}
     return raw if isinstance(raw, Mapping) else {}
 
 
-def _as_record(rec: Any) -> Any:
-    """A line the typed decoder gave as a plain dict (see decode_block) as an `_Raw`."""
-    if isinstance(rec, _Raw):
-        return rec
+def _payloads(raws: list[Any]) -> list[Mapping[str, Any]]:
+    """The payload_keys of a block of lines, decoded in one call where all are raw objects."""
+    if all(type(r) is msgspec.Raw and len(r) for r in raws):
+        try:
+            values = _PAYLOAD.decode_lines(b"\n".join(raws))
+        except msgspec.DecodeError:
+            values = []
+        if len(values) == len(raws) and all(type(v) is dict for v in values):
+            return values
+    return [_payload(r) for r in raws]
+
+
+def _as_record(rec: dict[str, Any]) -> _Raw:
+    """A line the typed decoder could not take, as a plain dict (see decode_block), as an `_Raw`."""
     d = {f: rec.get(n) for f, n in zip(_FIELDS, _NAMES) if n in rec}
     d.setdefault("service", "")
     d.setdefault("mono", 0.0)
@@ -109,9 +121,12 @@ def _as_record(rec: Any) -> Any:
 def _as_dict(rec: _Raw) -> dict[str, Any]:
     """An event of another kind as the dict `EventConverter` takes."""
     d = {n: v for n, v in zip(_NAMES, (getattr(rec, f) for f in _FIELDS)) if v is not None}
-    if "payload_keys" in d:
-        d["payload_keys"] = _payload(d["payload_keys"])
+    d["payload_keys"] = _payload(rec.payload_keys)
     return d
+
+
+def _all_str(values: list[Any]) -> bool:
+    return set(map(type, values)) <= {str}
 
 
 def _wall(rec: _Raw) -> float:
@@ -137,8 +152,7 @@ def reread_applications(files: Sequence[Path]) -> Iterator[Application]:
     """Every application of the files again, in read order (checkers.index.ApplicationStore)."""
     for path in files:
         for _base, block in read_blocks(path):
-            for rec in decode_block(_DECODER, block):
-                rec = _as_record(rec)
+            for rec in decode_block(_DECODER, block, coerce=_as_record):
                 if rec.kind == "applied":
                     yield application_of(rec)
 
@@ -150,6 +164,7 @@ class _Publications:
         self.event_id = StrColumn()
         self.key = StrColumn()
         self.hash = array("q")
+        self.key_hash = array("q")
         self.topic = CodedColumn()
         self.outcome = CodedColumn()
         self.attempt = CodedColumn()
@@ -163,7 +178,9 @@ class _Publications:
         topics = [str(r.topic if r.topic is not None else "") for r in recs]
         self.event_id.extend(eids)
         self.hash.extend(hashes(eids).tolist())
-        self.key.extend([event_key(t, _payload(r.payload_keys)) for t, r in zip(topics, recs)])
+        keys = list(map(event_key, topics, _payloads([r.payload_keys for r in recs])))
+        self.key.extend(keys)
+        self.key_hash.extend(hashes(keys).tolist())
         self.topic.extend(topics)
         outcomes = [r.outcome if r.outcome is not None else "ok" for r in recs]
         attempts = [r.attempt if r.attempt is not None else "initial" for r in recs]
@@ -212,6 +229,7 @@ class _Publications:
         t.mono = array("d", mono[first_pub].tobytes()) if len(first_pub) else array("d")
         t.wall = array("d", wall[first_pub].tobytes()) if len(first_pub) else array("d")
         t.row = HashIndex(t.event_id, h[first_pub])  # type: ignore[assignment]
+        t.key_index = HashIndex(t.key, np.frombuffer(self.key_hash, dtype=np.int64)[first_pub])
         if len(self):
             t.source, t.published_records = "publications", True
         return t
@@ -235,37 +253,42 @@ class _Applications:
             self.waiting.append(recs)
             return
         self.records += len(recs)
-        keep = [r for r in recs if r.dedup != "db_existing"]
-        self.db_existing += len(recs) - len(keep)
-        self.total += len(keep)
+        dedups = [r.dedup for r in recs]
+        if "db_existing" in dedups:
+            recs = [r for r, d in zip(recs, dedups) if d != "db_existing"]
+            self.db_existing += len(dedups) - len(recs)
+        self.total += len(recs)
+        subs = [r.subscriber or r.service for r in recs]
+        eids = [r.event_id for r in recs]
+        if not _all_str(subs):
+            subs = [str(s) for s in subs]
         n_rows = len(table.state)
-        for sub in dict.fromkeys(str(r.subscriber or r.service) for r in keep):
-            if sub not in self.counts:  # every subscriber that applied anything has its counts
-                self.counts[sub] = np.zeros(n_rows, dtype=np.uint32)
-        with_id = [r for r in keep if r.event_id]
-        if len(with_id) < len(keep):
-            for r in keep:
-                if not r.event_id:
+        for sub in set(subs) - self.counts.keys():  # every subscriber that applied anything has its counts
+            self.counts[sub] = np.zeros(n_rows, dtype=np.uint32)
+        if not _all_str(eids) or "" in eids:
+            for r, sub, eid in zip(recs, subs, eids):
+                if not eid:
                     key = event_key(str(r.topic if r.topic is not None else ""), _payload(r.payload_keys))
                     if key:
-                        d = self.noid.setdefault(str(r.subscriber or r.service), {})
+                        d = self.noid.setdefault(sub, {})
                         d[key] = d.get(key, 0) + 1
-        if not with_id:
+            keep = [i for i, e in enumerate(eids) if e]
+            recs, subs, eids = [recs[i] for i in keep], [subs[i] for i in keep], [str(eids[i]) for i in keep]
+        if not eids:
             return
-        eids = [str(r.event_id) for r in with_id]
-        subs = [str(r.subscriber or r.service) for r in with_id]
         rows = table.row.lookup(eids)  # type: ignore[attr-defined]
-        sub_codes = CodedColumn()
-        sub_codes.extend(subs)
-        codes = sub_codes.array()
-        for c, sub in enumerate(sub_codes.names):
-            mine = rows[(codes == c) & (rows >= 0)] if len(sub_codes.names) > 1 else rows[rows >= 0]
-            acc = self.counts[sub]
+        distinct = set(subs)
+        for sub in distinct:
+            if len(distinct) == 1:
+                mine = rows[rows >= 0]
+            else:
+                mask = np.fromiter((s == sub for s in subs), dtype=np.bool_, count=len(subs))
+                mine = rows[mask & (rows >= 0)]
             if len(mine):
                 u, n = np.unique(mine, return_counts=True)
-                acc[u] += n.astype(np.uint32)
+                self.counts[sub][u] += n.astype(np.uint32)
         for i in np.flatnonzero(rows < 0).tolist():
-            sub, eid, r = subs[i], eids[i], with_id[i]
+            sub, eid, r = subs[i], eids[i], recs[i]
             d = self.extra.setdefault(sub, {})
             d[eid] = d.get(eid, 0) + 1
             if eid not in self.extra_topic:
@@ -317,17 +340,20 @@ def read_folded(files: Mapping[str, Path], converter: Any) -> tuple[PublicationS
     for _app, path in ordered:
         has_apps = False
         for _base, block in read_blocks(path):
+            recs = decode_block(_DECODER, block, coerce=_as_record)
+            kinds = [r.kind for r in recs]
             published: list[_Raw] = []
             applied: list[_Raw] = []
-            for rec in decode_block(_DECODER, block):
-                rec = _as_record(rec)
-                kind = rec.kind
-                if kind == "applied":
-                    applied.append(rec)
-                elif kind == "publish":
-                    published.append(rec)
-                else:
-                    converter.add(_as_dict(rec))
+            if kinds.count("applied") == len(recs):  # a subscriber's file: nothing else in the block
+                applied = recs
+            else:
+                for kind, rec in zip(kinds, recs):
+                    if kind == "applied":
+                        applied.append(rec)
+                    elif kind == "publish":
+                        published.append(rec)
+                    else:
+                        converter.add(_as_dict(rec))
             if published:
                 pubs.add(published)
             if applied:
