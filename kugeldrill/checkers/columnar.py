@@ -51,8 +51,12 @@ class StrColumn(Sequence[str]):
 
     def __init__(self, strings: Iterable[str] = ()) -> None:
         self._buf = bytearray()
-        self._ends = array("q")
+        self._ends = array("I")  # 4 bytes an offset while the buffer is below 4 GiB, then 8
         self.extend(list(strings))
+
+    def _room(self, added: int) -> None:
+        if self._ends.typecode == "I" and len(self._buf) + added > 0xFFFFFFFF:
+            self._ends = array("q", self._ends)
 
     def extend(self, strings: Sequence[str]) -> None:
         if not strings:
@@ -60,12 +64,14 @@ class StrColumn(Sequence[str]):
         joined = "".join(strings)
         base = len(self._buf)
         if joined.isascii():
-            self._buf += joined.encode("ascii")
+            data = joined.encode("ascii")
             lengths: Iterable[int] = map(len, strings)
         else:
             encoded = [s.encode() for s in strings]
-            self._buf += b"".join(encoded)
+            data = b"".join(encoded)
             lengths = map(len, encoded)
+        self._room(len(data))
+        self._buf += data
         self._ends.extend(islice(accumulate(lengths, initial=base), 1, None))
 
     def append(self, s: str) -> None:
@@ -89,8 +95,10 @@ class StrColumn(Sequence[str]):
 
     def lengths(self) -> np.ndarray:
         """Each string's length in bytes (0: an empty string)."""
-        ends = np.frombuffer(self._ends, dtype=np.int64) if len(self._ends) else np.zeros(0, np.int64)
-        return np.diff(ends, prepend=0)
+        if not len(self._ends):
+            return np.zeros(0, np.int64)
+        ends = np.frombuffer(self._ends, dtype=np.uint32 if self._ends.typecode == "I" else np.int64)
+        return np.diff(ends.astype(np.int64), prepend=0)
 
     def nbytes(self) -> int:
         return len(self._buf) + self._ends.itemsize * len(self._ends)
@@ -157,7 +165,9 @@ class BytesColumn(StrColumn):
         if not items:
             return
         base = len(self._buf)
-        self._buf += b"".join(items)
+        data = b"".join(items)
+        self._room(len(data))
+        self._buf += data
         self._ends.extend(islice(accumulate(map(len, items), initial=base), 1, None))
 
     def __getitem__(self, i: int) -> bytes:  # type: ignore[override]
@@ -183,10 +193,19 @@ class HashIndex:
     __slots__ = ("_strings", "_sorted", "_order", "_clash")
 
     def __init__(self, strings: Sequence[str], hashed: np.ndarray) -> None:
-        self._strings = strings
         order = np.argsort(hashed, kind="stable")
-        srt = hashed[order]
-        self._order = order.astype(np.int32 if len(order) < 2**31 else np.int64)
+        self._set(strings, hashed[order], order)
+
+    @classmethod
+    def presorted(cls, strings: Sequence[str], srt: np.ndarray, order: np.ndarray) -> "HashIndex":
+        """From hashes already sorted (`srt = hashes[order]`, order a stable argsort)."""
+        index = cls.__new__(cls)
+        index._set(strings, srt, order)
+        return index
+
+    def _set(self, strings: Sequence[str], srt: np.ndarray, order: np.ndarray) -> None:
+        self._strings = strings
+        self._order = order.astype(np.int32) if len(order) < 2**31 else order
         self._sorted = srt
         # Hashes held by more than one position: the strings decide (see `get`).
         same = np.flatnonzero(srt[1:] == srt[:-1])

@@ -197,7 +197,14 @@ class _Publications:
     def table(self) -> EventTable:
         """The event table: rows in order of first publication (an empty id is no event)."""
         h = np.frombuffer(self.hash, dtype=np.int64) if len(self.hash) else np.zeros(0, np.int64)
-        pos = np.flatnonzero(self.event_id.lengths() > 0)
+        key_h = np.frombuffer(self.key_hash, dtype=np.int64) if len(self.key_hash) else np.zeros(0, np.int64)
+        lengths = self.event_id.lengths()
+        if len(h) and bool(lengths.all()):
+            order = np.argsort(h, kind="stable")
+            srt = h[order]
+            if not bool((srt[1:] == srt[:-1]).any()):
+                return self._one_row_each(srt, order, key_h)
+        pos = np.flatnonzero(lengths > 0)
         _u, first, inverse = np.unique(h[pos], return_index=True, return_inverse=True)
         rank = np.empty(len(first), dtype=np.int64)
         by_first = np.argsort(first, kind="stable")
@@ -229,10 +236,26 @@ class _Publications:
         t.mono = array("d", mono[first_pub].tobytes()) if len(first_pub) else array("d")
         t.wall = array("d", wall[first_pub].tobytes()) if len(first_pub) else array("d")
         t.row = HashIndex(t.event_id, h[first_pub])  # type: ignore[assignment]
-        t.key_index = HashIndex(t.key, np.frombuffer(self.key_hash, dtype=np.int64)[first_pub])
+        t.key_index = HashIndex(t.key, key_h[first_pub])
         if len(self):
             t.source, t.published_records = "publications", True
         return t
+
+    def _one_row_each(self, srt: np.ndarray, order: np.ndarray, key_h: np.ndarray) -> EventTable:
+        """The table when every publication is of another event (no republish, no empty id):
+        the rows are the publications, the columns shared, not copied."""
+        t = EventTable()
+        t.event_id, t.key, t.topic = self.event_id, self.key, self.topic  # type: ignore[assignment]
+        t.state = bytearray(self.bit)
+        t.mono, t.wall = self.mono, self.wall
+        t.row = HashIndex.presorted(self.event_id, srt, order)  # type: ignore[assignment]
+        t.key_index = HashIndex(self.key, key_h)
+        t.source, t.published_records = "publications", True
+        return t
+
+    def drop_hashes(self) -> None:
+        """Once the last table is built: the indexes keep their own sorted copies."""
+        self.hash, self.key_hash = array("q"), array("q")
 
 
 class _Applications:
@@ -377,6 +400,7 @@ def read_folded(files: Mapping[str, Path], converter: Any) -> tuple[PublicationS
     for waiting in apps.waiting:
         apps.add(waiting, table)
     apps.waiting.clear()
+    pubs.drop_hashes()
     publication_store = PublicationStore(table, {
         "publisher": pubs.publisher, "event_id": pubs.event_id, "topic": pubs.topic, "key": pubs.key,
         "mono": pubs.mono, "wall": pubs.wall, "outcome": pubs.outcome, "attempt": pubs.attempt})
