@@ -63,15 +63,16 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
 BLOCK_BYTES = 1 << 20
 
 
-def read_blocks(path: str | Path, size: int = BLOCK_BYTES) -> Iterator[tuple[int, bytes]]:
+def read_blocks(path: str | Path, size: int = BLOCK_BYTES, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
     """(offset, block) pairs of whole lines: each block ends after a newline, the last one
     may be a line without its newline (torn or not: the decoder decides). Offsets count
-    bytes of the file as written (a gzipped file's decompressed stream), so a record can
-    be read again later with `read_line_at`."""
+    bytes of the file as written (a gzipped file's decompressed stream). `limit`: read no
+    further than that many bytes (what an earlier pass read of a file still written to)."""
     with open_stored(path, "rb") as fh:
         base, rest = 0, b""
         while True:
-            chunk = fh.read(size)
+            want = size if limit is None else min(size, limit - base - len(rest))
+            chunk = fh.read(want) if want > 0 else b""
             if not chunk:
                 if rest:
                     yield base, rest
@@ -84,12 +85,6 @@ def read_blocks(path: str | Path, size: int = BLOCK_BYTES) -> Iterator[tuple[int
             yield base, buf[:end]
             base += end
             rest = buf[end:]
-
-
-def read_line_at(fh: Any, offset: int) -> bytes:
-    """The line starting at `offset` of an open (binary, seekable) file."""
-    fh.seek(offset)
-    return fh.readline()
 
 
 def decode_block(decoder: Any, block: bytes, base: int | None = None, coerce: Any = None) -> Any:

@@ -255,3 +255,14 @@ def test_history_values_stay_on_disk_until_asked(tmp_path: Path):
     cols = load_history(path).ops
     assert not hasattr(cols, "value_completed") and len(cols.invoked_at) == 40
     assert cols[1].value["items"] == [{"item_code": "x", "quantity": 1}]
+
+
+def test_applications_read_again_stop_where_the_first_read_did(tmp_path: Path):
+    """A subscriber still writing after the checkers read its file: the records read again
+    (duplicate groups, reports) are the ones that were counted."""
+    files = _write(tmp_path, _shape("healthy"), ORDER)
+    inputs = read_events_files(files)
+    counted = len(inputs.applications)
+    with open(files["report"], "a") as fh:
+        fh.write(json.dumps(_applied(1, TOPIC_TRANLOG, "report", dt=9.0)) + "\n")
+    assert len(list(inputs.applications)) == counted

@@ -148,10 +148,11 @@ def application_of(rec: _Raw) -> Application:
         wall=_wall(rec), attempt=rec.attempt, dedup=str(rec.dedup or ""))
 
 
-def reread_applications(files: Sequence[Path]) -> Iterator[Application]:
-    """Every application of the files again, in read order (checkers.index.ApplicationStore)."""
-    for path in files:
-        for _base, block in read_blocks(path):
+def reread_applications(files: Sequence[tuple[Path, int]]) -> Iterator[Application]:
+    """Every application of the files again, in read order (checkers.index.ApplicationStore):
+    (path, bytes read the first time) each, so lines a service wrote since are not among them."""
+    for path, size in files:
+        for _base, block in read_blocks(path, limit=size):
             for rec in decode_block(_DECODER, block, coerce=_as_record):
                 if rec.kind == "applied":
                     yield application_of(rec)
@@ -359,10 +360,12 @@ def read_folded(files: Mapping[str, Path], converter: Any) -> tuple[PublicationS
     pubs, apps = _Publications(), _Applications()
     table: EventTable | None = None
     sealed_at = 0
-    app_files: list[Path] = []
+    app_files: list[tuple[Path, int]] = []
     for _app, path in ordered:
         has_apps = False
-        for _base, block in read_blocks(path):
+        size = 0
+        for base, block in read_blocks(path):
+            size = base + len(block)
             recs = decode_block(_DECODER, block, coerce=_as_record)
             kinds = [r.kind for r in recs]
             published: list[_Raw] = []
@@ -393,7 +396,7 @@ def read_folded(files: Mapping[str, Path], converter: Any) -> tuple[PublicationS
                         table = None
                 apps.add(applied, table)
         if has_apps:
-            app_files.append(path)
+            app_files.append((path, size))
     if len(pubs) != sealed_at or table is None:
         table = pubs.table()
         apps.rehome(table)
