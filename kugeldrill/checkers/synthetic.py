@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,15 @@ def numbered(*records: BreakerCall | BreakerTransition) -> list[BreakerCall | Br
     return list(records)
 
 
+def _operations(n_ops: int, terminals: int, uuids: bool) -> Iterator[tuple[int, str, int, int, float, float, str]]:
+    """(i, kind, terminal, transaction number, mono, wall, event id) of each operation of the run."""
+    mono = 1000.0
+    for i in range(n_ops):
+        mono += 0.001
+        eid = str(uuid.uuid4()) if uuids else f"e{i:08x}"  # one object shared by all its records
+        yield i, _MIX[i % len(_MIX)], i % terminals + 1, i // terminals + 1, mono, 1_700_000_000.0 + mono, eid
+
+
 def full_fanout_run(n_ops: int, *, tenant: str = "T1", store: str = "S1", terminals: int = 20,
                     uuids: bool = False) -> CheckInputs:
     """n ok operations (sales, cancels, voids, returns, cash-ins), each published once and
@@ -87,14 +97,7 @@ def full_fanout_run(n_ops: int, *, tenant: str = "T1", store: str = "S1", termin
     ops, pubs, apps = inp.ops, inp.publications, inp.applications
     subs_tran = EXPECTED_SUBSCRIBERS[TOPIC_TRANLOG]
     subs_cash = EXPECTED_SUBSCRIBERS[TOPIC_CASHLOG]
-    mono = 1000.0
-    for i in range(n_ops):
-        f = _MIX[i % len(_MIX)]
-        term = i % terminals + 1
-        txno = i // terminals + 1
-        mono += 0.001
-        wall = 1_700_000_000.0 + mono
-        eid = str(uuid.uuid4()) if uuids else f"e{i:08x}"  # one object shared by all its records
+    for i, f, term, txno, mono, wall, eid in _operations(n_ops, terminals, uuids):
         if f == "cash_in":
             token = f"kd{i:x}"
             topic, subs = TOPIC_CASHLOG, subs_cash
@@ -129,14 +132,7 @@ def write_full_fanout_run(run_dir: str | Path, n_ops: int, *, tenant: str = "T1"
                   for svc in ("cart", "terminal", "report", "journal", "stock")}
         subs_tran = EXPECTED_SUBSCRIBERS[TOPIC_TRANLOG]
         subs_cash = EXPECTED_SUBSCRIBERS[TOPIC_CASHLOG]
-        mono = 1000.0
-        for i in range(n_ops):
-            f = _MIX[i % len(_MIX)]
-            term = i % terminals + 1
-            txno = i // terminals + 1
-            mono += 0.001
-            wall = 1_700_000_000.0 + mono
-            eid = str(uuid.uuid4()) if uuids else f"e{i:08x}"
+        for i, f, term, txno, mono, wall, eid in _operations(n_ops, terminals, uuids):
             ids = f'"tenant_id":"{tenant}","store_code":"{store}","terminal_no":{term}'
             if f == "cash_in":
                 token = f"kd{i:x}"
