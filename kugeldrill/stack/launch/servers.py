@@ -23,9 +23,26 @@ from kugeldrill.ground.tools import find_binary
 from kugeldrill.stack.launch.process import ManagedProcess, wait_for
 
 
-def _port_open(host: str, port: int) -> bool:
-    with socket.create_connection((host, port), timeout=0.5):
-        return True
+def _redis_pid(host: str, port: int) -> int | None:
+    """The process id of the Redis answering on `port` (INFO server), None if it does not say.
+
+    A free port handed out by the kernel can be taken by someone else before our server binds
+    it (another deployment's Toxiproxy proxy, forwarding to *its* Redis): an open port, even a
+    PONG, does not prove the server is ours, and a deployment wired to another one's Redis
+    shares its streams and consumer groups."""
+    with socket.create_connection((host, port), timeout=0.5) as sock:
+        sock.settimeout(0.5)
+        sock.sendall(b"INFO server\r\n")
+        data = b""
+        while b"process_id:" not in data or not data.split(b"process_id:", 1)[1].count(b"\r\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    for line in data.decode(errors="replace").splitlines():
+        if line.startswith("process_id:"):
+            return int(line.split(":", 1)[1])
+    return None
 
 
 @dataclass
@@ -54,7 +71,12 @@ class RedisServer:
             argv[argv.index("--appendonly") + 1] = "yes"
         self.process = ManagedProcess("redis-server", argv, self.workdir / "redis.log")
         self.process.start()
-        if not wait_for(lambda: self.process.alive() and _port_open(self.host, self.port), timeout):
+        process = self.process
+
+        def settled() -> bool:  # ours answers, or it exited (a port taken: its log says so)
+            return not process.alive() or _redis_pid(self.host, self.port) == process.pid
+
+        if not wait_for(settled, timeout) or not process.alive():
             self.process.stop()
             raise self.process.fail(f"did not answer on {self.host}:{self.port} within {timeout:.0f}s")
         return self
