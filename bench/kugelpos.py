@@ -77,8 +77,8 @@ PERF_TESTS = Path("services") / "cart" / "performance_tests"
 SUBSCRIBERS = ("report", "journal", "stock")
 ADD_ITEM = "POST /api/v1/carts/[cart_id]/lineItems (Add Item)"
 GOAL_ADD_ITEM_MS = 130.0
-# Kugelpos' own figures (deleted MULTI_PATTERN_PERFORMANCE_ANALYSIS.md, run 2025-10-21; research
-# kugelpos.md §2.3): API-key mode, Docker, real MongoDB 7.0, 20 users with 3 s between items.
+# Kugelpos' own figures (deleted MULTI_PATTERN_PERFORMANCE_ANALYSIS.md, run 2025-10-21;
+# docs/kugelpos-facts.md §2.3): API-key mode, Docker, real MongoDB 7.0, 20 users with 3 s between items.
 PUBLISHED = {"source": "Kugelpos MULTI_PATTERN_PERFORMANCE_ANALYSIS.md (git history, 2025-10-21), 20 users, "
                        "API-key mode, Docker Compose, MongoDB 7.0, 3 s between item adds",
              "median_ms": {"Add Item": 42, "Create Cart": 150, "Cancel Cart": 760},

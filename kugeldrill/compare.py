@@ -1,10 +1,12 @@
 """Comparing a run against a baseline run: did throughput, latency, errors, convergence
 or breaker open time regress beyond a threshold?
 
-No tool in the research matrix compares a chaos run with a stored earlier one; this is
-how a nightly job notices that recovery got slower even though every verdict still
-passes. Each metric has a direction (higher is better or worse) and an absolute floor
-below which a difference is noise (a 2 ms p50 change is not a regression).
+No open-source tool we measure against (Toxiproxy, Locust, Chaos Toolkit, Jepsen,
+LitmusChaos, Chaos Mesh; k6 only in its cloud service) compares a chaos run with a
+stored earlier one; this is how a nightly job notices that recovery got slower even
+though every verdict still passes. Each metric has a direction (higher is better or
+worse) and an absolute floor below which a difference is noise (a 2 ms p50 change is not
+a regression).
 """
 
 from __future__ import annotations

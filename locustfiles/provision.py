@@ -1,6 +1,6 @@
 """Provisioning: create, through Kugelpos' public APIs only, what a sale needs.
 
-Follows the repository's own performance-test setup (kugelpos.md §2.2) plus the payment
+Follows the repository's own performance-test setup (docs/kugelpos-facts.md §2.2) plus the payment
 masters a paid sale needs: account + tenant, terminal-side tenant and store, terminals in
 three pools (cart, cash, openclose), staff, items, payment methods 01/11/12, then sign-in
 of every terminal and open of the cart and cash terminals.

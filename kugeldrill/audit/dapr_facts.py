@@ -44,7 +44,7 @@ MISTAKEN_KEYS = {
 REDIS_DURATION_FIELDS = {"dialtimeout", "readtimeout", "writetimeout", "pooltimeout",
                          "idletimeout", "maxconnage", "redisminretryinterval", "redismaxretryinterval"}
 
-# Kugelpos' programmatic subscriptions (kugelpos.md §5.1): component -> subscribing apps.
+# Kugelpos' programmatic subscriptions (docs/kugelpos-facts.md §5.1): component -> subscribing apps.
 KUGELPOS_SUBSCRIBERS = {
     "pubsub-tranlog-report": ("report", "journal", "stock"),
     "pubsub-cashlog-report": ("report", "journal"),

@@ -1,7 +1,7 @@
 """Business keys: how an event, an application and a load operation are matched.
 
 Kugelpos never returns an event id to its clients and drops it from subscriber documents
-(kugelpos.md §5, Surprise 11), so the only join between the load history and what the
+(docs/kugelpos-facts.md §5, Surprise 11), so the only join between the load history and what the
 subscribers did is the business key of the log the event carries:
 
 * tranlog:      (tenant, store, terminal_no, transaction_no)

@@ -7,7 +7,7 @@ the stock levels — with the load's history. It compares *changes*: the state a
 drill minus the state before the load (checkers/adapters/business.py), so data a
 deployment already had is not counted.
 
-What each operation must change (Kugelpos' own formulas, kugelpos.md §5.2–5.7):
+What each operation must change (Kugelpos' own formulas, docs/kugelpos-facts.md §5.2–5.7):
 
 * sale (NormalSales 101): report gross +1 / +amount / +quantity, net +amount − tax, taxes and
   payments per code +; journal one 101 entry with its transaction number and amount;

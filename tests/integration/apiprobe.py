@@ -37,6 +37,7 @@ from kugeldrill.locustfiles.provision import provision
 from kugeldrill.locustfiles.runtime import Terminal
 
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)  # the real services answer in ~2 s on a loaded machine
+ATTEMPTS = 3  # sends of one request that got no answer at all (RecordingTransport._send)
 SECRET_FIELDS = {"access_token", "accessToken", "apiKey", "api_key"}
 
 
@@ -62,6 +63,7 @@ class Recording:
     """What one deployment answered, exchange by exchange, in the order sent."""
 
     exchanges: list[Exchange] = field(default_factory=list)
+    unanswered: list[str] = field(default_factory=list)  # attempts that got no answer, for the failure message
 
     def shapes(self) -> dict[str, dict[str, set[str]]]:
         out: dict[str, dict[str, set[str]]] = {}
@@ -108,7 +110,7 @@ class RecordingTransport(httpx.BaseTransport):
         self.case = "setup"
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = self.inner.handle_request(request)
+        response = self._send(request)
         content = response.read()
         try:
             body: Any = json.loads(content) if content else None
@@ -121,6 +123,22 @@ class RecordingTransport(httpx.BaseTransport):
             self.case, request.method, self.apps.get(request.url.netloc.decode(), request.url.host),
             self.templater(request.url.path), response.status_code, body))
         return response
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        """The answer to one request; a request that got no answer at all (refused, reset, timed
+        out on a loaded machine) is sent again, up to ATTEMPTS times. The probe compares answers'
+        shapes, not the services' pace: a call with no answer would otherwise drop an exchange
+        from the recording and show as drift. Every attempt without an answer is kept in
+        `recording.unanswered`; the last failure is raised as before."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return self.inner.handle_request(request)
+            except httpx.TransportError as exc:
+                self.recording.unanswered.append(
+                    f"{self.case}: {request.method} {self.templater(request.url.path)} attempt {attempt}: {exc!r}")
+                if attempt == ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self.inner.close()

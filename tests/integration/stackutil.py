@@ -7,7 +7,7 @@ with tests/integration on sys.path, `from stackutil import ...`):
   `module_stack(**options)`: the same as a module-scoped fixture (`stack = module_stack()`).
   Share one stack per test module; a full start costs 5-15 s on a busy 2-core machine.
 * `PosClient(stack.service_urls())`: Kugelpos' public HTTP API as a test client:
-  `provision()` (kugelpos.md §2.2 plus payment masters), then `sale`, `cancel`,
+  `provision()` (docs/kugelpos-facts.md §2.2 plus payment masters), then `sale`, `cancel`,
   `void`, `return_`, `cash_in`, `cash_out`, `open`, `close_terminal` on a `Terminal`.
 * `applied(url)`, `wait_for_applications(...)`: the subscribers' ground truth
   (`GET /api/v1/diagnostics/applied`), polled with a deadline.
@@ -130,7 +130,7 @@ class PosClient:
     def _term(self, t: Terminal) -> dict[str, Any]:
         return {"headers": {"X-API-KEY": t.api_key}, "params": {"terminal_id": t.terminal_id}}
 
-    # ---------------------------------------------------------------- provisioning (kugelpos.md §2.2)
+    # ---------------------------------------------------------------- provisioning (docs/kugelpos-facts.md §2.2)
 
     def provision(self, *, terminals: int = 1, items: int = 10, store_code: str = "5678",
                   tenant_id: str | None = None, open_terminals: bool = True,

@@ -68,7 +68,8 @@ def test_the_recorded_real_answers_still_hold(real: Recording) -> None:
         save_fixtures(real)
     drift = compare(load_fixture_shapes(FIXTURES), real.shapes())
     assert not drift, ("the real code answers differently from tests/fixtures/kugelpos/api (record them again with "
-                       "KUGELDRILL_RECORD_API_FIXTURES=1):\n" + "\n".join(map(str, drift)))
+                       "KUGELDRILL_RECORD_API_FIXTURES=1):\n" + "\n".join(map(str, drift))
+                       + "".join(f"\n  (no answer: {u})" for u in real.unanswered))
 
 
 def test_a_sales_and_cash_drill_passes_on_the_real_code(native: dict[str, Any], tmp_path: Path) -> None:

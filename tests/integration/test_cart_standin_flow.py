@@ -1,6 +1,6 @@
 """End to end on real processes: account, terminal, master-data and cart stand-ins run as
 `python -m stack.services --config` on free ports; terminal and cart publish to a stub
-sidecar that records every publish. Covers Kugelpos' provisioning sequence (§2.2), a
+sidecar that records every publish. Covers Kugelpos' provisioning sequence (docs/kugelpos-facts.md §2.2), a
 sale with cash change, bill 406, cancel, void, return, cash in/out, open/close counts,
 both auth modes, X-New-Token, the outbox and delivery-status callbacks.
 """

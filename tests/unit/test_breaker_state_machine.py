@@ -109,7 +109,7 @@ def test_defect_cumulative_failures_opens_on_third_failure_ever() -> None:
     succeed(b)
     assert b.state is BreakerState.CLOSED
     fail(b)
-    assert b.state is BreakerState.OPEN  # Kugelpos: fail/ok/fail/ok/fail opens (kugelpos.md §6.7)
+    assert b.state is BreakerState.OPEN  # Kugelpos: fail/ok/fail/ok/fail opens (docs/kugelpos-facts.md §6.7)
     assert transitions(events) == [("closed", "open", 3)]
 
 

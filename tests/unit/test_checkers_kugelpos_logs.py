@@ -1,7 +1,7 @@
 """Parsing Kugelpos' own log lines: breaker transitions (with the real breaker's quirks) and applications.
 
 Lines are in Kugelpos' exact format `%(asctime)s [%(levelname)s] %(name)s: %(message)s`
-(asctime `YYYY-MM-DD HH:MM:SS,mmm`, UTC) with its exact wording (kugelpos.md §5.2, §5.3, §6.1).
+(asctime `YYYY-MM-DD HH:MM:SS,mmm`, UTC) with its exact wording (docs/kugelpos-facts.md §5.2, §5.3, §6.1).
 """
 
 from __future__ import annotations

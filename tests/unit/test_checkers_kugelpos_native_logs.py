@@ -21,7 +21,7 @@ from kugeldrill.checkers.synthetic import fault
 from kugeldrill.checkers.params import BreakerParams
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kugelpos"
-# Kugelpos' breaker (kugelpos.md §6.1), as the native target file declares it.
+# Kugelpos' breaker (docs/kugelpos-facts.md §6.1), as the native target file declares it.
 KUGELPOS = BreakerParams(threshold=3, mode="cumulative", reset_seconds=61.0, half_open_max_calls=None)
 
 

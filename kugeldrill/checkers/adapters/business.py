@@ -7,7 +7,7 @@ done, so a deployment with data of its own (a reused tenant, earlier drills) is 
 what this drill changed.
 
 Reads use a user token (account `/accounts/token`), not a terminal's API key: in Kugelpos an
-API-key report request also posts the rendered report to the journal (kugelpos.md §5.7), and
+API-key report request also posts the rendered report to the journal (docs/kugelpos-facts.md §5.7), and
 the drill must not write what it then reads. Every call has a timeout and goes through the
 loopback guard; a part that cannot be read is recorded as an error (its checks become
 unknown, never a pass). Snapshots are saved in the run folder's business.json (this module
@@ -55,7 +55,7 @@ def _figure(d: Any) -> Figure:
     return Figure(*(number_or_none(d.get(k)) for k in ("amount", "quantity", "count")))
 
 
-# Kugelpos' report names its taxes and payments but does not give their codes (kugelpos.md
+# Kugelpos' report names its taxes and payments but does not give their codes (docs/kugelpos-facts.md
 # §5.7: `taxes[{taxName, ...}]`, `payments[{paymentName, ...}]`; the stand-in answers the
 # same); the figures are keyed by code, so a name is mapped back: taxes through Kugelpos' built-in TAX_MASTER
 # (kugel_common/config/settings_tax.py), payments through the payment masters kugeldrill

@@ -1,7 +1,7 @@
 """A real Kugelpos deployment's observable traces -> CheckInputs (contracts §8).
 
 Kugelpos exposes no breaker state, no event ids to clients and no application records, so
-this adapter reads what it does leave behind (kugelpos.md §5.7 "usable signals"): its
+this adapter reads what it does leave behind (docs/kugelpos-facts.md §5.7 "usable signals"): its
 plain-text logs (breakers, applications, skips), Dapr's Redis (idempotency markers and
 stream consumer groups) and, when pymongo is installed, the publishers' outboxes in
 MongoDB. History and timeline come from the run folder as for the stand-in. Log times

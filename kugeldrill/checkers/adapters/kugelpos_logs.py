@@ -3,9 +3,9 @@
 Format (services/*/app/logging.conf): `%(asctime)s [%(levelname)s] %(name)s: %(message)s`,
 asctime `YYYY-MM-DD HH:MM:SS,mmm` in UTC, optionally behind a `docker compose logs` prefix
 (`report-1  | ...`, with `--timestamps` also Docker's RFC 3339 time, which is skipped:
-asctime is the service's own clock). The wording matched here is Kugelpos' own (kugelpos.md §5.2, §5.3, §6.1).
+asctime is the service's own clock). The wording matched here is Kugelpos' own (docs/kugelpos-facts.md §5.2, §5.3, §6.1).
 
-Quirks of the real breaker that shape this parser (kugelpos.md §6.1, Surprise 6):
+Quirks of the real breaker that shape this parser (docs/kugelpos-facts.md §6.1, Surprise 6):
 * "Circuit breaker OPEN after N failures" is logged on every failure at or over the
   threshold, so a failed half-open trial logs it again, and with unlimited HALF_OPEN
   several concurrent trials can each log it; only a change of state is a transition.

@@ -1,6 +1,6 @@
 """Kugelpos' publisher outboxes (delivery-status documents) from MongoDB, if pymongo is installed.
 
-Collections (kugelpos.md §3.2, §4): `<prefix>_cart_commons.status_tran_delivery` (tranlog)
+Collections (docs/kugelpos-facts.md §3.2, §4): `<prefix>_cart_commons.status_tran_delivery` (tranlog)
 and `<prefix>_terminal_commons.status_terminal_delivery` (cash and open/close logs), one
 document per event with `services[{service_name, status}]`. pymongo is an optional extra
 (`pip install kugeldrill[mongo]`); it is imported only here and only when asked for, and

@@ -1,7 +1,7 @@
 """Dapr's Redis layout -> idempotency markers and stream consumer groups.
 
 Markers: Dapr's state.redis stores key `<app-id>||<key>` as a hash with `data` and
-`version` in DB 0 (Kugelpos' `databaseIndex` is ignored, kugelpos.md Surprise 13); the
+`version` in DB 0 (Kugelpos' `databaseIndex` is ignored, docs/kugelpos-facts.md Surprise 13); the
 subscribers' idempotency key is the bare event id, so `report||<event_id>` says report
 processed that event, and `version` counts how often it saved the marker.
 Streams: pubsub.redis uses one stream per topic and one consumer group per app id

@@ -201,7 +201,7 @@ class StubSidecar:
 
 def provision_minimal(urls: dict[str, str], tenant: str, *, terminals: int = 1, items: int = 5,
                       timeout: float = 15.0) -> dict[str, Any]:
-    """Kugelpos' setup sequence (§2.2) plus payment masters, for tests and benches.
+    """Kugelpos' setup sequence (docs/kugelpos-facts.md §2.2) plus payment masters, for tests and benches.
 
     Returns `{"tenant", "user_headers", "terminals": [{"terminal_id", "terminal_no", "api_key"}]}`;
     every terminal is signed in (staff001) and opened with 500000.

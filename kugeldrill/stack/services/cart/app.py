@@ -1,4 +1,4 @@
-"""cart stand-in (kugelpos.md §3): carts, the state machine, bill/cancel tranlogs, the
+"""cart stand-in (docs/kugelpos-facts.md §3): carts, the state machine, bill/cancel tranlogs, the
 transactions API (list/get/void/return/delivery-status) and tranlog publication.
 
 The app assembles its parts: the publisher (database with the outbox, Dapr client,

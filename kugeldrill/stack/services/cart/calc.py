@@ -1,4 +1,4 @@
-"""The cart's state machine and arithmetic (kugelpos.md §3.1), free of I/O so it is unit-testable.
+"""The cart's state machine and arithmetic (docs/kugelpos-facts.md §3.1), free of I/O so it is unit-testable.
 
 States Initial → Idle → EnteringItem → Paying → Completed/Cancelled; an event not
 allowed in the current state is Kugelpos' EventBadSequenceException (HTTP 400).

@@ -1,4 +1,4 @@
-"""Cart's carts API (kugelpos.md §3.1): create, read, line items, subtotal, payments, bill, cancel.
+"""Cart's carts API (docs/kugelpos-facts.md §3.1): create, read, line items, subtotal, payments, bill, cancel.
 
 Path `/api/v1/carts[/{cart_id}[/...]]`. Creating a cart needs the terminal `Opened` with a
 staff signed in (400 otherwise) and reads the store name from the terminal service. Every

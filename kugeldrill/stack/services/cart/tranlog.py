@@ -1,4 +1,4 @@
-"""Tranlogs as Kugelpos builds and publishes them (kugelpos.md §3.2).
+"""Tranlogs as Kugelpos builds and publishes them (docs/kugelpos-facts.md §3.2).
 
 A tranlog is created by bill (NormalSales 101), cancel (101 with `sales.is_cancelled`),
 void (VoidSales 201 / VoidReturn 202) and return (ReturnSales 102). The published

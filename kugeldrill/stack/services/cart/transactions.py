@@ -1,4 +1,4 @@
-"""Cart's transactions API (kugelpos.md §3.1): list, get, void, return, delivery-status.
+"""Cart's transactions API (docs/kugelpos-facts.md §3.1): list, get, void, return, delivery-status.
 
 Path `/api/v1/tenants/{t}/stores/{s}/terminals/{n}/transactions[/{no}[/void|/return|/delivery-status]]`.
 Void needs the caller's terminal to be the path's (tenant, store, terminal); return

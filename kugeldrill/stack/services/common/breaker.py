@@ -5,7 +5,7 @@ the reset time (60 s); then HALF_OPEN lets a trial through; success → CLOSED, 
 OPEN again. The healthy breaker here counts *consecutive* failures (a success in CLOSED
 resets the count) and admits `half_open_max_calls` trials (1) in HALF_OPEN.
 
-Real Kugelpos differs (research kugelpos.md §6.1); each difference is a switch so a drill
+Real Kugelpos differs (docs/kugelpos-facts.md §6.1); each difference is a switch so a drill
 can prove its checker catches it:
 
 * `cumulative_failures` — successes in CLOSED never reset the count;

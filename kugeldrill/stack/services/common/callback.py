@@ -1,4 +1,4 @@
-"""The delivery-status callback a subscriber sends its publisher (kugelpos.md §5.4).
+"""The delivery-status callback a subscriber sends its publisher (docs/kugelpos-facts.md §5.4).
 
 Tranlogs are reported to cart (`…/tenants/{t}/stores/{s}/terminals/{n}/transactions/{no}/delivery-status`),
 cash and open/close logs to terminal (`…/terminals/{t}-{s}-{n}/delivery-status`), both with

@@ -11,9 +11,9 @@ retries, one API for pub/sub and state store, errors that never block the caller
   so a subscriber can tell "missing" from "unreachable";
 * one breaker per app process and sidecar, shared by every request (`scoped()` returns
   the helper itself). Under the `breaker_per_request` defect `scoped()` returns a copy
-  with a fresh breaker, as Kugelpos builds one per request (kugelpos.md §6.3).
+  with a fresh breaker, as Kugelpos builds one per request (docs/kugelpos-facts.md §6.3).
 
-Log lines are Kugelpos' exact text (kugelpos.md §6.1, §6.2), so log adapters work here too.
+Log lines are Kugelpos' exact text (docs/kugelpos-facts.md §6.1, §6.2), so log adapters work here too.
 """
 
 from __future__ import annotations

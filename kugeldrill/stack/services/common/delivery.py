@@ -1,4 +1,4 @@
-"""The publishers' delivery-status callback (kugelpos.md §5.4), shared by cart and terminal.
+"""The publishers' delivery-status callback (docs/kugelpos-facts.md §5.4), shared by cart and terminal.
 
 Subscribers report `received`/`failed` per event; the answer is snake_case
 `{event_id, service, status, success}` inside the envelope, as Kugelpos answers.

@@ -26,7 +26,7 @@ from pydantic.alias_generators import to_camel
 
 # Two-digit service prefixes of the stand-in's user error codes (`userError.code`).
 # Kugelpos composes six-digit codes as <service><kind><detail>; only the report's
-# 412101 (terminal not closed) is quoted in our research, so the other numbers are ours.
+# 412101 (terminal not closed) is cited in docs/kugelpos-facts.md §5.7, so the other numbers are ours.
 SERVICE_PREFIX = {
     "account": "10",
     "terminal": "20",

@@ -1,5 +1,5 @@
 """The three log collections report and journal both keep (Kugelpos `log_tran`,
-`log_cash_in_out`, `log_open_close`), with Kugelpos' unique business keys (kugelpos.md §5.5).
+`log_cash_in_out`, `log_open_close`), with Kugelpos' unique business keys (docs/kugelpos-facts.md §5.5).
 
 The unique indexes are report/journal's second line of dedup: a redelivered event whose
 business key exists changes nothing (`BusinessDuplicate` → no `applied` row).

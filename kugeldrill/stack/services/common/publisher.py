@@ -25,7 +25,7 @@ from kugeldrill.stack.services.common.db import Database
 from kugeldrill.stack.services.common.events import EventLog, payload_keys, shared_event_log
 from kugeldrill.stack.services.common.settings import ServiceConfig
 
-# Kugelpos' windows (kugelpos.md §3.3): republish for 24 h, mark `failed` after 15 min.
+# Kugelpos' windows (docs/kugelpos-facts.md §3.3): republish for 24 h, mark `failed` after 15 min.
 REPUBLISH_WINDOW_SECONDS = 24 * 3600
 FAILED_AFTER_SECONDS = 15 * 60
 

@@ -8,10 +8,10 @@ same SQLite transaction as its business effect (common/applied.py), so
 `GET /api/v1/diagnostics/applied` is exact ground truth: an event counted there did change
 the business data, once per row.
 
-Answers follow Dapr's contract (dapr.md §2.4): 200 `{"status":"SUCCESS"}` when done or a
+Answers follow Dapr's contract (docs/dapr-contract.md §4): 200 `{"status":"SUCCESS"}` when done or a
 duplicate, 200 `{"status":"DROP"}` for a message that can never be processed, a real HTTP
 500 `{"status":"RETRY"}` to get a redelivery. The defect switches reproduce Kugelpos where
-it differs (kugelpos.md §5.2–5.3, Surprises 1–3): see stack/services/README.md. The parts:
+it differs (docs/kugelpos-facts.md §5.2–5.3, Surprises 1–3): see stack/services/README.md. The parts:
 the events it writes (subscriber_events.py), the `applied` table (applied.py), the fault
 knobs (effect_knobs.py), the delivery-status callback (callback.py), the app around it
 (subscriber_app.py).
@@ -39,7 +39,7 @@ from kugeldrill.stack.services.common.subscriber_events import SubscriberEvents
 
 STATESTORE = "statestore"
 
-#: Kugelpos' pub/sub components and topics (kugelpos.md §5.1).
+#: Kugelpos' pub/sub components and topics (docs/kugelpos-facts.md §5.1).
 TRANLOG = ("pubsub-tranlog-report", "topic-tranlog", "/api/v1/tranlog", "tranlog")
 CASHLOG = ("pubsub-cashlog-report", "topic-cashlog", "/api/v1/cashlog", "cashlog")
 OPENCLOSELOG = ("pubsub-opencloselog-report", "topic-opencloselog", "/api/v1/opencloselog", "opencloselog")

@@ -52,7 +52,7 @@ def create_user_token(username: str, tenant_id: str, secret: str, *, is_superuse
 
 
 def create_terminal_token(terminal: dict[str, Any], secret: str, *, hours: float = TERMINAL_TOKEN_HOURS) -> str:
-    """Terminal token (kugelpos.md §2.1): a snapshot of the terminal's state at issue time."""
+    """Terminal token (docs/kugelpos-facts.md §2.1): a snapshot of the terminal's state at issue time."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": f"terminal:{terminal['terminal_id']}",

@@ -1,4 +1,4 @@
-"""Journal: stores every log with its electronic-journal entry in one transaction (kugelpos.md §5.2, §5.7)."""
+"""Journal: stores every log with its electronic-journal entry in one transaction (docs/kugelpos-facts.md §5.2, §5.7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Report: subscribes to all three logs and computes sales reports on the fly (kugelpos.md §5.2, §5.7).
+"""Report: subscribes to all three logs and computes sales reports on the fly (docs/kugelpos-facts.md §5.2, §5.7).
 
 Reports are not stored (as in Kugelpos): every GET recomputes from the log tables, so the
 counts and totals a drill reads are exactly what the subscriber applied. The answer is

@@ -1,4 +1,4 @@
-"""Stock: applies sales, voids and returns to item quantities (kugelpos.md §5.3, §5.7).
+"""Stock: applies sales, voids and returns to item quantities (docs/kugelpos-facts.md §5.3, §5.7).
 
 Kugelpos applies line by line with no transaction; the stand-in applies all lines and the
 `applied` record in one SQLite transaction, so a failure midway changes nothing. Stock has

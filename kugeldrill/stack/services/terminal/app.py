@@ -1,4 +1,4 @@
-"""terminal stand-in (kugelpos.md §2, §4): tenants, stores, terminals, the terminal
+"""terminal stand-in (docs/kugelpos-facts.md §2, §4): tenants, stores, terminals, the terminal
 lifecycle (sign-in/out, open, cash-in/out, close), terminal JWTs and the cash and
 open/close log publications with their delivery outbox.
 

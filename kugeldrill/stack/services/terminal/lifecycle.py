@@ -1,4 +1,4 @@
-"""Terminal lifecycle (kugelpos.md §4): open, cash-in, cash-out, close — the calls that
+"""Terminal lifecycle (docs/kugelpos-facts.md §4): open, cash-in, cash-out, close — the calls that
 publish cash logs and open/close logs.
 
 As Kugelpos: open needs status ≠ Opened, sets `business_date` (Asia/Tokyo), `open_counter`

@@ -1,4 +1,4 @@
-"""Terminal service storage (SQLite) and the log payloads it publishes (kugelpos.md §4)."""
+"""Terminal service storage (SQLite) and the log payloads it publishes (docs/kugelpos-facts.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Terminal service's tenants and stores API (kugelpos.md §2.2).
+"""Terminal service's tenants and stores API (docs/kugelpos-facts.md §2.2).
 
 `POST /api/v1/tenants` needs a user token of that tenant and fans the tenant out to
 master-data, cart, report, journal and stock first (as Kugelpos), storing it here only

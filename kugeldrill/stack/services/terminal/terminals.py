@@ -1,4 +1,4 @@
-"""Terminal service's terminals API (kugelpos.md §2): create, list, read, sign-in/out, the
+"""Terminal service's terminals API (docs/kugelpos-facts.md §2): create, list, read, sign-in/out, the
 delivery-status callback of its logs, and the terminal token.
 
 A terminal's API key is shown once, at creation (masked elsewhere, as Kugelpos); sign-in
