@@ -209,7 +209,12 @@ class _Line(msgspec.Struct, gc=False):
     error: Any = None
 
 
+class _ValueOnly(msgspec.Struct, gc=False):
+    value: Any = None
+
+
 _LINE = msgspec.json.Decoder(_Line)
+_VALUE_ONLY = msgspec.json.Decoder(_ValueOnly)
 _VALUE = msgspec.json.Decoder()
 
 
@@ -373,20 +378,38 @@ def _line_blocks(path: Path) -> Iterator[tuple[list[_Line], list[int]]]:
 class LineReader:
     """Lines of a history read again by their place (`at`), for values kept on disk."""
 
+    WINDOW = 1 << 20  # read ahead: operations are asked for in about the order of their lines
+
     def __init__(self, path: str | Path) -> None:
         self.files = history_files(path)
         self._open: dict[int, Any] = {}
+        self._window: tuple[int, int, bytes] = (-1, 0, b"")  # (file, offset, bytes)
 
-    def value(self, at: int) -> dict[str, Any]:
-        """The `value` of the line at `at`."""
-        n = at >> FILE_SHIFT
+    def line(self, at: int) -> bytes:
+        """The line at `at` (without its newline)."""
+        n, offset = at >> FILE_SHIFT, at & ((1 << FILE_SHIFT) - 1)
+        wn, base, data = self._window
+        if wn == n and base <= offset:
+            end = data.find(b"\n", offset - base)
+            if end >= 0:
+                return data[offset - base:end]
         fh = self._open.get(n)
         if fh is None:
             fh = self._open[n] = open_stored(self.files[n], "rb")
-        fh.seek(at & ((1 << FILE_SHIFT) - 1))
-        line = fh.readline()
+        fh.seek(offset)
+        data = fh.read(self.WINDOW)
+        end = data.find(b"\n")
+        if end < 0:  # a line longer than the window, or the last one
+            data += fh.readline()
+            end = len(data)
+        self._window = (n, offset, data)
+        return data[:end]
+
+    def value(self, at: int) -> dict[str, Any]:
+        """The `value` of the line at `at`."""
+        line = self.line(at)
         try:
-            return value_of(_LINE.decode(line).value)
+            return dict(_VALUE_ONLY.decode(line).value or {})
         except msgspec.DecodeError:
             return dict(_VALUE.decode(line).get("value") or {})
 
