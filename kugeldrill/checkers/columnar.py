@@ -373,11 +373,7 @@ class OpColumns:
 
     def _field(self, name: str, i: int) -> Any:
         if name == "value":
-            value = self.lines.value(self.invoked_at[i])
-            j = self.completed_at[i]
-            if j >= 0:
-                value.update(self.lines.value(j))
-            return value
+            return self._value(i)
         if name == "error":
             return self.errors.get(i)
         if name == "outcome":
@@ -388,21 +384,37 @@ class OpColumns:
         return getattr(self, name)[i]
 
     def column(self, name: str) -> Iterator[Any]:
-        field = self._field
-        return (field(name, i) for i in self._positions())
+        """One field of every operation, in invoke order (without building `Op`s)."""
+        if name == "value":
+            return map(self._value, self._positions())
+        if name == "error":
+            return map(self.errors.get, self._positions())
+        if name == "outcome":
+            names = [n or None for n in self.outcome.names]
+            return map(names.__getitem__, self._in_order(self.outcome.codes))
+        if name in ("complete_mono", "complete_wall"):
+            return (None if v != v else v for v in self._in_order(getattr(self, name)))
+        return iter(self._in_order(getattr(self, name)))
+
+    def _in_order(self, col: Any) -> Any:
+        return col if self.order is None else map(col.__getitem__, self.order.tolist())
+
+    def _value(self, i: int) -> dict[str, Any]:
+        value = self.lines.value(self.invoked_at[i])
+        j = self.completed_at[i]
+        if j >= 0:
+            value.update(self.lines.value(j))
+        return value
 
     def rows(self, *names: str) -> Iterator[tuple[Any, ...]]:
-        field = self._field
-        return (tuple(field(n, i) for n in names) for i in self._positions())
+        return zip(*(self.column(n) for n in names))
 
     def __getitem__(self, k: int) -> Op:
         i = k if self.order is None else int(self.order[k])
         return Op(*(self._field(n, i) for n in _OP_FIELDS))
 
     def __iter__(self) -> Iterator[Op]:
-        field = self._field
-        for i in self._positions():
-            yield Op(*(field(n, i) for n in _OP_FIELDS))
+        return (Op(*values) for values in self.rows(*_OP_FIELDS))
 
 
 _OP_FIELDS = ("op_id", "f", "outcome", "worker", "user", "invoke_mono", "invoke_wall", "complete_mono",
