@@ -213,8 +213,9 @@ class _KeyView(Mapping[str, str]):
 
     def __iter__(self) -> Iterator[str]:
         keys = self._t.key
-        # latest row first, the order of the dict a table of records gives (`by_key`)
-        return (k for k in map(keys.__getitem__, self._t.key_index.firsts()[::-1].tolist()) if k)
+        rows = self._t.key_index.firsts()[::-1]  # latest row first, as the dict of `by_key` gives them
+        for start in range(0, len(rows), 65536):  # a slice at a time: no list of every row number
+            yield from (k for k in map(keys.__getitem__, rows[start:start + 65536].tolist()) if k)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
