@@ -60,6 +60,7 @@ def child(run_dir: Path) -> dict:
         "cpu_seconds": round(c2 - c0, 3),
         "read_cpu_seconds": round(c1 - c0, 3),
         "peak_rss_bytes": own + kids,  # the child's peak plus its own children's (an upper bound)
+        "peak_rss_own_bytes": own,
         "baseline_rss_bytes": rss0,
         "verdicts": {r.checker: r.valid for r in results},
         "fanout_once": fanout.counts.get("totals", {}).get("once"),

@@ -263,7 +263,7 @@ class _Applications:
     """Applications counted per subscriber and event row, block by block."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, np.ndarray] = {}
+        self.counts: dict[str, np.ndarray] = {}  # uint16 per row
         self.extra: dict[str, dict[str, int]] = {}
         self.extra_topic: dict[str, str] = {}
         self.extra_key: dict[str, str] = {}
@@ -288,7 +288,7 @@ class _Applications:
             subs = [str(s) for s in subs]
         n_rows = len(table.state)
         for sub in set(subs) - self.counts.keys():  # every subscriber that applied anything has its counts
-            self.counts[sub] = np.zeros(n_rows, dtype=np.uint32)
+            self.counts[sub] = np.zeros(n_rows, dtype=np.uint16)
         if not _all_str(eids) or "" in eids:
             for r, sub, eid in zip(recs, subs, eids):
                 if not eid:
@@ -310,7 +310,8 @@ class _Applications:
                 mine = rows[mask & (rows >= 0)]
             if len(mine):
                 u, n = np.unique(mine, return_counts=True)
-                self.counts[sub][u] += n.astype(np.uint32)
+                acc = self.counts[sub]  # capped at 65535, as index.application_index counts
+                acc[u] = np.minimum(acc[u].astype(np.int64) + n, _CAP)
         for i in np.flatnonzero(rows < 0).tolist():
             sub, eid, r = subs[i], eids[i], recs[i]
             d = self.extra.setdefault(sub, {})
@@ -325,13 +326,14 @@ class _Applications:
         n_rows = len(table.state)
         for sub, acc in self.counts.items():
             if len(acc) < n_rows:
-                self.counts[sub] = np.concatenate([acc, np.zeros(n_rows - len(acc), dtype=np.uint32)])
+                self.counts[sub] = np.concatenate([acc, np.zeros(n_rows - len(acc), dtype=np.uint16)])
         for sub, d in self.extra.items():
             for eid in [e for e in d if e in table.row]:
                 acc = self.counts.get(sub)
                 if acc is None:
-                    acc = self.counts[sub] = np.zeros(n_rows, dtype=np.uint32)
-                acc[table.row.get(eid)] += d.pop(eid)
+                    acc = self.counts[sub] = np.zeros(n_rows, dtype=np.uint16)
+                r = table.row.get(eid)
+                acc[r] = min(int(acc[r]) + d.pop(eid), _CAP)
 
     def index(self, table: EventTable) -> ApplicationIndex:
         idx = ApplicationIndex(table)
@@ -340,7 +342,7 @@ class _Applications:
             acc = self.counts.get(sub)
             if acc is None:
                 continue
-            idx.counts[sub] = array("H", np.minimum(acc, _CAP).astype(np.uint16).tobytes())
+            idx.counts[sub] = array("H", acc.tobytes())
         for sub, d in self.extra.items():
             if d:
                 idx.extra[sub] = d
