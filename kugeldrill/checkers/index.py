@@ -135,10 +135,12 @@ def application_index(inputs: CheckInputs) -> ApplicationIndex:
     cached = inputs.cache.get("applications")
     if cached is not None:
         return cached
-    if isinstance(inputs.applications, ApplicationStore):
+    ev = event_table(inputs)
+    if isinstance(inputs.applications, ApplicationStore) and inputs.applications.index.events is ev:
         inputs.cache["applications"] = inputs.applications.index
         return inputs.applications.index
-    ev = event_table(inputs)
+    # Otherwise (the publications were replaced after the files were read) count the records
+    # again against the table at hand.
     idx = ApplicationIndex(ev)
     row_get = ev.row.get
     n_rows = len(ev.event_id)

@@ -266,3 +266,16 @@ def test_applications_read_again_stop_where_the_first_read_did(tmp_path: Path):
     with open(files["report"], "a") as fh:
         fh.write(json.dumps(_applied(1, TOPIC_TRANLOG, "report", dt=9.0)) + "\n")
     assert len(list(inputs.applications)) == counted
+
+
+def test_publications_replaced_after_reading_are_the_ones_judged(tmp_path: Path):
+    """An adapter (or a test) that sets the publications itself: the applications are
+    counted again against them, not against the table the files gave."""
+    files = _write(tmp_path, [r for r in _shape("healthy") if r["kind"] != "publish"], ORDER)
+    streamed = read_events_files(files)
+    reference = iter_records(_reference(files))
+    pubs = iter_records([_publish(i, TOPIC_TRANLOG) for i in (0, 1)]).publications
+    for inp in (streamed, reference):
+        inp.publications = list(pubs)
+    assert _results(streamed) == _results(reference)
+    assert {r["checker"]: r["valid"] for r in _results(streamed)}["fanout"] is False  # the others: unexpected
