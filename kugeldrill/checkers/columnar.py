@@ -194,6 +194,8 @@ class HashIndex:
 
     def __init__(self, strings: Sequence[str], hashed: np.ndarray) -> None:
         order = np.argsort(hashed, kind="stable")
+        if len(order) < 2**31:
+            order = order.astype(np.int32)
         self._set(strings, hashed[order], order)
 
     @classmethod
@@ -205,7 +207,7 @@ class HashIndex:
 
     def _set(self, strings: Sequence[str], srt: np.ndarray, order: np.ndarray) -> None:
         self._strings = strings
-        self._order = order.astype(np.int32) if len(order) < 2**31 else order
+        self._order = order.astype(np.int32, copy=False) if len(order) < 2**31 else order
         self._sorted = srt
         # Hashes held by more than one position: the strings decide (see `get`).
         same = np.flatnonzero(srt[1:] == srt[:-1])

@@ -279,3 +279,15 @@ def test_publications_replaced_after_reading_are_the_ones_judged(tmp_path: Path)
         inp.publications = list(pubs)
     assert _results(streamed) == _results(reference)
     assert {r["checker"]: r["valid"] for r in _results(streamed)}["fanout"] is False  # the others: unexpected
+
+
+def test_publications_in_a_file_read_after_the_subscribers_are_counted(tmp_path: Path):
+    """A publisher the reader does not know by name (its file read last): the applications
+    counted before its publications were read are moved onto their rows."""
+    events = [r | {"service": "zz-terminal"} if r["service"] == "terminal" else r for r in _shape("duplicates")]
+    files = _write(tmp_path, events, ("cart", "journal", "report", "stock", "zz-terminal"))
+    streamed = read_events_files(files)
+    reference = iter_records(_reference(files))
+    a, b = _results(streamed), _results(reference)
+    for ra, rb in zip(a, b):
+        assert (ra["checker"], ra["valid"], ra["counts"]) == (rb["checker"], rb["valid"], rb["counts"])

@@ -204,6 +204,7 @@ class _Publications:
             order = np.argsort(h, kind="stable")
             srt = h[order]
             if not bool((srt[1:] == srt[:-1]).any()):
+                del h
                 return self._one_row_each(srt, order, key_h)
         pos = np.flatnonzero(lengths > 0)
         _u, first, inverse = np.unique(h[pos], return_index=True, return_inverse=True)
