@@ -4,7 +4,7 @@ VENV  := .venv/bin
 export PATH := $(CURDIR)/tools/bin:$(PATH)
 
 # tools/bin/actionlint is a file target: built once.
-.PHONY: setup daprd-1.16 test test-unit drill bench mutants breaker-repeat explore-check heal clean kugelpos bench-kugelpos
+.PHONY: setup daprd-1.16 test test-unit drill bench mutants breaker-repeat explore-check soak heal clean kugelpos bench-kugelpos
 
 KUGELPOS_SRC ?= ../shared/kugelpos-backend
 # The GitHub Actions workflow's linter (make test runs it: tests/unit/test_ci_workflow.py).
@@ -59,6 +59,13 @@ breaker-repeat: setup
 # stand-in, each explore within 5 minutes (about 35 minutes): bench/results/explore.json.
 explore-check: setup
 	@$(VENV)/python bench/explore_check.py
+
+# One hour of the soak scenario on the stand-in (its ten-minute fault plan six times), watched
+# from outside: peak RSS of the drill and its processes, the run folder's size per hour, the
+# check phase's seconds, the verdict: bench/results/soak.json. SOAK=3m for a short proof.
+SOAK ?= 1h
+soak: setup
+	@$(VENV)/python bench/soak.py --duration $(SOAK)
 
 # Build (or find cached) what `kugeldrill kugelpos up` needs for a Kugelpos checkout: each
 # service's environment from its Pipfile.lock and the MongoDB server. Starts nothing.

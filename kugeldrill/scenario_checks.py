@@ -143,7 +143,7 @@ def sequence_problems(doc: YamlDoc, sc: Scenario) -> list[Problem]:
 def load_config_problems(doc: YamlDoc, sc: Scenario) -> list[Problem]:
     """The locustfile's own schema judges load.config (weights, think times, auth)."""
     try:
-        config_for_users(sc.load.config, sc.load.peak_users, sc.load.processes)
+        config_for_users(sc.load.config, sc.load.peak_users)
     except ConfigError as exc:
         named = [k for k in sc.load.config if re.search(rf"\b{re.escape(str(k))}\b", str(exc))]
         return [doc.problem(("load", "config", named[0]) if named else ("load", "config"), str(exc), hint=exc.hint)]

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import errno
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+from kugeldrill.ground.history import HistoryError
 from kugeldrill.locustfiles.runtime import Terminal
 
 TERMINAL_APP = "terminal"
@@ -98,6 +100,9 @@ class PosApi:
         self.store_code = str(provision["store_code"])
         # Set just before an effecting request is sent: an interruption after it is `info`.
         self.effect_started = False
+        # Called just before an effecting request (the operation's write-ahead barrier); when
+        # it cannot record the operation, the request is not sent and the operation fails.
+        self.before_effect: Callable[[], None] | None = None
         # Per-terminal constants, built once (the load generator's CPU is the drill's budget).
         self._tq = "?" + urlencode({"terminal_id": terminal.terminal_id})
         self._key_headers = {"X-API-KEY": terminal.api_key, "Content-Type": "application/json"}
@@ -145,6 +150,12 @@ class PosApi:
         """
         hdrs = headers if headers is not None else self._headers(app)
         if effecting:
+            if self.before_effect is not None:
+                try:
+                    self.before_effect()
+                except (HistoryError, OSError) as exc:
+                    raise StepError("fail", f"{name}: not sent: the history could not record the operation "
+                                            f"first ({exc})") from None
             self.effect_started = True
         if raw is None and body is not None:
             raw = json.dumps(body, separators=(",", ":")).encode()

@@ -1,8 +1,9 @@
 """The base of every load user: timeouts, a leased terminal, and the op recorder.
 
 `PosUser.operation()` is the one place where a logical operation meets the history: it
-writes `invoke`, runs the steps, and turns their outcome into exactly one of ok / fail /
-info. If Locust stops the user mid-operation (GreenletExit at the end of a run) the
+opens the operation, makes its invoke durable just before the effecting request (the
+write-ahead rule, kugeldrill.ground.history), runs the steps, and turns their outcome into
+exactly one of ok / fail / info. If Locust stops the user mid-operation (GreenletExit at the end of a run) the
 request may already be on the wire, so that completion is `info`, never silence.
 """
 
@@ -39,6 +40,9 @@ class _NullOp:
 
     def info(self, error: str, **v: Any) -> None:
         self.done = "info"
+
+    def durable(self) -> None:
+        pass
 
 
 class PosUser(FastHttpUser):
@@ -101,9 +105,10 @@ class PosUser(FastHttpUser):
         """
         history = self.rt.history()
         full = {**self.base_value(), **value}
-        op = history.invoke(f, self.user_id, **full) if history is not None else _NullOp(full)
+        op = history.start(f, self.user_id, full) if history is not None else _NullOp(full)
         if self.api is not None:
             self.api.effect_started = False
+            self.api.before_effect = op.durable  # write-ahead: the invoke is recorded before the effect
         try:
             yield op
         except StepError as err:

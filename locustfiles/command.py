@@ -30,10 +30,29 @@ class LocustRun:
     env: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class MasterBinding:
+    """A Locust master that workers on other hosts join (`kugeldrill worker --master HOST:PORT`).
+
+    Locust's own defaults for the address (port 5557); the run starts once `expect_workers`
+    are connected, and gives up after `wait_seconds` (Locust's --expect-workers-max-wait)
+    rather than holding a drill's stack up forever."""
+
+    bind: str = "127.0.0.1"
+    port: int = 5557
+    expect_workers: int = 1
+    wait_seconds: float = 300.0
+
+    def args(self) -> list[str]:
+        return ["--master", "--master-bind-host", self.bind, "--master-bind-port", str(self.port),
+                "--expect-workers", str(self.expect_workers), "--expect-workers-max-wait", f"{self.wait_seconds:g}"]
+
+
 def locust_command(run_dir: str | Path, *, users: int = 0, spawn_rate: float | None = None, run_time: str = "60s",
                    processes: int = 0, stop_timeout: float = 15, load_config: str | Path | None = None,
                    provision_file: str | Path | None = None, csv: bool = True, html: bool = True,
                    master_port: int | None = None, stages: Sequence[Mapping[str, float]] | None = None,
+                   master: MasterBinding | None = None,
                    extra_args: Sequence[str] = (), extra_env: Mapping[str, str] | None = None) -> LocustRun:
     """Headless Locust on locustfiles/pos.py writing into `run_dir` (contracts §7 layout).
 
@@ -41,7 +60,9 @@ def locust_command(run_dir: str | Path, *, users: int = 0, spawn_rate: float | N
     checkers own the verdict. `--stop-timeout` lets in-flight operations finish with a real
     outcome. `stages` ([{duration, users, spawn_rate}]) runs the staged shape (shape.py)
     instead of fixed users and a run time. `processes` > 0 adds `--processes N` (one history
-    shard per worker) with the master bound to 127.0.0.1 on `master_port` (default: a free port).
+    shard per worker) with the master bound to 127.0.0.1 on `master_port` (default: a free port);
+    `master` instead waits for workers started elsewhere (`worker_command`). Either way the
+    workers send their history to the master, which writes the shards.
     """
     run = RunFolder(Path(run_dir).resolve())
     files = f"{LOCUSTFILE},{SHAPEFILE}" if stages else str(LOCUSTFILE)
@@ -59,17 +80,43 @@ def locust_command(run_dir: str | Path, *, users: int = 0, spawn_rate: float | N
         port = master_port or free_port()
         argv += ["--processes", str(processes), "--master-bind-host", "127.0.0.1",
                  "--master-bind-port", str(port), "--master-host", "127.0.0.1", "--master-port", str(port)]
+    elif master is not None:
+        argv += master.args()
     argv += list(extra_args)
     env = {**os.environ,
            "KUGELDRILL_PROVISION": str(Path(provision_file).resolve() if provision_file else run.provision_json),
            "KUGELDRILL_HISTORY_DIR": str(run.history_dir),
            "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH", "")]))}
+           "PYTHONPATH": _pythonpath()}
     if load_config is not None:
         env["KUGELDRILL_LOAD_CONFIG"] = str(Path(load_config).resolve())
     if stages:
         env["KUGELDRILL_STAGES"] = json.dumps(list(stages))
     env.update(extra_env or {})
+    return LocustRun(argv, env)
+
+
+def _pythonpath() -> str:
+    """This kugeldrill first, so `-f .../locustfiles/pos.py` imports the kugeldrill it belongs to."""
+    return os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH", "")]))
+
+
+def worker_command(master_host: str, master_port: int, *, processes: int = 0,
+                   extra_args: Sequence[str] = ()) -> LocustRun:
+    """A Locust worker (or `processes` of them) of the master at `master_host:master_port`.
+
+    It needs no file of the run: provision data, load config and terminal leases come from
+    the master, and its history goes there (kugeldrill.locustfiles.nodes)."""
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker", "--master-host", master_host,
+            "--master-port", str(master_port)]
+    if processes:
+        argv += ["--processes", str(processes)]
+    argv += list(extra_args)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": _pythonpath()}
+    # The master's run is the only source of settings: none of this machine's may leak in.
+    for key in [k for k in env if k.startswith("KUGELDRILL_")]:
+        del env[key]
     return LocustRun(argv, env)
 
 

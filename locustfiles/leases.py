@@ -57,3 +57,50 @@ class LeaseBoard:
     def release_all(self) -> None:
         for terminal_id in list(self._held):
             self.release(terminal_id)
+
+
+class LeaseDesk:
+    """A Locust master handing out terminals to its workers (which may be on other hosts).
+
+    A worker elsewhere cannot take this machine's lock files, so it asks the master, which
+    takes the lock on its behalf (keeping other runs on this machine off the terminal too)
+    and remembers the holder. A lost worker's terminals are never handed out again in the
+    run: a request it sent just before it was lost may still reach the system, and the
+    checkers must be able to put every effect on those terminals down to that worker.
+    """
+
+    def __init__(self, pools: dict[str, list[dict]], board: LeaseBoard) -> None:
+        self.board = board
+        self._free = {pool: list(terms) for pool, terms in pools.items()}
+        self._entry = {t["terminal_id"]: (pool, t) for pool, terms in pools.items() for t in terms}
+        self._holder: dict[str, str] = {}  # terminal id -> Locust client id
+        self.quarantined: set[str] = set()
+
+    def grant(self, client_id: str, pool: str) -> dict | None:
+        """A free terminal of `pool` for `client_id` (its provision.json entry), or None."""
+        free = self._free.get(pool) or []
+        for i, term in enumerate(free):
+            if self.board.try_acquire(term["terminal_id"]):
+                self._holder[term["terminal_id"]] = client_id
+                return free.pop(i)
+        return None
+
+    def release(self, client_id: str, terminal_id: str) -> None:
+        if self._holder.get(terminal_id) != client_id or terminal_id in self.quarantined:
+            return
+        del self._holder[terminal_id]
+        self.board.release(terminal_id)
+        pool, term = self._entry[terminal_id]
+        self._free[pool].append(term)
+
+    def lost(self, client_id: str) -> list[str]:
+        """`client_id` is gone: keep its terminals out of use; returns their ids."""
+        held = [tid for tid, holder in self._holder.items() if holder == client_id]
+        self.quarantined.update(held)
+        return held
+
+    def held_by(self, client_id: str) -> list[str]:
+        return sorted(tid for tid, holder in self._holder.items() if holder == client_id)
+
+    def close(self) -> None:
+        self.board.release_all()

@@ -49,9 +49,6 @@ class LoadConfig:
     cart_pool: str = "cart"
     cash_pool: str = "cash"
     openclose_pool: str = "openclose"
-    # Workers on several machines: split each pool into this many slices by worker index
-    # (0/1: one machine, where per-terminal lease files already keep users apart).
-    workers: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,7 +150,7 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
 WEIGHT_FIELDS = {"CartUser": "cart_weight", "TerminalUser": "terminal_weight", "OpenCloseUser": "openclose_weight"}
 
 
-def config_for_users(config: Mapping[str, Any], users: Mapping[str, int], processes: int) -> dict[str, Any]:
+def config_for_users(config: Mapping[str, Any], users: Mapping[str, int]) -> dict[str, Any]:
     """The locustfile's config: a scenario's `load.config` plus class weights from its users.
 
     Locust spreads users over classes by weight, deterministically, so weights equal to
@@ -163,6 +160,5 @@ def config_for_users(config: Mapping[str, Any], users: Mapping[str, int], proces
     cfg = dict(config)
     for cls, key in WEIGHT_FIELDS.items():
         cfg[key] = int(users.get(cls, 0))
-    cfg.setdefault("workers", processes if processes > 1 else 0)
     build_config(cfg, "scenario load.config")
     return cfg

@@ -1,12 +1,13 @@
-"""Per-process load state: settings, the history shard, and terminal leases.
+"""Per-process load state: settings, the history sink, and terminal leases.
 
 Kugelpos serialises nothing per terminal for us: two users driving one terminal would
-interleave carts and counters and make the history ambiguous. So terminals are leased,
-one user at a time, through an flock-ed file per terminal (locustfiles/leases.py) that
-every Locust process on the machine respects. Workers on several machines additionally
-split each pool by worker index (`KUGELDRILL_WORKERS=N`: worker i takes `pool[i % N::N]`).
-The history writer is created lazily, after Locust has told a worker its index, so the
-shard is named after the worker (`w<index>.jsonl`).
+interleave carts and counters and make the history ambiguous. So terminals are leased, one
+user at a time. A single Locust process leases through an flock-ed file per terminal
+(locustfiles/leases.py), which every Locust process on the machine respects. Workers of a
+Locust master — forked by `--processes` or on other hosts — lease from the master, which
+holds those locks for them, and send their history to it (kugeldrill.locustfiles.nodes
+sets `leases` and `sink` for them). The history writer of a single process is created
+lazily, after Locust has told the process who it is.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kugeldrill.ground.errors import ConfigError
-from kugeldrill.ground.history import HistoryWriter
+from kugeldrill.ground.history import HistoryBuffer, HistoryWriter
 from kugeldrill.locustfiles.loadconfig import LoadConfig, load_config
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.locustfiles.provision import check_provision, load_provision
@@ -70,95 +71,117 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
                           "(or KUGELDRILL_PROVISION_JSON='{...}')",
                           hint="create one with 'kugeldrill provision --urls ... --out DIR'")
     config = load_config(environ=env)
-    allow = [h for h in env.get("KUGELDRILL_ALLOW_HOSTS", "").split(",") if h]
-    urls = {app: str(url).rstrip("/") for app, url in (prov.get("urls") or {}).items()}
-    for app, url in urls.items():
-        require_loopback(url, allow_hosts=allow, what=f"{app} URL from provision")
+    allow = tuple(h for h in env.get("KUGELDRILL_ALLOW_HOSTS", "").split(",") if h)
+    urls = check_urls(prov, allow)
     for pool in (config.cart_pool, config.cash_pool, config.openclose_pool):
         if pool not in prov["terminals"]:
             log.warning("provision has no terminal pool %r; users of that pool will idle", pool)
     history = env.get("KUGELDRILL_HISTORY_DIR")
     lease = env.get("KUGELDRILL_LEASE_DIR")
-    return Settings(prov, config, urls, Path(history) if history else None, tuple(allow),
+    return Settings(prov, config, urls, Path(history) if history else None, allow,
                     Path(lease) if lease else None)
 
 
-class Runtime:
-    """One per Locust process: leases, the history shard, the worker id."""
+def check_urls(provision: dict[str, Any], allow_hosts: tuple[str, ...]) -> dict[str, str]:
+    """provision.json's service URLs, each loopback unless `allow_hosts` lists its host."""
+    urls = {app: str(url).rstrip("/") for app, url in (provision.get("urls") or {}).items()}
+    for app, url in urls.items():
+        require_loopback(url, allow_hosts=allow_hosts, what=f"{app} URL from provision")
+    return urls
 
-    def __init__(self, settings: Settings) -> None:
+
+class Leases(Protocol):
+    """Where a process's users get their terminals (a lease board here, or the master)."""
+
+    def acquire(self, pool: str) -> Terminal | None: ...
+
+    def release(self, term: Terminal) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LocalLeases:
+    """A single Locust process: provision.json's pools, leased through this machine's lock files."""
+
+    def __init__(self, provision: dict[str, Any], lease_dir: Path | None) -> None:
+        self._board = LeaseBoard(lease_dir or default_lease_dir(str(provision["tenant_id"]),
+                                                                str(provision["store_code"])))
+        self._free = {pool: [Terminal(pool, t["terminal_id"], int(t["terminal_no"]), t["api_key"]) for t in terms]
+                      for pool, terms in provision["terminals"].items()}
+
+    def acquire(self, pool: str) -> Terminal | None:
+        free = self._free.get(pool) or []
+        for i, term in enumerate(free):
+            if self._board.try_acquire(term.terminal_id):
+                return free.pop(i)
+        return None
+
+    def release(self, term: Terminal) -> None:
+        self._free.setdefault(term.pool, []).append(term)
+        self._board.release(term.terminal_id)
+
+    def close(self) -> None:
+        self._board.release_all()
+
+
+class Runtime:
+    """One per Locust process: its settings, leases, history sink and worker id.
+
+    `settings` is None in a worker until its master sent the run's setup
+    (kugeldrill.locustfiles.nodes); a single process reads them from its environment."""
+
+    def __init__(self, settings: Settings | None) -> None:
         self.settings = settings
         self.environment: Any = None
         self.worker: str | None = None
-        self._history: HistoryWriter | None = None
-        self._free: dict[str, list[Terminal]] | None = None
-        self._board: LeaseBoard | None = None
+        self.sink: HistoryBuffer | None = None  # set by the node wiring, else created on first use
+        self.leases: Leases | None = None
         self._warned: set[str] = set()
 
     # -- identity --------------------------------------------------------------------
-    def worker_slot(self) -> tuple[int, int]:
-        """(index, count) for splitting pools between machines; (index, 1) unless
-        KUGELDRILL_WORKERS is set and the workers were not forked by --processes (one
-        machine needs no split: the lease files suffice, whatever the indexes)."""
-        runner = getattr(self.environment, "runner", None)
-        index = max(int(getattr(runner, "worker_index", 0) or 0), 0)
-        if type(runner).__name__ != "WorkerRunner":
-            return 0, 1
-        count = self.settings.config.workers
-        opts = getattr(self.environment, "parsed_options", None)
-        if int(getattr(opts, "processes", 0) or 0) != 0:
-            return index, 1  # forked by --processes: one machine, the lease files keep users apart
-        return (index, count) if count > 1 else (index, 1)
-
     def worker_id(self) -> str:
+        """`w<index>`: Locust's worker index (0 for a single process), the shard's name."""
         if self.worker is None:
-            self.worker = f"w{self.worker_slot()[0]}"
+            runner = getattr(self.environment, "runner", None)
+            self.worker = f"w{max(int(getattr(runner, 'worker_index', 0) or 0), 0)}"
             # Workers forked by --processes inherit one random state: reseed so they differ.
             random.seed(os.urandom(16))
         return self.worker
 
-    def history(self) -> HistoryWriter | None:
-        """This process's shard writer (None when no KUGELDRILL_HISTORY_DIR is set)."""
-        if self._history is None and self.settings.history_dir is not None:
-            self._history = HistoryWriter(self.settings.history_dir, self.worker_id())
-        return self._history
+    def history(self) -> HistoryBuffer | None:
+        """This process's history sink (None when the run records no history)."""
+        if self.sink is None and self.settings is not None and self.settings.history_dir is not None:
+            self.sink = HistoryWriter(self.settings.history_dir, self.worker_id())
+        return self.sink
+
+    def flush(self) -> None:
+        if self.sink is not None:
+            self.sink.flush()
 
     def close(self) -> None:
-        if self._history is not None:
-            self._history.close()
-            self._history = None
-        if self._board is not None:
-            self._board.release_all()
+        if self.sink is not None:
+            self.sink.close()
+        if self.leases is not None:
+            self.leases.close()
 
     # -- terminals -------------------------------------------------------------------
-    def _pools(self) -> dict[str, list[Terminal]]:
-        if self._free is None:
-            index, count = self.worker_slot()
-            prov = self.settings.provision
-            self._board = LeaseBoard(self.settings.lease_dir
-                                     or default_lease_dir(str(prov["tenant_id"]), str(prov["store_code"])))
-            self._free = {}
-            for pool, terms in prov["terminals"].items():
-                mine = terms[index % count::count]
-                self._free[pool] = [Terminal(pool, t["terminal_id"], int(t["terminal_no"]), t["api_key"])
-                                    for t in mine]
-        return self._free
+    def _leases(self) -> Leases:
+        if self.leases is None:
+            assert self.settings is not None, "a worker leases terminals once its master sent the setup"
+            self.leases = LocalLeases(self.settings.provision, self.settings.lease_dir)
+        return self.leases
 
     def acquire(self, pool: str) -> Terminal | None:
         """A terminal of `pool` that no other user, in any process, holds; or None."""
-        free = self._pools().get(pool) or []
-        for i, term in enumerate(free):
-            if self._board.try_acquire(term.terminal_id):
-                return free.pop(i)
-        if pool not in self._warned:
+        term = self._leases().acquire(pool)
+        if term is None and pool not in self._warned:
             self._warned.add(pool)
             log.warning("terminal pool %r exhausted on worker %s: extra users idle (provision more terminals)",
                         pool, self.worker_id())
-        return None
+        return term
 
     def release(self, term: Terminal) -> None:
-        self._pools().setdefault(term.pool, []).append(term)
-        self._board.release(term.terminal_id)
+        self._leases().release(term)
 
 
 _RUNTIME: Runtime | None = None

@@ -402,10 +402,11 @@ class OpColumns:
         return col if self.order is None else map(col.__getitem__, self.order.tolist())
 
     def _value(self, i: int) -> dict[str, Any]:
-        value = self.lines.value(self.invoked_at[i])
+        """The completion's value (the whole value as the load last knew it), else the invoke's."""
         j = self.completed_at[i]
-        if j >= 0:
-            value.update(self.lines.value(j))
+        value = self.lines.value(j) if j >= 0 else None
+        if value is None:
+            value = self.lines.value(self.invoked_at[i]) or {}
         return value
 
     def rows(self, *names: str) -> Iterator[tuple[Any, ...]]:

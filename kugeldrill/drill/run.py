@@ -36,7 +36,7 @@ from kugeldrill.drill.env import DrillEnvironment, open_environment
 from kugeldrill.drill.faults import DrillFaults
 from kugeldrill.drill.expectations import judge_all
 from kugeldrill.drill.gather import fill_from_inputs, fill_load
-from kugeldrill.drill.locust import LocustRun, start_locust, stats_written
+from kugeldrill.drill.locust import LocustRun, MasterBinding, start_locust, stats_written, worker_notes
 from kugeldrill.drill.procfaults import process_fault_summary
 from kugeldrill.drill.runfolder import write_scenario
 from kugeldrill.drill.watch import LiveEvents, latest_load
@@ -68,6 +68,7 @@ class DrillInterrupted(KeyboardInterrupt):
 @dataclass
 class DrillOptions:
     processes: int | None = None  # overrides load.processes
+    master: MasterBinding | None = None  # Locust workers join from elsewhere (kugeldrill worker)
     console: Console | None = None
     poll_interval: float = 1.0
     origin: dict[str, Any] = field(default_factory=dict)  # who drew the scenario (explore: generator, seed, index)
@@ -204,9 +205,9 @@ class Drill:
             self._business_before(env)
 
         self._phase("load")
-        locust = resources.enter_context(self._load())
+        locust = resources.enter_context(self._load(env))
         s.t0_wall, s.t0_mono = locust.started_wall, locust.started_mono
-        s.t0_wall, s.t0_mono = self._wait_first_operation(locust)
+        s.t0_wall, s.t0_mono = self._wait_first_operation(locust, locust.startup_seconds)
         faults.start(s.t0_wall, s.t0_mono)
         self._watch_load(locust)
 
@@ -247,10 +248,13 @@ class Drill:
                 self._safe("release the watchdog", moot)
 
     @contextmanager
-    def _load(self) -> Iterator[LocustRun]:
+    def _load(self, env: DrillEnvironment) -> Iterator[LocustRun]:
         """Locust headless in a subprocess; stopped (workers too) on the way out."""
         locust = start_locust(self.run_dir, self.sc.load, provision_path=self.folder.provision_json,
-                              processes=self.opts.processes or self.sc.load.processes)
+                              processes=self.opts.processes or self.sc.load.processes, master=self.opts.master,
+                              allow_hosts=tuple(env.allow_hosts), embedded=env.kind == "embedded")
+        if locust.waiting_for:
+            self.console.message(f"[{self.sc.name}] {locust.waiting_for}")
         try:
             yield locust
         finally:
@@ -416,6 +420,9 @@ class Drill:
             published=live.published if live else 0, applied=live.applied if live else 0))
 
     def _merge_history(self) -> None:
+        for note in worker_notes(self.run_dir, self.summary.t0_wall):  # a lost Locust worker, by name
+            self.console.message(f"[{self.sc.name}] {note}")
+            self.summary.notes.append(note)
         hist = self.folder.history_dir
         if not hist.is_dir() or not any(hist.glob("*.jsonl")):
             return

@@ -2,24 +2,36 @@
 
 Checkers judge a drill by comparing what the load *believes* happened with what the
 system recorded, so every logical operation (a sale, a cash-in, an open...) is written
-twice (docs/contracts.md §4): an `invoke` line before the first request, then exactly one
-completion — `ok` (confirmed), `fail` (definitely not applied) or `info` (unknown: the
-effecting request may or may not have taken effect).
+twice (docs/contracts.md §4): an `invoke` line, then exactly one completion — `ok`
+(confirmed), `fail` (definitely not applied) or `info` (unknown: the effecting request may
+or may not have taken effect).
 
-Each Locust worker process writes its own shard (`<dir>/<worker>.jsonl`), one flushed
-`os.write` per line, so a crashed worker loses nothing it already recorded and no two
-processes share a file. The runner merges shards with `merge_shards` and checkers read
-`load_ops`, which pairs lines into `Op` records (the one reader of a history).
+The one rule that keeps a history honest across crashes is write-ahead: an operation's
+invoke is durable *before* its effecting request is sent (`OpRecord.durable()`, called by
+the load users just before that request). Then whatever dies afterwards — the Locust
+process, its host, the link to the master — the operation is in the history, and with no
+completion it counts as `info`; an operation whose invoke never became durable never sent
+its effect, so its absence changes nothing. Everything else may be buffered: completions
+and the invokes of operations that never reach an effect are written in batches (a
+completion lost in a crash only makes its operation `info`), so a batch of many operations
+costs one write.
+
+Two sinks share this logic (`HistoryBuffer`): `HistoryWriter` appends to one shard file per
+Locust process (`<dir>/<worker>.jsonl`; durable lines go first to a journal in shared memory,
+kugeldrill.ground.journal, which the kernel keeps when the process dies and the next reader
+puts back), and the worker's stream to a Locust master (kugeldrill.locustfiles.stream),
+durable once the master acknowledged it. The runner merges shards with `merge_shards` and
+checkers read `load_ops`, which pairs lines into `Op` records (the one reader of a history).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
-import threading
 import time
-import uuid
+import weakref
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -29,8 +41,11 @@ from typing import Any, Literal, Protocol
 import msgspec
 import numpy as np
 
+import orjson
+
 from kugeldrill.ground.errors import DrillError
 from kugeldrill.ground.gzfiles import open_stored, stored
+from kugeldrill.ground.journal import Journal, recover
 from kugeldrill.ground.jsonfile import atomic_file
 from kugeldrill.ground.jsonl import decode_block, read_blocks, read_jsonl
 from kugeldrill.ground.runfolder import RunFolder
@@ -71,19 +86,30 @@ class HistoryError(DrillError):
 class OpRecord:
     """One logical operation in flight; complete it exactly once with ok/fail/info.
 
-    The business ids known at invoke time are kept in `value`; each completion merges
-    what was learnt since (transaction number, receipt number, amounts...).
+    `value` holds what the load knows of the operation (business ids, figures); the body
+    of an operation adds to it (and may correct or drop what an earlier answer said). The
+    invoke line carries the value as known when it is written (at `durable()`, or just before
+    the completion when the operation never reached its effecting call); the completion line
+    carries the whole value as the load last knew it, the completion's keyword arguments
+    merged in, and replaces the invoke's for readers (`load_ops`).
     """
 
-    __slots__ = ("writer", "op_id", "f", "user", "value", "done")
+    __slots__ = ("sink", "op_id", "f", "user", "value", "done", "wall", "mono", "written")
 
-    def __init__(self, writer: "HistoryWriter", f: str, user: str, value: dict[str, Any]) -> None:
-        self.writer = writer
-        self.op_id = str(uuid.uuid4())
+    def __init__(self, sink: "HistoryBuffer", f: str, user: str, value: dict[str, Any]) -> None:
+        self.sink = sink
+        self.op_id = f"{sink._id_prefix}{next(sink._ids):012x}"
         self.f = f
         self.user = user
         self.value = value
         self.done: str | None = None
+        self.wall = time.time()
+        self.mono = time.monotonic()
+        self.written = False  # the invoke line is in the sink
+
+    def durable(self) -> None:
+        """Return once the invoke is durable: call it just before the effecting request."""
+        self.sink.durable(self)
 
     def ok(self, **value: Any) -> None:
         self._complete("ok", None, value)
@@ -98,47 +124,176 @@ class OpRecord:
         if self.done is not None:
             raise HistoryError(f"operation {self.op_id} ({self.f}) completed twice: {self.done}, then {kind}")
         self.done = kind
-        self.value.update(value)
-        self.writer._write(kind, self.op_id, self.f, self.user, self.value, error)
+        self.sink.complete(self, kind, error, value)
 
 
-class HistoryWriter:
-    """Writes one worker's shard. Thread/greenlet safe: a single os.write per line."""
+def history_line(kind: str, op_id: str, f: str, worker: str, user: str, wall: float, mono: float,
+                 value: dict[str, Any], error: str | None = None) -> bytes:
+    """One history line (contracts §4) as UTF-8 JSON, newline included.
 
-    def __init__(self, directory: str | Path, worker: str) -> None:
-        self.directory = Path(directory)
+    One orjson call per line: the history is the load generator's hot path, and json.dumps
+    cost about ten times as much. Values it cannot encode are written as their str; a
+    non-string key (never in Kugelpos' answers) takes orjson's slower path."""
+    line: dict[str, Any] = {"type": kind, "op": op_id, "f": f, "worker": worker, "user": user, "wall": wall,
+                            "mono": mono, "value": value}
+    if kind != "invoke":
+        line["error"] = error
+    try:
+        return orjson.dumps(line, default=str, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        return orjson.dumps(line, default=str, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
+
+
+class HistoryBuffer:
+    """Write-ahead history of one Locust process; subclasses say where lines go (`_emit`).
+
+    Lines wait in memory until `durable()` needs them out, `FLUSH_LINES` are waiting, or the
+    oldest has waited `FLUSH_SECONDS`. Made for Locust's users, which are greenlets of one
+    thread: no method switches greenlets before its lines are out of the shared buffer, so
+    no lock is needed (a lock cost more than the rest of a line under gevent). Not for
+    several OS threads at once.
+    """
+
+    FLUSH_LINES = 64
+    FLUSH_SECONDS = 0.25
+
+    def __init__(self, worker: str) -> None:
         self.worker = worker
+        self._lines: list[bytes] = []
+        self._oldest = 0.0
+        # Operation ids are uuid-shaped: 80 random bits for this sink, then a counter. Unique
+        # across processes (a sink is made after Locust forks its workers) at a fifth of the
+        # cost of uuid4 per operation.
+        prefix = os.urandom(10).hex()
+        self._id_prefix = f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-{prefix[16:20]}-"
+        self._ids = itertools.count()
+        self.operations = 0  # invoked through this sink (a worker reports it when it ends)
+        # Added to this process's (wall, monotonic) clocks: a worker on another host writes
+        # its lines in its master's clocks (kugeldrill.locustfiles.nodes).
+        self.clock_offset = (0.0, 0.0)
+
+    def invoke(self, f: str, user: str, **value: Any) -> OpRecord:
+        """Start an operation; nothing is written until it is made durable or completed."""
+        return self.start(f, user, value)
+
+    def start(self, f: str, user: str, value: dict[str, Any]) -> OpRecord:
+        """`invoke` for a value dict the caller hands over (no copy: the load's hot path)."""
+        self.operations += 1
+        return OpRecord(self, f, user, value)
+
+    def _invoke_line(self, op: OpRecord) -> bytes:
+        op.written = True
+        dw, dm = self.clock_offset
+        return history_line("invoke", op.op_id, op.f, self.worker, op.user, op.wall + dw, op.mono + dm, op.value)
+
+    def durable(self, op: OpRecord) -> None:
+        """Write `op`'s invoke (and everything waiting before it) out now."""
+        if op.written:
+            return
+        self._lines.append(self._invoke_line(op))
+        lines, self._lines = self._lines, []
+        self._emit(lines, durable=True)
+
+    def complete(self, op: OpRecord, kind: str, error: str | None, value: dict[str, Any]) -> None:
+        """The completion line: `op.value` with `value` merged in (the invoke's line first, as
+        known before the completion, if it was not written yet)."""
+        invoke = None if op.written else self._invoke_line(op)
+        if value:
+            op.value.update(value)
+        now_wall, now_mono = time.time(), time.monotonic()
+        dw, dm = self.clock_offset
+        line = history_line(kind, op.op_id, op.f, self.worker, op.user, now_wall + dw, now_mono + dm, op.value, error)
+        pending = self._lines
+        if not pending:
+            self._oldest = now_mono
+        if invoke is not None:
+            pending.append(invoke)
+        pending.append(line)
+        if len(pending) < self.FLUSH_LINES and now_mono - self._oldest < self.FLUSH_SECONDS:
+            return
+        self._lines = []
+        self._emit(pending, durable=False)
+
+    def flush(self) -> None:
+        """Write out whatever is waiting (the end of a test, a periodic tick)."""
+        lines, self._lines = self._lines, []
+        if lines:
+            self._emit(lines, durable=False)
+
+    def _emit(self, lines: list[bytes], durable: bool) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.flush()
+
+
+class HistoryWriter(HistoryBuffer):
+    """One worker's shard file, appended to in batches of lines.
+
+    Durable lines (an invoke before its effect, with what waited before it) go to a journal
+    in shared memory (kugeldrill.ground.journal) that outlives this process; the journal and
+    the other lines reach the shard with one `os.write` per batch. Without shared memory
+    (not Linux) durable lines are written at once. `journal=False` for a writer that has
+    no durable lines (a Locust master writing what its workers sent)."""
+
+    def __init__(self, directory: str | Path, worker: str, *, journal: bool = True) -> None:
+        super().__init__(worker)
+        self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / f"{worker}.jsonl"
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self._lock = threading.Lock()
-        self._dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
+        self._journal = Journal.open(self.path, self._fd) if journal else None
+        self._journal_since = 0.0  # when the journal's oldest undrained line went in
+        # A writer dropped without close() still puts its durable lines in the shard and
+        # gives back its shared memory (at garbage collection, or when the interpreter exits).
+        self._finalizer = weakref.finalize(self, _release, self._fd, self._journal)
 
-    def invoke(self, f: str, user: str, **value: Any) -> OpRecord:
-        """Record the start of an operation; returns the handle that completes it."""
-        record = OpRecord(self, f, user, value)
-        self._write("invoke", record.op_id, f, user, value, None, invoke=True)
-        return record
+    def _emit(self, lines: list[bytes], durable: bool) -> None:
+        journal = self._journal
+        if not durable or journal is None:
+            self.write_lines(lines)
+            return
+        data = b"".join(lines)
+        now = time.monotonic()
+        if journal.room() >= len(data) and not (self._journal_since and now - self._journal_since
+                                                  >= self.FLUSH_SECONDS):
+            if not self._journal_since:
+                self._journal_since = now
+            journal.append(data)
+            return
+        self._drain(data)
 
-    def _write(self, kind: str, op_id: str, f: str, user: str, value: dict[str, Any],
-               error: str | None, invoke: bool = False) -> None:
-        line: dict[str, Any] = {
-            "type": kind, "op": op_id, "f": f, "worker": self.worker, "user": user,
-            "wall": time.time(), "mono": time.monotonic(), "value": value,
-        }
-        if not invoke:
-            line["error"] = error
-        data = (self._dumps(line) + "\n").encode()
-        with self._lock:
-            if self._fd < 0:
-                raise HistoryError(f"history shard {self.path} is closed")
-            os.write(self._fd, data)
+    def write_lines(self, lines: list[bytes]) -> None:
+        """Append complete lines in one write, after what the journal holds (also how a Locust
+        master writes a worker's shard)."""
+        self._drain(b"".join(lines))
+
+    def _drain(self, data: bytes) -> None:
+        if self._fd < 0:
+            raise HistoryError(f"history shard {self.path} is closed")
+        if self._journal is not None:
+            self._journal.drain(self._fd, data)
+            self._journal_since = 0.0
+            return
+        while data:  # a regular file takes it all at once; a short write is still handled
+            data = data[os.write(self._fd, data):]
 
     def close(self) -> None:
-        with self._lock:
-            if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
+        self.flush()
+        if self._fd >= 0:
+            self._finalizer()
+            self._journal = None
+            self._fd = -1
+
+
+def _release(fd: int, journal: Journal | None) -> None:
+    """Drain the journal into the shard, remove it, close the shard."""
+    try:
+        if journal is not None:
+            journal.drain(fd)
+            journal.close()
+    finally:
+        os.close(fd)
 
 
 def shard_paths(directory: str | Path) -> list[Path]:
@@ -183,6 +338,8 @@ def merge_shards(directory: str | Path, out: str | Path | None = None) -> Path:
     """
     directory = Path(directory)
     shards = shard_paths(directory)
+    for shard in shards:  # a process that died left its last durable lines in its journal
+        recover(shard)
     target = Path(out) if out is not None else RunFolder(directory.parent).history_jsonl
     records: list[dict[str, Any]] = []
     for shard in shards:
@@ -222,16 +379,16 @@ def _coerce(rec: dict[str, Any]) -> _Line:
     """A line the typed decoder could not take (see ground.jsonl.decode_block)."""
     line = _Line(**{k: v for k, v in rec.items() if k in _Line.__struct_fields__ and k != "value"})
     value = rec.get("value")
-    line.value = msgspec.Raw(msgspec.json.encode(value)) if value else msgspec.Raw()  # type: ignore[assignment]
+    line.value = msgspec.Raw(msgspec.json.encode(value)) if value is not None else msgspec.Raw()  # type: ignore[assignment]
     return line
 
 
-def value_of(raw: Any) -> dict[str, Any]:
-    """A line's `value` as a dict (absent or null: empty)."""
+def value_of(raw: Any) -> dict[str, Any] | None:
+    """A line's `value` as a dict (None: absent, null, or not an object)."""
     if not len(raw):
-        return {}
+        return None
     value = _VALUE.decode(raw)
-    return dict(value or {})
+    return value if isinstance(value, dict) else None
 
 
 def _number(line: _Line, name: str) -> float:
@@ -362,7 +519,10 @@ def history_files(path: str | Path) -> list[Path]:
     """The files of a history: the merged file, or the shards of a directory."""
     path = Path(path)
     if path.is_dir():
-        return shard_paths(path)
+        shards = shard_paths(path)
+        for shard in shards:
+            recover(shard)  # a worker's journal finished before its shard is read
+        return shards
     if stored(path).is_file():  # the merged history, or its gzip in a compacted run folder
         return [path]
     raise HistoryError(f"history {path} does not exist")
@@ -405,13 +565,14 @@ class LineReader:
         self._window = (n, offset, data)
         return data[:end]
 
-    def value(self, at: int) -> dict[str, Any]:
-        """The `value` of the line at `at`."""
+    def value(self, at: int) -> dict[str, Any] | None:
+        """The `value` of the line at `at` (None: absent, null or not an object)."""
         line = self.line(at)
         try:
-            return dict(_VALUE_ONLY.decode(line).value or {})
+            value = _VALUE_ONLY.decode(line).value
         except msgspec.DecodeError:
-            return dict(_VALUE.decode(line).get("value") or {})
+            value = _VALUE.decode(line).get("value")
+        return value if isinstance(value, dict) else None
 
     def close(self) -> None:
         for fh in self._open.values():
@@ -428,14 +589,16 @@ class _OpList:
     def invoke_block(self, lines: list[_Line], at: list[int]) -> int:
         first = len(self.ops)
         self.ops.extend(Op(str(r.op), str(r.f), None, str(r.worker), str(r.user), float(r.mono), float(r.wall),
-                           value=value_of(r.value)) for r in lines)
+                           value=value_of(r.value) or {}) for r in lines)
         return first
 
     def complete_block(self, indexes: list[int], lines: list[_Line], at: list[int]) -> None:
         for i, r in zip(indexes, lines):
             op = self.ops[i]
             op.outcome, op.complete_mono, op.complete_wall, op.error = r.type, float(r.mono), float(r.wall), r.error
-            op.value.update(value_of(r.value))
+            value = value_of(r.value)
+            if value is not None:  # the operation's whole value as the load last knew it
+                op.value = value
 
     def op_id_of(self, i: int) -> str:
         return self.ops[i].op_id
@@ -448,7 +611,10 @@ def load_ops(path: str | Path) -> list[Op]:
     """Pair invoke and completion lines into `Op` records, ordered by invoke time.
 
     `path` is a merged history file or a directory of shards. An invoke without a
-    completion (the worker died) gives `outcome=None`, which checkers treat like info.
+    completion (the worker died) gives `outcome=None`, which checkers treat like info. A
+    completion's value is the operation's whole value as the load last knew it: it replaces
+    the invoke's (which may hold what a later answer corrected or dropped, such as a figure
+    the subtotal lacked and the bill carried); a completion without a value keeps it.
     A corrupt history raises HistoryError (see `pair_history`, the one pairing of lines)."""
     sink = _OpList()
     pair_history(path, sink)

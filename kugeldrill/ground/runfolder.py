@@ -41,11 +41,14 @@ LAYOUT: tuple[RunFile, ...] = (
             ("kugeldrill.ground.history", "kugeldrill.drill.compact"),
             "kugeldrill.ground.history",
             ("kugeldrill.drill.run", "kugeldrill.drill.locust", "kugeldrill.locustfiles.command",
-             "kugeldrill.locustfiles.runtime")),
+             "kugeldrill.locustfiles.runtime", "kugeldrill.locustfiles.nodes", "kugeldrill.locustfiles.collector")),
     RunFile("history_jsonl", "the merged operation history (gzipped after the drill)",
             ("kugeldrill.ground.history", "kugeldrill.drill.compact", "kugeldrill.checkers.synthetic"),
             "kugeldrill.ground.history",
             ("kugeldrill.drill.run", "kugeldrill.checkers.adapters.standin", "kugeldrill.checkers.adapters.kugelpos")),
+    RunFile("load_workers_json", "the Locust workers of a distributed load and how each history stream ended "
+            "(lost workers named)", ("kugeldrill.locustfiles.collector",), "kugeldrill.locustfiles.collector",
+            ("kugeldrill.locustfiles.nodes", "kugeldrill.drill.locust")),
     RunFile("timeline_json", "the faults as applied and healed", ("kugeldrill.chaos.timeline",),
             "kugeldrill.checkers.adapters.timeline",
             ("kugeldrill.drill.run", "kugeldrill.chaos.__main__", "kugeldrill.checkers.adapters.standin", "kugeldrill.checkers.adapters.kugelpos")),
@@ -101,6 +104,10 @@ class RunFolder:
     @property
     def history_jsonl(self) -> Path:
         return self.root / "history.jsonl"
+
+    @property
+    def load_workers_json(self) -> Path:
+        return self.root / "load_workers.json"
 
     @property
     def timeline_json(self) -> Path:

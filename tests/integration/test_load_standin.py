@@ -6,7 +6,8 @@
 * a blackhole (Toxiproxy timeout toxic, timeout 0) in front of cart's HTTP port: timed
   out effecting calls are `info` — and some of them did take effect, which is why `fail`
   would have been wrong — while time-outs before the effecting call are `fail`;
-* `--processes 2` (terminal JWT auth): two shards on disjoint terminals whose merge loses and doubles nothing.
+* `--processes 2` (terminal JWT auth): two shards on disjoint terminals whose merge loses and
+  doubles nothing, written by the master from the workers' history streams.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import pytest
 from kugeldrill.chaos.toxiproxy import ToxiproxyClient
 from kugeldrill.ground.history import load_ops, merge_shards, shard_paths
 from kugeldrill.locustfiles.provision import provision
+from kugeldrill.ground.runfolder import RunFolder
+from kugeldrill.locustfiles.collector import read_ledger
 from kugeldrill.locustfiles.command import locust_command
 
 pytestmark = pytest.mark.integration
@@ -268,8 +271,34 @@ def test_two_processes_two_disjoint_shards_merge_without_loss(prov: tuple[Path, 
         assert wops and all(o.worker == worker for o in wops)
     terminals = {w: {o.value["terminal_id"] for o in wops} for w, wops in per_shard.items()}
     assert not terminals["w0"] & terminals["w1"], terminals
+    # The forked workers sent their history to the master, which wrote the shards and a ledger.
+    ledger = read_ledger(RunFolder(tmp_path).load_workers_json)
+    assert sorted((r.worker, r.state) for r in ledger) == [("w0", "ended"), ("w1", "ended")]
+    assert {r.worker: r.operations for r in ledger} == {w: len(v) for w, v in per_shard.items()}
     seen = _check_against_cart(ops, CartApi(data))
     assert seen[("sale", "ok")] >= 10, seen
     assert seen[("open", "ok")] + seen[("close", "ok")] >= 2, seen
     stats = (tmp_path / "locust_stats.csv").read_text()
     assert "POST /api/v1/auth/token" in stats  # the users really used terminal JWTs
+
+
+def test_sigterm_to_a_processes_run_loses_no_worker(prov: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    """A drill stops Locust with SIGTERM to its process group: every worker still sends the
+    rest of its history and its end before it tells the master it quits (not taken for lost)."""
+    prov_file, _ = prov
+    proc = run_locust(prov_file, tmp_path, seconds=60, users=6, extra=["--processes", "2"], background=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any(
+                p.stat().st_size > 2000 for p in (tmp_path / "history").glob("w*.jsonl")):
+            time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    ledger = read_ledger(RunFolder(tmp_path).load_workers_json)
+    assert sorted((r.worker, r.state) for r in ledger) == [("w0", "ended"), ("w1", "ended")], ledger
+    ops = load_ops(tmp_path / "history")
+    assert {o.worker for o in ops} == {"w0", "w1"} and all(o.outcome is not None for o in ops)
+    assert sum(r.operations for r in ledger) == len(ops)

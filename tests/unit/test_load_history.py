@@ -17,7 +17,8 @@ def test_writer_pairs_invoke_and_completion(tmp_path: Path) -> None:
     op.ok(transaction_no=7, receipt_no=111112, amount=330)
     w.invoke("sale", "u1", terminal_no=1).fail("POST /api/v1/carts: HTTP 400")
     w.invoke("cash_in", "u2", cash_token="kd-x").info("timeout")
-    w.invoke("open", "u3")  # never completed: the worker died
+    w.invoke("open", "u3").durable()  # its effect was sent, then the worker died
+    w.invoke("close", "u3")  # never reached its effecting request: nothing to record
     w.close()
     lines = [json.loads(x) for x in (tmp_path / "history" / "w0.jsonl").read_text().splitlines()]
     assert [x["type"] for x in lines] == ["invoke", "ok", "invoke", "fail", "invoke", "info", "invoke"]
@@ -26,6 +27,9 @@ def test_writer_pairs_invoke_and_completion(tmp_path: Path) -> None:
     ops = load_ops(tmp_path / "history")
     assert [o.outcome for o in ops] == ["ok", "fail", "info", None]
     assert ops[0].value["transaction_no"] == 7 and ops[0].value["items"][0]["quantity"] == 2
+    assert lines[0]["value"] == {"terminal_no": 1, "items": [{"item_code": "ITEM001", "quantity": 2}]}
+    assert lines[1]["value"] == {"terminal_no": 1, "items": [{"item_code": "ITEM001", "quantity": 2}],
+                                 "transaction_no": 7, "receipt_no": 111112, "amount": 330}  # all it knew
     assert ops[0].complete_mono is not None and ops[0].complete_mono >= ops[0].invoke_mono
     assert ops[1].error == "POST /api/v1/carts: HTTP 400"
     assert summarize(ops)["sale"] == {"ok": 1, "fail": 1, "info": 0, "pending": 0}
@@ -114,3 +118,150 @@ def test_shards_from_separate_processes_do_not_interleave(tmp_path: Path) -> Non
     ops = load_ops(merge_shards(hist))
     assert len(ops) == 400 and len({o.op_id for o in ops}) == 400
     assert all(o.outcome == "ok" for o in ops)
+
+
+def _in_a_process_that_dies(work) -> None:
+    """Run `work(die)` in a child; `die()` ends it on the spot, closing nothing (like SIGKILL)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            work(lambda: os._exit(0))
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_durable_invoke_outlives_its_process_and_completions_are_batched(tmp_path: Path) -> None:
+    """Write-ahead: durable() puts the invoke (with what the body learnt so far) where the
+    process's death cannot take it; a completion still waiting for its batch dies with the
+    process, which leaves its operation without an outcome (info), never absent."""
+
+    def work(die) -> None:
+        w = HistoryWriter(tmp_path, "w0")
+        assert w.invoke("sale", "u0").done is None  # never durable, never completed: no line
+        op = w.invoke("sale", "u1", terminal_no=1)
+        op.value["amount"] = 330  # learnt from the subtotal, before the bill
+        op.durable()
+        op.ok(transaction_no=9)  # waits in memory for its batch
+        die()
+
+    _in_a_process_that_dies(work)
+    assert (tmp_path / "w0.jsonl").read_text() == ""  # nothing reached the shard file itself
+    (op,) = load_ops(tmp_path)  # the dead process's journal is put back first
+    assert op.outcome is None and op.value == {"terminal_no": 1, "amount": 330}
+    assert not (tmp_path / "w0.jsonl.journal").exists()
+    assert len((tmp_path / "w0.jsonl").read_text().splitlines()) == 1  # recovered once, not twice
+    assert len(load_ops(tmp_path)) == 1
+
+
+def test_batches_reach_the_shard_and_a_closed_writer_leaves_no_journal(tmp_path: Path) -> None:
+    w = HistoryWriter(tmp_path, "w0")
+    w.FLUSH_SECONDS = 0.0  # every durable line drains the journal (it waits up to 0.25 s otherwise)
+    for i in range(3 * HistoryWriter.FLUSH_LINES):
+        op = w.invoke("cash_in", f"u{i}", amount=i)
+        op.durable()
+        op.ok()
+    assert len((tmp_path / "w0.jsonl").read_text().splitlines()) >= 2 * HistoryWriter.FLUSH_LINES
+    w.close()
+    ops = load_ops(tmp_path)
+    assert [o.value["amount"] for o in ops] == list(range(3 * HistoryWriter.FLUSH_LINES))
+    assert {o.outcome for o in ops} == {"ok"} and not (tmp_path / "w0.jsonl.journal").exists()
+
+
+def test_a_drain_cut_short_by_death_is_recovered_exactly_once(tmp_path: Path) -> None:
+    """The owner wrote the journal into the file and died before it marked the journal empty."""
+    from kugeldrill.ground.journal import Journal, recover
+
+    def work(die) -> None:
+        w = HistoryWriter(tmp_path, "w0")
+        for i in range(3):
+            w.invoke("open", f"u{i}").durable()
+        journal = w._journal
+        assert isinstance(journal, Journal)
+        from kugeldrill.ground.journal import _DATA
+
+        os.write(w._fd, journal._mm[_DATA:_DATA + journal._used])  # the drain's write, and no more
+        die()
+
+    _in_a_process_that_dies(work)
+    assert len((tmp_path / "w0.jsonl").read_text().splitlines()) == 3
+    assert recover(tmp_path / "w0.jsonl") > 0
+    assert [o.user for o in load_ops(tmp_path)] == ["u0", "u1", "u2"]
+
+
+def test_an_old_waiting_line_goes_out_with_the_next_completion(tmp_path: Path) -> None:
+    w = HistoryWriter(tmp_path, "w0")
+    w.FLUSH_SECONDS = 0.0
+    w.invoke("open", "u1").ok()
+    assert len((tmp_path / "w0.jsonl").read_text().splitlines()) == 2
+    w.close()
+
+
+def test_lines_keep_their_invoke_time_and_take_the_clock_offset(tmp_path: Path) -> None:
+    w = HistoryWriter(tmp_path, "w0")
+    w.clock_offset = (1000.0, 50.0)
+    op = w.invoke("sale", "u1")
+    wall, mono = op.wall, op.mono
+    op.ok()
+    w.close()
+    inv, ok = (json.loads(x) for x in (tmp_path / "w0.jsonl").read_text().splitlines())
+    assert inv["wall"] == wall + 1000.0 and inv["mono"] == mono + 50.0
+    assert ok["mono"] >= inv["mono"] and "error" in ok and "error" not in inv
+
+
+def test_history_line_escapes_strings() -> None:
+    from kugeldrill.ground.history import history_line
+
+    line = history_line("fail", "op1", "sale", "w0", 'u"1', 1.5, 2.5, {"a": 1}, 'bad "x"\n')
+    assert line.endswith(b"}\n") and line.count(b"\n") == 1
+    assert json.loads(line) == {"type": "fail", "op": "op1", "f": "sale", "worker": "w0", "user": 'u"1',
+                                "wall": 1.5, "mono": 2.5, "value": {"a": 1}, "error": 'bad "x"\n'}
+
+
+def test_the_completion_is_the_last_word_on_the_value(tmp_path: Path) -> None:
+    """A figure the subtotal lacked (named in `missing`, written with the invoke before the bill)
+    that the bill then carried must not stay missing: the completion's value replaces it."""
+    w = HistoryWriter(tmp_path, "w0")
+    op = w.invoke("sale", "u1", terminal_no=1)
+    op.value.update(amount=None, missing=["totalAmountWithTax"])
+    op.durable()
+    op.value.update(amount=330.0)
+    op.value.pop("missing")
+    op.ok(transaction_no=8)
+    w.close()
+    (loaded,) = load_ops(tmp_path)
+    assert loaded.value == {"terminal_no": 1, "amount": 330.0, "transaction_no": 8}
+
+
+def test_a_value_orjson_cannot_take_as_it_is_is_still_written() -> None:
+    from decimal import Decimal
+
+    from kugeldrill.ground.history import history_line
+
+    line = json.loads(history_line("ok", "o", "sale", "w0", "u", 1.0, 2.0, {1: "x", "d": Decimal("1.5")}))
+    assert line["value"] == {"1": "x", "d": "1.5"}
+
+
+def test_a_dead_processs_journal_is_swept_into_its_shard_by_the_next_writer(tmp_path: Path) -> None:
+    def work(die) -> None:
+        w = HistoryWriter(tmp_path / "a", "w0")
+        w.invoke("open", "u1").durable()
+        die()
+
+    _in_a_process_that_dies(work)
+    assert (tmp_path / "a" / "w0.jsonl.journal").exists()
+    HistoryWriter(tmp_path / "b", "w0").close()  # any journal opened sweeps the dead ones
+    assert not (tmp_path / "a" / "w0.jsonl.journal").exists()
+    assert [o.user for o in load_ops(tmp_path / "a")] == ["u1"]
+
+
+def test_a_writer_dropped_without_close_still_writes_its_durable_lines(tmp_path: Path) -> None:
+    import gc
+
+    w = HistoryWriter(tmp_path, "w0")
+    w.invoke("open", "u1").durable()
+    del w
+    gc.collect()
+    assert [o.user for o in load_ops(tmp_path)] == ["u1"]
+    assert not (tmp_path / "w0.jsonl.journal").exists()

@@ -1,4 +1,4 @@
-"""Terminal leases and worker partitioning (no Locust import: plain fake runners)."""
+"""Terminal leases, the master's lease desk, and worker ids (no Locust import: plain fake runners)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from kugeldrill.ground.errors import ConfigError
 from kugeldrill.locustfiles.loadconfig import LoadConfig
-from kugeldrill.locustfiles.leases import LeaseBoard
+from kugeldrill.locustfiles.leases import LeaseBoard, LeaseDesk
 from kugeldrill.locustfiles.runtime import Runtime, Settings, load_settings
 
 PROV = {"tenant_id": "T1", "store_code": "1", "urls": {"cart": "http://127.0.0.1:1"},
@@ -24,10 +24,9 @@ class WorkerRunner:  # same class name as Locust's, which is what the runtime ch
         self.worker_index = index
 
 
-def _runtime(runner: Any, lease_dir: Path, workers: int = 0, history: Path | None = None,
-             processes: int = 0) -> Runtime:
-    rt = Runtime(Settings(PROV, LoadConfig(workers=workers), PROV["urls"], history, (), lease_dir))
-    rt.environment = SimpleNamespace(runner=runner, parsed_options=SimpleNamespace(processes=processes))
+def _runtime(runner: Any, lease_dir: Path, history: Path | None = None) -> Runtime:
+    rt = Runtime(Settings(PROV, LoadConfig(), PROV["urls"], history, (), lease_dir))
+    rt.environment = SimpleNamespace(runner=runner)
     return rt
 
 
@@ -81,18 +80,22 @@ def test_lease_is_held_against_another_process(tmp_path: Path) -> None:
     assert board.try_acquire("T1-1-1")  # the kernel dropped the dead holder's lock
 
 
-def test_workers_on_several_machines_split_pools_by_index(tmp_path: Path) -> None:
-    slices = [_drain(_runtime(WorkerRunner(i), tmp_path / f"m{i}", workers=3)) for i in range(3)]
-    assert slices == [[1, 4, 7], [2, 5], [3, 6]]
-    assert _runtime(WorkerRunner(4), tmp_path / "late", workers=3).worker_slot() == (4, 3)
-    assert _drain(_runtime(WorkerRunner(4), tmp_path / "late2", workers=3)) == [2, 5]
-
-
-def test_forked_workers_ignore_the_machine_split(tmp_path: Path) -> None:
-    """--processes workers share one machine: a non-dense index must not strand terminals."""
-    rt = _runtime(WorkerRunner(15), tmp_path, workers=2, processes=2)
-    assert rt.worker_slot() == (15, 1)
-    assert _drain(rt) == [1, 2, 3, 4, 5, 6, 7]
+def test_the_master_desk_hands_each_terminal_to_one_worker_and_keeps_a_lost_ones(tmp_path: Path) -> None:
+    desk = LeaseDesk(PROV["terminals"], LeaseBoard(tmp_path))
+    a = [desk.grant("host-a_1", "cart")["terminal_no"] for _ in range(3)]
+    b = []
+    while (t := desk.grant("host-b_2", "cart")) is not None:
+        b.append(t["terminal_no"])
+    assert sorted(a + b) == [1, 2, 3, 4, 5, 6, 7] and desk.grant("host-a_1", "nope") is None
+    assert not LeaseBoard(tmp_path).try_acquire("T1-1-1")  # held on this machine for the worker
+    desk.release("host-b_2", "T1-1-1")  # not b's: ignored
+    assert desk.grant("host-b_2", "cart") is None
+    desk.release("host-a_1", "T1-1-1")
+    assert desk.grant("host-b_2", "cart")["terminal_id"] == "T1-1-1"
+    assert desk.lost("host-a_1") == ["T1-1-2", "T1-1-3"]
+    desk.release("host-a_1", "T1-1-2")  # a lost worker's terminal stays out of use
+    assert desk.grant("host-b_2", "cart") is None
+    desk.close()
 
 
 def test_history_shard_is_named_after_the_worker(tmp_path: Path) -> None:
