@@ -122,12 +122,28 @@ def test_defect_is_caught_by_its_checker(pair: Pair, tmp_path: Path) -> None:
         assert result["counts"]["violations"].get(pair.kind, 0) >= 1, result["counts"]
 
 
+#: Expectations that bound the drill's pace rather than judge its outcome (ExpectationResult.checker).
+PACE_BOUNDS = {"load", "convergence"}
+
+
 @pytest.mark.parametrize("pair", [p for p in PAIRS if p.healthy_here], ids=str)
 def test_same_drill_passes_without_the_defect(pair: Pair, tmp_path: Path) -> None:
+    """The defect's own checker and every other checker pass without the defect. The drill's
+    pace bounds (how soon it settled, latency, error rates under load) are what a loaded test
+    machine moves, not what this test is about: it requires the drill to have settled
+    (converged, deliveries complete) but does not let the machine's pace decide it; `make
+    mutants` runs the same healthy drills with every bound."""
     out = tmp_path / "run"
     code, tail = run_drill(healthy_variant(pair, tmp_path), out)
     result = checker_result(out, pair.checker)
-    assert code == 0, f"{result['summary']}\n{tail}"
+    verdict = json.loads((out / "verdict.json").read_text())
+    judged = [e for e in verdict["expectations"] if e["checker"] not in PACE_BOUNDS]
+    failed = [f"{e['name']}: {e['observed']}" for e in judged if e["passed"] is not True]
+    assert code in (0, 1) and not failed, f"{result['summary']}\n{failed}\n{tail}"
+    assert verdict["converged"] is True, f"the drill never settled\n{tail}"
+    assert not verdict["unhealed"], verdict["unhealed"]
+    if code == 1:  # only a pace bound failed: say so in the test's output
+        print("pace bounds missed:", [e["name"] for e in verdict["expectations"] if e["passed"] is not True])
     assert result["valid"] is True and not result["examples"].get(pair.kind)
 
 
