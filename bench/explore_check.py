@@ -157,7 +157,7 @@ def run_case(case: Case, budget: float, shrink_budget: float, out: Path) -> Case
 
 
 def main(argv: list[str] | None = None) -> int:
-    from kugeldrill.commands.explore import duration
+    from kugeldrill.ground.durations import duration_arg as duration
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated case ids: " + ",".join(c.id for c in CASES))

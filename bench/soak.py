@@ -103,13 +103,13 @@ def watch(proc: subprocess.Popen, run_dir: Path) -> dict[str, Any]:
     root = psutil.Process(proc.pid)
     peak_tree, peak_own, peak_role = 0, 0, defaultdict(int)
     peak_disk, peak_parts, samples, timeline, last_point = 0, {}, 0, [], -TIMELINE_EVERY
+    disk = None  # the run folder's size at its latest walk
     start = time.monotonic()
     while proc.poll() is None:
         total, by_role, own = tree_rss(root)
         peak_tree, peak_own = max(peak_tree, total), max(peak_own, own)
         for kind, rss in by_role.items():
             peak_role[kind] = max(peak_role[kind], rss)
-        disk = None
         if samples % DISK_EVERY == 0:
             disk, parts = folder_bytes(run_dir)
             if disk > peak_disk:

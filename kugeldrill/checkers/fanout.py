@@ -31,11 +31,12 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from kugeldrill.checkers.columns import rows
 from kugeldrill.checkers.examples import Examples
-from kugeldrill.checkers.index import OK_INITIAL, OK_REPUBLISH, REJECTED, SECONDARY, EventTable, application_index, key_index
+from kugeldrill.checkers.index import OK_INITIAL, OK_REPUBLISH, REJECTED, EventTable, application_index, key_index
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.keys import OP_TOPIC, cash_scope, cash_tokens, op_cash_token, op_key
 from kugeldrill.checkers.model import TOPIC_CASHLOG, CheckResult
@@ -76,8 +77,6 @@ def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None, pendin
     topics, states = ev.topic, ev.state
     for r in range(n_rows):
         st = states[r]
-        if st & SECONDARY:
-            continue
         t = topics[r]
         targets = plan.get(t)
         if targets is None:
@@ -132,7 +131,7 @@ def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None, pendin
         if sub in all_topics_subs or not arr or max(arr) == 0:
             continue
         for r, n in enumerate(arr):
-            if n and not states[r] & SECONDARY and topics[r] in expected and sub not in expected[topics[r]]:
+            if n and topics[r] in expected and sub not in expected[topics[r]]:
                 _unexpected(matrix, ex, sub, topics[r], ev.event_id[r], ev.key[r], n, "unexpected_subscriber")
 
     # 3. The load history: ok operations must have produced an event; fail ones must not.
@@ -187,15 +186,14 @@ def _judge_history(inputs: CheckInputs, ev: EventTable, expected: dict[str, tupl
     """Match operations to events by business key; count and flag (see module docstring)."""
     have_events = ev.published_records
     # Business key -> an event id, from publisher records, else from the applications.
-    key_to_event: dict[str, str] = {}
+    key_to_event: Mapping[str, str] = {}
     if have_events:
-        key_to_event = dict(zip(reversed(ev.key), reversed(ev.event_id)))  # first event wins
-        key_to_event.pop("", None)
-        key_to_event.pop("", None)  # (values are the table's own strings: no copies)
+        key_to_event = ev.by_key()  # first event wins
     else:
+        key_to_event = {}
         for eid, k in idx.extra_key.items():
             if k:
-                key_to_event.setdefault(k, eid)
+                key_to_event.setdefault(k, eid)  # type: ignore[attr-defined]
     cash: dict[str, str] = {}
     for k in key_to_event:
         if k.startswith("cash|"):

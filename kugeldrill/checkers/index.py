@@ -2,22 +2,30 @@
 
 A million operations mean about a million events and three million applications, so the
 indexes avoid per-application objects: every published event gets a dense row number
-(one dict: event id -> row), per-row facts live in lists/arrays, and each subscriber's
-applications are counted in an `array('H')` indexed by row (2 bytes per event). Only
-applications of events no publisher recorded go to a small per-subscriber dict. Both the
-duplicate and the fan-out checker read the same cached index (`inputs.cache`).
+(event id -> row), per-row facts live in lists/arrays, and each subscriber's applications
+are counted in an `array('H')` indexed by row (2 bytes per event). Only applications of
+events no publisher recorded go to a small per-subscriber dict. Both the duplicate and the
+fan-out checker read the same cached index (`inputs.cache`).
+
+Records in lists (tests, diagnostics, a real deployment's logs) are indexed here; the
+stand-in's events files are folded into the same index as they are read
+(`adapters.standin_stream`): `PublicationStore` and `ApplicationStore` carry the finished
+table and counts, with ids, keys and per-row facts in `checkers.columnar` columns.
 """
 
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any
 
-from kugeldrill.checkers.columns import RecordColumns, rows
+from kugeldrill.checkers.columns import rows
 from kugeldrill.checkers.inputs import CheckInputs
+from kugeldrill.checkers.model import Application, Publication
 
 OK_INITIAL, OK_REPUBLISH, FAILED, REJECTED = 1, 2, 4, 8
-SECONDARY = 0x80  # a row that repeats an earlier row's event (a republish): skipped by checkers
 _CAP = 65535
 
 
@@ -38,6 +46,19 @@ class EventTable:
     wall: array = field(default_factory=lambda: array("d"))
     source: str = ""
     published_records: bool = False  # True when rows come from publisher records
+    key_index: Any = None  # columnar.HashIndex: key -> first row holding it (streamed tables)
+
+    def by_key(self) -> Mapping[str, str]:
+        """Business key -> the id of its first event (rows without a key left out).
+
+        A dict for a table of records; for a streamed table (adapters.standin_stream) a view
+        through a `columnar.HashIndex` over the keys, so the table's ten million keys are not
+        copied into a dict of strings."""
+        if self.key_index is not None:
+            return _KeyView(self)
+        out = dict(zip(reversed(self.key), reversed(self.event_id)))
+        out.pop("", None)
+        return out
 
     def add(self, eid: str, topic: str, key: str, state: int, mono: float, wall: float) -> int:
         r = len(self.event_id)
@@ -55,11 +76,12 @@ def event_table(inputs: CheckInputs) -> EventTable:
     cached = inputs.cache.get("events")
     if cached is not None:
         return cached
+    if isinstance(inputs.publications, PublicationStore):
+        inputs.cache["events"] = inputs.publications.table
+        return inputs.publications.table
     t = EventTable()
     row, state = t.row, t.state
-    if isinstance(inputs.publications, RecordColumns) and inputs.publications:
-        _event_table_from_columns(t, inputs.publications)
-    elif inputs.publications:
+    if inputs.publications:
         t.source, t.published_records = "publications", True
         for eid, topic, key, o, attempt, mono, wall in rows(
                 inputs.publications, "event_id", "topic", "key", "outcome", "attempt", "mono", "wall"):
@@ -79,29 +101,6 @@ def event_table(inputs: CheckInputs) -> EventTable:
                 t.add(o.event_id, o.topic, o.key, FAILED if o.status == "failed" else OK_INITIAL, 0.0, 0.0)
     inputs.cache["events"] = t
     return t
-
-
-def _event_table_from_columns(t: EventTable, pubs: RecordColumns) -> None:
-    """Rows = publication positions, sharing the store's columns (no copies); a repeated
-    event id (republish) ORs its outcome into the first row and is marked SECONDARY."""
-    t.source, t.published_records = "publications", True
-    eids = pubs.column("event_id")
-    t.event_id, t.topic, t.key = eids, pubs.column("topic"), pubs.column("key")
-    t.mono, t.wall = pubs.column("mono"), pubs.column("wall")
-    row = t.row
-    state = t.state = bytearray(len(eids))
-    i = 0
-    for eid, o, attempt in zip(eids, pubs.column("outcome"), pubs.column("attempt")):
-        bit = (OK_INITIAL if attempt == "initial" else OK_REPUBLISH) if o == "ok" else (
-            REJECTED if o == "rejected_open" else FAILED)
-        if not eid:
-            state[i] = SECONDARY
-        else:
-            r = row.setdefault(eid, i)
-            state[r] |= bit
-            if r != i:
-                state[i] = SECONDARY
-        i += 1
 
 
 @dataclass(slots=True)
@@ -137,6 +136,11 @@ def application_index(inputs: CheckInputs) -> ApplicationIndex:
     if cached is not None:
         return cached
     ev = event_table(inputs)
+    if isinstance(inputs.applications, ApplicationStore) and inputs.applications.index.events is ev:
+        inputs.cache["applications"] = inputs.applications.index
+        return inputs.applications.index
+    # Otherwise (the publications were replaced after the files were read) count the records
+    # again against the table at hand.
     idx = ApplicationIndex(ev)
     row_get = ev.row.get
     n_rows = len(ev.event_id)
@@ -195,3 +199,80 @@ def key_index(inputs: CheckInputs) -> dict[str, dict[str, int]]:
         k[a.key] = k.get(a.key, 0) + 1
     inputs.cache["applications_by_key"] = by_key
     return by_key
+
+
+class _KeyView(Mapping[str, str]):
+    """EventTable.by_key for a streamed table."""
+
+    def __init__(self, table: EventTable) -> None:
+        self._t = table
+
+    def __getitem__(self, key: str) -> str:
+        r = self._t.key_index.get(key) if key else None
+        if r is None:
+            raise KeyError(key)
+        return self._t.event_id[r]
+
+    def __iter__(self) -> Iterator[str]:
+        keys = self._t.key
+        rows = self._t.key_index.firsts()[::-1]  # latest row first, as the dict of `by_key` gives them
+        for start in range(0, len(rows), 65536):  # a slice at a time: no list of every row number
+            yield from (k for k in map(keys.__getitem__, rows[start:start + 65536].tolist()) if k)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class PublicationStore:
+    """Publications folded into their event table as they were read (adapters.standin_stream).
+
+    The table (one row per event id) is what the checkers judge; the publications' own
+    columns (`columns`: name -> sequence, as `Publication`'s fields) stay compact, so
+    iterating still gives every `Publication` record in read order."""
+
+    def __init__(self, table: EventTable, columns: dict[str, Any]) -> None:
+        self.table = table
+        self._columns = columns
+
+    def __len__(self) -> int:
+        return len(self._columns["mono"])
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def column(self, name: str) -> Any:
+        return self._columns[name]
+
+    def rows(self, *names: str) -> Iterator[tuple[Any, ...]]:
+        return zip(*(self._columns[n] for n in names))
+
+    def __iter__(self) -> Iterator[Publication]:
+        return (Publication(*values) for values in self.rows(
+            "publisher", "event_id", "topic", "key", "mono", "wall", "outcome", "attempt"))
+
+
+class ApplicationStore:
+    """Applications folded into counts per subscriber and event row as they were read.
+
+    No record is kept: `index` holds the counts (and the few applications of events no
+    publisher recorded). The records themselves are read again from their files when a
+    checker needs them -- every one (`__iter__`, for small runs and reports), or only those
+    of the events applied more than once (`records_of`, the duplicate checker)."""
+
+    def __init__(self, index: ApplicationIndex, total: int, reread: Callable[[], Iterator[Application]]) -> None:
+        self.index = index
+        self._total = total
+        self._reread = reread
+
+    def __len__(self) -> int:
+        return self._total
+
+    def __bool__(self) -> bool:
+        return self._total > 0
+
+    def __iter__(self) -> Iterator[Application]:
+        return self._reread()
+
+    def rows(self, *names: str) -> Iterator[tuple[Any, ...]]:
+        return map(attrgetter(*names), self._reread()) if len(names) > 1 else (
+            (getattr(a, names[0]),) for a in self._reread())

@@ -93,7 +93,14 @@ class CheckInputs:
     def merge(self, other: "CheckInputs") -> "CheckInputs":
         """Add another adapter's records (e.g. history + timeline + stand-in events)."""
         for name in FIELDS:
-            getattr(self, name).extend(getattr(other, name))
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if not isinstance(theirs, list) and not mine:
+                setattr(self, name, theirs)  # a column store (checkers.columnar, index) is kept, not copied
+            elif theirs:
+                if not isinstance(mine, list):
+                    mine = list(mine)
+                    setattr(self, name, mine)
+                mine.extend(theirs)
         for name, src in other.sources.items():
             self.sources[name] = f"{self.sources[name]}; {src}" if name in self.sources else src
             self.missing.pop(name, None)

@@ -85,9 +85,12 @@ def event_key(topic: str, fields: Mapping[str, Any]) -> str:
     if t is None or s is None or n is None:
         return ""
     if topic == TOPIC_TRANLOG:
-        if fields.get("transaction_no") is None:
+        txno = fields.get("transaction_no")
+        if txno is None:
             return ""
-        return tran_key(t, s, n, fields["transaction_no"])
+        if type(t) is str and type(s) is str and type(n) is int and type(txno) is int:
+            return f"tran|{t}|{s}|{n}|{txno}"  # as tran_key formats them, without its per-value calls
+        return tran_key(t, s, n, txno)
     if topic == TOPIC_CASHLOG:
         return cash_key(t, s, n, fields.get("generate_date_time"), fields.get("description"))
     if topic == TOPIC_OPENCLOSELOG:

@@ -9,6 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
+import numpy as np
+
 from kugeldrill.ground.gzfiles import open_stored
 
 
@@ -52,3 +55,86 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(raw)
             except json.JSONDecodeError:
                 continue
+
+
+#: Bytes read at a time by `read_blocks`: large enough that the decoder's per-call cost
+#: vanishes, small enough that a block's decoded records (about 1 kB a line as objects)
+#: stay a few megabytes.
+BLOCK_BYTES = 1 << 20
+
+
+def read_blocks(path: str | Path, size: int = BLOCK_BYTES, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """(offset, block) pairs of whole lines: each block ends after a newline, the last one
+    may be a line without its newline (torn or not: the decoder decides). Offsets count
+    bytes of the file as written (a gzipped file's decompressed stream). `limit`: read no
+    further than that many bytes (what an earlier pass read of a file still written to)."""
+    with open_stored(path, "rb") as fh:
+        base, rest = 0, b""
+        while True:
+            want = size if limit is None else min(size, limit - base - len(rest))
+            chunk = fh.read(want) if want > 0 else b""
+            if not chunk:
+                if rest:
+                    yield base, rest
+                return
+            buf = rest + chunk if rest else chunk
+            end = buf.rfind(b"\n") + 1
+            if end == 0:
+                rest = buf
+                continue
+            yield base, buf[:end]
+            base += end
+            rest = buf[end:]
+
+
+def decode_block(decoder: Any, block: bytes, base: int | None = None, coerce: Any = None) -> Any:
+    """The records of a block of JSON lines, decoded with a msgspec decoder in one call.
+
+    Where a line does not decode as the decoder's type (an unexpected field type) the block
+    is decoded line by line: such a line is given as the plain JSON object it holds (a dict,
+    or `coerce(dict)`), and a line that is not JSON at all (a torn last line after a crash)
+    is skipped, as `read_jsonl` does. With `base` (the block's offset), returns (records, offsets): where
+    each record's line starts in the file."""
+    try:
+        recs = decoder.decode_lines(block)
+    except msgspec.DecodeError:
+        recs = None
+    if recs is not None and base is None:
+        return recs
+    if recs is not None:  # where each line starts: after each newline, blank lines left out
+        ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+        starts = np.concatenate(([0], ends + 1))
+        ends = np.concatenate((ends, [len(block)]))
+        full = starts[ends > starts]
+        if len(full) == len(recs):
+            return recs, (full + base).tolist()
+    out: list[Any] = []
+    offsets: list[int] = []
+    pos = 0 if base is None else base
+    for raw in block.split(b"\n"):
+        start, pos = pos, pos + len(raw) + 1
+        raw = raw.strip()
+        if not raw:
+            continue
+        if recs is not None:
+            offsets.append(start)
+            continue
+        try:
+            out.append(decoder.decode(raw))
+            offsets.append(start)
+            continue
+        except msgspec.DecodeError:
+            pass
+        try:
+            rec = _plain.decode(raw)
+        except msgspec.DecodeError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec if coerce is None else coerce(rec))
+            offsets.append(start)
+    if recs is not None:
+        out = recs
+    return out if base is None else (out, offsets)
+
+
+_plain = msgspec.json.Decoder()

@@ -43,7 +43,7 @@ LAYOUT: tuple[RunFile, ...] = (
             ("kugeldrill.drill.run", "kugeldrill.drill.locust", "kugeldrill.locustfiles.command",
              "kugeldrill.locustfiles.runtime", "kugeldrill.locustfiles.nodes", "kugeldrill.locustfiles.collector")),
     RunFile("history_jsonl", "the merged operation history (gzipped after the drill)",
-            ("kugeldrill.ground.history", "kugeldrill.drill.compact"),
+            ("kugeldrill.ground.history", "kugeldrill.drill.compact", "kugeldrill.checkers.synthetic"),
             "kugeldrill.ground.history",
             ("kugeldrill.drill.run", "kugeldrill.checkers.adapters.standin", "kugeldrill.checkers.adapters.kugelpos")),
     RunFile("load_workers_json", "the Locust workers of a distributed load and how each history stream ended "
@@ -53,7 +53,8 @@ LAYOUT: tuple[RunFile, ...] = (
             "kugeldrill.checkers.adapters.timeline",
             ("kugeldrill.drill.run", "kugeldrill.chaos.__main__", "kugeldrill.checkers.adapters.standin", "kugeldrill.checkers.adapters.kugelpos")),
     RunFile("events_dir", "the stand-in's structured events, one file per service (gzipped after the drill)",
-            ("kugeldrill.stack.services.common.events", "kugeldrill.drill.compact"), "kugeldrill.checkers.adapters.standin",
+            ("kugeldrill.stack.services.common.events", "kugeldrill.drill.compact", "kugeldrill.checkers.synthetic"),
+            "kugeldrill.checkers.adapters.standin",
             ("kugeldrill.drill.env",)),
     RunFile("logs_dir", "service, sidecar and Locust logs; a target's copied logs (gzipped after the drill)",
             ("kugeldrill.stack.embedded.wiring", "kugeldrill.target_logs", "kugeldrill.drill.locust", "kugeldrill.drill.compact"),

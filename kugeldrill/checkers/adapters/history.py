@@ -1,5 +1,7 @@
-"""Load history (contracts §4) -> CheckInputs.ops, through the ground floor's one reader;
-records lacking a figure they should carry (their `missing` paths included) become a note."""
+"""Load history (contracts §4) -> CheckInputs.ops, paired by the ground floor's one reader
+(`ground.history.pair_history`) into columns (`checkers.columnar.OpColumns`: a few dozen bytes
+per operation, the values left in the file until asked for); records lacking a figure they should carry (their
+`missing` paths included) become a note."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from pathlib import Path
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.load_figures import describe, load_record_problems
 from kugeldrill.ground.gzfiles import stored
-from kugeldrill.ground.history import HistoryError, load_ops
+from kugeldrill.checkers.columnar import OpColumns
+from kugeldrill.ground.history import HistoryError, pair_history
 
 
 def load_history(path: str | Path) -> CheckInputs:
@@ -19,7 +22,9 @@ def load_history(path: str | Path) -> CheckInputs:
         inputs.mark_missing("ops", f"no history file at {path}")
         return inputs
     try:
-        inputs.ops = load_ops(path)
+        ops = OpColumns(path)
+        pair_history(path, ops)
+        inputs.ops = ops.finish()  # type: ignore[assignment]
     except (HistoryError, OSError, ValueError, KeyError, TypeError) as exc:
         # A corrupt history is "ops unknown", named, not a crash.
         inputs.mark_missing("ops", f"history {path} unreadable: {type(exc).__name__}: {exc}")

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 
 from kugeldrill.checkers.adapters.history import load_history
+from kugeldrill.checkers.adapters.standin_stream import read_folded
 from kugeldrill.checkers.adapters.timeline import load_timeline
-from kugeldrill.checkers.columns import application_columns, publication_columns
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.keys import StringPool, event_key
 from kugeldrill.checkers.model import (
@@ -34,9 +34,6 @@ from kugeldrill.ground.gzfiles import GZ_SUFFIX, plain_name, stored
 from kugeldrill.ground.jsonl import read_jsonl
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.ground.runfolder import RunFolder
-
-#: Events files larger than this in total are read into column stores (checkers.columns).
-COMPACT_BYTES = 64 * 1024 * 1024
 
 _STATES = {"closed": "CLOSED", "open": "OPEN", "half_open": "HALF_OPEN", "half-open": "HALF_OPEN"}
 _EVENT_FIELDS = ("breaker_transitions", "breaker_calls", "publications", "applications", "duplicate_skips",
@@ -139,18 +136,15 @@ def events_files(run_dir: str | Path | None, stack_state: Mapping[str, Any] | No
     return files
 
 
-def read_events_files(files: Mapping[str, Path], *, compact: bool = False) -> CheckInputs:
+def read_events_files(files: Mapping[str, Path]) -> CheckInputs:
     """All records of the given events files (one pass each, torn last lines skipped).
 
-    compact: keep publications and applications in columns (checkers.columns), for runs
-    with millions of events."""
+    Publications and applications are folded into the event table and per-event counts as
+    they are read (adapters.standin_stream), so memory grows with the number of events, not
+    of lines; every other kind of event becomes its record."""
     inputs = CheckInputs()
-    if compact:
-        inputs.publications, inputs.applications = publication_columns(), application_columns()  # type: ignore[assignment]
     conv = EventConverter(inputs)
-    for path in files.values():
-        for rec in read_jsonl(path):
-            conv.add(rec)
+    inputs.publications, inputs.applications = read_folded(files, conv)  # type: ignore[assignment]
     src = "events files: " + ", ".join(str(p) for p in files.values())
     for name in _EVENT_FIELDS:
         inputs.mark(name, src)
@@ -232,14 +226,12 @@ def read_diagnostics(services: Mapping[str, str], *, timeout: float = 5.0,
 
 def load_standin_inputs(run_dir: str | Path | None, stack_state: Mapping[str, Any] | None, *,
                         use_diagnostics: bool = False, timeout: float = 5.0,
-                        history: str | Path | None = None, timeline: str | Path | None = None,
-                        compact: bool | None = None) -> CheckInputs:
+                        history: str | Path | None = None, timeline: str | Path | None = None) -> CheckInputs:
     """Everything the checkers need from a stand-in run (contracts §8).
 
     Reads `<run_dir>/history.jsonl` and `<run_dir>/timeline.json` (or the given paths), then
-    the events files (kept in column stores when `compact`, or when None and the files
-    exceed COMPACT_BYTES -- a run of millions of events); the diagnostics endpoints are used only if no events file exists and
-    `use_diagnostics` is set. Redis stream groups are read by `checkers.quiescence`.
+    the events files (publications and applications folded as they are read); the
+    diagnostics endpoints are used only if no events file exists and `use_diagnostics` is set. Redis stream groups are read by `checkers.quiescence`.
     """
     inputs = CheckInputs()
     base = Path(run_dir) if run_dir is not None else None
@@ -250,13 +242,7 @@ def load_standin_inputs(run_dir: str | Path | None, stack_state: Mapping[str, An
     inputs.merge(load_timeline(tl) if tl else _missing("faults", "no run folder or timeline path"))
     files = events_files(base, stack_state)
     if files:
-        if compact is None:
-            compact = sum(p.stat().st_size for p in files.values()) > COMPACT_BYTES
-        events = read_events_files(files, compact=compact)
-        if compact:  # keep the column stores instead of copying them into lists
-            inputs.publications, inputs.applications = events.publications, events.applications
-            events.publications, events.applications = [], []  # type: ignore[assignment]
-        inputs.merge(events)
+        inputs.merge(read_events_files(files))
     elif use_diagnostics and stack_state:
         urls = {app: svc["url"] for app, svc in (stack_state.get("services") or {}).items()
                 if isinstance(svc, Mapping) and svc.get("url")}

@@ -1,0 +1,293 @@
+"""The streaming reader (publications and applications folded as they are read) gives the
+same verdicts, counts and examples as records converted one by one (`iter_records`, the
+path of the diagnostics endpoints and the live tail), on histories of many shapes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kugeldrill.checkers import CheckParams, run_all
+from kugeldrill.checkers.adapters.standin import iter_records, read_events_files
+from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_OPENCLOSELOG, TOPIC_TRANLOG
+from kugeldrill.checkers.params import FanoutPolicy
+
+SUBS = {TOPIC_TRANLOG: ("report", "journal", "stock"), TOPIC_CASHLOG: ("report", "journal"),
+        TOPIC_OPENCLOSELOG: ("report", "journal")}
+
+
+def _pk(topic: str, i: int) -> dict[str, Any]:
+    base = {"tenant_id": "T1", "store_code": "S1", "terminal_no": i % 3 + 1}
+    if topic == TOPIC_TRANLOG:
+        return {**base, "transaction_no": i, "transaction_type": 101}
+    if topic == TOPIC_CASHLOG:
+        return {**base, "generate_date_time": f"2026-01-01T00:00:{i % 60:02d}", "description": f"drill kd{i:x}"}
+    return {**base, "business_date": "20260101", "open_counter": i, "operation": "open"}
+
+
+def _publish(i: int, topic: str, *, eid: str | None = None, outcome: str = "ok", attempt: str = "initial",
+             mono: float | None = None) -> dict[str, Any]:
+    m = 100.0 + i if mono is None else mono
+    return {"ts": 1e9 + m, "mono": m, "service": "cart" if topic == TOPIC_TRANLOG else "terminal",
+            "kind": "publish", "event_id": f"e{i}" if eid is None else eid, "pubsub": "p", "topic": topic,
+            "outcome": outcome, "attempt": attempt, "payload_keys": _pk(topic, i)}
+
+
+def _applied(i: int, topic: str, sub: str, *, eid: str | None = None, dedup: str = "miss", dt: float = 0.5,
+             attempt: int = 1) -> dict[str, Any]:
+    m = 100.0 + i + dt
+    rec = {"ts": 1e9 + m, "mono": m, "service": sub, "kind": "applied", "topic": topic, "subscriber": sub,
+           "attempt": attempt, "dedup": dedup, "payload_keys": _pk(topic, i), "row": i}
+    if eid != "":
+        rec["event_id"] = f"e{i}" if eid is None else eid
+    return rec
+
+
+def _healthy(n: int = 30) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for i in range(n):
+        topic = (TOPIC_TRANLOG, TOPIC_TRANLOG, TOPIC_CASHLOG, TOPIC_OPENCLOSELOG)[i % 4]
+        out.append(_publish(i, topic))
+        out.append({"ts": 1e9 + 100 + i, "mono": 100.0 + i, "service": out[-1]["service"], "kind": "breaker_call",
+                    "breaker": "dapr", "state": "closed", "op": "publish", "outcome": "ok"})
+        for sub in SUBS[topic]:
+            out.append(_applied(i, topic, sub))
+            out.append({"ts": 1e9 + 100.6 + i, "mono": 100.6 + i, "service": sub, "kind": "marked",
+                        "event_id": f"e{i}", "subscriber": sub, "ok": True, "started_mono": 100.55 + i})
+    return out
+
+
+def _shape(name: str) -> list[dict[str, Any]]:
+    ev = _healthy()
+    if name == "healthy":
+        return ev
+    if name == "missing":
+        return [r for r in ev if not (r["kind"] == "applied" and r["event_id"] == "e4" and r["subscriber"] == "stock")]
+    if name == "duplicates":
+        return ev + [_applied(5, TOPIC_TRANLOG, "report", dedup="error", dt=3.0, attempt=2),
+                     _applied(8, TOPIC_CASHLOG, "journal", dt=4.0, attempt=2),  # its mark was written: a violation
+                     _applied(9, TOPIC_TRANLOG, "stock", dedup="db_existing", dt=5.0)]
+    if name == "unknown_ids":
+        return ev + [_applied(90, TOPIC_TRANLOG, "report", eid="never-published"),
+                     _applied(90, TOPIC_TRANLOG, "report", eid="never-published", dt=1.0),
+                     _applied(91, TOPIC_TRANLOG, "journal", eid=""),
+                     _applied(91, TOPIC_TRANLOG, "journal", eid="", dt=1.0),
+                     _publish(92, TOPIC_TRANLOG, eid=""),
+                     _applied(1, TOPIC_TRANLOG, "report", eid="e1x") | {"topic": TOPIC_CASHLOG}]
+    if name == "republish":
+        ev = [r for r in ev if not (r["kind"] == "publish" and r["event_id"] in ("e0", "e2"))]
+        ev = [r for r in ev if not (r["kind"] == "applied" and r["event_id"] == "e6")]
+        return ev + [_publish(0, TOPIC_TRANLOG, outcome="failed"), _publish(0, TOPIC_TRANLOG, attempt="republish", mono=400.0),
+                     _publish(2, TOPIC_CASHLOG, outcome="rejected_open"),
+                     _publish(6, TOPIC_OPENCLOSELOG, outcome="rejected_open"),
+                     _publish(6, TOPIC_OPENCLOSELOG, outcome="failed", attempt="republish", mono=500.0)]
+    if name == "unexpected_subscriber":
+        return ev + [_applied(2, TOPIC_CASHLOG, "stock")]
+    raise AssertionError(name)
+
+
+def _write(tmp_path: Path, events: list[dict[str, Any]], order: tuple[str, ...]) -> dict[str, Path]:
+    lines: dict[str, list[str]] = {app: [] for app in order}
+    for rec in events:
+        lines.setdefault(rec["service"], []).append(json.dumps(rec, separators=(",", ":")))
+    files = {}
+    for app in order:
+        path = tmp_path / f"{app}.jsonl"
+        path.write_text("".join(line + "\n" for line in lines[app]))
+        files[app] = path
+    return files
+
+
+def _reference(files: dict[str, Path]) -> list[dict[str, Any]]:
+    """The records one by one, files in the order the streaming reader takes them."""
+    out = []
+    for path in files.values():
+        out.extend(json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    return out
+
+
+def _results(inputs: Any) -> list[dict[str, Any]]:
+    out = []
+    for r in run_all(inputs, CheckParams(fanout=FanoutPolicy(use_history=False))):
+        d = r.to_dict()
+        d["details"].pop("provenance", None)
+        out.append(d)
+    return out
+
+
+ORDER = ("cart", "terminal", "journal", "report", "stock")
+
+
+@pytest.mark.parametrize("shape", ["healthy", "missing", "duplicates", "unknown_ids", "republish",
+                                   "unexpected_subscriber"])
+def test_streamed_events_give_the_records_verdicts(tmp_path: Path, shape: str):
+    files = _write(tmp_path, _shape(shape), ORDER)
+    streamed = read_events_files(files)
+    reference = iter_records(_reference(files))
+    assert len(streamed.applications) == len(reference.applications)
+    assert len(streamed.publications) == len(reference.publications)
+    assert list(streamed.publications) == reference.publications
+    assert list(streamed.applications) == reference.applications
+    assert streamed.mark_writes == reference.mark_writes and streamed.breaker_calls == reference.breaker_calls
+    assert _results(streamed) == _results(reference)
+
+
+def test_expected_verdicts_of_the_shapes(tmp_path: Path):
+    """The shapes do what they say (so the equality above compares failures, not only passes)."""
+    verdicts = {}
+    for shape in ("healthy", "missing", "duplicates", "unknown_ids", "republish"):
+        sub = tmp_path / shape
+        sub.mkdir()
+        res = {r.checker: r for r in run_all(read_events_files(_write(sub, _shape(shape), ORDER)))}
+        verdicts[shape] = (res["fanout"].valid, res["duplicates"].valid)
+    assert verdicts["healthy"] == (True, True)
+    assert verdicts["missing"][0] is False
+    assert verdicts["duplicates"][1] is False
+    assert verdicts["unknown_ids"] == (False, False)
+    assert verdicts["republish"][0] is False
+
+
+def test_subscribers_files_before_the_publishers_give_the_same_verdicts(tmp_path: Path):
+    events = _shape("duplicates")
+    first = read_events_files(_write(tmp_path, events, ("stock", "report", "journal", "cart", "terminal")))
+    later = tmp_path / "b"
+    later.mkdir()
+    usual = read_events_files(_write(later, events, ORDER))
+    a, b = _results(first), _results(usual)
+    for ra, rb in zip(a, b):
+        assert (ra["checker"], ra["valid"], ra["counts"]) == (rb["checker"], rb["valid"], rb["counts"])
+
+
+def test_odd_lines_are_read_like_the_records_reader(tmp_path: Path):
+    """A value of an unexpected type, a blank line and a torn last line."""
+    events = _shape("healthy")
+    files = _write(tmp_path, events, ORDER)
+    with open(files["report"], "a") as fh:
+        fh.write("\n" + json.dumps(_applied(3, TOPIC_TRANLOG, "report", dt=2.0) | {"mono": "105.5", "attempt": "2"})
+                 + "\n" + '{"ts": 1, "mono": 2, "kind": "appl')
+    streamed = read_events_files(files)
+    from kugeldrill.ground.jsonl import read_jsonl
+    reference = iter_records([r for p in files.values() for r in read_jsonl(p)])
+    assert list(streamed.applications) == reference.applications
+    assert _results(streamed) == _results(reference)
+
+
+def test_republished_event_counts_once_and_recovers(tmp_path: Path):
+    res = {r.checker: r for r in run_all(read_events_files(_write(tmp_path, _shape("republish"), ORDER)))}
+    fan = res["fanout"].counts
+    assert fan["matrix"][TOPIC_TRANLOG]["report"]["recovered"] == 1  # e0: failed, then republished
+    assert fan["events"] == 30
+    assert fan["matrix"][TOPIC_CASHLOG]["journal"]["recovered"] == 1  # e2: rejected while OPEN, yet applied
+    assert fan["matrix"][TOPIC_CASHLOG]["report"]["missing"] == 1  # e6: published, never applied
+
+
+# ------------------------------------------------------------------ the history
+
+
+def _history_lines(shape: str) -> list[dict[str, Any]]:
+    def line(kind: str, op: str, mono: float, **value: Any) -> dict[str, Any]:
+        rec = {"type": kind, "op": op, "f": "sale", "worker": "w1", "user": "u1", "wall": 1e9 + mono, "mono": mono,
+               "value": value}
+        if kind != "invoke":
+            rec["error"] = None if kind == "ok" else "boom"
+        return rec
+
+    out = []
+    for i in range(40):
+        out.append(line("invoke", f"op{i}", i, tenant_id="T1", store_code="S1", terminal_no=1))
+        if i % 7 == 3:
+            continue  # in flight when the worker died: outcome None
+        kind = ("ok", "ok", "fail", "info")[i % 4]
+        out.append(line(kind, f"op{i}", i + 0.5, transaction_no=i, amount=110, items=[{"item_code": "x", "quantity": 1}]))
+    if shape == "unsorted":  # shards merged out of order: ops come back ordered by invoke time
+        out = out[20:] + out[:20]
+    if shape == "interleaved":  # completions long after their invokes
+        out = [r for r in out if r["type"] == "invoke"] + [r for r in out if r["type"] != "invoke"]
+    return out
+
+
+@pytest.mark.parametrize("shape", ["plain", "unsorted", "interleaved"])
+def test_history_columns_give_load_ops_records(tmp_path: Path, shape: str):
+    from kugeldrill.checkers.adapters.history import load_history
+    from kugeldrill.ground.history import load_ops
+
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in _history_lines(shape)))
+    cols = load_history(path).ops
+    ops = load_ops(path)
+    assert list(cols) == ops and len(cols) == 40
+    assert [cols[i] for i in range(len(cols))] == ops
+    assert list(cols.rows("op_id", "outcome", "value", "complete_mono")) == [
+        (o.op_id, o.outcome, o.value, o.complete_mono) for o in ops]
+    assert sum(o.outcome is None for o in ops) == 6 and {o.outcome for o in ops} == {None, "ok", "fail", "info"}
+
+
+@pytest.mark.parametrize("lines, match", [
+    ([{"type": "invoke", "op": "x", "mono": 1, "wall": 1}, {"type": "ok", "op": "x", "mono": 2, "wall": 2},
+      {"type": "invoke", "op": "x", "mono": 3, "wall": 3}], "invoked twice"),
+    ([{"type": "ok", "op": "x", "mono": 1, "wall": 1}, {"type": "invoke", "op": "x", "mono": 2, "wall": 2}],
+     "never invoked"),
+    ([{"type": "invoke", "op": "x", "mono": 1, "wall": 1}, {"type": "ok", "op": "x", "mono": 2, "wall": 2},
+      {"type": "info", "op": "x", "mono": 3, "wall": 3}], r"completed twice \(ok, then info\)"),
+    ([{"type": "invoke", "op": "x", "wall": 1}], "mono"),
+])
+def test_corrupt_histories_are_named(tmp_path: Path, lines: list[dict[str, Any]], match: str):
+    from kugeldrill.checkers.adapters.history import load_history
+    from kugeldrill.ground.history import load_ops
+
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    with pytest.raises(Exception, match=match):
+        load_ops(path)
+    inp = load_history(path)
+    assert not inp.has("ops") and match.split("\\")[0].split(" (")[0] in inp.missing["ops"]
+
+
+def test_history_values_stay_on_disk_until_asked(tmp_path: Path):
+    """What a large run keeps per operation: columns and two line positions, not the values."""
+    from kugeldrill.checkers.adapters.history import load_history
+
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in _history_lines("plain")))
+    cols = load_history(path).ops
+    assert not hasattr(cols, "value_completed") and len(cols.invoked_at) == 40
+    assert cols[1].value["items"] == [{"item_code": "x", "quantity": 1}]
+
+
+def test_applications_read_again_stop_where_the_first_read_did(tmp_path: Path):
+    """A subscriber still writing after the checkers read its file: the records read again
+    (duplicate groups, reports) are the ones that were counted."""
+    files = _write(tmp_path, _shape("healthy"), ORDER)
+    inputs = read_events_files(files)
+    counted = len(inputs.applications)
+    with open(files["report"], "a") as fh:
+        fh.write(json.dumps(_applied(1, TOPIC_TRANLOG, "report", dt=9.0)) + "\n")
+    assert len(list(inputs.applications)) == counted
+
+
+def test_publications_replaced_after_reading_are_the_ones_judged(tmp_path: Path):
+    """An adapter (or a test) that sets the publications itself: the applications are
+    counted again against them, not against the table the files gave."""
+    files = _write(tmp_path, [r for r in _shape("healthy") if r["kind"] != "publish"], ORDER)
+    streamed = read_events_files(files)
+    reference = iter_records(_reference(files))
+    pubs = iter_records([_publish(i, TOPIC_TRANLOG) for i in (0, 1)]).publications
+    for inp in (streamed, reference):
+        inp.publications = list(pubs)
+    assert _results(streamed) == _results(reference)
+    assert {r["checker"]: r["valid"] for r in _results(streamed)}["fanout"] is False  # the others: unexpected
+
+
+def test_publications_in_a_file_read_after_the_subscribers_are_counted(tmp_path: Path):
+    """A publisher the reader does not know by name (its file read last): the applications
+    counted before its publications were read are moved onto their rows."""
+    events = [r | {"service": "zz-terminal"} if r["service"] == "terminal" else r for r in _shape("duplicates")]
+    files = _write(tmp_path, events, ("cart", "journal", "report", "stock", "zz-terminal"))
+    streamed = read_events_files(files)
+    reference = iter_records(_reference(files))
+    a, b = _results(streamed), _results(reference)
+    for ra, rb in zip(a, b):
+        assert (ra["checker"], ra["valid"], ra["counts"]) == (rb["checker"], rb["valid"], rb["counts"])
