@@ -308,7 +308,11 @@ def judge_report(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsho
     table = Table("report")
     expected, notes = expected_report(ops, before, after, tolerated.get("report"), pending)
     table.unknown += notes[:5]
-    keys = set(expected) | {(r.terminal_no, r.business_date) for r in after.reports.values()}
+    # Every report that was read, expected or asked for: a terminal whose report could not be
+    # read after the drill is unknown even where the load moved none of its figures (nobody saw
+    # that they stayed put).
+    keys = (set(expected) | {(r.terminal_no, r.business_date) for r in after.reports.values()}
+            | _unread_reports(after))
     for no, date in sorted(keys):
         after_r = after.report(no, date)
         before_r = before.report(no, date)
@@ -339,6 +343,18 @@ def judge_report(ops: list[Op], before: BusinessSnapshot, after: BusinessSnapsho
                 ex.add("report_mismatch", {"key": f"report {no}/{date} {key}", "expected": band.text(),
                                            "observed": _fmt(observed)})
     return table
+
+
+def _unread_reports(after: BusinessSnapshot) -> set[tuple[int, str]]:
+    """(terminal, business date) of every report the read after the drill asked for and did
+    not get; a failure without its date stands for the terminal's date of that moment."""
+    out = set()
+    for u in after.unreadable:
+        if u.part in ("report", "terminal") and u.terminal_no is not None:
+            date = u.business_date or after.terminal_dates.get(u.terminal_no, "")
+            if after.report(u.terminal_no, date) is None:
+                out.add((u.terminal_no, date))
+    return out
 
 
 # ---------------------------------------------------------------------- journal

@@ -445,6 +445,26 @@ def test_one_unreadable_terminal_report_leaves_the_rest_judged():
     assert check_outcomes(_inputs(ops, before, after)).counts["violations"] == {"stock_mismatch": 1}
 
 
+def test_an_unreadable_report_of_a_terminal_the_load_did_not_move_is_unknown():
+    """A terminal the load never sold on, whose report answers 422 after the drill (a closed
+    terminal on the real code): its figures were expected to stay put, and nobody saw that
+    they did — unknown for that terminal, never a silent pass."""
+    from kugeldrill.checkers.model import Unreadable
+
+    ops = _history()
+    before = _before()
+    after = _apply(before, ops)
+    after.unreadable.append(Unreadable("report", "GET /api/v1/tenants/T/stores/S/terminals/7/reports",
+                                       "HTTPStatusError: 422", 422, '{"success":false,"code":422}', 7, DATE))
+    res = check_outcomes(_inputs(ops, before, after))
+    assert res.valid is None and "terminal 7" in res.summary and "HTTP 422" in res.summary, res.summary
+    assert [(r["part"], r["terminal_no"]) for r in res.details["unknown"]] == [("report", 7)]
+    # Without a date in the failed read, the terminal's date of that moment stands for it.
+    after.unreadable[-1] = Unreadable("terminal", "GET /api/v1/terminals/T-S-7", "HTTPStatusError: 500", 500, "", 7)
+    after.terminal_dates[7] = DATE
+    assert check_outcomes(_inputs(ops, before, after)).valid is None
+
+
 def test_many_interchangeable_info_operations_are_weighed_as_counts():
     """Forty info sales with the same figures and no numbers (a load cut off mid-bill): the
     figures tell how many took effect, not which; they are resolved as a count."""
