@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from kugeldrill.ground.pids import pid_running
+
 SHM = Path("/dev/shm")
 SIZE = 1 << 20  # about 1,500 history lines; drained every 0.25 s
 PREFIX = "kugeldrill-history-"
@@ -103,16 +105,6 @@ class Journal:
                 pass
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid > 0
-
-
 def recover(target: Path) -> int:
     """Put back into `target` what a dead owner's journal held; returns the bytes added.
 
@@ -149,7 +141,7 @@ def _recover_journal(journal: Path) -> int:
         except OSError:
             pass
         return -1
-    if _alive(pid):
+    if pid_running(pid):  # (a zombie writer is gone: its journal is recovered)
         return -1
     target = Path(raw[_HEADER.size:_DATA].rstrip(b"\0").decode(errors="replace"))
     data = raw[_DATA:_DATA + used]

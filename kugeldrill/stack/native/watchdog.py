@@ -19,17 +19,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from kugeldrill.ground.pids import pid_running
+
 
 def parent_alive(pid: int) -> bool:
-    if os.getppid() != pid:  # re-parented: the parent is gone
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """False once re-parented (the parent is gone) or the parent is dead."""
+    return os.getppid() == pid and pid_running(pid)
 
 
 def watch(parent: int, state_dir: Path, interval: float) -> int:
