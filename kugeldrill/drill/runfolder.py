@@ -33,10 +33,16 @@ def run_dir_for(scenario: str, *, out: Path | None = None, runs_dir: Path | None
         while path.exists():
             path = base / f"{stamp}-{scenario}-{n}"
             n += 1
+    return make_folder(path, "run folder")
+
+
+def make_folder(path: Path, what: str) -> Path:
+    """Create `path` (and its parents); a folder that cannot be made is the user's error
+    (a read-only place, a file in the way), said with its path, never a traceback."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"cannot create run folder {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot create {what} {path}: {exc.strerror}") from None
     return path.resolve()
 
 

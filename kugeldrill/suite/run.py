@@ -17,6 +17,7 @@ from kugeldrill.ground.errors import ConfigError
 from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.reports.console import Console, failure_lines
 from kugeldrill.scenario import LoadedScenario
+from kugeldrill.drill.runfolder import make_folder
 from kugeldrill.suite.classify import classify_drill
 from kugeldrill.suite.known import KnownDefects
 from kugeldrill.suite.report import SUITE_JSON, write_suite
@@ -31,11 +32,7 @@ def suite_dir(name: str, out: Path | None, now: float | None = None) -> Path:
     path = out if out is not None else DEFAULT_BASE / f"{stamp}-{name}"
     if (path / SUITE_JSON).exists():
         raise ConfigError(f"--runs-dir {path} already holds a suite (suite.json); choose an empty folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create suite folder {path}: {exc.strerror}") from None
-    return path.resolve()
+    return make_folder(path, "suite folder")
 
 
 def _drill_dir(base: Path, scenario: str) -> Path:
