@@ -96,10 +96,35 @@ def test_lines_before_the_drill_set_state_but_record_nothing() -> None:
         f"2026-03-29 10:01:01,101 [INFO] {H}: Successfully published event to topic-tranlog",
     ]
     since = calendar.timegm(time.strptime("2026-03-29 10:01:00", "%Y-%m-%d %H:%M:%S"))
-    inputs = parse_log_lines(lines, service="cart", since_wall=since)
+    # A subscriber's breaker is one for the process's life: its OPEN before the drill is still its state.
+    inputs = parse_log_lines(lines, service="report", since_wall=since)
     assert [(t.from_state, t.to_state) for t in inputs.breaker_transitions] == [("OPEN", "HALF_OPEN"),
                                                                                ("HALF_OPEN", "CLOSED")]
     assert [(c.state, c.outcome) for c in inputs.breaker_calls] == [("HALF_OPEN", "ok")]
+
+
+def test_a_publishers_open_before_the_drill_is_not_carried_into_it() -> None:
+    """Cart and terminal build a breaker per request (and per republish run): the instance that
+    opened before the drill is gone, and the drill's publishes pass fresh, CLOSED ones. Carried
+    over, each would be a call that passed an open breaker (seen in the Kugelpos suite: a
+    terminal republish run opened its breaker in one drill and every later drill flagged
+    hundreds of publishes)."""
+    lines = [
+        f"2026-03-29 10:00:00,000 [WARNING] {H}: Circuit breaker OPEN after 3 failures",
+        f"2026-03-29 10:02:00,000 [INFO] {H}: Successfully published event to topic-tranlog",
+        f"2026-03-29 10:02:01,000 [INFO] {H}: Successfully published event to topic-tranlog",
+    ]
+    since = calendar.timegm(time.strptime("2026-03-29 10:01:00", "%Y-%m-%d %H:%M:%S"))
+    for service in ("cart", "terminal"):
+        inputs = parse_log_lines(lines, service=service, since_wall=since)
+        assert inputs.breaker_transitions == []
+        assert [(c.state, c.outcome) for c in inputs.breaker_calls] == [("CLOSED", "ok")] * 2
+        inputs.mark("faults", "test")
+        assert "passed_while_open" not in check_breakers(inputs, BreakerParams()).counts["violations"]
+    # Without a drill start (the whole log is the drill) the OPEN stands, and the calls passed it.
+    whole = parse_log_lines(lines, service="cart", max_call_seconds=20.0)
+    whole.mark("faults", "test")
+    assert check_breakers(whole, BreakerParams()).counts["violations"].get("passed_while_open") == 2
 
 
 def test_docker_compose_timestamps_prefix_is_read() -> None:

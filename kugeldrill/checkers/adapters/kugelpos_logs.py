@@ -203,6 +203,7 @@ class LogParser:
     _stock_processing: set[int] = field(default_factory=set)  # ids of stock applications that passed the check
     _stock_prechecks: bool = False  # stock's "Received" lines come before its check (Kugelpos' order, seen)
     _pool: StringPool = field(default_factory=StringPool)
+    _in_drill: set[str] = field(default_factory=set)  # services whose first line of the drill was seen
     _scratch: CheckInputs = field(default_factory=CheckInputs)
     _out: CheckInputs | None = None
 
@@ -229,6 +230,9 @@ class LogParser:
         if self._out is self._scratch:
             for name in LOG_FIELDS:
                 getattr(self._scratch, name).clear()
+        elif svc not in self._in_drill:
+            self._in_drill.add(svc)
+            self._forget_instance_breakers(svc)
         if self._breaker_line(svc, m.group("msg"), wall, mono) or self._subscriber_line(svc, m.group("msg"), wall, mono):
             self.matched += 1
 
@@ -236,6 +240,18 @@ class LogParser:
         return self._out if self._out is not None else self.inputs
 
     # ---- breakers ---------------------------------------------------------------------
+
+    def _forget_instance_breakers(self, svc: str) -> None:
+        """A drill starts with the state its own lines give a breaker that lives per instance.
+
+        Only the subscribers hold one breaker for the life of the process (docs/kugelpos-facts.md
+        §6.1): their state before the drill is still theirs. Every other service builds its
+        Dapr client, and its breaker, per request (the republish job: per run), so an OPEN
+        logged before the drill belonged to an instance that is gone; carried over, it would
+        make every later call of the service look as if it passed an open breaker."""
+        if svc not in SUBSCRIBER_APPS:
+            for key in [k for k in self._breakers if k[0] == svc]:
+                del self._breakers[key]
 
     def _track(self, svc: str, name: str) -> _BreakerTrack:
         key = (svc, name)
