@@ -138,17 +138,9 @@ class _Invoke(msgspec.Struct, gc=False):
     value: dict[str, Any]
 
 
-class _Completion(msgspec.Struct, gc=False):
-    """An ok / fail / info line: an invoke's keys and `error` (None for ok)."""
+class _Completion(_Invoke, gc=False):
+    """An ok / fail / info line: an invoke's keys, then `error` (None for ok)."""
 
-    type: str
-    op: str
-    f: str
-    worker: str
-    user: str
-    wall: float
-    mono: float
-    value: dict[str, Any]
     error: str | None
 
 
