@@ -144,8 +144,9 @@ class _Completion(_Invoke, gc=False):
     error: str | None
 
 
-# Values msgspec cannot take as they are (a Decimal, a set, a non-string key) are written as
-# their str, never dropped: a figure the checkers cannot read is named, a line lost is not.
+# A value msgspec has no JSON form for (an object of some other type, a dict key that is not
+# a string or a number) is written as its str, never dropped: a figure the checkers cannot
+# read is named, a line lost is not.
 _ENCODER = msgspec.json.Encoder(enc_hook=str)
 encode_lines = _ENCODER.encode_lines  # records -> JSON lines, one call
 _encode_into = _ENCODER.encode_into
