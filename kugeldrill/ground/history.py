@@ -144,10 +144,18 @@ class _Completion(_Invoke, gc=False):
     error: str | None
 
 
-# A value msgspec has no JSON form for (an object of some other type, a dict key that is not
-# a string or a number) is written as its str, never dropped: a figure the checkers cannot
-# read is named, a line lost is not.
-_ENCODER = msgspec.json.Encoder(enc_hook=str)
+def _as_text(obj: Any) -> str:
+    """A value msgspec has no JSON form for (an object of some other type, a dict key that is
+    not a string or a number) is written as its str, never dropped — a figure the checkers
+    cannot read is named, a line lost is not; and one whose str fails cannot take a whole
+    batch of lines with it."""
+    try:
+        return str(obj)
+    except Exception:  # noqa: BLE001 - any failure of a foreign __str__
+        return f"<{type(obj).__name__} without a str>"
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=_as_text)
 encode_lines = _ENCODER.encode_lines  # records -> JSON lines, one call
 _encode_into = _ENCODER.encode_into
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -263,12 +264,28 @@ def test_the_completion_is_the_last_word_on_the_value(tmp_path: Path) -> None:
 
 
 def test_a_value_the_encoder_cannot_take_as_it_is_is_still_written() -> None:
-    from decimal import Decimal
-
     from kugeldrill.ground.history import history_line
 
     line = json.loads(history_line("ok", "o", "sale", "w0", "u", 1.0, 2.0, {1: "x", "d": Decimal("1.5")}))
     assert line["value"] == {"1": "x", "d": "1.5"}
+
+
+def test_a_batch_holding_values_the_encoder_has_no_form_for_is_still_written(tmp_path: Path) -> None:
+    class Odd:
+        def __str__(self) -> str:
+            return "odd"
+
+    class Unprintable:
+        def __str__(self) -> str:
+            raise ValueError("no")
+
+    w = HistoryWriter(tmp_path, "w0")
+    w.invoke("sale", "u1", amount=Decimal("1.5")).ok(odd={(1, 2): Odd()}, bad=Unprintable())
+    w.invoke("sale", "u2").ok()
+    w.close()
+    first, second = load_ops(tmp_path)
+    assert first.value["amount"] == "1.5" and first.value["odd"] == {"(1, 2)": "odd"}
+    assert first.value["bad"].startswith("<Unprintable") and second.outcome == "ok"  # one odd value loses no line
 
 
 def test_a_dead_processs_journal_is_swept_into_its_shard_by_the_next_writer(tmp_path: Path) -> None:
