@@ -21,9 +21,14 @@ tenants, a VM's stolen time — so their ratio keeps only what the history costs
 round is two such runs, the recording half once the first of the two user classes and once
 the second (the classes' order alone moved A/A rounds by up to 1 %, either way), and gives
 one pairwise ratio, the geometric mean of its two; the result is the median of at least 7
-rounds with its spread, next to A/A control rounds (neither half records) made the same way. (Separate runs, even side by side or switching the history every 0.5 s,
-swung by 0.6-1.3 on the shared 2-core machine: far more than the 3 % goal.) The goal:
-median pairwise ratio >= 0.97 (the history costs at most 3 %).
+rounds with its spread, next to A/A control rounds (neither half records) made the same
+way. (Separate runs, even side by side or switching the history every 0.5 s, swung by
+0.6-1.3 on the shared 2-core machine: far more than the 3 % goal.) The accounting itself
+(a settrace call per switch, ~3 per request) adds the same CPU to every request of both
+halves, which dilutes the history's share a little: its cost is timed in each run and the
+ratios are also given without it (`without_accounting`, the stricter). The goal (`goal`,
+with `met`): median pairwise ratio >= 0.97 (the history costs at most 3 %) over >= 7
+rounds, judged on the stricter of the two medians.
 
 It also times the history writer alone per operation and converts that to an expected
 ratio (`isolated`), which does not swing with the machine's load at all. `bare` and
@@ -165,13 +170,29 @@ def _user_class(name, label):
 HalfA = _user_class("HalfA", _LABELS[0])
 HalfB = _user_class("HalfB", _LABELS[1])
 del CartUser, _user_class
-ACC = {"on": [0, 0], "off": [0, 0], "hub": [0, 0]}  # [cpu ns, requests]
+ACC = {"on": [0, 0, 0], "off": [0, 0, 0], "hub": [0, 0, 0]}  # [cpu ns, requests, switches away]
 _last = [0]
 def _trace(event, args):
     if event in ("switch", "throw"):
         now = time.thread_time_ns()
-        ACC[OWNER.get(args[0], "hub")][0] += now - _last[0]
+        row = ACC[OWNER.get(args[0], "hub")]
+        row[0] += now - _last[0]
+        row[2] += 1
         _last[0] = now
+def _trace_ns():
+    """CPU ns of one call of the accounting itself (warm: a lower bound of its cost in the run)."""
+    global ACC
+    keep, ACC = ACC, {"hub": [0, 0, 0]}
+    args = (object(), object())
+    best = None
+    for _ in range(5):
+        t0 = time.thread_time_ns()
+        for _ in range(20000):
+            _trace("switch", args)
+        ns = (time.thread_time_ns() - t0) / 20000
+        best = ns if best is None else min(best, ns)
+    ACC = keep
+    return best
 @events.request.add_listener
 def _count(**kw):
     ACC[OWNER.get(gevent.getcurrent(), "hub")][1] += 1
@@ -187,7 +208,8 @@ def _window(environment):
     gevent.sleep(float(os.environ["BENCH_SECONDS"]))
     greenlet.settrace(None)
     ACC["hub"][0] += time.thread_time_ns() - _last[0]
-    out = {k: {"cpu_seconds": v[0] / 1e9, "requests": v[1]} for k, v in ACC.items()}
+    out = {k: {"cpu_seconds": v[0] / 1e9, "requests": v[1], "switches": v[2]} for k, v in ACC.items()}
+    out["accounting_ns_per_switch"] = _trace_ns()
     out["on"]["operations"] = (sink.operations if sink is not None else 0) - ops0
     out["wall_seconds"] = time.monotonic() - t0
     with open(os.environ["BENCH_OUT"], "w") as fh:
@@ -256,6 +278,35 @@ def _round_ratios(runs: list[dict[str, Any]], ratio: Any) -> list[float]:
     for r in runs:
         by_round.setdefault(r["round"], []).append(ratio(r))
     return [statistics.geometric_mean(v) for _, v in sorted(by_round.items())]
+
+
+def share_out(run: dict[str, Any]) -> None:
+    """Give each half of a paired run its share of the hub's CPU (polling, timers: by requests)
+    and of what the switch accounting itself cost (its own switches', and its share of the hub's)."""
+    hub, total = run["hub"]["cpu_seconds"], run["on"]["requests"] + run["off"]["requests"]
+    per_switch = run["accounting_ns_per_switch"] / 1e9
+    for k in ("on", "off"):
+        share = run[k]["requests"] / total
+        run[k]["cpu_seconds_with_hub"] = run[k]["cpu_seconds"] + hub * share
+        run[k]["accounting_cpu_seconds"] = (run[k]["switches"] + run["hub"]["switches"] * share) * per_switch
+
+
+def us_per_request(half: dict[str, Any]) -> float:
+    return half["cpu_seconds_with_hub"] / half["requests"] * 1e6
+
+
+def run_ratio(run: dict[str, Any]) -> float:
+    """Requests per CPU-second of the recording half / of the other (1.0: the history is free)."""
+    return us_per_request(run["off"]) / us_per_request(run["on"])
+
+
+def us_without_accounting(half: dict[str, Any]) -> float:
+    return (half["cpu_seconds_with_hub"] - half["accounting_cpu_seconds"]) / half["requests"] * 1e6
+
+
+def run_ratio_without_accounting(run: dict[str, Any]) -> float:
+    """`run_ratio` with the switch accounting's own CPU taken out of both halves."""
+    return us_without_accounting(run["off"]) / us_without_accounting(run["on"])
 
 
 def per_cpu_second(m: dict[str, Any]) -> float:
@@ -437,19 +488,15 @@ def main(argv: list[str] | None = None) -> int:
         server.wait(timeout=10)
     if any(r[k]["requests"] == 0 for r in rounds + controls for k in ("on", "off")):
         raise SystemExit(f"bench/load.py: a half of the users sent no request: {json.dumps(rounds)[:2000]}")
-    for r in rounds + controls:  # the hub's CPU (polling, timers) shared out by requests
-        hub, total = r["hub"]["cpu_seconds"], r["on"]["requests"] + r["off"]["requests"]
-        for k in ("on", "off"):
-            r[k]["cpu_seconds_with_hub"] = r[k]["cpu_seconds"] + hub * r[k]["requests"] / total
-
-    def us_per_request(half: dict[str, Any]) -> float:
-        return half["cpu_seconds_with_hub"] / half["requests"] * 1e6
-
-    def run_ratio(r: dict[str, Any]) -> float:
-        return us_per_request(r["off"]) / us_per_request(r["on"])
+    for r in rounds + controls:
+        share_out(r)
 
     pairs = _round_ratios(rounds, run_ratio)
     ratio = _quantiles(pairs)
+    pairs_bare = _round_ratios(rounds, run_ratio_without_accounting)
+    ratio_bare = _quantiles(pairs_bare)
+    judged = min(ratio["median"], ratio_bare["median"])
+    met = bool(judged >= GOAL_RATIO and len(pairs) >= MIN_ROUNDS)
     control = _round_ratios(controls, run_ratio)
     users_only = _quantiles(_round_ratios(rounds, lambda r: (r["off"]["cpu_seconds"] / r["off"]["requests"])
                                           / (r["on"]["cpu_seconds"] / r["on"]["requests"])))
@@ -483,8 +530,17 @@ def main(argv: list[str] | None = None) -> int:
                         "by_class_order": by_order(controls),
                         "means": "A/A rounds: the same measurement with neither half recording; its distance from "
                                  "1.0 is the method's own bias, its spread the method's noise"},
-            "goal": f"median pairwise ratio >= {GOAL_RATIO} (history costs <= 3 %) over >= {MIN_ROUNDS} rounds",
-            "goal_met": bool(ratio["median"] >= GOAL_RATIO and len(pairs) >= MIN_ROUNDS),
+            "without_accounting": {
+                "pairwise_ratios": [round(r, 4) for r in pairs_bare], **ratio_bare,
+                "accounting_us_per_request_median": round(statistics.median(
+                    (r[k]["accounting_cpu_seconds"] / r[k]["requests"]) * 1e6 for r in rounds for k in ("on", "off")), 2),
+                "switches_per_request_median": round(statistics.median(
+                    (r["on"]["switches"] + r["off"]["switches"] + r["hub"]["switches"])
+                    / (r["on"]["requests"] + r["off"]["requests"]) for r in rounds), 2),
+                "means": "the same ratios with the switch accounting's own CPU (greenlet.settrace, one call per "
+                         "switch, timed warm in the run's process: a lower bound) taken out of both halves: the "
+                         "accounting adds the same CPU to each request of both halves, which dilutes the "
+                         "history's share, so these ratios are the stricter ones"},
             "cpu_us_per_request_median": {"history_off": round(us_off, 1), "history_on": round(us_on, 1)},
             "requests_per_run_median": statistics.median(r["on"]["requests"] + r["off"]["requests"] for r in rounds),
             "isolated": {"history_cpu_us_per_op": round(per_op_us, 2), "ops_per_request": round(ops_per_request, 4),
@@ -493,6 +549,10 @@ def main(argv: list[str] | None = None) -> int:
                          "means": "the history writer timed alone (one sale: invoke, the durable write before "
                                   "the bill, ok) per request, against CartUser's median CPU per request without it"},
         },
+        "goal": {"what": f"median pairwise ratio >= {GOAL_RATIO} (the history costs CartUser <= 3 % of its requests "
+                         f"per CPU-second) over >= {MIN_ROUNDS} interleaved rounds; judged on the stricter of the "
+                         "measured ratio and the ratio without the switch accounting's own cost",
+                 "median_ratio": judged, "rounds": len(pairs), "met": met},
         "rounds_detail": rounds, "control_detail": controls,
         "history_lines_written": lines,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -501,8 +561,8 @@ def main(argv: list[str] | None = None) -> int:
         result["cart_vs_bare"] = breakdown(bare, us_on, us_off, history_us_per_request, ops_per_request)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({"history_cost": {k: result["history_cost"][k] for k in (
-        "pairwise_ratios", "median_ratio", "spread", "goal_met", "control", "cpu_us_per_request_median",
+    print(json.dumps({"goal": result["goal"], "history_cost": {k: result["history_cost"][k] for k in (
+        "pairwise_ratios", "median_ratio", "spread", "without_accounting", "control", "cpu_us_per_request_median",
         "isolated")},
         **({"cart_vs_bare": result["cart_vs_bare"]["per_request_cpu_us_median"]} if "cart_vs_bare" in result else {})},
         indent=1))

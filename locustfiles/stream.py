@@ -23,7 +23,7 @@ from typing import Any
 
 from gevent.event import Event
 
-from kugeldrill.ground.history import HistoryBuffer, HistoryError, OpRecord
+from kugeldrill.ground.history import HistoryBuffer, HistoryError, OpRecord, encode_lines
 
 MSG_BATCH = "kugeldrill_history"  # worker -> master: {"seq": n, "lines": [bytes, ...]}
 MSG_ACK = "kugeldrill_history_ack"  # master -> worker: {"seq": highest batch held without a gap}
@@ -51,10 +51,11 @@ class HistoryStream(HistoryBuffer):
         self._acked_event = Event()
 
     # -- HistoryBuffer ---------------------------------------------------------------
-    def _emit(self, lines: list[bytes], durable: bool) -> None:
-        self._batch(lines)
+    def _emit(self, data: bytes) -> None:
+        self._batch(data)
 
-    def _batch(self, lines: list[bytes]) -> int:
+    def _batch(self, data: bytes) -> int:
+        lines = data.splitlines(keepends=True)  # a JSON line holds no raw newline
         self.sent += 1
         seq = self.sent
         self._unacked[seq] = [lines, self._clock()]
@@ -68,10 +69,8 @@ class HistoryStream(HistoryBuffer):
         acknowledgement; the caller then does not send the effecting request."""
         if op.written:
             seq = self.sent
-        else:
-            self._lines.append(self._invoke_line(op))
-            lines, self._lines = self._lines, []
-            seq = self._batch(lines)
+        else:  # one message: the completions waiting, then the invoke
+            seq = self._batch(self._take_waiting() + encode_lines((self._invoke_record(op),)))
         deadline = time.monotonic() + self.durable_timeout
         while self.acked < seq:
             left = deadline - time.monotonic()
@@ -95,7 +94,7 @@ class HistoryStream(HistoryBuffer):
     def tick(self) -> None:
         """Once a second: send lines that waited too long, resend batches not acknowledged."""
         now = self._clock()
-        if self._lines and now - self._oldest >= self.FLUSH_SECONDS:
+        if self._waiting and now - self._oldest >= self.FLUSH_SECONDS:
             self.flush()
         overdue = [(seq, entry) for seq, entry in self._unacked.items() if now - entry[1] >= self.RESEND_SECONDS]
         for _, entry in overdue:

@@ -41,8 +41,6 @@ from typing import Any, Literal, Protocol
 import msgspec
 import numpy as np
 
-import orjson
-
 from kugeldrill.ground.errors import DrillError
 from kugeldrill.ground.gzfiles import open_stored, stored
 from kugeldrill.ground.journal import Journal, recover
@@ -91,10 +89,12 @@ class OpRecord:
     invoke line carries the value as known when it is written (at `durable()`, or just before
     the completion when the operation never reached its effecting call); the completion line
     carries the whole value as the load last knew it, the completion's keyword arguments
-    merged in, and replaces the invoke's for readers (`load_ops`).
+    merged in, and replaces the invoke's for readers (`load_ops`). After its completion an
+    operation's value belongs to the history: its lines are encoded with the next batch.
     """
 
-    __slots__ = ("sink", "op_id", "f", "user", "value", "done", "wall", "mono", "written")
+    __slots__ = ("sink", "op_id", "f", "user", "value", "done", "error", "wall", "mono", "end_wall", "end_mono",
+                 "written", "known")
 
     def __init__(self, sink: "HistoryBuffer", f: str, user: str, value: dict[str, Any]) -> None:
         self.sink = sink
@@ -106,60 +106,92 @@ class OpRecord:
         self.wall = time.time()
         self.mono = time.monotonic()
         self.written = False  # the invoke line is in the sink
+        # Set by the completion (`HistoryBuffer.complete`): error, end_wall and end_mono (the
+        # completion's clocks) and known (the invoke's value, when the invoke line is written
+        # with the completion's, else None).
 
     def durable(self) -> None:
         """Return once the invoke is durable: call it just before the effecting request."""
         self.sink.durable(self)
 
     def ok(self, **value: Any) -> None:
-        self._complete("ok", None, value)
+        self.sink.complete(self, "ok", None, value)
 
     def fail(self, error: str, **value: Any) -> None:
-        self._complete("fail", error, value)
+        self.sink.complete(self, "fail", error, value)
 
     def info(self, error: str, **value: Any) -> None:
-        self._complete("info", error, value)
+        self.sink.complete(self, "info", error, value)
 
-    def _complete(self, kind: str, error: str | None, value: dict[str, Any]) -> None:
-        if self.done is not None:
-            raise HistoryError(f"operation {self.op_id} ({self.f}) completed twice: {self.done}, then {kind}")
-        self.done = kind
-        self.sink.complete(self, kind, error, value)
+
+class _Invoke(msgspec.Struct, gc=False):
+    """An invoke line (contracts §4): the field order is the line's key order. (Not tracked
+    by the garbage collector: a line is encoded and dropped, and holds no cycle.)"""
+
+    type: str
+    op: str
+    f: str
+    worker: str
+    user: str
+    wall: float
+    mono: float
+    value: dict[str, Any]
+
+
+class _Completion(_Invoke, gc=False):
+    """An ok / fail / info line: an invoke's keys, then `error` (None for ok)."""
+
+    error: str | None
+
+
+def _as_text(obj: Any) -> str:
+    """A value msgspec has no JSON form for (an object of some other type, a dict key that is
+    not a string or a number) is written as its str, never dropped — a figure the checkers
+    cannot read is named, a line lost is not; and one whose str fails cannot take a whole
+    batch of lines with it."""
+    try:
+        return str(obj)
+    except Exception:  # noqa: BLE001 - any failure of a foreign __str__
+        return f"<{type(obj).__name__} without a str>"
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=_as_text)
+encode_lines = _ENCODER.encode_lines  # records -> JSON lines, one call
+_encode_into = _ENCODER.encode_into
 
 
 def history_line(kind: str, op_id: str, f: str, worker: str, user: str, wall: float, mono: float,
                  value: dict[str, Any], error: str | None = None) -> bytes:
-    """One history line (contracts §4) as UTF-8 JSON, newline included.
-
-    One orjson call per line: the history is the load generator's hot path, and json.dumps
-    cost about ten times as much. Values it cannot encode are written as their str; a
-    non-string key (never in Kugelpos' answers) takes orjson's slower path."""
-    line: dict[str, Any] = {"type": kind, "op": op_id, "f": f, "worker": worker, "user": user, "wall": wall,
-                            "mono": mono, "value": value}
-    if kind != "invoke":
-        line["error"] = error
-    try:
-        return orjson.dumps(line, default=str, option=orjson.OPT_APPEND_NEWLINE)
-    except TypeError:
-        return orjson.dumps(line, default=str, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
+    """One history line (contracts §4) as UTF-8 JSON, newline included."""
+    if kind == "invoke":
+        return encode_lines((_Invoke(kind, op_id, f, worker, user, wall, mono, value),))
+    return encode_lines((_Completion(kind, op_id, f, worker, user, wall, mono, value, error),))
 
 
 class HistoryBuffer:
     """Write-ahead history of one Locust process; subclasses say where lines go (`_emit`).
 
-    Lines wait in memory until `durable()` needs them out, `FLUSH_LINES` are waiting, or the
-    oldest has waited `FLUSH_SECONDS`. Made for Locust's users, which are greenlets of one
-    thread: no method switches greenlets before its lines are out of the shared buffer, so
-    no lock is needed (a lock cost more than the rest of a line under gevent). Not for
-    several OS threads at once.
+    An invoke made durable is encoded and sent out at once (`durable`). A completed
+    operation waits in memory, as it is, until `FLUSH_OPS` are waiting or the oldest has
+    waited `FLUSH_SECONDS`; then the waiting lines are encoded in one call (msgspec's
+    encode_lines) and go out together. Encoding a line as the operation completes cost the
+    load generator three times as much CPU as the same work done in a batch: between two
+    operations a busy Locust process runs everything else, and the encoder's code and data
+    had to come back into the CPU's caches every time. A line therefore reaches the sink
+    after the durable invokes written meanwhile; each operation's completion always follows
+    its invoke, which is what readers rely on (`load_ops`, the master's collector).
+
+    Made for Locust's users, which are greenlets of one thread: no method switches greenlets
+    before its lines are out of the shared buffer, so no lock is needed (a lock cost more
+    than the rest of a line under gevent). Not for several OS threads at once.
     """
 
-    FLUSH_LINES = 64
+    FLUSH_OPS = 64
     FLUSH_SECONDS = 0.25
 
     def __init__(self, worker: str) -> None:
         self.worker = worker
-        self._lines: list[bytes] = []
+        self._waiting: list[OpRecord] = []  # completed operations whose lines are not out yet
         self._oldest = 0.0
         # Operation ids are uuid-shaped: 80 random bits for this sink, then a counter. Unique
         # across processes (a sink is made after Locust forks its workers) at a fifth of the
@@ -181,46 +213,64 @@ class HistoryBuffer:
         self.operations += 1
         return OpRecord(self, f, user, value)
 
-    def _invoke_line(self, op: OpRecord) -> bytes:
+    def _invoke_record(self, op: OpRecord) -> _Invoke:
+        """`op`'s invoke line with its value as it is now, to be encoded; the invoke is then written."""
         op.written = True
         dw, dm = self.clock_offset
-        return history_line("invoke", op.op_id, op.f, self.worker, op.user, op.wall + dw, op.mono + dm, op.value)
+        return _Invoke("invoke", op.op_id, op.f, self.worker, op.user, op.wall + dw, op.mono + dm, op.value)
 
     def durable(self, op: OpRecord) -> None:
-        """Write `op`'s invoke (and everything waiting before it) out now."""
-        if op.written:
-            return
-        self._lines.append(self._invoke_line(op))
-        lines, self._lines = self._lines, []
-        self._emit(lines, durable=True)
+        """Return once `op`'s invoke (`_invoke_record`) outlives this process."""
+        raise NotImplementedError
 
     def complete(self, op: OpRecord, kind: str, error: str | None, value: dict[str, Any]) -> None:
-        """The completion line: `op.value` with `value` merged in (the invoke's line first, as
-        known before the completion, if it was not written yet)."""
-        invoke = None if op.written else self._invoke_line(op)
+        """`op` is done: merge `value` into its value and let it wait for the next batch (with
+        its invoke, as known before the completion, if that was not written yet)."""
+        if op.done is not None:
+            raise HistoryError(f"operation {op.op_id} ({op.f}) completed twice: {op.done}, then {kind}")
+        op.done = kind
+        op.error = error
+        if op.written:
+            op.known = None
+        else:
+            op.written = True
+            op.known = dict(op.value) if value else op.value
         if value:
             op.value.update(value)
-        now_wall, now_mono = time.time(), time.monotonic()
+        op.end_wall = time.time()
+        op.end_mono = now = time.monotonic()
+        waiting = self._waiting
+        if not waiting:
+            self._oldest = now
+        waiting.append(op)
+        if len(waiting) >= self.FLUSH_OPS or now - self._oldest >= self.FLUSH_SECONDS:
+            self.flush()
+
+    def _lines_of(self, ops: list[OpRecord]) -> bytes:
+        """The lines of completed operations, encoded in one call."""
         dw, dm = self.clock_offset
-        line = history_line(kind, op.op_id, op.f, self.worker, op.user, now_wall + dw, now_mono + dm, op.value, error)
-        pending = self._lines
-        if not pending:
-            self._oldest = now_mono
-        if invoke is not None:
-            pending.append(invoke)
-        pending.append(line)
-        if len(pending) < self.FLUSH_LINES and now_mono - self._oldest < self.FLUSH_SECONDS:
-            return
-        self._lines = []
-        self._emit(pending, durable=False)
+        worker = self.worker
+        records: list[_Invoke | _Completion] = []
+        for op in ops:
+            if op.known is not None:
+                records.append(_Invoke("invoke", op.op_id, op.f, worker, op.user, op.wall + dw, op.mono + dm,
+                                       op.known))
+            records.append(_Completion(op.done, op.op_id, op.f, worker, op.user, op.end_wall + dw,
+                                       op.end_mono + dm, op.value, op.error))
+        return encode_lines(records)
+
+    def _take_waiting(self) -> bytes:
+        waiting, self._waiting = self._waiting, []
+        return self._lines_of(waiting) if waiting else b""
 
     def flush(self) -> None:
         """Write out whatever is waiting (the end of a test, a periodic tick)."""
-        lines, self._lines = self._lines, []
-        if lines:
-            self._emit(lines, durable=False)
+        data = self._take_waiting()
+        if data:
+            self._emit(data)
 
-    def _emit(self, lines: list[bytes], durable: bool) -> None:
+    def _emit(self, data: bytes) -> None:
+        """Send out `data`, a batch of complete lines."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -230,11 +280,12 @@ class HistoryBuffer:
 class HistoryWriter(HistoryBuffer):
     """One worker's shard file, appended to in batches of lines.
 
-    Durable lines (an invoke before its effect, with what waited before it) go to a journal
-    in shared memory (kugeldrill.ground.journal) that outlives this process; the journal and
-    the other lines reach the shard with one `os.write` per batch. Without shared memory
-    (not Linux) durable lines are written at once. `journal=False` for a writer that has
-    no durable lines (a Locust master writing what its workers sent)."""
+    Durable lines (an invoke before its effect) go to a journal in shared memory
+    (kugeldrill.ground.journal) that outlives this process; the journal and the other lines
+    reach the shard with one `os.write` per batch, at least every `FLUSH_SECONDS` while
+    lines come. Without shared memory (not Linux) durable lines are written at once.
+    `journal=False` for a writer that has no durable lines (a Locust master writing what
+    its workers sent)."""
 
     def __init__(self, directory: str | Path, worker: str, *, journal: bool = True) -> None:
         super().__init__(worker)
@@ -244,23 +295,34 @@ class HistoryWriter(HistoryBuffer):
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._journal = Journal.open(self.path, self._fd) if journal else None
         self._journal_since = 0.0  # when the journal's oldest undrained line went in
+        self._line = bytearray()  # where a durable invoke line is encoded
         # A writer dropped without close() still puts its durable lines in the shard and
         # gives back its shared memory (at garbage collection, or when the interpreter exits).
         self._finalizer = weakref.finalize(self, _release, self._fd, self._journal)
 
-    def _emit(self, lines: list[bytes], durable: bool) -> None:
+    def durable(self, op: OpRecord) -> None:
+        """Write `op`'s invoke out now: a copy into the journal, or (no room, or the journal's
+        oldest line waited `FLUSH_SECONDS`) one write of the journal and the line to the shard.
+
+        The load's hot path: the line is encoded into a buffer this writer keeps (no new
+        object per line) and goes out at once; nothing else waiting goes with it."""
+        if op.written:
+            return
+        line = self._line
+        _encode_into(self._invoke_record(op), line)
+        line += b"\n"
         journal = self._journal
-        if not durable or journal is None:
-            self.write_lines(lines)
-            return
-        data = b"".join(lines)
-        now = time.monotonic()
-        if journal.room() >= len(data) and not (self._journal_since and now - self._journal_since
-                                                  >= self.FLUSH_SECONDS):
-            if not self._journal_since:
-                self._journal_since = now
-            journal.append(data)
-            return
+        if journal is not None:
+            now = time.monotonic()
+            since = self._journal_since
+            if not since or now - since < self.FLUSH_SECONDS:
+                if journal.append(line):
+                    if not since:
+                        self._journal_since = now
+                    return
+        self._drain(line)
+
+    def _emit(self, data: bytes) -> None:
         self._drain(data)
 
     def write_lines(self, lines: list[bytes]) -> None:
@@ -268,7 +330,7 @@ class HistoryWriter(HistoryBuffer):
         master writes a worker's shard)."""
         self._drain(b"".join(lines))
 
-    def _drain(self, data: bytes) -> None:
+    def _drain(self, data: bytes | bytearray) -> None:
         if self._fd < 0:
             raise HistoryError(f"history shard {self.path} is closed")
         if self._journal is not None:

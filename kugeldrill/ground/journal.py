@@ -77,17 +77,19 @@ class Journal:
         pointer_for(target).write_text(name)
         return journal
 
-    def room(self) -> int:
-        return SIZE - _DATA - self._used
-
-    def append(self, data: bytes) -> None:
-        """Copy `data` in; once this returns it outlives this process. Check `room()` first."""
+    def append(self, data: bytes | bytearray) -> bool:
+        """Copy `data` in; once this returns True it outlives this process. False: no room
+        (nothing copied; drain it with `data`)."""
         start = _DATA + self._used
-        self._mm[start:start + len(data)] = data
-        self._used += len(data)
+        end = start + len(data)
+        if end > SIZE:
+            return False
+        self._mm[start:end] = data
+        self._used = end - _DATA
         _USED.pack_into(self._mm, 0, self._used)  # after the bytes: a death in between loses only them
+        return True
 
-    def drain(self, fd: int, more: bytes = b"") -> None:
+    def drain(self, fd: int, more: bytes | bytearray = b"") -> None:
         """Write what the journal holds, then `more`, to `fd` in one write; empty the journal."""
         data = self._mm[_DATA:_DATA + self._used] + more if self._used else more
         while data:

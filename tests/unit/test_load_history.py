@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -21,14 +22,18 @@ def test_writer_pairs_invoke_and_completion(tmp_path: Path) -> None:
     w.invoke("close", "u3")  # never reached its effecting request: nothing to record
     w.close()
     lines = [json.loads(x) for x in (tmp_path / "history" / "w0.jsonl").read_text().splitlines()]
-    assert [x["type"] for x in lines] == ["invoke", "ok", "invoke", "fail", "invoke", "info", "invoke"]
+    # The durable invoke went out at once; the completed operations waited for their batch,
+    # each one's invoke (never made durable) just before its completion.
+    assert [(x["type"], x["f"]) for x in lines] == [("invoke", "open"), ("invoke", "sale"), ("ok", "sale"),
+                                                    ("invoke", "sale"), ("fail", "sale"), ("invoke", "cash_in"),
+                                                    ("info", "cash_in")]
     assert all(x["worker"] == "w0" and "mono" in x and "wall" in x for x in lines)
-    assert "error" not in lines[0] and lines[1]["error"] is None
+    assert "error" not in lines[1] and lines[2]["error"] is None
     ops = load_ops(tmp_path / "history")
     assert [o.outcome for o in ops] == ["ok", "fail", "info", None]
     assert ops[0].value["transaction_no"] == 7 and ops[0].value["items"][0]["quantity"] == 2
-    assert lines[0]["value"] == {"terminal_no": 1, "items": [{"item_code": "ITEM001", "quantity": 2}]}
-    assert lines[1]["value"] == {"terminal_no": 1, "items": [{"item_code": "ITEM001", "quantity": 2}],
+    assert lines[1]["value"] == {"terminal_no": 1, "items": [{"item_code": "ITEM001", "quantity": 2}]}
+    assert lines[2]["value"] == {"terminal_no": 1, "items": [{"item_code": "ITEM001", "quantity": 2}],
                                  "transaction_no": 7, "receipt_no": 111112, "amount": 330}  # all it knew
     assert ops[0].complete_mono is not None and ops[0].complete_mono >= ops[0].invoke_mono
     assert ops[1].error == "POST /api/v1/carts: HTTP 400"
@@ -158,15 +163,39 @@ def test_a_durable_invoke_outlives_its_process_and_completions_are_batched(tmp_p
 def test_batches_reach_the_shard_and_a_closed_writer_leaves_no_journal(tmp_path: Path) -> None:
     w = HistoryWriter(tmp_path, "w0")
     w.FLUSH_SECONDS = 0.0  # every durable line drains the journal (it waits up to 0.25 s otherwise)
-    for i in range(3 * HistoryWriter.FLUSH_LINES):
+    for i in range(3 * HistoryWriter.FLUSH_OPS):
         op = w.invoke("cash_in", f"u{i}", amount=i)
         op.durable()
         op.ok()
-    assert len((tmp_path / "w0.jsonl").read_text().splitlines()) >= 2 * HistoryWriter.FLUSH_LINES
+    assert len((tmp_path / "w0.jsonl").read_text().splitlines()) >= 2 * HistoryWriter.FLUSH_OPS
     w.close()
     ops = load_ops(tmp_path)
-    assert [o.value["amount"] for o in ops] == list(range(3 * HistoryWriter.FLUSH_LINES))
+    assert [o.value["amount"] for o in ops] == list(range(3 * HistoryWriter.FLUSH_OPS))
     assert {o.outcome for o in ops} == {"ok"} and not (tmp_path / "w0.jsonl.journal").exists()
+
+
+def test_completions_wait_for_a_full_batch_and_durable_invokes_do_not(tmp_path: Path) -> None:
+    """An invoke made durable is in the shard's journal at once; completions are encoded and
+    written together once FLUSH_OPS operations are waiting, after the invokes before them."""
+    from kugeldrill.ground.journal import _DATA
+
+    w = HistoryWriter(tmp_path, "w0")
+    ops = [w.invoke("cash_in", f"u{i}", amount=i) for i in range(HistoryWriter.FLUSH_OPS)]
+    for op in ops:
+        op.durable()
+    assert w._journal is not None
+    journal = bytes(w._journal._mm[_DATA:_DATA + w._journal._used]).splitlines()
+    assert [json.loads(x)["value"]["amount"] for x in journal] == list(range(HistoryWriter.FLUSH_OPS))
+    for op in ops[:-1]:
+        op.ok(change=0)
+    assert (tmp_path / "w0.jsonl").read_text() == ""  # one operation short of a batch
+    ops[-1].ok(change=0)
+    lines = [json.loads(x) for x in (tmp_path / "w0.jsonl").read_text().splitlines()]
+    assert [x["type"] for x in lines] == ["invoke"] * HistoryWriter.FLUSH_OPS + ["ok"] * HistoryWriter.FLUSH_OPS
+    assert [x["op"] for x in lines[HistoryWriter.FLUSH_OPS:]] == [op.op_id for op in ops]
+    assert all(x["value"] == {"amount": i, "change": 0} for i, x in enumerate(lines[HistoryWriter.FLUSH_OPS:]))
+    assert w._journal._used == 0  # the batch's write took the journal with it
+    w.close()
 
 
 def test_a_drain_cut_short_by_death_is_recovered_exactly_once(tmp_path: Path) -> None:
@@ -234,13 +263,29 @@ def test_the_completion_is_the_last_word_on_the_value(tmp_path: Path) -> None:
     assert loaded.value == {"terminal_no": 1, "amount": 330.0, "transaction_no": 8}
 
 
-def test_a_value_orjson_cannot_take_as_it_is_is_still_written() -> None:
-    from decimal import Decimal
-
+def test_a_value_the_encoder_cannot_take_as_it_is_is_still_written() -> None:
     from kugeldrill.ground.history import history_line
 
     line = json.loads(history_line("ok", "o", "sale", "w0", "u", 1.0, 2.0, {1: "x", "d": Decimal("1.5")}))
     assert line["value"] == {"1": "x", "d": "1.5"}
+
+
+def test_a_batch_holding_values_the_encoder_has_no_form_for_is_still_written(tmp_path: Path) -> None:
+    class Odd:
+        def __str__(self) -> str:
+            return "odd"
+
+    class Unprintable:
+        def __str__(self) -> str:
+            raise ValueError("no")
+
+    w = HistoryWriter(tmp_path, "w0")
+    w.invoke("sale", "u1", amount=Decimal("1.5")).ok(odd={(1, 2): Odd()}, bad=Unprintable())
+    w.invoke("sale", "u2").ok()
+    w.close()
+    first, second = load_ops(tmp_path)
+    assert first.value["amount"] == "1.5" and first.value["odd"] == {"(1, 2)": "odd"}
+    assert first.value["bad"].startswith("<Unprintable") and second.outcome == "ok"  # one odd value loses no line
 
 
 def test_a_dead_processs_journal_is_swept_into_its_shard_by_the_next_writer(tmp_path: Path) -> None:

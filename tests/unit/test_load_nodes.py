@@ -7,7 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from kugeldrill.ground.history import load_ops
+from kugeldrill.ground.history import encode_lines, load_ops
 from kugeldrill.locustfiles.collector import read_ledger
 from kugeldrill.locustfiles.loadconfig import LoadConfig
 from kugeldrill.locustfiles.nodes import (MSG_FINISH, MSG_GRANT, MSG_HELLO, MSG_LEASE, MSG_RELEASE, MSG_SETUP,
@@ -80,12 +80,12 @@ def test_the_master_sets_up_leases_and_collects(tmp_path: Path) -> None:
     stream_a = HistoryStream("w0", lambda t, d: runner.deliver(env, t, "a_1", d))
     stream_b = HistoryStream("w1", lambda t, d: runner.deliver(env, t, "b_2", d))
     op = stream_a.start("sale", "w0.u1", {"terminal_no": 1})
-    stream_a._batch([stream_a._invoke_line(op)])
+    stream_a._batch(encode_lines((stream_a._invoke_record(op),)))
     assert runner.sent[-1] == (MSG_ACK, {"seq": 1}, "a_1")
     op.ok(transaction_no=5)
     stream_a.finish()
     lost = stream_b.start("cash_in", "w1.u1", {"terminal_no": 2})
-    stream_b._batch([stream_b._invoke_line(lost)])
+    stream_b._batch(encode_lines((stream_b._invoke_record(lost),)))
     runner.clients["b_2"].state = "missing"
     events.fire("test_stop", environment=env)
     assert (MSG_FINISH, None, None) in runner.sent
