@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from kugeldrill.ground.history import LineReader, Op
+from kugeldrill.ground.history_read import LineReader, Op
 
 #: int64 hashes: Python's own string hash (SipHash), computed once per string object.
 hash_of = hash

@@ -212,7 +212,7 @@ def _history_lines(shape: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("shape", ["plain", "unsorted", "interleaved"])
 def test_history_columns_give_load_ops_records(tmp_path: Path, shape: str):
     from kugeldrill.checkers.adapters.history import load_history
-    from kugeldrill.ground.history import load_ops
+    from kugeldrill.ground.history_read import load_ops
 
     path = tmp_path / "history.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in _history_lines(shape)))
@@ -236,7 +236,7 @@ def test_history_columns_give_load_ops_records(tmp_path: Path, shape: str):
 ])
 def test_corrupt_histories_are_named(tmp_path: Path, lines: list[dict[str, Any]], match: str):
     from kugeldrill.checkers.adapters.history import load_history
-    from kugeldrill.ground.history import load_ops
+    from kugeldrill.ground.history_read import load_ops
 
     path = tmp_path / "history.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in lines))

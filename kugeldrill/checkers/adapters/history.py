@@ -11,7 +11,7 @@ from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.load_figures import describe, load_record_problems
 from kugeldrill.ground.gzfiles import stored
 from kugeldrill.checkers.columnar import OpColumns
-from kugeldrill.ground.history import HistoryError, pair_history
+from kugeldrill.ground.history_read import HistoryError, pair_history
 
 
 def load_history(path: str | Path) -> CheckInputs:
