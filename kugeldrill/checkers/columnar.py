@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from kugeldrill.checkers.load_figures import LoadRecordProblem
+from kugeldrill.checkers.op_facts import block_facts, value_facts
 from kugeldrill.ground.history_read import LineReader, Op
 
 #: int64 hashes: Python's own string hash (SipHash), computed once per string object.
@@ -279,6 +281,22 @@ class HashIndex:
         return rows
 
 
+    def rows_of_hashes(self, hashed: np.ndarray) -> np.ndarray:
+        """Positions of the strings with these hashes, without the strings: -1 where no stored
+        string has the hash, -2 where more than one has (the caller compares the strings)."""
+        srt = self._sorted
+        if not len(srt):
+            return np.full(len(hashed), -1, dtype=np.int64)
+        pos = np.searchsorted(srt, hashed)
+        pos[pos == len(srt)] = 0
+        found = srt[pos] == hashed
+        rows = np.where(found, self._order[pos], -1).astype(np.int64)
+        if self._clash:
+            clash = np.isin(hashed, np.fromiter(self._clash, dtype=np.int64, count=len(self._clash)))
+            rows[clash & found] = -2
+        return rows
+
+
 class Taken(Sequence[Any]):
     """base[positions[i]] for each i: a column seen through a selection, without a copy."""
 
@@ -296,6 +314,18 @@ class Taken(Sequence[Any]):
     def __iter__(self) -> Iterator[Any]:
         base = self.base
         return (base[p] for p in self.positions.tolist())
+
+
+def coded(column: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """(codes, names) of a column of few distinct strings: a `CodedColumn`, one seen through a
+    selection (`Taken`), or any sequence (coded here)."""
+    if isinstance(column, CodedColumn):
+        return column.array(), column.names
+    if isinstance(column, Taken) and isinstance(column.base, CodedColumn):
+        return column.base.array()[column.positions], column.base.names
+    col = CodedColumn()
+    col.extend(list(column))
+    return col.array(), col.names
 
 
 def _text(value: Any) -> str:
@@ -324,6 +354,11 @@ class OpColumns:
         self.completed_at = array("q")  # -1: no completion
         self.errors: dict[int, Any] = {}
         self.order: np.ndarray | None = None  # by invoke time, where the file was not already
+        # What the checkers need of each value (checkers.op_facts), computed as it is read:
+        self.match_kind = bytearray()  # op_facts.NO_KEY / BY_KEY / BY_CASH_TOKEN
+        self.match_hash = array("q")  # hash() of its event key, or of its cash token's "scope|token"
+        self.lacking: dict[int, list[str]] = {}  # figures its record lacks (load_figures), where any
+        self._from_invoke: list[int] = []  # completed without a value: the invoke's value counts
 
     # -- the sink (ground.history.OpSink), a block of lines at a time
     def invoke_block(self, lines: list[Any], at: list[int]) -> int:
@@ -339,6 +374,8 @@ class OpColumns:
         self.complete_wall.extend([math.nan] * n)
         self.invoked_at.extend(at)
         self.completed_at.extend([-1] * n)
+        self.match_kind.extend(bytes(n))
+        self.match_hash.frombytes(bytes(8 * n))
         return first
 
     def complete_block(self, indexes: list[int], lines: list[Any], at: list[int]) -> None:
@@ -349,6 +386,21 @@ class OpColumns:
             c_at[i] = where
             if r.error is not None:
                 self.errors[i] = r.error
+        objects = [k for k, r in enumerate(lines) if len(r.value) and memoryview(r.value)[:1] == b"{"]
+        if len(objects) < len(lines):
+            keep = set(objects)
+            self._from_invoke.extend(i for k, i in enumerate(indexes) if k not in keep)
+        facts = block_facts([_text(lines[k].f) for k in objects], [lines[k].type for k in objects],
+                            [lines[k].value for k in objects])
+        kind, hashes, lack = self.match_kind, self.match_hash, self.lacking
+        for k, (pos, mk, mh) in enumerate(zip(objects, facts.kind, facts.hash)):
+            i = indexes[pos]
+            kind[i], hashes[i] = mk, mh
+            missing = facts.lacking.get(k)
+            if missing:
+                lack[i] = missing
+            else:
+                lack.pop(i, None)
 
     def op_id_of(self, i: int) -> str:
         return self.op_id[i]
@@ -357,7 +409,17 @@ class OpColumns:
         return self.outcome[i] or None
 
     def finish(self) -> "OpColumns":
-        """Order by invoke time (stable), as load_ops does."""
+        """Order by invoke time (stable), as load_ops does; the facts of operations without a
+        completion's value from their invoke's."""
+        c_at = np.frombuffer(self.completed_at, dtype=np.int64) if len(self.completed_at) else np.zeros(0, np.int64)
+        for i in sorted({*np.flatnonzero(c_at < 0).tolist(), *self._from_invoke}):
+            kind, h, missing = value_facts(self.f[i], self.outcome[i] or None, self._value(i))
+            self.match_kind[i], self.match_hash[i] = kind, h
+            if missing:
+                self.lacking[i] = missing
+            else:
+                self.lacking.pop(i, None)
+        self._from_invoke = []
         mono = np.frombuffer(self.invoke_mono, dtype=np.float64) if len(self.invoke_mono) else np.zeros(0)
         if len(mono) > 1 and not bool(np.all(mono[1:] >= mono[:-1])):
             self.order = np.argsort(mono, kind="stable")
@@ -411,6 +473,21 @@ class OpColumns:
 
     def rows(self, *names: str) -> Iterator[tuple[Any, ...]]:
         return zip(*(self.column(n) for n in names))
+
+    def record_problems(self) -> list[LoadRecordProblem]:
+        """`load_figures.load_record_problems` of these operations, from the facts computed as
+        they were read (the values of the few that lack figures read again for their ids)."""
+        where = sorted(self.lacking)
+        if self.order is not None and where:
+            rank = np.empty(len(self.order), dtype=np.int64)
+            rank[self.order] = np.arange(len(self.order))
+            where.sort(key=lambda i: int(rank[i]))
+        out = []
+        for i in where:
+            value = self._value(i)
+            out.append(LoadRecordProblem(self.op_id[i], self.f[i], self.outcome[i] or "info", self.lacking[i],
+                                         value.get("terminal_no"), value.get("transaction_no")))
+        return out
 
     def __getitem__(self, k: int) -> Op:
         i = k if self.order is None else int(self.order[k])

@@ -31,15 +31,19 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+import numpy as np
+
+from kugeldrill.checkers.columnar import OpColumns, coded
 from kugeldrill.checkers.columns import rows
 from kugeldrill.checkers.examples import Examples
 from kugeldrill.checkers.index import OK_INITIAL, OK_REPUBLISH, REJECTED, EventTable, application_index, key_index
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.keys import OP_TOPIC, cash_scope, cash_tokens, op_cash_token, op_key
 from kugeldrill.checkers.model import TOPIC_CASHLOG, CheckResult
+from kugeldrill.checkers.op_facts import BY_CASH_TOKEN, BY_KEY
 from kugeldrill.checkers.params import FanoutPolicy
 from kugeldrill.checkers.pending import Pending
 
@@ -195,15 +199,17 @@ def _judge_history(inputs: CheckInputs, ev: EventTable, expected: dict[str, tupl
             if k:
                 key_to_event.setdefault(k, eid)  # type: ignore[attr-defined]
     cash: dict[str, str] = {}
-    for k in key_to_event:
+    for k in _cash_keys(key_to_event, ev, have_events):
         if k.startswith("cash|"):
             scope = cash_scope(k)
             for tok in cash_tokens(k):
                 cash.setdefault(scope + "|" + tok, k)
     by_key = key_index(inputs) if not have_events else None
     op_topic = OP_TOPIC.get
-    for op_id, f, outcome, value, invoke_mono, invoke_wall, error in rows(
-            inputs.ops, "op_id", "f", "outcome", "value", "invoke_mono", "invoke_wall", "error"):
+    ops_rows = rows(inputs.ops, "op_id", "f", "outcome", "value", "invoke_mono", "invoke_wall", "error")
+    if have_events and isinstance(inputs.ops, OpColumns) and ev.key_index is not None:
+        ops_rows = _matched_in_bulk(inputs.ops, ev, cash, hist)
+    for op_id, f, outcome, value, invoke_mono, invoke_wall, error in ops_rows:
         topic = op_topic(f)
         if topic is None:
             continue
@@ -258,3 +264,53 @@ def _judge_history(inputs: CheckInputs, ev: EventTable, expected: dict[str, tupl
                                            "invoke_mono": round(invoke_mono, 3), "error": error})
         else:
             hist["info_present" if present else "info_absent"] += 1
+
+
+def _cash_keys(key_to_event: Mapping[str, str], ev: EventTable, have_events: bool) -> Iterator[str]:
+    """The keys of `key_to_event` that may be cashlog keys, in its order. For a streamed table
+    (its keys behind a hash index) only the cashlog rows' keys are read: `keys.event_key` makes a
+    "cash|" key of a cashlog event only."""
+    if not have_events or ev.key_index is None:
+        return iter(key_to_event)
+    firsts = ev.key_index.firsts()[::-1]  # latest row first, as `EventTable.by_key` iterates
+    codes, names = coded(ev.topic)
+    if TOPIC_CASHLOG not in names:
+        return iter(())
+    cash_rows = firsts[codes[firsts] == names.index(TOPIC_CASHLOG)]
+    return (k for k in map(ev.key.__getitem__, cash_rows.tolist()) if k)
+
+
+def _matched_in_bulk(ops: OpColumns, ev: EventTable, cash: dict[str, str], hist: Counter
+                     ) -> Iterator[tuple[Any, ...]]:
+    """`ok` operations whose event key (or cash token) the publications hold, counted at once
+    from the keys computed as the history was read (checkers.op_facts): each one's per-operation
+    judgement would only add `ok` and `ok_with_event`. The rows of every other operation of a
+    topic, in history order, for the per-operation judgement."""
+    n = len(ops)
+    if not n:
+        return iter(())
+    kind = np.frombuffer(ops.match_kind, dtype=np.uint8)
+    hashed = np.frombuffer(ops.match_hash, dtype=np.int64)
+    has_topic = np.array([OP_TOPIC.get(name) is not None for name in ops.f.names], dtype=np.bool_)[ops.f.array()]
+    ok_code = ops.outcome.names.index("ok") if "ok" in ops.outcome.names else -1
+    ok = has_topic & (ops.outcome.array() == ok_code)
+    matched = np.zeros(n, dtype=np.bool_)
+    by_key = np.flatnonzero(ok & (kind == BY_KEY))
+    if len(by_key):
+        matched[by_key[ev.key_index.rows_of_hashes(hashed[by_key]) >= 0]] = True
+    by_token = np.flatnonzero(ok & (kind == BY_CASH_TOKEN))
+    if len(by_token):
+        # Every value of `cash` is a key of the table's first events: an operation whose token
+        # it holds has its event.
+        tokens = {hash(t) for t in cash}
+        matched[by_token[np.fromiter((int(h) in tokens for h in hashed[by_token].tolist()), dtype=np.bool_,
+                                     count=len(by_token))]] = True
+    n_matched = int(matched.sum())
+    if n_matched:
+        hist["ok"] += n_matched
+        hist["ok_with_event"] += n_matched
+    rest = has_topic & ~matched
+    if ops.order is not None:
+        rest = rest[ops.order]
+    return ((op.op_id, op.f, op.outcome, op.value, op.invoke_mono, op.invoke_wall, op.error)
+            for op in map(ops.__getitem__, np.flatnonzero(rest).tolist()))

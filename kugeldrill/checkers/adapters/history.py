@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kugeldrill.checkers.inputs import CheckInputs
-from kugeldrill.checkers.load_figures import describe, load_record_problems
+from kugeldrill.checkers.load_figures import describe
 from kugeldrill.ground.gzfiles import stored
 from kugeldrill.checkers.columnar import OpColumns
 from kugeldrill.ground.history_read import HistoryError, pair_history
@@ -30,7 +30,7 @@ def load_history(path: str | Path) -> CheckInputs:
         inputs.mark_missing("ops", f"history {path} unreadable: {type(exc).__name__}: {exc}")
         return inputs
     inputs.mark("ops", str(path))
-    problems = load_record_problems(inputs.ops)
+    problems = ops.record_problems()  # load_figures.load_record_problems, from the facts read with the values
     if problems:
         # Named in the drill's notes whatever the scenario expects (the outcome checker,
         # when it runs, makes the figures unknown and lists the records).
