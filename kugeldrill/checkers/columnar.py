@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from dataclasses import dataclass
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import accumulate, islice
 from pathlib import Path
@@ -78,6 +79,13 @@ class StrColumn(Sequence[str]):
 
     def append(self, s: str) -> None:
         self.extend([s])
+
+    def extend_encoded(self, data: bytes, lengths: list[int]) -> None:
+        """Append strings given as their UTF-8 bytes end to end and each one's length in bytes."""
+        base = len(self._buf)
+        self._room(len(data))
+        self._buf += data
+        self._ends.extend(islice(accumulate(lengths, initial=base), 1, None))
 
     def __len__(self) -> int:
         return len(self._ends)
@@ -143,6 +151,17 @@ class CodedColumn(Sequence[str]):
     def append(self, s: str) -> None:
         self.extend([s])
 
+    def extend_coded(self, block: "Coded") -> None:
+        """Append a block coded on its own (`Coded.of`): its codes translated into this column's."""
+        if not block.names:
+            return
+        mine = np.array([self.code(name) for name in block.names], dtype=np.int64)
+        codes = mine[np.frombuffer(block.codes, dtype=np.uint8 if len(block.names) <= 256 else np.uint32)]
+        if isinstance(self.codes, bytearray):
+            self.codes += codes.astype(np.uint8).tobytes()
+        else:
+            self.codes.frombytes(codes.astype(np.uint16 if self.codes.typecode == "H" else np.uint32).tobytes())
+
     def __len__(self) -> int:
         return len(self.codes)
 
@@ -156,6 +175,24 @@ class CodedColumn(Sequence[str]):
         if isinstance(self.codes, bytearray):
             return np.frombuffer(self.codes, dtype=np.uint8)
         return np.frombuffer(self.codes, dtype=np.uint16 if self.codes.typecode == "H" else np.uint32)
+
+
+@dataclass(slots=True)
+class Coded:
+    """A block of strings coded on its own: the distinct ones, and a code per string (a byte
+    while there are at most 256, else four)."""
+
+    names: list[str]
+    codes: bytes
+
+    @classmethod
+    def of(cls, strings: list[str]) -> "Coded":
+        index: dict[str, int] = {}
+        for name in strings:
+            if name not in index:
+                index[name] = len(index)
+        codes = map(index.__getitem__, strings)
+        return cls(list(index), bytes(codes) if len(index) <= 256 else array("I", codes).tobytes())
 
 
 class BytesColumn(StrColumn):
@@ -184,6 +221,18 @@ class BytesColumn(StrColumn):
         for end in self._ends:
             yield bytes(buf[start:end])
             start = end
+
+
+def _search(srt: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """np.searchsorted(srt, needles), the needles looked up in sorted order: random probes
+    into a large index miss the CPU caches, ordered ones walk it (about twice as fast for a
+    million entries)."""
+    if len(needles) < 64:
+        return np.searchsorted(srt, needles)
+    order = np.argsort(needles)
+    pos = np.empty(len(needles), dtype=np.int64)
+    pos[order] = np.searchsorted(srt, needles[order])
+    return pos
 
 
 class HashIndex:
@@ -269,7 +318,7 @@ class HashIndex:
         srt = self._sorted
         if not len(srt):
             return np.full(len(h), -1, dtype=np.int64)
-        pos = np.searchsorted(srt, h)
+        pos = _search(srt, h)
         pos[pos == len(srt)] = 0
         found = srt[pos] == h
         rows = np.where(found, self._order[pos], -1).astype(np.int64)
@@ -287,7 +336,7 @@ class HashIndex:
         srt = self._sorted
         if not len(srt):
             return np.full(len(hashed), -1, dtype=np.int64)
-        pos = np.searchsorted(srt, hashed)
+        pos = _search(srt, hashed)
         pos[pos == len(srt)] = 0
         found = srt[pos] == hashed
         rows = np.where(found, self._order[pos], -1).astype(np.int64)
@@ -360,47 +409,65 @@ class OpColumns:
         self.lacking: dict[int, list[str]] = {}  # figures its record lacks (load_figures), where any
         self._from_invoke: list[int] = []  # completed without a value: the invoke's value counts
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its open files (a history read in another process, adapters.aside)."""
+        state = dict(self.__dict__)
+        state["lines"] = self.lines.path
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.lines = LineReader(state["lines"])
+
     # -- the sink (ground.history.OpSink), a block of lines at a time
     def invoke_block(self, lines: list[Any], at: list[int]) -> int:
-        first, n = len(self.invoke_mono), len(lines)
-        self.op_id.extend([_text(r.op) for r in lines])
-        self.f.extend([_text(r.f) for r in lines])
-        self.outcome.extend([""] * n)
-        self.worker.extend([_text(r.worker) for r in lines])
-        self.user.extend([_text(r.user) for r in lines])
-        self.invoke_mono.extend([float(r.mono) for r in lines])
-        self.invoke_wall.extend([float(r.wall) for r in lines])
-        self.complete_mono.extend([math.nan] * n)
-        self.complete_wall.extend([math.nan] * n)
-        self.invoked_at.extend(at)
-        self.completed_at.extend([-1] * n)
+        return self.add_invokes(invoke_rows(lines, at))
+
+    def complete_block(self, indexes: list[int], lines: list[Any], at: list[int]) -> None:
+        self.add_completions(completion_rows(indexes, lines, at))
+
+    def add_invokes(self, rows: "InvokeRows") -> int:
+        """Append a block's invoked operations (outcome none yet); the index of the first."""
+        first, n = len(self.invoke_mono), len(rows.mono)
+        self.op_id.extend_encoded(rows.op_id, rows.op_id_lengths)
+        self.f.extend_coded(rows.f)
+        self.outcome.extend_coded(Coded([""], bytes(n)))
+        self.worker.extend_coded(rows.worker)
+        self.user.extend_coded(rows.user)
+        self.invoke_mono.extend(rows.mono)
+        self.invoke_wall.extend(rows.wall)
+        self.complete_mono.frombytes(_NAN * n)
+        self.complete_wall.frombytes(_NAN * n)
+        self.invoked_at.extend(rows.at)
+        self.completed_at.frombytes(_NONE * n)
         self.match_kind.extend(bytes(n))
         self.match_hash.frombytes(bytes(8 * n))
         return first
 
-    def complete_block(self, indexes: list[int], lines: list[Any], at: list[int]) -> None:
-        outcome, c_mono, c_wall, c_at = self.outcome, self.complete_mono, self.complete_wall, self.completed_at
-        for i, r, where in zip(indexes, lines, at):
-            outcome.codes[i] = outcome.code(r.type)
-            c_mono[i], c_wall[i] = float(r.mono), float(r.wall)
-            c_at[i] = where
-            if r.error is not None:
-                self.errors[i] = r.error
-        objects = [k for k, r in enumerate(lines) if len(r.value) and memoryview(r.value)[:1] == b"{"]
-        if len(objects) < len(lines):
-            keep = set(objects)
-            self._from_invoke.extend(i for k, i in enumerate(indexes) if k not in keep)
-        facts = block_facts([_text(lines[k].f) for k in objects], [lines[k].type for k in objects],
-                            [lines[k].value for k in objects])
-        kind, hashes, lack = self.match_kind, self.match_hash, self.lacking
-        for k, (pos, mk, mh) in enumerate(zip(objects, facts.kind, facts.hash)):
-            i = indexes[pos]
-            kind[i], hashes[i] = mk, mh
-            missing = facts.lacking.get(k)
-            if missing:
-                lack[i] = missing
-            else:
-                lack.pop(i, None)
+    def add_completions(self, rows: "CompletionRows") -> None:
+        """Complete a block's operations (by index), with the facts of their values."""
+        if not rows.indexes:
+            return
+        idx = np.array(rows.indexes, dtype=np.int64)
+        for col, values, dtype in ((self.complete_mono, rows.mono, np.float64), (self.complete_wall, rows.wall, np.float64),
+                                   (self.completed_at, rows.at, np.int64), (self.match_hash, rows.match_hash, np.int64)):
+            view = np.frombuffer(col, dtype=dtype)
+            view[idx] = values
+            del view
+        outcome = self.outcome
+        codes = np.array([outcome.code(t) for t in rows.kinds], dtype=np.int64)[rows.kind_of]
+        view = outcome.array()
+        view[idx] = codes
+        del view
+        kind = np.frombuffer(self.match_kind, dtype=np.uint8)
+        kind[idx] = np.frombuffer(rows.match_kind, dtype=np.uint8)
+        del kind
+        self.errors.update(rows.errors)
+        lack = self.lacking
+        for i in rows.indexes if lack else ():
+            lack.pop(i, None)
+        lack.update(rows.lacking)
+        self._from_invoke.extend(rows.from_invoke)
 
     def op_id_of(self, i: int) -> str:
         return self.op_id[i]
@@ -495,6 +562,76 @@ class OpColumns:
 
     def __iter__(self) -> Iterator[Op]:
         return (Op(*values) for values in self.rows(*_OP_FIELDS))
+
+
+_NAN = array("d", [math.nan]).tobytes()
+_NONE = array("q", [-1]).tobytes()
+
+
+@dataclass(slots=True)
+class InvokeRows:
+    """The invoke lines of a block as `OpColumns` keeps them (made where the lines are read,
+    possibly in another process: adapters.history_aside)."""
+
+    op_id: bytes  # UTF-8, end to end
+    op_id_lengths: list[int]
+    f: Coded
+    worker: Coded
+    user: Coded
+    mono: list[float]
+    wall: list[float]
+    at: list[int]
+
+
+@dataclass(slots=True)
+class CompletionRows:
+    """The completion lines of a block, by operation index, with their values' facts."""
+
+    indexes: list[int]
+    kinds: list[str]  # the outcomes named in this block
+    kind_of: list[int]  # each completion's outcome, as a position in `kinds`
+    mono: list[float]
+    wall: list[float]
+    at: list[int]
+    match_kind: bytes
+    match_hash: list[int]
+    errors: dict[int, Any]
+    lacking: dict[int, list[str]]
+    from_invoke: list[int]  # completed without a value: the facts come from the invoke's
+
+
+def invoke_rows(lines: list[Any], at: list[int]) -> InvokeRows:
+    ids = [_text(r.op) for r in lines]
+    joined = "".join(ids)
+    if joined.isascii():
+        data, lengths = joined.encode("ascii"), list(map(len, ids))
+    else:
+        encoded = [i.encode() for i in ids]
+        data, lengths = b"".join(encoded), list(map(len, encoded))
+    return InvokeRows(data, lengths, Coded.of([_text(r.f) for r in lines]), Coded.of([_text(r.worker) for r in lines]),
+                      Coded.of([_text(r.user) for r in lines]), [float(r.mono) for r in lines],
+                      [float(r.wall) for r in lines], list(at))
+
+
+def completion_rows(indexes: list[int], lines: list[Any], at: list[int]) -> CompletionRows:
+    kinds: dict[str, int] = {}
+    kind_of = [kinds.setdefault(r.type, len(kinds)) for r in lines]
+    errors = {i: r.error for i, r in zip(indexes, lines) if r.error is not None}
+    objects = [k for k, r in enumerate(lines) if len(r.value) and memoryview(r.value)[:1] == b"{"]
+    from_invoke: list[int] = []
+    if len(objects) < len(lines):
+        keep = set(objects)
+        from_invoke = [i for k, i in enumerate(indexes) if k not in keep]
+    facts = block_facts([_text(lines[k].f) for k in objects], [lines[k].type for k in objects],
+                        [lines[k].value for k in objects])
+    match_kind = bytearray(len(lines))
+    match_hash = [0] * len(lines)
+    for k, pos in enumerate(objects):
+        match_kind[pos], match_hash[pos] = facts.kind[k], facts.hash[k]
+    lacking = {indexes[objects[k]]: missing for k, missing in facts.lacking.items()}
+    return CompletionRows(list(indexes), list(kinds), kind_of, [float(r.mono) for r in lines],
+                          [float(r.wall) for r in lines], list(at), bytes(match_kind), match_hash, errors, lacking,
+                          from_invoke)
 
 
 _OP_FIELDS = ("op_id", "f", "outcome", "worker", "user", "invoke_mono", "invoke_wall", "complete_mono",

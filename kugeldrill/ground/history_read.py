@@ -256,6 +256,7 @@ class LineReader:
     WINDOW = 1 << 20  # read ahead: operations are asked for in about the order of their lines
 
     def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
         self.files = history_files(path)
         self._open: dict[int, Any] = {}
         self._window: tuple[int, int, bytes] = (-1, 0, b"")  # (file, offset, bytes)
@@ -279,6 +280,10 @@ class LineReader:
             end = len(data)
         self._window = (n, offset, data)
         return data[:end]
+
+    def op_id(self, at: int) -> str:
+        """The operation id of the line at `at`."""
+        return str(_LINE.decode(self.line(at)).op)
 
     def value(self, at: int) -> dict[str, Any] | None:
         """The `value` of the line at `at` (None: absent, null or not an object)."""

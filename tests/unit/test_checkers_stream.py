@@ -291,3 +291,65 @@ def test_publications_in_a_file_read_after_the_subscribers_are_counted(tmp_path:
     a, b = _results(streamed), _results(reference)
     for ra, rb in zip(a, b):
         assert (ra["checker"], ra["valid"], ra["counts"]) == (rb["checker"], rb["valid"], rb["counts"])
+
+
+def _forked_history(path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The history read in a forked child (adapters.aside), however small the file."""
+    from kugeldrill.checkers.adapters import aside
+    from kugeldrill.checkers.adapters.history import HistoryReading
+
+    monkeypatch.setattr(aside, "MIN_BYTES", 0)
+    reading = HistoryReading(path)
+    assert reading._aside is not None, "this test needs fork, two cores and no other thread"
+    return reading
+
+
+@pytest.mark.parametrize("shape", ["plain", "unsorted", "interleaved"])
+def test_a_history_read_in_a_forked_child_equals_one_read_here(tmp_path: Path, shape: str,
+                                                               monkeypatch: pytest.MonkeyPatch):
+    from kugeldrill.checkers.adapters.history import load_history
+
+    path = tmp_path / "history.jsonl"
+    lines = _history_lines(shape)
+    lines[5]["value"] = {"tenant_id": "T1", "store_code": "S1", "terminal_no": 1, "transaction_no": 2}  # lacks figures
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    here = load_history(path)
+    there = _forked_history(path, monkeypatch).result()
+    assert list(there.ops) == list(here.ops) and len(there.ops) == 40
+    for name in ("match_kind", "match_hash", "lacking", "errors"):
+        assert getattr(there.ops, name) == getattr(here.ops, name), name
+    assert there.notes == here.notes and here.notes and there.sources == here.sources
+
+
+@pytest.mark.parametrize("lines, match", [
+    ([{"type": "invoke", "op": "x", "mono": 1, "wall": 1}, {"type": "ok", "op": "x", "mono": 2, "wall": 2},
+      {"type": "info", "op": "x", "mono": 3, "wall": 3}], r"completed twice \(ok, then info\)"),
+    ([{"type": "ok", "op": "x", "mono": 1, "wall": 1}, {"type": "invoke", "op": "x", "mono": 2, "wall": 2}],
+     "never invoked"),
+])
+def test_a_corrupt_history_read_in_a_forked_child_is_named_the_same(tmp_path: Path, lines: list[dict[str, Any]],
+                                                                    match: str, monkeypatch: pytest.MonkeyPatch):
+    from kugeldrill.checkers.adapters.history import load_history
+
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    there = _forked_history(path, monkeypatch).result()
+    assert not there.has("ops") and there.missing["ops"] == load_history(path).missing["ops"]
+
+
+def test_a_reading_child_that_dies_makes_the_history_unknown_not_short(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch):
+    import os
+    import signal
+
+    from kugeldrill.checkers.adapters import history
+
+    def die(emit, path):  # noqa: ANN001 - what a child killed half way leaves
+        emit(object())
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(history, "_forward_rows", die)
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in _history_lines("plain")))
+    there = _forked_history(path, monkeypatch).result()
+    assert not there.has("ops") and "ended (exit code -9) before it finished" in there.missing["ops"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from kugeldrill.checkers.adapters.history import load_history
+from kugeldrill.checkers.adapters.history import HistoryReading
 from kugeldrill.checkers.adapters.standin_stream import read_folded
 from kugeldrill.checkers.adapters.timeline import load_timeline
 from kugeldrill.checkers.inputs import CheckInputs
@@ -238,11 +238,20 @@ def load_standin_inputs(run_dir: str | Path | None, stack_state: Mapping[str, An
     folder = RunFolder(base) if base is not None else None
     hist = Path(history) if history else (folder.history_jsonl if folder else None)
     tl = Path(timeline) if timeline else (folder.timeline_json if folder else None)
-    inputs.merge(load_history(hist) if hist else _missing("ops", "no run folder or history path"))
-    inputs.merge(load_timeline(tl) if tl else _missing("faults", "no run folder or timeline path"))
-    files = events_files(base, stack_state)
-    if files:
-        inputs.merge(read_events_files(files))
+    # The history is read in a second process while the events files are read here (adapters.aside).
+    history_job = HistoryReading(hist) if hist else None
+    try:
+        timeline = load_timeline(tl) if tl else _missing("faults", "no run folder or timeline path")
+        files = events_files(base, stack_state)
+        events = read_events_files(files) if files else None
+    except BaseException:
+        if history_job is not None:
+            history_job.close()
+        raise
+    inputs.merge(history_job.result() if history_job else _missing("ops", "no run folder or history path"))
+    inputs.merge(timeline)
+    if events is not None:
+        inputs.merge(events)
     elif use_diagnostics and stack_state:
         urls = {app: svc["url"] for app, svc in (stack_state.get("services") or {}).items()
                 if isinstance(svc, Mapping) and svc.get("url")}
