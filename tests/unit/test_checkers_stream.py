@@ -353,3 +353,50 @@ def test_a_reading_child_that_dies_makes_the_history_unknown_not_short(tmp_path:
     path.write_text("".join(json.dumps(r) + "\n" for r in _history_lines("plain")))
     there = _forked_history(path, monkeypatch).result()
     assert not there.has("ops") and "ended (exit code -9) before it finished" in there.missing["ops"]
+
+
+def test_bulk_counting_gives_the_per_row_verdict_in_every_detail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Fan-out counts clean rows and matched ok operations column-wise from BULK_FROM events on:
+    on a run broken in each way fan-out knows, its result equals the one judged row by row."""
+    from kugeldrill.checkers import fanout
+    from kugeldrill.checkers.adapters.standin import load_standin_inputs
+    from kugeldrill.checkers.synthetic import write_full_fanout_run
+
+    run = write_full_fanout_run(tmp_path / "run", 1500)
+    events = run.events_dir
+    report = (events / "report.jsonl").read_text().splitlines(keepends=True)
+    stock = (events / "stock.jsonl").read_text().splitlines(keepends=True)
+    cart = (events / "cart.jsonl").read_text().splitlines(keepends=True)
+    terminal = (events / "terminal.jsonl").read_text().splitlines(keepends=True)
+    del report[10]  # a missing delivery
+    report.append(report[20])  # a duplicated one
+    cash = json.loads(terminal[3])
+    stock.append(json.dumps({**cash, "kind": "applied", "service": "stock", "subscriber": "stock"}) + "\n")  # unexpected
+    failed = json.loads(cart[30])
+    cart[30] = json.dumps({**failed, "outcome": "failed"}) + "\n"  # published never, applied anyway: recovered
+    skipped = json.loads(cart[40])
+    cart[40] = json.dumps({**skipped, "outcome": "rejected_open"}) + "\n"
+    eid = skipped["event_id"]
+    for name, lines in (("report", report), ("stock", stock)):
+        lines[:] = [ln for ln in lines if f'"{eid}"' not in ln]
+    journal = [ln for ln in (events / "journal.jsonl").read_text().splitlines(keepends=True) if f'"{eid}"' not in ln]
+    for name, lines in (("report", report), ("stock", stock), ("cart", cart), ("journal", journal)):
+        (events / f"{name}.jsonl").write_text("".join(lines))
+    history = run.history_jsonl.read_text().splitlines(keepends=True)
+    fail_op = json.loads(history[101])  # an operation the client was told failed, applied all the same
+    history[101] = json.dumps({**fail_op, "type": "fail", "error": "boom"}) + "\n"
+    info_op = json.loads(history[201])
+    history[201] = json.dumps({**info_op, "type": "info", "error": "timeout"}) + "\n"
+    lost = json.loads(history[301])  # an ok sale nobody published
+    history[301] = json.dumps({**lost, "value": {**lost["value"], "transaction_no": 10**9}}) + "\n"
+    run.history_jsonl.write_text("".join(history))
+
+    inputs = load_standin_inputs(run.root, None)
+    bulk = fanout.check_fanout(inputs)
+    monkeypatch.setattr(fanout, "BULK_FROM", 10**9)
+    inputs.cache.clear()
+    one_by_one = fanout.check_fanout(inputs)
+    assert bulk.valid is False and bulk.summary == one_by_one.summary
+    assert bulk.counts == one_by_one.counts and bulk.examples == one_by_one.examples
+    assert set(bulk.counts["failures"]) == {"missing", "unexpected", "missing_publication", "fail_op_applied"}
+    assert bulk.counts["history"]["ok_with_event"] > 1000
