@@ -392,7 +392,7 @@ class OpColumns:
 
     def __init__(self, path: str | Path) -> None:
         self.lines = LineReader(path)
-        self.op_id = StrColumn()
+        self.op_id = _OpIds(self)  # read again from the invoke line when asked (ids are 36 bytes apiece)
         self.f = CodedColumn()
         self.outcome = CodedColumn()  # "" while in flight (outcome None)
         self.worker = CodedColumn()
@@ -409,16 +409,6 @@ class OpColumns:
         self.lacking: dict[int, list[str]] = {}  # figures its record lacks (load_figures), where any
         self._from_invoke: list[int] = []  # completed without a value: the invoke's value counts
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickled without its open files (a history read in another process, adapters.aside)."""
-        state = dict(self.__dict__)
-        state["lines"] = self.lines.path
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self.lines = LineReader(state["lines"])
-
     # -- the sink (ground.history.OpSink), a block of lines at a time
     def invoke_block(self, lines: list[Any], at: list[int]) -> int:
         return self.add_invokes(invoke_rows(lines, at))
@@ -429,7 +419,6 @@ class OpColumns:
     def add_invokes(self, rows: "InvokeRows") -> int:
         """Append a block's invoked operations (outcome none yet); the index of the first."""
         first, n = len(self.invoke_mono), len(rows.mono)
-        self.op_id.extend_encoded(rows.op_id, rows.op_id_lengths)
         self.f.extend_coded(rows.f)
         self.outcome.extend_coded(Coded([""], bytes(n)))
         self.worker.extend_coded(rows.worker)
@@ -564,6 +553,24 @@ class OpColumns:
         return (Op(*values) for values in self.rows(*_OP_FIELDS))
 
 
+class _OpIds(Sequence[str]):
+    """The operations' ids, read from their invoke lines (`OpColumns.invoked_at`) when asked."""
+
+    __slots__ = ("_ops",)
+
+    def __init__(self, ops: "OpColumns") -> None:
+        self._ops = ops
+
+    def __len__(self) -> int:
+        return len(self._ops.invoked_at)
+
+    def __getitem__(self, i: int) -> str:  # type: ignore[override]
+        return self._ops.lines.op_id(self._ops.invoked_at[i])
+
+    def __iter__(self) -> Iterator[str]:
+        return map(self._ops.lines.op_id, self._ops.invoked_at)
+
+
 _NAN = array("d", [math.nan]).tobytes()
 _NONE = array("q", [-1]).tobytes()
 
@@ -573,8 +580,6 @@ class InvokeRows:
     """The invoke lines of a block as `OpColumns` keeps them (made where the lines are read,
     possibly in another process: adapters.history_aside)."""
 
-    op_id: bytes  # UTF-8, end to end
-    op_id_lengths: list[int]
     f: Coded
     worker: Coded
     user: Coded
@@ -601,14 +606,7 @@ class CompletionRows:
 
 
 def invoke_rows(lines: list[Any], at: list[int]) -> InvokeRows:
-    ids = [_text(r.op) for r in lines]
-    joined = "".join(ids)
-    if joined.isascii():
-        data, lengths = joined.encode("ascii"), list(map(len, ids))
-    else:
-        encoded = [i.encode() for i in ids]
-        data, lengths = b"".join(encoded), list(map(len, encoded))
-    return InvokeRows(data, lengths, Coded.of([_text(r.f) for r in lines]), Coded.of([_text(r.worker) for r in lines]),
+    return InvokeRows(Coded.of([_text(r.f) for r in lines]), Coded.of([_text(r.worker) for r in lines]),
                       Coded.of([_text(r.user) for r in lines]), [float(r.mono) for r in lines],
                       [float(r.wall) for r in lines], list(at))
 

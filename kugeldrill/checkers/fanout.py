@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from kugeldrill.checkers.columnar import OpColumns, coded
+from kugeldrill.checkers.columnar import OpColumns, coded, hashes
 from kugeldrill.checkers.columns import rows
 from kugeldrill.checkers.examples import Examples
 from kugeldrill.checkers.index import OK_INITIAL, OK_REPUBLISH, REJECTED, EventTable, application_index, key_index
@@ -50,6 +50,7 @@ from kugeldrill.checkers.pending import Pending
 #: From this many events on, rows and operations that only add to a count are counted column-wise
 #: (`_rows_to_judge`, `_applied_outside`, `_matched_in_bulk`); the rest are judged one by one.
 BULK_FROM = 1024
+_SLICE = 1 << 16
 _CELLS = ("expected", "once", "missing", "duplicated", "skipped", "publish_failed", "recovered", "unexpected",
           "pending_republish")
 
@@ -309,12 +310,16 @@ def _cash_keys(key_to_event: Mapping[str, str], ev: EventTable, have_events: boo
     "cash|" key of a cashlog event only."""
     if not have_events or ev.key_index is None:
         return iter(key_to_event)
-    firsts = ev.key_index.firsts()[::-1]  # latest row first, as `EventTable.by_key` iterates
     codes, names = coded(ev.topic)
     if TOPIC_CASHLOG not in names:
         return iter(())
-    cash_rows = firsts[codes[firsts] == names.index(TOPIC_CASHLOG)]
-    return (k for k in map(ev.key.__getitem__, cash_rows.tolist()) if k)
+    cash_rows = np.flatnonzero(codes == names.index(TOPIC_CASHLOG))
+    del codes
+    # The first row holding each key, latest first, as `EventTable.by_key` iterates them.
+    rows = cash_rows[::-1].tolist()
+    keys = [ev.key[r] for r in rows]
+    first = ev.key_index.rows_of_hashes(hashes(keys)).tolist()
+    return (k for k, r, f in zip(keys, rows, first) if k and (f == r or f == -2 and ev.key_index.get(k) == r))
 
 
 def _matched_in_bulk(ops: OpColumns, ev: EventTable, cash: dict[str, str], hist: Counter
@@ -333,8 +338,10 @@ def _matched_in_bulk(ops: OpColumns, ev: EventTable, cash: dict[str, str], hist:
     ok = has_topic & (ops.outcome.array() == ok_code)
     matched = np.zeros(n, dtype=np.bool_)
     by_key = np.flatnonzero(ok & (kind == BY_KEY))
-    if len(by_key):
-        matched[by_key[ev.key_index.rows_of_hashes(hashed[by_key]) >= 0]] = True
+    for start in range(0, len(by_key), _SLICE):  # a slice at a time: a few MB of lookups, not every one at once
+        part = by_key[start:start + _SLICE]
+        matched[part[ev.key_index.rows_of_hashes(hashed[part]) >= 0]] = True
+    del by_key
     by_token = np.flatnonzero(ok & (kind == BY_CASH_TOKEN))
     if len(by_token):
         # Every value of `cash` is a key of the table's first events: an operation whose token
