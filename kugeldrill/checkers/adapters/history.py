@@ -12,17 +12,16 @@ lines and computes the facts (the costly part), and hands each block's columns o
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kugeldrill.checkers.adapters.aside import Aside, AsideFailed, can_fork
-from kugeldrill.checkers.columnar import CompletionRows, InvokeRows, OpColumns, completion_rows, invoke_rows
+from kugeldrill.checkers.columnar import InvokeRows, OpColumns, completion_rows, invoke_rows
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.load_figures import describe
 from kugeldrill.ground.gzfiles import stored
-from kugeldrill.ground.history_read import HistoryError, LineReader, pair_history
+from kugeldrill.ground.history_read import HistoryError, pair_history
 
 
 def load_history(path: str | Path) -> CheckInputs:
@@ -79,42 +78,38 @@ class HistoryReading:
 
 
 class _Forwarding:
-    """`pair_history`'s sink in the child: each block's columns go to the parent; only what
-    pairing asks again (an operation's id and outcome, to name a corrupt line) stays here."""
+    """`pair_history`'s sink in the child: each block's columns go to the parent, and nothing
+    per operation stays here. Only a corrupt history makes pairing ask an operation's id or
+    outcome again (to name it): then the history is paired once more, here, into columns
+    (`_name_the_error`), which raises the same error a reading in the parent would."""
 
-    def __init__(self, path: Path, emit: Callable[[Any], None]) -> None:
+    def __init__(self, emit: Callable[[Any], None]) -> None:
         self.emit = emit
-        self.lines = LineReader(path)
-        self.invoked_at = array("q")
-        self.outcome = bytearray()  # position in `names`; 0: none yet
-        self.names: list[str] = [""]
+        self.count = 0
 
     def invoke_block(self, lines: list[Any], at: list[int]) -> int:
-        first = len(self.invoked_at)
-        self.invoked_at.extend(at)
-        self.outcome.extend(bytes(len(at)))
+        first = self.count
+        self.count += len(lines)
         self.emit(invoke_rows(lines, at))
         return first
 
     def complete_block(self, indexes: list[int], lines: list[Any], at: list[int]) -> None:
-        rows: CompletionRows = completion_rows(indexes, lines, at)
-        names, outcome = self.names, self.outcome
-        for i, r in zip(indexes, lines):
-            if r.type not in names:
-                names.append(r.type)
-            outcome[i] = names.index(r.type)
-        self.emit(rows)
+        self.emit(completion_rows(indexes, lines, at))
 
     def op_id_of(self, i: int) -> str:
-        return self.lines.op_id(self.invoked_at[i])
+        raise _Corrupt
 
     def outcome_of(self, i: int) -> str | None:
-        return self.names[self.outcome[i]] or None
+        raise _Corrupt
+
+
+class _Corrupt(Exception):
+    """Pairing needs what the child did not keep: the history is corrupt."""
 
 
 def _forward_rows(emit: Callable[[Any], None], path: Path) -> None:
-    sink = _Forwarding(path, emit)
     try:
-        pair_history(path, sink)
-    finally:
-        sink.lines.close()
+        pair_history(path, _Forwarding(emit))
+    except _Corrupt:
+        pair_history(path, OpColumns(path))  # raises the HistoryError naming the operation
+        raise HistoryError(f"{path}: corrupt history") from None
