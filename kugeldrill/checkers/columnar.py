@@ -382,13 +382,16 @@ def _text(value: Any) -> str:
 
 
 class OpColumns:
-    """The load history's operations in columns (`ground.history.pair_history`'s sink).
+    """The load history's operations in columns.
 
-    Per operation: its id, kind, outcome, worker and user (coded), four times (NaN: none)
-    and where its invoke and completion lines are in the history (16 bytes): the values --
-    hundreds of bytes each, a sale's items, taxes and payments -- stay on disk and are read
-    again only when an `Op` is asked for. Iterating gives `Op` records ordered by invoke
-    time, like `ground.history.load_ops`."""
+    Per operation: its kind, outcome, worker and user (coded), four times (NaN: none), where
+    its invoke and completion lines are in the history (16 bytes), and what the checkers need
+    of its value (`checkers.op_facts`: how it matches its event, the figures it lacks). Its id
+    and value -- hundreds of bytes, a sale's items, taxes and payments -- stay on disk and are
+    read again only when asked for. Filled by `ground.history_read.pair_history` (this is its
+    sink) or, when the history is read in another process, from the block columns it sends
+    (`add_invokes` / `add_completions`, adapters.history). Iterating gives `Op` records
+    ordered by invoke time, like `ground.history_read.load_ops`; about 60 bytes an operation."""
 
     def __init__(self, path: str | Path) -> None:
         self.lines = LineReader(path)

@@ -31,7 +31,7 @@ from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_TRANLOG
 NO_KEY, BY_KEY, BY_CASH_TOKEN = 0, 1, 2
 
 
-class _Ids(msgspec.Struct, gc=False):
+class _Ids(msgspec.Struct, gc=False, kw_only=True):
     """The fields of a value `keys.op_key` and `keys.op_cash_token` read (absent: None, as `.get`)."""
 
     tenant_id: Any = None
@@ -67,8 +67,22 @@ class _Item(msgspec.Struct, gc=False):
     quantity: Num
 
 
-class _Figures(msgspec.Struct, gc=False):
-    """A sale's, void's or return's figures, complete (`load_figures.REQUIRED`, without the number)."""
+# The strict types: a value's ids (for its key) and, required, the figures its kind and
+# outcome must carry (`load_figures.REQUIRED`); the load's own `missing` paths kept to look at.
+class _Note(_Ids, gc=False, kw_only=True):
+    missing: Any = None
+
+
+class _Amount(_Note, gc=False, kw_only=True):
+    amount: Num
+
+
+class _Numbered(_Note, gc=False, kw_only=True):
+    transaction_no: Present  # type: ignore[assignment]
+
+
+class _Figures(_Note, gc=False, kw_only=True):
+    """A sale's, void's or return's figures, complete (without its number)."""
 
     amount: Num
     tax: Num
@@ -76,31 +90,16 @@ class _Figures(msgspec.Struct, gc=False):
     taxes: Annotated[list[_TaxLine], msgspec.Meta(min_length=1)]
     payments: Annotated[list[_Payment], msgspec.Meta(min_length=1)]
     items: Annotated[list[_Item], msgspec.Meta(min_length=1)]
-    missing: Any = None
 
 
-class _NumberedFigures(_Figures, gc=False):
-    transaction_no: Present = None  # type: ignore[assignment]
+class _NumberedFigures(_Figures, gc=False, kw_only=True):
+    transaction_no: Present  # type: ignore[assignment]
 
 
-class _Numbered(msgspec.Struct, gc=False):
-    transaction_no: Present
-    missing: Any = None
-
-
-class _Amount(msgspec.Struct, gc=False):
-    amount: Num
-    missing: Any = None
-
-
-class _Note(msgspec.Struct, gc=False):
-    missing: Any = None
-
-
-def _strict_type(f: str, outcome: str | None) -> type | None:
-    """The type only a complete value of this kind and outcome decodes into (None: nothing required)."""
+def _strict_type(f: str, outcome: str | None) -> type:
+    """The type only a complete value of this kind and outcome decodes into (`_Ids`: nothing required)."""
     if outcome == "fail":
-        return None
+        return _Ids
     wanted = REQUIRED.get(f)
     if wanted is None:
         return _Note
@@ -116,6 +115,7 @@ def _strict_type(f: str, outcome: str | None) -> type | None:
 
 
 _STRICT: dict[type, msgspec.json.Decoder] = {}
+_TYPE_OF: dict[tuple[str, str | None], type] = {}  # (kind, outcome) -> its strict type
 
 
 def _decoder(t: type) -> msgspec.json.Decoder:
@@ -123,12 +123,6 @@ def _decoder(t: type) -> msgspec.json.Decoder:
     if d is None:
         d = _STRICT[t] = msgspec.json.Decoder(t)
     return d
-
-
-def _required_fields_present(t: type, v: Any) -> bool:
-    # _NumberedFigures' transaction_no defaults to None (a subclass cannot add a required field
-    # after defaulted ones): absent or null is not complete.
-    return t is not _NumberedFigures or v.transaction_no is not None
 
 
 class BlockFacts:
@@ -163,40 +157,33 @@ def _match(f: str, ids: Any) -> tuple[int, int]:
 
 def block_facts(fs: Sequence[str], outcomes: Sequence[str | None], raws: Sequence[bytes]) -> BlockFacts:
     """The facts of each value (raw JSON objects of a history's lines; the caller gives only
-    objects) with its operation's kind and outcome."""
+    objects) with its operation's kind and outcome: one strict decode per (kind, outcome)
+    group of the block gives the ids and says the figures are complete; a group that does
+    not decode is judged value by value."""
     n = len(raws)
     out = BlockFacts(n)
-    if not n:
-        return out
-    joined = b"\n".join(raws)
-    try:
-        ids = _IDS.decode_lines(joined)
-    except msgspec.DecodeError:
-        ids = None
-    if ids is None or len(ids) != n:
-        ids = [_IDS.decode(r) for r in raws]
-    kind, hashes = out.kind, out.hash
-    for i, (f, v) in enumerate(zip(fs, ids)):
-        kind[i], hashes[i] = _match(f, v)
-    # Figures: one strict decode per (kind, outcome) group; a group that does not decode is
-    # judged value by value.
     groups: dict[type, list[int]] = {}
-    for i, (f, outcome) in enumerate(zip(fs, outcomes)):
-        t = _strict_type(f, outcome)
-        if t is not None:
-            groups.setdefault(t, []).append(i)
+    type_of = _TYPE_OF
+    for i, key in enumerate(zip(fs, outcomes)):
+        t = type_of.get(key)
+        if t is None:
+            t = type_of[key] = _strict_type(*key)
+        groups.setdefault(t, []).append(i)
+    kind, hashes = out.kind, out.hash
     for t, members in groups.items():
         try:
             decoded = _decoder(t).decode_lines(b"\n".join([raws[i] for i in members]))
         except msgspec.DecodeError:
             decoded = None
         if decoded is not None and len(decoded) == len(members):
-            unsure = [i for i, v in zip(members, decoded) if v.missing or not _required_fields_present(t, v)]
+            unsure = [i for i, v in zip(members, decoded) if t is not _Ids and v.missing]
         else:
-            unsure = members
+            decoded = [_IDS.decode(raws[i]) for i in members]
+            unsure = members if t is not _Ids else []
+        for i, v in zip(members, decoded):
+            kind[i], hashes[i] = _match(fs[i], v)
         for i in unsure:
-            value = _DICT.decode(raws[i])
-            missing = lacking(fs[i], outcomes[i], value)
+            missing = lacking(fs[i], outcomes[i], _DICT.decode(raws[i]))
             if missing:
                 out.lacking[i] = missing
     return out
