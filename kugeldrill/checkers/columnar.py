@@ -314,21 +314,11 @@ class HashIndex:
         A string whose hash is held by a stored string is taken to be that string unless
         the hash is held twice (then compared): a different string with the same 64-bit
         hash as one of n stored ones turns up with probability n / 2^64 per lookup."""
-        h = hashes(strings) if hashed is None else hashed
-        srt = self._sorted
-        if not len(srt):
-            return np.full(len(h), -1, dtype=np.int64)
-        pos = _search(srt, h)
-        pos[pos == len(srt)] = 0
-        found = srt[pos] == h
-        rows = np.where(found, self._order[pos], -1).astype(np.int64)
-        if self._clash:
-            for i in np.flatnonzero(found).tolist():
-                if int(h[i]) in self._clash:
-                    r = self.get(strings[i])
-                    rows[i] = -1 if r is None else r
+        rows = self.rows_of_hashes(hashes(strings) if hashed is None else hashed)
+        for i in np.flatnonzero(rows == -2).tolist():  # a hash held by different strings: compare them
+            r = self.get(strings[i])
+            rows[i] = -1 if r is None else r
         return rows
-
 
     def rows_of_hashes(self, hashed: np.ndarray) -> np.ndarray:
         """Positions of the strings with these hashes, without the strings: -1 where no stored
