@@ -400,3 +400,20 @@ def test_bulk_counting_gives_the_per_row_verdict_in_every_detail(tmp_path: Path,
     assert bulk.counts == one_by_one.counts and bulk.examples == one_by_one.examples
     assert set(bulk.counts["failures"]) == {"missing", "unexpected", "missing_publication", "fail_op_applied"}
     assert bulk.counts["history"]["ok_with_event"] > 1000
+
+
+def test_hash_index_compares_strings_where_hashes_clash(monkeypatch: pytest.MonkeyPatch):
+    """Different strings with one 64-bit hash: lookups and `get` answer by the strings, and a
+    lookup by hashes alone says it cannot tell (-2)."""
+    import numpy as np
+
+    from kugeldrill.checkers import columnar
+
+    monkeypatch.setattr(columnar, "hash_of", lambda s: 7 if s != "d" else 9)
+    monkeypatch.setattr(columnar, "hashes", lambda strs: np.array([columnar.hash_of(s) for s in strs], dtype=np.int64))
+    col = columnar.StrColumn(["a", "b", "c", "b", "d"])
+    index = columnar.HashIndex(col, columnar.hashes(list(col)))
+    assert index.lookup(["b", "x", "c", "d", "a"]).tolist() == [1, -1, 2, 4, 0]
+    assert index.get("c") == 2 and index.get("x") is None and "a" in index
+    assert index.rows_of_hashes(np.array([7, 9, 8], dtype=np.int64)).tolist() == [-2, 4, -1]
+    assert sorted(index.firsts().tolist()) == [0, 1, 2, 4]
