@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -236,17 +236,12 @@ def _judge_history(inputs: CheckInputs, ev: EventTable, expected: dict[str, tupl
         for eid, k in idx.extra_key.items():
             if k:
                 key_to_event.setdefault(k, eid)  # type: ignore[attr-defined]
-    cash: dict[str, str] = {}
-    for k in _cash_keys(key_to_event, ev, have_events):
-        if k.startswith("cash|"):
-            scope = cash_scope(k)
-            for tok in cash_tokens(k):
-                cash.setdefault(scope + "|" + tok, k)
+    cash = _CashMap(lambda: _cash_keys(key_to_event, ev, have_events))
     by_key = key_index(inputs) if not have_events else None
     op_topic = OP_TOPIC.get
     ops_rows = rows(inputs.ops, "op_id", "f", "outcome", "value", "invoke_mono", "invoke_wall", "error")
     if have_events and isinstance(inputs.ops, OpColumns) and ev.key_index is not None and len(ev.event_id) >= BULK_FROM:
-        ops_rows = _matched_in_bulk(inputs.ops, ev, cash, hist)
+        ops_rows = _matched_in_bulk(inputs.ops, ev, cash.token_hashes(), hist)
     for op_id, f, outcome, value, invoke_mono, invoke_wall, error in ops_rows:
         topic = op_topic(f)
         if topic is None:
@@ -316,44 +311,82 @@ def _cash_keys(key_to_event: Mapping[str, str], ev: EventTable, have_events: boo
     cash_rows = np.flatnonzero(codes == names.index(TOPIC_CASHLOG))
     del codes
     # The first row holding each key, latest first, as `EventTable.by_key` iterates them.
-    rows = cash_rows[::-1].tolist()
-    keys = [ev.key[r] for r in rows]
-    first = ev.key_index.rows_of_hashes(hashes(keys)).tolist()
-    return (k for k, r, f in zip(keys, rows, first) if k and (f == r or f == -2 and ev.key_index.get(k) == r))
+    return _first_keys(ev, cash_rows[::-1])
 
 
-def _matched_in_bulk(ops: OpColumns, ev: EventTable, cash: dict[str, str], hist: Counter
+def _first_keys(ev: EventTable, rows: np.ndarray) -> Iterator[str]:
+    """The keys of these rows that are their key's first row, a slice at a time."""
+    for start in range(0, len(rows), _SLICE):
+        part = rows[start:start + _SLICE].tolist()
+        keys = [ev.key[r] for r in part]
+        first = ev.key_index.rows_of_hashes(hashes(keys)).tolist()
+        yield from (k for k, r, f in zip(keys, part, first) if k and (f == r or f == -2 and ev.key_index.get(k) == r))
+
+
+class _CashMap:
+    """A cash operation's token -> the cashlog key holding it ("scope|token" -> key; the first
+    key iterated wins), built from `keys` when first asked. The bulk match needs only the
+    tokens' hashes (`token_hashes`), so on a healthy run of millions of cash events the map
+    of every token (three per event) is never built."""
+
+    def __init__(self, keys: Callable[[], Iterator[str]]) -> None:
+        self._keys = keys
+        self._map: dict[str, str] | None = None
+
+    def _tokens(self) -> Iterator[tuple[str, str]]:
+        for k in self._keys():
+            if k.startswith("cash|"):
+                scope = cash_scope(k)
+                for tok in cash_tokens(k):
+                    yield scope + "|" + tok, k
+
+    def get(self, token: str, default: str = "") -> str:
+        if self._map is None:
+            self._map = {}
+            for t, k in self._tokens():
+                self._map.setdefault(t, k)
+        return self._map.get(token, default)
+
+    def token_hashes(self) -> np.ndarray:
+        """The sorted hashes of every token."""
+        out = array("q", (hash(t) for t, _k in self._tokens()))
+        return np.unique(np.frombuffer(out, dtype=np.int64)) if len(out) else np.zeros(0, np.int64)
+
+
+def _matched_in_bulk(ops: OpColumns, ev: EventTable, token_hashes: np.ndarray, hist: Counter
                      ) -> Iterator[tuple[Any, ...]]:
     """`ok` operations whose event key (or cash token) the publications hold, counted at once
     from the keys computed as the history was read (checkers.op_facts): each one's per-operation
     judgement would only add `ok` and `ok_with_event`. The rows of every other operation of a
-    topic, in history order, for the per-operation judgement."""
+    topic, in history order, for the per-operation judgement. A slice of operations at a
+    time, so what it allocates stays a few MB whatever the run's size."""
     n = len(ops)
-    if not n:
-        return iter(())
-    kind = np.frombuffer(ops.match_kind, dtype=np.uint8)
-    hashed = np.frombuffer(ops.match_hash, dtype=np.int64)
-    has_topic = np.array([OP_TOPIC.get(name) is not None for name in ops.f.names], dtype=np.bool_)[ops.f.array()]
+    topical = np.array([OP_TOPIC.get(name) is not None for name in ops.f.names], dtype=np.bool_)
     ok_code = ops.outcome.names.index("ok") if "ok" in ops.outcome.names else -1
-    ok = has_topic & (ops.outcome.array() == ok_code)
-    matched = np.zeros(n, dtype=np.bool_)
-    by_key = np.flatnonzero(ok & (kind == BY_KEY))
-    for start in range(0, len(by_key), _SLICE):  # a slice at a time: a few MB of lookups, not every one at once
-        part = by_key[start:start + _SLICE]
-        matched[part[ev.key_index.rows_of_hashes(hashed[part]) >= 0]] = True
-    del by_key
-    by_token = np.flatnonzero(ok & (kind == BY_CASH_TOKEN))
-    if len(by_token):
-        # Every value of `cash` is a key of the table's first events: an operation whose token
-        # it holds has its event.
-        tokens = {hash(t) for t in cash}
-        matched[by_token[np.fromiter((int(h) in tokens for h in hashed[by_token].tolist()), dtype=np.bool_,
-                                     count=len(by_token))]] = True
-    n_matched = int(matched.sum())
+    kind_all = np.frombuffer(ops.match_kind, dtype=np.uint8)
+    hashed_all = np.frombuffer(ops.match_hash, dtype=np.int64)
+    f_all, outcome_all = ops.f.array(), ops.outcome.array()
+    rest = np.zeros(n, dtype=np.bool_)  # in storage order
+    n_matched = 0
+    for start in range(0, n, _SLICE):
+        end = min(n, start + _SLICE)
+        has_topic = topical[f_all[start:end]]
+        ok = has_topic & (outcome_all[start:end] == ok_code)
+        kind, hashed = kind_all[start:end], hashed_all[start:end]
+        matched = np.zeros(end - start, dtype=np.bool_)
+        by_key = np.flatnonzero(ok & (kind == BY_KEY))
+        if len(by_key):
+            matched[by_key[ev.key_index.rows_of_hashes(hashed[by_key]) >= 0]] = True
+        # Every cashlog key a token maps to is a key of the table's first events: an operation
+        # whose token it holds has its event.
+        by_token = np.flatnonzero(ok & (kind == BY_CASH_TOKEN))
+        if len(by_token):
+            matched[by_token[np.isin(hashed[by_token], token_hashes)]] = True
+        n_matched += int(matched.sum())
+        rest[start:end] = has_topic & ~matched
     if n_matched:
         hist["ok"] += n_matched
         hist["ok_with_event"] += n_matched
-    rest = has_topic & ~matched
     if ops.order is not None:
         rest = rest[ops.order]
     return ((op.op_id, op.f, op.outcome, op.value, op.invoke_mono, op.invoke_wall, op.error)
