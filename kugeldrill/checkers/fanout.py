@@ -381,7 +381,10 @@ def _matched_in_bulk(ops: OpColumns, ev: EventTable, token_hashes: np.ndarray, h
         # whose token it holds has its event.
         by_token = np.flatnonzero(ok & (kind == BY_CASH_TOKEN))
         if len(by_token):
-            matched[by_token[np.isin(hashed[by_token], token_hashes)]] = True
+            wanted = hashed[by_token]
+            pos = np.minimum(np.searchsorted(token_hashes, wanted), max(len(token_hashes) - 1, 0))
+            if len(token_hashes):
+                matched[by_token[token_hashes[pos] == wanted]] = True
         n_matched += int(matched.sum())
         rest[start:end] = has_topic & ~matched
     if n_matched:
