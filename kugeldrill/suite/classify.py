@@ -180,14 +180,18 @@ def _evidence(defect: KnownDefect, logs: LogLookup) -> tuple[str | None, list[st
     """(None, lines found) when every evidence line holds in the drill's logs; else (what is missing, [])."""
     found: list[str] = []
     for item in defect.evidence:
-        matches = logs(item.log, re.compile(item.pattern))
-        if matches is None:
-            return f"no log of {item.log} in the run folder", []
-        if item.absent and matches.count:
-            return f"{item.log}'s log has {matches.count} line(s) matching /{item.pattern}/: {matches.lines[0][:160]}", []
-        if not item.absent and matches.count < item.min_count:
-            return f"{item.describe()}: {matches.count} found", []
-        found += [f"{item.log}: {line}" for line in matches.lines[:2]]
+        pattern = re.compile(item.pattern)
+        per_log = {name: logs(name, pattern) for name in item.logs}
+        read = {name: m for name, m in per_log.items() if m is not None}
+        if not read:
+            return f"no log of {item.names} in the run folder", []
+        count = sum(m.count for m in read.values())
+        lines = [f"{name}: {line}" for name, m in read.items() for line in m.lines]
+        if item.absent and count:
+            return f"{item.names}'s log has {count} line(s) matching /{item.pattern}/: {lines[0][:160]}", []
+        if not item.absent and count < item.min_count:
+            return f"{item.describe()}: {count} found", []
+        found += lines[:2]
     return None, found
 
 

@@ -54,18 +54,29 @@ class LogEvidence(_Strict):
     """A line of the system's own log (the run folder's copy of `log`'s log) that must be there
     (or, with `absent`, must not): what makes a failure this defect rather than a look-alike."""
 
-    log: str = Field(min_length=1)  # app id: cart, report, ...
+    # An app id (cart, report, sidecar-journal, ...), or a list: the lines of all of them count
+    # together (a delivery lost by whichever subscriber's sidecar failed it).
+    log: str | list[str] = Field(min_length=1)
     pattern: str = Field(min_length=1)
     absent: bool = False
     min_count: int = Field(default=1, ge=1)  # lines that must match (ignored with absent)
 
     _re = field_validator("pattern")(_regex)
 
+    @property
+    def logs(self) -> tuple[str, ...]:
+        return (self.log,) if isinstance(self.log, str) else tuple(self.log)
+
+    @property
+    def names(self) -> str:
+        """The log(s) as text: `cart`, or `sidecar-report / sidecar-journal`."""
+        return " / ".join(self.logs)
+
     def describe(self) -> str:
         if self.absent:
-            return f"no line of {self.log}'s log matches /{self.pattern}/"
+            return f"no line of {self.names}'s log matches /{self.pattern}/"
         many = f"at least {self.min_count} lines" if self.min_count > 1 else "a line"
-        return f"{many} of {self.log}'s log match /{self.pattern}/"
+        return f"{many} of {self.names}'s log match /{self.pattern}/"
 
 
 class Signature(_Strict):

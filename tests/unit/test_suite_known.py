@@ -282,3 +282,48 @@ defects:
     assert hit.failures[0].known_ids == ["race"] and hit.known == []
     quiet = classify_drill(_summary("any", []), known, _logs({}))
     assert quiet.known == []  # no drill must reproduce it: nothing is "not reproduced"
+
+
+LOST_DELIVERY = """
+defects:
+  - id: lost-delivery
+    title: a failed delivery is acknowledged and lost
+    finding: docs/findings.md#8
+    scenarios: [kill]
+    checker: fanout
+    kind: missing
+    where: {subscriber: "^(report|journal|stock)$"}
+    evidence:
+      - {log: [sidecar-report, sidecar-journal, sidecar-stock],
+         pattern: "Error processing Redis message .*(connection refused|connection reset|EOF)"}
+"""
+# The line journal's daprd wrote in a drill of the real code when it reused a keep-alive
+# connection the subscriber had just closed (logs/sidecar-journal.log of kugelpos-sidecar-cut).
+JOURNAL_EOF = ('time="2026-12-07T10:56:05.816199236Z" level=error msg="Error processing Redis message 1796640965807-0: '
+               'error returned from app channel while sending pub/sub event to app: retriable error occurred: '
+               'Post \\"http://127.0.0.1:52213/api/v1/opencloselog\\": EOF" app_id=journal')
+
+
+def _missing(subscriber: str) -> CheckResult:
+    return CheckResult("fanout", False, "fan-out broken: missing 1", counts={"violations": {"missing": 1}},
+                       examples={"missing": [{"subscriber": subscriber, "topic": "topic-opencloselog"}]})
+
+
+def test_evidence_may_be_in_any_of_several_logs() -> None:
+    known = parse_known(LOST_DELIVERY, "k.yaml")
+    in_journal = classify_drill(_summary("cut", [_missing("journal")]), known,
+                                _logs({"sidecar-report": [], "sidecar-journal": [JOURNAL_EOF]}))
+    assert in_journal.failures[0].cls == "known" and in_journal.failures[0].evidence[0].startswith("sidecar-journal: ")
+    nowhere = classify_drill(_summary("cut", [_missing("journal")]), known,
+                             _logs({"sidecar-report": ["level=info msg=ok"], "sidecar-journal": []}))
+    assert nowhere.failures[0].cls == "new"
+    assert "sidecar-report / sidecar-journal / sidecar-stock" in nowhere.failures[0].why
+    no_logs = classify_drill(_summary("cut", [_missing("journal")]), known, _logs({}))
+    assert no_logs.failures[0].cls == "new" and "no log of sidecar-report / sidecar-journal" in no_logs.failures[0].why
+
+
+def test_the_repository_known_file_takes_the_live_subscribers_lost_delivery() -> None:
+    known = load_known(ROOT / "kugelpos-known.yaml")
+    result = classify_drill(_summary("kugelpos-sidecar-cut", [_missing("journal")]), known,
+                            _logs({"sidecar-journal": [JOURNAL_EOF]}))
+    assert (result.failures[0].cls, result.failures[0].known_id) == ("known", "subscriber-outage-loses-deliveries")

@@ -1,6 +1,6 @@
 """What a store manager sees: report, journal and stock read through Kugelpos' public APIs.
 
-The outcome checker's evidence (checkers/outcomes.py). Two snapshots are taken: `before`
+The outcome checker's evidence (checkers/outcomes/). Two snapshots are taken: `before`
 the load (after provisioning, once nothing is in flight) and `after` it (after
 quiescence); the checker compares their difference with what the load's history says was
 done, so a deployment with data of its own (a reused tenant, earlier drills) is judged by

@@ -117,7 +117,12 @@ class MongoServer:
     log_path: Path
     port: int
     host: str = "127.0.0.1"
-    heap: str = "1g"
+    # The data live in the heap and Kugelpos keeps every request it served (its log_requests
+    # middleware writes each one to MongoDB): the Kugelpos suite grows the old generation by
+    # ~65 MB a drill (jstat over `make drill-kugelpos`), so at -Xmx1g (683 MiB of old
+    # generation) its 7th drill ran into back-to-back full collections and a service's
+    # MongoDB calls timed out. 3g holds ~30 such drills on one deployment.
+    heap: str = "3g"
     process: ManagedProcess | None = field(default=None, init=False)
 
     @property
@@ -127,7 +132,11 @@ class MongoServer:
 
     def command(self) -> list[str]:
         java = _tool("java", "install a JDK 17 (e.g. 'apt-get install openjdk-17-jdk-headless')")
-        return [java, f"-Xmx{self.heap}", "-XX:+UseSerialGC", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+        # Every collection with its pause goes to gc.log beside the server's log: the data are
+        # in memory, so a heap near its limit shows as long pauses there before any client times out.
+        gc_log = self.log_path.with_name("gc.log")
+        return [java, f"-Xmx{self.heap}", "-XX:+UseSerialGC", f"-Xlog:gc:file={gc_log}:time,uptime",
+                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
                 "-cp", self.build.classpath, MAIN_CLASS, "--host", self.host, "--port", str(self.port),
                 "--replica-set", REPLICA_SET]
 
