@@ -15,7 +15,8 @@ Memory, three ways (the goal is judged on `peak_bytes`):
   largest process it forked. Their sum (`peak_rss_bytes`) is an upper bound that counts twice
   the pages the forked reader shares with the child (the interpreter and libraries, ~50 MB).
 * `peak_pss_bytes`: the largest sum of the processes' proportional set sizes (shared pages
-  split between them, /proc/PID/smaps_rollup), sampled every 10 ms: what the machine gave.
+  split between them, /proc/PID/smaps_rollup), sampled (every 20 ms or more, see
+  `PssSampler`): what the machine gave.
 * `peak_bytes`: the larger of `peak_pss_bytes` and the child's own peak RSS (a sampled peak
   may miss a spike between samples; the child's own is exact).
 CPU: `cpu_seconds` counts the child and the reader it waited for.
@@ -87,9 +88,13 @@ def child(run_dir: Path) -> dict:
 
 
 class PssSampler:
-    """The largest sum of proportional set sizes of a process and its descendants, sampled."""
+    """The largest sum of proportional set sizes of a process and its descendants, sampled.
 
-    def __init__(self, pid: int, every: float = 0.01) -> None:
+    Reading smaps_rollup walks a process's page tables (milliseconds for gigabytes), and this
+    thread shares the machine with the process it measures: it waits twenty times as long as
+    a reading took (at least `every`), so it costs the measured run about 5 % of one core."""
+
+    def __init__(self, pid: int, every: float = 0.02) -> None:
         self.pid, self.every, self.peak = pid, every, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -120,8 +125,11 @@ class PssSampler:
         return 0
 
     def _run(self) -> None:
-        while not self._stop.wait(self.every):
+        pause = self.every
+        while not self._stop.wait(pause):
+            t = time.perf_counter()
             self.peak = max(self.peak, sum(self._pss(pid) for pid in self._tree()))
+            pause = max(self.every, 20 * (time.perf_counter() - t))
 
     def stop(self) -> None:
         self._stop.set()
