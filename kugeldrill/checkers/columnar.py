@@ -402,7 +402,7 @@ class OpColumns:
         self.lacking: dict[int, list[str]] = {}  # figures its record lacks (load_figures), where any
         self._from_invoke: list[int] = []  # completed without a value: the invoke's value counts
 
-    # -- the sink (ground.history.OpSink), a block of lines at a time
+    # -- the sink (ground.history_read.OpSink), a block of lines at a time
     def invoke_block(self, lines: list[Any], at: list[int]) -> int:
         return self.add_invokes(invoke_rows(lines, at))
 
