@@ -20,6 +20,7 @@ from kugeldrill.checkers.adapters.aside import Aside, AsideFailed, can_fork
 from kugeldrill.checkers.columnar import InvokeRows, OpColumns, completion_rows, invoke_rows
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.load_figures import describe
+from kugeldrill.ground.gcpause import gc_paused
 from kugeldrill.ground.gzfiles import stored
 from kugeldrill.ground.history_read import HistoryError, pair_history
 
@@ -52,14 +53,15 @@ class HistoryReading:
             return inputs
         try:
             ops = OpColumns(path)
-            if self._aside is None:
-                pair_history(path, ops)
-            else:
-                for rows in self._aside.records():
-                    if isinstance(rows, InvokeRows):
-                        ops.add_invokes(rows)
-                    else:
-                        ops.add_completions(rows)
+            with gc_paused():
+                if self._aside is None:
+                    pair_history(path, ops)
+                else:
+                    for rows in self._aside.records():
+                        if isinstance(rows, InvokeRows):
+                            ops.add_invokes(rows)
+                        else:
+                            ops.add_completions(rows)
             inputs.ops = ops.finish()  # type: ignore[assignment]
         except (HistoryError, OSError, ValueError, KeyError, TypeError, AsideFailed) as exc:
             # A corrupt history is "ops unknown", named, not a crash.
@@ -109,7 +111,8 @@ class _Corrupt(Exception):
 
 def _forward_rows(emit: Callable[[Any], None], path: Path) -> None:
     try:
-        pair_history(path, _Forwarding(emit))
+        with gc_paused():
+            pair_history(path, _Forwarding(emit))
     except _Corrupt:
         pair_history(path, OpColumns(path))  # raises the HistoryError naming the operation
         raise HistoryError(f"{path}: corrupt history") from None

@@ -30,6 +30,7 @@ from kugeldrill.checkers.model import (
     Publication,
     StateUnreachable,
 )
+from kugeldrill.ground.gcpause import gc_paused
 from kugeldrill.ground.gzfiles import GZ_SUFFIX, plain_name, stored
 from kugeldrill.ground.jsonl import read_jsonl
 from kugeldrill.ground.netguard import require_loopback
@@ -144,7 +145,8 @@ def read_events_files(files: Mapping[str, Path]) -> CheckInputs:
     of lines; every other kind of event becomes its record."""
     inputs = CheckInputs()
     conv = EventConverter(inputs)
-    inputs.publications, inputs.applications = read_folded(files, conv)  # type: ignore[assignment]
+    with gc_paused():
+        inputs.publications, inputs.applications = read_folded(files, conv)  # type: ignore[assignment]
     src = "events files: " + ", ".join(str(p) for p in files.values())
     for name in _EVENT_FIELDS:
         inputs.mark(name, src)
