@@ -231,9 +231,11 @@ def load_standin_inputs(run_dir: str | Path | None, stack_state: Mapping[str, An
                         history: str | Path | None = None, timeline: str | Path | None = None) -> CheckInputs:
     """Everything the checkers need from a stand-in run (contracts §8).
 
-    Reads `<run_dir>/history.jsonl` and `<run_dir>/timeline.json` (or the given paths), then
-    the events files (publications and applications folded as they are read); the
-    diagnostics endpoints are used only if no events file exists and `use_diagnostics` is set. Redis stream groups are read by `checkers.quiescence`.
+    Reads `<run_dir>/history.jsonl` (in a forked child while this process reads the rest,
+    when it pays: adapters.history.HistoryReading), `<run_dir>/timeline.json` (or the given
+    paths) and the events files (publications and applications folded as they are read); the
+    diagnostics endpoints are used only if no events file exists and `use_diagnostics` is
+    set. Redis stream groups are read by `checkers.quiescence`.
     """
     inputs = CheckInputs()
     base = Path(run_dir) if run_dir is not None else None
