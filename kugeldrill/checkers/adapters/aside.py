@@ -20,6 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import signal
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -52,6 +53,13 @@ class _Done:
 
 
 def _child(fn: Callable[..., None], args: tuple[Any, ...], out: BinaryIO) -> None:
+    # The parent's signal handlers (a drill heals its faults on SIGINT/SIGTERM) are not the
+    # child's: it reads and ends. Ctrl-C reaches the whole process group; the parent decides
+    # and stops the child (`Aside.close`); a SIGTERM ends it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
     def emit(record: Any) -> None:
         pickle.dump(record, out, protocol=pickle.HIGHEST_PROTOCOL)
 
