@@ -1,14 +1,25 @@
 """Benchmark: read and check a synthetic drill of N operations with full fan-out, from its files.
 
-Goals (issue 23): 1,000,000 operations in <= 6 s with peak RSS <= 300 MiB, and 10,000,000 in
+Goals (issue 23): 1,000,000 operations in <= 6 s with peak memory <= 300 MiB, and 10,000,000 in
 <= 60 s with <= 2 GiB, on this 2-core machine. The run folder (`history.jsonl`, one events file
 per service: N operations, N publications, 2.9 N applications) is written first, streamed to
 disk (`checkers.synthetic.write_full_fanout_run`: ~1.8 GB per million operations), then a
-child process reads it as a drill does (`load_standin_inputs`) and runs every checker
-(`run_all`); its time is the goal's time (reading included), its peak RSS (getrusage, the
-child and any process it started) the goal's memory. The healthy run must get today's
-verdicts (fan-out and duplicates pass; breaker and outcomes unknown: no breaker records, no
-business reads) with every delivery counted once, or the timing means nothing.
+child process reads it as a drill does (`load_standin_inputs`: the history in a forked reader
+beside it, checkers/adapters/aside.py, the events files in the child itself) and runs every
+checker (`run_all`); its wall time is the goal's time (reading included). The healthy run must
+get today's verdicts (fan-out and duplicates pass; breaker and outcomes unknown: no breaker
+records, no business reads) with every delivery counted once, or the timing means nothing.
+
+Memory, three ways (the goal is judged on `peak_bytes`):
+* `peak_rss_own_bytes` / `peak_rss_reader_bytes`: getrusage's peak RSS of the child and of the
+  largest process it forked. Their sum (`peak_rss_bytes`) is an upper bound that counts twice
+  the pages the forked reader shares with the child (the interpreter and libraries, ~50 MB).
+* `peak_pss_bytes`: the largest sum of the processes' proportional set sizes (shared pages
+  split between them, /proc/PID/smaps_rollup), sampled (every 20 ms or more, see
+  `PssSampler`): what the machine gave.
+* `peak_bytes`: the larger of `peak_pss_bytes` and the child's own peak RSS (a sampled peak
+  may miss a spike between samples; the child's own is exact).
+CPU: `cpu_seconds` counts the child and the reader it waited for.
 
     .venv/bin/python bench/checkers.py [--ops N] [--uuids] [--run-dir DIR] [--keep]
 
@@ -26,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -36,17 +48,23 @@ GOALS = {1_000_000: (6.0, 300 * MIB), 10_000_000: (60.0, 2048 * MIB)}  # ops -> 
 EXPECTED = {"breaker": None, "duplicates": True, "fanout": True, "outcomes": None}
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of the children it waited for (a forked reader)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def child(run_dir: Path) -> dict:
     sys.path.insert(0, str(ROOT))
     from kugeldrill.checkers import CheckParams, run_all
     from kugeldrill.checkers.adapters.standin import load_standin_inputs
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0 = time.perf_counter(), _cpu()
     inputs = load_standin_inputs(run_dir, None)
-    t1, c1 = time.perf_counter(), time.process_time()
+    t1, c1 = time.perf_counter(), _cpu()
     results = run_all(inputs, CheckParams())
-    t2, c2 = time.perf_counter(), time.process_time()
+    t2, c2 = time.perf_counter(), _cpu()
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     fanout = next(r for r in results if r.checker == "fanout")
@@ -59,13 +77,63 @@ def child(run_dir: Path) -> dict:
         "total_seconds": round(t2 - t0, 3),
         "cpu_seconds": round(c2 - c0, 3),
         "read_cpu_seconds": round(c1 - c0, 3),
-        "peak_rss_bytes": own + kids,  # the child's peak plus its own children's (an upper bound)
         "peak_rss_own_bytes": own,
+        "peak_rss_reader_bytes": kids,
+        "peak_rss_bytes": own + kids,  # an upper bound: pages shared by the fork counted twice
         "baseline_rss_bytes": rss0,
         "verdicts": {r.checker: r.valid for r in results},
         "fanout_once": fanout.counts.get("totals", {}).get("once"),
         "fanout_expected": fanout.counts.get("totals", {}).get("expected"),
     }
+
+
+class PssSampler:
+    """The largest sum of proportional set sizes of a process and its descendants, sampled.
+
+    Reading smaps_rollup walks a process's page tables (milliseconds for gigabytes), and this
+    thread shares the machine with the process it measures: it waits twenty times as long as
+    a reading took (at least `every`), so it costs the measured run about 5 % of one core."""
+
+    def __init__(self, pid: int, every: float = 0.02) -> None:
+        self.pid, self.every, self.peak = pid, every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _tree(self) -> list[int]:
+        pids, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            try:
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    with open(f"/proc/{pid}/task/{task}/children") as fh:
+                        todo.extend(int(c) for c in fh.read().split())
+            except OSError:
+                continue
+        return pids
+
+    @staticmethod
+    def _pss(pid: int) -> int:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
+
+    def _run(self) -> None:
+        pause = self.every
+        while not self._stop.wait(pause):
+            t = time.perf_counter()
+            self.peak = max(self.peak, sum(self._pss(pid) for pid in self._tree()))
+            pause = max(self.every, 20 * (time.perf_counter() - t))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _load() -> list[float]:
@@ -100,17 +168,24 @@ def main() -> int:
     size = sum(p.stat().st_size for p in run_dir.rglob("*.jsonl"))
     try:
         load_before = _load()
-        proc = subprocess.run([sys.executable, __file__, "--child", str(run_dir)], capture_output=True, text=True,
-                              timeout=1800, cwd=ROOT)
+        proc = subprocess.Popen([sys.executable, __file__, "--child", str(run_dir)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        sampler = PssSampler(proc.pid)
+        try:
+            out, err = proc.communicate(timeout=1800)
+        finally:
+            sampler.stop()
         load_after = _load()
     finally:
         if not args.keep and args.run_dir is None:
             shutil.rmtree(run_dir, ignore_errors=True)
     if proc.returncode != 0:
-        print(proc.stderr, file=sys.stderr)
+        print(err, file=sys.stderr)
         return 1
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res = json.loads(out.strip().splitlines()[-1])
     goal = GOALS.get(args.ops)
+    res["peak_pss_bytes"] = sampler.peak
+    res["peak_bytes"] = max(sampler.peak, res["peak_rss_own_bytes"])
     res.update({
         "uuid_event_ids": args.uuids,
         "files_bytes": size,
@@ -121,7 +196,7 @@ def main() -> int:
         "goal_seconds": goal[0] if goal else None,
         "goal_peak_bytes": goal[1] if goal else None,
         "met_time": res["total_seconds"] <= goal[0] if goal else None,
-        "met_memory": res["peak_rss_bytes"] <= goal[1] if goal else None,
+        "met_memory": res["peak_bytes"] <= goal[1] if goal else None,
         "verdicts_as_expected": res["verdicts"] == EXPECTED and res["fanout_once"] == res["fanout_expected"],
         "python": platform.python_version(),
         "machine": platform.machine(),

@@ -64,7 +64,7 @@ sys.path.insert(0, str(ROOT))
 os.environ["PATH"] = f"{ROOT / 'tools' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 
 from kugeldrill.ground.errors import DrillError  # noqa: E402
-from kugeldrill.ground.history import load_ops  # noqa: E402
+from kugeldrill.ground.history_read import load_ops  # noqa: E402
 from kugeldrill.locustfiles.command import locust_command  # noqa: E402
 from kugeldrill.locustfiles.provision import provision  # noqa: E402
 from kugeldrill.stack.native.launcher import NativeKugelpos, NativeOptions, NativeStartError, prepare  # noqa: E402

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from dataclasses import dataclass
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import accumulate, islice
 from pathlib import Path
@@ -30,7 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from kugeldrill.ground.history import LineReader, Op
+from kugeldrill.checkers.load_figures import LoadRecordProblem
+from kugeldrill.checkers.op_facts import block_facts, value_facts
+from kugeldrill.ground.history_read import LineReader, Op
 
 #: int64 hashes: Python's own string hash (SipHash), computed once per string object.
 hash_of = hash
@@ -76,6 +79,13 @@ class StrColumn(Sequence[str]):
 
     def append(self, s: str) -> None:
         self.extend([s])
+
+    def extend_encoded(self, data: bytes, lengths: list[int]) -> None:
+        """Append strings given as their UTF-8 bytes end to end and each one's length in bytes."""
+        base = len(self._buf)
+        self._room(len(data))
+        self._buf += data
+        self._ends.extend(islice(accumulate(lengths, initial=base), 1, None))
 
     def __len__(self) -> int:
         return len(self._ends)
@@ -141,6 +151,17 @@ class CodedColumn(Sequence[str]):
     def append(self, s: str) -> None:
         self.extend([s])
 
+    def extend_coded(self, block: "Coded") -> None:
+        """Append a block coded on its own (`Coded.of`): its codes translated into this column's."""
+        if not block.names:
+            return
+        mine = np.array([self.code(name) for name in block.names], dtype=np.int64)
+        codes = mine[np.frombuffer(block.codes, dtype=np.uint8 if len(block.names) <= 256 else np.uint32)]
+        if isinstance(self.codes, bytearray):
+            self.codes += codes.astype(np.uint8).tobytes()
+        else:
+            self.codes.frombytes(codes.astype(np.uint16 if self.codes.typecode == "H" else np.uint32).tobytes())
+
     def __len__(self) -> int:
         return len(self.codes)
 
@@ -154,6 +175,24 @@ class CodedColumn(Sequence[str]):
         if isinstance(self.codes, bytearray):
             return np.frombuffer(self.codes, dtype=np.uint8)
         return np.frombuffer(self.codes, dtype=np.uint16 if self.codes.typecode == "H" else np.uint32)
+
+
+@dataclass(slots=True)
+class Coded:
+    """A block of strings coded on its own: the distinct ones, and a code per string (a byte
+    while there are at most 256, else four)."""
+
+    names: list[str]
+    codes: bytes
+
+    @classmethod
+    def of(cls, strings: list[str]) -> "Coded":
+        index: dict[str, int] = {}
+        for name in strings:
+            if name not in index:
+                index[name] = len(index)
+        codes = map(index.__getitem__, strings)
+        return cls(list(index), bytes(codes) if len(index) <= 256 else array("I", codes).tobytes())
 
 
 class BytesColumn(StrColumn):
@@ -182,6 +221,18 @@ class BytesColumn(StrColumn):
         for end in self._ends:
             yield bytes(buf[start:end])
             start = end
+
+
+def _search(srt: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """np.searchsorted(srt, needles), the needles looked up in sorted order: random probes
+    into a large index miss the CPU caches, ordered ones walk it (about twice as fast for a
+    million entries)."""
+    if len(needles) < 64:
+        return np.searchsorted(srt, needles)
+    order = np.argsort(needles)
+    pos = np.empty(len(needles), dtype=np.int64)
+    pos[order] = np.searchsorted(srt, needles[order])
+    return pos
 
 
 class HashIndex:
@@ -263,19 +314,25 @@ class HashIndex:
         A string whose hash is held by a stored string is taken to be that string unless
         the hash is held twice (then compared): a different string with the same 64-bit
         hash as one of n stored ones turns up with probability n / 2^64 per lookup."""
-        h = hashes(strings) if hashed is None else hashed
+        rows = self.rows_of_hashes(hashes(strings) if hashed is None else hashed)
+        for i in np.flatnonzero(rows == -2).tolist():  # a hash held by different strings: compare them
+            r = self.get(strings[i])
+            rows[i] = -1 if r is None else r
+        return rows
+
+    def rows_of_hashes(self, hashed: np.ndarray) -> np.ndarray:
+        """Positions of the strings with these hashes, without the strings: -1 where no stored
+        string has the hash, -2 where more than one has (the caller compares the strings)."""
         srt = self._sorted
         if not len(srt):
-            return np.full(len(h), -1, dtype=np.int64)
-        pos = np.searchsorted(srt, h)
+            return np.full(len(hashed), -1, dtype=np.int64)
+        pos = _search(srt, hashed)
         pos[pos == len(srt)] = 0
-        found = srt[pos] == h
+        found = srt[pos] == hashed
         rows = np.where(found, self._order[pos], -1).astype(np.int64)
         if self._clash:
-            for i in np.flatnonzero(found).tolist():
-                if int(h[i]) in self._clash:
-                    r = self.get(strings[i])
-                    rows[i] = -1 if r is None else r
+            clash = np.isin(hashed, np.fromiter(self._clash, dtype=np.int64, count=len(self._clash)))
+            rows[clash & found] = -2
         return rows
 
 
@@ -298,22 +355,37 @@ class Taken(Sequence[Any]):
         return (base[p] for p in self.positions.tolist())
 
 
+def coded(column: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """(codes, names) of a column of few distinct strings: a `CodedColumn`, one seen through a
+    selection (`Taken`), or any sequence (coded here)."""
+    if isinstance(column, CodedColumn):
+        return column.array(), column.names
+    if isinstance(column, Taken) and isinstance(column.base, CodedColumn):
+        return column.base.array()[column.positions], column.base.names
+    col = CodedColumn()
+    col.extend(list(column))
+    return col.array(), col.names
+
+
 def _text(value: Any) -> str:
     return value if type(value) is str else str(value)
 
 
 class OpColumns:
-    """The load history's operations in columns (`ground.history.pair_history`'s sink).
+    """The load history's operations in columns.
 
-    Per operation: its id, kind, outcome, worker and user (coded), four times (NaN: none)
-    and where its invoke and completion lines are in the history (16 bytes): the values --
-    hundreds of bytes each, a sale's items, taxes and payments -- stay on disk and are read
-    again only when an `Op` is asked for. Iterating gives `Op` records ordered by invoke
-    time, like `ground.history.load_ops`."""
+    Per operation: its kind, outcome, worker and user (coded), four times (NaN: none), where
+    its invoke and completion lines are in the history (16 bytes), and what the checkers need
+    of its value (`checkers.op_facts`: how it matches its event, the figures it lacks). Its id
+    and value -- hundreds of bytes, a sale's items, taxes and payments -- stay on disk and are
+    read again only when asked for. Filled by `ground.history_read.pair_history` (this is its
+    sink) or, when the history is read in another process, from the block columns it sends
+    (`add_invokes` / `add_completions`, adapters.history). Iterating gives `Op` records
+    ordered by invoke time, like `ground.history_read.load_ops`; about 60 bytes an operation."""
 
     def __init__(self, path: str | Path) -> None:
         self.lines = LineReader(path)
-        self.op_id = StrColumn()
+        self.op_id = _OpIds(self)  # read again from the invoke line when asked (ids are 36 bytes apiece)
         self.f = CodedColumn()
         self.outcome = CodedColumn()  # "" while in flight (outcome None)
         self.worker = CodedColumn()
@@ -324,31 +396,60 @@ class OpColumns:
         self.completed_at = array("q")  # -1: no completion
         self.errors: dict[int, Any] = {}
         self.order: np.ndarray | None = None  # by invoke time, where the file was not already
+        # What the checkers need of each value (checkers.op_facts), computed as it is read:
+        self.match_kind = bytearray()  # op_facts.NO_KEY / BY_KEY / BY_CASH_TOKEN
+        self.match_hash = array("q")  # hash() of its event key, or of its cash token's "scope|token"
+        self.lacking: dict[int, list[str]] = {}  # figures its record lacks (load_figures), where any
+        self._from_invoke: list[int] = []  # completed without a value: the invoke's value counts
 
-    # -- the sink (ground.history.OpSink), a block of lines at a time
+    # -- the sink (ground.history_read.OpSink), a block of lines at a time
     def invoke_block(self, lines: list[Any], at: list[int]) -> int:
-        first, n = len(self.invoke_mono), len(lines)
-        self.op_id.extend([_text(r.op) for r in lines])
-        self.f.extend([_text(r.f) for r in lines])
-        self.outcome.extend([""] * n)
-        self.worker.extend([_text(r.worker) for r in lines])
-        self.user.extend([_text(r.user) for r in lines])
-        self.invoke_mono.extend([float(r.mono) for r in lines])
-        self.invoke_wall.extend([float(r.wall) for r in lines])
-        self.complete_mono.extend([math.nan] * n)
-        self.complete_wall.extend([math.nan] * n)
-        self.invoked_at.extend(at)
-        self.completed_at.extend([-1] * n)
-        return first
+        return self.add_invokes(invoke_rows(lines, at))
 
     def complete_block(self, indexes: list[int], lines: list[Any], at: list[int]) -> None:
-        outcome, c_mono, c_wall, c_at = self.outcome, self.complete_mono, self.complete_wall, self.completed_at
-        for i, r, where in zip(indexes, lines, at):
-            outcome.codes[i] = outcome.code(r.type)
-            c_mono[i], c_wall[i] = float(r.mono), float(r.wall)
-            c_at[i] = where
-            if r.error is not None:
-                self.errors[i] = r.error
+        self.add_completions(completion_rows(indexes, lines, at))
+
+    def add_invokes(self, rows: "InvokeRows") -> int:
+        """Append a block's invoked operations (outcome none yet); the index of the first."""
+        first, n = len(self.invoke_mono), len(rows.mono)
+        self.f.extend_coded(rows.f)
+        self.outcome.extend_coded(Coded([""], bytes(n)))
+        self.worker.extend_coded(rows.worker)
+        self.user.extend_coded(rows.user)
+        self.invoke_mono.extend(rows.mono)
+        self.invoke_wall.extend(rows.wall)
+        self.complete_mono.frombytes(_NAN * n)
+        self.complete_wall.frombytes(_NAN * n)
+        self.invoked_at.extend(rows.at)
+        self.completed_at.frombytes(_NONE * n)
+        self.match_kind.extend(bytes(n))
+        self.match_hash.frombytes(bytes(8 * n))
+        return first
+
+    def add_completions(self, rows: "CompletionRows") -> None:
+        """Complete a block's operations (by index), with the facts of their values."""
+        if not rows.indexes:
+            return
+        idx = np.array(rows.indexes, dtype=np.int64)
+        for col, values, dtype in ((self.complete_mono, rows.mono, np.float64), (self.complete_wall, rows.wall, np.float64),
+                                   (self.completed_at, rows.at, np.int64), (self.match_hash, rows.match_hash, np.int64)):
+            view = np.frombuffer(col, dtype=dtype)
+            view[idx] = values
+            del view
+        outcome = self.outcome
+        codes = np.array([outcome.code(t) for t in rows.kinds], dtype=np.int64)[rows.kind_of]
+        view = outcome.array()
+        view[idx] = codes
+        del view
+        kind = np.frombuffer(self.match_kind, dtype=np.uint8)
+        kind[idx] = np.frombuffer(rows.match_kind, dtype=np.uint8)
+        del kind
+        self.errors.update(rows.errors)
+        lack = self.lacking
+        for i in rows.indexes if lack else ():
+            lack.pop(i, None)
+        lack.update(rows.lacking)
+        self._from_invoke.extend(rows.from_invoke)
 
     def op_id_of(self, i: int) -> str:
         return self.op_id[i]
@@ -357,7 +458,17 @@ class OpColumns:
         return self.outcome[i] or None
 
     def finish(self) -> "OpColumns":
-        """Order by invoke time (stable), as load_ops does."""
+        """Order by invoke time (stable), as load_ops does; the facts of operations without a
+        completion's value from their invoke's."""
+        c_at = np.frombuffer(self.completed_at, dtype=np.int64) if len(self.completed_at) else np.zeros(0, np.int64)
+        for i in sorted({*np.flatnonzero(c_at < 0).tolist(), *self._from_invoke}):
+            kind, h, missing = value_facts(self.f[i], self.outcome[i] or None, self._value(i))
+            self.match_kind[i], self.match_hash[i] = kind, h
+            if missing:
+                self.lacking[i] = missing
+            else:
+                self.lacking.pop(i, None)
+        self._from_invoke = []
         mono = np.frombuffer(self.invoke_mono, dtype=np.float64) if len(self.invoke_mono) else np.zeros(0)
         if len(mono) > 1 and not bool(np.all(mono[1:] >= mono[:-1])):
             self.order = np.argsort(mono, kind="stable")
@@ -412,12 +523,106 @@ class OpColumns:
     def rows(self, *names: str) -> Iterator[tuple[Any, ...]]:
         return zip(*(self.column(n) for n in names))
 
+    def record_problems(self) -> list[LoadRecordProblem]:
+        """`load_figures.load_record_problems` of these operations, from the facts computed as
+        they were read (the values of the few that lack figures read again for their ids)."""
+        where = sorted(self.lacking)
+        if self.order is not None and where:
+            rank = np.empty(len(self.order), dtype=np.int64)
+            rank[self.order] = np.arange(len(self.order))
+            where.sort(key=lambda i: int(rank[i]))
+        out = []
+        for i in where:
+            value = self._value(i)
+            out.append(LoadRecordProblem(self.op_id[i], self.f[i], self.outcome[i] or "info", self.lacking[i],
+                                         value.get("terminal_no"), value.get("transaction_no")))
+        return out
+
     def __getitem__(self, k: int) -> Op:
         i = k if self.order is None else int(self.order[k])
         return Op(*(self._field(n, i) for n in _OP_FIELDS))
 
     def __iter__(self) -> Iterator[Op]:
         return (Op(*values) for values in self.rows(*_OP_FIELDS))
+
+
+class _OpIds(Sequence[str]):
+    """The operations' ids, read from their invoke lines (`OpColumns.invoked_at`) when asked."""
+
+    __slots__ = ("_ops",)
+
+    def __init__(self, ops: "OpColumns") -> None:
+        self._ops = ops
+
+    def __len__(self) -> int:
+        return len(self._ops.invoked_at)
+
+    def __getitem__(self, i: int) -> str:  # type: ignore[override]
+        return self._ops.lines.op_id(self._ops.invoked_at[i])
+
+    def __iter__(self) -> Iterator[str]:
+        return map(self._ops.lines.op_id, self._ops.invoked_at)
+
+
+_NAN = array("d", [math.nan]).tobytes()
+_NONE = array("q", [-1]).tobytes()
+
+
+@dataclass(slots=True)
+class InvokeRows:
+    """The invoke lines of a block as `OpColumns` keeps them (made where the lines are read,
+    possibly in another process: adapters.history_aside)."""
+
+    f: Coded
+    worker: Coded
+    user: Coded
+    mono: list[float]
+    wall: list[float]
+    at: list[int]
+
+
+@dataclass(slots=True)
+class CompletionRows:
+    """The completion lines of a block, by operation index, with their values' facts."""
+
+    indexes: list[int]
+    kinds: list[str]  # the outcomes named in this block
+    kind_of: list[int]  # each completion's outcome, as a position in `kinds`
+    mono: list[float]
+    wall: list[float]
+    at: list[int]
+    match_kind: bytes
+    match_hash: list[int]
+    errors: dict[int, Any]
+    lacking: dict[int, list[str]]
+    from_invoke: list[int]  # completed without a value: the facts come from the invoke's
+
+
+def invoke_rows(lines: list[Any], at: list[int]) -> InvokeRows:
+    return InvokeRows(Coded.of([_text(r.f) for r in lines]), Coded.of([_text(r.worker) for r in lines]),
+                      Coded.of([_text(r.user) for r in lines]), [float(r.mono) for r in lines],
+                      [float(r.wall) for r in lines], list(at))
+
+
+def completion_rows(indexes: list[int], lines: list[Any], at: list[int]) -> CompletionRows:
+    kinds: dict[str, int] = {}
+    kind_of = [kinds.setdefault(r.type, len(kinds)) for r in lines]
+    errors = {i: r.error for i, r in zip(indexes, lines) if r.error is not None}
+    objects = [k for k, r in enumerate(lines) if len(r.value) and memoryview(r.value)[:1] == b"{"]
+    from_invoke: list[int] = []
+    if len(objects) < len(lines):
+        keep = set(objects)
+        from_invoke = [i for k, i in enumerate(indexes) if k not in keep]
+    facts = block_facts([_text(lines[k].f) for k in objects], [lines[k].type for k in objects],
+                        [lines[k].value for k in objects])
+    match_kind = bytearray(len(lines))
+    match_hash = [0] * len(lines)
+    for k, pos in enumerate(objects):
+        match_kind[pos], match_hash[pos] = facts.kind[k], facts.hash[k]
+    lacking = {indexes[objects[k]]: missing for k, missing in facts.lacking.items()}
+    return CompletionRows(list(indexes), list(kinds), kind_of, [float(r.mono) for r in lines],
+                          [float(r.wall) for r in lines], list(at), bytes(match_kind), match_hash, errors, lacking,
+                          from_invoke)
 
 
 _OP_FIELDS = ("op_id", "f", "outcome", "worker", "user", "invoke_mono", "invoke_wall", "complete_mono",

@@ -31,18 +31,26 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import numpy as np
+
+from kugeldrill.checkers.columnar import OpColumns, coded, hashes
 from kugeldrill.checkers.columns import rows
 from kugeldrill.checkers.examples import Examples
 from kugeldrill.checkers.index import OK_INITIAL, OK_REPUBLISH, REJECTED, EventTable, application_index, key_index
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.keys import OP_TOPIC, cash_scope, cash_tokens, op_cash_token, op_key
 from kugeldrill.checkers.model import TOPIC_CASHLOG, CheckResult
+from kugeldrill.checkers.op_facts import BY_CASH_TOKEN, BY_KEY
 from kugeldrill.checkers.params import FanoutPolicy
 from kugeldrill.checkers.pending import Pending
 
+#: From this many events on, rows and operations that only add to a count are counted column-wise
+#: (`_rows_to_judge`, `_applied_outside`, `_matched_in_bulk`); the rest are judged one by one.
+BULK_FROM = 1024
+_SLICE = 1 << 16
 _CELLS = ("expected", "once", "missing", "duplicated", "skipped", "publish_failed", "recovered", "unexpected",
           "pending_republish")
 
@@ -75,7 +83,7 @@ def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None, pendin
     plan = {t: [(sub, matrix[t][sub], idx.counts.get(sub, zeros)) for sub in subs] for t, subs in expected.items()}
     ok_bits = OK_INITIAL | OK_REPUBLISH
     topics, states = ev.topic, ev.state
-    for r in range(n_rows):
+    for r in _rows_to_judge(ev, plan, n_rows):
         st = states[r]
         t = topics[r]
         targets = plan.get(t)
@@ -130,7 +138,8 @@ def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None, pendin
     for sub, arr in idx.counts.items():
         if sub in all_topics_subs or not arr or max(arr) == 0:
             continue
-        for r, n in enumerate(arr):
+        for r in _applied_outside(ev, arr, expected, sub):
+            n = arr[r]
             if n and topics[r] in expected and sub not in expected[topics[r]]:
                 _unexpected(matrix, ex, sub, topics[r], ev.event_id[r], ev.key[r], n, "unexpected_subscriber")
 
@@ -172,6 +181,39 @@ def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None, pendin
                                 "provenance": inputs.provenance()})
 
 
+def _rows_to_judge(ev: EventTable, plan: dict[str, list[tuple[str, dict[str, int], Any]]], n_rows: int) -> Any:
+    """The rows the per-row judgement must look at, in order. A row published and applied
+    exactly once by every expected subscriber only adds to `once` (and `recovered` when
+    its first attempt failed): those are counted here at once, column-wise."""
+    if n_rows < BULK_FROM:
+        return range(n_rows)
+    codes, names = coded(ev.topic)
+    state = np.frombuffer(bytes(ev.state), dtype=np.uint8)
+    clean = np.zeros(n_rows, dtype=np.bool_)
+    for t, targets in plan.items():
+        if t not in names:
+            continue
+        once = (codes == names.index(t)) & ((state & (OK_INITIAL | OK_REPUBLISH)) != 0)
+        for _sub, _cell, applied in targets:
+            once &= np.frombuffer(applied, dtype=np.uint16) == 1
+        n_once = int(once.sum())
+        n_recovered = int((once & ((state & OK_INITIAL) == 0)).sum())
+        for _sub, cell, _applied in targets:
+            cell["once"] += n_once
+            cell["recovered"] += n_recovered
+        clean |= once
+    return np.flatnonzero(~clean).tolist()
+
+
+def _applied_outside(ev: EventTable, arr: Any, expected: dict[str, tuple[str, ...]], sub: str) -> Any:
+    """The rows `sub` applied whose topic it does not subscribe to (candidates, in order)."""
+    if len(arr) < BULK_FROM:
+        return range(len(arr))
+    codes, names = coded(ev.topic)
+    outside = np.array([name in expected and sub not in expected[name] for name in names], dtype=np.bool_)
+    return np.flatnonzero((np.frombuffer(arr, dtype=np.uint16) != 0) & outside[codes]).tolist()
+
+
 def _unexpected(matrix: dict[str, dict[str, dict[str, int]]], ex: Examples, sub: str, t: str, eid: str, key: str,
                 n: int, why: str) -> None:
     if t in matrix and sub in matrix[t]:
@@ -194,16 +236,13 @@ def _judge_history(inputs: CheckInputs, ev: EventTable, expected: dict[str, tupl
         for eid, k in idx.extra_key.items():
             if k:
                 key_to_event.setdefault(k, eid)  # type: ignore[attr-defined]
-    cash: dict[str, str] = {}
-    for k in key_to_event:
-        if k.startswith("cash|"):
-            scope = cash_scope(k)
-            for tok in cash_tokens(k):
-                cash.setdefault(scope + "|" + tok, k)
+    cash = _CashMap(lambda: _cash_keys(key_to_event, ev, have_events))
     by_key = key_index(inputs) if not have_events else None
     op_topic = OP_TOPIC.get
-    for op_id, f, outcome, value, invoke_mono, invoke_wall, error in rows(
-            inputs.ops, "op_id", "f", "outcome", "value", "invoke_mono", "invoke_wall", "error"):
+    ops_rows = rows(inputs.ops, "op_id", "f", "outcome", "value", "invoke_mono", "invoke_wall", "error")
+    if have_events and isinstance(inputs.ops, OpColumns) and ev.key_index is not None and len(ev.event_id) >= BULK_FROM:
+        ops_rows = _matched_in_bulk(inputs.ops, ev, cash.token_hashes(), hist)
+    for op_id, f, outcome, value, invoke_mono, invoke_wall, error in ops_rows:
         topic = op_topic(f)
         if topic is None:
             continue
@@ -258,3 +297,100 @@ def _judge_history(inputs: CheckInputs, ev: EventTable, expected: dict[str, tupl
                                            "invoke_mono": round(invoke_mono, 3), "error": error})
         else:
             hist["info_present" if present else "info_absent"] += 1
+
+
+def _cash_keys(key_to_event: Mapping[str, str], ev: EventTable, have_events: bool) -> Iterator[str]:
+    """The keys of `key_to_event` that may be cashlog keys, in its order. For a streamed table
+    (its keys behind a hash index) only the cashlog rows' keys are read: `keys.event_key` makes a
+    "cash|" key of a cashlog event only."""
+    if not have_events or ev.key_index is None:
+        return iter(key_to_event)
+    codes, names = coded(ev.topic)
+    if TOPIC_CASHLOG not in names:
+        return iter(())
+    cash_rows = np.flatnonzero(codes == names.index(TOPIC_CASHLOG))
+    del codes
+    # The first row holding each key, latest first, as `EventTable.by_key` iterates them.
+    return _first_keys(ev, cash_rows[::-1])
+
+
+def _first_keys(ev: EventTable, rows: np.ndarray) -> Iterator[str]:
+    """The keys of these rows that are their key's first row, a slice at a time."""
+    for start in range(0, len(rows), _SLICE):
+        part = rows[start:start + _SLICE].tolist()
+        keys = [ev.key[r] for r in part]
+        first = ev.key_index.rows_of_hashes(hashes(keys)).tolist()
+        yield from (k for k, r, f in zip(keys, part, first) if k and (f == r or f == -2 and ev.key_index.get(k) == r))
+
+
+class _CashMap:
+    """A cash operation's token -> the cashlog key holding it ("scope|token" -> key; the first
+    key iterated wins), built from `keys` when first asked. The bulk match needs only the
+    tokens' hashes (`token_hashes`), so on a healthy run of millions of cash events the map
+    of every token (three per event) is never built."""
+
+    def __init__(self, keys: Callable[[], Iterator[str]]) -> None:
+        self._keys = keys
+        self._map: dict[str, str] | None = None
+
+    def _tokens(self) -> Iterator[tuple[str, str]]:
+        for k in self._keys():
+            if k.startswith("cash|"):
+                scope = cash_scope(k)
+                for tok in cash_tokens(k):
+                    yield scope + "|" + tok, k
+
+    def get(self, token: str, default: str = "") -> str:
+        if self._map is None:
+            self._map = {}
+            for t, k in self._tokens():
+                self._map.setdefault(t, k)
+        return self._map.get(token, default)
+
+    def token_hashes(self) -> np.ndarray:
+        """The sorted hashes of every token."""
+        out = array("q", (hash(t) for t, _k in self._tokens()))
+        return np.unique(np.frombuffer(out, dtype=np.int64)) if len(out) else np.zeros(0, np.int64)
+
+
+def _matched_in_bulk(ops: OpColumns, ev: EventTable, token_hashes: np.ndarray, hist: Counter
+                     ) -> Iterator[tuple[Any, ...]]:
+    """`ok` operations whose event key (or cash token) the publications hold, counted at once
+    from the keys computed as the history was read (checkers.op_facts): each one's per-operation
+    judgement would only add `ok` and `ok_with_event`. The rows of every other operation of a
+    topic, in history order, for the per-operation judgement. A slice of operations at a
+    time, so what it allocates stays a few MB whatever the run's size."""
+    n = len(ops)
+    topical = np.array([OP_TOPIC.get(name) is not None for name in ops.f.names], dtype=np.bool_)
+    ok_code = ops.outcome.names.index("ok") if "ok" in ops.outcome.names else -1
+    kind_all = np.frombuffer(ops.match_kind, dtype=np.uint8)
+    hashed_all = np.frombuffer(ops.match_hash, dtype=np.int64)
+    f_all, outcome_all = ops.f.array(), ops.outcome.array()
+    rest = np.zeros(n, dtype=np.bool_)  # in storage order
+    n_matched = 0
+    for start in range(0, n, _SLICE):
+        end = min(n, start + _SLICE)
+        has_topic = topical[f_all[start:end]]
+        ok = has_topic & (outcome_all[start:end] == ok_code)
+        kind, hashed = kind_all[start:end], hashed_all[start:end]
+        matched = np.zeros(end - start, dtype=np.bool_)
+        by_key = np.flatnonzero(ok & (kind == BY_KEY))
+        if len(by_key):
+            matched[by_key[ev.key_index.rows_of_hashes(hashed[by_key]) >= 0]] = True
+        # Every cashlog key a token maps to is a key of the table's first events: an operation
+        # whose token it holds has its event.
+        by_token = np.flatnonzero(ok & (kind == BY_CASH_TOKEN))
+        if len(by_token):
+            wanted = hashed[by_token]
+            pos = np.minimum(np.searchsorted(token_hashes, wanted), max(len(token_hashes) - 1, 0))
+            if len(token_hashes):
+                matched[by_token[token_hashes[pos] == wanted]] = True
+        n_matched += int(matched.sum())
+        rest[start:end] = has_topic & ~matched
+    if n_matched:
+        hist["ok"] += n_matched
+        hist["ok_with_event"] += n_matched
+    if ops.order is not None:
+        rest = rest[ops.order]
+    return ((op.op_id, op.f, op.outcome, op.value, op.invoke_mono, op.invoke_wall, op.error)
+            for op in map(ops.__getitem__, np.flatnonzero(rest).tolist()))

@@ -57,12 +57,16 @@ class LoadRecordProblem:
 
 def missing_figures(op: Op) -> list[str]:
     """The figures `op` should carry and does not (empty: complete, or a `fail` that moves nothing)."""
-    if op.outcome == "fail":
+    return lacking(op.f, op.outcome, op.value)
+
+
+def lacking(f: str, outcome: str | None, value: dict[str, Any]) -> list[str]:
+    """`missing_figures` of an operation given by its kind, outcome and value."""
+    if outcome == "fail":
         return []
-    value = op.value
-    if op.f not in REQUIRED:  # open, close: only the load's own note (businessDate, openCounter)
+    if f not in REQUIRED:  # open, close: only the load's own note (businessDate, openCounter)
         return [str(name) for name in value.get("missing") or []]
-    wanted = REQUIRED[op.f] if op.outcome == "ok" else tuple(k for k in REQUIRED[op.f] if k != "transaction_no")
+    wanted = REQUIRED[f] if outcome == "ok" else tuple(k for k in REQUIRED[f] if k != "transaction_no")
     out: list[str] = []
     for name in wanted:
         item = value.get(name)

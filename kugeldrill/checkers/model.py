@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from kugeldrill.ground.history import Op, Outcome  # the load's records live on the ground floor
+from kugeldrill.ground.history_read import Op, Outcome  # the load's records live on the ground floor
 
 BreakerState = Literal["CLOSED", "OPEN", "HALF_OPEN"]
 

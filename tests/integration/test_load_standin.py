@@ -27,7 +27,8 @@ import httpx
 import pytest
 
 from kugeldrill.chaos.toxiproxy import ToxiproxyClient
-from kugeldrill.ground.history import load_ops, merge_shards, shard_paths
+from kugeldrill.ground.history import merge_shards
+from kugeldrill.ground.history_read import load_ops, shard_paths
 from kugeldrill.locustfiles.provision import provision
 from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.locustfiles.collector import read_ledger

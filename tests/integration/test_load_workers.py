@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from kugeldrill.ground.history import load_ops
+from kugeldrill.ground.history_read import load_ops
 from kugeldrill.ground.ports import free_port
 from kugeldrill.ground.runfolder import RunFolder
 from kugeldrill.locustfiles.collector import read_ledger

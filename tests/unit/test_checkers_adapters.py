@@ -11,7 +11,7 @@ import pytest
 
 from kugeldrill.checkers import run_all
 from kugeldrill.checkers.adapters.history import load_history
-from kugeldrill.ground.history import load_ops
+from kugeldrill.ground.history_read import load_ops
 from kugeldrill.checkers.adapters.mongo import outbox_entry, read_outbox
 from kugeldrill.checkers.adapters.standin import load_standin_inputs, read_diagnostics
 from kugeldrill.checkers.adapters.timeline import load_timeline

@@ -212,7 +212,7 @@ def _history_lines(shape: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("shape", ["plain", "unsorted", "interleaved"])
 def test_history_columns_give_load_ops_records(tmp_path: Path, shape: str):
     from kugeldrill.checkers.adapters.history import load_history
-    from kugeldrill.ground.history import load_ops
+    from kugeldrill.ground.history_read import load_ops
 
     path = tmp_path / "history.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in _history_lines(shape)))
@@ -236,7 +236,7 @@ def test_history_columns_give_load_ops_records(tmp_path: Path, shape: str):
 ])
 def test_corrupt_histories_are_named(tmp_path: Path, lines: list[dict[str, Any]], match: str):
     from kugeldrill.checkers.adapters.history import load_history
-    from kugeldrill.ground.history import load_ops
+    from kugeldrill.ground.history_read import load_ops
 
     path = tmp_path / "history.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in lines))
@@ -291,3 +291,129 @@ def test_publications_in_a_file_read_after_the_subscribers_are_counted(tmp_path:
     a, b = _results(streamed), _results(reference)
     for ra, rb in zip(a, b):
         assert (ra["checker"], ra["valid"], ra["counts"]) == (rb["checker"], rb["valid"], rb["counts"])
+
+
+def _forked_history(path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The history read in a forked child (adapters.aside), however small the file."""
+    from kugeldrill.checkers.adapters import aside
+    from kugeldrill.checkers.adapters.history import HistoryReading
+
+    monkeypatch.setattr(aside, "MIN_BYTES", 0)
+    reading = HistoryReading(path)
+    assert reading._aside is not None, "this test needs fork, two cores and no other thread"
+    return reading
+
+
+@pytest.mark.parametrize("shape", ["plain", "unsorted", "interleaved"])
+def test_a_history_read_in_a_forked_child_equals_one_read_here(tmp_path: Path, shape: str,
+                                                               monkeypatch: pytest.MonkeyPatch):
+    from kugeldrill.checkers.adapters.history import load_history
+
+    path = tmp_path / "history.jsonl"
+    lines = _history_lines(shape)
+    lines[5]["value"] = {"tenant_id": "T1", "store_code": "S1", "terminal_no": 1, "transaction_no": 2}  # lacks figures
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    here = load_history(path)
+    there = _forked_history(path, monkeypatch).result()
+    assert list(there.ops) == list(here.ops) and len(there.ops) == 40
+    for name in ("match_kind", "match_hash", "lacking", "errors"):
+        assert getattr(there.ops, name) == getattr(here.ops, name), name
+    assert there.notes == here.notes and here.notes and there.sources == here.sources
+
+
+@pytest.mark.parametrize("lines, match", [
+    ([{"type": "invoke", "op": "x", "mono": 1, "wall": 1}, {"type": "ok", "op": "x", "mono": 2, "wall": 2},
+      {"type": "info", "op": "x", "mono": 3, "wall": 3}], r"completed twice \(ok, then info\)"),
+    ([{"type": "ok", "op": "x", "mono": 1, "wall": 1}, {"type": "invoke", "op": "x", "mono": 2, "wall": 2}],
+     "never invoked"),
+])
+def test_a_corrupt_history_read_in_a_forked_child_is_named_the_same(tmp_path: Path, lines: list[dict[str, Any]],
+                                                                    match: str, monkeypatch: pytest.MonkeyPatch):
+    from kugeldrill.checkers.adapters.history import load_history
+
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    there = _forked_history(path, monkeypatch).result()
+    assert not there.has("ops") and there.missing["ops"] == load_history(path).missing["ops"]
+
+
+def test_a_reading_child_that_dies_makes_the_history_unknown_not_short(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch):
+    import os
+    import signal
+
+    from kugeldrill.checkers.adapters import history
+
+    def die(emit, path):  # noqa: ANN001 - what a child killed half way leaves
+        emit(object())
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(history, "_forward_rows", die)
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in _history_lines("plain")))
+    there = _forked_history(path, monkeypatch).result()
+    assert not there.has("ops") and "ended (exit code -9) before it finished" in there.missing["ops"]
+
+
+def test_bulk_counting_gives_the_per_row_verdict_in_every_detail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Fan-out counts clean rows and matched ok operations column-wise from BULK_FROM events on:
+    on a run broken in each way fan-out knows, its result equals the one judged row by row."""
+    from kugeldrill.checkers import fanout
+    from kugeldrill.checkers.adapters.standin import load_standin_inputs
+    from kugeldrill.checkers.synthetic import write_full_fanout_run
+
+    run = write_full_fanout_run(tmp_path / "run", 1500)
+    events = run.events_dir
+    report = (events / "report.jsonl").read_text().splitlines(keepends=True)
+    stock = (events / "stock.jsonl").read_text().splitlines(keepends=True)
+    cart = (events / "cart.jsonl").read_text().splitlines(keepends=True)
+    terminal = (events / "terminal.jsonl").read_text().splitlines(keepends=True)
+    del report[10]  # a missing delivery
+    report.append(report[20])  # a duplicated one
+    cash = json.loads(terminal[3])
+    stock.append(json.dumps({**cash, "kind": "applied", "service": "stock", "subscriber": "stock"}) + "\n")  # unexpected
+    failed = json.loads(cart[30])
+    cart[30] = json.dumps({**failed, "outcome": "failed"}) + "\n"  # published never, applied anyway: recovered
+    skipped = json.loads(cart[40])
+    cart[40] = json.dumps({**skipped, "outcome": "rejected_open"}) + "\n"
+    eid = skipped["event_id"]
+    for name, lines in (("report", report), ("stock", stock)):
+        lines[:] = [ln for ln in lines if f'"{eid}"' not in ln]
+    journal = [ln for ln in (events / "journal.jsonl").read_text().splitlines(keepends=True) if f'"{eid}"' not in ln]
+    for name, lines in (("report", report), ("stock", stock), ("cart", cart), ("journal", journal)):
+        (events / f"{name}.jsonl").write_text("".join(lines))
+    history = run.history_jsonl.read_text().splitlines(keepends=True)
+    fail_op = json.loads(history[101])  # an operation the client was told failed, applied all the same
+    history[101] = json.dumps({**fail_op, "type": "fail", "error": "boom"}) + "\n"
+    info_op = json.loads(history[201])
+    history[201] = json.dumps({**info_op, "type": "info", "error": "timeout"}) + "\n"
+    lost = json.loads(history[301])  # an ok sale nobody published
+    history[301] = json.dumps({**lost, "value": {**lost["value"], "transaction_no": 10**9}}) + "\n"
+    run.history_jsonl.write_text("".join(history))
+
+    inputs = load_standin_inputs(run.root, None)
+    bulk = fanout.check_fanout(inputs)
+    monkeypatch.setattr(fanout, "BULK_FROM", 10**9)
+    inputs.cache.clear()
+    one_by_one = fanout.check_fanout(inputs)
+    assert bulk.valid is False and bulk.summary == one_by_one.summary
+    assert bulk.counts == one_by_one.counts and bulk.examples == one_by_one.examples
+    assert set(bulk.counts["failures"]) == {"missing", "unexpected", "missing_publication", "fail_op_applied"}
+    assert bulk.counts["history"]["ok_with_event"] > 1000
+
+
+def test_hash_index_compares_strings_where_hashes_clash(monkeypatch: pytest.MonkeyPatch):
+    """Different strings with one 64-bit hash: lookups and `get` answer by the strings, and a
+    lookup by hashes alone says it cannot tell (-2)."""
+    import numpy as np
+
+    from kugeldrill.checkers import columnar
+
+    monkeypatch.setattr(columnar, "hash_of", lambda s: 7 if s != "d" else 9)
+    monkeypatch.setattr(columnar, "hashes", lambda strs: np.array([columnar.hash_of(s) for s in strs], dtype=np.int64))
+    col = columnar.StrColumn(["a", "b", "c", "b", "d"])
+    index = columnar.HashIndex(col, columnar.hashes(list(col)))
+    assert index.lookup(["b", "x", "c", "d", "a"]).tolist() == [1, -1, 2, 4, 0]
+    assert index.get("c") == 2 and index.get("x") is None and "a" in index
+    assert index.rows_of_hashes(np.array([7, 9, 8], dtype=np.int64)).tolist() == [-2, 4, -1]
+    assert sorted(index.firsts().tolist()) == [0, 1, 2, 4]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from kugeldrill.checkers.adapters.standin import load_standin_inputs
 from kugeldrill.drill.compact import compact_run_folder
-from kugeldrill.ground.history import load_ops, merge_shards
+from kugeldrill.ground.history import merge_shards
+from kugeldrill.ground.history_read import load_ops
 from kugeldrill.ground.runfolder import RunFolder
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kugeldrill.ground.history import HistoryError, HistoryWriter, load_ops, merge_shards, summarize
+from kugeldrill.ground.history import HistoryWriter, merge_shards
+from kugeldrill.ground.history_read import HistoryError, load_ops, summarize
 
 
 def test_writer_pairs_invoke_and_completion(tmp_path: Path) -> None:

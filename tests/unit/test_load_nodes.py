@@ -7,7 +7,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from kugeldrill.ground.history import encode_lines, load_ops
+from kugeldrill.ground.history import encode_lines
+from kugeldrill.ground.history_read import load_ops
 from kugeldrill.locustfiles.collector import read_ledger
 from kugeldrill.locustfiles.loadconfig import LoadConfig
 from kugeldrill.locustfiles.nodes import (MSG_FINISH, MSG_GRANT, MSG_HELLO, MSG_LEASE, MSG_RELEASE, MSG_SETUP,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kugeldrill.ground.history import load_ops
+from kugeldrill.ground.history_read import load_ops
 from kugeldrill.locustfiles.collector import HistoryCollector, ledger_notes, read_ledger
 from kugeldrill.locustfiles.stream import MSG_BATCH, MSG_END, HistoryNotDurable, HistoryStream
 

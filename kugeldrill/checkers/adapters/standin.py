@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from kugeldrill.checkers.adapters.history import load_history
+from kugeldrill.checkers.adapters.history import HistoryReading
 from kugeldrill.checkers.adapters.standin_stream import read_folded
 from kugeldrill.checkers.adapters.timeline import load_timeline
 from kugeldrill.checkers.inputs import CheckInputs
@@ -30,6 +30,7 @@ from kugeldrill.checkers.model import (
     Publication,
     StateUnreachable,
 )
+from kugeldrill.ground.gcpause import gc_paused
 from kugeldrill.ground.gzfiles import GZ_SUFFIX, plain_name, stored
 from kugeldrill.ground.jsonl import read_jsonl
 from kugeldrill.ground.netguard import require_loopback
@@ -144,7 +145,8 @@ def read_events_files(files: Mapping[str, Path]) -> CheckInputs:
     of lines; every other kind of event becomes its record."""
     inputs = CheckInputs()
     conv = EventConverter(inputs)
-    inputs.publications, inputs.applications = read_folded(files, conv)  # type: ignore[assignment]
+    with gc_paused():
+        inputs.publications, inputs.applications = read_folded(files, conv)  # type: ignore[assignment]
     src = "events files: " + ", ".join(str(p) for p in files.values())
     for name in _EVENT_FIELDS:
         inputs.mark(name, src)
@@ -229,20 +231,31 @@ def load_standin_inputs(run_dir: str | Path | None, stack_state: Mapping[str, An
                         history: str | Path | None = None, timeline: str | Path | None = None) -> CheckInputs:
     """Everything the checkers need from a stand-in run (contracts §8).
 
-    Reads `<run_dir>/history.jsonl` and `<run_dir>/timeline.json` (or the given paths), then
-    the events files (publications and applications folded as they are read); the
-    diagnostics endpoints are used only if no events file exists and `use_diagnostics` is set. Redis stream groups are read by `checkers.quiescence`.
+    Reads `<run_dir>/history.jsonl` (in a forked child while this process reads the rest,
+    when it pays: adapters.history.HistoryReading), `<run_dir>/timeline.json` (or the given
+    paths) and the events files (publications and applications folded as they are read); the
+    diagnostics endpoints are used only if no events file exists and `use_diagnostics` is
+    set. Redis stream groups are read by `checkers.quiescence`.
     """
     inputs = CheckInputs()
     base = Path(run_dir) if run_dir is not None else None
     folder = RunFolder(base) if base is not None else None
     hist = Path(history) if history else (folder.history_jsonl if folder else None)
     tl = Path(timeline) if timeline else (folder.timeline_json if folder else None)
-    inputs.merge(load_history(hist) if hist else _missing("ops", "no run folder or history path"))
-    inputs.merge(load_timeline(tl) if tl else _missing("faults", "no run folder or timeline path"))
-    files = events_files(base, stack_state)
-    if files:
-        inputs.merge(read_events_files(files))
+    # The history is read in a second process while the events files are read here (adapters.aside).
+    history_job = HistoryReading(hist) if hist else None
+    try:
+        timeline = load_timeline(tl) if tl else _missing("faults", "no run folder or timeline path")
+        files = events_files(base, stack_state)
+        events = read_events_files(files) if files else None
+    except BaseException:
+        if history_job is not None:
+            history_job.close()
+        raise
+    inputs.merge(history_job.result() if history_job else _missing("ops", "no run folder or history path"))
+    inputs.merge(timeline)
+    if events is not None:
+        inputs.merge(events)
     elif use_diagnostics and stack_state:
         urls = {app: svc["url"] for app, svc in (stack_state.get("services") or {}).items()
                 if isinstance(svc, Mapping) and svc.get("url")}
