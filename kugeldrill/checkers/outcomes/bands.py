@@ -39,20 +39,8 @@ class Band:
         `info_op` names the info operation a maybe-effect belongs to (weighed as a whole)."""
         if info_op is not None and not certain and not pending:
             self.info[info_op] = self.info.get(info_op, 0.0) + value
-        if certain:
-            self.lo += value
-            self.hi += value
-        elif value < 0:
-            self.lo += value
-        else:
-            self.hi += value
-        if certain or pending:
-            self.full_lo += value
-            self.full_hi += value
-        elif value < 0:
-            self.full_lo += value
-        else:
-            self.full_hi += value
+        self.lo, self.hi = _moved(self.lo, self.hi, value, certain)
+        self.full_lo, self.full_hi = _moved(self.full_lo, self.full_hi, value, certain or pending)
 
     def without_info(self) -> tuple[float, float]:
         """The band as the other operations alone make it (no info operation applied)."""
@@ -73,6 +61,14 @@ class Band:
         if abs(self.full_lo - self.lo) > 1e-9 or abs(self.full_hi - self.hi) > 1e-9:
             return f"{base} (or {span(self.lo, self.hi)} while republish is pending)"
         return base
+
+
+def _moved(lo: float, hi: float, value: float, certain: bool) -> tuple[float, float]:
+    """A span after one effect: a certain one moves both ends, a maybe-effect only the end
+    it would push out."""
+    if certain:
+        return lo + value, hi + value
+    return (lo + value, hi) if value < 0 else (lo, hi + value)
 
 
 def fmt(v: float) -> str:
