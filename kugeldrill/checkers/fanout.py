@@ -39,9 +39,16 @@ import numpy as np
 from kugeldrill.checkers.columnar import OpColumns, coded, hashes
 from kugeldrill.checkers.columns import rows
 from kugeldrill.checkers.examples import Examples
-from kugeldrill.checkers.index import OK_INITIAL, OK_REPUBLISH, REJECTED, EventTable, application_index, key_index
+from kugeldrill.checkers.index import (
+    OK_INITIAL,
+    OK_REPUBLISH,
+    REJECTED,
+    EventTable,
+    application_index,
+    key_index,
+)
 from kugeldrill.checkers.inputs import CheckInputs
-from kugeldrill.checkers.keys import OP_TOPIC, cash_scope, cash_tokens, op_cash_token, op_key
+from kugeldrill.checkers.keys import OP_TOPIC, op_cash_token, op_key, scoped_cash_tokens
 from kugeldrill.checkers.model import TOPIC_CASHLOG, CheckResult
 from kugeldrill.checkers.op_facts import BY_CASH_TOKEN, BY_KEY
 from kugeldrill.checkers.params import FanoutPolicy
@@ -336,9 +343,8 @@ class _CashMap:
     def _tokens(self) -> Iterator[tuple[str, str]]:
         for k in self._keys():
             if k.startswith("cash|"):
-                scope = cash_scope(k)
-                for tok in cash_tokens(k):
-                    yield scope + "|" + tok, k
+                for tok in scoped_cash_tokens(k):
+                    yield tok, k
 
     def get(self, token: str, default: str = "") -> str:
         if self._map is None:
@@ -349,7 +355,10 @@ class _CashMap:
 
     def token_hashes(self) -> np.ndarray:
         """The sorted hashes of every token."""
-        out = array("q", (hash(t) for t, _k in self._tokens()))
+        out = array("q")
+        for k in self._keys():
+            if k.startswith("cash|"):
+                out.extend(map(hash, scoped_cash_tokens(k)))
         return np.unique(np.frombuffer(out, dtype=np.int64)) if len(out) else np.zeros(0, np.int64)
 
 

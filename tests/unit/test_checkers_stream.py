@@ -417,3 +417,91 @@ def test_hash_index_compares_strings_where_hashes_clash(monkeypatch: pytest.Monk
     assert index.get("c") == 2 and index.get("x") is None and "a" in index
     assert index.rows_of_hashes(np.array([7, 9, 8], dtype=np.int64)).tolist() == [-2, 4, -1]
     assert sorted(index.firsts().tolist()) == [0, 1, 2, 4]
+
+
+def _shared_with_a_fork(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch):
+    """read_events_files with the subscribers' files shared with a forked reader, however small."""
+    from kugeldrill.checkers.adapters import aside, standin_stream
+
+    started = []
+
+    class Counting(aside.Aside):
+        def __init__(self, *args: Any) -> None:
+            started.append(args)
+            super().__init__(*args)
+
+    monkeypatch.setattr(aside, "MIN_BYTES", 0)
+    monkeypatch.setattr(standin_stream, "Aside", Counting)
+    inputs = read_events_files(files)
+    assert started, "this test needs fork, two cores and no other thread"
+    return inputs
+
+
+@pytest.mark.parametrize("shape", ["healthy", "duplicates", "unknown_ids", "republish", "unexpected_subscriber"])
+def test_subscribers_files_shared_with_a_forked_reader_give_the_same_records(tmp_path: Path, shape: str,
+                                                                              monkeypatch: pytest.MonkeyPatch):
+    files = _write(tmp_path, _shape(shape), ORDER)
+    here = read_events_files(files)
+    shared = _shared_with_a_fork(files, monkeypatch)
+    reference = iter_records(_reference(files))
+    assert list(shared.publications) == list(here.publications) == reference.publications
+    assert list(shared.applications) == reference.applications
+    for name in ("breaker_calls", "mark_writes", "duplicate_skips", "notes"):
+        assert getattr(shared, name) == getattr(here, name), name
+    assert shared.breaker_calls == reference.breaker_calls  # numbered per service in file order
+    a, b = shared.applications.index, here.applications.index
+    assert {s: list(c) for s, c in a.counts.items()} == {s: list(c) for s, c in b.counts.items()}
+    assert (a.extra, a.extra_key, a.noid_by_key, a.total, a.db_existing) == (
+        b.extra, b.extra_key, b.noid_by_key, b.total, b.db_existing)
+    assert _results(shared) == _results(here) == _results(reference)
+
+
+def test_a_shared_file_with_publications_is_read_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A publisher the reader does not know by name, its file among the forked reader's share:
+    the share is read here, against the table its publications grow."""
+    events = [r | {"service": "zz-terminal"} if r["service"] == "terminal" else r for r in _shape("duplicates")]
+    files = _write(tmp_path, events, ("cart", "journal", "report", "stock", "zz-terminal"))
+    shared = _shared_with_a_fork(files, monkeypatch)
+    reference = iter_records(_reference(files))
+    assert sorted(shared.applications, key=repr) == sorted(reference.applications, key=repr)
+    a, b = _results(shared), _results(reference)
+    for ra, rb in zip(a, b):
+        assert (ra["checker"], ra["valid"], ra["counts"]) == (rb["checker"], rb["valid"], rb["counts"])
+
+
+def test_typed_lines_read_as_the_loose_ones(tmp_path: Path):
+    """Every line the typed decoder takes gives the values the loose path computes from it."""
+    from kugeldrill.checkers.adapters.event_lines import (
+        AppliedLine,
+        PublishLine,
+        as_dict,
+        decode_events,
+        decode_loose,
+        payload_of,
+        wall_of,
+    )
+    from kugeldrill.checkers.keys import event_key
+
+    events = _shape("unknown_ids") + _shape("republish") + [
+        {"ts": 1.0, "mono": 2.0, "service": "report", "kind": "breaker", "breaker": "dapr", "from": "closed",
+         "to": "open", "failures": 3}, {"ts": 1.0, "mono": 2, "service": "stock", "kind": "crash", "reason": "x"}]
+    # A typed publication or application has an id (one without is loose: the block with it too).
+    events = [r for r in events if r.get("event_id") or r["kind"] not in ("publish", "applied")]
+    block = "".join(json.dumps(r) + "\n" for r in events).encode()
+    typed, loose = decode_events(block), decode_loose(block)
+    assert {type(t) for t in typed} >= {PublishLine, AppliedLine} and len(typed) == len(loose) == len(events)
+    for t, lo in zip(typed, loose):
+        assert t.kind == lo.kind
+        if t.kind in ("publish", "applied"):
+            assert (t.service, t.event_id, t.topic, float(t.mono), wall_of(t)) == (
+                lo.service, lo.event_id, lo.topic, float(lo.mono), wall_of(lo))
+            assert event_key(t.topic, payload_of(t.payload_keys)) == event_key(lo.topic, payload_of(lo.payload_keys))
+        if t.kind == "publish":
+            assert (t.outcome, t.attempt) == (lo.outcome or "ok", lo.attempt or "initial")
+        elif t.kind == "applied":
+            assert (t.subscriber, t.dedup, t.attempt) == (lo.subscriber, lo.dedup, lo.attempt)
+        else:
+            assert as_dict(t) == as_dict(lo)
+    odd = block + json.dumps(_publish(1, TOPIC_TRANLOG) | {"payload_keys": {"tenant_id": "T1", "store_code": "S1",
+                                                                            "terminal_no": "1"}}).encode() + b"\n"
+    assert all(type(r).__name__ == "LooseLine" for r in decode_events(odd))  # one line that does not fit: all loose

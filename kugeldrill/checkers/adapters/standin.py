@@ -32,7 +32,6 @@ from kugeldrill.checkers.model import (
 )
 from kugeldrill.ground.gcpause import gc_paused
 from kugeldrill.ground.gzfiles import GZ_SUFFIX, plain_name, stored
-from kugeldrill.ground.jsonl import read_jsonl
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.ground.runfolder import RunFolder
 
@@ -116,6 +115,23 @@ class EventConverter:
             self.skipped += 1
 
 
+    def counted(self) -> dict[str, int]:
+        """Records numbered so far, per service (what `adopt` continues from)."""
+        return dict(self._seq)
+
+    def adopt(self, other: CheckInputs, seq: Mapping[str, int], skipped: int) -> None:
+        """Append another converter's records (a forked reader's, of files read after this
+        one's): their per-service numbers continue this converter's."""
+        offset = dict(self._seq)
+        for rec in (*other.breaker_transitions, *other.breaker_calls):
+            rec.seq = (rec.seq or 0) + offset.get(rec.service, 0)
+        for service, n in seq.items():
+            self._seq[service] = offset.get(service, 0) + n
+        for name in _EVENT_FIELDS:
+            if name not in ("publications", "applications"):
+                getattr(self.inputs, name).extend(getattr(other, name))
+        self.skipped += skipped
+
     def _next(self, service: str) -> int:
         n = self._seq.get(service, 0)
         self._seq[service] = n + 1
@@ -146,7 +162,8 @@ def read_events_files(files: Mapping[str, Path]) -> CheckInputs:
     inputs = CheckInputs()
     conv = EventConverter(inputs)
     with gc_paused():
-        inputs.publications, inputs.applications = read_folded(files, conv)  # type: ignore[assignment]
+        inputs.publications, inputs.applications = read_folded(  # type: ignore[assignment]
+            files, conv, lambda: EventConverter(CheckInputs()))
     src = "events files: " + ", ".join(str(p) for p in files.values())
     for name in _EVENT_FIELDS:
         inputs.mark(name, src)
