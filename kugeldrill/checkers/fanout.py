@@ -248,7 +248,8 @@ def _judge_history(inputs: CheckInputs, ev: EventTable, expected: dict[str, tupl
     op_topic = OP_TOPIC.get
     ops_rows = rows(inputs.ops, "op_id", "f", "outcome", "value", "invoke_mono", "invoke_wall", "error")
     if have_events and isinstance(inputs.ops, OpColumns) and ev.key_index is not None and len(ev.event_id) >= BULK_FROM:
-        ops_rows = _matched_in_bulk(inputs.ops, ev, cash.token_hashes(), hist)
+        tokens = ev.cash_token_hashes if ev.cash_token_hashes is not None else cash.token_hashes()
+        ops_rows = _matched_in_bulk(inputs.ops, ev, tokens, hist)
     for op_id, f, outcome, value, invoke_mono, invoke_wall, error in ops_rows:
         topic = op_topic(f)
         if topic is None:

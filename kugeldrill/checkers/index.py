@@ -47,6 +47,9 @@ class EventTable:
     source: str = ""
     published_records: bool = False  # True when rows come from publisher records
     key_index: Any = None  # columnar.HashIndex: key -> first row holding it (streamed tables)
+    # The sorted hashes of the cash tokens of its cashlog keys ("scope|token", keys.scoped_cash_tokens),
+    # when its reader computed them as it read (fanout computes them from the keys otherwise).
+    cash_token_hashes: Any = None
 
     def by_key(self) -> Mapping[str, str]:
         """Business key -> the id of its first event (rows without a key left out).

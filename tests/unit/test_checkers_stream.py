@@ -505,3 +505,14 @@ def test_typed_lines_read_as_the_loose_ones(tmp_path: Path):
     odd = block + json.dumps(_publish(1, TOPIC_TRANLOG) | {"payload_keys": {"tenant_id": "T1", "store_code": "S1",
                                                                             "terminal_no": "1"}}).encode() + b"\n"
     assert all(type(r).__name__ == "LooseLine" for r in decode_events(odd))  # one line that does not fit: all loose
+
+
+def test_cash_tokens_hashed_as_read_equal_the_ones_fanout_computes(tmp_path: Path):
+    from kugeldrill.checkers.fanout import _cash_keys, _CashMap
+
+    events = _shape("healthy") + [_publish(400 + i, TOPIC_CASHLOG) | {"payload_keys": {
+        "tenant_id": "T1", "store_code": "S1", "terminal_no": 2, "generate_date_time": "g|1",
+        "description": desc}} for i, desc in enumerate(("kd1 kd1", "", " a;b (c) ", "kd2"))]
+    table = read_events_files(_write(tmp_path, events, ORDER)).publications.table
+    computed = _CashMap(lambda: _cash_keys(table.by_key(), table, True)).token_hashes()
+    assert len(computed) > 20 and table.cash_token_hashes.tolist() == computed.tolist()

@@ -30,6 +30,7 @@ one reader would have counted, in the same order (`read_folded`).
 from __future__ import annotations
 
 from array import array
+from itertools import chain
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,8 @@ from kugeldrill.checkers.index import (
     EventTable,
     PublicationStore,
 )
-from kugeldrill.checkers.keys import event_key
-from kugeldrill.checkers.model import TOPIC_TRANLOG, Application
+from kugeldrill.checkers.keys import event_key, scoped_cash_tokens
+from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_TRANLOG, Application
 from kugeldrill.ground.jsonl import read_blocks
 
 _CAP = 65535
@@ -115,6 +116,7 @@ class _Publications:
         self.bit = bytearray()
         self.mono = array("d")
         self.wall = array("d")
+        self.cash_tokens = array("q")  # hashes of the cash tokens of every cashlog key (fanout's bulk match)
 
     def add(self, recs: list[Any]) -> None:
         """A block's publications: typed lines (event_lines.PublishLine) as they are, loose
@@ -154,6 +156,9 @@ class _Publications:
             self.bit.extend(map(_bit, outcomes, attempts))
         self.mono.extend(monos)
         self.wall.extend(walls)
+        if TOPIC_CASHLOG in topics:
+            cash = [k for t, k in zip(topics, keys) if t == TOPIC_CASHLOG and k.startswith("cash|")]
+            self.cash_tokens.extend(map(hash, chain.from_iterable(map(scoped_cash_tokens, cash))))
 
     def __len__(self) -> int:
         return len(self.bit)
@@ -216,11 +221,14 @@ class _Publications:
         t.row = HashIndex.presorted(self.event_id, srt, order)  # type: ignore[assignment]
         t.key_index = HashIndex(self.key, key_h)
         t.source, t.published_records = "publications", True
+        # Every publication its own row: the rows' cash tokens are the publications'.
+        t.cash_token_hashes = np.unique(np.frombuffer(self.cash_tokens, dtype=np.int64)) if len(
+            self.cash_tokens) else np.zeros(0, np.int64)
         return t
 
     def drop_hashes(self) -> None:
         """Once the last table is built: the indexes keep their own sorted copies."""
-        self.hash, self.key_hash = array("q"), array("q")
+        self.hash, self.key_hash, self.cash_tokens = array("q"), array("q"), array("q")
 
 
 class _Applications:
