@@ -30,8 +30,8 @@ one reader would have counted, in the same order (`read_folded`).
 from __future__ import annotations
 
 from array import array
-from itertools import chain
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
