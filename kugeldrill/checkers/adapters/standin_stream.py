@@ -35,6 +35,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from kugeldrill.checkers.adapters.aside import Aside, AsideFailed, can_fork
@@ -290,7 +291,8 @@ class _Applications:
             d[eid] = d.get(eid, 0) + 1
             if eid not in self.extra_topic:
                 self.extra_topic[eid] = str(r.topic if r.topic is not None else "")
-                self.extra_payload[eid] = r.payload_keys
+                raw = r.payload_keys  # a view into the decoded block: copied, so the block is not kept
+                self.extra_payload[eid] = raw.copy() if isinstance(raw, msgspec.Raw) else raw
 
     def rehome(self, table: EventTable) -> None:
         """Grow the counts to a larger table and count the unmatched applications whose
