@@ -402,21 +402,50 @@ def test_bulk_counting_gives_the_per_row_verdict_in_every_detail(tmp_path: Path,
     assert bulk.counts["history"]["ok_with_event"] > 1000
 
 
-def test_hash_index_compares_strings_where_hashes_clash(monkeypatch: pytest.MonkeyPatch):
+@pytest.mark.parametrize("chunked", [False, True])
+def test_hash_index_compares_strings_where_hashes_clash(monkeypatch: pytest.MonkeyPatch, chunked: bool):
     """Different strings with one 64-bit hash: lookups and `get` answer by the strings, and a
-    lookup by hashes alone says it cannot tell (-2)."""
+    lookup by hashes alone says it cannot tell (-2); the same with the chunk-local layer."""
     import numpy as np
 
-    from kugeldrill.checkers import columnar
+    from kugeldrill.checkers import columnar, hashindex
 
-    monkeypatch.setattr(columnar, "hash_of", lambda s: 7 if s != "d" else 9)
-    monkeypatch.setattr(columnar, "hashes", lambda strs: np.array([columnar.hash_of(s) for s in strs], dtype=np.int64))
+    monkeypatch.setattr(hashindex, "hash_of", lambda s: 7 if s != "d" else 9)
+    monkeypatch.setattr(hashindex, "hashes", lambda strs: np.array([hashindex.hash_of(s) for s in strs], dtype=np.int64))
+    if chunked:
+        monkeypatch.setattr(hashindex.HashIndex, "CHUNKS_FROM", 0)
+        monkeypatch.setattr(hashindex.HashIndex, "CHUNK", 2)
     col = columnar.StrColumn(["a", "b", "c", "b", "d"])
-    index = columnar.HashIndex(col, columnar.hashes(list(col)))
-    assert index.lookup(["b", "x", "c", "d", "a"]).tolist() == [1, -1, 2, 4, 0]
+    index = hashindex.HashIndex(col, hashindex.hashes(list(col)))
+    assert (index._chunks is not None) == chunked
+    many = ["b", "x", "c", "d", "a"] * 20  # a block large enough for the chunks to be tried
+    assert index.lookup(many).tolist() == [1, -1, 2, 4, 0] * 20
     assert index.get("c") == 2 and index.get("x") is None and "a" in index
-    assert index.rows_of_hashes(np.array([7, 9, 8], dtype=np.int64)).tolist() == [-2, 4, -1]
+    assert index.rows_of_hashes(np.array([7, 9, 8] * 30, dtype=np.int64)).tolist() == [-2, 4, -1] * 30
     assert sorted(index.firsts().tolist()) == [0, 1, 2, 4]
+
+
+def test_chunk_local_lookups_equal_whole_index_ones(monkeypatch: pytest.MonkeyPatch):
+    """Blocks in position order, scattered, repeated and with absent strings: the chunk-local
+    layer answers what the whole index answers (repeated strings: their first position)."""
+    import random
+
+    from kugeldrill.checkers import columnar, hashindex
+
+    strings = [f"e{i}" for i in range(5000)] + ["e7", "e4100"]  # two held twice
+    col = columnar.StrColumn(strings)
+    whole = hashindex.HashIndex(col, hashindex.hashes(strings))
+    monkeypatch.setattr(hashindex.HashIndex, "CHUNKS_FROM", 0)
+    monkeypatch.setattr(hashindex.HashIndex, "CHUNK", 256)
+    local = hashindex.HashIndex(col, hashindex.hashes(strings))
+    assert whole._chunks is None and local._chunks is not None
+    rng = random.Random(3)
+    wanted = [f"e{i}" for i in range(0, 5000, 3)]
+    blocks = [wanted[i:i + 300] for i in range(0, len(wanted), 300)]
+    blocks += [rng.sample(strings, 200) + ["nope", "e7", "e4100"] for _ in range(5)] + [list(reversed(wanted))]
+    for block in blocks:
+        assert local.lookup(block).tolist() == whole.lookup(block).tolist()
+    assert local.lookup(["e7", "e4100"] * 40).tolist() == [7, 4100] * 40
 
 
 def _shared_with_a_fork(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch):
