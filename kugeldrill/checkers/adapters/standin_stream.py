@@ -118,10 +118,12 @@ class _Publications:
         self.mono = array("d")
         self.wall = array("d")
         self.cash_tokens = array("q")  # hashes of the cash tokens of every cashlog key (fanout's bulk match)
+        self.dropped = self.cash_tokens_lost = False  # see drop_hashes
 
     def add(self, recs: list[Any]) -> None:
         """A block's publications: typed lines (event_lines.PublishLine) as they are, loose
         ones converted value by value (the same values for the same line)."""
+        self._restore_hashes()
         if type(recs[0]) is PublishLine:
             eids = [r.event_id for r in recs]
             topics = [r.topic for r in recs]
@@ -166,6 +168,7 @@ class _Publications:
 
     def table(self) -> EventTable:
         """The event table: rows in order of first publication (an empty id is no event)."""
+        self._restore_hashes()
         h = np.frombuffer(self.hash, dtype=np.int64) if len(self.hash) else np.zeros(0, np.int64)
         key_h = np.frombuffer(self.key_hash, dtype=np.int64) if len(self.key_hash) else np.zeros(0, np.int64)
         lengths = self.event_id.lengths()
@@ -223,13 +226,23 @@ class _Publications:
         t.key_index = HashIndex(self.key, key_h)
         t.source, t.published_records = "publications", True
         # Every publication its own row: the rows' cash tokens are the publications'.
-        t.cash_token_hashes = np.unique(np.frombuffer(self.cash_tokens, dtype=np.int64)) if len(
-            self.cash_tokens) else np.zeros(0, np.int64)
+        if not self.cash_tokens_lost:
+            t.cash_token_hashes = np.unique(np.frombuffer(self.cash_tokens, dtype=np.int64)) if len(
+                self.cash_tokens) else np.zeros(0, np.int64)
         return t
 
     def drop_hashes(self) -> None:
-        """Once the last table is built: the indexes keep their own sorted copies."""
+        """Once a table is built: the indexes keep their own sorted copies (16 bytes a
+        publication, 160 MB at ten million). Should publications come after all (a file read
+        later holds some), the hashes are computed again from the columns, and the cash
+        tokens are left to fan-out."""
         self.hash, self.key_hash, self.cash_tokens = array("q"), array("q"), array("q")
+        self.dropped = True
+
+    def _restore_hashes(self) -> None:
+        if self.dropped:
+            self.hash, self.key_hash = array("q", map(hash, self.event_id)), array("q", map(hash, self.key))
+            self.dropped, self.cash_tokens_lost = False, True
 
 
 class _Applications:
@@ -494,6 +507,7 @@ def read_folded(files: Mapping[str, Path], converter: Any,
         _mine, share = _split(rest)
         if can_fork(sum(map(_size, share))):
             table = folder.finish()
+            folder.pubs.drop_hashes()
             aside = Aside(_count_share, share, table, make_converter)
         else:
             share = []
