@@ -46,6 +46,7 @@ from kugeldrill.checkers.index import (
     EventTable,
     application_index,
     key_index,
+    most,
 )
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.keys import OP_TOPIC, op_cash_token, op_key, scoped_cash_tokens
@@ -143,7 +144,7 @@ def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None, pendin
                             "applied_not_published")
     all_topics_subs = set.intersection(*(set(x) for x in expected.values())) if expected else set()
     for sub, arr in idx.counts.items():
-        if sub in all_topics_subs or not arr or max(arr) == 0:
+        if sub in all_topics_subs or most(arr) == 0:
             continue
         for r in _applied_outside(ev, arr, expected, sub):
             n = arr[r]
