@@ -193,13 +193,5 @@ def as_record(rec: dict[str, Any]) -> LooseLine:
     return LooseLine(**d)
 
 
-def as_dict(rec: Any) -> dict[str, Any]:
-    """An event of another kind as the dict `EventConverter` takes."""
-    d = {n: v for n, v in zip(NAMES, (getattr(rec, f, None) for f in FIELDS)) if v is not None}
-    d["kind"] = rec.kind
-    d["payload_keys"] = payload_of(rec.payload_keys)
-    return d
-
-
 def wall_of(rec: Any) -> float:
     return float((rec.ts if rec.ts is not None else rec.wall) or 0.0)

@@ -42,7 +42,6 @@ from kugeldrill.checkers.adapters.aside import Aside, AsideFailed, can_fork
 from kugeldrill.checkers.adapters.event_lines import (
     LooseLine,
     PublishLine,
-    as_dict,
     decode_events,
     decode_loose,
     payload_of,
@@ -404,7 +403,7 @@ class _Folder:
                     elif kind == "publish":
                         published.append(rec)
                     else:
-                        self.converter.add(as_dict(rec))
+                        self.converter.add_line(rec)
             if published:
                 if not self.publishing:
                     raise _PublishInShare(str(path))
