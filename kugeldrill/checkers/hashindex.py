@@ -33,6 +33,20 @@ def hashes(strings: Sequence[str]) -> np.ndarray:
     return np.fromiter(map(hash, strings), dtype=np.int64, count=len(strings))
 
 
+def stable_argsort(hashed: np.ndarray) -> np.ndarray:
+    """np.argsort(hashed, kind="stable"), in about half the time: an unstable sort, then the
+    runs of equal hashes (rare: hashes of equal strings) put back in position order."""
+    order = np.argsort(hashed)
+    if len(order) < 2:
+        return order
+    srt = hashed[order]
+    same = np.flatnonzero(srt[1:] == srt[:-1])
+    if len(same):
+        tied = np.union1d(same, same + 1)  # every place in a run of equal hashes
+        order[tied] = order[tied][np.lexsort((order[tied], srt[tied]))]
+    return order
+
+
 def _search(srt: np.ndarray, needles: np.ndarray) -> np.ndarray:
     """np.searchsorted(srt, needles), the needles looked up in sorted order: random probes
     into a large index miss the CPU caches, ordered ones walk it (about twice as fast for a
@@ -59,7 +73,7 @@ class HashIndex:
     CHUNKS_FROM = 1 << 20
 
     def __init__(self, strings: Sequence[str], hashed: np.ndarray) -> None:
-        order = np.argsort(hashed, kind="stable")
+        order = stable_argsort(hashed)
         if len(order) < 2**31:
             order = order.astype(np.int32)
         self._set(strings, hashed[order], order)
@@ -179,7 +193,7 @@ class _Chunks:
         self.offset = np.empty(n, dtype=np.uint16 if size <= 1 << 16 else np.int64)
         for lo in range(0, n, size):
             seg = hashed[lo:lo + size]
-            o = np.argsort(seg, kind="stable")
+            o = stable_argsort(seg)
             self.sorted[lo:lo + len(seg)] = seg[o]
             self.offset[lo:lo + len(seg)] = o
         self.guess = 0  # the chunk the last block mostly hit

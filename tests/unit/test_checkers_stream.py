@@ -552,3 +552,16 @@ def test_cash_tokens_hashed_as_read_equal_the_ones_fanout_computes(tmp_path: Pat
     table = read_events_files(_write(tmp_path, events, ORDER)).publications.table
     computed = _CashMap(lambda: _cash_keys(table.by_key(), table, True)).token_hashes()
     assert len(computed) > 20 and table.cash_token_hashes.tolist() == computed.tolist()
+
+
+def test_stable_argsort_is_numpys_stable_argsort():
+    """Runs of equal hashes (few, many, none) keep their positions' order."""
+    import numpy as np
+
+    from kugeldrill.checkers.hashindex import stable_argsort
+
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 2, 5, 1000, 20000):
+        for high in (3, 50, 2**62):
+            h = rng.integers(-high, high, n, dtype=np.int64)
+            assert stable_argsort(h).tolist() == np.argsort(h, kind="stable").tolist(), (n, high)

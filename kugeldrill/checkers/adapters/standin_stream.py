@@ -54,6 +54,7 @@ from kugeldrill.checkers.columnar import (
     StrColumn,
     Taken,
 )
+from kugeldrill.checkers.hashindex import stable_argsort
 from kugeldrill.checkers.index import (
     FAILED,
     OK_INITIAL,
@@ -172,7 +173,7 @@ class _Publications:
         key_h = np.frombuffer(self.key_hash, dtype=np.int64) if len(self.key_hash) else np.zeros(0, np.int64)
         lengths = self.event_id.lengths()
         if len(h) and bool(lengths.all()):
-            order = np.argsort(h, kind="stable")
+            order = stable_argsort(h)
             srt = h[order]
             if not bool((srt[1:] == srt[:-1]).any()):
                 del h
