@@ -119,6 +119,7 @@ class _Publications:
         self.wall = array("d")
         self.cash_tokens = array("q")  # hashes of the cash tokens of every cashlog key (fanout's bulk match)
         self.dropped = self.cash_tokens_lost = False  # see drop_hashes
+        self.key_rows: np.ndarray | None = None  # the publications the last table's rows are (None: all)
 
     def add(self, recs: list[Any]) -> None:
         """A block's publications: typed lines (event_lines.PublishLine) as they are, loose
@@ -210,7 +211,7 @@ class _Publications:
         t.mono = array("d", mono[first_pub].tobytes()) if len(first_pub) else array("d")
         t.wall = array("d", wall[first_pub].tobytes()) if len(first_pub) else array("d")
         t.row = HashIndex(t.event_id, h[first_pub])  # type: ignore[assignment]
-        t.key_index = HashIndex(t.key, key_h[first_pub])
+        self.key_rows = first_pub
         if len(self):
             t.source, t.published_records = "publications", True
         return t
@@ -223,7 +224,7 @@ class _Publications:
         t.state = bytearray(self.bit)
         t.mono, t.wall = self.mono, self.wall
         t.row = HashIndex.presorted(self.event_id, srt, order)  # type: ignore[assignment]
-        t.key_index = HashIndex(self.key, key_h)
+        self.key_rows = None
         t.source, t.published_records = "publications", True
         # Every publication its own row: the rows' cash tokens are the publications'.
         if not self.cash_tokens_lost:
@@ -231,18 +232,33 @@ class _Publications:
                 self.cash_tokens) else np.zeros(0, np.int64)
         return t
 
-    def drop_hashes(self) -> None:
-        """Once a table is built: the indexes keep their own sorted copies (16 bytes a
-        publication, 160 MB at ten million). Should publications come after all (a file read
-        later holds some), the hashes are computed again from the columns, and the cash
-        tokens are left to fan-out."""
-        self.hash, self.key_hash, self.cash_tokens = array("q"), array("q"), array("q")
+    def index_keys(self, table: EventTable) -> None:
+        """The table's key index (key -> first row holding it), built apart from the table: a
+        second sort of every key, done where this process would otherwise wait."""
+        if len(self.key_hash) != len(self.bit):  # dropped (drop_hashes): computed again
+            self.key_hash = array("q", map(hash, self.key))
+        key_h = np.frombuffer(self.key_hash, dtype=np.int64) if len(self.key_hash) else np.zeros(0, np.int64)
+        table.key_index = HashIndex(table.key, key_h if self.key_rows is None else key_h[self.key_rows])
+
+    def drop_hashes(self, *, keys: bool = True) -> None:
+        """Once a table is built: the indexes keep their own sorted copies (8 bytes a
+        publication for the ids, 8 for the keys: 160 MB at ten million); `keys=False` keeps
+        the keys' until their index is built (`index_keys`). Should publications come after
+        all (a file read later holds some), the hashes are computed again from the columns,
+        and the cash tokens are left to fan-out."""
+        self.hash, self.cash_tokens = array("q"), array("q")
+        if keys:
+            self.key_hash = array("q")
         self.dropped = True
 
     def _restore_hashes(self) -> None:
-        if self.dropped:
-            self.hash, self.key_hash = array("q", map(hash, self.event_id)), array("q", map(hash, self.key))
-            self.dropped, self.cash_tokens_lost = False, True
+        if not self.dropped:
+            return
+        if len(self.hash) != len(self.bit):
+            self.hash = array("q", map(hash, self.event_id))
+        if len(self.key_hash) != len(self.bit):
+            self.key_hash = array("q", map(hash, self.key))
+        self.dropped, self.cash_tokens_lost = False, True
 
 
 class _Applications:
@@ -507,7 +523,7 @@ def read_folded(files: Mapping[str, Path], converter: Any,
         _mine, share = _split(rest)
         if can_fork(sum(map(_size, share))):
             table = folder.finish()
-            folder.pubs.drop_hashes()
+            folder.pubs.drop_hashes(keys=False)
             aside = Aside(_count_share, share, table, make_converter)
         else:
             share = []
@@ -515,8 +531,11 @@ def read_folded(files: Mapping[str, Path], converter: Any,
         if path not in share:
             folder.read(path)
     if aside is not None:
+        folder.pubs.index_keys(folder.finish())  # while the forked reader still counts
         _adopt(folder, aside, share, table)
     table = folder.finish()
+    if table.key_index is None:
+        folder.pubs.index_keys(table)
     pubs, apps = folder.pubs, folder.apps
     pubs.drop_hashes()
     app_files = folder.app_files
