@@ -20,12 +20,11 @@ import msgspec
 from kugeldrill.ground.jsonl import decode_block
 
 
-class LooseLine(msgspec.Struct, gc=False, rename={"from_": "from", "to_": "to"}):
-    """One events-file line: every field any kind carries, untyped (`Any`) so that no value
-    of an unexpected type sends a block to the line-by-line path; payload_keys stays raw JSON
+class _Fields(msgspec.Struct, gc=False, rename={"from_": "from", "to_": "to"}):
+    """Every field any kind of line carries but its kind, untyped (`Any`) so that no value of
+    an unexpected type sends a block to the line-by-line path; payload_keys stays raw JSON
     until a key is needed."""
 
-    kind: Any = None
     service: Any = ""
     mono: Any = 0.0
     ts: Any = None
@@ -49,6 +48,12 @@ class LooseLine(msgspec.Struct, gc=False, rename={"from_": "from", "to_": "to"})
     error: Any = None
     ok: Any = None
     started_mono: Any = None
+
+
+class LooseLine(_Fields, gc=False):
+    """One events-file line of any kind, every field loose."""
+
+    kind: Any = None
 
 
 FIELDS = tuple(LooseLine.__struct_fields__)
@@ -106,33 +111,9 @@ class AppliedLine(msgspec.Struct, gc=False, kw_only=True, tag_field="kind", tag=
         return None
 
 
-class _Other(msgspec.Struct, gc=False, kw_only=True, tag_field="kind", rename={"from_": "from", "to_": "to"}):
+class _Other(_Fields, gc=False, kw_only=True, tag_field="kind"):
     """A line of another known kind: loose fields, as `LooseLine` (they become records one
     by one through `standin.EventConverter`)."""
-
-    service: Any = ""
-    mono: Any = 0.0
-    ts: Any = None
-    wall: Any = None
-    event_id: Any = None
-    topic: Any = ""
-    subscriber: Any = None
-    attempt: Any = None
-    dedup: Any = None
-    outcome: Any = None
-    payload_keys: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
-    breaker: Any = None
-    from_: Any = None
-    to_: Any = None
-    failures: Any = None
-    reason: Any = None
-    state: Any = None
-    op: Any = None
-    admitted_mono: Any = None
-    key: Any = None
-    error: Any = None
-    ok: Any = None
-    started_mono: Any = None
 
 
 def _other(kind: str) -> type:
