@@ -195,7 +195,7 @@ class _Chunks:
     """The hashes sorted within each run of `size` positions, with their offsets in the run;
     `find` looks a block up near where the previous block was found (`near`)."""
 
-    __slots__ = ("sorted", "offset", "size", "guess")
+    __slots__ = ("sorted", "offset", "size", "guesses")
 
     def __init__(self, hashed: np.ndarray, size: int) -> None:
         n = len(hashed)
@@ -207,7 +207,7 @@ class _Chunks:
             o = stable_argsort(seg)
             self.sorted[lo:lo + len(seg)] = seg[o]
             self.offset[lo:lo + len(seg)] = o
-        self.guess = 0  # the chunk the last block mostly hit
+        self.guesses = [0]  # the chunks the last block mostly hit, most first
 
     def find(self, hashed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(positions, misses): each hash's position where one of the chunks tried holds it
@@ -215,10 +215,13 @@ class _Chunks:
         rows = np.full(len(hashed), -1, dtype=np.int64)
         todo = np.arange(len(hashed))
         n_chunks = -(-len(self.sorted) // self.size)
-        g = self.guess
-        for c in (g, g + 1, g - 1):
-            if not len(todo) or c < 0 or c >= n_chunks:
+        tried: set[int] = set()
+        for c in [g + d for g in self.guesses for d in (0, 1, -1)]:
+            if not len(todo):
+                break
+            if c < 0 or c >= n_chunks or c in tried:
                 continue
+            tried.add(c)
             lo, hi = c * self.size, min((c + 1) * self.size, len(self.sorted))
             srt = self.sorted[lo:hi]
             wanted = hashed[todo]
@@ -230,7 +233,10 @@ class _Chunks:
         return rows, todo
 
     def near(self, rows: np.ndarray) -> None:
-        """The next block is looked up first where most of these positions are."""
+        """The next block is looked up first in the chunks these positions mostly fell in (a
+        block may gather the events of several publishers, each a run of rows of its own)."""
         found = rows[rows >= 0]
         if len(found):
-            self.guess = int(np.median(found)) // self.size
+            chunks, counts = np.unique(found // self.size, return_counts=True)
+            most = np.argsort(-counts, kind="stable")[:4]
+            self.guesses = [int(chunks[i]) for i in most if counts[i] * 32 >= len(found)]
