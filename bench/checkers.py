@@ -5,21 +5,23 @@ Goals (issue 23): 1,000,000 operations in <= 6 s with peak memory <= 300 MiB, an
 per service: N operations, N publications, 2.9 N applications) is written first, streamed to
 disk (`checkers.synthetic.write_full_fanout_run`: ~1.8 GB per million operations), then a
 child process reads it as a drill does (`load_standin_inputs`: the history in a forked reader
-beside it, checkers/adapters/aside.py, the events files in the child itself) and runs every
-checker (`run_all`); its wall time is the goal's time (reading included). The healthy run must
+beside it, checkers/adapters/aside.py; the publishers' events files in the child itself, then
+the subscribers' files shared between it and a second forked reader) and runs every checker
+(`run_all`); its wall time is the goal's time (reading included). The healthy run must
 get today's verdicts (fan-out and duplicates pass; breaker and outcomes unknown: no breaker
 records, no business reads) with every delivery counted once, or the timing means nothing.
 
 Memory, three ways (the goal is judged on `peak_bytes`):
 * `peak_rss_own_bytes` / `peak_rss_reader_bytes`: getrusage's peak RSS of the child and of the
   largest process it forked. Their sum (`peak_rss_bytes`) is an upper bound that counts twice
-  the pages the forked reader shares with the child (the interpreter and libraries, ~50 MB).
+  the pages a forked reader shares with the child (the interpreter and libraries, ~50 MB, and
+  for the events reader the event table it inherits).
 * `peak_pss_bytes`: the largest sum of the processes' proportional set sizes (shared pages
   split between them, /proc/PID/smaps_rollup), sampled (every 20 ms or more, see
   `PssSampler`): what the machine gave.
 * `peak_bytes`: the larger of `peak_pss_bytes` and the child's own peak RSS (a sampled peak
   may miss a spike between samples; the child's own is exact).
-CPU: `cpu_seconds` counts the child and the reader it waited for.
+CPU: `cpu_seconds` counts the child and the readers it waited for.
 
     .venv/bin/python bench/checkers.py [--ops N] [--uuids] [--run-dir DIR] [--keep]
 
