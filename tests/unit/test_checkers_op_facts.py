@@ -85,3 +85,14 @@ def test_a_complete_block_is_judged_without_reading_values_one_by_one(monkeypatc
     facts = block_facts(["sale"] * 50, ["ok"] * 50, raws)
     assert not facts.lacking and set(facts.kind) == {BY_KEY}
     assert facts.hash[7] == hash("tran|T1|S1|3|7")
+
+
+def test_values_that_are_not_objects_get_no_facts_and_leave_the_others_theirs() -> None:
+    """A completion without a value, or with a null or non-object one, takes its facts from its
+    invoke later (`others`); the complete values of its group keep the typed path's facts."""
+    raws = [json.dumps({**_SALE, "transaction_no": 1}).encode(), b"", b"null", b"[1]",
+            json.dumps({**_SALE, "transaction_no": 2}).encode()]
+    facts = block_facts(["sale"] * 5, ["ok"] * 5, raws)
+    assert facts.others == [1, 2, 3] and not facts.lacking
+    assert list(facts.kind) == [BY_KEY, NO_KEY, NO_KEY, NO_KEY, BY_KEY]
+    assert (facts.hash[0], facts.hash[4]) == (hash("tran|T1|S1|3|1"), hash("tran|T1|S1|3|2"))
