@@ -159,45 +159,64 @@ def _match(f: str, ids: Any) -> tuple[int, int]:
 
 
 # The typed form of each strict type: the ids its event key is made of as text and integers
-# (present, non-null; a cash token non-empty), and no `missing` paths. A value of this form
-# has the key `keys.op_key` (or the cash token `keys.op_cash_token`) would give it, formatted
-# in one f-string, and lacks nothing its strict type does not say.
+# (present, non-null; a cash token non-empty; a transaction number may be absent where the
+# strict type does not require it: then there is no key), and no `missing` paths. A value of
+# this form has the key `keys.op_key` (or the cash token `keys.op_cash_token`) would give it,
+# formatted in one f-string, and lacks nothing its strict type does not say.
 _NoneMissing = Union[Annotated[list, msgspec.Meta(max_length=0)], None]
 _Token = Annotated[str, msgspec.Meta(min_length=1)]
-_TYPED_IDS: dict[str, tuple[tuple[str, Any], ...]] = {
+_TYPED_IDS: dict[str, tuple[tuple[Any, ...], ...]] = {
     TOPIC_TRANLOG: (("tenant_id", str), ("store_code", str), ("terminal_no", int), ("transaction_no", int)),
     TOPIC_CASHLOG: (("tenant_id", str), ("store_code", str), ("terminal_no", int), ("cash_token", _Token)),
     TOPIC_OPENCLOSELOG: (("tenant_id", str), ("store_code", str), ("terminal_no", int), ("business_date", str),
                          ("open_counter", int)),
 }
-_TYPED: dict[tuple[str, str | None], tuple[msgspec.json.Decoder, str | None]] = {}  # (kind, outcome) -> its form
+_NUMBER_OPTIONAL = ("transaction_no", Union[int, None], None)
 
 
-def _typed(f: str, outcome: str | None) -> tuple[msgspec.json.Decoder, str | None]:
-    """The decoder of the typed form of (kind, outcome)'s strict type, and its key's topic."""
-    got = _TYPED.get((f, outcome))
-    if got is None:
+class _Form:
+    """The typed form of one (kind, outcome): its decoder, its key's topic, and whether a
+    value may lack its transaction number."""
+
+    __slots__ = ("decoder", "topic", "number_optional")
+
+    def __init__(self, f: str, outcome: str | None) -> None:
         t = _strict_type(f, outcome)
-        topic = OP_TOPIC.get(f)
-        fields: list[Any] = list(_TYPED_IDS.get(topic, ())) if topic else []
+        self.topic = OP_TOPIC.get(f)
+        fields: list[Any] = list(_TYPED_IDS.get(self.topic, ())) if self.topic else []
+        self.number_optional = self.topic == TOPIC_TRANLOG and t not in (_Numbered, _NumberedFigures)
+        if self.number_optional:
+            fields[3] = _NUMBER_OPTIONAL
         if t is not _Ids:
             fields.append(("missing", _NoneMissing, None))
         typed = msgspec.defstruct(f"_Typed{t.__name__}", fields, bases=(t,), kw_only=True, gc=False) if fields else t
-        got = _TYPED[(f, outcome)] = (msgspec.json.Decoder(typed), topic)
-    return got
+        self.decoder = msgspec.json.Decoder(typed)
 
 
-def _typed_facts(f: str, outcome: str | None, raws: Sequence[bytes]) -> tuple[int, list[int] | None] | None:
-    """(match kind, hashes) of a group of values of one kind and outcome, when every one of
-    them has the typed form (None: they are judged one by one)."""
-    decoder, topic = _typed(f, outcome)
+_FORMS: dict[tuple[str, str | None], _Form] = {}
+
+
+def _typed_facts(f: str, outcome: str | None, joined: bytes, n: int) -> tuple[Any, list[int] | None] | None:
+    """(match kind, hashes) of the `n` values of one kind and outcome (`joined`: one a line),
+    when every one of them has the typed form (None: they are judged by `_strict_facts`).
+    The kind is one for all, or an array (a transaction number absent: no key)."""
+    form = _FORMS.get((f, outcome))
+    if form is None:
+        form = _FORMS[(f, outcome)] = _Form(f, outcome)
     try:
-        decoded = decoder.decode_lines(b"\n".join(raws))
+        decoded = form.decoder.decode_lines(joined)
     except msgspec.DecodeError:
         return None
-    if len(decoded) != len(raws):  # an empty value (absent) is a blank line, which decodes to nothing
+    if len(decoded) != n:  # an empty value (absent) is a blank line, which decodes to nothing
         return None
+    topic = form.topic
     if topic == TOPIC_TRANLOG:
+        if form.number_optional:
+            numbered = [v.transaction_no is not None for v in decoded]
+            if not all(numbered):
+                return (np.array(numbered, dtype=np.uint8) * BY_KEY,
+                        [hash(f"tran|{v.tenant_id}|{v.store_code}|{v.terminal_no}|{v.transaction_no}") if k else 0
+                         for k, v in zip(numbered, decoded)])
         return BY_KEY, [hash(f"tran|{v.tenant_id}|{v.store_code}|{v.terminal_no}|{v.transaction_no}") for v in decoded]
     if topic == TOPIC_CASHLOG:  # op_cash_token's scope, "|", the token
         return BY_CASH_TOKEN, [hash(f"{v.tenant_id}|{v.store_code}|{v.terminal_no}|{v.cash_token}") for v in decoded]
@@ -212,8 +231,14 @@ def _codes(values: Sequence[Any], distinct: list[Any]) -> np.ndarray:
     return np.fromiter(map(dict(zip(distinct, range(len(distinct)))).__getitem__, values), np.intp, len(values))
 
 
-def _is_object(raw: Any) -> bool:
-    return len(raw) > 0 and memoryview(raw)[:1] == b"{"
+def _objects(raws: Sequence[Any], joined: bytes) -> np.ndarray:
+    """Which of `raws` (joined by newlines in `joined`) are JSON objects (their first byte)."""
+    lengths = np.fromiter(map(len, raws), dtype=np.intp, count=len(raws))
+    if not len(joined):
+        return np.zeros(len(raws), dtype=np.bool_)
+    starts = np.cumsum(lengths + 1) - (lengths + 1)
+    first = np.take(np.frombuffer(joined, dtype=np.uint8), starts, mode="clip")
+    return (lengths > 0) & (first == ord("{"))
 
 
 def block_facts(fs: Sequence[str], outcomes: Sequence[str | None], raws: Sequence[Any]) -> BlockFacts:
@@ -226,26 +251,29 @@ def block_facts(fs: Sequence[str], outcomes: Sequence[str | None], raws: Sequenc
     out = BlockFacts(n)
     kinds, ends = list(dict.fromkeys(fs)), list(dict.fromkeys(outcomes))
     if len(kinds) == 1 and len(ends) == 1:
-        groups: list[tuple[str, str | None, Any]] = [(kinds[0], ends[0], None)]
+        groups: list[tuple[str, str | None, np.ndarray]] = [(kinds[0], ends[0], np.arange(n))]
     else:
         codes = _codes(fs, kinds) * len(ends) + _codes(outcomes, ends)
         groups = [(kinds[c // len(ends)], ends[c % len(ends)], np.flatnonzero(codes == c))
                   for c in np.unique(codes).tolist()]
     for f, outcome, members in groups:
-        mine = raws if members is None else list(map(raws.__getitem__, members.tolist()))
-        typed = _typed_facts(f, outcome, mine)
+        mine = raws if len(members) == n else list(map(raws.__getitem__, members.tolist()))
+        joined = b"\n".join(mine)
+        typed = _typed_facts(f, outcome, joined, len(mine))
+        if typed is None:
+            objects = _objects(mine, joined)
+            if not objects.all():  # those are no objects; the others may still have the typed form
+                out.others.extend(members[~objects].tolist())
+                members = members[objects]
+                mine = list(map(raws.__getitem__, members.tolist()))
+                joined = b"\n".join(mine)
+                typed = _typed_facts(f, outcome, joined, len(mine)) if mine else (NO_KEY, None)
         if typed is not None:
-            where = slice(None) if members is None else members
-            out.kind[where] = typed[0]
+            out.kind[members] = typed[0]
             if typed[1] is not None:
-                out.hash[where] = typed[1]
-            continue
-        positions = range(n) if members is None else members.tolist()
-        objects = [i for i, raw in zip(positions, mine) if _is_object(raw)]
-        if len(objects) < len(mine):
-            out.others.extend(i for i, raw in zip(positions, mine) if not _is_object(raw))
-        if objects:
-            _strict_facts(f, outcome, objects, raws, out)
+                out.hash[members] = typed[1]
+        else:
+            _strict_facts(f, outcome, members.tolist(), raws, out)
     return out
 
 

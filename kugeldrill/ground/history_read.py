@@ -12,6 +12,7 @@ without invoke, a second invoke or completion) with an error naming the op and t
 from __future__ import annotations
 
 from array import array
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,10 +271,11 @@ def _check_lines(path: Path, lines: list[_Line], types: list[Any]) -> None:
 def _as_typed(lines: list[_Line]) -> list[_Line]:
     """Checked loose lines made typed in place, as a sink takes them: names as text, times
     as floats (a time that is no number raises here, for the first such line)."""
-    f, worker, user = [str(r.f) for r in lines], [str(r.worker) for r in lines], [str(r.user) for r in lines]
-    mono, wall = [float(r.mono) for r in lines], [float(r.wall) for r in lines]
-    for r, *typed in zip(lines, f, worker, user, mono, wall):
-        r.f, r.worker, r.user, r.mono, r.wall = typed
+    columns = {"f": [str(r.f) for r in lines], "worker": [str(r.worker) for r in lines],
+               "user": [str(r.user) for r in lines], "mono": [float(r.mono) for r in lines],
+               "wall": [float(r.wall) for r in lines]}
+    for name, values in columns.items():
+        deque(map(setattr, lines, repeat(name), values), maxlen=0)
     return lines
 
 
@@ -329,16 +331,22 @@ def history_files(path: str | Path) -> list[Path]:
 
 
 def _line_blocks(path: Path) -> Iterator[tuple[list[Any], list[int], bool]]:
-    """(lines, where each starts, typed) of each block: `_TypedLine`s, else `_Line`s."""
+    """(lines, where each starts, typed) of each block: `_TypedLine`s, else `_Line`s. A file
+    that held a line `_TypedLine` does not take (written by hand or by another tool) is read
+    as `_Line`s from there on, rather than each block twice."""
     for n, file in enumerate(history_files(path)):
+        typed = True
         for base, block in read_blocks(file):
             base += n << FILE_SHIFT
-            try:
-                lines, at = decode_block(_TYPED, block, base, coerce=_untyped)
-                yield lines, at, True
-            except _Untyped:
-                lines, at = decode_block(_LINE, block, base, coerce=_coerce)
-                yield lines, at, False
+            if typed:
+                try:
+                    lines, at = decode_block(_TYPED, block, base, coerce=_untyped)
+                    yield lines, at, True
+                    continue
+                except _Untyped:
+                    typed = False
+            lines, at = decode_block(_LINE, block, base, coerce=_coerce)
+            yield lines, at, False
 
 
 class LineReader:
