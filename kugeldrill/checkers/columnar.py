@@ -13,10 +13,7 @@ sequences (`StrColumn`, `CodedColumn`, `array`).
   offsets: ~4 bytes per string beside its text, instead of ~50 for a `str` object and a
   list slot. Indexing gives a `str`.
 * `CodedColumn` -- few distinct strings (topics, subscribers): one byte per value.
-* `HashIndex` -- string -> position through 64-bit hashes kept sorted (12 bytes an entry
-  instead of ~100 for a dict entry and its key), looked up one at a time or a block at a
-  time (`lookup`). Equal hashes of different strings (about 3 in a million runs of ten
-  million ids) are resolved exactly by comparing the strings.
+* `HashIndex` (checkers.hashindex) -- string -> position through 64-bit hashes kept sorted.
 """
 
 from __future__ import annotations
@@ -31,18 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from kugeldrill.checkers.hashindex import HashIndex, hash_of, hashes  # noqa: F401 - where callers find them
 from kugeldrill.checkers.load_figures import LoadRecordProblem
 from kugeldrill.checkers.op_facts import block_facts, value_facts
 from kugeldrill.ground.history_read import LineReader, Op
-
-#: int64 hashes: Python's own string hash (SipHash), computed once per string object.
-hash_of = hash
-
-
-def hashes(strings: Sequence[str]) -> np.ndarray:
-    """The 64-bit hashes of a block of strings (C speed: `map(hash, ...)`)."""
-    return np.fromiter(map(hash, strings), dtype=np.int64, count=len(strings))
-
 
 class StrColumn(Sequence[str]):
     """Strings stored end to end in one buffer; `col[i]` decodes the i-th.
@@ -156,7 +145,7 @@ class CodedColumn(Sequence[str]):
         if not block.names:
             return
         mine = np.array([self.code(name) for name in block.names], dtype=np.int64)
-        codes = mine[block.array()]
+        codes = mine[np.frombuffer(block.codes, dtype=np.uint8 if len(block.names) <= 256 else np.uint32)]
         if isinstance(self.codes, bytearray):
             self.codes += codes.astype(np.uint8).tobytes()
         else:
@@ -224,119 +213,6 @@ class BytesColumn(StrColumn):
         for end in self._ends:
             yield bytes(buf[start:end])
             start = end
-
-
-def _search(srt: np.ndarray, needles: np.ndarray) -> np.ndarray:
-    """np.searchsorted(srt, needles), the needles looked up in sorted order: random probes
-    into a large index miss the CPU caches, ordered ones walk it (about twice as fast for a
-    million entries)."""
-    if len(needles) < 64:
-        return np.searchsorted(srt, needles)
-    order = np.argsort(needles)
-    pos = np.empty(len(needles), dtype=np.int64)
-    pos[order] = np.searchsorted(srt, needles[order])
-    return pos
-
-
-class HashIndex:
-    """str -> position in a `StrColumn` (the first position holding it), by sorted hashes.
-
-    Built once (`HashIndex(column, hashes)`); mapping-like for the checkers (`get`, `in`,
-    `len`, truth) and vectorised for the adapters (`lookup`)."""
-
-    __slots__ = ("_strings", "_sorted", "_order", "_clash")
-
-    def __init__(self, strings: Sequence[str], hashed: np.ndarray) -> None:
-        order = np.argsort(hashed, kind="stable")
-        if len(order) < 2**31:
-            order = order.astype(np.int32)
-        self._set(strings, hashed[order], order)
-
-    @classmethod
-    def presorted(cls, strings: Sequence[str], srt: np.ndarray, order: np.ndarray) -> "HashIndex":
-        """From hashes already sorted (`srt = hashes[order]`, order a stable argsort)."""
-        index = cls.__new__(cls)
-        index._set(strings, srt, order)
-        return index
-
-    def _set(self, strings: Sequence[str], srt: np.ndarray, order: np.ndarray) -> None:
-        self._strings = strings
-        self._order = order.astype(np.int32, copy=False) if len(order) < 2**31 else order
-        self._sorted = srt
-        # Hashes held by more than one position: the strings decide (see `get`).
-        same = np.flatnonzero(srt[1:] == srt[:-1])
-        self._clash = frozenset(srt[same].tolist()) if len(same) else frozenset()
-
-    def __len__(self) -> int:
-        return len(self._sorted)
-
-    def __bool__(self) -> bool:
-        return len(self._sorted) > 0
-
-    def __contains__(self, s: object) -> bool:
-        return isinstance(s, str) and self.get(s) is not None
-
-    def get(self, s: str, default: Any = None) -> Any:
-        h = hash_of(s)
-        srt = self._sorted
-        i = int(np.searchsorted(srt, h))
-        while i < len(srt) and srt[i] == h:
-            r = int(self._order[i])
-            if self._strings[r] == s:
-                return r
-            i += 1
-        return default
-
-    def firsts(self) -> np.ndarray:
-        """The positions that hold their string first (each distinct string once), in order."""
-        srt, order = self._sorted, self._order
-        if not len(srt):
-            return np.zeros(0, dtype=np.int64)
-        new = np.empty(len(srt), dtype=np.bool_)
-        new[0] = True
-        np.not_equal(srt[1:], srt[:-1], out=new[1:])
-        out = order[new].astype(np.int64)
-        if self._clash:  # a hash held by different strings: each string's first position
-            extra = [int(r) for h in self._clash for r in self._distinct_of(h)]
-            out = np.union1d(out, np.array(extra, dtype=np.int64))
-        return np.sort(out)
-
-    def _distinct_of(self, h: int) -> list[int]:
-        srt = self._sorted
-        i = int(np.searchsorted(srt, h))
-        seen: dict[str, int] = {}
-        while i < len(srt) and srt[i] == h:
-            r = int(self._order[i])
-            seen.setdefault(self._strings[r], r)
-            i += 1
-        return list(seen.values())
-
-    def lookup(self, strings: Sequence[str], hashed: np.ndarray | None = None) -> np.ndarray:
-        """Positions of a block of strings (-1 where absent), as an int64 array.
-
-        A string whose hash is held by a stored string is taken to be that string unless
-        the hash is held twice (then compared): a different string with the same 64-bit
-        hash as one of n stored ones turns up with probability n / 2^64 per lookup."""
-        rows = self.rows_of_hashes(hashes(strings) if hashed is None else hashed)
-        for i in np.flatnonzero(rows == -2).tolist():  # a hash held by different strings: compare them
-            r = self.get(strings[i])
-            rows[i] = -1 if r is None else r
-        return rows
-
-    def rows_of_hashes(self, hashed: np.ndarray) -> np.ndarray:
-        """Positions of the strings with these hashes, without the strings: -1 where no stored
-        string has the hash, -2 where more than one has (the caller compares the strings)."""
-        srt = self._sorted
-        if not len(srt):
-            return np.full(len(hashed), -1, dtype=np.int64)
-        pos = _search(srt, hashed)
-        pos[pos == len(srt)] = 0
-        found = srt[pos] == hashed
-        rows = np.where(found, self._order[pos], -1).astype(np.int64)
-        if self._clash:
-            clash = np.isin(hashed, np.fromiter(self._clash, dtype=np.int64, count=len(self._clash)))
-            rows[clash & found] = -2
-        return rows
 
 
 class Taken(Sequence[Any]):

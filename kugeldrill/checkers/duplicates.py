@@ -42,7 +42,7 @@ from typing import Any
 
 from kugeldrill.checkers.examples import Examples
 from kugeldrill.checkers.faults import breaker_not_closed, failing_windows_by_app
-from kugeldrill.checkers.index import application_index
+from kugeldrill.checkers.index import application_index, most, rows_above
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.model import Application, CheckResult, MarkWrite
 from kugeldrill.checkers.params import DuplicatePolicy
@@ -156,8 +156,8 @@ def duplicate_groups(inputs: CheckInputs, p: DuplicatePolicy) -> list[DuplicateG
     dup_keys: dict[str, set[str]] = {}
     for sub, arr in idx.counts.items():
         ids: set[str] = set()
-        if arr and max(arr) > 1:  # C-level scan first; the per-row loop only when needed
-            ids = {ev.event_id[r] for r, n in enumerate(arr) if n > 1}
+        if most(arr) > 1:  # a scan in C first; the rows only when some exist
+            ids = {ev.event_id[r] for r in rows_above(arr, 1)}
         ids |= {eid for eid, n in idx.extra.get(sub, {}).items() if n > 1}
         if ids:
             dup_ids[sub] = ids

@@ -39,9 +39,17 @@ import numpy as np
 from kugeldrill.checkers.columnar import OpColumns, coded, hashes
 from kugeldrill.checkers.columns import rows
 from kugeldrill.checkers.examples import Examples
-from kugeldrill.checkers.index import OK_INITIAL, OK_REPUBLISH, REJECTED, EventTable, application_index, key_index
+from kugeldrill.checkers.index import (
+    OK_INITIAL,
+    OK_REPUBLISH,
+    REJECTED,
+    EventTable,
+    application_index,
+    key_index,
+    most,
+)
 from kugeldrill.checkers.inputs import CheckInputs
-from kugeldrill.checkers.keys import OP_TOPIC, cash_scope, cash_tokens, op_cash_token, op_key
+from kugeldrill.checkers.keys import OP_TOPIC, op_cash_token, op_key, scoped_cash_tokens
 from kugeldrill.checkers.model import TOPIC_CASHLOG, CheckResult
 from kugeldrill.checkers.op_facts import BY_CASH_TOKEN, BY_KEY
 from kugeldrill.checkers.params import FanoutPolicy
@@ -136,7 +144,7 @@ def check_fanout(inputs: CheckInputs, policy: FanoutPolicy | None = None, pendin
                             "applied_not_published")
     all_topics_subs = set.intersection(*(set(x) for x in expected.values())) if expected else set()
     for sub, arr in idx.counts.items():
-        if sub in all_topics_subs or not arr or max(arr) == 0:
+        if sub in all_topics_subs or most(arr) == 0:
             continue
         for r in _applied_outside(ev, arr, expected, sub):
             n = arr[r]
@@ -241,7 +249,8 @@ def _judge_history(inputs: CheckInputs, ev: EventTable, expected: dict[str, tupl
     op_topic = OP_TOPIC.get
     ops_rows = rows(inputs.ops, "op_id", "f", "outcome", "value", "invoke_mono", "invoke_wall", "error")
     if have_events and isinstance(inputs.ops, OpColumns) and ev.key_index is not None and len(ev.event_id) >= BULK_FROM:
-        ops_rows = _matched_in_bulk(inputs.ops, ev, cash.token_hashes(), hist)
+        tokens = ev.cash_token_hashes if ev.cash_token_hashes is not None else cash.token_hashes()
+        ops_rows = _matched_in_bulk(inputs.ops, ev, tokens, hist)
     for op_id, f, outcome, value, invoke_mono, invoke_wall, error in ops_rows:
         topic = op_topic(f)
         if topic is None:
@@ -336,9 +345,8 @@ class _CashMap:
     def _tokens(self) -> Iterator[tuple[str, str]]:
         for k in self._keys():
             if k.startswith("cash|"):
-                scope = cash_scope(k)
-                for tok in cash_tokens(k):
-                    yield scope + "|" + tok, k
+                for tok in scoped_cash_tokens(k):
+                    yield tok, k
 
     def get(self, token: str, default: str = "") -> str:
         if self._map is None:
@@ -349,7 +357,10 @@ class _CashMap:
 
     def token_hashes(self) -> np.ndarray:
         """The sorted hashes of every token."""
-        out = array("q", (hash(t) for t, _k in self._tokens()))
+        out = array("q")
+        for k in self._keys():
+            if k.startswith("cash|"):
+                out.extend(map(hash, scoped_cash_tokens(k)))
         return np.unique(np.frombuffer(out, dtype=np.int64)) if len(out) else np.zeros(0, np.int64)
 
 

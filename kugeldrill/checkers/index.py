@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
+import numpy as np
+
 from kugeldrill.checkers.columns import rows
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.model import Application, Publication
@@ -47,6 +49,9 @@ class EventTable:
     source: str = ""
     published_records: bool = False  # True when rows come from publisher records
     key_index: Any = None  # columnar.HashIndex: key -> first row holding it (streamed tables)
+    # The sorted hashes of the cash tokens of its cashlog keys ("scope|token", keys.scoped_cash_tokens),
+    # when its reader computed them as it read (fanout computes them from the keys otherwise).
+    cash_token_hashes: Any = None
 
     def by_key(self) -> Mapping[str, str]:
         """Business key -> the id of its first event (rows without a key left out).
@@ -101,6 +106,25 @@ def event_table(inputs: CheckInputs) -> EventTable:
                 t.add(o.event_id, o.topic, o.key, FAILED if o.status == "failed" else OK_INITIAL, 0.0, 0.0)
     inputs.cache["events"] = t
     return t
+
+
+def count_view(counts: Any) -> Any:
+    """A subscriber's counts (array("H") per event row, or a list) as a numpy array, so that
+    scans over ten million rows (`most`, `rows_above`) run at C speed."""
+    if isinstance(counts, array) and counts.typecode == "H":
+        return np.frombuffer(counts, dtype=np.uint16) if len(counts) else np.zeros(0, np.uint16)
+    return np.asarray(counts, dtype=np.int64)
+
+
+def most(counts: Any) -> int:
+    """The largest count (0 for none)."""
+    view = count_view(counts)
+    return int(view.max()) if len(view) else 0
+
+
+def rows_above(counts: Any, n: int) -> list[int]:
+    """The rows counted more than `n` times, in order."""
+    return np.flatnonzero(count_view(counts) > n).tolist() if len(counts) else []
 
 
 @dataclass(slots=True)

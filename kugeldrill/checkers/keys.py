@@ -109,6 +109,18 @@ def cash_tokens(key: str) -> list[str]:
     return [desc, *words] if desc not in words else words
 
 
+def scoped_cash_tokens(key: str) -> list[str]:
+    """`cash_scope(key) + "|" + token` for each of `cash_tokens(key)`, in one call: fan-out
+    hashes three of them per cash event of a run."""
+    parts = key.split("|", 5)
+    if len(parts) < 6 or not parts[5]:
+        return []
+    scope = "|".join(parts[1:4]) + "|"
+    desc = parts[5]
+    words = [w for w in _WORD_SPLIT.split(desc) if w]
+    return [scope + t for t in ([desc, *words] if desc not in words else words)]
+
+
 def cash_scope(key: str) -> str:
     """tenant|store|terminal of a cashlog key: tokens are looked up within one terminal."""
     parts = key.split("|", 4)

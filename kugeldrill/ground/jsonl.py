@@ -67,24 +67,31 @@ def read_blocks(path: str | Path, size: int = BLOCK_BYTES, limit: int | None = N
     """(offset, block) pairs of whole lines: each block ends after a newline, the last one
     may be a line without its newline (torn or not: the decoder decides). Offsets count
     bytes of the file as written (a gzipped file's decompressed stream). `limit`: read no
-    further than that many bytes (what an earlier pass read of a file still written to)."""
+    further than that many bytes (what an earlier pass read of a file still written to).
+
+    The file is read into one reused buffer and each block copied out of it once: decoded
+    values (msgspec.Raw) may keep a view of their block, so a block is never overwritten."""
+    buf = bytearray(size)
+    view = memoryview(buf)
     with open_stored(path, "rb") as fh:
-        base, rest = 0, b""
+        base, have = 0, 0  # the file's offset of buf[0]; bytes held in buf
         while True:
-            want = size if limit is None else min(size, limit - base - len(rest))
-            chunk = fh.read(want) if want > 0 else b""
-            if not chunk:
-                if rest:
-                    yield base, rest
+            want = len(buf) - have if limit is None else min(len(buf) - have, limit - base - have)
+            got = fh.readinto(view[have:have + want]) if want > 0 else 0
+            if not got:
+                if have:
+                    yield base, bytes(view[:have])
                 return
-            buf = rest + chunk if rest else chunk
-            end = buf.rfind(b"\n") + 1
-            if end == 0:
-                rest = buf
+            have += got
+            end = buf.rfind(b"\n", 0, have) + 1
+            if end == 0:  # a line longer than the buffer: grow it
+                view.release()
+                buf.extend(bytes(len(buf)))
+                view = memoryview(buf)
                 continue
-            yield base, buf[:end]
-            base += end
-            rest = buf[end:]
+            yield base, bytes(view[:end])
+            view[:have - end] = view[end:have]
+            base, have = base + end, have - end
 
 
 def decode_block(decoder: Any, block: bytes, base: int | None = None, coerce: Any = None) -> Any:

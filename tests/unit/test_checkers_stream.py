@@ -402,20 +402,26 @@ def test_bulk_counting_gives_the_per_row_verdict_in_every_detail(tmp_path: Path,
     assert bulk.counts["history"]["ok_with_event"] > 1000
 
 
-def test_hash_index_compares_strings_where_hashes_clash(monkeypatch: pytest.MonkeyPatch):
+@pytest.mark.parametrize("chunked", [False, True])
+def test_hash_index_compares_strings_where_hashes_clash(monkeypatch: pytest.MonkeyPatch, chunked: bool):
     """Different strings with one 64-bit hash: lookups and `get` answer by the strings, and a
-    lookup by hashes alone says it cannot tell (-2)."""
+    lookup by hashes alone says it cannot tell (-2); the same with the chunk-local layer."""
     import numpy as np
 
-    from kugeldrill.checkers import columnar
+    from kugeldrill.checkers import columnar, hashindex
 
-    monkeypatch.setattr(columnar, "hash_of", lambda s: 7 if s != "d" else 9)
-    monkeypatch.setattr(columnar, "hashes", lambda strs: np.array([columnar.hash_of(s) for s in strs], dtype=np.int64))
+    monkeypatch.setattr(hashindex, "hash_of", lambda s: 7 if s != "d" else 9)
+    monkeypatch.setattr(hashindex, "hashes", lambda strs: np.array([hashindex.hash_of(s) for s in strs], dtype=np.int64))
+    if chunked:
+        monkeypatch.setattr(hashindex.HashIndex, "CHUNKS_FROM", 0)
+        monkeypatch.setattr(hashindex.HashIndex, "CHUNK", 2)
     col = columnar.StrColumn(["a", "b", "c", "b", "d"])
-    index = columnar.HashIndex(col, columnar.hashes(list(col)))
-    assert index.lookup(["b", "x", "c", "d", "a"]).tolist() == [1, -1, 2, 4, 0]
+    index = hashindex.HashIndex(col, hashindex.hashes(list(col)))
+    assert (index._chunks is not None) == chunked
+    many = ["b", "x", "c", "d", "a"] * 20  # a block large enough for the chunks to be tried
+    assert index.lookup(many).tolist() == [1, -1, 2, 4, 0] * 20
     assert index.get("c") == 2 and index.get("x") is None and "a" in index
-    assert index.rows_of_hashes(np.array([7, 9, 8], dtype=np.int64)).tolist() == [-2, 4, -1]
+    assert index.rows_of_hashes(np.array([7, 9, 8] * 30, dtype=np.int64)).tolist() == [-2, 4, -1] * 30
     assert sorted(index.firsts().tolist()) == [0, 1, 2, 4]
 
 
@@ -433,3 +439,145 @@ def test_a_block_with_lines_of_other_types_is_read_as_text_and_floats(tmp_path: 
     ops = load_ops(path)
     assert (ops[1].user, ops[1].invoke_wall, type(ops[1].complete_mono)) == ("7", 12.5, float)
     assert list(load_history(path).ops) == ops
+
+
+def test_chunk_local_lookups_equal_whole_index_ones(monkeypatch: pytest.MonkeyPatch):
+    """Blocks in position order, scattered, repeated and with absent strings: the chunk-local
+    layer answers what the whole index answers (repeated strings: their first position)."""
+    import random
+
+    from kugeldrill.checkers import columnar, hashindex
+
+    strings = [f"e{i}" for i in range(5000)] + ["e7", "e4100"]  # two held twice
+    col = columnar.StrColumn(strings)
+    whole = hashindex.HashIndex(col, hashindex.hashes(strings))
+    monkeypatch.setattr(hashindex.HashIndex, "CHUNKS_FROM", 0)
+    monkeypatch.setattr(hashindex.HashIndex, "CHUNK", 256)
+    local = hashindex.HashIndex(col, hashindex.hashes(strings))
+    assert whole._chunks is None and local._chunks is not None
+    rng = random.Random(3)
+    wanted = [f"e{i}" for i in range(0, 5000, 3)]
+    blocks = [wanted[i:i + 300] for i in range(0, len(wanted), 300)]
+    blocks += [rng.sample(strings, 200) + ["nope", "e7", "e4100"] for _ in range(5)] + [list(reversed(wanted))]
+    for block in blocks:
+        assert local.lookup(block).tolist() == whole.lookup(block).tolist()
+    assert local.lookup(["e7", "e4100"] * 40).tolist() == [7, 4100] * 40
+
+
+def _shared_with_a_fork(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch):
+    """read_events_files with the subscribers' files shared with a forked reader, however small."""
+    from kugeldrill.checkers.adapters import aside, standin_stream
+
+    started = []
+
+    class Counting(aside.Aside):
+        def __init__(self, *args: Any) -> None:
+            started.append(args)
+            super().__init__(*args)
+
+    monkeypatch.setattr(aside, "MIN_BYTES", 0)
+    monkeypatch.setattr(standin_stream, "Aside", Counting)
+    inputs = read_events_files(files)
+    assert started, "this test needs fork, two cores and no other thread"
+    return inputs
+
+
+@pytest.mark.parametrize("shape", ["healthy", "duplicates", "unknown_ids", "republish", "unexpected_subscriber"])
+def test_subscribers_files_shared_with_a_forked_reader_give_the_same_records(tmp_path: Path, shape: str,
+                                                                              monkeypatch: pytest.MonkeyPatch):
+    files = _write(tmp_path, _shape(shape), ORDER)
+    here = read_events_files(files)
+    shared = _shared_with_a_fork(files, monkeypatch)
+    reference = iter_records(_reference(files))
+    assert list(shared.publications) == list(here.publications) == reference.publications
+    assert list(shared.applications) == reference.applications
+    for name in ("breaker_calls", "mark_writes", "duplicate_skips", "notes"):
+        assert getattr(shared, name) == getattr(here, name), name
+    assert shared.breaker_calls == reference.breaker_calls  # numbered per service in file order
+    a, b = shared.applications.index, here.applications.index
+    assert {s: list(c) for s, c in a.counts.items()} == {s: list(c) for s, c in b.counts.items()}
+    assert (a.extra, a.extra_key, a.noid_by_key, a.total, a.db_existing) == (
+        b.extra, b.extra_key, b.noid_by_key, b.total, b.db_existing)
+    assert _results(shared) == _results(here) == _results(reference)
+
+
+def test_a_shared_file_with_publications_is_read_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A publisher the reader does not know by name, its file among the forked reader's share:
+    the share is read here, against the table its publications grow."""
+    events = [r | {"service": "zz-terminal"} if r["service"] == "terminal" else r for r in _shape("duplicates")]
+    files = _write(tmp_path, events, ("cart", "journal", "report", "stock", "zz-terminal"))
+    shared = _shared_with_a_fork(files, monkeypatch)
+    reference = iter_records(_reference(files))
+    assert sorted(shared.applications, key=repr) == sorted(reference.applications, key=repr)
+    a, b = _results(shared), _results(reference)
+    for ra, rb in zip(a, b):
+        assert (ra["checker"], ra["valid"], ra["counts"]) == (rb["checker"], rb["valid"], rb["counts"])
+
+
+def test_typed_lines_read_as_the_loose_ones(tmp_path: Path):
+    """Every line the typed decoder takes gives the values the loose path computes from it."""
+    from kugeldrill.checkers.adapters.event_lines import (
+        AppliedLine,
+        PublishLine,
+        decode_events,
+        decode_loose,
+        payload_of,
+        wall_of,
+    )
+    from kugeldrill.checkers.adapters.standin import EventConverter
+    from kugeldrill.checkers.inputs import CheckInputs
+    from kugeldrill.checkers.keys import event_key
+
+    events = _shape("unknown_ids") + _shape("republish") + [
+        {"ts": 1.0, "mono": 2.0, "service": "report", "kind": "breaker", "breaker": "dapr", "from": "closed",
+         "to": "open", "failures": 3}, {"ts": 1.0, "mono": 2, "service": "stock", "kind": "crash", "reason": "x"}]
+    # A typed publication or application has an id (one without is loose: the block with it too).
+    events = [r for r in events if r.get("event_id") or r["kind"] not in ("publish", "applied")]
+    block = "".join(json.dumps(r) + "\n" for r in events).encode()
+    typed, loose = decode_events(block), decode_loose(block)
+    assert {type(t) for t in typed} >= {PublishLine, AppliedLine} and len(typed) == len(loose) == len(events)
+    for t, lo in zip(typed, loose):
+        assert t.kind == lo.kind
+        if t.kind in ("publish", "applied"):
+            assert (t.service, t.event_id, t.topic, float(t.mono), wall_of(t)) == (
+                lo.service, lo.event_id, lo.topic, float(lo.mono), wall_of(lo))
+            assert event_key(t.topic, payload_of(t.payload_keys)) == event_key(lo.topic, payload_of(lo.payload_keys))
+        if t.kind == "publish":
+            assert (t.outcome, t.attempt) == (lo.outcome or "ok", lo.attempt or "initial")
+        elif t.kind == "applied":
+            assert (t.subscriber, t.dedup, t.attempt) == (lo.subscriber, lo.dedup, lo.attempt)
+        else:
+            records = []
+            for line in (t, lo):
+                conv = EventConverter(CheckInputs())
+                conv.add_line(line)
+                records.append([getattr(conv.inputs, f) for f in ("breaker_transitions", "breaker_calls", "crashes",
+                                                                  "mark_writes", "duplicate_skips")])
+            assert records[0] == records[1] and any(records[0])
+    odd = block + json.dumps(_publish(1, TOPIC_TRANLOG) | {"payload_keys": {"tenant_id": "T1", "store_code": "S1",
+                                                                            "terminal_no": "1"}}).encode() + b"\n"
+    assert all(type(r).__name__ == "LooseLine" for r in decode_events(odd))  # one line that does not fit: all loose
+
+
+def test_cash_tokens_hashed_as_read_equal_the_ones_fanout_computes(tmp_path: Path):
+    from kugeldrill.checkers.fanout import _cash_keys, _CashMap
+
+    events = _shape("healthy") + [_publish(400 + i, TOPIC_CASHLOG) | {"payload_keys": {
+        "tenant_id": "T1", "store_code": "S1", "terminal_no": 2, "generate_date_time": "g|1",
+        "description": desc}} for i, desc in enumerate(("kd1 kd1", "", " a;b (c) ", "kd2"))]
+    table = read_events_files(_write(tmp_path, events, ORDER)).publications.table
+    computed = _CashMap(lambda: _cash_keys(table.by_key(), table, True)).token_hashes()
+    assert len(computed) > 20 and table.cash_token_hashes.tolist() == computed.tolist()
+
+
+def test_stable_argsort_is_numpys_stable_argsort():
+    """Runs of equal hashes (few, many, none) keep their positions' order."""
+    import numpy as np
+
+    from kugeldrill.checkers.hashindex import stable_argsort
+
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 2, 5, 1000, 20000):
+        for high in (3, 50, 2**62):
+            h = rng.integers(-high, high, n, dtype=np.int64)
+            assert stable_argsort(h).tolist() == np.argsort(h, kind="stable").tolist(), (n, high)

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from kugeldrill.checkers.adapters.event_lines import as_record, payload_of, wall_of
 from kugeldrill.checkers.adapters.history import HistoryReading
 from kugeldrill.checkers.adapters.standin_stream import read_folded
 from kugeldrill.checkers.adapters.timeline import load_timeline
@@ -32,7 +33,6 @@ from kugeldrill.checkers.model import (
 )
 from kugeldrill.ground.gcpause import gc_paused
 from kugeldrill.ground.gzfiles import GZ_SUFFIX, plain_name, stored
-from kugeldrill.ground.jsonl import read_jsonl
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.ground.runfolder import RunFolder
 
@@ -42,12 +42,29 @@ _EVENT_FIELDS = ("breaker_transitions", "breaker_calls", "publications", "applic
 
 
 def _state(value: Any) -> str:
+    if type(value) is str:  # one of a few names, normalised once each
+        named = _NAMED.get(value)
+        if named is None:
+            named = _NAMED[value] = _STATES.get(value.lower(), value.upper())
+        return named
     text = str(value or "")
     return _STATES.get(text.lower(), text.upper())
 
 
+_NAMED: dict[str, str] = {}
+
+
+def _text(value: Any, default: str = "") -> str:
+    """A field as text; absent (None) gives the default."""
+    return default if value is None else str(value)
+
+
 class EventConverter:
-    """Turns event dicts into records, appending to a CheckInputs; counts what it skipped."""
+    """Turns events-file lines into records, appending to a CheckInputs; counts what it skipped.
+
+    One conversion, attribute by attribute, from a decoded line (adapters.event_lines: typed
+    or loose); an event given as a dict (a diagnostics endpoint, the live tail, a test) is made
+    a loose line first. Absent and null fields are the same: absent."""
 
     def __init__(self, inputs: CheckInputs) -> None:
         self.inputs = inputs
@@ -56,65 +73,84 @@ class EventConverter:
         self._seq: dict[str, int] = {}
 
     def add(self, rec: Mapping[str, Any]) -> None:
-        """One event record; records of one service are numbered in the order they come."""
-        kind = rec.get("kind")
-        service = self._intern(str(rec.get("service", "")))
-        mono = float(rec.get("mono", 0.0))
-        wall = float(rec.get("ts", rec.get("wall", 0.0)) or 0.0)
+        """One event given as a dict."""
+        self.add_line(as_record(rec))
+
+    def add_line(self, rec: Any) -> None:
+        """One decoded line; records of one service are numbered in the order they come."""
+        kind = rec.kind
+        service = self._intern(_text(rec.service))
+        mono = float(rec.mono if rec.mono is not None else 0.0)
+        wall = wall_of(rec)
         inp = self.inputs
-        if kind == "applied":
-            topic = self._intern(str(rec.get("topic", "")))
-            inp.applications.append(Application(
-                subscriber=self._intern(str(rec.get("subscriber") or service)),
-                event_id=self._intern(str(rec["event_id"])) if rec.get("event_id") else None,
-                topic=topic,
-                key=self._intern(event_key(topic, rec.get("payload_keys") or {})),
-                mono=mono, wall=wall,
-                attempt=rec.get("attempt"),
-                dedup=str(rec.get("dedup") or ""),
-            ))
-        elif kind == "publish":
-            topic = self._intern(str(rec.get("topic", "")))
-            inp.publications.append(Publication(
-                publisher=service,
-                event_id=self._intern(str(rec.get("event_id", ""))),
-                topic=topic,
-                key=self._intern(event_key(topic, rec.get("payload_keys") or {})),
-                mono=mono, wall=wall,
-                outcome=rec.get("outcome", "ok"),
-                attempt=rec.get("attempt", "initial"),
-            ))
-        elif kind == "breaker":
-            inp.breaker_transitions.append(BreakerTransition(
-                service=service, breaker=str(rec.get("breaker", "")), mono=mono, wall=wall,
-                from_state=_state(rec.get("from")), to_state=_state(rec.get("to")),  # type: ignore[arg-type]
-                failures=rec.get("failures"), reason=str(rec.get("reason") or ""), seq=self._next(service),
-            ))
-        elif kind == "breaker_call":
-            admitted = rec.get("admitted_mono")
+        if kind == "breaker_call":
+            admitted = rec.admitted_mono
             inp.breaker_calls.append(BreakerCall(
-                service=service, breaker=str(rec.get("breaker", "")), mono=mono, wall=wall,
-                state=_state(rec.get("state")), op=str(rec.get("op", "")),  # type: ignore[arg-type]
-                outcome=rec.get("outcome", "ok"), seq=self._next(service),
+                service=service, breaker=_text(rec.breaker), mono=mono, wall=wall,
+                state=_state(rec.state), op=_text(rec.op),  # type: ignore[arg-type]
+                outcome=rec.outcome if rec.outcome is not None else "ok", seq=self._next(service),
                 admitted_mono=None if admitted is None else float(admitted),
-            ))
-        elif kind == "duplicate_skipped":
-            inp.duplicate_skips.append((str(rec.get("subscriber") or service), str(rec.get("event_id", "")), mono))
-        elif kind == "state_unreachable":
-            inp.state_unreachable.append(StateUnreachable(
-                service=service, mono=mono, wall=wall, op=str(rec.get("op", "")),
-                key=str(rec.get("key", "")), error=str(rec.get("error", "")),
             ))
         elif kind == "marked":
             inp.mark_writes.append(MarkWrite(
-                subscriber=self._intern(str(rec.get("subscriber") or service)),
-                event_id=self._intern(str(rec.get("event_id", ""))), mono=mono, wall=wall, ok=bool(rec.get("ok")),
-                started_mono=None if rec.get("started_mono") is None else float(rec["started_mono"])))
+                subscriber=self._intern(str(rec.subscriber or service)),
+                event_id=self._intern(_text(rec.event_id)), mono=mono, wall=wall, ok=bool(rec.ok),
+                started_mono=None if rec.started_mono is None else float(rec.started_mono)))
+        elif kind == "applied":
+            topic = self._intern(_text(rec.topic))
+            inp.applications.append(Application(
+                subscriber=self._intern(str(rec.subscriber or service)),
+                event_id=self._intern(str(rec.event_id)) if rec.event_id else None,
+                topic=topic,
+                key=self._intern(event_key(topic, payload_of(rec.payload_keys))),
+                mono=mono, wall=wall,
+                attempt=rec.attempt,
+                dedup=str(rec.dedup or ""),
+            ))
+        elif kind == "publish":
+            topic = self._intern(_text(rec.topic))
+            inp.publications.append(Publication(
+                publisher=service,
+                event_id=self._intern(_text(rec.event_id)),
+                topic=topic,
+                key=self._intern(event_key(topic, payload_of(rec.payload_keys))),
+                mono=mono, wall=wall,
+                outcome=rec.outcome if rec.outcome is not None else "ok",
+                attempt=rec.attempt if rec.attempt is not None else "initial",
+            ))
+        elif kind == "breaker":
+            inp.breaker_transitions.append(BreakerTransition(
+                service=service, breaker=_text(rec.breaker), mono=mono, wall=wall,
+                from_state=_state(rec.from_), to_state=_state(rec.to_),  # type: ignore[arg-type]
+                failures=rec.failures, reason=str(rec.reason or ""), seq=self._next(service),
+            ))
+        elif kind == "duplicate_skipped":
+            inp.duplicate_skips.append((str(rec.subscriber or service), _text(rec.event_id), mono))
+        elif kind == "state_unreachable":
+            inp.state_unreachable.append(StateUnreachable(
+                service=service, mono=mono, wall=wall, op=_text(rec.op), key=_text(rec.key), error=_text(rec.error),
+            ))
         elif kind == "crash":
-            inp.crashes.append(ProcessCrash(service=service, mono=mono, wall=wall, reason=str(rec.get("reason", ""))))
+            inp.crashes.append(ProcessCrash(service=service, mono=mono, wall=wall, reason=_text(rec.reason)))
         else:
             self.skipped += 1
 
+    def counted(self) -> dict[str, int]:
+        """Records numbered so far, per service (what `adopt` continues from)."""
+        return dict(self._seq)
+
+    def adopt(self, other: CheckInputs, seq: Mapping[str, int], skipped: int) -> None:
+        """Append another converter's records (a forked reader's, of files read after this
+        one's): their per-service numbers continue this converter's."""
+        offset = dict(self._seq)
+        for rec in (*other.breaker_transitions, *other.breaker_calls):
+            rec.seq = (rec.seq or 0) + offset.get(rec.service, 0)
+        for service, n in seq.items():
+            self._seq[service] = offset.get(service, 0) + n
+        for name in _EVENT_FIELDS:
+            if name not in ("publications", "applications"):
+                getattr(self.inputs, name).extend(getattr(other, name))
+        self.skipped += skipped
 
     def _next(self, service: str) -> int:
         n = self._seq.get(service, 0)
@@ -146,7 +182,8 @@ def read_events_files(files: Mapping[str, Path]) -> CheckInputs:
     inputs = CheckInputs()
     conv = EventConverter(inputs)
     with gc_paused():
-        inputs.publications, inputs.applications = read_folded(files, conv)  # type: ignore[assignment]
+        inputs.publications, inputs.applications = read_folded(  # type: ignore[assignment]
+            files, conv, lambda: EventConverter(CheckInputs()))
     src = "events files: " + ", ".join(str(p) for p in files.values())
     for name in _EVENT_FIELDS:
         inputs.mark(name, src)

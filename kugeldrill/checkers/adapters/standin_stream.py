@@ -12,25 +12,49 @@ published (and how), and how often each subscriber applied each one. So:
   (`index.ApplicationIndex`); only those of events no publisher recorded are kept by id.
 
 Memory therefore grows with the number of distinct events, not with the number of lines.
-Files are decoded a block at a time by msgspec with only the fields the checkers read
-(`ground.jsonl.decode_block`). Publishers' files are read first, so an application finds
-its event's row as it is counted; an application read before its event's publication
-(files in another order) waits among the unmatched ones and is counted into its row once
-the publication is read. Every other kind of event (breaker transitions and calls, mark
-writes, crashes, ...) becomes its usual record through `standin.EventConverter`.
+Files are decoded a block at a time by msgspec with only the fields the checkers read,
+typed where the block allows (adapters.event_lines). Publishers' files are read first, so
+an application finds its event's row as it is counted; an application read before its
+event's publication (files in another order) waits among the unmatched ones and is counted
+into its row once the publication is read. Every other kind of event (breaker transitions
+and calls, mark writes, crashes, ...) becomes its usual record through
+`standin.EventConverter`.
+
+Once the publishers' files made the table, a large run's subscribers' files are split
+between this process and a forked reader (adapters.aside; the history is read in another
+one meanwhile): the forked reader inherits the table, counts its share of the files into
+counts of its own, and hands them back with the records it converted; they add up to what
+one reader would have counted, in the same order (`read_folded`).
 """
 
 from __future__ import annotations
 
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import numpy as np
 
-from kugeldrill.checkers.columnar import CodedColumn, HashIndex, StrColumn, Taken, hashes
+from kugeldrill.checkers.adapters.aside import Aside, AsideFailed, can_fork
+from kugeldrill.checkers.adapters.event_lines import (
+    LooseLine,
+    PublishLine,
+    decode_events,
+    decode_loose,
+    payload_of,
+    payloads_of,
+    wall_of,
+)
+from kugeldrill.checkers.columnar import (
+    CodedColumn,
+    HashIndex,
+    StrColumn,
+    Taken,
+)
+from kugeldrill.checkers.hashindex import stable_argsort
 from kugeldrill.checkers.index import (
     FAILED,
     OK_INITIAL,
@@ -41,96 +65,16 @@ from kugeldrill.checkers.index import (
     EventTable,
     PublicationStore,
 )
-from kugeldrill.checkers.keys import event_key
-from kugeldrill.checkers.model import Application
-from kugeldrill.ground.jsonl import decode_block, read_blocks
+from kugeldrill.checkers.keys import event_key, scoped_cash_tokens
+from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_TRANLOG, Application
+from kugeldrill.ground.jsonl import read_blocks
 
 _CAP = 65535
 PUBLISHERS = ("cart", "terminal")  # their files are read first (see the module docstring)
 
 
-class _Raw(msgspec.Struct, gc=False, rename={"from_": "from", "to_": "to"}):
-    """One events-file line (docs/contracts.md §3): every field any kind carries, untyped
-    (`Any`) so that no value of an unexpected type sends a block to the slow path;
-    payload_keys stays raw JSON until a key is needed."""
-
-    kind: Any = None
-    service: Any = ""
-    mono: Any = 0.0
-    ts: Any = None
-    wall: Any = None
-    event_id: Any = None
-    topic: Any = ""
-    subscriber: Any = None
-    attempt: Any = None
-    dedup: Any = None
-    outcome: Any = None
-    payload_keys: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
-    breaker: Any = None
-    from_: Any = None
-    to_: Any = None
-    failures: Any = None
-    reason: Any = None
-    state: Any = None
-    op: Any = None
-    admitted_mono: Any = None
-    key: Any = None
-    error: Any = None
-    ok: Any = None
-    started_mono: Any = None
-
-
-_DECODER = msgspec.json.Decoder(_Raw)
-_PAYLOAD = msgspec.json.Decoder()
-_FIELDS = tuple(_Raw.__struct_fields__)
-_NAMES = tuple({"from_": "from", "to_": "to"}.get(f, f) for f in _FIELDS)
-
-
-def _payload(raw: Any) -> Mapping[str, Any]:
-    if raw is None:
-        return {}
-    if isinstance(raw, msgspec.Raw):
-        if not len(raw):  # absent from the line
-            return {}
-        value = _PAYLOAD.decode(raw)
-        return value if isinstance(value, Mapping) else {}
-    return raw if isinstance(raw, Mapping) else {}
-
-
-def _payloads(raws: list[Any]) -> list[Mapping[str, Any]]:
-    """The payload_keys of a block of lines, decoded in one call where all are raw objects."""
-    if all(type(r) is msgspec.Raw and len(r) for r in raws):
-        try:
-            values = _PAYLOAD.decode_lines(b"\n".join(raws))
-        except msgspec.DecodeError:
-            values = []
-        if len(values) == len(raws) and all(type(v) is dict for v in values):
-            return values
-    return [_payload(r) for r in raws]
-
-
-def _as_record(rec: dict[str, Any]) -> _Raw:
-    """A line the typed decoder could not take, as a plain dict (see decode_block), as an `_Raw`."""
-    d = {f: rec.get(n) for f, n in zip(_FIELDS, _NAMES) if n in rec}
-    d.setdefault("service", "")
-    d.setdefault("mono", 0.0)
-    d.setdefault("topic", "")
-    return _Raw(**d)
-
-
-def _as_dict(rec: _Raw) -> dict[str, Any]:
-    """An event of another kind as the dict `EventConverter` takes."""
-    d = {n: v for n, v in zip(_NAMES, (getattr(rec, f) for f in _FIELDS)) if v is not None}
-    d["payload_keys"] = _payload(rec.payload_keys)
-    return d
-
-
 def _all_str(values: list[Any]) -> bool:
     return set(map(type, values)) <= {str}
-
-
-def _wall(rec: _Raw) -> float:
-    return float((rec.ts if rec.ts is not None else rec.wall) or 0.0)
 
 
 def _bit(outcome: Any, attempt: Any) -> int:
@@ -139,13 +83,13 @@ def _bit(outcome: Any, attempt: Any) -> int:
     return REJECTED if outcome == "rejected_open" else FAILED
 
 
-def application_of(rec: _Raw) -> Application:
+def application_of(rec: LooseLine) -> Application:
     """The `Application` record of an `applied` line (as `standin.EventConverter` makes it)."""
     topic = str(rec.topic if rec.topic is not None else "")
     return Application(
         subscriber=str(rec.subscriber or rec.service), event_id=str(rec.event_id) if rec.event_id else None,
-        topic=topic, key=event_key(topic, _payload(rec.payload_keys)), mono=float(rec.mono or 0.0),
-        wall=_wall(rec), attempt=rec.attempt, dedup=str(rec.dedup or ""))
+        topic=topic, key=event_key(topic, payload_of(rec.payload_keys)), mono=float(rec.mono or 0.0),
+        wall=wall_of(rec), attempt=rec.attempt, dedup=str(rec.dedup or ""))
 
 
 def reread_applications(files: Sequence[tuple[Path, int]]) -> Iterator[Application]:
@@ -153,7 +97,7 @@ def reread_applications(files: Sequence[tuple[Path, int]]) -> Iterator[Applicati
     (path, bytes read the first time) each, so lines a service wrote since are not among them."""
     for path, size in files:
         for _base, block in read_blocks(path, limit=size):
-            for rec in decode_block(_DECODER, block, coerce=_as_record):
+            for rec in decode_loose(block):
                 if rec.kind == "applied":
                     yield application_of(rec)
 
@@ -173,35 +117,64 @@ class _Publications:
         self.bit = bytearray()
         self.mono = array("d")
         self.wall = array("d")
+        self.cash_tokens = array("q")  # hashes of the cash tokens of every cashlog key (fanout's bulk match)
+        self.dropped = self.cash_tokens_lost = False  # see drop_hashes
+        self.key_rows: np.ndarray | None = None  # the publications the last table's rows are (None: all)
 
-    def add(self, recs: list[_Raw]) -> None:
-        eids = [str(r.event_id or "") for r in recs]
-        topics = [str(r.topic if r.topic is not None else "") for r in recs]
+    def add(self, recs: list[Any]) -> None:
+        """A block's publications: typed lines (event_lines.PublishLine) as they are, loose
+        ones converted value by value (the same values for the same line)."""
+        self._restore_hashes()
+        if type(recs[0]) is PublishLine:
+            eids = [r.event_id for r in recs]
+            topics = [r.topic for r in recs]
+            keys = [f"tran|{p.tenant_id}|{p.store_code}|{p.terminal_no}|{p.transaction_no}"
+                    if t == TOPIC_TRANLOG and p is not None and p.transaction_no is not None
+                    else event_key(t, payload_of(p)) for t, p in zip(topics, [r.payload_keys for r in recs])]
+            outcomes = [r.outcome for r in recs]
+            attempts = [r.attempt for r in recs]
+            publishers = [r.service for r in recs]
+            monos = [r.mono for r in recs]
+            walls = [r.ts for r in recs]
+        else:
+            eids = [str(r.event_id or "") for r in recs]
+            topics = [str(r.topic if r.topic is not None else "") for r in recs]
+            keys = list(map(event_key, topics, payloads_of([r.payload_keys for r in recs])))
+            outcomes = [r.outcome if r.outcome is not None else "ok" for r in recs]
+            attempts = [r.attempt if r.attempt is not None else "initial" for r in recs]
+            publishers = [str(r.service) for r in recs]
+            monos = [float(r.mono or 0.0) for r in recs]
+            walls = [wall_of(r) for r in recs]
         self.event_id.extend(eids)
-        self.hash.extend(hashes(eids).tolist())
-        keys = list(map(event_key, topics, _payloads([r.payload_keys for r in recs])))
+        self.hash.extend(map(hash, eids))
         self.key.extend(keys)
-        self.key_hash.extend(hashes(keys).tolist())
+        self.key_hash.extend(map(hash, keys))
         self.topic.extend(topics)
-        outcomes = [r.outcome if r.outcome is not None else "ok" for r in recs]
-        attempts = [r.attempt if r.attempt is not None else "initial" for r in recs]
         self.outcome.extend(outcomes)
         self.attempt.extend(attempts)
-        self.publisher.extend([str(r.service) for r in recs])
-        self.bit.extend(map(_bit, outcomes, attempts))
-        self.mono.extend([float(r.mono or 0.0) for r in recs])
-        self.wall.extend([_wall(r) for r in recs])
+        self.publisher.extend(publishers)
+        n = len(recs)
+        if outcomes.count("ok") == n and attempts.count("initial") == n:
+            self.bit.extend(bytes((OK_INITIAL,)) * n)
+        else:
+            self.bit.extend(map(_bit, outcomes, attempts))
+        self.mono.extend(monos)
+        self.wall.extend(walls)
+        if TOPIC_CASHLOG in topics:
+            cash = [k for t, k in zip(topics, keys) if t == TOPIC_CASHLOG and k.startswith("cash|")]
+            self.cash_tokens.extend(map(hash, chain.from_iterable(map(scoped_cash_tokens, cash))))
 
     def __len__(self) -> int:
         return len(self.bit)
 
     def table(self) -> EventTable:
         """The event table: rows in order of first publication (an empty id is no event)."""
+        self._restore_hashes()
         h = np.frombuffer(self.hash, dtype=np.int64) if len(self.hash) else np.zeros(0, np.int64)
         key_h = np.frombuffer(self.key_hash, dtype=np.int64) if len(self.key_hash) else np.zeros(0, np.int64)
         lengths = self.event_id.lengths()
         if len(h) and bool(lengths.all()):
-            order = np.argsort(h, kind="stable")
+            order = stable_argsort(h)
             srt = h[order]
             if not bool((srt[1:] == srt[:-1]).any()):
                 del h
@@ -238,7 +211,7 @@ class _Publications:
         t.mono = array("d", mono[first_pub].tobytes()) if len(first_pub) else array("d")
         t.wall = array("d", wall[first_pub].tobytes()) if len(first_pub) else array("d")
         t.row = HashIndex(t.event_id, h[first_pub])  # type: ignore[assignment]
-        t.key_index = HashIndex(t.key, key_h[first_pub])
+        self.key_rows = first_pub
         if len(self):
             t.source, t.published_records = "publications", True
         return t
@@ -251,13 +224,41 @@ class _Publications:
         t.state = bytearray(self.bit)
         t.mono, t.wall = self.mono, self.wall
         t.row = HashIndex.presorted(self.event_id, srt, order)  # type: ignore[assignment]
-        t.key_index = HashIndex(self.key, key_h)
+        self.key_rows = None
         t.source, t.published_records = "publications", True
+        # Every publication its own row: the rows' cash tokens are the publications'.
+        if not self.cash_tokens_lost:
+            t.cash_token_hashes = np.unique(np.frombuffer(self.cash_tokens, dtype=np.int64)) if len(
+                self.cash_tokens) else np.zeros(0, np.int64)
         return t
 
-    def drop_hashes(self) -> None:
-        """Once the last table is built: the indexes keep their own sorted copies."""
-        self.hash, self.key_hash = array("q"), array("q")
+    def index_keys(self, table: EventTable) -> None:
+        """The table's key index (key -> first row holding it), built apart from the table: a
+        second sort of every key, done where this process would otherwise wait."""
+        if len(self.key_hash) != len(self.bit):  # dropped (drop_hashes): computed again
+            self.key_hash = array("q", map(hash, self.key))
+        key_h = np.frombuffer(self.key_hash, dtype=np.int64) if len(self.key_hash) else np.zeros(0, np.int64)
+        table.key_index = HashIndex(table.key, key_h if self.key_rows is None else key_h[self.key_rows])
+
+    def drop_hashes(self, *, keys: bool = True) -> None:
+        """Once a table is built: the indexes keep their own sorted copies (8 bytes a
+        publication for the ids, 8 for the keys: 160 MB at ten million); `keys=False` keeps
+        the keys' until their index is built (`index_keys`). Should publications come after
+        all (a file read later holds some), the hashes are computed again from the columns,
+        and the cash tokens are left to fan-out."""
+        self.hash, self.cash_tokens = array("q"), array("q")
+        if keys:
+            self.key_hash = array("q")
+        self.dropped = True
+
+    def _restore_hashes(self) -> None:
+        if not self.dropped:
+            return
+        if len(self.hash) != len(self.bit):
+            self.hash = array("q", map(hash, self.event_id))
+        if len(self.key_hash) != len(self.bit):
+            self.key_hash = array("q", map(hash, self.key))
+        self.dropped, self.cash_tokens_lost = False, True
 
 
 class _Applications:
@@ -271,9 +272,9 @@ class _Applications:
         self.extra_payload: dict[str, Any] = {}
         self.noid: dict[str, dict[str, int]] = {}
         self.total = self.db_existing = self.records = 0
-        self.waiting: list[list[_Raw]] = []  # blocks read before any publication table existed
+        self.waiting: list[list[LooseLine]] = []  # blocks read before any publication table existed
 
-    def add(self, recs: list[_Raw], table: EventTable | None) -> None:
+    def add(self, recs: list[LooseLine], table: EventTable | None) -> None:
         if table is None:
             self.waiting.append(recs)
             return
@@ -293,7 +294,7 @@ class _Applications:
         if not _all_str(eids) or "" in eids:
             for r, sub, eid in zip(recs, subs, eids):
                 if not eid:
-                    key = event_key(str(r.topic if r.topic is not None else ""), _payload(r.payload_keys))
+                    key = event_key(str(r.topic if r.topic is not None else ""), payload_of(r.payload_keys))
                     if key:
                         d = self.noid.setdefault(sub, {})
                         d[key] = d.get(key, 0) + 1
@@ -319,7 +320,8 @@ class _Applications:
             d[eid] = d.get(eid, 0) + 1
             if eid not in self.extra_topic:
                 self.extra_topic[eid] = str(r.topic if r.topic is not None else "")
-                self.extra_payload[eid] = r.payload_keys
+                raw = r.payload_keys  # a view into the decoded block: copied, so the block is not kept
+                self.extra_payload[eid] = raw.copy() if isinstance(raw, msgspec.Raw) else raw
 
     def rehome(self, table: EventTable) -> None:
         """Grow the counts to a larger table and count the unmatched applications whose
@@ -336,6 +338,33 @@ class _Applications:
                 r = table.row.get(eid)
                 acc[r] = min(int(acc[r]) + d.pop(eid), _CAP)
 
+    def merge(self, other: _Applications) -> None:
+        """Add another reader's counts of the same table (a forked reader's share)."""
+        for sub, acc in other.counts.items():
+            mine = self.counts.get(sub)
+            if mine is None:
+                self.counts[sub] = acc
+                continue
+            n = max(len(mine), len(acc))  # a table grown here since the share was handed out
+            total = np.zeros(n, dtype=np.int64)
+            total[:len(mine)] += mine
+            total[:len(acc)] += acc
+            self.counts[sub] = np.minimum(total, _CAP).astype(np.uint16)
+        for sub, d in other.extra.items():
+            mine_d = self.extra.setdefault(sub, {})
+            for eid, n in d.items():
+                mine_d[eid] = mine_d.get(eid, 0) + n
+        for eid, topic in other.extra_topic.items():
+            self.extra_topic.setdefault(eid, topic)
+            self.extra_payload.setdefault(eid, other.extra_payload[eid])
+        for sub, d in other.noid.items():
+            mine_d = self.noid.setdefault(sub, {})
+            for key, n in d.items():
+                mine_d[key] = mine_d.get(key, 0) + n
+        self.total += other.total
+        self.db_existing += other.db_existing
+        self.records += other.records
+
     def index(self, table: EventTable) -> ApplicationIndex:
         idx = ApplicationIndex(table)
         order = list(self.counts) + [s for s in self.extra if s not in self.counts]
@@ -350,29 +379,38 @@ class _Applications:
         live = {eid for d in idx.extra.values() for eid in d}
         for eid in live:
             idx.extra_topic[eid] = self.extra_topic[eid]
-            idx.extra_key[eid] = event_key(self.extra_topic[eid], _payload(self.extra_payload[eid]))
+            idx.extra_key[eid] = event_key(self.extra_topic[eid], payload_of(self.extra_payload[eid]))
         idx.noid_by_key = self.noid
         idx.total, idx.db_existing = self.total, self.db_existing
         return idx
 
 
-def read_folded(files: Mapping[str, Path], converter: Any) -> tuple[PublicationStore, ApplicationStore]:
-    """Read the events files (publishers' first) in one pass each; other kinds of event go
-    to `converter` (standin.EventConverter) in file order."""
-    ordered = sorted(files.items(), key=lambda kv: kv[0] not in PUBLISHERS)  # stable: publishers first
-    pubs, apps = _Publications(), _Applications()
-    table: EventTable | None = None
-    sealed_at = 0
-    app_files: list[tuple[Path, int]] = []
-    for _app, path in ordered:
+class _PublishInShare(Exception):
+    """A file handed to the forked reader holds publications: the event table it was
+    given is not the whole one, so the file is read here after all (`_read_share`)."""
+
+
+class _Folder:
+    """One reader's pass over events files: publications into the table, applications
+    counted against it, other kinds of event to its converter, in the order read."""
+
+    def __init__(self, converter: Any, table: EventTable | None = None, *, publishing: bool = True) -> None:
+        self.converter = converter
+        self.pubs, self.apps = _Publications(), _Applications()
+        self.table, self.sealed_at = table, 0
+        self.publishing = publishing  # False: a share of subscribers' files (the table is final)
+        self.app_files: list[tuple[Path, int]] = []
+
+    def read(self, path: Path) -> None:
+        pubs, apps = self.pubs, self.apps
         has_apps = False
         size = 0
         for base, block in read_blocks(path):
             size = base + len(block)
-            recs = decode_block(_DECODER, block, coerce=_as_record)
+            recs = decode_events(block)
             kinds = [r.kind for r in recs]
-            published: list[_Raw] = []
-            applied: list[_Raw] = []
+            published: list[LooseLine] = []
+            applied: list[LooseLine] = []
             if kinds.count("applied") == len(recs):  # a subscriber's file: nothing else in the block
                 applied = recs
             else:
@@ -382,33 +420,146 @@ def read_folded(files: Mapping[str, Path], converter: Any) -> tuple[PublicationS
                     elif kind == "publish":
                         published.append(rec)
                     else:
-                        converter.add(_as_dict(rec))
+                        self.converter.add_line(rec)
             if published:
+                if not self.publishing:
+                    raise _PublishInShare(str(path))
                 pubs.add(published)
             if applied:
                 has_apps = True
-                if table is None or len(pubs) != sealed_at:
-                    if len(pubs):
-                        table = pubs.table()
-                        sealed_at = len(pubs)
-                        apps.rehome(table)
-                        for waiting in apps.waiting:
-                            apps.add(waiting, table)
-                        apps.waiting.clear()
-                    else:
-                        table = None
-                apps.add(applied, table)
+                if self.publishing and (self.table is None or len(pubs) != self.sealed_at):
+                    self._seal()
+                apps.add(applied, self.table)
         if has_apps:
-            app_files.append((path, size))
-    if len(pubs) != sealed_at or table is None:
-        table = pubs.table()
-        apps.rehome(table)
-    for waiting in apps.waiting:
-        apps.add(waiting, table)
+            self.app_files.append((path, size))
+
+    def _seal(self) -> None:
+        """The table of the publications read so far; waiting applications counted into it."""
+        pubs, apps = self.pubs, self.apps
+        if len(pubs):
+            self.table = pubs.table()
+            self.sealed_at = len(pubs)
+            apps.rehome(self.table)
+            for waiting in apps.waiting:
+                apps.add(waiting, self.table)
+            apps.waiting.clear()
+        else:
+            self.table = None
+
+    def finish(self) -> EventTable:
+        """The final table, every application counted into it."""
+        if len(self.pubs) != self.sealed_at or self.table is None:
+            self.table = self.pubs.table()
+            self.sealed_at = len(self.pubs)
+            self.apps.rehome(self.table)
+        for waiting in self.apps.waiting:
+            self.apps.add(waiting, self.table)
+        self.apps.waiting.clear()
+        return self.table
+
+
+def _count_share(emit: Any, paths: list[Path], table: EventTable, make_converter: Any) -> None:
+    """In the forked reader: count the applications of `paths` against the (final) table,
+    and send back the counts, the files' sizes and every other record, converted."""
+    folder = _Folder(make_converter(), table, publishing=False)
+    try:
+        for path in paths:
+            folder.read(path)
+    except _PublishInShare:
+        emit(None)
+        return
+    apps = folder.apps
     apps.waiting.clear()
+    emit(_Share(apps, folder.app_files, folder.converter))
+
+
+class _Share:
+    """What the forked reader counted: merged into this process's counts (`_Folder.adopt`)."""
+
+    def __init__(self, apps: _Applications, app_files: list[tuple[Path, int]], converter: Any) -> None:
+        self.apps, self.app_files = apps, app_files
+        self.inputs, self.seq, self.skipped = converter.inputs, converter.counted(), converter.skipped
+
+
+def _split(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(this process's, the forked reader's) share of the subscribers' files: a prefix and
+    the rest, so that records merged in that order are in file order. The forked reader
+    takes at least half of the bytes (this process also merges what the others read, and
+    checks): the longest suffix that does, short of the whole list."""
+    sizes = [_size(p) for p in paths]
+    half = sum(sizes) / 2
+    k = len(paths) - 1
+    while k > 1 and sum(sizes[k:]) < half:
+        k -= 1
+    return paths[:k], paths[k:]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def read_folded(files: Mapping[str, Path], converter: Any,
+                make_converter: Any = None) -> tuple[PublicationStore, ApplicationStore]:
+    """Read the events files (publishers' first) in one pass each; other kinds of event go
+    to `converter` (standin.EventConverter) in file order.
+
+    With `make_converter` (a fresh converter, for another process) and where a second
+    process pays (`aside.can_fork`), the subscribers' files are shared with a forked reader
+    once the publishers' files made the event table: it counts its share against the same
+    table (inherited, not copied), and its counts and records are merged here. A file of
+    its share that holds a publication is read here instead, so the result is the same."""
+    ordered = [path for _app, path in sorted(files.items(), key=lambda kv: kv[0] not in PUBLISHERS)]
+    first = [p for (app, p) in files.items() if app in PUBLISHERS]
+    rest = [p for p in ordered if p not in first]
+    folder = _Folder(converter)
+    for path in [p for p in ordered if p in first]:
+        folder.read(path)
+    share: list[Path] = []
+    aside = None
+    if make_converter is not None and len(rest) > 1 and not folder.apps.waiting:
+        _mine, share = _split(rest)
+        if can_fork(sum(map(_size, share))):
+            table = folder.finish()
+            folder.pubs.drop_hashes(keys=False)
+            aside = Aside(_count_share, share, table, make_converter)
+        else:
+            share = []
+    for path in rest:
+        if path not in share:
+            folder.read(path)
+    if aside is not None:
+        folder.pubs.index_keys(folder.finish())  # while the forked reader still counts
+        _adopt(folder, aside, share, table)
+    table = folder.finish()
+    if table.key_index is None:
+        folder.pubs.index_keys(table)
+    pubs, apps = folder.pubs, folder.apps
     pubs.drop_hashes()
+    app_files = folder.app_files
     publication_store = PublicationStore(table, {
         "publisher": pubs.publisher, "event_id": pubs.event_id, "topic": pubs.topic, "key": pubs.key,
         "mono": pubs.mono, "wall": pubs.wall, "outcome": pubs.outcome, "attempt": pubs.attempt})
     app_store = ApplicationStore(apps.index(table), apps.records, lambda: reread_applications(app_files))
     return publication_store, app_store
+
+
+def _adopt(folder: _Folder, aside: Aside, share: list[Path], table: EventTable) -> None:
+    """Merge the forked reader's counts and records, or read its share here if it could not."""
+    got: _Share | None = None
+    try:
+        for record in aside.records():
+            got = record
+    except AsideFailed:
+        got = None
+    if got is None:
+        for path in share:
+            folder.read(path)
+        return
+    folder.apps.merge(got.apps)
+    if folder.table is not table:  # publications read here since: count into the grown table
+        folder.apps.rehome(folder.finish() if folder.table is None else folder.table)
+    folder.app_files.extend(got.app_files)
+    folder.converter.adopt(got.inputs, got.seq, got.skipped)
