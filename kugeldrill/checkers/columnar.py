@@ -481,9 +481,10 @@ def completion_rows(indexes: np.ndarray, lines: list[Any], at: list[int]) -> Com
     errs = [r.error for r in lines]
     errors = {} if errs.count(None) == len(errs) else {
         i: e for i, e in zip(indexes.tolist(), errs) if e is not None}
-    facts = block_facts([r.f for r in lines], types, [r.value for r in lines])
+    kinds = Coded.of(types)
+    facts = block_facts([r.f for r in lines], types, [r.value for r in lines], coded=(kinds.names, kinds.array()))
     lacking = {int(indexes[k]): missing for k, missing in facts.lacking.items()}
-    return CompletionRows(indexes.astype(np.int64, copy=False).tobytes(), Coded.of(types),
+    return CompletionRows(indexes.astype(np.int64, copy=False).tobytes(), kinds,
                           array("d", [r.mono for r in lines]).tobytes(), array("d", [r.wall for r in lines]).tobytes(),
                           array("q", at).tobytes(), facts.kind.tobytes(), facts.hash.tobytes(), errors, lacking,
                           indexes[facts.others].tolist())

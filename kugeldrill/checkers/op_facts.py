@@ -241,19 +241,23 @@ def _objects(raws: Sequence[Any], joined: bytes) -> np.ndarray:
     return (lengths > 0) & (first == ord("{"))
 
 
-def block_facts(fs: Sequence[str], outcomes: Sequence[str | None], raws: Sequence[Any]) -> BlockFacts:
+def block_facts(fs: Sequence[str], outcomes: Sequence[str | None], raws: Sequence[Any], *,
+                coded: tuple[list[Any], np.ndarray] | None = None) -> BlockFacts:
     """The facts of each value (raw JSON of a history's lines, b"" where absent) with its
-    operation's kind and outcome. The values of one (kind, outcome) are decoded together:
+    operation's kind and outcome (`coded`: the outcomes already coded, the distinct ones and
+    each one's position among them). The values of one (kind, outcome) are decoded together:
     into their typed form (`_typed_facts`: the keys in one comprehension, nothing lacking),
     else into their strict type (which says the figures are complete) with each key made by
     `_match`, else one by one. A value that is not an object gets no facts (`others`)."""
     n = len(raws)
     out = BlockFacts(n)
-    kinds, ends = list(dict.fromkeys(fs)), list(dict.fromkeys(outcomes))
+    kinds = list(dict.fromkeys(fs))
+    ends = coded[0] if coded is not None else list(dict.fromkeys(outcomes))
     if len(kinds) == 1 and len(ends) == 1:
         groups: list[tuple[str, str | None, np.ndarray]] = [(kinds[0], ends[0], np.arange(n))]
     else:
-        codes = _codes(fs, kinds) * len(ends) + _codes(outcomes, ends)
+        end_codes = coded[1] if coded is not None else _codes(outcomes, ends)
+        codes = _codes(fs, kinds) * len(ends) + end_codes
         groups = [(kinds[c // len(ends)], ends[c % len(ends)], np.flatnonzero(codes == c))
                   for c in np.unique(codes).tolist()]
     for f, outcome, members in groups:
