@@ -72,11 +72,15 @@ def _t(mono: float) -> float:
 class _Evidence:
     """The per-event facts a duplicate may be explained by, indexed once per run."""
 
-    def __init__(self, inputs: CheckInputs, client_timeout_seconds: float) -> None:
+    def __init__(self, inputs: CheckInputs, client_timeout_seconds: float,
+                 events: set[tuple[str, str]] | None = None) -> None:
         self.has_marks = inputs.has("mark_writes")
+        # The marks of the (subscriber, event id) pairs asked about (`events`; None: all): a
+        # run of millions of events writes millions of marks, and a few events are duplicated.
         self.marks: dict[tuple[str, str], list[MarkWrite]] = defaultdict(list)
         for m in inputs.mark_writes:
-            self.marks[(m.subscriber, m.event_id)].append(m)
+            if events is None or (m.subscriber, m.event_id) in events:
+                self.marks[(m.subscriber, m.event_id)].append(m)
         for v in self.marks.values():
             v.sort(key=lambda m: m.mono)
         self.kills: dict[str, list[tuple[float, str]]] = defaultdict(list)
@@ -183,7 +187,7 @@ def duplicate_groups(inputs: CheckInputs, p: DuplicatePolicy) -> list[DuplicateG
                 groups[(a.subscriber, "key:" + a.key)].append(a)
     if not groups:
         return []
-    evidence = _Evidence(inputs, p.client_timeout_seconds)
+    evidence = _Evidence(inputs, p.client_timeout_seconds, set(groups))
 
     def weigh(sub: str, ident: str, apps: list[Application]) -> DuplicateGroup:
         group = DuplicateGroup(sub, ident, apps, None)

@@ -33,6 +33,10 @@ def hashes(strings: Sequence[str]) -> np.ndarray:
     return np.fromiter(map(hash, strings), dtype=np.int64, count=len(strings))
 
 
+#: Lookups handed to the chunk layer at a time (see HashIndex.rows_of_hashes).
+_PIECE = 8192
+
+
 def stable_argsort(hashed: np.ndarray) -> np.ndarray:
     """np.argsort(hashed, kind="stable"), in about half the time: an unstable sort, then the
     runs of equal hashes (rare: hashes of equal strings) put back in position order."""
@@ -161,15 +165,22 @@ class HashIndex:
         if not len(srt):
             return np.full(len(hashed), -1, dtype=np.int64)
         if self._chunks is not None and len(hashed) >= 64:
-            rows, todo = self._chunks.find(hashed)
-            if len(todo):
-                rows[todo] = self._in_whole(hashed[todo])
-            self._chunks.near(rows)
+            # Pieces of a few thousand: each one's positions lie within a chunk or two.
+            rows = np.concatenate([self._near(hashed[i:i + _PIECE]) for i in range(0, len(hashed), _PIECE)])
         else:
             rows = self._in_whole(hashed)
         if self._clash:
             clash = np.isin(hashed, np.fromiter(self._clash, dtype=np.int64, count=len(self._clash)))
             rows[clash & (rows >= 0)] = -2
+        return rows
+
+    def _near(self, hashed: np.ndarray) -> np.ndarray:
+        chunks = self._chunks
+        assert chunks is not None
+        rows, todo = chunks.find(hashed)
+        if len(todo):
+            rows[todo] = self._in_whole(hashed[todo])
+        chunks.near(rows)
         return rows
 
     def _in_whole(self, hashed: np.ndarray) -> np.ndarray:

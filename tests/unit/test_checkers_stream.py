@@ -453,6 +453,7 @@ def test_chunk_local_lookups_equal_whole_index_ones(monkeypatch: pytest.MonkeyPa
     whole = hashindex.HashIndex(col, hashindex.hashes(strings))
     monkeypatch.setattr(hashindex.HashIndex, "CHUNKS_FROM", 0)
     monkeypatch.setattr(hashindex.HashIndex, "CHUNK", 256)
+    monkeypatch.setattr(hashindex, "_PIECE", 100)  # a block of 300 in three pieces
     local = hashindex.HashIndex(col, hashindex.hashes(strings))
     assert whole._chunks is None and local._chunks is not None
     rng = random.Random(3)
