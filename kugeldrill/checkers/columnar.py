@@ -176,12 +176,15 @@ class Coded:
 
     @classmethod
     def of(cls, strings: list[str]) -> "Coded":
-        index: dict[str, int] = {}
-        for name in strings:
-            if name not in index:
-                index[name] = len(index)
-        codes = map(index.__getitem__, strings)
-        return cls(list(index), bytes(codes) if len(index) <= 256 else array("I", codes).tobytes())
+        names = list(dict.fromkeys(strings))
+        if len(names) == 1:
+            return cls(names, bytes(len(strings)))
+        codes = map(dict(zip(names, range(len(names)))).__getitem__, strings)
+        return cls(names, bytes(codes) if len(names) <= 256 else array("I", codes).tobytes())
+
+    def array(self) -> np.ndarray:
+        """Each string's code."""
+        return np.frombuffer(self.codes, dtype=np.uint8 if len(self.names) <= 256 else np.uint32)
 
 
 class BytesColumn(StrColumn):
@@ -243,10 +246,6 @@ def coded(column: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     return col.array(), col.names
 
 
-def _text(value: Any) -> str:
-    return value if type(value) is str else str(value)
-
-
 class OpColumns:
     """The load history's operations in columns.
 
@@ -287,16 +286,16 @@ class OpColumns:
 
     def add_invokes(self, rows: "InvokeRows") -> int:
         """Append a block's invoked operations (outcome none yet); the index of the first."""
-        first, n = len(self.invoke_mono), len(rows.mono)
+        first, n = len(self.invoke_mono), len(rows.mono) // 8
         self.f.extend_coded(rows.f)
         self.outcome.extend_coded(Coded([""], bytes(n)))
         self.worker.extend_coded(rows.worker)
         self.user.extend_coded(rows.user)
-        self.invoke_mono.extend(rows.mono)
-        self.invoke_wall.extend(rows.wall)
+        self.invoke_mono.frombytes(rows.mono)
+        self.invoke_wall.frombytes(rows.wall)
         self.complete_mono.frombytes(_NAN * n)
         self.complete_wall.frombytes(_NAN * n)
-        self.invoked_at.extend(rows.at)
+        self.invoked_at.frombytes(rows.at)
         self.completed_at.frombytes(_NONE * n)
         self.match_kind.extend(bytes(n))
         self.match_hash.frombytes(bytes(8 * n))
@@ -306,25 +305,20 @@ class OpColumns:
         """Complete a block's operations (by index), with the facts of their values."""
         if not rows.indexes:
             return
-        idx = np.array(rows.indexes, dtype=np.int64)
+        idx = np.frombuffer(rows.indexes, dtype=np.int64)
         for col, values, dtype in ((self.complete_mono, rows.mono, np.float64), (self.complete_wall, rows.wall, np.float64),
-                                   (self.completed_at, rows.at, np.int64), (self.match_hash, rows.match_hash, np.int64)):
+                                   (self.completed_at, rows.at, np.int64), (self.match_hash, rows.match_hash, np.int64),
+                                   (self.match_kind, rows.match_kind, np.uint8)):
             view = np.frombuffer(col, dtype=dtype)
-            view[idx] = values
+            view[idx] = np.frombuffer(values, dtype=dtype)
             del view
         outcome = self.outcome
-        codes = np.array([outcome.code(t) for t in rows.kinds], dtype=np.int64)[rows.kind_of]
+        codes = np.array([outcome.code(t) for t in rows.kinds.names], dtype=np.int64)[rows.kinds.array()]
         view = outcome.array()
         view[idx] = codes
         del view
-        kind = np.frombuffer(self.match_kind, dtype=np.uint8)
-        kind[idx] = np.frombuffer(rows.match_kind, dtype=np.uint8)
-        del kind
         self.errors.update(rows.errors)
-        lack = self.lacking
-        for i in rows.indexes if lack else ():
-            lack.pop(i, None)
-        lack.update(rows.lacking)
+        self.lacking.update(rows.lacking)  # an operation is completed once: nothing of it is there yet
         self._from_invoke.extend(rows.from_invoke)
 
     def op_id_of(self, i: int) -> str:
@@ -447,58 +441,53 @@ _NONE = array("q", [-1]).tobytes()
 @dataclass(slots=True)
 class InvokeRows:
     """The invoke lines of a block as `OpColumns` keeps them (made where the lines are read,
-    possibly in another process: adapters.history_aside)."""
+    possibly in another process: adapters.history), the numbers as the bytes of their arrays
+    (cheap to send, appended with one `frombytes` each)."""
 
     f: Coded
     worker: Coded
     user: Coded
-    mono: list[float]
-    wall: list[float]
-    at: list[int]
+    mono: bytes  # float64 each
+    wall: bytes  # float64 each
+    at: bytes  # int64 each
 
 
 @dataclass(slots=True)
 class CompletionRows:
     """The completion lines of a block, by operation index, with their values' facts."""
 
-    indexes: list[int]
-    kinds: list[str]  # the outcomes named in this block
-    kind_of: list[int]  # each completion's outcome, as a position in `kinds`
-    mono: list[float]
-    wall: list[float]
-    at: list[int]
-    match_kind: bytes
-    match_hash: list[int]
+    indexes: bytes  # int64 each: the operation each line completes
+    kinds: Coded  # each completion's outcome
+    mono: bytes  # float64 each
+    wall: bytes  # float64 each
+    at: bytes  # int64 each
+    match_kind: bytes  # uint8 each
+    match_hash: bytes  # int64 each
     errors: dict[int, Any]
     lacking: dict[int, list[str]]
     from_invoke: list[int]  # completed without a value: the facts come from the invoke's
 
 
 def invoke_rows(lines: list[Any], at: list[int]) -> InvokeRows:
-    return InvokeRows(Coded.of([_text(r.f) for r in lines]), Coded.of([_text(r.worker) for r in lines]),
-                      Coded.of([_text(r.user) for r in lines]), [float(r.mono) for r in lines],
-                      [float(r.wall) for r in lines], list(at))
+    """`lines`: typed as ground.history_read.OpSink says (names text, times floats)."""
+    return InvokeRows(Coded.of([r.f for r in lines]), Coded.of([r.worker for r in lines]),
+                      Coded.of([r.user for r in lines]), array("d", [r.mono for r in lines]).tobytes(),
+                      array("d", [r.wall for r in lines]).tobytes(), array("q", at).tobytes())
 
 
-def completion_rows(indexes: list[int], lines: list[Any], at: list[int]) -> CompletionRows:
-    kinds: dict[str, int] = {}
-    kind_of = [kinds.setdefault(r.type, len(kinds)) for r in lines]
-    errors = {i: r.error for i, r in zip(indexes, lines) if r.error is not None}
-    objects = [k for k, r in enumerate(lines) if len(r.value) and memoryview(r.value)[:1] == b"{"]
-    from_invoke: list[int] = []
-    if len(objects) < len(lines):
-        keep = set(objects)
-        from_invoke = [i for k, i in enumerate(indexes) if k not in keep]
-    facts = block_facts([_text(lines[k].f) for k in objects], [lines[k].type for k in objects],
-                        [lines[k].value for k in objects])
-    match_kind = bytearray(len(lines))
-    match_hash = [0] * len(lines)
-    for k, pos in enumerate(objects):
-        match_kind[pos], match_hash[pos] = facts.kind[k], facts.hash[k]
-    lacking = {indexes[objects[k]]: missing for k, missing in facts.lacking.items()}
-    return CompletionRows(list(indexes), list(kinds), kind_of, [float(r.mono) for r in lines],
-                          [float(r.wall) for r in lines], list(at), bytes(match_kind), match_hash, errors, lacking,
-                          from_invoke)
+def completion_rows(indexes: np.ndarray, lines: list[Any], at: list[int]) -> CompletionRows:
+    """`lines`: typed as ground.history_read.OpSink says; `indexes`: int64, the operation of each."""
+    types = [r.type for r in lines]
+    errs = [r.error for r in lines]
+    errors = {} if errs.count(None) == len(errs) else {
+        i: e for i, e in zip(indexes.tolist(), errs) if e is not None}
+    kinds = Coded.of(types)
+    facts = block_facts([r.f for r in lines], types, [r.value for r in lines], coded=(kinds.names, kinds.array()))
+    lacking = {int(indexes[k]): missing for k, missing in facts.lacking.items()}
+    return CompletionRows(indexes.astype(np.int64, copy=False).tobytes(), kinds,
+                          array("d", [r.mono for r in lines]).tobytes(), array("d", [r.wall for r in lines]).tobytes(),
+                          array("q", at).tobytes(), facts.kind.tobytes(), facts.hash.tobytes(), errors, lacking,
+                          indexes[facts.others].tolist())
 
 
 _OP_FIELDS = ("op_id", "f", "outcome", "worker", "user", "invoke_mono", "invoke_wall", "complete_mono",

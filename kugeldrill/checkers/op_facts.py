@@ -8,10 +8,12 @@ which fan-out matches against the publications, and the figures its record lacks
 checker cost more than reading the history, so both are computed here, a block of lines
 at a time, while the values are at hand.
 
-The common case is checked in C: a block's values are decoded by msgspec once into the few
-ids a key needs, and the values of one kind and outcome once more into a strict type that
-only a complete record satisfies (every figure a JSON number, every line list non-empty
-and its lines complete, no `missing` paths). A value that does not fit goes through
+The common case is checked in C: the values of a block of one kind and outcome are decoded
+by msgspec together into a typed form that only a complete record with plain ids satisfies
+(every figure a JSON number, every line list non-empty and its lines complete, no `missing`
+paths, the key's ids text and integers), whose keys are then one f-string each. A group
+that does not fit is decoded into its strict type (figures complete, ids of any type: each
+key through `_match`), and a value that does not fit that goes through
 `load_figures.lacking` itself, and a key that is not plain text and integers through
 `keys.op_key` itself, so the facts are theirs exactly.
 """
@@ -22,10 +24,11 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Union
 
 import msgspec
+import numpy as np
 
 from kugeldrill.checkers.keys import OP_TOPIC, op_cash_token, op_key
 from kugeldrill.checkers.load_figures import REQUIRED, lacking
-from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_TRANLOG
+from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_OPENCLOSELOG, TOPIC_TRANLOG
 
 #: How an operation is matched to its event: by its exact key, by its cash token, or not at all.
 NO_KEY, BY_KEY, BY_CASH_TOKEN = 0, 1, 2
@@ -115,7 +118,6 @@ def _strict_type(f: str, outcome: str | None) -> type:
 
 
 _STRICT: dict[type, msgspec.json.Decoder] = {}
-_TYPE_OF: dict[tuple[str, str | None], type] = {}  # (kind, outcome) -> its strict type
 
 
 def _decoder(t: type) -> msgspec.json.Decoder:
@@ -128,12 +130,13 @@ def _decoder(t: type) -> msgspec.json.Decoder:
 class BlockFacts:
     """The facts of a block of values: per value its match kind and hash, and what it lacks."""
 
-    __slots__ = ("kind", "hash", "lacking")
+    __slots__ = ("kind", "hash", "lacking", "others")
 
     def __init__(self, n: int) -> None:
-        self.kind = bytearray(n)  # NO_KEY / BY_KEY / BY_CASH_TOKEN
-        self.hash = [0] * n  # hash() of the key, or of "scope|token"
+        self.kind = np.zeros(n, dtype=np.uint8)  # NO_KEY / BY_KEY / BY_CASH_TOKEN
+        self.hash = np.zeros(n, dtype=np.int64)  # hash() of the key, or of "scope|token"
         self.lacking: dict[int, list[str]] = {}  # position in the block -> figures lacking (non-empty)
+        self.others: list[int] = []  # positions whose value is not a JSON object: no facts here
 
 
 def _match(f: str, ids: Any) -> tuple[int, int]:
@@ -155,38 +158,149 @@ def _match(f: str, ids: Any) -> tuple[int, int]:
     return NO_KEY, 0
 
 
-def block_facts(fs: Sequence[str], outcomes: Sequence[str | None], raws: Sequence[bytes]) -> BlockFacts:
-    """The facts of each value (raw JSON objects of a history's lines; the caller gives only
-    objects) with its operation's kind and outcome: one strict decode per (kind, outcome)
-    group of the block gives the ids and says the figures are complete; a group that does
-    not decode is judged value by value."""
+# The typed form of each strict type: the ids its event key is made of as text and integers
+# (present, non-null; a cash token non-empty; a transaction number may be absent where the
+# strict type does not require it: then there is no key), and no `missing` paths. A value of
+# this form has the key `keys.op_key` (or the cash token `keys.op_cash_token`) would give it,
+# formatted in one f-string, and lacks nothing its strict type does not say.
+_NoneMissing = Union[Annotated[list, msgspec.Meta(max_length=0)], None]
+_Token = Annotated[str, msgspec.Meta(min_length=1)]
+_TYPED_IDS: dict[str, tuple[tuple[Any, ...], ...]] = {
+    TOPIC_TRANLOG: (("tenant_id", str), ("store_code", str), ("terminal_no", int), ("transaction_no", int)),
+    TOPIC_CASHLOG: (("tenant_id", str), ("store_code", str), ("terminal_no", int), ("cash_token", _Token)),
+    TOPIC_OPENCLOSELOG: (("tenant_id", str), ("store_code", str), ("terminal_no", int), ("business_date", str),
+                         ("open_counter", int)),
+}
+_NUMBER_OPTIONAL = ("transaction_no", Union[int, None], None)
+
+
+class _Form:
+    """The typed form of one (kind, outcome): its decoder, its key's topic, and whether a
+    value may lack its transaction number."""
+
+    __slots__ = ("decoder", "topic", "number_optional")
+
+    def __init__(self, f: str, outcome: str | None) -> None:
+        t = _strict_type(f, outcome)
+        self.topic = OP_TOPIC.get(f)
+        fields: list[Any] = list(_TYPED_IDS.get(self.topic, ())) if self.topic else []
+        self.number_optional = self.topic == TOPIC_TRANLOG and t not in (_Numbered, _NumberedFigures)
+        if self.number_optional:
+            fields[3] = _NUMBER_OPTIONAL
+        if t is not _Ids:
+            fields.append(("missing", _NoneMissing, None))
+        typed = msgspec.defstruct(f"_Typed{t.__name__}", fields, bases=(t,), kw_only=True, gc=False) if fields else t
+        self.decoder = msgspec.json.Decoder(typed)
+
+
+_FORMS: dict[tuple[str, str | None], _Form] = {}
+
+
+def _typed_facts(f: str, outcome: str | None, joined: bytes, n: int) -> tuple[Any, list[int] | None] | None:
+    """(match kind, hashes) of the `n` values of one kind and outcome (`joined`: one a line),
+    when every one of them has the typed form (None: they are judged by `_strict_facts`).
+    The kind is one for all, or an array (a transaction number absent: no key)."""
+    form = _FORMS.get((f, outcome))
+    if form is None:
+        form = _FORMS[(f, outcome)] = _Form(f, outcome)
+    try:
+        decoded = form.decoder.decode_lines(joined)
+    except msgspec.DecodeError:
+        return None
+    if len(decoded) != n:  # an empty value (absent) is a blank line, which decodes to nothing
+        return None
+    topic = form.topic
+    if topic == TOPIC_TRANLOG:
+        if form.number_optional:
+            numbered = [v.transaction_no is not None for v in decoded]
+            if not all(numbered):
+                return (np.array(numbered, dtype=np.uint8) * BY_KEY,
+                        [hash(f"tran|{v.tenant_id}|{v.store_code}|{v.terminal_no}|{v.transaction_no}") if k else 0
+                         for k, v in zip(numbered, decoded)])
+        return BY_KEY, [hash(f"tran|{v.tenant_id}|{v.store_code}|{v.terminal_no}|{v.transaction_no}") for v in decoded]
+    if topic == TOPIC_CASHLOG:  # op_cash_token's scope, "|", the token
+        return BY_CASH_TOKEN, [hash(f"{v.tenant_id}|{v.store_code}|{v.terminal_no}|{v.cash_token}") for v in decoded]
+    if topic == TOPIC_OPENCLOSELOG:
+        return BY_KEY, [hash(f"oc|{v.tenant_id}|{v.store_code}|{v.terminal_no}|{v.business_date}|{v.open_counter}|{f}")
+                        for v in decoded]
+    return NO_KEY, None
+
+
+def _codes(values: Sequence[Any], distinct: list[Any]) -> np.ndarray:
+    """Each value's position in `distinct`."""
+    return np.fromiter(map(dict(zip(distinct, range(len(distinct)))).__getitem__, values), np.intp, len(values))
+
+
+def _objects(raws: Sequence[Any], joined: bytes) -> np.ndarray:
+    """Which of `raws` (joined by newlines in `joined`) are JSON objects (their first byte)."""
+    lengths = np.fromiter(map(len, raws), dtype=np.intp, count=len(raws))
+    if not len(joined):
+        return np.zeros(len(raws), dtype=np.bool_)
+    starts = np.cumsum(lengths + 1) - (lengths + 1)
+    first = np.take(np.frombuffer(joined, dtype=np.uint8), starts, mode="clip")
+    return (lengths > 0) & (first == ord("{"))
+
+
+def block_facts(fs: Sequence[str], outcomes: Sequence[str | None], raws: Sequence[Any], *,
+                coded: tuple[list[Any], np.ndarray] | None = None) -> BlockFacts:
+    """The facts of each value (raw JSON of a history's lines, b"" where absent) with its
+    operation's kind and outcome (`coded`: the outcomes already coded, the distinct ones and
+    each one's position among them). The values of one (kind, outcome) are decoded together:
+    into their typed form (`_typed_facts`: the keys in one comprehension, nothing lacking),
+    else into their strict type (which says the figures are complete) with each key made by
+    `_match`, else one by one. A value that is not an object gets no facts (`others`)."""
     n = len(raws)
     out = BlockFacts(n)
-    groups: dict[type, list[int]] = {}
-    type_of = _TYPE_OF
-    for i, key in enumerate(zip(fs, outcomes)):
-        t = type_of.get(key)
-        if t is None:
-            t = type_of[key] = _strict_type(*key)
-        groups.setdefault(t, []).append(i)
-    kind, hashes = out.kind, out.hash
-    for t, members in groups.items():
-        try:
-            decoded = _decoder(t).decode_lines(b"\n".join([raws[i] for i in members]))
-        except msgspec.DecodeError:
-            decoded = None
-        if decoded is not None and len(decoded) == len(members):
-            unsure = [i for i, v in zip(members, decoded) if t is not _Ids and v.missing]
+    kinds = list(dict.fromkeys(fs))
+    ends = coded[0] if coded is not None else list(dict.fromkeys(outcomes))
+    if len(kinds) == 1 and len(ends) == 1:
+        groups: list[tuple[str, str | None, np.ndarray]] = [(kinds[0], ends[0], np.arange(n))]
+    else:
+        end_codes = coded[1] if coded is not None else _codes(outcomes, ends)
+        codes = _codes(fs, kinds) * len(ends) + end_codes
+        groups = [(kinds[c // len(ends)], ends[c % len(ends)], np.flatnonzero(codes == c))
+                  for c in np.unique(codes).tolist()]
+    for f, outcome, members in groups:
+        mine = raws if len(members) == n else list(map(raws.__getitem__, members.tolist()))
+        joined = b"\n".join(mine)
+        typed = _typed_facts(f, outcome, joined, len(mine))
+        if typed is None:
+            objects = _objects(mine, joined)
+            if not objects.all():  # those are no objects; the others may still have the typed form
+                out.others.extend(members[~objects].tolist())
+                members = members[objects]
+                mine = list(map(raws.__getitem__, members.tolist()))
+                joined = b"\n".join(mine)
+                typed = _typed_facts(f, outcome, joined, len(mine)) if mine else (NO_KEY, None)
+        if typed is not None:
+            out.kind[members] = typed[0]
+            if typed[1] is not None:
+                out.hash[members] = typed[1]
         else:
-            decoded = [_IDS.decode(raws[i]) for i in members]
-            unsure = members if t is not _Ids else []
-        for i, v in zip(members, decoded):
-            kind[i], hashes[i] = _match(fs[i], v)
-        for i in unsure:
-            missing = lacking(fs[i], outcomes[i], _DICT.decode(raws[i]))
-            if missing:
-                out.lacking[i] = missing
+            _strict_facts(f, outcome, members.tolist(), raws, out)
     return out
+
+
+def _strict_facts(f: str, outcome: str | None, members: list[int], raws: Sequence[Any], out: BlockFacts) -> None:
+    """The facts of values of one kind and outcome (objects) not all of the typed form: one
+    strict decode says the figures are complete; a group that does not decode is judged
+    value by value (`load_figures.lacking` itself)."""
+    t = _strict_type(f, outcome)
+    try:
+        decoded = _decoder(t).decode_lines(b"\n".join([raws[i] for i in members]))
+    except msgspec.DecodeError:
+        decoded = None
+    if decoded is not None and len(decoded) == len(members):
+        unsure = [i for i, v in zip(members, decoded) if t is not _Ids and v.missing]
+    else:
+        decoded = [_IDS.decode(raws[i]) for i in members]
+        unsure = members if t is not _Ids else []
+    for i, v in zip(members, decoded):
+        out.kind[i], out.hash[i] = _match(f, v)
+    for i in unsure:
+        missing = lacking(f, outcome, _DICT.decode(raws[i]))
+        if missing:
+            out.lacking[i] = missing
 
 
 def value_facts(f: str, outcome: str | None, value: dict[str, Any]) -> tuple[int, int, list[str]]:

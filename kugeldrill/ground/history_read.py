@@ -12,10 +12,13 @@ without invoke, a second invoke or completion) with an error naming the op and t
 from __future__ import annotations
 
 from array import array
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from itertools import compress, repeat
+from operator import not_
+from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 import numpy as np
@@ -67,7 +70,9 @@ def shard_paths(directory: str | Path) -> list[Path]:
 
 
 class _Line(msgspec.Struct, gc=False):
-    """One history line (contracts §4), decoded a block at a time; `value` kept raw."""
+    """One history line (contracts §4) of a block `_TypedLine` does not take, any field of
+    any type; `value` kept raw. Checked (`_check_lines`) and made typed in place
+    (`_as_typed`) before a sink sees it."""
 
     type: Any = None
     op: Any = None
@@ -80,21 +85,47 @@ class _Line(msgspec.Struct, gc=False):
     error: Any = None
 
 
+class _TypedLine(msgspec.Struct, gc=False, kw_only=True):
+    """One history line as the load writes it, its types checked by the decoder (a known
+    kind, an op id, text names, numeric times): a block of them needs no check in Python.
+    A block holding any other line is read again as `_Line`s, so that odd lines are judged
+    (and named) exactly as before."""
+
+    type: Literal["invoke", "ok", "fail", "info"]
+    op: Annotated[str, msgspec.Meta(min_length=1)]
+    f: str = ""
+    worker: str = ""
+    user: str = ""
+    wall: float
+    mono: float
+    value: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
+    error: Any = None
+
+
 class _ValueOnly(msgspec.Struct, gc=False):
     value: Any = None
 
 
 _LINE = msgspec.json.Decoder(_Line)
+_TYPED = msgspec.json.Decoder(_TypedLine)
 _VALUE_ONLY = msgspec.json.Decoder(_ValueOnly)
 _VALUE = msgspec.json.Decoder()
 
 
 def _coerce(rec: dict[str, Any]) -> _Line:
-    """A line the typed decoder could not take (see ground.jsonl.decode_block)."""
+    """A line the loose decoder could not take (see ground.jsonl.decode_block)."""
     line = _Line(**{k: v for k, v in rec.items() if k in _Line.__struct_fields__ and k != "value"})
     value = rec.get("value")
     line.value = msgspec.Raw(msgspec.json.encode(value)) if value is not None else msgspec.Raw()  # type: ignore[assignment]
     return line
+
+
+class _Untyped(Exception):
+    """A block holds a line `_TypedLine` does not take: it is read as `_Line`s."""
+
+
+def _untyped(rec: dict[str, Any]) -> Any:
+    raise _Untyped
 
 
 def value_of(raw: Any) -> dict[str, Any] | None:
@@ -115,12 +146,14 @@ def _number(line: _Line, name: str) -> float:
 class OpSink(Protocol):
     """Where `pair_history` puts the operations it pairs (a list of `Op`, or a column store),
     a block of lines at a time: the invokes of a block in file order get consecutive indexes.
-    `at`: where each line is (`line_at` reads it again): its file's number (in the order
-    `history_files` gives them) times 2**40 plus its offset."""
+    The lines are typed as `_TypedLine` declares (`f`, `worker`, `user` text, `mono`, `wall`
+    floats; `op` is whatever the line holds). `at`: where each line is (`line_at` reads it
+    again): its file's number (in the order `history_files` gives them) times 2**40 plus its
+    offset. `indexes`: an int64 array, the operation each completion completes."""
 
-    def invoke_block(self, lines: list[_Line], at: list[int]) -> int: ...  # the index of the first
+    def invoke_block(self, lines: list[Any], at: list[int]) -> int: ...  # the index of the first
 
-    def complete_block(self, indexes: list[int], lines: list[_Line], at: list[int]) -> None: ...
+    def complete_block(self, indexes: np.ndarray, lines: list[Any], at: list[int]) -> None: ...
 
     def op_id_of(self, i: int) -> str: ...
 
@@ -128,6 +161,7 @@ class OpSink(Protocol):
 
 
 _KINDS = frozenset(("invoke", *COMPLETIONS))
+_IS_INVOKE = "invoke".__eq__
 
 
 def pair_history(path: str | Path, sink: OpSink) -> None:
@@ -138,57 +172,111 @@ def pair_history(path: str | Path, sink: OpSink) -> None:
     and 8 bytes per operation until the end, where a completion of an operation no longer
     in flight is judged: completed twice, or never invoked. A completion without an
     invoke, a second invoke or a second completion of one op means the history is
-    corrupt: HistoryError names the op and the file."""
+    corrupt: HistoryError names the op and the file.
+
+    A block is paired with C-level steps (maps, compress, numpy) and no Python code per
+    line; only a block where a completion does not pair at once (an orphan, or a
+    completion before its invoke) is paired again line by line, to judge it."""
     path = Path(path)
     in_flight: dict[str, int] = {}
     ids = array("q")  # the hash of every invoked op id, by sink index
     orphans: list[tuple[str, str, int]] = []  # (op id, kind, ops invoked before it)
-    for lines, at in _line_blocks(path):
+    for lines, at, typed in _line_blocks(path):
         types = [r.type for r in lines]
-        op_ids = [r.op for r in lines]
-        if not all(op_ids) or not _KINDS.issuperset(types) or any(
-                r.mono is _ABSENT or r.wall is _ABSENT for r in lines):
-            for r in lines:  # name the first bad line as reading it line by line would
-                if not r.op or r.type not in _KINDS:
-                    raise HistoryError(f"{path}: malformed history line {_shown(r)!r}")
-                _number(r, "mono"), _number(r, "wall")
-        n_inv = types.count("invoke")
-        if n_inv == len(lines):
-            invokes, inv_at, completions = lines, at, []
-        else:
-            invokes = [r for t, r in zip(types, lines) if t == "invoke"]
-            inv_at = [a for t, a in zip(types, at) if t == "invoke"]
-            completions = [(pos, r) for pos, (t, r) in enumerate(zip(types, lines)) if t != "invoke"]
+        if not typed:
+            _check_lines(path, lines, types)
+        is_inv = list(map(_IS_INVOKE, types))
+        n_inv = is_inv.count(True)
         first = len(ids)
-        if invokes:
+        if n_inv:
+            if n_inv == len(lines):
+                invokes, inv_at = lines, at
+            else:
+                invokes, inv_at = list(compress(lines, is_inv)), list(compress(at, is_inv))
             inv_ids = [r.op for r in invokes]
-            for op_id in inv_ids:
-                if op_id in in_flight:
-                    raise HistoryError(f"{path}: operation {op_id} invoked twice")
+            if not in_flight.keys().isdisjoint(inv_ids):
+                raise HistoryError(f"{path}: operation {next(i for i in inv_ids if i in in_flight)} invoked twice")
             before = len(in_flight)
-            in_flight.update(zip(inv_ids, range(first, first + len(invokes))))
-            if len(in_flight) != before + len(inv_ids):
+            in_flight.update(zip(inv_ids, range(first, first + n_inv)))
+            if len(in_flight) != before + n_inv:
                 raise HistoryError(f"{path}: operation {_repeated(inv_ids)} invoked twice")
-            sink.invoke_block(invokes, inv_at)
-            ids.extend(map(hash, inv_ids))
-        if not completions:
+            sink.invoke_block(invokes if typed else _as_typed(invokes), inv_at)
+            ids.frombytes(np.fromiter(map(hash, inv_ids), np.int64, n_inv).tobytes())
+        if n_inv == len(lines):
             continue
-        inv_pos = [pos for pos, t in enumerate(types) if t == "invoke"] if invokes else []
-        indexes, done, done_at = [], [], []
-        pop = in_flight.pop
-        for pos, r in completions:
-            i = pop(r.op, None)
-            if i is not None and i >= first and inv_pos[i - first] > pos:  # completed before invoked
-                in_flight[r.op] = i
-                i = None
-            if i is None:
-                orphans.append((r.op, r.type, first + sum(1 for p in inv_pos if p < pos)))
-                continue
-            indexes.append(i)
-            done.append(r)
-            done_at.append(at[pos])
-        sink.complete_block(indexes, done, done_at)
+        if n_inv:
+            is_done = list(map(not_, is_inv))
+            completions, done_at = list(compress(lines, is_done)), list(compress(at, is_done))
+        else:
+            completions, done_at = lines, at
+        got = np.fromiter(map(in_flight.pop, [r.op for r in completions], repeat(-1)), np.int64, len(completions))
+        if _paired(got, first, is_inv):
+            sink.complete_block(got, completions if typed else _as_typed(completions), done_at)
+            continue
+        in_flight.update((r.op, i) for r, i in zip(completions, got.tolist()) if i >= 0)  # undone: judged line by line
+        indexes, done, done_at = _pair_one_by_one(lines, at, types, first, in_flight, orphans)
+        sink.complete_block(np.array(indexes, dtype=np.int64), done if typed else _as_typed(done), done_at)
     _judge_leftovers(path, sink, ids, orphans)
+
+
+def _paired(got: np.ndarray, first: int, is_inv: list[bool]) -> bool:
+    """Every completion of a block found its operation in flight (`got`: its index, -1 if
+    none), invoked before it: an operation invoked in this block (index >= first) by a line
+    earlier in the block."""
+    if not len(got) or int(got.min()) < 0:
+        return not len(got)
+    here = got >= first
+    if not here.any():
+        return True
+    mask = np.frombuffer(bytes(is_inv), dtype=np.bool_)
+    inv_pos, done_pos = np.flatnonzero(mask), np.flatnonzero(~mask)
+    return not bool((inv_pos[got[here] - first] > done_pos[here]).any())
+
+
+def _pair_one_by_one(lines: list[Any], at: list[int], types: list[str], first: int, in_flight: dict[str, int],
+                     orphans: list[tuple[str, str, int]]) -> tuple[list[int], list[Any], list[int]]:
+    """A block's completions paired in file order: those of operations not in flight, or
+    invoked later in the block, are orphans, judged at the end (`_judge_leftovers`)."""
+    inv_pos = [pos for pos, t in enumerate(types) if t == "invoke"]
+    indexes, done, done_at = [], [], []
+    pop = in_flight.pop
+    for pos, r in enumerate(lines):
+        if types[pos] == "invoke":
+            continue
+        i = pop(r.op, None)
+        if i is not None and i >= first and inv_pos[i - first] > pos:  # completed before invoked
+            in_flight[r.op] = i
+            i = None
+        if i is None:
+            orphans.append((r.op, r.type, first + sum(1 for p in inv_pos if p < pos)))
+            continue
+        indexes.append(i)
+        done.append(r)
+        done_at.append(at[pos])
+    return indexes, done, done_at
+
+
+def _check_lines(path: Path, lines: list[_Line], types: list[Any]) -> None:
+    """A block of loosely read lines: the first line without an op id or a known kind, or
+    without mono or wall, is named (as reading the file line by line would)."""
+    if all(r.op for r in lines) and _KINDS.issuperset(types) and not any(
+            r.mono is _ABSENT or r.wall is _ABSENT for r in lines):
+        return
+    for r in lines:
+        if not r.op or r.type not in _KINDS:
+            raise HistoryError(f"{path}: malformed history line {_shown(r)!r}")
+        _number(r, "mono"), _number(r, "wall")
+
+
+def _as_typed(lines: list[_Line]) -> list[_Line]:
+    """Checked loose lines made typed in place, as a sink takes them: names as text, times
+    as floats (a time that is no number raises here, for the first such line)."""
+    columns = {"f": [str(r.f) for r in lines], "worker": [str(r.worker) for r in lines],
+               "user": [str(r.user) for r in lines], "mono": [float(r.mono) for r in lines],
+               "wall": [float(r.wall) for r in lines]}
+    for name, values in columns.items():
+        deque(map(setattr, lines, repeat(name), values), maxlen=0)
+    return lines
 
 
 def _repeated(names: list[str]) -> str:
@@ -242,11 +330,23 @@ def history_files(path: str | Path) -> list[Path]:
     raise HistoryError(f"history {path} does not exist")
 
 
-def _line_blocks(path: Path) -> Iterator[tuple[list[_Line], list[int]]]:
+def _line_blocks(path: Path) -> Iterator[tuple[list[Any], list[int], bool]]:
+    """(lines, where each starts, typed) of each block: `_TypedLine`s, else `_Line`s. A file
+    that held a line `_TypedLine` does not take (written by hand or by another tool) is read
+    as `_Line`s from there on, rather than each block twice."""
     for n, file in enumerate(history_files(path)):
+        typed = True
         for base, block in read_blocks(file):
-            lines, at = decode_block(_LINE, block, base + (n << FILE_SHIFT), coerce=_coerce)
-            yield lines, at
+            base += n << FILE_SHIFT
+            if typed:
+                try:
+                    lines, at = decode_block(_TYPED, block, base, coerce=_untyped)
+                    yield lines, at, True
+                    continue
+                except _Untyped:
+                    typed = False
+            lines, at = decode_block(_LINE, block, base, coerce=_coerce)
+            yield lines, at, False
 
 
 class LineReader:
@@ -305,16 +405,16 @@ class _OpList:
     def __init__(self) -> None:
         self.ops: list[Op] = []
 
-    def invoke_block(self, lines: list[_Line], at: list[int]) -> int:
+    def invoke_block(self, lines: list[Any], at: list[int]) -> int:
         first = len(self.ops)
-        self.ops.extend(Op(str(r.op), str(r.f), None, str(r.worker), str(r.user), float(r.mono), float(r.wall),
-                           value=value_of(r.value) or {}) for r in lines)
+        self.ops.extend(Op(str(r.op), r.f, None, r.worker, r.user, r.mono, r.wall, value=value_of(r.value) or {})
+                        for r in lines)
         return first
 
-    def complete_block(self, indexes: list[int], lines: list[_Line], at: list[int]) -> None:
-        for i, r in zip(indexes, lines):
+    def complete_block(self, indexes: np.ndarray, lines: list[Any], at: list[int]) -> None:
+        for i, r in zip(indexes.tolist(), lines):
             op = self.ops[i]
-            op.outcome, op.complete_mono, op.complete_wall, op.error = r.type, float(r.mono), float(r.wall), r.error
+            op.outcome, op.complete_mono, op.complete_wall, op.error = r.type, r.mono, r.wall, r.error
             value = value_of(r.value)
             if value is not None:  # the operation's whole value as the load last knew it
                 op.value = value

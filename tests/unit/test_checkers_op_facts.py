@@ -85,3 +85,19 @@ def test_a_complete_block_is_judged_without_reading_values_one_by_one(monkeypatc
     facts = block_facts(["sale"] * 50, ["ok"] * 50, raws)
     assert not facts.lacking and set(facts.kind) == {BY_KEY}
     assert facts.hash[7] == hash("tran|T1|S1|3|7")
+
+
+def test_values_that_are_not_objects_or_lack_a_number_leave_the_others_their_facts() -> None:
+    """A completion without a value, or with a null or non-object one, takes its facts from its
+    invoke later (`others`); the complete values of its group keep the typed path's facts."""
+    raws = [json.dumps({**_SALE, "transaction_no": 1}).encode(), b"", b"null", b"[1]",
+            json.dumps({**_SALE, "transaction_no": 2}).encode()]
+    facts = block_facts(["sale"] * 5, ["ok"] * 5, raws)
+    assert facts.others == [1, 2, 3] and not facts.lacking
+    assert list(facts.kind) == [BY_KEY, NO_KEY, NO_KEY, NO_KEY, BY_KEY]
+    assert (facts.hash[0], facts.hash[4]) == (hash("tran|T1|S1|3|1"), hash("tran|T1|S1|3|2"))
+    # A failed sale may have no number yet: no key for it, its group's numbered ones keep theirs.
+    ids = {"tenant_id": "T1", "store_code": "S1", "terminal_no": 3}
+    raws = [json.dumps(v).encode() for v in ({**ids, "transaction_no": 8}, ids, {**ids, "transaction_no": None})]
+    facts = block_facts(["sale"] * 3, ["fail"] * 3, raws)
+    assert list(facts.kind) == [BY_KEY, NO_KEY, NO_KEY] and list(facts.hash) == [hash("tran|T1|S1|3|8"), 0, 0]

@@ -425,6 +425,22 @@ def test_hash_index_compares_strings_where_hashes_clash(monkeypatch: pytest.Monk
     assert sorted(index.firsts().tolist()) == [0, 1, 2, 4]
 
 
+def test_a_block_with_lines_of_other_types_is_read_as_text_and_floats(tmp_path: Path):
+    """Lines the typed decoder refuses (a number as a name, a time as numeric text) are read
+    loosely, as always: names as text, times as floats, in columns as in `load_ops`."""
+    from kugeldrill.checkers.adapters.history import load_history
+    from kugeldrill.ground.history_read import load_ops
+
+    lines = _history_lines("plain")
+    lines[2] |= {"user": 7, "wall": "12.5", "f": "sale"}
+    lines[3] |= {"mono": 4}
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    ops = load_ops(path)
+    assert (ops[1].user, ops[1].invoke_wall, type(ops[1].complete_mono)) == ("7", 12.5, float)
+    assert list(load_history(path).ops) == ops
+
+
 def test_chunk_local_lookups_equal_whole_index_ones(monkeypatch: pytest.MonkeyPatch):
     """Blocks in position order, scattered, repeated and with absent strings: the chunk-local
     layer answers what the whole index answers (repeated strings: their first position)."""
