@@ -63,18 +63,22 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
 BLOCK_BYTES = 1 << 20
 
 
-def read_blocks(path: str | Path, size: int = BLOCK_BYTES, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
+def read_blocks(path: str | Path, size: int = BLOCK_BYTES, limit: int | None = None,
+                start: int = 0) -> Iterator[tuple[int, bytes]]:
     """(offset, block) pairs of whole lines: each block ends after a newline, the last one
     may be a line without its newline (torn or not: the decoder decides). Offsets count
     bytes of the file as written (a gzipped file's decompressed stream). `limit`: read no
-    further than that many bytes (what an earlier pass read of a file still written to).
+    further than that many bytes (what an earlier pass read of a file still written to);
+    `start`: from that offset on (a line's start: `line_start`).
 
     The file is read into one reused buffer and each block copied out of it once: decoded
     values (msgspec.Raw) may keep a view of their block, so a block is never overwritten."""
     buf = bytearray(size)
     view = memoryview(buf)
     with open_stored(path, "rb") as fh:
-        base, have = 0, 0  # the file's offset of buf[0]; bytes held in buf
+        if start:
+            fh.seek(start)
+        base, have = start, 0  # the file's offset of buf[0]; bytes held in buf
         while True:
             want = len(buf) - have if limit is None else min(len(buf) - have, limit - base - have)
             got = fh.readinto(view[have:have + want]) if want > 0 else 0
@@ -92,6 +96,18 @@ def read_blocks(path: str | Path, size: int = BLOCK_BYTES, limit: int | None = N
             yield base, bytes(view[:end])
             view[:have - end] = view[end:have]
             base, have = base + end, have - end
+
+
+def line_start(path: str | Path, offset: int) -> int | None:
+    """The offset of the first line that starts at or after `offset` in a plain file (None:
+    no newline in the megabyte after it)."""
+    if offset <= 0:
+        return 0
+    with open(path, "rb") as fh:
+        fh.seek(offset - 1)
+        ahead = fh.read(BLOCK_BYTES)
+    nl = ahead.find(b"\n")
+    return None if nl < 0 else offset + nl
 
 
 def decode_block(decoder: Any, block: bytes, base: int | None = None, coerce: Any = None) -> Any:

@@ -582,3 +582,29 @@ def test_stable_argsort_is_numpys_stable_argsort():
         for high in (3, 50, 2**62):
             h = rng.integers(-high, high, n, dtype=np.int64)
             assert stable_argsort(h).tolist() == np.argsort(h, kind="stable").tolist(), (n, high)
+
+
+def test_subscribers_bytes_are_split_at_a_line_start_and_covered_once(tmp_path: Path):
+    """This process's share and the forked reader's: every byte of every file once, in file
+    order, cut inside a plain file at a line's start; a gzipped file is not cut."""
+    import gzip
+
+    from kugeldrill.checkers.adapters.standin_stream import _split
+
+    files = _write(tmp_path, _shape("healthy"), ORDER)
+    paths = [files[a] for a in ("journal", "report", "stock")]
+    mine, theirs = _split(paths)
+    parts = mine + theirs
+    assert list(dict.fromkeys(p for p, _, _ in parts)) == paths  # in file order
+    cut_file = {p for p, start, stop in parts if stop is not None or start > 0}
+    assert cut_file == {mine[-1][0]} == {theirs[0][0]}  # cut inside one file
+    cut = theirs[0][1]
+    assert mine[-1][2] == cut and theirs[0][0].read_bytes()[cut - 1:cut] == b"\n"
+    for path in paths:
+        pieces = [(start, stop if stop is not None else path.stat().st_size) for p, start, stop in parts if p == path]
+        assert pieces[0][0] == 0 and pieces[-1][1] == path.stat().st_size
+        assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))
+    zipped = tmp_path / "report.jsonl.gz"
+    zipped.write_bytes(gzip.compress(paths[1].read_bytes()))
+    mine, theirs = _split([paths[0], zipped, paths[2]])
+    assert all(stop is None and start == 0 for p, start, stop in mine + theirs if p == zipped)
