@@ -17,7 +17,6 @@ for small inputs (`can_fork`), callers read in this process instead.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
 import pickle
@@ -26,6 +25,8 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
+
+from kugeldrill.ground.malloc import keep_freed_memory
 
 #: Below this many bytes of input a second process costs more than it saves.
 MIN_BYTES = 32 << 20
@@ -53,30 +54,8 @@ class _Done:
     """The child's last record when `fn` returned: without it the records are incomplete."""
 
 
-#: glibc's mallopt parameters (malloc.h): M_TRIM_THRESHOLD, M_MMAP_THRESHOLD.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-
-
-def _keep_freed_memory() -> None:
-    """Let this process keep the memory it frees for the next block.
-
-    A reader allocates and frees a few megabyte-sized buffers per block (the block read, its
-    decoded lines, numpy temporaries). glibc's defaults give such memory back to the system
-    (trimming the heap top, or unmapping a chunk above its adaptive mmap threshold) and fault
-    it in again for the next block: about 130,000 page faults and 0.2 s of system time per
-    million operations of history. Keeping up to 64 MB freed costs the child a few megabytes
-    of resident memory. Elsewhere than glibc this does nothing."""
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # glibc's largest adaptive threshold; fixing it keeps the trim threshold
-    mallopt(_M_TRIM_THRESHOLD, 64 << 20)
-
-
 def _child(fn: Callable[..., None], args: tuple[Any, ...], out: BinaryIO) -> None:
-    _keep_freed_memory()
+    keep_freed_memory()
     # The parent's signal handlers (a drill heals its faults on SIGINT/SIGTERM) are not the
     # child's: it reads and ends. Ctrl-C reaches the whole process group; the parent decides
     # and stops the child (`Aside.close`); a SIGTERM ends it.
