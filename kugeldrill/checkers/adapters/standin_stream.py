@@ -235,22 +235,20 @@ class _Publications:
         return t
 
     def index_keys(self, table: EventTable) -> None:
-        """The table's key index (key -> first row holding it), built apart from the table: a
-        second sort of every key, done where this process would otherwise wait."""
+        """The table's key index (key -> first row holding it), a second sort of every key:
+        built before the subscribers' files are shared, while only the history reader runs
+        beside this process, rather than after, when it would hold up the merge."""
         if len(self.key_hash) != len(self.bit):  # dropped (drop_hashes): computed again
             self.key_hash = array("q", map(hash, self.key))
         key_h = np.frombuffer(self.key_hash, dtype=np.int64) if len(self.key_hash) else np.zeros(0, np.int64)
         table.key_index = HashIndex(table.key, key_h if self.key_rows is None else key_h[self.key_rows])
 
-    def drop_hashes(self, *, keys: bool = True) -> None:
-        """Once a table is built: the indexes keep their own sorted copies (8 bytes a
-        publication for the ids, 8 for the keys: 160 MB at ten million); `keys=False` keeps
-        the keys' until their index is built (`index_keys`). Should publications come after
-        all (a file read later holds some), the hashes are computed again from the columns,
-        and the cash tokens are left to fan-out."""
-        self.hash, self.cash_tokens = array("q"), array("q")
-        if keys:
-            self.key_hash = array("q")
+    def drop_hashes(self) -> None:
+        """Once the table and its key index are built: the indexes keep their own sorted
+        copies (16 bytes a publication: 160 MB at ten million). Should publications come
+        after all (a file read later holds some), the hashes are computed again from the
+        columns, and the cash tokens are left to fan-out."""
+        self.hash, self.key_hash, self.cash_tokens = array("q"), array("q"), array("q")
         self.dropped = True
 
     def _restore_hashes(self) -> None:
@@ -548,12 +546,12 @@ def read_folded(files: Mapping[str, Path], converter: Any,
                 (stop or _size(p)) - start for p, start, stop in split[0])):
             mine, share = split
             table = folder.finish()
-            folder.pubs.drop_hashes(keys=False)
+            folder.pubs.index_keys(table)  # while the history reader runs: both cores busy
+            folder.pubs.drop_hashes()
             aside = Aside(_count_share, share, table, make_converter)
     for part in mine:
         folder.read(*part)
     if aside is not None:
-        folder.pubs.index_keys(folder.finish())  # while the forked reader still counts
         _adopt(folder, aside, share, table)
     table = folder.finish()
     if table.key_index is None:
