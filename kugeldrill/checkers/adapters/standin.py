@@ -182,7 +182,9 @@ def read_events_files(files: Mapping[str, Path]) -> CheckInputs:
     of lines; every other kind of event becomes its record."""
     inputs = CheckInputs()
     conv = EventConverter(inputs)
-    with gc_paused():
+    # Blocks of lines are allocated and freed by the megabyte: glibc keeps them meanwhile
+    # (ground.malloc; the forked reader inherits it). Not beyond: the merges after grow arrays.
+    with gc_paused(), freed_memory_kept():
         inputs.publications, inputs.applications = read_folded(  # type: ignore[assignment]
             files, conv, lambda: EventConverter(CheckInputs()))
     src = "events files: " + ", ".join(str(p) for p in files.values())
@@ -282,31 +284,29 @@ def load_standin_inputs(run_dir: str | Path | None, stack_state: Mapping[str, An
     tl = Path(timeline) if timeline else (folder.timeline_json if folder else None)
     # The history is read in a second process while the events files are read here (adapters.aside).
     history_job = HistoryReading(hist) if hist else None
-    # Readers free and allocate megabytes per block: glibc keeps them meanwhile (ground.malloc).
-    with freed_memory_kept():
-        try:
-            timeline = load_timeline(tl) if tl else _missing("faults", "no run folder or timeline path")
-            files = events_files(base, stack_state)
-            events = read_events_files(files) if files else None
-        except BaseException:
-            if history_job is not None:
-                history_job.close()
-            raise
-        inputs.merge(history_job.result() if history_job else _missing("ops", "no run folder or history path"))
-        inputs.merge(timeline)
-        if events is not None:
-            inputs.merge(events)
-        elif use_diagnostics and stack_state:
-            urls = {app: svc["url"] for app, svc in (stack_state.get("services") or {}).items()
-                    if isinstance(svc, Mapping) and svc.get("url")}
-            inputs.merge(read_diagnostics(urls, timeout=timeout))
-        else:
-            for name in _EVENT_FIELDS:
-                inputs.mark_missing(name, "no stand-in events files found (stack.json services[*].events, run/events/)")
-        # The stand-in keeps no Kugelpos-style outbox documents or Dapr markers in its events.
-        inputs.mark_missing("outbox", "not read by the stand-in adapter (publications come from events)")
-        inputs.mark_missing("markers", "not read by the stand-in adapter")
-        return inputs
+    try:
+        timeline = load_timeline(tl) if tl else _missing("faults", "no run folder or timeline path")
+        files = events_files(base, stack_state)
+        events = read_events_files(files) if files else None
+    except BaseException:
+        if history_job is not None:
+            history_job.close()
+        raise
+    inputs.merge(history_job.result() if history_job else _missing("ops", "no run folder or history path"))
+    inputs.merge(timeline)
+    if events is not None:
+        inputs.merge(events)
+    elif use_diagnostics and stack_state:
+        urls = {app: svc["url"] for app, svc in (stack_state.get("services") or {}).items()
+                if isinstance(svc, Mapping) and svc.get("url")}
+        inputs.merge(read_diagnostics(urls, timeout=timeout))
+    else:
+        for name in _EVENT_FIELDS:
+            inputs.mark_missing(name, "no stand-in events files found (stack.json services[*].events, run/events/)")
+    # The stand-in keeps no Kugelpos-style outbox documents or Dapr markers in its events.
+    inputs.mark_missing("outbox", "not read by the stand-in adapter (publications come from events)")
+    inputs.mark_missing("markers", "not read by the stand-in adapter")
+    return inputs
 
 
 def _missing(name: str, reason: str) -> CheckInputs:
