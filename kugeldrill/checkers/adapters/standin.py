@@ -9,7 +9,7 @@ files are complete; the endpoints may only hold a recent tail, so they are a fal
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,6 @@ from kugeldrill.checkers.model import (
 )
 from kugeldrill.ground.gcpause import gc_paused
 from kugeldrill.ground.gzfiles import GZ_SUFFIX, plain_name, stored
-from kugeldrill.ground.malloc import freed_memory_kept
 from kugeldrill.ground.netguard import require_loopback
 from kugeldrill.ground.runfolder import RunFolder
 
@@ -174,19 +173,17 @@ def events_files(run_dir: str | Path | None, stack_state: Mapping[str, Any] | No
     return files
 
 
-def read_events_files(files: Mapping[str, Path]) -> CheckInputs:
+def read_events_files(files: Mapping[str, Path], while_counted: Callable[[], None] | None = None) -> CheckInputs:
     """All records of the given events files (one pass each, torn last lines skipped).
 
     Publications and applications are folded into the event table and per-event counts as
     they are read (adapters.standin_stream), so memory grows with the number of events, not
-    of lines; every other kind of event becomes its record."""
+    of lines; every other kind of event becomes its record. `while_counted`: see read_folded."""
     inputs = CheckInputs()
     conv = EventConverter(inputs)
-    # Blocks of lines are allocated and freed by the megabyte: glibc keeps them meanwhile
-    # (ground.malloc; the forked reader inherits it). Not beyond: the merges after grow arrays.
-    with gc_paused(), freed_memory_kept():
+    with gc_paused():
         inputs.publications, inputs.applications = read_folded(  # type: ignore[assignment]
-            files, conv, lambda: EventConverter(CheckInputs()))
+            files, conv, lambda: EventConverter(CheckInputs()), while_counted)
     src = "events files: " + ", ".join(str(p) for p in files.values())
     for name in _EVENT_FIELDS:
         inputs.mark(name, src)
@@ -287,12 +284,18 @@ def load_standin_inputs(run_dir: str | Path | None, stack_state: Mapping[str, An
     try:
         timeline = load_timeline(tl) if tl else _missing("faults", "no run folder or timeline path")
         files = events_files(base, stack_state)
-        events = read_events_files(files) if files else None
+        # The history's columns are merged here while a forked reader still counts events, if one does.
+        early: list[CheckInputs] = []
+        merge_early = (lambda: early.append(history_job.result())) if history_job is not None else None
+        events = read_events_files(files, merge_early) if files else None
     except BaseException:
         if history_job is not None:
             history_job.close()
         raise
-    inputs.merge(history_job.result() if history_job else _missing("ops", "no run folder or history path"))
+    if early:
+        inputs.merge(early[0])
+    else:
+        inputs.merge(history_job.result() if history_job else _missing("ops", "no run folder or history path"))
     inputs.merge(timeline)
     if events is not None:
         inputs.merge(events)
