@@ -593,6 +593,8 @@ def test_subscribers_bytes_are_split_at_a_line_start_and_covered_once(tmp_path: 
 
     files = _write(tmp_path, _shape("healthy"), ORDER)
     paths = [files[a] for a in ("journal", "report", "stock")]
+    with open(paths[0], "a") as fh:  # the cut (0.4 of the bytes) inside the first file
+        fh.write("".join(json.dumps(_applied(100 + i, TOPIC_TRANLOG, "journal")) + "\n" for i in range(40)))
     mine, theirs = _split(paths)
     parts = mine + theirs
     assert list(dict.fromkeys(p for p, _, _ in parts)) == paths  # in file order
@@ -605,6 +607,8 @@ def test_subscribers_bytes_are_split_at_a_line_start_and_covered_once(tmp_path: 
         assert pieces[0][0] == 0 and pieces[-1][1] == path.stat().st_size
         assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))
     zipped = tmp_path / "report.jsonl.gz"
-    zipped.write_bytes(gzip.compress(paths[1].read_bytes()))
-    mine, theirs = _split([paths[0], zipped, paths[2]])
-    assert all(stop is None and start == 0 for p, start, stop in mine + theirs if p == zipped)
+    zipped.write_bytes(gzip.compress(paths[1].read_bytes(), compresslevel=0))
+    tiny = tmp_path / "tiny.jsonl"
+    tiny.write_text(json.dumps(_applied(1, TOPIC_TRANLOG, "report")) + "\n")
+    mine, theirs = _split([tiny, zipped, paths[2]])  # 0.4 of the bytes ends inside the gzipped file
+    assert mine == [(tiny, 0, None), (zipped, 0, None)] and theirs == [(paths[2], 0, None)]

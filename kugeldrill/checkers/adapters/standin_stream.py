@@ -508,10 +508,10 @@ def _split(paths: list[Path]) -> tuple[list[Part], list[Part]]:
         cut = None if path.name.endswith(GZ_SUFFIX) else line_start(path, int(want))
         if cut is None:  # whole, to the side that takes more of it
             cut = size if want * 2 >= size else 0
-        if cut > 0:
-            mine.append((path, 0, cut))
-        rest = [(path, cut, None)] if cut < size else []
-        return mine, rest + [(p, 0, None) for p in paths[i + 1:]]
+        following = [(p, 0, None) for p in paths[i + 1:]]
+        if cut >= size:  # the cut fell on the file's end
+            return [*mine, (path, 0, None)], following
+        return [*mine, (path, 0, cut)] if cut > 0 else mine, [(path, cut, None), *following]
     return mine, []
 
 
