@@ -347,10 +347,11 @@ class _Applications:
                 self.counts[sub] = acc
                 continue
             n = max(len(mine), len(acc))  # a table grown here since the share was handed out
-            total = np.zeros(n, dtype=np.int64)
+            total = np.zeros(n, dtype=np.uint32)  # 4 bytes a row: at ten million rows, 40 MB
             total[:len(mine)] += mine
             total[:len(acc)] += acc
-            self.counts[sub] = np.minimum(total, _CAP).astype(np.uint16)
+            np.minimum(total, _CAP, out=total)
+            self.counts[sub] = total.astype(np.uint16)
         for sub, d in other.extra.items():
             mine_d = self.extra.setdefault(sub, {})
             for eid, n in d.items():
