@@ -40,9 +40,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from kugeldrill.checkers.examples import Examples
 from kugeldrill.checkers.faults import breaker_not_closed, failing_windows_by_app
-from kugeldrill.checkers.index import application_index, most, rows_above
+from kugeldrill.checkers.index import application_index, count_view, most, rows_above
 from kugeldrill.checkers.inputs import CheckInputs
 from kugeldrill.checkers.model import Application, CheckResult, MarkWrite
 from kugeldrill.checkers.params import DuplicatePolicy
@@ -247,7 +249,7 @@ def check_duplicates(inputs: CheckInputs, policy: DuplicatePolicy | None = None)
     per_sub: dict[str, dict[str, Any]] = {}
     for sub in idx.subscribers():
         arr = idx.counts.get(sub)
-        applied_rows = len(arr) - arr.count(0) if arr is not None else 0
+        applied_rows = int(np.count_nonzero(count_view(arr))) if arr is not None else 0
         per_sub[sub] = {"events": applied_rows + len(idx.extra.get(sub, {})) + len(idx.noid_by_key.get(sub, {})),
                         "duplicated_events": 0, "extra_applications": 0, "tolerated": 0, "not_tolerated": 0}
     tolerated: list[dict[str, Any]] = []

@@ -39,6 +39,7 @@ import numpy as np
 from kugeldrill.checkers.columnar import OpColumns, coded, hashes
 from kugeldrill.checkers.columns import rows
 from kugeldrill.checkers.examples import Examples
+from kugeldrill.checkers.hashindex import sorted_search
 from kugeldrill.checkers.index import (
     OK_INITIAL,
     OK_REPUBLISH,
@@ -393,7 +394,7 @@ def _matched_in_bulk(ops: OpColumns, ev: EventTable, token_hashes: np.ndarray, h
         by_token = np.flatnonzero(ok & (kind == BY_CASH_TOKEN))
         if len(by_token):
             wanted = hashed[by_token]
-            pos = np.minimum(np.searchsorted(token_hashes, wanted), max(len(token_hashes) - 1, 0))
+            pos = np.minimum(sorted_search(token_hashes, wanted), max(len(token_hashes) - 1, 0))
             if len(token_hashes):
                 matched[by_token[token_hashes[pos] == wanted]] = True
         n_matched += int(matched.sum())

@@ -51,7 +51,7 @@ def stable_argsort(hashed: np.ndarray) -> np.ndarray:
     return order
 
 
-def _search(srt: np.ndarray, needles: np.ndarray) -> np.ndarray:
+def sorted_search(srt: np.ndarray, needles: np.ndarray) -> np.ndarray:
     """np.searchsorted(srt, needles), the needles looked up in sorted order: random probes
     into a large index miss the CPU caches, ordered ones walk it (about twice as fast for a
     million entries)."""
@@ -185,7 +185,7 @@ class HashIndex:
 
     def _in_whole(self, hashed: np.ndarray) -> np.ndarray:
         srt = self._sorted
-        pos = _search(srt, hashed)
+        pos = sorted_search(srt, hashed)
         pos[pos == len(srt)] = 0
         found = srt[pos] == hashed
         return np.where(found, self._order[pos], -1).astype(np.int64)
