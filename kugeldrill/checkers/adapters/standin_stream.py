@@ -490,9 +490,9 @@ Part = tuple[Path, int, "int | None"]
 #: This process's share of the subscribers' bytes. It read the publishers' files before the
 #: forked reader started, and merges the history's columns once its share is read, while the
 #: forked reader still counts. Measured on 2 cores, 3-round medians in one sitting: at a million
-#: operations 0.45 -> 4.9-5.3 s, 0.4 -> 5.4 s (an earlier sitting: 0.3 5.1, 0.4 4.9, 0.5 5.1);
-#: at ten million, 0.4 left this process waiting ~3 s for the forked reader's last share.
-MINE = 0.45
+#: operations 0.4, 0.45 and 0.5 all give 4.9-5.4 s (within the machine's noise); at ten million
+#: 0.45 left this process waiting ~2 s for the forked reader (60.0 s), 0.5 did not (58.5 s).
+MINE = 0.5
 
 
 def _split(paths: list[Path]) -> tuple[list[Part], list[Part]]:
