@@ -26,7 +26,13 @@ from typing import Annotated, Any, Union
 import msgspec
 import numpy as np
 
-from kugeldrill.checkers.keys import OP_TOPIC, op_cash_token, op_key
+from kugeldrill.checkers.keys import (
+    OP_TOPIC,
+    op_cash_token,
+    op_key,
+    plain_cash_tokens,
+    plain_tran_keys,
+)
 from kugeldrill.checkers.load_figures import REQUIRED, lacking
 from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_OPENCLOSELOG, TOPIC_TRANLOG
 
@@ -146,7 +152,7 @@ def _match(f: str, ids: Any) -> tuple[int, int]:
         return NO_KEY, 0
     t, s, n, x = ids.tenant_id, ids.store_code, ids.terminal_no, ids.transaction_no
     if topic == TOPIC_TRANLOG and type(t) is str and type(s) is str and type(n) is int and type(x) is int:
-        return BY_KEY, hash(f"tran|{t}|{s}|{n}|{x}")  # as op_key formats them
+        return BY_KEY, hash(plain_tran_keys((ids,))[0])
     value = {name: getattr(ids, name) for name in _ID_FIELDS}
     k = op_key(f, value)
     if k:
@@ -214,12 +220,12 @@ def _typed_facts(f: str, outcome: str | None, joined: bytes, n: int) -> tuple[An
         if form.number_optional:
             numbered = [v.transaction_no is not None for v in decoded]
             if not all(numbered):
+                hashed = iter(map(hash, plain_tran_keys([v for k, v in zip(numbered, decoded) if k])))
                 return (np.array(numbered, dtype=np.uint8) * BY_KEY,
-                        [hash(f"tran|{v.tenant_id}|{v.store_code}|{v.terminal_no}|{v.transaction_no}") if k else 0
-                         for k, v in zip(numbered, decoded)])
-        return BY_KEY, [hash(f"tran|{v.tenant_id}|{v.store_code}|{v.terminal_no}|{v.transaction_no}") for v in decoded]
+                        [next(hashed) if k else 0 for k in numbered])
+        return BY_KEY, list(map(hash, plain_tran_keys(decoded)))
     if topic == TOPIC_CASHLOG:  # op_cash_token's scope, "|", the token
-        return BY_CASH_TOKEN, [hash(f"{v.tenant_id}|{v.store_code}|{v.terminal_no}|{v.cash_token}") for v in decoded]
+        return BY_CASH_TOKEN, list(map(hash, plain_cash_tokens(decoded)))
     if topic == TOPIC_OPENCLOSELOG:
         return BY_KEY, [hash(f"oc|{v.tenant_id}|{v.store_code}|{v.terminal_no}|{v.business_date}|{v.open_counter}|{f}")
                         for v in decoded]

@@ -65,7 +65,7 @@ from kugeldrill.checkers.index import (
     EventTable,
     PublicationStore,
 )
-from kugeldrill.checkers.keys import event_key, scoped_cash_tokens
+from kugeldrill.checkers.keys import event_key, plain_tran_keys, scoped_cash_tokens
 from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_TRANLOG, Application
 from kugeldrill.ground.gzfiles import GZ_SUFFIX
 from kugeldrill.ground.jsonl import line_start, read_blocks
@@ -131,9 +131,12 @@ class _Publications:
         if type(recs[0]) is PublishLine:
             eids = [r.event_id for r in recs]
             topics = [r.topic for r in recs]
-            keys = [f"tran|{p.tenant_id}|{p.store_code}|{p.terminal_no}|{p.transaction_no}"
-                    if t == TOPIC_TRANLOG and p is not None and p.transaction_no is not None
-                    else event_key(t, payload_of(p)) for t, p in zip(topics, [r.payload_keys for r in recs])]
+            ids = [r.payload_keys for r in recs]
+            if topics.count(TOPIC_TRANLOG) == len(recs) and all(p is not None and p.transaction_no is not None
+                                                                 for p in ids):
+                keys = plain_tran_keys(ids)  # a cart's block: typed ids, every key a tranlog's
+            else:
+                keys = list(map(event_key, topics, map(payload_of, ids)))
             outcomes = [r.outcome for r in recs]
             attempts = [r.attempt for r in recs]
             publishers = [r.service for r in recs]
@@ -550,8 +553,7 @@ def read_folded(files: Mapping[str, Path], converter: Any, make_converter: Any =
         mine: list[Part] = [(p, 0, None) for p in rest]
         if make_converter is not None and rest and not folder.apps.waiting:
             split = _split(rest)
-            if split[1] and can_fork(sum(_size(p) for p in rest) - sum(
-                    (stop or _size(p)) - start for p, start, stop in split[0])):
+            if split[1] and can_fork(sum((stop or _size(p)) - start for p, start, stop in split[1])):
                 mine, share = split
                 table = folder.finish()
                 folder.pubs.index_keys(table)  # while the history reader runs: both cores busy
