@@ -20,6 +20,7 @@ so a killed process leaves no shared memory behind for long. Where /dev/shm does
 
 from __future__ import annotations
 
+import fcntl
 import mmap
 import os
 import struct
@@ -130,7 +131,25 @@ def sweep() -> int:
 
 
 def _recover_journal(journal: Path) -> int:
-    """-1 when the owner lives (or the journal is gone), else the bytes put back."""
+    """-1 when the owner lives (or the journal is gone), else the bytes put back.
+
+    Readers of a run folder and every process opening a journal (`sweep`) may find the same
+    dead owner's journal at once: each holds an exclusive lock on it while it recovers, and
+    one that finds it gone once the lock is its own leaves it (put back exactly once)."""
+    try:
+        fd = os.open(journal, os.O_RDWR)
+    except OSError:
+        return -1
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not journal.exists():  # recovered by another process while this one waited
+            return -1
+        return _recover_locked(journal)
+    finally:
+        os.close(fd)
+
+
+def _recover_locked(journal: Path) -> int:
     try:
         raw = journal.read_bytes()
     except OSError:

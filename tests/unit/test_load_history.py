@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -124,6 +126,17 @@ def test_shards_from_separate_processes_do_not_interleave(tmp_path: Path) -> Non
     ops = load_ops(merge_shards(hist))
     assert len(ops) == 400 and len({o.op_id for o in ops}) == 400
     assert all(o.outcome == "ok" for o in ops)
+
+
+@pytest.fixture(autouse=True)
+def _own_journals(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """This test's journals where no other test's `sweep` finds them: a test that kills a
+    writer asserts what its own reading recovers, and tests run side by side."""
+    from kugeldrill.ground import journal
+
+    with tempfile.TemporaryDirectory(dir=journal.SHM if journal.SHM.is_dir() else None) as shm:
+        monkeypatch.setattr(journal, "SHM", Path(shm))
+        yield Path(shm)
 
 
 def _in_a_process_that_dies(work) -> None:
@@ -300,6 +313,37 @@ def test_a_dead_processs_journal_is_swept_into_its_shard_by_the_next_writer(tmp_
     HistoryWriter(tmp_path / "b", "w0").close()  # any journal opened sweeps the dead ones
     assert not (tmp_path / "a" / "w0.jsonl.journal").exists()
     assert [o.user for o in load_ops(tmp_path / "a")] == ["u1"]
+
+
+def test_a_dead_processs_journal_found_by_several_processes_at_once_is_put_back_once(tmp_path: Path) -> None:
+    """Every reader of a run folder and every writer opening a journal sweeps dead owners'
+    journals: several at once must put it back exactly once (a lock on the journal), never
+    twice, and never leave the shard cut back to its last drain by a late one."""
+    from kugeldrill.ground.journal import sweep
+
+    def work(die) -> None:
+        w = HistoryWriter(tmp_path, "w0")
+        for i in range(1000):
+            w.invoke("open", f"u{i}").durable()
+        die()
+
+    _in_a_process_that_dies(work)
+    start = tmp_path / "go"
+    pids = []
+    for _ in range(8):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                while not start.exists():
+                    pass
+                sweep()
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    start.touch()
+    for pid in pids:
+        os.waitpid(pid, 0)
+    assert [o.user for o in load_ops(tmp_path)] == [f"u{i}" for i in range(1000)]
 
 
 def test_a_writer_dropped_without_close_still_writes_its_durable_lines(tmp_path: Path) -> None:
