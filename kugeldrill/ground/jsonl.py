@@ -14,6 +14,7 @@ import msgspec
 import numpy as np
 
 from kugeldrill.ground.gzfiles import GZ_SUFFIX, open_stored, stored
+from kugeldrill.ground.journal import pointer_for
 
 
 class JsonlWriter:
@@ -96,7 +97,12 @@ def _mapped_blocks(path: Path, size: int, limit: int | None,
     copies (the kernel's into a buffer, then the block's out of it) that a mapping saves;
     its pages are dropped behind the cursor (`DROP_BEHIND`), so the resident set holds at
     most that much of the file, not all it read. The mapping is the file's size when
-    opened: lines appended later are not read (as `limit` would say)."""
+    opened: lines appended later are not read (as `limit` would say). A file with a
+    journal beside it (a history shard still written, or its owner dead and not yet
+    recovered) is not mapped: recovering the journal may cut the file back, and a mapping
+    read past a file's end kills the process (SIGBUS)."""
+    if pointer_for(path).exists():
+        return None
     try:
         with open(path, "rb") as fh:
             mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
