@@ -40,6 +40,7 @@ import numpy as np
 
 from kugeldrill.checkers.adapters.aside import Aside, AsideFailed, can_fork
 from kugeldrill.checkers.adapters.event_lines import (
+    AppliedLine,
     LooseLine,
     PublishLine,
     decode_events,
@@ -276,12 +277,19 @@ class _Applications:
         self.extra_payload: dict[str, Any] = {}
         self.noid: dict[str, dict[str, int]] = {}
         self.total = self.db_existing = self.records = 0
-        self.waiting: list[list[LooseLine]] = []  # blocks read before any publication table existed
+        self.waiting: list[tuple[list[Any], Any]] = []  # (applications, block) read before any publication table existed
 
-    def add(self, recs: list[LooseLine], table: EventTable | None) -> None:
+    def add(self, recs: list[Any], table: EventTable | None, block: Any = None) -> None:
+        """A block's applications: typed ones (event_lines.AppliedLine) counted as they are
+        when each has an id the table holds; else the block's applications read again as
+        loose lines (`block`), which keep their topic and business ids for those it lacks."""
         if table is None:
-            self.waiting.append(recs)
+            self.waiting.append((recs, block))
             return
+        if type(recs[0]) is AppliedLine:
+            if self._add_typed(recs, table):
+                return
+            recs = [r for r in decode_loose(block) if r.kind == "applied"]
         self.records += len(recs)
         dedups = [r.dedup for r in recs]
         if "db_existing" in dedups:
@@ -292,9 +300,7 @@ class _Applications:
         eids = [r.event_id for r in recs]
         if not _all_str(subs):
             subs = [str(s) for s in subs]
-        n_rows = len(table.state)
-        for sub in set(subs) - self.counts.keys():  # every subscriber that applied anything has its counts
-            self.counts[sub] = np.zeros(n_rows, dtype=np.uint16)
+        self._new_subscribers(subs, table)
         if not _all_str(eids) or "" in eids:
             for r, sub, eid in zip(recs, subs, eids):
                 if not eid:
@@ -307,6 +313,45 @@ class _Applications:
         if not eids:
             return
         rows = table.row.lookup(eids)  # type: ignore[attr-defined]
+        self._count(subs, rows, table)
+        for i in np.flatnonzero(rows < 0).tolist():
+            sub, eid, r = subs[i], eids[i], recs[i]
+            d = self.extra.setdefault(sub, {})
+            d[eid] = d.get(eid, 0) + 1
+            if eid not in self.extra_topic:
+                self.extra_topic[eid] = str(r.topic if r.topic is not None else "")
+                raw = r.payload_keys  # a view into the decoded block: copied, so the block is not kept
+                self.extra_payload[eid] = raw.copy() if isinstance(raw, msgspec.Raw) else raw
+
+    def _add_typed(self, recs: list[AppliedLine], table: EventTable) -> bool:
+        """Typed applications counted (ids and names are text, the decoder said so); False,
+        nothing counted, when one has no id or one the table lacks."""
+        eids = [r.event_id for r in recs]
+        if "" in eids:
+            return False
+        rows = table.row.lookup(eids)  # type: ignore[attr-defined]
+        if len(rows) and int(rows.min()) < 0:
+            return False
+        self.records += len(recs)
+        dedups = [r.dedup for r in recs]
+        subs = [r.subscriber or r.service for r in recs]
+        if "db_existing" in dedups:
+            keep = np.array([d != "db_existing" for d in dedups], dtype=np.bool_)
+            rows, subs = rows[keep], [s for s, k in zip(subs, keep.tolist()) if k]
+            self.db_existing += len(dedups) - len(subs)
+        self.total += len(subs)
+        self._count(subs, rows, table)
+        return True
+
+    def _new_subscribers(self, subs: list[str], table: EventTable) -> None:
+        """Every subscriber that applied anything has its counts (zeros until it counts)."""
+        n_rows = len(table.state)
+        for sub in set(subs) - self.counts.keys():
+            self.counts[sub] = np.zeros(n_rows, dtype=np.uint16)
+
+    def _count(self, subs: list[str], rows: np.ndarray, table: EventTable) -> None:
+        """Add one to each (subscriber, row) of a block; rows < 0 (no row) are not counted here."""
+        self._new_subscribers(subs, table)
         distinct = set(subs)
         for sub in distinct:
             if len(distinct) == 1:
@@ -318,14 +363,6 @@ class _Applications:
                 u, n = np.unique(mine, return_counts=True)
                 acc = self.counts[sub]  # capped at 65535, as index.application_index counts
                 acc[u] = np.minimum(acc[u].astype(np.int64) + n, _CAP)
-        for i in np.flatnonzero(rows < 0).tolist():
-            sub, eid, r = subs[i], eids[i], recs[i]
-            d = self.extra.setdefault(sub, {})
-            d[eid] = d.get(eid, 0) + 1
-            if eid not in self.extra_topic:
-                self.extra_topic[eid] = str(r.topic if r.topic is not None else "")
-                raw = r.payload_keys  # a view into the decoded block: copied, so the block is not kept
-                self.extra_payload[eid] = raw.copy() if isinstance(raw, msgspec.Raw) else raw
 
     def rehome(self, table: EventTable) -> None:
         """Grow the counts to a larger table and count the unmatched applications whose
@@ -435,7 +472,7 @@ class _Folder:
                 has_apps = True
                 if self.publishing and (self.table is None or len(pubs) != self.sealed_at):
                     self._seal()
-                apps.add(applied, self.table)
+                apps.add(applied, self.table, block)
         if has_apps:
             self.app_files.append((path, start, size))
 
@@ -446,8 +483,8 @@ class _Folder:
             self.table = pubs.table()
             self.sealed_at = len(pubs)
             apps.rehome(self.table)
-            for waiting in apps.waiting:
-                apps.add(waiting, self.table)
+            for waiting, block in apps.waiting:
+                apps.add(waiting, self.table, block)
             apps.waiting.clear()
         else:
             self.table = None
@@ -458,8 +495,8 @@ class _Folder:
             self.table = self.pubs.table()
             self.sealed_at = len(self.pubs)
             self.apps.rehome(self.table)
-        for waiting in self.apps.waiting:
-            self.apps.add(waiting, self.table)
+        for waiting, block in self.apps.waiting:
+            self.apps.add(waiting, self.table, block)
         self.apps.waiting.clear()
         return self.table
 
