@@ -133,8 +133,8 @@ class _Publications:
             eids = [r.event_id for r in recs]
             topics = [r.topic for r in recs]
             ids = [r.payload_keys for r in recs]
-            if topics.count(TOPIC_TRANLOG) == len(recs) and all(p is not None and p.transaction_no is not None
-                                                                 for p in ids):
+            if topics.count(TOPIC_TRANLOG) == len(recs) and None not in ids and [
+                    p.transaction_no for p in ids].count(None) == 0:
                 keys = plain_tran_keys(ids)  # a cart's block: typed ids, every key a tranlog's
             else:
                 keys = list(map(event_key, topics, map(payload_of, ids)))
@@ -152,21 +152,21 @@ class _Publications:
             publishers = [str(r.service) for r in recs]
             monos = [float(r.mono or 0.0) for r in recs]
             walls = [wall_of(r) for r in recs]
+        n = len(recs)
         self.event_id.extend(eids)
-        self.hash.extend(map(hash, eids))
+        self.hash.frombytes(np.fromiter(map(hash, eids), np.int64, n).tobytes())
         self.key.extend(keys)
-        self.key_hash.extend(map(hash, keys))
+        self.key_hash.frombytes(np.fromiter(map(hash, keys), np.int64, n).tobytes())
         self.topic.extend(topics)
         self.outcome.extend(outcomes)
         self.attempt.extend(attempts)
         self.publisher.extend(publishers)
-        n = len(recs)
         if outcomes.count("ok") == n and attempts.count("initial") == n:
             self.bit.extend(bytes((OK_INITIAL,)) * n)
         else:
             self.bit.extend(map(_bit, outcomes, attempts))
-        self.mono.extend(monos)
-        self.wall.extend(walls)
+        self.mono.extend(array("d", monos))
+        self.wall.extend(array("d", walls))
         if TOPIC_CASHLOG in topics:
             cash = [k for t, k in zip(topics, keys) if t == TOPIC_CASHLOG and k.startswith("cash|")]
             self.cash_tokens.extend(map(hash, chain.from_iterable(map(scoped_cash_tokens, cash))))
@@ -456,6 +456,8 @@ class _Folder:
             applied: list[LooseLine] = []
             if kinds.count("applied") == len(recs):  # a subscriber's file: nothing else in the block
                 applied = recs
+            elif kinds.count("publish") == len(recs):  # a publisher's
+                published = recs
             else:
                 for kind, rec in zip(kinds, recs):
                     if kind == "applied":
