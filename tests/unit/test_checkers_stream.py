@@ -5,6 +5,7 @@ path of the diagnostics endpoints and the live tail), on histories of many shape
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -477,7 +478,19 @@ def _shared_with_a_fork(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch)
             super().__init__(*args)
 
     monkeypatch.setattr(aside, "MIN_BYTES", 0)
+    monkeypatch.setattr(standin_stream, "PIECE_BYTES", 700)  # every file cut into pieces of a few lines
     monkeypatch.setattr(standin_stream, "Aside", Counting)
+    take_front = standin_stream._Claims.take_front
+
+    def after_the_reader_took_one(claims: Any) -> int | None:
+        """This process starts once the forked reader claimed a piece (else, with files this
+        small, it may read them all before the reader starts)."""
+        deadline = time.monotonic() + 10
+        while claims.boundary() == claims.n and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return take_front(claims)
+
+    monkeypatch.setattr(standin_stream._Claims, "take_front", after_the_reader_took_one)
     inputs = read_events_files(files)
     assert started, "this test needs fork, two cores and no other thread"
     return inputs
@@ -585,31 +598,33 @@ def test_stable_argsort_is_numpys_stable_argsort():
             assert stable_argsort(h).tolist() == np.argsort(h, kind="stable").tolist(), (n, high)
 
 
-def test_subscribers_bytes_are_split_at_a_line_start_and_covered_once(tmp_path: Path):
-    """This process's share and the forked reader's: every byte of every file once, in file
-    order, cut inside a plain file at a line's start; a gzipped file is not cut."""
+def test_subscribers_bytes_are_cut_into_pieces_at_line_starts_and_covered_once(tmp_path: Path):
+    """Every byte of every file once, in file order, a plain file cut at line starts about
+    every PIECE_BYTES, a gzipped file whole; claimed from both ends, each piece once, this
+    process's a run from the first, the forked reader's the run after it."""
     import gzip
 
-    from kugeldrill.checkers.adapters.standin_stream import _split
+    from kugeldrill.checkers.adapters.standin_stream import _Claims, _pieces
 
     files = _write(tmp_path, _shape("healthy"), ORDER)
     paths = [files[a] for a in ("journal", "report", "stock")]
-    with open(paths[0], "a") as fh:  # the cut (0.4 of the bytes) inside the first file
+    with open(paths[0], "a") as fh:
         fh.write("".join(json.dumps(_applied(100 + i, TOPIC_TRANLOG, "journal")) + "\n" for i in range(40)))
-    mine, theirs = _split(paths)
-    parts = mine + theirs
-    assert list(dict.fromkeys(p for p, _, _ in parts)) == paths  # in file order
-    cut_file = {p for p, start, stop in parts if stop is not None or start > 0}
-    assert cut_file == {mine[-1][0]} == {theirs[0][0]}  # cut inside one file
-    cut = theirs[0][1]
-    assert mine[-1][2] == cut and theirs[0][0].read_bytes()[cut - 1:cut] == b"\n"
-    for path in paths:
-        pieces = [(start, stop if stop is not None else path.stat().st_size) for p, start, stop in parts if p == path]
-        assert pieces[0][0] == 0 and pieces[-1][1] == path.stat().st_size
-        assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))
     zipped = tmp_path / "report.jsonl.gz"
     zipped.write_bytes(gzip.compress(paths[1].read_bytes(), compresslevel=0))
-    tiny = tmp_path / "tiny.jsonl"
-    tiny.write_text(json.dumps(_applied(1, TOPIC_TRANLOG, "report")) + "\n")
-    mine, theirs = _split([tiny, zipped, paths[2]])  # 0.4 of the bytes ends inside the gzipped file
-    assert mine == [(tiny, 0, None), (zipped, 0, None)] and theirs == [(paths[2], 0, None)]
+    paths = [paths[0], zipped, paths[2]]
+    parts = _pieces(paths, 1000)
+    assert list(dict.fromkeys(p for p, _, _ in parts)) == paths  # in file order
+    assert [(p, s, e) for p, s, e in parts if p == zipped] == [(zipped, 0, None)]  # not cut
+    for path in (paths[0], paths[2]):
+        data = path.read_bytes()
+        mine = [(start, len(data) if stop is None else stop) for p, start, stop in parts if p == path]
+        assert len(mine) > 3 and mine[0][0] == 0 and mine[-1][1] == len(data)
+        assert all(a[1] == b[0] and data[b[0] - 1:b[0]] == b"\n" for a, b in zip(mine, mine[1:]))
+        assert all(stop - start < 1000 + 400 for start, stop in mine)  # about a piece (a line more at most)
+    claims = _Claims(7)
+    taken = [claims.take_front(), claims.take_back(), claims.take_back(), claims.take_front(), claims.take_front(),
+             claims.take_back(), claims.take_front(), claims.take_back(), claims.take_front()]
+    assert taken == [0, 6, 5, 1, 2, 4, 3, None, None] and claims.boundary() == 4
+
+

@@ -106,6 +106,10 @@ class Aside:
         finally:
             self.close()
 
+    def ended(self) -> bool:
+        """The child has ended: `records()` gives them without waiting."""
+        return not self._proc.is_alive()
+
     def close(self) -> None:
         if self._proc.is_alive():
             self._proc.kill()

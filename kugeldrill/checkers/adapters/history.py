@@ -40,6 +40,11 @@ class HistoryReading:
         if aside and self.path.is_file() and can_fork(self.path.stat().st_size):
             self._aside = Aside(_forward_rows, self.path)
 
+    def ready(self) -> bool:
+        """`result()` gives the inputs without waiting for a reader: its child has ended. (A
+        history read here, without a child, is read by `result()`: never ready before.)"""
+        return self._aside is not None and self._aside.ended()
+
     def close(self) -> None:
         """Stop a child still reading (the caller gave up)."""
         if self._aside is not None:

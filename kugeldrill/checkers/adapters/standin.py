@@ -173,17 +173,19 @@ def events_files(run_dir: str | Path | None, stack_state: Mapping[str, Any] | No
     return files
 
 
-def read_events_files(files: Mapping[str, Path], while_counted: Callable[[], None] | None = None) -> CheckInputs:
+def read_events_files(files: Mapping[str, Path], while_counted: Callable[[], None] | None = None,
+                      ready: Callable[[], bool] | None = None) -> CheckInputs:
     """All records of the given events files (one pass each, torn last lines skipped).
 
     Publications and applications are folded into the event table and per-event counts as
     they are read (adapters.standin_stream), so memory grows with the number of events, not
-    of lines; every other kind of event becomes its record. `while_counted`: see read_folded."""
+    of lines; every other kind of event becomes its record. `while_counted`, `ready`: see
+    read_folded."""
     inputs = CheckInputs()
     conv = EventConverter(inputs)
     with gc_paused():
         inputs.publications, inputs.applications = read_folded(  # type: ignore[assignment]
-            files, conv, lambda: EventConverter(CheckInputs()), while_counted)
+            files, conv, lambda: EventConverter(CheckInputs()), while_counted, ready)
     src = "events files: " + ", ".join(str(p) for p in files.values())
     for name in _EVENT_FIELDS:
         inputs.mark(name, src)
@@ -284,10 +286,12 @@ def load_standin_inputs(run_dir: str | Path | None, stack_state: Mapping[str, An
     try:
         timeline = load_timeline(tl) if tl else _missing("faults", "no run folder or timeline path")
         files = events_files(base, stack_state)
-        # The history's columns are merged here while a forked reader still counts events, if one does.
+        # The history's columns are merged here while a forked reader still counts events, if
+        # one does: as soon as the history's reader ended, between two pieces of events.
         early: list[CheckInputs] = []
         merge_early = (lambda: early.append(history_job.result())) if history_job is not None else None
-        events = read_events_files(files, merge_early) if files else None
+        ready = history_job.ready if history_job is not None else None
+        events = read_events_files(files, merge_early, ready) if files else None
     except BaseException:
         if history_job is not None:
             history_job.close()

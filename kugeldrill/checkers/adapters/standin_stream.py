@@ -20,15 +20,18 @@ into its row once the publication is read. Every other kind of event (breaker tr
 and calls, mark writes, crashes, ...) becomes its usual record through
 `standin.EventConverter`.
 
-Once the publishers' files made the table, a large run's subscribers' files are split
-between this process and a forked reader (adapters.aside; the history is read in another
-one meanwhile): the forked reader inherits the table, counts its share of the files into
-counts of its own, and hands them back with the records it converted; they add up to what
-one reader would have counted, in the same order (`read_folded`).
+Once the publishers' files made the table, a large run's subscribers' files are cut into
+pieces shared between this process and a forked reader (adapters.aside; the history is read
+in another one meanwhile), each taking the next piece from its own end until none is left:
+the forked reader inherits the table, counts its pieces into counts of its own, and hands
+them back with the records it converted; they add up to what one reader would have counted,
+in the same order (`read_folded`). This process merges the history as soon as its reader
+ended, between two pieces, while the forked reader goes on claiming: neither core waits.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import chain
@@ -380,8 +383,12 @@ class _Applications:
                 acc[r] = min(int(acc[r]) + d.pop(eid), _CAP)
 
     def merge(self, other: _Applications) -> None:
-        """Add another reader's counts of the same table (a forked reader's share)."""
-        for sub, acc in other.counts.items():
+        """Add another reader's counts of the same table (a forked reader's piece)."""
+        self.merge_counts(other.counts)
+        self._merge_rest(other)
+
+    def merge_counts(self, counts: dict[str, np.ndarray]) -> None:
+        for sub, acc in counts.items():
             mine = self.counts.get(sub)
             if mine is None:
                 self.counts[sub] = acc
@@ -392,6 +399,8 @@ class _Applications:
             total[:len(acc)] += acc
             np.minimum(total, _CAP, out=total)
             self.counts[sub] = total.astype(np.uint16)
+
+    def _merge_rest(self, other: _Applications) -> None:
         for sub, d in other.extra.items():
             mine_d = self.extra.setdefault(sub, {})
             for eid, n in d.items():
@@ -503,60 +512,105 @@ class _Folder:
         return self.table
 
 
-def _count_share(emit: Any, parts: list[Part], table: EventTable, make_converter: Any) -> None:
-    """In the forked reader: count the applications of `parts` against the (final) table,
-    and send back the counts, the parts as far as read and every other record, converted."""
-    folder = _Folder(make_converter(), table, publishing=False)
-    try:
-        for part in parts:
-            folder.read(*part)
-    except _PublishInShare:
-        emit(None)
-        return
-    apps = folder.apps
-    apps.waiting.clear()
-    emit(_Share(apps, folder.app_files, folder.converter))
+def _count_share(emit: Any, pieces: list[Part], claims: _Claims, table: EventTable, make_converter: Any) -> None:
+    """In the forked reader: count the applications of the pieces it claims, from the last
+    one back, against the (final) table, and send back the counts with each piece's parts as
+    far as read and other records, converted, in file order."""
+    counts: dict[str, np.ndarray] = {}
+    done: list[tuple[int, _Share]] = []
+    while (i := claims.take_back()) is not None:
+        folder = _Folder(make_converter(), table, publishing=False)
+        folder.apps.counts = counts  # one sum over every piece; the rest is kept per piece
+        try:
+            folder.read(*pieces[i])
+        except _PublishInShare:
+            emit(None)
+            return
+        folder.apps.counts = {}
+        done.append((i, _Share(folder.apps, folder.app_files, folder.converter)))
+    emit(_Counted(counts, [share for _i, share in sorted(done, key=lambda d: d[0])]))
 
 
 class _Share:
-    """What the forked reader counted: merged into this process's counts (`_Folder.adopt`)."""
+    """What the forked reader counted of one piece: merged into this process's counts
+    (`_adopt`)."""
 
     def __init__(self, apps: _Applications, app_files: list[Part], converter: Any) -> None:
         self.apps, self.app_files = apps, app_files
         self.inputs, self.seq, self.skipped = converter.inputs, converter.counted(), converter.skipped
 
 
+class _Counted:
+    """The forked reader's counts of every piece it read, and each piece's `_Share` in file order."""
+
+    def __init__(self, counts: dict[str, np.ndarray], shares: list[_Share]) -> None:
+        self.counts, self.shares = counts, shares
+
+
 #: A piece of an events file: its path, the offset of its first line, where it stops (None: the end).
 Part = tuple[Path, int, "int | None"]
 
-#: This process's share of the subscribers' bytes. It read the publishers' files before the
-#: forked reader started, and merges the history's columns once its share is read, while the
-#: forked reader still counts. Measured on 2 cores, 3-round medians in one sitting: at a million
-#: operations 0.4, 0.45 and 0.5 all give 4.9-5.4 s (within the machine's noise); at ten million
-#: 0.45 left this process waiting ~2 s for the forked reader (60.0 s), 0.5 did not (58.5 s).
-MINE = 0.5
+#: The subscribers' files are cut into pieces of about this many bytes, claimed one at a time
+#: by this process from the first and by the forked reader from the last (`_Claims`): whichever
+#: is slower (it merged the history meanwhile, or the machine lent it less) reads fewer, and
+#: they finish within one piece of each other (~0.15 s here).
+PIECE_BYTES = 32 << 20
 
 
-def _split(paths: list[Path]) -> tuple[list[Part], list[Part]]:
-    """(this process's, the forked reader's) share of the subscribers' files: the bytes before
-    a point and after it, cut at a line's start inside a plain file (a gzipped one goes whole
-    to one side), so that records merged in that order are in file order."""
-    sizes = [_size(p) for p in paths]
-    want = sum(sizes) * MINE
-    mine: list[Part] = []
-    for i, (path, size) in enumerate(zip(paths, sizes)):
-        if want >= size:
-            mine.append((path, 0, None))
-            want -= size
+def _pieces(paths: list[Path], size: int | None = None) -> list[Part]:
+    """The subscribers' files as pieces in file order, every byte once: a plain file cut at
+    line starts about every `size` bytes (`PIECE_BYTES`), a gzipped one whole (it cannot be
+    entered midway)."""
+    size = size or PIECE_BYTES
+    out: list[Part] = []
+    for path in paths:
+        total = _size(path)
+        if path.name.endswith(GZ_SUFFIX) or total <= size:
+            out.append((path, 0, None))
             continue
-        cut = None if path.name.endswith(GZ_SUFFIX) else line_start(path, int(want))
-        if cut is None:  # whole, to the side that takes more of it
-            cut = size if want * 2 >= size else 0
-        following = [(p, 0, None) for p in paths[i + 1:]]
-        if cut >= size:  # the cut fell on the file's end
-            return [*mine, (path, 0, None)], following
-        return [*mine, (path, 0, cut)] if cut > 0 else mine, [(path, cut, None), *following]
-    return mine, []
+        start = 0
+        while start < total:
+            cut = line_start(path, start + size) if start + size < total else None
+            if cut is None or cut >= total:
+                out.append((path, start, None))
+                break
+            out.append((path, start, cut))
+            start = cut
+    return out
+
+
+class _Claims:
+    """Which pieces are taken: this process takes them from the front, the forked reader from
+    the back, so each one's pieces are a run of consecutive ones and their records merge in
+    file order (this process's, then the reader's). Shared across the fork (a lock and two
+    integers in shared memory)."""
+
+    def __init__(self, n: int) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self.n = n
+        self._lock = ctx.Lock()
+        self._ends = ctx.RawArray("q", [0, n])  # the next piece from the front; one past the last from the back
+
+    def take_front(self) -> int | None:
+        with self._lock:
+            front, back = self._ends
+            if front >= back:
+                return None
+            self._ends[0] = front + 1
+            return front
+
+    def take_back(self) -> int | None:
+        with self._lock:
+            front, back = self._ends
+            if front >= back:
+                return None
+            self._ends[1] = back - 1
+            return back - 1
+
+    def boundary(self) -> int:
+        """Where this process's pieces end and the reader's begin (once no piece is left)."""
+        with self._lock:
+            return int(self._ends[1])
 
 
 def _size(path: Path) -> int:
@@ -567,43 +621,49 @@ def _size(path: Path) -> int:
 
 
 def read_folded(files: Mapping[str, Path], converter: Any, make_converter: Any = None,
-                while_counted: Any = None) -> tuple[PublicationStore, ApplicationStore]:
+                while_counted: Any = None, ready: Any = None) -> tuple[PublicationStore, ApplicationStore]:
     """Read the events files (publishers' first) in one pass each; other kinds of event go
     to `converter` (standin.EventConverter) in file order.
 
     With `make_converter` (a fresh converter, for another process) and where a second
     process pays (`aside.can_fork`), the subscribers' files are shared with a forked reader
-    once the publishers' files made the event table: it counts its share against the same
-    table (inherited, not copied), and its counts and records are merged here. A file of
-    its share that holds a publication is read here instead, so the result is the same.
-    `while_counted`: called once this process has read its share, before it waits for the
-    forked reader's (the caller merges the history meanwhile)."""
+    once the publishers' files made the event table: cut into pieces (`_pieces`), claimed by
+    each from its own end (`_Claims`), the reader's counted against the same table
+    (inherited, not copied) and merged here. A piece of the reader's that holds a
+    publication makes this process read all of the reader's pieces instead, so the result is
+    the same. `while_counted`: called once, between pieces as soon as `ready()` says it can
+    run without waiting (the caller merges the history, whose reader has ended), else once
+    this process has read its pieces, before it waits for the forked reader."""
     ordered = [path for _app, path in sorted(files.items(), key=lambda kv: kv[0] not in PUBLISHERS)]
     first = [p for (app, p) in files.items() if app in PUBLISHERS]
     rest = [p for p in ordered if p not in first]
     folder = _Folder(converter)
-    aside = None
-    share: list[Part] = []
+    aside = claims = None
+    pieces: list[Part] = [(p, 0, None) for p in rest]
+    pending = [while_counted] if while_counted is not None else []
     # Blocks of lines are allocated and freed by the megabyte: glibc keeps them meanwhile
-    # (ground.malloc; the forked reader inherits it). Not beyond: the merges after grow arrays.
+    # (ground.malloc; the forked reader inherits it). Not beyond: the merges grow arrays.
     with freed_memory_kept():
         for path in [p for p in ordered if p in first]:
             folder.read(path)
-        mine: list[Part] = [(p, 0, None) for p in rest]
-        if make_converter is not None and rest and not folder.apps.waiting:
-            split = _split(rest)
-            if split[1] and can_fork(sum((stop or _size(p)) - start for p, start, stop in split[1])):
-                mine, share = split
+        if make_converter is not None and rest and not folder.apps.waiting and can_fork(sum(map(_size, rest))):
+            pieces = _pieces(rest)
+            if len(pieces) > 1:
                 table = folder.finish()
                 folder.pubs.index_keys(table)  # while the history reader runs: both cores busy
                 folder.pubs.drop_hashes()
-                aside = Aside(_count_share, share, table, make_converter)
-        for part in mine:
-            folder.read(*part)
-    if while_counted is not None:
-        while_counted()
-    if aside is not None:
-        _adopt(folder, aside, share, table)
+                claims = _Claims(len(pieces))
+                aside = Aside(_count_share, pieces, claims, table, make_converter)
+    take = claims.take_front if claims is not None else iter(range(len(pieces))).__next__
+    while (i := _next(take)) is not None:
+        with freed_memory_kept():
+            folder.read(*pieces[i])
+        if pending and ready is not None and ready():
+            pending.pop()()
+    if pending:
+        pending.pop()()
+    if aside is not None and claims is not None:
+        _adopt(folder, aside, pieces[claims.boundary():], table)
     table = folder.finish()
     if table.key_index is None:
         folder.pubs.index_keys(table)
@@ -617,9 +677,16 @@ def read_folded(files: Mapping[str, Path], converter: Any, make_converter: Any =
     return publication_store, app_store
 
 
+def _next(take: Any) -> int | None:
+    try:
+        return take()
+    except StopIteration:
+        return None
+
+
 def _adopt(folder: _Folder, aside: Aside, share: list[Part], table: EventTable) -> None:
-    """Merge the forked reader's counts and records, or read its share here if it could not."""
-    got: _Share | None = None
+    """Merge the forked reader's counts and records, or read its pieces here if it could not."""
+    got: _Counted | None = None
     try:
         for record in aside.records():
             got = record
@@ -629,8 +696,10 @@ def _adopt(folder: _Folder, aside: Aside, share: list[Part], table: EventTable) 
         for part in share:
             folder.read(*part)
         return
-    folder.apps.merge(got.apps)
+    folder.apps.merge_counts(got.counts)
+    for piece in got.shares:
+        folder.apps.merge(piece.apps)
+        folder.app_files.extend(piece.app_files)
+        folder.converter.adopt(piece.inputs, piece.seq, piece.skipped)
     if folder.table is not table:  # publications read here since: count into the grown table
         folder.apps.rehome(folder.finish() if folder.table is None else folder.table)
-    folder.app_files.extend(got.app_files)
-    folder.converter.adopt(got.inputs, got.seq, got.skipped)
