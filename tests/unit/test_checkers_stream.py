@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -620,7 +621,7 @@ def test_subscribers_bytes_are_cut_into_pieces_at_line_starts_and_covered_once(t
         data = path.read_bytes()
         mine = [(start, len(data) if stop is None else stop) for p, start, stop in parts if p == path]
         assert len(mine) > 3 and mine[0][0] == 0 and mine[-1][1] == len(data)
-        assert all(a[1] == b[0] and data[b[0] - 1:b[0]] == b"\n" for a, b in zip(mine, mine[1:]))
+        assert all(a[1] == b[0] and data[b[0] - 1:b[0]] == b"\n" for a, b in pairwise(mine))
         assert all(stop - start < 1000 + 400 for start, stop in mine)  # about a piece (a line more at most)
     claims = _Claims(7)
     taken = [claims.take_front(), claims.take_back(), claims.take_back(), claims.take_front(), claims.take_front(),
