@@ -39,7 +39,7 @@ import numpy as np
 from kugeldrill.checkers.columnar import OpColumns, coded, hashes
 from kugeldrill.checkers.columns import rows
 from kugeldrill.checkers.examples import Examples
-from kugeldrill.checkers.hashindex import sorted_search
+from kugeldrill.checkers.hashindex import sorted_search, sorted_unique
 from kugeldrill.checkers.index import (
     OK_INITIAL,
     OK_REPUBLISH,
@@ -362,7 +362,7 @@ class _CashMap:
         for k in self._keys():
             if k.startswith("cash|"):
                 out.extend(map(hash, scoped_cash_tokens(k)))
-        return np.unique(np.frombuffer(out, dtype=np.int64)) if len(out) else np.zeros(0, np.int64)
+        return sorted_unique(np.frombuffer(out, dtype=np.int64)) if len(out) else np.zeros(0, np.int64)
 
 
 def _matched_in_bulk(ops: OpColumns, ev: EventTable, token_hashes: np.ndarray, hist: Counter

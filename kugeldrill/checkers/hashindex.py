@@ -51,6 +51,20 @@ def stable_argsort(hashed: np.ndarray) -> np.ndarray:
     return order
 
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique(values) of an integer array: the distinct values, sorted. NumPy 2 finds an
+    integer array's distinct values by hashing unless it is asked for more than the values,
+    30-70 times slower than sorting them: a million 64-bit hashes take 0.8 s that way,
+    0.01 s this way."""
+    if len(values) < 2:
+        return np.array(values, copy=True)
+    srt = np.sort(values)
+    keep = np.empty(len(srt), dtype=np.bool_)
+    keep[0] = True
+    np.not_equal(srt[1:], srt[:-1], out=keep[1:])
+    return srt[keep]
+
+
 def sorted_search(srt: np.ndarray, needles: np.ndarray) -> np.ndarray:
     """np.searchsorted(srt, needles), the needles looked up in sorted order: random probes
     into a large index miss the CPU caches, ordered ones walk it (about twice as fast for a

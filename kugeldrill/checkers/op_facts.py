@@ -26,6 +26,7 @@ from typing import Annotated, Any, Union
 import msgspec
 import numpy as np
 
+from kugeldrill.checkers.hashindex import sorted_unique
 from kugeldrill.checkers.keys import (
     OP_TOPIC,
     op_cash_token,
@@ -265,7 +266,7 @@ def block_facts(fs: Sequence[str], outcomes: Sequence[str | None], raws: Sequenc
         end_codes = coded[1] if coded is not None else _codes(outcomes, ends)
         codes = _codes(fs, kinds) * len(ends) + end_codes
         groups = [(kinds[c // len(ends)], ends[c % len(ends)], np.flatnonzero(codes == c))
-                  for c in np.unique(codes).tolist()]
+                  for c in sorted_unique(codes).tolist()]
     for f, outcome, members in groups:
         mine = raws if len(members) == n else list(map(raws.__getitem__, members.tolist()))
         joined = b"\n".join(mine)

@@ -629,3 +629,17 @@ def test_subscribers_bytes_are_cut_into_pieces_at_line_starts_and_covered_once(t
     assert taken == [0, 6, 5, 1, 2, 4, 3, None, None] and claims.boundary() == 4
 
 
+
+
+def test_sorted_unique_is_numpys_unique():
+    import numpy as np
+
+    from kugeldrill.checkers.hashindex import sorted_unique
+
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 2, 3, 1000):
+        for high in (2, 40, 2**62):
+            values = rng.integers(-high, high, n, dtype=np.int64)
+            got = sorted_unique(values)
+            assert got.dtype == values.dtype and got.tolist() == np.unique(values).tolist(), (n, high)
+    assert sorted_unique(np.array([3, 1, 3], dtype=np.uint8)).tolist() == [1, 3]

@@ -58,7 +58,7 @@ from kugeldrill.checkers.columnar import (
     StrColumn,
     Taken,
 )
-from kugeldrill.checkers.hashindex import stable_argsort
+from kugeldrill.checkers.hashindex import sorted_unique, stable_argsort
 from kugeldrill.checkers.index import (
     FAILED,
     OK_INITIAL,
@@ -238,7 +238,7 @@ class _Publications:
         t.source, t.published_records = "publications", True
         # Every publication its own row: the rows' cash tokens are the publications'.
         if not self.cash_tokens_lost:
-            t.cash_token_hashes = np.unique(np.frombuffer(self.cash_tokens, dtype=np.int64)) if len(
+            t.cash_token_hashes = sorted_unique(np.frombuffer(self.cash_tokens, dtype=np.int64)) if len(
                 self.cash_tokens) else np.zeros(0, np.int64)
         return t
 
