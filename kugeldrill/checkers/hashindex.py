@@ -46,7 +46,7 @@ def stable_argsort(hashed: np.ndarray) -> np.ndarray:
     srt = hashed[order]
     same = np.flatnonzero(srt[1:] == srt[:-1])
     if len(same):
-        tied = np.union1d(same, same + 1)  # every place in a run of equal hashes
+        tied = sorted_unique(np.concatenate((same, same + 1)))  # every place in a run of equal hashes
         order[tied] = order[tied][np.lexsort((order[tied], srt[tied]))]
     return order
 
@@ -147,7 +147,7 @@ class HashIndex:
         out = order[new].astype(np.int64)
         if self._clash:  # a hash held by different strings: each string's first position
             extra = [int(r) for h in self._clash for r in self._distinct_of(h)]
-            out = np.union1d(out, np.array(extra, dtype=np.int64))
+            out = sorted_unique(np.concatenate((out, np.array(extra, dtype=np.int64))))
         return np.sort(out)
 
     def _distinct_of(self, h: int) -> list[int]:
