@@ -20,6 +20,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import msgspec
+
 from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_OPENCLOSELOG, TOPIC_TRANLOG
 
 #: Load operation `f` -> the topic its event is published to (contracts §4).
@@ -115,8 +117,10 @@ def scoped_cash_tokens(key: str) -> list[str]:
     parts = key.split("|", 5)
     if len(parts) < 6 or not parts[5]:
         return []
-    scope = "|".join(parts[1:4]) + "|"
-    desc = parts[5]
+    return _scoped("|".join(parts[1:4]) + "|", parts[5])
+
+
+def _scoped(scope: str, desc: str) -> list[str]:
     words = [w for w in _WORD_SPLIT.split(desc) if w]
     return [scope + t for t in ([desc, *words] if desc not in words else words)]
 
@@ -174,6 +178,33 @@ def plain_tran_keys(ids: Iterable[Any]) -> list[str]:
     guarantees: formatted in one comprehension, without `_norm`'s call per value (text and
     integers format as `_norm` gives them)."""
     return [f"tran|{v.tenant_id}|{v.store_code}|{v.terminal_no}|{v.transaction_no}" for v in ids]
+
+
+def plain_event_keys(topics: list[str], ids: list[Any]) -> tuple[list[str], list[str]]:
+    """(`event_key`, and the scoped cash tokens of every cash key, as `scoped_cash_tokens`
+    gives them) of many publications whose business ids were decoded typed (tenant and store
+    text, terminal an integer; the others typed or None): a cash key and its tokens are
+    formatted from the fields rather than through a dict and `_norm` per value, and taken
+    apart again (a tenth of a run's events, ~6 s of CPU at ten million operations)."""
+    keys: list[str] = []
+    tokens: list[str] = []
+    for topic, v in zip(topics, ids):
+        if v is None:
+            keys.append("")
+        elif topic == TOPIC_TRANLOG and v.transaction_no is not None:
+            keys.append(f"tran|{v.tenant_id}|{v.store_code}|{v.terminal_no}|{v.transaction_no}")
+        elif (topic == TOPIC_CASHLOG and v.generate_date_time is not None and v.description is not None
+              and "|" not in v.tenant_id and "|" not in v.store_code and "|" not in v.generate_date_time):
+            scope = f"{v.tenant_id}|{v.store_code}|{v.terminal_no}|"  # (a "|" in them: the key's own split)
+            keys.append(f"cash|{scope}{v.generate_date_time}|{v.description}")
+            if v.description:
+                tokens.extend(_scoped(scope, v.description))
+        else:
+            key = event_key(topic, msgspec.structs.asdict(v))
+            keys.append(key)
+            if topic == TOPIC_CASHLOG and key.startswith("cash|"):
+                tokens.extend(scoped_cash_tokens(key))
+    return keys, tokens
 
 
 def plain_cash_tokens(ids: Iterable[Any]) -> list[str]:

@@ -643,3 +643,30 @@ def test_sorted_unique_is_numpys_unique():
             got = sorted_unique(values)
             assert got.dtype == values.dtype and got.tolist() == np.unique(values).tolist(), (n, high)
     assert sorted_unique(np.array([3, 1, 3], dtype=np.uint8)).tolist() == [1, 3]
+
+
+def test_typed_event_keys_and_cash_tokens_are_the_ones_made_from_the_payload():
+    """plain_event_keys formats a typed publication's key and cash tokens from its fields:
+    the same strings event_key and scoped_cash_tokens make from the payload as a dict."""
+    import itertools
+
+    import msgspec
+
+    from kugeldrill.checkers.adapters.event_lines import Keys
+    from kugeldrill.checkers.keys import event_key, plain_event_keys, scoped_cash_tokens
+
+    topics, ids = [], []
+    for topic, tenant, gdt, desc, txno in itertools.product(
+            (TOPIC_TRANLOG, TOPIC_CASHLOG, TOPIC_OPENCLOSELOG, "topic-other"), ("T1", "T|2"),
+            (None, "2026-01-01T00:00:01", "g|1"), (None, "", "drill kd1", " a;b (c) kd2 kd2 ", "x|y"), (None, 7)):
+        topics.append(topic)
+        ids.append(Keys(tenant_id=tenant, store_code="S1", terminal_no=3, transaction_no=txno,
+                        generate_date_time=gdt, description=desc, business_date="2026-01-01", open_counter=1,
+                        operation="open"))
+    topics.append(TOPIC_CASHLOG)
+    ids.append(None)
+    keys, tokens = plain_event_keys(topics, ids)
+    want = [event_key(t, msgspec.structs.asdict(v)) if v is not None else "" for t, v in zip(topics, ids)]
+    assert keys == want and len(set(want)) > 20
+    assert tokens == [tok for t, k in zip(topics, want) if t == TOPIC_CASHLOG and k.startswith("cash|")
+                      for tok in scoped_cash_tokens(k)] and len(tokens) > 10

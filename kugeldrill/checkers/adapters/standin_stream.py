@@ -69,7 +69,12 @@ from kugeldrill.checkers.index import (
     EventTable,
     PublicationStore,
 )
-from kugeldrill.checkers.keys import event_key, plain_tran_keys, scoped_cash_tokens
+from kugeldrill.checkers.keys import (
+    event_key,
+    plain_event_keys,
+    plain_tran_keys,
+    scoped_cash_tokens,
+)
 from kugeldrill.checkers.model import TOPIC_CASHLOG, TOPIC_TRANLOG, Application
 from kugeldrill.ground.gzfiles import GZ_SUFFIX
 from kugeldrill.ground.jsonl import line_start, read_blocks
@@ -136,17 +141,19 @@ class _Publications:
             eids = [r.event_id for r in recs]
             topics = [r.topic for r in recs]
             ids = [r.payload_keys for r in recs]
+            tokens: list[str] | None = None
             if topics.count(TOPIC_TRANLOG) == len(recs) and None not in ids and [
                     p.transaction_no for p in ids].count(None) == 0:
                 keys = plain_tran_keys(ids)  # a cart's block: typed ids, every key a tranlog's
             else:
-                keys = list(map(event_key, topics, map(payload_of, ids)))
+                keys, tokens = plain_event_keys(topics, ids)
             outcomes = [r.outcome for r in recs]
             attempts = [r.attempt for r in recs]
             publishers = [r.service for r in recs]
             monos = [r.mono for r in recs]
             walls = [r.ts for r in recs]
         else:
+            tokens = None
             eids = [str(r.event_id or "") for r in recs]
             topics = [str(r.topic if r.topic is not None else "") for r in recs]
             keys = list(map(event_key, topics, payloads_of([r.payload_keys for r in recs])))
@@ -171,8 +178,10 @@ class _Publications:
         self.mono.extend(array("d", monos))
         self.wall.extend(array("d", walls))
         if TOPIC_CASHLOG in topics:
-            cash = [k for t, k in zip(topics, keys) if t == TOPIC_CASHLOG and k.startswith("cash|")]
-            self.cash_tokens.extend(map(hash, chain.from_iterable(map(scoped_cash_tokens, cash))))
+            if tokens is None:
+                cash = [k for t, k in zip(topics, keys) if t == TOPIC_CASHLOG and k.startswith("cash|")]
+                tokens = list(chain.from_iterable(map(scoped_cash_tokens, cash)))
+            self.cash_tokens.frombytes(np.fromiter(map(hash, tokens), np.int64, len(tokens)).tobytes())
 
     def __len__(self) -> int:
         return len(self.bit)
