@@ -191,8 +191,8 @@ def plain_event_keys(topics: list[str], ids: list[Any]) -> tuple[list[str], list
     for topic, v in zip(topics, ids):
         if v is None:
             keys.append("")
-        elif topic == TOPIC_TRANLOG and v.transaction_no is not None:
-            keys.append(f"tran|{v.tenant_id}|{v.store_code}|{v.terminal_no}|{v.transaction_no}")
+        elif topic == TOPIC_TRANLOG and v.transaction_no is not None:  # (a cart's block: plain_tran_keys)
+            keys.extend(plain_tran_keys((v,)))
         elif (topic == TOPIC_CASHLOG and v.generate_date_time is not None and v.description is not None
               and "|" not in v.tenant_id and "|" not in v.store_code and "|" not in v.generate_date_time):
             scope = f"{v.tenant_id}|{v.store_code}|{v.terminal_no}|"  # (a "|" in them: the key's own split)

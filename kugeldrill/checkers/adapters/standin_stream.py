@@ -663,8 +663,9 @@ def read_folded(files: Mapping[str, Path], converter: Any, make_converter: Any =
                 folder.pubs.drop_hashes()
                 claims = _Claims(len(pieces))
                 aside = Aside(_count_share, pieces, claims, table, make_converter)
-    take = claims.take_front if claims is not None else iter(range(len(pieces))).__next__
-    while (i := _next(take)) is not None:
+    in_order = iter(range(len(pieces)))
+    take = claims.take_front if claims is not None else lambda: next(in_order, None)
+    while (i := take()) is not None:
         with freed_memory_kept():
             folder.read(*pieces[i])
         if pending and ready is not None and ready():
@@ -684,13 +685,6 @@ def read_folded(files: Mapping[str, Path], converter: Any, make_converter: Any =
         "mono": pubs.mono, "wall": pubs.wall, "outcome": pubs.outcome, "attempt": pubs.attempt})
     app_store = ApplicationStore(apps.index(table), apps.records, lambda: reread_applications(app_files))
     return publication_store, app_store
-
-
-def _next(take: Any) -> int | None:
-    try:
-        return take()
-    except StopIteration:
-        return None
 
 
 def _adopt(folder: _Folder, aside: Aside, share: list[Part], table: EventTable) -> None:
